@@ -1,0 +1,88 @@
+// Fixed-point formats and the rounding / overflow modes of the arithmetic contract
+// (docs/fixed_point.md, sections 1-2).
+//
+// A value is an integer `raw` held in an int64_t. Its format says how many bits it has, whether it
+// is two's complement, and what one unit of `raw` is worth:
+//     real = raw * mult * 2^-shift
+// A plain binary point is mult == 1 and shift == frac (frac may be negative or exceed the width).
+// A dyadic scale (mult > 1) represents a real-valued quantizer scale with integers only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace ssmsim::quant {
+
+// How a value that falls between two representable values is rounded. Every mode is exact: it is
+// applied to the exact rational result, never to a pre-rounded one.
+enum class Rounding {
+  Floor,           // toward -inf (truncation of two's complement)          SystemC SC_TRN
+  TowardZero,      // toward 0 (truncation of sign-magnitude)                SystemC SC_TRN_ZERO
+  HalfUp,          // nearest, ties toward +inf                              SystemC SC_RND
+  HalfDown,        // nearest, ties toward -inf                              SystemC SC_RND_MIN_INF
+  HalfEven,        // nearest, ties to the even neighbour (convergent)       SystemC SC_RND_CONV
+  HalfAway,        // nearest, ties away from zero                           SystemC SC_RND_INF
+  HalfTowardZero,  // nearest, ties toward zero                              SystemC SC_RND_ZERO
+};
+
+// What happens to a rounded value outside the destination range.
+enum class Overflow {
+  Wrap,               // keep the low `width` bits (two's complement)        SystemC SC_WRAP, n_bits 0
+  Saturate,           // clamp to [min, max]                                 SystemC SC_SAT
+  SaturateSymmetric,  // clamp to [-max, max]; signed min is also clamped    SystemC SC_SAT_SYM
+};
+
+// The unit of a raw value: real = mult * 2^-shift, with 1 <= mult < 2^31.
+struct Scale {
+  int64_t mult = 1;
+  int shift = 0;
+
+  double real() const;
+  bool operator==(const Scale& o) const { return mult == o.mult && shift == o.shift; }
+  bool operator!=(const Scale& o) const { return !(*this == o); }
+};
+
+struct Format {
+  bool is_signed = true;
+  int width = 8;   // total bits including the sign: 1..64 signed, 1..63 unsigned (held in int64_t)
+  Scale scale{};   // binary point when scale.mult == 1 (then scale.shift is the fraction bits)
+
+  static constexpr int kMaxWidth = 64;
+  static constexpr int kMaxShift = 1024;          // |shift| bound; far beyond any useful format
+  static constexpr int64_t kMaxMult = (int64_t{1} << 31) - 1;
+
+  // A binary-point format: `frac` fraction bits (negative: the LSB weighs 2^-frac > 1).
+  static Format fixed(bool is_signed, int width, int frac);
+  // A dyadic-scale format: one raw unit is worth mult * 2^-shift.
+  static Format dyadic(bool is_signed, int width, int64_t mult, int shift);
+  // Parses the notation of to_string(): "s8.4", "u16.0", "s8.-3", "s8*12345>>20".
+  static Format parse(std::string_view text);
+
+  bool is_binary_point() const { return scale.mult == 1; }
+  int frac() const { return scale.shift; }  // meaningful when is_binary_point()
+  int64_t min_raw() const;
+  int64_t max_raw() const;
+  double to_real(int64_t raw) const;
+  // Throws FormatError naming what is out of range.
+  void validate() const;
+  std::string to_string() const;
+
+  bool operator==(const Format& o) const {
+    return is_signed == o.is_signed && width == o.width && scale == o.scale;
+  }
+  bool operator!=(const Format& o) const { return !(*this == o); }
+};
+
+std::string to_string(Rounding r);
+std::string to_string(Overflow o);
+// Parse the names of to_string() ("floor", "toward_zero", "half_up", "half_down", "half_even",
+// "half_away", "half_toward_zero"; "wrap", "saturate", "saturate_symmetric"). Throw FormatError
+// listing the allowed names.
+Rounding parse_rounding(std::string_view name);
+Overflow parse_overflow(std::string_view name);
+// The allowed names, comma-separated, for error messages.
+const char* rounding_names();
+const char* overflow_names();
+
+}  // namespace ssmsim::quant

@@ -1,0 +1,80 @@
+#include "tests/support/testing.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+
+namespace ssmsim::testing {
+
+std::mt19937_64 seeded_rng(const std::string& salt) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = salt;
+  if (info) name += std::string(info->test_suite_name()) + "." + info->name();
+  // FNV-1a: a stable hash (std::hash is not guaranteed stable across library versions)
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
+  return std::mt19937_64(0x55AA2025u ^ h);
+}
+
+std::filesystem::path scratch_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("ssmsim-test-" + std::to_string(::getuid())) / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::filesystem::path source_dir() { return SSMSIM_SOURCE_DIR; }
+
+namespace {
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
+  static int counter = 0;
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("ssmsim-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::filesystem::create_directories(dir);
+  const auto out_path = dir / "stdout", err_path = dir / "stderr";
+
+  std::vector<std::string> argv_store{SSMSIM_BIN};
+  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_store) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
+  if (pid == 0) {
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
+    if (!std::freopen(out_path.c_str(), "w", stdout) || !std::freopen(err_path.c_str(), "w", stderr))
+      ::_exit(127);
+    if (!std::freopen("/dev/null", "r", stdin)) ::_exit(127);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CliResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  std::filesystem::remove_all(dir);
+  return r;
+}
+
+}  // namespace ssmsim::testing

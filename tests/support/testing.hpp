@@ -1,0 +1,32 @@
+// Helpers shared by the test tiers: seeded random streams, scratch folders, running the CLI.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ssmsim::testing {
+
+// A random stream seeded from a fixed seed and the test's own name, so each test has its own
+// reproducible stimulus and a failure can be replayed alone.
+std::mt19937_64 seeded_rng(const std::string& salt = "");
+
+// A fresh, empty folder under the build tree for one test; removed at the next call with the same
+// name, kept after a failure for inspection.
+std::filesystem::path scratch_dir(const std::string& name);
+
+struct CliResult {
+  int exit_code = -1;
+  std::string out;  // standard output
+  std::string err;  // standard error
+};
+
+// Runs build/bin/ssmsim with the arguments (no shell), from `cwd` when given.
+CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd = {});
+
+// The repository root, for configs/ and workloads/ files.
+std::filesystem::path source_dir();
+
+}  // namespace ssmsim::testing
