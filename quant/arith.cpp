@@ -121,18 +121,20 @@ void check_complex_widths(const Format& fa, const Format& fb) {
 }
 }  // namespace
 
-Complex cmul(const Complex& a, const Format& fa, const Complex& b, const Format& fb,
-             const Format& to, Rounding rounding, Overflow overflow, uint64_t* events,
-             CMulForm form) {
+namespace detail {
+
+Complex cmul_wide(const Complex& a, const Format& fa, const Complex& b, const Format& fb,
+                  const Format& to, Rounding rounding, Overflow overflow, uint64_t* events,
+                  CMulForm form) {
   check_complex_widths(fa, fb);
   const WideComplex p = cmul_exact(a, b, form);
   const Requantizer rq = narrowing(product_format(fa, fb).scale, to, rounding, overflow);
   return {rq(p.re, events), rq(p.im, events)};
 }
 
-Complex cmac(const Complex& acc, const Format& facc, const Complex& a, const Format& fa,
-             const Complex& b, const Format& fb, const Format& to, Rounding rounding,
-             Overflow overflow, uint64_t* events, CMulForm form) {
+Complex cmac_wide(const Complex& acc, const Format& facc, const Complex& a, const Format& fa,
+                  const Complex& b, const Format& fb, const Format& to, Rounding rounding,
+                  Overflow overflow, uint64_t* events, CMulForm form) {
   check_complex_widths(fa, fb);
   const Format fp = product_format(fa, fb);
   if (facc.scale.mult != fp.scale.mult)
@@ -146,5 +148,7 @@ Complex cmac(const Complex& acc, const Format& facc, const Complex& a, const For
   const wide_t im = align(acc.im, facc, shift, width) + align(p.im, fp, shift, width);
   return {rq(re, events), rq(im, events)};
 }
+
+}  // namespace detail
 
 }  // namespace ssmsim::quant

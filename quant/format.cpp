@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 
 #include "quant/errors.hpp"
 
@@ -28,11 +29,12 @@ int64_t Format::min_raw() const {
 
 int64_t Format::max_raw() const {
   if (is_signed) return width == 64 ? INT64_MAX : (int64_t{1} << (width - 1)) - 1;
-  return (int64_t{1} << width) - 1;
+  return static_cast<int64_t>((uint64_t{1} << width) - 1);  // width <= 63
 }
 
 double Format::to_real(int64_t raw) const {
-  return std::ldexp(static_cast<double>(raw) * static_cast<double>(scale.mult), -scale.shift);
+  __extension__ const __int128 p = static_cast<__int128>(raw) * scale.mult;  // exact: |p| < 2^94
+  return std::ldexp(static_cast<double>(p), -scale.shift);                   // one rounding
 }
 
 void Format::validate() const {
@@ -73,6 +75,14 @@ long long read_int(std::string_view text, size_t& pos) {
   return std::stoll(std::string(text.substr(start, pos - start)));
 }
 
+// A width or shift read by read_int, checked before it is narrowed to int (a silent wrap would
+// turn "s4294967304.4" into s8.4).
+int to_int(std::string_view text, long long v) {
+  if (v < std::numeric_limits<int>::min() || v > std::numeric_limits<int>::max())
+    bad_format(text, "a number is out of range");
+  return static_cast<int>(v);
+}
+
 }  // namespace
 
 Format Format::parse(std::string_view text) {
@@ -81,21 +91,25 @@ Format Format::parse(std::string_view text) {
   Format f;
   f.is_signed = text[0] == 's';
   size_t pos = 1;
-  f.width = static_cast<int>(read_int(text, pos));
+  f.width = to_int(text, read_int(text, pos));
   if (pos < text.size() && text[pos] == '.') {
     ++pos;
-    f.scale = Scale{1, static_cast<int>(read_int(text, pos))};
+    f.scale = Scale{1, to_int(text, read_int(text, pos))};
   } else if (pos < text.size() && text[pos] == '*') {
     ++pos;
     const long long mult = read_int(text, pos);
     if (text.substr(pos, 2) != ">>") bad_format(text, "'>>' must follow the multiplier");
     pos += 2;
-    f.scale = Scale{mult, static_cast<int>(read_int(text, pos))};
+    f.scale = Scale{mult, to_int(text, read_int(text, pos))};
   } else {
     bad_format(text, "'.' or '*' must follow the width");
   }
   if (pos != text.size()) bad_format(text, "unexpected characters at the end");
-  f.validate();
+  try {
+    f.validate();
+  } catch (const FormatError& e) {  // well-formed but out of range: name the text as well
+    throw FormatError("cannot parse format '" + std::string(text) + "': " + e.what());
+  }
   return f;
 }
 

@@ -63,6 +63,8 @@ struct Format {
   int frac() const { return scale.shift; }  // meaningful when is_binary_point()
   int64_t min_raw() const;
   int64_t max_raw() const;
+  // raw * mult * 2^-shift: the integer product is exact, then rounded once to double (nearest,
+  // ties to even). Exact when |raw * mult| < 2^53 and the result is a normal double.
   double to_real(int64_t raw) const;
   // Throws FormatError naming what is out of range.
   void validate() const;

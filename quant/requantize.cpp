@@ -66,11 +66,11 @@ int64_t exact_big(wide_t v, const Rescale& r, const Format& to, Rounding roundin
   const int cmp = twice < den ? -1 : (twice == den ? 0 : 1);
   q = adjust<big>(q, cmp, rem != 0, rounding);
 
-  big lo = to.min_raw(), hi = to.max_raw();
-  if (overflow == Overflow::SaturateSymmetric && to.is_signed) lo = -hi;
+  const int64_t hi = to.max_raw();
+  const int64_t lo = (overflow == Overflow::SaturateSymmetric && to.is_signed) ? -hi : to.min_raw();
   if (q >= lo && q <= hi) return static_cast<int64_t>(q);
   if (events) ++*events;
-  if (overflow != Overflow::Wrap) return static_cast<int64_t>(q < lo ? lo : hi);
+  if (overflow != Overflow::Wrap) return q < lo ? lo : hi;
   const big modulus = big(1) << to.width;
   big m = q % modulus;
   if (m < 0) m += modulus;
@@ -94,7 +94,7 @@ wide_t round_div(wide_t num, wide_t den, Rounding mode) {
 
 wide_t round_shift(wide_t v, int n, Rounding mode) {
   if (n == 0) return v;
-  if (n >= 126) {  // |v| < 2^126 <= 2^n / 1: the quotient lies strictly within (-1/2, 1/2)
+  if (n >= 127) {  // |v| < 2^126 <= 2^(n-1): the quotient lies strictly within (-1/2, 1/2)
     const wide_t q = v < 0 ? -1 : 0;
     return adjust<wide_t>(q, v < 0 ? 1 : -1, v != 0, mode);
   }
@@ -177,6 +177,11 @@ Requantizer::Requantizer(const Rescale& rescale, const Format& to, Rounding roun
   num_ = rescale_.num;
   shift_ = rescale_.shift;
   fast_ = rescale_.den == 1 && rescale_.shift >= 0 && 62 + bit_length(rescale_.num) < 126;
+  fast64_ = rescale_.den == 1 && rescale_.shift >= 0 && rescale_.shift <= 62;
+  num64_ = rescale_.num;
+  lim64_ = int64_t{1} << (62 - bit_length(static_cast<uwide_t>(rescale_.num)));
+  k64_ = detail::Shift64(fast64_ ? rescale_.shift : 0);
+  range_ = detail::Range64(to_.width, to_.is_signed, overflow_);
 }
 
 Requantizer::Requantizer(const Format& from, const Format& to, Rounding rounding,

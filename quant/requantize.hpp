@@ -6,9 +6,11 @@
 // Overflow; each value changed by the overflow step counts one event on the caller's counter.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <type_traits>
 
 #include "quant/format.hpp"
 
@@ -50,6 +52,68 @@ wide_t round_shift(wide_t v, int n, Rounding mode);
 // (when given) if the value changed.
 int64_t fit(wide_t v, const Format& to, Overflow mode, uint64_t* events = nullptr);
 
+namespace detail {
+
+// 64-bit forms of round_shift and fit for the hot paths (same bits; the oracle tests check both).
+// Always inlined: the mode switch then folds or hoists at the call site.
+
+// The constants of a rounding right shift by `shift` (0..62) bits.
+struct Shift64 {
+  int shift = 0;
+  int64_t mask = 0;        // 2^shift - 1: the discarded bits
+  int64_t below_half = 0;  // 2^(shift-1) - 1, or 0 when shift == 0
+  int64_t half = 0;        // 2^(shift-1), or 0 when shift == 0
+  explicit Shift64(int s = 0)
+      : shift(s), mask((int64_t{1} << s) - 1), below_half(mask >> 1), half(mask - (mask >> 1)) {}
+};
+
+// round_shift(p, k.shift, mode) for |p| < 2^62: floor((p + bias) / 2^shift), where the bias
+// (below 2^62, so the sum cannot overflow) realises the mode. shift == 0 gives every bias 0.
+[[gnu::always_inline]] inline int64_t round_shift64(int64_t p, const Shift64& k,
+                                                    Rounding mode) {
+  int64_t bias = 0;
+  switch (mode) {
+    case Rounding::Floor: break;
+    case Rounding::TowardZero: bias = p < 0 ? k.mask : 0; break;
+    case Rounding::HalfUp: bias = k.half; break;
+    case Rounding::HalfDown: bias = k.below_half; break;
+    case Rounding::HalfEven: bias = k.below_half + (k.mask != 0 ? ((p >> k.shift) & 1) : 0); break;
+    case Rounding::HalfAway: bias = p < 0 ? k.below_half : k.half; break;
+    case Rounding::HalfTowardZero: bias = p < 0 ? k.half : k.below_half; break;
+  }
+  return (p + bias) >> k.shift;
+}
+
+// The range of a destination under an overflow mode (SaturateSymmetric: [-max, max] if signed).
+struct Range64 {
+  int64_t lo = 0, hi = 0;
+  int width = 1;
+  bool is_signed = true;
+  Range64() = default;
+  Range64(int w, bool sgn, Overflow mode) : width(w), is_signed(sgn) {
+    hi = sgn ? static_cast<int64_t>((uint64_t{1} << (w - 1)) - 1)
+             : static_cast<int64_t>((uint64_t{1} << w) - 1);
+    lo = !sgn ? 0 : mode == Overflow::SaturateSymmetric ? -hi : -hi - 1;
+  }
+  // The low `width` bits of q as a value of the format (two's complement wrap).
+  int64_t wrap(int64_t q) const {
+    const int drop = 64 - width;
+    if (is_signed) return static_cast<int64_t>(static_cast<uint64_t>(q) << drop) >> drop;
+    return static_cast<int64_t>(static_cast<uint64_t>(q) & (~uint64_t{0} >> drop));
+  }
+};
+
+// fit() for a 64-bit value.
+[[gnu::always_inline]] inline int64_t fit64(int64_t q, const Range64& r, Overflow mode,
+                                            uint64_t* events) {
+  if (q >= r.lo && q <= r.hi) return q;
+  if (events) ++*events;
+  if (mode != Overflow::Wrap) return q < r.lo ? r.lo : r.hi;
+  return r.wrap(q);
+}
+
+}  // namespace detail
+
 // A precomputed narrowing: construct once per tensor and layer, apply per element.
 class Requantizer {
  public:
@@ -58,15 +122,27 @@ class Requantizer {
   // The exact change of format from -> to.
   Requantizer(const Format& from, const Format& to, Rounding rounding, Overflow overflow);
 
-  // Any 128-bit input is exact: |v| < 2^62 takes the fast path (one multiply, one rounding
-  // shift), anything larger the general 128-bit or arbitrary-precision path.
+  // Any 128-bit input is exact. A dyadic rescale with a right shift of at most 62 bits and an
+  // input whose product with the multiplier stays below 2^62 runs in 64-bit arithmetic; other
+  // inputs below 2^62 take one 128-bit multiply and rounding shift; anything larger the general
+  // 128-bit or arbitrary-precision path. All paths give the same bits.
   int64_t operator()(wide_t v, uint64_t* events = nullptr) const {
+    if (fast64_ && v >= -lim64_ && v < lim64_) {
+      const int64_t q = detail::round_shift64(static_cast<int64_t>(v) * num64_, k64_, rounding_);
+      return detail::fit64(q, range_, overflow_, events);
+    }
     if (fast_ && static_cast<uwide_t>((v >> 62) + 1) <= 1) {
       const wide_t p = v * num_;
       return fit(round_shift(p, shift_, rounding_), to_, overflow_, events);
     }
     return apply_general(v, events);
   }
+
+  // out[i] = (*this)(in[i]) for i < n, with the events of all n added to *events: the same bits
+  // as n calls, with the mode dispatch hoisted out of the loop (the form for whole tensors).
+  // In and Out are integer types; Out must hold the destination format.
+  template <typename In, typename Out>
+  void apply(const In* in, Out* out, size_t n, uint64_t* events = nullptr) const;
 
   const Rescale& rescale() const { return rescale_; }
   const Format& to() const { return to_; }
@@ -75,15 +151,133 @@ class Requantizer {
 
  private:
   int64_t apply_general(wide_t v, uint64_t* events) const;
+  // apply() on the 64-bit path, one loop per mode pair
+  template <Rounding R, typename In, typename Out>
+  uint64_t apply64(const In* in, Out* out, size_t n) const;
+  template <Rounding R, Overflow O, typename In, typename Out>
+  uint64_t apply64(const In* in, Out* out, size_t n) const;
+  // apply() for a binary-point rescale of 32-bit inputs into at most 32 bits: all in 32-bit
+  // lanes, which the compiler vectorises
+  template <Rounding R, Overflow O, typename In, typename Out>
+  uint64_t apply32(const In* in, Out* out, size_t n) const;
 
   Rescale rescale_{};
   Format to_{};
   Rounding rounding_ = Rounding::HalfEven;
   Overflow overflow_ = Overflow::Saturate;
+
   wide_t num_ = 1;
   int shift_ = 0;
   bool fast_ = false;  // dyadic with 0 <= shift and 62 + bits(num) < 126
+  // the 64-bit path: dyadic, 0 <= shift <= 62, inputs with |v| < lim64_ = 2^(62 - bits(num))
+  bool fast64_ = false;
+  int64_t num64_ = 1;
+  int64_t lim64_ = 0;
+  detail::Shift64 k64_{};
+  detail::Range64 range_{};
 };
+
+template <Rounding R, typename In, typename Out>
+uint64_t Requantizer::apply64(const In* in, Out* out, size_t n) const {
+  // 32-bit lanes need: inputs that fit int32, no multiplier, a shift below 32 and a destination
+  // range that fits int32
+  const bool lanes32 = (std::is_signed<In>::value || sizeof(In) < 4) && num64_ == 1 &&
+                       k64_.shift <= 31 && range_.width <= (range_.is_signed ? 32 : 31);
+  switch (overflow_) {
+    case Overflow::Wrap:
+      return lanes32 ? apply32<R, Overflow::Wrap>(in, out, n)
+                     : apply64<R, Overflow::Wrap>(in, out, n);
+    case Overflow::Saturate:
+      return lanes32 ? apply32<R, Overflow::Saturate>(in, out, n)
+                     : apply64<R, Overflow::Saturate>(in, out, n);
+    case Overflow::SaturateSymmetric:
+      return lanes32 ? apply32<R, Overflow::SaturateSymmetric>(in, out, n)
+                     : apply64<R, Overflow::SaturateSymmetric>(in, out, n);
+  }
+  return 0;
+}
+
+template <Rounding R, Overflow O, typename In, typename Out>
+uint64_t Requantizer::apply32(const In* in, Out* out, size_t n) const {
+  // v = q0 * 2^s + rem, so floor((v + bias) / 2^s) = q0 + (rem + bias) / 2^s, where
+  // rem + bias < 2^(s+1) <= 2^32 fits an unsigned lane and the quotient is 0 or 1.
+  const int s = k64_.shift;
+  const auto mask = static_cast<uint32_t>(k64_.mask);
+  const auto below_half = static_cast<uint32_t>(k64_.below_half);
+  const auto half = static_cast<uint32_t>(k64_.half);
+  const uint32_t odd_bit = s != 0 ? 1u : 0u;
+  const auto lo = static_cast<int32_t>(range_.lo), hi = static_cast<int32_t>(range_.hi);
+  const int drop = 32 - range_.width;
+  const bool is_signed = range_.is_signed;
+  uint64_t events = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const auto v = static_cast<int32_t>(in[i]);
+    const int32_t q0 = v >> s;
+    const uint32_t rem = static_cast<uint32_t>(v) & mask;
+    uint32_t bias = 0;
+    switch (R) {
+      case Rounding::Floor: break;
+      case Rounding::TowardZero: bias = v < 0 ? mask : 0; break;
+      case Rounding::HalfUp: bias = half; break;
+      case Rounding::HalfDown: bias = below_half; break;
+      case Rounding::HalfEven: bias = below_half + (static_cast<uint32_t>(q0) & odd_bit); break;
+      case Rounding::HalfAway: bias = v < 0 ? below_half : half; break;
+      case Rounding::HalfTowardZero: bias = v < 0 ? half : below_half; break;
+    }
+    const int32_t q = q0 + static_cast<int32_t>((rem + bias) >> s);
+    events += (q < lo || q > hi) ? 1u : 0u;
+    int32_t fitted;
+    if (O == Overflow::Wrap) {
+      const uint32_t bits = static_cast<uint32_t>(q) << drop;
+      fitted = is_signed ? static_cast<int32_t>(bits) >> drop : static_cast<int32_t>(bits >> drop);
+    } else {
+      fitted = q < lo ? lo : q > hi ? hi : q;
+    }
+    out[i] = static_cast<Out>(fitted);
+  }
+  return events;
+}
+
+template <Rounding R, Overflow O, typename In, typename Out>
+uint64_t Requantizer::apply64(const In* in, Out* out, size_t n) const {
+  // locals: the stores through `out` cannot alias them, so they stay in registers
+  const int64_t num = num64_;
+  const detail::Shift64 k = k64_;
+  const detail::Range64 r = range_;
+  uint64_t events = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t q = detail::round_shift64(static_cast<int64_t>(in[i]) * num, k, R);
+    const bool over = q < r.lo || q > r.hi;
+    events += over ? 1u : 0u;
+    const int64_t fitted =
+        O == Overflow::Wrap ? r.wrap(q) : (q < r.lo ? r.lo : q > r.hi ? r.hi : q);
+    out[i] = static_cast<Out>(fitted);
+  }
+  return events;
+}
+
+template <typename In, typename Out>
+void Requantizer::apply(const In* in, Out* out, size_t n, uint64_t* events) const {
+  static_assert(std::is_integral<In>::value && sizeof(In) <= 8, "apply() takes integer inputs");
+  static_assert(std::is_integral<Out>::value, "apply() writes integer outputs");
+  // inputs of up to 32 bits always satisfy |v| < lim64_ >= 2^31
+  if (!fast64_ || sizeof(In) > 4) {
+    for (size_t i = 0; i < n; ++i)
+      out[i] = static_cast<Out>((*this)(static_cast<wide_t>(in[i]), events));
+    return;
+  }
+  uint64_t ev = 0;
+  switch (rounding_) {
+    case Rounding::Floor: ev = apply64<Rounding::Floor>(in, out, n); break;
+    case Rounding::TowardZero: ev = apply64<Rounding::TowardZero>(in, out, n); break;
+    case Rounding::HalfUp: ev = apply64<Rounding::HalfUp>(in, out, n); break;
+    case Rounding::HalfDown: ev = apply64<Rounding::HalfDown>(in, out, n); break;
+    case Rounding::HalfEven: ev = apply64<Rounding::HalfEven>(in, out, n); break;
+    case Rounding::HalfAway: ev = apply64<Rounding::HalfAway>(in, out, n); break;
+    case Rounding::HalfTowardZero: ev = apply64<Rounding::HalfTowardZero>(in, out, n); break;
+  }
+  if (events) *events += ev;
+}
 
 // One-off forms of the same operation (they build a Requantizer).
 int64_t requantize(wide_t raw, const Format& from, const Format& to, Rounding rounding,

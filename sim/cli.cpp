@@ -1,1 +1,273 @@
-namespace ssmsim::sim {}
+#include "sim/cli.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/program_options.hpp>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "quant/errors.hpp"
+#include "sim/config.hpp"
+#include "sim/sections.hpp"
+#include "sim/verbs.hpp"
+
+#ifndef SSMSIM_VERSION
+#define SSMSIM_VERSION "unknown"
+#endif
+
+namespace po = boost::program_options;
+
+namespace ssmsim::sim {
+
+namespace {
+
+// A named option that is sugar for a config key: `--limit 100` is `--set eval.limit=100`.
+struct KeyOption {
+  const char* option;
+  const char* key;
+};
+
+struct Verb {
+  const char* name;
+  const char* summary;
+  const char* synopsis;
+  std::vector<const char*> required;       // options that must be given (checked after --help)
+  std::vector<KeyOption> key_options;      // options mapped onto config keys
+  std::function<void(po::options_description&)> add_options;
+  VerbHandler run;                         // empty: the verb arrives with a later piece of work
+  const char* arrives_with;
+};
+
+const std::vector<Verb>& verbs() {
+  static const std::vector<Verb> table = {
+      {"train", "train a float S4D/S5 model on a workload",
+       "ssmsim train --model M.yaml --workload smnist --out ckpt.safetensors",
+       {"model", "workload", "out"},
+       {{"epochs", "train.epochs"}},
+       [](po::options_description& d) {
+         d.add_options()("model", po::value<std::string>(), "model preset (YAML)")(
+             "workload", po::value<std::string>(), "workload name (smnist, psmnist, ...)")(
+             "out", po::value<std::string>(), "checkpoint to write (safetensors)")(
+             "epochs", po::value<std::string>(), "training epochs (train.epochs)")(
+             "resume", po::bool_switch(), "continue an interrupted run from its last epoch");
+       },
+       {}, "the float models and trainer"},
+      {"quantize", "post-training quantization (PTQ) of a float checkpoint",
+       "ssmsim quantize --ckpt F --precision P.yaml --out q.safetensors",
+       {"ckpt", "precision", "out"},
+       {{"calib", "quantize.calib"}},
+       [](po::options_description& d) {
+         d.add_options()("ckpt", po::value<std::string>(), "float checkpoint (safetensors)")(
+             "precision", po::value<std::string>(), "precision config (YAML)")(
+             "out", po::value<std::string>(), "quantized model to write (safetensors)")(
+             "calib", po::value<std::string>(), "calibration sequences (quantize.calib)");
+       },
+       {}, "the quantized models"},
+      {"qat", "quantization-aware fine-tuning of a float checkpoint",
+       "ssmsim qat --ckpt F --precision P.yaml --epochs N --out q.safetensors",
+       {"ckpt", "precision", "out"},
+       {{"epochs", "train.epochs"}},
+       [](po::options_description& d) {
+         d.add_options()("ckpt", po::value<std::string>(), "float checkpoint (safetensors)")(
+             "precision", po::value<std::string>(), "precision config (YAML)")(
+             "epochs", po::value<std::string>(), "fine-tuning epochs (train.epochs)")(
+             "out", po::value<std::string>(), "quantized model to write (safetensors)");
+       },
+       {}, "the quantized models"},
+      {"eval", "accuracy of a float or quantized model (integer C-model for quantized ones)",
+       "ssmsim eval --ckpt F|Q [--precision P.yaml] --workload smnist [--limit N] --json out.json",
+       {"ckpt", "workload"},
+       {{"limit", "eval.limit"}},
+       [](po::options_description& d) {
+         d.add_options()("ckpt", po::value<std::string>(), "float or quantized model")(
+             "precision", po::value<std::string>(), "precision config (YAML), for a float model")(
+             "workload", po::value<std::string>(), "workload name")(
+             "limit", po::value<std::string>(), "evaluate the first N test sequences (eval.limit)")(
+             "json", po::value<std::string>(), "result record to write");
+       },
+       {}, "the float models and trainer"},
+      {"simulate", "run a quantized model on the SystemC accelerator model",
+       "ssmsim simulate --ckpt Q --hw H.yaml --workload smnist [--limit N] --json out.json",
+       {"ckpt", "hw", "workload"},
+       {{"limit", "eval.limit"}},
+       [](po::options_description& d) {
+         d.add_options()("ckpt", po::value<std::string>(), "quantized model")(
+             "hw", po::value<std::string>(), "hardware config (YAML)")(
+             "workload", po::value<std::string>(), "workload name")(
+             "limit", po::value<std::string>(), "simulate the first N test sequences (eval.limit)")(
+             "json", po::value<std::string>(), "result record to write");
+       },
+       {}, "the SystemC accelerator model"},
+      {"sweep", "design-space exploration over precision and hardware configs",
+       "ssmsim sweep --spec S.yaml --out-dir D [--jobs N] [--resume]",
+       {"spec", "out-dir"},
+       {},
+       [](po::options_description& d) {
+         d.add_options()("spec", po::value<std::string>(), "sweep spec (YAML)")(
+             "out-dir", po::value<std::string>(), "results folder")(
+             "jobs", po::value<std::string>(), "design points run in parallel")(
+             "resume", po::bool_switch(), "skip points already finished");
+       },
+       {}, "design-space exploration"},
+      {"vectors", "export RTL test vectors for one input sequence",
+       "ssmsim vectors --ckpt Q --hw H.yaml --workload smnist --index I --out-dir D",
+       {"ckpt", "hw", "workload", "out-dir"},
+       {},
+       [](po::options_description& d) {
+         d.add_options()("ckpt", po::value<std::string>(), "quantized model")(
+             "hw", po::value<std::string>(), "hardware config (YAML)")(
+             "workload", po::value<std::string>(), "workload name")(
+             "index", po::value<std::string>(), "test-set sequence index")(
+             "out-dir", po::value<std::string>(), "folder for the vectors");
+       },
+       {}, "the RTL golden-reference export"},
+      {"report", "HTML and Markdown report of a sweep folder", "ssmsim report --in D",
+       {"in"},
+       {},
+       [](po::options_description& d) {
+         d.add_options()("in", po::value<std::string>(), "sweep results folder");
+       },
+       {}, "design-space exploration"},
+      {"info", "shapes and footprint per component of a model, or a precision config's table",
+       "ssmsim info --ckpt F|Q    |    ssmsim info --precision P.yaml",
+       {},
+       {},
+       [](po::options_description& d) {
+         d.add_options()("ckpt", po::value<std::string>(), "float or quantized model")(
+             "precision", po::value<std::string>(), "precision config (YAML)");
+       },
+       run_info, ""},
+  };
+  return table;
+}
+
+const Verb* find_verb(const std::string& name) {
+  for (const auto& v : verbs())
+    if (name == v.name) return &v;
+  return nullptr;
+}
+
+void add_common_options(po::options_description& d) {
+  d.add_options()("help,h", "show this help")(
+      "config", po::value<std::vector<std::string>>()->composing(),
+      "config file (YAML, sections run:, eval:, ...); repeatable, later files win")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override one key, e.g. --set run.seed=3; repeatable, wins over files and options")(
+      "seed", po::value<std::string>(), "seed of every random stream (run.seed)")(
+      "threads", po::value<std::string>(), "worker threads, 0 = all cores (run.threads)")(
+      "dump-config", po::bool_switch(), "print the resolved config and exit")(
+      "help-config", po::bool_switch(), "list every config key with its default and range");
+}
+
+std::string main_usage() {
+  std::ostringstream os;
+  os << "ssmsim " SSMSIM_VERSION " - bit-accurate simulator and design-space explorer for\n"
+        "fixed-point accelerators running diagonal state-space models (S4D, S5).\n\n"
+        "usage: ssmsim <command> [options]     ssmsim <command> --help     ssmsim --version\n\n"
+        "commands:\n";
+  for (const auto& v : verbs())
+    os << fmt::format("  {:<10}{}{}\n", v.name, v.summary, v.run ? "" : "  [not built yet]");
+  os << "\nexit status: 0 success, 1 run failure (e.g. not bit-exact), 2 usage or input error\n";
+  return os.str();
+}
+
+std::string verb_usage(const Verb& v, const po::options_description& d) {
+  std::ostringstream os;
+  os << v.summary << "\n\nusage: " << v.synopsis << "\n\n" << d;
+  os << "\nConfig precedence: built-in defaults < --config files < --precision/--model/--hw files"
+        " < named options < --set.\n";
+  return os.str();
+}
+
+// Usage errors: message, then the usage, exit 2.
+int usage_error(std::ostream& err, const std::string& what, const std::string& usage) {
+  err << "ssmsim: " << what << "\n\n" << usage;
+  return 2;
+}
+
+int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description d(fmt::format("options of 'ssmsim {}'", v.name));
+  v.add_options(d);
+  add_common_options(d);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(d).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error(err, fmt::format("{}: {}", v.name, e.what()), verb_usage(v, d));
+  }
+  if (vm.count("help")) {
+    out << verb_usage(v, d);
+    return 0;
+  }
+
+  Config cfg = make_config();
+  if (vm["help-config"].as<bool>()) {
+    out << cfg.describe();
+    return 0;
+  }
+  if (vm.count("config"))
+    for (const auto& f : vm["config"].as<std::vector<std::string>>()) cfg.merge_file(f);
+  if (vm.count("precision")) cfg.load_section("precision", vm["precision"].as<std::string>());
+  std::vector<KeyOption> key_options = v.key_options;
+  key_options.push_back({"seed", "run.seed"});
+  key_options.push_back({"threads", "run.threads"});
+  for (const auto& ko : key_options)
+    if (vm.count(ko.option)) cfg.set(std::string(ko.key) + "=" + vm[ko.option].as<std::string>());
+  if (vm.count("set"))
+    for (const auto& s : vm["set"].as<std::vector<std::string>>()) cfg.set(s);
+  cfg.validate();
+
+  if (vm["dump-config"].as<bool>()) {
+    out << cfg.dump();
+    return 0;
+  }
+  for (const char* r : v.required)
+    if (!vm.count(r))
+      return usage_error(err, fmt::format("{}: the option '--{}' is required", v.name, r), verb_usage(v, d));
+  if (!v.run) {
+    err << fmt::format(
+        "ssmsim {}: not built yet: this command arrives with {}. Options and config were checked;"
+        " nothing was run.\n",
+        v.name, v.arrives_with);
+    return 2;
+  }
+  return v.run(Invocation{vm, cfg, out, err});
+}
+
+}  // namespace
+
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  try {
+    if (argc < 2) return usage_error(err, "no command given", main_usage());
+    const std::string first = argv[1];
+    if (first == "--help" || first == "-h" || first == "help") {
+      out << main_usage();
+      return 0;
+    }
+    if (first == "--version") {
+      out << "ssmsim " SSMSIM_VERSION "\n";
+      return 0;
+    }
+    const Verb* v = find_verb(first);
+    if (!v) {
+      const std::string what = first.rfind("-", 0) == 0 ? "unknown option '" + first + "' (options follow the command)"
+                                                         : "unknown command '" + first + "'";
+      return usage_error(err, what, main_usage());
+    }
+    return run_verb(*v, std::vector<std::string>(argv + 2, argv + argc), out, err);
+  } catch (const InputError& e) {  // ConfigError and FormatError too
+    err << "ssmsim: " << e.what() << "\n";
+    return 2;
+  } catch (const RunError& e) {
+    err << "ssmsim: run failed: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    err << "ssmsim: internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace ssmsim::sim

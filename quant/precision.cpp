@@ -1,0 +1,622 @@
+#include "quant/precision.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include "quant/errors.hpp"
+
+namespace ssmsim::quant {
+
+// ---------------------------------------------------------------------------------------------
+// Components
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kComponentNames[kNumComponents] = {
+    "A", "B", "C", "D", "x", "ssm_in", "ssm_out", "encoder", "decoder", "mixing", "act", "bias"};
+
+constexpr const char* kComponentDescriptions[kNumComponents] = {
+    "discretized state matrix Lambda_bar (complex, diagonal)",
+    "input matrix B_bar (complex)",
+    "output matrix C (complex)",
+    "feed-through D",
+    "state x (complex)",
+    "SSM input activation u",
+    "SSM output activation y",
+    "encoder weights",
+    "decoder weights",
+    "mixing (GLU) weights",
+    "other activations",
+    "biases of encoder, decoder and mixing (accumulator scale)"};
+
+int index_of(Component c) { return static_cast<int>(c); }
+
+}  // namespace
+
+const std::array<Component, kNumComponents>& all_components() {
+  static const std::array<Component, kNumComponents> all = {
+      Component::A,       Component::B,       Component::C,      Component::D,
+      Component::x,       Component::ssm_in,  Component::ssm_out, Component::encoder,
+      Component::decoder, Component::mixing,  Component::act,     Component::bias};
+  return all;
+}
+
+std::string component_name(Component c) { return kComponentNames[index_of(c)]; }
+
+const char* component_names() {
+  return "A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias";
+}
+
+const char* component_description(Component c) { return kComponentDescriptions[index_of(c)]; }
+
+Component parse_component(std::string_view name, const std::string& key) {
+  for (Component c : all_components())
+    if (name == kComponentNames[index_of(c)]) return c;
+  throw ConfigError(key, std::string(name),
+                    std::string("unknown component; allowed: ") + component_names());
+}
+
+ComponentKind component_kind(Component c) {
+  switch (c) {
+    case Component::x: return ComponentKind::State;
+    case Component::ssm_in:
+    case Component::ssm_out:
+    case Component::act: return ComponentKind::Activation;
+    case Component::bias: return ComponentKind::Bias;
+    default: return ComponentKind::Weight;
+  }
+}
+
+bool is_complex(Component c) {
+  return c == Component::A || c == Component::B || c == Component::C || c == Component::x;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// Where errors point: the dotted key prefix and, for files, the file name.
+struct Context {
+  std::string prefix;
+  std::string source;
+};
+
+std::string join(const std::string& a, const std::string& b) {
+  return a.empty() ? b : a + "." + b;
+}
+
+std::string text_of(const YAML::Node& n) {
+  if (!n.IsDefined() || n.IsNull()) return "null";
+  if (n.IsScalar()) return n.Scalar();
+  YAML::Emitter e;
+  e << YAML::Flow << n;
+  return e.c_str();
+}
+
+std::string location(const Context& ctx, const YAML::Node* at) {
+  if (ctx.source.empty()) return "";
+  if (!at || !at->IsDefined() || at->Mark().line < 0) return " (in " + ctx.source + ")";
+  const YAML::Mark m = at->Mark();
+  return " (at " + ctx.source + ":" + std::to_string(m.line + 1) + ":" +
+         std::to_string(m.column + 1) + ")";
+}
+
+[[noreturn]] void fail(const Context& ctx, const std::string& key, const std::string& value,
+                       const std::string& allowed, const YAML::Node* at = nullptr) {
+  throw ConfigError(key, value, allowed + location(ctx, at));
+}
+
+// The keys of a quantizer map. `frac` only in a component entry: a binary point is a property of
+// one tensor's range, never a default for all of them.
+constexpr const char* kDefaultsFields[] = {"bits",        "scheme",     "granularity",
+                                           "scale",       "scale_bits", "calibration",
+                                           "percentile",  "rounding",   "overflow"};
+constexpr const char* kDefaultsFieldNames =
+    "bits, scheme, granularity, scale, scale_bits, calibration, percentile, rounding, overflow";
+constexpr const char* kComponentFieldNames =
+    "bits, scheme, granularity, scale, scale_bits, calibration, percentile, frac, rounding, "
+    "overflow";
+constexpr const char* kTopLevelNames = "name, description, default, defaults, components";
+
+bool is_defaults_field(const std::string& f) {
+  return std::find_if(std::begin(kDefaultsFields), std::end(kDefaultsFields),
+                      [&](const char* n) { return f == n; }) != std::end(kDefaultsFields);
+}
+
+// What a field's value may be, for errors on values that do not parse.
+std::string allowed_for(const std::string& field) {
+  if (field == "bits") return "an integer 1..32";
+  if (field == "scheme") return std::string("allowed: ") + scheme_names();
+  if (field == "granularity") return std::string("allowed: ") + granularity_names();
+  if (field == "scale") return std::string("allowed: ") + scale_kind_names();
+  if (field == "scale_bits") return "an integer 2..31";
+  if (field == "calibration") return std::string("allowed: ") + calibration_names();
+  if (field == "percentile") return "a number in (0, 100]";
+  if (field == "frac") return "an integer -1024..1024";
+  if (field == "rounding") return std::string("allowed: ") + rounding_names();
+  return std::string("allowed: ") + overflow_names();
+}
+
+bool parse_int(const std::string& t, int& out) {
+  const char* first = t.data();
+  if (!t.empty() && t[0] == '+') ++first;
+  const auto r = std::from_chars(first, t.data() + t.size(), out);
+  return r.ec == std::errc() && r.ptr == t.data() + t.size() && first != t.data() + t.size();
+}
+
+bool parse_double(const std::string& t, double& out) {
+  if (t.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  out = std::strtod(t.c_str(), &end);
+  return end == t.c_str() + t.size() && errno == 0;
+}
+
+// One key of a quantizer map as written: its field, full key and value.
+struct Entry {
+  std::string field;
+  std::string key;
+  YAML::Node value;
+};
+
+// Stores one written value into the spec; a value that does not parse throws at its key.
+void set_field(QuantizerSpec& s, const Entry& e, const Context& ctx) {
+  const auto bad = [&]() { fail(ctx, e.key, text_of(e.value), allowed_for(e.field), &e.value); };
+  if (!e.value.IsScalar()) bad();
+  const std::string& t = e.value.Scalar();
+  try {
+    if (e.field == "bits") {
+      if (!parse_int(t, s.bits)) bad();
+    } else if (e.field == "scale_bits") {
+      if (!parse_int(t, s.scale_bits)) bad();
+    } else if (e.field == "frac") {
+      int f = 0;
+      if (!parse_int(t, f)) bad();
+      s.frac = f;
+    } else if (e.field == "percentile") {
+      if (!parse_double(t, s.percentile)) bad();
+    } else if (e.field == "scheme") {
+      s.scheme = parse_scheme(t);
+    } else if (e.field == "granularity") {
+      s.granularity = parse_granularity(t);
+    } else if (e.field == "scale") {
+      s.scale = parse_scale_kind(t);
+    } else if (e.field == "calibration") {
+      s.calibration = parse_calibration(t);
+    } else if (e.field == "rounding") {
+      s.rounding = parse_rounding(t);
+    } else {
+      s.overflow = parse_overflow(t);
+    }
+  } catch (const FormatError&) {
+    bad();
+  }
+}
+
+// Where a resolved field came from: its key, value node and level (0 the defaults block, 1 the
+// component entry; absent: the built-in default).
+struct Written {
+  std::string key;
+  YAML::Node value;
+  int level = 0;
+};
+using Origins = std::map<std::string, Written>;
+
+int level_of(const Origins& o, const std::string& field) {
+  const auto it = o.find(field);
+  return it == o.end() ? -1 : it->second.level;
+}
+
+// The key and value text to blame for a field of a resolved component.
+struct Blame {
+  std::string key;
+  std::string value;
+  const YAML::Node* at = nullptr;
+};
+
+Blame blame(const std::string& entry_key, const Origins& o,
+            const std::string& field, const std::string& fallback_value) {
+  const auto it = o.find(field);
+  if (it == o.end()) return {join(entry_key, field), fallback_value, nullptr};
+  return {it->second.key, text_of(it->second.value), &it->second.value};
+}
+
+void reset_field(QuantizerSpec& s, const std::string& field) {
+  const QuantizerSpec d{};
+  if (field == "calibration") s.calibration = d.calibration;
+  if (field == "percentile") s.percentile = d.percentile;
+  if (field == "scale") s.scale = d.scale;
+  if (field == "scale_bits") s.scale_bits = d.scale_bits;
+}
+
+// Records where a field was written. Never assigns one YAML::Node over another: yaml-cpp's
+// Node::operator= rebinds the *document* node it refers to, which would rewrite the defaults.
+void set_origin(Origins& o, const std::string& field, const Entry& e, int level) {
+  o.erase(field);
+  o.emplace(field, Written{e.key, e.value, level});
+}
+
+struct Resolved {
+  QuantizerSpec spec;
+  Origins origins;
+};
+
+// built-in defaults <- the defaults block (level 0) <- the component entry (level 1), then the
+// rules about keys that only mean something together with another setting. A key written at the
+// same or a deeper level than the setting that makes it meaningless is an error; an inherited key
+// that a component's own setting makes meaningless is dropped (a component that switches to
+// `calibration: mse` does not inherit the defaults' percentile as an error).
+Resolved resolve(const std::vector<Entry>& defaults, const std::vector<Entry>* entry,
+                 const std::string& entry_key, const Context& ctx) {
+  Resolved r;
+  for (const Entry& e : defaults) {
+    set_field(r.spec, e, ctx);
+    set_origin(r.origins, e.field, e, 0);
+  }
+  if (entry)
+    for (const Entry& e : *entry) {
+      set_field(r.spec, e, ctx);
+      set_origin(r.origins, e.field, e, 1);
+    }
+
+  const auto conflict = [&](const std::string& field, int because_level, const std::string& why) {
+    const auto it = r.origins.find(field);
+    if (it == r.origins.end()) return;
+    if (it->second.level < because_level) {  // inherited, overridden by the entry: drop it
+      reset_field(r.spec, field);
+      r.origins.erase(it);
+      return;
+    }
+    fail(ctx, it->second.key, text_of(it->second.value), why, &it->second.value);
+  };
+
+  if (r.spec.frac) {
+    // A fixed binary point replaces calibration: a calibration setting next to it would be
+    // silently ignored, so it is rejected (the defaults' ones are dropped).
+    const int lf = level_of(r.origins, "frac");
+    const std::string why =
+        "not allowed together with frac: a fixed binary point is not calibrated (with frac "
+        "only calibration maxabs and scale pow2 may be written, and no percentile or scale_bits)";
+    if (r.spec.calibration != Calibration::MaxAbs) conflict("calibration", lf, why);
+    conflict("percentile", lf, why);
+    if (r.spec.scale == ScaleKind::Dyadic) conflict("scale", lf, why);
+    conflict("scale_bits", lf, why);
+  }
+  if (r.spec.calibration != Calibration::Percentile)
+    // A percentile without percentile calibration would be silently ignored.
+    conflict("percentile", level_of(r.origins, "calibration"),
+             "percentile applies only to calibration: percentile (calibration here is " +
+                 to_string(r.spec.calibration) + ")");
+  if (r.spec.scale != ScaleKind::Dyadic)
+    // scale_bits sizes the dyadic multiplier; a power-of-two scale has none.
+    conflict("scale_bits", level_of(r.origins, "scale"),
+             "scale_bits applies only to scale: dyadic (the scale here is " +
+                 to_string(r.spec.scale) + ")");
+
+  if (const auto issue = check_spec(r.spec)) {
+    const Blame b = blame(entry_key, r.origins, issue->field, issue->value);
+    fail(ctx, b.key, b.value, issue->allowed, b.at);
+  }
+  r.spec = r.spec.normalized();
+  return r;
+}
+
+// The keys of a quantizer map, checked against the allowed ones.
+std::vector<Entry> entries_of(const YAML::Node& map, const std::string& key, bool component,
+                              const Context& ctx) {
+  std::vector<Entry> out;
+  for (const auto& kv : map) {
+    const std::string field = kv.first.Scalar();
+    const std::string k = join(key, field);
+    if (!(is_defaults_field(field) || (component && field == "frac")))
+      fail(ctx, k, text_of(kv.second),
+           std::string("unknown key; allowed: ") +
+               (component ? kComponentFieldNames
+                          : std::string(kDefaultsFieldNames) +
+                                " (frac only in a component entry: a binary point belongs to one "
+                                "tensor)"),
+           &kv.first);
+    out.push_back({field, k, kv.second});
+  }
+  return out;
+}
+
+// The rules that involve more than one component (or a component's role). Blames through
+// `origins` (empty for a programmatically built config).
+void check_combinations(const std::array<ComponentPrecision, kNumComponents>& comps,
+                        const std::array<Origins, kNumComponents>& origins, const Context& ctx) {
+  const std::string components_key = join(ctx.prefix, "components");
+  const auto key_of = [&](Component c) { return join(components_key, component_name(c)); };
+  for (Component c : all_components()) {
+    const ComponentPrecision& p = comps[index_of(c)];
+    if (!p.quantized) continue;
+    if (const auto issue = check_spec(p.spec)) {
+      const Blame b = blame(key_of(c), origins[index_of(c)], issue->field, issue->value);
+      fail(ctx, b.key, b.value, issue->allowed, b.at);
+    }
+    // A zero point on a complex operand adds cross terms (zp * im, zp * re) to the complex
+    // multiply of the state update x' = Lambda_bar x + B_bar u: the integer datapath computes
+    // the product of the raw values, so both parts must be zero-centred.
+    if (is_complex(c) && p.spec.scheme == Scheme::Asymmetric) {
+      const Blame b = blame(key_of(c), origins[index_of(c)], "scheme", "asymmetric");
+      fail(ctx, b.key, b.value,
+           "scheme asymmetric is not allowed for the complex component " + component_name(c) +
+               " (a zero point breaks the complex multiply of the state update); allowed: "
+               "symmetric",
+           b.at);
+    }
+  }
+
+  const ComponentPrecision& bias = comps[index_of(Component::bias)];
+  if (!bias.quantized) return;
+  // The bias is added into the accumulator, whose scale is s_w * s_a and whose zero point is 0.
+  if (bias.spec.scheme == Scheme::Asymmetric) {
+    const Blame b = blame(key_of(Component::bias), origins[index_of(Component::bias)],
+                          "scheme", "asymmetric");
+    fail(ctx, b.key, b.value,
+         "the bias is added at accumulator scale, which has zero point 0; allowed: symmetric",
+         b.at);
+  }
+  // At accumulator scale one unit of the bias is s_w * s_a, finer than either operand's unit, so a
+  // bias narrower than an operand it is added with cannot even span that operand's range: it
+  // would saturate for ordinary bias values. The floor is therefore the widest quantized weight
+  // or activation the bias meets (encoder, decoder, mixing; ssm_out, act); 32 is the usual choice.
+  int need = 0;
+  Component widest = Component::bias;
+  for (Component c : {Component::encoder, Component::decoder, Component::mixing,
+                      Component::ssm_out, Component::act}) {
+    const ComponentPrecision& p = comps[index_of(c)];
+    if (p.quantized && p.spec.bits > need) {
+      need = p.spec.bits;
+      widest = c;
+    }
+  }
+  if (bias.spec.bits < need) {
+    const Blame b = blame(key_of(Component::bias), origins[index_of(Component::bias)], "bits",
+                          std::to_string(bias.spec.bits));
+    fail(ctx, b.key, b.value,
+         "the bias is added at accumulator scale and must be at least as wide as every quantized "
+         "weight and activation it is added with (" + component_name(widest) + " has " +
+             std::to_string(need) + " bits); allowed: " + std::to_string(need) + "..32",
+         b.at);
+  }
+}
+
+std::string shortest(double v) {
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::ostringstream s;
+    s.precision(digits);
+    s << v;
+    if (std::strtod(s.str().c_str(), nullptr) == v) return s.str();
+  }
+  return std::to_string(v);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// PrecisionConfig
+// ---------------------------------------------------------------------------------------------
+
+struct PrecisionConfigReader {
+  // Reads `node`; sets *named when the node gave a name.
+  static PrecisionConfig read(const YAML::Node& node, const Context& ctx, bool* named) {
+    PrecisionConfig cfg;
+    if (named) *named = false;
+    if (!node.IsDefined() || node.IsNull()) return cfg;
+    cfg.name_ = "custom";
+    if (!node.IsMap())
+      fail(ctx, ctx.prefix, text_of(node), std::string("a map with keys ") + kTopLevelNames,
+           &node);
+
+    bool quantize_unlisted = false;
+    YAML::Node defaults_node, components_node;
+    for (const auto& kv : node) {
+      const std::string k = kv.first.Scalar();
+      const std::string key = join(ctx.prefix, k);
+      const YAML::Node& v = kv.second;
+      if (k == "name") {
+        if (!v.IsScalar() || v.Scalar().empty())
+          fail(ctx, key, text_of(v), "a non-empty string", &v);
+        cfg.name_ = v.Scalar();
+        if (named) *named = true;
+      } else if (k == "description") {
+        if (!v.IsScalar()) fail(ctx, key, text_of(v), "a string", &v);
+        cfg.description_ = v.Scalar();
+      } else if (k == "default") {
+        if (!v.IsScalar() || (v.Scalar() != "float" && v.Scalar() != "quantized"))
+          fail(ctx, key, text_of(v),
+               "allowed: float (unlisted components stay float), quantized (unlisted components "
+               "are quantized with the defaults)",
+               &v);
+        quantize_unlisted = v.Scalar() == "quantized";
+      } else if (k == "defaults") {
+        if (!v.IsNull() && !v.IsMap())
+          fail(ctx, key, text_of(v), std::string("a map with keys ") + kDefaultsFieldNames, &v);
+        defaults_node.reset(v);
+      } else if (k == "components") {
+        if (!v.IsNull() && !v.IsMap())
+          fail(ctx, key, text_of(v),
+               std::string("a map from component names (") + component_names() +
+                   ") to float, quantized, a bit width or a quantizer map",
+               &v);
+        components_node.reset(v);
+      } else {
+        fail(ctx, key, text_of(v), std::string("unknown key; allowed: ") + kTopLevelNames,
+             &kv.first);
+      }
+    }
+
+    const std::string defaults_key = join(ctx.prefix, "defaults");
+    std::vector<Entry> defaults;
+    if (defaults_node.IsDefined() && defaults_node.IsMap())
+      defaults = entries_of(defaults_node, defaults_key, false, ctx);
+    resolve(defaults, nullptr, defaults_key, ctx);  // the block is checked even if unused
+
+    std::array<Origins, kNumComponents> origins{};
+    std::array<bool, kNumComponents> listed{};
+    const std::string components_key = join(ctx.prefix, "components");
+    if (components_node.IsDefined() && components_node.IsMap()) {
+      for (const auto& kv : components_node) {
+        const std::string cname = kv.first.Scalar();
+        const std::string key = join(components_key, cname);
+        Component c{};
+        try {
+          c = parse_component(cname, key);
+        } catch (const ConfigError&) {
+          fail(ctx, key, cname, std::string("unknown component; allowed: ") + component_names(),
+               &kv.first);
+        }
+        const int i = index_of(c);
+        listed[i] = true;
+        const YAML::Node& v = kv.second;
+        const std::string allowed =
+            std::string("float, quantized, a bit width 1..32, or a map with keys ") +
+            kComponentFieldNames;
+        std::vector<Entry> entry;
+        if (v.IsScalar() && v.Scalar() == "float") {
+          cfg.components_[i] = ComponentPrecision{};
+          continue;
+        }
+        if (v.IsScalar() && v.Scalar() != "quantized") {
+          int b = 0;
+          if (!parse_int(v.Scalar(), b)) fail(ctx, key, text_of(v), allowed, &v);
+          entry.push_back({"bits", key, v});  // `A: 8` is `A: {bits: 8}`
+        } else if (v.IsMap()) {
+          entry = entries_of(v, key, true, ctx);
+        } else if (!v.IsScalar()) {
+          fail(ctx, key, text_of(v), allowed, &v);
+        }
+        Resolved r = resolve(defaults, &entry, key, ctx);
+        cfg.components_[i] = ComponentPrecision{true, r.spec};
+        origins[i] = std::move(r.origins);
+      }
+    }
+    if (quantize_unlisted)
+      for (Component c : all_components()) {
+        const int i = index_of(c);
+        if (listed[i]) continue;
+        Resolved r = resolve(defaults, nullptr, join(components_key, component_name(c)), ctx);
+        cfg.components_[i] = ComponentPrecision{true, r.spec};
+        origins[i] = std::move(r.origins);
+      }
+    check_combinations(cfg.components_, origins, ctx);
+    return cfg;
+  }
+};
+
+PrecisionConfig::PrecisionConfig() = default;
+
+PrecisionConfig PrecisionConfig::from_yaml(const YAML::Node& node, const std::string& key_prefix) {
+  return PrecisionConfigReader::read(node, Context{key_prefix, ""}, nullptr);
+}
+
+PrecisionConfig PrecisionConfig::load(const std::filesystem::path& file) {
+  const std::string name = file.string();
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw InputError("cannot read precision config '" + name + "': it is a directory");
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    throw InputError("cannot read precision config '" + name + "': " + std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw InputError("cannot read precision config '" + name + "': read error");
+  YAML::Node root;
+  try {
+    root = YAML::Load(text.str());
+  } catch (const YAML::ParserException& e) {
+    throw InputError(name + ":" + std::to_string(e.mark.line + 1) + ":" +
+                     std::to_string(e.mark.column + 1) +
+                     ": YAML syntax error in precision config: " + e.msg);
+  }
+  bool named = false;
+  PrecisionConfig cfg = PrecisionConfigReader::read(root, Context{"precision", name}, &named);
+  if (!named) cfg.name_ = file.stem().string();
+  return cfg;
+}
+
+YAML::Node PrecisionConfig::to_yaml() const {
+  YAML::Node n;
+  n["name"] = name_;
+  if (!description_.empty()) n["description"] = description_;
+  n["default"] = "float";
+  YAML::Node comps(YAML::NodeType::Map);
+  for (Component c : all_components()) {
+    const ComponentPrecision& p = components_[index_of(c)];
+    if (!p.quantized) {
+      comps[component_name(c)] = "float";
+      continue;
+    }
+    const QuantizerSpec& s = p.spec;
+    YAML::Node m(YAML::NodeType::Map);
+    m["bits"] = s.bits;
+    m["scheme"] = to_string(s.scheme);
+    m["granularity"] = to_string(s.granularity);
+    if (s.frac) {
+      m["frac"] = *s.frac;
+    } else {
+      m["scale"] = to_string(s.scale);
+      if (s.scale == ScaleKind::Dyadic) m["scale_bits"] = s.scale_bits;
+      m["calibration"] = to_string(s.calibration);
+      if (s.calibration == Calibration::Percentile) m["percentile"] = shortest(s.percentile);
+    }
+    m["rounding"] = to_string(s.rounding);
+    m["overflow"] = to_string(s.overflow);
+    m.SetStyle(YAML::EmitterStyle::Flow);  // one line per component in --dump-config
+    comps[component_name(c)] = m;
+  }
+  n["components"] = comps;
+  return n;
+}
+
+std::string PrecisionConfig::to_yaml_string() const {
+  YAML::Emitter e;
+  e << to_yaml();
+  return std::string(e.c_str()) + "\n";
+}
+
+int PrecisionConfig::bits(Component c) const {
+  const ComponentPrecision& p = component(c);
+  return p.quantized ? p.spec.bits : 32;
+}
+
+const QuantizerSpec& PrecisionConfig::spec(Component c) const {
+  const ComponentPrecision& p = component(c);
+  if (!p.quantized)
+    throw InputError("precision config '" + name_ + "': component " + component_name(c) +
+                     " is float, it has no quantizer spec");
+  return p.spec;
+}
+
+const ComponentPrecision& PrecisionConfig::component(Component c) const {
+  return components_[index_of(c)];
+}
+
+void PrecisionConfig::set_float(Component c) { components_[index_of(c)] = ComponentPrecision{}; }
+
+void PrecisionConfig::set_quantized(Component c, const QuantizerSpec& spec) {
+  components_[index_of(c)] = ComponentPrecision{true, spec.normalized()};
+}
+
+void PrecisionConfig::validate(const std::string& key_prefix) const {
+  check_combinations(components_, std::array<Origins, kNumComponents>{}, Context{key_prefix, ""});
+}
+
+bool PrecisionConfig::operator==(const PrecisionConfig& o) const {
+  return name_ == o.name_ && description_ == o.description_ && components_ == o.components_;
+}
+
+}  // namespace ssmsim::quant

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ssmsim needs, idempotently: it does nothing when all are present,
+# runs `apt-get update` only when something is missing, and says what it installs.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build pkg-config make
+  libsystemc-dev          # SystemC 2.3 + TLM-2.0: hw_models, sim, and the sc_fixed oracle tests
+  libeigen3-dev           # dense algebra in ssm_core
+  libboost-dev            # Boost.Multiprecision: exact big-integer fallback and test oracles
+  libboost-program-options-dev
+  libfmt-dev
+  libgtest-dev libgmock-dev
+  libbenchmark-dev
+  libyaml-cpp-dev
+  nlohmann-json3-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [[ $(id -u) -eq 0 ]]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  echo "deps: these Debian packages are missing and this user cannot install them: ${missing[*]}" >&2
+  echo "deps: as root, run: apt-get update && apt-get install -y ${missing[*]}" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

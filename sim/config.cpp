@@ -1,0 +1,248 @@
+#include "sim/config.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "quant/errors.hpp"
+
+namespace ssmsim::sim {
+
+namespace {
+
+std::string node_text(const YAML::Node& n) {
+  if (!n || n.IsNull()) return "";
+  if (n.IsScalar()) return n.Scalar();
+  YAML::Emitter e;
+  e << YAML::Flow << n;
+  return e.c_str();
+}
+
+std::vector<std::string> split_key(const std::string& key) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char c : key) {
+    if (c == '.') {
+      parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  parts.push_back(cur);
+  return parts;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string s;
+  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
+  return s;
+}
+
+// Deep merge: maps merge key by key, anything else replaces.
+void merge_into(YAML::Node target, const YAML::Node& source) {
+  if (!source.IsMap() || !target.IsMap()) {
+    target = YAML::Clone(source);
+    return;
+  }
+  for (const auto& kv : source) {
+    const std::string k = kv.first.as<std::string>();
+    if (target[k] && target[k].IsMap() && kv.second.IsMap())
+      merge_into(target[k], kv.second);
+    else
+      target[k] = YAML::Clone(kv.second);
+  }
+}
+
+std::string range_text(const KeySpec& k) {
+  auto num = [](double v) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
+  };
+  switch (k.type) {
+    case KeySpec::Type::Int: return "an integer in [" + num(k.min) + ", " + num(k.max) + "]";
+    case KeySpec::Type::Real: return "a number in [" + num(k.min) + ", " + num(k.max) + "]";
+    case KeySpec::Type::Bool: return "true or false";
+    case KeySpec::Type::String: return "a string";
+    case KeySpec::Type::Enum: return "one of: " + join(k.choices);
+  }
+  return "";
+}
+
+void validate_key(const KeySpec& k, const YAML::Node& v, const std::string& key) {
+  const std::string text = node_text(v);
+  if (!v.IsScalar()) throw ConfigError(key, text, "expected " + range_text(k));
+  try {
+    switch (k.type) {
+      case KeySpec::Type::Int: {
+        const auto x = v.as<long long>();
+        if (static_cast<double>(x) < k.min || static_cast<double>(x) > k.max) break;
+        return;
+      }
+      case KeySpec::Type::Real: {
+        const auto x = v.as<double>();
+        if (!std::isfinite(x) || x < k.min || x > k.max) break;
+        return;
+      }
+      case KeySpec::Type::Bool: v.as<bool>(); return;
+      case KeySpec::Type::String: return;
+      case KeySpec::Type::Enum:
+        for (const auto& c : k.choices)
+          if (c == text) return;
+        break;
+    }
+  } catch (const YAML::Exception&) {
+  }
+  throw ConfigError(key, text, "expected " + range_text(k));
+}
+
+}  // namespace
+
+YAML::Node load_yaml_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError("cannot read config file '" + path.string() + "': no such file or not readable");
+  try {
+    return YAML::Load(in);
+  } catch (const YAML::ParserException& e) {
+    throw InputError("config file '" + path.string() + "', line " + std::to_string(e.mark.line + 1) +
+                     ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+}
+
+Config::Config(std::vector<SectionSpec> sections) : specs_(std::move(sections)), root_(YAML::NodeType::Map) {
+  for (const auto& s : specs_) {
+    if (s.keys.empty()) {
+      root_[s.name] = YAML::Clone(s.defaults);
+      continue;
+    }
+    YAML::Node sec(YAML::NodeType::Map);
+    for (const auto& k : s.keys) sec[k.name] = YAML::Load(k.default_value);
+    root_[s.name] = sec;
+  }
+}
+
+const SectionSpec& Config::spec(const std::string& section, const std::string& key_for_error) const {
+  for (const auto& s : specs_)
+    if (s.name == section) return s;
+  std::vector<std::string> names;
+  for (const auto& s : specs_) names.push_back(s.name);
+  throw ConfigError(key_for_error, section, "unknown config section; allowed sections: " + join(names));
+}
+
+void Config::merge_file(const std::filesystem::path& path) {
+  const YAML::Node file = load_yaml_file(path);
+  if (file.IsNull()) return;
+  if (!file.IsMap())
+    throw InputError("config file '" + path.string() + "': expected a map of sections (run:, eval:, ...)");
+  for (const auto& kv : file) {
+    const std::string name = kv.first.as<std::string>();
+    spec(name, name);
+    merge_into(root_[name], kv.second);
+  }
+}
+
+void Config::load_section(const std::string& section, const std::filesystem::path& path) {
+  spec(section, section);
+  const YAML::Node node = load_yaml_file(path);
+  if (!node.IsMap())
+    throw InputError("config file '" + path.string() + "': expected a map for section '" + section + "'");
+  root_[section] = node;
+}
+
+void Config::set(const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError(assignment, "", "--set expects key=value, e.g. --set run.seed=3");
+  const std::string key = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  const auto parts = split_key(key);
+  for (const auto& p : parts)
+    if (p.empty()) throw ConfigError(key, text, "a key is dot-separated names, e.g. precision.components.A.bits");
+  const SectionSpec& s = spec(parts[0], key);
+  YAML::Node value;
+  try {
+    value = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(key, text, "the value is not valid YAML (" + e.msg + ")");
+  }
+  if (!s.keys.empty() && parts.size() != 2) {
+    std::vector<std::string> names;
+    for (const auto& k : s.keys) names.push_back(s.name + "." + k.name);
+    throw ConfigError(key, text, "unknown key; allowed keys: " + join(names));
+  }
+  YAML::Node cur = root_[parts[0]];
+  for (size_t i = 1; i + 1 < parts.size(); ++i) {
+    if (!cur[parts[i]] || !cur[parts[i]].IsMap()) cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    cur.reset(cur[parts[i]]);
+  }
+  if (parts.size() == 1)
+    root_[parts[0]] = value;
+  else
+    cur[parts.back()] = value;
+}
+
+void Config::validate() const {
+  for (const auto& s : specs_) {
+    const YAML::Node sec = root_[s.name];
+    if (s.keys.empty()) {
+      if (s.validate) s.validate(sec, s.name);
+      continue;
+    }
+    if (!sec.IsMap()) throw ConfigError(s.name, node_text(sec), "expected a map of keys");
+    for (const auto& kv : sec) {
+      const std::string name = kv.first.as<std::string>();
+      const KeySpec* k = nullptr;
+      for (const auto& cand : s.keys)
+        if (cand.name == name) k = &cand;
+      if (!k) {
+        std::vector<std::string> names;
+        for (const auto& cand : s.keys) names.push_back(s.name + "." + cand.name);
+        throw ConfigError(s.name + "." + name, node_text(kv.second), "unknown key; allowed keys: " + join(names));
+      }
+      validate_key(*k, kv.second, s.name + "." + name);
+    }
+    if (s.validate) s.validate(sec, s.name);
+  }
+}
+
+YAML::Node Config::section(const std::string& name) const {
+  spec(name, name);
+  return root_[name];
+}
+
+YAML::Node Config::lookup(const std::string& key) const {
+  const auto parts = split_key(key);
+  YAML::Node cur = root_[parts[0]];
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (!cur.IsMap() || !cur[parts[i]]) throw ConfigError(key, "", "no such key in the resolved config");
+    cur.reset(cur[parts[i]]);
+  }
+  return cur;
+}
+
+int64_t Config::get_int(const std::string& key) const { return lookup(key).as<int64_t>(); }
+double Config::get_real(const std::string& key) const { return lookup(key).as<double>(); }
+bool Config::get_bool(const std::string& key) const { return lookup(key).as<bool>(); }
+std::string Config::get_string(const std::string& key) const { return lookup(key).as<std::string>(); }
+
+std::string Config::dump() const {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  for (const auto& s : specs_) out << YAML::Key << s.name << YAML::Value << root_[s.name];
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string Config::describe() const {
+  std::ostringstream os;
+  for (const auto& s : specs_) {
+    os << s.name << ":  " << s.help << "\n";
+    for (const auto& k : s.keys)
+      os << "  " << s.name << "." << k.name << " = " << k.default_value << "   (" << range_text(k)
+         << ")  " << k.help << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace ssmsim::sim

@@ -1,0 +1,34 @@
+#include "sim/sections.hpp"
+
+#include "quant/precision.hpp"
+
+namespace ssmsim::sim {
+
+namespace {
+using T = KeySpec::Type;
+}  // namespace
+
+Config make_config() {
+  std::vector<SectionSpec> s;
+  s.push_back({"run", "settings of every run", {
+      {"seed", T::Int, "1", 0, 2147483647, {}, "seed of every random stream (data order, init, sampling)"},
+      {"threads", T::Int, "0", 0, 1024, {}, "worker threads; 0 = all cores. Results do not depend on it"},
+  }, {}, {}});
+  s.push_back({"eval", "evaluation on a test set", {
+      {"limit", T::Int, "0", 0, 1e9, {}, "evaluate the first N test sequences; 0 = all"},
+  }, {}, {}});
+  s.push_back({"train", "float training and QAT fine-tuning", {
+      {"epochs", T::Int, "10", 1, 1e6, {}, "training epochs"},
+  }, {}, {}});
+  s.push_back({"quantize", "post-training quantization", {
+      {"calib", T::Int, "256", 1, 1e7, {}, "training sequences used for calibration"},
+  }, {}, {}});
+  s.push_back({"precision", "precision config: bits and quantizer per model component (docs/precision.md)",
+               {}, quant::PrecisionConfig().to_yaml(),
+               [](const YAML::Node& node, const std::string& prefix) {
+                 quant::PrecisionConfig::from_yaml(node, prefix);
+               }});
+  return Config(std::move(s));
+}
+
+}  // namespace ssmsim::sim
