@@ -218,7 +218,7 @@ int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& 
     if (vm.count(ko.option)) cfg.set(std::string(ko.key) + "=" + vm[ko.option].as<std::string>());
   if (vm.count("set"))
     for (const auto& s : vm["set"].as<std::vector<std::string>>()) cfg.set(s);
-  cfg.validate();
+  cfg.resolve();
 
   if (vm["dump-config"].as<bool>()) {
     out << cfg.dump();

@@ -182,11 +182,11 @@ void Config::set(const std::string& assignment) {
     cur[parts.back()] = value;
 }
 
-void Config::validate() const {
+void Config::resolve() {
   for (const auto& s : specs_) {
     const YAML::Node sec = root_[s.name];
     if (s.keys.empty()) {
-      if (s.validate) s.validate(sec, s.name);
+      if (s.resolve) root_[s.name] = s.resolve(sec, s.name);
       continue;
     }
     if (!sec.IsMap()) throw ConfigError(s.name, node_text(sec), "expected a map of keys");
@@ -202,7 +202,6 @@ void Config::validate() const {
       }
       validate_key(*k, kv.second, s.name + "." + name);
     }
-    if (s.validate) s.validate(sec, s.name);
   }
 }
 

@@ -31,9 +31,10 @@ struct SectionSpec {
   std::string help;
   // Either a list of scalar keys (validated here) ...
   std::vector<KeySpec> keys;
-  // ... or a free-form default tree validated by the owning library (e.g. precision).
+  // ... or a free-form default tree that the owning library validates and resolves (e.g.
+  // precision): it returns the section in its canonical, fully resolved form.
   YAML::Node defaults;
-  std::function<void(const YAML::Node& section, const std::string& key_prefix)> validate;
+  std::function<YAML::Node(const YAML::Node& section, const std::string& key_prefix)> resolve;
 };
 
 class Config {
@@ -46,8 +47,9 @@ class Config {
   void load_section(const std::string& section, const std::filesystem::path& path);
   // Applies "a.b.c=value"; the value is read as YAML (a scalar, [list] or {map}).
   void set(const std::string& assignment);
-  // Validates every section; throws ConfigError on the first problem.
-  void validate() const;
+  // Validates every section and replaces free-form ones by their resolved form; throws
+  // ConfigError on the first problem.
+  void resolve();
 
   const YAML::Node& tree() const { return root_; }
   YAML::Node section(const std::string& name) const;

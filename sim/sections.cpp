@@ -26,7 +26,7 @@ Config make_config() {
   s.push_back({"precision", "precision config: bits and quantizer per model component (docs/precision.md)",
                {}, quant::PrecisionConfig().to_yaml(),
                [](const YAML::Node& node, const std::string& prefix) {
-                 quant::PrecisionConfig::from_yaml(node, prefix);
+                 return quant::PrecisionConfig::from_yaml(node, prefix).to_yaml();
                }});
   return Config(std::move(s));
 }

@@ -147,3 +147,62 @@ TEST(Config, HelpConfigListsEveryKeyWithItsRange) {
   EXPECT_NE(r.out.find("run.seed"), std::string::npos);
   EXPECT_NE(r.out.find("eval.limit"), std::string::npos);
 }
+
+TEST(Precision, EveryPresetLoadsAndPrintsItsTable) {
+  for (const char* preset : {"float", "w8a8", "s4d_paper_8bit", "qs5_a8_rest4", "hetero_example"}) {
+    const auto path = source_dir() / "configs" / "precision" / (std::string(preset) + ".yaml");
+    const auto r = run_cli({"info", "--precision", path.string()});
+    ASSERT_EQ(r.exit_code, 0) << preset << ": " << r.err;
+    EXPECT_NE(r.out.find(std::string("precision config '") + preset + "'"), std::string::npos) << r.out;
+    for (const char* c : {"A ", "x ", "ssm_in", "bias"}) EXPECT_NE(r.out.find(c), std::string::npos) << preset;
+  }
+}
+
+TEST(Precision, SetOverridesAComponentOfThePresetFile) {
+  const auto path = source_dir() / "configs" / "precision" / "w8a8.yaml";
+  const auto r = run_cli({"info", "--precision", path.string(), "--set", "precision.components.A.bits=11"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("A         11 "), std::string::npos) << r.out;
+}
+
+// Each invalid precision value or combination: exit 2, and the message names the full key and
+// the offending value.
+TEST(Precision, EveryInvalidValueNamesItsKeyAndValue) {
+  const auto path = (source_dir() / "configs" / "precision" / "w8a8.yaml").string();
+  struct Case {
+    std::string set, key, value;
+  };
+  const std::vector<Case> cases = {
+      {"precision.components.A.bits=40", "precision.components.A.bits", "40"},
+      {"precision.components.A.bits=0", "precision.components.A.bits", "0"},
+      {"precision.components.x.scheme=asymmetric", "precision.components.x.scheme", "asymmetric"},
+      {"precision.components.Q.bits=4", "precision.components.Q", "Q"},
+      {"precision.components.act.percentile=120", "precision.components.act.percentile", "120"},
+      {"precision.components.B.rounding=stochastic", "precision.components.B.rounding", "stochastic"},
+      {"precision.components.B.overflow=clip", "precision.components.B.overflow", "clip"},
+      {"precision.components.C.scale_bits=40", "precision.components.C.scale_bits", "40"},
+      {"precision.components.bias.bits=4", "precision.components.bias.bits", "4"},
+      {"precision.defaults.granularity=per_row", "precision.defaults.granularity", "per_row"},
+      {"precision.colour=red", "precision.colour", "red"},
+  };
+  for (const auto& c : cases) {
+    const auto r = run_cli({"info", "--precision", path, "--set", c.set});
+    EXPECT_EQ(r.exit_code, 2) << c.set;
+    EXPECT_NE(r.err.find(c.key), std::string::npos) << c.set << " -> " << r.err;
+    EXPECT_NE(r.err.find("'" + c.value + "'"), std::string::npos) << c.set << " -> " << r.err;
+  }
+}
+
+TEST(Precision, AMissingPrecisionFileIsNamed) {
+  const auto r = run_cli({"info", "--precision", "/nonexistent/p.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("/nonexistent/p.yaml"), std::string::npos) << r.err;
+}
+
+TEST(Precision, DumpConfigShowsTheResolvedPrecisionSection) {
+  const auto path = source_dir() / "configs" / "precision" / "hetero_example.yaml";
+  const auto r = run_cli({"info", "--precision", path.string(), "--dump-config"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("precision:"), std::string::npos);
+  EXPECT_NE(r.out.find("hetero_example"), std::string::npos);
+}
