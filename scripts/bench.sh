@@ -6,4 +6,4 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "build:   build/ (release preset, portable flags)"
 echo
 echo "== quant/ against SystemC sc_fixed =="
-build/bin/quant_bench --benchmark_min_time=0.3
+build/bin/quant_bench --benchmark_min_time=0.3 --benchmark_color=false

@@ -84,15 +84,50 @@ TEST(Format, ToStringWritesTheDocumentedNotation) {
 
 TEST(Format, RejectsEveryMalformedStringNamingTheText) {
   const char* bad[] = {
-      "",           "8.4",        "x8.4",        "S8.4",        "s",           "s.4",
-      "s8",         "s8.",        "s8.4x",       "s8.4 ",       " s8.4",       "s8..4",
-      "s8.-",       "s8.--3",     "s+8.4",       "s8.+4",       "s8,4",        "s8*",
-      "s8*12",      "s8*12>",     "s8*12>20",    "s8*12>>",     "s8*>>3",      "s8*12>>>3",
-      "s8*12>>3x",  "s8*-3>>2",   "s8.4.2",      "sx.4",        "s8.0x1",      "u16.0.",
-      "s1234567890123.0",         "s8.1234567890123",           "s8*1234567890123>>2",
-      "s4294967304.4",            "s8.4294967300",              "s8*4294967299>>3",
-      "s0.4",       "s65.0",      "u64.0",       "s-8.4",       "s8.1025",     "s8.-1025",
-      "s8*0>>3",    "s8*2147483648>>3",
+      "",
+      "8.4",
+      "x8.4",
+      "S8.4",
+      "s",
+      "s.4",
+      "s8",
+      "s8.",
+      "s8.4x",
+      "s8.4 ",
+      " s8.4",
+      "s8..4",
+      "s8.-",
+      "s8.--3",
+      "s+8.4",
+      "s8.+4",
+      "s8,4",
+      "s8*",
+      "s8*12",
+      "s8*12>",
+      "s8*12>20",
+      "s8*12>>",
+      "s8*>>3",
+      "s8*12>>>3",
+      "s8*12>>3x",
+      "s8*-3>>2",
+      "s8.4.2",
+      "sx.4",
+      "s8.0x1",
+      "u16.0.",
+      "s1234567890123.0",
+      "s8.1234567890123",
+      "s8*1234567890123>>2",
+      "s4294967304.4",
+      "s8.4294967300",
+      "s8*4294967299>>3",
+      "s0.4",
+      "s65.0",
+      "u64.0",
+      "s-8.4",
+      "s8.1025",
+      "s8.-1025",
+      "s8*0>>3",
+      "s8*2147483648>>3",
   };
   for (const char* text : bad) {
     const std::string msg = error_of([&] { Format::parse(text); });
@@ -135,8 +170,7 @@ TEST(Format, AcceptsMultipliersUpTo2To31Minus1AndShiftsUpTo1024) {
   EXPECT_NO_THROW(Format::fixed(true, 8, -1024));
   EXPECT_NO_THROW(Format::dyadic(true, 8, 3, 1024));
   EXPECT_NO_THROW(Format::dyadic(true, 8, 3, -1024));
-  EXPECT_EQ(Format::parse("s8*2147483647>>-1024").scale,
-            (Scale{Format::kMaxMult, -1024}));
+  EXPECT_EQ(Format::parse("s8*2147483647>>-1024").scale, (Scale{Format::kMaxMult, -1024}));
 }
 
 TEST(Format, RejectsMultipliersAndShiftsOutOfRangeNamingTheValue) {
@@ -193,11 +227,11 @@ TEST(Format, EqualityComparesSignWidthAndScale) {
 }
 
 TEST(Format, RoundingAndOverflowNamesRoundTrip) {
-  const Rounding roundings[] = {Rounding::Floor,    Rounding::TowardZero, Rounding::HalfUp,
-                                Rounding::HalfDown, Rounding::HalfEven,   Rounding::HalfAway,
+  const Rounding roundings[] = {Rounding::Floor,         Rounding::TowardZero, Rounding::HalfUp,
+                                Rounding::HalfDown,      Rounding::HalfEven,   Rounding::HalfAway,
                                 Rounding::HalfTowardZero};
-  const char* rounding_names[] = {"floor",    "toward_zero", "half_up",         "half_down",
-                                  "half_even", "half_away",  "half_toward_zero"};
+  const char* rounding_names[] = {"floor",     "toward_zero", "half_up",         "half_down",
+                                  "half_even", "half_away",   "half_toward_zero"};
   for (int i = 0; i < 7; ++i) {
     EXPECT_EQ(ssmsim::quant::to_string(roundings[i]), rounding_names[i]);
     EXPECT_EQ(ssmsim::quant::parse_rounding(rounding_names[i]), roundings[i]);
