@@ -9,4 +9,4 @@
 
 int main(int argc, char** argv) { return ssmsim::sim::run_cli(argc, argv, std::cout, std::cerr); }
 
-int sc_main(int argc, char** argv) { return ssmsim::sim::run_cli(argc, argv, std::cout, std::cerr); }
+extern "C" int sc_main(int argc, char** argv) { return ssmsim::sim::run_cli(argc, argv, std::cout, std::cerr); }
