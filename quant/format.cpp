@@ -128,15 +128,15 @@ const char* rounding_names() {
 const char* overflow_names() { return "wrap, saturate, saturate_symmetric"; }
 
 Rounding parse_rounding(std::string_view name) {
-  for (int i = 0; i < 7; ++i)
-    if (name == kRoundingNames[i]) return static_cast<Rounding>(i);
+  for (const Rounding r : kAllRoundings)
+    if (name == kRoundingNames[static_cast<int>(r)]) return r;
   throw FormatError("unknown rounding mode '" + std::string(name) + "': allowed " +
                     rounding_names());
 }
 
 Overflow parse_overflow(std::string_view name) {
-  for (int i = 0; i < 3; ++i)
-    if (name == kOverflowNames[i]) return static_cast<Overflow>(i);
+  for (const Overflow o : kAllOverflows)
+    if (name == kOverflowNames[static_cast<int>(o)]) return o;
   throw FormatError("unknown overflow mode '" + std::string(name) + "': allowed " +
                     overflow_names());
 }

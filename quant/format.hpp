@@ -33,6 +33,13 @@ enum class Overflow {
   SaturateSymmetric,  // clamp to [-max, max]; signed min is also clamped    SystemC SC_SAT_SYM
 };
 
+// Every mode, in declaration order (for sweeps, tables and tests).
+constexpr Rounding kAllRoundings[] = {Rounding::Floor,    Rounding::TowardZero, Rounding::HalfUp,
+                                      Rounding::HalfDown, Rounding::HalfEven,   Rounding::HalfAway,
+                                      Rounding::HalfTowardZero};
+constexpr Overflow kAllOverflows[] = {Overflow::Wrap, Overflow::Saturate,
+                                      Overflow::SaturateSymmetric};
+
 // The unit of a raw value: real = mult * 2^-shift, with 1 <= mult < 2^31.
 struct Scale {
   int64_t mult = 1;

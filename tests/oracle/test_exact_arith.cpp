@@ -38,10 +38,6 @@ using ssmsim::quant::Scale;
 using ssmsim::quant::uwide_t;
 using ssmsim::quant::wide_t;
 
-constexpr Rounding kRoundings[] = {
-    Rounding::Floor,    Rounding::TowardZero, Rounding::HalfUp,        Rounding::HalfDown,
-    Rounding::HalfEven, Rounding::HalfAway,   Rounding::HalfTowardZero};
-constexpr Overflow kOverflows[] = {Overflow::Wrap, Overflow::Saturate, Overflow::SaturateSymmetric};
 
 constexpr wide_t kWideMax = static_cast<wide_t>((uwide_t{1} << 127) - 1);
 constexpr wide_t kWideMin = -kWideMax - 1;
@@ -247,8 +243,8 @@ TEST(RescaleOracle, RationalAndDyadicRescalesAreTheExactRatioRoundedOnceThenFitt
       exact.den *= pow2(k.shift);
     else
       exact.num *= pow2(-k.shift);
-    for (const Rounding r : kRoundings)
-      for (const Overflow o : kOverflows) {
+    for (const Rounding r : ssmsim::quant::kAllRoundings)
+      for (const Overflow o : ssmsim::quant::kAllOverflows) {
         const Expected e = expect(exact, to, r, o);
         uint64_t ev = 0;
         const int64_t got = ssmsim::quant::rescale(v, k, to, r, o, &ev);
@@ -271,8 +267,8 @@ TEST(RescaleOracle, APrebuiltRequantizerGivesTheSameBitsOnEveryPath) {
     const Rescale k{random_mult(rng), rng() % 3 ? 1 : random_mult(rng),
                     static_cast<int>(rng() % 200) - 40};
     const Format to = random_dest(rng);
-    for (const Rounding r : kRoundings)
-      for (const Overflow o : kOverflows) {
+    for (const Rounding r : ssmsim::quant::kAllRoundings)
+      for (const Overflow o : ssmsim::quant::kAllOverflows) {
         const Requantizer rq(k, to, r, o);
         for (int bits = 0; bits <= 128; bits += 4) {
           const wide_t v = bits == 128 ? kWideMin : random_wide(rng, bits);
@@ -332,8 +328,8 @@ TEST(RescaleOracle, ApproximatedScalesRescaleExactlyLikeTheirDyadicFactor) {
     const wide_t v = random_wide(rng, 110);
     const Format to = random_dest(rng);
     const Q exact = in_units_of(value_of(v, Scale{k.num, k.shift}), Scale{1, 0});
-    for (const Rounding r : kRoundings)
-      for (const Overflow o : kOverflows) {
+    for (const Rounding r : ssmsim::quant::kAllRoundings)
+      for (const Overflow o : ssmsim::quant::kAllOverflows) {
         const Expected e = expect(exact, to, r, o);
         uint64_t ev1 = 0, ev2 = 0;
         const int64_t a = ssmsim::quant::rescale(v, k, to, r, o, &ev1);
@@ -357,8 +353,8 @@ TEST(RescaleOracle, RequantizeBetweenDyadicFormatsIsTheExactRatioRoundedOnce) {
                     Scale{random_mult(rng), static_cast<int>(rng() % 80) - 20}};
     const int64_t raw = random_raw(rng, from);
     const Q exact = in_units_of(value_of(raw, from.scale), to.scale);
-    for (const Rounding r : kRoundings)
-      for (const Overflow o : kOverflows) {
+    for (const Rounding r : ssmsim::quant::kAllRoundings)
+      for (const Overflow o : ssmsim::quant::kAllOverflows) {
         const Expected e = expect(exact, to, r, o);
         uint64_t ev = 0;
         const int64_t got = ssmsim::quant::requantize(raw, from, to, r, o, &ev);
@@ -387,7 +383,7 @@ TEST(RoundingOracle, RoundShiftBreaksTiesByTheModeForEveryShiftAndSign) {
                                    (2 * k + 1) * half - 1, random_wide(rng, 125)};
       for (const wide_t v0 : candidates)
         for (const wide_t v : {v0, -v0})
-          for (const Rounding r : kRoundings) {
+          for (const Rounding r : ssmsim::quant::kAllRoundings) {
             const big want = round_q(value_of(v, Scale{1, n}), r);
             const wide_t got = ssmsim::quant::round_shift(v, n, r);
             f.check(to_big(got) == want, [&] {
@@ -408,7 +404,7 @@ TEST(RoundingOracle, RoundShiftByAtLeast126BitsIsExactForEveryInputBelow2To126) 
   for (const int n : {126, 127, 128, 129, 200, 1000, 2048})
     for (const wide_t v0 : values)
       for (const wide_t v : {v0, -v0})
-        for (const Rounding r : kRoundings) {
+        for (const Rounding r : ssmsim::quant::kAllRoundings) {
           const big want = round_q(value_of(v, Scale{1, n}), r);
           const wide_t got = ssmsim::quant::round_shift(v, n, r);
           f.check(to_big(got) == want, [&] {
@@ -420,7 +416,7 @@ TEST(RoundingOracle, RoundShiftByAtLeast126BitsIsExactForEveryInputBelow2To126) 
 }
 
 TEST(RoundingOracle, RoundShiftByZeroIsTheIdentity) {
-  for (const Rounding r : kRoundings)
+  for (const Rounding r : ssmsim::quant::kAllRoundings)
     for (const wide_t v : {wide_t{0}, wide_t{-7}, wide_t{7}, kWideMax >> 2, -(kWideMax >> 2)})
       EXPECT_TRUE(ssmsim::quant::round_shift(v, 0, r) == v);
 }
@@ -440,7 +436,7 @@ TEST(RoundingOracle, RoundDivMatchesTheExactQuotientIncludingTiesAndNegativeValu
       num = q * den + den / 2;
     }
     if (c % 7 == 0) num = rng() % 2 ? kLimit : -kLimit;
-    for (const Rounding r : kRoundings) {
+    for (const Rounding r : ssmsim::quant::kAllRoundings) {
       const big want = round_q(Q{to_big(num), to_big(den)}, r);
       const wide_t got = ssmsim::quant::round_div(num, den, r);
       f.check(to_big(got) == want, [&] {
@@ -466,10 +462,10 @@ TEST(RoundingOracle, RoundDivOfSmallTiesRoundsEachModeAsDefined) {
   const int nums[] = {-5, -3, -1, 1, 3, 5};
   for (int r = 0; r < 7; ++r)
     for (int i = 0; i < 6; ++i) {
-      EXPECT_TRUE(ssmsim::quant::round_div(nums[i], 2, kRoundings[r]) == want[r][i])
-          << nums[i] << "/2 " << to_string(kRoundings[r]);
-      EXPECT_TRUE(ssmsim::quant::round_shift(nums[i], 1, kRoundings[r]) == want[r][i])
-          << nums[i] << ">>1 " << to_string(kRoundings[r]);
+      EXPECT_TRUE(ssmsim::quant::round_div(nums[i], 2, ssmsim::quant::kAllRoundings[r]) == want[r][i])
+          << nums[i] << "/2 " << to_string(ssmsim::quant::kAllRoundings[r]);
+      EXPECT_TRUE(ssmsim::quant::round_shift(nums[i], 1, ssmsim::quant::kAllRoundings[r]) == want[r][i])
+          << nums[i] << ">>1 " << to_string(ssmsim::quant::kAllRoundings[r]);
     }
 }
 
@@ -497,8 +493,8 @@ TEST(ArithOracle, AddMulAndMacAreExactThenRoundedOnceForEveryMode) {
     const Q prod = in_units_of(value_of(a, fa.scale) * value_of(b, fb.scale), to.scale);
     const Q macv = in_units_of(
         value_of(acc, facc.scale) + value_of(a, fa.scale) * value_of(b, fb.scale), to.scale);
-    for (const Rounding r : kRoundings)
-      for (const Overflow o : kOverflows) {
+    for (const Rounding r : ssmsim::quant::kAllRoundings)
+      for (const Overflow o : ssmsim::quant::kAllOverflows) {
         struct Op {
           const char* name;
           Q exact;
@@ -593,8 +589,8 @@ TEST(ComplexOracle, CmulAndCmacRoundEachPartOnceForEveryModeAndBothForms) {
     const Q pre = ar * br - ai * bi, pim = ar * bi + ai * br;
     const Q mre = value_of(k.acc.re, k.facc.scale) + pre;
     const Q mim = value_of(k.acc.im, k.facc.scale) + pim;
-    for (const Rounding r : kRoundings)
-      for (const Overflow o : kOverflows) {
+    for (const Rounding r : ssmsim::quant::kAllRoundings)
+      for (const Overflow o : ssmsim::quant::kAllOverflows) {
         const Expected e_pre = expect(in_units_of(pre, k.to.scale), k.to, r, o);
         const Expected e_pim = expect(in_units_of(pim, k.to.scale), k.to, r, o);
         const Expected e_mre = expect(in_units_of(mre, k.to.scale), k.to, r, o);
@@ -641,8 +637,8 @@ TEST(ComplexOracle, The64BitAnd128BitPathsGiveTheSameBits) {
       k.a = {random_raw(rng, k.fa), random_raw(rng, k.fa)};
       k.b = {random_raw(rng, k.fb), random_raw(rng, k.fb)};
     }
-    const Rounding r = kRoundings[rng() % 7];
-    const Overflow o = kOverflows[rng() % 3];
+    const Rounding r = ssmsim::quant::kAllRoundings[rng() % 7];
+    const Overflow o = ssmsim::quant::kAllOverflows[rng() % 3];
     for (const bool with_acc : {false, true}) {
       Complex fast_out;
       uint64_t ev64 = 0, ev128 = 0;
@@ -675,8 +671,8 @@ TEST(ComplexOracle, FourAndThreeMultiplierFormsAreBitIdentical) {
     const auto e4 = ssmsim::quant::cmul_exact(k.a, k.b, CMulForm::FourMult);
     const auto e3 = ssmsim::quant::cmul_exact(k.a, k.b, CMulForm::ThreeMult);
     f.check(e4.re == e3.re && e4.im == e3.im, [&] { return "cmul_exact " + describe(k); });
-    const Rounding r = kRoundings[rng() % 7];
-    const Overflow o = kOverflows[rng() % 3];
+    const Rounding r = ssmsim::quant::kAllRoundings[rng() % 7];
+    const Overflow o = ssmsim::quant::kAllOverflows[rng() % 3];
     uint64_t ev4 = 0, ev3 = 0;
     const Complex m4 = ssmsim::quant::cmac(k.acc, k.facc, k.a, k.fa, k.b, k.fb, k.to, r, o, &ev4,
                                            CMulForm::FourMult);

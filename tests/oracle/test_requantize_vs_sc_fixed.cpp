@@ -32,6 +32,7 @@
 #include <limits>
 #include <ostream>
 #include <random>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <systemc>
@@ -77,6 +78,9 @@ constexpr OverflowPair kOverflows[] = {
     {Overflow::Saturate, sd::SC_SAT, "Saturate"},
     {Overflow::SaturateSymmetric, sd::SC_SAT_SYM, "SaturateSymmetric"},
 };
+// A mode added to quant/ must get its SystemC counterpart here (or a documented exception).
+static_assert(std::size(kRoundings) == std::size(ssmsim::quant::kAllRoundings));
+static_assert(std::size(kOverflows) == std::size(ssmsim::quant::kAllOverflows));
 
 struct ModePair {
   RoundingPair rounding;

@@ -18,11 +18,6 @@ namespace {
 using boost::multiprecision::cpp_int;
 using boost::multiprecision::cpp_rational;
 
-constexpr Rounding kRoundings[] = {Rounding::Floor,    Rounding::TowardZero, Rounding::HalfUp,
-                                   Rounding::HalfDown, Rounding::HalfEven,   Rounding::HalfAway,
-                                   Rounding::HalfTowardZero};
-constexpr Overflow kOverflows[] = {Overflow::Wrap, Overflow::Saturate,
-                                   Overflow::SaturateSymmetric};
 
 cpp_int pow2(int n) { return cpp_int(1) << n; }
 
@@ -159,9 +154,9 @@ TEST(ToFixed, EqualsTheExactRationalRoundingForRandomDoublesInEveryMode) {
     const double x = random_value(rng, f);
     ASSERT_TRUE(std::isfinite(x));
     const cpp_rational q = exact(x) / scale_of(f);
-    for (Rounding r : kRoundings) {
+    for (Rounding r : ssmsim::quant::kAllRoundings) {
       const cpp_int rounded = round_rational(q, r);
-      for (Overflow o : kOverflows) {
+      for (Overflow o : ssmsim::quant::kAllOverflows) {
         bool event = false;
         const cpp_int want = fit_oracle(rounded, f, o, event);
         uint64_t events = 0;
