@@ -1,0 +1,309 @@
+#include "ssm_core/layers.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ssmsim::core {
+
+template <typename T>
+void linear_forward(const T* W, const T* b, size_t O, const Seq<T>& in, Seq<T>& out) {
+  const size_t I = in.F;
+  out.resize(in.L, O);
+  for (size_t t = 0; t < in.L; ++t)
+    for (size_t o = 0; o < O; ++o) {
+      T acc[kLanes];
+      const T bias = b ? b[o] : T(0);
+      for (size_t l = 0; l < kLanes; ++l) acc[l] = bias;
+      const T* w = W + o * I;
+      for (size_t i = 0; i < I; ++i) {
+        const T* x = in.at(t, i);
+        for (size_t l = 0; l < kLanes; ++l) acc[l] += w[i] * x[l];
+      }
+      T* y = out.at(t, o);
+      for (size_t l = 0; l < kLanes; ++l) y[l] = acc[l];
+    }
+}
+
+template <typename T>
+void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb,
+                     Seq<T>* gin) {
+  const size_t I = in.F, L = in.L;
+  // parameter gradients: per-lane partial sums over time, then lanes in a fixed order
+  std::vector<T> acc(kLanes);
+  for (size_t o = 0; o < O; ++o) {
+    if (gb) {
+      std::fill(acc.begin(), acc.end(), T(0));
+      for (size_t t = 0; t < L; ++t) {
+        const T* g = gout.at(t, o);
+        for (size_t l = 0; l < kLanes; ++l) acc[l] += g[l];
+      }
+      T s = 0;
+      for (size_t l = 0; l < kLanes; ++l) s += acc[l];
+      gb[o] += s;
+    }
+    for (size_t i = 0; i < I; ++i) {
+      std::fill(acc.begin(), acc.end(), T(0));
+      for (size_t t = 0; t < L; ++t) {
+        const T* g = gout.at(t, o);
+        const T* x = in.at(t, i);
+        for (size_t l = 0; l < kLanes; ++l) acc[l] += g[l] * x[l];
+      }
+      T s = 0;
+      for (size_t l = 0; l < kLanes; ++l) s += acc[l];
+      gW[o * I + i] += s;
+    }
+  }
+  if (!gin) return;
+  gin->resize(L, I);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t o = 0; o < O; ++o) {
+      const T* g = gout.at(t, o);
+      const T* w = W + o * I;
+      for (size_t i = 0; i < I; ++i) {
+        T* gx = gin->at(t, i);
+        for (size_t l = 0; l < kLanes; ++l) gx[l] += w[i] * g[l];
+      }
+    }
+}
+
+template <typename T>
+void layernorm_forward(const T* gamma, const T* beta, const Seq<T>& in, Seq<T>& out,
+                       std::vector<T>& mean, std::vector<T>& rstd, T eps) {
+  const size_t F = in.F, L = in.L;
+  out.resize(L, F);
+  mean.assign(L * kLanes, T(0));
+  rstd.assign(L * kLanes, T(0));
+  for (size_t t = 0; t < L; ++t) {
+    T mu[kLanes] = {}, var[kLanes] = {};
+    for (size_t f = 0; f < F; ++f) {
+      const T* x = in.at(t, f);
+      for (size_t l = 0; l < kLanes; ++l) mu[l] += x[l];
+    }
+    for (size_t l = 0; l < kLanes; ++l) mu[l] /= T(F);
+    for (size_t f = 0; f < F; ++f) {
+      const T* x = in.at(t, f);
+      for (size_t l = 0; l < kLanes; ++l) var[l] += (x[l] - mu[l]) * (x[l] - mu[l]);
+    }
+    for (size_t l = 0; l < kLanes; ++l) {
+      mean[t * kLanes + l] = mu[l];
+      rstd[t * kLanes + l] = T(1) / std::sqrt(var[l] / T(F) + eps);
+    }
+    for (size_t f = 0; f < F; ++f) {
+      const T* x = in.at(t, f);
+      T* y = out.at(t, f);
+      for (size_t l = 0; l < kLanes; ++l)
+        y[l] = (x[l] - mu[l]) * rstd[t * kLanes + l] * gamma[f] + beta[f];
+    }
+  }
+}
+
+template <typename T>
+void layernorm_backward(const T* gamma, const Seq<T>& in, const std::vector<T>& mean,
+                        const std::vector<T>& rstd, const Seq<T>& gout, T* ggamma, T* gbeta,
+                        Seq<T>& gin) {
+  const size_t F = in.F, L = in.L;
+  gin.resize(L, F);
+  std::vector<T> gg(F * kLanes, T(0)), gbt(F * kLanes, T(0));
+  for (size_t t = 0; t < L; ++t) {
+    const T* mu = &mean[t * kLanes];
+    const T* rs = &rstd[t * kLanes];
+    // xhat = (x - mu) * rs; dxhat = g * gamma
+    // dx = rs * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+    T m1[kLanes] = {}, m2[kLanes] = {};
+    for (size_t f = 0; f < F; ++f) {
+      const T* x = in.at(t, f);
+      const T* g = gout.at(t, f);
+      for (size_t l = 0; l < kLanes; ++l) {
+        const T xhat = (x[l] - mu[l]) * rs[l];
+        const T dxhat = g[l] * gamma[f];
+        m1[l] += dxhat;
+        m2[l] += dxhat * xhat;
+        gg[f * kLanes + l] += g[l] * xhat;
+        gbt[f * kLanes + l] += g[l];
+      }
+    }
+    for (size_t l = 0; l < kLanes; ++l) {
+      m1[l] /= T(F);
+      m2[l] /= T(F);
+    }
+    for (size_t f = 0; f < F; ++f) {
+      const T* x = in.at(t, f);
+      const T* g = gout.at(t, f);
+      T* gx = gin.at(t, f);
+      for (size_t l = 0; l < kLanes; ++l) {
+        const T xhat = (x[l] - mu[l]) * rs[l];
+        gx[l] = rs[l] * (g[l] * gamma[f] - m1[l] - xhat * m2[l]);
+      }
+    }
+  }
+  for (size_t f = 0; f < F; ++f) {
+    T a = 0, b = 0;
+    for (size_t l = 0; l < kLanes; ++l) {
+      a += gg[f * kLanes + l];
+      b += gbt[f * kLanes + l];
+    }
+    ggamma[f] += a;
+    gbeta[f] += b;
+  }
+}
+
+namespace {
+template <typename T>
+T phi_cdf(T x) {
+  return T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+}
+template <typename T>
+T phi_pdf(T x) {
+  return T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
+}
+template <typename T>
+T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+}  // namespace
+
+template <typename T>
+void gelu_forward(const Seq<T>& in, Seq<T>& out) {
+  out.resize(in.L, in.F);
+  for (size_t i = 0; i < in.v.size(); ++i) out.v[i] = in.v[i] * phi_cdf(in.v[i]);
+}
+
+template <typename T>
+void gelu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin) {
+  gin.resize(in.L, in.F);
+  for (size_t i = 0; i < in.v.size(); ++i) {
+    const T x = in.v[i];
+    gin.v[i] = gout.v[i] * (phi_cdf(x) + x * phi_pdf(x));
+  }
+}
+
+template <typename T>
+void glu_forward(const Seq<T>& in, Seq<T>& out) {
+  const size_t F = in.F / 2;
+  out.resize(in.L, F);
+  for (size_t t = 0; t < in.L; ++t)
+    for (size_t f = 0; f < F; ++f) {
+      const T* a = in.at(t, f);
+      const T* g = in.at(t, f + F);
+      T* y = out.at(t, f);
+      for (size_t l = 0; l < kLanes; ++l) y[l] = a[l] * sigmoid(g[l]);
+    }
+}
+
+template <typename T>
+void glu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin) {
+  const size_t F = in.F / 2;
+  gin.resize(in.L, in.F);
+  for (size_t t = 0; t < in.L; ++t)
+    for (size_t f = 0; f < F; ++f) {
+      const T* a = in.at(t, f);
+      const T* g = in.at(t, f + F);
+      const T* go = gout.at(t, f);
+      T* ga = gin.at(t, f);
+      T* gg = gin.at(t, f + F);
+      for (size_t l = 0; l < kLanes; ++l) {
+        const T s = sigmoid(g[l]);
+        ga[l] = go[l] * s;
+        gg[l] = go[l] * a[l] * s * (T(1) - s);
+      }
+    }
+}
+
+template <typename T>
+void gate_forward(const Seq<T>& x, const Seq<T>& g, Seq<T>& out) {
+  out.resize(x.L, x.F);
+  for (size_t i = 0; i < x.v.size(); ++i) out.v[i] = x.v[i] * sigmoid(g.v[i]);
+}
+
+template <typename T>
+void gate_backward(const Seq<T>& x, const Seq<T>& g, const Seq<T>& gout, Seq<T>& gx, Seq<T>& gg) {
+  gx.resize(x.L, x.F);
+  gg.resize(x.L, x.F);
+  for (size_t i = 0; i < x.v.size(); ++i) {
+    const T s = sigmoid(g.v[i]);
+    gx.v[i] = gout.v[i] * s;
+    gg.v[i] = gout.v[i] * x.v[i] * s * (T(1) - s);
+  }
+}
+
+template <typename T>
+void dropout_apply(const std::vector<T>& mask, Seq<T>& x) {
+  for (size_t t = 0; t < x.L; ++t)
+    for (size_t f = 0; f < x.F; ++f) {
+      T* p = x.at(t, f);
+      const T* m = &mask[f * kLanes];
+      for (size_t l = 0; l < kLanes; ++l) p[l] *= m[l];
+    }
+}
+
+template <typename T>
+void mean_pool_forward(const Seq<T>& in, std::vector<T>& out) {
+  out.assign(in.F * kLanes, T(0));
+  for (size_t t = 0; t < in.L; ++t)
+    for (size_t f = 0; f < in.F; ++f) {
+      const T* x = in.at(t, f);
+      for (size_t l = 0; l < kLanes; ++l) out[f * kLanes + l] += x[l];
+    }
+  for (auto& v : out) v /= T(in.L);
+}
+
+template <typename T>
+void mean_pool_backward(const std::vector<T>& gout, Seq<T>& gin) {
+  const T s = T(1) / T(gin.L);
+  for (size_t t = 0; t < gin.L; ++t)
+    for (size_t f = 0; f < gin.F; ++f) {
+      T* g = gin.at(t, f);
+      for (size_t l = 0; l < kLanes; ++l) g[l] = gout[f * kLanes + l] * s;
+    }
+}
+
+template <typename T>
+T softmax_xent(const std::vector<T>& logits, size_t C, const int32_t* labels,
+               std::vector<T>& glogits, size_t* correct) {
+  glogits.assign(C * kLanes, T(0));
+  T loss = 0;
+  for (size_t l = 0; l < kLanes; ++l) {
+    if (labels[l] < 0) continue;
+    T mx = logits[l];
+    size_t arg = 0;
+    for (size_t c = 1; c < C; ++c)
+      if (logits[c * kLanes + l] > mx) {
+        mx = logits[c * kLanes + l];
+        arg = c;
+      }
+    T z = 0;
+    for (size_t c = 0; c < C; ++c) z += std::exp(logits[c * kLanes + l] - mx);
+    const auto y = static_cast<size_t>(labels[l]);
+    loss += std::log(z) - (logits[y * kLanes + l] - mx);
+    for (size_t c = 0; c < C; ++c)
+      glogits[c * kLanes + l] = std::exp(logits[c * kLanes + l] - mx) / z - (c == y ? T(1) : T(0));
+    if (correct && arg == y) ++*correct;
+  }
+  return loss;
+}
+
+#define SSMSIM_INSTANTIATE(T)                                                                   \
+  template void linear_forward<T>(const T*, const T*, size_t, const Seq<T>&, Seq<T>&);         \
+  template void linear_backward<T>(const T*, size_t, const Seq<T>&, const Seq<T>&, T*, T*,     \
+                                   Seq<T>*);                                                    \
+  template void layernorm_forward<T>(const T*, const T*, const Seq<T>&, Seq<T>&,               \
+                                     std::vector<T>&, std::vector<T>&, T);                      \
+  template void layernorm_backward<T>(const T*, const Seq<T>&, const std::vector<T>&,          \
+                                      const std::vector<T>&, const Seq<T>&, T*, T*, Seq<T>&);   \
+  template void gelu_forward<T>(const Seq<T>&, Seq<T>&);                                        \
+  template void gelu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                        \
+  template void glu_forward<T>(const Seq<T>&, Seq<T>&);                                         \
+  template void glu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                         \
+  template void gate_forward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                         \
+  template void gate_backward<T>(const Seq<T>&, const Seq<T>&, const Seq<T>&, Seq<T>&, Seq<T>&); \
+  template void dropout_apply<T>(const std::vector<T>&, Seq<T>&);                               \
+  template void mean_pool_forward<T>(const Seq<T>&, std::vector<T>&);                           \
+  template void mean_pool_backward<T>(const std::vector<T>&, Seq<T>&);                          \
+  template T softmax_xent<T>(const std::vector<T>&, size_t, const int32_t*, std::vector<T>&,    \
+                             size_t*);
+
+SSMSIM_INSTANTIATE(float)
+SSMSIM_INSTANTIATE(double)
+#undef SSMSIM_INSTANTIATE
+
+}  // namespace ssmsim::core

@@ -1,0 +1,351 @@
+#include "ssm_core/model.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <random>
+
+#include "quant/errors.hpp"
+#include "ssm_core/layers.hpp"
+#include "ssm_core/random.hpp"
+
+namespace ssmsim::core {
+
+
+template <typename T>
+std::unique_ptr<Workspace<T>> make_workspace() {
+  return std::make_unique<Workspace<T>>();
+}
+template std::unique_ptr<Workspace<float>> make_workspace<float>();
+template std::unique_ptr<Workspace<double>> make_workspace<double>();
+
+namespace {
+
+const char* kMixingNames[] = {"glu", "half_glu1", "half_glu2", "gelu"};
+
+template <typename E, size_t K>
+E parse_enum(const YAML::Node& v, const std::string& key, const char* const (&names)[K]) {
+  const std::string s = v.Scalar();
+  for (size_t i = 0; i < K; ++i)
+    if (s == names[i]) return static_cast<E>(i);
+  std::string allowed;
+  for (size_t i = 0; i < K; ++i) allowed += (i ? ", " : "") + std::string(names[i]);
+  throw ConfigError(key, s, "allowed: " + allowed);
+}
+
+size_t parse_size(const YAML::Node& v, const std::string& key, size_t lo, size_t hi) {
+  try {
+    const auto x = v.as<long long>();
+    if (x >= static_cast<long long>(lo) && x <= static_cast<long long>(hi)) return static_cast<size_t>(x);
+  } catch (const YAML::Exception&) {
+  }
+  throw ConfigError(key, v.IsScalar() ? v.Scalar() : "(not a scalar)",
+                    "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+double parse_real(const YAML::Node& v, const std::string& key, double lo, double hi) {
+  try {
+    const auto x = v.as<double>();
+    if (std::isfinite(x) && x >= lo && x <= hi) return x;
+  } catch (const YAML::Exception&) {
+  }
+  throw ConfigError(key, v.IsScalar() ? v.Scalar() : "(not a scalar)",
+                    "a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::from_yaml(const YAML::Node& node, const std::string& prefix) {
+  ModelConfig c;
+  if (!node || node.IsNull()) return c;
+  if (!node.IsMap()) throw ConfigError(prefix, "", "expected a map of model keys");
+  static const char* kLayers[] = {"s4d", "s5"};
+  static const char* kPool[] = {"mean", "last"};
+  static const char* kDisc[] = {"zoh", "bilinear"};
+  static const char* kInit[] = {"lin", "inv"};
+  static const char* kNorm[] = {"layer"};
+  for (const auto& kv : node) {
+    const std::string k = kv.first.as<std::string>();
+    const std::string key = prefix + "." + k;
+    const YAML::Node& v = kv.second;
+    if (k == "name") c.name = v.Scalar();
+    else if (k == "layer") c.layer = parse_enum<LayerType>(v, key, kLayers);
+    else if (k == "d_input") c.d_input = parse_size(v, key, 0, 4096);
+    else if (k == "d_output") c.d_output = parse_size(v, key, 0, 4096);
+    else if (k == "H") c.H = parse_size(v, key, 1, 4096);
+    else if (k == "N") {
+      c.N = parse_size(v, key, 2, 4096);
+      if (c.N % 2) throw ConfigError(key, v.Scalar(), "an even state size (N/2 complex modes)");
+    } else if (k == "n_layers") c.n_layers = parse_size(v, key, 1, 64);
+    else if (k == "prenorm") c.prenorm = v.as<bool>();
+    else if (k == "norm") parse_enum<int>(v, key, kNorm);
+    else if (k == "mixing") c.mixing = parse_enum<Mixing>(v, key, kMixingNames);
+    else if (k == "dropout") c.dropout = parse_real(v, key, 0.0, 0.9);
+    else if (k == "pooling") c.pooling = parse_enum<Pooling>(v, key, kPool);
+    else if (k == "discretization") c.discretization = parse_enum<Discretization>(v, key, kDisc);
+    else if (k == "init") c.init = parse_enum<S4DInit>(v, key, kInit);
+    else if (k == "dt_min") c.dt_min = parse_real(v, key, 1e-6, 10.0);
+    else if (k == "dt_max") c.dt_max = parse_real(v, key, 1e-6, 10.0);
+    else
+      throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "unknown model key; allowed: name, layer, d_input, "
+                        "d_output, H, N, n_layers, prenorm, norm, mixing, dropout, pooling, discretization, "
+                        "init, dt_min, dt_max");
+  }
+  if (c.dt_min > c.dt_max)
+    throw ConfigError(prefix + ".dt_min", std::to_string(c.dt_min), "dt_min must not exceed dt_max");
+  if (c.layer == LayerType::S5)
+    throw ConfigError(prefix + ".layer", "s5", "the S5 layer is not built yet; allowed now: s4d");
+  return c;
+}
+
+YAML::Node ModelConfig::to_yaml() const {
+  static const char* kLayers[] = {"s4d", "s5"};
+  YAML::Node n;
+  n["name"] = name;
+  n["layer"] = kLayers[static_cast<int>(layer)];
+  n["d_input"] = d_input;
+  n["d_output"] = d_output;
+  n["H"] = H;
+  n["N"] = N;
+  n["n_layers"] = n_layers;
+  n["prenorm"] = prenorm;
+  n["norm"] = "layer";
+  n["mixing"] = kMixingNames[static_cast<int>(mixing)];
+  n["dropout"] = dropout;
+  n["pooling"] = pooling == Pooling::Mean ? "mean" : "last";
+  n["discretization"] = discretization == Discretization::Zoh ? "zoh" : "bilinear";
+  n["init"] = init == S4DInit::Lin ? "lin" : "inv";
+  n["dt_min"] = dt_min;
+  n["dt_max"] = dt_max;
+  return n;
+}
+
+Model::Model(const ModelConfig& config) : config_(config) {
+  if (config_.d_input == 0 || config_.d_output == 0)
+    throw InputError("model '" + config_.name + "': d_input and d_output must be set (from the workload)");
+  const auto H = static_cast<int64_t>(config_.H);
+  enc_w_ = layout_.add("encoder.weight", {H, static_cast<int64_t>(config_.d_input)}, ParamGroup::Regular);
+  enc_b_ = layout_.add("encoder.bias", {H}, ParamGroup::NoDecay);
+  for (size_t i = 0; i < config_.n_layers; ++i) {
+    const std::string p = "s4_layers." + std::to_string(i) + ".";
+    LayerOffsets lo;
+    lo.ssm = s4d_register(layout_, p, config_.H, config_.N / 2);
+    if (config_.mixing == Mixing::Glu) {
+      lo.mix_w = layout_.add(p + "output_linear.0.weight", {2 * H, H, 1}, ParamGroup::Regular);
+      lo.mix_b = layout_.add(p + "output_linear.0.bias", {2 * H}, ParamGroup::NoDecay);
+    } else if (config_.mixing != Mixing::Gelu) {
+      lo.mix_w = layout_.add(p + "output_linear.0.weight", {H, H, 1}, ParamGroup::Regular);
+      lo.mix_b = layout_.add(p + "output_linear.0.bias", {H}, ParamGroup::NoDecay);
+    }
+    const std::string n = "norms." + std::to_string(i) + ".";
+    lo.norm_w = layout_.add(n + "weight", {H}, ParamGroup::NoDecay);
+    lo.norm_b = layout_.add(n + "bias", {H}, ParamGroup::NoDecay);
+    layers_.push_back(lo);
+  }
+  dec_w_ = layout_.add("decoder.weight", {static_cast<int64_t>(config_.d_output), H}, ParamGroup::Regular);
+  dec_b_ = layout_.add("decoder.bias", {static_cast<int64_t>(config_.d_output)}, ParamGroup::NoDecay);
+}
+
+Model::~Model() = default;
+
+std::vector<double> Model::init(uint64_t seed) const {
+  std::vector<double> p(layout_.total(), 0.0);
+  std::mt19937_64 rng(seed);
+  // nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
+  auto linear = [&](size_t w, size_t b, size_t out, size_t in) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    for (size_t i = 0; i < out * in; ++i) p[w + i] = (2 * uniform01(rng) - 1) * bound;
+    for (size_t i = 0; i < out; ++i) p[b + i] = (2 * uniform01(rng) - 1) * bound;
+  };
+  const size_t H = config_.H;
+  linear(enc_w_, enc_b_, H, config_.d_input);
+  for (const auto& lo : layers_) {
+    s4d_init(lo.ssm, config_.init, config_.dt_min, config_.dt_max, rng, p.data());
+    if (config_.mixing == Mixing::Glu) linear(lo.mix_w, lo.mix_b, 2 * H, H);
+    else if (config_.mixing != Mixing::Gelu) linear(lo.mix_w, lo.mix_b, H, H);
+    for (size_t i = 0; i < H; ++i) p[lo.norm_w + i] = 1.0;
+  }
+  linear(dec_w_, dec_b_, config_.d_output, H);
+  return p;
+}
+
+template <typename T>
+void Model::prepare(const T* params, Prepared<T>& out) const {
+  out.s4d.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i)
+    s4d_discretize(layers_[i].ssm, params, config_.discretization, out.s4d[i]);
+}
+
+namespace {
+
+template <typename T>
+void add_into(Seq<T>& dst, const Seq<T>& src) {
+  for (size_t i = 0; i < dst.v.size(); ++i) dst.v[i] += src.v[i];
+}
+
+template <typename T>
+void dropout_mask(std::vector<T>& mask, size_t F, double p, std::mt19937_64& rng) {
+  mask.assign(F * kLanes, T(1));
+  if (p <= 0) return;
+  const T keep = static_cast<T>(1.0 / (1.0 - p));
+  for (auto& m : mask) m = uniform01(rng) < p ? T(0) : keep;
+}
+
+}  // namespace
+
+template <typename T>
+ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& chunk,
+                             uint64_t dropout_seed, T* grad, Workspace<T>& ws) const {
+  const size_t L = chunk.L, H = config_.H, Din = config_.d_input, C = config_.d_output;
+  const bool train = dropout_seed != 0 && config_.dropout > 0;
+  std::mt19937_64 rng(dropout_seed);
+
+  ws.input.resize(L, Din);
+  for (size_t l = 0; l < kLanes; ++l) {
+    if (!chunk.x[l]) continue;
+    for (size_t t = 0; t < L; ++t)
+      for (size_t d = 0; d < Din; ++d) ws.input.at(t, d)[l] = static_cast<T>(chunk.x[l][t * Din + d]);
+  }
+  linear_forward(P + enc_w_, P + enc_b_, H, ws.input, ws.x0);
+
+  ws.layers.resize(layers_.size());
+  const Seq<T>* x = &ws.x0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerOffsets& lo = layers_[i];
+    auto& W = ws.layers[i];
+    const Seq<T>* z = x;
+    if (config_.prenorm) {
+      layernorm_forward(P + lo.norm_w, P + lo.norm_b, *x, W.z, W.mean_in, W.rstd_in);
+      z = &W.z;
+    }
+    s4d_forward(prep.s4d[i], *z, W.y, W.states);
+    gelu_forward(W.y, W.act);
+    if (train) {
+      dropout_mask(W.drop1, H, config_.dropout, rng);
+      dropout_apply(W.drop1, W.act);
+    }
+    switch (config_.mixing) {
+      case Mixing::Glu:
+        linear_forward(P + lo.mix_w, P + lo.mix_b, 2 * H, W.act, W.m);
+        glu_forward(W.m, W.g);
+        break;
+      case Mixing::HalfGlu1:
+        linear_forward(P + lo.mix_w, P + lo.mix_b, H, W.act, W.m);
+        gate_forward(W.act, W.m, W.g);
+        break;
+      case Mixing::HalfGlu2:
+        linear_forward(P + lo.mix_w, P + lo.mix_b, H, W.act, W.m);
+        gate_forward(W.y, W.m, W.g);
+        break;
+      case Mixing::Gelu: W.g = W.act; break;
+    }
+    if (train) {
+      dropout_mask(W.drop2, H, config_.dropout, rng);
+      dropout_apply(W.drop2, W.g);
+    }
+    W.r = W.g;
+    add_into(W.r, *x);
+    if (config_.prenorm) {
+      W.out = W.r;
+    } else {
+      layernorm_forward(P + lo.norm_w, P + lo.norm_b, W.r, W.out, W.mean_out, W.rstd_out);
+    }
+    x = &W.out;
+  }
+
+  ws.pooled.resize(1, H);
+  if (config_.pooling == Pooling::Mean) {
+    mean_pool_forward(*x, ws.pooled_v);
+    ws.pooled.v = ws.pooled_v;
+  } else {
+    for (size_t f = 0; f < H; ++f)
+      for (size_t l = 0; l < kLanes; ++l) ws.pooled.at(0, f)[l] = x->at(L - 1, f)[l];
+  }
+  linear_forward(P + dec_w_, P + dec_b_, C, ws.pooled, ws.logits);
+
+  ChunkResult res;
+  size_t correct = 0;
+  res.loss = static_cast<double>(softmax_xent(ws.logits.v, C, chunk.label, ws.glogits_v, &correct));
+  res.correct = correct;
+  for (size_t l = 0; l < kLanes; ++l) {
+    if (chunk.label[l] < 0 && !chunk.x[l]) continue;
+    if (!chunk.x[l]) continue;
+    ++res.count;
+    size_t arg = 0;
+    for (size_t c = 1; c < C; ++c)
+      if (ws.logits.v[c * kLanes + l] > ws.logits.v[arg * kLanes + l]) arg = c;
+    res.predicted.push_back(static_cast<int32_t>(arg));
+  }
+  if (!grad) return res;
+
+  // ---- backward ----
+  ws.glog.resize(1, C);
+  ws.glog.v = ws.glogits_v;
+  ws.gpool.resize(1, H);
+  linear_backward(P + dec_w_, C, ws.pooled, ws.glog, grad + dec_w_, grad + dec_b_, &ws.gpool);
+  ws.gx.resize(L, H);
+  if (config_.pooling == Pooling::Mean) {
+    mean_pool_backward(ws.gpool.v, ws.gx);
+  } else {
+    for (size_t f = 0; f < H; ++f)
+      for (size_t l = 0; l < kLanes; ++l) ws.gx.at(L - 1, f)[l] = ws.gpool.at(0, f)[l];
+  }
+  for (size_t i = layers_.size(); i-- > 0;) {
+    const LayerOffsets& lo = layers_[i];
+    auto& W = ws.layers[i];
+    const Seq<T>& xin = i == 0 ? ws.x0 : ws.layers[i - 1].out;
+    // gr = d/dr
+    if (config_.prenorm) {
+      ws.gr = ws.gx;
+    } else {
+      layernorm_backward(P + lo.norm_w, W.r, W.mean_out, W.rstd_out, ws.gx, grad + lo.norm_w,
+                         grad + lo.norm_b, ws.gr);
+    }
+    ws.gg = ws.gr;
+    if (train) dropout_apply(W.drop2, ws.gg);
+    bool has_gy2 = false;
+    switch (config_.mixing) {
+      case Mixing::Glu:
+        glu_backward(W.m, ws.gg, ws.gm);
+        linear_backward(P + lo.mix_w, 2 * H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact);
+        break;
+      case Mixing::HalfGlu1:
+        gate_backward(W.act, W.m, ws.gg, ws.gact2, ws.gm);
+        linear_backward(P + lo.mix_w, H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact);
+        add_into(ws.gact, ws.gact2);
+        break;
+      case Mixing::HalfGlu2:
+        gate_backward(W.y, W.m, ws.gg, ws.gy2, ws.gm);
+        linear_backward(P + lo.mix_w, H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact);
+        has_gy2 = true;
+        break;
+      case Mixing::Gelu: ws.gact = ws.gg; break;
+    }
+    if (train) dropout_apply(W.drop1, ws.gact);
+    gelu_backward(W.y, ws.gact, ws.gy);
+    if (has_gy2) add_into(ws.gy, ws.gy2);
+    const Seq<T>& z = config_.prenorm ? W.z : xin;
+    s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z, W.states, ws.gy, ws.gz, grad);
+    // gx(in) = gr (residual) + path through the SSM input
+    if (config_.prenorm) {
+      layernorm_backward(P + lo.norm_w, xin, W.mean_in, W.rstd_in, ws.gz, grad + lo.norm_w,
+                         grad + lo.norm_b, ws.gtmp);
+      ws.gx = ws.gr;
+      add_into(ws.gx, ws.gtmp);
+    } else {
+      ws.gx = ws.gr;
+      add_into(ws.gx, ws.gz);
+    }
+  }
+  linear_backward(P + enc_w_, H, ws.input, ws.gx, grad + enc_w_, grad + enc_b_, static_cast<Seq<T>*>(nullptr));
+  return res;
+}
+
+template void Model::prepare<float>(const float*, Prepared<float>&) const;
+template void Model::prepare<double>(const double*, Prepared<double>&) const;
+template ChunkResult Model::run_chunk<float>(const float*, const Prepared<float>&, const Chunk&, uint64_t,
+                                             float*, Workspace<float>&) const;
+template ChunkResult Model::run_chunk<double>(const double*, const Prepared<double>&, const Chunk&, uint64_t,
+                                              double*, Workspace<double>&) const;
+
+}  // namespace ssmsim::core

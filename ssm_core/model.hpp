@@ -1,0 +1,121 @@
+// The float model stack: encoder -> n_layers x block -> pooling -> decoder (classification).
+//
+// Block (state-spaces example.py + S4D layer):
+//   z = prenorm ? LN(x) : x
+//   y = S4D(z);  a = dropout(GELU(y));  g = GLU(W_mix a + b_mix)  [or the S5 half-GLU variants]
+//   r = dropout(g) + x;  x' = prenorm ? r : LN(r)
+// Parameter names follow the state-spaces example: encoder.weight [H, d_in], encoder.bias,
+// s4_layers.<i>.kernel.{log_dt, log_A_real, A_imag, C}, s4_layers.<i>.D,
+// s4_layers.<i>.output_linear.0.{weight [2H, H, 1], bias}, norms.<i>.{weight, bias},
+// decoder.weight [classes, H], decoder.bias.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ssm_core/params.hpp"
+#include "ssm_core/s4d.hpp"
+#include "ssm_core/seq.hpp"
+
+namespace YAML {
+class Node;
+}
+
+namespace ssmsim::core {
+
+enum class LayerType { S4D, S5 };
+enum class Mixing { Glu, HalfGlu1, HalfGlu2, Gelu };
+enum class Pooling { Mean, Last };
+
+struct ModelConfig {
+  std::string name = "custom";
+  LayerType layer = LayerType::S4D;
+  size_t d_input = 0;     // 0: taken from the workload
+  size_t d_output = 0;    // classes; 0: taken from the workload
+  size_t H = 16;          // model width (channels)
+  size_t N = 64;          // S4D state size per channel (N/2 complex modes)
+  size_t n_layers = 1;
+  bool prenorm = false;
+  Mixing mixing = Mixing::Glu;
+  double dropout = 0.0;
+  Pooling pooling = Pooling::Mean;
+  Discretization discretization = Discretization::Zoh;
+  S4DInit init = S4DInit::Lin;
+  double dt_min = 0.001, dt_max = 0.1;
+
+  // Reads the `model` section (configs/models/*.yaml); ConfigError names key, value, allowed.
+  static ModelConfig from_yaml(const YAML::Node& node, const std::string& key_prefix = "model");
+  YAML::Node to_yaml() const;
+};
+
+// One chunk of up to kLanes sequences: pointers to [L, d_input] inputs, labels (-1 = padding).
+struct Chunk {
+  const float* x[kLanes] = {};
+  int32_t label[kLanes] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  size_t L = 0;
+};
+
+struct ChunkResult {
+  double loss = 0;       // summed over the valid lanes
+  size_t correct = 0;
+  size_t count = 0;
+  std::vector<int32_t> predicted;  // per valid lane
+};
+
+// Activations of one chunk kept for the backward pass, and gradient scratch; one per thread,
+// reused across chunks.
+template <typename T>
+struct Workspace {
+  struct Layer {
+    Seq<T> z, y, act, m, g, r, out;
+    std::vector<T> states, mean_in, rstd_in, mean_out, rstd_out, drop1, drop2;
+  };
+  Seq<T> input, x0, pooled, logits;
+  std::vector<Layer> layers;
+  std::vector<T> pooled_v, logits_v, glogits_v;
+  Seq<T> gx, gr, gg, gm, gact, gact2, gy, gy2, gz, gtmp, gpool, glog;
+};
+
+class Model {
+ public:
+  explicit Model(const ModelConfig& config);
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const ParamLayout& layout() const { return layout_; }
+  // Fresh parameters from the reference initialisations, seeded.
+  std::vector<double> init(uint64_t seed) const;
+
+  // Per-step preparation (the discretized SSM coefficients), then any number of chunks.
+  template <typename T>
+  struct Prepared {
+    std::vector<S4DCoeffs<T>> s4d;
+  };
+  template <typename T>
+  void prepare(const T* params, Prepared<T>& out) const;
+
+  // Forward over a chunk; with `grad` also the backward pass, ADDING d(sum loss)/d params into
+  // grad. Dropout is active when dropout_seed != 0 (training), drawn from that seed.
+  template <typename T>
+  ChunkResult run_chunk(const T* params, const Prepared<T>& prep, const Chunk& chunk,
+                        uint64_t dropout_seed, T* grad, Workspace<T>& ws) const;
+
+ private:
+  struct LayerOffsets {
+    S4DOffsets ssm;
+    size_t mix_w = 0, mix_b = 0;     // output_linear (2H x H) or the half-GLU gate (H x H)
+    size_t norm_w = 0, norm_b = 0;
+  };
+  ModelConfig config_;
+  ParamLayout layout_;
+  size_t enc_w_ = 0, enc_b_ = 0, dec_w_ = 0, dec_b_ = 0;
+  std::vector<LayerOffsets> layers_;
+};
+
+// A workspace per thread, reused across chunks.
+template <typename T>
+std::unique_ptr<Workspace<T>> make_workspace();
+
+}  // namespace ssmsim::core

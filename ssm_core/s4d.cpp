@@ -1,0 +1,245 @@
+#include "ssm_core/s4d.hpp"
+
+#include <cmath>
+#include <complex>
+
+#include "ssm_core/random.hpp"
+
+namespace ssmsim::core {
+
+using cd = std::complex<double>;
+
+S4DOffsets s4d_register(ParamLayout& layout, const std::string& prefix, size_t H, size_t N2) {
+  S4DOffsets o;
+  o.H = H;
+  o.N2 = N2;
+  const auto h = static_cast<int64_t>(H), n = static_cast<int64_t>(N2);
+  o.log_dt = layout.add(prefix + "kernel.log_dt", {h}, ParamGroup::Ssm);
+  o.log_A_real = layout.add(prefix + "kernel.log_A_real", {h, n}, ParamGroup::Ssm);
+  o.A_imag = layout.add(prefix + "kernel.A_imag", {h, n}, ParamGroup::Ssm);
+  o.C = layout.add(prefix + "kernel.C", {h, n, 2}, ParamGroup::Regular);
+  o.D = layout.add(prefix + "D", {h}, ParamGroup::Regular);
+  return o;
+}
+
+void s4d_init(const S4DOffsets& o, S4DInit init, double dt_min, double dt_max, std::mt19937_64& rng,
+              double* p) {
+  const double N = 2.0 * static_cast<double>(o.N2);
+  for (size_t h = 0; h < o.H; ++h) {
+    p[o.log_dt + h] = std::log(dt_min) + uniform01(rng) * (std::log(dt_max) - std::log(dt_min));
+    for (size_t n = 0; n < o.N2; ++n) {
+      const double dn = static_cast<double>(n);
+      p[o.log_A_real + h * o.N2 + n] = std::log(0.5);
+      p[o.A_imag + h * o.N2 + n] =
+          init == S4DInit::Lin ? M_PI * dn : (N / M_PI) * (N / (2.0 * dn + 1.0) - 1.0);
+      p[o.C + (h * o.N2 + n) * 2 + 0] = normal(rng) * std::sqrt(0.5);
+      p[o.C + (h * o.N2 + n) * 2 + 1] = normal(rng) * std::sqrt(0.5);
+    }
+  }
+  for (size_t h = 0; h < o.H; ++h) p[o.D + h] = normal(rng);
+}
+
+namespace {
+
+struct Discrete {
+  cd A, Lambda_bar, B_bar, dt;
+};
+
+template <typename T>
+Discrete discrete_at(const S4DOffsets& o, const T* p, Discretization disc, size_t h, size_t n) {
+  const size_t i = h * o.N2 + n;
+  const double dt = std::exp(static_cast<double>(p[o.log_dt + h]));
+  const cd A(-std::exp(static_cast<double>(p[o.log_A_real + i])), static_cast<double>(p[o.A_imag + i]));
+  Discrete d;
+  d.A = A;
+  d.dt = dt;
+  if (disc == Discretization::Zoh) {
+    d.Lambda_bar = std::exp(dt * A);
+    d.B_bar = (d.Lambda_bar - 1.0) / A;
+  } else {
+    const cd q = 1.0 - dt * A / 2.0;
+    d.Lambda_bar = (1.0 + dt * A / 2.0) / q;
+    d.B_bar = dt / q;
+  }
+  return d;
+}
+
+}  // namespace
+
+template <typename T>
+void s4d_discretize(const S4DOffsets& o, const T* p, Discretization disc, S4DCoeffs<T>& k) {
+  const size_t M = o.H * o.N2;
+  k.H = o.H;
+  k.N2 = o.N2;
+  k.Lr.resize(M), k.Li.resize(M), k.Br.resize(M), k.Bi.resize(M), k.Cr.resize(M), k.Ci.resize(M);
+  k.D.resize(o.H);
+  for (size_t h = 0; h < o.H; ++h) {
+    k.D[h] = p[o.D + h];
+    for (size_t n = 0; n < o.N2; ++n) {
+      const size_t i = h * o.N2 + n;
+      const Discrete d = discrete_at(o, p, disc, h, n);
+      k.Lr[i] = static_cast<T>(d.Lambda_bar.real());
+      k.Li[i] = static_cast<T>(d.Lambda_bar.imag());
+      k.Br[i] = static_cast<T>(d.B_bar.real());
+      k.Bi[i] = static_cast<T>(d.B_bar.imag());
+      k.Cr[i] = p[o.C + 2 * i];
+      k.Ci[i] = p[o.C + 2 * i + 1];
+    }
+  }
+}
+
+template <typename T>
+void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq<T>& y, std::vector<T>& states) {
+  const size_t L = u.L, H = k.H, N2 = k.N2;
+  constexpr size_t W = kLanes;
+  y.resize(L, H);
+  states.resize(L * H * N2 * 2 * W);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t h = 0; h < H; ++h) {
+      const T* uu = u.at(t, h);
+      T acc[W];
+      for (size_t l = 0; l < W; ++l) acc[l] = 0;
+      for (size_t n = 0; n < N2; ++n) {
+        const size_t i = h * N2 + n;
+        const T lr = k.Lr[i], li = k.Li[i], br = k.Br[i], bi = k.Bi[i];
+        const T cr = 2 * k.Cr[i], ci = 2 * k.Ci[i];
+        T* cur = &states[((t * H + h) * N2 + n) * 2 * W];
+        if (t == 0) {
+          for (size_t l = 0; l < W; ++l) {
+            cur[l] = br * uu[l];
+            cur[W + l] = bi * uu[l];
+            acc[l] += cr * cur[l] - ci * cur[W + l];
+          }
+        } else {
+          const T* prev = &states[(((t - 1) * H + h) * N2 + n) * 2 * W];
+          for (size_t l = 0; l < W; ++l) {
+            const T xr = lr * prev[l] - li * prev[W + l] + br * uu[l];
+            const T xi = lr * prev[W + l] + li * prev[l] + bi * uu[l];
+            cur[l] = xr;
+            cur[W + l] = xi;
+            acc[l] += cr * xr - ci * xi;
+          }
+        }
+      }
+      T* yy = y.at(t, h);
+      for (size_t l = 0; l < W; ++l) yy[l] = acc[l] + k.D[h] * uu[l];
+    }
+}
+
+template <typename T>
+void s4d_backward(const S4DOffsets& o, const T* p, Discretization disc, const S4DCoeffs<T>& k,
+                  const Seq<T>& u, const std::vector<T>& states, const Seq<T>& gy, Seq<T>& gu,
+                  T* grad) {
+  const size_t L = u.L, H = k.H, N2 = k.N2, M = H * N2;
+  constexpr size_t W = kLanes;
+  gu.resize(L, H);
+  // per (h, n) lane accumulators: lambda (the adjoint state), gC, gLambda_bar, gB_bar
+  std::vector<T> lam(M * 2 * W, T(0)), gc(M * 2 * W, T(0)), gl(M * 2 * W, T(0)),
+      gb(M * 2 * W, T(0)), gd(H * W, T(0));
+  for (size_t tt = L; tt-- > 0;)
+    for (size_t h = 0; h < H; ++h) {
+      const T* g = gy.at(tt, h);
+      const T* uu = u.at(tt, h);
+      T* gx = gu.at(tt, h);
+      for (size_t l = 0; l < W; ++l) {
+        gx[l] = k.D[h] * g[l];
+        gd[h * W + l] += g[l] * uu[l];
+      }
+      for (size_t n = 0; n < N2; ++n) {
+        const size_t i = h * N2 + n;
+        const T lr = k.Lr[i], li = k.Li[i], br = k.Br[i], bi = k.Bi[i];
+        const T cr = 2 * k.Cr[i], ci = 2 * k.Ci[i];
+        T* la = &lam[i * 2 * W];
+        T* gci = &gc[i * 2 * W];
+        T* gli = &gl[i * 2 * W];
+        T* gbi = &gb[i * 2 * W];
+        const T* cur = &states[((tt * H + h) * N2 + n) * 2 * W];
+        const T* prev = tt > 0 ? &states[(((tt - 1) * H + h) * N2 + n) * 2 * W] : nullptr;
+        for (size_t l = 0; l < W; ++l) {
+          // lambda_t = 2 g conj(C) + conj(Lambda_bar) lambda_{t+1}
+          const T nr = cr * g[l] + lr * la[l] + li * la[W + l];
+          const T ni = -ci * g[l] + lr * la[W + l] - li * la[l];
+          la[l] = nr;
+          la[W + l] = ni;
+          // gC += 2 g conj(x_t)
+          gci[l] += 2 * g[l] * cur[l];
+          gci[W + l] -= 2 * g[l] * cur[W + l];
+          // gLambda_bar += conj(x_{t-1}) lambda_t
+          if (prev) {
+            gli[l] += prev[l] * nr + prev[W + l] * ni;
+            gli[W + l] += prev[l] * ni - prev[W + l] * nr;
+          }
+          // gB_bar += u lambda_t; gu += Re(conj(B_bar) lambda_t)
+          gbi[l] += uu[l] * nr;
+          gbi[W + l] += uu[l] * ni;
+          gx[l] += br * nr + bi * ni;
+        }
+      }
+    }
+  // lanes in a fixed order, then the chain through the discretization (in double)
+  auto lane_sum = [&](const T* v) {
+    double s = 0;
+    for (size_t l = 0; l < W; ++l) s += static_cast<double>(v[l]);
+    return s;
+  };
+  for (size_t h = 0; h < H; ++h) {
+    grad[o.D + h] += static_cast<T>(lane_sum(&gd[h * W]));
+    double g_dt = 0;
+    for (size_t n = 0; n < N2; ++n) {
+      const size_t i = h * N2 + n;
+      grad[o.C + 2 * i] += static_cast<T>(lane_sum(&gc[i * 2 * W]));
+      grad[o.C + 2 * i + 1] += static_cast<T>(lane_sum(&gc[i * 2 * W + W]));
+      const cd G_L(lane_sum(&gl[i * 2 * W]), lane_sum(&gl[i * 2 * W + W]));
+      const cd G_B(lane_sum(&gb[i * 2 * W]), lane_sum(&gb[i * 2 * W + W]));
+      const Discrete d = discrete_at(o, p, disc, h, n);
+      const cd A = d.A, Lb = d.Lambda_bar, Bb = d.B_bar;
+      const double dt = d.dt.real();
+      cd dL_dA, dB_dA, dL_ddt, dB_ddt;
+      if (disc == Discretization::Zoh) {
+        dL_dA = dt * Lb;
+        dB_dA = dt * Lb / A - Bb / A;
+        dL_ddt = A * Lb;
+        dB_ddt = Lb;
+      } else {
+        const cd q = 1.0 - dt * A / 2.0;
+        dL_dA = dt / (q * q);
+        dB_dA = dt * dt / (2.0 * q * q);
+        dL_ddt = A / (q * q);
+        dB_ddt = 1.0 / (q * q);
+      }
+      const cd G_A = std::conj(dL_dA) * G_L + std::conj(dB_dA) * G_B;
+      g_dt += (std::conj(dL_ddt) * G_L + std::conj(dB_ddt) * G_B).real();
+      // A = -exp(log_A_real) + i A_imag
+      grad[o.log_A_real + i] += static_cast<T>(G_A.real() * A.real());
+      grad[o.A_imag + i] += static_cast<T>(G_A.imag());
+    }
+    grad[o.log_dt + h] += static_cast<T>(g_dt * std::exp(static_cast<double>(p[o.log_dt + h])));
+  }
+}
+
+std::vector<double> s4d_kernel(const S4DCoeffs<double>& k, size_t L) {
+  std::vector<double> K(k.H * L, 0.0);
+  for (size_t h = 0; h < k.H; ++h)
+    for (size_t n = 0; n < k.N2; ++n) {
+      const size_t i = h * k.N2 + n;
+      const cd Lb(k.Lr[i], k.Li[i]);
+      cd w = cd(k.Cr[i], k.Ci[i]) * cd(k.Br[i], k.Bi[i]);
+      for (size_t l = 0; l < L; ++l) {
+        K[h * L + l] += 2.0 * w.real();
+        w *= Lb;
+      }
+    }
+  return K;
+}
+
+template void s4d_discretize<float>(const S4DOffsets&, const float*, Discretization, S4DCoeffs<float>&);
+template void s4d_discretize<double>(const S4DOffsets&, const double*, Discretization, S4DCoeffs<double>&);
+template void s4d_forward<float>(const S4DCoeffs<float>&, const Seq<float>&, Seq<float>&, std::vector<float>&);
+template void s4d_forward<double>(const S4DCoeffs<double>&, const Seq<double>&, Seq<double>&, std::vector<double>&);
+template void s4d_backward<float>(const S4DOffsets&, const float*, Discretization, const S4DCoeffs<float>&,
+                                  const Seq<float>&, const std::vector<float>&, const Seq<float>&, Seq<float>&, float*);
+template void s4d_backward<double>(const S4DOffsets&, const double*, Discretization, const S4DCoeffs<double>&,
+                                   const Seq<double>&, const std::vector<double>&, const Seq<double>&, Seq<double>&,
+                                   double*);
+
+}  // namespace ssmsim::core
