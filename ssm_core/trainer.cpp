@@ -1,0 +1,287 @@
+#include "ssm_core/trainer.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "quant/errors.hpp"
+#include "ssm_core/random.hpp"
+
+namespace ssmsim::core {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+size_t resolve_threads(size_t threads) {
+  if (threads) return threads;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw ? hw : 1;
+}
+
+// Runs fn(task, worker) for task in [0, n) on up to `threads` workers. Which worker runs which
+// task varies; callers make every task's output independent of that.
+template <typename Fn>
+void parallel_for(size_t n, size_t threads, Fn fn) {
+  threads = std::min(threads, n);
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i) fn(i, 0);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> pool;
+  for (size_t w = 0; w < threads; ++w)
+    pool.emplace_back([&, w] {
+      for (size_t i = next++; i < n; i = next++) fn(i, w);
+    });
+  for (auto& t : pool) t.join();
+}
+
+// A seed for one chunk's dropout masks: never 0 (0 means "no dropout").
+uint64_t chunk_seed(uint64_t seed, uint64_t step, uint64_t chunk) {
+  uint64_t h = seed * 0x9E3779B97F4A7C15ull ^ (step + 1) * 0xBF58476D1CE4E5B9ull ^ (chunk + 1) * 0x94D049BB133111EBull;
+  h ^= h >> 31;
+  return h ? h : 1;
+}
+
+Chunk make_chunk(const workloads::SequenceSet& set, const size_t* idx, size_t count) {
+  Chunk c;
+  c.L = set.length;
+  for (size_t l = 0; l < count && l < kLanes; ++l) {
+    c.x[l] = set.input(idx[l]);
+    c.label[l] = set.labels.empty() ? -1 : set.labels[idx[l]];
+  }
+  return c;
+}
+
+// Fisher-Yates with our own uniform draws (std::shuffle's distribution is library-defined).
+void shuffle(std::vector<size_t>& v, std::mt19937_64& rng) {
+  for (size_t i = v.size(); i > 1; --i) {
+    const auto j = static_cast<size_t>(uniform01(rng) * static_cast<double>(i));
+    std::swap(v[i - 1], v[std::min(j, i - 1)]);
+  }
+}
+
+double get_real(const YAML::Node& v, const std::string& key, double lo, double hi) {
+  try {
+    const double x = v.as<double>();
+    if (std::isfinite(x) && x >= lo && x <= hi) return x;
+  } catch (const YAML::Exception&) {
+  }
+  throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "a number in [" + std::to_string(lo) + ", " +
+                                                              std::to_string(hi) + "]");
+}
+
+size_t get_size(const YAML::Node& v, const std::string& key, size_t lo, size_t hi) {
+  try {
+    const auto x = v.as<long long>();
+    if (x >= static_cast<long long>(lo) && x <= static_cast<long long>(hi)) return static_cast<size_t>(x);
+  } catch (const YAML::Exception&) {
+  }
+  throw ConfigError(key, v.IsScalar() ? v.Scalar() : "",
+                    "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
+}  // namespace
+
+TrainConfig TrainConfig::from_yaml(const YAML::Node& node, const std::string& prefix) {
+  TrainConfig c;
+  if (!node || node.IsNull()) return c;
+  for (const auto& kv : node) {
+    const std::string k = kv.first.as<std::string>(), key = prefix + "." + k;
+    const YAML::Node& v = kv.second;
+    if (k == "epochs") c.epochs = get_size(v, key, 1, 1000000);
+    else if (k == "batch_size") c.batch_size = get_size(v, key, 1, 65536);
+    else if (k == "lr") c.lr = get_real(v, key, 0, 10);
+    else if (k == "ssm_lr") c.ssm_lr = get_real(v, key, 0, 10);
+    else if (k == "weight_decay") c.weight_decay = get_real(v, key, 0, 10);
+    else if (k == "ssm_weight_decay") c.ssm_weight_decay = get_real(v, key, 0, 10);
+    else if (k == "warmup_epochs") c.warmup_epochs = get_real(v, key, 0, 1e6);
+    else if (k == "min_lr_ratio") c.min_lr_ratio = get_real(v, key, 0, 1);
+    else if (k == "grad_clip") c.grad_clip = get_real(v, key, 0, 1e9);
+    else
+      throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "unknown train key; allowed: epochs, batch_size, lr, "
+                        "ssm_lr, weight_decay, ssm_weight_decay, warmup_epochs, min_lr_ratio, grad_clip");
+  }
+  return c;
+}
+
+double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio) {
+  if (W > 0 && s < W) return static_cast<double>(s + 1) / static_cast<double>(W);
+  if (S <= W) return 1.0;
+  const double progress = static_cast<double>(s - W) / static_cast<double>(S - W);
+  return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
+}
+
+EvalResult evaluate(const Model& model, const std::vector<float>& params,
+                    const workloads::SequenceSet& set, size_t num_classes, size_t limit,
+                    size_t threads) {
+  const size_t n = limit ? std::min(limit, set.n) : set.n;
+  const size_t nchunks = (n + kLanes - 1) / kLanes;
+  threads = resolve_threads(threads);
+  Model::Prepared<float> prep;
+  model.prepare(params.data(), prep);
+  std::vector<std::unique_ptr<Workspace<float>>> ws;
+  for (size_t w = 0; w < std::min(threads, std::max<size_t>(nchunks, 1)); ++w) ws.push_back(make_workspace<float>());
+  std::vector<ChunkResult> results(nchunks);
+  std::vector<size_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = i;
+  parallel_for(nchunks, threads, [&](size_t c, size_t w) {
+    const size_t begin = c * kLanes, count = std::min(kLanes, n - begin);
+    results[c] = model.run_chunk(params.data(), prep, make_chunk(set, &idx[begin], count), 0,
+                                 static_cast<float*>(nullptr), *ws[w]);
+  });
+  EvalResult r;
+  r.count = n;
+  r.confusion.assign(num_classes * num_classes, 0);
+  double loss = 0;
+  size_t correct = 0;
+  for (size_t c = 0; c < nchunks; ++c) {
+    loss += results[c].loss;
+    correct += results[c].correct;
+    for (size_t l = 0; l < results[c].predicted.size(); ++l) {
+      const int32_t p = results[c].predicted[l];
+      r.predicted.push_back(p);
+      const int32_t y = set.labels[c * kLanes + l];
+      if (y >= 0 && static_cast<size_t>(y) < num_classes)
+        ++r.confusion[static_cast<size_t>(y) * num_classes + static_cast<size_t>(p)];
+    }
+  }
+  r.loss = n ? loss / static_cast<double>(n) : 0;
+  r.accuracy = n ? static_cast<double>(correct) / static_cast<double>(n) : 0;
+  return r;
+}
+
+TrainState train(const Model& model, const TrainConfig& cfg, const workloads::Workload& data,
+                 TrainState st, const TrainCallbacks& cb) {
+  const auto& set = data.train;
+  if (data.kind != workloads::TaskKind::Classification)
+    throw InputError("training '" + data.name + "': only classification workloads can be trained so far");
+  if (set.n == 0) throw InputError("training '" + data.name + "': the training split is empty");
+  const size_t P = model.layout().total();
+  if (st.params.size() != P) throw InputError("training: the parameter vector does not match the model");
+  if (st.adam_m.size() != P) st.adam_m.assign(P, 0.f);
+  if (st.adam_v.size() != P) st.adam_v.assign(P, 0.f);
+  const size_t threads = resolve_threads(cfg.threads);
+  const size_t B = cfg.batch_size;
+  const size_t steps_per_epoch = (set.n + B - 1) / B;
+  const uint64_t total_steps = static_cast<uint64_t>(steps_per_epoch) * cfg.epochs;
+  const auto warmup = static_cast<uint64_t>(std::llround(cfg.warmup_epochs * static_cast<double>(steps_per_epoch)));
+
+  // per-parameter learning rate and weight decay from its group
+  std::vector<float> base_lr(P), decay(P);
+  for (const auto& info : model.layout().params())
+    for (size_t j = 0; j < info.size; ++j) {
+      const bool ssm = info.group == ParamGroup::Ssm;
+      base_lr[info.offset + j] = static_cast<float>(ssm ? cfg.ssm_lr : cfg.lr);
+      decay[info.offset + j] = static_cast<float>(
+          ssm ? cfg.ssm_weight_decay : info.group == ParamGroup::NoDecay ? 0.0 : cfg.weight_decay);
+    }
+
+  const size_t max_chunks = (B + kLanes - 1) / kLanes;
+  std::vector<std::vector<float>> chunk_grad(max_chunks, std::vector<float>(P));
+  std::vector<ChunkResult> chunk_res(max_chunks);
+  std::vector<std::unique_ptr<Workspace<float>>> ws;
+  for (size_t w = 0; w < std::min(threads, max_chunks); ++w) ws.push_back(make_workspace<float>());
+  std::vector<float> grad(P);
+  const auto run_start = Clock::now();
+  size_t samples_this_run = 0;
+
+  for (size_t epoch = st.epochs_done; epoch < cfg.epochs; ++epoch) {
+    const auto epoch_start = Clock::now();
+    std::vector<size_t> order(set.n);
+    for (size_t i = 0; i < set.n; ++i) order[i] = i;
+    std::mt19937_64 shuffle_rng(cfg.seed * 1000003ull + epoch);
+    shuffle(order, shuffle_rng);
+    double loss_sum = 0;
+    size_t correct = 0, seen = 0;
+
+    for (size_t s = 0; s < steps_per_epoch; ++s) {
+      const size_t begin = s * B, count = std::min(B, set.n - begin);
+      const size_t nchunks = (count + kLanes - 1) / kLanes;
+      Model::Prepared<float> prep;
+      model.prepare(st.params.data(), prep);
+      const uint64_t step = st.step;
+      parallel_for(nchunks, threads, [&](size_t c, size_t w) {
+        std::fill(chunk_grad[c].begin(), chunk_grad[c].end(), 0.f);
+        const size_t cb0 = begin + c * kLanes, cn = std::min(kLanes, begin + count - cb0);
+        chunk_res[c] = model.run_chunk(st.params.data(), prep, make_chunk(set, &order[cb0], cn),
+                                       chunk_seed(cfg.seed, step, c), chunk_grad[c].data(), *ws[w]);
+      });
+      std::fill(grad.begin(), grad.end(), 0.f);
+      for (size_t c = 0; c < nchunks; ++c) {
+        for (size_t i = 0; i < P; ++i) grad[i] += chunk_grad[c][i];
+        loss_sum += chunk_res[c].loss;
+        correct += chunk_res[c].correct;
+      }
+      seen += count;
+      const float inv = 1.0f / static_cast<float>(count);
+      double norm2 = 0;
+      for (size_t i = 0; i < P; ++i) {
+        grad[i] *= inv;
+        norm2 += static_cast<double>(grad[i]) * grad[i];
+      }
+      float clip = 1.0f;
+      if (cfg.grad_clip > 0 && std::sqrt(norm2) > cfg.grad_clip)
+        clip = static_cast<float>(cfg.grad_clip / std::sqrt(norm2));
+      // AdamW (decoupled weight decay), as torch.optim.AdamW
+      const double f = lr_factor(step, total_steps, warmup, cfg.min_lr_ratio);
+      const double t = static_cast<double>(step + 1);
+      const auto bc1 = static_cast<float>(1.0 - std::pow(cfg.beta1, t));
+      const auto bc2 = static_cast<float>(1.0 - std::pow(cfg.beta2, t));
+      const auto b1 = static_cast<float>(cfg.beta1), b2 = static_cast<float>(cfg.beta2);
+      const auto eps = static_cast<float>(cfg.adam_eps);
+      for (size_t i = 0; i < P; ++i) {
+        const float lr = static_cast<float>(f) * base_lr[i];
+        const float g = grad[i] * clip;
+        float& p = st.params[i];
+        p -= lr * decay[i] * p;
+        st.adam_m[i] = b1 * st.adam_m[i] + (1 - b1) * g;
+        st.adam_v[i] = b2 * st.adam_v[i] + (1 - b2) * g * g;
+        p -= lr * (st.adam_m[i] / bc1) / (std::sqrt(st.adam_v[i] / bc2) + eps);
+      }
+      ++st.step;
+      samples_this_run += count;
+      if (cb.progress && (s % 10 == 9 || s + 1 == steps_per_epoch)) {
+        Progress pr;
+        pr.epoch = epoch + 1;
+        pr.epochs = cfg.epochs;
+        pr.step = s + 1;
+        pr.steps = steps_per_epoch;
+        pr.loss = loss_sum / static_cast<double>(seen);
+        pr.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+        const double el = std::chrono::duration<double>(Clock::now() - run_start).count();
+        pr.samples_per_s = static_cast<double>(samples_this_run) / el;
+        const double remaining = static_cast<double>((cfg.epochs - epoch) * set.n - seen);
+        pr.eta_s = remaining / pr.samples_per_s;
+        cb.progress(pr);
+      }
+    }
+    EpochReport rep;
+    rep.epoch = epoch + 1;
+    rep.train_loss = loss_sum / static_cast<double>(seen);
+    rep.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    rep.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    rep.samples_per_s = static_cast<double>(seen) / rep.seconds;
+    if (data.val.n) {
+      const EvalResult v = evaluate(model, st.params, data.val, data.num_classes, 0, threads);
+      rep.val_loss = v.loss;
+      rep.val_accuracy = v.accuracy;
+    }
+    st.epochs_done = epoch + 1;
+    if (rep.val_accuracy > st.best_val_accuracy || st.best_params.empty()) {
+      st.best_val_accuracy = rep.val_accuracy;
+      st.best_params = st.params;
+      rep.best = true;
+    }
+    if (cb.epoch_end) cb.epoch_end(rep, st);
+  }
+  return st;
+}
+
+}  // namespace ssmsim::core

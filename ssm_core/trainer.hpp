@@ -1,0 +1,91 @@
+// Training and evaluation of float models on a workload.
+//
+// Determinism: a batch is split into chunks of kLanes sequences in shuffled order; threads take
+// chunks, each chunk has its own gradient buffer, and the buffers are summed in chunk order. The
+// shuffle, dropout masks and initialisation come from the seed alone, so the same seed gives the
+// same checkpoint bits for any thread count (tested).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ssm_core/model.hpp"
+#include "workloads/dataset.hpp"
+
+namespace YAML {
+class Node;
+}
+
+namespace ssmsim::core {
+
+struct TrainConfig {
+  size_t epochs = 10;
+  size_t batch_size = 64;
+  double lr = 0.01;              // Regular and NoDecay groups
+  double ssm_lr = 0.001;         // the SSM group (step, state matrix)
+  double weight_decay = 0.01;    // Regular group (decoupled, AdamW)
+  double ssm_weight_decay = 0.0;
+  double warmup_epochs = 1.0;    // linear warm-up, then cosine decay to min_lr_ratio * lr
+  double min_lr_ratio = 0.0;
+  double grad_clip = 0.0;        // global L2 norm; 0 = off
+  double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
+  uint64_t seed = 1;
+  size_t threads = 0;            // 0 = all cores; results do not depend on it
+
+  // Reads the `train` section; ConfigError names key, value, allowed.
+  static TrainConfig from_yaml(const YAML::Node& node, const std::string& key_prefix = "train");
+};
+
+struct Progress {
+  size_t epoch = 0, epochs = 0;   // 1-based epoch
+  size_t step = 0, steps = 0;     // within the epoch
+  double loss = 0, accuracy = 0;  // running means over the epoch so far
+  double samples_per_s = 0;
+  double eta_s = 0;               // whole run
+};
+
+struct EpochReport {
+  size_t epoch = 0;
+  double train_loss = 0, train_accuracy = 0;
+  double val_loss = 0, val_accuracy = 0;
+  double seconds = 0, samples_per_s = 0;
+  bool best = false;
+};
+
+// Everything needed to continue a run after an interruption, at an epoch boundary.
+struct TrainState {
+  std::vector<float> params, adam_m, adam_v;
+  size_t epochs_done = 0;
+  uint64_t step = 0;
+  double best_val_accuracy = -1;
+  std::vector<float> best_params;
+};
+
+struct EvalResult {
+  double loss = 0;       // mean cross-entropy
+  double accuracy = 0;
+  size_t count = 0;
+  std::vector<int64_t> confusion;  // [true class][predicted class], classes x classes
+  std::vector<int32_t> predicted;
+};
+
+struct TrainCallbacks {
+  std::function<void(const Progress&)> progress;                        // every few steps
+  std::function<void(const EpochReport&, const TrainState&)> epoch_end;  // checkpoints go here
+};
+
+// Trains `model` from `state` (fresh: params set, epochs_done 0). Returns the final state.
+TrainState train(const Model& model, const TrainConfig& config, const workloads::Workload& data,
+                 TrainState state, const TrainCallbacks& callbacks);
+
+// Forward passes only; `limit` > 0 evaluates the first `limit` sequences.
+EvalResult evaluate(const Model& model, const std::vector<float>& params,
+                    const workloads::SequenceSet& set, size_t num_classes, size_t limit = 0,
+                    size_t threads = 0);
+
+// The learning-rate factor of step s of S (warm-up W steps, then cosine).
+double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio);
+
+}  // namespace ssmsim::core
