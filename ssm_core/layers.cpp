@@ -6,7 +6,7 @@
 namespace ssmsim::core {
 
 template <typename T>
-void linear_forward(const T* W, const T* b, size_t O, const Seq<T>& in, Seq<T>& out) {
+SSMSIM_MULTIVERSION void linear_forward(const T* W, const T* b, size_t O, const Seq<T>& in, Seq<T>& out) {
   const size_t I = in.F;
   out.resize(in.L, O);
   for (size_t t = 0; t < in.L; ++t)
@@ -25,7 +25,7 @@ void linear_forward(const T* W, const T* b, size_t O, const Seq<T>& in, Seq<T>& 
 }
 
 template <typename T>
-void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb,
+SSMSIM_MULTIVERSION void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb,
                      Seq<T>* gin) {
   const size_t I = in.F, L = in.L;
   // parameter gradients: per-lane partial sums over time, then lanes in a fixed order

@@ -89,93 +89,106 @@ void s4d_discretize(const S4DOffsets& o, const T* p, Discretization disc, S4DCoe
 }
 
 template <typename T>
-void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq<T>& y, std::vector<T>& states) {
+SSMSIM_MULTIVERSION void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq<T>& y, std::vector<T>& states) {
   const size_t L = u.L, H = k.H, N2 = k.N2;
   constexpr size_t W = kLanes;
   y.resize(L, H);
-  states.resize(L * H * N2 * 2 * W);
-  for (size_t t = 0; t < L; ++t)
-    for (size_t h = 0; h < H; ++h) {
+  states.resize(H * N2 * L * 2 * W);
+  for (size_t h = 0; h < H; ++h) {
+    for (size_t t = 0; t < L; ++t) {
       const T* uu = u.at(t, h);
-      T acc[W];
-      for (size_t l = 0; l < W; ++l) acc[l] = 0;
-      for (size_t n = 0; n < N2; ++n) {
-        const size_t i = h * N2 + n;
-        const T lr = k.Lr[i], li = k.Li[i], br = k.Br[i], bi = k.Bi[i];
-        const T cr = 2 * k.Cr[i], ci = 2 * k.Ci[i];
-        T* cur = &states[((t * H + h) * N2 + n) * 2 * W];
-        if (t == 0) {
-          for (size_t l = 0; l < W; ++l) {
-            cur[l] = br * uu[l];
-            cur[W + l] = bi * uu[l];
-            acc[l] += cr * cur[l] - ci * cur[W + l];
-          }
-        } else {
-          const T* prev = &states[(((t - 1) * H + h) * N2 + n) * 2 * W];
-          for (size_t l = 0; l < W; ++l) {
-            const T xr = lr * prev[l] - li * prev[W + l] + br * uu[l];
-            const T xi = lr * prev[W + l] + li * prev[l] + bi * uu[l];
-            cur[l] = xr;
-            cur[W + l] = xi;
-            acc[l] += cr * xr - ci * xi;
-          }
+      T* yy = y.at(t, h);
+      for (size_t l = 0; l < W; ++l) yy[l] = k.D[h] * uu[l];
+    }
+    // one mode at a time, time innermost: the state stays in registers
+    for (size_t n = 0; n < N2; ++n) {
+      const size_t i = h * N2 + n;
+      const T lr = k.Lr[i], li = k.Li[i], br = k.Br[i], bi = k.Bi[i];
+      const T cr = 2 * k.Cr[i], ci = 2 * k.Ci[i];
+      T* st = &states[i * L * 2 * W];
+      T xr[W] = {}, xi[W] = {};
+      for (size_t t = 0; t < L; ++t) {
+        const T* uu = u.at(t, h);
+        T* yy = y.at(t, h);
+        T* cur = st + t * 2 * W;
+        for (size_t l = 0; l < W; ++l) {
+          const T nr = lr * xr[l] - li * xi[l] + br * uu[l];
+          const T ni = lr * xi[l] + li * xr[l] + bi * uu[l];
+          xr[l] = nr;
+          xi[l] = ni;
+          cur[l] = nr;
+          cur[W + l] = ni;
+          yy[l] += cr * nr - ci * ni;
         }
       }
-      T* yy = y.at(t, h);
-      for (size_t l = 0; l < W; ++l) yy[l] = acc[l] + k.D[h] * uu[l];
     }
+  }
 }
 
 template <typename T>
-void s4d_backward(const S4DOffsets& o, const T* p, Discretization disc, const S4DCoeffs<T>& k,
+SSMSIM_MULTIVERSION void s4d_backward(const S4DOffsets& o, const T* p, Discretization disc, const S4DCoeffs<T>& k,
                   const Seq<T>& u, const std::vector<T>& states, const Seq<T>& gy, Seq<T>& gu,
                   T* grad) {
   const size_t L = u.L, H = k.H, N2 = k.N2, M = H * N2;
   constexpr size_t W = kLanes;
   gu.resize(L, H);
-  // per (h, n) lane accumulators: lambda (the adjoint state), gC, gLambda_bar, gB_bar
-  std::vector<T> lam(M * 2 * W, T(0)), gc(M * 2 * W, T(0)), gl(M * 2 * W, T(0)),
-      gb(M * 2 * W, T(0)), gd(H * W, T(0));
-  for (size_t tt = L; tt-- > 0;)
-    for (size_t h = 0; h < H; ++h) {
-      const T* g = gy.at(tt, h);
-      const T* uu = u.at(tt, h);
-      T* gx = gu.at(tt, h);
+  // per (h, n) lane sums of gC, gLambda_bar, gB_bar; gD per h
+  std::vector<T> gc(M * 2 * W, T(0)), gl(M * 2 * W, T(0)), gb(M * 2 * W, T(0)), gd(H * W, T(0));
+  for (size_t h = 0; h < H; ++h) {
+    for (size_t t = 0; t < L; ++t) {
+      const T* g = gy.at(t, h);
+      const T* uu = u.at(t, h);
+      T* gx = gu.at(t, h);
       for (size_t l = 0; l < W; ++l) {
         gx[l] = k.D[h] * g[l];
         gd[h * W + l] += g[l] * uu[l];
       }
-      for (size_t n = 0; n < N2; ++n) {
-        const size_t i = h * N2 + n;
-        const T lr = k.Lr[i], li = k.Li[i], br = k.Br[i], bi = k.Bi[i];
-        const T cr = 2 * k.Cr[i], ci = 2 * k.Ci[i];
-        T* la = &lam[i * 2 * W];
-        T* gci = &gc[i * 2 * W];
-        T* gli = &gl[i * 2 * W];
-        T* gbi = &gb[i * 2 * W];
-        const T* cur = &states[((tt * H + h) * N2 + n) * 2 * W];
-        const T* prev = tt > 0 ? &states[(((tt - 1) * H + h) * N2 + n) * 2 * W] : nullptr;
+    }
+    for (size_t n = 0; n < N2; ++n) {
+      const size_t i = h * N2 + n;
+      const T lr = k.Lr[i], li = k.Li[i], br = k.Br[i], bi = k.Bi[i];
+      const T cr = 2 * k.Cr[i], ci = 2 * k.Ci[i];
+      const T* st = &states[i * L * 2 * W];
+      // the adjoint state lambda and every accumulator stay in registers over the time loop
+      T lar[W] = {}, lai[W] = {}, gcr[W] = {}, gci[W] = {}, glr[W] = {}, gli[W] = {}, gbr[W] = {},
+        gbi[W] = {};
+      for (size_t tt = L; tt-- > 0;) {
+        const T* g = gy.at(tt, h);
+        const T* uu = u.at(tt, h);
+        T* gx = gu.at(tt, h);
+        const T* cur = st + tt * 2 * W;
+        const T* prev = tt > 0 ? st + (tt - 1) * 2 * W : nullptr;
         for (size_t l = 0; l < W; ++l) {
           // lambda_t = 2 g conj(C) + conj(Lambda_bar) lambda_{t+1}
-          const T nr = cr * g[l] + lr * la[l] + li * la[W + l];
-          const T ni = -ci * g[l] + lr * la[W + l] - li * la[l];
-          la[l] = nr;
-          la[W + l] = ni;
+          const T nr = cr * g[l] + lr * lar[l] + li * lai[l];
+          const T ni = -ci * g[l] + lr * lai[l] - li * lar[l];
+          lar[l] = nr;
+          lai[l] = ni;
           // gC += 2 g conj(x_t)
-          gci[l] += 2 * g[l] * cur[l];
-          gci[W + l] -= 2 * g[l] * cur[W + l];
-          // gLambda_bar += conj(x_{t-1}) lambda_t
-          if (prev) {
-            gli[l] += prev[l] * nr + prev[W + l] * ni;
-            gli[W + l] += prev[l] * ni - prev[W + l] * nr;
-          }
+          gcr[l] += 2 * g[l] * cur[l];
+          gci[l] -= 2 * g[l] * cur[W + l];
           // gB_bar += u lambda_t; gu += Re(conj(B_bar) lambda_t)
-          gbi[l] += uu[l] * nr;
-          gbi[W + l] += uu[l] * ni;
+          gbr[l] += uu[l] * nr;
+          gbi[l] += uu[l] * ni;
           gx[l] += br * nr + bi * ni;
         }
+        // gLambda_bar += conj(x_{t-1}) lambda_t
+        if (prev)
+          for (size_t l = 0; l < W; ++l) {
+            glr[l] += prev[l] * lar[l] + prev[W + l] * lai[l];
+            gli[l] += prev[l] * lai[l] - prev[W + l] * lar[l];
+          }
+      }
+      for (size_t l = 0; l < W; ++l) {
+        gc[i * 2 * W + l] = gcr[l];
+        gc[i * 2 * W + W + l] = gci[l];
+        gl[i * 2 * W + l] = glr[l];
+        gl[i * 2 * W + W + l] = gli[l];
+        gb[i * 2 * W + l] = gbr[l];
+        gb[i * 2 * W + W + l] = gbi[l];
       }
     }
+  }
   // lanes in a fixed order, then the chain through the discretization (in double)
   auto lane_sum = [&](const T* v) {
     double s = 0;

@@ -51,7 +51,7 @@ template <typename T>
 void s4d_discretize(const S4DOffsets& o, const T* params, Discretization disc, S4DCoeffs<T>& out);
 
 // Recurrent forward over a chunk: u, y are [L, H]; states receives x_t for every step
-// ([L][H][N2][re, im][lanes]) for the backward pass.
+// ([H][N2][L][re, im][lanes]: one mode's history is contiguous) for the backward pass.
 template <typename T>
 void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq<T>& y, std::vector<T>& states);
 

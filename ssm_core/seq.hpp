@@ -13,6 +13,15 @@ namespace ssmsim::core {
 
 constexpr size_t kLanes = 8;
 
+// Hot kernels are compiled twice, for AVX2 and for the portable baseline, and the CPU picks at
+// load time. FMA is deliberately not enabled: both versions then perform the same IEEE operations
+// on every lane (no contraction, no reassociation), so results are bit-identical on every x86-64.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(SSMSIM_NO_MULTIVERSION)
+#define SSMSIM_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define SSMSIM_MULTIVERSION
+#endif
+
 template <typename T>
 struct Seq {
   size_t L = 0;  // time steps

@@ -102,4 +102,4 @@ TEST_P(GradientCheck, EveryParameterMatchesCentralDifferences) {
 }
 
 INSTANTIATE_TEST_SUITE_P(S4DModels, GradientCheck, ::testing::ValuesIn(cases()),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& p) { return p.param.name; });
