@@ -47,13 +47,16 @@ const std::vector<Verb>& verbs() {
        {"model", "workload", "out"},
        {{"epochs", "train.epochs"}},
        [](po::options_description& d) {
-         d.add_options()("model", po::value<std::string>(), "model preset (YAML)")(
-             "workload", po::value<std::string>(), "workload name (smnist, psmnist, ...)")(
-             "out", po::value<std::string>(), "checkpoint to write (safetensors)")(
+         d.add_options()("model", po::value<std::string>(),
+                         "model preset (YAML with model: and train: sections, configs/models/)")(
+             "workload", po::value<std::string>(), "workload name (smnist, psmnist, adding, recall, sines, ...)")(
+             "out", po::value<std::string>(), "best checkpoint to write (safetensors); OUT.state holds the "
+             "resumable training state")(
              "epochs", po::value<std::string>(), "training epochs (train.epochs)")(
-             "resume", po::bool_switch(), "continue an interrupted run from its last epoch");
+             "resume", po::bool_switch(), "continue an interrupted run from OUT.state (loses at most one epoch)")(
+             "json", po::value<std::string>(), "result record to write");
        },
-       {}, "the float models and trainer"},
+       run_train, ""},
       {"quantize", "post-training quantization (PTQ) of a float checkpoint",
        "ssmsim quantize --ckpt F --precision P.yaml --out q.safetensors",
        {"ckpt", "precision", "out"},
@@ -87,7 +90,7 @@ const std::vector<Verb>& verbs() {
              "limit", po::value<std::string>(), "evaluate the first N test sequences (eval.limit)")(
              "json", po::value<std::string>(), "result record to write");
        },
-       {}, "the float models and trainer"},
+       run_eval, ""},
       {"simulate", "run a quantized model on the SystemC accelerator model",
        "ssmsim simulate --ckpt Q --hw H.yaml --workload smnist [--limit N] --json out.json",
        {"ckpt", "hw", "workload"},
@@ -176,7 +179,7 @@ std::string main_usage() {
 std::string verb_usage(const Verb& v, const po::options_description& d) {
   std::ostringstream os;
   os << v.summary << "\n\nusage: " << v.synopsis << "\n\n" << d;
-  os << "\nConfig precedence: built-in defaults < --config files < --precision/--model/--hw files"
+  os << "\nConfig precedence: built-in defaults < --config files < --model/--precision/--hw files"
         " < named options < --set.\n";
   return os.str();
 }
@@ -210,6 +213,7 @@ int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& 
   }
   if (vm.count("config"))
     for (const auto& f : vm["config"].as<std::vector<std::string>>()) cfg.merge_file(f);
+  if (vm.count("model")) cfg.merge_file(vm["model"].as<std::string>());
   if (vm.count("precision")) cfg.load_section("precision", vm["precision"].as<std::string>());
   std::vector<KeyOption> key_options = v.key_options;
   key_options.push_back({"seed", "run.seed"});

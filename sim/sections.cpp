@@ -1,6 +1,8 @@
 #include "sim/sections.hpp"
 
 #include "quant/precision.hpp"
+#include "ssm_core/model.hpp"
+#include "ssm_core/trainer.hpp"
 
 namespace ssmsim::sim {
 
@@ -17,9 +19,16 @@ Config make_config() {
   s.push_back({"eval", "evaluation on a test set", {
       {"limit", T::Int, "0", 0, 1e9, {}, "evaluate the first N test sequences; 0 = all"},
   }, {}, {}});
-  s.push_back({"train", "float training and QAT fine-tuning", {
-      {"epochs", T::Int, "10", 1, 1e6, {}, "training epochs"},
-  }, {}, {}});
+  s.push_back({"model", "model architecture (configs/models/*.yaml; docs/models.md)", {},
+               core::ModelConfig().to_yaml(),
+               [](const YAML::Node& node, const std::string& prefix) {
+                 return core::ModelConfig::from_yaml(node, prefix).to_yaml();
+               }});
+  s.push_back({"train", "training recipe: optimiser, schedule, epochs (docs/models.md)", {},
+               core::TrainConfig().to_yaml(),
+               [](const YAML::Node& node, const std::string& prefix) {
+                 return core::TrainConfig::from_yaml(node, prefix).to_yaml();
+               }});
   s.push_back({"quantize", "post-training quantization", {
       {"calib", T::Int, "256", 1, 1e7, {}, "training sequences used for calibration"},
   }, {}, {}});

@@ -2,8 +2,17 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
 #include "quant/errors.hpp"
 #include "quant/precision.hpp"
+#include "reports/record.hpp"
+#include "ssm_core/checkpoint.hpp"
+#include "ssm_core/trainer.hpp"
+#include "workloads/dataset.hpp"
 
 namespace ssmsim::sim {
 
@@ -40,15 +49,179 @@ void print_precision(const quant::PrecisionConfig& p, std::ostream& out) {
   }
 }
 
+void print_checkpoint(const std::string& path, std::ostream& out) {
+  const core::FloatCheckpoint ck = core::load_checkpoint(path);
+  const core::Model model(ck.config);
+  out << fmt::format("float checkpoint {}: model '{}', {} layer(s), H={}, N={}, {} -> {} classes\n\n", path,
+                     ck.config.name, ck.config.n_layers, ck.config.H, ck.config.N, ck.config.d_input,
+                     ck.config.d_output);
+  out << fmt::format("{:<40} {:<16} {:>9} {:>10}\n", "tensor", "shape", "elements", "bytes(f32)");
+  size_t total = 0;
+  for (const auto& p : model.layout().params()) {
+    std::string shape;
+    for (auto d : p.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    out << fmt::format("{:<40} {:<16} {:>9} {:>10}\n", p.name, shape, p.size, 4 * p.size);
+    total += p.size;
+  }
+  out << fmt::format("\ntotal: {} parameters, {} bytes as float32\n", total, 4 * total);
+}
+
 }  // namespace
 
 int run_info(const Invocation& inv) {
-  if (inv.options.count("ckpt"))
-    throw InputError("info --ckpt: reading checkpoints is not built yet (it arrives with the float "
-                     "models and quantized models); `info --precision P.yaml` works now");
+  if (inv.options.count("ckpt")) {
+    print_checkpoint(inv.options["ckpt"].as<std::string>(), inv.out);
+    return 0;
+  }
   if (!inv.options.count("precision"))
     throw InputError("info: give --ckpt F|Q or --precision P.yaml (see ssmsim info --help)");
   print_precision(quant::PrecisionConfig::from_yaml(inv.config.section("precision")), inv.out);
+  return 0;
+}
+
+namespace {
+
+workloads::Workload load_data(const Invocation& inv, std::ostream& log) {
+  workloads::WorkloadOptions wo;
+  wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  const std::string name = inv.options["workload"].as<std::string>();
+  log << "loading workload '" << name << "'..." << std::flush;
+  const auto t0 = std::chrono::steady_clock::now();
+  workloads::Workload w = workloads::load_workload(name, wo);
+  log << fmt::format(" {} train / {} val / {} test sequences of {} steps ({:.1f} s)\n", w.train.n, w.val.n,
+                     w.test.n, w.train.length,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return w;
+}
+
+std::string fmt_time(double s) {
+  if (s < 90) return fmt::format("{:.0f}s", s);
+  if (s < 5400) return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
+  return fmt::format("{:.0f}h{:02.0f}m", std::floor(s / 3600), std::fmod(s / 60, 60));
+}
+
+nlohmann::json eval_json(const core::EvalResult& r, size_t classes) {
+  nlohmann::json j;
+  j["count"] = r.count;
+  j["accuracy"] = r.accuracy;
+  j["loss"] = r.loss;
+  nlohmann::json conf = nlohmann::json::array();
+  for (size_t y = 0; y < classes; ++y) {
+    nlohmann::json row = nlohmann::json::array();
+    for (size_t p = 0; p < classes; ++p) row.push_back(r.confusion[y * classes + p]);
+    conf.push_back(row);
+  }
+  j["confusion"] = conf;
+  return j;
+}
+
+}  // namespace
+
+int run_train(const Invocation& inv) {
+  const auto& o = inv.options;
+  core::ModelConfig mc = core::ModelConfig::from_yaml(inv.config.section("model"));
+  core::TrainConfig tc = core::TrainConfig::from_yaml(inv.config.section("train"));
+  tc.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  tc.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  const workloads::Workload w = load_data(inv, inv.err);
+  if (w.kind != workloads::TaskKind::Classification)
+    throw InputError("train: workload '" + w.name + "' is a regression task; only classification "
+                     "workloads can be trained so far");
+  if (mc.d_input == 0) mc.d_input = w.train.d_input;
+  if (mc.d_output == 0) mc.d_output = w.num_classes;
+  if (mc.d_input != w.train.d_input || mc.d_output != w.num_classes)
+    throw InputError(fmt::format("train: the model expects {} input features and {} classes, workload '{}' has "
+                                 "{} and {}", mc.d_input, mc.d_output, w.name, w.train.d_input, w.num_classes));
+  const core::Model model(mc);
+  const std::filesystem::path out = o["out"].as<std::string>();
+  const std::filesystem::path state_path = out.string() + ".state";
+
+  core::TrainState st;
+  if (o["resume"].as<bool>()) {
+    if (!std::filesystem::exists(state_path))
+      throw InputError("train --resume: no training state at '" + state_path.string() +
+                       "'; run without --resume to start afresh");
+    st = core::load_train_state(state_path, model);
+    inv.err << fmt::format("resuming after epoch {} (best validation accuracy so far {:.2f}%)\n",
+                           st.epochs_done, 100 * st.best_val_accuracy);
+  } else {
+    const auto p = model.init(tc.seed);
+    st.params.assign(p.begin(), p.end());
+  }
+  inv.err << fmt::format("model '{}': {} parameters; training {} epochs of {} sequences, batch {}, {} thread(s)\n",
+                         mc.name, model.layout().total(), tc.epochs, w.train.n, tc.batch_size,
+                         tc.threads ? std::to_string(tc.threads) : "all");
+
+  const bool tty = ::isatty(2);
+  core::TrainCallbacks cb;
+  cb.progress = [&](const core::Progress& p) {
+    if (!tty && p.step % std::max<size_t>(1, p.steps / 5) > 9 && p.step != p.steps) return;
+    inv.err << fmt::format("{}epoch {}/{} step {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} seq/s  ETA {}{}",
+                           tty ? "\r" : "", p.epoch, p.epochs, p.step, p.steps, p.loss, 100 * p.accuracy,
+                           p.samples_per_s, fmt_time(p.eta_s), tty ? "   " : "\n")
+            << std::flush;
+  };
+  std::map<std::string, std::string> meta = {{"data.workload", w.name},
+                                             {"train.seed", std::to_string(tc.seed)}};
+  for (const auto& kv : tc.to_yaml()) meta["train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+  cb.epoch_end = [&](const core::EpochReport& r, const core::TrainState& s) {
+    core::save_train_state(state_path, model, s);
+    if (r.best) {
+      auto m = meta;
+      m["train.epochs_done"] = std::to_string(r.epoch);
+      m["train.val_accuracy"] = fmt::format("{:.6f}", r.val_accuracy);
+      core::save_checkpoint(out, model, s.best_params, m);
+    }
+    inv.err << fmt::format("{}epoch {}/{}: train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}%, {:.1f} s "
+                           "({:.0f} seq/s){}\n",
+                           tty ? "\r" : "", r.epoch, tc.epochs, r.train_loss, 100 * r.train_accuracy, r.val_loss,
+                           100 * r.val_accuracy, r.seconds, r.samples_per_s,
+                           r.best ? "  best -> " + out.string() : "");
+  };
+  st = core::train(model, tc, w, std::move(st), cb);
+
+  const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes, 0, tc.threads);
+  inv.out << fmt::format("test accuracy {:.2f}% ({} sequences) of the best checkpoint (val {:.2f}%): {}\n",
+                         100 * test.accuracy, test.count, 100 * st.best_val_accuracy, out.string());
+  if (o.count("json")) {
+    nlohmann::json j;
+    j["command"] = "train";
+    j["checkpoint"] = out.string();
+    j["workload"] = w.name;
+    j["model"] = YAML::Dump(mc.to_yaml());
+    j["best_val_accuracy"] = st.best_val_accuracy;
+    j["test"] = eval_json(test, w.num_classes);
+    reports::write_json(o["json"].as<std::string>(), j);
+  }
+  return 0;
+}
+
+int run_eval(const Invocation& inv) {
+  const auto& o = inv.options;
+  const std::string path = o["ckpt"].as<std::string>();
+  const core::FloatCheckpoint ck = core::load_checkpoint(path);
+  const workloads::Workload w = load_data(inv, inv.err);
+  if (ck.config.d_input != w.test.d_input || ck.config.d_output != w.num_classes)
+    throw InputError(fmt::format("eval: {} expects {} input features and {} classes; workload '{}' has {} and {}",
+                                 path, ck.config.d_input, ck.config.d_output, w.name, w.test.d_input,
+                                 w.num_classes));
+  const core::Model model(ck.config);
+  const auto limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
+  const auto t0 = std::chrono::steady_clock::now();
+  const core::EvalResult r = core::evaluate(model, ck.params, w.test, w.num_classes, limit,
+                                            static_cast<size_t>(inv.config.get_int("run.threads")));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  inv.out << fmt::format("{} on {} test: accuracy {:.2f}% ({} sequences), loss {:.4f}, {:.2f} s\n", path, w.name,
+                         100 * r.accuracy, r.count, r.loss, secs);
+  if (o.count("json")) {
+    nlohmann::json j = eval_json(r, w.num_classes);
+    j["command"] = "eval";
+    j["checkpoint"] = path;
+    j["workload"] = w.name;
+    j["split"] = "test";
+    j["seconds"] = secs;
+    reports::write_json(o["json"].as<std::string>(), j);
+  }
   return 0;
 }
 

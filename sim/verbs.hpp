@@ -19,7 +19,11 @@ struct Invocation {
 
 using VerbHandler = std::function<int(const Invocation&)>;
 
-// `ssmsim info`: a precision config's per-component table (checkpoints with the model work).
+// `ssmsim info`: a precision config's per-component table, or a checkpoint's parameters.
 int run_info(const Invocation& inv);
+// `ssmsim train`: float training with progress, best checkpoint and --resume.
+int run_train(const Invocation& inv);
+// `ssmsim eval`: accuracy of a float checkpoint on a workload's test split.
+int run_eval(const Invocation& inv);
 
 }  // namespace ssmsim::sim

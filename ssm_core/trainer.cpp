@@ -111,6 +111,20 @@ TrainConfig TrainConfig::from_yaml(const YAML::Node& node, const std::string& pr
   return c;
 }
 
+YAML::Node TrainConfig::to_yaml() const {
+  YAML::Node n;
+  n["epochs"] = epochs;
+  n["batch_size"] = batch_size;
+  n["lr"] = lr;
+  n["ssm_lr"] = ssm_lr;
+  n["weight_decay"] = weight_decay;
+  n["ssm_weight_decay"] = ssm_weight_decay;
+  n["warmup_epochs"] = warmup_epochs;
+  n["min_lr_ratio"] = min_lr_ratio;
+  n["grad_clip"] = grad_clip;
+  return n;
+}
+
 double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio) {
   if (W > 0 && s < W) return static_cast<double>(s + 1) / static_cast<double>(W);
   if (S <= W) return 1.0;

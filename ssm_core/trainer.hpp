@@ -36,6 +36,8 @@ struct TrainConfig {
 
   // Reads the `train` section; ConfigError names key, value, allowed.
   static TrainConfig from_yaml(const YAML::Node& node, const std::string& key_prefix = "train");
+  // The section as resolved (every key); seed and threads come from the run section.
+  YAML::Node to_yaml() const;
 };
 
 struct Progress {

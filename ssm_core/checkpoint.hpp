@@ -1,0 +1,36 @@
+// Float checkpoints and resumable training state, as safetensors files.
+//
+// Checkpoint: one F32 tensor per parameter under its reference name (ssm_core/model.hpp), and in
+// __metadata__: "format" = "ssmsim.float", every model hyperparameter as "model.<key>" (strings,
+// e.g. "model.H" = "16"), plus free-form provenance ("train.*", "data.*"). A file exported from
+// PyTorch or JAX loads when it carries the same names and "model.*" keys (docs/safetensors.md).
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ssm_core/model.hpp"
+#include "ssm_core/trainer.hpp"
+
+namespace ssmsim::core {
+
+struct FloatCheckpoint {
+  ModelConfig config;
+  std::vector<float> params;  // in the model's layout order
+  std::map<std::string, std::string> metadata;
+};
+
+void save_checkpoint(const std::filesystem::path& path, const Model& model,
+                     const std::vector<float>& params,
+                     const std::map<std::string, std::string>& extra_metadata = {});
+// Errors name the file and the problem: not a float checkpoint (e.g. a quantized model), a
+// missing or mis-shaped tensor, an invalid hyperparameter.
+FloatCheckpoint load_checkpoint(const std::filesystem::path& path);
+
+// Training state for --resume: parameters, optimiser moments, progress, best parameters.
+void save_train_state(const std::filesystem::path& path, const Model& model, const TrainState& state);
+TrainState load_train_state(const std::filesystem::path& path, const Model& model);
+
+}  // namespace ssmsim::core
