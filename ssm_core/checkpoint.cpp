@@ -57,7 +57,8 @@ void save_checkpoint(const std::filesystem::path& path, const Model& model,
 FloatCheckpoint load_checkpoint(const std::filesystem::path& path) {
   const SafeTensors st = read_safetensors(path);
   const auto fmt = st.metadata.find("format");
-  if (fmt != st.metadata.end() && fmt->second != kFloatFormat)
+  // other tools' tags (e.g. "pt" from Hugging Face exports) are fine; another ssmsim kind is not
+  if (fmt != st.metadata.end() && fmt->second.rfind("ssmsim.", 0) == 0 && fmt->second != kFloatFormat)
     throw InputError(path.string() + ": this is a '" + fmt->second +
                      "' file, not a float checkpoint (ssmsim.float); give the float checkpoint made by "
                      "`ssmsim train`, or an exported model with model.* metadata");
