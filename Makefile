@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build test bench demo dev asan clean help
+.PHONY: all deps data build test bench demo dev asan clean help
 
 all: build
 
@@ -13,11 +13,15 @@ help:
 	@echo "make build  release build; the CLI is build/bin/ssmsim"
 	@echo "make bench  benchmarks (speed targets are measured here, not in tests)"
 	@echo "make deps   install the Debian packages the project needs"
+	@echo "make data   fetch and verify MNIST into data/ (or \$$SSMSIM_DATA)"
 	@echo "make dev    debug build with warnings as errors (build-dev/), and its tests"
 	@echo "make asan   address + undefined-behaviour sanitizer build (build-asan/), and its tests"
 
 deps:
 	@scripts/deps.sh
+
+data:
+	@scripts/fetch_data.sh
 
 # Configure once; afterwards ninja re-runs CMake by itself when a CMakeLists.txt changes.
 build/build.ninja:
@@ -26,13 +30,14 @@ build/build.ninja:
 build: deps build/build.ninja
 	cmake --build --preset release -j $(JOBS)
 
-test: build
-	ctest --test-dir build --output-on-failure -j $(JOBS)
+# The MNIST tests fail (rather than skip) when the data is missing under `make test`.
+test: build data
+	SSMSIM_REQUIRE_DATA=1 ctest --test-dir build --output-on-failure -j $(JOBS)
 
 bench: build
 	@scripts/bench.sh
 
-demo: build
+demo: build data
 	@scripts/demo.sh
 
 dev: deps

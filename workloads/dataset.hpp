@@ -38,12 +38,16 @@ struct Workload {
 };
 
 struct WorkloadOptions {
-  uint64_t seed = 1;          // synthetic data, permutations
-  std::string data_dir;       // MNIST cache; empty: $SSMSIM_DATA, else <repo>/data
-  size_t train_size = 0;      // synthetic/dynamical tasks: 0 = the task's default size
+  uint64_t seed = 1;          // synthetic and dynamical data (not the fixed psMNIST permutation)
+  std::string data_dir;       // MNIST cache: the folder with the four IDX files (or with a
+                              // mnist/ subfolder holding them); empty: $SSMSIM_DATA, else
+                              // <repo>/data/mnist (filled by `make data`)
+  size_t train_size = 0;      // training sequences; 0 = the task's default (synthetic and
+                              // dynamical tasks: 2000; smnist/psmnist: all 55000, the most allowed)
 };
 
-// The workloads by name: smnist, psmnist, adding, recall, sines, lorenz, mackey_glass.
+// The workloads by name: smnist, psmnist, adding, recall, sines, lorenz, mackey_glass
+// (docs/workloads.md: sources, shapes, splits, seeds, metrics).
 // Throws ssmsim::InputError for an unknown name (listing the names) or missing/corrupt data
 // (naming the file and the one command that fixes it).
 Workload load_workload(const std::string& name, const WorkloadOptions& options = {});
