@@ -28,29 +28,30 @@ template <typename T>
 SSMSIM_MULTIVERSION void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb,
                      Seq<T>* gin) {
   const size_t I = in.F, L = in.L;
-  // parameter gradients: per-lane partial sums over time, then lanes in a fixed order
-  std::vector<T> acc(kLanes);
+  // parameter gradients: per-lane partial sums over time (one pass over time, accumulators
+  // [O][I][lanes] stay in cache), then the lanes in a fixed order
+  std::vector<T> accW(O * I * kLanes, T(0)), accb(O * kLanes, T(0));
+  for (size_t t = 0; t < L; ++t)
+    for (size_t o = 0; o < O; ++o) {
+      const T* g = gout.at(t, o);
+      T* ab = &accb[o * kLanes];
+      for (size_t l = 0; l < kLanes; ++l) ab[l] += g[l];
+      T* aw = &accW[o * I * kLanes];
+      for (size_t i = 0; i < I; ++i) {
+        const T* x = in.at(t, i);
+        for (size_t l = 0; l < kLanes; ++l) aw[i * kLanes + l] += g[l] * x[l];
+      }
+    }
   for (size_t o = 0; o < O; ++o) {
     if (gb) {
-      std::fill(acc.begin(), acc.end(), T(0));
-      for (size_t t = 0; t < L; ++t) {
-        const T* g = gout.at(t, o);
-        for (size_t l = 0; l < kLanes; ++l) acc[l] += g[l];
-      }
-      T s = 0;
-      for (size_t l = 0; l < kLanes; ++l) s += acc[l];
-      gb[o] += s;
+      T sb = 0;
+      for (size_t l = 0; l < kLanes; ++l) sb += accb[o * kLanes + l];
+      gb[o] += sb;
     }
     for (size_t i = 0; i < I; ++i) {
-      std::fill(acc.begin(), acc.end(), T(0));
-      for (size_t t = 0; t < L; ++t) {
-        const T* g = gout.at(t, o);
-        const T* x = in.at(t, i);
-        for (size_t l = 0; l < kLanes; ++l) acc[l] += g[l] * x[l];
-      }
-      T s = 0;
-      for (size_t l = 0; l < kLanes; ++l) s += acc[l];
-      gW[o * I + i] += s;
+      T sw = 0;
+      for (size_t l = 0; l < kLanes; ++l) sw += accW[(o * I + i) * kLanes + l];
+      gW[o * I + i] += sw;
     }
   }
   if (!gin) return;
