@@ -1,0 +1,107 @@
+// End-to-end: training, evaluation and inspection through the ssmsim binary, on real inputs.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+
+#include "tests/support/testing.hpp"
+
+using ssmsim::testing::run_cli;
+using ssmsim::testing::scratch_dir;
+using ssmsim::testing::source_dir;
+
+namespace {
+
+double accuracy_in(const std::string& text) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex(R"(accuracy ([0-9.]+)%)"))) return -1;
+  return std::stod(m[1]);
+}
+
+bool have_mnist() {
+  const char* dir = std::getenv("SSMSIM_DATA");
+  const auto base = dir ? std::filesystem::path(dir) : source_dir() / "data";
+  return std::filesystem::exists(base / "mnist" / "t10k-images-idx3-ubyte") ||
+         std::filesystem::exists(base / "t10k-images-idx3-ubyte");
+}
+
+}  // namespace
+
+TEST(TrainCli, TrainsASyntheticTaskWritesTheBestCheckpointAndEvaluatesIt) {
+  const auto dir = scratch_dir("train_cli");
+  const auto ckpt = (dir / "sines.safetensors").string();
+  auto r = run_cli({"train", "--model", (source_dir() / "configs/models/s4d_edge.yaml").string(), "--workload",
+                    "sines", "--epochs", "2", "--threads", "2", "--out", ckpt, "--json", (dir / "t.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("epoch 2/2:"), std::string::npos) << r.err;  // progress and per-epoch lines
+  EXPECT_TRUE(std::filesystem::exists(ckpt));
+  EXPECT_TRUE(std::filesystem::exists(ckpt + ".state"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "t.json"));
+  const double trained = accuracy_in(r.out);
+  EXPECT_GT(trained, 40.0) << r.out;  // 8 classes: chance is 12.5%
+
+  r = run_cli({"eval", "--ckpt", ckpt, "--workload", "sines"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_DOUBLE_EQ(accuracy_in(r.out), trained);  // the same checkpoint, the same test split
+
+  r = run_cli({"info", "--ckpt", ckpt});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("s4_layers.0.kernel.log_A_real"), std::string::npos);
+
+  // resuming a finished run trains nothing more and reports the same best checkpoint
+  r = run_cli({"train", "--model", (source_dir() / "configs/models/s4d_edge.yaml").string(), "--workload",
+               "sines", "--epochs", "2", "--out", ckpt, "--resume"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming after epoch 2"), std::string::npos) << r.err;
+  EXPECT_DOUBLE_EQ(accuracy_in(r.out), trained);
+}
+
+TEST(TrainCli, TheEmbeddedDefaultModelClassifiesSmnist) {
+  if (!have_mnist()) {
+    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";
+    GTEST_SKIP() << "MNIST is missing: run `make data`";
+  }
+  const auto r = run_cli({"eval", "--ckpt", (source_dir() / "workloads/models/s4d_edge_smnist.safetensors").string(),
+                          "--workload", "smnist", "--limit", "500"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(accuracy_in(r.out), 95.0) << r.out;
+  EXPECT_NE(r.out.find("(500 sequences)"), std::string::npos) << r.out;
+}
+
+TEST(TrainCli, BadInputsExitTwoAndSayWhatIsWrong) {
+  const auto dir = scratch_dir("train_cli_bad");
+  const std::string model = (source_dir() / "configs/models/s4d_edge.yaml").string();
+  auto r = run_cli({"train", "--model", model, "--workload", "nosuch", "--out", (dir / "x").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("smnist"), std::string::npos) << r.err;  // lists the workloads
+
+  r = run_cli({"train", "--model", model, "--workload", "sines", "--out", (dir / "x").string(), "--set",
+               "model.H=0"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("model.H"), std::string::npos) << r.err;
+
+  r = run_cli({"train", "--model", model, "--workload", "sines", "--out", (dir / "x").string(), "--set",
+               "train.lr=-1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("train.lr"), std::string::npos) << r.err;
+
+  r = run_cli({"train", "--model", model, "--workload", "sines", "--out", (dir / "never").string(), "--resume"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("never.state"), std::string::npos) << r.err;
+
+  r = run_cli({"eval", "--ckpt", (dir / "missing.safetensors").string(), "--workload", "sines"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("missing.safetensors"), std::string::npos) << r.err;
+}
+
+TEST(TrainCli, ATrainingStateIsNotAcceptedAsACheckpoint) {
+  const auto dir = scratch_dir("train_cli_state");
+  const auto ckpt = (dir / "m.safetensors").string();
+  auto r = run_cli({"train", "--model", (source_dir() / "configs/models/s4d_edge.yaml").string(), "--workload",
+                    "sines", "--epochs", "1", "--out", ckpt});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"eval", "--ckpt", ckpt + ".state", "--workload", "sines"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("not a float checkpoint"), std::string::npos) << r.err;
+}
