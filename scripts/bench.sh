@@ -7,3 +7,6 @@ echo "build:   build/ (release preset, portable flags)"
 echo
 echo "== quant/ against SystemC sc_fixed =="
 build/bin/quant_bench --benchmark_min_time=0.3 --benchmark_color=false
+echo
+echo "== float training throughput (s4d_edge shapes, 784 steps; epoch_s_55k = implied sMNIST epoch)"
+build/bin/train_bench --benchmark_color=false
