@@ -5,18 +5,12 @@
 #include <sstream>
 
 #include "quant/errors.hpp"
+#include "quant/yaml_value.hpp"
 
 namespace ssmsim::sim {
 
 namespace {
 
-std::string node_text(const YAML::Node& n) {
-  if (!n || n.IsNull()) return "";
-  if (n.IsScalar()) return n.Scalar();
-  YAML::Emitter e;
-  e << YAML::Flow << n;
-  return e.c_str();
-}
 
 std::vector<std::string> split_key(const std::string& key) {
   std::vector<std::string> parts;
@@ -71,30 +65,21 @@ std::string range_text(const KeySpec& k) {
 }
 
 void validate_key(const KeySpec& k, const YAML::Node& v, const std::string& key) {
-  const std::string text = node_text(v);
-  if (!v.IsScalar()) throw ConfigError(key, text, "expected " + range_text(k));
-  try {
-    switch (k.type) {
-      case KeySpec::Type::Int: {
-        const auto x = v.as<long long>();
-        if (static_cast<double>(x) < k.min || static_cast<double>(x) > k.max) break;
-        return;
-      }
-      case KeySpec::Type::Real: {
-        const auto x = v.as<double>();
-        if (!std::isfinite(x) || x < k.min || x > k.max) break;
-        return;
-      }
-      case KeySpec::Type::Bool: v.as<bool>(); return;
-      case KeySpec::Type::String: return;
-      case KeySpec::Type::Enum:
-        for (const auto& c : k.choices)
-          if (c == text) return;
-        break;
-    }
-  } catch (const YAML::Exception&) {
+  switch (k.type) {
+    case KeySpec::Type::Int:
+      yaml_int(v, key, static_cast<long long>(k.min), static_cast<long long>(k.max));
+      return;
+    case KeySpec::Type::Real: yaml_real(v, key, k.min, k.max); return;
+    case KeySpec::Type::Bool: yaml_bool(v, key); return;
+    case KeySpec::Type::String:
+      if (v.IsScalar()) return;
+      break;
+    case KeySpec::Type::Enum:
+      for (const auto& c : k.choices)
+        if (v.IsScalar() && c == v.Scalar()) return;
+      break;
   }
-  throw ConfigError(key, text, "expected " + range_text(k));
+  throw ConfigError(key, yaml_text(v), "expected " + range_text(k));
 }
 
 }  // namespace
@@ -189,7 +174,7 @@ void Config::resolve() {
       if (s.resolve) root_[s.name] = s.resolve(sec, s.name);
       continue;
     }
-    if (!sec.IsMap()) throw ConfigError(s.name, node_text(sec), "expected a map of keys");
+    if (!sec.IsMap()) throw ConfigError(s.name, yaml_text(sec), "expected a map of keys");
     for (const auto& kv : sec) {
       const std::string name = kv.first.as<std::string>();
       const KeySpec* k = nullptr;
@@ -198,7 +183,7 @@ void Config::resolve() {
       if (!k) {
         std::vector<std::string> names;
         for (const auto& cand : s.keys) names.push_back(s.name + "." + cand.name);
-        throw ConfigError(s.name + "." + name, node_text(kv.second), "unknown key; allowed keys: " + join(names));
+        throw ConfigError(s.name + "." + name, yaml_text(kv.second), "unknown key; allowed keys: " + join(names));
       }
       validate_key(*k, kv.second, s.name + "." + name);
     }

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "quant/errors.hpp"
+#include "quant/yaml_value.hpp"
 #include "ssm_core/layers.hpp"
 #include "ssm_core/random.hpp"
 
@@ -33,25 +34,6 @@ E parse_enum(const YAML::Node& v, const std::string& key, const char* const (&na
   throw ConfigError(key, s, "allowed: " + allowed);
 }
 
-size_t parse_size(const YAML::Node& v, const std::string& key, size_t lo, size_t hi) {
-  try {
-    const auto x = v.as<long long>();
-    if (x >= static_cast<long long>(lo) && x <= static_cast<long long>(hi)) return static_cast<size_t>(x);
-  } catch (const YAML::Exception&) {
-  }
-  throw ConfigError(key, v.IsScalar() ? v.Scalar() : "(not a scalar)",
-                    "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-}
-
-double parse_real(const YAML::Node& v, const std::string& key, double lo, double hi) {
-  try {
-    const auto x = v.as<double>();
-    if (std::isfinite(x) && x >= lo && x <= hi) return x;
-  } catch (const YAML::Exception&) {
-  }
-  throw ConfigError(key, v.IsScalar() ? v.Scalar() : "(not a scalar)",
-                    "a number in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-}
 
 }  // namespace
 
@@ -70,22 +52,22 @@ ModelConfig ModelConfig::from_yaml(const YAML::Node& node, const std::string& pr
     const YAML::Node& v = kv.second;
     if (k == "name") c.name = v.Scalar();
     else if (k == "layer") c.layer = parse_enum<LayerType>(v, key, kLayers);
-    else if (k == "d_input") c.d_input = parse_size(v, key, 0, 4096);
-    else if (k == "d_output") c.d_output = parse_size(v, key, 0, 4096);
-    else if (k == "H") c.H = parse_size(v, key, 1, 4096);
+    else if (k == "d_input") c.d_input = yaml_size(v, key, 0, 4096);
+    else if (k == "d_output") c.d_output = yaml_size(v, key, 0, 4096);
+    else if (k == "H") c.H = yaml_size(v, key, 1, 4096);
     else if (k == "N") {
-      c.N = parse_size(v, key, 2, 4096);
+      c.N = yaml_size(v, key, 2, 4096);
       if (c.N % 2) throw ConfigError(key, v.Scalar(), "an even state size (N/2 complex modes)");
-    } else if (k == "n_layers") c.n_layers = parse_size(v, key, 1, 64);
-    else if (k == "prenorm") c.prenorm = v.as<bool>();
+    } else if (k == "n_layers") c.n_layers = yaml_size(v, key, 1, 64);
+    else if (k == "prenorm") c.prenorm = yaml_bool(v, key);
     else if (k == "norm") parse_enum<int>(v, key, kNorm);
     else if (k == "mixing") c.mixing = parse_enum<Mixing>(v, key, kMixingNames);
-    else if (k == "dropout") c.dropout = parse_real(v, key, 0.0, 0.9);
+    else if (k == "dropout") c.dropout = yaml_real(v, key, 0.0, 0.9);
     else if (k == "pooling") c.pooling = parse_enum<Pooling>(v, key, kPool);
     else if (k == "discretization") c.discretization = parse_enum<Discretization>(v, key, kDisc);
     else if (k == "init") c.init = parse_enum<S4DInit>(v, key, kInit);
-    else if (k == "dt_min") c.dt_min = parse_real(v, key, 1e-6, 10.0);
-    else if (k == "dt_max") c.dt_max = parse_real(v, key, 1e-6, 10.0);
+    else if (k == "dt_min") c.dt_min = yaml_real(v, key, 1e-6, 10.0);
+    else if (k == "dt_max") c.dt_max = yaml_real(v, key, 1e-6, 10.0);
     else
       throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "unknown model key; allowed: name, layer, d_input, "
                         "d_output, H, N, n_layers, prenorm, norm, mixing, dropout, pooling, discretization, "

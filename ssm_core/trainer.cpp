@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "quant/errors.hpp"
+#include "quant/yaml_value.hpp"
 #include "ssm_core/random.hpp"
 
 namespace ssmsim::core {
@@ -67,25 +68,6 @@ void shuffle(std::vector<size_t>& v, std::mt19937_64& rng) {
   }
 }
 
-double get_real(const YAML::Node& v, const std::string& key, double lo, double hi) {
-  try {
-    const double x = v.as<double>();
-    if (std::isfinite(x) && x >= lo && x <= hi) return x;
-  } catch (const YAML::Exception&) {
-  }
-  throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "a number in [" + std::to_string(lo) + ", " +
-                                                              std::to_string(hi) + "]");
-}
-
-size_t get_size(const YAML::Node& v, const std::string& key, size_t lo, size_t hi) {
-  try {
-    const auto x = v.as<long long>();
-    if (x >= static_cast<long long>(lo) && x <= static_cast<long long>(hi)) return static_cast<size_t>(x);
-  } catch (const YAML::Exception&) {
-  }
-  throw ConfigError(key, v.IsScalar() ? v.Scalar() : "",
-                    "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
-}
 
 }  // namespace
 
@@ -95,15 +77,15 @@ TrainConfig TrainConfig::from_yaml(const YAML::Node& node, const std::string& pr
   for (const auto& kv : node) {
     const std::string k = kv.first.as<std::string>(), key = prefix + "." + k;
     const YAML::Node& v = kv.second;
-    if (k == "epochs") c.epochs = get_size(v, key, 1, 1000000);
-    else if (k == "batch_size") c.batch_size = get_size(v, key, 1, 65536);
-    else if (k == "lr") c.lr = get_real(v, key, 0, 10);
-    else if (k == "ssm_lr") c.ssm_lr = get_real(v, key, 0, 10);
-    else if (k == "weight_decay") c.weight_decay = get_real(v, key, 0, 10);
-    else if (k == "ssm_weight_decay") c.ssm_weight_decay = get_real(v, key, 0, 10);
-    else if (k == "warmup_epochs") c.warmup_epochs = get_real(v, key, 0, 1e6);
-    else if (k == "min_lr_ratio") c.min_lr_ratio = get_real(v, key, 0, 1);
-    else if (k == "grad_clip") c.grad_clip = get_real(v, key, 0, 1e9);
+    if (k == "epochs") c.epochs = yaml_size(v, key, 1, 1000000);
+    else if (k == "batch_size") c.batch_size = yaml_size(v, key, 1, 65536);
+    else if (k == "lr") c.lr = yaml_real(v, key, 0, 10);
+    else if (k == "ssm_lr") c.ssm_lr = yaml_real(v, key, 0, 10);
+    else if (k == "weight_decay") c.weight_decay = yaml_real(v, key, 0, 10);
+    else if (k == "ssm_weight_decay") c.ssm_weight_decay = yaml_real(v, key, 0, 10);
+    else if (k == "warmup_epochs") c.warmup_epochs = yaml_real(v, key, 0, 1e6);
+    else if (k == "min_lr_ratio") c.min_lr_ratio = yaml_real(v, key, 0, 1);
+    else if (k == "grad_clip") c.grad_clip = yaml_real(v, key, 0, 1e9);
     else
       throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "unknown train key; allowed: epochs, batch_size, lr, "
                         "ssm_lr, weight_decay, ssm_weight_decay, warmup_epochs, min_lr_ratio, grad_clip");
