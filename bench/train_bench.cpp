@@ -12,8 +12,8 @@ using namespace ssmsim::core;
 
 namespace {
 
-ssmsim::workloads::Workload random_smnist_shape(size_t n) {
-  ssmsim::workloads::Workload w;
+ssmsim::core::Workload random_smnist_shape(size_t n) {
+  ssmsim::core::Workload w;
   w.name = "random-784";
   w.num_classes = 10;
   auto& s = w.train;

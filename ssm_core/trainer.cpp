@@ -50,7 +50,7 @@ uint64_t chunk_seed(uint64_t seed, uint64_t step, uint64_t chunk) {
   return h ? h : 1;
 }
 
-Chunk make_chunk(const workloads::SequenceSet& set, const size_t* idx, size_t count) {
+Chunk make_chunk(const SequenceSet& set, const size_t* idx, size_t count) {
   Chunk c;
   c.L = set.length;
   for (size_t l = 0; l < count && l < kLanes; ++l) {
@@ -115,7 +115,7 @@ double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio) {
 }
 
 EvalResult evaluate(const Model& model, const std::vector<float>& params,
-                    const workloads::SequenceSet& set, size_t num_classes, size_t limit,
+                    const SequenceSet& set, size_t num_classes, size_t limit,
                     size_t threads) {
   const size_t n = limit ? std::min(limit, set.n) : set.n;
   const size_t nchunks = (n + kLanes - 1) / kLanes;
@@ -153,10 +153,10 @@ EvalResult evaluate(const Model& model, const std::vector<float>& params,
   return r;
 }
 
-TrainState train(const Model& model, const TrainConfig& cfg, const workloads::Workload& data,
+TrainState train(const Model& model, const TrainConfig& cfg, const Workload& data,
                  TrainState st, const TrainCallbacks& cb) {
   const auto& set = data.train;
-  if (data.kind != workloads::TaskKind::Classification)
+  if (data.kind != TaskKind::Classification)
     throw InputError("training '" + data.name + "': only classification workloads can be trained so far");
   if (set.n == 0) throw InputError("training '" + data.name + "': the training split is empty");
   const size_t P = model.layout().total();

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "ssm_core/model.hpp"
-#include "workloads/dataset.hpp"
+#include "ssm_core/sequences.hpp"
 
 namespace YAML {
 class Node;
@@ -79,12 +79,12 @@ struct TrainCallbacks {
 };
 
 // Trains `model` from `state` (fresh: params set, epochs_done 0). Returns the final state.
-TrainState train(const Model& model, const TrainConfig& config, const workloads::Workload& data,
+TrainState train(const Model& model, const TrainConfig& config, const Workload& data,
                  TrainState state, const TrainCallbacks& callbacks);
 
 // Forward passes only; `limit` > 0 evaluates the first `limit` sequences.
 EvalResult evaluate(const Model& model, const std::vector<float>& params,
-                    const workloads::SequenceSet& set, size_t num_classes, size_t limit = 0,
+                    const SequenceSet& set, size_t num_classes, size_t limit = 0,
                     size_t threads = 0);
 
 // The learning-rate factor of step s of S (warm-up W steps, then cosine).

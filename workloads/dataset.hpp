@@ -1,5 +1,4 @@
-// Data sets and tasks as the trainer and the evaluators see them: fixed-length sequences of
-// float feature vectors with a class label (classification) or a target sequence (regression).
+// Data sets and tasks by name. The sequence types are ssm_core's (ssm_core/sequences.hpp).
 #pragma once
 
 #include <cstddef>
@@ -7,35 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "ssm_core/sequences.hpp"
+
 namespace ssmsim::workloads {
 
-enum class TaskKind { Classification, Regression };
-
-// n sequences of `length` steps with `d_input` features each, row-major [n, length, d_input].
-// Classification: labels[i] in [0, num_classes). Regression: targets [n, target_length,
-// d_output], aligned with the LAST target_length steps of the input sequence (a forecasting
-// model reads the history and is scored on the steps after it).
-struct SequenceSet {
-  size_t n = 0;
-  size_t length = 0;
-  size_t d_input = 0;
-  std::vector<float> inputs;
-  std::vector<int32_t> labels;
-  size_t target_length = 0;
-  size_t d_output = 0;
-  std::vector<float> targets;
-
-  const float* input(size_t i) const { return inputs.data() + i * length * d_input; }
-  const float* target(size_t i) const { return targets.data() + i * target_length * d_output; }
-};
-
-struct Workload {
-  std::string name;          // as given to load_workload
-  std::string description;   // one line: source, split sizes, sequence shape
-  TaskKind kind = TaskKind::Classification;
-  size_t num_classes = 0;    // classification
-  SequenceSet train, val, test;
-};
+using core::SequenceSet;
+using core::TaskKind;
+using core::Workload;
 
 struct WorkloadOptions {
   uint64_t seed = 1;          // synthetic and dynamical data (not the fixed psMNIST permutation)

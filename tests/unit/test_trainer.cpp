@@ -8,8 +8,8 @@
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim::core;
-using ssmsim::workloads::SequenceSet;
-using ssmsim::workloads::Workload;
+using ssmsim::core::SequenceSet;
+using ssmsim::core::Workload;
 
 namespace {
 
