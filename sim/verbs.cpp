@@ -13,6 +13,7 @@
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/trainer.hpp"
 #include "workloads/dataset.hpp"
+#include "workloads/metrics.hpp"
 
 namespace ssmsim::sim {
 
@@ -117,6 +118,23 @@ nlohmann::json eval_json(const core::EvalResult& r, size_t classes) {
 
 }  // namespace
 
+// MSE and sMAPE of regression outputs against the set's targets (same order, first count).
+std::pair<double, double> regression_metrics(const core::EvalResult& r, const core::SequenceSet& set) {
+  const size_t n = r.outputs.size();
+  return {workloads::mse(r.outputs.data(), set.targets.data(), n),
+          workloads::smape(r.outputs.data(), set.targets.data(), n)};
+}
+
+std::string regression_text(const core::EvalResult& r, const core::SequenceSet& set) {
+  const auto [m, s] = regression_metrics(r, set);
+  return fmt::format("MSE {:.6f}, sMAPE {:.3f}% ({} sequences)", m, s, r.count);
+}
+
+nlohmann::json regression_json(const core::EvalResult& r, const core::SequenceSet& set) {
+  const auto [m, s] = regression_metrics(r, set);
+  return {{"count", r.count}, {"mse", m}, {"smape_percent", s}};
+}
+
 int run_train(const Invocation& inv) {
   const auto& o = inv.options;
   core::ModelConfig mc = core::ModelConfig::from_yaml(inv.config.section("model"));
@@ -124,14 +142,18 @@ int run_train(const Invocation& inv) {
   tc.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
   tc.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
   const workloads::Workload w = load_data(inv, inv.err);
-  if (w.kind != workloads::TaskKind::Classification)
-    throw InputError("train: workload '" + w.name + "' is a regression task; only classification "
-                     "workloads can be trained so far");
+  // the task and the data's shape come from the workload unless the model fixes them
+  const bool regress = w.kind == workloads::TaskKind::Regression;
+  if (regress) {
+    mc.task = core::Task::Regress;
+    if (mc.target_length == 0) mc.target_length = w.train.target_length;
+  }
+  const size_t outputs = regress ? w.train.d_output : w.num_classes;
   if (mc.d_input == 0) mc.d_input = w.train.d_input;
-  if (mc.d_output == 0) mc.d_output = w.num_classes;
-  if (mc.d_input != w.train.d_input || mc.d_output != w.num_classes)
-    throw InputError(fmt::format("train: the model expects {} input features and {} classes, workload '{}' has "
-                                 "{} and {}", mc.d_input, mc.d_output, w.name, w.train.d_input, w.num_classes));
+  if (mc.d_output == 0) mc.d_output = outputs;
+  if (mc.d_input != w.train.d_input || mc.d_output != outputs)
+    throw InputError(fmt::format("train: the model expects {} input features and {} outputs, workload '{}' has "
+                                 "{} and {}", mc.d_input, mc.d_output, w.name, w.train.d_input, outputs));
   const core::Model model(mc);
   const std::filesystem::path out = o["out"].as<std::string>();
   const std::filesystem::path state_path = out.string() + ".state";
@@ -172,17 +194,22 @@ int run_train(const Invocation& inv) {
       m["train.val_accuracy"] = fmt::format("{:.6f}", r.val_accuracy);
       core::save_checkpoint(out, model, s.best_params, m);
     }
-    inv.err << fmt::format("{}epoch {}/{}: train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}%, {:.1f} s "
-                           "({:.0f} seq/s){}\n",
-                           tty ? "\r" : "", r.epoch, tc.epochs, r.train_loss, 100 * r.train_accuracy, r.val_loss,
-                           100 * r.val_accuracy, r.seconds, r.samples_per_s,
-                           r.best ? "  best -> " + out.string() : "");
+    const std::string metrics =
+        regress ? fmt::format("train MSE {:.6f}, val MSE {:.6f}", r.train_loss, r.val_loss)
+                : fmt::format("train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}%", r.train_loss,
+                              100 * r.train_accuracy, r.val_loss, 100 * r.val_accuracy);
+    inv.err << fmt::format("{}epoch {}/{}: {}, {:.1f} s ({:.0f} seq/s){}\n", tty ? "\r" : "", r.epoch, tc.epochs,
+                           metrics, r.seconds, r.samples_per_s, r.best ? "  best -> " + out.string() : "");
   };
   st = core::train(model, tc, w, std::move(st), cb);
 
   const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes, 0, tc.threads);
-  inv.out << fmt::format("test accuracy {:.2f}% ({} sequences) of the best checkpoint (val {:.2f}%): {}\n",
-                         100 * test.accuracy, test.count, 100 * st.best_val_accuracy, out.string());
+  if (regress)
+    inv.out << fmt::format("test {} of the best checkpoint (val MSE {:.6f}): {}\n", regression_text(test, w.test),
+                           st.best_val_loss, out.string());
+  else
+    inv.out << fmt::format("test accuracy {:.2f}% ({} sequences) of the best checkpoint (val {:.2f}%): {}\n",
+                           100 * test.accuracy, test.count, 100 * st.best_val_accuracy, out.string());
   if (o.count("json")) {
     nlohmann::json j;
     j["command"] = "train";
@@ -190,7 +217,7 @@ int run_train(const Invocation& inv) {
     j["workload"] = w.name;
     j["model"] = YAML::Dump(mc.to_yaml());
     j["best_val_accuracy"] = st.best_val_accuracy;
-    j["test"] = eval_json(test, w.num_classes);
+    j["test"] = regress ? regression_json(test, w.test) : eval_json(test, w.num_classes);
     reports::write_json(o["json"].as<std::string>(), j);
   }
   return 0;
@@ -201,20 +228,28 @@ int run_eval(const Invocation& inv) {
   const std::string path = o["ckpt"].as<std::string>();
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
   const workloads::Workload w = load_data(inv, inv.err);
-  if (ck.config.d_input != w.test.d_input || ck.config.d_output != w.num_classes)
-    throw InputError(fmt::format("eval: {} expects {} input features and {} classes; workload '{}' has {} and {}",
-                                 path, ck.config.d_input, ck.config.d_output, w.name, w.test.d_input,
-                                 w.num_classes));
+  const bool regress = w.kind == workloads::TaskKind::Regression;
+  const size_t outputs = regress ? w.test.d_output : w.num_classes;
+  if (ck.config.d_input != w.test.d_input || ck.config.d_output != outputs ||
+      regress != (ck.config.task == core::Task::Regress))
+    throw InputError(fmt::format("eval: {} ({}) expects {} input features and {} outputs; workload '{}' is a {} "
+                                 "task with {} and {}",
+                                 path, ck.config.task == core::Task::Regress ? "regression" : "classification",
+                                 ck.config.d_input, ck.config.d_output, w.name,
+                                 regress ? "regression" : "classification", w.test.d_input, outputs));
   const core::Model model(ck.config);
   const auto limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
   const auto t0 = std::chrono::steady_clock::now();
   const core::EvalResult r = core::evaluate(model, ck.params, w.test, w.num_classes, limit,
                                             static_cast<size_t>(inv.config.get_int("run.threads")));
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  inv.out << fmt::format("{} on {} test: accuracy {:.2f}% ({} sequences), loss {:.4f}, {:.2f} s\n", path, w.name,
-                         100 * r.accuracy, r.count, r.loss, secs);
+  if (regress)
+    inv.out << fmt::format("{} on {} test: {}, {:.2f} s\n", path, w.name, regression_text(r, w.test), secs);
+  else
+    inv.out << fmt::format("{} on {} test: accuracy {:.2f}% ({} sequences), loss {:.4f}, {:.2f} s\n", path,
+                           w.name, 100 * r.accuracy, r.count, r.loss, secs);
   if (o.count("json")) {
-    nlohmann::json j = eval_json(r, w.num_classes);
+    nlohmann::json j = regress ? regression_json(r, w.test) : eval_json(r, w.num_classes);
     j["command"] = "eval";
     j["checkpoint"] = path;
     j["workload"] = w.name;

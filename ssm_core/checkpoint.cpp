@@ -90,6 +90,7 @@ void save_train_state(const std::filesystem::path& path, const Model& model, con
   st.metadata["epochs_done"] = std::to_string(s.epochs_done);
   st.metadata["step"] = std::to_string(s.step);
   st.metadata["best_val_accuracy"] = num(s.best_val_accuracy);
+  st.metadata["best_val_loss"] = num(s.best_val_loss);
   put_model_metadata(st, model);
   write_safetensors(path, st);
 }
@@ -112,6 +113,7 @@ TrainState load_train_state(const std::filesystem::path& path, const Model& mode
     s.epochs_done = std::stoull(st.meta("epochs_done"));
     s.step = std::stoull(st.meta("step"));
     s.best_val_accuracy = std::stod(st.meta("best_val_accuracy"));
+    s.best_val_loss = std::stod(st.meta("best_val_loss"));
   } catch (const std::logic_error&) {
     throw InputError(path.string() + ": malformed progress metadata");
   }

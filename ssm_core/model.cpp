@@ -23,6 +23,7 @@ template std::unique_ptr<Workspace<double>> make_workspace<double>();
 namespace {
 
 const char* kMixingNames[] = {"glu", "half_glu1", "half_glu2", "gelu"};
+const char* kCInitNames[] = {"trunc_standard_normal", "lecun_normal", "complex_normal"};
 
 template <typename E, size_t K>
 E parse_enum(const YAML::Node& v, const std::string& key, const char* const (&names)[K]) {
@@ -46,6 +47,7 @@ ModelConfig ModelConfig::from_yaml(const YAML::Node& node, const std::string& pr
   static const char* kDisc[] = {"zoh", "bilinear"};
   static const char* kInit[] = {"lin", "inv"};
   static const char* kNorm[] = {"layer"};
+  static const char* kTask[] = {"classify", "regress"};
   for (const auto& kv : node) {
     const std::string k = kv.first.as<std::string>();
     const std::string key = prefix + "." + k;
@@ -64,19 +66,33 @@ ModelConfig ModelConfig::from_yaml(const YAML::Node& node, const std::string& pr
     else if (k == "mixing") c.mixing = parse_enum<Mixing>(v, key, kMixingNames);
     else if (k == "dropout") c.dropout = yaml_real(v, key, 0.0, 0.9);
     else if (k == "pooling") c.pooling = parse_enum<Pooling>(v, key, kPool);
+    else if (k == "task") c.task = parse_enum<Task>(v, key, kTask);
+    else if (k == "target_length") c.target_length = yaml_size(v, key, 0, 1000000);
     else if (k == "discretization") c.discretization = parse_enum<Discretization>(v, key, kDisc);
     else if (k == "init") c.init = parse_enum<S4DInit>(v, key, kInit);
     else if (k == "dt_min") c.dt_min = yaml_real(v, key, 1e-6, 10.0);
     else if (k == "dt_max") c.dt_max = yaml_real(v, key, 1e-6, 10.0);
+    else if (k == "P") c.P = yaml_size(v, key, 1, 8192);
+    else if (k == "J") c.J = yaml_size(v, key, 1, 4096);
+    else if (k == "conj_sym") c.conj_sym = yaml_bool(v, key);
+    else if (k == "step_rescale") c.step_rescale = yaml_real(v, key, 1e-6, 1e6);
+    else if (k == "C_init") c.C_init = parse_enum<S5CInit>(v, key, kCInitNames);
     else
       throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "unknown model key; allowed: name, layer, d_input, "
-                        "d_output, H, N, n_layers, prenorm, norm, mixing, dropout, pooling, discretization, "
-                        "init, dt_min, dt_max");
+                        "d_output, H, N, n_layers, prenorm, norm, mixing, dropout, pooling, task, target_length, discretization, "
+                        "init, dt_min, dt_max, P, J, conj_sym, step_rescale, C_init");
   }
   if (c.dt_min > c.dt_max)
     throw ConfigError(prefix + ".dt_min", std::to_string(c.dt_min), "dt_min must not exceed dt_max");
-  if (c.layer == LayerType::S5)
-    throw ConfigError(prefix + ".layer", "s5", "the S5 layer is not built yet; allowed now: s4d");
+  if (c.layer == LayerType::S5) {
+    // the reference's blocks: P/J states each, of which half are stored with conjugate symmetry
+    if (c.P % c.J != 0)
+      throw ConfigError(prefix + ".J", std::to_string(c.J),
+                        "a divisor of P = " + std::to_string(c.P) + " (J blocks of P/J states)");
+    if (c.conj_sym && (c.P / c.J) % 2 != 0)
+      throw ConfigError(prefix + ".P", std::to_string(c.P),
+                        "with conj_sym, P/J (= " + std::to_string(c.P / c.J) + ") must be even");
+  }
   return c;
 }
 
@@ -95,10 +111,17 @@ YAML::Node ModelConfig::to_yaml() const {
   n["mixing"] = kMixingNames[static_cast<int>(mixing)];
   n["dropout"] = dropout;
   n["pooling"] = pooling == Pooling::Mean ? "mean" : "last";
+  n["task"] = task == Task::Classify ? "classify" : "regress";
+  n["target_length"] = target_length;
   n["discretization"] = discretization == Discretization::Zoh ? "zoh" : "bilinear";
   n["init"] = init == S4DInit::Lin ? "lin" : "inv";
   n["dt_min"] = dt_min;
   n["dt_max"] = dt_max;
+  n["P"] = P;
+  n["J"] = J;
+  n["conj_sym"] = conj_sym;
+  n["step_rescale"] = step_rescale;
+  n["C_init"] = kCInitNames[static_cast<int>(C_init)];
   return n;
 }
 
@@ -106,9 +129,32 @@ Model::Model(const ModelConfig& config) : config_(config) {
   if (config_.d_input == 0 || config_.d_output == 0)
     throw InputError("model '" + config_.name + "': d_input and d_output must be set (from the workload)");
   const auto H = static_cast<int64_t>(config_.H);
+  const bool s5 = config_.layer == LayerType::S5;
+  // S5 models take the lindermanlab optimiser split (opt_config "standard"): Lambda, B, log_step
+  // and the norms in the SSM group (Adam, no weight decay), everything else, biases included, AdamW.
+  const ParamGroup bias_group = s5 ? ParamGroup::Regular : ParamGroup::NoDecay;
   enc_w_ = layout_.add("encoder.weight", {H, static_cast<int64_t>(config_.d_input)}, ParamGroup::Regular);
-  enc_b_ = layout_.add("encoder.bias", {H}, ParamGroup::NoDecay);
-  for (size_t i = 0; i < config_.n_layers; ++i) {
+  enc_b_ = layout_.add("encoder.bias", {H}, bias_group);
+  for (size_t i = 0; i < config_.n_layers && s5; ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    LayerOffsets lo;
+    lo.s5 = s5_register(layout_, p + "seq.", config_.H, config_.conj_sym ? config_.P / 2 : config_.P);
+    if (config_.mixing == Mixing::Glu) {
+      // out1(a) * sigmoid(out2(a)) is GLU([out1; out2] a): the two weights and the two biases are
+      // registered back to back so that they form the [2H, H] matrix and the [2H] bias
+      lo.mix_w = layout_.add(p + "out1.weight", {H, H}, ParamGroup::Regular);
+      layout_.add(p + "out2.weight", {H, H}, ParamGroup::Regular);
+      lo.mix_b = layout_.add(p + "out1.bias", {H}, ParamGroup::Regular);
+      layout_.add(p + "out2.bias", {H}, ParamGroup::Regular);
+    } else if (config_.mixing != Mixing::Gelu) {
+      lo.mix_w = layout_.add(p + "out2.weight", {H, H}, ParamGroup::Regular);
+      lo.mix_b = layout_.add(p + "out2.bias", {H}, ParamGroup::Regular);
+    }
+    lo.norm_w = layout_.add(p + "norm.weight", {H}, ParamGroup::Ssm);
+    lo.norm_b = layout_.add(p + "norm.bias", {H}, ParamGroup::Ssm);
+    layers_.push_back(lo);
+  }
+  for (size_t i = 0; i < config_.n_layers && !s5; ++i) {
     const std::string p = "s4_layers." + std::to_string(i) + ".";
     LayerOffsets lo;
     lo.ssm = s4d_register(layout_, p, config_.H, config_.N / 2);
@@ -125,7 +171,7 @@ Model::Model(const ModelConfig& config) : config_(config) {
     layers_.push_back(lo);
   }
   dec_w_ = layout_.add("decoder.weight", {static_cast<int64_t>(config_.d_output), H}, ParamGroup::Regular);
-  dec_b_ = layout_.add("decoder.bias", {static_cast<int64_t>(config_.d_output)}, ParamGroup::NoDecay);
+  dec_b_ = layout_.add("decoder.bias", {static_cast<int64_t>(config_.d_output)}, bias_group);
 }
 
 Model::~Model() = default;
@@ -133,16 +179,31 @@ Model::~Model() = default;
 std::vector<double> Model::init(uint64_t seed) const {
   std::vector<double> p(layout_.total(), 0.0);
   std::mt19937_64 rng(seed);
-  // nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias
+  const bool s5 = config_.layer == LayerType::S5;
+  // nn.Linear default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias; for S5 models
+  // flax's nn.Dense default: lecun_normal weight (truncated normal, variance 1/fan_in), zero bias
   auto linear = [&](size_t w, size_t b, size_t out, size_t in) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    if (s5) {
+      const double scale = std::sqrt(1.0 / static_cast<double>(in)) / 0.87962566103423978;
+      for (size_t i = 0; i < out * in; ++i) {
+        double z = normal(rng);
+        while (z < -2.0 || z > 2.0) z = normal(rng);
+        p[w + i] = z * scale;
+      }
+      return;
+    }
     for (size_t i = 0; i < out * in; ++i) p[w + i] = (2 * uniform01(rng) - 1) * bound;
     for (size_t i = 0; i < out; ++i) p[b + i] = (2 * uniform01(rng) - 1) * bound;
   };
   const size_t H = config_.H;
   linear(enc_w_, enc_b_, H, config_.d_input);
   for (const auto& lo : layers_) {
-    s4d_init(lo.ssm, config_.init, config_.dt_min, config_.dt_max, rng, p.data());
+    if (s5)
+      s5_init(lo.s5, config_.P, config_.J, config_.conj_sym, config_.C_init, config_.dt_min, config_.dt_max,
+              rng, p.data());
+    else
+      s4d_init(lo.ssm, config_.init, config_.dt_min, config_.dt_max, rng, p.data());
     if (config_.mixing == Mixing::Glu) linear(lo.mix_w, lo.mix_b, 2 * H, H);
     else if (config_.mixing != Mixing::Gelu) linear(lo.mix_w, lo.mix_b, H, H);
     for (size_t i = 0; i < H; ++i) p[lo.norm_w + i] = 1.0;
@@ -151,8 +212,21 @@ std::vector<double> Model::init(uint64_t seed) const {
   return p;
 }
 
+S5Options Model::s5_options() const {
+  S5Options o;
+  o.discretization = config_.discretization;
+  o.conj_sym = config_.conj_sym;
+  o.step_rescale = config_.step_rescale;
+  return o;
+}
+
 template <typename T>
 void Model::prepare(const T* params, Prepared<T>& out) const {
+  if (config_.layer == LayerType::S5) {
+    out.s5.resize(layers_.size());
+    for (size_t i = 0; i < layers_.size(); ++i) s5_discretize(layers_[i].s5, params, s5_options(), out.s5[i]);
+    return;
+  }
   out.s4d.resize(layers_.size());
   for (size_t i = 0; i < layers_.size(); ++i)
     s4d_discretize(layers_[i].ssm, params, config_.discretization, out.s4d[i]);
@@ -180,6 +254,9 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
                              uint64_t dropout_seed, T* grad, Workspace<T>& ws) const {
   const size_t L = chunk.L, H = config_.H, Din = config_.d_input, C = config_.d_output;
   const bool train = dropout_seed != 0 && config_.dropout > 0;
+  const bool s5 = config_.layer == LayerType::S5;
+  // flax's LayerNorm (the S5 reference) uses epsilon 1e-6, torch's 1e-5
+  const T ln_eps = s5 ? T(1e-6) : T(1e-5);
   std::mt19937_64 rng(dropout_seed);
 
   ws.input.resize(L, Din);
@@ -197,10 +274,13 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     auto& W = ws.layers[i];
     const Seq<T>* z = x;
     if (config_.prenorm) {
-      layernorm_forward(P + lo.norm_w, P + lo.norm_b, *x, W.z, W.mean_in, W.rstd_in);
+      layernorm_forward(P + lo.norm_w, P + lo.norm_b, *x, W.z, W.mean_in, W.rstd_in, ln_eps);
       z = &W.z;
     }
-    s4d_forward(prep.s4d[i], *z, W.y, W.states);
+    if (s5)
+      s5_forward(prep.s5[i], *z, W.y, W.xs);
+    else
+      s4d_forward(prep.s4d[i], *z, W.y, W.states);
     gelu_forward(W.y, W.act);
     if (train) {
       dropout_mask(W.drop1, H, config_.dropout, rng);
@@ -230,47 +310,80 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     if (config_.prenorm) {
       W.out = W.r;
     } else {
-      layernorm_forward(P + lo.norm_w, P + lo.norm_b, W.r, W.out, W.mean_out, W.rstd_out);
+      layernorm_forward(P + lo.norm_w, P + lo.norm_b, W.r, W.out, W.mean_out, W.rstd_out, ln_eps);
     }
     x = &W.out;
   }
 
-  ws.pooled.resize(1, H);
-  if (config_.pooling == Pooling::Mean) {
-    mean_pool_forward(*x, ws.pooled_v);
-    ws.pooled.v = ws.pooled_v;
-  } else {
-    for (size_t f = 0; f < H; ++f)
-      for (size_t l = 0; l < kLanes; ++l) ws.pooled.at(0, f)[l] = x->at(L - 1, f)[l];
-  }
-  linear_forward(P + dec_w_, P + dec_b_, C, ws.pooled, ws.logits);
-
   ChunkResult res;
-  size_t correct = 0;
-  res.loss = static_cast<double>(softmax_xent(ws.logits.v, C, chunk.label, ws.glogits_v, &correct));
-  res.correct = correct;
-  for (size_t l = 0; l < kLanes; ++l) {
-    if (chunk.label[l] < 0 && !chunk.x[l]) continue;
-    if (!chunk.x[l]) continue;
-    ++res.count;
-    size_t arg = 0;
-    for (size_t c = 1; c < C; ++c)
-      if (ws.logits.v[c * kLanes + l] > ws.logits.v[arg * kLanes + l]) arg = c;
-    res.predicted.push_back(static_cast<int32_t>(arg));
+  const bool regress = config_.task == Task::Regress;
+  const size_t Tn = config_.target_length;
+  if (regress) {
+    // decoder on each of the last T steps; loss per lane = mean over (T, C) of squared errors
+    if (Tn == 0 || Tn > L) throw InputError("model: target_length must be in [1, sequence length]");
+    ws.tail.resize(Tn, H);
+    for (size_t t = 0; t < Tn; ++t)
+      for (size_t f = 0; f < H; ++f)
+        for (size_t l = 0; l < kLanes; ++l) ws.tail.at(t, f)[l] = x->at(L - Tn + t, f)[l];
+    linear_forward(P + dec_w_, P + dec_b_, C, ws.tail, ws.logits);
+    ws.glog.resize(Tn, C);
+    const T inv = T(1) / static_cast<T>(Tn * C);
+    for (size_t l = 0; l < kLanes; ++l) {
+      if (!chunk.x[l] || !chunk.y[l]) continue;
+      ++res.count;
+      double se = 0;
+      for (size_t t = 0; t < Tn; ++t)
+        for (size_t c = 0; c < C; ++c) {
+          const T out = ws.logits.at(t, c)[l];
+          const T d = out - static_cast<T>(chunk.y[l][t * C + c]);
+          se += static_cast<double>(d) * static_cast<double>(d);
+          ws.glog.at(t, c)[l] = 2 * d * inv;
+          res.outputs.push_back(static_cast<float>(out));
+        }
+      res.loss += se / static_cast<double>(Tn * C);
+    }
+  } else {
+    ws.pooled.resize(1, H);
+    if (config_.pooling == Pooling::Mean) {
+      mean_pool_forward(*x, ws.pooled_v);
+      ws.pooled.v = ws.pooled_v;
+    } else {
+      for (size_t f = 0; f < H; ++f)
+        for (size_t l = 0; l < kLanes; ++l) ws.pooled.at(0, f)[l] = x->at(L - 1, f)[l];
+    }
+    linear_forward(P + dec_w_, P + dec_b_, C, ws.pooled, ws.logits);
+    size_t correct = 0;
+    res.loss = static_cast<double>(softmax_xent(ws.logits.v, C, chunk.label, ws.glogits_v, &correct));
+    res.correct = correct;
+    for (size_t l = 0; l < kLanes; ++l) {
+      if (!chunk.x[l]) continue;
+      ++res.count;
+      size_t arg = 0;
+      for (size_t c = 1; c < C; ++c)
+        if (ws.logits.v[c * kLanes + l] > ws.logits.v[arg * kLanes + l]) arg = c;
+      res.predicted.push_back(static_cast<int32_t>(arg));
+    }
   }
   if (!grad) return res;
 
   // ---- backward ----
-  ws.glog.resize(1, C);
-  ws.glog.v = ws.glogits_v;
-  ws.gpool.resize(1, H);
-  linear_backward(P + dec_w_, C, ws.pooled, ws.glog, grad + dec_w_, grad + dec_b_, &ws.gpool);
   ws.gx.resize(L, H);
-  if (config_.pooling == Pooling::Mean) {
-    mean_pool_backward(ws.gpool.v, ws.gx);
+  if (regress) {
+    linear_backward(P + dec_w_, C, ws.tail, ws.glog, grad + dec_w_, grad + dec_b_, &ws.gtail);
+    for (size_t t = 0; t < Tn; ++t)
+      for (size_t f = 0; f < H; ++f)
+        for (size_t l = 0; l < kLanes; ++l) ws.gx.at(L - Tn + t, f)[l] = ws.gtail.at(t, f)[l];
   } else {
-    for (size_t f = 0; f < H; ++f)
-      for (size_t l = 0; l < kLanes; ++l) ws.gx.at(L - 1, f)[l] = ws.gpool.at(0, f)[l];
+    ws.glog.resize(1, C);
+    ws.glog.v = ws.glogits_v;
+    ws.gpool.resize(1, H);
+    linear_backward(P + dec_w_, C, ws.pooled, ws.glog, grad + dec_w_, grad + dec_b_, &ws.gpool);
+    if (config_.pooling == Pooling::Mean) {
+      mean_pool_backward(ws.gpool.v, ws.gx);
+    } else {
+      for (size_t f = 0; f < H; ++f)
+        for (size_t l = 0; l < kLanes; ++l) ws.gx.at(L - 1, f)[l] = ws.gpool.at(0, f)[l];
+    }
   }
   for (size_t i = layers_.size(); i-- > 0;) {
     const LayerOffsets& lo = layers_[i];
@@ -307,7 +420,10 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     gelu_backward(W.y, ws.gact, ws.gy);
     if (has_gy2) add_into(ws.gy, ws.gy2);
     const Seq<T>& z = config_.prenorm ? W.z : xin;
-    s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z, W.states, ws.gy, ws.gz, grad);
+    if (s5)
+      s5_backward(lo.s5, P, s5_options(), prep.s5[i], z, W.xs, ws.gy, ws.gz, ws.gs, grad);
+    else
+      s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z, W.states, ws.gy, ws.gz, grad);
     // gx(in) = gr (residual) + path through the SSM input
     if (config_.prenorm) {
       layernorm_backward(P + lo.norm_w, xin, W.mean_in, W.rstd_in, ws.gz, grad + lo.norm_w,

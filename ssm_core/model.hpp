@@ -1,13 +1,17 @@
 // The float model stack: encoder -> n_layers x block -> pooling -> decoder (classification).
 //
-// Block (state-spaces example.py + S4D layer):
+// Block (state-spaces example.py + S4D layer; lindermanlab s5/layers.py SequenceLayer for S5):
 //   z = prenorm ? LN(x) : x
-//   y = S4D(z);  a = dropout(GELU(y));  g = GLU(W_mix a + b_mix)  [or the S5 half-GLU variants]
+//   y = SSM(z);  a = dropout(GELU(y));  g = GLU(W_mix a + b_mix)  [or the S5 half-GLU variants]
 //   r = dropout(g) + x;  x' = prenorm ? r : LN(r)
-// Parameter names follow the state-spaces example: encoder.weight [H, d_in], encoder.bias,
+// S4D parameter names follow the state-spaces example: encoder.weight [H, d_in], encoder.bias,
 // s4_layers.<i>.kernel.{log_dt, log_A_real, A_imag, C}, s4_layers.<i>.D,
 // s4_layers.<i>.output_linear.0.{weight [2H, H, 1], bias}, norms.<i>.{weight, bias},
 // decoder.weight [classes, H], decoder.bias.
+// S5 blocks follow the lindermanlab SequenceLayer: layers.<i>.seq.{Lambda_re, Lambda_im, B, C, D,
+// log_step}, the gate layers.<i>.out2.{weight [H, H], bias} (half_glu1/2; glu adds
+// layers.<i>.out1, the GLU's first half), layers.<i>.norm.{weight, bias}; Linear weights in the
+// nn.Linear layout [out, in] (flax kernels are their transposes).
 #pragma once
 
 #include <cstdint>
@@ -17,6 +21,7 @@
 
 #include "ssm_core/params.hpp"
 #include "ssm_core/s4d.hpp"
+#include "ssm_core/s5.hpp"
 #include "ssm_core/seq.hpp"
 
 namespace YAML {
@@ -28,12 +33,15 @@ namespace ssmsim::core {
 enum class LayerType { S4D, S5 };
 enum class Mixing { Glu, HalfGlu1, HalfGlu2, Gelu };
 enum class Pooling { Mean, Last };
+// classify: pool over time, decoder -> class logits, cross-entropy.
+// regress:  decoder on each of the last target_length steps, mean squared error (forecasting).
+enum class Task { Classify, Regress };
 
 struct ModelConfig {
   std::string name = "custom";
   LayerType layer = LayerType::S4D;
   size_t d_input = 0;     // 0: taken from the workload
-  size_t d_output = 0;    // classes; 0: taken from the workload
+  size_t d_output = 0;    // classes (classify) or output features (regress); 0: from the workload
   size_t H = 16;          // model width (channels)
   size_t N = 64;          // S4D state size per channel (N/2 complex modes)
   size_t n_layers = 1;
@@ -41,19 +49,30 @@ struct ModelConfig {
   Mixing mixing = Mixing::Glu;
   double dropout = 0.0;
   Pooling pooling = Pooling::Mean;
+  Task task = Task::Classify;
+  size_t target_length = 0;  // regress: scored steps at the end; 0: taken from the workload
   Discretization discretization = Discretization::Zoh;
   S4DInit init = S4DInit::Lin;
   double dt_min = 0.001, dt_max = 0.1;
+  // S5 (layer: s5): P the full state size (P/2 stored with conjugate symmetry), initialised as J
+  // blocks of the diagonalised HiPPO-LegS of size P/J; step = step_rescale * exp(log_step).
+  size_t P = 64;
+  size_t J = 1;
+  bool conj_sym = true;
+  double step_rescale = 1.0;
+  S5CInit C_init = S5CInit::TruncStandardNormal;
 
   // Reads the `model` section (configs/models/*.yaml); ConfigError names key, value, allowed.
   static ModelConfig from_yaml(const YAML::Node& node, const std::string& key_prefix = "model");
   YAML::Node to_yaml() const;
 };
 
-// One chunk of up to kLanes sequences: pointers to [L, d_input] inputs, labels (-1 = padding).
+// One chunk of up to kLanes sequences: pointers to [L, d_input] inputs (null = padding lane),
+// and labels (classify) or [target_length, d_output] targets (regress).
 struct Chunk {
   const float* x[kLanes] = {};
   int32_t label[kLanes] = {-1, -1, -1, -1, -1, -1, -1, -1};
+  const float* y[kLanes] = {};
   size_t L = 0;
 };
 
@@ -61,7 +80,8 @@ struct ChunkResult {
   double loss = 0;       // summed over the valid lanes
   size_t correct = 0;
   size_t count = 0;
-  std::vector<int32_t> predicted;  // per valid lane
+  std::vector<int32_t> predicted;  // classify: per valid lane
+  std::vector<float> outputs;      // regress: per valid lane, [target_length, d_output]
 };
 
 // Activations of one chunk kept for the backward pass, and gradient scratch; one per thread,
@@ -69,13 +89,13 @@ struct ChunkResult {
 template <typename T>
 struct Workspace {
   struct Layer {
-    Seq<T> z, y, act, m, g, r, out;
+    Seq<T> z, y, act, m, g, r, out, xs;  // xs: the S5 states
     std::vector<T> states, mean_in, rstd_in, mean_out, rstd_out, drop1, drop2;
   };
-  Seq<T> input, x0, pooled, logits;
+  Seq<T> input, x0, pooled, logits, tail, gtail;
   std::vector<Layer> layers;
   std::vector<T> pooled_v, logits_v, glogits_v;
-  Seq<T> gx, gr, gg, gm, gact, gact2, gy, gy2, gz, gtmp, gpool, glog;
+  Seq<T> gx, gr, gg, gm, gact, gact2, gy, gy2, gz, gtmp, gpool, glog, gs;
 };
 
 class Model {
@@ -91,7 +111,8 @@ class Model {
   // Per-step preparation (the discretized SSM coefficients), then any number of chunks.
   template <typename T>
   struct Prepared {
-    std::vector<S4DCoeffs<T>> s4d;
+    std::vector<S4DCoeffs<T>> s4d;  // per layer, S4D models
+    std::vector<S5Coeffs<T>> s5;    // per layer, S5 models
   };
   template <typename T>
   void prepare(const T* params, Prepared<T>& out) const;
@@ -105,9 +126,11 @@ class Model {
  private:
   struct LayerOffsets {
     S4DOffsets ssm;
+    S5Offsets s5;
     size_t mix_w = 0, mix_b = 0;     // output_linear (2H x H) or the half-GLU gate (H x H)
     size_t norm_w = 0, norm_b = 0;
   };
+  S5Options s5_options() const;
   ModelConfig config_;
   ParamLayout layout_;
   size_t enc_w_ = 0, enc_b_ = 0, dec_w_ = 0, dec_b_ = 0;

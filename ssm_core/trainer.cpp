@@ -56,6 +56,7 @@ Chunk make_chunk(const SequenceSet& set, const size_t* idx, size_t count) {
   for (size_t l = 0; l < count && l < kLanes; ++l) {
     c.x[l] = set.input(idx[l]);
     c.label[l] = set.labels.empty() ? -1 : set.labels[idx[l]];
+    if (!set.targets.empty()) c.y[l] = set.target(idx[l]);
   }
   return c;
 }
@@ -140,10 +141,11 @@ EvalResult evaluate(const Model& model, const std::vector<float>& params,
   for (size_t c = 0; c < nchunks; ++c) {
     loss += results[c].loss;
     correct += results[c].correct;
+    r.outputs.insert(r.outputs.end(), results[c].outputs.begin(), results[c].outputs.end());
     for (size_t l = 0; l < results[c].predicted.size(); ++l) {
       const int32_t p = results[c].predicted[l];
       r.predicted.push_back(p);
-      const int32_t y = set.labels[c * kLanes + l];
+      const int32_t y = set.labels.empty() ? -1 : set.labels[c * kLanes + l];
       if (y >= 0 && static_cast<size_t>(y) < num_classes)
         ++r.confusion[static_cast<size_t>(y) * num_classes + static_cast<size_t>(p)];
     }
@@ -156,8 +158,10 @@ EvalResult evaluate(const Model& model, const std::vector<float>& params,
 TrainState train(const Model& model, const TrainConfig& cfg, const Workload& data,
                  TrainState st, const TrainCallbacks& cb) {
   const auto& set = data.train;
-  if (data.kind != TaskKind::Classification)
-    throw InputError("training '" + data.name + "': only classification workloads can be trained so far");
+  const bool regress = data.kind == TaskKind::Regression;
+  if (regress != (model.config().task == Task::Regress))
+    throw InputError("training '" + data.name + "': a " + (regress ? "regression" : "classification") +
+                     " workload needs a model with task: " + (regress ? "regress" : "classify"));
   if (set.n == 0) throw InputError("training '" + data.name + "': the training split is empty");
   const size_t P = model.layout().total();
   if (st.params.size() != P) throw InputError("training: the parameter vector does not match the model");
@@ -270,8 +274,11 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
       rep.val_accuracy = v.accuracy;
     }
     st.epochs_done = epoch + 1;
-    if (rep.val_accuracy > st.best_val_accuracy || st.best_params.empty()) {
+    const bool better = regress ? (st.best_val_loss < 0 || rep.val_loss < st.best_val_loss)
+                                : rep.val_accuracy > st.best_val_accuracy;
+    if (better || st.best_params.empty()) {
       st.best_val_accuracy = rep.val_accuracy;
+      st.best_val_loss = rep.val_loss;
       st.best_params = st.params;
       rep.best = true;
     }

@@ -61,16 +61,18 @@ struct TrainState {
   std::vector<float> params, adam_m, adam_v;
   size_t epochs_done = 0;
   uint64_t step = 0;
-  double best_val_accuracy = -1;
+  double best_val_accuracy = -1;   // classification: the best is the highest accuracy
+  double best_val_loss = -1;       // regression: the best is the lowest loss (-1: none yet)
   std::vector<float> best_params;
 };
 
 struct EvalResult {
-  double loss = 0;       // mean cross-entropy
+  double loss = 0;       // mean cross-entropy (classification) or mean squared error (regression)
   double accuracy = 0;
   size_t count = 0;
   std::vector<int64_t> confusion;  // [true class][predicted class], classes x classes
   std::vector<int32_t> predicted;
+  std::vector<float> outputs;  // regression: [count, target_length, d_output], in set order
 };
 
 struct TrainCallbacks {

@@ -105,3 +105,22 @@ TEST(TrainCli, ATrainingStateIsNotAcceptedAsACheckpoint) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("not a float checkpoint"), std::string::npos) << r.err;
 }
+
+TEST(TrainCli, ForecastingTasksTrainWithTheRegressionHeadAndReportMseAndSmape) {
+  const auto dir = scratch_dir("train_cli_forecast");
+  for (const char* task : {"lorenz", "adding"}) {
+    const auto ckpt = (dir / (std::string(task) + ".safetensors")).string();
+    auto r = run_cli({"train", "--model", (source_dir() / "configs/models/s4d_edge.yaml").string(), "--workload",
+                      task, "--epochs", "1", "--out", ckpt});
+    ASSERT_EQ(r.exit_code, 0) << task << ": " << r.err;
+    EXPECT_NE(r.out.find("test MSE"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("sMAPE"), std::string::npos) << r.out;
+    r = run_cli({"eval", "--ckpt", ckpt, "--workload", task, "--json", (dir / "e.json").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("MSE"), std::string::npos) << r.out;
+  }
+  // a forecasting checkpoint given a classification workload: a clear error
+  const auto r = run_cli({"eval", "--ckpt", (dir / "lorenz.safetensors").string(), "--workload", "sines"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("regression"), std::string::npos) << r.err;
+}

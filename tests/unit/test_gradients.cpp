@@ -45,6 +45,11 @@ std::vector<Case> cases() {
   c.mixing = Mixing::Gelu;
   c.dropout = 0.3;
   out.push_back({"gelu_dropout", c});
+  c = base;
+  c.task = Task::Regress;
+  c.target_length = 5;
+  c.d_output = 2;
+  out.push_back({"regress_last_5_steps", c});
   return out;
 }
 
@@ -70,6 +75,7 @@ TEST_P(GradientCheck, EveryParameterMatchesCentralDifferences) {
 
   const size_t L = 12;
   std::vector<std::vector<float>> x(kLanes, std::vector<float>(L * k.config.d_input));
+  std::vector<std::vector<float>> y(kLanes, std::vector<float>(k.config.target_length * k.config.d_output));
   Chunk chunk;
   chunk.L = L;
   for (size_t l = 0; l < kLanes; ++l) {
@@ -77,6 +83,8 @@ TEST_P(GradientCheck, EveryParameterMatchesCentralDifferences) {
     if (l < 6) {  // two padding lanes
       chunk.x[l] = x[l].data();
       chunk.label[l] = static_cast<int32_t>(l % k.config.d_output);
+      for (auto& v : y[l]) v = static_cast<float>(std::normal_distribution<double>(0, 1)(rng));
+      if (k.config.task == Task::Regress) chunk.y[l] = y[l].data();
     }
   }
   const uint64_t seed = 1234;
