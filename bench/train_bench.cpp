@@ -63,7 +63,17 @@ ModelConfig s4d_edge() {
   return c;
 }
 
+ModelConfig s4d_mid() {
+  ModelConfig c;
+  c.H = 64;
+  c.N = 64;
+  c.n_layers = 4;
+  c.dropout = 0.1;
+  return c;
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_TrainEpochSlice, s4d_edge, s4d_edge())->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_TrainEpochSlice, s4d_mid, s4d_mid())->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();

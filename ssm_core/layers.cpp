@@ -1,70 +1,61 @@
 #include "ssm_core/layers.hpp"
 
+#include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace ssmsim::core {
 
+namespace {
+
 template <typename T>
-SSMSIM_MULTIVERSION void linear_forward(const T* W, const T* b, size_t O, const Seq<T>& in, Seq<T>& out) {
-  const size_t I = in.F;
-  out.resize(in.L, O);
-  for (size_t t = 0; t < in.L; ++t)
-    for (size_t o = 0; o < O; ++o) {
-      T acc[kLanes];
-      const T bias = b ? b[o] : T(0);
-      for (size_t l = 0; l < kLanes; ++l) acc[l] = bias;
-      const T* w = W + o * I;
-      for (size_t i = 0; i < I; ++i) {
-        const T* x = in.at(t, i);
-        for (size_t l = 0; l < kLanes; ++l) acc[l] += w[i] * x[l];
-      }
-      T* y = out.at(t, o);
-      for (size_t l = 0; l < kLanes; ++l) y[l] = acc[l];
-    }
+using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// A chunk [L][F][lanes] as the matrix [F, L * lanes] (column = one step of one sequence).
+template <typename T>
+RowMatrix<T> as_columns(const Seq<T>& s) {
+  RowMatrix<T> m(s.F, s.L * kLanes);
+  for (size_t t = 0; t < s.L; ++t)
+    for (size_t f = 0; f < s.F; ++f) std::memcpy(&m(f, t * kLanes), s.at(t, f), sizeof(T) * kLanes);
+  return m;
 }
 
 template <typename T>
-SSMSIM_MULTIVERSION void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb,
+void from_columns(const RowMatrix<T>& m, Seq<T>& s) {
+  for (size_t t = 0; t < s.L; ++t)
+    for (size_t f = 0; f < s.F; ++f) std::memcpy(s.at(t, f), &m(f, t * kLanes), sizeof(T) * kLanes);
+}
+
+}  // namespace
+
+// Dense layers are matrix products over all steps and lanes at once: [O, I] x [I, L * lanes]
+// through Eigen's GEMM (a fixed summation order for a given build: deterministic). Every sum
+// stays within one column or, for the weight gradient, within this chunk.
+template <typename T>
+void linear_forward(const T* W, const T* b, size_t O, const Seq<T>& in, Seq<T>& out) {
+  const size_t I = in.F;
+  out.resize(in.L, O);
+  const Eigen::Map<const RowMatrix<T>> w(W, static_cast<Eigen::Index>(O), static_cast<Eigen::Index>(I));
+  RowMatrix<T> y = w * as_columns(in);
+  if (b)
+    for (size_t o = 0; o < O; ++o) y.row(static_cast<Eigen::Index>(o)).array() += b[o];
+  from_columns(y, out);
+}
+
+template <typename T>
+void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb,
                      Seq<T>* gin) {
-  const size_t I = in.F, L = in.L;
-  // parameter gradients: per-lane partial sums over time (one pass over time, accumulators
-  // [O][I][lanes] stay in cache), then the lanes in a fixed order
-  std::vector<T> accW(O * I * kLanes, T(0)), accb(O * kLanes, T(0));
-  for (size_t t = 0; t < L; ++t)
-    for (size_t o = 0; o < O; ++o) {
-      const T* g = gout.at(t, o);
-      T* ab = &accb[o * kLanes];
-      for (size_t l = 0; l < kLanes; ++l) ab[l] += g[l];
-      T* aw = &accW[o * I * kLanes];
-      for (size_t i = 0; i < I; ++i) {
-        const T* x = in.at(t, i);
-        for (size_t l = 0; l < kLanes; ++l) aw[i * kLanes + l] += g[l] * x[l];
-      }
-    }
-  for (size_t o = 0; o < O; ++o) {
-    if (gb) {
-      T sb = 0;
-      for (size_t l = 0; l < kLanes; ++l) sb += accb[o * kLanes + l];
-      gb[o] += sb;
-    }
-    for (size_t i = 0; i < I; ++i) {
-      T sw = 0;
-      for (size_t l = 0; l < kLanes; ++l) sw += accW[(o * I + i) * kLanes + l];
-      gW[o * I + i] += sw;
-    }
-  }
+  const size_t I = in.F;
+  const Eigen::Map<const RowMatrix<T>> w(W, static_cast<Eigen::Index>(O), static_cast<Eigen::Index>(I));
+  const RowMatrix<T> g = as_columns(gout);
+  Eigen::Map<RowMatrix<T>> gw(gW, static_cast<Eigen::Index>(O), static_cast<Eigen::Index>(I));
+  gw.noalias() += g * as_columns(in).transpose();
+  if (gb)
+    for (size_t o = 0; o < O; ++o) gb[o] += g.row(static_cast<Eigen::Index>(o)).sum();
   if (!gin) return;
-  gin->resize(L, I);
-  for (size_t t = 0; t < L; ++t)
-    for (size_t o = 0; o < O; ++o) {
-      const T* g = gout.at(t, o);
-      const T* w = W + o * I;
-      for (size_t i = 0; i < I; ++i) {
-        T* gx = gin->at(t, i);
-        for (size_t l = 0; l < kLanes; ++l) gx[l] += w[i] * g[l];
-      }
-    }
+  gin->resize(in.L, I);
+  from_columns(RowMatrix<T>(w.transpose() * g), *gin);
 }
 
 template <typename T>
