@@ -1,4 +1,4 @@
-// Float training throughput of the S4D presets' shapes (samples/s), on seeded random sequences
+// Float training throughput of the S4D and S5 presets' shapes (samples/s), on seeded random sequences
 // of sMNIST's shape (784 steps, 1 feature, 10 classes). `make bench` prints the implied epoch
 // time for 55,000 sequences; the real-data epoch is timed by `ssmsim train` itself.
 #include <benchmark/benchmark.h>
@@ -72,8 +72,36 @@ ModelConfig s4d_mid() {
   return c;
 }
 
+// configs/models/s5_small.yaml
+ModelConfig s5_small() {
+  ModelConfig c;
+  c.layer = LayerType::S5;
+  c.H = 32;
+  c.P = 32;
+  c.n_layers = 3;
+  c.prenorm = true;
+  c.mixing = Mixing::HalfGlu1;
+  c.dropout = 0.05;
+  return c;
+}
+
+// configs/models/s5_qs5_smnist.yaml (Q-S5's sMNIST model)
+ModelConfig s5_qs5_smnist() {
+  ModelConfig c;
+  c.layer = LayerType::S5;
+  c.H = 96;
+  c.P = 128;
+  c.n_layers = 4;
+  c.prenorm = true;
+  c.mixing = Mixing::HalfGlu1;
+  c.dropout = 0.1;
+  return c;
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_TrainEpochSlice, s4d_edge, s4d_edge())->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_TrainEpochSlice, s4d_mid, s4d_mid())->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_TrainEpochSlice, s5_small, s5_small())->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_TrainEpochSlice, s5_qs5_smnist, s5_qs5_smnist())->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 BENCHMARK_MAIN();
