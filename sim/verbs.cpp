@@ -53,9 +53,10 @@ void print_precision(const quant::PrecisionConfig& p, std::ostream& out) {
 void print_checkpoint(const std::string& path, std::ostream& out) {
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
   const core::Model model(ck.config);
-  out << fmt::format("float checkpoint {}: model '{}', {} layer(s), H={}, N={}, {} -> {} classes\n\n", path,
-                     ck.config.name, ck.config.n_layers, ck.config.H, ck.config.N, ck.config.d_input,
-                     ck.config.d_output);
+  const bool s5 = ck.config.layer == core::LayerType::S5;
+  out << fmt::format("float checkpoint {}: model '{}', {} {} layer(s), H={}, {}={}, {} -> {} outputs\n\n", path,
+                     ck.config.name, ck.config.n_layers, s5 ? "S5" : "S4D", ck.config.H, s5 ? "P" : "N",
+                     s5 ? ck.config.P : ck.config.N, ck.config.d_input, ck.config.d_output);
   out << fmt::format("{:<40} {:<16} {:>9} {:>10}\n", "tensor", "shape", "elements", "bytes(f32)");
   size_t total = 0;
   for (const auto& p : model.layout().params()) {
