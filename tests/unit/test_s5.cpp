@@ -11,6 +11,7 @@
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/s5.hpp"
 #include "ssm_core/trainer.hpp"
+#include "tests/support/pulse_task.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim::core;
@@ -389,24 +390,7 @@ TEST(S5, ThePresetsParse) {
 
 namespace {
 
-// Which of 4 time windows holds a pulse, in noise (as tests/unit/test_trainer.cpp).
-SequenceSet pulse_set(size_t n, size_t L, std::mt19937_64& rng) {
-  SequenceSet s;
-  s.n = n;
-  s.length = L;
-  s.d_input = 1;
-  s.inputs.resize(n * L);
-  s.labels.resize(n);
-  std::normal_distribution<float> noise(0.f, 0.2f);
-  for (size_t i = 0; i < n; ++i) {
-    const auto cls = static_cast<int32_t>(rng() % 4);
-    s.labels[i] = cls;
-    for (size_t t = 0; t < L; ++t) s.inputs[i * L + t] = noise(rng);
-    const size_t at = static_cast<size_t>(cls) * (L / 4) + rng() % (L / 8);
-    s.inputs[i * L + at] += 3.f;
-  }
-  return s;
-}
+using ssmsim::testing::pulse_set;
 
 }  // namespace
 
