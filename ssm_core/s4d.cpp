@@ -54,14 +54,9 @@ Discrete discrete_at(const S4DOffsets& o, const T* p, Discretization disc, size_
   Discrete d;
   d.A = A;
   d.dt = dt;
-  if (disc == Discretization::Zoh) {
-    d.Lambda_bar = std::exp(dt * A);
-    d.B_bar = (d.Lambda_bar - 1.0) / A;
-  } else {
-    const cd q = 1.0 - dt * A / 2.0;
-    d.Lambda_bar = (1.0 + dt * A / 2.0) / q;
-    d.B_bar = dt / q;
-  }
+  const DiagonalDiscrete k = discretize_diagonal(A, dt, disc);  // B = 1: B_bar = beta
+  d.Lambda_bar = k.Lambda_bar;
+  d.B_bar = k.beta;
   return d;
 }
 
@@ -235,23 +230,10 @@ SSMSIM_MULTIVERSION void s4d_backward(const S4DOffsets& o, const T* p, Discretiz
       const cd G_L(lane_sum(&gl[i * 2 * W]), lane_sum(&gl[i * 2 * W + W]));
       const cd G_B(lane_sum(&gb[i * 2 * W]), lane_sum(&gb[i * 2 * W + W]));
       const Discrete d = discrete_at(o, p, disc, h, n);
-      const cd A = d.A, Lb = d.Lambda_bar, Bb = d.B_bar;
-      const double dt = d.dt.real();
-      cd dL_dA, dB_dA, dL_ddt, dB_ddt;
-      if (disc == Discretization::Zoh) {
-        dL_dA = dt * Lb;
-        dB_dA = dt * Lb / A - Bb / A;
-        dL_ddt = A * Lb;
-        dB_ddt = Lb;
-      } else {
-        const cd q = 1.0 - dt * A / 2.0;
-        dL_dA = dt / (q * q);
-        dB_dA = dt * dt / (2.0 * q * q);
-        dL_ddt = A / (q * q);
-        dB_ddt = 1.0 / (q * q);
-      }
-      const cd G_A = std::conj(dL_dA) * G_L + std::conj(dB_dA) * G_B;
-      g_dt += (std::conj(dL_ddt) * G_L + std::conj(dB_ddt) * G_B).real();
+      const cd A = d.A;
+      double g_dt_n = 0;
+      const cd G_A = discretize_diagonal_backward(A, d.dt.real(), disc, G_L, G_B, &g_dt_n);
+      g_dt += g_dt_n;
       // A = -exp(log_A_real) + i A_imag
       grad[o.log_A_real + i] += static_cast<T>(G_A.real() * A.real());
       grad[o.A_imag + i] += static_cast<T>(G_A.imag());

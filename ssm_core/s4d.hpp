@@ -18,12 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "ssm_core/discretize.hpp"
 #include "ssm_core/params.hpp"
 #include "ssm_core/seq.hpp"
 
 namespace ssmsim::core {
 
-enum class Discretization { Zoh, Bilinear };
 enum class S4DInit { Lin, Inv };
 
 struct S4DOffsets {

@@ -150,14 +150,9 @@ Discrete discrete_at(const S5Offsets& o, const T* p, const S5Options& opt, size_
   Discrete d;
   d.step = opt.step_rescale * std::exp(static_cast<double>(p[o.log_step + i]));
   d.Lambda = cd(static_cast<double>(p[o.Lambda_re + i]), static_cast<double>(p[o.Lambda_im + i]));
-  if (opt.discretization == Discretization::Zoh) {
-    d.Lambda_bar = std::exp(d.Lambda * d.step);
-    d.beta = 1.0 / d.Lambda * (d.Lambda_bar - 1.0);
-  } else {
-    const cd BL = 1.0 / (1.0 - d.step / 2.0 * d.Lambda);
-    d.Lambda_bar = BL * (1.0 + d.step / 2.0 * d.Lambda);
-    d.beta = BL * d.step;
-  }
+  const DiagonalDiscrete k = discretize_diagonal(d.Lambda, d.step, opt.discretization);
+  d.Lambda_bar = k.Lambda_bar;
+  d.beta = k.beta;
   return d;
 }
 
@@ -350,27 +345,12 @@ void s5_backward(const S5Offsets& o, const T* p, const S5Options& opt, const S5C
       grad[b] += static_cast<T>(G_Bt.real());
       grad[b + 1] += static_cast<T>(G_Bt.imag());
     }
-    const cd La = d.Lambda, Lb = d.Lambda_bar, beta = d.beta;
-    const double st = d.step;
-    cd dL_dLa, dbeta_dLa, dL_dst, dbeta_dst;
-    if (opt.discretization == Discretization::Zoh) {
-      dL_dLa = st * Lb;
-      dbeta_dLa = st * Lb / La - beta / La;
-      dL_dst = La * Lb;
-      dbeta_dst = Lb;
-    } else {
-      const cd q = 1.0 - st * La / 2.0;
-      dL_dLa = st / (q * q);
-      dbeta_dLa = st * st / (2.0 * q * q);
-      dL_dst = La / (q * q);
-      dbeta_dst = 1.0 / (q * q);
-    }
-    const cd G_La = std::conj(dL_dLa) * G_L + std::conj(dbeta_dLa) * G_beta;
-    const double g_step = (std::conj(dL_dst) * G_L + std::conj(dbeta_dst) * G_beta).real();
+    double g_step = 0;
+    const cd G_La = discretize_diagonal_backward(d.Lambda, d.step, opt.discretization, G_L, G_beta, &g_step);
     grad[o.Lambda_re + i] += static_cast<T>(G_La.real());
     grad[o.Lambda_im + i] += static_cast<T>(G_La.imag());
     // step = step_rescale exp(log_step)
-    grad[o.log_step + i] += static_cast<T>(g_step * st);
+    grad[o.log_step + i] += static_cast<T>(g_step * d.step);
   }
 }
 
