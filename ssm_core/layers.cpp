@@ -139,6 +139,103 @@ void layernorm_backward(const T* gamma, const Seq<T>& in, const std::vector<T>& 
   }
 }
 
+template <typename T>
+void batchnorm_forward(const T* gamma, const T* beta, const T* run_mean, const T* run_var,
+                       const Seq<T>& in, const bool* valid, Seq<T>& out, std::vector<T>& mean,
+                       std::vector<T>& var, std::vector<T>& rstd, T eps) {
+  const size_t F = in.F, L = in.L;
+  out.resize(L, F);
+  mean.assign(F, T(0));
+  var.assign(F, T(0));
+  rstd.assign(F, T(0));
+  if (run_mean) {
+    for (size_t f = 0; f < F; ++f) {
+      mean[f] = run_mean[f];
+      var[f] = run_var[f];
+    }
+  } else {
+    size_t lanes = 0;
+    for (size_t l = 0; l < kLanes; ++l) lanes += valid[l];
+    const T n = static_cast<T>(lanes * L);
+    // per-lane partial sums over time (vectorised), then the valid lanes in lane order
+    std::vector<T> acc(F * kLanes, T(0));
+    for (size_t t = 0; t < L; ++t)
+      for (size_t f = 0; f < F; ++f) {
+        const T* x = in.at(t, f);
+        for (size_t l = 0; l < kLanes; ++l) acc[f * kLanes + l] += x[l];
+      }
+    for (size_t f = 0; f < F; ++f) {
+      T s = 0;
+      for (size_t l = 0; l < kLanes; ++l) s += valid[l] ? acc[f * kLanes + l] : T(0);
+      mean[f] = n > 0 ? s / n : T(0);
+    }
+    std::fill(acc.begin(), acc.end(), T(0));
+    for (size_t t = 0; t < L; ++t)
+      for (size_t f = 0; f < F; ++f) {
+        const T* x = in.at(t, f);
+        for (size_t l = 0; l < kLanes; ++l) acc[f * kLanes + l] += (x[l] - mean[f]) * (x[l] - mean[f]);
+      }
+    for (size_t f = 0; f < F; ++f) {
+      T s = 0;
+      for (size_t l = 0; l < kLanes; ++l) s += valid[l] ? acc[f * kLanes + l] : T(0);
+      var[f] = n > 0 ? s / n : T(0);
+    }
+  }
+  for (size_t f = 0; f < F; ++f) rstd[f] = T(1) / std::sqrt(var[f] + eps);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t f = 0; f < F; ++f) {
+      const T* x = in.at(t, f);
+      T* y = out.at(t, f);
+      const T a = rstd[f] * gamma[f], m = mean[f], b = beta[f];
+      for (size_t l = 0; l < kLanes; ++l) y[l] = (x[l] - m) * a + b;
+    }
+}
+
+template <typename T>
+void batchnorm_backward(const T* gamma, const Seq<T>& in, const bool* valid, bool frozen,
+                        const std::vector<T>& mean, const std::vector<T>& rstd, const Seq<T>& gout,
+                        T* ggamma, T* gbeta, Seq<T>& gin) {
+  const size_t F = in.F, L = in.L;
+  gin.resize(L, F);
+  size_t lanes = 0;
+  for (size_t l = 0; l < kLanes; ++l) lanes += valid[l];
+  if (lanes == 0) return;
+  const T n = static_cast<T>(lanes * L);
+  // xhat = (x - mean) * rstd; per feature over the valid elements:
+  // dgamma = sum(g * xhat), dbeta = sum(g), dx = rstd * gamma * (g - dbeta/n - xhat * dgamma/n)
+  std::vector<T> sg(F * kLanes, T(0)), sgx(F * kLanes, T(0));
+  for (size_t t = 0; t < L; ++t)
+    for (size_t f = 0; f < F; ++f) {
+      const T* x = in.at(t, f);
+      const T* g = gout.at(t, f);
+      for (size_t l = 0; l < kLanes; ++l) {
+        sg[f * kLanes + l] += g[l];
+        sgx[f * kLanes + l] += g[l] * (x[l] - mean[f]) * rstd[f];
+      }
+    }
+  std::vector<T> db(F, T(0)), dg(F, T(0));
+  for (size_t f = 0; f < F; ++f) {
+    for (size_t l = 0; l < kLanes; ++l)
+      if (valid[l]) {
+        db[f] += sg[f * kLanes + l];
+        dg[f] += sgx[f * kLanes + l];
+      }
+    ggamma[f] += dg[f];
+    gbeta[f] += db[f];
+  }
+  T mask[kLanes];
+  for (size_t l = 0; l < kLanes; ++l) mask[l] = valid[l] ? T(1) : T(0);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t f = 0; f < F; ++f) {
+      const T* x = in.at(t, f);
+      const T* g = gout.at(t, f);
+      T* gx = gin.at(t, f);
+      const T a = rstd[f] * gamma[f], mb = frozen ? T(0) : db[f] / n, mg = frozen ? T(0) : dg[f] / n;
+      for (size_t l = 0; l < kLanes; ++l)
+        gx[l] = mask[l] * a * (g[l] - mb - (x[l] - mean[f]) * rstd[f] * mg);
+    }
+}
+
 namespace {
 template <typename T>
 T phi_cdf(T x) {
@@ -281,6 +378,11 @@ T softmax_xent(const std::vector<T>& logits, size_t C, const int32_t* labels,
   template void layernorm_forward<T>(const T*, const T*, const Seq<T>&, Seq<T>&,               \
                                      std::vector<T>&, std::vector<T>&, T);                      \
   template void layernorm_backward<T>(const T*, const Seq<T>&, const std::vector<T>&,          \
+                                      const std::vector<T>&, const Seq<T>&, T*, T*, Seq<T>&);   \
+  template void batchnorm_forward<T>(const T*, const T*, const T*, const T*, const Seq<T>&,        \
+                                     const bool*, Seq<T>&, std::vector<T>&, std::vector<T>&,     \
+                                     std::vector<T>&, T);                                        \
+  template void batchnorm_backward<T>(const T*, const Seq<T>&, const bool*, bool, const std::vector<T>&, \
                                       const std::vector<T>&, const Seq<T>&, T*, T*, Seq<T>&);   \
   template void gelu_forward<T>(const Seq<T>&, Seq<T>&);                                        \
   template void gelu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                        \

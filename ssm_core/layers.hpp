@@ -27,6 +27,24 @@ void layernorm_backward(const T* gamma, const Seq<T>& in, const std::vector<T>& 
                         const std::vector<T>& rstd, const Seq<T>& gout, T* ggamma, T* gbeta,
                         Seq<T>& gin);
 
+// BatchNorm over (valid lanes x steps) of each feature (torch.nn.BatchNorm1d on [B, H, L]).
+// `valid` marks the lanes that hold a sequence;
+// padding lanes neither enter the statistics nor receive gradient.
+// - batch mode (run_mean null): mean and var (biased) from this chunk's valid elements, written to
+//   mean / var; rstd = 1/sqrt(var + eps).
+// - inference mode: mean = run_mean, var = run_var.
+// out = (in - mean) * rstd * gamma + beta; mean, var, rstd ([F]) are kept for the backward pass.
+template <typename T>
+void batchnorm_forward(const T* gamma, const T* beta, const T* run_mean, const T* run_var,
+                       const Seq<T>& in, const bool* valid, Seq<T>& out, std::vector<T>& mean,
+                       std::vector<T>& var, std::vector<T>& rstd, T eps = T(1e-5));
+// Backward; `frozen`: inference mode (the statistics are constants), else batch mode (they
+// depend on the input).
+template <typename T>
+void batchnorm_backward(const T* gamma, const Seq<T>& in, const bool* valid, bool frozen,
+                        const std::vector<T>& mean, const std::vector<T>& rstd, const Seq<T>& gout,
+                        T* ggamma, T* gbeta, Seq<T>& gin);
+
 // GELU with the exact error function (PyTorch's default): x * Phi(x).
 template <typename T>
 void gelu_forward(const Seq<T>& in, Seq<T>& out);

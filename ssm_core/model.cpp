@@ -46,7 +46,7 @@ ModelConfig ModelConfig::from_yaml(const YAML::Node& node, const std::string& pr
   static const char* kPool[] = {"mean", "last"};
   static const char* kDisc[] = {"zoh", "bilinear"};
   static const char* kInit[] = {"lin", "inv"};
-  static const char* kNorm[] = {"layer"};
+  static const char* kNorm[] = {"layer", "batch"};
   static const char* kTask[] = {"classify", "regress"};
   for (const auto& kv : node) {
     const std::string k = kv.first.as<std::string>();
@@ -62,7 +62,7 @@ ModelConfig ModelConfig::from_yaml(const YAML::Node& node, const std::string& pr
       if (c.N % 2) throw ConfigError(key, v.Scalar(), "an even state size (N/2 complex modes)");
     } else if (k == "n_layers") c.n_layers = yaml_size(v, key, 1, 64);
     else if (k == "prenorm") c.prenorm = yaml_bool(v, key);
-    else if (k == "norm") parse_enum<int>(v, key, kNorm);
+    else if (k == "norm") c.norm = parse_enum<Norm>(v, key, kNorm);
     else if (k == "mixing") c.mixing = parse_enum<Mixing>(v, key, kMixingNames);
     else if (k == "dropout") c.dropout = yaml_real(v, key, 0.0, 0.9);
     else if (k == "pooling") c.pooling = parse_enum<Pooling>(v, key, kPool);
@@ -107,7 +107,7 @@ YAML::Node ModelConfig::to_yaml() const {
   n["N"] = N;
   n["n_layers"] = n_layers;
   n["prenorm"] = prenorm;
-  n["norm"] = "layer";
+  n["norm"] = norm == Norm::Layer ? "layer" : "batch";
   n["mixing"] = kMixingNames[static_cast<int>(mixing)];
   n["dropout"] = dropout;
   n["pooling"] = pooling == Pooling::Mean ? "mean" : "last";
@@ -152,6 +152,10 @@ Model::Model(const ModelConfig& config) : config_(config) {
     }
     lo.norm_w = layout_.add(p + "norm.weight", {H}, ParamGroup::Ssm);
     lo.norm_b = layout_.add(p + "norm.bias", {H}, ParamGroup::Ssm);
+    if (config_.norm == Norm::Batch) {
+      lo.run_mean = layout_.add(p + "norm.running_mean", {H}, ParamGroup::Buffer);
+      lo.run_var = layout_.add(p + "norm.running_var", {H}, ParamGroup::Buffer);
+    }
     layers_.push_back(lo);
   }
   for (size_t i = 0; i < config_.n_layers && !s5; ++i) {
@@ -168,6 +172,10 @@ Model::Model(const ModelConfig& config) : config_(config) {
     const std::string n = "norms." + std::to_string(i) + ".";
     lo.norm_w = layout_.add(n + "weight", {H}, ParamGroup::NoDecay);
     lo.norm_b = layout_.add(n + "bias", {H}, ParamGroup::NoDecay);
+    if (config_.norm == Norm::Batch) {
+      lo.run_mean = layout_.add(n + "running_mean", {H}, ParamGroup::Buffer);
+      lo.run_var = layout_.add(n + "running_var", {H}, ParamGroup::Buffer);
+    }
     layers_.push_back(lo);
   }
   dec_w_ = layout_.add("decoder.weight", {static_cast<int64_t>(config_.d_output), H}, ParamGroup::Regular);
@@ -207,6 +215,8 @@ std::vector<double> Model::init(uint64_t seed) const {
     if (config_.mixing == Mixing::Glu) linear(lo.mix_w, lo.mix_b, 2 * H, H);
     else if (config_.mixing != Mixing::Gelu) linear(lo.mix_w, lo.mix_b, H, H);
     for (size_t i = 0; i < H; ++i) p[lo.norm_w + i] = 1.0;
+    if (config_.norm == Norm::Batch)
+      for (size_t i = 0; i < H; ++i) p[lo.run_var + i] = 1.0;
   }
   linear(dec_w_, dec_b_, config_.d_output, H);
   return p;
@@ -250,14 +260,69 @@ void dropout_mask(std::vector<T>& mask, size_t F, double p, std::mt19937_64& rng
 }  // namespace
 
 template <typename T>
+void Model::norm_forward(const LayerOffsets& lo, const T* P, bool training, const bool* valid,
+                         const Seq<T>& in, Seq<T>& out, std::vector<T>& mean, std::vector<T>& var,
+                         std::vector<T>& rstd) const {
+  if (config_.norm == Norm::Batch) {
+    batchnorm_forward(P + lo.norm_w, P + lo.norm_b, training ? nullptr : P + lo.run_mean,
+                      training ? nullptr : P + lo.run_var, in, valid, out, mean, var, rstd, T(1e-5));
+    return;
+  }
+  // flax's LayerNorm (the S5 reference) uses epsilon 1e-6, torch's 1e-5
+  const T eps = config_.layer == LayerType::S5 ? T(1e-6) : T(1e-5);
+  layernorm_forward(P + lo.norm_w, P + lo.norm_b, in, out, mean, rstd, eps);
+}
+
+template <typename T>
+void Model::norm_backward(const LayerOffsets& lo, const T* P, bool training, const bool* valid,
+                          const Seq<T>& in, const std::vector<T>& mean, const std::vector<T>& rstd,
+                          const Seq<T>& gout, T* grad, Seq<T>& gin) const {
+  if (config_.norm == Norm::Batch)
+    batchnorm_backward(P + lo.norm_w, in, valid, !training, mean, rstd, gout, grad + lo.norm_w,
+                       grad + lo.norm_b, gin);
+  else
+    layernorm_backward(P + lo.norm_w, in, mean, rstd, gout, grad + lo.norm_w, grad + lo.norm_b, gin);
+}
+
+void Model::update_norm_stats(const ChunkResult* results, size_t n, float* params, double momentum) const {
+  if (config_.norm != Norm::Batch) return;
+  const size_t H = config_.H;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const LayerOffsets& lo = layers_[i];
+    for (size_t f = 0; f < H; ++f) {
+      // pooled over the chunks: mean of the means, mean of (variance + squared offset)
+      double count = 0, sum = 0;
+      for (size_t c = 0; c < n; ++c) {
+        count += static_cast<double>(results[c].norm_count);
+        sum += static_cast<double>(results[c].norm_count) * results[c].norm_stats[i * 2 * H + f];
+      }
+      if (count < 2) continue;
+      const double mu = sum / count;
+      double ss = 0;
+      for (size_t c = 0; c < n; ++c) {
+        const double m = results[c].norm_stats[i * 2 * H + f], v = results[c].norm_stats[i * 2 * H + H + f];
+        ss += static_cast<double>(results[c].norm_count) * (v + (m - mu) * (m - mu));
+      }
+      const double unbiased = ss / (count - 1);
+      float& rm = params[lo.run_mean + f];
+      float& rv = params[lo.run_var + f];
+      rm = static_cast<float>((1 - momentum) * rm + momentum * mu);
+      rv = static_cast<float>((1 - momentum) * rv + momentum * unbiased);
+    }
+  }
+}
+
+template <typename T>
 ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& chunk,
                              uint64_t dropout_seed, T* grad, Workspace<T>& ws) const {
   const size_t L = chunk.L, H = config_.H, Din = config_.d_input, C = config_.d_output;
   const bool train = dropout_seed != 0 && config_.dropout > 0;
   const bool s5 = config_.layer == LayerType::S5;
   // flax's LayerNorm (the S5 reference) uses epsilon 1e-6, torch's 1e-5
-  const T ln_eps = s5 ? T(1e-6) : T(1e-5);
+  const bool training = dropout_seed != 0;
   std::mt19937_64 rng(dropout_seed);
+  bool valid[kLanes];
+  for (size_t l = 0; l < kLanes; ++l) valid[l] = chunk.x[l] != nullptr;
 
   ws.input.resize(L, Din);
   for (size_t l = 0; l < kLanes; ++l) {
@@ -274,7 +339,7 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     auto& W = ws.layers[i];
     const Seq<T>* z = x;
     if (config_.prenorm) {
-      layernorm_forward(P + lo.norm_w, P + lo.norm_b, *x, W.z, W.mean_in, W.rstd_in, ln_eps);
+      norm_forward(lo, P, training, valid, *x, W.z, W.mean_in, W.var_in, W.rstd_in);
       z = &W.z;
     }
     if (s5)
@@ -310,12 +375,21 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     if (config_.prenorm) {
       W.out = W.r;
     } else {
-      layernorm_forward(P + lo.norm_w, P + lo.norm_b, W.r, W.out, W.mean_out, W.rstd_out, ln_eps);
+      norm_forward(lo, P, training, valid, W.r, W.out, W.mean_out, W.var_out, W.rstd_out);
     }
     x = &W.out;
   }
 
   ChunkResult res;
+  if (config_.norm == Norm::Batch && training) {
+    for (const auto& W : ws.layers) {
+      const auto& mean = config_.prenorm ? W.mean_in : W.mean_out;
+      const auto& var = config_.prenorm ? W.var_in : W.var_out;
+      res.norm_stats.insert(res.norm_stats.end(), mean.begin(), mean.end());
+      res.norm_stats.insert(res.norm_stats.end(), var.begin(), var.end());
+    }
+    for (size_t l = 0; l < kLanes; ++l) res.norm_count += valid[l] ? L : 0;
+  }
   const bool regress = config_.task == Task::Regress;
   const size_t Tn = config_.target_length;
   if (regress) {
@@ -393,8 +467,7 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     if (config_.prenorm) {
       ws.gr = ws.gx;
     } else {
-      layernorm_backward(P + lo.norm_w, W.r, W.mean_out, W.rstd_out, ws.gx, grad + lo.norm_w,
-                         grad + lo.norm_b, ws.gr);
+      norm_backward(lo, P, training, valid, W.r, W.mean_out, W.rstd_out, ws.gx, grad, ws.gr);
     }
     ws.gg = ws.gr;
     if (train) dropout_apply(W.drop2, ws.gg);
@@ -426,8 +499,7 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
       s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z, W.states, ws.gy, ws.gz, grad);
     // gx(in) = gr (residual) + path through the SSM input
     if (config_.prenorm) {
-      layernorm_backward(P + lo.norm_w, xin, W.mean_in, W.rstd_in, ws.gz, grad + lo.norm_w,
-                         grad + lo.norm_b, ws.gtmp);
+      norm_backward(lo, P, training, valid, xin, W.mean_in, W.rstd_in, ws.gz, grad, ws.gtmp);
       ws.gx = ws.gr;
       add_into(ws.gx, ws.gtmp);
     } else {

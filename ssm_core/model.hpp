@@ -33,6 +33,12 @@ namespace ssmsim::core {
 enum class LayerType { S4D, S5 };
 enum class Mixing { Glu, HalfGlu1, HalfGlu2, Gelu };
 enum class Pooling { Mean, Last };
+// layer: LayerNorm over the features of each step. batch: BatchNorm over (sequences x steps) of
+// each feature; in training the statistics are those of the chunk (kLanes sequences, a "ghost
+// batch": every chunk is normalised on its own, so results do not depend on the thread count),
+// the running statistics are updated once per step from the whole batch (momentum 0.1, unbiased
+// variance, as torch); evaluation uses the running statistics.
+enum class Norm { Layer, Batch };
 // classify: pool over time, decoder -> class logits, cross-entropy.
 // regress:  decoder on each of the last target_length steps, mean squared error (forecasting).
 enum class Task { Classify, Regress };
@@ -46,6 +52,7 @@ struct ModelConfig {
   size_t N = 64;          // S4D state size per channel (N/2 complex modes)
   size_t n_layers = 1;
   bool prenorm = false;
+  Norm norm = Norm::Layer;
   Mixing mixing = Mixing::Glu;
   double dropout = 0.0;
   Pooling pooling = Pooling::Mean;
@@ -82,6 +89,10 @@ struct ChunkResult {
   size_t count = 0;
   std::vector<int32_t> predicted;  // classify: per valid lane
   std::vector<float> outputs;      // regress: per valid lane, [target_length, d_output]
+  // BatchNorm in training: per layer, the chunk's mean [H] then biased variance [H], over
+  // norm_count = valid lanes x steps elements (Model::update_norm_stats folds them in).
+  std::vector<double> norm_stats;
+  size_t norm_count = 0;
 };
 
 // Activations of one chunk kept for the backward pass, and gradient scratch; one per thread,
@@ -90,7 +101,7 @@ template <typename T>
 struct Workspace {
   struct Layer {
     Seq<T> z, y, act, m, g, r, out, xs;  // xs: the S5 states
-    std::vector<T> states, mean_in, rstd_in, mean_out, rstd_out, drop1, drop2;
+    std::vector<T> states, mean_in, rstd_in, var_in, mean_out, rstd_out, var_out, drop1, drop2;
   };
   Seq<T> input, x0, pooled, logits, tail, gtail;
   std::vector<Layer> layers;
@@ -118,10 +129,15 @@ class Model {
   void prepare(const T* params, Prepared<T>& out) const;
 
   // Forward over a chunk; with `grad` also the backward pass, ADDING d(sum loss)/d params into
-  // grad. Dropout is active when dropout_seed != 0 (training), drawn from that seed.
+  // grad. dropout_seed != 0 is training mode: dropout drawn from that seed, BatchNorm on the
+  // chunk's statistics.
   template <typename T>
   ChunkResult run_chunk(const T* params, const Prepared<T>& prep, const Chunk& chunk,
                         uint64_t dropout_seed, T* grad, Workspace<T>& ws) const;
+
+  // BatchNorm: folds the statistics of a training step's chunks (in chunk order) into the running
+  // mean and variance held in `params`. No-op for LayerNorm models.
+  void update_norm_stats(const ChunkResult* results, size_t n, float* params, double momentum = 0.1) const;
 
  private:
   struct LayerOffsets {
@@ -129,7 +145,16 @@ class Model {
     S5Offsets s5;
     size_t mix_w = 0, mix_b = 0;     // output_linear (2H x H) or the half-GLU gate (H x H)
     size_t norm_w = 0, norm_b = 0;
+    size_t run_mean = 0, run_var = 0;  // BatchNorm
   };
+  template <typename T>
+  void norm_forward(const LayerOffsets& lo, const T* P, bool training, const bool* valid,
+                    const Seq<T>& in, Seq<T>& out, std::vector<T>& mean, std::vector<T>& var,
+                    std::vector<T>& rstd) const;
+  template <typename T>
+  void norm_backward(const LayerOffsets& lo, const T* P, bool training, const bool* valid,
+                     const Seq<T>& in, const std::vector<T>& mean, const std::vector<T>& rstd,
+                     const Seq<T>& gout, T* grad, Seq<T>& gin) const;
   S5Options s5_options() const;
   ModelConfig config_;
   ParamLayout layout_;

@@ -13,8 +13,9 @@
 namespace ssmsim::core {
 
 // Optimiser group: SSM parameters (step, state matrix) get their own learning rate and weight
-// decay, as in both papers' training recipes.
-enum class ParamGroup { Regular, Ssm, NoDecay };
+// decay, as in both papers' training recipes. Buffer: state that is not trained by gradient (the
+// BatchNorm running statistics); the optimiser leaves it alone.
+enum class ParamGroup { Regular, Ssm, NoDecay, Buffer };
 
 struct ParamInfo {
   std::string name;

@@ -178,7 +178,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
   for (const auto& info : model.layout().params())
     for (size_t j = 0; j < info.size; ++j) {
       const bool ssm = info.group == ParamGroup::Ssm;
-      base_lr[info.offset + j] = static_cast<float>(ssm ? cfg.ssm_lr : cfg.lr);
+      base_lr[info.offset + j] = info.group == ParamGroup::Buffer ? 0.f : static_cast<float>(ssm ? cfg.ssm_lr : cfg.lr);
       decay[info.offset + j] = static_cast<float>(
           ssm ? cfg.ssm_weight_decay : info.group == ParamGroup::NoDecay ? 0.0 : cfg.weight_decay);
     }
@@ -245,6 +245,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
         st.adam_v[i] = b2 * st.adam_v[i] + (1 - b2) * g * g;
         p -= lr * (st.adam_m[i] / bc1) / (std::sqrt(st.adam_v[i] / bc2) + eps);
       }
+      model.update_norm_stats(chunk_res.data(), nchunks, st.params.data());
       ++st.step;
       samples_this_run += count;
       if (cb.progress && (s % 10 == 9 || s + 1 == steps_per_epoch)) {

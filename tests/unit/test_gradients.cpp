@@ -50,8 +50,20 @@ std::vector<Case> cases() {
   c.target_length = 5;
   c.d_output = 2;
   out.push_back({"regress_last_5_steps", c});
+  c = base;
+  c.norm = Norm::Batch;
+  out.push_back({"batchnorm_postnorm", c});
+  c = base;
+  c.norm = Norm::Batch;
+  c.prenorm = true;
+  c.mixing = Mixing::HalfGlu1;
+  c.dropout = 0.2;
+  out.push_back({"batchnorm_prenorm_dropout", c});
   return out;
 }
+
+// gtest prints a failing case by its name
+void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 class GradientCheck : public ::testing::TestWithParam<Case> {};
 

@@ -64,6 +64,9 @@ std::vector<Case> cases() {
   c.prenorm = false;
   c.dropout = 0.2;
   out.push_back({"complex_normal_C_postnorm_half_glu2_dropout", c});
+  c = base;
+  c.norm = Norm::Batch;  // the Q-S5 sMNIST run's normalisation
+  out.push_back({"batchnorm_prenorm_half_glu1", c});
   return out;
 }
 

@@ -42,9 +42,14 @@ ModelConfig small_model() {
 
 }  // namespace
 
-TEST(Trainer, ASmallModelLearnsWhereThePulseWas) {
+class TrainerNorms : public ::testing::TestWithParam<Norm> {};
+
+// With BatchNorm, evaluation runs on the running statistics: learning shows they are right.
+TEST_P(TrainerNorms, ASmallModelLearnsWhereThePulseWas) {
   const Workload w = pulse_workload(7);
-  const Model model(small_model());
+  ModelConfig mc = small_model();
+  mc.norm = GetParam();
+  const Model model(mc);
   TrainConfig cfg;
   cfg.epochs = 40;
   cfg.batch_size = 32;
@@ -64,10 +69,11 @@ TEST(Trainer, ASmallModelLearnsWhereThePulseWas) {
   EXPECT_EQ(total, 256);
 }
 
-TEST(Trainer, TheSameSeedGivesTheSameBitsForAnyThreadCount) {
+TEST_P(TrainerNorms, TheSameSeedGivesTheSameBitsForAnyThreadCount) {
   const Workload w = pulse_workload(11);
   ModelConfig mc = small_model();
   mc.dropout = 0.1;
+  mc.norm = GetParam();
   const Model model(mc);
   std::vector<std::vector<float>> results;
   for (size_t threads : {1u, 2u, 3u}) {
@@ -84,7 +90,14 @@ TEST(Trainer, TheSameSeedGivesTheSameBitsForAnyThreadCount) {
   }
   EXPECT_TRUE(results[0] == results[1]);
   EXPECT_TRUE(results[0] == results[2]);
+  if (GetParam() == Norm::Batch) {  // the running statistics moved
+    const auto& rv = model.layout().find("norms.0.running_var");
+    EXPECT_NE(results[0][rv.offset], 1.0f);
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(LayerAndBatch, TrainerNorms, ::testing::Values(Norm::Layer, Norm::Batch),
+                         [](const auto& p) { return p.param == Norm::Layer ? "LayerNorm" : "BatchNorm"; });
 
 TEST(Trainer, LearningRateWarmsUpThenFollowsACosine) {
   EXPECT_DOUBLE_EQ(lr_factor(0, 100, 10, 0.0), 0.1);
