@@ -53,7 +53,10 @@ const std::vector<Verb>& verbs() {
              "out", po::value<std::string>(), "best checkpoint to write (safetensors); OUT.state holds the "
              "resumable training state")(
              "epochs", po::value<std::string>(), "training epochs (train.epochs)")(
-             "resume", po::bool_switch(), "continue an interrupted run from OUT.state (loses at most one epoch)")(
+             "resume", po::bool_switch(), "continue an interrupted run from OUT.state, to the bits of an "
+             "uninterrupted one (the state is saved every epoch, at --time-limit and on SIGINT/SIGTERM)")(
+             "time-limit", po::value<double>()->default_value(0.0, "0 (none)"),
+             "minutes; then save OUT.state after the current step and stop (continue with --resume)")(
              "json", po::value<std::string>(), "result record to write");
        },
        run_train, ""},

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 
 #include "quant/errors.hpp"
@@ -102,6 +103,31 @@ std::string fmt_time(double s) {
   return fmt::format("{:.0f}h{:02.0f}m", std::floor(s / 3600), std::fmod(s / 60, 60));
 }
 
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+// While alive, SIGINT and SIGTERM ask a training run to save its state and stop after the current
+// step, instead of killing it.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    old_int_ = std::signal(SIGINT, on_stop_signal);
+    old_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  int received() const { return g_stop_signal; }
+
+ private:
+  void (*old_int_)(int) = nullptr;
+  void (*old_term_)(int) = nullptr;
+};
+
 nlohmann::json eval_json(const core::EvalResult& r, size_t classes) {
   nlohmann::json j;
   j["count"] = r.count;
@@ -165,8 +191,10 @@ int run_train(const Invocation& inv) {
       throw InputError("train --resume: no training state at '" + state_path.string() +
                        "'; run without --resume to start afresh");
     st = core::load_train_state(state_path, model);
-    inv.err << fmt::format("resuming after epoch {} (best validation accuracy so far {:.2f}%)\n",
-                           st.epochs_done, 100 * st.best_val_accuracy);
+    inv.err << fmt::format("resuming after epoch {}{} (best validation accuracy so far {:.2f}%)\n",
+                           st.epochs_done, st.epoch_step ? fmt::format(" and step {} of epoch {}", st.epoch_step,
+                                                                       st.epochs_done + 1) : "",
+                           100 * st.best_val_accuracy);
   } else {
     const auto p = model.init(tc.seed);
     st.params.assign(p.begin(), p.end());
@@ -202,7 +230,34 @@ int run_train(const Invocation& inv) {
     inv.err << fmt::format("{}epoch {}/{}: {}, {:.1f} s ({:.0f} seq/s){}\n", tty ? "\r" : "", r.epoch, tc.epochs,
                            metrics, r.seconds, r.samples_per_s, r.best ? "  best -> " + out.string() : "");
   };
+  const double limit_s = 60 * o["time-limit"].as<double>();
+  if (limit_s < 0) throw InputError("train --time-limit: minutes must be >= 0 (0: no limit)");
+  const auto start = std::chrono::steady_clock::now();
+  const StopSignals signals;
+  cb.stop_requested = [&] {
+    return signals.received() ||
+           (limit_s > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > limit_s);
+  };
   st = core::train(model, tc, w, std::move(st), cb);
+  if (st.epochs_done < tc.epochs) {
+    core::save_train_state(state_path, model, st);
+    const std::string where = st.epoch_step ? fmt::format("at step {} of epoch {}", st.epoch_step, st.epochs_done + 1)
+                                            : fmt::format("after epoch {}", st.epochs_done);
+    inv.err << fmt::format("{}stopped {} ({}); the state is in {}: continue with the same command and --resume\n",
+                           tty ? "\n" : "", where,
+                           signals.received() ? fmt::format("signal {}", signals.received()) : "time limit",
+                           state_path.string());
+    if (o.count("json")) {
+      nlohmann::json j;
+      j["command"] = "train";
+      j["finished"] = false;
+      j["epochs_done"] = st.epochs_done;
+      j["epoch_step"] = st.epoch_step;
+      j["state"] = state_path.string();
+      reports::write_json(o["json"].as<std::string>(), j);
+    }
+    return signals.received() ? 128 + signals.received() : 0;
+  }
 
   const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes, 0, tc.threads);
   if (regress)
@@ -214,6 +269,7 @@ int run_train(const Invocation& inv) {
   if (o.count("json")) {
     nlohmann::json j;
     j["command"] = "train";
+    j["finished"] = true;
     j["checkpoint"] = out.string();
     j["workload"] = w.name;
     j["model"] = YAML::Dump(mc.to_yaml());

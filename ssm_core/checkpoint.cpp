@@ -85,10 +85,14 @@ void save_train_state(const std::filesystem::path& path, const Model& model, con
   st.tensors["params"] = flat(s.params);
   st.tensors["adam_m"] = flat(s.adam_m);
   st.tensors["adam_v"] = flat(s.adam_v);
-  st.tensors["best_params"] = flat(s.best_params);
+  if (!s.best_params.empty()) st.tensors["best_params"] = flat(s.best_params);  // none in epoch 1
   st.metadata["format"] = kStateFormat;
   st.metadata["epochs_done"] = std::to_string(s.epochs_done);
   st.metadata["step"] = std::to_string(s.step);
+  st.metadata["epoch_step"] = std::to_string(s.epoch_step);
+  st.metadata["epoch_seen"] = std::to_string(s.epoch_seen);
+  st.metadata["epoch_correct"] = std::to_string(s.epoch_correct);
+  st.metadata["epoch_loss"] = num(s.epoch_loss);
   st.metadata["best_val_accuracy"] = num(s.best_val_accuracy);
   st.metadata["best_val_loss"] = num(s.best_val_loss);
   put_model_metadata(st, model);
@@ -108,12 +112,16 @@ TrainState load_train_state(const std::filesystem::path& path, const Model& mode
   s.params = st.get("params", DType::F32, {P}).as<float>();
   s.adam_m = st.get("adam_m", DType::F32, {P}).as<float>();
   s.adam_v = st.get("adam_v", DType::F32, {P}).as<float>();
-  s.best_params = st.get("best_params", DType::F32, {P}).as<float>();
+  if (st.tensors.count("best_params")) s.best_params = st.get("best_params", DType::F32, {P}).as<float>();
   try {
     s.epochs_done = std::stoull(st.meta("epochs_done"));
     s.step = std::stoull(st.meta("step"));
     s.best_val_accuracy = std::stod(st.meta("best_val_accuracy"));
     s.best_val_loss = std::stod(st.meta("best_val_loss"));
+    s.epoch_step = std::stoull(st.meta("epoch_step"));
+    s.epoch_seen = std::stoull(st.meta("epoch_seen"));
+    s.epoch_correct = std::stoull(st.meta("epoch_correct"));
+    s.epoch_loss = std::stod(st.meta("epoch_loss"));
   } catch (const std::logic_error&) {
     throw InputError(path.string() + ": malformed progress metadata");
   }

@@ -198,10 +198,11 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
     for (size_t i = 0; i < set.n; ++i) order[i] = i;
     std::mt19937_64 shuffle_rng(cfg.seed * 1000003ull + epoch);
     shuffle(order, shuffle_rng);
-    double loss_sum = 0;
-    size_t correct = 0, seen = 0;
+    // a run stopped mid-epoch continues at its step, with the epoch's sums so far
+    double loss_sum = st.epoch_loss;
+    size_t correct = st.epoch_correct, seen = st.epoch_seen;
 
-    for (size_t s = 0; s < steps_per_epoch; ++s) {
+    for (size_t s = st.epoch_step; s < steps_per_epoch; ++s) {
       const size_t begin = s * B, count = std::min(B, set.n - begin);
       const size_t nchunks = (count + kLanes - 1) / kLanes;
       Model::Prepared<float> prep;
@@ -262,7 +263,16 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
         pr.eta_s = remaining / pr.samples_per_s;
         cb.progress(pr);
       }
+      if (s + 1 < steps_per_epoch && cb.stop_requested && cb.stop_requested()) {
+        st.epoch_step = s + 1;
+        st.epoch_loss = loss_sum;
+        st.epoch_correct = correct;
+        st.epoch_seen = seen;
+        return st;
+      }
     }
+    st.epoch_step = st.epoch_seen = st.epoch_correct = 0;
+    st.epoch_loss = 0;
     EpochReport rep;
     rep.epoch = epoch + 1;
     rep.train_loss = loss_sum / static_cast<double>(seen);
@@ -284,6 +294,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
       rep.best = true;
     }
     if (cb.epoch_end) cb.epoch_end(rep, st);
+    if (epoch + 1 < cfg.epochs && cb.stop_requested && cb.stop_requested()) return st;
   }
   return st;
 }

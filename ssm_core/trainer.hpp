@@ -56,11 +56,15 @@ struct EpochReport {
   bool best = false;
 };
 
-// Everything needed to continue a run after an interruption, at an epoch boundary.
+// Everything needed to continue a run after an interruption, at an epoch boundary or (after a
+// stop request) within an epoch: the continuation gives the bits of an uninterrupted run.
 struct TrainState {
   std::vector<float> params, adam_m, adam_v;
   size_t epochs_done = 0;
-  uint64_t step = 0;
+  uint64_t step = 0;               // optimiser steps taken (the schedule's position)
+  // within epoch epochs_done + 1: steps taken and the running training loss / accuracy sums
+  size_t epoch_step = 0, epoch_seen = 0, epoch_correct = 0;
+  double epoch_loss = 0;
   double best_val_accuracy = -1;   // classification: the best is the highest accuracy
   double best_val_loss = -1;       // regression: the best is the lowest loss (-1: none yet)
   std::vector<float> best_params;
@@ -78,6 +82,9 @@ struct EvalResult {
 struct TrainCallbacks {
   std::function<void(const Progress&)> progress;                        // every few steps
   std::function<void(const EpochReport&, const TrainState&)> epoch_end;  // checkpoints go here
+  // Polled after every step: true makes train() return at once, its state mid-epoch (a time limit,
+  // a signal); save it with save_train_state and continue later.
+  std::function<bool()> stop_requested;
 };
 
 // Trains `model` from `state` (fresh: params set, epochs_done 0). Returns the final state.

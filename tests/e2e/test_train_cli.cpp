@@ -3,6 +3,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <regex>
 
 #include "tests/support/testing.hpp"
@@ -55,6 +57,32 @@ TEST(TrainCli, TrainsASyntheticTaskWritesTheBestCheckpointAndEvaluatesIt) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("resuming after epoch 2"), std::string::npos) << r.err;
   EXPECT_DOUBLE_EQ(accuracy_in(r.out), trained);
+}
+
+// A run stopped by --time-limit (here after its first step) and continued with --resume writes
+// the same checkpoint bytes as an uninterrupted run.
+TEST(TrainCli, ATimeLimitStopsMidEpochAndResumeReachesTheSameBits) {
+  const auto dir = scratch_dir("train_cli_time_limit");
+  const std::string model = (source_dir() / "configs/models/s4d_edge.yaml").string();
+  const auto whole = (dir / "whole.safetensors").string(), parts = (dir / "parts.safetensors").string();
+  auto r = run_cli({"train", "--model", model, "--workload", "sines", "--epochs", "2", "--out", whole});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"train", "--model", model, "--workload", "sines", "--epochs", "2", "--out", parts, "--time-limit",
+               "1e-9", "--json", (dir / "stopped.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("stopped at step 1 of epoch 1 (time limit)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--resume"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(parts));  // no epoch finished, so no best checkpoint yet
+  std::ifstream js(dir / "stopped.json");
+  EXPECT_NE(std::string(std::istreambuf_iterator<char>(js), {}).find("\"finished\": false"), std::string::npos);
+  r = run_cli({"train", "--model", model, "--workload", "sines", "--epochs", "2", "--out", parts, "--resume"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming after epoch 0 and step 1 of epoch 1"), std::string::npos) << r.err;
+  auto bytes = [](const std::string& f) {
+    std::ifstream in(f, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(bytes(parts), bytes(whole));
 }
 
 TEST(TrainCli, TheEmbeddedDefaultModelClassifiesSmnist) {

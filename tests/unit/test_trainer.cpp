@@ -137,3 +137,51 @@ TEST(Trainer, AnInterruptedRunResumesToTheSameBits) {
   EXPECT_TRUE(resumed.adam_m == whole.adam_m);
   EXPECT_TRUE(resumed.best_params == whole.best_params);
 }
+
+// A stop request inside an epoch (a time limit, a signal) returns a state that continues, through
+// the file, to exactly the bits of an uninterrupted run; here stopped twice, once in epoch 1 (no
+// best parameters yet) and once in epoch 3.
+TEST(Trainer, AStopInsideAnEpochResumesToTheSameBits) {
+  const Workload w = pulse_workload(17);
+  ModelConfig mc = small_model();
+  mc.dropout = 0.1;
+  mc.norm = Norm::Batch;
+  const Model model(mc);
+  TrainConfig cfg;
+  cfg.epochs = 3;
+  cfg.batch_size = 48;  // 22 steps per epoch
+  cfg.seed = 21;
+  TrainState fresh;
+  const auto p = model.init(cfg.seed);
+  fresh.params.assign(p.begin(), p.end());
+  std::vector<double> whole_train_acc;
+  TrainCallbacks whole_cb;
+  whole_cb.epoch_end = [&](const EpochReport& r, const TrainState&) { whole_train_acc.push_back(r.train_accuracy); };
+  const TrainState whole = train(model, cfg, w, fresh, whole_cb);
+
+  const auto state_file = ssmsim::testing::scratch_dir("resume_mid_epoch") / "run.state";
+  std::vector<double> resumed_train_acc;
+  TrainCallbacks cb;
+  cb.epoch_end = [&](const EpochReport& r, const TrainState&) { resumed_train_acc.push_back(r.train_accuracy); };
+  size_t calls = 0, stop_at = 5;
+  cb.stop_requested = [&] { return ++calls == stop_at; };
+  TrainState st = train(model, cfg, w, fresh, cb);
+  EXPECT_EQ(st.epochs_done, 0u);
+  EXPECT_EQ(st.epoch_step, 5u);
+  save_train_state(state_file, model, st);
+  calls = 0;
+  // polled after every step but an epoch's last, and after each epoch but the run's last:
+  // 16 + 1 (rest of epoch 1), 21 + 1 (epoch 2), 5 (epoch 3)
+  stop_at = 16 + 1 + 21 + 1 + 5;
+  st = train(model, cfg, w, load_train_state(state_file, model), cb);
+  EXPECT_EQ(st.epochs_done, 2u);
+  EXPECT_EQ(st.epoch_step, 5u);
+  save_train_state(state_file, model, st);
+  cb.stop_requested = nullptr;
+  const TrainState resumed = train(model, cfg, w, load_train_state(state_file, model), cb);
+  EXPECT_EQ(resumed.epochs_done, 3u);
+  EXPECT_TRUE(resumed.params == whole.params);
+  EXPECT_TRUE(resumed.adam_v == whole.adam_v);
+  EXPECT_TRUE(resumed.best_params == whole.best_params);
+  EXPECT_EQ(resumed_train_acc, whole_train_acc);  // the epochs' running sums survived the stops
+}
