@@ -36,6 +36,62 @@ ModelConfig model_from_metadata(const SafeTensors& st) {
   }
 }
 
+// A 2-d F32 tensor transposed (flax Dense kernels are [in, out], nn.Linear weights [out, in]).
+Tensor transposed(const Tensor& t, const std::string& name, const std::string& source) {
+  if (t.shape.size() != 2 || t.dtype != DType::F32)
+    throw InputError(source + ": flax tensor '" + name + "' should be a 2-d F32 kernel, is " +
+                     dtype_name(t.dtype) + " " + shape_string(t.shape));
+  const auto rows = static_cast<size_t>(t.shape[0]), cols = static_cast<size_t>(t.shape[1]);
+  const auto v = t.as<float>();
+  std::vector<float> out(v.size());
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t c = 0; c < cols; ++c) out[c * rows + r] = v[r * cols + c];
+  return Tensor::from<float>({t.shape[1], t.shape[0]}, out);
+}
+
+// The lindermanlab S5 (flax) names, as flax.traverse_util.flatten_dict(..., sep=".") spells them,
+// mapped to ssmsim's (ssm_core/model.hpp): encoder.encoder.* -> encoder.*,
+// encoder.layers_<i>.* -> layers.<i>.*, Dense kernel -> weight (transposed), LayerNorm/BatchNorm
+// scale -> weight, batch_stats ... norm.{mean,var} -> norm.{running_mean,running_var}. A leading
+// "params." is dropped. Files without flax names pass unchanged.
+void translate_flax_names(SafeTensors& st) {
+  auto strip = [](std::string n) { return n.rfind("params.", 0) == 0 ? n.substr(7) : n; };
+  bool flax = false;
+  for (const auto& kv : st.tensors) flax |= strip(kv.first) == "encoder.encoder.kernel";
+  if (!flax) return;
+  std::map<std::string, Tensor> out;
+  for (const auto& [raw, t] : st.tensors) {
+    std::string n = strip(raw);
+    const bool stats = n.rfind("batch_stats.", 0) == 0;
+    if (stats) n = n.substr(12);
+    bool kernel = false;
+    if (n.rfind("encoder.encoder.", 0) == 0) {
+      n = "encoder." + n.substr(16);
+    } else if (n.rfind("encoder.layers_", 0) == 0) {
+      const size_t dot = n.find('.', 15);
+      n = "layers." + n.substr(15, dot - 15) + n.substr(dot);
+    } else if (n.rfind("decoder.", 0) != 0) {
+      throw InputError(st.source + ": unexpected tensor '" + raw + "' in a flax (lindermanlab S5) export; "
+                       "expected encoder.encoder.*, encoder.layers_<i>.*, decoder.* and batch_stats.*");
+    }
+    auto ends = [&](const std::string& suffix) {
+      return n.size() >= suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    auto replace_end = [&](const std::string& from, const std::string& to) {
+      n = n.substr(0, n.size() - from.size()) + to;
+    };
+    if (stats && ends(".mean")) replace_end(".mean", ".running_mean");
+    else if (stats && ends(".var")) replace_end(".var", ".running_var");
+    else if (ends(".scale")) replace_end(".scale", ".weight");
+    else if (ends(".kernel")) {
+      replace_end(".kernel", ".weight");
+      kernel = true;
+    }
+    out[n] = kernel ? transposed(t, raw, st.source) : t;
+  }
+  st.tensors = std::move(out);
+}
+
 Tensor flat(const std::vector<float>& v) { return Tensor::from<float>({static_cast<int64_t>(v.size())}, v); }
 
 }  // namespace
@@ -55,7 +111,8 @@ void save_checkpoint(const std::filesystem::path& path, const Model& model,
 }
 
 FloatCheckpoint load_checkpoint(const std::filesystem::path& path) {
-  const SafeTensors st = read_safetensors(path);
+  SafeTensors st = read_safetensors(path);
+  translate_flax_names(st);
   const auto fmt = st.metadata.find("format");
   // other tools' tags (e.g. "pt" from Hugging Face exports) are fine; another ssmsim kind is not
   if (fmt != st.metadata.end() && fmt->second.rfind("ssmsim.", 0) == 0 && fmt->second != kFloatFormat)

@@ -3,7 +3,8 @@
 // Checkpoint: one F32 tensor per parameter under its reference name (ssm_core/model.hpp), and in
 // __metadata__: "format" = "ssmsim.float", every model hyperparameter as "model.<key>" (strings,
 // e.g. "model.H" = "16"), plus free-form provenance ("train.*", "data.*"). A file exported from
-// PyTorch or JAX loads when it carries the same names and "model.*" keys (docs/safetensors.md).
+// PyTorch loads when it carries the same names and "model.*" keys; a JAX/flax lindermanlab S5
+// export loads with flax's own names, which load_checkpoint maps (docs/safetensors.md).
 #pragma once
 
 #include <filesystem>
