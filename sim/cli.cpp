@@ -85,12 +85,14 @@ const std::vector<Verb>& verbs() {
       {"eval", "accuracy of a float or quantized model (integer C-model for quantized ones)",
        "ssmsim eval --ckpt F|Q [--precision P.yaml] --workload smnist [--limit N] --json out.json",
        {"ckpt", "workload"},
-       {{"limit", "eval.limit"}},
+       {{"limit", "eval.limit"}, {"ssm-path", "eval.ssm_path"}},
        [](po::options_description& d) {
          d.add_options()("ckpt", po::value<std::string>(), "float or quantized model")(
              "precision", po::value<std::string>(), "precision config (YAML), for a float model")(
              "workload", po::value<std::string>(), "workload name")(
              "limit", po::value<std::string>(), "evaluate the first N test sequences (eval.limit)")(
+             "ssm-path", po::value<std::string>(), "recurrent or conv: a float S4D model's SSM by its recurrence "
+             "or its convolution kernel through FFTs (eval.ssm_path)")(
              "json", po::value<std::string>(), "result record to write");
        },
        run_eval, ""},

@@ -18,6 +18,8 @@ Config make_config() {
   }, {}, {}});
   s.push_back({"eval", "evaluation on a test set", {
       {"limit", T::Int, "0", 0, 1e9, {}, "evaluate the first N test sequences; 0 = all"},
+      {"ssm_path", T::Enum, "recurrent", 0, 0, {"recurrent", "conv"},
+       "float S4D models: the recurrence, or the convolution mode (FFT; float only)"},
   }, {}, {}});
   s.push_back({"model", "model architecture (configs/models/*.yaml; docs/models.md)", {},
                core::ModelConfig().to_yaml(),

@@ -297,8 +297,12 @@ int run_eval(const Invocation& inv) {
   const core::Model model(ck.config);
   const auto limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
   const auto t0 = std::chrono::steady_clock::now();
+  const bool conv = inv.config.get_string("eval.ssm_path") == "conv";
+  if (conv && ck.config.layer != core::LayerType::S4D)
+    throw InputError("eval --ssm-path conv: " + path + " is an S5 model; the convolution mode is an S4D path "
+                     "(use --ssm-path recurrent)");
   const core::EvalResult r = core::evaluate(model, ck.params, w.test, w.num_classes, limit,
-                                            static_cast<size_t>(inv.config.get_int("run.threads")));
+                                            static_cast<size_t>(inv.config.get_int("run.threads")), conv);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (regress)
     inv.out << fmt::format("{} on {} test: {}, {:.2f} s\n", path, w.name, regression_text(r, w.test), secs);
@@ -311,6 +315,7 @@ int run_eval(const Invocation& inv) {
     j["checkpoint"] = path;
     j["workload"] = w.name;
     j["split"] = "test";
+    j["ssm_path"] = conv ? "conv" : "recurrent";
     j["seconds"] = secs;
     reports::write_json(o["json"].as<std::string>(), j);
   }

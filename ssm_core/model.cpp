@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <random>
+#include <stdexcept>
 
 #include "quant/errors.hpp"
 #include "quant/yaml_value.hpp"
@@ -242,6 +243,20 @@ void Model::prepare(const T* params, Prepared<T>& out) const {
     s4d_discretize(layers_[i].ssm, params, config_.discretization, out.s4d[i]);
 }
 
+template <typename T>
+void Model::prepare_conv(const T* params, size_t L, Prepared<T>& out) const {
+  if (config_.layer != LayerType::S4D)
+    throw InputError("the convolution mode is an S4D path; model '" + config_.name + "' is an S5 model");
+  prepare(params, out);
+  const std::vector<double> p(params, params + layout_.total());
+  out.conv.resize(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    S4DCoeffs<double> k;
+    s4d_discretize(layers_[i].ssm, p.data(), config_.discretization, k);
+    out.conv[i] = s4d_spectrum(k, L);
+  }
+}
+
 namespace {
 
 template <typename T>
@@ -344,6 +359,10 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     }
     if (s5)
       s5_forward(prep.s5[i], *z, W.y, W.xs);
+    else if (!prep.conv.empty() && !grad)
+      s4d_conv_forward(prep.s4d[i], prep.conv[i], *z, W.y);
+    else if (!prep.conv.empty())
+      throw std::logic_error("run_chunk: the convolution mode has no backward pass");
     else
       s4d_forward(prep.s4d[i], *z, W.y, W.states);
     gelu_forward(W.y, W.act);
@@ -513,6 +532,8 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
 
 template void Model::prepare<float>(const float*, Prepared<float>&) const;
 template void Model::prepare<double>(const double*, Prepared<double>&) const;
+template void Model::prepare_conv<float>(const float*, size_t, Prepared<float>&) const;
+template void Model::prepare_conv<double>(const double*, size_t, Prepared<double>&) const;
 template ChunkResult Model::run_chunk<float>(const float*, const Prepared<float>&, const Chunk&, uint64_t,
                                              float*, Workspace<float>&) const;
 template ChunkResult Model::run_chunk<double>(const double*, const Prepared<double>&, const Chunk&, uint64_t,

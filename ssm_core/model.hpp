@@ -124,9 +124,14 @@ class Model {
   struct Prepared {
     std::vector<S4DCoeffs<T>> s4d;  // per layer, S4D models
     std::vector<S5Coeffs<T>> s5;    // per layer, S5 models
+    std::vector<S4DSpectrum> conv;  // per layer, S4D convolution mode (prepare_conv)
   };
   template <typename T>
   void prepare(const T* params, Prepared<T>& out) const;
+  // The S4D convolution mode for sequences of length L: forward passes then convolve with the
+  // kernels through FFTs instead of running the recurrence (float inference only; no gradient).
+  template <typename T>
+  void prepare_conv(const T* params, size_t L, Prepared<T>& out) const;
 
   // Forward over a chunk; with `grad` also the backward pass, ADDING d(sum loss)/d params into
   // grad. dropout_seed != 0 is training mode: dropout drawn from that seed, BatchNorm on the

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <complex>
 #include <cstring>
+#include <stdexcept>
+
+#include <unsupported/Eigen/FFT>
 
 #include "ssm_core/random.hpp"
 
@@ -257,6 +260,51 @@ std::vector<double> s4d_kernel(const S4DCoeffs<double>& k, size_t L) {
   return K;
 }
 
+S4DSpectrum s4d_spectrum(const S4DCoeffs<double>& k, size_t L) {
+  S4DSpectrum s;
+  s.L = L;
+  s.nfft = 1;
+  while (s.nfft < 2 * L) s.nfft *= 2;
+  const size_t bins = s.nfft / 2 + 1;
+  const std::vector<double> K = s4d_kernel(k, L);
+  Eigen::FFT<double> fft;
+  fft.SetFlag(Eigen::FFT<double>::HalfSpectrum);
+  std::vector<double> padded(s.nfft);
+  std::vector<cd> spec;
+  s.K.resize(k.H * bins);
+  for (size_t h = 0; h < k.H; ++h) {
+    std::fill(padded.begin(), padded.end(), 0.0);
+    std::copy(K.begin() + static_cast<long>(h * L), K.begin() + static_cast<long>((h + 1) * L), padded.begin());
+    fft.fwd(spec, padded);
+    std::copy(spec.begin(), spec.begin() + static_cast<long>(bins), s.K.begin() + static_cast<long>(h * bins));
+  }
+  return s;
+}
+
+template <typename T>
+void s4d_conv_forward(const S4DCoeffs<T>& k, const S4DSpectrum& sp, const Seq<T>& u, Seq<T>& y) {
+  const size_t L = u.L, H = k.H, bins = sp.nfft / 2 + 1;
+  if (L != sp.L) throw std::logic_error("s4d_conv_forward: the spectrum was prepared for another length");
+  y.resize(L, H);
+  Eigen::FFT<double> fft;
+  fft.SetFlag(Eigen::FFT<double>::HalfSpectrum);
+  std::vector<double> in(sp.nfft), out;
+  std::vector<cd> spec;
+  for (size_t h = 0; h < H; ++h)
+    for (size_t lane = 0; lane < kLanes; ++lane) {
+      std::fill(in.begin(), in.end(), 0.0);
+      for (size_t t = 0; t < L; ++t) in[t] = static_cast<double>(u.at(t, h)[lane]);
+      fft.fwd(spec, in);
+      for (size_t b = 0; b < bins; ++b) spec[b] *= sp.K[h * bins + b];
+      fft.inv(out, spec, sp.nfft);
+      for (size_t t = 0; t < L; ++t)
+        y.at(t, h)[lane] = static_cast<T>(out[t] + static_cast<double>(k.D[h]) * in[t]);
+    }
+}
+
+template void s4d_conv_forward<float>(const S4DCoeffs<float>&, const S4DSpectrum&, const Seq<float>&, Seq<float>&);
+template void s4d_conv_forward<double>(const S4DCoeffs<double>&, const S4DSpectrum&, const Seq<double>&,
+                                       Seq<double>&);
 template void s4d_discretize<float>(const S4DOffsets&, const float*, Discretization, S4DCoeffs<float>&);
 template void s4d_discretize<double>(const S4DOffsets&, const double*, Discretization, S4DCoeffs<double>&);
 template void s4d_forward<float>(const S4DCoeffs<float>&, const Seq<float>&, Seq<float>&, std::vector<float>&);

@@ -13,6 +13,7 @@
 // G_z = conj(f'(z)) G_w (docs/models.md derives each step).
 #pragma once
 
+#include <complex>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -65,5 +66,16 @@ void s4d_backward(const S4DOffsets& o, const T* params, Discretization disc, con
 // The convolution kernel K [H, L] of the reference, in double; y = K * u + D u equals the
 // recurrent mode (tested).
 std::vector<double> s4d_kernel(const S4DCoeffs<double>& k, size_t L);
+
+// The convolution mode, a float inference path (no backward, no quantized state): the kernel's
+// spectrum, prepared once per parameter set and sequence length L ...
+struct S4DSpectrum {
+  size_t L = 0, nfft = 0;                   // nfft: the power of two >= 2L (linear, not circular)
+  std::vector<std::complex<double>> K;      // [H][nfft/2 + 1]
+};
+S4DSpectrum s4d_spectrum(const S4DCoeffs<double>& k, size_t L);
+// ... then y = irfft(rfft(u) rfft(K))[:L] + D u per channel and lane (Eigen's FFT, in double).
+template <typename T>
+void s4d_conv_forward(const S4DCoeffs<T>& k, const S4DSpectrum& spectrum, const Seq<T>& u, Seq<T>& y);
 
 }  // namespace ssmsim::core

@@ -117,12 +117,15 @@ double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio) {
 
 EvalResult evaluate(const Model& model, const std::vector<float>& params,
                     const SequenceSet& set, size_t num_classes, size_t limit,
-                    size_t threads) {
+                    size_t threads, bool conv) {
   const size_t n = limit ? std::min(limit, set.n) : set.n;
   const size_t nchunks = (n + kLanes - 1) / kLanes;
   threads = resolve_threads(threads);
   Model::Prepared<float> prep;
-  model.prepare(params.data(), prep);
+  if (conv)
+    model.prepare_conv(params.data(), set.length, prep);
+  else
+    model.prepare(params.data(), prep);
   std::vector<std::unique_ptr<Workspace<float>>> ws;
   for (size_t w = 0; w < std::min(threads, std::max<size_t>(nchunks, 1)); ++w) ws.push_back(make_workspace<float>());
   std::vector<ChunkResult> results(nchunks);

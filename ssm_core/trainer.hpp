@@ -91,10 +91,11 @@ struct TrainCallbacks {
 TrainState train(const Model& model, const TrainConfig& config, const Workload& data,
                  TrainState state, const TrainCallbacks& callbacks);
 
-// Forward passes only; `limit` > 0 evaluates the first `limit` sequences.
+// Forward passes only; `limit` > 0 evaluates the first `limit` sequences. `conv`: S4D models
+// run their convolution mode (FFT) instead of the recurrence.
 EvalResult evaluate(const Model& model, const std::vector<float>& params,
                     const SequenceSet& set, size_t num_classes, size_t limit = 0,
-                    size_t threads = 0);
+                    size_t threads = 0, bool conv = false);
 
 // The learning-rate factor of step s of S (warm-up W steps, then cosine).
 double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio);

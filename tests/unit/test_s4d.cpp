@@ -5,6 +5,8 @@
 #include <cmath>
 #include <complex>
 
+#include "quant/errors.hpp"
+#include "ssm_core/model.hpp"
 #include "ssm_core/s4d.hpp"
 #include "tests/support/testing.hpp"
 
@@ -102,4 +104,61 @@ TEST(S4D, ConvolutionModeEqualsRecurrentMode) {
           EXPECT_NEAR(y.at(t, h)[lane], conv, 1e-10) << "h " << h << " t " << t;
         }
   }
+}
+
+// The FFT convolution mode of a whole model (two S4D layers, both discretizations, a partial
+// chunk) gives the recurrent mode's outputs to float rounding, and the same predictions.
+TEST(S4D, TheModelsConvolutionModeEqualsItsRecurrentMode) {
+  auto rng = ssmsim::testing::seeded_rng("conv_mode");
+  for (const Discretization d : {Discretization::Zoh, Discretization::Bilinear}) {
+    ModelConfig c;
+    c.d_input = 2;
+    c.d_output = 4;
+    c.H = 6;
+    c.N = 16;
+    c.n_layers = 2;
+    c.discretization = d;
+    c.task = Task::Regress;  // compare every output of the last steps, not just the argmax
+    c.target_length = 30;
+    const Model model(c);
+    const auto p64 = model.init(rng());
+    const std::vector<float> p(p64.begin(), p64.end());
+    const size_t L = 300;
+    std::vector<std::vector<float>> x(6, std::vector<float>(L * 2)), y(6, std::vector<float>(30 * 4, 0.f));
+    std::normal_distribution<float> nd(0.f, 1.f);
+    Chunk ch;
+    ch.L = L;
+    for (size_t l = 0; l < 6; ++l) {
+      for (auto& v : x[l]) v = nd(rng);
+      ch.x[l] = x[l].data();
+      ch.y[l] = y[l].data();
+    }
+    Model::Prepared<float> rec, conv;
+    model.prepare(p.data(), rec);
+    model.prepare_conv(p.data(), L, conv);
+    auto ws = make_workspace<float>();
+    const ChunkResult a = model.run_chunk(p.data(), rec, ch, 0, static_cast<float*>(nullptr), *ws);
+    const ChunkResult b = model.run_chunk(p.data(), conv, ch, 0, static_cast<float*>(nullptr), *ws);
+    ASSERT_EQ(a.outputs.size(), 6u * 30 * 4);
+    ASSERT_EQ(a.outputs.size(), b.outputs.size());
+    double worst = 0, scale = 0;  // the largest difference against the outputs' scale
+    for (size_t i = 0; i < a.outputs.size(); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(a.outputs[i]) - b.outputs[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(a.outputs[i])));
+    }
+    EXPECT_GT(scale, 0.1);
+    EXPECT_LT(worst, 1e-5 * scale);
+    std::vector<float> grad(p.size());
+    EXPECT_THROW(model.run_chunk(p.data(), conv, ch, 1, grad.data(), *ws), std::logic_error);
+  }
+  ModelConfig s5;
+  s5.layer = LayerType::S5;
+  s5.d_input = 1;
+  s5.d_output = 2;
+  s5.H = 4;
+  s5.P = 4;
+  const Model m5(s5);
+  const auto p5 = m5.init(1);
+  Model::Prepared<double> prep;
+  EXPECT_THROW(m5.prepare_conv(p5.data(), 10, prep), ssmsim::InputError);
 }
