@@ -23,7 +23,7 @@ namespace ssmsim::quant {
 namespace {
 
 constexpr const char* kComponentNames[kNumComponents] = {
-    "A", "B", "C", "D", "x", "ssm_in", "ssm_out", "encoder", "decoder", "mixing", "act", "bias"};
+    "A", "B", "C", "D", "x", "ssm_in", "ssm_out", "encoder", "decoder", "mixing", "act", "bias", "norm"};
 
 constexpr const char* kComponentDescriptions[kNumComponents] = {
     "discretized state matrix Lambda_bar (complex, diagonal)",
@@ -37,7 +37,8 @@ constexpr const char* kComponentDescriptions[kNumComponents] = {
     "decoder weights",
     "mixing (GLU) weights",
     "other activations",
-    "biases of encoder, decoder and mixing (accumulator scale)"};
+    "biases of encoder, decoder and mixing (accumulator scale)",
+    "normalisation parameters (LayerNorm scale and shift; BatchNorm folded to scale and shift)"};
 
 int index_of(Component c) { return static_cast<int>(c); }
 
@@ -47,14 +48,15 @@ const std::array<Component, kNumComponents>& all_components() {
   static const std::array<Component, kNumComponents> all = {
       Component::A,       Component::B,       Component::C,      Component::D,
       Component::x,       Component::ssm_in,  Component::ssm_out, Component::encoder,
-      Component::decoder, Component::mixing,  Component::act,     Component::bias};
+      Component::decoder, Component::mixing,  Component::act,     Component::bias,
+      Component::norm};
   return all;
 }
 
 std::string component_name(Component c) { return kComponentNames[index_of(c)]; }
 
 const char* component_names() {
-  return "A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias";
+  return "A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias, norm";
 }
 
 const char* component_description(Component c) { return kComponentDescriptions[index_of(c)]; }

@@ -1,7 +1,7 @@
 // Precision configs: which component of an S4D/S5 model is quantized, and how
 // (docs/precision.md; presets in configs/precision/).
 //
-// A config names twelve fixed components. Each is either float (not quantized) or a QuantizerSpec,
+// A config names thirteen fixed components. Each is either float (not quantized) or a QuantizerSpec,
 // optionally with an explicit binary point (frac) instead of calibration. Configs are read from
 // YAML, validated once (every invalid value or combination throws ConfigError naming the full
 // dotted key, the value and what is allowed) and then passed around as this typed object.
@@ -35,8 +35,9 @@ enum class Component {
   mixing,   // GLU / mixing-layer weights
   act,      // every other activation (after nonlinearities, between layers, pooled)
   bias,     // the biases of encoder, decoder and mixing (added at accumulator scale)
+  norm,     // normalisation parameters (LayerNorm scale/shift; BatchNorm folded to scale/shift)
 };
-constexpr int kNumComponents = 12;
+constexpr int kNumComponents = 13;
 
 enum class ComponentKind { Weight, State, Activation, Bias };
 

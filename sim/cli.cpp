@@ -61,16 +61,19 @@ const std::vector<Verb>& verbs() {
        },
        run_train, ""},
       {"quantize", "post-training quantization (PTQ) of a float checkpoint",
-       "ssmsim quantize --ckpt F --precision P.yaml --out q.safetensors",
+       "ssmsim quantize --ckpt F --precision P.yaml [--workload W] [--calib N] --out q.safetensors",
        {"ckpt", "precision", "out"},
-       {{"calib", "quantize.calib"}},
+       {{"calib", "quantize.calib"}, {"gelu", "quantize.gelu"}},
        [](po::options_description& d) {
          d.add_options()("ckpt", po::value<std::string>(), "float checkpoint (safetensors)")(
              "precision", po::value<std::string>(), "precision config (YAML)")(
+             "workload", po::value<std::string>(), "calibration data: its training split (default: the workload "
+             "the checkpoint was trained on)")(
              "out", po::value<std::string>(), "quantized model to write (safetensors)")(
-             "calib", po::value<std::string>(), "calibration sequences (quantize.calib)");
+             "calib", po::value<std::string>(), "calibration sequences (quantize.calib)")(
+             "gelu", po::value<std::string>(), "lut (exact GELU tabulated) or hard (x*clip(x+2,0,4)/4) (quantize.gelu)");
        },
-       {}, "the quantized models"},
+       run_quantize, ""},
       {"qat", "quantization-aware fine-tuning of a float checkpoint",
        "ssmsim qat --ckpt F --precision P.yaml --epochs N --out q.safetensors",
        {"ckpt", "precision", "out"},

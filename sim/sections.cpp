@@ -33,6 +33,8 @@ Config make_config() {
                }});
   s.push_back({"quantize", "post-training quantization", {
       {"calib", T::Int, "256", 1, 1e7, {}, "training sequences used for calibration"},
+      {"gelu", T::Enum, "lut", 0, 0, {"lut", "hard"},
+       "integer GELU: lut (the exact GELU tabulated over the SSM output format) or hard (x*clip(x+2,0,4)/4)"},
   }, {}, {}});
   s.push_back({"precision", "precision config: bits and quantizer per model component (docs/precision.md)",
                {}, quant::PrecisionConfig().to_yaml(),

@@ -12,6 +12,7 @@
 #include "quant/precision.hpp"
 #include "reports/record.hpp"
 #include "ssm_core/checkpoint.hpp"
+#include "ssm_core/qmodel.hpp"
 #include "ssm_core/trainer.hpp"
 #include "workloads/dataset.hpp"
 #include "workloads/metrics.hpp"
@@ -69,11 +70,56 @@ void print_checkpoint(const std::string& path, std::ostream& out) {
   out << fmt::format("\ntotal: {} parameters, {} bytes as float32\n", total, 4 * total);
 }
 
+// Per component: tensors, bits per element, total bits and bytes; the footprint against the same
+// tensors in float32 (the papers' "memory reduction").
+void print_qmodel(const std::string& path, std::ostream& out) {
+  const core::QModel q = core::load_qmodel(path);
+  const auto& mc = q.config;
+  const bool s5 = mc.layer == core::LayerType::S5;
+  out << fmt::format("quantized model {}: model '{}', {} {} layer(s), H={}, {}={}; precision '{}', GELU {}\n\n", path,
+                     mc.name, mc.n_layers, s5 ? "S5" : "S4D", mc.H, s5 ? "P" : "N", s5 ? mc.P : mc.N,
+                     q.precision.name(), q.gelu == core::QGelu::Lut ? "lookup table" : "x*clip(x+2,0,4)/4");
+  out << fmt::format("{:<24} {:<9} {:<12} {:>9} {:>5} {:>10} {:>9}  {}\n", "tensor", "component", "shape", "elements",
+                     "bits", "total bits", "bytes", "format");
+  std::map<quant::Component, std::pair<uint64_t, uint64_t>> per;  // bits, elements
+  uint64_t bits_total = 0, elems_total = 0;
+  for (const auto& [name, t] : q.tensors) {
+    int bits = 0;
+    for (const auto& p : t.params) bits = std::max(bits, p.format.width);
+    std::string shape;
+    for (auto d : t.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    const uint64_t tb = static_cast<uint64_t>(bits) * t.size();
+    out << fmt::format("{:<24} {:<9} {:<12} {:>9} {:>5} {:>10} {:>9}  {}{}\n", name, quant::component_name(t.component),
+                       shape, t.size(), bits, tb, (tb + 7) / 8, t.params[0].format.to_string(),
+                       t.params.size() > 1 ? fmt::format(" (+{} channels)", t.params.size() - 1) : "");
+    per[t.component].first += tb;
+    per[t.component].second += t.size();
+    bits_total += tb;
+    elems_total += t.size();
+  }
+  out << fmt::format("\n{:<10} {:>9} {:>12} {:>10} {:>12}\n", "component", "elements", "bits", "bytes", "float32 bytes");
+  for (const auto& [c, v] : per)
+    out << fmt::format("{:<10} {:>9} {:>12} {:>10} {:>12}\n", quant::component_name(c), v.second, v.first,
+                       (v.first + 7) / 8, 4 * v.second);
+  const uint64_t bytes = (bits_total + 7) / 8, f32 = 4 * elems_total;
+  out << fmt::format("\ntotal: {} elements, {} bits = {} bytes; as float32 {} bytes: {:.2f}x smaller ({:.1f}% reduction)\n",
+                     elems_total, bits_total, bytes, f32, static_cast<double>(f32) / static_cast<double>(bytes),
+                     100.0 * (1.0 - static_cast<double>(bytes) / static_cast<double>(f32)));
+  const auto& x = q.point("layers.0.x");
+  const uint64_t states = s5 ? mc.P / (mc.conj_sym ? 2 : 1) : mc.H * mc.N / 2;
+  out << fmt::format("state per sequence: {} layer(s) x {} complex states x 2 x {} bits = {} bytes\n", mc.n_layers,
+                     states, x.format.width, (mc.n_layers * states * 2 * static_cast<uint64_t>(x.format.width) + 7) / 8);
+}
+
 }  // namespace
 
 int run_info(const Invocation& inv) {
   if (inv.options.count("ckpt")) {
-    print_checkpoint(inv.options["ckpt"].as<std::string>(), inv.out);
+    const std::string path = inv.options["ckpt"].as<std::string>();
+    if (core::is_qmodel_file(path))
+      print_qmodel(path, inv.out);
+    else
+      print_checkpoint(path, inv.out);
     return 0;
   }
   if (!inv.options.count("precision"))
@@ -280,9 +326,91 @@ int run_train(const Invocation& inv) {
   return 0;
 }
 
+int run_quantize(const Invocation& inv) {
+  const auto& o = inv.options;
+  const std::string path = o["ckpt"].as<std::string>();
+  const core::FloatCheckpoint ck = core::load_checkpoint(path);
+  const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
+  std::string workload = o.count("workload") ? o["workload"].as<std::string>() : "";
+  if (workload.empty()) {
+    const auto it = ck.metadata.find("data.workload");
+    if (it == ck.metadata.end())
+      throw InputError("quantize: " + path + " does not say which workload it was trained on; give --workload W "
+                       "(its training split calibrates the activations)");
+    workload = it->second;
+  }
+  workloads::WorkloadOptions wo;
+  wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  const workloads::Workload w = workloads::load_workload(workload, wo);
+  core::PtqOptions opt;
+  opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
+  opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
+  opt.seed = wo.seed;
+  const auto t0 = std::chrono::steady_clock::now();
+  core::QModel q = core::quantize_ptq(ck, prec, w.train, opt);
+  q.metadata["source.checkpoint"] = path;
+  q.metadata["data.workload"] = workload;
+  q.metadata["quantize.method"] = "ptq";
+  const std::string out = o["out"].as<std::string>();
+  core::save_qmodel(out, q);
+  inv.err << fmt::format("calibrated on {} '{}' training sequences ({:.1f} s)\n", std::min(opt.calib, w.train.n),
+                         workload, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  inv.out << fmt::format("quantized {} with precision '{}' (PTQ) -> {}\n", path, prec.name(), out);
+  return 0;
+}
+
+namespace {
+
+int run_eval_quantized(const Invocation& inv, const std::string& path) {
+  const auto& o = inv.options;
+  const core::QModel q = core::load_qmodel(path);
+  const workloads::Workload w = load_data(inv, inv.err);
+  if (q.config.d_input != w.test.d_input || q.config.d_output != w.num_classes)
+    throw InputError(fmt::format("eval: {} expects {} input features and {} classes; workload '{}' has {} and {}", path,
+                                 q.config.d_input, q.config.d_output, w.name, w.test.d_input, w.num_classes));
+  const auto limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
+  const auto t0 = std::chrono::steady_clock::now();
+  const core::QEvalResult r = core::evaluate_quantized(q, w.test, w.num_classes, limit,
+                                                       static_cast<size_t>(inv.config.get_int("run.threads")));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  inv.out << fmt::format("{} (integer, precision '{}') on {} test: accuracy {:.2f}% ({} sequences), {:.2f} s\n", path,
+                         q.precision.name(), w.name, 100 * r.accuracy, r.count, secs);
+  if (r.saturation.total()) {
+    inv.out << "saturation events:";
+    for (const auto& [name, n] : r.saturation.all())
+      if (n) inv.out << fmt::format(" {}={}", name, n);
+    inv.out << "\n";
+  } else {
+    inv.out << "saturation events: none\n";
+  }
+  if (o.count("json")) {
+    core::EvalResult er;
+    er.accuracy = r.accuracy;
+    er.count = r.count;
+    er.confusion = r.confusion;
+    nlohmann::json j = eval_json(er, w.num_classes);
+    j.erase("loss");
+    j["command"] = "eval";
+    j["checkpoint"] = path;
+    j["integer"] = true;
+    j["precision"] = q.precision.name();
+    j["workload"] = w.name;
+    j["split"] = "test";
+    j["seconds"] = secs;
+    nlohmann::json sat = nlohmann::json::object();
+    for (const auto& [name, n] : r.saturation.all()) sat[name] = n;
+    j["saturation"] = sat;
+    reports::write_json(o["json"].as<std::string>(), j);
+  }
+  return 0;
+}
+
+}  // namespace
+
 int run_eval(const Invocation& inv) {
   const auto& o = inv.options;
   const std::string path = o["ckpt"].as<std::string>();
+  if (std::filesystem::exists(path) && core::is_qmodel_file(path)) return run_eval_quantized(inv, path);
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
   const workloads::Workload w = load_data(inv, inv.err);
   const bool regress = w.kind == workloads::TaskKind::Regression;

@@ -1,0 +1,96 @@
+#include "quant/intops.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "quant/errors.hpp"
+
+namespace ssmsim::quant {
+
+ScaledSum::ScaledSum(const std::vector<double>& ratios, const Format& to, Rounding rounding, Overflow overflow,
+                     int bits) {
+  if (ratios.empty()) throw FormatError("a scaled sum needs at least one term");
+  if (bits < 2 || bits > 31) throw FormatError("scaled-sum multiplier bits must be 2..31, got " + std::to_string(bits));
+  for (double r : ratios) {
+    if (!std::isfinite(r)) throw FormatError("a scaled-sum ratio must be finite, got " + std::to_string(r));
+    if (r == 0) {  // an unused term
+      K_.push_back(0);
+      shifts_.push_back(0);
+      continue;
+    }
+    int exp = 0;
+    std::frexp(std::abs(r), &exp);  // |r| = m * 2^exp, m in [0.5, 1)
+    int shift = bits - exp;         // |r| * 2^shift in [2^(bits-1), 2^bits)
+    double k = std::nearbyint(std::ldexp(r, shift));
+    if (std::abs(k) >= std::ldexp(1.0, bits)) {  // rounding carried into a new bit
+      --shift;
+      k = std::nearbyint(std::ldexp(r, shift));
+    }
+    K_.push_back(static_cast<int64_t>(k));
+    shifts_.push_back(shift);
+  }
+  finish(to, rounding, overflow);
+}
+
+ScaledSum::ScaledSum(std::vector<int64_t> K, std::vector<int> shifts, const Format& to, Rounding rounding,
+                     Overflow overflow)
+    : K_(std::move(K)), shifts_(std::move(shifts)) {
+  if (K_.empty() || K_.size() != shifts_.size())
+    throw FormatError("a scaled sum needs one shift per multiplier and at least one term");
+  for (int64_t k : K_)
+    if (k < -Format::kMaxMult || k > Format::kMaxMult)
+      throw FormatError("a scaled-sum multiplier must be within +-(2^31-1)");
+  finish(to, rounding, overflow);
+}
+
+void ScaledSum::finish(const Format& to, Rounding rounding, Overflow overflow) {
+  S_ = *std::max_element(shifts_.begin(), shifts_.end());
+  for (size_t k = 0; k < K_.size(); ++k) {
+    if (K_[k] == 0) shifts_[k] = S_;  // an unused term aligns trivially
+    up_.push_back(S_ - shifts_[k]);
+    if (up_.back() > 100)
+      throw FormatError("scaled-sum terms " + std::to_string(up_.back()) +
+                        " binary orders apart cannot be aligned in 128 bits; check the formats' scales");
+  }
+  out_ = Requantizer(Rescale::dyadic(1, S_), to, rounding, overflow);
+}
+
+std::string ScaledSum::to_string() const {
+  std::string s = "(";
+  for (size_t i = 0; i < K_.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(K_[i]) + ">>" + std::to_string(shifts_[i]);
+  return s + ") -> " + out_.to().to_string();
+}
+
+uint64_t isqrt(uwide_t v) {
+  // Newton's method from above on integers: x_{k+1} = (x_k + v / x_k) / 2 decreases to floor(sqrt(v))
+  if (v < 2) return static_cast<uint64_t>(v);
+  int bits = 0;
+  for (uwide_t t = v; t; t >>= 1) ++bits;
+  uwide_t x = uwide_t{1} << ((bits + 1) / 2);  // >= sqrt(v)
+  while (true) {
+    const uwide_t y = (x + v / x) / 2;
+    if (y >= x) break;
+    x = y;
+  }
+  return static_cast<uint64_t>(x);
+}
+
+Lut::Lut(const Format& in, const QuantParams& out, const std::function<double(double)>& f) : in_(in) {
+  if (in.width > 16) throw FormatError("a lookup table takes inputs of at most 16 bits, got " + in.to_string());
+  lo_ = in.min_raw();
+  const int64_t hi = in.max_raw();
+  table_.reserve(static_cast<size_t>(hi - lo_ + 1));
+  for (int64_t c = lo_; c <= hi; ++c) {
+    const int64_t q = quantize(f(in.to_real(c)), out);
+    table_.push_back(static_cast<int32_t>(q));
+  }
+}
+
+Lut::Lut(const Format& in, std::vector<int32_t> table) : in_(in), lo_(in.min_raw()), table_(std::move(table)) {
+  if (table_.size() != static_cast<size_t>(in.max_raw() - lo_ + 1))
+    throw FormatError("a lookup table for " + in.to_string() + " needs " +
+                      std::to_string(in.max_raw() - lo_ + 1) + " entries, got " + std::to_string(table_.size()));
+}
+
+}  // namespace ssmsim::quant

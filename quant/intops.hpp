@@ -1,0 +1,75 @@
+// Integer-only building blocks of the quantized models (docs/fixed_point.md, section 9): the scaled
+// sum that every layer output goes through, the integer square root and reciprocal square root of
+// the integer LayerNorm, and lookup tables for nonlinearities.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "quant/quantizer.hpp"
+#include "quant/requantize.hpp"
+
+namespace ssmsim::quant {
+
+// out = fit(round(sum_k v_k * K_k * 2^(S - S_k) / 2^S)): integer terms v_k, each with its own
+// scale s_k, brought to an output format of scale s_out with one rounding and one overflow step.
+// K_k / 2^S_k is the dyadic approximation of the real ratio r_k = s_k / s_out (negative ratios
+// allowed: a folded BatchNorm scale) with a multiplier of exactly `bits` bits
+// (K_k = round_half_even(r_k * 2^S_k), exact in double); the terms are aligned to the finest shift
+// S = max S_k by exact left shifts, so every term keeps its full precision whatever the ratios'
+// spread. Products and sum are exact (128 bits); callers keep each |v_k * K_k * 2^(S - S_k)|
+// below 2^125.
+class ScaledSum {
+ public:
+  ScaledSum() = default;
+  ScaledSum(const std::vector<double>& ratios, const Format& to, Rounding rounding, Overflow overflow,
+            int bits = 31);
+  // From stored constants (a quantized model file): multipliers and their shifts.
+  ScaledSum(std::vector<int64_t> K, std::vector<int> shifts, const Format& to, Rounding rounding, Overflow overflow);
+
+  int64_t operator()(wide_t v0, uint64_t* events) const { return out_((v0 * K_[0]) << up_[0], events); }
+  int64_t operator()(wide_t v0, wide_t v1, uint64_t* events) const {
+    return out_(((v0 * K_[0]) << up_[0]) + ((v1 * K_[1]) << up_[1]), events);
+  }
+
+  const std::vector<int64_t>& K() const { return K_; }
+  const std::vector<int>& shifts() const { return shifts_; }
+  int S() const { return S_; }
+  const Format& to() const { return out_.to(); }
+  Rounding rounding() const { return out_.rounding(); }
+  Overflow overflow() const { return out_.overflow(); }
+  std::string to_string() const;
+
+ private:
+  void finish(const Format& to, Rounding rounding, Overflow overflow);
+  std::vector<int64_t> K_;
+  std::vector<int> shifts_, up_;
+  int S_ = 0;
+  Requantizer out_;
+};
+
+// floor(sqrt(v)), exact, for any v < 2^126.
+uint64_t isqrt(uwide_t v);
+
+// A table of 2^in.width entries: entry i is quantize(f(dequantize(code)), out) for the input code
+// of index i (code = i + min of the input format). Built offline in double; applied with integers
+// only. Inputs up to 16 bits.
+class Lut {
+ public:
+  Lut() = default;
+  Lut(const Format& in, const QuantParams& out, const std::function<double(double)>& f);
+  // From stored entries.
+  Lut(const Format& in, std::vector<int32_t> table);
+  int64_t operator()(int64_t code) const { return table_[static_cast<size_t>(code - lo_)]; }
+  const std::vector<int32_t>& table() const { return table_; }
+  const Format& in() const { return in_; }
+
+ private:
+  Format in_{};
+  int64_t lo_ = 0;
+  std::vector<int32_t> table_;
+};
+
+}  // namespace ssmsim::quant

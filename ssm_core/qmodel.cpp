@@ -1,0 +1,944 @@
+#include "ssm_core/qmodel.hpp"
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "quant/errors.hpp"
+#include "ssm_core/safetensors.hpp"
+
+namespace ssmsim::core {
+
+using quant::Component;
+using quant::Format;
+using quant::QuantParams;
+using quant::ScaledSum;
+using quant::wide_t;
+
+namespace {
+
+constexpr const char* kQFormat = "ssmsim.quantized";
+// Fraction bits of the integer LayerNorm's reciprocal standard deviation (docs/fixed_point.md 9).
+constexpr int kLnFrac = 56;
+
+std::string layer_name(size_t i) { return "layers." + std::to_string(i); }
+
+// ---------- the float model's tensors, by the reference names ----------
+
+struct FloatView {
+  const Model& model;
+  const std::vector<float>& params;
+  std::vector<double> get(const std::string& name) const {
+    const ParamInfo& info = model.layout().find(name);
+    return std::vector<double>(params.begin() + static_cast<long>(info.offset),
+                               params.begin() + static_cast<long>(info.offset + info.size));
+  }
+  bool has(const std::string& name) const {
+    for (const auto& p : model.layout().params())
+      if (p.name == name) return true;
+    return false;
+  }
+};
+
+// The mixing layer's weight [O, H] and bias [O] under either naming.
+void mixing_weights(const FloatView& v, size_t i, std::vector<double>& W, std::vector<double>& b) {
+  const ModelConfig& c = v.model.config();
+  const std::string s = std::to_string(i);
+  if (c.layer == LayerType::S4D) {
+    W = v.get("s4_layers." + s + ".output_linear.0.weight");
+    b = v.get("s4_layers." + s + ".output_linear.0.bias");
+    return;
+  }
+  if (c.mixing == Mixing::Glu) {  // [out1; out2]
+    W = v.get("layers." + s + ".out1.weight");
+    auto w2 = v.get("layers." + s + ".out2.weight");
+    W.insert(W.end(), w2.begin(), w2.end());
+    b = v.get("layers." + s + ".out1.bias");
+    auto b2 = v.get("layers." + s + ".out2.bias");
+    b.insert(b.end(), b2.begin(), b2.end());
+  } else {
+    W = v.get("layers." + s + ".out2.weight");
+    b = v.get("layers." + s + ".out2.bias");
+  }
+}
+
+std::string norm_prefix(const ModelConfig& c, size_t i) {
+  return c.layer == LayerType::S4D ? "norms." + std::to_string(i) + "." : layer_name(i) + ".norm.";
+}
+
+// ---------- calibration statistics per point ----------
+
+class PointStats {
+ public:
+  void add(double v) {
+    lo_ = std::min(lo_, v);
+    hi_ = std::max(hi_, v);
+    ++seen_;
+    if (sample_.size() < kCap) {
+      sample_.push_back(v);
+    } else {  // reservoir sampling (Algorithm R), seeded: deterministic
+      const uint64_t j = rng_() % seen_;
+      if (j < kCap) sample_[j] = v;
+    }
+  }
+  QuantParams calibrate(const quant::QuantizerSpec& spec, const std::string& name) const {
+    if (seen_ == 0) throw InputError("quantize: no calibration values reached point '" + name + "'");
+    if (spec.calibration == quant::Calibration::MaxAbs || spec.frac) return quant::params_from_range(spec, lo_, hi_);
+    return quant::calibrate(spec, sample_)[0];
+  }
+  explicit PointStats(uint64_t seed = 1) : rng_(seed) {}
+
+ private:
+  static constexpr size_t kCap = size_t{1} << 20;
+  double lo_ = 0, hi_ = 0;
+  uint64_t seen_ = 0;
+  std::vector<double> sample_;
+  std::mt19937_64 rng_;
+};
+
+template <typename T>
+void add_seq(PointStats& s, const Seq<T>& x, const bool* valid, size_t f0 = 0, size_t nf = 0) {
+  if (nf == 0) nf = x.F - f0;
+  for (size_t t = 0; t < x.L; ++t)
+    for (size_t f = f0; f < f0 + nf; ++f)
+      for (size_t l = 0; l < kLanes; ++l)
+        if (valid[l]) s.add(static_cast<double>(x.at(t, f)[l]));
+}
+
+// ---------- weights ----------
+
+QTensor quantize_tensor(const std::vector<double>& data, std::vector<int64_t> shape, Component c,
+                        const quant::PrecisionConfig& prec) {
+  QTensor t;
+  t.component = c;
+  t.shape = std::move(shape);
+  const auto& spec = prec.spec(c);
+  const size_t channels = spec.granularity == quant::Granularity::PerChannel ? static_cast<size_t>(t.shape[0]) : 1;
+  t.params = quant::calibrate(spec, data.data(), channels, data.size() / channels);
+  std::vector<int64_t> q(data.size());
+  quant::quantize(t.params, data.data(), channels, data.size() / channels, q.data());
+  t.q.assign(q.begin(), q.end());
+  return t;
+}
+
+// A bias at accumulator scale: code = round_half_even(b / (s_w[o] * s_in)), saturated to the
+// bias width. The stored format's scale is that product to 31 bits (for display only).
+QTensor quantize_bias(const std::vector<double>& b, const QTensor& weight, const QuantParams& in,
+                      const quant::PrecisionConfig& prec) {
+  QTensor t;
+  t.component = Component::bias;
+  t.shape = {static_cast<int64_t>(b.size())};
+  const auto& spec = prec.spec(Component::bias);
+  for (size_t o = 0; o < b.size(); ++o) {
+    const double acc_scale = weight.p(weight.params.size() == 1 ? 0 : o).scale() * in.scale();
+    const auto r = quant::Rescale::approximate(acc_scale, 31);
+    QuantParams p;
+    p.format = Format::dyadic(true, spec.bits, r.num, r.shift);
+    p.rounding = quant::Rounding::HalfEven;
+    p.overflow = quant::Overflow::Saturate;
+    const double code = std::nearbyint(b[o] / acc_scale);
+    const double hi = std::ldexp(1.0, spec.bits - 1) - 1;
+    t.q.push_back(static_cast<int32_t>(std::clamp(code, -hi - 1, hi)));
+    t.params.push_back(p);
+  }
+  return t;
+}
+
+QuantParams gate_params(const quant::PrecisionConfig& prec) {
+  // the sigmoid's output in [0, 1]: unsigned, act bits, all fraction bits
+  QuantParams p;
+  const int bits = prec.spec(Component::act).bits;
+  p.format = Format::fixed(false, bits, bits);
+  p.rounding = quant::Rounding::HalfEven;
+  p.overflow = quant::Overflow::Saturate;
+  return p;
+}
+
+void require_supported(const quant::PrecisionConfig& prec, const ModelConfig& mc) {
+  for (const Component c : quant::all_components()) {
+    if (prec.is_float(c))
+      throw InputError("quantize: the integer model needs every component quantized, and '" +
+                       quant::component_name(c) + "' is float in precision config '" + prec.name() +
+                       "'; give it bits (or use `default: quantized`)");
+    const auto& s = prec.spec(c);
+    const auto kind = quant::component_kind(c);
+    if (kind != quant::ComponentKind::Weight && s.scheme == quant::Scheme::Asymmetric)
+      throw InputError("quantize: '" + quant::component_name(c) +
+                       "' is asymmetric; the integer model supports symmetric activations and state only");
+    if (kind != quant::ComponentKind::Weight && kind != quant::ComponentKind::Bias &&
+        s.granularity == quant::Granularity::PerChannel)
+      throw InputError("quantize: '" + quant::component_name(c) +
+                       "' is per_channel; activations and the state take one format per tensor");
+    if (kind == quant::ComponentKind::Weight && s.scheme == quant::Scheme::Asymmetric)
+      throw InputError("quantize: '" + quant::component_name(c) +
+                       "' is asymmetric; the integer model takes symmetric weights (zero point 0)");
+  }
+  if (prec.spec(Component::act).bits > 16 || prec.spec(Component::ssm_out).bits > 16)
+    throw InputError("quantize: act and ssm_out feed lookup tables and must be at most 16 bits");
+  (void)mc;
+}
+
+}  // namespace
+
+const QTensor& QModel::tensor(const std::string& name) const {
+  const auto it = tensors.find(name);
+  if (it == tensors.end()) throw InputError("quantized model: no tensor '" + name + "'");
+  return it->second;
+}
+
+const QuantParams& QModel::point(const std::string& name, size_t ch) const {
+  const auto it = points.find(name);
+  if (it == points.end()) throw InputError("quantized model: no point '" + name + "'");
+  return it->second.size() == 1 ? it->second[0] : it->second.at(ch);
+}
+
+// ======================= PTQ =======================
+
+QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& prec, const SequenceSet& calib_set,
+                    const PtqOptions& opt) {
+  const ModelConfig& mc = ck.config;
+  prec.validate();
+  require_supported(prec, mc);
+  if (mc.task != Task::Classify) throw InputError("quantize: regression models are not supported by the integer model yet");
+  const Model model(mc);
+  const FloatView view{model, ck.params};
+  QModel q;
+  q.config = mc;
+  q.precision = prec;
+  q.gelu = opt.gelu;
+  const size_t H = mc.H, nl = mc.n_layers;
+  const bool s5 = mc.layer == LayerType::S5;
+
+  // ---- activation statistics from the float model ----
+  std::map<std::string, PointStats> stats;
+  auto st = [&](const std::string& name) -> PointStats& {
+    auto it = stats.find(name);
+    if (it == stats.end()) it = stats.emplace(name, PointStats(opt.seed + stats.size())).first;
+    return it->second;
+  };
+  const size_t n = std::min(opt.calib, calib_set.n);
+  if (n == 0) throw InputError("quantize: no calibration sequences (quantize.calib must be >= 1)");
+  Model::Prepared<float> prep;
+  model.prepare(ck.params.data(), prep);
+  auto ws = make_workspace<float>();
+  for (size_t begin = 0; begin < n; begin += kLanes) {
+    Chunk ch;
+    ch.L = calib_set.length;
+    bool valid[kLanes] = {};
+    for (size_t l = 0; l < kLanes && begin + l < n; ++l) {
+      ch.x[l] = calib_set.input(begin + l);
+      ch.label[l] = calib_set.labels.empty() ? 0 : calib_set.labels[begin + l];
+      valid[l] = true;
+    }
+    model.run_chunk(ck.params.data(), prep, ch, 0, static_cast<float*>(nullptr), *ws);
+    add_seq(st("input"), ws->input, valid);
+    add_seq(st("encoder.out"), ws->x0, valid);
+    for (size_t i = 0; i < nl; ++i) {
+      const auto& W = ws->layers[i];
+      const std::string p = layer_name(i) + ".";
+      const Seq<float>& h = i == 0 ? ws->x0 : ws->layers[i - 1].out;
+      add_seq(st(p + "u"), mc.prenorm ? W.z : h, valid);
+      if (s5) {
+        add_seq(st(p + "x"), W.xs, valid);
+      } else {
+        const size_t L = ch.L, N2 = mc.N / 2;
+        for (size_t m = 0; m < H * N2; ++m)
+          for (size_t t = 0; t < L; ++t)
+            for (size_t l = 0; l < kLanes; ++l)
+              if (valid[l]) {
+                st(p + "x").add(W.states[(m * L + t) * 2 * kLanes + l]);
+                st(p + "x").add(W.states[(m * L + t) * 2 * kLanes + kLanes + l]);
+              }
+      }
+      add_seq(st(p + "y"), W.y, valid);
+      add_seq(st(p + "act"), W.act, valid);
+      if (mc.mixing == Mixing::Glu) {
+        add_seq(st(p + "mix"), W.m, valid, 0, H);
+        add_seq(st(p + "mixg"), W.m, valid, H, H);
+      } else if (mc.mixing != Mixing::Gelu) {
+        add_seq(st(p + "mixg"), W.m, valid);
+      }
+      if (mc.mixing != Mixing::Gelu) add_seq(st(p + "g"), W.g, valid);
+      add_seq(st(p + "res"), W.r, valid);
+      if (!mc.prenorm) add_seq(st(p + "out"), W.out, valid);
+    }
+    if (mc.pooling == Pooling::Mean) {
+      for (size_t f = 0; f < H; ++f)
+        for (size_t l = 0; l < kLanes; ++l)
+          if (valid[l]) st("pool").add(ws->pooled_v[f * kLanes + l]);
+    }
+  }
+  auto point_spec = [&](const std::string& name) {
+    const std::string leaf = name.substr(name.rfind('.') + 1);
+    if (leaf == "u") return Component::ssm_in;
+    if (leaf == "x") return Component::x;
+    if (leaf == "y") return Component::ssm_out;
+    return Component::act;
+  };
+  for (const auto& [name, s] : stats) q.points[name] = {s.calibrate(prec.spec(point_spec(name)), name)};
+
+  // ---- weights ----
+  const size_t Din = mc.d_input;
+  q.tensors["encoder.weight"] = quantize_tensor(view.get("encoder.weight"), {static_cast<int64_t>(H), static_cast<int64_t>(Din)},
+                                                Component::encoder, prec);
+  q.tensors["encoder.bias"] = quantize_bias(view.get("encoder.bias"), q.tensors["encoder.weight"], q.points["input"][0], prec);
+  for (size_t i = 0; i < nl; ++i) {
+    const std::string p = layer_name(i) + ".";
+    const auto Hs = static_cast<int64_t>(H);
+    std::vector<double> A, B, C, D;
+    std::vector<int64_t> sa, sb, sc;
+    if (s5) {
+      const S5Coeffs<float>& k = prep.s5[i];
+      // coefficients again in double for the quantizers
+      const std::vector<double> pd(ck.params.begin(), ck.params.end());
+      Model::Prepared<double> pr;
+      model.prepare(pd.data(), pr);
+      const S5Coeffs<double>& kd = pr.s5[i];
+      const size_t P2 = kd.P2;
+      const double s = mc.conj_sym ? 2.0 : 1.0;
+      for (size_t m = 0; m < P2; ++m) {
+        A.push_back(kd.Lr[m]);
+        A.push_back(kd.Li[m]);
+      }
+      for (size_t m = 0; m < P2; ++m)
+        for (size_t h = 0; h < H; ++h) {
+          B.push_back(kd.Wb[(2 * m) * H + h]);
+          B.push_back(kd.Wb[(2 * m + 1) * H + h]);
+        }
+      for (size_t h = 0; h < H; ++h)
+        for (size_t m = 0; m < P2; ++m) {  // C_tilde = Wc / s, Wc = [s Re C, -s Im C]
+          C.push_back(kd.Wc[h * 2 * P2 + 2 * m] / s);
+          C.push_back(-kd.Wc[h * 2 * P2 + 2 * m + 1] / s);
+        }
+      D.assign(kd.D.begin(), kd.D.end());
+      const auto P = static_cast<int64_t>(P2);
+      sa = {P, 2};
+      sb = {P, Hs, 2};
+      sc = {Hs, P, 2};
+      (void)k;
+    } else {
+      const std::vector<double> pd(ck.params.begin(), ck.params.end());
+      Model::Prepared<double> pr;
+      model.prepare(pd.data(), pr);
+      const S4DCoeffs<double>& kd = pr.s4d[i];
+      for (size_t m = 0; m < H * kd.N2; ++m) {
+        A.push_back(kd.Lr[m]);
+        A.push_back(kd.Li[m]);
+        B.push_back(kd.Br[m]);
+        B.push_back(kd.Bi[m]);
+        C.push_back(kd.Cr[m]);
+        C.push_back(kd.Ci[m]);
+      }
+      D.assign(kd.D.begin(), kd.D.end());
+      const auto N2 = static_cast<int64_t>(kd.N2);
+      sa = sb = sc = {Hs, N2, 2};
+    }
+    q.tensors[p + "A"] = quantize_tensor(A, sa, Component::A, prec);
+    q.tensors[p + "B"] = quantize_tensor(B, sb, Component::B, prec);
+    q.tensors[p + "C"] = quantize_tensor(C, sc, Component::C, prec);
+    q.tensors[p + "D"] = quantize_tensor(D, {Hs}, Component::D, prec);
+    if (mc.mixing != Mixing::Gelu) {
+      std::vector<double> W, b;
+      mixing_weights(view, i, W, b);
+      const auto O = static_cast<int64_t>(b.size());
+      q.tensors[p + "mix.weight"] = quantize_tensor(W, {O, Hs}, Component::mixing, prec);
+      q.tensors[p + "mix.bias"] = quantize_bias(b, q.tensors[p + "mix.weight"], q.points[p + "act"][0], prec);
+    }
+    // normalisation: LayerNorm gamma / beta, or BatchNorm folded to a per-channel scale and shift
+    const std::string np = norm_prefix(mc, i);
+    std::vector<double> g = view.get(np + "weight"), b = view.get(np + "bias");
+    if (mc.norm == Norm::Batch) {
+      const auto rm = view.get(np + "running_mean"), rv = view.get(np + "running_var");
+      for (size_t f = 0; f < H; ++f) {
+        const double a = g[f] / std::sqrt(rv[f] + 1e-5);
+        b[f] -= rm[f] * a;
+        g[f] = a;
+      }
+    }
+    q.tensors[p + "norm.scale"] = quantize_tensor(g, {Hs}, Component::norm, prec);
+    q.tensors[p + "norm.shift"] = quantize_tensor(b, {Hs}, Component::norm, prec);
+  }
+  const auto C = static_cast<int64_t>(mc.d_output);
+  q.tensors["decoder.weight"] = quantize_tensor(view.get("decoder.weight"), {C, static_cast<int64_t>(H)}, Component::decoder, prec);
+  const QuantParams& pooled = mc.pooling == Pooling::Mean ? q.points["pool"][0]
+                                                          : q.points[layer_name(nl - 1) + (mc.prenorm ? ".res" : ".out")][0];
+  q.tensors["decoder.bias"] = quantize_bias(view.get("decoder.bias"), q.tensors["decoder.weight"], pooled, prec);
+  q.points["gate"] = {gate_params(prec)};
+  q.metadata["calib.sequences"] = std::to_string(n);
+  q.metadata["calib.length"] = std::to_string(calib_set.length);
+  return q;
+}
+
+// ======================= file =======================
+
+namespace {
+
+nlohmann::json params_json(const std::vector<QuantParams>& ps) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& p : ps)
+    a.push_back({{"format", p.format.to_string()},
+                 {"zero_point", p.zero_point},
+                 {"rounding", quant::to_string(p.rounding)},
+                 {"overflow", quant::to_string(p.overflow)}});
+  return a;
+}
+
+std::vector<QuantParams> params_from_json(const nlohmann::json& a) {
+  std::vector<QuantParams> out;
+  for (const auto& e : a) {
+    QuantParams p;
+    p.format = Format::parse(e.at("format").get<std::string>());
+    p.zero_point = e.at("zero_point").get<int64_t>();
+    p.rounding = quant::parse_rounding(e.at("rounding").get<std::string>());
+    p.overflow = quant::parse_overflow(e.at("overflow").get<std::string>());
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace
+
+void save_qmodel(const std::filesystem::path& path, const QModel& m) {
+  SafeTensors st;
+  for (const auto& [name, t] : m.tensors) {
+    int bits = 0;
+    for (const auto& p : t.params) bits = std::max(bits, p.format.width);
+    if (bits <= 8) {
+      st.tensors[name] = Tensor::from<int8_t>(t.shape, std::vector<int8_t>(t.q.begin(), t.q.end()));
+    } else if (bits <= 16) {
+      st.tensors[name] = Tensor::from<int16_t>(t.shape, std::vector<int16_t>(t.q.begin(), t.q.end()));
+    } else {
+      st.tensors[name] = Tensor::from<int32_t>(t.shape, t.q);
+    }
+    nlohmann::json j = {{"component", quant::component_name(t.component)}, {"params", params_json(t.params)}};
+    st.metadata["q." + name] = j.dump();
+  }
+  for (const auto& [name, ps] : m.points) st.metadata["point." + name] = params_json(ps).dump();
+  for (const auto& kv : m.config.to_yaml()) st.metadata["model." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+  st.metadata["precision"] = m.precision.to_yaml_string();
+  st.metadata["gelu"] = m.gelu == QGelu::Lut ? "lut" : "hard";
+  for (const auto& [k, v] : m.metadata) st.metadata[k] = v;
+  st.metadata["format"] = kQFormat;
+  write_safetensors(path, st);
+}
+
+bool is_qmodel_file(const std::filesystem::path& path) {
+  const SafeTensors st = read_safetensors(path);
+  const auto it = st.metadata.find("format");
+  return it != st.metadata.end() && it->second == kQFormat;
+}
+
+QModel load_qmodel(const std::filesystem::path& path) {
+  const SafeTensors st = read_safetensors(path);
+  const auto fmt = st.metadata.find("format");
+  if (fmt == st.metadata.end() || fmt->second != kQFormat)
+    throw InputError(path.string() + ": not a quantized model (format " +
+                     (fmt == st.metadata.end() ? "missing" : "'" + fmt->second + "'") +
+                     "); make one with `ssmsim quantize --ckpt F --precision P.yaml --out Q`");
+  QModel m;
+  try {
+    YAML::Node node(YAML::NodeType::Map);
+    for (const auto& [k, v] : st.metadata)
+      if (k.rfind("model.", 0) == 0) node[k.substr(6)] = YAML::Load(v);
+    m.config = ModelConfig::from_yaml(node, "__metadata__ model");
+    m.precision = quant::PrecisionConfig::from_yaml(YAML::Load(st.meta("precision")), "__metadata__ precision");
+    m.gelu = st.meta("gelu") == "hard" ? QGelu::Hard : QGelu::Lut;
+    for (const auto& [k, v] : st.metadata) {
+      if (k.rfind("point.", 0) == 0) {
+        m.points[k.substr(6)] = params_from_json(nlohmann::json::parse(v));
+      } else if (k.rfind("q.", 0) == 0) {
+        const std::string name = k.substr(2);
+        const auto j = nlohmann::json::parse(v);
+        QTensor t;
+        t.component = quant::parse_component(j.at("component").get<std::string>());
+        t.params = params_from_json(j.at("params"));
+        const Tensor& raw = st.tensors.at(name);
+        t.shape = raw.shape;
+        switch (raw.dtype) {
+          case DType::I8: { const auto a = raw.as<int8_t>(); t.q.assign(a.begin(), a.end()); break; }
+          case DType::I16: { const auto a = raw.as<int16_t>(); t.q.assign(a.begin(), a.end()); break; }
+          case DType::I32: t.q = raw.as<int32_t>(); break;
+          default: throw InputError("tensor '" + name + "' has dtype " + dtype_name(raw.dtype) + "; expected I8, I16 or I32");
+        }
+        if (t.params.size() != 1 && t.params.size() != t.channels())
+          throw InputError("tensor '" + name + "': " + std::to_string(t.params.size()) + " quantizer entries for " +
+                           std::to_string(t.channels()) + " channels");
+        m.tensors[name] = std::move(t);
+      } else if (k != "format" && k != "precision" && k != "gelu" && k.rfind("model.", 0) != 0) {
+        m.metadata[k] = v;
+      }
+    }
+  } catch (const std::exception& e) {
+    throw InputError(path.string() + ": malformed quantized model: " + e.what());
+  }
+  return m;
+}
+
+}  // namespace ssmsim::core
+
+// ======================= the integer engine =======================
+
+namespace ssmsim::core {
+
+namespace {
+
+using ISeq = Seq<int32_t>;
+
+double sc(const QuantParams& p) { return p.scale(); }
+
+struct Counter {
+  std::string name;
+  uint64_t n = 0;
+};
+
+}  // namespace
+
+struct QEngine::Impl {
+  struct Layer {
+    std::string name;
+    std::string in_point;           // the layer's input (residual stream) point
+    // SSM
+    std::vector<int32_t> Ar, Ai, Br, Bi, Cr, Ci, D;
+    size_t states = 0;              // S4D: N2 per channel; S5: P2
+    std::vector<ScaledSum> xupd;    // per A/B channel
+    std::vector<ScaledSum> yout;    // per output channel h
+    bool xupd_per_state = false;    // S4D: indexed by h; S5: by state p
+    ScaledSum u_in;                 // postnorm: layer input -> u
+    // nonlinearity
+    quant::Lut gelu;
+    int64_t hard_two = 0;
+    ScaledSum hard_out;
+    // mixing
+    std::vector<int32_t> Wm, bm;
+    size_t mix_out = 0;
+    std::vector<ScaledSum> mix_val, mix_gate;
+    quant::Lut sigmoid;
+    ScaledSum g_out;
+    ScaledSum res;
+    // normalisation (into u for prenorm, into out for postnorm)
+    std::vector<int32_t> gamma, beta;
+    std::vector<ScaledSum> norm;
+    uint64_t ln_eps = 0;
+  };
+  std::vector<int32_t> We, be, Wd, bd;
+  std::vector<ScaledSum> enc, logit;
+  bool logit_rescaled = false;
+  QuantParams input;
+  std::vector<Layer> layers;
+  std::string last_point;
+};
+
+namespace {
+
+std::vector<ScaledSum> per_channel_sums(size_t n, const std::function<std::vector<double>(size_t)>& ratios,
+                                        const QuantParams& to) {
+  std::vector<ScaledSum> out;
+  for (size_t c = 0; c < n; ++c) out.emplace_back(ratios(c), to.format, to.rounding, to.overflow);
+  return out;
+}
+
+}  // namespace
+
+QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<Impl>()) {
+  const ModelConfig& mc = m.config;
+  Impl& I = *impl_;
+  const size_t H = mc.H, nl = mc.n_layers;
+  const bool s5 = mc.layer == LayerType::S5;
+  I.input = m.point("input");
+  const QuantParams& enc_out = m.point("encoder.out");
+  const QTensor& We = m.tensor("encoder.weight");
+  I.We = We.q;
+  I.be = m.tensor("encoder.bias").q;
+  I.enc = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
+                           enc_out);
+  for (size_t i = 0; i < nl; ++i) {
+    Impl::Layer Ly;
+    const std::string p = layer_name(i) + ".";
+    Ly.name = layer_name(i);
+    Ly.in_point = i == 0 ? "encoder.out" : layer_name(i - 1) + (mc.prenorm ? ".res" : ".out");
+    const QuantParams &hin = m.point(Ly.in_point), &u = m.point(p + "u"), &x = m.point(p + "x"),
+                      &y = m.point(p + "y"), &act = m.point(p + "act"), &res = m.point(p + "res");
+    const QTensor &A = m.tensor(p + "A"), &B = m.tensor(p + "B"), &C = m.tensor(p + "C"), &D = m.tensor(p + "D");
+    const size_t nA = A.size() / 2;
+    for (size_t k = 0; k < nA; ++k) {
+      Ly.Ar.push_back(A.q[2 * k]);
+      Ly.Ai.push_back(A.q[2 * k + 1]);
+    }
+    for (size_t k = 0; k < B.size() / 2; ++k) {
+      Ly.Br.push_back(B.q[2 * k]);
+      Ly.Bi.push_back(B.q[2 * k + 1]);
+    }
+    for (size_t k = 0; k < C.size() / 2; ++k) {
+      Ly.Cr.push_back(C.q[2 * k]);
+      Ly.Ci.push_back(C.q[2 * k + 1]);
+    }
+    Ly.D = D.q;
+    Ly.states = s5 ? nA : nA / H;
+    Ly.xupd_per_state = s5;
+    const size_t xch = s5 ? nA : H;  // A and B channels: S5 per state, S4D per channel h
+    Ly.xupd = per_channel_sums(
+        xch, [&](size_t c) { return std::vector<double>{sc(A.p(c)), sc(B.p(c)) * sc(u) / sc(x)}; }, x);
+    const double two = s5 && !mc.conj_sym ? 1.0 : 2.0;
+    Ly.yout = per_channel_sums(
+        H, [&](size_t h) { return std::vector<double>{two * sc(C.p(h)) * sc(x) / sc(y), sc(D.p(h)) * sc(u) / sc(y)}; },
+        y);
+    if (!mc.prenorm) Ly.u_in = ScaledSum({sc(hin) / sc(u)}, u.format, u.rounding, u.overflow);
+    if (m.gelu == QGelu::Lut) {
+      Ly.gelu = quant::Lut(y.format, act, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); });
+    } else {
+      Ly.hard_two = static_cast<int64_t>(std::nearbyint(2.0 / sc(y)));
+      Ly.hard_out = ScaledSum({sc(y) * sc(y) / (4.0 * sc(act))}, act.format, act.rounding, act.overflow);
+    }
+    const QuantParams* g = &act;
+    if (mc.mixing != Mixing::Gelu) {
+      const QTensor& Wm = m.tensor(p + "mix.weight");
+      Ly.Wm = Wm.q;
+      Ly.bm = m.tensor(p + "mix.bias").q;
+      Ly.mix_out = static_cast<size_t>(Wm.shape[0]);
+      const QuantParams& mixg = m.point(p + "mixg");
+      const QuantParams& gate = m.point("gate");
+      g = &m.point(p + "g");
+      if (mc.mixing == Mixing::Glu) {
+        const QuantParams& mix = m.point(p + "mix");
+        Ly.mix_val = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(act) / sc(mix)}; }, mix);
+        Ly.mix_gate = per_channel_sums(
+            H, [&](size_t o) { return std::vector<double>{sc(Wm.p(H + o)) * sc(act) / sc(mixg)}; }, mixg);
+        Ly.g_out = ScaledSum({sc(mix) * sc(gate) / sc(*g)}, g->format, g->rounding, g->overflow);
+      } else {
+        Ly.mix_gate = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(act) / sc(mixg)}; },
+                                       mixg);
+        const double other = mc.mixing == Mixing::HalfGlu1 ? sc(act) : sc(y);
+        Ly.g_out = ScaledSum({other * sc(gate) / sc(*g)}, g->format, g->rounding, g->overflow);
+      }
+      Ly.sigmoid = quant::Lut(mixg.format, gate, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
+    }
+    Ly.res = ScaledSum({sc(*g) / sc(res), sc(hin) / sc(res)}, res.format, res.rounding, res.overflow);
+    // normalisation
+    const QTensor &gam = m.tensor(p + "norm.scale"), &bet = m.tensor(p + "norm.shift");
+    Ly.gamma = gam.q;
+    Ly.beta = bet.q;
+    const QuantParams& nin = mc.prenorm ? hin : res;
+    const QuantParams& nout = mc.prenorm ? u : m.point(p + "out");
+    if (mc.norm == Norm::Batch) {
+      Ly.norm = per_channel_sums(
+          H, [&](size_t f) { return std::vector<double>{sc(gam.p(f)) * sc(nin) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
+          nout);
+    } else {
+      const double eps = s5 ? 1e-6 : 1e-5;
+      const double Hd = static_cast<double>(H);
+      Ly.ln_eps = static_cast<uint64_t>(std::min(std::nearbyint(eps * Hd * Hd * Hd / (sc(nin) * sc(nin))), 0x1p62));
+      Ly.norm = per_channel_sums(
+          H,
+          [&](size_t f) { return std::vector<double>{std::ldexp(sc(gam.p(f)), -kLnFrac) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
+          nout);
+    }
+    I.layers.push_back(std::move(Ly));
+  }
+  I.last_point = layer_name(nl - 1) + (mc.prenorm ? ".res" : ".out");
+  const QTensor& Wd = m.tensor("decoder.weight");
+  I.Wd = Wd.q;
+  I.bd = m.tensor("decoder.bias").q;
+  const QuantParams& pooled = mc.pooling == Pooling::Mean ? m.point("pool") : m.point(I.last_point);
+  double smin = sc(Wd.p(0));
+  for (size_t c = 0; c < Wd.params.size(); ++c) smin = std::min(smin, sc(Wd.p(c)));
+  logit_scale_ = smin * sc(pooled);
+  I.logit_rescaled = Wd.params.size() > 1;
+  if (I.logit_rescaled)
+    I.logit = per_channel_sums(
+        mc.d_output, [&](size_t c) { return std::vector<double>{sc(Wd.p(c)) / smin}; },
+        QuantParams{Format::fixed(true, 64, 0), 0, quant::Rounding::HalfEven, quant::Overflow::Saturate});
+}
+
+QEngine::~QEngine() = default;
+
+std::unique_ptr<QWorkspace> QEngine::make_workspace() const { return std::make_unique<QWorkspace>(); }
+
+namespace {
+
+// out[t][o] = narrow_o(sum_i W[o][i] in[t][i] + b[o]) for every step and lane
+void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_t O, size_t o0, size_t on,
+             const ISeq& in, const std::vector<ScaledSum>& narrow, ISeq& out, uint64_t* ev) {
+  const size_t I = in.F, L = in.L;
+  out.resize(L, on);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t o = 0; o < on; ++o) {
+      int64_t acc[kLanes];
+      for (size_t l = 0; l < kLanes; ++l) acc[l] = b[o0 + o];
+      const int32_t* w = &W[(o0 + o) * I];
+      for (size_t i = 0; i < I; ++i) {
+        const int32_t* x = in.at(t, i);
+        for (size_t l = 0; l < kLanes; ++l) acc[l] += static_cast<int64_t>(w[i]) * x[l];
+      }
+      int32_t* y = out.at(t, o);
+      for (size_t l = 0; l < kLanes; ++l) y[l] = static_cast<int32_t>(narrow[o](acc[l], ev));
+    }
+  (void)O;
+}
+
+void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out, uint64_t* ev) {
+  const size_t L = in.L, H = in.F;
+  out.resize(L, H);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t l = 0; l < kLanes; ++l) {
+      if (batch) {
+        for (size_t f = 0; f < H; ++f)
+          out.at(t, f)[l] = static_cast<int32_t>(
+              Ly.norm[f](static_cast<wide_t>(in.at(t, f)[l]) * Ly.gamma[f], Ly.beta[f], ev));
+        continue;
+      }
+      // LayerNorm: d_f = H r_f - sum r; rs = isqrt(floor(2^(2F) H / (sum d^2 + eps)))
+      int64_t sum = 0;
+      for (size_t f = 0; f < H; ++f) sum += in.at(t, f)[l];
+      quant::uwide_t v = 0;
+      for (size_t f = 0; f < H; ++f) {
+        const int64_t d = static_cast<int64_t>(H) * in.at(t, f)[l] - sum;
+        v += static_cast<quant::uwide_t>(static_cast<wide_t>(d) * d);
+      }
+      const quant::uwide_t num = (quant::uwide_t{1} << (2 * kLnFrac)) * H;
+      const uint64_t rs = quant::isqrt(num / (v + Ly.ln_eps));
+      for (size_t f = 0; f < H; ++f) {
+        const int64_t d = static_cast<int64_t>(H) * in.at(t, f)[l] - sum;
+        out.at(t, f)[l] =
+            static_cast<int32_t>(Ly.norm[f](static_cast<wide_t>(d) * static_cast<wide_t>(rs) * Ly.gamma[f], Ly.beta[f], ev));
+      }
+    }
+}
+
+}  // namespace
+
+QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::SaturationCounters& counters) const {
+  const Impl& I = *impl_;
+  const ModelConfig& mc = model_.config;
+  const size_t L = chunk.L, H = mc.H, Din = mc.d_input, Cn = mc.d_output;
+  const bool s5 = mc.layer == LayerType::S5;
+  auto ev = [&](const std::string& name) { return counters.slot(name); };
+
+  // the input quantizer: the one float -> integer step
+  ws.in.resize(L, Din);
+  {
+    uint64_t* e = ev("input");
+    for (size_t l = 0; l < kLanes; ++l) {
+      if (!chunk.x[l]) continue;
+      for (size_t t = 0; t < L; ++t)
+        for (size_t d = 0; d < Din; ++d)
+          ws.in.at(t, d)[l] = static_cast<int32_t>(quant::quantize(chunk.x[l][t * Din + d], I.input, e));
+    }
+  }
+  qlinear(I.We, I.be, H, 0, H, ws.in, I.enc, ws.h0, ev("encoder.out"));
+  const ISeq* h = &ws.h0;
+  ws.layer_out.resize(I.layers.size());
+  for (size_t li = 0; li < I.layers.size(); ++li) {
+    const Impl::Layer& Ly = I.layers[li];
+    const std::string p = Ly.name + ".";
+    // u: the SSM input
+    if (mc.prenorm) {
+      qnorm(Ly, mc.norm == Norm::Batch, *h, ws.u, ev(p + "u"));
+    } else {
+      ws.u.resize(L, H);
+      uint64_t* e = ev(p + "u");
+      for (size_t i = 0; i < ws.u.v.size(); ++i) ws.u.v[i] = static_cast<int32_t>(Ly.u_in(h->v[i], e));
+    }
+    // the state update and the output accumulation
+    ws.yacc.assign(L * H * kLanes, 0);
+    uint64_t* ex = ev(p + "x");
+    if (!s5) {
+      const size_t N2 = Ly.states;
+      for (size_t hh = 0; hh < H; ++hh)
+        for (size_t n = 0; n < N2; ++n) {
+          const size_t k = hh * N2 + n;
+          const int64_t ar = Ly.Ar[k], ai = Ly.Ai[k], br = Ly.Br[k], bi = Ly.Bi[k], cr = Ly.Cr[k], ci = Ly.Ci[k];
+          const ScaledSum& upd = Ly.xupd[hh];
+          int64_t xr[kLanes] = {}, xi[kLanes] = {};
+          for (size_t t = 0; t < L; ++t) {
+            const int32_t* uu = ws.u.at(t, hh);
+            int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
+            for (size_t l = 0; l < kLanes; ++l) {
+              const wide_t axr = static_cast<wide_t>(ar) * xr[l] - static_cast<wide_t>(ai) * xi[l];
+              const wide_t axi = static_cast<wide_t>(ar) * xi[l] + static_cast<wide_t>(ai) * xr[l];
+              const int64_t nr = upd(axr, static_cast<wide_t>(br) * uu[l], ex);
+              const int64_t ni = upd(axi, static_cast<wide_t>(bi) * uu[l], ex);
+              xr[l] = nr;
+              xi[l] = ni;
+              acc[l] += cr * nr - ci * ni;
+            }
+          }
+        }
+    } else {
+      const size_t P2 = Ly.states;
+      std::vector<int64_t> xr(P2 * kLanes, 0), xi(P2 * kLanes, 0);
+      for (size_t t = 0; t < L; ++t) {
+        for (size_t pp = 0; pp < P2; ++pp) {
+          wide_t bur[kLanes] = {}, bui[kLanes] = {};
+          for (size_t hh = 0; hh < H; ++hh) {
+            const int32_t* uu = ws.u.at(t, hh);
+            const int64_t br = Ly.Br[pp * H + hh], bi = Ly.Bi[pp * H + hh];
+            for (size_t l = 0; l < kLanes; ++l) {
+              bur[l] += static_cast<wide_t>(br) * uu[l];
+              bui[l] += static_cast<wide_t>(bi) * uu[l];
+            }
+          }
+          const int64_t ar = Ly.Ar[pp], ai = Ly.Ai[pp];
+          const ScaledSum& upd = Ly.xupd[pp];
+          for (size_t l = 0; l < kLanes; ++l) {
+            int64_t& r = xr[pp * kLanes + l];
+            int64_t& im = xi[pp * kLanes + l];
+            const wide_t axr = static_cast<wide_t>(ar) * r - static_cast<wide_t>(ai) * im;
+            const wide_t axi = static_cast<wide_t>(ar) * im + static_cast<wide_t>(ai) * r;
+            r = upd(axr, bur[l], ex);
+            im = upd(axi, bui[l], ex);
+          }
+        }
+        for (size_t hh = 0; hh < H; ++hh) {
+          int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
+          for (size_t pp = 0; pp < P2; ++pp) {
+            const int64_t cr = Ly.Cr[hh * P2 + pp], ci = Ly.Ci[hh * P2 + pp];
+            for (size_t l = 0; l < kLanes; ++l) acc[l] += cr * xr[pp * kLanes + l] - ci * xi[pp * kLanes + l];
+          }
+        }
+      }
+    }
+    ws.y.resize(L, H);
+    {
+      uint64_t* e = ev(p + "y");
+      for (size_t t = 0; t < L; ++t)
+        for (size_t hh = 0; hh < H; ++hh) {
+          const int32_t* uu = ws.u.at(t, hh);
+          int32_t* yy = ws.y.at(t, hh);
+          const int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
+          for (size_t l = 0; l < kLanes; ++l)
+            yy[l] = static_cast<int32_t>(Ly.yout[hh](acc[l], static_cast<wide_t>(Ly.D[hh]) * uu[l], e));
+        }
+    }
+    // GELU
+    ws.act.resize(L, H);
+    {
+      uint64_t* e = ev(p + "act");
+      for (size_t i = 0; i < ws.y.v.size(); ++i) {
+        const int64_t v = ws.y.v[i];
+        if (model_.gelu == QGelu::Lut) {
+          ws.act.v[i] = static_cast<int32_t>(Ly.gelu(v));
+        } else {
+          const int64_t c = std::clamp<int64_t>(v + Ly.hard_two, 0, 2 * Ly.hard_two);
+          ws.act.v[i] = static_cast<int32_t>(Ly.hard_out(static_cast<wide_t>(v) * c, e));
+        }
+      }
+    }
+    // mixing
+    const ISeq* g = &ws.act;
+    if (mc.mixing != Mixing::Gelu) {
+      const size_t gate_o0 = mc.mixing == Mixing::Glu ? H : 0;
+      qlinear(Ly.Wm, Ly.bm, Ly.mix_out, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(p + "mixg"));
+      ws.gate.resize(L, H);
+      for (size_t i = 0; i < ws.mixg.v.size(); ++i) ws.gate.v[i] = static_cast<int32_t>(Ly.sigmoid(ws.mixg.v[i]));
+      const ISeq* other = &ws.act;
+      if (mc.mixing == Mixing::Glu) {
+        qlinear(Ly.Wm, Ly.bm, Ly.mix_out, 0, H, ws.act, Ly.mix_val, ws.mix, ev(p + "mix"));
+        other = &ws.mix;
+      } else if (mc.mixing == Mixing::HalfGlu2) {
+        other = &ws.y;
+      }
+      ws.g.resize(L, H);
+      uint64_t* e = ev(p + "g");
+      for (size_t i = 0; i < ws.g.v.size(); ++i)
+        ws.g.v[i] = static_cast<int32_t>(Ly.g_out(static_cast<wide_t>(other->v[i]) * ws.gate.v[i], e));
+      g = &ws.g;
+    }
+    // residual, then the post-norm
+    ISeq& out = ws.layer_out[li];
+    {
+      ws.res.resize(L, H);
+      uint64_t* e = ev(p + "res");
+      for (size_t i = 0; i < ws.res.v.size(); ++i) ws.res.v[i] = static_cast<int32_t>(Ly.res(g->v[i], h->v[i], e));
+    }
+    if (mc.prenorm)
+      out = ws.res;
+    else
+      qnorm(Ly, mc.norm == Norm::Batch, ws.res, out, ev(p + "out"));
+    h = &out;
+  }
+  // pooling and the decoder
+  ISeq pooled;
+  pooled.resize(1, H);
+  if (mc.pooling == Pooling::Mean) {
+    const QuantParams& pp = model_.point("pool");
+    const ScaledSum pool({sc(model_.point(I.last_point)) / (static_cast<double>(L) * sc(pp))}, pp.format, pp.rounding,
+                         pp.overflow);
+    uint64_t* e = ev("pool");
+    for (size_t f = 0; f < H; ++f)
+      for (size_t l = 0; l < kLanes; ++l) {
+        int64_t s = 0;
+        for (size_t t = 0; t < L; ++t) s += h->at(t, f)[l];
+        pooled.at(0, f)[l] = static_cast<int32_t>(pool(s, e));
+      }
+  } else {
+    for (size_t f = 0; f < H; ++f)
+      for (size_t l = 0; l < kLanes; ++l) pooled.at(0, f)[l] = h->at(L - 1, f)[l];
+  }
+  QChunkResult r;
+  std::vector<int64_t> logits(Cn * kLanes);
+  for (size_t c = 0; c < Cn; ++c)
+    for (size_t l = 0; l < kLanes; ++l) {
+      int64_t acc = I.bd[c];
+      for (size_t f = 0; f < H; ++f) acc += static_cast<int64_t>(I.Wd[c * H + f]) * pooled.at(0, f)[l];
+      logits[c * kLanes + l] = I.logit_rescaled ? I.logit[c](acc, nullptr) : acc;
+    }
+  for (size_t l = 0; l < kLanes; ++l) {
+    if (!chunk.x[l]) continue;
+    ++r.count;
+    size_t arg = 0;
+    for (size_t c = 0; c < Cn; ++c) {
+      r.logits.push_back(logits[c * kLanes + l]);
+      if (logits[c * kLanes + l] > logits[arg * kLanes + l]) arg = c;
+    }
+    r.predicted.push_back(static_cast<int32_t>(arg));
+  }
+  return r;
+}
+
+QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size_t num_classes, size_t limit,
+                               size_t threads) {
+  const QEngine engine(model);
+  const size_t n = limit ? std::min(limit, set.n) : set.n;
+  const size_t nchunks = (n + kLanes - 1) / kLanes;
+  if (!threads) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = std::min(threads, std::max<size_t>(nchunks, 1));
+  std::vector<QChunkResult> results(nchunks);
+  std::vector<quant::SaturationCounters> counters(threads);
+  std::atomic<size_t> next{0};
+  auto work = [&](size_t w) {
+    auto ws = engine.make_workspace();
+    for (size_t c = next++; c < nchunks; c = next++) {
+      Chunk ch;
+      ch.L = set.length;
+      for (size_t l = 0; l < kLanes && c * kLanes + l < n; ++l) ch.x[l] = set.input(c * kLanes + l);
+      results[c] = engine.run_chunk(ch, *ws, counters[w]);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t w = 1; w < threads; ++w) pool.emplace_back(work, w);
+  work(0);
+  for (auto& t : pool) t.join();
+  QEvalResult r;
+  r.count = n;
+  r.confusion.assign(num_classes * num_classes, 0);
+  size_t correct = 0;
+  for (size_t c = 0; c < nchunks; ++c)
+    for (size_t l = 0; l < results[c].predicted.size(); ++l) {
+      const int32_t p = results[c].predicted[l];
+      const int32_t y = set.labels[c * kLanes + l];
+      r.predicted.push_back(p);
+      correct += p == y;
+      if (y >= 0 && static_cast<size_t>(y) < num_classes && p >= 0 && static_cast<size_t>(p) < num_classes)
+        ++r.confusion[static_cast<size_t>(y) * num_classes + static_cast<size_t>(p)];
+    }
+  for (const auto& c : counters) r.saturation.merge(c);
+  r.accuracy = n ? static_cast<double>(correct) / static_cast<double>(n) : 0;
+  return r;
+}
+
+}  // namespace ssmsim::core

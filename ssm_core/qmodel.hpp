@@ -1,0 +1,126 @@
+// Quantized S4D / S5 models and the integer C-model that runs them (docs/fixed_point.md, section 9).
+//
+// A QModel is a float model's architecture plus, for every weight, integer codes and their
+// quantizer parameters, and for every activation and state point of the datapath its format.
+// `quantize_ptq` makes one from a float checkpoint and a precision config (calibrating on training
+// sequences); `save_qmodel` / `load_qmodel` store it as safetensors with each tensor's format in
+// the metadata. `QEngine` derives the integer constants (scaled sums, lookup tables) and runs
+// chunks of sequences on integers only: the only floating-point operation is the input quantizer.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quant/intops.hpp"
+#include "quant/precision.hpp"
+#include "quant/quantizer.hpp"
+#include "ssm_core/checkpoint.hpp"
+#include "ssm_core/model.hpp"
+#include "ssm_core/sequences.hpp"
+
+namespace ssmsim::core {
+
+// The integer GELU: a lookup table of the exact (erf) GELU, or the S4D paper's hardware-friendly
+// x * clip(x + 2, 0, 4) / 4 computed with a multiply and a rescale.
+enum class QGelu { Lut, Hard };
+
+// Integer codes of one weight tensor and their quantizer parameters: one entry per tensor or one
+// per channel (the first dimension). Complex tensors end in a dimension of 2 (re, im).
+struct QTensor {
+  quant::Component component = quant::Component::A;
+  std::vector<int64_t> shape;
+  std::vector<int32_t> q;
+  std::vector<quant::QuantParams> params;
+  const quant::QuantParams& p(size_t channel) const { return params.size() == 1 ? params[0] : params[channel]; }
+  size_t channels() const { return static_cast<size_t>(shape.empty() ? 1 : shape[0]); }
+  size_t size() const { return q.size(); }
+};
+
+struct QModel {
+  ModelConfig config;
+  quant::PrecisionConfig precision;
+  QGelu gelu = QGelu::Lut;
+  std::map<std::string, QTensor> tensors;                      // weights, biases, norm parameters
+  std::map<std::string, std::vector<quant::QuantParams>> points;  // activation and state formats
+  std::map<std::string, std::string> metadata;                 // provenance
+
+  const QTensor& tensor(const std::string& name) const;                       // InputError if absent
+  const quant::QuantParams& point(const std::string& name, size_t ch = 0) const;  // InputError if absent
+};
+
+struct PtqOptions {
+  size_t calib = 256;        // training sequences to calibrate on
+  QGelu gelu = QGelu::Lut;
+  size_t threads = 0;
+  uint64_t seed = 1;         // the calibration sample of values per point (percentile / mse)
+};
+
+// Post-training quantization of a float checkpoint. Every component must be quantized (an integer
+// model has no floating point); errors name the component. Activation formats come from the float
+// model's values on the first `calib` sequences of `calib_set`.
+QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& precision,
+                    const SequenceSet& calib_set, const PtqOptions& options);
+
+// The file: metadata "format" = "ssmsim.quantized", "model.*" as float checkpoints, "precision"
+// (the resolved precision YAML), "gelu"; per tensor "q.<name>" (its params as JSON) and per point
+// "point.<name>". Codes are stored as I8 / I16 / I32 by width.
+void save_qmodel(const std::filesystem::path& path, const QModel& model);
+QModel load_qmodel(const std::filesystem::path& path);
+// True when the file is a quantized model (by its "format" metadata).
+bool is_qmodel_file(const std::filesystem::path& path);
+
+struct QChunkResult {
+  std::vector<int64_t> logits;     // classify: [classes][valid lanes]; integer, one common scale
+  std::vector<int32_t> predicted;  // per valid lane
+  size_t count = 0;
+};
+
+// The integer activations of the last chunk, in the chunk layout (ssm_core/seq.hpp): the input
+// codes, the encoder output, and the last layer's u, y, act, mixing (value and gate
+// pre-activations, gate, output), residual; every layer's output. Reused across chunks.
+struct QWorkspace {
+  Seq<int32_t> in, h0, u, y, act, mix, mixg, gate, g, res;
+  std::vector<Seq<int32_t>> layer_out;
+  std::vector<int64_t> yacc;  // [L][H][lanes] output accumulators
+};
+
+// The integer C-model of one QModel: constants derived once, then chunks on any thread.
+class QEngine {
+ public:
+  explicit QEngine(const QModel& model);
+  ~QEngine();
+  QEngine(const QEngine&) = delete;
+  QEngine& operator=(const QEngine&) = delete;
+
+  std::unique_ptr<QWorkspace> make_workspace() const;
+  // One chunk (ssm_core/model.hpp's Chunk). Saturation events add into `counters`.
+  QChunkResult run_chunk(const Chunk& chunk, QWorkspace& ws, quant::SaturationCounters& counters) const;
+  // The real value of one logit unit (for reports only; never used by the datapath).
+  double logit_scale() const { return logit_scale_; }
+  const QModel& model() const { return model_; }
+
+  struct Impl;
+
+ private:
+  const QModel& model_;
+  std::unique_ptr<Impl> impl_;
+  double logit_scale_ = 1;
+};
+
+struct QEvalResult {
+  double accuracy = 0;
+  size_t count = 0;
+  std::vector<int64_t> confusion;
+  std::vector<int32_t> predicted;
+  quant::SaturationCounters saturation;
+};
+
+// Integer evaluation over a set (classification), chunks on threads, deterministic.
+QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size_t num_classes,
+                               size_t limit = 0, size_t threads = 0);
+
+}  // namespace ssmsim::core

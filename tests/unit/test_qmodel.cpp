@@ -1,0 +1,82 @@
+// The quantized model: at 16 bits the integer C-model tracks the float model point by point (the
+// LayerNorm's output within 1% of its range, every other point closer).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ssm_core/qmodel.hpp"
+#include "tests/support/testing.hpp"
+
+using namespace ssmsim::core;
+using ssmsim::quant::PrecisionConfig;
+
+namespace {
+
+PrecisionConfig all_bits(int bits) {
+  PrecisionConfig p;
+  ssmsim::quant::QuantizerSpec s;
+  s.bits = bits;
+  for (auto c : ssmsim::quant::all_components()) {
+    auto sc = s;
+    if (c == ssmsim::quant::Component::bias) sc.bits = 32;
+    p.set_quantized(c, sc);
+  }
+  p.set_name("all" + std::to_string(bits));
+  p.validate();
+  return p;
+}
+
+SequenceSet random_set(size_t n, size_t L, std::mt19937_64& rng) {
+  SequenceSet s;
+  s.n = n;
+  s.length = L;
+  s.d_input = 1;
+  s.inputs.resize(n * L);
+  s.labels.resize(n);
+  std::uniform_real_distribution<float> ud(0.f, 1.f);
+  for (auto& v : s.inputs) v = ud(rng);
+  for (auto& y : s.labels) y = 0;
+  return s;
+}
+
+double dq(int32_t q, const ssmsim::quant::QuantParams& p) { return ssmsim::quant::dequantize(q, p); }
+
+}  // namespace
+
+TEST(QModel, SixteenBitIntegerModelTracksTheFloatModel) {
+  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  auto rng = ssmsim::testing::seeded_rng("qmodel16");
+  const SequenceSet set = random_set(16, 100, rng);
+  PtqOptions opt;
+  opt.calib = 16;
+  const QModel q = quantize_ptq(ck, all_bits(16), set, opt);
+  const QEngine engine(q);
+  auto qws = engine.make_workspace();
+  ssmsim::quant::SaturationCounters sat;
+  Chunk ch;
+  ch.L = set.length;
+  for (size_t l = 0; l < kLanes; ++l) ch.x[l] = set.input(l);
+  const QChunkResult r = engine.run_chunk(ch, *qws, sat);
+  const Model model(ck.config);
+  Model::Prepared<float> prep;
+  model.prepare(ck.params.data(), prep);
+  auto ws = make_workspace<float>();
+  model.run_chunk(ck.params.data(), prep, ch, 0, static_cast<float*>(nullptr), *ws);
+  auto cmp = [&](const char* what, const Seq<float>& f, const Seq<int32_t>& iq, const ssmsim::quant::QuantParams& p) {
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < f.v.size(); ++i) {
+      worst = std::max(worst, std::abs(f.v[i] - dq(iq.v[i], p)));
+      scale = std::max(scale, std::abs(static_cast<double>(f.v[i])));
+    }
+    EXPECT_GT(scale, 0.1) << what;
+    EXPECT_LT(worst, 1e-2 * scale) << what;
+  };
+  cmp("enc", ws->x0, qws->h0, q.point("encoder.out"));
+  cmp("u", ws->x0, qws->u, q.point("layers.0.u"));
+  cmp("y", ws->layers[0].y, qws->y, q.point("layers.0.y"));
+  cmp("act", ws->layers[0].act, qws->act, q.point("layers.0.act"));
+  cmp("g", ws->layers[0].g, qws->g, q.point("layers.0.g"));
+  cmp("res", ws->layers[0].r, qws->res, q.point("layers.0.res"));
+  cmp("out", ws->layers[0].out, qws->layer_out[0], q.point("layers.0.out"));
+}
