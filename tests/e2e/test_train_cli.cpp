@@ -152,3 +152,38 @@ TEST(TrainCli, ForecastingTasksTrainWithTheRegressionHeadAndReportMseAndSmape) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("regression"), std::string::npos) << r.err;
 }
+
+// PTQ through the CLI on the embedded model: quantize, inspect the footprint, evaluate on integers.
+TEST(QuantizeCli, QuantizesTheEmbeddedModelAndEvaluatesItOnIntegers) {
+  if (!have_mnist()) {
+    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";
+    GTEST_SKIP() << "MNIST is missing: run `make data`";
+  }
+  const auto dir = scratch_dir("quantize_cli");
+  const std::string ckpt = (source_dir() / "workloads/models/s4d_edge_smnist.safetensors").string();
+  const std::string q = (dir / "q.safetensors").string();
+  auto r = run_cli({"quantize", "--ckpt", ckpt, "--precision", (source_dir() / "configs/precision/all16.yaml").string(),
+                    "--calib", "64", "--out", q});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"info", "--ckpt", q});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("layers.0.A"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1.9"), std::string::npos) << r.out;  // 16-bit codes: about 2x smaller than float32
+  EXPECT_NE(r.out.find("reduction"), std::string::npos) << r.out;
+  r = run_cli({"eval", "--ckpt", q, "--workload", "smnist", "--limit", "200", "--json", (dir / "e.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(accuracy_in(r.out), 95.0) << r.out;
+  EXPECT_NE(r.out.find("integer"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("saturation events"), std::string::npos) << r.out;
+
+  // a precision config with a float component cannot make an integer model; a quantized model is
+  // not a float checkpoint
+  r = run_cli({"quantize", "--ckpt", ckpt, "--precision", (source_dir() / "configs/precision/float.yaml").string(),
+               "--out", (dir / "f.safetensors").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("is float"), std::string::npos) << r.err;
+  r = run_cli({"quantize", "--ckpt", q, "--precision", (source_dir() / "configs/precision/w8a8.yaml").string(),
+               "--out", (dir / "qq.safetensors").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("not a float checkpoint"), std::string::npos) << r.err;
+}

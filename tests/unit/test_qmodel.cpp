@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "quant/errors.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "tests/support/testing.hpp"
 
@@ -79,4 +80,62 @@ TEST(QModel, SixteenBitIntegerModelTracksTheFloatModel) {
   cmp("g", ws->layers[0].g, qws->g, q.point("layers.0.g"));
   cmp("res", ws->layers[0].r, qws->res, q.point("layers.0.res"));
   cmp("out", ws->layers[0].out, qws->layer_out[0], q.point("layers.0.out"));
+}
+
+// The file holds everything the engine needs: a saved and reloaded model gives the same logits,
+// and a float checkpoint is refused where a quantized model is needed (and the reverse).
+TEST(QModel, RoundTripsThroughTheFileToTheSameLogits) {
+  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  auto rng = ssmsim::testing::seeded_rng("qmodel_file");
+  const SequenceSet set = random_set(16, 60, rng);
+  PtqOptions opt;
+  opt.calib = 16;
+  opt.gelu = QGelu::Hard;
+  auto prec = all_bits(8);
+  ssmsim::quant::QuantizerSpec wide;
+  wide.bits = 16;
+  wide.granularity = ssmsim::quant::Granularity::PerChannel;
+  prec.set_quantized(ssmsim::quant::Component::decoder, wide);
+  prec.validate();
+  const QModel q = quantize_ptq(ck, prec, set, opt);
+  const auto dir = ssmsim::testing::scratch_dir("qmodel_file");
+  save_qmodel(dir / "q.safetensors", q);
+  EXPECT_TRUE(is_qmodel_file(dir / "q.safetensors"));
+  const QModel back = load_qmodel(dir / "q.safetensors");
+  EXPECT_EQ(back.gelu, QGelu::Hard);
+  EXPECT_TRUE(back.precision == q.precision);
+  ASSERT_EQ(back.tensors.size(), q.tensors.size());
+  for (const auto& [name, t] : q.tensors) {
+    EXPECT_EQ(back.tensor(name).q, t.q) << name;
+    EXPECT_TRUE(back.tensor(name).params == t.params) << name;
+  }
+  Chunk ch;
+  ch.L = set.length;
+  for (size_t l = 0; l < 5; ++l) ch.x[l] = set.input(l);
+  ssmsim::quant::SaturationCounters s1, s2;
+  const QEngine e1(q), e2(back);
+  auto w1 = e1.make_workspace(), w2 = e2.make_workspace();
+  const auto r1 = e1.run_chunk(ch, *w1, s1), r2 = e2.run_chunk(ch, *w2, s2);
+  EXPECT_EQ(r1.logits, r2.logits);
+  EXPECT_EQ(r1.logits.size(), 5u * 10);
+  EXPECT_EQ(s1.all(), s2.all());
+
+  EXPECT_FALSE(is_qmodel_file(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors"));
+  EXPECT_THROW(load_qmodel(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors"),
+               ssmsim::InputError);
+  EXPECT_THROW(load_checkpoint(dir / "q.safetensors"), ssmsim::InputError);
+}
+
+TEST(QModel, AFloatComponentIsRefusedWithItsName) {
+  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  auto rng = ssmsim::testing::seeded_rng("qmodel_float_component");
+  const SequenceSet set = random_set(8, 20, rng);
+  auto prec = all_bits(8);
+  prec.set_float(ssmsim::quant::Component::x);
+  try {
+    quantize_ptq(ck, prec, set, PtqOptions{});
+    FAIL() << "accepted a float component";
+  } catch (const ssmsim::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'x' is float"), std::string::npos) << e.what();
+  }
 }
