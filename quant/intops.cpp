@@ -53,6 +53,17 @@ void ScaledSum::finish(const Format& to, Rounding rounding, Overflow overflow) {
                         " binary orders apart cannot be aligned in 128 bits; check the formats' scales");
   }
   out_ = Requantizer(Rescale::dyadic(1, S_), to, rounding, overflow);
+  if (S_ >= 0 && S_ <= 62) k64_ = detail::Shift64(S_);
+  if (to.width <= 63) range64_ = detail::Range64(to.width, to.is_signed, overflow);
+}
+
+bool ScaledSum::fits64(const std::vector<int64_t>& max_abs_terms) const {
+  if (S_ < 0 || S_ > 62 || out_.to().width > 63 || max_abs_terms.size() != K_.size()) return false;
+  long double bound = 0;  // sum of |v_k| |K_k| 2^up_k, plus the rounding bias (< 2^S)
+  for (size_t k = 0; k < K_.size(); ++k)
+    bound += std::ldexp(static_cast<long double>(max_abs_terms[k]) * static_cast<long double>(std::abs(K_[k])), up_[k]);
+  bound += std::ldexp(1.0L, S_);
+  return bound < std::ldexp(1.0L, 62);
 }
 
 std::string ScaledSum::to_string() const {

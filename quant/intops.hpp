@@ -34,6 +34,19 @@ class ScaledSum {
     return out_(((v0 * K_[0]) << up_[0]) + ((v1 * K_[1]) << up_[1]), events);
   }
 
+  // The 64-bit form: valid (same bits) when the terms are bounded by the magnitudes given to
+  // fits64(), which says whether the whole computation stays below 2^62.
+  bool fits64(const std::vector<int64_t>& max_abs_terms) const;
+  int64_t fast(int64_t v0, uint64_t* events) const {
+    return detail::fit64(detail::round_shift64((v0 * K_[0]) << up_[0], k64_, out_.rounding()), range64_,
+                         out_.overflow(), events);
+  }
+  int64_t fast(int64_t v0, int64_t v1, uint64_t* events) const {
+    return detail::fit64(
+        detail::round_shift64(((v0 * K_[0]) << up_[0]) + ((v1 * K_[1]) << up_[1]), k64_, out_.rounding()),
+        range64_, out_.overflow(), events);
+  }
+
   const std::vector<int64_t>& K() const { return K_; }
   const std::vector<int>& shifts() const { return shifts_; }
   int S() const { return S_; }
@@ -48,6 +61,8 @@ class ScaledSum {
   std::vector<int> shifts_, up_;
   int S_ = 0;
   Requantizer out_;
+  detail::Shift64 k64_;
+  detail::Range64 range64_;
 };
 
 // floor(sqrt(v)), exact, for any v < 2^126.

@@ -508,6 +508,7 @@ struct QEngine::Impl {
     std::vector<ScaledSum> xupd;    // per A/B channel
     std::vector<ScaledSum> yout;    // per output channel h
     bool xupd_per_state = false;    // S4D: indexed by h; S5: by state p
+    bool fast = false;              // every state update and output fits 64-bit arithmetic
     ScaledSum u_in;                 // postnorm: layer input -> u
     // nonlinearity
     quant::Lut gelu;
@@ -587,6 +588,26 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<Impl>()) {
     Ly.yout = per_channel_sums(
         H, [&](size_t h) { return std::vector<double>{two * sc(C.p(h)) * sc(x) / sc(y), sc(D.p(h)) * sc(u) / sc(y)}; },
         y);
+    {
+      // bounds of the state update's and the output's terms, from the formats' widths
+      auto mag = [](const QuantParams& q) { return int64_t{1} << (q.format.width - 1); };
+      auto wmag = [](const QTensor& t) {
+        int w = 0;
+        for (const auto& q : t.params) w = std::max(w, q.format.width);
+        return int64_t{1} << (w - 1);
+      };
+      const double acc_bound = static_cast<double>(s5 ? nA : nA / H) * 2.0 * static_cast<double>(wmag(C)) *
+                               static_cast<double>(mag(x));
+      if (acc_bound >= 0x1p62)
+        throw InputError("quantize: C and x are too wide for the 64-bit output accumulator of " + p +
+                         " (C bits + x bits + log2(states) must stay below 62)");
+      const double bu_bound = static_cast<double>(s5 ? H : 1) * static_cast<double>(wmag(B)) * static_cast<double>(mag(u));
+      Ly.fast = !s5 && bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(mag(x)) < 0x1p62;
+      for (const auto& ss : Ly.xupd)
+        Ly.fast = Ly.fast && ss.fits64({2 * wmag(A) * mag(x), static_cast<int64_t>(bu_bound)});
+      for (const auto& ss : Ly.yout)
+        Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * mag(u)});
+    }
     if (!mc.prenorm) Ly.u_in = ScaledSum({sc(hin) / sc(u)}, u.format, u.rounding, u.overflow);
     if (m.gelu == QGelu::Lut) {
       Ly.gelu = quant::Lut(y.format, act, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); });
@@ -709,6 +730,40 @@ void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out
     }
 }
 
+// The S4D state update and output accumulation of one layer (section 9.3), every channel, mode,
+// step and lane. Fast: the same arithmetic in 64 bits (the bounds were checked at construction).
+template <bool Fast>
+void s4d_states(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
+                uint64_t* ex) {
+  const size_t N2 = Ly.states;
+  for (size_t hh = 0; hh < H; ++hh)
+    for (size_t n = 0; n < N2; ++n) {
+      const size_t k = hh * N2 + n;
+      const int64_t ar = Ly.Ar[k], ai = Ly.Ai[k], br = Ly.Br[k], bi = Ly.Bi[k], cr = Ly.Cr[k], ci = Ly.Ci[k];
+      const ScaledSum& upd = Ly.xupd[hh];
+      int64_t xr[kLanes] = {}, xi[kLanes] = {};
+      for (size_t t = 0; t < L; ++t) {
+        const int32_t* uu = u.at(t, hh);
+        int64_t* acc = &yacc[(t * H + hh) * kLanes];
+        for (size_t l = 0; l < kLanes; ++l) {
+          int64_t nr, ni;
+          if constexpr (Fast) {
+            nr = upd.fast(ar * xr[l] - ai * xi[l], br * uu[l], ex);
+            ni = upd.fast(ar * xi[l] + ai * xr[l], bi * uu[l], ex);
+          } else {
+            const wide_t axr = static_cast<wide_t>(ar) * xr[l] - static_cast<wide_t>(ai) * xi[l];
+            const wide_t axi = static_cast<wide_t>(ar) * xi[l] + static_cast<wide_t>(ai) * xr[l];
+            nr = upd(axr, static_cast<wide_t>(br) * uu[l], ex);
+            ni = upd(axi, static_cast<wide_t>(bi) * uu[l], ex);
+          }
+          xr[l] = nr;
+          xi[l] = ni;
+          acc[l] += cr * nr - ci * ni;
+        }
+      }
+    }
+}
+
 }  // namespace
 
 QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::SaturationCounters& counters) const {
@@ -747,27 +802,10 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
     ws.yacc.assign(L * H * kLanes, 0);
     uint64_t* ex = ev(p + "x");
     if (!s5) {
-      const size_t N2 = Ly.states;
-      for (size_t hh = 0; hh < H; ++hh)
-        for (size_t n = 0; n < N2; ++n) {
-          const size_t k = hh * N2 + n;
-          const int64_t ar = Ly.Ar[k], ai = Ly.Ai[k], br = Ly.Br[k], bi = Ly.Bi[k], cr = Ly.Cr[k], ci = Ly.Ci[k];
-          const ScaledSum& upd = Ly.xupd[hh];
-          int64_t xr[kLanes] = {}, xi[kLanes] = {};
-          for (size_t t = 0; t < L; ++t) {
-            const int32_t* uu = ws.u.at(t, hh);
-            int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
-            for (size_t l = 0; l < kLanes; ++l) {
-              const wide_t axr = static_cast<wide_t>(ar) * xr[l] - static_cast<wide_t>(ai) * xi[l];
-              const wide_t axi = static_cast<wide_t>(ar) * xi[l] + static_cast<wide_t>(ai) * xr[l];
-              const int64_t nr = upd(axr, static_cast<wide_t>(br) * uu[l], ex);
-              const int64_t ni = upd(axi, static_cast<wide_t>(bi) * uu[l], ex);
-              xr[l] = nr;
-              xi[l] = ni;
-              acc[l] += cr * nr - ci * ni;
-            }
-          }
-        }
+      if (Ly.fast)
+        s4d_states<true>(Ly, ws.u, H, L, ws.yacc, ex);
+      else
+        s4d_states<false>(Ly, ws.u, H, L, ws.yacc, ex);
     } else {
       const size_t P2 = Ly.states;
       std::vector<int64_t> xr(P2 * kLanes, 0), xi(P2 * kLanes, 0);
@@ -811,7 +849,8 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
           int32_t* yy = ws.y.at(t, hh);
           const int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
           for (size_t l = 0; l < kLanes; ++l)
-            yy[l] = static_cast<int32_t>(Ly.yout[hh](acc[l], static_cast<wide_t>(Ly.D[hh]) * uu[l], e));
+            yy[l] = static_cast<int32_t>(Ly.fast ? Ly.yout[hh].fast(acc[l], Ly.D[hh] * static_cast<int64_t>(uu[l]), e)
+                                                 : Ly.yout[hh](acc[l], static_cast<wide_t>(Ly.D[hh]) * uu[l], e));
         }
     }
     // GELU
