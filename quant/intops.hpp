@@ -29,9 +29,14 @@ class ScaledSum {
   // From stored constants (a quantized model file): multipliers and their shifts.
   ScaledSum(std::vector<int64_t> K, std::vector<int> shifts, const Format& to, Rounding rounding, Overflow overflow);
 
-  int64_t operator()(wide_t v0, uint64_t* events) const { return out_((v0 * K_[0]) << up_[0], events); }
+  int64_t operator()(wide_t v0, uint64_t* events) const { return narrow((v0 * K_[0]) << up_[0], events); }
   int64_t operator()(wide_t v0, wide_t v1, uint64_t* events) const {
-    return out_(((v0 * K_[0]) << up_[0]) + ((v1 * K_[1]) << up_[1]), events);
+    return narrow(((v0 * K_[0]) << up_[0]) + ((v1 * K_[1]) << up_[1]), events);
+  }
+  // The one rounding and overflow step of an aligned weighted sum (|sum| < 2^126).
+  int64_t narrow(wide_t sum, uint64_t* events) const {
+    if (sum >= -kLim64 && sum < kLim64) return out_(sum, events);  // the Requantizer's 64-bit path
+    return fit(round_shift(sum, S_, out_.rounding()), out_.to(), out_.overflow(), events);
   }
 
   // The 64-bit form: valid (same bits) when the terms are bounded by the magnitudes given to
@@ -56,6 +61,7 @@ class ScaledSum {
   std::string to_string() const;
 
  private:
+  static constexpr wide_t kLim64 = static_cast<wide_t>(1) << 62;
   void finish(const Format& to, Rounding rounding, Overflow overflow);
   std::vector<int64_t> K_;
   std::vector<int> shifts_, up_;
