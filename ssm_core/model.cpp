@@ -457,9 +457,21 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
       res.predicted.push_back(static_cast<int32_t>(arg));
     }
   }
-  if (!grad) return res;
+  if (grad) backward(P, prep, chunk, dropout_seed, ws, grad);
+  return res;
+}
 
-  // ---- backward ----
+template <typename T>
+void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, uint64_t dropout_seed,
+                     Workspace<T>& ws, T* grad) const {
+  const size_t L = chunk.L, H = config_.H, C = config_.d_output;
+  const bool train = dropout_seed != 0 && config_.dropout > 0;
+  const bool training = dropout_seed != 0;
+  const bool s5 = config_.layer == LayerType::S5;
+  const bool regress = config_.task == Task::Regress;
+  const size_t Tn = config_.target_length;
+  bool valid[kLanes];
+  for (size_t l = 0; l < kLanes; ++l) valid[l] = chunk.x[l] != nullptr;
   ws.gx.resize(L, H);
   if (regress) {
     linear_backward(P + dec_w_, C, ws.tail, ws.glog, grad + dec_w_, grad + dec_b_, &ws.gtail);
@@ -527,13 +539,16 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     }
   }
   linear_backward(P + enc_w_, H, ws.input, ws.gx, grad + enc_w_, grad + enc_b_, static_cast<Seq<T>*>(nullptr));
-  return res;
 }
 
 template void Model::prepare<float>(const float*, Prepared<float>&) const;
 template void Model::prepare<double>(const double*, Prepared<double>&) const;
 template void Model::prepare_conv<float>(const float*, size_t, Prepared<float>&) const;
 template void Model::prepare_conv<double>(const double*, size_t, Prepared<double>&) const;
+template void Model::backward<float>(const float*, const Prepared<float>&, const Chunk&, uint64_t, Workspace<float>&,
+                                     float*) const;
+template void Model::backward<double>(const double*, const Prepared<double>&, const Chunk&, uint64_t,
+                                      Workspace<double>&, double*) const;
 template ChunkResult Model::run_chunk<float>(const float*, const Prepared<float>&, const Chunk&, uint64_t,
                                              float*, Workspace<float>&) const;
 template ChunkResult Model::run_chunk<double>(const double*, const Prepared<double>&, const Chunk&, uint64_t,

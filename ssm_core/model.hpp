@@ -140,6 +140,13 @@ class Model {
   ChunkResult run_chunk(const T* params, const Prepared<T>& prep, const Chunk& chunk,
                         uint64_t dropout_seed, T* grad, Workspace<T>& ws) const;
 
+  // The backward half of run_chunk: from the activations a forward pass left in `ws` and the
+  // loss gradient it left (ws.glogits_v, classify; ws.glog, regress), ADDS d(sum loss)/d params
+  // into grad. QAT calls it on the dequantized activations of the integer forward pass.
+  template <typename T>
+  void backward(const T* params, const Prepared<T>& prep, const Chunk& chunk, uint64_t dropout_seed,
+                Workspace<T>& ws, T* grad) const;
+
   // BatchNorm: folds the statistics of a training step's chunks (in chunk order) into the running
   // mean and variance held in `params`. No-op for LayerNorm models.
   void update_norm_stats(const ChunkResult* results, size_t n, float* params, double momentum = 0.1) const;
