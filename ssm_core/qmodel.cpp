@@ -206,11 +206,7 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   require_supported(prec, mc);
   if (mc.task != Task::Classify) throw InputError("quantize: regression models are not supported by the integer model yet");
   const Model model(mc);
-  const FloatView view{model, ck.params};
-  QModel q;
-  q.config = mc;
-  q.precision = prec;
-  q.gelu = opt.gelu;
+  QModel q;  // its points
   const size_t H = mc.H, nl = mc.n_layers;
   const bool s5 = mc.layer == LayerType::S5;
 
@@ -281,6 +277,26 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     return Component::act;
   };
   for (const auto& [name, s] : stats) q.points[name] = {s.calibrate(prec.spec(point_spec(name)), name)};
+  q.points["gate"] = {gate_params(prec)};
+  QModel w = quantize_weights(ck.config, ck.params, prec, q.points, opt.gelu);
+  w.metadata["calib.sequences"] = std::to_string(n);
+  w.metadata["calib.length"] = std::to_string(calib_set.length);
+  return w;
+}
+
+QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params, const quant::PrecisionConfig& prec,
+                        const std::map<std::string, std::vector<QuantParams>>& points, QGelu gelu) {
+  const Model model(mc);
+  const FloatView view{model, params};
+  QModel q;
+  q.config = mc;
+  q.precision = prec;
+  q.gelu = gelu;
+  q.points = points;
+  const size_t H = mc.H, nl = mc.n_layers;
+  const bool s5 = mc.layer == LayerType::S5;
+  Model::Prepared<float> prep;
+  model.prepare(params.data(), prep);
 
   // ---- weights ----
   const size_t Din = mc.d_input;
@@ -295,7 +311,7 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     if (s5) {
       const S5Coeffs<float>& k = prep.s5[i];
       // coefficients again in double for the quantizers
-      const std::vector<double> pd(ck.params.begin(), ck.params.end());
+      const std::vector<double> pd(params.begin(), params.end());
       Model::Prepared<double> pr;
       model.prepare(pd.data(), pr);
       const S5Coeffs<double>& kd = pr.s5[i];
@@ -322,7 +338,7 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
       sc = {Hs, P, 2};
       (void)k;
     } else {
-      const std::vector<double> pd(ck.params.begin(), ck.params.end());
+      const std::vector<double> pd(params.begin(), params.end());
       Model::Prepared<double> pr;
       model.prepare(pd.data(), pr);
       const S4DCoeffs<double>& kd = pr.s4d[i];
@@ -368,9 +384,6 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   const QuantParams& pooled = mc.pooling == Pooling::Mean ? q.points["pool"][0]
                                                           : q.points[layer_name(nl - 1) + (mc.prenorm ? ".res" : ".out")][0];
   q.tensors["decoder.bias"] = quantize_bias(view.get("decoder.bias"), q.tensors["decoder.weight"], pooled, prec);
-  q.points["gate"] = {gate_params(prec)};
-  q.metadata["calib.sequences"] = std::to_string(n);
-  q.metadata["calib.length"] = std::to_string(calib_set.length);
   return q;
 }
 
@@ -734,7 +747,7 @@ void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out
 // step and lane. Fast: the same arithmetic in 64 bits (the bounds were checked at construction).
 template <bool Fast>
 void s4d_states(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
-                uint64_t* ex) {
+                uint64_t* ex, int32_t* record) {
   const size_t N2 = Ly.states;
   for (size_t hh = 0; hh < H; ++hh)
     for (size_t n = 0; n < N2; ++n) {
@@ -759,6 +772,13 @@ void s4d_states(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t 
           xr[l] = nr;
           xi[l] = ni;
           acc[l] += cr * nr - ci * ni;
+        }
+        if (record) {
+          int32_t* rec = record + (k * L + t) * 2 * kLanes;
+          for (size_t l = 0; l < kLanes; ++l) {
+            rec[l] = static_cast<int32_t>(xr[l]);
+            rec[kLanes + l] = static_cast<int32_t>(xi[l]);
+          }
         }
       }
     }
@@ -801,11 +821,17 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
     // the state update and the output accumulation
     ws.yacc.assign(L * H * kLanes, 0);
     uint64_t* ex = ev(p + "x");
+    if (ws.record) ws.layers.resize(I.layers.size());
+    int32_t* xrec = nullptr;
+    if (ws.record) {
+      ws.layers[li].x.assign(L * Ly.states * (s5 ? 1 : H) * 2 * kLanes, 0);
+      xrec = ws.layers[li].x.data();
+    }
     if (!s5) {
       if (Ly.fast)
-        s4d_states<true>(Ly, ws.u, H, L, ws.yacc, ex);
+        s4d_states<true>(Ly, ws.u, H, L, ws.yacc, ex, xrec);
       else
-        s4d_states<false>(Ly, ws.u, H, L, ws.yacc, ex);
+        s4d_states<false>(Ly, ws.u, H, L, ws.yacc, ex, xrec);
     } else {
       const size_t P2 = Ly.states;
       std::vector<int64_t> xr(P2 * kLanes, 0), xi(P2 * kLanes, 0);
@@ -829,6 +855,10 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
             const wide_t axi = static_cast<wide_t>(ar) * im + static_cast<wide_t>(ai) * r;
             r = upd(axr, bur[l], ex);
             im = upd(axi, bui[l], ex);
+            if (xrec) {
+              xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(r);
+              xrec[(t * 2 * P2 + 2 * pp + 1) * kLanes + l] = static_cast<int32_t>(im);
+            }
           }
         }
         for (size_t hh = 0; hh < H; ++hh) {
@@ -898,10 +928,21 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
       out = ws.res;
     else
       qnorm(Ly, mc.norm == Norm::Batch, ws.res, out, ev(p + "out"));
+    if (ws.record) {
+      auto& R = ws.layers[li];
+      R.u = ws.u;
+      R.y = ws.y;
+      R.act = ws.act;
+      R.mix = ws.mix;
+      R.mixg = ws.mixg;
+      R.g = *g;
+      R.res = ws.res;
+      R.out = out;
+    }
     h = &out;
   }
   // pooling and the decoder
-  ISeq pooled;
+  ISeq& pooled = ws.pooled;
   pooled.resize(1, H);
   if (mc.pooling == Pooling::Mean) {
     const QuantParams& pp = model_.point("pool");

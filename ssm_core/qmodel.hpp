@@ -65,6 +65,13 @@ struct PtqOptions {
 QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& precision,
                     const SequenceSet& calib_set, const PtqOptions& options);
 
+// The weights of float parameters quantized by `precision` (each tensor calibrated on its own
+// values), with the activation and state formats `points` as given: PTQ's second half, and what
+// QAT does after every optimiser step.
+QModel quantize_weights(const ModelConfig& config, const std::vector<float>& params,
+                        const quant::PrecisionConfig& precision,
+                        const std::map<std::string, std::vector<quant::QuantParams>>& points, QGelu gelu);
+
 // The file: metadata "format" = "ssmsim.quantized", "model.*" as float checkpoints, "precision"
 // (the resolved precision YAML), "gelu"; per tensor "q.<name>" (its params as JSON) and per point
 // "point.<name>". Codes are stored as I8 / I16 / I32 by width.
@@ -86,6 +93,16 @@ struct QWorkspace {
   Seq<int32_t> in, h0, u, y, act, mix, mixg, gate, g, res;
   std::vector<Seq<int32_t>> layer_out;
   std::vector<int64_t> yacc;  // [L][H][lanes] output accumulators
+  Seq<int32_t> pooled;        // [1][H]: the decoder's input
+  // With `record` set, every layer's codes are kept (QAT's backward pass reads them): x is the
+  // state at every step, S4D [H * N/2][L][re, im][lanes], S5 [L][2 P2][lanes] (as the float
+  // model's state buffers).
+  bool record = false;
+  struct Layer {
+    Seq<int32_t> u, y, act, mix, mixg, g, res, out;
+    std::vector<int32_t> x;
+  };
+  std::vector<Layer> layers;
 };
 
 // The integer C-model of one QModel: constants derived once, then chunks on any thread.

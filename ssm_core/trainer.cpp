@@ -25,11 +25,10 @@ size_t resolve_threads(size_t threads) {
   return hw ? hw : 1;
 }
 
-// Runs fn(task, worker) for task in [0, n) on up to `threads` workers. Which worker runs which
-// task varies; callers make every task's output independent of that.
-template <typename Fn>
-void parallel_for(size_t n, size_t threads, Fn fn) {
-  threads = std::min(threads, n);
+}  // namespace
+
+void parallel_for(size_t n, size_t threads, const std::function<void(size_t, size_t)>& fn) {
+  threads = std::min(resolve_threads(threads), n);
   if (threads <= 1) {
     for (size_t i = 0; i < n; ++i) fn(i, 0);
     return;
@@ -43,7 +42,6 @@ void parallel_for(size_t n, size_t threads, Fn fn) {
   for (auto& t : pool) t.join();
 }
 
-// A seed for one chunk's dropout masks: never 0 (0 means "no dropout").
 uint64_t chunk_seed(uint64_t seed, uint64_t step, uint64_t chunk) {
   uint64_t h = seed * 0x9E3779B97F4A7C15ull ^ (step + 1) * 0xBF58476D1CE4E5B9ull ^ (chunk + 1) * 0x94D049BB133111EBull;
   h ^= h >> 31;
@@ -61,16 +59,56 @@ Chunk make_chunk(const SequenceSet& set, const size_t* idx, size_t count) {
   return c;
 }
 
-// Fisher-Yates with our own uniform draws (std::shuffle's distribution is library-defined).
-void shuffle(std::vector<size_t>& v, std::mt19937_64& rng) {
+std::vector<size_t> epoch_order(size_t n, uint64_t seed, size_t epoch) {
+  std::vector<size_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = i;
+  // Fisher-Yates with our own uniform draws (std::shuffle's distribution is library-defined)
+  std::mt19937_64 rng(seed * 1000003ull + epoch);
   for (size_t i = v.size(); i > 1; --i) {
     const auto j = static_cast<size_t>(uniform01(rng) * static_cast<double>(i));
     std::swap(v[i - 1], v[std::min(j, i - 1)]);
   }
+  return v;
 }
 
+AdamW::AdamW(const Model& model, const TrainConfig& cfg) : cfg_(cfg) {
+  const size_t P = model.layout().total();
+  base_lr_.assign(P, 0.f);
+  decay_.assign(P, 0.f);
+  for (const auto& info : model.layout().params())
+    for (size_t j = 0; j < info.size; ++j) {
+      const bool ssm = info.group == ParamGroup::Ssm;
+      base_lr_[info.offset + j] = info.group == ParamGroup::Buffer ? 0.f : static_cast<float>(ssm ? cfg.ssm_lr : cfg.lr);
+      decay_[info.offset + j] = static_cast<float>(
+          ssm ? cfg.ssm_weight_decay : info.group == ParamGroup::NoDecay ? 0.0 : cfg.weight_decay);
+    }
+}
 
-}  // namespace
+void AdamW::step(TrainState& st, std::vector<float>& grad, size_t count, double f) const {
+  const size_t P = grad.size();
+  const float inv = 1.0f / static_cast<float>(count);
+  double norm2 = 0;
+  for (size_t i = 0; i < P; ++i) {
+    grad[i] *= inv;
+    norm2 += static_cast<double>(grad[i]) * grad[i];
+  }
+  float clip = 1.0f;
+  if (cfg_.grad_clip > 0 && std::sqrt(norm2) > cfg_.grad_clip) clip = static_cast<float>(cfg_.grad_clip / std::sqrt(norm2));
+  const double t = static_cast<double>(st.step + 1);
+  const auto bc1 = static_cast<float>(1.0 - std::pow(cfg_.beta1, t));
+  const auto bc2 = static_cast<float>(1.0 - std::pow(cfg_.beta2, t));
+  const auto b1 = static_cast<float>(cfg_.beta1), b2 = static_cast<float>(cfg_.beta2);
+  const auto eps = static_cast<float>(cfg_.adam_eps);
+  for (size_t i = 0; i < P; ++i) {
+    const float lr = static_cast<float>(f) * base_lr_[i];
+    const float g = grad[i] * clip;
+    float& p = st.params[i];
+    p -= lr * decay_[i] * p;
+    st.adam_m[i] = b1 * st.adam_m[i] + (1 - b1) * g;
+    st.adam_v[i] = b2 * st.adam_v[i] + (1 - b2) * g * g;
+    p -= lr * (st.adam_m[i] / bc1) / (std::sqrt(st.adam_v[i] / bc2) + eps);
+  }
+}
 
 TrainConfig TrainConfig::from_yaml(const YAML::Node& node, const std::string& prefix) {
   TrainConfig c;
@@ -176,15 +214,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
   const uint64_t total_steps = static_cast<uint64_t>(steps_per_epoch) * cfg.epochs;
   const auto warmup = static_cast<uint64_t>(std::llround(cfg.warmup_epochs * static_cast<double>(steps_per_epoch)));
 
-  // per-parameter learning rate and weight decay from its group
-  std::vector<float> base_lr(P), decay(P);
-  for (const auto& info : model.layout().params())
-    for (size_t j = 0; j < info.size; ++j) {
-      const bool ssm = info.group == ParamGroup::Ssm;
-      base_lr[info.offset + j] = info.group == ParamGroup::Buffer ? 0.f : static_cast<float>(ssm ? cfg.ssm_lr : cfg.lr);
-      decay[info.offset + j] = static_cast<float>(
-          ssm ? cfg.ssm_weight_decay : info.group == ParamGroup::NoDecay ? 0.0 : cfg.weight_decay);
-    }
+  const AdamW adamw(model, cfg);
 
   const size_t max_chunks = (B + kLanes - 1) / kLanes;
   std::vector<std::vector<float>> chunk_grad(max_chunks, std::vector<float>(P));
@@ -197,10 +227,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
 
   for (size_t epoch = st.epochs_done; epoch < cfg.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
-    std::vector<size_t> order(set.n);
-    for (size_t i = 0; i < set.n; ++i) order[i] = i;
-    std::mt19937_64 shuffle_rng(cfg.seed * 1000003ull + epoch);
-    shuffle(order, shuffle_rng);
+    const std::vector<size_t> order = epoch_order(set.n, cfg.seed, epoch);
     // a run stopped mid-epoch continues at its step, with the epoch's sums so far
     double loss_sum = st.epoch_loss;
     size_t correct = st.epoch_correct, seen = st.epoch_seen;
@@ -224,31 +251,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
         correct += chunk_res[c].correct;
       }
       seen += count;
-      const float inv = 1.0f / static_cast<float>(count);
-      double norm2 = 0;
-      for (size_t i = 0; i < P; ++i) {
-        grad[i] *= inv;
-        norm2 += static_cast<double>(grad[i]) * grad[i];
-      }
-      float clip = 1.0f;
-      if (cfg.grad_clip > 0 && std::sqrt(norm2) > cfg.grad_clip)
-        clip = static_cast<float>(cfg.grad_clip / std::sqrt(norm2));
-      // AdamW (decoupled weight decay), as torch.optim.AdamW
-      const double f = lr_factor(step, total_steps, warmup, cfg.min_lr_ratio);
-      const double t = static_cast<double>(step + 1);
-      const auto bc1 = static_cast<float>(1.0 - std::pow(cfg.beta1, t));
-      const auto bc2 = static_cast<float>(1.0 - std::pow(cfg.beta2, t));
-      const auto b1 = static_cast<float>(cfg.beta1), b2 = static_cast<float>(cfg.beta2);
-      const auto eps = static_cast<float>(cfg.adam_eps);
-      for (size_t i = 0; i < P; ++i) {
-        const float lr = static_cast<float>(f) * base_lr[i];
-        const float g = grad[i] * clip;
-        float& p = st.params[i];
-        p -= lr * decay[i] * p;
-        st.adam_m[i] = b1 * st.adam_m[i] + (1 - b1) * g;
-        st.adam_v[i] = b2 * st.adam_v[i] + (1 - b2) * g * g;
-        p -= lr * (st.adam_m[i] / bc1) / (std::sqrt(st.adam_v[i] / bc2) + eps);
-      }
+      adamw.step(st, grad, count, lr_factor(step, total_steps, warmup, cfg.min_lr_ratio));
       model.update_norm_stats(chunk_res.data(), nchunks, st.params.data());
       ++st.step;
       samples_this_run += count;

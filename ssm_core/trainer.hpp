@@ -87,6 +87,33 @@ struct TrainCallbacks {
   std::function<bool()> stop_requested;
 };
 
+// The optimiser of train() and QAT: per-parameter groups (SSM learning rate and weight decay,
+// no decay for norms and biases, buffers untouched), then per step: the mean of the summed
+// gradient over `count` sequences, global-norm clipping, AdamW (as torch.optim.AdamW) at the
+// schedule's learning-rate factor.
+class AdamW {
+ public:
+  AdamW(const Model& model, const TrainConfig& config);
+  void step(TrainState& st, std::vector<float>& grad, size_t count, double lr_factor) const;
+
+ private:
+  TrainConfig cfg_;
+  std::vector<float> base_lr_, decay_;
+};
+
+// Runs fn(task, worker) for task in [0, n) on up to `threads` workers (0: all cores). Which worker
+// runs which task varies; callers make every task's output independent of that.
+void parallel_for(size_t n, size_t threads, const std::function<void(size_t, size_t)>& fn);
+
+// A seed for one chunk's dropout masks: never 0 (0 means "no dropout").
+uint64_t chunk_seed(uint64_t seed, uint64_t step, uint64_t chunk);
+
+// The chunk of up to kLanes sequences idx[0..count) of a set.
+Chunk make_chunk(const SequenceSet& set, const size_t* idx, size_t count);
+
+// The seeded shuffle of one epoch (Fisher-Yates with ssmsim's own uniform draws).
+std::vector<size_t> epoch_order(size_t n, uint64_t seed, size_t epoch);
+
 // Trains `model` from `state` (fresh: params set, epochs_done 0). Returns the final state.
 TrainState train(const Model& model, const TrainConfig& config, const Workload& data,
                  TrainState state, const TrainCallbacks& callbacks);
