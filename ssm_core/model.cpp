@@ -299,6 +299,24 @@ void Model::norm_backward(const LayerOffsets& lo, const T* P, bool training, con
     layernorm_backward(P + lo.norm_w, in, mean, rstd, gout, grad + lo.norm_w, grad + lo.norm_b, gin);
 }
 
+template <typename T>
+void Model::refresh_norm_stats(const T* P, const Chunk& chunk, Workspace<T>& ws) const {
+  bool valid[kLanes];
+  for (size_t l = 0; l < kLanes; ++l) valid[l] = chunk.x[l] != nullptr;
+  Seq<T> tmp;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    auto& W = ws.layers[i];
+    if (config_.prenorm) {
+      const Seq<T>& xin = i == 0 ? ws.x0 : ws.layers[i - 1].out;
+      norm_forward(layers_[i], P, false, valid, xin, tmp, W.mean_in, W.var_in, W.rstd_in);
+    } else {
+      norm_forward(layers_[i], P, false, valid, W.r, tmp, W.mean_out, W.var_out, W.rstd_out);
+    }
+  }
+}
+template void Model::refresh_norm_stats<float>(const float*, const Chunk&, Workspace<float>&) const;
+template void Model::refresh_norm_stats<double>(const double*, const Chunk&, Workspace<double>&) const;
+
 void Model::update_norm_stats(const ChunkResult* results, size_t n, float* params, double momentum) const {
   if (config_.norm != Norm::Batch) return;
   const size_t H = config_.H;

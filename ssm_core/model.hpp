@@ -147,6 +147,12 @@ class Model {
   void backward(const T* params, const Prepared<T>& prep, const Chunk& chunk, uint64_t dropout_seed,
                 Workspace<T>& ws, T* grad) const;
 
+  // Recomputes the normalisation statistics that backward() reads (LayerNorm mean and reciprocal
+  // standard deviation, or BatchNorm in inference mode) from the activations held in `ws`: the
+  // layer inputs (pre-norm) or the residual sums (post-norm).
+  template <typename T>
+  void refresh_norm_stats(const T* params, const Chunk& chunk, Workspace<T>& ws) const;
+
   // BatchNorm: folds the statistics of a training step's chunks (in chunk order) into the running
   // mean and variance held in `params`. No-op for LayerNorm models.
   void update_norm_stats(const ChunkResult* results, size_t n, float* params, double momentum = 0.1) const;

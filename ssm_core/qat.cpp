@@ -1,0 +1,257 @@
+#include "ssm_core/qat.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "quant/errors.hpp"
+#include "ssm_core/layers.hpp"
+
+namespace ssmsim::core {
+
+namespace {
+
+using quant::QuantParams;
+
+void dq_seq(const Seq<int32_t>& in, const QuantParams& p, Seq<float>& out) {
+  out.resize(in.L, in.F);
+  const double s = p.scale();
+  for (size_t i = 0; i < in.v.size(); ++i) out.v[i] = static_cast<float>(static_cast<double>(in.v[i]) * s);
+}
+
+// Writes the dequantized codes of a [channels, ...] tensor over a float range.
+void dq_tensor(const QTensor& t, float* out) {
+  const size_t per = t.size() / t.channels();
+  for (size_t i = 0; i < t.size(); ++i)
+    out[i] = static_cast<float>(static_cast<double>(t.q[i]) * t.p(t.params.size() == 1 ? 0 : i / per).scale());
+}
+
+// Bias codes at accumulator scale s(W)[o] * s(in).
+void dq_bias(const QTensor& b, const QTensor& W, const QuantParams& in, float* out) {
+  for (size_t o = 0; o < b.size(); ++o)
+    out[o] = static_cast<float>(static_cast<double>(b.q[o]) * W.p(W.params.size() == 1 ? 0 : o).scale() * in.scale());
+}
+
+}  // namespace
+
+QatView qat_view(const Model& model, const std::vector<float>& params, const QModel& q) {
+  const ModelConfig& mc = model.config();
+  QatView v;
+  v.params = params;
+  float* P = v.params.data();
+  auto at = [&](const std::string& name) { return P + model.layout().find(name).offset; };
+  const QuantParams& input = q.point("input");
+  dq_tensor(q.tensor("encoder.weight"), at("encoder.weight"));
+  dq_bias(q.tensor("encoder.bias"), q.tensor("encoder.weight"), input, at("encoder.bias"));
+  for (size_t i = 0; i < mc.n_layers; ++i) {
+    const std::string s = std::to_string(i), p = "layers." + s + ".", f = "s4_layers." + s + ".";
+    dq_tensor(q.tensor(p + "C"), at(f + "kernel.C"));
+    dq_tensor(q.tensor(p + "D"), at(f + "D"));
+    if (mc.mixing != Mixing::Gelu) {
+      dq_tensor(q.tensor(p + "mix.weight"), at(f + "output_linear.0.weight"));
+      dq_bias(q.tensor(p + "mix.bias"), q.tensor(p + "mix.weight"), q.point(p + "act"), at(f + "output_linear.0.bias"));
+    }
+    const std::string n = "norms." + s + ".";
+    const size_t H = mc.H;
+    std::vector<float> a(H), b(H);
+    dq_tensor(q.tensor(p + "norm.scale"), a.data());
+    dq_tensor(q.tensor(p + "norm.shift"), b.data());
+    float* g = at(n + "weight");
+    float* be = at(n + "bias");
+    if (mc.norm == Norm::Batch) {  // the float BatchNorm that computes the folded affine (a, b)
+      const float* rm = at(n + "running_mean");
+      const float* rv = at(n + "running_var");
+      for (size_t k = 0; k < H; ++k) {
+        g[k] = a[k] * std::sqrt(rv[k] + 1e-5f);
+        be[k] = b[k] + rm[k] * a[k];
+      }
+    } else {
+      std::copy(a.begin(), a.end(), g);
+      std::copy(b.begin(), b.end(), be);
+    }
+  }
+  dq_tensor(q.tensor("decoder.weight"), at("decoder.weight"));
+  const QuantParams& pooled = mc.pooling == Pooling::Mean
+                                  ? q.point("pool")
+                                  : q.point("layers." + std::to_string(mc.n_layers - 1) + (mc.prenorm ? ".res" : ".out"));
+  dq_bias(q.tensor("decoder.bias"), q.tensor("decoder.weight"), pooled, at("decoder.bias"));
+  model.prepare(v.params.data(), v.prep);
+  for (size_t i = 0; i < mc.n_layers; ++i) {  // the discretized coefficients the integers use
+    S4DCoeffs<float>& k = v.prep.s4d[i];
+    const std::string p = "layers." + std::to_string(i) + ".";
+    std::vector<float> A(2 * k.H * k.N2), B(2 * k.H * k.N2);
+    dq_tensor(q.tensor(p + "A"), A.data());
+    dq_tensor(q.tensor(p + "B"), B.data());
+    for (size_t m = 0; m < k.H * k.N2; ++m) {
+      k.Lr[m] = A[2 * m];
+      k.Li[m] = A[2 * m + 1];
+      k.Br[m] = B[2 * m];
+      k.Bi[m] = B[2 * m + 1];
+    }
+  }
+  return v;
+}
+
+double qat_chunk(const Model& model, const QatView& view, const QEngine& engine, const Chunk& chunk,
+                 QWorkspace& qws, Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits) {
+  const QModel& q = engine.model();
+  const ModelConfig& mc = model.config();
+  const size_t H = mc.H, C = mc.d_output, nl = mc.n_layers;
+  qws.record = true;
+  quant::SaturationCounters sat;
+  const QChunkResult r = engine.run_chunk(chunk, qws, sat);
+  if (logits) *logits = r.logits;
+  // the float workspace the backward pass reads: the dequantized codes
+  dq_seq(qws.in, q.point("input"), ws.input);
+  dq_seq(qws.h0, q.point("encoder.out"), ws.x0);
+  ws.layers.resize(nl);
+  for (size_t i = 0; i < nl; ++i) {
+    const auto& R = qws.layers[i];
+    auto& W = ws.layers[i];
+    const std::string p = "layers." + std::to_string(i) + ".";
+    dq_seq(R.u, q.point(p + "u"), W.z);
+    const double sx = q.point(p + "x").scale();
+    W.states.resize(R.x.size());
+    for (size_t k = 0; k < R.x.size(); ++k) W.states[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
+    dq_seq(R.y, q.point(p + "y"), W.y);
+    dq_seq(R.act, q.point(p + "act"), W.act);
+    if (mc.mixing == Mixing::Glu) {
+      Seq<float> a, b;
+      dq_seq(R.mix, q.point(p + "mix"), a);
+      dq_seq(R.mixg, q.point(p + "mixg"), b);
+      W.m.resize(a.L, 2 * H);
+      for (size_t t = 0; t < a.L; ++t)
+        for (size_t f = 0; f < H; ++f)
+          for (size_t l = 0; l < kLanes; ++l) {
+            W.m.at(t, f)[l] = a.at(t, f)[l];
+            W.m.at(t, H + f)[l] = b.at(t, f)[l];
+          }
+    } else if (mc.mixing != Mixing::Gelu) {
+      dq_seq(R.mixg, q.point(p + "mixg"), W.m);
+    }
+    dq_seq(R.res, q.point(p + "res"), W.r);
+    if (mc.prenorm)
+      W.out = W.r;
+    else
+      dq_seq(R.out, q.point(p + "out"), W.out);
+  }
+  const QuantParams& pooled = mc.pooling == Pooling::Mean
+                                  ? q.point("pool")
+                                  : q.point("layers." + std::to_string(nl - 1) + (mc.prenorm ? ".res" : ".out"));
+  dq_seq(qws.pooled, pooled, ws.pooled);
+  ws.pooled_v = ws.pooled.v;
+  // the loss of the integer logits
+  std::vector<float> lg(C * kLanes, 0.f);
+  size_t k = 0;
+  for (size_t l = 0; l < kLanes; ++l) {
+    if (!chunk.x[l]) continue;
+    for (size_t c = 0; c < C; ++c) lg[c * kLanes + l] = static_cast<float>(static_cast<double>(r.logits[k++]) * engine.logit_scale());
+  }
+  size_t hits = 0;
+  const double loss = static_cast<double>(softmax_xent(lg, C, chunk.label, ws.glogits_v, &hits));
+  if (correct) *correct += hits;
+  model.refresh_norm_stats(view.params.data(), chunk, ws);
+  model.backward(view.params.data(), view.prep, chunk, 0, ws, grad);
+  return loss;
+}
+
+QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& prec, const Workload& data,
+                    const TrainConfig& cfg, const PtqOptions& opt, const QatCallbacks& cb) {
+  const ModelConfig& mc = ck.config;
+  if (mc.layer != LayerType::S4D) throw InputError("qat: S5 models are not supported yet (S4D only)");
+  if (mc.task != Task::Classify || data.kind != TaskKind::Classification)
+    throw InputError("qat: classification models and workloads only");
+  const Model model(mc);
+  using Clock = std::chrono::steady_clock;
+  QatResult res;
+  // the activation and state formats: PTQ's calibration, fixed for the run
+  const QModel ptq = quantize_ptq(ck, prec, data.train, opt);
+  const auto points = ptq.points;
+  res.ptq_val_accuracy = data.val.n ? evaluate_quantized(ptq, data.val, data.num_classes, 0, cfg.threads).accuracy : 0;
+  res.best = ptq;
+  res.best.metadata["qat.best_epoch"] = "0";
+  res.best_val_accuracy = res.ptq_val_accuracy;
+  TrainState st;
+  st.params = ck.params;
+  st.adam_m.assign(st.params.size(), 0.f);
+  st.adam_v.assign(st.params.size(), 0.f);
+  const AdamW adamw(model, cfg);
+  const auto& set = data.train;
+  const size_t B = cfg.batch_size, steps = (set.n + B - 1) / B;
+  const uint64_t total = static_cast<uint64_t>(steps) * cfg.epochs;
+  const auto warmup = static_cast<uint64_t>(std::llround(cfg.warmup_epochs * static_cast<double>(steps)));
+  const size_t max_chunks = (B + kLanes - 1) / kLanes;
+  const size_t threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::vector<float>> cgrad(max_chunks, std::vector<float>(st.params.size()));
+  std::vector<double> closs(max_chunks);
+  std::vector<size_t> ccorrect(max_chunks);
+  std::vector<std::unique_ptr<QWorkspace>> qws;
+  std::vector<std::unique_ptr<Workspace<float>>> fws;
+  std::vector<float> grad(st.params.size());
+  const auto start = Clock::now();
+  size_t done = 0;
+  for (size_t epoch = 0; epoch < cfg.epochs; ++epoch) {
+    const auto t0 = Clock::now();
+    const std::vector<size_t> order = epoch_order(set.n, cfg.seed, epoch);
+    double loss_sum = 0;
+    size_t correct = 0, seen = 0;
+    for (size_t s = 0; s < steps; ++s) {
+      const size_t begin = s * B, count = std::min(B, set.n - begin), nch = (count + kLanes - 1) / kLanes;
+      const QModel q = quantize_weights(mc, st.params, prec, points, opt.gelu);
+      const QEngine engine(q);
+      const QatView view = qat_view(model, st.params, q);
+      while (qws.size() < std::min(threads, max_chunks)) {
+        qws.push_back(engine.make_workspace());
+        fws.push_back(make_workspace<float>());
+      }
+      parallel_for(nch, threads, [&](size_t c, size_t w) {
+        std::fill(cgrad[c].begin(), cgrad[c].end(), 0.f);
+        const size_t c0 = begin + c * kLanes, cn = std::min(kLanes, begin + count - c0);
+        ccorrect[c] = 0;
+        closs[c] = qat_chunk(model, view, engine, make_chunk(set, &order[c0], cn), *qws[w], *fws[w], cgrad[c].data(),
+                             &ccorrect[c], nullptr);
+      });
+      std::fill(grad.begin(), grad.end(), 0.f);
+      for (size_t c = 0; c < nch; ++c) {
+        for (size_t i = 0; i < grad.size(); ++i) grad[i] += cgrad[c][i];
+        loss_sum += closs[c];
+        correct += ccorrect[c];
+      }
+      seen += count;
+      done += count;
+      adamw.step(st, grad, count, lr_factor(st.step, total, warmup, cfg.min_lr_ratio));
+      ++st.step;
+      if (cb.progress && (s % 10 == 9 || s + 1 == steps)) {
+        Progress pr;
+        pr.epoch = epoch + 1;
+        pr.epochs = cfg.epochs;
+        pr.step = s + 1;
+        pr.steps = steps;
+        pr.loss = loss_sum / static_cast<double>(seen);
+        pr.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+        pr.samples_per_s = static_cast<double>(done) / std::chrono::duration<double>(Clock::now() - start).count();
+        pr.eta_s = static_cast<double>((cfg.epochs - epoch) * set.n - seen) / pr.samples_per_s;
+        cb.progress(pr);
+      }
+    }
+    QatReport rep;
+    rep.epoch = epoch + 1;
+    rep.train_loss = loss_sum / static_cast<double>(seen);
+    rep.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    rep.samples_per_s = static_cast<double>(seen) / rep.seconds;
+    QModel q = quantize_weights(mc, st.params, prec, points, opt.gelu);
+    rep.val_accuracy = data.val.n ? evaluate_quantized(q, data.val, data.num_classes, 0, cfg.threads).accuracy : 0;
+    if (rep.val_accuracy > res.best_val_accuracy) {  // the PTQ starting point counts as epoch 0
+      res.best_val_accuracy = rep.val_accuracy;
+      res.best = std::move(q);
+      res.best.metadata["qat.best_epoch"] = std::to_string(epoch + 1);
+      rep.best = true;
+    }
+    if (cb.epoch_end) cb.epoch_end(rep, res.best);
+  }
+  res.params = st.params;
+  return res;
+}
+
+}  // namespace ssmsim::core

@@ -1,0 +1,59 @@
+// Quantization-aware training whose forward pass IS the integer C-model.
+//
+// Every optimiser step quantizes the float master weights (quantize_weights, activation and state
+// formats fixed by the PTQ calibration at the start), runs the batch through QEngine with its
+// codes recorded, and back-propagates the float model's backward pass (Model::backward) through
+// the dequantized codes: the straight-through estimator at every quantization point, the state
+// quantized in the loop. The loss is computed on the integer logits, so the training forward pass
+// and `ssmsim eval` on the saved model give the same integers by construction (tested).
+//
+// Recurrent-matrix parameterisation: the continuous parameters (log_dt, A) are learned and
+// discretized every pass (the S4D paper's "continuous" variant). Dropout is off during QAT;
+// BatchNorm runs on its running statistics (frozen) and is folded as in PTQ.
+#pragma once
+
+#include <functional>
+
+#include "ssm_core/qmodel.hpp"
+#include "ssm_core/trainer.hpp"
+
+namespace ssmsim::core {
+
+struct QatReport {
+  size_t epoch = 0;
+  double train_loss = 0, train_accuracy = 0, val_accuracy = 0, seconds = 0, samples_per_s = 0;
+  bool best = false;
+};
+
+struct QatCallbacks {
+  std::function<void(const Progress&)> progress;
+  std::function<void(const QatReport&, const QModel& best)> epoch_end;
+};
+
+struct QatResult {
+  QModel best;                  // the quantized model of the best validation accuracy
+  double best_val_accuracy = 0;
+  double ptq_val_accuracy = 0;  // the starting point: PTQ of the float checkpoint
+  std::vector<float> params;    // the float master weights at the end
+};
+
+// S4D models, classification. Throws InputError for what is not supported (S5: not yet).
+QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& precision, const Workload& data,
+                    const TrainConfig& config, const PtqOptions& options, const QatCallbacks& callbacks);
+
+// The float view of a quantized model for the backward pass: the float parameters with every
+// quantized tensor replaced by its dequantized codes, and the discretized coefficients replaced by
+// the dequantized A and B.
+struct QatView {
+  std::vector<float> params;
+  Model::Prepared<float> prep;
+};
+QatView qat_view(const Model& model, const std::vector<float>& params, const QModel& q);
+
+// One QAT forward (QEngine, codes recorded) and backward over a chunk: adds the gradient into
+// grad and returns the summed cross-entropy of the integer logits (times the logit scale);
+// `logits` receives the integer logits of the valid lanes. Exposed for tests.
+double qat_chunk(const Model& model, const QatView& view, const QEngine& engine, const Chunk& chunk,
+                 QWorkspace& qws, Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits);
+
+}  // namespace ssmsim::core
