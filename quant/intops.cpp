@@ -93,8 +93,10 @@ Lut::Lut(const Format& in, const QuantParams& out, const std::function<double(do
   const int64_t hi = in.max_raw();
   table_.reserve(static_cast<size_t>(hi - lo_ + 1));
   for (int64_t c = lo_; c <= hi; ++c) {
-    const int64_t q = quantize(f(in.to_real(c)), out);
+    uint64_t ev = 0;
+    const int64_t q = quantize(f(in.to_real(c)), out, &ev);
     table_.push_back(static_cast<int32_t>(q));
+    clipped_.push_back(ev ? 1 : 0);
   }
 }
 

@@ -83,7 +83,12 @@ class Lut {
   Lut(const Format& in, const QuantParams& out, const std::function<double(double)>& f);
   // From stored entries.
   Lut(const Format& in, std::vector<int32_t> table);
-  int64_t operator()(int64_t code) const { return table_[static_cast<size_t>(code - lo_)]; }
+  // The entry of `code`; an entry whose tabulation overflowed counts one event per read.
+  int64_t operator()(int64_t code, uint64_t* events = nullptr) const {
+    const auto i = static_cast<size_t>(code - lo_);
+    if (events && !clipped_.empty() && clipped_[i]) ++*events;
+    return table_[i];
+  }
   const std::vector<int32_t>& table() const { return table_; }
   const Format& in() const { return in_; }
 
@@ -91,6 +96,7 @@ class Lut {
   Format in_{};
   int64_t lo_ = 0;
   std::vector<int32_t> table_;
+  std::vector<uint8_t> clipped_;  // tabulated entries that the overflow step changed
 };
 
 }  // namespace ssmsim::quant

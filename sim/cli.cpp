@@ -75,16 +75,22 @@ const std::vector<Verb>& verbs() {
        },
        run_quantize, ""},
       {"qat", "quantization-aware fine-tuning of a float checkpoint",
-       "ssmsim qat --ckpt F --precision P.yaml --epochs N --out q.safetensors",
+       "ssmsim qat --ckpt F --precision P.yaml [--workload W] --epochs N --out q.safetensors",
        {"ckpt", "precision", "out"},
-       {{"epochs", "train.epochs"}},
+       {{"epochs", "train.epochs"}, {"calib", "quantize.calib"}, {"gelu", "quantize.gelu"}},
        [](po::options_description& d) {
          d.add_options()("ckpt", po::value<std::string>(), "float checkpoint (safetensors)")(
              "precision", po::value<std::string>(), "precision config (YAML)")(
-             "epochs", po::value<std::string>(), "fine-tuning epochs (train.epochs)")(
-             "out", po::value<std::string>(), "quantized model to write (safetensors)");
+             "workload", po::value<std::string>(), "training data (default: the workload the checkpoint was "
+             "trained on)")(
+             "epochs", po::value<std::string>(), "fine-tuning epochs (train.epochs; the recipe is the train "
+             "section: e.g. --set train.lr=0.002)")(
+             "calib", po::value<std::string>(), "calibration sequences of the activation formats (quantize.calib)")(
+             "gelu", po::value<std::string>(), "lut or hard (quantize.gelu)")(
+             "out", po::value<std::string>(), "quantized model to write (safetensors): the best by validation")(
+             "json", po::value<std::string>(), "result record to write");
        },
-       {}, "the quantized models"},
+       run_qat, ""},
       {"eval", "accuracy of a float or quantized model (integer C-model for quantized ones)",
        "ssmsim eval --ckpt F|Q [--precision P.yaml] --workload smnist [--limit N] --json out.json",
        {"ckpt", "workload"},

@@ -12,6 +12,7 @@
 #include "quant/precision.hpp"
 #include "reports/record.hpp"
 #include "ssm_core/checkpoint.hpp"
+#include "ssm_core/qat.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "ssm_core/trainer.hpp"
 #include "workloads/dataset.hpp"
@@ -326,19 +327,25 @@ int run_train(const Invocation& inv) {
   return 0;
 }
 
+namespace {
+
+std::string checkpoint_workload(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& path,
+                                const char* verb) {
+  if (inv.options.count("workload")) return inv.options["workload"].as<std::string>();
+  const auto it = ck.metadata.find("data.workload");
+  if (it == ck.metadata.end())
+    throw InputError(std::string(verb) + ": " + path + " does not say which workload it was trained on; give --workload W");
+  return it->second;
+}
+
+}  // namespace
+
 int run_quantize(const Invocation& inv) {
   const auto& o = inv.options;
   const std::string path = o["ckpt"].as<std::string>();
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
   const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
-  std::string workload = o.count("workload") ? o["workload"].as<std::string>() : "";
-  if (workload.empty()) {
-    const auto it = ck.metadata.find("data.workload");
-    if (it == ck.metadata.end())
-      throw InputError("quantize: " + path + " does not say which workload it was trained on; give --workload W "
-                       "(its training split calibrates the activations)");
-    workload = it->second;
-  }
+  const std::string workload = checkpoint_workload(inv, ck, path, "quantize");
   workloads::WorkloadOptions wo;
   wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
   const workloads::Workload w = workloads::load_workload(workload, wo);
@@ -356,6 +363,73 @@ int run_quantize(const Invocation& inv) {
   inv.err << fmt::format("calibrated on {} '{}' training sequences ({:.1f} s)\n", std::min(opt.calib, w.train.n),
                          workload, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   inv.out << fmt::format("quantized {} with precision '{}' (PTQ) -> {}\n", path, prec.name(), out);
+  return 0;
+}
+
+int run_qat(const Invocation& inv) {
+  const auto& o = inv.options;
+  const std::string path = o["ckpt"].as<std::string>();
+  const core::FloatCheckpoint ck = core::load_checkpoint(path);
+  const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
+  const std::string workload = checkpoint_workload(inv, ck, path, "qat");
+  workloads::WorkloadOptions wo;
+  wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  inv.err << "loading workload '" << workload << "'...\n";
+  const workloads::Workload w = workloads::load_workload(workload, wo);
+  core::TrainConfig tc = core::TrainConfig::from_yaml(inv.config.section("train"));
+  tc.seed = wo.seed;
+  tc.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  core::PtqOptions opt;
+  opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
+  opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
+  opt.seed = wo.seed;
+  opt.threads = tc.threads;
+  const bool tty = ::isatty(2);
+  core::QatCallbacks cb;
+  cb.progress = [&](const core::Progress& p) {
+    if (!tty && p.step % std::max<size_t>(1, p.steps / 5) > 9 && p.step != p.steps) return;
+    inv.err << fmt::format("{}qat epoch {}/{} step {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} seq/s  ETA {}{}",
+                           tty ? "\r" : "", p.epoch, p.epochs, p.step, p.steps, p.loss, 100 * p.accuracy,
+                           p.samples_per_s, fmt_time(p.eta_s), tty ? "   " : "\n")
+            << std::flush;
+  };
+  const std::string out = o["out"].as<std::string>();
+  auto annotate = [&](core::QModel q) {
+    q.metadata["source.checkpoint"] = path;
+    q.metadata["data.workload"] = workload;
+    q.metadata["quantize.method"] = "qat";
+    for (const auto& kv : tc.to_yaml()) q.metadata["qat.train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+    return q;
+  };
+  cb.epoch_end = [&](const core::QatReport& r, const core::QModel& best) {
+    if (r.best) core::save_qmodel(out, annotate(best));
+    inv.err << fmt::format("{}qat epoch {}/{}: train loss {:.4f} acc {:.2f}%, val (integer) {:.2f}%, {:.1f} s "
+                           "({:.0f} seq/s){}\n",
+                           tty ? "\r" : "", r.epoch, tc.epochs, r.train_loss, 100 * r.train_accuracy,
+                           100 * r.val_accuracy, r.seconds, r.samples_per_s, r.best ? "  best -> " + out : "");
+  };
+  inv.err << fmt::format("QAT of {} with precision '{}': {} epochs of {} sequences, lr {} / SSM lr {}\n", path,
+                         prec.name(), tc.epochs, w.train.n, tc.lr, tc.ssm_lr);
+  const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb);
+  inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
+  const core::QModel best = annotate(r.best);
+  core::save_qmodel(out, best);
+  const core::QEvalResult test = core::evaluate_quantized(best, w.test, w.num_classes, 0, tc.threads);
+  inv.out << fmt::format("test accuracy (integer) {:.2f}% ({} sequences) of the best QAT model (val {:.2f}%, "
+                         "PTQ val {:.2f}%): {}\n",
+                         100 * test.accuracy, test.count, 100 * r.best_val_accuracy, 100 * r.ptq_val_accuracy, out);
+  if (o.count("json")) {
+    nlohmann::json j;
+    j["command"] = "qat";
+    j["checkpoint"] = out;
+    j["precision"] = prec.name();
+    j["workload"] = workload;
+    j["ptq_val_accuracy"] = r.ptq_val_accuracy;
+    j["best_val_accuracy"] = r.best_val_accuracy;
+    j["test_accuracy"] = test.accuracy;
+    j["test_count"] = test.count;
+    reports::write_json(o["json"].as<std::string>(), j);
+  }
   return 0;
 }
 

@@ -26,5 +26,6 @@ int run_train(const Invocation& inv);
 // `ssmsim eval`: accuracy of a float checkpoint on a workload's test split.
 int run_eval(const Invocation& inv);
 int run_quantize(const Invocation& inv);
+int run_qat(const Invocation& inv);
 
 }  // namespace ssmsim::sim

@@ -502,6 +502,13 @@ namespace {
 
 using ISeq = Seq<int32_t>;
 
+// A point's event counter per lane: padding lanes count into a sink, so totals are the valid
+// sequences' alone (independent of how a set is cut into chunks).
+struct LaneEv {
+  uint64_t* p[kLanes];
+  uint64_t* operator[](size_t lane) const { return p[lane]; }
+};
+
 double sc(const QuantParams& p) { return p.scale(); }
 
 struct Counter {
@@ -665,7 +672,9 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<Impl>()) {
     } else {
       const double eps = s5 ? 1e-6 : 1e-5;
       const double Hd = static_cast<double>(H);
-      Ly.ln_eps = static_cast<uint64_t>(std::min(std::nearbyint(eps * Hd * Hd * Hd / (sc(nin) * sc(nin))), 0x1p62));
+      // at least 1, so that v + E is never 0 (a step whose features are all equal)
+      Ly.ln_eps = static_cast<uint64_t>(
+          std::clamp(std::nearbyint(eps * Hd * Hd * Hd / (sc(nin) * sc(nin))), 1.0, 0x1p62));
       Ly.norm = per_channel_sums(
           H,
           [&](size_t f) { return std::vector<double>{std::ldexp(sc(gam.p(f)), -kLnFrac) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
@@ -696,7 +705,7 @@ namespace {
 
 // out[t][o] = narrow_o(sum_i W[o][i] in[t][i] + b[o]) for every step and lane
 void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_t O, size_t o0, size_t on,
-             const ISeq& in, const std::vector<ScaledSum>& narrow, ISeq& out, uint64_t* ev) {
+             const ISeq& in, const std::vector<ScaledSum>& narrow, ISeq& out, const LaneEv& ev) {
   const size_t I = in.F, L = in.L;
   out.resize(L, on);
   for (size_t t = 0; t < L; ++t)
@@ -709,12 +718,12 @@ void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_
         for (size_t l = 0; l < kLanes; ++l) acc[l] += static_cast<int64_t>(w[i]) * x[l];
       }
       int32_t* y = out.at(t, o);
-      for (size_t l = 0; l < kLanes; ++l) y[l] = static_cast<int32_t>(narrow[o](acc[l], ev));
+      for (size_t l = 0; l < kLanes; ++l) y[l] = static_cast<int32_t>(narrow[o](acc[l], ev[l]));
     }
   (void)O;
 }
 
-void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out, uint64_t* ev) {
+void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out, const LaneEv& ev) {
   const size_t L = in.L, H = in.F;
   out.resize(L, H);
   for (size_t t = 0; t < L; ++t)
@@ -722,7 +731,7 @@ void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out
       if (batch) {
         for (size_t f = 0; f < H; ++f)
           out.at(t, f)[l] = static_cast<int32_t>(
-              Ly.norm[f](static_cast<wide_t>(in.at(t, f)[l]) * Ly.gamma[f], Ly.beta[f], ev));
+              Ly.norm[f](static_cast<wide_t>(in.at(t, f)[l]) * Ly.gamma[f], Ly.beta[f], ev[l]));
         continue;
       }
       // LayerNorm: d_f = H r_f - sum r; rs = isqrt(floor(2^(2F) H / (sum d^2 + eps)))
@@ -738,7 +747,7 @@ void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out
       for (size_t f = 0; f < H; ++f) {
         const int64_t d = static_cast<int64_t>(H) * in.at(t, f)[l] - sum;
         out.at(t, f)[l] =
-            static_cast<int32_t>(Ly.norm[f](static_cast<wide_t>(d) * static_cast<wide_t>(rs) * Ly.gamma[f], Ly.beta[f], ev));
+            static_cast<int32_t>(Ly.norm[f](static_cast<wide_t>(d) * static_cast<wide_t>(rs) * Ly.gamma[f], Ly.beta[f], ev[l]));
       }
     }
 }
@@ -747,7 +756,7 @@ void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out
 // step and lane. Fast: the same arithmetic in 64 bits (the bounds were checked at construction).
 template <bool Fast>
 void s4d_states(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
-                uint64_t* ex, int32_t* record) {
+                const LaneEv& ex, int32_t* record) {
   const size_t N2 = Ly.states;
   for (size_t hh = 0; hh < H; ++hh)
     for (size_t n = 0; n < N2; ++n) {
@@ -761,13 +770,13 @@ void s4d_states(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t 
         for (size_t l = 0; l < kLanes; ++l) {
           int64_t nr, ni;
           if constexpr (Fast) {
-            nr = upd.fast(ar * xr[l] - ai * xi[l], br * uu[l], ex);
-            ni = upd.fast(ar * xi[l] + ai * xr[l], bi * uu[l], ex);
+            nr = upd.fast(ar * xr[l] - ai * xi[l], br * uu[l], ex[l]);
+            ni = upd.fast(ar * xi[l] + ai * xr[l], bi * uu[l], ex[l]);
           } else {
             const wide_t axr = static_cast<wide_t>(ar) * xr[l] - static_cast<wide_t>(ai) * xi[l];
             const wide_t axi = static_cast<wide_t>(ar) * xi[l] + static_cast<wide_t>(ai) * xr[l];
-            nr = upd(axr, static_cast<wide_t>(br) * uu[l], ex);
-            ni = upd(axi, static_cast<wide_t>(bi) * uu[l], ex);
+            nr = upd(axr, static_cast<wide_t>(br) * uu[l], ex[l]);
+            ni = upd(axi, static_cast<wide_t>(bi) * uu[l], ex[l]);
           }
           xr[l] = nr;
           xi[l] = ni;
@@ -791,12 +800,18 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
   const ModelConfig& mc = model_.config;
   const size_t L = chunk.L, H = mc.H, Din = mc.d_input, Cn = mc.d_output;
   const bool s5 = mc.layer == LayerType::S5;
-  auto ev = [&](const std::string& name) { return counters.slot(name); };
+  uint64_t sink = 0;
+  auto ev = [&](const std::string& name) {
+    LaneEv e;
+    uint64_t* slot = counters.slot(name);
+    for (size_t l = 0; l < kLanes; ++l) e.p[l] = chunk.x[l] ? slot : &sink;
+    return e;
+  };
 
   // the input quantizer: the one float -> integer step
   ws.in.resize(L, Din);
   {
-    uint64_t* e = ev("input");
+    uint64_t* e = counters.slot("input");
     for (size_t l = 0; l < kLanes; ++l) {
       if (!chunk.x[l]) continue;
       for (size_t t = 0; t < L; ++t)
@@ -815,12 +830,12 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
       qnorm(Ly, mc.norm == Norm::Batch, *h, ws.u, ev(p + "u"));
     } else {
       ws.u.resize(L, H);
-      uint64_t* e = ev(p + "u");
-      for (size_t i = 0; i < ws.u.v.size(); ++i) ws.u.v[i] = static_cast<int32_t>(Ly.u_in(h->v[i], e));
+      const LaneEv e = ev(p + "u");
+      for (size_t i = 0; i < ws.u.v.size(); ++i) ws.u.v[i] = static_cast<int32_t>(Ly.u_in(h->v[i], e[i % kLanes]));
     }
     // the state update and the output accumulation
     ws.yacc.assign(L * H * kLanes, 0);
-    uint64_t* ex = ev(p + "x");
+    const LaneEv ex = ev(p + "x");
     if (ws.record) ws.layers.resize(I.layers.size());
     int32_t* xrec = nullptr;
     if (ws.record) {
@@ -853,8 +868,8 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
             int64_t& im = xi[pp * kLanes + l];
             const wide_t axr = static_cast<wide_t>(ar) * r - static_cast<wide_t>(ai) * im;
             const wide_t axi = static_cast<wide_t>(ar) * im + static_cast<wide_t>(ai) * r;
-            r = upd(axr, bur[l], ex);
-            im = upd(axi, bui[l], ex);
+            r = upd(axr, bur[l], ex[l]);
+            im = upd(axi, bui[l], ex[l]);
             if (xrec) {
               xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(r);
               xrec[(t * 2 * P2 + 2 * pp + 1) * kLanes + l] = static_cast<int32_t>(im);
@@ -872,28 +887,28 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
     }
     ws.y.resize(L, H);
     {
-      uint64_t* e = ev(p + "y");
+      const LaneEv e = ev(p + "y");
       for (size_t t = 0; t < L; ++t)
         for (size_t hh = 0; hh < H; ++hh) {
           const int32_t* uu = ws.u.at(t, hh);
           int32_t* yy = ws.y.at(t, hh);
           const int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
           for (size_t l = 0; l < kLanes; ++l)
-            yy[l] = static_cast<int32_t>(Ly.fast ? Ly.yout[hh].fast(acc[l], Ly.D[hh] * static_cast<int64_t>(uu[l]), e)
-                                                 : Ly.yout[hh](acc[l], static_cast<wide_t>(Ly.D[hh]) * uu[l], e));
+            yy[l] = static_cast<int32_t>(Ly.fast ? Ly.yout[hh].fast(acc[l], Ly.D[hh] * static_cast<int64_t>(uu[l]), e[l])
+                                                 : Ly.yout[hh](acc[l], static_cast<wide_t>(Ly.D[hh]) * uu[l], e[l]));
         }
     }
     // GELU
     ws.act.resize(L, H);
     {
-      uint64_t* e = ev(p + "act");
+      const LaneEv e = ev(p + "act");
       for (size_t i = 0; i < ws.y.v.size(); ++i) {
         const int64_t v = ws.y.v[i];
         if (model_.gelu == QGelu::Lut) {
-          ws.act.v[i] = static_cast<int32_t>(Ly.gelu(v));
+          ws.act.v[i] = static_cast<int32_t>(Ly.gelu(v, e[i % kLanes]));
         } else {
           const int64_t c = std::clamp<int64_t>(v + Ly.hard_two, 0, 2 * Ly.hard_two);
-          ws.act.v[i] = static_cast<int32_t>(Ly.hard_out(static_cast<wide_t>(v) * c, e));
+          ws.act.v[i] = static_cast<int32_t>(Ly.hard_out(static_cast<wide_t>(v) * c, e[i % kLanes]));
         }
       }
     }
@@ -903,7 +918,9 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
       const size_t gate_o0 = mc.mixing == Mixing::Glu ? H : 0;
       qlinear(Ly.Wm, Ly.bm, Ly.mix_out, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(p + "mixg"));
       ws.gate.resize(L, H);
-      for (size_t i = 0; i < ws.mixg.v.size(); ++i) ws.gate.v[i] = static_cast<int32_t>(Ly.sigmoid(ws.mixg.v[i]));
+      const LaneEv eg = ev("gate");
+      for (size_t i = 0; i < ws.mixg.v.size(); ++i)
+        ws.gate.v[i] = static_cast<int32_t>(Ly.sigmoid(ws.mixg.v[i], eg[i % kLanes]));
       const ISeq* other = &ws.act;
       if (mc.mixing == Mixing::Glu) {
         qlinear(Ly.Wm, Ly.bm, Ly.mix_out, 0, H, ws.act, Ly.mix_val, ws.mix, ev(p + "mix"));
@@ -912,17 +929,18 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
         other = &ws.y;
       }
       ws.g.resize(L, H);
-      uint64_t* e = ev(p + "g");
+      const LaneEv e = ev(p + "g");
       for (size_t i = 0; i < ws.g.v.size(); ++i)
-        ws.g.v[i] = static_cast<int32_t>(Ly.g_out(static_cast<wide_t>(other->v[i]) * ws.gate.v[i], e));
+        ws.g.v[i] = static_cast<int32_t>(Ly.g_out(static_cast<wide_t>(other->v[i]) * ws.gate.v[i], e[i % kLanes]));
       g = &ws.g;
     }
     // residual, then the post-norm
     ISeq& out = ws.layer_out[li];
     {
       ws.res.resize(L, H);
-      uint64_t* e = ev(p + "res");
-      for (size_t i = 0; i < ws.res.v.size(); ++i) ws.res.v[i] = static_cast<int32_t>(Ly.res(g->v[i], h->v[i], e));
+      const LaneEv e = ev(p + "res");
+      for (size_t i = 0; i < ws.res.v.size(); ++i)
+        ws.res.v[i] = static_cast<int32_t>(Ly.res(g->v[i], h->v[i], e[i % kLanes]));
     }
     if (mc.prenorm)
       out = ws.res;
@@ -948,12 +966,12 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
     const QuantParams& pp = model_.point("pool");
     const ScaledSum pool({sc(model_.point(I.last_point)) / (static_cast<double>(L) * sc(pp))}, pp.format, pp.rounding,
                          pp.overflow);
-    uint64_t* e = ev("pool");
+    const LaneEv e = ev("pool");
     for (size_t f = 0; f < H; ++f)
       for (size_t l = 0; l < kLanes; ++l) {
         int64_t s = 0;
         for (size_t t = 0; t < L; ++t) s += h->at(t, f)[l];
-        pooled.at(0, f)[l] = static_cast<int32_t>(pool(s, e));
+        pooled.at(0, f)[l] = static_cast<int32_t>(pool(s, e[l]));
       }
   } else {
     for (size_t f = 0; f < H; ++f)

@@ -81,7 +81,7 @@ QModel load_qmodel(const std::filesystem::path& path);
 bool is_qmodel_file(const std::filesystem::path& path);
 
 struct QChunkResult {
-  std::vector<int64_t> logits;     // classify: [classes][valid lanes]; integer, one common scale
+  std::vector<int64_t> logits;     // classify: [valid lanes][classes]; integer, one common scale
   std::vector<int32_t> predicted;  // per valid lane
   size_t count = 0;
 };

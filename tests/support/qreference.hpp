@@ -1,0 +1,506 @@
+// A slow, obviously-correct reference of the integer C-model (docs/fixed_point.md, section 9),
+// written from the contract alone, independently of ssm_core/qmodel.cpp.
+//
+// Every product, sum, scaled sum, rounding and overflow is exact big-integer arithmetic
+// (boost::multiprecision::cpp_int); rounding (section 2), overflow (section 2), the scaled-sum
+// constants (9.1), the lookup tables (9.1), the integer square root (9.1) and the LayerNorm /
+// BatchNorm (9.3) are written here again. Facts taken from the project: quant::quantize for the
+// input quantizer and the table entries, QuantParams::scale(), Format::min_raw / max_raw / to_real,
+// and the codes and parameters stored in a QModel.
+//
+// The model runs one sequence at a time, with plain nested loops over [step][feature] vectors.
+#pragma once
+
+#include <boost/multiprecision/cpp_int.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "quant/format.hpp"
+#include "quant/quantizer.hpp"
+#include "ssm_core/qmodel.hpp"
+
+namespace ssmsim::testing::qref {
+
+using boost::multiprecision::cpp_int;
+using quant::Format;
+using quant::Overflow;
+using quant::QuantParams;
+using quant::Rounding;
+
+inline cpp_int pow2(int n) {
+  if (n < 0) throw std::logic_error("pow2 of a negative exponent");
+  return cpp_int(1) << n;
+}
+
+// floor(n / d) for d > 0 (cpp_int's / truncates toward zero).
+inline cpp_int floor_div(const cpp_int& n, const cpp_int& d) {
+  cpp_int q = n / d;
+  if (q * d != n && n < 0) q -= 1;
+  return q;
+}
+
+// Section 2: the exact rational n / d (d > 0) rounded to an integer with `mode`.
+inline cpp_int round_rational(const cpp_int& n, const cpp_int& d, Rounding mode) {
+  if (d <= 0) throw std::logic_error("round_rational: denominator must be positive");
+  const cpp_int fl = floor_div(n, d);
+  const cpp_int rem = n - fl * d;  // 0 <= rem < d: v = fl + rem / d
+  if (rem == 0) return fl;
+  const cpp_int twice = 2 * rem;
+  const bool above_half = twice > d, tie = twice == d;
+  const bool negative = n < 0;
+  const bool fl_odd = (fl % 2) != 0;
+  bool up = false;  // result is fl + 1 instead of fl
+  switch (mode) {
+    case Rounding::Floor: up = false; break;
+    case Rounding::TowardZero: up = negative; break;  // ceil for v < 0
+    case Rounding::HalfUp: up = above_half || tie; break;
+    case Rounding::HalfDown: up = above_half; break;
+    case Rounding::HalfEven: up = above_half || (tie && fl_odd); break;
+    case Rounding::HalfAway: up = above_half || (tie && !negative); break;
+    case Rounding::HalfTowardZero: up = above_half || (tie && negative); break;
+  }
+  return up ? fl + 1 : fl;
+}
+
+// Section 2: the overflow step of the rounded integer q into format f; counts one event in
+// *events when it changes the value.
+inline int64_t fit(const cpp_int& q, const Format& f, Overflow mode, uint64_t* events) {
+  cpp_int lo = f.min_raw();
+  const cpp_int hi = f.max_raw();
+  if (mode == Overflow::SaturateSymmetric && f.is_signed) lo = -hi;
+  if (q >= lo && q <= hi) return static_cast<int64_t>(q);
+  if (events) ++*events;
+  if (mode == Overflow::Wrap) {
+    const cpp_int m = pow2(f.width);
+    cpp_int r = q % m;
+    if (r < 0) r += m;                        // the low w bits, as an unsigned number
+    if (f.is_signed && r > hi) r -= m;        // read as two's complement
+    return static_cast<int64_t>(r);
+  }
+  return static_cast<int64_t>(q < lo ? lo : hi);
+}
+
+// A double as an exact integer times a power of two: x = m * 2^e.
+inline void exact_double(double x, cpp_int& m, int& e) {
+  if (!std::isfinite(x)) throw std::logic_error("exact_double: not finite");
+  int ex = 0;
+  const double fr = std::frexp(x, &ex);                 // x = fr * 2^ex, 0.5 <= |fr| < 1
+  m = cpp_int(static_cast<int64_t>(std::ldexp(fr, 53)));  // exact: 53 significant bits
+  e = ex - 53;
+}
+
+// A positive real scale mult * 2^-shift as an exact rational n / d.
+inline void exact_scale(const Format& f, cpp_int& n, cpp_int& d) {
+  n = f.scale.mult;
+  d = 1;
+  if (f.scale.shift >= 0) d = pow2(f.scale.shift);
+  else n *= pow2(-f.scale.shift);
+}
+
+// 9.1: the constant K / 2^S of one real ratio r, computed in double: |K| has exactly 31 bits.
+struct Ratio {
+  cpp_int K;
+  int S = 0;
+  bool used = false;
+};
+inline Ratio ratio_constant(double r) {
+  Ratio c;
+  if (r == 0) return c;
+  int e = 0;
+  std::frexp(r, &e);  // |r| = m * 2^e, 0.5 <= m < 1: |r| * 2^(31-e) in [2^30, 2^31)
+  int S = 31 - e;
+  double k = std::nearbyint(std::ldexp(r, S));  // round half to even (default FP environment)
+  if (std::fabs(k) >= 2147483648.0) {           // the rounding carried into bit 31
+    S -= 1;
+    k = std::nearbyint(std::ldexp(r, S));
+  }
+  c.K = cpp_int(static_cast<int64_t>(k));
+  c.S = S;
+  c.used = true;
+  return c;
+}
+
+// 9.1: out = fit(round(sum_k v_k K_k 2^(S - S_k) / 2^S)), S = max S_k, in `out`'s modes.
+struct Term {
+  cpp_int v;
+  double r;
+};
+inline int64_t scaled_sum(const std::vector<Term>& terms, const QuantParams& out, uint64_t* events) {
+  std::vector<Ratio> c;
+  bool any = false;
+  int S = 0;
+  for (const Term& t : terms) {
+    c.push_back(ratio_constant(t.r));
+    if (c.back().used) {
+      S = any ? std::max(S, c.back().S) : c.back().S;
+      any = true;
+    }
+  }
+  cpp_int num = 0;
+  for (size_t k = 0; k < terms.size(); ++k)
+    if (c[k].used) num += terms[k].v * c[k].K * pow2(S - c[k].S);
+  const cpp_int q = S >= 0 ? round_rational(num, pow2(S), out.rounding) : num * pow2(-S);
+  return fit(q, out.format, out.overflow, events);
+}
+
+// 9.1: the floor of the square root, by bisection.
+inline cpp_int isqrt(const cpp_int& v) {
+  if (v < 0) throw std::logic_error("isqrt of a negative number");
+  cpp_int lo = 0, hi = 1;
+  while (hi * hi <= v) hi *= 2;  // v < hi^2
+  while (hi - lo > 1) {          // invariant: lo^2 <= v < hi^2
+    const cpp_int mid = (lo + hi) / 2;
+    if (mid * mid <= v) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+inline double gelu_exact(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+// 9.1: a lookup table's entry for one code, computed on the spot. Reading an entry whose
+// tabulation overflowed counts one event.
+template <typename F>
+int64_t table(F f, int64_t code, const QuantParams& in, const QuantParams& out, uint64_t* events) {
+  if (in.format.width > 16) throw std::logic_error("lookup table input wider than 16 bits");
+  if (code < in.format.min_raw() || code > in.format.max_raw()) throw std::logic_error("code outside its format");
+  uint64_t ev = 0;
+  const int64_t q = quant::quantize(f(in.format.to_real(code)), out, &ev);
+  if (ev) ++*events;
+  return q;
+}
+
+using Mat = std::vector<std::vector<int64_t>>;  // [step][feature]
+
+inline Mat zeros(size_t L, size_t F) { return Mat(L, std::vector<int64_t>(F, 0)); }
+
+struct LayerTrace {
+  Mat u, y, act, mix, mixg, gate, g, res, out;
+  Mat x;  // the state after each step's update: [step][2 * state + part], part 0 re, 1 im
+};
+
+struct Trace {
+  Mat in, h0;
+  std::vector<LayerTrace> layers;
+  std::vector<int64_t> pool;
+  std::vector<int64_t> logits;
+  int32_t predicted = -1;
+  std::map<std::string, uint64_t> events;  // overflow events per produced point
+};
+
+class Reference {
+ public:
+  explicit Reference(const core::QModel& m) : m_(m) {}
+
+  // One sequence of L steps of d_input features (row-major [L, d_input]).
+  Trace run(const float* x, size_t L) const {
+    const core::ModelConfig& cfg = m_.config;
+    const size_t H = cfg.H, Din = cfg.d_input, nl = cfg.n_layers;
+    const bool s5 = cfg.layer == core::LayerType::S5;
+    Trace tr;
+
+    // input: the one float -> int step
+    const QuantParams& pin = m_.point("input");
+    tr.in = zeros(L, Din);
+    for (size_t t = 0; t < L; ++t)
+      for (size_t d = 0; d < Din; ++d)
+        tr.in[t][d] = quant::quantize(static_cast<double>(x[t * Din + d]), pin, ev(tr, "input"));
+
+    // encoder
+    const core::QTensor& We = m_.tensor("encoder.weight");
+    const core::QTensor& be = m_.tensor("encoder.bias");
+    const QuantParams& penc = m_.point("encoder.out");
+    tr.h0 = zeros(L, H);
+    for (size_t t = 0; t < L; ++t)
+      for (size_t o = 0; o < H; ++o) {
+        cpp_int acc = be.q[o];
+        for (size_t d = 0; d < Din; ++d) acc += cpp_int(We.q[o * Din + d]) * tr.in[t][d];
+        const double r = We.p(o).scale() * pin.scale() / penc.scale();
+        tr.h0[t][o] = scaled_sum({{acc, r}}, penc, ev(tr, "encoder.out"));
+      }
+
+    const Mat* h = &tr.h0;
+    std::string hname = "encoder.out";
+    tr.layers.resize(nl);
+    for (size_t i = 0; i < nl; ++i) {
+      const std::string p = "layers." + std::to_string(i) + ".";
+      LayerTrace& Ly = tr.layers[i];
+      const QuantParams& ph = m_.point(hname);
+      const QuantParams& pu = m_.point(p + "u");
+      const QuantParams& px = m_.point(p + "x");
+      const QuantParams& py = m_.point(p + "y");
+      const QuantParams& pact = m_.point(p + "act");
+      const QuantParams& pres = m_.point(p + "res");
+
+      // u
+      if (cfg.prenorm) {
+        Ly.u = norm(*h, ph, pu, p, tr, p + "u");
+      } else {
+        Ly.u = zeros(L, H);
+        for (size_t t = 0; t < L; ++t)
+          for (size_t f = 0; f < H; ++f)
+            Ly.u[t][f] = scaled_sum({{(*h)[t][f], ph.scale() / pu.scale()}}, pu, ev(tr, p + "u"));
+      }
+
+      // state and output
+      const core::QTensor& A = m_.tensor(p + "A");
+      const core::QTensor& B = m_.tensor(p + "B");
+      const core::QTensor& C = m_.tensor(p + "C");
+      const core::QTensor& D = m_.tensor(p + "D");
+      Ly.y = zeros(L, H);
+      if (!s5) {
+        const size_t N2 = static_cast<size_t>(A.shape[1]);
+        std::vector<int64_t> xr(H * N2, 0), xi(H * N2, 0);
+        Ly.x = zeros(L, 2 * H * N2);
+        for (size_t t = 0; t < L; ++t) {
+          for (size_t c = 0; c < H; ++c)
+            for (size_t n = 0; n < N2; ++n) {
+              const size_t k = c * N2 + n;
+              const cpp_int ar = A.q[2 * k], ai = A.q[2 * k + 1], br = B.q[2 * k], bi = B.q[2 * k + 1];
+              const cpp_int u = Ly.u[t][c];
+              const cpp_int bur = br * u, bui = bi * u;
+              const cpp_int axr = ar * xr[k] - ai * xi[k], axi = ar * xi[k] + ai * xr[k];
+              const double rA = A.p(c).scale();
+              const double rB = B.p(c).scale() * pu.scale() / px.scale();
+              xr[k] = scaled_sum({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
+              xi[k] = scaled_sum({{axi, rA}, {bui, rB}}, px, ev(tr, p + "x"));
+              Ly.x[t][2 * k] = xr[k];
+              Ly.x[t][2 * k + 1] = xi[k];
+            }
+          for (size_t c = 0; c < H; ++c) {
+            cpp_int acc = 0;
+            for (size_t n = 0; n < N2; ++n) {
+              const size_t k = c * N2 + n;
+              acc += cpp_int(C.q[2 * k]) * xr[k] - cpp_int(C.q[2 * k + 1]) * xi[k];
+            }
+            const double rC = 2.0 * C.p(c).scale() * px.scale() / py.scale();
+            const double rD = D.p(c).scale() * pu.scale() / py.scale();
+            Ly.y[t][c] = scaled_sum({{acc, rC}, {cpp_int(D.q[c]) * Ly.u[t][c], rD}}, py, ev(tr, p + "y"));
+          }
+        }
+      } else {
+        const size_t P2 = static_cast<size_t>(A.shape[0]);
+        const double kC = cfg.conj_sym ? 2.0 : 1.0;
+        std::vector<int64_t> xr(P2, 0), xi(P2, 0);
+        Ly.x = zeros(L, 2 * P2);
+        for (size_t t = 0; t < L; ++t) {
+          for (size_t q = 0; q < P2; ++q) {
+            cpp_int bur = 0, bui = 0;
+            for (size_t hh = 0; hh < H; ++hh) {
+              bur += cpp_int(B.q[(q * H + hh) * 2]) * Ly.u[t][hh];
+              bui += cpp_int(B.q[(q * H + hh) * 2 + 1]) * Ly.u[t][hh];
+            }
+            const cpp_int ar = A.q[2 * q], ai = A.q[2 * q + 1];
+            const cpp_int axr = ar * xr[q] - ai * xi[q], axi = ar * xi[q] + ai * xr[q];
+            const double rA = A.p(q).scale();
+            const double rB = B.p(q).scale() * pu.scale() / px.scale();
+            xr[q] = scaled_sum({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
+            xi[q] = scaled_sum({{axi, rA}, {bui, rB}}, px, ev(tr, p + "x"));
+            Ly.x[t][2 * q] = xr[q];
+            Ly.x[t][2 * q + 1] = xi[q];
+          }
+          for (size_t c = 0; c < H; ++c) {
+            cpp_int acc = 0;
+            for (size_t q = 0; q < P2; ++q)
+              acc += cpp_int(C.q[(c * P2 + q) * 2]) * xr[q] - cpp_int(C.q[(c * P2 + q) * 2 + 1]) * xi[q];
+            const double rC = kC * C.p(c).scale() * px.scale() / py.scale();
+            const double rD = D.p(c).scale() * pu.scale() / py.scale();
+            Ly.y[t][c] = scaled_sum({{acc, rC}, {cpp_int(D.q[c]) * Ly.u[t][c], rD}}, py, ev(tr, p + "y"));
+          }
+        }
+      }
+
+      // GELU
+      Ly.act = zeros(L, H);
+      for (size_t t = 0; t < L; ++t)
+        for (size_t c = 0; c < H; ++c) {
+          if (m_.gelu == core::QGelu::Lut) {
+            Ly.act[t][c] = table(gelu_exact, Ly.y[t][c], py, pact, ev(tr, p + "act"));
+          } else {
+            // T = round_half_even(2 / s(y)), exactly: 2 / (mult 2^-shift)
+            cpp_int sn, sd;
+            exact_scale(py.format, sn, sd);
+            const cpp_int T = round_rational(2 * sd, sn, Rounding::HalfEven);
+            cpp_int tt = Ly.y[t][c] + T;
+            if (tt < 0) tt = 0;
+            if (tt > 2 * T) tt = 2 * T;
+            const double r = py.scale() * py.scale() / (4.0 * pact.scale());
+            Ly.act[t][c] = scaled_sum({{cpp_int(Ly.y[t][c]) * tt, r}}, pact, ev(tr, p + "act"));
+          }
+        }
+
+      // mixing
+      const Mat* gsrc = &Ly.g;
+      const QuantParams* pg = nullptr;
+      if (cfg.mixing == core::Mixing::Gelu) {
+        Ly.g = Ly.act;
+        pg = &pact;
+      } else {
+        const core::QTensor& Wm = m_.tensor(p + "mix.weight");
+        const core::QTensor& bm = m_.tensor(p + "mix.bias");
+        const QuantParams& pmixg = m_.point(p + "mixg");
+        const QuantParams& pgate = m_.point("gate");
+        pg = &m_.point(p + "g");
+        const bool glu = cfg.mixing == core::Mixing::Glu;
+        const QuantParams* pmix = glu ? &m_.point(p + "mix") : nullptr;
+        auto row = [&](size_t o, size_t t) {
+          cpp_int acc = bm.q[o];
+          for (size_t j = 0; j < H; ++j) acc += cpp_int(Wm.q[o * H + j]) * Ly.act[t][j];
+          return acc;
+        };
+        Ly.mixg = zeros(L, H);
+        Ly.gate = zeros(L, H);
+        Ly.g = zeros(L, H);
+        if (glu) Ly.mix = zeros(L, H);
+        for (size_t t = 0; t < L; ++t)
+          for (size_t o = 0; o < H; ++o) {
+            const size_t og = glu ? H + o : o;  // the gate's row
+            Ly.mixg[t][o] = scaled_sum({{row(og, t), Wm.p(og).scale() * pact.scale() / pmixg.scale()}}, pmixg,
+                                       ev(tr, p + "mixg"));
+            Ly.gate[t][o] = table(sigmoid, Ly.mixg[t][o], pmixg, pgate, ev(tr, "gate"));
+            int64_t val = 0;
+            double sval = 0;
+            if (glu) {
+              Ly.mix[t][o] = scaled_sum({{row(o, t), Wm.p(o).scale() * pact.scale() / pmix->scale()}}, *pmix,
+                                        ev(tr, p + "mix"));
+              val = Ly.mix[t][o];
+              sval = pmix->scale();
+            } else if (cfg.mixing == core::Mixing::HalfGlu1) {
+              val = Ly.act[t][o];
+              sval = pact.scale();
+            } else {
+              val = Ly.y[t][o];
+              sval = py.scale();
+            }
+            Ly.g[t][o] = scaled_sum({{cpp_int(val) * Ly.gate[t][o], sval * pgate.scale() / pg->scale()}}, *pg,
+                                    ev(tr, p + "g"));
+          }
+      }
+
+      // residual
+      Ly.res = zeros(L, H);
+      for (size_t t = 0; t < L; ++t)
+        for (size_t f = 0; f < H; ++f)
+          Ly.res[t][f] = scaled_sum({{(*gsrc)[t][f], pg->scale() / pres.scale()}, {(*h)[t][f], ph.scale() / pres.scale()}},
+                                    pres, ev(tr, p + "res"));
+
+      // out
+      if (cfg.prenorm) {
+        Ly.out = Ly.res;
+        hname = p + "res";
+      } else {
+        Ly.out = norm(Ly.res, pres, m_.point(p + "out"), p, tr, p + "out");
+        hname = p + "out";
+      }
+      h = &Ly.out;
+    }
+
+    // pooling
+    const QuantParams& plast = m_.point(hname);
+    tr.pool.assign(H, 0);
+    if (cfg.pooling == core::Pooling::Mean) {
+      const QuantParams& ppool = m_.point("pool");
+      for (size_t f = 0; f < H; ++f) {
+        cpp_int sum = 0;
+        for (size_t t = 0; t < L; ++t) sum += (*h)[t][f];
+        tr.pool[f] = scaled_sum({{sum, plast.scale() / (static_cast<double>(L) * ppool.scale())}}, ppool,
+                                ev(tr, "pool"));
+      }
+    } else {
+      for (size_t f = 0; f < H; ++f) tr.pool[f] = (*h)[L - 1][f];
+    }
+
+    // decoder
+    const core::QTensor& Wd = m_.tensor("decoder.weight");
+    const core::QTensor& bd = m_.tensor("decoder.bias");
+    const size_t classes = static_cast<size_t>(Wd.shape[0]);
+    double smin = Wd.p(0).scale();
+    for (size_t c = 0; c < classes; ++c) smin = std::min(smin, Wd.p(c).scale());
+    Format s64;
+    s64.is_signed = true;
+    s64.width = 64;
+    QuantParams plog;
+    plog.format = s64;
+    plog.rounding = Rounding::HalfEven;
+    plog.overflow = Overflow::Saturate;
+    for (size_t c = 0; c < classes; ++c) {
+      cpp_int acc = bd.q[c];
+      for (size_t f = 0; f < H; ++f) acc += cpp_int(Wd.q[c * H + f]) * tr.pool[f];
+      if (Wd.params.size() == 1) {
+        if (acc > cpp_int(INT64_MAX) || acc < cpp_int(INT64_MIN)) throw std::logic_error("int64 accumulator overflow");
+        tr.logits.push_back(static_cast<int64_t>(acc));
+      } else {
+        tr.logits.push_back(scaled_sum({{acc, Wd.p(c).scale() / smin}}, plog, ev(tr, "logits")));
+      }
+    }
+    tr.predicted = 0;
+    for (size_t c = 1; c < classes; ++c)
+      if (tr.logits[c] > tr.logits[static_cast<size_t>(tr.predicted)]) tr.predicted = static_cast<int32_t>(c);
+    return tr;
+  }
+
+ private:
+  static uint64_t* ev(Trace& tr, const std::string& point) { return &tr.events[point]; }
+
+  // Norm(r) into o over the H features of each step (LayerNorm, or the folded BatchNorm).
+  Mat norm(const Mat& r, const QuantParams& pr, const QuantParams& po, const std::string& p, Trace& tr,
+           const std::string& evname) const {
+    const core::ModelConfig& cfg = m_.config;
+    const size_t L = r.size(), H = cfg.H;
+    const core::QTensor& sc = m_.tensor(p + "norm.scale");
+    const core::QTensor& sh = m_.tensor(p + "norm.shift");
+    Mat o = zeros(L, H);
+    if (cfg.norm == core::Norm::Batch) {
+      for (size_t t = 0; t < L; ++t)
+        for (size_t f = 0; f < H; ++f)
+          o[t][f] = scaled_sum({{cpp_int(r[t][f]) * sc.q[f], sc.p(f).scale() * pr.scale() / po.scale()},
+                                {cpp_int(sh.q[f]), sh.p(f).scale() / po.scale()}},
+                               po, ev(tr, evname));
+      return o;
+    }
+    // LayerNorm. E = round_half_even(eps H^3 / s(r)^2), exactly from the double eps and the exact scale.
+    const double eps = cfg.layer == core::LayerType::S5 ? 1e-6 : 1e-5;
+    cpp_int em, sn, sd;
+    int ee = 0;
+    exact_double(eps, em, ee);
+    exact_scale(pr.format, sn, sd);
+    const cpp_int H3 = cpp_int(H) * H * H;
+    // eps H^3 / s^2 = em 2^ee H^3 sd^2 / sn^2
+    cpp_int num = em * H3 * sd * sd, den = sn * sn;
+    if (ee >= 0) num *= pow2(ee);
+    else den *= pow2(-ee);
+    cpp_int E = round_rational(num, den, Rounding::HalfEven);
+    if (E > pow2(62)) E = pow2(62);
+    if (E < 1) E = 1;  // at least 1: v + E is never 0 (docs/fixed_point.md 9.3)
+    for (size_t t = 0; t < L; ++t) {
+      cpp_int sum = 0;
+      for (size_t f = 0; f < H; ++f) sum += r[t][f];
+      std::vector<cpp_int> d(H);
+      cpp_int v = 0;
+      for (size_t f = 0; f < H; ++f) {
+        d[f] = cpp_int(H) * r[t][f] - sum;
+        v += d[f] * d[f];
+      }
+      // v + E == 0 (every feature equal, and E rounded to 0) leaves the quotient undefined; then
+      // every d_f is 0 and the first term vanishes whatever rs is: rs = 0 here.
+      const cpp_int rs = v + E == 0 ? cpp_int(0) : isqrt(floor_div(pow2(112) * H, v + E));
+      for (size_t f = 0; f < H; ++f)
+        o[t][f] = scaled_sum({{d[f] * rs * sc.q[f], std::ldexp(sc.p(f).scale(), -56) / po.scale()},
+                              {cpp_int(sh.q[f]), sh.p(f).scale() / po.scale()}},
+                             po, ev(tr, evname));
+    }
+    return o;
+  }
+
+  const core::QModel& m_;
+};
+
+}  // namespace ssmsim::testing::qref
