@@ -48,9 +48,12 @@ void ScaledSum::finish(const Format& to, Rounding rounding, Overflow overflow) {
   for (size_t k = 0; k < K_.size(); ++k) {
     if (K_[k] == 0) shifts_[k] = S_;  // an unused term aligns trivially
     up_.push_back(S_ - shifts_[k]);
-    if (up_.back() > 100)
+    if (up_.back() > 90)
       throw FormatError("scaled-sum terms " + std::to_string(up_.back()) +
                         " binary orders apart cannot be aligned in 128 bits; check the formats' scales");
+    Kw_.push_back(static_cast<wide_t>(K_[k]) * (static_cast<wide_t>(1) << up_.back()));
+    const bool fits = up_.back() < 32;  // |K| < 2^31, so K 2^up < 2^62
+    K64_.push_back(fits ? static_cast<int64_t>(Kw_.back()) : 0);
   }
   out_ = Requantizer(Rescale::dyadic(1, S_), to, rounding, overflow);
   if (S_ >= 0 && S_ <= 62) k64_ = detail::Shift64(S_);
@@ -59,6 +62,8 @@ void ScaledSum::finish(const Format& to, Rounding rounding, Overflow overflow) {
 
 bool ScaledSum::fits64(const std::vector<int64_t>& max_abs_terms) const {
   if (S_ < 0 || S_ > 62 || out_.to().width > 63 || max_abs_terms.size() != K_.size()) return false;
+  for (size_t k = 0; k < K_.size(); ++k)
+    if (K_[k] != 0 && up_[k] >= 32) return false;
   long double bound = 0;  // sum of |v_k| |K_k| 2^up_k, plus the rounding bias (< 2^S)
   for (size_t k = 0; k < K_.size(); ++k)
     bound += std::ldexp(static_cast<long double>(max_abs_terms[k]) * static_cast<long double>(std::abs(K_[k])), up_[k]);

@@ -29,9 +29,9 @@ class ScaledSum {
   // From stored constants (a quantized model file): multipliers and their shifts.
   ScaledSum(std::vector<int64_t> K, std::vector<int> shifts, const Format& to, Rounding rounding, Overflow overflow);
 
-  int64_t operator()(wide_t v0, uint64_t* events) const { return narrow((v0 * K_[0]) << up_[0], events); }
+  int64_t operator()(wide_t v0, uint64_t* events) const { return narrow(v0 * Kw_[0], events); }
   int64_t operator()(wide_t v0, wide_t v1, uint64_t* events) const {
-    return narrow(((v0 * K_[0]) << up_[0]) + ((v1 * K_[1]) << up_[1]), events);
+    return narrow(v0 * Kw_[0] + v1 * Kw_[1], events);
   }
   // The one rounding and overflow step of an aligned weighted sum (|sum| < 2^126).
   int64_t narrow(wide_t sum, uint64_t* events) const {
@@ -43,14 +43,18 @@ class ScaledSum {
   // fits64(), which says whether the whole computation stays below 2^62.
   bool fits64(const std::vector<int64_t>& max_abs_terms) const;
   int64_t fast(int64_t v0, uint64_t* events) const {
-    return detail::fit64(detail::round_shift64((v0 * K_[0]) << up_[0], k64_, out_.rounding()), range64_,
-                         out_.overflow(), events);
+    return detail::fit64(detail::round_shift64(v0 * K64_[0], k64_, out_.rounding()), range64_, out_.overflow(),
+                         events);
   }
   int64_t fast(int64_t v0, int64_t v1, uint64_t* events) const {
-    return detail::fit64(
-        detail::round_shift64(((v0 * K_[0]) << up_[0]) + ((v1 * K_[1]) << up_[1]), k64_, out_.rounding()),
-        range64_, out_.overflow(), events);
+    return detail::fit64(detail::round_shift64(v0 * K64_[0] + v1 * K64_[1], k64_, out_.rounding()), range64_,
+                         out_.overflow(), events);
   }
+  // The aligned multipliers K_k * 2^(S - S_k) (64-bit: valid where fits64 held) and the 64-bit
+  // rounding shift and range, for kernels that inline the narrowing.
+  const std::vector<int64_t>& aligned64() const { return K64_; }
+  const detail::Shift64& shift64() const { return k64_; }
+  const detail::Range64& range64() const { return range64_; }
 
   const std::vector<int64_t>& K() const { return K_; }
   const std::vector<int>& shifts() const { return shifts_; }
@@ -65,6 +69,8 @@ class ScaledSum {
   void finish(const Format& to, Rounding rounding, Overflow overflow);
   std::vector<int64_t> K_;
   std::vector<int> shifts_, up_;
+  std::vector<wide_t> Kw_;     // K_k * 2^(S - S_k)
+  std::vector<int64_t> K64_;   // the same where it fits 64 bits (0 otherwise)
   int S_ = 0;
   Requantizer out_;
   detail::Shift64 k64_;
