@@ -415,7 +415,7 @@ int run_qat(const Invocation& inv) {
   const core::QModel best = annotate(r.best);
   core::save_qmodel(out, best);
   const core::QEvalResult test = core::evaluate_quantized(best, w.test, w.num_classes, 0, tc.threads);
-  inv.out << fmt::format("test accuracy (integer) {:.2f}% ({} sequences) of the best QAT model (val {:.2f}%, "
+  inv.out << fmt::format("test accuracy {:.2f}% ({} sequences, integer C-model) of the best QAT model (val {:.2f}%, "
                          "PTQ val {:.2f}%): {}\n",
                          100 * test.accuracy, test.count, 100 * r.best_val_accuracy, 100 * r.ptq_val_accuracy, out);
   if (o.count("json")) {

@@ -231,6 +231,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
     // a run stopped mid-epoch continues at its step, with the epoch's sums so far
     double loss_sum = st.epoch_loss;
     size_t correct = st.epoch_correct, seen = st.epoch_seen;
+    const size_t seen_before = seen;  // by an earlier process (resumed mid-epoch)
 
     for (size_t s = st.epoch_step; s < steps_per_epoch; ++s) {
       const size_t begin = s * B, count = std::min(B, set.n - begin);
@@ -284,7 +285,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
     rep.train_loss = loss_sum / static_cast<double>(seen);
     rep.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
     rep.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    rep.samples_per_s = static_cast<double>(seen) / rep.seconds;
+    rep.samples_per_s = static_cast<double>(seen - seen_before) / rep.seconds;  // this process's part
     if (data.val.n) {
       const EvalResult v = evaluate(model, st.params, data.val, data.num_classes, 0, threads);
       rep.val_loss = v.loss;

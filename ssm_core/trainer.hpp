@@ -52,7 +52,7 @@ struct EpochReport {
   size_t epoch = 0;
   double train_loss = 0, train_accuracy = 0;
   double val_loss = 0, val_accuracy = 0;
-  double seconds = 0, samples_per_s = 0;
+  double seconds = 0, samples_per_s = 0;  // of the part this process ran (all of it unless resumed)
   bool best = false;
 };
 

@@ -187,3 +187,26 @@ TEST(QuantizeCli, QuantizesTheEmbeddedModelAndEvaluatesItOnIntegers) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("not a float checkpoint"), std::string::npos) << r.err;
 }
+
+// QAT through the CLI: it writes the best integer model, which `eval` then scores with the same
+// accuracy QAT reported for it.
+TEST(QatCli, FineTunesAQuantizedModelThatEvalScoresTheSame) {
+  const auto dir = scratch_dir("qat_cli");
+  const std::string model = (source_dir() / "configs/models/s4d_edge.yaml").string();
+  const std::string ckpt = (dir / "f.safetensors").string(), q = (dir / "q.safetensors").string();
+  auto r = run_cli({"train", "--model", model, "--workload", "sines", "--epochs", "2", "--out", ckpt});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"qat", "--ckpt", ckpt, "--precision", (source_dir() / "configs/precision/w8a8.yaml").string(),
+               "--epochs", "1", "--calib", "64", "--set", "train.lr=0.002", "--out", q, "--json",
+               (dir / "qat.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("qat epoch 1/1:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("PTQ starting point"), std::string::npos) << r.err;
+  const double qat_test = accuracy_in(r.out);
+  EXPECT_GT(qat_test, 12.5) << r.out;  // 8 classes
+  r = run_cli({"eval", "--ckpt", q, "--workload", "sines"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_DOUBLE_EQ(accuracy_in(r.out), qat_test) << r.out;
+  r = run_cli({"info", "--ckpt", q});
+  EXPECT_NE(r.out.find("precision 'w8a8'"), std::string::npos) << r.out;
+}
