@@ -221,18 +221,9 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
       done += count;
       adamw.step(st, grad, count, lr_factor(st.step, total, warmup, cfg.min_lr_ratio));
       ++st.step;
-      if (cb.progress && (s % 10 == 9 || s + 1 == steps)) {
-        Progress pr;
-        pr.epoch = epoch + 1;
-        pr.epochs = cfg.epochs;
-        pr.step = s + 1;
-        pr.steps = steps;
-        pr.loss = loss_sum / static_cast<double>(seen);
-        pr.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
-        pr.samples_per_s = static_cast<double>(done) / std::chrono::duration<double>(Clock::now() - start).count();
-        pr.eta_s = static_cast<double>((cfg.epochs - epoch) * set.n - seen) / pr.samples_per_s;
-        cb.progress(pr);
-      }
+      if (cb.progress && (s % 10 == 9 || s + 1 == steps))
+        cb.progress(progress_at(epoch, cfg.epochs, s, steps, loss_sum, correct, seen, set.n, done,
+                                std::chrono::duration<double>(Clock::now() - start).count()));
     }
     QatReport rep;
     rep.epoch = epoch + 1;

@@ -71,6 +71,20 @@ std::vector<size_t> epoch_order(size_t n, uint64_t seed, size_t epoch) {
   return v;
 }
 
+Progress progress_at(size_t epoch, size_t epochs, size_t step, size_t steps, double loss_sum, size_t correct,
+                     size_t seen, size_t set_size, size_t done, double elapsed_s) {
+  Progress pr;
+  pr.epoch = epoch + 1;
+  pr.epochs = epochs;
+  pr.step = step + 1;
+  pr.steps = steps;
+  pr.loss = loss_sum / static_cast<double>(seen);
+  pr.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+  pr.samples_per_s = static_cast<double>(done) / elapsed_s;
+  pr.eta_s = static_cast<double>((epochs - epoch) * set_size - seen) / pr.samples_per_s;
+  return pr;
+}
+
 AdamW::AdamW(const Model& model, const TrainConfig& cfg) : cfg_(cfg) {
   const size_t P = model.layout().total();
   base_lr_.assign(P, 0.f);
@@ -256,20 +270,9 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
       model.update_norm_stats(chunk_res.data(), nchunks, st.params.data());
       ++st.step;
       samples_this_run += count;
-      if (cb.progress && (s % 10 == 9 || s + 1 == steps_per_epoch)) {
-        Progress pr;
-        pr.epoch = epoch + 1;
-        pr.epochs = cfg.epochs;
-        pr.step = s + 1;
-        pr.steps = steps_per_epoch;
-        pr.loss = loss_sum / static_cast<double>(seen);
-        pr.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
-        const double el = std::chrono::duration<double>(Clock::now() - run_start).count();
-        pr.samples_per_s = static_cast<double>(samples_this_run) / el;
-        const double remaining = static_cast<double>((cfg.epochs - epoch) * set.n - seen);
-        pr.eta_s = remaining / pr.samples_per_s;
-        cb.progress(pr);
-      }
+      if (cb.progress && (s % 10 == 9 || s + 1 == steps_per_epoch))
+        cb.progress(progress_at(epoch, cfg.epochs, s, steps_per_epoch, loss_sum, correct, seen, set.n, samples_this_run,
+                                std::chrono::duration<double>(Clock::now() - run_start).count()));
       if (s + 1 < steps_per_epoch && cb.stop_requested && cb.stop_requested()) {
         st.epoch_step = s + 1;
         st.epoch_loss = loss_sum;

@@ -48,6 +48,12 @@ struct Progress {
   double eta_s = 0;               // whole run
 };
 
+// The progress line's figures at step `step` of `steps` in epoch `epoch` (0-based) of `epochs`:
+// running means over the epoch's `seen` sequences so far, throughput over the `done` sequences of
+// the `elapsed_s` this process has run, and the remaining sequences of the whole run.
+Progress progress_at(size_t epoch, size_t epochs, size_t step, size_t steps, double loss_sum, size_t correct,
+                     size_t seen, size_t set_size, size_t done, double elapsed_s);
+
 struct EpochReport {
   size_t epoch = 0;
   double train_loss = 0, train_accuracy = 0;

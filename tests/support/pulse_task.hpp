@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "ssm_core/model.hpp"
 #include "ssm_core/sequences.hpp"
 
 namespace ssmsim::testing {
@@ -24,6 +25,31 @@ inline core::SequenceSet pulse_set(size_t n, size_t L, std::mt19937_64& rng) {
     s.inputs[i * L + at] += 3.f;
   }
   return s;
+}
+
+// The pulse task as a workload: n_train / n_val / n_test sequences of 64 steps, 4 classes.
+inline core::Workload pulse_workload(uint64_t seed, size_t n_train = 1024, size_t n_val = 128, size_t n_test = 256) {
+  std::mt19937_64 rng(seed);
+  core::Workload w;
+  w.name = "pulse";
+  w.num_classes = 4;
+  w.train = pulse_set(n_train, 64, rng);
+  w.val = pulse_set(n_val, 64, rng);
+  w.test = pulse_set(n_test, 64, rng);
+  return w;
+}
+
+// A small S4D classifier for it (H = 8, N = 16, last-step pooling).
+inline core::ModelConfig pulse_model() {
+  core::ModelConfig c;
+  c.d_input = 1;
+  c.d_output = 4;
+  c.H = 8;
+  c.N = 16;
+  c.pooling = core::Pooling::Last;
+  c.dt_min = 0.01;
+  c.dt_max = 0.1;
+  return c;
 }
 
 }  // namespace ssmsim::testing

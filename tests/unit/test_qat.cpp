@@ -15,26 +15,10 @@ using ssmsim::quant::PrecisionConfig;
 
 namespace {
 
-Workload pulse_workload(uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  Workload w;
-  w.name = "pulse";
-  w.num_classes = 4;
-  w.train = ssmsim::testing::pulse_set(512, 64, rng);
-  w.val = ssmsim::testing::pulse_set(128, 64, rng);
-  w.test = ssmsim::testing::pulse_set(128, 64, rng);
-  return w;
-}
+Workload pulse_workload(uint64_t seed) { return ssmsim::testing::pulse_workload(seed, 512, 128, 128); }
 
 ModelConfig small_model(Norm norm = Norm::Layer) {
-  ModelConfig c;
-  c.d_input = 1;
-  c.d_output = 4;
-  c.H = 8;
-  c.N = 16;
-  c.pooling = Pooling::Last;
-  c.dt_min = 0.01;
-  c.dt_max = 0.1;
+  ModelConfig c = ssmsim::testing::pulse_model();
   c.norm = norm;
   return c;
 }

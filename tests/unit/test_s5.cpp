@@ -395,24 +395,12 @@ using ssmsim::testing::pulse_set;
 }  // namespace
 
 TEST(S5, ASmallS5ModelLearnsWhereThePulseWas) {
-  std::mt19937_64 rng(7);
-  Workload w;
-  w.name = "pulse";
-  w.num_classes = 4;
-  w.train = pulse_set(1024, 64, rng);
-  w.val = pulse_set(128, 64, rng);
-  w.test = pulse_set(256, 64, rng);
-  ModelConfig c;
+  const Workload w = ssmsim::testing::pulse_workload(7);
+  ModelConfig c = ssmsim::testing::pulse_model();
   c.layer = LayerType::S5;
-  c.d_input = 1;
-  c.d_output = 4;
-  c.H = 8;
   c.P = 16;
   c.prenorm = true;
   c.mixing = Mixing::HalfGlu1;
-  c.pooling = Pooling::Last;
-  c.dt_min = 0.01;
-  c.dt_max = 0.1;
   const Model model(c);
   TrainConfig cfg;
   cfg.epochs = 40;

@@ -14,31 +14,10 @@ using ssmsim::core::Workload;
 
 namespace {
 
-// Which of 4 time windows holds a pulse, in noise: the answer depends on memory of where the
-using ssmsim::testing::pulse_set;
+// The pulse task (tests/support/pulse_task.hpp): which of 4 time windows holds a pulse.
+using ssmsim::testing::pulse_workload;
 
-Workload pulse_workload(uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  Workload w;
-  w.name = "pulse";
-  w.num_classes = 4;
-  w.train = pulse_set(1024, 64, rng);
-  w.val = pulse_set(128, 64, rng);
-  w.test = pulse_set(256, 64, rng);
-  return w;
-}
-
-ModelConfig small_model() {
-  ModelConfig c;
-  c.d_input = 1;
-  c.d_output = 4;
-  c.H = 8;
-  c.N = 16;
-  c.pooling = Pooling::Last;
-  c.dt_min = 0.01;
-  c.dt_max = 0.1;
-  return c;
-}
+ModelConfig small_model() { return ssmsim::testing::pulse_model(); }
 
 }  // namespace
 
