@@ -43,15 +43,20 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
   const QuantParams& input = q.point("input");
   dq_tensor(q.tensor("encoder.weight"), at("encoder.weight"));
   dq_bias(q.tensor("encoder.bias"), q.tensor("encoder.weight"), input, at("encoder.bias"));
+  const bool s5 = mc.layer == LayerType::S5;
   for (size_t i = 0; i < mc.n_layers; ++i) {
-    const std::string s = std::to_string(i), p = "layers." + s + ".", f = "s4_layers." + s + ".";
-    dq_tensor(q.tensor(p + "C"), at(f + "kernel.C"));
-    dq_tensor(q.tensor(p + "D"), at(f + "D"));
+    // the float parameters' names (ssm_core/model.hpp); S5's out1/out2 (and their biases) are
+    // registered back to back, so the [O, H] mixing weight lands on them in one piece
+    const std::string s = std::to_string(i), p = "layers." + s + ".";
+    const std::string f = s5 ? p : "s4_layers." + s + ".";
+    dq_tensor(q.tensor(p + "C"), at(s5 ? f + "seq.C" : f + "kernel.C"));
+    dq_tensor(q.tensor(p + "D"), at(s5 ? f + "seq.D" : f + "D"));
     if (mc.mixing != Mixing::Gelu) {
-      dq_tensor(q.tensor(p + "mix.weight"), at(f + "output_linear.0.weight"));
-      dq_bias(q.tensor(p + "mix.bias"), q.tensor(p + "mix.weight"), q.point(p + "act"), at(f + "output_linear.0.bias"));
+      const std::string w = !s5 ? f + "output_linear.0." : mc.mixing == Mixing::Glu ? f + "out1." : f + "out2.";
+      dq_tensor(q.tensor(p + "mix.weight"), at(w + "weight"));
+      dq_bias(q.tensor(p + "mix.bias"), q.tensor(p + "mix.weight"), q.point(p + "act"), at(w + "bias"));
     }
-    const std::string n = "norms." + s + ".";
+    const std::string n = s5 ? p + "norm." : "norms." + s + ".";
     const size_t H = mc.H;
     std::vector<float> a(H), b(H);
     dq_tensor(q.tensor(p + "norm.scale"), a.data());
@@ -76,7 +81,22 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
                                   : q.point("layers." + std::to_string(mc.n_layers - 1) + (mc.prenorm ? ".res" : ".out"));
   dq_bias(q.tensor("decoder.bias"), q.tensor("decoder.weight"), pooled, at("decoder.bias"));
   model.prepare(v.params.data(), v.prep);
-  for (size_t i = 0; i < mc.n_layers; ++i) {  // the discretized coefficients the integers use
+  for (size_t i = 0; i < mc.n_layers && s5; ++i) {  // the discretized coefficients the integers use
+    S5Coeffs<float>& k = v.prep.s5[i];
+    const std::string p = "layers." + std::to_string(i) + ".";
+    std::vector<float> A(2 * k.P2), B(2 * k.P2 * k.H);
+    dq_tensor(q.tensor(p + "A"), A.data());
+    dq_tensor(q.tensor(p + "B"), B.data());
+    for (size_t m = 0; m < k.P2; ++m) {
+      k.Lr[m] = A[2 * m];
+      k.Li[m] = A[2 * m + 1];
+      for (size_t h = 0; h < k.H; ++h) {
+        k.Wb[2 * m * k.H + h] = B[(m * k.H + h) * 2];
+        k.Wb[(2 * m + 1) * k.H + h] = B[(m * k.H + h) * 2 + 1];
+      }
+    }
+  }
+  for (size_t i = 0; i < mc.n_layers && !s5; ++i) {
     S4DCoeffs<float>& k = v.prep.s4d[i];
     const std::string p = "layers." + std::to_string(i) + ".";
     std::vector<float> A(2 * k.H * k.N2), B(2 * k.H * k.N2);
@@ -111,8 +131,13 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
     const std::string p = "layers." + std::to_string(i) + ".";
     dq_seq(R.u, q.point(p + "u"), W.z);
     const double sx = q.point(p + "x").scale();
-    W.states.resize(R.x.size());
-    for (size_t k = 0; k < R.x.size(); ++k) W.states[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
+    if (mc.layer == LayerType::S5) {  // [L][2 P2][lanes], the float model's xs
+      W.xs.resize(qws.in.L, R.x.size() / (qws.in.L * kLanes));
+      for (size_t k = 0; k < R.x.size(); ++k) W.xs.v[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
+    } else {
+      W.states.resize(R.x.size());
+      for (size_t k = 0; k < R.x.size(); ++k) W.states[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
+    }
     dq_seq(R.y, q.point(p + "y"), W.y);
     dq_seq(R.act, q.point(p + "act"), W.act);
     if (mc.mixing == Mixing::Glu) {
@@ -158,7 +183,6 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& prec, const Workload& data,
                     const TrainConfig& cfg, const PtqOptions& opt, const QatCallbacks& cb) {
   const ModelConfig& mc = ck.config;
-  if (mc.layer != LayerType::S4D) throw InputError("qat: S5 models are not supported yet (S4D only)");
   if (mc.task != Task::Classify || data.kind != TaskKind::Classification)
     throw InputError("qat: classification models and workloads only");
   const Model model(mc);

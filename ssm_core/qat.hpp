@@ -7,8 +7,8 @@
 // quantized in the loop. The loss is computed on the integer logits, so the training forward pass
 // and `ssmsim eval` on the saved model give the same integers by construction (tested).
 //
-// Recurrent-matrix parameterisation: the continuous parameters (log_dt, A) are learned and
-// discretized every pass (the S4D paper's "continuous" variant). Dropout is off during QAT;
+// Recurrent-matrix parameterisation: the continuous parameters (S4D log_dt, A; S5 Lambda,
+// log_step, B_tilde) are learned and discretized every pass (the S4D paper's "continuous" variant). Dropout is off during QAT;
 // BatchNorm runs on its running statistics (frozen) and is folded as in PTQ.
 #pragma once
 
@@ -37,13 +37,13 @@ struct QatResult {
   std::vector<float> params;    // the float master weights at the end
 };
 
-// S4D models, classification. Throws InputError for what is not supported (S5: not yet).
+// S4D and S5 models, classification. Throws InputError for what is not supported.
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& precision, const Workload& data,
                     const TrainConfig& config, const PtqOptions& options, const QatCallbacks& callbacks);
 
 // The float view of a quantized model for the backward pass: the float parameters with every
 // quantized tensor replaced by its dequantized codes, and the discretized coefficients replaced by
-// the dequantized A and B.
+// the dequantized A and B (S4D: per channel and mode; S5: Lambda_bar and B_bar).
 struct QatView {
   std::vector<float> params;
   Model::Prepared<float> prep;

@@ -37,8 +37,8 @@ PrecisionConfig uniform(int bits, int A_x_bits) {
   return p;
 }
 
-FloatCheckpoint trained(const Workload& w, Norm norm, size_t epochs) {
-  const Model model(small_model(norm));
+FloatCheckpoint trained(const Workload& w, const ModelConfig& config, size_t epochs) {
+  const Model model(config);
   TrainConfig cfg;
   cfg.epochs = epochs;
   cfg.batch_size = 32;
@@ -67,9 +67,21 @@ double cosine(const std::vector<float>& a, const std::vector<float>& b) {
 // At 16 bits the STE gradient through the integer forward pass is the float gradient, nearly:
 // the plumbing from every recorded code to every parameter is right.
 TEST(Qat, SixteenBitGradientMatchesTheFloatGradient) {
-  for (const Norm norm : {Norm::Layer, Norm::Batch}) {
+  std::vector<std::pair<std::string, ModelConfig>> cases = {{"s4d_layernorm", small_model(Norm::Layer)},
+                                                             {"s4d_batchnorm", small_model(Norm::Batch)}};
+  ModelConfig s5 = small_model(Norm::Layer);
+  s5.layer = LayerType::S5;
+  s5.P = 8;
+  s5.prenorm = true;
+  s5.mixing = Mixing::HalfGlu1;
+  cases.push_back({"s5_prenorm_layernorm_half_glu1", s5});
+  s5.norm = Norm::Batch;
+  s5.mixing = Mixing::Glu;
+  s5.conj_sym = false;
+  cases.push_back({"s5_prenorm_batchnorm_glu_no_conj", s5});
+  for (const auto& [name, config] : cases) {
     const Workload w = pulse_workload(5);
-    const FloatCheckpoint ck = trained(w, norm, 3);
+    const FloatCheckpoint ck = trained(w, config, 3);
     const Model model(ck.config);
     PtqOptions opt;
     opt.calib = 64;
@@ -88,8 +100,8 @@ TEST(Qat, SixteenBitGradientMatchesTheFloatGradient) {
     // the float reference in inference mode (no dropout, BatchNorm on running statistics)
     const ChunkResult r = model.run_chunk(ck.params.data(), prep, ch, 0, static_cast<float*>(nullptr), *ws);
     model.backward(ck.params.data(), prep, ch, 0, *ws, gf.data());
-    EXPECT_NEAR(lq, r.loss, 0.02 * r.loss + 1e-3);
-    EXPECT_GT(cosine(gq, gf), 0.99) << (norm == Norm::Batch ? "BatchNorm" : "LayerNorm");
+    EXPECT_NEAR(lq, r.loss, 0.02 * r.loss + 1e-3) << name;
+    EXPECT_GT(cosine(gq, gf), 0.99) << name;
   }
 }
 
@@ -97,7 +109,7 @@ TEST(Qat, SixteenBitGradientMatchesTheFloatGradient) {
 // ones QAT's forward pass computes, also after a round trip through the file.
 TEST(Qat, RecoversAccuracyAndItsForwardPassIsTheIntegerModel) {
   const Workload w = pulse_workload(7);
-  const FloatCheckpoint ck = trained(w, Norm::Layer, 12);
+  const FloatCheckpoint ck = trained(w, small_model(), 12);
   const PrecisionConfig prec = uniform(4, 8);
   TrainConfig cfg;
   cfg.epochs = 4;
