@@ -34,7 +34,7 @@ build: deps build/build.ninja
 test: build data
 	SSMSIM_REQUIRE_DATA=1 ctest --test-dir build --output-on-failure -j $(JOBS)
 
-bench: build
+bench: build data
 	@scripts/bench.sh
 
 demo: build data

@@ -10,3 +10,17 @@ build/bin/quant_bench --benchmark_min_time=0.3 --benchmark_color=false
 echo
 echo "== float training throughput (s4d_edge shapes, 784 steps; epoch_s_55k = implied sMNIST epoch)"
 build/bin/train_bench --benchmark_color=false
+echo
+echo "== float and bit-accurate (integer C-model) evaluation of s4d_edge on the 10,000 sMNIST test sequences"
+if [ -f "${SSMSIM_DATA:-data}/mnist/t10k-images-idx3-ubyte" ] || [ -f "${SSMSIM_DATA:-data}/t10k-images-idx3-ubyte" ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  ckpt=workloads/models/s4d_edge_smnist.safetensors
+  build/bin/ssmsim eval --ckpt "$ckpt" --workload smnist 2>/dev/null
+  for p in w8a8 hetero_6x; do
+    build/bin/ssmsim quantize --ckpt "$ckpt" --precision configs/precision/$p.yaml --out "$tmp/$p.safetensors" >/dev/null 2>&1
+    build/bin/ssmsim eval --ckpt "$tmp/$p.safetensors" --workload smnist 2>/dev/null | head -1
+  done
+else
+  echo "(skipped: MNIST is missing; run \`make data\`)"
+fi
