@@ -97,7 +97,8 @@ const std::vector<Verb>& verbs() {
        {{"limit", "eval.limit"}, {"ssm-path", "eval.ssm_path"}},
        [](po::options_description& d) {
          d.add_options()("ckpt", po::value<std::string>(), "float or quantized model")(
-             "precision", po::value<std::string>(), "precision config (YAML), for a float model")(
+             "precision", po::value<std::string>(), "precision config (YAML): quantize a float checkpoint in memory "
+             "(PTQ, as `quantize`) and evaluate the integer C-model")(
              "workload", po::value<std::string>(), "workload name")(
              "limit", po::value<std::string>(), "evaluate the first N test sequences (eval.limit)")(
              "ssm-path", po::value<std::string>(), "recurrent or conv: a float S4D model's SSM by its recurrence "

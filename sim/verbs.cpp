@@ -435,9 +435,10 @@ int run_qat(const Invocation& inv) {
 
 namespace {
 
-int run_eval_quantized(const Invocation& inv, const std::string& path) {
+// A quantized model file, or (q given) a float checkpoint quantized in memory by --precision.
+int run_eval_quantized(const Invocation& inv, const std::string& path, const core::QModel* given = nullptr) {
   const auto& o = inv.options;
-  const core::QModel q = core::load_qmodel(path);
+  const core::QModel q = given ? *given : core::load_qmodel(path);
   const workloads::Workload w = load_data(inv, inv.err);
   if (q.config.d_input != w.test.d_input || q.config.d_output != w.num_classes)
     throw InputError(fmt::format("eval: {} expects {} input features and {} classes; workload '{}' has {} and {}", path,
@@ -484,8 +485,24 @@ int run_eval_quantized(const Invocation& inv, const std::string& path) {
 int run_eval(const Invocation& inv) {
   const auto& o = inv.options;
   const std::string path = o["ckpt"].as<std::string>();
-  if (std::filesystem::exists(path) && core::is_qmodel_file(path)) return run_eval_quantized(inv, path);
+  if (std::filesystem::exists(path) && core::is_qmodel_file(path)) {
+    if (o.count("precision"))
+      throw InputError("eval: " + path + " is already quantized; --precision applies to a float checkpoint");
+    return run_eval_quantized(inv, path);
+  }
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
+  if (o.count("precision")) {  // PTQ in memory (as `quantize`), then the integer C-model
+    const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
+    workloads::WorkloadOptions wo;
+    wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+    const workloads::Workload cal = workloads::load_workload(o["workload"].as<std::string>(), wo);
+    core::PtqOptions opt;
+    opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
+    opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
+    opt.seed = wo.seed;
+    const core::QModel q = core::quantize_ptq(ck, prec, cal.train, opt);
+    return run_eval_quantized(inv, path + " + PTQ", &q);
+  }
   const workloads::Workload w = load_data(inv, inv.err);
   const bool regress = w.kind == workloads::TaskKind::Regression;
   const size_t outputs = regress ? w.test.d_output : w.num_classes;

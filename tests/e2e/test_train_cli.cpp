@@ -175,6 +175,12 @@ TEST(QuantizeCli, QuantizesTheEmbeddedModelAndEvaluatesItOnIntegers) {
   EXPECT_GT(accuracy_in(r.out), 95.0) << r.out;
   EXPECT_NE(r.out.find("integer"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("saturation events"), std::string::npos) << r.out;
+  // eval --precision on the float checkpoint: the same PTQ in memory, the same integers
+  const double from_file = accuracy_in(r.out);
+  r = run_cli({"eval", "--ckpt", ckpt, "--precision", (source_dir() / "configs/precision/all16.yaml").string(),
+               "--set", "quantize.calib=64", "--workload", "smnist", "--limit", "200"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_DOUBLE_EQ(accuracy_in(r.out), from_file) << r.out;
 
   // a precision config with a float component cannot make an integer model; a quantized model is
   // not a float checkpoint
