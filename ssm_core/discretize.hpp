@@ -7,10 +7,19 @@
 #pragma once
 
 #include <complex>
+#include <vector>
 
 namespace ssmsim::core {
 
 enum class Discretization { Zoh, Bilinear };
+
+// Gradients with respect to a layer's discretized coefficients, before the chain to its
+// parameters (G = dL/dRe + i dL/dIm): Lambda_bar per state; B_bar per state (S4D, where
+// B_bar = beta) or per state and input channel (S5, [P2][H]). The backward passes ADD into them.
+// QAT's "discrete" and "polar" parameterisations learn from these.
+struct CoeffGrad {
+  std::vector<std::complex<double>> lambda_bar, b_bar;
+};
 
 struct DiagonalDiscrete {
   std::complex<double> Lambda_bar, beta;

@@ -481,7 +481,7 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
 
 template <typename T>
 void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, uint64_t dropout_seed,
-                     Workspace<T>& ws, T* grad) const {
+                     Workspace<T>& ws, T* grad, std::vector<CoeffGrad>* coeff_grads) const {
   const size_t L = chunk.L, H = config_.H, C = config_.d_output;
   const bool train = dropout_seed != 0 && config_.dropout > 0;
   const bool training = dropout_seed != 0;
@@ -543,9 +543,11 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
     if (has_gy2) add_into(ws.gy, ws.gy2);
     const Seq<T>& z = config_.prenorm ? W.z : xin;
     if (s5)
-      s5_backward(lo.s5, P, s5_options(), prep.s5[i], z, W.xs, ws.gy, ws.gz, ws.gs, grad);
+      s5_backward(lo.s5, P, s5_options(), prep.s5[i], z, W.xs, ws.gy, ws.gz, ws.gs, grad,
+                  coeff_grads ? &(*coeff_grads)[i] : nullptr);
     else
-      s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z, W.states, ws.gy, ws.gz, grad);
+      s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z, W.states, ws.gy, ws.gz, grad,
+                   coeff_grads ? &(*coeff_grads)[i] : nullptr);
     // gx(in) = gr (residual) + path through the SSM input
     if (config_.prenorm) {
       norm_backward(lo, P, training, valid, xin, W.mean_in, W.rstd_in, ws.gz, grad, ws.gtmp);
@@ -564,9 +566,9 @@ template void Model::prepare<double>(const double*, Prepared<double>&) const;
 template void Model::prepare_conv<float>(const float*, size_t, Prepared<float>&) const;
 template void Model::prepare_conv<double>(const double*, size_t, Prepared<double>&) const;
 template void Model::backward<float>(const float*, const Prepared<float>&, const Chunk&, uint64_t, Workspace<float>&,
-                                     float*) const;
+                                     float*, std::vector<CoeffGrad>*) const;
 template void Model::backward<double>(const double*, const Prepared<double>&, const Chunk&, uint64_t,
-                                      Workspace<double>&, double*) const;
+                                      Workspace<double>&, double*, std::vector<CoeffGrad>*) const;
 template ChunkResult Model::run_chunk<float>(const float*, const Prepared<float>&, const Chunk&, uint64_t,
                                              float*, Workspace<float>&) const;
 template ChunkResult Model::run_chunk<double>(const double*, const Prepared<double>&, const Chunk&, uint64_t,

@@ -143,9 +143,11 @@ class Model {
   // The backward half of run_chunk: from the activations a forward pass left in `ws` and the
   // loss gradient it left (ws.glogits_v, classify; ws.glog, regress), ADDS d(sum loss)/d params
   // into grad. QAT calls it on the dequantized activations of the integer forward pass.
+  // With `coeff_grads` (one per layer, sized by the caller: S4D H*N/2 and H*N/2; S5 P2 and P2*H),
+  // also ADDS the gradients with respect to the discretized coefficients into it.
   template <typename T>
   void backward(const T* params, const Prepared<T>& prep, const Chunk& chunk, uint64_t dropout_seed,
-                Workspace<T>& ws, T* grad) const;
+                Workspace<T>& ws, T* grad, std::vector<CoeffGrad>* coeff_grads = nullptr) const;
 
   // Recomputes the normalisation statistics that backward() reads (LayerNorm mean and reciprocal
   // standard deviation, or BatchNorm in inference mode) from the activations held in `ws`: the

@@ -154,7 +154,7 @@ SSMSIM_MULTIVERSION void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq
 template <typename T>
 SSMSIM_MULTIVERSION void s4d_backward(const S4DOffsets& o, const T* p, Discretization disc, const S4DCoeffs<T>& k,
                   const Seq<T>& u, const std::vector<T>& states, const Seq<T>& gy, Seq<T>& gu,
-                  T* grad) {
+                  T* grad, CoeffGrad* cg) {
   const size_t L = u.L, H = k.H, N2 = k.N2, M = H * N2;
   constexpr size_t W = kLanes;
   gu.resize(L, H);
@@ -232,6 +232,10 @@ SSMSIM_MULTIVERSION void s4d_backward(const S4DOffsets& o, const T* p, Discretiz
       grad[o.C + 2 * i + 1] += static_cast<T>(lane_sum(&gc[i * 2 * W + W]));
       const cd G_L(lane_sum(&gl[i * 2 * W]), lane_sum(&gl[i * 2 * W + W]));
       const cd G_B(lane_sum(&gb[i * 2 * W]), lane_sum(&gb[i * 2 * W + W]));
+      if (cg) {
+        cg->lambda_bar[i] += G_L;
+        cg->b_bar[i] += G_B;
+      }
       const Discrete d = discrete_at(o, p, disc, h, n);
       const cd A = d.A;
       double g_dt_n = 0;
@@ -310,9 +314,10 @@ template void s4d_discretize<double>(const S4DOffsets&, const double*, Discretiz
 template void s4d_forward<float>(const S4DCoeffs<float>&, const Seq<float>&, Seq<float>&, std::vector<float>&);
 template void s4d_forward<double>(const S4DCoeffs<double>&, const Seq<double>&, Seq<double>&, std::vector<double>&);
 template void s4d_backward<float>(const S4DOffsets&, const float*, Discretization, const S4DCoeffs<float>&,
-                                  const Seq<float>&, const std::vector<float>&, const Seq<float>&, Seq<float>&, float*);
+                                  const Seq<float>&, const std::vector<float>&, const Seq<float>&, Seq<float>&, float*,
+                                  CoeffGrad*);
 template void s4d_backward<double>(const S4DOffsets&, const double*, Discretization, const S4DCoeffs<double>&,
                                    const Seq<double>&, const std::vector<double>&, const Seq<double>&, Seq<double>&,
-                                   double*);
+                                   double*, CoeffGrad*);
 
 }  // namespace ssmsim::core

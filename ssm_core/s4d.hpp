@@ -61,7 +61,7 @@ void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq<T>& y, std::vector<
 template <typename T>
 void s4d_backward(const S4DOffsets& o, const T* params, Discretization disc, const S4DCoeffs<T>& k,
                   const Seq<T>& u, const std::vector<T>& states, const Seq<T>& gy, Seq<T>& gu,
-                  T* grad);
+                  T* grad, CoeffGrad* coeff_grad = nullptr);
 
 // The convolution kernel K [H, L] of the reference, in double; y = K * u + D u equals the
 // recurrent mode (tested).

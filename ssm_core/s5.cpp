@@ -296,7 +296,8 @@ void s5_forward(const S5Coeffs<T>& k, const Seq<T>& u, Seq<T>& y, Seq<T>& xs) {
 
 template <typename T>
 void s5_backward(const S5Offsets& o, const T* p, const S5Options& opt, const S5Coeffs<T>& k,
-                 const Seq<T>& u, const Seq<T>& xs, const Seq<T>& gy, Seq<T>& gu, Seq<T>& gs, T* grad) {
+                 const Seq<T>& u, const Seq<T>& xs, const Seq<T>& gy, Seq<T>& gu, Seq<T>& gs, T* grad,
+                 CoeffGrad* cg) {
   const size_t L = u.L, H = k.H, P2 = k.P2;
   constexpr size_t W = kLanes;
   // y = Wc x + D u: gs = G_x (= s sum_h g_h conj(C_hp) as a complex number), gWc = sum_t g x^T
@@ -334,11 +335,13 @@ void s5_backward(const S5Offsets& o, const T* p, const S5Options& opt, const S5C
   for (size_t i = 0; i < P2; ++i) {
     const Discrete d = discrete_at(o, p, opt, i);
     const cd G_L(lane_sum(&gl[i * 2 * W]), lane_sum(&gl[i * 2 * W + W]));
+    if (cg) cg->lambda_bar[i] += G_L;
     // B_bar[i, h] = beta B_tilde[i, h]: G_B_tilde = conj(beta) G_B_bar, G_beta = sum_h conj(B_tilde) G_B_bar
     cd G_beta = 0;
     for (size_t h = 0; h < H; ++h) {
       const size_t b = o.B + (i * H + h) * 2;
       const cd G_Bb(static_cast<double>(gWb[2 * i * H + h]), static_cast<double>(gWb[(2 * i + 1) * H + h]));
+      if (cg) cg->b_bar[i * H + h] += G_Bb;
       const cd Bt(static_cast<double>(p[b]), static_cast<double>(p[b + 1]));
       G_beta += std::conj(Bt) * G_Bb;
       const cd G_Bt = std::conj(d.beta) * G_Bb;
@@ -360,9 +363,9 @@ template void s5_forward<float>(const S5Coeffs<float>&, const Seq<float>&, Seq<f
 template void s5_forward<double>(const S5Coeffs<double>&, const Seq<double>&, Seq<double>&, Seq<double>&);
 template void s5_backward<float>(const S5Offsets&, const float*, const S5Options&, const S5Coeffs<float>&,
                                  const Seq<float>&, const Seq<float>&, const Seq<float>&, Seq<float>&,
-                                 Seq<float>&, float*);
+                                 Seq<float>&, float*, CoeffGrad*);
 template void s5_backward<double>(const S5Offsets&, const double*, const S5Options&, const S5Coeffs<double>&,
                                   const Seq<double>&, const Seq<double>&, const Seq<double>&, Seq<double>&,
-                                  Seq<double>&, double*);
+                                  Seq<double>&, double*, CoeffGrad*);
 
 }  // namespace ssmsim::core

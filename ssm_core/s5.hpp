@@ -103,6 +103,7 @@ void s5_forward(const S5Coeffs<T>& k, const Seq<T>& u, Seq<T>& y, Seq<T>& xs);
 // grad (the flat gradient buffer). gs is scratch ([L, 2 P2], the adjoint states).
 template <typename T>
 void s5_backward(const S5Offsets& o, const T* params, const S5Options& opt, const S5Coeffs<T>& k,
-                 const Seq<T>& u, const Seq<T>& xs, const Seq<T>& gy, Seq<T>& gu, Seq<T>& gs, T* grad);
+                 const Seq<T>& u, const Seq<T>& xs, const Seq<T>& gy, Seq<T>& gu, Seq<T>& gs, T* grad,
+                 CoeffGrad* coeff_grad = nullptr);
 
 }  // namespace ssmsim::core
