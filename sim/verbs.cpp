@@ -261,7 +261,9 @@ int run_train(const Invocation& inv) {
   };
   std::map<std::string, std::string> meta = {{"data.workload", w.name},
                                              {"train.seed", std::to_string(tc.seed)}};
-  for (const auto& kv : tc.to_yaml()) meta["train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+  for (const auto& kv : tc.to_yaml())  // the recipe (recurrence is QAT's, not float training's)
+    if (kv.first.as<std::string>() != "recurrence")
+      meta["train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
   cb.epoch_end = [&](const core::EpochReport& r, const core::TrainState& s) {
     core::save_train_state(state_path, model, s);
     if (r.best) {

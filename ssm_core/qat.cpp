@@ -113,7 +113,8 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
 }
 
 double qat_chunk(const Model& model, const QatView& view, const QEngine& engine, const Chunk& chunk,
-                 QWorkspace& qws, Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits) {
+                 QWorkspace& qws, Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits,
+                 std::vector<CoeffGrad>* coeff_grads) {
   const QModel& q = engine.model();
   const ModelConfig& mc = model.config();
   const size_t H = mc.H, C = mc.d_output, nl = mc.n_layers;
@@ -176,8 +177,117 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
   const double loss = static_cast<double>(softmax_xent(lg, C, chunk.label, ws.glogits_v, &hits));
   if (correct) *correct += hits;
   model.refresh_norm_stats(view.params.data(), chunk, ws);
-  model.backward(view.params.data(), view.prep, chunk, 0, ws, grad);
+  model.backward(view.params.data(), view.prep, chunk, 0, ws, grad, coeff_grads);
   return loss;
+}
+
+namespace {
+
+// States per layer and B_bar entries per layer.
+std::pair<size_t, size_t> coeff_sizes(const ModelConfig& mc) {
+  if (mc.layer == LayerType::S5) {
+    const size_t P2 = mc.conj_sym ? mc.P / 2 : mc.P;
+    return {P2, P2 * mc.H};
+  }
+  return {mc.H * mc.N / 2, mc.H * mc.N / 2};
+}
+
+std::vector<CoeffGrad> zero_coeff_grads(const ModelConfig& mc) {
+  const auto [n, nb] = coeff_sizes(mc);
+  std::vector<CoeffGrad> g(mc.n_layers);
+  for (auto& l : g) {
+    l.lambda_bar.assign(n, 0.0);
+    l.b_bar.assign(nb, 0.0);
+  }
+  return g;
+}
+
+}  // namespace
+
+std::vector<float> recurrence_params_init(const Model& model, const std::vector<float>& params, Recurrence r) {
+  const ModelConfig& mc = model.config();
+  const std::vector<double> pd(params.begin(), params.end());
+  Model::Prepared<double> prep;
+  model.prepare(pd.data(), prep);
+  std::vector<float> out;
+  for (size_t i = 0; i < mc.n_layers; ++i) {
+    std::vector<std::complex<double>> lam, b;
+    if (mc.layer == LayerType::S5) {
+      const auto& k = prep.s5[i];
+      for (size_t m = 0; m < k.P2; ++m) lam.emplace_back(k.Lr[m], k.Li[m]);
+      for (size_t m = 0; m < k.P2; ++m)
+        for (size_t h = 0; h < k.H; ++h) b.emplace_back(k.Wb[2 * m * k.H + h], k.Wb[(2 * m + 1) * k.H + h]);
+    } else {
+      const auto& k = prep.s4d[i];
+      for (size_t m = 0; m < k.H * k.N2; ++m) {
+        lam.emplace_back(k.Lr[m], k.Li[m]);
+        b.emplace_back(k.Br[m], k.Bi[m]);
+      }
+    }
+    for (const auto& l : lam) {
+      if (r == Recurrence::Polar) {  // |Lambda_bar| = exp(-exp(rho)), stable for |Lambda_bar| < 1
+        out.push_back(static_cast<float>(std::log(-std::log(std::abs(l)))));
+        out.push_back(static_cast<float>(std::arg(l)));
+      } else {
+        out.push_back(static_cast<float>(l.real()));
+        out.push_back(static_cast<float>(l.imag()));
+      }
+    }
+    for (const auto& v : b) {
+      out.push_back(static_cast<float>(v.real()));
+      out.push_back(static_cast<float>(v.imag()));
+    }
+  }
+  return out;
+}
+
+std::vector<CoeffOverride> recurrence_coeffs(const Model& model, const std::vector<float>& rp, Recurrence r) {
+  const ModelConfig& mc = model.config();
+  const auto [n, nb] = coeff_sizes(mc);
+  std::vector<CoeffOverride> out(mc.n_layers);
+  size_t k = 0;
+  for (auto& layer : out) {
+    for (size_t m = 0; m < n; ++m, k += 2) {
+      std::complex<double> l(rp[k], rp[k + 1]);
+      if (r == Recurrence::Polar) l = std::polar(std::exp(-std::exp(static_cast<double>(rp[k]))), static_cast<double>(rp[k + 1]));
+      layer.A.push_back(l.real());
+      layer.A.push_back(l.imag());
+    }
+    for (size_t m = 0; m < nb; ++m, k += 2) {
+      layer.B.push_back(rp[k]);
+      layer.B.push_back(rp[k + 1]);
+    }
+  }
+  return out;
+}
+
+void recurrence_grad(const Model& model, const std::vector<float>& rp, Recurrence r, const std::vector<CoeffGrad>& cg,
+                     std::vector<float>& grad) {
+  const ModelConfig& mc = model.config();
+  const auto [n, nb] = coeff_sizes(mc);
+  grad.assign(rp.size(), 0.f);
+  size_t k = 0;
+  for (size_t i = 0; i < mc.n_layers; ++i) {
+    for (size_t m = 0; m < n; ++m, k += 2) {
+      const std::complex<double> G = cg[i].lambda_bar[m];
+      if (r == Recurrence::Polar) {
+        // Lambda_bar = exp(-exp(rho)) e^(i theta): dL/drho = Re(conj(dLb/drho) G) with
+        // dLb/drho = -exp(rho) Lb; dL/dtheta = Re(conj(i Lb) G) = Im(conj(Lb) G)
+        const double rho = rp[k];
+        const std::complex<double> Lb = std::polar(std::exp(-std::exp(rho)), static_cast<double>(rp[k + 1]));
+        const std::complex<double> c = std::conj(Lb) * G;
+        grad[k] = static_cast<float>(-std::exp(rho) * c.real());
+        grad[k + 1] = static_cast<float>(c.imag());
+      } else {
+        grad[k] = static_cast<float>(G.real());
+        grad[k + 1] = static_cast<float>(G.imag());
+      }
+    }
+    for (size_t m = 0; m < nb; ++m, k += 2) {
+      grad[k] = static_cast<float>(cg[i].b_bar[m].real());
+      grad[k + 1] = static_cast<float>(cg[i].b_bar[m].imag());
+    }
+  }
 }
 
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& prec, const Workload& data,
@@ -194,12 +304,31 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   res.ptq_val_accuracy = data.val.n ? evaluate_quantized(ptq, data.val, data.num_classes, 0, cfg.threads).accuracy : 0;
   res.best = ptq;
   res.best.metadata["qat.best_epoch"] = "0";
+  res.best.metadata["qat.recurrence"] = cfg.recurrence == Recurrence::Continuous ? "continuous"
+                                        : cfg.recurrence == Recurrence::Discrete ? "discrete" : "polar";
+  const std::string recurrence_name = res.best.metadata["qat.recurrence"];
   res.best_val_accuracy = res.ptq_val_accuracy;
   TrainState st;
   st.params = ck.params;
   st.adam_m.assign(st.params.size(), 0.f);
   st.adam_v.assign(st.params.size(), 0.f);
   const AdamW adamw(model, cfg);
+  // discrete / polar: Lambda_bar and B_bar learned directly, with the SSM learning rate
+  const bool direct = cfg.recurrence != Recurrence::Continuous;
+  TrainState rst;
+  if (direct) {
+    rst.params = recurrence_params_init(model, st.params, cfg.recurrence);
+    rst.adam_m.assign(rst.params.size(), 0.f);
+    rst.adam_v.assign(rst.params.size(), 0.f);
+  }
+  const AdamW radam(rst.params.size(), cfg.ssm_lr, cfg.ssm_weight_decay, cfg);
+  auto quantized = [&]() {
+    if (!direct) return quantize_weights(mc, st.params, prec, points, opt.gelu);
+    const std::vector<CoeffOverride> co = recurrence_coeffs(model, rst.params, cfg.recurrence);
+    return quantize_weights(mc, st.params, prec, points, opt.gelu, &co);
+  };
+  std::vector<std::vector<CoeffGrad>> ccg(direct ? (cfg.batch_size + kLanes - 1) / kLanes : 0);
+  std::vector<float> rgrad;
   const auto& set = data.train;
   const size_t B = cfg.batch_size, steps = (set.n + B - 1) / B;
   const uint64_t total = static_cast<uint64_t>(steps) * cfg.epochs;
@@ -221,7 +350,7 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     size_t correct = 0, seen = 0;
     for (size_t s = 0; s < steps; ++s) {
       const size_t begin = s * B, count = std::min(B, set.n - begin), nch = (count + kLanes - 1) / kLanes;
-      const QModel q = quantize_weights(mc, st.params, prec, points, opt.gelu);
+      const QModel q = quantized();
       const QEngine engine(q);
       const QatView view = qat_view(model, st.params, q);
       while (qws.size() < std::min(threads, max_chunks)) {
@@ -232,8 +361,9 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
         std::fill(cgrad[c].begin(), cgrad[c].end(), 0.f);
         const size_t c0 = begin + c * kLanes, cn = std::min(kLanes, begin + count - c0);
         ccorrect[c] = 0;
+        if (direct) ccg[c] = zero_coeff_grads(mc);
         closs[c] = qat_chunk(model, view, engine, make_chunk(set, &order[c0], cn), *qws[w], *fws[w], cgrad[c].data(),
-                             &ccorrect[c], nullptr);
+                             &ccorrect[c], nullptr, direct ? &ccg[c] : nullptr);
       });
       std::fill(grad.begin(), grad.end(), 0.f);
       for (size_t c = 0; c < nch; ++c) {
@@ -243,7 +373,18 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
       }
       seen += count;
       done += count;
-      adamw.step(st, grad, count, lr_factor(st.step, total, warmup, cfg.min_lr_ratio));
+      const double f = lr_factor(st.step, total, warmup, cfg.min_lr_ratio);
+      adamw.step(st, grad, count, f);
+      if (direct) {
+        for (size_t c = 1; c < nch; ++c)  // chunk order
+          for (size_t i = 0; i < mc.n_layers; ++i) {
+            for (size_t m = 0; m < ccg[0][i].lambda_bar.size(); ++m) ccg[0][i].lambda_bar[m] += ccg[c][i].lambda_bar[m];
+            for (size_t m = 0; m < ccg[0][i].b_bar.size(); ++m) ccg[0][i].b_bar[m] += ccg[c][i].b_bar[m];
+          }
+        recurrence_grad(model, rst.params, cfg.recurrence, ccg[0], rgrad);
+        rst.step = st.step;
+        radam.step(rst, rgrad, count, f);
+      }
       ++st.step;
       if (cb.progress && (s % 10 == 9 || s + 1 == steps))
         cb.progress(progress_at(epoch, cfg.epochs, s, steps, loss_sum, correct, seen, set.n, done,
@@ -255,12 +396,13 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     rep.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
     rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     rep.samples_per_s = static_cast<double>(seen) / rep.seconds;
-    QModel q = quantize_weights(mc, st.params, prec, points, opt.gelu);
+    QModel q = quantized();
     rep.val_accuracy = data.val.n ? evaluate_quantized(q, data.val, data.num_classes, 0, cfg.threads).accuracy : 0;
     if (rep.val_accuracy > res.best_val_accuracy) {  // the PTQ starting point counts as epoch 0
       res.best_val_accuracy = rep.val_accuracy;
       res.best = std::move(q);
       res.best.metadata["qat.best_epoch"] = std::to_string(epoch + 1);
+      res.best.metadata["qat.recurrence"] = recurrence_name;
       rep.best = true;
     }
     if (cb.epoch_end) cb.epoch_end(rep, res.best);

@@ -54,6 +54,17 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
 // grad and returns the summed cross-entropy of the integer logits (times the logit scale);
 // `logits` receives the integer logits of the valid lanes. Exposed for tests.
 double qat_chunk(const Model& model, const QatView& view, const QEngine& engine, const Chunk& chunk,
-                 QWorkspace& qws, Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits);
+                 QWorkspace& qws, Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits,
+                 std::vector<CoeffGrad>* coeff_grads = nullptr);
+
+// The "discrete" and "polar" parameterisations: per layer, for every state, the two numbers that
+// give Lambda_bar (its real and imaginary parts; or rho and theta with Lambda_bar =
+// exp(-exp(rho)) e^(i theta)), then B_bar's real and imaginary parts (S4D per state, S5 per state
+// and input channel). Initialised from the float model's discretization.
+std::vector<float> recurrence_params_init(const Model& model, const std::vector<float>& params, Recurrence r);
+std::vector<CoeffOverride> recurrence_coeffs(const Model& model, const std::vector<float>& rparams, Recurrence r);
+// The gradient of the loss with respect to those numbers, from the coefficient gradients.
+void recurrence_grad(const Model& model, const std::vector<float>& rparams, Recurrence r,
+                     const std::vector<CoeffGrad>& coeff_grads, std::vector<float>& grad);
 
 }  // namespace ssmsim::core

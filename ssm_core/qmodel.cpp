@@ -285,7 +285,8 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
 }
 
 QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params, const quant::PrecisionConfig& prec,
-                        const std::map<std::string, std::vector<QuantParams>>& points, QGelu gelu) {
+                        const std::map<std::string, std::vector<QuantParams>>& points, QGelu gelu,
+                        const std::vector<CoeffOverride>* coeffs) {
   const Model model(mc);
   const FloatView view{model, params};
   QModel q;
@@ -353,6 +354,12 @@ QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params,
       D.assign(kd.D.begin(), kd.D.end());
       const auto N2 = static_cast<int64_t>(kd.N2);
       sa = sb = sc = {Hs, N2, 2};
+    }
+    if (coeffs) {  // learned directly (QAT's discrete and polar parameterisations)
+      if ((*coeffs)[i].A.size() != A.size() || (*coeffs)[i].B.size() != B.size())
+        throw std::logic_error("quantize_weights: coefficient override of the wrong size");
+      A = (*coeffs)[i].A;
+      B = (*coeffs)[i].B;
     }
     q.tensors[p + "A"] = quantize_tensor(A, sa, Component::A, prec);
     q.tensors[p + "B"] = quantize_tensor(B, sb, Component::B, prec);

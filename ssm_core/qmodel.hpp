@@ -68,9 +68,15 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
 // The weights of float parameters quantized by `precision` (each tensor calibrated on its own
 // values), with the activation and state formats `points` as given: PTQ's second half, and what
 // QAT does after every optimiser step.
+// `coeffs` (per layer) replaces the discretized A and B by given values, interleaved (re, im) in the
+// tensors' layouts (S4D A, B [H, N/2, 2]; S5 A [P2, 2], B [P2, H, 2]).
+struct CoeffOverride {
+  std::vector<double> A, B;
+};
 QModel quantize_weights(const ModelConfig& config, const std::vector<float>& params,
                         const quant::PrecisionConfig& precision,
-                        const std::map<std::string, std::vector<quant::QuantParams>>& points, QGelu gelu);
+                        const std::map<std::string, std::vector<quant::QuantParams>>& points, QGelu gelu,
+                        const std::vector<CoeffOverride>* coeffs = nullptr);
 
 // The file: metadata "format" = "ssmsim.quantized", "model.*" as float checkpoints, "precision"
 // (the resolved precision YAML), "gelu"; per tensor "q.<name>" (its params as JSON) and per point

@@ -98,6 +98,9 @@ AdamW::AdamW(const Model& model, const TrainConfig& cfg) : cfg_(cfg) {
     }
 }
 
+AdamW::AdamW(size_t n, double lr, double decay, const TrainConfig& cfg)
+    : cfg_(cfg), base_lr_(n, static_cast<float>(lr)), decay_(n, static_cast<float>(decay)) {}
+
 void AdamW::step(TrainState& st, std::vector<float>& grad, size_t count, double f) const {
   const size_t P = grad.size();
   const float inv = 1.0f / static_cast<float>(count);
@@ -139,9 +142,15 @@ TrainConfig TrainConfig::from_yaml(const YAML::Node& node, const std::string& pr
     else if (k == "warmup_epochs") c.warmup_epochs = yaml_real(v, key, 0, 1e6);
     else if (k == "min_lr_ratio") c.min_lr_ratio = yaml_real(v, key, 0, 1);
     else if (k == "grad_clip") c.grad_clip = yaml_real(v, key, 0, 1e9);
-    else
+    else if (k == "recurrence") {
+      const std::string r = v.Scalar();
+      if (r == "continuous") c.recurrence = Recurrence::Continuous;
+      else if (r == "discrete") c.recurrence = Recurrence::Discrete;
+      else if (r == "polar") c.recurrence = Recurrence::Polar;
+      else throw ConfigError(key, r, "allowed: continuous, discrete, polar");
+    } else
       throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "unknown train key; allowed: epochs, batch_size, lr, "
-                        "ssm_lr, weight_decay, ssm_weight_decay, warmup_epochs, min_lr_ratio, grad_clip");
+                        "ssm_lr, weight_decay, ssm_weight_decay, warmup_epochs, min_lr_ratio, grad_clip, recurrence");
   }
   return c;
 }
@@ -157,6 +166,8 @@ YAML::Node TrainConfig::to_yaml() const {
   n["warmup_epochs"] = warmup_epochs;
   n["min_lr_ratio"] = min_lr_ratio;
   n["grad_clip"] = grad_clip;
+  n["recurrence"] = recurrence == Recurrence::Continuous ? "continuous"
+                    : recurrence == Recurrence::Discrete ? "discrete" : "polar";
   return n;
 }
 

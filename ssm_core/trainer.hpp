@@ -20,6 +20,11 @@ class Node;
 
 namespace ssmsim::core {
 
+// How QAT learns the recurrent matrix (the S4D paper's three parameterisations): through the
+// continuous parameters discretized every pass; the discretized Lambda_bar (and B_bar) directly;
+// or Lambda_bar as magnitude exp(-exp(rho)) and angle theta (and B_bar directly).
+enum class Recurrence { Continuous, Discrete, Polar };
+
 struct TrainConfig {
   size_t epochs = 10;
   size_t batch_size = 64;
@@ -33,6 +38,7 @@ struct TrainConfig {
   double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
   uint64_t seed = 1;
   size_t threads = 0;            // 0 = all cores; results do not depend on it
+  Recurrence recurrence = Recurrence::Continuous;  // QAT only
 
   // Reads the `train` section; ConfigError names key, value, allowed.
   static TrainConfig from_yaml(const YAML::Node& node, const std::string& key_prefix = "train");
@@ -100,6 +106,8 @@ struct TrainCallbacks {
 class AdamW {
  public:
   AdamW(const Model& model, const TrainConfig& config);
+  // n parameters of one group, learning rate lr and weight decay decay (QAT's recurrence).
+  AdamW(size_t n, double lr, double decay, const TrainConfig& config);
   void step(TrainState& st, std::vector<float>& grad, size_t count, double lr_factor) const;
 
  private:

@@ -147,3 +147,66 @@ TEST(Qat, RecoversAccuracyAndItsForwardPassIsTheIntegerModel) {
     EXPECT_FALSE(ev.logits.empty());
   }
 }
+
+// The discrete and polar parameterisations start from the float model's discretization exactly
+// (to float rounding), and the polar chain rule matches central differences.
+TEST(Qat, DiscreteAndPolarParameterisationsStartAtTheDiscretizationAndDifferentiate) {
+  const Model model(small_model());
+  const auto p64 = model.init(3);
+  const std::vector<float> params(p64.begin(), p64.end());
+  const std::vector<double> pd(p64.begin(), p64.end());
+  Model::Prepared<double> prep;
+  model.prepare(pd.data(), prep);
+  for (const Recurrence r : {Recurrence::Discrete, Recurrence::Polar}) {
+    const auto rp = recurrence_params_init(model, params, r);
+    const auto co = recurrence_coeffs(model, rp, r);
+    const auto& k = prep.s4d[0];
+    for (size_t m = 0; m < k.H * k.N2; ++m) {
+      EXPECT_NEAR(co[0].A[2 * m], k.Lr[m], 1e-6);
+      EXPECT_NEAR(co[0].A[2 * m + 1], k.Li[m], 1e-6);
+      EXPECT_NEAR(co[0].B[2 * m], k.Br[m], 1e-6);
+    }
+    // L = Re(conj(w) Lambda_bar) for a fixed w has G = w; compare the chain with differences
+    std::vector<CoeffGrad> cg(1);
+    cg[0].lambda_bar.assign(k.H * k.N2, 0.0);
+    cg[0].b_bar.assign(k.H * k.N2, 0.0);
+    const std::complex<double> w(0.3, -0.7);
+    cg[0].lambda_bar[5] = w;
+    std::vector<float> g;
+    recurrence_grad(model, rp, r, cg, g);
+    for (int part = 0; part < 2; ++part) {
+      auto loss = [&](double delta) {
+        auto q = rp;
+        q[10 + part] = static_cast<float>(q[10 + part] + delta);
+        const auto c = recurrence_coeffs(model, q, r);
+        return w.real() * c[0].A[10] + w.imag() * c[0].A[11];
+      };
+      const double fd = (loss(1e-3) - loss(-1e-3)) / 2e-3;
+      EXPECT_NEAR(g[10 + part], fd, 1e-3 * (1 + std::abs(fd))) << (r == Recurrence::Polar ? "polar" : "discrete");
+    }
+  }
+}
+
+// QAT learning the recurrent matrix directly (discrete) or as magnitude and angle (polar) also
+// recovers what PTQ loses, and its saved model is what eval runs.
+TEST(Qat, DiscreteAndPolarQatRecoverAccuracy) {
+  const Workload w = pulse_workload(7);
+  const FloatCheckpoint ck = trained(w, small_model(), 12);
+  for (const Recurrence rec : {Recurrence::Discrete, Recurrence::Polar}) {
+    TrainConfig cfg;
+    cfg.epochs = 4;
+    cfg.batch_size = 32;
+    cfg.lr = 0.003;
+    cfg.ssm_lr = 0.001;
+    cfg.warmup_epochs = 0;
+    cfg.seed = 11;
+    cfg.recurrence = rec;
+    PtqOptions opt;
+    opt.calib = 128;
+    const QatResult r = train_qat(ck, uniform(4, 8), w, cfg, opt, {});
+    EXPECT_GT(r.best_val_accuracy, r.ptq_val_accuracy + 0.05)
+        << (rec == Recurrence::Polar ? "polar" : "discrete") << ": PTQ " << r.ptq_val_accuracy << " QAT "
+        << r.best_val_accuracy;
+    EXPECT_EQ(r.best.metadata.at("qat.recurrence"), rec == Recurrence::Polar ? "polar" : "discrete");
+  }
+}
