@@ -629,7 +629,7 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<Impl>()) {
         throw InputError("quantize: C and x are too wide for the 64-bit output accumulator of " + p +
                          " (C bits + x bits + log2(states) must stay below 62)");
       const double bu_bound = static_cast<double>(s5 ? H : 1) * static_cast<double>(wmag(B)) * static_cast<double>(mag(u));
-      Ly.fast = !s5 && bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(mag(x)) < 0x1p62;
+      Ly.fast = bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(mag(x)) < 0x1p62;
       for (const auto& ss : Ly.xupd)
         Ly.fast = Ly.fast && ss.fits64({2 * wmag(A) * mag(x), static_cast<int64_t>(bu_bound)});
       for (const auto& ss : Ly.yout)
@@ -937,13 +937,22 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
       std::vector<int64_t> xr(P2 * kLanes, 0), xi(P2 * kLanes, 0);
       for (size_t t = 0; t < L; ++t) {
         for (size_t pp = 0; pp < P2; ++pp) {
+          // Bu: exact sums (64-bit where the bounds allow, else 128-bit)
+          int64_t br64[kLanes] = {}, bi64[kLanes] = {};
           wide_t bur[kLanes] = {}, bui[kLanes] = {};
           for (size_t hh = 0; hh < H; ++hh) {
             const int32_t* uu = ws.u.at(t, hh);
             const int64_t br = Ly.Br[pp * H + hh], bi = Ly.Bi[pp * H + hh];
-            for (size_t l = 0; l < kLanes; ++l) {
-              bur[l] += static_cast<wide_t>(br) * uu[l];
-              bui[l] += static_cast<wide_t>(bi) * uu[l];
+            if (Ly.fast) {
+              for (size_t l = 0; l < kLanes; ++l) {
+                br64[l] += br * uu[l];
+                bi64[l] += bi * uu[l];
+              }
+            } else {
+              for (size_t l = 0; l < kLanes; ++l) {
+                bur[l] += static_cast<wide_t>(br) * uu[l];
+                bui[l] += static_cast<wide_t>(bi) * uu[l];
+              }
             }
           }
           const int64_t ar = Ly.Ar[pp], ai = Ly.Ai[pp];
@@ -951,10 +960,16 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
           for (size_t l = 0; l < kLanes; ++l) {
             int64_t& r = xr[pp * kLanes + l];
             int64_t& im = xi[pp * kLanes + l];
-            const wide_t axr = static_cast<wide_t>(ar) * r - static_cast<wide_t>(ai) * im;
-            const wide_t axi = static_cast<wide_t>(ar) * im + static_cast<wide_t>(ai) * r;
-            r = upd(axr, bur[l], ex[l]);
-            im = upd(axi, bui[l], ex[l]);
+            if (Ly.fast) {
+              const int64_t nr = upd.fast(ar * r - ai * im, br64[l], ex[l]);
+              im = upd.fast(ar * im + ai * r, bi64[l], ex[l]);
+              r = nr;
+            } else {
+              const wide_t axr = static_cast<wide_t>(ar) * r - static_cast<wide_t>(ai) * im;
+              const wide_t axi = static_cast<wide_t>(ar) * im + static_cast<wide_t>(ai) * r;
+              r = upd(axr, bur[l], ex[l]);
+              im = upd(axi, bui[l], ex[l]);
+            }
             if (xrec) {
               xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(r);
               xrec[(t * 2 * P2 + 2 * pp + 1) * kLanes + l] = static_cast<int32_t>(im);
