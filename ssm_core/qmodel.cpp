@@ -71,6 +71,18 @@ std::string norm_prefix(const ModelConfig& c, size_t i) {
   return c.layer == LayerType::S4D ? "norms." + std::to_string(i) + "." : layer_name(i) + ".norm.";
 }
 
+// A fixed binary point (`frac`) without saturation must hold the calibrated range: wrapping the
+// data's own values is never what a precision config means.
+void check_fits(const quant::QuantizerSpec& spec, const QuantParams& p, double lo, double hi, const std::string& name,
+                Component c) {
+  if (!spec.frac || spec.overflow != quant::Overflow::Wrap) return;
+  if (lo < p.real_min() || hi > p.real_max())
+    throw InputError("quantize: '" + name + "' (component " + quant::component_name(c) + ") ranges over [" +
+                     std::to_string(lo) + ", " + std::to_string(hi) + "], which format " + p.format.to_string() +
+                     " (frac " + std::to_string(*spec.frac) + ") cannot hold with overflow wrap; give it fewer fraction "
+                     "bits, more bits, or overflow: saturate");
+}
+
 // ---------- calibration statistics per point ----------
 
 class PointStats {
@@ -86,10 +98,13 @@ class PointStats {
       if (j < kCap) sample_[j] = v;
     }
   }
-  QuantParams calibrate(const quant::QuantizerSpec& spec, const std::string& name) const {
+  QuantParams calibrate(const quant::QuantizerSpec& spec, const std::string& name, Component c) const {
     if (seen_ == 0) throw InputError("quantize: no calibration values reached point '" + name + "'");
-    if (spec.calibration == quant::Calibration::MaxAbs || spec.frac) return quant::params_from_range(spec, lo_, hi_);
-    return quant::calibrate(spec, sample_)[0];
+    const QuantParams p = spec.calibration == quant::Calibration::MaxAbs || spec.frac
+                              ? quant::params_from_range(spec, lo_, hi_)
+                              : quant::calibrate(spec, sample_)[0];
+    check_fits(spec, p, lo_, hi_, name, c);
+    return p;
   }
   explicit PointStats(uint64_t seed = 1) : rng_(seed) {}
 
@@ -120,6 +135,8 @@ QTensor quantize_tensor(const std::vector<double>& data, std::vector<int64_t> sh
   const auto& spec = prec.spec(c);
   const size_t channels = spec.granularity == quant::Granularity::PerChannel ? static_cast<size_t>(t.shape[0]) : 1;
   t.params = quant::calibrate(spec, data.data(), channels, data.size() / channels);
+  const auto [lo, hi] = std::minmax_element(data.begin(), data.end());
+  for (const auto& p : t.params) check_fits(spec, p, *lo, *hi, quant::component_name(c), c);
   std::vector<int64_t> q(data.size());
   quant::quantize(t.params, data.data(), channels, data.size() / channels, q.data());
   t.q.assign(q.begin(), q.end());
@@ -276,7 +293,7 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     if (leaf == "y") return Component::ssm_out;
     return Component::act;
   };
-  for (const auto& [name, s] : stats) q.points[name] = {s.calibrate(prec.spec(point_spec(name)), name)};
+  for (const auto& [name, s] : stats) q.points[name] = {s.calibrate(prec.spec(point_spec(name)), name, point_spec(name))};
   q.points["gate"] = {gate_params(prec)};
   QModel w = quantize_weights(ck.config, ck.params, prec, q.points, opt.gelu);
   w.metadata["calib.sequences"] = std::to_string(n);

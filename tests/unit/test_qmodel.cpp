@@ -139,3 +139,29 @@ TEST(QModel, AFloatComponentIsRefusedWithItsName) {
     EXPECT_NE(std::string(e.what()).find("'x' is float"), std::string::npos) << e.what();
   }
 }
+
+// A fixed binary point that cannot hold the calibrated range, with wrap instead of saturation, is
+// refused with the component, the range and the format (never silently wrapped).
+TEST(QModel, ABinaryPointThatCannotHoldTheRangeUnderWrapIsRefused) {
+  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  auto rng = ssmsim::testing::seeded_rng("qmodel_frac_wrap");
+  const SequenceSet set = random_set(8, 20, rng);
+  auto prec = all_bits(8);
+  ssmsim::quant::QuantizerSpec a;
+  a.bits = 8;
+  a.frac = 10;  // s8.10 holds |v| <= 0.124; Lambda_bar reaches ~1
+  a.overflow = ssmsim::quant::Overflow::Wrap;
+  prec.set_quantized(ssmsim::quant::Component::A, a);
+  prec.validate();
+  try {
+    quantize_ptq(ck, prec, set, PtqOptions{});
+    FAIL() << "accepted a binary point that wraps the data";
+  } catch (const ssmsim::InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("component A"), std::string::npos) << what;
+    EXPECT_NE(what.find("overflow: saturate"), std::string::npos) << what;
+  }
+  a.overflow = ssmsim::quant::Overflow::Saturate;  // saturating is the config's explicit choice
+  prec.set_quantized(ssmsim::quant::Component::A, a);
+  EXPECT_NO_THROW(quantize_ptq(ck, prec, set, PtqOptions{}));
+}
