@@ -63,10 +63,11 @@ const std::vector<Verb>& verbs() {
       {"quantize", "post-training quantization (PTQ) of a float checkpoint",
        "ssmsim quantize --ckpt F --precision P.yaml [--workload W] [--calib N] --out q.safetensors",
        {"ckpt", "precision", "out"},
-       {{"calib", "quantize.calib"}, {"gelu", "quantize.gelu"}},
+       {{"calib", "quantize.calib"}, {"gelu", "quantize.gelu"}, {"stable-a", "quantize.stable_a"}},
        [](po::options_description& d) {
          d.add_options()("ckpt", po::value<std::string>(), "float checkpoint (safetensors)")(
              "precision", po::value<std::string>(), "precision config (YAML)")(
+             "stable-a", po::value<std::string>(), "true: keep every quantized |Lambda_bar| below 1 (quantize.stable_a)")(
              "workload", po::value<std::string>(), "calibration data: its training split (default: the workload "
              "the checkpoint was trained on)")(
              "out", po::value<std::string>(), "quantized model to write (safetensors)")(

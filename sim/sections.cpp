@@ -33,6 +33,8 @@ Config make_config() {
                }});
   s.push_back({"quantize", "post-training quantization", {
       {"calib", T::Int, "256", 1, 1e7, {}, "training sequences used for calibration"},
+      {"stable_a", T::Bool, "false", 0, 0, {},
+       "keep every quantized |Lambda_bar| below 1 (move the larger part of A one code toward zero until it is)"},
       {"gelu", T::Enum, "lut", 0, 0, {"lut", "hard"},
        "integer GELU: lut (the exact GELU tabulated over the SSM output format) or hard (x*clip(x+2,0,4)/4)"},
   }, {}, {}});

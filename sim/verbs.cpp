@@ -331,6 +331,17 @@ int run_train(const Invocation& inv) {
 
 namespace {
 
+// The quantize section (and run.seed / run.threads) as PTQ options.
+core::PtqOptions ptq_options(const Invocation& inv) {
+  core::PtqOptions opt;
+  opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
+  opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
+  opt.stable_a = inv.config.get_bool("quantize.stable_a");
+  opt.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  opt.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  return opt;
+}
+
 std::string checkpoint_workload(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& path,
                                 const char* verb) {
   if (inv.options.count("workload")) return inv.options["workload"].as<std::string>();
@@ -351,10 +362,7 @@ int run_quantize(const Invocation& inv) {
   workloads::WorkloadOptions wo;
   wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
   const workloads::Workload w = workloads::load_workload(workload, wo);
-  core::PtqOptions opt;
-  opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
-  opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
-  opt.seed = wo.seed;
+  const core::PtqOptions opt = ptq_options(inv);
   const auto t0 = std::chrono::steady_clock::now();
   core::QModel q = core::quantize_ptq(ck, prec, w.train, opt);
   q.metadata["source.checkpoint"] = path;
@@ -381,11 +389,7 @@ int run_qat(const Invocation& inv) {
   core::TrainConfig tc = core::TrainConfig::from_yaml(inv.config.section("train"));
   tc.seed = wo.seed;
   tc.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
-  core::PtqOptions opt;
-  opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
-  opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
-  opt.seed = wo.seed;
-  opt.threads = tc.threads;
+  const core::PtqOptions opt = ptq_options(inv);
   const bool tty = ::isatty(2);
   core::QatCallbacks cb;
   cb.progress = [&](const core::Progress& p) {
@@ -498,11 +502,7 @@ int run_eval(const Invocation& inv) {
     workloads::WorkloadOptions wo;
     wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
     const workloads::Workload cal = workloads::load_workload(o["workload"].as<std::string>(), wo);
-    core::PtqOptions opt;
-    opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
-    opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
-    opt.seed = wo.seed;
-    const core::QModel q = core::quantize_ptq(ck, prec, cal.train, opt);
+    const core::QModel q = core::quantize_ptq(ck, prec, cal.train, ptq_options(inv));
     return run_eval_quantized(inv, path + " + PTQ", &q);
   }
   const workloads::Workload w = load_data(inv, inv.err);

@@ -323,9 +323,9 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   }
   const AdamW radam(rst.params.size(), cfg.ssm_lr, cfg.ssm_weight_decay, cfg);
   auto quantized = [&]() {
-    if (!direct) return quantize_weights(mc, st.params, prec, points, opt.gelu);
+    if (!direct) return quantize_weights(mc, st.params, prec, points, opt.gelu, nullptr, opt.stable_a);
     const std::vector<CoeffOverride> co = recurrence_coeffs(model, rst.params, cfg.recurrence);
-    return quantize_weights(mc, st.params, prec, points, opt.gelu, &co);
+    return quantize_weights(mc, st.params, prec, points, opt.gelu, &co, opt.stable_a);
   };
   std::vector<std::vector<CoeffGrad>> ccg(direct ? (cfg.batch_size + kLanes - 1) / kLanes : 0);
   std::vector<float> rgrad;

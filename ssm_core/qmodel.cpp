@@ -295,7 +295,8 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   };
   for (const auto& [name, s] : stats) q.points[name] = {s.calibrate(prec.spec(point_spec(name)), name, point_spec(name))};
   q.points["gate"] = {gate_params(prec)};
-  QModel w = quantize_weights(ck.config, ck.params, prec, q.points, opt.gelu);
+  QModel w = quantize_weights(ck.config, ck.params, prec, q.points, opt.gelu, nullptr, opt.stable_a);
+  w.metadata["quantize.stable_a"] = opt.stable_a ? "true" : "false";
   w.metadata["calib.sequences"] = std::to_string(n);
   w.metadata["calib.length"] = std::to_string(calib_set.length);
   return w;
@@ -303,7 +304,7 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
 
 QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params, const quant::PrecisionConfig& prec,
                         const std::map<std::string, std::vector<QuantParams>>& points, QGelu gelu,
-                        const std::vector<CoeffOverride>* coeffs) {
+                        const std::vector<CoeffOverride>* coeffs, bool stable_a) {
   const Model model(mc);
   const FloatView view{model, params};
   QModel q;
@@ -379,6 +380,31 @@ QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params,
       B = (*coeffs)[i].B;
     }
     q.tensors[p + "A"] = quantize_tensor(A, sa, Component::A, prec);
+    if (stable_a) {
+      // while |code * scale| >= 1, move the larger part one code toward zero; decided exactly:
+      // (re^2 + im^2) mult^2 >= 2^(2 shift)
+      QTensor& t = q.tensors[p + "A"];
+      const size_t states = t.size() / 2, per = states / t.channels();
+      size_t changed = 0;
+      for (size_t k = 0; k < states; ++k) {
+        const Format& f = t.p(t.params.size() == 1 ? 0 : k / per).format;
+        int32_t& re = t.q[2 * k];
+        int32_t& im = t.q[2 * k + 1];
+        auto unstable = [&] {  // exact in 128 bits: the product is below 2^125
+          const wide_t n = (static_cast<wide_t>(re) * re + static_cast<wide_t>(im) * im) * f.scale.mult * f.scale.mult;
+          if (n == 0) return false;
+          if (f.scale.shift <= 0) return true;  // one unit is >= 1
+          if (2 * f.scale.shift >= 126) return false;
+          return n >= (static_cast<wide_t>(1) << (2 * f.scale.shift));
+        };
+        while (unstable()) {
+          int32_t& big = std::abs(re) >= std::abs(im) ? re : im;
+          big += big > 0 ? -1 : 1;
+          ++changed;
+        }
+      }
+      q.metadata["quantize.stable_a." + p + "A"] = std::to_string(changed);
+    }
     q.tensors[p + "B"] = quantize_tensor(B, sb, Component::B, prec);
     q.tensors[p + "C"] = quantize_tensor(C, sc, Component::C, prec);
     q.tensors[p + "D"] = quantize_tensor(D, {Hs}, Component::D, prec);

@@ -57,6 +57,9 @@ struct PtqOptions {
   QGelu gelu = QGelu::Lut;
   size_t threads = 0;
   uint64_t seed = 1;         // the calibration sample of values per point (percentile / mse)
+  // Keep every quantized |Lambda_bar| below 1: a state whose rounded A reaches magnitude 1 would
+  // never decay. Off by default (the papers' PTQ rounds to nearest only).
+  bool stable_a = false;
 };
 
 // Post-training quantization of a float checkpoint. Every component must be quantized (an integer
@@ -76,7 +79,7 @@ struct CoeffOverride {
 QModel quantize_weights(const ModelConfig& config, const std::vector<float>& params,
                         const quant::PrecisionConfig& precision,
                         const std::map<std::string, std::vector<quant::QuantParams>>& points, QGelu gelu,
-                        const std::vector<CoeffOverride>* coeffs = nullptr);
+                        const std::vector<CoeffOverride>* coeffs = nullptr, bool stable_a = false);
 
 // The file: metadata "format" = "ssmsim.quantized", "model.*" as float checkpoints, "precision"
 // (the resolved precision YAML), "gelu"; per tensor "q.<name>" (its params as JSON) and per point

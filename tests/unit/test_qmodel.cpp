@@ -165,3 +165,29 @@ TEST(QModel, ABinaryPointThatCannotHoldTheRangeUnderWrapIsRefused) {
   prec.set_quantized(ssmsim::quant::Component::A, a);
   EXPECT_NO_THROW(quantize_ptq(ck, prec, set, PtqOptions{}));
 }
+
+// quantize.stable_a: no quantized |Lambda_bar| reaches 1 (checked exactly on the codes), and only
+// codes that did are changed.
+TEST(QModel, StableAKeepsEveryQuantizedLambdaBarInsideTheUnitCircle) {
+  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  auto rng = ssmsim::testing::seeded_rng("qmodel_stable_a");
+  const SequenceSet set = random_set(8, 20, rng);
+  auto prec = all_bits(4);  // coarse: many |Lambda_bar| near 1 round onto or beyond it
+  PtqOptions opt;
+  const QModel plain = quantize_ptq(ck, prec, set, opt);
+  opt.stable_a = true;
+  const QModel stable = quantize_ptq(ck, prec, set, opt);
+  const QTensor &a0 = plain.tensor("layers.0.A"), &a1 = stable.tensor("layers.0.A");
+  auto mag2 = [](const QTensor& t, size_t k) {
+    const double s = t.p(0).scale();
+    return (t.q[2 * k] * s) * (t.q[2 * k] * s) + (t.q[2 * k + 1] * s) * (t.q[2 * k + 1] * s);
+  };
+  size_t was_unstable = 0;
+  for (size_t k = 0; k < a1.size() / 2; ++k) {
+    EXPECT_LT(mag2(a1, k), 1.0) << "state " << k;
+    if (mag2(a0, k) >= 1.0) ++was_unstable;
+    else EXPECT_TRUE(a0.q[2 * k] == a1.q[2 * k] && a0.q[2 * k + 1] == a1.q[2 * k + 1]) << "state " << k;
+  }
+  EXPECT_GT(was_unstable, 0u);  // the case the option exists for did occur
+  EXPECT_EQ(stable.metadata.at("quantize.stable_a"), "true");
+}
