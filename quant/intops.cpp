@@ -61,7 +61,7 @@ void ScaledSum::finish(const Format& to, Rounding rounding, Overflow overflow) {
 }
 
 bool ScaledSum::fits64(const std::vector<int64_t>& max_abs_terms) const {
-  if (S_ < 0 || S_ > 62 || out_.to().width > 63 || max_abs_terms.size() != K_.size()) return false;
+  if (S_ < 0 || S_ > 61 || out_.to().width > 63 || max_abs_terms.size() != K_.size()) return false;
   for (size_t k = 0; k < K_.size(); ++k)
     if (K_[k] != 0 && up_[k] >= 32) return false;
   long double bound = 0;  // sum of |v_k| |K_k| 2^up_k, plus the rounding bias (< 2^S)

@@ -843,48 +843,72 @@ void s4d_states(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t 
     }
 }
 
+// round_shift64 (docs/fixed_point.md section 2) for |p| < 2^62 and shift <= 61, written with
+// unsigned logical shifts only: p + 2^62 is non-negative and has p's low shift + 1 bits, so
+// floor((p + bias) / 2^s) = ((p + 2^62 + bias) >> s) - 2^(62 - s), and the odd bit is bit s of
+// p + 2^62. AVX2 has logical but no arithmetic 64-bit shifts: this form vectorises.
+[[gnu::always_inline]] inline int64_t shift_offset(int64_t p, const quant::detail::Shift64& k, quant::Rounding R) {
+  constexpr uint64_t kOff = uint64_t{1} << 62;
+  const uint64_t u = static_cast<uint64_t>(p) + kOff;
+  const uint64_t odd = k.mask != 0 ? (u >> k.shift) & 1 : 0;
+  const auto bias = quant::detail::rounding_bias<uint64_t>(R, p < 0, odd, static_cast<uint64_t>(k.mask),
+                                                           static_cast<uint64_t>(k.below_half),
+                                                           static_cast<uint64_t>(k.half));
+  return static_cast<int64_t>((u + bias) >> k.shift) - static_cast<int64_t>(kOff >> k.shift);
+}
+
 // The 64-bit state update with the rounding and overflow modes as constants: branch-free lanes
 // that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states<true>.
 template <quant::Rounding R, quant::Overflow O>
 SSMSIM_MULTIVERSION void s4d_states_modes(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L,
                                           std::vector<int64_t>& yacc, uint64_t* events, int32_t* record) {
+  // MB modes of a channel advance together: MB independent recurrences per step keep the
+  // multipliers busy while each one waits for its previous state
+  constexpr size_t MB = 4;
   const size_t N2 = Ly.states;
   for (size_t hh = 0; hh < H; ++hh) {
     const ScaledSum& upd = Ly.xupd[hh];
     const int64_t KA = upd.aligned64()[0], KB = upd.aligned64()[1];
     const quant::detail::Shift64 k = upd.shift64();
     const quant::detail::Range64 rg = upd.range64();
-    for (size_t n = 0; n < N2; ++n) {
-      const size_t m = hh * N2 + n;
-      const int64_t ar = Ly.Ar[m], ai = Ly.Ai[m], br = Ly.Br[m] * KB, bi = Ly.Bi[m] * KB, cr = Ly.Cr[m], ci = Ly.Ci[m];
-      int64_t xr[kLanes] = {}, xi[kLanes] = {}, ev[kLanes] = {};
+    for (size_t n0 = 0; n0 < N2; n0 += MB) {
+      const size_t nb = std::min(MB, N2 - n0);
+      int64_t ar[MB] = {}, ai[MB] = {}, br[MB] = {}, bi[MB] = {}, cr[MB] = {}, ci[MB] = {};
+      for (size_t j = 0; j < nb; ++j) {
+        const size_t m = hh * N2 + n0 + j;
+        ar[j] = Ly.Ar[m], ai[j] = Ly.Ai[m], br[j] = Ly.Br[m], bi[j] = Ly.Bi[m], cr[j] = Ly.Cr[m], ci[j] = Ly.Ci[m];
+      }
+      int64_t xr[MB][kLanes] = {}, xi[MB][kLanes] = {}, ev[kLanes] = {};
       for (size_t t = 0; t < L; ++t) {
         const int32_t* uu = u.at(t, hh);
         int64_t* acc = &yacc[(t * H + hh) * kLanes];
-        for (size_t l = 0; l < kLanes; ++l) {
-          const int64_t sr = (ar * xr[l] - ai * xi[l]) * KA + br * uu[l];
-          const int64_t si = (ar * xi[l] + ai * xr[l]) * KA + bi * uu[l];
-          int64_t qr = quant::detail::round_shift64(sr, k, R);
-          int64_t qi = quant::detail::round_shift64(si, k, R);
-          ev[l] += (qr < rg.lo || qr > rg.hi) + (qi < rg.lo || qi > rg.hi);
-          if constexpr (O == quant::Overflow::Wrap) {
-            qr = rg.wrap(qr);
-            qi = rg.wrap(qi);
-          } else {
-            qr = qr < rg.lo ? rg.lo : qr > rg.hi ? rg.hi : qr;
-            qi = qi < rg.lo ? rg.lo : qi > rg.hi ? rg.hi : qi;
-          }
-          xr[l] = qr;
-          xi[l] = qi;
-          acc[l] += cr * qr - ci * qi;
-        }
-        if (record) {
-          int32_t* rec = record + (m * L + t) * 2 * kLanes;
+        for (size_t j = 0; j < MB; ++j) {  // padded modes (j >= nb) have zero coefficients
           for (size_t l = 0; l < kLanes; ++l) {
-            rec[l] = static_cast<int32_t>(xr[l]);
-            rec[kLanes + l] = static_cast<int32_t>(xi[l]);
+            const int64_t sr = (ar[j] * xr[j][l] - ai[j] * xi[j][l]) * KA + br[j] * KB * uu[l];
+            const int64_t si = (ar[j] * xi[j][l] + ai[j] * xr[j][l]) * KA + bi[j] * KB * uu[l];
+            int64_t qr = shift_offset(sr, k, R);
+            int64_t qi = shift_offset(si, k, R);
+            ev[l] += (qr < rg.lo || qr > rg.hi) + (qi < rg.lo || qi > rg.hi);
+            if constexpr (O == quant::Overflow::Wrap) {
+              qr = rg.wrap(qr);
+              qi = rg.wrap(qi);
+            } else {
+              qr = qr < rg.lo ? rg.lo : qr > rg.hi ? rg.hi : qr;
+              qi = qi < rg.lo ? rg.lo : qi > rg.hi ? rg.hi : qi;
+            }
+            xr[j][l] = qr;
+            xi[j][l] = qi;
+            acc[l] += cr[j] * qr - ci[j] * qi;
           }
         }
+        if (record)
+          for (size_t j = 0; j < nb; ++j) {
+            int32_t* rec = record + ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
+            for (size_t l = 0; l < kLanes; ++l) {
+              rec[l] = static_cast<int32_t>(xr[j][l]);
+              rec[kLanes + l] = static_cast<int32_t>(xi[j][l]);
+            }
+          }
       }
       for (size_t l = 0; l < kLanes; ++l) events[l] += static_cast<uint64_t>(ev[l]);
     }
