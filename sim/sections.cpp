@@ -33,6 +33,8 @@ Config make_config() {
                }});
   s.push_back({"quantize", "post-training quantization", {
       {"calib", T::Int, "256", 1, 1e7, {}, "training sequences used for calibration"},
+      {"integer_states", T::Bool, "false", 0, 0, {},
+       "calibrate each layer's state on the integer model's own states (with its quantized A, B, u), not the float's"},
       {"stable_a", T::Bool, "false", 0, 0, {},
        "keep every quantized |Lambda_bar| below 1 (move the larger part of A one code toward zero until it is)"},
       {"gelu", T::Enum, "lut", 0, 0, {"lut", "hard"},

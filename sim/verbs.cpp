@@ -337,6 +337,7 @@ core::PtqOptions ptq_options(const Invocation& inv) {
   opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
   opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
   opt.stable_a = inv.config.get_bool("quantize.stable_a");
+  opt.integer_states = inv.config.get_bool("quantize.integer_states");
   opt.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
   opt.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
   return opt;

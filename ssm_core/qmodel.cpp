@@ -296,7 +296,40 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   for (const auto& [name, s] : stats) q.points[name] = {s.calibrate(prec.spec(point_spec(name)), name, point_spec(name))};
   q.points["gate"] = {gate_params(prec)};
   QModel w = quantize_weights(ck.config, ck.params, prec, q.points, opt.gelu, nullptr, opt.stable_a);
+  if (opt.integer_states) {
+    // Layer by layer, the state's range as the integer model produces it (quantized A, B and u):
+    // the layer's state point is widened (64x the float range, 31 bits), the calibration
+    // sequences run through the engine, and the state format is calibrated on the recorded codes.
+    for (size_t i = 0; i < nl; ++i) {
+      const std::string xp = layer_name(i) + ".x";
+      const QuantParams narrow_x = w.points[xp][0];
+      QModel wide = w;
+      const auto M = std::max(std::abs(narrow_x.real_min()), std::abs(narrow_x.real_max()));
+      quant::QuantizerSpec wide_spec;
+      wide_spec.bits = 31;
+      wide_spec.scale = quant::ScaleKind::Dyadic;
+      wide.points[xp] = {quant::params_from_range(wide_spec, -64 * M, 64 * M)};
+      const QEngine engine(wide);
+      auto qws = engine.make_workspace();
+      qws->record = true;
+      quant::SaturationCounters sat;
+      PointStats xs(opt.seed + 7919 * (i + 1));
+      const double s = wide.points[xp][0].scale();
+      for (size_t begin = 0; begin < n; begin += kLanes) {
+        Chunk ch;
+        ch.L = calib_set.length;
+        for (size_t l = 0; l < kLanes && begin + l < n; ++l) ch.x[l] = calib_set.input(begin + l);
+        engine.run_chunk(ch, *qws, sat);
+        const auto& rec = qws->layers[i].x;  // lanes innermost in every layout
+        for (size_t k = 0; k < rec.size(); ++k)
+          if (ch.x[k % kLanes]) xs.add(static_cast<double>(rec[k]) * s);
+      }
+      w.points[xp] = {xs.calibrate(prec.spec(Component::x), xp, Component::x)};
+      w = quantize_weights(ck.config, ck.params, prec, w.points, opt.gelu, nullptr, opt.stable_a);
+    }
+  }
   w.metadata["quantize.stable_a"] = opt.stable_a ? "true" : "false";
+  w.metadata["quantize.integer_states"] = opt.integer_states ? "true" : "false";
   w.metadata["calib.sequences"] = std::to_string(n);
   w.metadata["calib.length"] = std::to_string(calib_set.length);
   return w;

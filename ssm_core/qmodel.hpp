@@ -60,6 +60,9 @@ struct PtqOptions {
   // Keep every quantized |Lambda_bar| below 1: a state whose rounded A reaches magnitude 1 would
   // never decay. Off by default (the papers' PTQ rounds to nearest only).
   bool stable_a = false;
+  // Calibrate each layer's state on the states the integer model itself produces (its quantized
+  // A, B and input), layer by layer, instead of the float model's. Off by default.
+  bool integer_states = false;
 };
 
 // Post-training quantization of a float checkpoint. Every component must be quantized (an integer

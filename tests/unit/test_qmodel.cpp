@@ -191,3 +191,34 @@ TEST(QModel, StableAKeepsEveryQuantizedLambdaBarInsideTheUnitCircle) {
   EXPECT_GT(was_unstable, 0u);  // the case the option exists for did occur
   EXPECT_EQ(stable.metadata.at("quantize.stable_a"), "true");
 }
+
+// quantize.integer_states: each state format comes from the integer model's own states (run with a
+// wide state), so the calibration sequences saturate the state far less often (not never: at the
+// final width the rounding of the state itself moves the dynamics a little).
+TEST(QModel, IntegerStatesCalibrateTheStateOnTheIntegerModelsOwnStates) {
+  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  auto rng = ssmsim::testing::seeded_rng("qmodel_integer_states");
+  const SequenceSet set = random_set(16, 60, rng);
+  const auto prec = all_bits(6);  // coarse A and B: the integer states outgrow the float range
+  PtqOptions opt;
+  opt.calib = 16;
+  auto x_events = [&](const QModel& q) {
+    const QEngine e(q);
+    auto ws = e.make_workspace();
+    ssmsim::quant::SaturationCounters sat;
+    for (size_t b = 0; b < 16; b += kLanes) {
+      Chunk ch;
+      ch.L = set.length;
+      for (size_t l = 0; l < kLanes; ++l) ch.x[l] = set.input(b + l);
+      e.run_chunk(ch, *ws, sat);
+    }
+    return sat.count("layers.0.x");
+  };
+  const QModel plain = quantize_ptq(ck, prec, set, opt);
+  opt.integer_states = true;
+  const QModel own = quantize_ptq(ck, prec, set, opt);
+  const uint64_t before = x_events(plain), after = x_events(own);
+  EXPECT_GT(before, 0u) << "the float states' range does not hold the integer ones";
+  EXPECT_LT(4 * after, before) << before << " -> " << after;  // here 16 -> 3
+  EXPECT_EQ(own.metadata.at("quantize.integer_states"), "true");
+}
