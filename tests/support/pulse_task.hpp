@@ -6,6 +6,7 @@
 
 #include "ssm_core/model.hpp"
 #include "ssm_core/sequences.hpp"
+#include "ssm_core/trainer.hpp"
 
 namespace ssmsim::testing {
 
@@ -50,6 +51,25 @@ inline core::ModelConfig pulse_model() {
   c.dt_min = 0.01;
   c.dt_max = 0.1;
   return c;
+}
+
+// The recipe that learns the pulse task in seconds: batch 32, lr 0.01, SSM lr 0.005, seed 3.
+inline core::TrainConfig pulse_recipe(size_t epochs) {
+  core::TrainConfig cfg;
+  cfg.epochs = epochs;
+  cfg.batch_size = 32;
+  cfg.lr = 0.01;
+  cfg.ssm_lr = 0.005;
+  cfg.seed = 3;
+  return cfg;
+}
+
+// Trains a freshly initialised model (seeded by cfg.seed).
+inline core::TrainState train_fresh(const core::Model& model, const core::TrainConfig& cfg, const core::Workload& w) {
+  core::TrainState st;
+  const auto p = model.init(cfg.seed);
+  st.params.assign(p.begin(), p.end());
+  return core::train(model, cfg, w, st, {});
 }
 
 }  // namespace ssmsim::testing

@@ -39,16 +39,7 @@ PrecisionConfig uniform(int bits, int A_x_bits) {
 
 FloatCheckpoint trained(const Workload& w, const ModelConfig& config, size_t epochs) {
   const Model model(config);
-  TrainConfig cfg;
-  cfg.epochs = epochs;
-  cfg.batch_size = 32;
-  cfg.lr = 0.01;
-  cfg.ssm_lr = 0.005;
-  cfg.seed = 3;
-  TrainState st;
-  const auto p = model.init(cfg.seed);
-  st.params.assign(p.begin(), p.end());
-  st = train(model, cfg, w, st, {});
+  const TrainState st = ssmsim::testing::train_fresh(model, ssmsim::testing::pulse_recipe(epochs), w);
   return FloatCheckpoint{model.config(), st.best_params, {}};
 }
 
