@@ -260,12 +260,13 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
         add_seq(st(p + "x"), W.xs, valid);
       } else {
         const size_t L = ch.L, N2 = mc.N / 2;
+        PointStats& xs = st(p + "x");
         for (size_t m = 0; m < H * N2; ++m)
           for (size_t t = 0; t < L; ++t)
             for (size_t l = 0; l < kLanes; ++l)
               if (valid[l]) {
-                st(p + "x").add(W.states[(m * L + t) * 2 * kLanes + l]);
-                st(p + "x").add(W.states[(m * L + t) * 2 * kLanes + kLanes + l]);
+                xs.add(W.states[(m * L + t) * 2 * kLanes + l]);
+                xs.add(W.states[(m * L + t) * 2 * kLanes + kLanes + l]);
               }
       }
       add_seq(st(p + "y"), W.y, valid);
