@@ -7,6 +7,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 
 #include "quant/errors.hpp"
 #include "quant/precision.hpp"
@@ -131,10 +132,11 @@ int run_info(const Invocation& inv) {
 
 namespace {
 
-workloads::Workload load_data(const Invocation& inv, std::ostream& log) {
+// The workload `name` (default: --workload), seeded by run.seed, with a line on `log`.
+workloads::Workload load_data(const Invocation& inv, std::ostream& log, std::string name = "") {
   workloads::WorkloadOptions wo;
   wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
-  const std::string name = inv.options["workload"].as<std::string>();
+  if (name.empty()) name = inv.options["workload"].as<std::string>();
   log << "loading workload '" << name << "'..." << std::flush;
   const auto t0 = std::chrono::steady_clock::now();
   workloads::Workload w = workloads::load_workload(name, wo);
@@ -144,10 +146,31 @@ workloads::Workload load_data(const Invocation& inv, std::ostream& log) {
   return w;
 }
 
+// The train section with run.seed and run.threads.
+core::TrainConfig train_config(const Invocation& inv) {
+  core::TrainConfig tc = core::TrainConfig::from_yaml(inv.config.section("train"));
+  tc.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  tc.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  return tc;
+}
+
 std::string fmt_time(double s) {
   if (s < 90) return fmt::format("{:.0f}s", s);
   if (s < 5400) return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
   return fmt::format("{:.0f}h{:02.0f}m", std::floor(s / 3600), std::fmod(s / 60, 60));
+}
+
+// The progress line of train and qat: rewritten in place on a terminal, five lines an epoch
+// otherwise (logs).
+std::function<void(const core::Progress&)> progress_printer(std::ostream& err, const char* what) {
+  const bool tty = ::isatty(2);
+  return [&err, what, tty](const core::Progress& p) {
+    if (!tty && p.step % std::max<size_t>(1, p.steps / 5) > 9 && p.step != p.steps) return;
+    err << fmt::format("{}{} {}/{} step {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} seq/s  ETA {}{}", tty ? "\r" : "", what,
+                       p.epoch, p.epochs, p.step, p.steps, p.loss, 100 * p.accuracy, p.samples_per_s, fmt_time(p.eta_s),
+                       tty ? "   " : "\n")
+        << std::flush;
+  };
 }
 
 volatile std::sig_atomic_t g_stop_signal = 0;
@@ -212,9 +235,7 @@ nlohmann::json regression_json(const core::EvalResult& r, const core::SequenceSe
 int run_train(const Invocation& inv) {
   const auto& o = inv.options;
   core::ModelConfig mc = core::ModelConfig::from_yaml(inv.config.section("model"));
-  core::TrainConfig tc = core::TrainConfig::from_yaml(inv.config.section("train"));
-  tc.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
-  tc.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  const core::TrainConfig tc = train_config(inv);
   const workloads::Workload w = load_data(inv, inv.err);
   // the task and the data's shape come from the workload unless the model fixes them
   const bool regress = w.kind == workloads::TaskKind::Regression;
@@ -252,13 +273,7 @@ int run_train(const Invocation& inv) {
 
   const bool tty = ::isatty(2);
   core::TrainCallbacks cb;
-  cb.progress = [&](const core::Progress& p) {
-    if (!tty && p.step % std::max<size_t>(1, p.steps / 5) > 9 && p.step != p.steps) return;
-    inv.err << fmt::format("{}epoch {}/{} step {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} seq/s  ETA {}{}",
-                           tty ? "\r" : "", p.epoch, p.epochs, p.step, p.steps, p.loss, 100 * p.accuracy,
-                           p.samples_per_s, fmt_time(p.eta_s), tty ? "   " : "\n")
-            << std::flush;
-  };
+  cb.progress = progress_printer(inv.err, "epoch");
   std::map<std::string, std::string> meta = {{"data.workload", w.name},
                                              {"train.seed", std::to_string(tc.seed)}};
   for (const auto& kv : tc.to_yaml())  // the recipe (recurrence is QAT's, not float training's)
@@ -360,9 +375,7 @@ int run_quantize(const Invocation& inv) {
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
   const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
   const std::string workload = checkpoint_workload(inv, ck, path, "quantize");
-  workloads::WorkloadOptions wo;
-  wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
-  const workloads::Workload w = workloads::load_workload(workload, wo);
+  const workloads::Workload w = load_data(inv, inv.err, workload);
   const core::PtqOptions opt = ptq_options(inv);
   const auto t0 = std::chrono::steady_clock::now();
   core::QModel q = core::quantize_ptq(ck, prec, w.train, opt);
@@ -383,23 +396,12 @@ int run_qat(const Invocation& inv) {
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
   const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
   const std::string workload = checkpoint_workload(inv, ck, path, "qat");
-  workloads::WorkloadOptions wo;
-  wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
-  inv.err << "loading workload '" << workload << "'...\n";
-  const workloads::Workload w = workloads::load_workload(workload, wo);
-  core::TrainConfig tc = core::TrainConfig::from_yaml(inv.config.section("train"));
-  tc.seed = wo.seed;
-  tc.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  const workloads::Workload w = load_data(inv, inv.err, workload);
+  const core::TrainConfig tc = train_config(inv);
   const core::PtqOptions opt = ptq_options(inv);
   const bool tty = ::isatty(2);
   core::QatCallbacks cb;
-  cb.progress = [&](const core::Progress& p) {
-    if (!tty && p.step % std::max<size_t>(1, p.steps / 5) > 9 && p.step != p.steps) return;
-    inv.err << fmt::format("{}qat epoch {}/{} step {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} seq/s  ETA {}{}",
-                           tty ? "\r" : "", p.epoch, p.epochs, p.step, p.steps, p.loss, 100 * p.accuracy,
-                           p.samples_per_s, fmt_time(p.eta_s), tty ? "   " : "\n")
-            << std::flush;
-  };
+  cb.progress = progress_printer(inv.err, "qat epoch");
   const std::string out = o["out"].as<std::string>();
   auto annotate = [&](core::QModel q) {
     q.metadata["source.checkpoint"] = path;
@@ -442,11 +444,10 @@ int run_qat(const Invocation& inv) {
 
 namespace {
 
-// A quantized model file, or (q given) a float checkpoint quantized in memory by --precision.
-int run_eval_quantized(const Invocation& inv, const std::string& path, const core::QModel* given = nullptr) {
+// The integer C-model of `q` (from the file `path`, or quantized in memory) on the test set of w.
+int run_eval_quantized(const Invocation& inv, const std::string& path, const core::QModel& q,
+                       const workloads::Workload& w) {
   const auto& o = inv.options;
-  const core::QModel q = given ? *given : core::load_qmodel(path);
-  const workloads::Workload w = load_data(inv, inv.err);
   if (q.config.d_input != w.test.d_input || q.config.d_output != w.num_classes)
     throw InputError(fmt::format("eval: {} expects {} input features and {} classes; workload '{}' has {} and {}", path,
                                  q.config.d_input, q.config.d_output, w.name, w.test.d_input, w.num_classes));
@@ -495,16 +496,13 @@ int run_eval(const Invocation& inv) {
   if (std::filesystem::exists(path) && core::is_qmodel_file(path)) {
     if (o.count("precision"))
       throw InputError("eval: " + path + " is already quantized; --precision applies to a float checkpoint");
-    return run_eval_quantized(inv, path);
+    return run_eval_quantized(inv, path, core::load_qmodel(path), load_data(inv, inv.err));
   }
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
   if (o.count("precision")) {  // PTQ in memory (as `quantize`), then the integer C-model
     const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
-    workloads::WorkloadOptions wo;
-    wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
-    const workloads::Workload cal = workloads::load_workload(o["workload"].as<std::string>(), wo);
-    const core::QModel q = core::quantize_ptq(ck, prec, cal.train, ptq_options(inv));
-    return run_eval_quantized(inv, path + " + PTQ", &q);
+    const workloads::Workload w = load_data(inv, inv.err);
+    return run_eval_quantized(inv, path + " + PTQ", core::quantize_ptq(ck, prec, w.train, ptq_options(inv)), w);
   }
   const workloads::Workload w = load_data(inv, inv.err);
   const bool regress = w.kind == workloads::TaskKind::Regression;
