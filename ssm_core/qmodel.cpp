@@ -4,13 +4,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <random>
 #include <thread>
 
 #include "quant/errors.hpp"
 #include "ssm_core/safetensors.hpp"
+#include "ssm_core/trainer.hpp"
 
 namespace ssmsim::core {
 
@@ -37,11 +37,6 @@ struct FloatView {
     const ParamInfo& info = model.layout().find(name);
     return std::vector<double>(params.begin() + static_cast<long>(info.offset),
                                params.begin() + static_cast<long>(info.offset + info.size));
-  }
-  bool has(const std::string& name) const {
-    for (const auto& p : model.layout().params())
-      if (p.name == name) return true;
-    return false;
   }
 };
 
@@ -176,7 +171,7 @@ QuantParams gate_params(const quant::PrecisionConfig& prec) {
   return p;
 }
 
-void require_supported(const quant::PrecisionConfig& prec, const ModelConfig& mc) {
+void require_supported(const quant::PrecisionConfig& prec) {
   for (const Component c : quant::all_components()) {
     if (prec.is_float(c))
       throw InputError("quantize: the integer model needs every component quantized, and '" +
@@ -197,7 +192,6 @@ void require_supported(const quant::PrecisionConfig& prec, const ModelConfig& mc
   }
   if (prec.spec(Component::act).bits > 16 || prec.spec(Component::ssm_out).bits > 16)
     throw InputError("quantize: act and ssm_out feed lookup tables and must be at most 16 bits");
-  (void)mc;
 }
 
 }  // namespace
@@ -220,7 +214,7 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
                     const PtqOptions& opt) {
   const ModelConfig& mc = ck.config;
   prec.validate();
-  require_supported(prec, mc);
+  require_supported(prec);
   if (mc.task != Task::Classify) throw InputError("quantize: regression models are not supported by the integer model yet");
   const Model model(mc);
   QModel q;  // its points
@@ -348,8 +342,10 @@ QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params,
   q.points = points;
   const size_t H = mc.H, nl = mc.n_layers;
   const bool s5 = mc.layer == LayerType::S5;
-  Model::Prepared<float> prep;
-  model.prepare(params.data(), prep);
+  // the discretized coefficients in double, for the quantizers
+  const std::vector<double> pd(params.begin(), params.end());
+  Model::Prepared<double> pr;
+  model.prepare(pd.data(), pr);
 
   // ---- weights ----
   const size_t Din = mc.d_input;
@@ -362,11 +358,6 @@ QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params,
     std::vector<double> A, B, C, D;
     std::vector<int64_t> sa, sb, sc;
     if (s5) {
-      const S5Coeffs<float>& k = prep.s5[i];
-      // coefficients again in double for the quantizers
-      const std::vector<double> pd(params.begin(), params.end());
-      Model::Prepared<double> pr;
-      model.prepare(pd.data(), pr);
       const S5Coeffs<double>& kd = pr.s5[i];
       const size_t P2 = kd.P2;
       const double s = mc.conj_sym ? 2.0 : 1.0;
@@ -389,11 +380,7 @@ QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params,
       sa = {P, 2};
       sb = {P, Hs, 2};
       sc = {Hs, P, 2};
-      (void)k;
     } else {
-      const std::vector<double> pd(params.begin(), params.end());
-      Model::Prepared<double> pr;
-      model.prepare(pd.data(), pr);
       const S4DCoeffs<double>& kd = pr.s4d[i];
       for (size_t m = 0; m < H * kd.N2; ++m) {
         A.push_back(kd.Lr[m]);
@@ -595,10 +582,6 @@ struct LaneEv {
 
 double sc(const QuantParams& p) { return p.scale(); }
 
-struct Counter {
-  std::string name;
-  uint64_t n = 0;
-};
 
 }  // namespace
 
@@ -620,7 +603,6 @@ struct QEngine::Impl {
     ScaledSum hard_out;
     // mixing
     std::vector<int32_t> Wm, bm;
-    size_t mix_out = 0;
     std::vector<ScaledSum> mix_val, mix_gate;
     quant::Lut sigmoid;
     ScaledSum g_out;
@@ -724,7 +706,6 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<Impl>()) {
       const QTensor& Wm = m.tensor(p + "mix.weight");
       Ly.Wm = Wm.q;
       Ly.bm = m.tensor(p + "mix.bias").q;
-      Ly.mix_out = static_cast<size_t>(Wm.shape[0]);
       const QuantParams& mixg = m.point(p + "mixg");
       const QuantParams& gate = m.point("gate");
       g = &m.point(p + "g");
@@ -788,7 +769,7 @@ std::unique_ptr<QWorkspace> QEngine::make_workspace() const { return std::make_u
 namespace {
 
 // out[t][o] = narrow_o(sum_i W[o][i] in[t][i] + b[o]) for every step and lane
-void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_t O, size_t o0, size_t on,
+void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_t o0, size_t on,
              const ISeq& in, const std::vector<ScaledSum>& narrow, ISeq& out, const LaneEv& ev) {
   const size_t I = in.F, L = in.L;
   out.resize(L, on);
@@ -804,7 +785,6 @@ void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_
       int32_t* y = out.at(t, o);
       for (size_t l = 0; l < kLanes; ++l) y[l] = static_cast<int32_t>(narrow[o](acc[l], ev[l]));
     }
-  (void)O;
 }
 
 void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out, const LaneEv& ev) {
@@ -837,10 +817,9 @@ void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out
 }
 
 // The S4D state update and output accumulation of one layer (section 9.3), every channel, mode,
-// step and lane. Fast: the same arithmetic in 64 bits (the bounds were checked at construction).
-template <bool Fast>
-void s4d_states(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
-                const LaneEv& ex, int32_t* record) {
+// step and lane, in 128-bit arithmetic: for formats whose bounds exceed the 64-bit form below.
+void s4d_states_wide(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
+                     const LaneEv& ex, int32_t* record) {
   const size_t N2 = Ly.states;
   for (size_t hh = 0; hh < H; ++hh)
     for (size_t n = 0; n < N2; ++n) {
@@ -852,16 +831,10 @@ void s4d_states(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t 
         const int32_t* uu = u.at(t, hh);
         int64_t* acc = &yacc[(t * H + hh) * kLanes];
         for (size_t l = 0; l < kLanes; ++l) {
-          int64_t nr, ni;
-          if constexpr (Fast) {
-            nr = upd.fast(ar * xr[l] - ai * xi[l], br * uu[l], ex[l]);
-            ni = upd.fast(ar * xi[l] + ai * xr[l], bi * uu[l], ex[l]);
-          } else {
-            const wide_t axr = static_cast<wide_t>(ar) * xr[l] - static_cast<wide_t>(ai) * xi[l];
-            const wide_t axi = static_cast<wide_t>(ar) * xi[l] + static_cast<wide_t>(ai) * xr[l];
-            nr = upd(axr, static_cast<wide_t>(br) * uu[l], ex[l]);
-            ni = upd(axi, static_cast<wide_t>(bi) * uu[l], ex[l]);
-          }
+          const wide_t axr = static_cast<wide_t>(ar) * xr[l] - static_cast<wide_t>(ai) * xi[l];
+          const wide_t axi = static_cast<wide_t>(ar) * xi[l] + static_cast<wide_t>(ai) * xr[l];
+          const int64_t nr = upd(axr, static_cast<wide_t>(br) * uu[l], ex[l]);
+          const int64_t ni = upd(axi, static_cast<wide_t>(bi) * uu[l], ex[l]);
           xr[l] = nr;
           xi[l] = ni;
           acc[l] += cr * nr - ci * ni;
@@ -892,7 +865,7 @@ void s4d_states(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t 
 }
 
 // The 64-bit state update with the rounding and overflow modes as constants: branch-free lanes
-// that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states<true>.
+// that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states_wide.
 template <quant::Rounding R, quant::Overflow O>
 SSMSIM_MULTIVERSION void s4d_states_modes(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L,
                                           std::vector<int64_t>& yacc, uint64_t* events, int32_t* record) {
@@ -1003,7 +976,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
           ws.in.at(t, d)[l] = static_cast<int32_t>(quant::quantize(chunk.x[l][t * Din + d], I.input, e));
     }
   }
-  qlinear(I.We, I.be, H, 0, H, ws.in, I.enc, ws.h0, ev("encoder.out"));
+  qlinear(I.We, I.be, 0, H, ws.in, I.enc, ws.h0, ev("encoder.out"));
   const ISeq* h = &ws.h0;
   ws.layer_out.resize(I.layers.size());
   for (size_t li = 0; li < I.layers.size(); ++li) {
@@ -1032,7 +1005,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
         s4d_states_fast(Ly, ws.u, H, L, ws.yacc, lane_events, xrec);
         for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
       } else
-        s4d_states<false>(Ly, ws.u, H, L, ws.yacc, ex, xrec);
+        s4d_states_wide(Ly, ws.u, H, L, ws.yacc, ex, xrec);
     } else {
       const size_t P2 = Ly.states;
       std::vector<int64_t> xr(P2 * kLanes, 0), xi(P2 * kLanes, 0);
@@ -1117,14 +1090,14 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
     const ISeq* g = &ws.act;
     if (mc.mixing != Mixing::Gelu) {
       const size_t gate_o0 = mc.mixing == Mixing::Glu ? H : 0;
-      qlinear(Ly.Wm, Ly.bm, Ly.mix_out, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(p + "mixg"));
+      qlinear(Ly.Wm, Ly.bm, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(p + "mixg"));
       ws.gate.resize(L, H);
       const LaneEv eg = ev("gate");
       for (size_t i = 0; i < ws.mixg.v.size(); ++i)
         ws.gate.v[i] = static_cast<int32_t>(Ly.sigmoid(ws.mixg.v[i], eg[i % kLanes]));
       const ISeq* other = &ws.act;
       if (mc.mixing == Mixing::Glu) {
-        qlinear(Ly.Wm, Ly.bm, Ly.mix_out, 0, H, ws.act, Ly.mix_val, ws.mix, ev(p + "mix"));
+        qlinear(Ly.Wm, Ly.bm, 0, H, ws.act, Ly.mix_val, ws.mix, ev(p + "mix"));
         other = &ws.mix;
       } else if (mc.mixing == Mixing::HalfGlu2) {
         other = &ws.y;
@@ -1208,20 +1181,14 @@ QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size
   threads = std::min(threads, std::max<size_t>(nchunks, 1));
   std::vector<QChunkResult> results(nchunks);
   std::vector<quant::SaturationCounters> counters(threads);
-  std::atomic<size_t> next{0};
-  auto work = [&](size_t w) {
-    auto ws = engine.make_workspace();
-    for (size_t c = next++; c < nchunks; c = next++) {
-      Chunk ch;
-      ch.L = set.length;
-      for (size_t l = 0; l < kLanes && c * kLanes + l < n; ++l) ch.x[l] = set.input(c * kLanes + l);
-      results[c] = engine.run_chunk(ch, *ws, counters[w]);
-    }
-  };
-  std::vector<std::thread> pool;
-  for (size_t w = 1; w < threads; ++w) pool.emplace_back(work, w);
-  work(0);
-  for (auto& t : pool) t.join();
+  std::vector<std::unique_ptr<QWorkspace>> ws;
+  for (size_t w = 0; w < threads; ++w) ws.push_back(engine.make_workspace());
+  std::vector<size_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = i;
+  parallel_for(nchunks, threads, [&](size_t c, size_t w) {
+    const size_t begin = c * kLanes;
+    results[c] = engine.run_chunk(make_chunk(set, &idx[begin], std::min(kLanes, n - begin)), *ws[w], counters[w]);
+  });
   QEvalResult r;
   r.count = n;
   r.confusion.assign(num_classes * num_classes, 0);
