@@ -43,6 +43,19 @@ FloatCheckpoint trained(const Workload& w, const ModelConfig& config, size_t epo
   return FloatCheckpoint{model.config(), st.best_params, {}};
 }
 
+// The fine-tuning recipe of the QAT learning tests.
+TrainConfig qat_recipe(Recurrence recurrence = Recurrence::Continuous) {
+  TrainConfig cfg;
+  cfg.epochs = 4;
+  cfg.batch_size = 32;
+  cfg.lr = 0.003;
+  cfg.ssm_lr = 0.001;
+  cfg.warmup_epochs = 0;
+  cfg.seed = 11;
+  cfg.recurrence = recurrence;
+  return cfg;
+}
+
 double cosine(const std::vector<float>& a, const std::vector<float>& b) {
   double ab = 0, aa = 0, bb = 0;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -102,13 +115,7 @@ TEST(Qat, RecoversAccuracyAndItsForwardPassIsTheIntegerModel) {
   const Workload w = pulse_workload(7);
   const FloatCheckpoint ck = trained(w, small_model(), 12);
   const PrecisionConfig prec = uniform(4, 8);
-  TrainConfig cfg;
-  cfg.epochs = 4;
-  cfg.batch_size = 32;
-  cfg.lr = 0.003;
-  cfg.ssm_lr = 0.001;
-  cfg.warmup_epochs = 0;
-  cfg.seed = 11;
+  const TrainConfig cfg = qat_recipe();
   PtqOptions opt;
   opt.calib = 128;
   const QatResult r = train_qat(ck, prec, w, cfg, opt, {});
@@ -184,14 +191,7 @@ TEST(Qat, DiscreteAndPolarQatRecoverAccuracy) {
   const Workload w = pulse_workload(7);
   const FloatCheckpoint ck = trained(w, small_model(), 12);
   for (const Recurrence rec : {Recurrence::Discrete, Recurrence::Polar}) {
-    TrainConfig cfg;
-    cfg.epochs = 4;
-    cfg.batch_size = 32;
-    cfg.lr = 0.003;
-    cfg.ssm_lr = 0.001;
-    cfg.warmup_epochs = 0;
-    cfg.seed = 11;
-    cfg.recurrence = rec;
+    const TrainConfig cfg = qat_recipe(rec);
     PtqOptions opt;
     opt.calib = 128;
     const QatResult r = train_qat(ck, uniform(4, 8), w, cfg, opt, {});

@@ -41,12 +41,16 @@ SequenceSet random_set(size_t n, size_t L, std::mt19937_64& rng) {
   return s;
 }
 
+FloatCheckpoint embedded() {
+  return load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+}
+
 double dq(int32_t q, const ssmsim::quant::QuantParams& p) { return ssmsim::quant::dequantize(q, p); }
 
 }  // namespace
 
 TEST(QModel, SixteenBitIntegerModelTracksTheFloatModel) {
-  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  const FloatCheckpoint ck = embedded();
   auto rng = ssmsim::testing::seeded_rng("qmodel16");
   const SequenceSet set = random_set(16, 100, rng);
   PtqOptions opt;
@@ -85,7 +89,7 @@ TEST(QModel, SixteenBitIntegerModelTracksTheFloatModel) {
 // The file holds everything the engine needs: a saved and reloaded model gives the same logits,
 // and a float checkpoint is refused where a quantized model is needed (and the reverse).
 TEST(QModel, RoundTripsThroughTheFileToTheSameLogits) {
-  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  const FloatCheckpoint ck = embedded();
   auto rng = ssmsim::testing::seeded_rng("qmodel_file");
   const SequenceSet set = random_set(16, 60, rng);
   PtqOptions opt;
@@ -127,7 +131,7 @@ TEST(QModel, RoundTripsThroughTheFileToTheSameLogits) {
 }
 
 TEST(QModel, AFloatComponentIsRefusedWithItsName) {
-  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  const FloatCheckpoint ck = embedded();
   auto rng = ssmsim::testing::seeded_rng("qmodel_float_component");
   const SequenceSet set = random_set(8, 20, rng);
   auto prec = all_bits(8);
@@ -143,7 +147,7 @@ TEST(QModel, AFloatComponentIsRefusedWithItsName) {
 // A fixed binary point that cannot hold the calibrated range, with wrap instead of saturation, is
 // refused with the component, the range and the format (never silently wrapped).
 TEST(QModel, ABinaryPointThatCannotHoldTheRangeUnderWrapIsRefused) {
-  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  const FloatCheckpoint ck = embedded();
   auto rng = ssmsim::testing::seeded_rng("qmodel_frac_wrap");
   const SequenceSet set = random_set(8, 20, rng);
   auto prec = all_bits(8);
@@ -169,7 +173,7 @@ TEST(QModel, ABinaryPointThatCannotHoldTheRangeUnderWrapIsRefused) {
 // quantize.stable_a: no quantized |Lambda_bar| reaches 1 (checked exactly on the codes), and only
 // codes that did are changed.
 TEST(QModel, StableAKeepsEveryQuantizedLambdaBarInsideTheUnitCircle) {
-  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  const FloatCheckpoint ck = embedded();
   auto rng = ssmsim::testing::seeded_rng("qmodel_stable_a");
   const SequenceSet set = random_set(8, 20, rng);
   auto prec = all_bits(4);  // coarse: many |Lambda_bar| near 1 round onto or beyond it
@@ -196,7 +200,7 @@ TEST(QModel, StableAKeepsEveryQuantizedLambdaBarInsideTheUnitCircle) {
 // wide state), so the calibration sequences saturate the state far less often (not never: at the
 // final width the rounding of the state itself moves the dynamics a little).
 TEST(QModel, IntegerStatesCalibrateTheStateOnTheIntegerModelsOwnStates) {
-  const FloatCheckpoint ck = load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
+  const FloatCheckpoint ck = embedded();
   auto rng = ssmsim::testing::seeded_rng("qmodel_integer_states");
   const SequenceSet set = random_set(16, 60, rng);
   const auto prec = all_bits(6);  // coarse A and B: the integer states outgrow the float range

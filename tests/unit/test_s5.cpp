@@ -437,10 +437,7 @@ TEST(S5, TheSameSeedGivesTheSameBitsForAnyThreadCount) {
     cfg.batch_size = 36;  // not a multiple of the chunk width: a partial chunk every step
     cfg.seed = 5;
     cfg.threads = threads;
-    TrainState st;
-    const auto p = model.init(cfg.seed);
-    st.params.assign(p.begin(), p.end());
-    results.push_back(train(model, cfg, w, st, {}).params);
+    results.push_back(ssmsim::testing::train_fresh(model, cfg, w).params);
   }
   EXPECT_TRUE(results[0] == results[1]);
   EXPECT_TRUE(results[0] == results[2]);

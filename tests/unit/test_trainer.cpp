@@ -54,10 +54,7 @@ TEST_P(TrainerNorms, TheSameSeedGivesTheSameBitsForAnyThreadCount) {
     cfg.seed = 5;
     cfg.threads = threads;
     cfg.grad_clip = 1.0;
-    TrainState st;
-    const auto p = model.init(cfg.seed);
-    st.params.assign(p.begin(), p.end());
-    results.push_back(train(model, cfg, w, st, {}).params);
+    results.push_back(ssmsim::testing::train_fresh(model, cfg, w).params);
   }
   EXPECT_TRUE(results[0] == results[1]);
   EXPECT_TRUE(results[0] == results[2]);
