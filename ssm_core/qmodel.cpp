@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "quant/errors.hpp"
+#include "ssm_core/qsteps.hpp"
 #include "ssm_core/safetensors.hpp"
 #include "ssm_core/trainer.hpp"
 
@@ -23,8 +24,6 @@ using quant::wide_t;
 namespace {
 
 constexpr const char* kQFormat = "ssmsim.quantized";
-// Fraction bits of the integer LayerNorm's reciprocal standard deviation (docs/fixed_point.md 9).
-constexpr int kLnFrac = 56;
 
 std::string layer_name(size_t i) { return "layers." + std::to_string(i); }
 
@@ -585,41 +584,6 @@ double sc(const QuantParams& p) { return p.scale(); }
 
 }  // namespace
 
-struct QEngine::Impl {
-  struct Layer {
-    std::string name;
-    std::string in_point;           // the layer's input (residual stream) point
-    // SSM
-    std::vector<int32_t> Ar, Ai, Br, Bi, Cr, Ci, D;
-    size_t states = 0;              // S4D: N2 per channel; S5: P2
-    std::vector<ScaledSum> xupd;    // per A/B channel
-    std::vector<ScaledSum> yout;    // per output channel h
-    bool xupd_per_state = false;    // S4D: indexed by h; S5: by state p
-    bool fast = false;              // every state update and output fits 64-bit arithmetic
-    ScaledSum u_in;                 // postnorm: layer input -> u
-    // nonlinearity
-    quant::Lut gelu;
-    int64_t hard_two = 0;
-    ScaledSum hard_out;
-    // mixing
-    std::vector<int32_t> Wm, bm;
-    std::vector<ScaledSum> mix_val, mix_gate;
-    quant::Lut sigmoid;
-    ScaledSum g_out;
-    ScaledSum res;
-    // normalisation (into u for prenorm, into out for postnorm)
-    std::vector<int32_t> gamma, beta;
-    std::vector<ScaledSum> norm;
-    uint64_t ln_eps = 0;
-  };
-  std::vector<int32_t> We, be, Wd, bd;
-  std::vector<ScaledSum> enc, logit;
-  bool logit_rescaled = false;
-  QuantParams input;
-  std::vector<Layer> layers;
-  std::string last_point;
-};
-
 namespace {
 
 std::vector<ScaledSum> per_channel_sums(size_t n, const std::function<std::vector<double>(size_t)>& ratios,
@@ -631,9 +595,9 @@ std::vector<ScaledSum> per_channel_sums(size_t n, const std::function<std::vecto
 
 }  // namespace
 
-QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<Impl>()) {
+QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()) {
   const ModelConfig& mc = m.config;
-  Impl& I = *impl_;
+  QConsts& I = *impl_;
   const size_t H = mc.H, nl = mc.n_layers;
   const bool s5 = mc.layer == LayerType::S5;
   I.input = m.point("input");
@@ -644,7 +608,7 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<Impl>()) {
   I.enc = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
                            enc_out);
   for (size_t i = 0; i < nl; ++i) {
-    Impl::Layer Ly;
+    QLayerConsts Ly;
     const std::string p = layer_name(i) + ".";
     Ly.name = layer_name(i);
     Ly.in_point = i == 0 ? "encoder.out" : layer_name(i - 1) + (mc.prenorm ? ".res" : ".out");
@@ -695,6 +659,8 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<Impl>()) {
         Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * mag(u)});
     }
     if (!mc.prenorm) Ly.u_in = ScaledSum({sc(hin) / sc(u)}, u.format, u.rounding, u.overflow);
+    Ly.hard_gelu = m.gelu == QGelu::Hard;
+    Ly.batch_norm = mc.norm == Norm::Batch;
     if (m.gelu == QGelu::Lut) {
       Ly.gelu = quant::Lut(y.format, act, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); });
     } else {
@@ -764,6 +730,12 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<Impl>()) {
 
 QEngine::~QEngine() = default;
 
+quant::ScaledSum QEngine::mean_pool(size_t L) const {
+  const QuantParams& pp = model_.point("pool");
+  return ScaledSum({sc(model_.point(impl_->last_point)) / (static_cast<double>(L) * sc(pp))}, pp.format, pp.rounding,
+                   pp.overflow);
+}
+
 std::unique_ptr<QWorkspace> QEngine::make_workspace() const { return std::make_unique<QWorkspace>(); }
 
 namespace {
@@ -774,51 +746,22 @@ void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_
   const size_t I = in.F, L = in.L;
   out.resize(L, on);
   for (size_t t = 0; t < L; ++t)
-    for (size_t o = 0; o < on; ++o) {
-      int64_t acc[kLanes];
-      for (size_t l = 0; l < kLanes; ++l) acc[l] = b[o0 + o];
-      const int32_t* w = &W[(o0 + o) * I];
-      for (size_t i = 0; i < I; ++i) {
-        const int32_t* x = in.at(t, i);
-        for (size_t l = 0; l < kLanes; ++l) acc[l] += static_cast<int64_t>(w[i]) * x[l];
-      }
-      int32_t* y = out.at(t, o);
-      for (size_t l = 0; l < kLanes; ++l) y[l] = static_cast<int32_t>(narrow[o](acc[l], ev[l]));
-    }
+    for (size_t o = 0; o < on; ++o)
+      for (size_t l = 0; l < kLanes; ++l)
+        out.at(t, o)[l] = qstep::dot(&W[(o0 + o) * I], b[o0 + o], in.at(t, 0) + l, I, kLanes, narrow[o], ev[l]);
 }
 
-void qnorm(const QEngine::Impl::Layer& Ly, bool batch, const ISeq& in, ISeq& out, const LaneEv& ev) {
+void qnorm(const QLayerConsts& Ly, const ISeq& in, ISeq& out, const LaneEv& ev) {
   const size_t L = in.L, H = in.F;
   out.resize(L, H);
   for (size_t t = 0; t < L; ++t)
-    for (size_t l = 0; l < kLanes; ++l) {
-      if (batch) {
-        for (size_t f = 0; f < H; ++f)
-          out.at(t, f)[l] = static_cast<int32_t>(
-              Ly.norm[f](static_cast<wide_t>(in.at(t, f)[l]) * Ly.gamma[f], Ly.beta[f], ev[l]));
-        continue;
-      }
-      // LayerNorm: d_f = H r_f - sum r; rs = isqrt(floor(2^(2F) H / (sum d^2 + eps)))
-      int64_t sum = 0;
-      for (size_t f = 0; f < H; ++f) sum += in.at(t, f)[l];
-      quant::uwide_t v = 0;
-      for (size_t f = 0; f < H; ++f) {
-        const int64_t d = static_cast<int64_t>(H) * in.at(t, f)[l] - sum;
-        v += static_cast<quant::uwide_t>(static_cast<wide_t>(d) * d);
-      }
-      const quant::uwide_t num = (quant::uwide_t{1} << (2 * kLnFrac)) * H;
-      const uint64_t rs = quant::isqrt(num / (v + Ly.ln_eps));
-      for (size_t f = 0; f < H; ++f) {
-        const int64_t d = static_cast<int64_t>(H) * in.at(t, f)[l] - sum;
-        out.at(t, f)[l] =
-            static_cast<int32_t>(Ly.norm[f](static_cast<wide_t>(d) * static_cast<wide_t>(rs) * Ly.gamma[f], Ly.beta[f], ev[l]));
-      }
-    }
+    for (size_t l = 0; l < kLanes; ++l)
+      qstep::norm(Ly, in.at(t, 0) + l, kLanes, out.at(t, 0) + l, kLanes, H, [&](size_t) { return ev[l]; });
 }
 
 // The S4D state update and output accumulation of one layer (section 9.3), every channel, mode,
 // step and lane, in 128-bit arithmetic: for formats whose bounds exceed the 64-bit form below.
-void s4d_states_wide(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
+void s4d_states_wide(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
                      const LaneEv& ex, int32_t* record) {
   const size_t N2 = Ly.states;
   for (size_t hh = 0; hh < H; ++hh)
@@ -831,13 +774,11 @@ void s4d_states_wide(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, si
         const int32_t* uu = u.at(t, hh);
         int64_t* acc = &yacc[(t * H + hh) * kLanes];
         for (size_t l = 0; l < kLanes; ++l) {
-          const wide_t axr = static_cast<wide_t>(ar) * xr[l] - static_cast<wide_t>(ai) * xi[l];
-          const wide_t axi = static_cast<wide_t>(ar) * xi[l] + static_cast<wide_t>(ai) * xr[l];
-          const int64_t nr = upd(axr, static_cast<wide_t>(br) * uu[l], ex[l]);
-          const int64_t ni = upd(axi, static_cast<wide_t>(bi) * uu[l], ex[l]);
-          xr[l] = nr;
-          xi[l] = ni;
-          acc[l] += cr * nr - ci * ni;
+          const qstep::Cx x = qstep::state_update(upd, ar, ai, {xr[l], xi[l]}, static_cast<wide_t>(br) * uu[l],
+                                                  static_cast<wide_t>(bi) * uu[l], ex[l]);
+          xr[l] = x.re;
+          xi[l] = x.im;
+          acc[l] += qstep::output_term(cr, ci, x);
         }
         if (record) {
           int32_t* rec = record + (k * L + t) * 2 * kLanes;
@@ -867,7 +808,7 @@ void s4d_states_wide(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, si
 // The 64-bit state update with the rounding and overflow modes as constants: branch-free lanes
 // that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states_wide.
 template <quant::Rounding R, quant::Overflow O>
-SSMSIM_MULTIVERSION void s4d_states_modes(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L,
+SSMSIM_MULTIVERSION void s4d_states_modes(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
                                           std::vector<int64_t>& yacc, uint64_t* events, int32_t* record) {
   // MB modes of a channel advance together: MB independent recurrences per step keep the
   // multipliers busy while each one waits for its previous state
@@ -923,7 +864,7 @@ SSMSIM_MULTIVERSION void s4d_states_modes(const QEngine::Impl::Layer& Ly, const 
 }
 
 template <quant::Rounding R>
-void s4d_states_fast(quant::Overflow o, const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L,
+void s4d_states_fast(quant::Overflow o, const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
                      std::vector<int64_t>& yacc, uint64_t* events, int32_t* record) {
   switch (o) {
     case quant::Overflow::Wrap: return s4d_states_modes<R, quant::Overflow::Wrap>(Ly, u, H, L, yacc, events, record);
@@ -934,7 +875,7 @@ void s4d_states_fast(quant::Overflow o, const QEngine::Impl::Layer& Ly, const IS
   }
 }
 
-void s4d_states_fast(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
+void s4d_states_fast(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
                      uint64_t* events, int32_t* record) {
   using quant::Rounding;
   const quant::Overflow o = Ly.xupd[0].overflow();
@@ -953,7 +894,7 @@ void s4d_states_fast(const QEngine::Impl::Layer& Ly, const ISeq& u, size_t H, si
 }  // namespace
 
 QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::SaturationCounters& counters) const {
-  const Impl& I = *impl_;
+  const QConsts& I = *impl_;
   const ModelConfig& mc = model_.config;
   const size_t L = chunk.L, H = mc.H, Din = mc.d_input, Cn = mc.d_output;
   const bool s5 = mc.layer == LayerType::S5;
@@ -973,22 +914,22 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
       if (!chunk.x[l]) continue;
       for (size_t t = 0; t < L; ++t)
         for (size_t d = 0; d < Din; ++d)
-          ws.in.at(t, d)[l] = static_cast<int32_t>(quant::quantize(chunk.x[l][t * Din + d], I.input, e));
+          ws.in.at(t, d)[l] = qstep::input(I, chunk.x[l][t * Din + d], e);
     }
   }
   qlinear(I.We, I.be, 0, H, ws.in, I.enc, ws.h0, ev("encoder.out"));
   const ISeq* h = &ws.h0;
   ws.layer_out.resize(I.layers.size());
   for (size_t li = 0; li < I.layers.size(); ++li) {
-    const Impl::Layer& Ly = I.layers[li];
+    const QLayerConsts& Ly = I.layers[li];
     const std::string p = Ly.name + ".";
     // u: the SSM input
     if (mc.prenorm) {
-      qnorm(Ly, mc.norm == Norm::Batch, *h, ws.u, ev(p + "u"));
+      qnorm(Ly, *h, ws.u, ev(p + "u"));
     } else {
       ws.u.resize(L, H);
       const LaneEv e = ev(p + "u");
-      for (size_t i = 0; i < ws.u.v.size(); ++i) ws.u.v[i] = static_cast<int32_t>(Ly.u_in(h->v[i], e[i % kLanes]));
+      for (size_t i = 0; i < ws.u.v.size(); ++i) ws.u.v[i] = qstep::u_in(Ly, h->v[i], e[i % kLanes]);
     }
     // the state update and the output accumulation
     ws.yacc.assign(L * H * kLanes, 0);
@@ -1039,10 +980,9 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
               im = upd.fast(ar * im + ai * r, bi64[l], ex[l]);
               r = nr;
             } else {
-              const wide_t axr = static_cast<wide_t>(ar) * r - static_cast<wide_t>(ai) * im;
-              const wide_t axi = static_cast<wide_t>(ar) * im + static_cast<wide_t>(ai) * r;
-              r = upd(axr, bur[l], ex[l]);
-              im = upd(axi, bui[l], ex[l]);
+              const qstep::Cx x = qstep::state_update(upd, ar, ai, {r, im}, bur[l], bui[l], ex[l]);
+              r = x.re;
+              im = x.im;
             }
             if (xrec) {
               xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(r);
@@ -1054,7 +994,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
           int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
           for (size_t pp = 0; pp < P2; ++pp) {
             const int64_t cr = Ly.Cr[hh * P2 + pp], ci = Ly.Ci[hh * P2 + pp];
-            for (size_t l = 0; l < kLanes; ++l) acc[l] += cr * xr[pp * kLanes + l] - ci * xi[pp * kLanes + l];
+            for (size_t l = 0; l < kLanes; ++l) acc[l] += qstep::output_term(cr, ci, {xr[pp * kLanes + l], xi[pp * kLanes + l]});
           }
         }
       }
@@ -1069,22 +1009,14 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
           const int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
           for (size_t l = 0; l < kLanes; ++l)
             yy[l] = static_cast<int32_t>(Ly.fast ? Ly.yout[hh].fast(acc[l], Ly.D[hh] * static_cast<int64_t>(uu[l]), e[l])
-                                                 : Ly.yout[hh](acc[l], static_cast<wide_t>(Ly.D[hh]) * uu[l], e[l]));
+                                                 : qstep::output(Ly, hh, acc[l], uu[l], e[l]));
         }
     }
     // GELU
     ws.act.resize(L, H);
     {
       const LaneEv e = ev(p + "act");
-      for (size_t i = 0; i < ws.y.v.size(); ++i) {
-        const int64_t v = ws.y.v[i];
-        if (model_.gelu == QGelu::Lut) {
-          ws.act.v[i] = static_cast<int32_t>(Ly.gelu(v, e[i % kLanes]));
-        } else {
-          const int64_t c = std::clamp<int64_t>(v + Ly.hard_two, 0, 2 * Ly.hard_two);
-          ws.act.v[i] = static_cast<int32_t>(Ly.hard_out(static_cast<wide_t>(v) * c, e[i % kLanes]));
-        }
-      }
+      for (size_t i = 0; i < ws.y.v.size(); ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
     }
     // mixing
     const ISeq* g = &ws.act;
@@ -1094,7 +1026,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
       ws.gate.resize(L, H);
       const LaneEv eg = ev("gate");
       for (size_t i = 0; i < ws.mixg.v.size(); ++i)
-        ws.gate.v[i] = static_cast<int32_t>(Ly.sigmoid(ws.mixg.v[i], eg[i % kLanes]));
+        ws.gate.v[i] = qstep::sigmoid(Ly, ws.mixg.v[i], eg[i % kLanes]);
       const ISeq* other = &ws.act;
       if (mc.mixing == Mixing::Glu) {
         qlinear(Ly.Wm, Ly.bm, 0, H, ws.act, Ly.mix_val, ws.mix, ev(p + "mix"));
@@ -1105,7 +1037,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
       ws.g.resize(L, H);
       const LaneEv e = ev(p + "g");
       for (size_t i = 0; i < ws.g.v.size(); ++i)
-        ws.g.v[i] = static_cast<int32_t>(Ly.g_out(static_cast<wide_t>(other->v[i]) * ws.gate.v[i], e[i % kLanes]));
+        ws.g.v[i] = qstep::gated(Ly, other->v[i], ws.gate.v[i], e[i % kLanes]);
       g = &ws.g;
     }
     // residual, then the post-norm
@@ -1114,12 +1046,12 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
       ws.res.resize(L, H);
       const LaneEv e = ev(p + "res");
       for (size_t i = 0; i < ws.res.v.size(); ++i)
-        ws.res.v[i] = static_cast<int32_t>(Ly.res(g->v[i], h->v[i], e[i % kLanes]));
+        ws.res.v[i] = qstep::residual(Ly, g->v[i], h->v[i], e[i % kLanes]);
     }
     if (mc.prenorm)
       out = ws.res;
     else
-      qnorm(Ly, mc.norm == Norm::Batch, ws.res, out, ev(p + "out"));
+      qnorm(Ly, ws.res, out, ev(p + "out"));
     if (ws.record) {
       auto& R = ws.layers[li];
       R.u = ws.u;
@@ -1137,9 +1069,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
   ISeq& pooled = ws.pooled;
   pooled.resize(1, H);
   if (mc.pooling == Pooling::Mean) {
-    const QuantParams& pp = model_.point("pool");
-    const ScaledSum pool({sc(model_.point(I.last_point)) / (static_cast<double>(L) * sc(pp))}, pp.format, pp.rounding,
-                         pp.overflow);
+    const ScaledSum pool = mean_pool(L);
     const LaneEv e = ev("pool");
     for (size_t f = 0; f < H; ++f)
       for (size_t l = 0; l < kLanes; ++l) {
@@ -1157,7 +1087,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
     for (size_t l = 0; l < kLanes; ++l) {
       int64_t acc = I.bd[c];
       for (size_t f = 0; f < H; ++f) acc += static_cast<int64_t>(I.Wd[c * H + f]) * pooled.at(0, f)[l];
-      logits[c * kLanes + l] = I.logit_rescaled ? I.logit[c](acc, nullptr) : acc;
+      logits[c * kLanes + l] = qstep::logit(I, c, acc);
     }
   for (size_t l = 0; l < kLanes; ++l) {
     if (!chunk.x[l]) continue;

@@ -24,6 +24,8 @@
 
 namespace ssmsim::core {
 
+struct QConsts;
+
 // The integer GELU: a lookup table of the exact (erf) GELU, or the S4D paper's hardware-friendly
 // x * clip(x + 2, 0, 4) / 4 computed with a multiply and a rescale.
 enum class QGelu { Lut, Hard };
@@ -131,12 +133,15 @@ class QEngine {
   // The real value of one logit unit (for reports only; never used by the datapath).
   double logit_scale() const { return logit_scale_; }
   const QModel& model() const { return model_; }
+  // Mean pooling over L steps: narrow(sum over t of the last layer's output) into the "pool" format.
+  quant::ScaledSum mean_pool(size_t L) const;
 
-  struct Impl;
+  // The integer constants, for step-level users (ssm_core/qsteps.hpp): the SystemC model.
+  const QConsts& consts() const { return *impl_; }
 
  private:
   const QModel& model_;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<QConsts> impl_;
   double logit_scale_ = 1;
 };
 

@@ -1,0 +1,161 @@
+// The integer constants of a quantized model and its bit-accurate step functions
+// (docs/fixed_point.md, section 9), on one sequence and one element at a time.
+//
+// These are written once and called by every integer datapath: the C-model (QEngine, which runs
+// them on 8 sequences at a time and has vectorised forms of the state update tested equal to
+// them) and the SystemC accelerator (hw_models/), whose units call them on the values they hold.
+// A value array with a stride lets the C-model's lane-interleaved buffers (ssm_core/seq.hpp) and a
+// hardware unit's plain vectors use the same function.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "quant/intops.hpp"
+#include "quant/quantizer.hpp"
+
+namespace ssmsim::core {
+
+// Fraction bits of the integer LayerNorm's reciprocal standard deviation (docs/fixed_point.md 9.5).
+constexpr int kLnFrac = 56;
+
+// The constants of one layer: weight codes and the scaled sums that narrow each result.
+struct QLayerConsts {
+  std::string name;
+  std::string in_point;           // the layer's input (residual stream) point
+  // SSM
+  std::vector<int32_t> Ar, Ai, Br, Bi, Cr, Ci, D;
+  size_t states = 0;              // S4D: N/2 per channel; S5: P2
+  std::vector<quant::ScaledSum> xupd;  // per A/B channel (S4D: channel h; S5: state p)
+  std::vector<quant::ScaledSum> yout;  // per output channel h
+  bool xupd_per_state = false;
+  bool fast = false;              // every state update and output fits 64-bit arithmetic
+  quant::ScaledSum u_in;          // postnorm: layer input -> u
+  // nonlinearity
+  quant::Lut gelu;
+  bool hard_gelu = false;
+  int64_t hard_two = 0;
+  quant::ScaledSum hard_out;
+  // mixing
+  std::vector<int32_t> Wm, bm;
+  std::vector<quant::ScaledSum> mix_val, mix_gate;
+  quant::Lut sigmoid;
+  quant::ScaledSum g_out;
+  quant::ScaledSum res;
+  // normalisation (into u for prenorm, into out for postnorm)
+  bool batch_norm = false;
+  std::vector<int32_t> gamma, beta;
+  std::vector<quant::ScaledSum> norm;
+  uint64_t ln_eps = 0;
+};
+
+struct QConsts {
+  std::vector<int32_t> We, be, Wd, bd;
+  std::vector<quant::ScaledSum> enc, logit;
+  bool logit_rescaled = false;
+  quant::QuantParams input;
+  std::vector<QLayerConsts> layers;
+  std::string last_point;
+};
+
+namespace qstep {
+
+// The real input value -> its code: the one float operation of the integer model.
+inline int32_t input(const QConsts& c, double v, uint64_t* ev) {
+  return static_cast<int32_t>(quant::quantize(v, c.input, ev));
+}
+
+// One output of a matrix-vector product: narrow(b + sum_i w[i] * in[i * stride]), exact in 64 bits.
+inline int32_t dot(const int32_t* w, int32_t b, const int32_t* in, size_t n, size_t stride,
+                   const quant::ScaledSum& narrow, uint64_t* ev) {
+  int64_t acc = b;
+  for (size_t i = 0; i < n; ++i) acc += static_cast<int64_t>(w[i]) * in[i * stride];
+  return static_cast<int32_t>(narrow(acc, ev));
+}
+
+// The complex state update of one state (section 9.3): x' = narrow(A x, B u) for the real and
+// imaginary parts, each with its own one rounding; `bu_re`, `bu_im` are the exact B u
+// (S4D: B * u of the channel; S5: the sum over the inputs).
+struct Cx {
+  int64_t re, im;
+};
+inline Cx state_update(const quant::ScaledSum& upd, int64_t ar, int64_t ai, Cx x, quant::wide_t bu_re,
+                       quant::wide_t bu_im, uint64_t* ev) {
+  using quant::wide_t;
+  const wide_t axr = static_cast<wide_t>(ar) * x.re - static_cast<wide_t>(ai) * x.im;
+  const wide_t axi = static_cast<wide_t>(ar) * x.im + static_cast<wide_t>(ai) * x.re;
+  return {upd(axr, bu_re, ev), upd(axi, bu_im, ev)};
+}
+
+// The output accumulator's term of one state: Re(C x) = cr x.re - ci x.im (exact; the factor 2 of
+// the conjugate pairs is in the narrowing's multiplier).
+inline int64_t output_term(int64_t cr, int64_t ci, Cx x) { return cr * x.re - ci * x.im; }
+
+// y = narrow(acc, D u) of channel h.
+inline int32_t output(const QLayerConsts& Ly, size_t h, int64_t acc, int32_t u, uint64_t* ev) {
+  return static_cast<int32_t>(Ly.yout[h](acc, static_cast<quant::wide_t>(Ly.D[h]) * u, ev));
+}
+
+// The postnorm layer's input rescale into u.
+inline int32_t u_in(const QLayerConsts& Ly, int32_t v, uint64_t* ev) { return static_cast<int32_t>(Ly.u_in(v, ev)); }
+
+// GELU: the lookup table, or the hard form v * clip(v + 2, 0, 4) / 4.
+inline int32_t gelu(const QLayerConsts& Ly, int32_t v, uint64_t* ev) {
+  if (!Ly.hard_gelu) return static_cast<int32_t>(Ly.gelu(v, ev));
+  const int64_t c = std::clamp<int64_t>(v + Ly.hard_two, 0, 2 * Ly.hard_two);
+  return static_cast<int32_t>(Ly.hard_out(static_cast<quant::wide_t>(v) * c, ev));
+}
+
+inline int32_t sigmoid(const QLayerConsts& Ly, int32_t v, uint64_t* ev) { return static_cast<int32_t>(Ly.sigmoid(v, ev)); }
+
+// The gated output g = narrow(other * gate).
+inline int32_t gated(const QLayerConsts& Ly, int32_t other, int32_t gate, uint64_t* ev) {
+  return static_cast<int32_t>(Ly.g_out(static_cast<quant::wide_t>(other) * gate, ev));
+}
+
+// The residual sum res = narrow(g, layer input).
+inline int32_t residual(const QLayerConsts& Ly, int32_t g, int32_t h, uint64_t* ev) {
+  return static_cast<int32_t>(Ly.res(g, h, ev));
+}
+
+// Normalisation of one step's H features (section 9.5): BatchNorm folded into a scaled sum per
+// feature, or the integer LayerNorm (d_f = H r_f - sum r; rs = isqrt(floor(2^(2F) H / (sum d^2 +
+// eps))); out_f = narrow(d_f rs gamma_f, beta_f)). `ev(f)` is feature f's event counter.
+template <typename Ev>
+void norm(const QLayerConsts& Ly, const int32_t* in, size_t in_stride, int32_t* out, size_t out_stride, size_t H,
+          Ev ev) {
+  using quant::wide_t;
+  if (Ly.batch_norm) {
+    for (size_t f = 0; f < H; ++f)
+      out[f * out_stride] =
+          static_cast<int32_t>(Ly.norm[f](static_cast<wide_t>(in[f * in_stride]) * Ly.gamma[f], Ly.beta[f], ev(f)));
+    return;
+  }
+  int64_t sum = 0;
+  for (size_t f = 0; f < H; ++f) sum += in[f * in_stride];
+  quant::uwide_t v = 0;
+  for (size_t f = 0; f < H; ++f) {
+    const int64_t d = static_cast<int64_t>(H) * in[f * in_stride] - sum;
+    v += static_cast<quant::uwide_t>(static_cast<wide_t>(d) * d);
+  }
+  const quant::uwide_t num = (quant::uwide_t{1} << (2 * kLnFrac)) * H;
+  const uint64_t rs = quant::isqrt(num / (v + Ly.ln_eps));
+  for (size_t f = 0; f < H; ++f) {
+    const int64_t d = static_cast<int64_t>(H) * in[f * in_stride] - sum;
+    out[f * out_stride] = static_cast<int32_t>(
+        Ly.norm[f](static_cast<wide_t>(d) * static_cast<wide_t>(rs) * Ly.gamma[f], Ly.beta[f], ev(f)));
+  }
+}
+
+// A logit from the decoder's accumulator: rescaled to the common logit scale when the decoder is
+// quantized per channel.
+inline int64_t logit(const QConsts& c, size_t cls, int64_t acc) {
+  return c.logit_rescaled ? c.logit[cls](acc, nullptr) : acc;
+}
+
+}  // namespace qstep
+
+}  // namespace ssmsim::core
