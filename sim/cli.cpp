@@ -110,15 +110,18 @@ const std::vector<Verb>& verbs() {
       {"simulate", "run a quantized model on the SystemC accelerator model",
        "ssmsim simulate --ckpt Q --hw H.yaml --workload smnist [--limit N] --json out.json",
        {"ckpt", "hw", "workload"},
-       {{"limit", "eval.limit"}},
+       {{"limit", "eval.limit"}, {"mode", "hw.mode"}},
        [](po::options_description& d) {
          d.add_options()("ckpt", po::value<std::string>(), "quantized model")(
-             "hw", po::value<std::string>(), "hardware config (YAML)")(
+             "hw", po::value<std::string>(), "hardware config (YAML, configs/hw/)")(
              "workload", po::value<std::string>(), "workload name")(
              "limit", po::value<std::string>(), "simulate the first N test sequences (eval.limit)")(
+             "mode", po::value<std::string>(), "lt (loosely timed, default) or cycle (clocked) (hw.mode)")(
+             "check-states", po::bool_switch(), "also compare every layer's state at every step with the C-model")(
+             "vcd", po::value<std::string>(), "cycle mode: write a waveform to FILE.vcd")(
              "json", po::value<std::string>(), "result record to write");
        },
-       {}, "the SystemC accelerator model"},
+       run_simulate, ""},
       {"sweep", "design-space exploration over precision and hardware configs",
        "ssmsim sweep --spec S.yaml --out-dir D [--jobs N] [--resume]",
        {"spec", "out-dir"},
@@ -231,6 +234,7 @@ int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& 
     for (const auto& f : vm["config"].as<std::vector<std::string>>()) cfg.merge_file(f);
   if (vm.count("model")) cfg.merge_file(vm["model"].as<std::string>());
   if (vm.count("precision")) cfg.load_section("precision", vm["precision"].as<std::string>());
+  if (vm.count("hw")) cfg.load_section("hw", vm["hw"].as<std::string>());
   std::vector<KeyOption> key_options = v.key_options;
   key_options.push_back({"seed", "run.seed"});
   key_options.push_back({"threads", "run.threads"});

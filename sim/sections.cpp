@@ -1,5 +1,6 @@
 #include "sim/sections.hpp"
 
+#include "hw_models/hw_config.hpp"
 #include "quant/precision.hpp"
 #include "ssm_core/model.hpp"
 #include "ssm_core/trainer.hpp"
@@ -44,6 +45,11 @@ Config make_config() {
                {}, quant::PrecisionConfig().to_yaml(),
                [](const YAML::Node& node, const std::string& prefix) {
                  return quant::PrecisionConfig::from_yaml(node, prefix).to_yaml();
+               }});
+  s.push_back({"hw", "hardware config: units, memories, bus, clock, timing mode (configs/hw/, docs/hardware.md)", {},
+               hw::HwConfig().to_yaml(),
+               [](const YAML::Node& node, const std::string& prefix) {
+                 return hw::HwConfig::from_yaml(node, prefix).to_yaml();
                }});
   return Config(std::move(s));
 }

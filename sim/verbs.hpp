@@ -27,5 +27,7 @@ int run_train(const Invocation& inv);
 int run_eval(const Invocation& inv);
 int run_quantize(const Invocation& inv);
 int run_qat(const Invocation& inv);
+// `ssmsim simulate`: the SystemC accelerator on a quantized model, checked against the C-model.
+int run_simulate(const Invocation& inv);
 
 }  // namespace ssmsim::sim

@@ -756,7 +756,7 @@ void qnorm(const QLayerConsts& Ly, const ISeq& in, ISeq& out, const LaneEv& ev) 
   out.resize(L, H);
   for (size_t t = 0; t < L; ++t)
     for (size_t l = 0; l < kLanes; ++l)
-      qstep::norm(Ly, in.at(t, 0) + l, kLanes, out.at(t, 0) + l, kLanes, H, [&](size_t) { return ev[l]; });
+      qstep::norm(Ly, Ly.gamma.data(), Ly.beta.data(), in.at(t, 0) + l, kLanes, out.at(t, 0) + l, kLanes, H, [&](size_t) { return ev[l]; });
 }
 
 // The S4D state update and output accumulation of one layer (section 9.3), every channel, mode,
@@ -1009,7 +1009,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
           const int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
           for (size_t l = 0; l < kLanes; ++l)
             yy[l] = static_cast<int32_t>(Ly.fast ? Ly.yout[hh].fast(acc[l], Ly.D[hh] * static_cast<int64_t>(uu[l]), e[l])
-                                                 : qstep::output(Ly, hh, acc[l], uu[l], e[l]));
+                                                 : qstep::output(Ly, hh, acc[l], Ly.D[hh], uu[l], e[l]));
         }
     }
     // GELU

@@ -94,9 +94,9 @@ inline Cx state_update(const quant::ScaledSum& upd, int64_t ar, int64_t ai, Cx x
 // the conjugate pairs is in the narrowing's multiplier).
 inline int64_t output_term(int64_t cr, int64_t ci, Cx x) { return cr * x.re - ci * x.im; }
 
-// y = narrow(acc, D u) of channel h.
-inline int32_t output(const QLayerConsts& Ly, size_t h, int64_t acc, int32_t u, uint64_t* ev) {
-  return static_cast<int32_t>(Ly.yout[h](acc, static_cast<quant::wide_t>(Ly.D[h]) * u, ev));
+// y = narrow(acc, D u) of channel h (D: the channel's feed-through code).
+inline int32_t output(const QLayerConsts& Ly, size_t h, int64_t acc, int32_t D, int32_t u, uint64_t* ev) {
+  return static_cast<int32_t>(Ly.yout[h](acc, static_cast<quant::wide_t>(D) * u, ev));
 }
 
 // The postnorm layer's input rescale into u.
@@ -123,15 +123,16 @@ inline int32_t residual(const QLayerConsts& Ly, int32_t g, int32_t h, uint64_t* 
 
 // Normalisation of one step's H features (section 9.5): BatchNorm folded into a scaled sum per
 // feature, or the integer LayerNorm (d_f = H r_f - sum r; rs = isqrt(floor(2^(2F) H / (sum d^2 +
-// eps))); out_f = narrow(d_f rs gamma_f, beta_f)). `ev(f)` is feature f's event counter.
+// eps))); out_f = narrow(d_f rs gamma_f, beta_f)). gamma and beta are the layer's codes
+// (Ly.gamma, Ly.beta, or a memory's copy); `ev(f)` is feature f's event counter.
 template <typename Ev>
-void norm(const QLayerConsts& Ly, const int32_t* in, size_t in_stride, int32_t* out, size_t out_stride, size_t H,
-          Ev ev) {
+void norm(const QLayerConsts& Ly, const int32_t* gamma, const int32_t* beta, const int32_t* in, size_t in_stride,
+          int32_t* out, size_t out_stride, size_t H, Ev ev) {
   using quant::wide_t;
   if (Ly.batch_norm) {
     for (size_t f = 0; f < H; ++f)
       out[f * out_stride] =
-          static_cast<int32_t>(Ly.norm[f](static_cast<wide_t>(in[f * in_stride]) * Ly.gamma[f], Ly.beta[f], ev(f)));
+          static_cast<int32_t>(Ly.norm[f](static_cast<wide_t>(in[f * in_stride]) * gamma[f], beta[f], ev(f)));
     return;
   }
   int64_t sum = 0;
@@ -146,7 +147,7 @@ void norm(const QLayerConsts& Ly, const int32_t* in, size_t in_stride, int32_t* 
   for (size_t f = 0; f < H; ++f) {
     const int64_t d = static_cast<int64_t>(H) * in[f * in_stride] - sum;
     out[f * out_stride] = static_cast<int32_t>(
-        Ly.norm[f](static_cast<wide_t>(d) * static_cast<wide_t>(rs) * Ly.gamma[f], Ly.beta[f], ev(f)));
+        Ly.norm[f](static_cast<wide_t>(d) * static_cast<wide_t>(rs) * gamma[f], beta[f], ev(f)));
   }
 }
 

@@ -1,0 +1,288 @@
+#include "hw_models/accelerator.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "quant/errors.hpp"
+
+namespace ssmsim::hw {
+
+namespace {
+
+int width_of(const core::QTensor& t) {
+  int w = 0;
+  for (const auto& p : t.params) w = std::max(w, p.format.width);
+  return w;
+}
+
+SramConfig io_config(const HwConfig& c, const core::QEngine& e, size_t max_len) {
+  const int w = e.model().point("input").format.width;
+  const uint64_t bits = static_cast<uint64_t>(max_len) * e.model().config.d_input * static_cast<uint64_t>(w);
+  const auto wb = static_cast<uint64_t>(c.bus_width_bits);
+  return {std::max<uint64_t>(1, (bits + wb - 1) / wb) * wb / 8 + wb / 8, c.bus_width_bits, 1, 1};
+}
+
+std::unique_ptr<sc_core::sc_clock> make_clock(const HwConfig& c) {
+  if (c.mode != "cycle") return nullptr;
+  return std::make_unique<sc_core::sc_clock>("clk", sc_core::sc_time(c.cycle_ns(), sc_core::SC_NS));
+}
+
+std::string kib(uint64_t bytes) { return std::to_string(bytes) + " bytes"; }
+
+}  // namespace
+
+Accelerator::Accelerator(sc_core::sc_module_name name, const HwConfig& config, const core::QEngine& engine,
+                         const EnergyTable& table, size_t max_len)
+    : sc_module(name),
+      host("host"),
+      config_(config),
+      engine_(engine),
+      table_(table),
+      clk_(make_clock(config)),
+      weight_mem_("weight_mem", config.weight_mem),
+      state_mem_("state_mem", config.state_mem),
+      io_mem_("io_mem", io_config(config, engine, max_len)),
+      bus_("bus", config, clk_.get()),
+      cmac_("cmac", config, weight_mem_, state_mem_, clk_.get()),
+      mve_("mve", config, weight_mem_, state_mem_, clk_.get()),
+      sfu_("sfu", config, weight_mem_, clk_.get()),
+      ctrl_("controller", config, engine, mem_, io_mem_, state_mem_, cmac_, mve_, sfu_, bus_, clk_.get()) {
+  host.register_b_transport(this, &Accelerator::b_transport);
+  layout(max_len);
+}
+
+void Accelerator::layout(size_t max_len) {
+  const core::QModel& m = engine_.model();
+  const core::ModelConfig& mc = m.config;
+  auto place = [&](const std::string& name) -> const Region* {
+    const core::QTensor& t = m.tensor(name);
+    const Region& r = weight_mem_.allocate(name, t.size(), width_of(t));
+    return &r;
+  };
+  // weight memory, in the order a token uses them: encoder, layers, decoder
+  const uint64_t wbytes = static_cast<uint64_t>(config_.weight_mem.word_bits / 8);
+  auto bytes_since = [&](uint64_t used0) { return weight_mem_.used_bytes() - used0; };
+  uint64_t used0 = weight_mem_.used_bytes();
+  mem_.We = place("encoder.weight");
+  mem_.be = place("encoder.bias");
+  mem_.encoder_bytes = bytes_since(used0);
+  mem_.w_enc = mem_.We->width;
+  mem_.w_in = m.point("input").format.width;
+  mem_.layers.resize(mc.n_layers);
+  for (size_t i = 0; i < mc.n_layers; ++i) {
+    const std::string p = "layers." + std::to_string(i) + ".";
+    LayerMem& L = mem_.layers[i];
+    used0 = weight_mem_.used_bytes();
+    L.A = place(p + "A");
+    L.B = place(p + "B");
+    L.C = place(p + "C");
+    L.D = place(p + "D");
+    L.gamma = place(p + "norm.scale");
+    L.beta = place(p + "norm.shift");
+    if (mc.mixing != core::Mixing::Gelu) {
+      L.Wm = place(p + "mix.weight");
+      L.bm = place(p + "mix.bias");
+      L.wW = L.Wm->width;
+    }
+    L.weight_bytes = bytes_since(used0);
+    L.wA = L.A->width, L.wB = L.B->width, L.wC = L.C->width, L.wD = L.D->width, L.wnorm = L.gamma->width;
+    L.wx = m.point(p + "x").format.width;
+    L.wu = m.point(p + "u").format.width;
+    L.wy = m.point(p + "y").format.width;
+    L.wact = m.point(p + "act").format.width;
+    L.wg = m.point(p + "res").format.width;
+    L.x = &state_mem_.allocate(p + "x", L.A->elements, L.wx);
+  }
+  used0 = weight_mem_.used_bytes();
+  mem_.Wd = place("decoder.weight");
+  mem_.bd = place("decoder.bias");
+  mem_.decoder_bytes = bytes_since(used0);
+  mem_.w_dec = mem_.Wd->width;
+  const std::string last = "layers." + std::to_string(mc.n_layers - 1) + (mc.prenorm ? ".res" : ".out");
+  mem_.w_pool = mc.pooling == core::Pooling::Mean ? m.point("pool").format.width : m.point(last).format.width;
+  mem_.input = &io_mem_.allocate("input", max_len * mc.d_input, mem_.w_in);
+
+  if (!state_mem_.fits())
+    throw InputError("hw.state_mem.capacity_bytes = " + std::to_string(config_.state_mem.capacity_bytes) +
+                     " cannot hold the model's states (" + kib(state_mem_.used_bytes()) + " in " +
+                     std::to_string(config_.state_mem.word_bits) +
+                     "-bit words); states have no off-chip path: raise it to at least " +
+                     std::to_string(state_mem_.used_bytes()));
+  if (!weight_mem_.fits()) {
+    if (!config_.offchip)
+      throw InputError("hw.weight_mem.capacity_bytes = " + std::to_string(config_.weight_mem.capacity_bytes) +
+                       " cannot hold the weights (" + kib(weight_mem_.used_bytes()) +
+                       ") and hw.offchip is false: raise the capacity to at least " +
+                       std::to_string(weight_mem_.used_bytes()) + " or set hw.offchip=true");
+    uint64_t seg = std::max(mem_.encoder_bytes, mem_.decoder_bytes);
+    for (const auto& L : mem_.layers) seg = std::max(seg, L.weight_bytes);
+    const uint64_t need = seg * (config_.double_buffer ? 2 : 1);
+    if (need > config_.weight_mem.capacity_bytes)
+      throw InputError("hw.weight_mem.capacity_bytes = " + std::to_string(config_.weight_mem.capacity_bytes) +
+                       " cannot buffer the largest layer's weights for streaming from off-chip (" + kib(need) +
+                       (config_.double_buffer ? ", double-buffered" : "") + "): raise it to at least " +
+                       std::to_string(need));
+    mem_.streaming = true;
+  }
+  // the bus address map of the weight image
+  map_.clear();
+  auto add = [&](const Region* r) {
+    if (r) map_.push_back({r->name, kWeights + r->word0 * wbytes, r->words * wbytes, r->width});
+  };
+  add(mem_.We), add(mem_.be);
+  for (const auto& L : mem_.layers) {
+    add(L.A), add(L.B), add(L.C), add(L.D), add(L.gamma), add(L.beta), add(L.Wm), add(L.bm);
+  }
+  add(mem_.Wd), add(mem_.bd);
+}
+
+void Accelerator::b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay) {
+  const uint64_t a = p.get_address();
+  const size_t len = p.get_data_length();
+  uint8_t* data = p.get_data_ptr();
+  const bool write = p.is_write();
+  const sc_core::sc_time period(config_.cycle_ns(), sc_core::SC_NS);
+  auto bus = [&](uint64_t bytes, uint64_t& acc) {
+    const uint64_t c = bus_.transfer(bytes, false);  // cycle mode: waits on the clock here
+    acc += c;
+    if (!clk_) delay += period * static_cast<double>(c);
+  };
+  auto reg = [&](uint64_t v) {
+    if (len != 8) throw RunError("accelerator: registers are 8 bytes wide");
+    std::memcpy(data, &v, 8);
+  };
+  p.set_response_status(tlm::TLM_OK_RESPONSE);
+  if (a >= kWeights && a < kInput && write) {
+    weight_mem_.write_image(a - kWeights, data, len);
+    bus(len, load_cycles_);
+  } else if (a >= kInput && a < kOutput && write) {
+    io_mem_.write_image(a - kInput, data, len);
+    bus(len, io_cycles_);
+  } else if (a >= kOutput && !write) {
+    const auto& lg = ctrl_.logits();
+    if (a - kOutput + len > lg.size() * 8) throw RunError("accelerator: read past the logits");
+    std::memcpy(data, reinterpret_cast<const uint8_t*>(lg.data()) + (a - kOutput), len);
+    bus(len, io_cycles_);
+  } else if (a == kLength && write && len == 8) {
+    std::memcpy(&length_, data, 8);
+  } else if (a == kCtrl && write && len == 8) {
+    uint64_t v = 0;
+    std::memcpy(&v, data, 8);
+    if (v == 1) {
+      if (ctrl_.busy()) throw RunError("accelerator: start while busy");
+      ctrl_.start(length_);
+    }
+  } else if (a == kStatus && !write) {
+    reg(ctrl_.busy() ? 1 : 0);
+  } else if (a == kCycles && !write) {
+    reg(ctrl_.sequence_cycles());
+  } else {
+    p.set_response_status(tlm::TLM_ADDRESS_ERROR_RESPONSE);
+  }
+}
+
+Cost Accelerator::cost() const {
+  Cost c;
+  const EnergyTable& t = table_;
+  const double cycles = static_cast<double>(ctrl_.total_cycles() + load_cycles_ + io_cycles_);
+  const double seconds = cycles * config_.cycle_ns() * 1e-9;
+  auto sram_energy = [&](const BankedSram& m) {
+    const double bank = static_cast<double>(m.config().capacity_bytes) / m.config().banks;
+    return t.sram_pj(bank, m.config().word_bits) * static_cast<double>(m.reads() + m.writes());
+  };
+  // dynamic energy
+  c.energy_pj_by_module["cmac"] = cmac_.actions().energy_pj(t);
+  c.energy_pj_by_module["mve"] = mve_.actions().energy_pj(t);
+  c.energy_pj_by_module["sfu"] = sfu_.actions().energy_pj(t);
+  c.energy_pj_by_module["weight_mem"] = sram_energy(weight_mem_);
+  c.energy_pj_by_module["state_mem"] = sram_energy(state_mem_);
+  c.energy_pj_by_module["io_mem"] = sram_energy(io_mem_);
+  c.energy_pj_by_module["bus"] = t.bus_pj(1) * static_cast<double>(bus_.bus_bits());
+  c.energy_pj_by_module["offchip"] = t.dram_pj_per_bit() * static_cast<double>(bus_.offchip_bits());
+  if (mem_.streaming) {  // streamed weights are written into the weight memory's buffer
+    const double bank = static_cast<double>(config_.weight_mem.capacity_bytes) / config_.weight_mem.banks;
+    c.energy_pj_by_module["weight_mem"] += t.sram_pj(bank, config_.weight_mem.word_bits) *
+                                           static_cast<double>(bus_.offchip_bits()) / config_.weight_mem.word_bits;
+  }
+  // area
+  int wA = 0, wB = 0, wC = 0, wx = 0, wu = 0, wW = 0, wact = 0;
+  for (const auto& L : mem_.layers) {
+    wA = std::max(wA, L.wA), wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.wx);
+    wu = std::max(wu, L.wu), wW = std::max({wW, L.wW, mem_.w_enc, mem_.w_dec}), wact = std::max(wact, L.wact);
+  }
+  const double mul = t.mul_um2_per_bit2, add = t.add_um2_per_bit;
+  const int ax = acc_bits(wA, wx, 2);
+  c.area_um2["cmac"] = config_.cmac_lanes *
+                       (mul * (4.0 * wA * wx + 2.0 * wB * wu + 2.0 * wC * wx + 2.0 * ax * kScaleBits +
+                               2.0 * (wB + wu) * kScaleBits) +
+                        add * (2.0 * ax + 4.0 * (ax + kScaleBits) + 2.0 * kAccBits) +
+                        t.reg_um2_per_bit * config_.cmac_pipeline * (4.0 * wx + 2.0 * kAccBits));
+  c.area_um2["mve"] = config_.mve_macs * (mul * wW * std::max(wact, mem_.w_in) + add * kAccBits +
+                                          t.reg_um2_per_bit * config_.mve_pipeline * kAccBits) +
+                      mul * kAccBits * kScaleBits;
+  double lut_bits = 0;
+  for (const auto& L : engine_.consts().layers)
+    lut_bits += 32.0 * static_cast<double>(L.gelu.table().size() + L.sigmoid.table().size());
+  c.area_um2["sfu"] = config_.sfu_width * (mul * kAccBits * kScaleBits + 3 * add * kAccBits +
+                                           t.reg_um2_per_bit * config_.sfu_pipeline * kAccBits) +
+                      t.sram_um2_per_bit * lut_bits;
+  auto sram_area = [&](const BankedSram& m) { return t.sram_um2_per_bit * 8.0 * static_cast<double>(m.config().capacity_bytes); };
+  c.area_um2["weight_mem"] = sram_area(weight_mem_);
+  c.area_um2["state_mem"] = sram_area(state_mem_);
+  c.area_um2["io_mem"] = sram_area(io_mem_);
+  c.area_um2["bus"] = t.reg_um2_per_bit * 4.0 * config_.bus_width_bits;
+  c.area_um2["offchip"] = 0;
+  for (const auto& [k, v] : c.area_um2) c.area_mm2 += v * 1e-6;
+  // leakage over the run's time: SRAM per bit, logic per area
+  for (auto& [k, e] : c.energy_pj_by_module) {
+    double leak_w = 0;
+    if (k == "weight_mem" || k == "state_mem" || k == "io_mem") {
+      const BankedSram& m = k == "weight_mem" ? weight_mem_ : k == "state_mem" ? state_mem_ : io_mem_;
+      leak_w = t.scale * t.sram_leak_pw_per_bit * 1e-12 * 8.0 * static_cast<double>(m.config().capacity_bytes);
+    } else {
+      leak_w = t.scale * t.logic_leak_nw_per_um2 * 1e-9 * c.area_um2[k];
+    }
+    const double leak_pj = leak_w * seconds * 1e12;
+    c.leakage_pj += leak_pj;
+    e += leak_pj;
+  }
+  for (const auto& [k, e] : c.energy_pj_by_module) c.energy_pj += e;
+  // utilization
+  const double run = std::max(1.0, static_cast<double>(ctrl_.total_cycles()));
+  c.utilization["cmac"] = static_cast<double>(cmac_.busy_cycles()) / run;
+  c.utilization["mve"] = static_cast<double>(mve_.busy_cycles()) / run;
+  c.utilization["sfu"] = static_cast<double>(sfu_.busy_cycles()) / run;
+  c.utilization["bus"] = static_cast<double>(bus_.busy_cycles()) / std::max(1.0, cycles);
+  // memory footprint from the bits stored
+  const core::QModel& m = engine_.model();
+  for (const auto& e : map_) {
+    const uint64_t b = m.tensor(e.tensor).size() * static_cast<uint64_t>(e.width);
+    c.memory_bits[e.tensor] = b;
+    c.weight_bits += b;
+  }
+  for (const auto& L : mem_.layers) {
+    const uint64_t b = L.x->elements * static_cast<uint64_t>(L.x->width);
+    c.memory_bits[L.x->name] = b;
+    c.state_bits += b;
+  }
+  return c;
+}
+
+void Accelerator::trace(sc_core::sc_trace_file* f) const {
+  if (clk_) sc_core::sc_trace(f, *clk_, "clk");
+  sc_core::sc_trace(f, cmac_.busy_signal(), "cmac_busy");
+  sc_core::sc_trace(f, mve_.busy_signal(), "mve_busy");
+  sc_core::sc_trace(f, sfu_.busy_signal(), "sfu_busy");
+}
+
+StatList Accelerator::stats() const {
+  StatList s;
+  for (const StatList& l : {ctrl_.stats(), cmac_.stats(), mve_.stats(), sfu_.stats(), weight_mem_.stats(),
+                            state_mem_.stats(), io_mem_.stats(), bus_.stats()})
+    s.insert(s.end(), l.begin(), l.end());
+  s.push_back({"host.load_cycles", "cycles", "bus cycles of loading the weights", static_cast<double>(load_cycles_)});
+  s.push_back({"host.io_cycles", "cycles", "bus cycles of inputs and outputs", static_cast<double>(io_cycles_)});
+  return s;
+}
+
+}  // namespace ssmsim::hw

@@ -1,0 +1,160 @@
+#include "hw_models/mve.hpp"
+
+#include <algorithm>
+
+namespace ssmsim::hw {
+
+MatVecEngine::MatVecEngine(sc_core::sc_module_name name, const HwConfig& config, BankedSram& weights,
+                           BankedSram& states, const sc_core::sc_clock* clk)
+    : PipelinedUnit(name, static_cast<unsigned>(config.mve_pipeline), clk != nullptr, clk),
+      macs_(config.mve_macs),
+      weights_(weights),
+      states_(states) {}
+
+namespace {
+
+// The rows whose last item lies in [b, e) for a row-major op of `cols` items per row.
+template <typename F>
+void rows_completed(size_t b, size_t e, size_t cols, F f) {
+  for (size_t r = b / cols; r * cols < e; ++r)
+    if ((r + 1) * cols - 1 >= b && (r + 1) * cols - 1 < e) f(r);
+}
+
+}  // namespace
+
+uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, size_t rows, size_t cols,
+                              const int32_t* in, const std::vector<quant::ScaledSum>& narrow, int32_t* out, int w_width,
+                              int in_width) {
+  Op op;
+  op.name = "mve.linear";
+  op.items = rows * cols;
+  op.per_cycle = static_cast<size_t>(macs_);
+  op.issue = [&](size_t s, size_t e) {
+    wwords_.clear();
+    words_of(W, row0 * cols + s, row0 * cols + e, wwords_);
+    for (size_t r = s / cols; r * cols < e; ++r)
+      if (r * cols >= s) words_of(b, row0 + r, row0 + r + 1, wwords_);  // the row's bias at its start
+    return weights_.access(wwords_.data(), wwords_.size(), false);
+  };
+  std::vector<int32_t> wrow(cols), brow(1);
+  op.retire = [&](size_t s, size_t e) {
+    rows_completed(s, e, cols, [&](size_t r) {
+      for (size_t i = 0; i < cols; ++i) wrow[i] = weights_.load(W, (row0 + r) * cols + i);
+      out[r] = core::qstep::dot(wrow.data(), weights_.load(b, row0 + r), in, cols, 1, narrow[r], nullptr);
+      actions_.multiply(acc_bits(w_width, in_width, cols), kScaleBits);
+      actions_.adds(acc_bits(w_width, in_width, cols) + kScaleBits);
+    });
+    actions_.multiply(w_width, in_width, e - s);
+    actions_.adds(acc_bits(w_width, in_width, cols), e - s);
+  };
+  return run(op);
+}
+
+uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Region& b, size_t classes, size_t H,
+                               const int32_t* in, int64_t* logits, int w_width, int in_width) {
+  Op op;
+  op.name = "mve.decoder";
+  op.items = classes * H;
+  op.per_cycle = static_cast<size_t>(macs_);
+  op.issue = [&](size_t s, size_t e) {
+    wwords_.clear();
+    words_of(W, s, e, wwords_);
+    for (size_t r = s / H; r * H < e; ++r)
+      if (r * H >= s) words_of(b, r, r + 1, wwords_);
+    return weights_.access(wwords_.data(), wwords_.size(), false);
+  };
+  op.retire = [&](size_t s, size_t e) {
+    rows_completed(s, e, H, [&](size_t r) {
+      int64_t acc = weights_.load(b, r);
+      for (size_t f = 0; f < H; ++f) acc += static_cast<int64_t>(weights_.load(W, r * H + f)) * in[f];
+      logits[r] = core::qstep::logit(c, r, acc);
+      if (c.logit_rescaled) actions_.multiply(acc_bits(w_width, in_width, H), kScaleBits);
+    });
+    actions_.multiply(w_width, in_width, e - s);
+    actions_.adds(acc_bits(w_width, in_width, H), e - s);
+  };
+  return run(op);
+}
+
+uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int64_t* acc,
+                              const int32_t* u, int32_t* y) {
+  Op op;
+  op.name = "mve.output";
+  op.items = H;
+  op.per_cycle = static_cast<size_t>(macs_);
+  op.issue = [&](size_t s, size_t e) {
+    wwords_.clear();
+    words_of(*m.D, s, e, wwords_);
+    return weights_.access(wwords_.data(), wwords_.size(), false);
+  };
+  op.retire = [&](size_t s, size_t e) {
+    for (size_t h = s; h < e; ++h) y[h] = core::qstep::output(Ly, h, acc[h], weights_.load(*m.D, h), u[h], nullptr);
+    actions_.multiply(m.wD, m.wu, e - s);
+    actions_.multiply(acc_bits(m.wC, m.wx, 2 * Ly.states), kScaleBits, e - s);
+    actions_.multiply(m.wD + m.wu, kScaleBits, e - s);
+    actions_.adds(acc_bits(m.wC, m.wx, 2 * Ly.states) + kScaleBits, 2 * (e - s));
+  };
+  return run(op);
+}
+
+uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u,
+                             quant::wide_t* bu_re, quant::wide_t* bu_im) {
+  const size_t P2 = Ly.states;
+  Op op;
+  op.name = "mve.s5_bu";
+  op.items = P2 * H;  // complex-by-real products: two MACs each
+  op.per_cycle = std::max<size_t>(1, static_cast<size_t>(macs_) / 2);
+  op.issue = [&](size_t s, size_t e) {
+    wwords_.clear();
+    words_of(*m.B, 2 * s, 2 * e, wwords_);
+    return weights_.access(wwords_.data(), wwords_.size(), false);
+  };
+  op.retire = [&](size_t s, size_t e) {
+    rows_completed(s, e, H, [&](size_t p) {
+      quant::wide_t re = 0, im = 0;
+      for (size_t h = 0; h < H; ++h) {
+        re += static_cast<quant::wide_t>(weights_.load(*m.B, 2 * (p * H + h))) * u[h];
+        im += static_cast<quant::wide_t>(weights_.load(*m.B, 2 * (p * H + h) + 1)) * u[h];
+      }
+      bu_re[p] = re;
+      bu_im[p] = im;
+    });
+    actions_.multiply(m.wB, m.wu, 2 * (e - s));
+    actions_.adds(acc_bits(m.wB, m.wu, H), 2 * (e - s));
+  };
+  return run(op);
+}
+
+uint64_t MatVecEngine::s5_cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, int64_t* acc) {
+  const size_t P2 = Ly.states;
+  Op op;
+  op.name = "mve.s5_cx";
+  op.items = H * P2;
+  op.per_cycle = std::max<size_t>(1, static_cast<size_t>(macs_) / 2);
+  op.issue = [&](size_t s, size_t e) {
+    wwords_.clear();
+    swords_.clear();
+    words_of(*m.C, 2 * s, 2 * e, wwords_);
+    // the states of this group: items run h-major, p-minor
+    const size_t p0 = s % P2, p1 = (e - 1) % P2;
+    if (e - s >= P2 || p1 < p0) words_of(*m.x, 0, 2 * P2, swords_);
+    else words_of(*m.x, 2 * p0, 2 * p1 + 2, swords_);
+    const unsigned cw = weights_.access(wwords_.data(), wwords_.size(), false);
+    const unsigned cs = states_.access(swords_.data(), swords_.size(), false);
+    return std::max(cw, cs);
+  };
+  op.retire = [&](size_t s, size_t e) {
+    rows_completed(s, e, P2, [&](size_t h) {
+      int64_t a = 0;
+      for (size_t p = 0; p < P2; ++p)
+        a += core::qstep::output_term(weights_.load(*m.C, 2 * (h * P2 + p)), weights_.load(*m.C, 2 * (h * P2 + p) + 1),
+                                      {states_.load(*m.x, 2 * p), states_.load(*m.x, 2 * p + 1)});
+      acc[h] = a;
+    });
+    actions_.multiply(m.wC, m.wx, 2 * (e - s));
+    actions_.adds(acc_bits(m.wC, m.wx, 2 * P2), 2 * (e - s));
+  };
+  return run(op);
+}
+
+}  // namespace ssmsim::hw

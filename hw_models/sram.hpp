@@ -1,0 +1,88 @@
+// A banked SRAM (weight memory, state memory): tensors are stored at their own width, packed
+// little-end first into words (element i of a tensor at bit (i % per_word) * width of word
+// word0 + i / per_word; per_word = floor(word_bits / width); sign-extended on read). Word w lives
+// in bank w % banks; each bank serves `ports` accesses per cycle. The datapath reads the decoded
+// codes of what the packed words hold (a mirror refreshed on every write), and accounts each
+// cycle's accesses with `access`, which counts reads/writes per bank and returns the cycles the
+// accesses take (more than one when a bank is asked for more words than it has ports).
+#pragma once
+
+#include <systemc>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "hw_models/hw_config.hpp"
+#include "hw_models/stats.hpp"
+
+namespace ssmsim::hw {
+
+class BankedSram : public sc_core::sc_module {
+ public:
+  struct Region {
+    std::string name;
+    uint64_t word0 = 0, words = 0;
+    int width = 0, per_word = 0;
+    size_t elements = 0;
+    size_t index = 0;  // position in the memory's region list
+    uint64_t word_of(size_t i) const { return word0 + i / static_cast<size_t>(per_word); }
+  };
+
+  BankedSram(sc_core::sc_module_name name, const SramConfig& config);
+
+  // Places a tensor of `elements` codes of `width` bits after the previous ones. A region that
+  // would pass the capacity is still placed (the caller decides: error or off-chip streaming).
+  const Region& allocate(const std::string& name, size_t elements, int width);
+  const Region& region(const std::string& name) const;  // InputError if absent
+  bool has(const std::string& name) const { return index_.count(name) != 0; }
+  uint64_t used_bytes() const { return used_words_ * static_cast<uint64_t>(config_.word_bits / 8); }
+  uint64_t used_bits() const;  // bits of the stored elements (without the padding of words)
+  bool fits() const { return used_bytes() <= config_.capacity_bytes; }
+  void clear();
+
+  // The bytes of the words that hold `codes` at `width` bits in `word_bits`-bit words (the
+  // layout above; a word's bytes little-endian). What a host writes to load a tensor.
+  static std::vector<uint8_t> pack(const std::vector<int32_t>& codes, int width, int word_bits);
+  // Writes bytes of the word image from byte `offset` (a whole number of words), counts one write
+  // per word, and decodes the elements they hold.
+  void write_image(uint64_t offset, const uint8_t* data, size_t len);
+  // Stores codes (each must fit the region's width): pack() and write_image().
+  void store(const Region& r, const std::vector<int32_t>& codes);
+  // One element as the words hold it.
+  int32_t load(const Region& r, size_t i) const { return mirror_[r.index][i]; }
+  // Writes one element (read-modify-write of its word is not modelled: a word write with a byte
+  // enable per element); accounting is separate (access()).
+  void put(const Region& r, size_t i, int32_t code);
+  // The words touched in one cycle, reads or writes: counts them per bank and returns the cycles
+  // they need: max over banks of ceil(words in the bank / ports), at least 1.
+  unsigned access(const uint64_t* words, size_t n, bool write);
+
+  // The packed word image of a region (for vector export and checks): words as 64-bit limbs.
+  std::vector<uint64_t> image(const Region& r) const;
+
+  const SramConfig& config() const { return config_; }
+  uint64_t reads() const;
+  uint64_t writes() const;
+  const std::vector<uint64_t>& bank_reads() const { return bank_reads_; }
+  const std::vector<uint64_t>& bank_writes() const { return bank_writes_; }
+  uint64_t conflict_cycles() const { return conflict_cycles_; }
+  StatList stats() const;
+
+ private:
+  void decode(const Region& r, size_t i);
+  SramConfig config_;
+  std::deque<Region> regions_;  // stable addresses: units keep pointers to regions
+  std::map<std::string, size_t> index_;
+  std::vector<std::vector<int32_t>> mirror_;
+  std::vector<uint64_t> data_;  // limbs: (word_bits + 63) / 64 per word
+  size_t limbs_ = 1;
+  uint64_t used_words_ = 0;
+  std::vector<uint64_t> bank_reads_, bank_writes_;
+  std::vector<unsigned> scratch_;
+  uint64_t conflict_cycles_ = 0;
+};
+
+}  // namespace ssmsim::hw

@@ -1,0 +1,105 @@
+#include "hw_models/unit.hpp"
+
+#include <algorithm>
+#include <vector>
+
+namespace ssmsim::hw {
+
+PipelinedUnit::PipelinedUnit(sc_core::sc_module_name name, unsigned depth, bool clocked, const sc_core::sc_clock* clk)
+    : sc_module(name), depth_(depth), clocked_(clocked), clk_(clk), busy_sig_("busy") {
+  if (clocked_) SC_THREAD(clocked_thread);
+}
+
+uint64_t PipelinedUnit::run_lt(const Op& op) {
+  if (op.items == 0) return 0;
+  uint64_t cycles = 0;
+  for (size_t b = 0; b < op.items; b += op.per_cycle) {
+    const size_t e = std::min(op.items, b + op.per_cycle);
+    const unsigned c = op.issue(b, e);
+    cycles += c;
+    stalls_ += c - 1;
+    op.retire(b, e);
+  }
+  cycles += op.extra + depth_;
+  busy_ += cycles;
+  ++ops_;
+  items_ += op.items;
+  return cycles;
+}
+
+uint64_t PipelinedUnit::run_cycle(const Op& op) {
+  if (op.items == 0) return 0;
+  pending_ = &op;
+  start_.notify();
+  sc_core::wait(done_);
+  return last_cycles_;
+}
+
+void PipelinedUnit::clocked_thread() {
+  struct InFlight {
+    size_t b, e;
+  };
+  // stage k holds the group that left issue k + 1 cycles ago; stage depth - 1 retires
+  std::vector<InFlight> stage(depth_, InFlight{0, 0});
+  std::vector<bool> valid(depth_, false);
+  for (;;) {
+    sc_core::wait(start_);
+    const Op& op = *pending_;
+    busy_sig_.write(true);
+    uint64_t cycles = 0;
+    size_t next = 0;          // first item not issued
+    unsigned issuing = 0;     // cycles left of the group being issued
+    InFlight group{0, 0};
+    size_t in_flight = 0;
+    // one iteration = one clock cycle
+    for (;;) {
+      if (issuing == 0 && next < op.items) {
+        group = {next, std::min(op.items, next + op.per_cycle)};
+        issuing = op.issue(group.b, group.e);
+        stalls_ += issuing - 1;
+        next = group.e;
+      }
+      sc_core::wait(clk_->posedge_event());
+      ++cycles;
+      // the pipeline shifts: the last stage retires, the issued group enters stage 0
+      if (valid[depth_ - 1]) {
+        op.retire(stage[depth_ - 1].b, stage[depth_ - 1].e);
+        --in_flight;
+      }
+      for (size_t k = depth_ - 1; k > 0; --k) {
+        stage[k] = stage[k - 1];
+        valid[k] = valid[k - 1];
+      }
+      valid[0] = false;
+      bool entered = false;
+      if (issuing > 0 && --issuing == 0) {
+        stage[0] = group;
+        valid[0] = true;
+        ++in_flight;
+        entered = true;
+      }
+      if (next >= op.items && issuing == 0 && in_flight == 0 && !entered) break;
+    }
+    // then the op's fixed cycles (a square root after the sums), with the pipeline empty
+    for (unsigned k = 0; k < op.extra; ++k) {
+      sc_core::wait(clk_->posedge_event());
+      ++cycles;
+    }
+    busy_ += cycles;
+    ++ops_;
+    items_ += op.items;
+    last_cycles_ = cycles;
+    busy_sig_.write(false);
+    done_.notify();
+  }
+}
+
+StatList PipelinedUnit::stats() const {
+  const std::string p = basename();
+  return {{p + ".busy_cycles", "cycles", "cycles with an op in progress", static_cast<double>(busy_)},
+          {p + ".issue_stall_cycles", "cycles", "issue cycles lost to memory bank conflicts", static_cast<double>(stalls_)},
+          {p + ".ops", "ops", "ops run", static_cast<double>(ops_)},
+          {p + ".items", "items", "work items (state updates, MACs, elements) done", static_cast<double>(items_)}};
+}
+
+}  // namespace ssmsim::hw
