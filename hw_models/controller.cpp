@@ -120,6 +120,7 @@ void Controller::run_sequence() {
   }
   std::vector<uint64_t> words;
   for (size_t t = 0; t < L; ++t) {
+    t_ = t;
     // the token's input codes from the io memory, then the encoder
     words.clear();
     words_of(*mem_.input, t * Din, (t + 1) * Din, words);
@@ -175,6 +176,8 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
   } else {
     advance(cmac_.s4d_update(Ly, m, H, u_.data(), acc_.data()));
   }
+  if (li == 0 && config_.fault_step == static_cast<int64_t>(t_))  // an injected fault (hw.fault_step)
+    state_mem_.put(*m.x, 0, state_mem_.load(*m.x, 0) ^ 1);
   if (record_states) {
     auto& rec = states_[li];
     for (size_t i = 0; i < m.x->elements; ++i) rec.push_back(state_mem_.load(*m.x, i));

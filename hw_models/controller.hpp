@@ -97,7 +97,7 @@ class Controller : public sc_core::sc_module {
   sc_core::sc_event start_, done_;
   bool busy_ = false;
   std::exception_ptr error_;
-  size_t L_ = 0;
+  size_t L_ = 0, t_ = 0;
   uint64_t lt_cycles_ = 0;
   sc_core::sc_time t0_;
   std::vector<int64_t> logits_;

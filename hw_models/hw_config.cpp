@@ -71,12 +71,13 @@ HwConfig HwConfig::from_yaml(const YAML::Node& node, const std::string& prefix) 
     } else if (k == "quantum_ns") c.quantum_ns = yaml_real(v, key, 1, 1e12);
     else if (k == "energy_table") c.energy_table = v.IsNull() ? "" : v.Scalar();
     else if (k == "tech_scale") c.tech_scale = yaml_real(v, key, 1e-6, 1e6);
+    else if (k == "fault_step") c.fault_step = yaml_int(v, key, -1, 1LL << 40);
     else
       throw ConfigError(key, yaml_text(v),
                         "unknown hw key; allowed: name, description, clock_mhz, cmac_lanes, cmac_pipeline, mve_macs, "
                         "mve_pipeline, sfu_width, sfu_pipeline, sfu_isqrt_cycles, weight_mem, state_mem, "
                         "bus_width_bits, bus_latency, bus_burst_beats, offchip, offchip_latency, double_buffer, mode, "
-                        "quantum_ns, energy_table, tech_scale");
+                        "quantum_ns, energy_table, tech_scale, fault_step");
   }
   return c;
 }
@@ -104,6 +105,7 @@ YAML::Node HwConfig::to_yaml() const {
   n["quantum_ns"] = quantum_ns;
   n["energy_table"] = energy_table;
   n["tech_scale"] = tech_scale;
+  n["fault_step"] = fault_step;
   return n;
 }
 

@@ -50,6 +50,9 @@ struct HwConfig {
   double quantum_ns = 1000;   // lt: the quantum keeper's global quantum
   std::string energy_table;   // YAML energy/area table; empty = the built-in Horowitz 45 nm table
   double tech_scale = 1.0;    // multiplies every energy of the table (technology node)
+  // testing the bit-exactness check: flip the lowest bit of layer 0's first state code after the
+  // state update of this step of every sequence (-1: never)
+  int64_t fault_step = -1;
 
   static HwConfig from_yaml(const YAML::Node& node, const std::string& prefix = "hw");
   YAML::Node to_yaml() const;

@@ -1,0 +1,192 @@
+// End-to-end: `ssmsim simulate` on small real models, S4D and S5, several precision and hardware
+// configs: the accelerator is bit-exact with the C-model (logits and every state), the lt and
+// cycle modes count the same cycles, the cost is priced, and bad input is refused.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/support/testing.hpp"
+
+using ssmsim::testing::run_cli;
+using ssmsim::testing::scratch_dir;
+using ssmsim::testing::source_dir;
+
+namespace {
+
+nlohmann::json read_json(const std::filesystem::path& p) {
+  std::ifstream f(p);
+  return nlohmann::json::parse(f);
+}
+
+std::string cfg(const std::string& rel) { return (source_dir() / rel).string(); }
+
+// A float model trained one epoch on the synthetic sines task, quantized with `precision`.
+std::string quantized_model(const std::filesystem::path& dir, const std::string& model,
+                            const std::vector<std::string>& model_sets, const std::string& precision) {
+  const std::string name = std::filesystem::path(model).stem().string();
+  std::string tag;
+  for (const auto& s : model_sets) tag += "_" + s.substr(s.find('=') + 1);
+  const auto f = dir / (name + tag + ".safetensors");
+  if (!std::filesystem::exists(f)) {
+    std::vector<std::string> args = {"train", "--model", cfg("configs/models/" + model + ".yaml"), "--workload", "sines",
+                                     "--epochs", "1", "--out", f.string()};
+    for (const auto& s : model_sets) args.insert(args.end(), {"--set", s});
+    const auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+  const auto q = dir / (name + tag + "_" + precision + ".safetensors");
+  const auto r = run_cli({"quantize", "--ckpt", f.string(), "--precision", cfg("configs/precision/" + precision + ".yaml"),
+                          "--calib", "32", "--out", q.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return q.string();
+}
+
+nlohmann::json simulate(const std::string& q, const std::string& hw, const std::string& mode,
+                        const std::filesystem::path& json, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"simulate", "--ckpt", q, "--hw", cfg("configs/hw/" + hw + ".yaml"), "--workload",
+                                   "sines", "--limit", "3", "--mode", mode, "--check-states", "--json", json.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const auto r = run_cli(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+  return read_json(json);
+}
+
+}  // namespace
+
+// S4D (LayerNorm pre-norm, and BatchNorm post-norm) and S5, at three precision configs, on both
+// hardware presets: bit-exact in both timing modes, with identical cycle counts.
+TEST(SimulateCli, S4dAndS5AreBitExactOnEveryPresetAndLtCountsTheSameCyclesAsCycle) {
+  const auto dir = scratch_dir("simulate_bitexact");
+  struct Model {
+    std::string name;
+    std::vector<std::string> sets;
+  };
+  const std::vector<Model> models = {{"s4d_edge", {}},
+                                     {"s4d_edge", {"model.norm=batch", "model.prenorm=false"}},
+                                     {"s5_small", {}}};
+  for (const auto& m : models)
+    for (const std::string p : {"w8a8", "all16", "hetero_6x"}) {
+      const std::string q = quantized_model(dir, m.name, m.sets, p);
+      for (const std::string hw : {"edge_minimal", "wide"}) {
+        const std::string what = m.name + (m.sets.empty() ? "" : " (BatchNorm, post-norm)") + " / " + p + " / " + hw;
+        const auto lt = simulate(q, hw, "lt", dir / "lt.json");
+        const auto cy = simulate(q, hw, "cycle", dir / "cycle.json");
+        EXPECT_TRUE(lt["bit_exact"].get<bool>()) << what;
+        EXPECT_TRUE(cy["bit_exact"].get<bool>()) << what;
+        EXPECT_TRUE(lt["checked_states"].get<bool>()) << what;
+        EXPECT_EQ(lt["cycles"].get<uint64_t>(), cy["cycles"].get<uint64_t>()) << what;
+        EXPECT_GT(lt["cycles"].get<uint64_t>(), 0u) << what;
+        EXPECT_DOUBLE_EQ(lt["energy_nj_per_token"].get<double>(), cy["energy_nj_per_token"].get<double>()) << what;
+      }
+    }
+}
+
+// The record names the figures the co-design reports need.
+TEST(SimulateCli, TheJsonRecordHasEveryCostFigureAndTheResolvedHardware) {
+  const auto dir = scratch_dir("simulate_json");
+  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8");
+  const auto j = simulate(q, "edge_minimal", "lt", dir / "s.json");
+  for (const char* k : {"bit_exact", "cycles_per_token", "latency_us_per_token", "tokens_per_s", "energy_nj_per_token",
+                        "energy_breakdown_nj", "memory_bits", "area_mm2", "utilization", "clock_mhz", "hw", "stats"})
+    EXPECT_TRUE(j.contains(k)) << k;
+  for (const char* k : {"cmac", "mve", "sfu", "weight_mem", "state_mem", "bus", "offchip"})
+    EXPECT_TRUE(j["energy_breakdown_nj"].contains(k)) << k;
+  EXPECT_TRUE(j["memory_bits"].contains("layers.0.A"));
+  EXPECT_GT(j["memory_bits"]["total"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["hw"]["name"], "edge_minimal");
+  EXPECT_DOUBLE_EQ(j["clock_mhz"].get<double>(), 200.0);
+  EXPECT_NEAR(j["latency_us_per_token"].get<double>(), j["cycles_per_token"].get<double>() / 200.0, 1e-9);
+  for (const auto& [unit, u] : j["utilization"].items()) {
+    EXPECT_GT(u.get<double>(), 0.0) << unit;
+    EXPECT_LE(u.get<double>(), 1.0) << unit;
+  }
+}
+
+// Weights that do not fit on chip stream from off-chip memory every token: more cycles, and the
+// DRAM energy appears; without an off-chip path the same config is refused.
+TEST(SimulateCli, AModelThatDoesNotFitOnChipStreamsItsWeightsAndPaysOffChipEnergy) {
+  const auto dir = scratch_dir("simulate_offchip");
+  const std::string q = quantized_model(dir, "s5_small", {}, "w8a8");
+  const auto on = simulate(q, "wide", "lt", dir / "on.json");
+  EXPECT_FALSE(on["weights_streamed"].get<bool>());
+  EXPECT_EQ(on["energy_breakdown_nj"]["offchip"].get<double>(), 0.0);
+  for (const std::string db : {"true", "false"}) {
+    const auto lt = simulate(q, "wide", "lt", dir / "off.json",
+                             {"--set", "hw.weight_mem.capacity_bytes=8192", "--set", "hw.double_buffer=" + db});
+    const auto cy = simulate(q, "wide", "cycle", dir / "offc.json",
+                             {"--set", "hw.weight_mem.capacity_bytes=8192", "--set", "hw.double_buffer=" + db});
+    EXPECT_TRUE(lt["weights_streamed"].get<bool>());
+    EXPECT_TRUE(lt["bit_exact"].get<bool>());
+    EXPECT_EQ(lt["cycles"].get<uint64_t>(), cy["cycles"].get<uint64_t>()) << "double_buffer " << db;
+    EXPECT_GT(lt["energy_breakdown_nj"]["offchip"].get<double>(), 0.0);
+    EXPECT_GT(lt["energy_nj_per_token"].get<double>(), on["energy_nj_per_token"].get<double>());
+    EXPECT_GT(lt["cycles_per_token"].get<double>(), on["cycles_per_token"].get<double>());
+  }
+  const auto r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/wide.yaml"), "--workload", "sines", "--set",
+                          "hw.weight_mem.capacity_bytes=8192", "--set", "hw.offchip=false"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("hw.weight_mem.capacity_bytes"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("hw.offchip"), std::string::npos) << r.err;
+}
+
+// A wrong bit anywhere is found: the run exits 1 and names the layer, step and element.
+TEST(SimulateCli, ANonBitExactRunExitsOneAndNamesTheFirstDifference) {
+  const auto dir = scratch_dir("simulate_fault");
+  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8");
+  auto r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload", "sines",
+                    "--limit", "1", "--check-states", "--set", "hw.fault_step=5", "--json", (dir / "f.json").string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("layer 0, step 5, state element 0"), std::string::npos) << r.err;
+  EXPECT_FALSE(read_json(dir / "f.json")["bit_exact"].get<bool>());
+  // without --check-states the logits still differ (or the fault was absorbed: then bit_exact holds)
+  r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload", "sines", "--limit",
+               "1", "--set", "hw.fault_step=0"});
+  if (r.exit_code == 1) EXPECT_NE(r.err.find("logit"), std::string::npos) << r.err;
+}
+
+// Cycle mode writes a waveform of the clock and the units' busy signals.
+TEST(SimulateCli, CycleModeWritesAVcdWaveform) {
+  const auto dir = scratch_dir("simulate_vcd");
+  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8");
+  const auto vcd = (dir / "wave").string();
+  auto r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload", "sines",
+                    "--limit", "1", "--mode", "cycle", "--vcd", vcd});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream f(vcd + ".vcd");
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("cmac_busy"), std::string::npos);
+  EXPECT_NE(text.find("$enddefinitions"), std::string::npos);
+  r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload", "sines", "--limit",
+               "1", "--vcd", vcd});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--mode cycle"), std::string::npos) << r.err;
+}
+
+// Bad hardware configs and the wrong kind of checkpoint: exit 2 with the key and what is allowed.
+TEST(SimulateCli, BadHardwareConfigsAndFloatCheckpointsAreRefusedClearly) {
+  const auto dir = scratch_dir("simulate_bad");
+  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8");
+  const std::string hw = cfg("configs/hw/edge_minimal.yaml");
+  struct Case {
+    std::string set, expect;
+  };
+  for (const Case& c : std::vector<Case>{{"hw.cmac_lanes=0", "hw.cmac_lanes"},
+                                         {"hw.bus_width_bits=12", "multiple of 8"},
+                                         {"hw.weight_mem.word_bits=20", "multiple of 8"},
+                                         {"hw.state_mem.capacity_bytes=16", "hw.state_mem.capacity_bytes"},
+                                         {"hw.mode=fast", "allowed: lt, cycle"},
+                                         {"hw.lanes=4", "unknown hw key"}}) {
+    const auto r = run_cli({"simulate", "--ckpt", q, "--hw", hw, "--workload", "sines", "--set", c.set});
+    EXPECT_EQ(r.exit_code, 2) << c.set;
+    EXPECT_NE(r.err.find(c.expect), std::string::npos) << c.set << ": " << r.err;
+  }
+  const auto r = run_cli({"simulate", "--ckpt", cfg("workloads/models/s4d_edge_smnist.safetensors"), "--hw", hw,
+                          "--workload", "smnist"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("float checkpoint"), std::string::npos) << r.err;
+}
