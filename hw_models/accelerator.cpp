@@ -54,10 +54,9 @@ Accelerator::Accelerator(sc_core::sc_module_name name, const HwConfig& config, c
 void Accelerator::layout(size_t max_len) {
   const core::QModel& m = engine_.model();
   const core::ModelConfig& mc = m.config;
-  auto place = [&](const std::string& name) -> const Region* {
+  auto place = [&](const std::string& name, int bank = -1) -> const Region* {
     const core::QTensor& t = m.tensor(name);
-    const Region& r = weight_mem_.allocate(name, t.size(), width_of(t));
-    return &r;
+    return &weight_mem_.allocate(name, t.size(), width_of(t), bank);
   };
   // weight memory, in the order a token uses them: encoder, layers, decoder
   const uint64_t wbytes = static_cast<uint64_t>(config_.weight_mem.word_bits / 8);
@@ -73,9 +72,10 @@ void Accelerator::layout(size_t max_len) {
     const std::string p = "layers." + std::to_string(i) + ".";
     LayerMem& L = mem_.layers[i];
     used0 = weight_mem_.used_bytes();
-    L.A = place(p + "A");
-    L.B = place(p + "B");
-    L.C = place(p + "C");
+    // A, B and C are read together by the CMAC lanes: they start in banks 0, 1 and 2
+    L.A = place(p + "A", 0);
+    L.B = place(p + "B", 1);
+    L.C = place(p + "C", 2);
     L.D = place(p + "D");
     L.gamma = place(p + "norm.scale");
     L.beta = place(p + "norm.shift");

@@ -14,10 +14,14 @@ BankedSram::BankedSram(sc_core::sc_module_name name, const SramConfig& config)
       bank_writes_(static_cast<size_t>(config.banks), 0),
       scratch_(static_cast<size_t>(config.banks), 0) {}
 
-const BankedSram::Region& BankedSram::allocate(const std::string& name, size_t elements, int width) {
+const BankedSram::Region& BankedSram::allocate(const std::string& name, size_t elements, int width, int bank) {
   if (width < 1 || width > 32 || width > config_.word_bits)
     throw InputError(std::string(basename()) + ": tensor '" + name + "' of " + std::to_string(width) +
                      "-bit elements does not fit a " + std::to_string(config_.word_bits) + "-bit word");
+  if (bank >= 0) {
+    const auto banks = static_cast<uint64_t>(config_.banks);
+    used_words_ += (static_cast<uint64_t>(bank) % banks + banks - used_words_ % banks) % banks;
+  }
   Region r;
   r.name = name;
   r.width = width;

@@ -33,9 +33,11 @@ class BankedSram : public sc_core::sc_module {
 
   BankedSram(sc_core::sc_module_name name, const SramConfig& config);
 
-  // Places a tensor of `elements` codes of `width` bits after the previous ones. A region that
-  // would pass the capacity is still placed (the caller decides: error or off-chip streaming).
-  const Region& allocate(const std::string& name, size_t elements, int width);
+  // Places a tensor of `elements` codes of `width` bits after the previous ones, starting in bank
+  // `bank` (skipping up to banks - 1 words): tensors read in the same cycle start in different
+  // banks, so that equal sizes do not line their words up in one bank. A region that would pass
+  // the capacity is still placed (the caller decides: error or off-chip streaming).
+  const Region& allocate(const std::string& name, size_t elements, int width, int bank = -1);
   const Region& region(const std::string& name) const;  // InputError if absent
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   uint64_t used_bytes() const { return used_words_ * static_cast<uint64_t>(config_.word_bits / 8); }
