@@ -11,7 +11,10 @@ CmacArray::CmacArray(sc_core::sc_module_name name, const HwConfig& config, Banke
     : PipelinedUnit(name, static_cast<unsigned>(config.cmac_pipeline), clk != nullptr, clk),
       lanes_(config.cmac_lanes),
       weights_(weights),
-      states_(states) {}
+      states_(states) {
+  watch(weights);
+  watch(states);
+}
 
 uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u,
                                int64_t* acc) {
@@ -19,18 +22,14 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
   std::fill(acc, acc + H, 0);
   Op op;
   op.name = "cmac.s4d";
+  op.site = m.A;
   op.items = H * N2;
   op.per_cycle = static_cast<size_t>(lanes_);
   op.issue = [&](size_t b, size_t e) {
-    wwords_.clear();
-    swords_.clear();
-    words_of(*m.A, 2 * b, 2 * e, wwords_);
-    words_of(*m.B, 2 * b, 2 * e, wwords_);
-    words_of(*m.C, 2 * b, 2 * e, wwords_);
-    words_of(*m.x, 2 * b, 2 * e, swords_);
-    const unsigned cw = weights_.access(wwords_.data(), wwords_.size(), false);
-    const unsigned cr = states_.access(swords_.data(), swords_.size(), false);
-    const unsigned cs = states_.access(swords_.data(), swords_.size(), true);
+    const unsigned cw = weights_.access_ranges(
+        {word_range(*m.A, 2 * b, 2 * e), word_range(*m.B, 2 * b, 2 * e), word_range(*m.C, 2 * b, 2 * e)}, false);
+    const unsigned cr = states_.access_ranges({word_range(*m.x, 2 * b, 2 * e)}, false);
+    const unsigned cs = states_.access_ranges({word_range(*m.x, 2 * b, 2 * e)}, true);
     return std::max({cw, cr, cs});
   };
   op.retire = [&](size_t b, size_t e) {
@@ -38,8 +37,8 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
       const size_t h = k / N2;
       const Cx x{states_.load(*m.x, 2 * k), states_.load(*m.x, 2 * k + 1)};
       const int64_t br = weights_.load(*m.B, 2 * k), bi = weights_.load(*m.B, 2 * k + 1);
-      const Cx nx = core::qstep::state_update(Ly.xupd[h], weights_.load(*m.A, 2 * k), weights_.load(*m.A, 2 * k + 1), x,
-                                              static_cast<quant::wide_t>(br) * u[h],
+      const Cx nx = core::qstep::state_update(Ly.xupd[h], Ly.fast, weights_.load(*m.A, 2 * k),
+                                              weights_.load(*m.A, 2 * k + 1), x, static_cast<quant::wide_t>(br) * u[h],
                                               static_cast<quant::wide_t>(bi) * u[h], nullptr);
       states_.put(*m.x, 2 * k, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * k + 1, static_cast<int32_t>(nx.im));
@@ -63,23 +62,20 @@ uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, c
                               const quant::wide_t* bu_im) {
   Op op;
   op.name = "cmac.s5";
+  op.site = m.A;
   op.items = Ly.states;
   op.per_cycle = static_cast<size_t>(lanes_);
   op.issue = [&](size_t b, size_t e) {
-    wwords_.clear();
-    swords_.clear();
-    words_of(*m.A, 2 * b, 2 * e, wwords_);
-    words_of(*m.x, 2 * b, 2 * e, swords_);
-    const unsigned cw = weights_.access(wwords_.data(), wwords_.size(), false);
-    const unsigned cr = states_.access(swords_.data(), swords_.size(), false);
-    const unsigned cs = states_.access(swords_.data(), swords_.size(), true);
+    const unsigned cw = weights_.access_ranges({word_range(*m.A, 2 * b, 2 * e)}, false);
+    const unsigned cr = states_.access_ranges({word_range(*m.x, 2 * b, 2 * e)}, false);
+    const unsigned cs = states_.access_ranges({word_range(*m.x, 2 * b, 2 * e)}, true);
     return std::max({cw, cr, cs});
   };
   op.retire = [&](size_t b, size_t e) {
     for (size_t p = b; p < e; ++p) {
       const Cx x{states_.load(*m.x, 2 * p), states_.load(*m.x, 2 * p + 1)};
-      const Cx nx = core::qstep::state_update(Ly.xupd[p], weights_.load(*m.A, 2 * p), weights_.load(*m.A, 2 * p + 1),
-                                              x, bu_re[p], bu_im[p], nullptr);
+      const Cx nx = core::qstep::state_update(Ly.xupd[p], Ly.fast, weights_.load(*m.A, 2 * p),
+                                              weights_.load(*m.A, 2 * p + 1), x, bu_re[p], bu_im[p], nullptr);
       states_.put(*m.x, 2 * p, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * p + 1, static_cast<int32_t>(nx.im));
     }

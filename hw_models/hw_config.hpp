@@ -47,7 +47,7 @@ struct HwConfig {
   bool double_buffer = true;  // fetch layer l+1's weights while layer l computes
   // simulation
   std::string mode = "lt";    // lt (loosely timed, temporal decoupling) or cycle (clocked)
-  double quantum_ns = 1000;   // lt: the quantum keeper's global quantum
+  double quantum_ns = 10000;   // lt: the quantum keeper's global quantum
   std::string energy_table;   // YAML energy/area table; empty = the built-in Horowitz 45 nm table
   double tech_scale = 1.0;    // multiplies every energy of the table (technology node)
   // testing the bit-exactness check: flip the lowest bit of layer 0's first state code after the

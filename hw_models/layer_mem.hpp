@@ -27,6 +27,11 @@ inline void words_of(const Region& r, size_t b, size_t e, std::vector<uint64_t>&
   for (uint64_t w = r.word_of(b); w <= r.word_of(e - 1); ++w) out.push_back(w);
 }
 
+// The word range [first, last) of elements [b, e) of a region (b < e).
+inline std::pair<uint64_t, uint64_t> word_range(const Region& r, size_t b, size_t e) {
+  return {r.word_of(b), r.word_of(e - 1) + 1};
+}
+
 // Multiplier width of the scaled sums that narrow results (quant/intops.hpp: 31-bit multipliers)
 // and of the exact accumulators.
 constexpr int kScaleBits = 31;

@@ -9,7 +9,10 @@ MatVecEngine::MatVecEngine(sc_core::sc_module_name name, const HwConfig& config,
     : PipelinedUnit(name, static_cast<unsigned>(config.mve_pipeline), clk != nullptr, clk),
       macs_(config.mve_macs),
       weights_(weights),
-      states_(states) {}
+      states_(states) {
+  watch(weights);
+  watch(states);
+}
 
 namespace {
 
@@ -27,6 +30,8 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
                               int in_width) {
   Op op;
   op.name = "mve.linear";
+  op.site = &W;
+  op.offset = row0;
   op.items = rows * cols;
   op.per_cycle = static_cast<size_t>(macs_);
   op.issue = [&](size_t s, size_t e) {
@@ -54,6 +59,7 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
                                const int32_t* in, int64_t* logits, int w_width, int in_width) {
   Op op;
   op.name = "mve.decoder";
+  op.site = &W;
   op.items = classes * H;
   op.per_cycle = static_cast<size_t>(macs_);
   op.issue = [&](size_t s, size_t e) {
@@ -80,6 +86,7 @@ uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, s
                               const int32_t* u, int32_t* y) {
   Op op;
   op.name = "mve.output";
+  op.site = m.D;
   op.items = H;
   op.per_cycle = static_cast<size_t>(macs_);
   op.issue = [&](size_t s, size_t e) {
@@ -102,6 +109,7 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
   const size_t P2 = Ly.states;
   Op op;
   op.name = "mve.s5_bu";
+  op.site = m.B;
   op.items = P2 * H;  // complex-by-real products: two MACs each
   op.per_cycle = std::max<size_t>(1, static_cast<size_t>(macs_) / 2);
   op.issue = [&](size_t s, size_t e) {
@@ -129,6 +137,7 @@ uint64_t MatVecEngine::s5_cx(const core::QLayerConsts& Ly, const LayerMem& m, si
   const size_t P2 = Ly.states;
   Op op;
   op.name = "mve.s5_cx";
+  op.site = m.C;
   op.items = H * P2;
   op.per_cycle = std::max<size_t>(1, static_cast<size_t>(macs_) / 2);
   op.issue = [&](size_t s, size_t e) {

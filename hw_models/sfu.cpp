@@ -9,7 +9,9 @@ SpecialFunctionUnit::SpecialFunctionUnit(sc_core::sc_module_name name, const HwC
     : PipelinedUnit(name, static_cast<unsigned>(config.sfu_pipeline), clk != nullptr, clk),
       width_(config.sfu_width),
       isqrt_cycles_(static_cast<unsigned>(config.sfu_isqrt_cycles)),
-      weights_(weights) {}
+      weights_(weights) {
+  watch(weights);
+}
 
 uint64_t SpecialFunctionUnit::elementwise(const char* name, size_t n, const std::function<void(size_t)>& f) {
   Op op;
@@ -53,6 +55,7 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
   if (Ly.batch_norm) {
     Op op;
     op.name = "sfu.batchnorm";
+    op.site = m.gamma;
     op.items = H;
     op.per_cycle = static_cast<size_t>(width_);
     op.issue = read_params;
@@ -80,6 +83,7 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
   // ... pass 2: the outputs
   Op outs;
   outs.name = "sfu.layernorm.out";
+  outs.site = m.gamma;
   outs.items = H;
   outs.per_cycle = static_cast<size_t>(width_);
   outs.issue = read_params;

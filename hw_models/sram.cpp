@@ -12,7 +12,10 @@ BankedSram::BankedSram(sc_core::sc_module_name name, const SramConfig& config)
       limbs_(static_cast<size_t>((config.word_bits + 63) / 64)),
       bank_reads_(static_cast<size_t>(config.banks), 0),
       bank_writes_(static_cast<size_t>(config.banks), 0),
-      scratch_(static_cast<size_t>(config.banks), 0) {}
+      scratch_(static_cast<size_t>(config.banks), 0) {
+  for (int k = 0; k < 31; ++k)
+    if (config.banks == 1 << k) banks_log2_ = k;
+}
 
 const BankedSram::Region& BankedSram::allocate(const std::string& name, size_t elements, int width, int bank) {
   if (width < 1 || width > 32 || width > config_.word_bits)
@@ -26,6 +29,8 @@ const BankedSram::Region& BankedSram::allocate(const std::string& name, size_t e
   r.name = name;
   r.width = width;
   r.per_word = config_.word_bits / width;
+  for (int k = 0; k < 31; ++k)
+    if (r.per_word == 1 << k) r.per_word_log2 = k;
   r.elements = elements;
   r.word0 = used_words_;
   r.words = (elements + static_cast<size_t>(r.per_word) - 1) / static_cast<size_t>(r.per_word);
@@ -139,11 +144,37 @@ void BankedSram::store(const Region& r, const std::vector<int32_t>& codes) {
   write_image(r.word0 * static_cast<uint64_t>(config_.word_bits / 8), bytes.data(), bytes.size());
 }
 
-void BankedSram::put(const Region& r, size_t i, int32_t code) {
-  check_code(basename(), r.name, i, code, r.width);
-  place(&data_[r.word_of(i) * limbs_], (i % static_cast<size_t>(r.per_word)) * static_cast<size_t>(r.width), r.width,
+void BankedSram::put_wide(const Region& r, size_t i, int32_t code) {
+  const int64_t half = int64_t{1} << (r.width - 1);
+  if (code < -half || code >= half) check_code(basename(), r.name, i, code, r.width);  // throws
+  const size_t slot = r.per_word_log2 >= 0 ? i & ((size_t{1} << r.per_word_log2) - 1) : i % static_cast<size_t>(r.per_word);
+  place(&data_[r.word_of(i) * limbs_], slot * static_cast<size_t>(r.width), r.width,
         static_cast<uint64_t>(static_cast<int64_t>(code)));
-  decode(r, i);
+  mirror_[r.index][i] = code;  // what decode() would read back: the code fits its width
+}
+
+unsigned BankedSram::access_ranges(std::initializer_list<std::pair<uint64_t, uint64_t>> ranges, bool write) {
+  const auto banks = static_cast<size_t>(config_.banks);
+  auto& counter = write ? bank_writes_ : bank_reads_;
+  for (const auto& [w0, w1] : ranges) {
+    const uint64_t n = w1 - w0, rounds = banks_log2_ >= 0 ? n >> banks_log2_ : n / banks;
+    if (rounds)  // whole rounds touch every bank equally
+      for (size_t k = 0; k < banks; ++k) scratch_[k] += static_cast<unsigned>(rounds);
+    size_t b = static_cast<size_t>(banks_log2_ >= 0 ? w0 & (banks - 1) : w0 % banks);
+    for (uint64_t j = 0; j < n - rounds * banks; ++j) {
+      ++scratch_[b];
+      b = b + 1 == banks ? 0 : b + 1;
+    }
+  }
+  unsigned worst = 0;
+  for (size_t k = 0; k < banks; ++k) {
+    counter[k] += scratch_[k];
+    worst = std::max(worst, scratch_[k]);
+    scratch_[k] = 0;
+  }
+  const unsigned cycles = std::max(1u, (worst + static_cast<unsigned>(config_.ports) - 1) / static_cast<unsigned>(config_.ports));
+  conflict_cycles_ += cycles - 1;
+  return cycles;
 }
 
 unsigned BankedSram::access(const uint64_t* words, size_t n, bool write) {
@@ -176,6 +207,24 @@ uint64_t BankedSram::writes() const {
   uint64_t n = 0;
   for (auto v : bank_writes_) n += v;
   return n;
+}
+
+BankedSram::Counters BankedSram::difference(const Counters& after, const Counters& before) {
+  Counters d = after;
+  for (size_t b = 0; b < d.reads.size(); ++b) {
+    d.reads[b] -= before.reads[b];
+    d.writes[b] -= before.writes[b];
+  }
+  d.conflicts -= before.conflicts;
+  return d;
+}
+
+void BankedSram::add(const Counters& delta) {
+  for (size_t b = 0; b < delta.reads.size(); ++b) {
+    bank_reads_[b] += delta.reads[b];
+    bank_writes_[b] += delta.writes[b];
+  }
+  conflict_cycles_ += delta.conflicts;
 }
 
 StatList BankedSram::stats() const {

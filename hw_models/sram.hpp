@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <initializer_list>
+#include <utility>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,7 +30,10 @@ class BankedSram : public sc_core::sc_module {
     int width = 0, per_word = 0;
     size_t elements = 0;
     size_t index = 0;  // position in the memory's region list
-    uint64_t word_of(size_t i) const { return word0 + i / static_cast<size_t>(per_word); }
+    int per_word_log2 = -1;  // when per_word is a power of two (a shift instead of a division)
+    uint64_t word_of(size_t i) const {
+      return word0 + (per_word_log2 >= 0 ? i >> per_word_log2 : i / static_cast<size_t>(per_word));
+    }
   };
 
   BankedSram(sc_core::sc_module_name name, const SramConfig& config);
@@ -57,10 +62,21 @@ class BankedSram : public sc_core::sc_module {
   int32_t load(const Region& r, size_t i) const { return mirror_[r.index][i]; }
   // Writes one element (read-modify-write of its word is not modelled: a word write with a byte
   // enable per element); accounting is separate (access()).
-  void put(const Region& r, size_t i, int32_t code);
+  void put(const Region& r, size_t i, int32_t code) {
+    const int64_t half = int64_t{1} << (r.width - 1);
+    if (code < -half || code >= half || limbs_ != 1) return put_wide(r, i, code);  // (throws when it does not fit)
+    const size_t slot = r.per_word_log2 >= 0 ? i & ((size_t{1} << r.per_word_log2) - 1) : i % static_cast<size_t>(r.per_word);
+    const uint64_t mask = (uint64_t{1} << r.width) - 1;
+    const size_t off = slot * static_cast<size_t>(r.width);
+    uint64_t& w = data_[r.word_of(i)];
+    w = (w & ~(mask << off)) | ((static_cast<uint64_t>(static_cast<int64_t>(code)) & mask) << off);
+    mirror_[r.index][i] = code;  // what decode() would read back: the code fits its width
+  }
   // The words touched in one cycle, reads or writes: counts them per bank and returns the cycles
   // they need: max over banks of ceil(words in the bank / ports), at least 1.
   unsigned access(const uint64_t* words, size_t n, bool write);
+  // The same for word ranges [first, last) (the words of contiguous elements).
+  unsigned access_ranges(std::initializer_list<std::pair<uint64_t, uint64_t>> ranges, bool write);
 
   // The packed word image of a region (for vector export and checks): words as 64-bit limbs.
   std::vector<uint64_t> image(const Region& r) const;
@@ -71,10 +87,19 @@ class BankedSram : public sc_core::sc_module {
   const std::vector<uint64_t>& bank_reads() const { return bank_reads_; }
   const std::vector<uint64_t>& bank_writes() const { return bank_writes_; }
   uint64_t conflict_cycles() const { return conflict_cycles_; }
+  // The access counters, to replay a memoized schedule's accesses (PipelinedUnit, lt mode).
+  struct Counters {
+    std::vector<uint64_t> reads, writes;
+    uint64_t conflicts = 0;
+  };
+  Counters counters() const { return {bank_reads_, bank_writes_, conflict_cycles_}; }
+  static Counters difference(const Counters& after, const Counters& before);
+  void add(const Counters& delta);
   StatList stats() const;
 
  private:
   void decode(const Region& r, size_t i);
+  void put_wide(const Region& r, size_t i, int32_t code);
   SramConfig config_;
   std::deque<Region> regions_;  // stable addresses: units keep pointers to regions
   std::map<std::string, size_t> index_;
@@ -84,6 +109,7 @@ class BankedSram : public sc_core::sc_module {
   uint64_t used_words_ = 0;
   std::vector<uint64_t> bank_reads_, bank_writes_;
   std::vector<unsigned> scratch_;
+  int banks_log2_ = -1;  // when banks is a power of two
   uint64_t conflict_cycles_ = 0;
 };
 

@@ -12,15 +12,26 @@ PipelinedUnit::PipelinedUnit(sc_core::sc_module_name name, unsigned depth, bool 
 
 uint64_t PipelinedUnit::run_lt(const Op& op) {
   if (op.items == 0) return 0;
-  uint64_t cycles = 0;
-  for (size_t b = 0; b < op.items; b += op.per_cycle) {
-    const size_t e = std::min(op.items, b + op.per_cycle);
-    const unsigned c = op.issue(b, e);
-    cycles += c;
-    stalls_ += c - 1;
-    op.retire(b, e);
+  const auto key = std::make_tuple(op.name, op.site, op.offset, op.items);
+  auto it = schedules_.find(key);
+  if (it == schedules_.end()) {
+    Schedule s;
+    std::vector<BankedSram::Counters> before;
+    for (const BankedSram* m : watched_) before.push_back(m->counters());
+    for (size_t b = 0; b < op.items; b += op.per_cycle) {
+      const unsigned c = op.issue(b, std::min(op.items, b + op.per_cycle));
+      s.issue_cycles += c;
+      s.stalls += c - 1;
+    }
+    for (size_t k = 0; k < watched_.size(); ++k)
+      s.accesses.push_back(BankedSram::difference(watched_[k]->counters(), before[k]));
+    it = schedules_.emplace(key, std::move(s)).first;
+  } else {
+    for (size_t k = 0; k < watched_.size(); ++k) watched_[k]->add(it->second.accesses[k]);
   }
-  cycles += op.extra + depth_;
+  op.retire(0, op.items);
+  stalls_ += it->second.stalls;
+  uint64_t cycles = it->second.issue_cycles + op.extra + depth_;
   busy_ += cycles;
   ++ops_;
   items_ += op.items;

@@ -17,14 +17,22 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <tuple>
+#include <vector>
 #include <string>
 
+#include "hw_models/sram.hpp"
 #include "hw_models/stats.hpp"
 
 namespace ssmsim::hw {
 
 struct Op {
   std::string name;
+  // where the op's operands live (a region) and its offset there: with name and items, the key
+  // under which the lt mode memoizes the issue schedule (it depends on nothing else)
+  const void* site = nullptr;
+  size_t offset = 0;
   size_t items = 0;
   size_t per_cycle = 1;
   unsigned extra = 0;
@@ -43,6 +51,8 @@ class PipelinedUnit : public sc_core::sc_module {
   // Called from the controller's thread: runs `op` on the clocked thread and returns when it is done.
   uint64_t run_cycle(const Op& op);
   uint64_t run(const Op& op) { return clocked_ ? run_cycle(op) : run_lt(op); }
+  // The memories whose access counters an op's issue changes (replayed with a memoized schedule).
+  void watch(BankedSram& m) { watched_.push_back(&m); }
 
   unsigned depth() const { return depth_; }
   uint64_t busy_cycles() const { return busy_; }
@@ -55,6 +65,15 @@ class PipelinedUnit : public sc_core::sc_module {
 
  private:
   void clocked_thread();
+  // lt: an op's issue cycles, stalls and memory accesses are the same every time it runs with the
+  // same key; the first run walks the groups, later runs replay the result, then retire all
+  // items at once (they are independent within an op).
+  struct Schedule {
+    uint64_t issue_cycles = 0, stalls = 0;
+    std::vector<BankedSram::Counters> accesses;
+  };
+  std::map<std::tuple<std::string, const void*, size_t, size_t>, Schedule> schedules_;
+  std::vector<BankedSram*> watched_;
   unsigned depth_;
   bool clocked_;
   const sc_core::sc_clock* clk_;

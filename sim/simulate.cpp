@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <memory>
 
 #include "quant/errors.hpp"
@@ -15,23 +16,31 @@ namespace ssmsim::sim {
 
 namespace {
 
-// The C-model's results, a chunk of kLanes sequences at a time (computed when first needed).
+// The C-model's results, a chunk of kLanes sequences at a time, the next chunk computed on another
+// thread while the simulation runs the current one.
 class Reference {
  public:
   Reference(const core::QEngine& engine, const core::SequenceSet& set, size_t count, bool states)
-      : engine_(engine), set_(set), count_(count), ws_(engine.make_workspace()) {
-    ws_->record = states;
+      : engine_(engine), set_(set), count_(count) {
+    for (auto& s : slots_) {
+      s.ws = engine.make_workspace();
+      s.ws->record = states;
+    }
+  }
+  ~Reference() {
+    for (auto& s : slots_)
+      if (s.pending.valid()) s.pending.wait();
   }
   // logits of sequence i; with states, layer li's state code e at step t
   const int64_t* logits(size_t i) {
     load(i);
-    return &result_.logits[(i % core::kLanes) * engine_.model().config.d_output];
+    return &cur().result.logits[(i % core::kLanes) * engine_.model().config.d_output];
   }
   int32_t state(size_t i, size_t li, size_t t, size_t e) {
     load(i);
     const core::QLayerConsts& Ly = engine_.consts().layers[li];
     const size_t lane = i % core::kLanes, L = set_.length;
-    const auto& x = ws_->layers[li].x;
+    const auto& x = cur().ws->layers[li].x;
     if (!Ly.xupd_per_state) {  // S4D [H * N/2][L][re, im][lanes]
       const size_t k = e / 2, c = e % 2;
       return x[((k * L + t) * 2 + c) * core::kLanes + lane];
@@ -40,20 +49,35 @@ class Reference {
   }
 
  private:
+  struct Slot {
+    std::unique_ptr<core::QWorkspace> ws;
+    quant::SaturationCounters counters;
+    core::QChunkResult result;
+    std::future<void> pending;
+    size_t chunk = SIZE_MAX;
+  };
+  Slot& cur() { return slots_[chunk_ % 2]; }
+  void start(size_t c) {  // chunk c into slot c % 2
+    Slot& s = slots_[c % 2];
+    s.chunk = c;
+    s.pending = std::async(std::launch::async, [this, &s, c] {
+      std::vector<size_t> idx;
+      for (size_t k = c * core::kLanes; k < std::min(count_, (c + 1) * core::kLanes); ++k) idx.push_back(k);
+      s.result = engine_.run_chunk(core::make_chunk(set_, idx.data(), idx.size()), *s.ws, s.counters);
+    });
+  }
   void load(size_t i) {
     const size_t c = i / core::kLanes;
     if (c == chunk_) return;
-    std::vector<size_t> idx;
-    for (size_t k = c * core::kLanes; k < std::min(count_, (c + 1) * core::kLanes); ++k) idx.push_back(k);
-    result_ = engine_.run_chunk(core::make_chunk(set_, idx.data(), idx.size()), *ws_, counters_);
+    if (slots_[c % 2].chunk != c) start(c);
+    slots_[c % 2].pending.get();
     chunk_ = c;
+    if ((c + 1) * core::kLanes < count_) start(c + 1);  // the next chunk, while this one is compared
   }
   const core::QEngine& engine_;
   const core::SequenceSet& set_;
   size_t count_;
-  std::unique_ptr<core::QWorkspace> ws_;
-  quant::SaturationCounters counters_;
-  core::QChunkResult result_;
+  Slot slots_[2];
   size_t chunk_ = SIZE_MAX;
 };
 

@@ -19,7 +19,6 @@ struct SimulateOptions {
   size_t limit = 0;            // first N test sequences; 0 = all
   bool check_states = false;
   std::string vcd;             // cycle mode: waveform file (without .vcd)
-  size_t threads = 0;          // the C-model reference's threads
   std::function<void(size_t done, size_t total)> progress;
 };
 

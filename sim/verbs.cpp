@@ -597,7 +597,6 @@ int run_simulate(const Invocation& inv) {
   so.limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
   so.check_states = o["check-states"].as<bool>();
   if (o.count("vcd")) so.vcd = o["vcd"].as<std::string>();
-  so.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
   const bool tty = ::isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
   so.progress = [&](size_t done, size_t total) {

@@ -774,7 +774,7 @@ void s4d_states_wide(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
         const int32_t* uu = u.at(t, hh);
         int64_t* acc = &yacc[(t * H + hh) * kLanes];
         for (size_t l = 0; l < kLanes; ++l) {
-          const qstep::Cx x = qstep::state_update(upd, ar, ai, {xr[l], xi[l]}, static_cast<wide_t>(br) * uu[l],
+          const qstep::Cx x = qstep::state_update(upd, false, ar, ai, {xr[l], xi[l]}, static_cast<wide_t>(br) * uu[l],
                                                   static_cast<wide_t>(bi) * uu[l], ex[l]);
           xr[l] = x.re;
           xi[l] = x.im;
@@ -975,15 +975,10 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
           for (size_t l = 0; l < kLanes; ++l) {
             int64_t& r = xr[pp * kLanes + l];
             int64_t& im = xi[pp * kLanes + l];
-            if (Ly.fast) {
-              const int64_t nr = upd.fast(ar * r - ai * im, br64[l], ex[l]);
-              im = upd.fast(ar * im + ai * r, bi64[l], ex[l]);
-              r = nr;
-            } else {
-              const qstep::Cx x = qstep::state_update(upd, ar, ai, {r, im}, bur[l], bui[l], ex[l]);
-              r = x.re;
-              im = x.im;
-            }
+            const qstep::Cx x = Ly.fast ? qstep::state_update(upd, true, ar, ai, {r, im}, br64[l], bi64[l], ex[l])
+                                        : qstep::state_update(upd, false, ar, ai, {r, im}, bur[l], bui[l], ex[l]);
+            r = x.re;
+            im = x.im;
             if (xrec) {
               xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(r);
               xrec[(t * 2 * P2 + 2 * pp + 1) * kLanes + l] = static_cast<int32_t>(im);

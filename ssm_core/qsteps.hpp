@@ -78,13 +78,17 @@ inline int32_t dot(const int32_t* w, int32_t b, const int32_t* in, size_t n, siz
 
 // The complex state update of one state (section 9.3): x' = narrow(A x, B u) for the real and
 // imaginary parts, each with its own one rounding; `bu_re`, `bu_im` are the exact B u
-// (S4D: B * u of the channel; S5: the sum over the inputs).
+// (S4D: B * u of the channel; S5: the sum over the inputs). `fast` (QLayerConsts::fast: the
+// formats' bounds keep every term below 2^62) computes the same bits in 64-bit arithmetic.
 struct Cx {
   int64_t re, im;
 };
-inline Cx state_update(const quant::ScaledSum& upd, int64_t ar, int64_t ai, Cx x, quant::wide_t bu_re,
+[[gnu::always_inline]] inline Cx state_update(const quant::ScaledSum& upd, bool fast, int64_t ar, int64_t ai, Cx x, quant::wide_t bu_re,
                        quant::wide_t bu_im, uint64_t* ev) {
   using quant::wide_t;
+  if (fast)
+    return {upd.fast(ar * x.re - ai * x.im, static_cast<int64_t>(bu_re), ev),
+            upd.fast(ar * x.im + ai * x.re, static_cast<int64_t>(bu_im), ev)};
   const wide_t axr = static_cast<wide_t>(ar) * x.re - static_cast<wide_t>(ai) * x.im;
   const wide_t axi = static_cast<wide_t>(ar) * x.im + static_cast<wide_t>(ai) * x.re;
   return {upd(axr, bu_re, ev), upd(axi, bu_im, ev)};
