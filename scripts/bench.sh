@@ -21,6 +21,14 @@ if [ -f "${SSMSIM_DATA:-data}/mnist/t10k-images-idx3-ubyte" ] || [ -f "${SSMSIM_
     build/bin/ssmsim quantize --ckpt "$ckpt" --precision configs/precision/$p.yaml --out "$tmp/$p.safetensors" >/dev/null 2>&1
     build/bin/ssmsim eval --ckpt "$tmp/$p.safetensors" --workload smnist 2>/dev/null | head -1
   done
+  echo
+  echo "== the SystemC accelerator: s4d_edge (hetero_6x) on edge_minimal, 200 sMNIST test sequences (156,800 tokens)"
+  echo "   (wall time includes checking every sequence against the C-model, which runs a chunk ahead on a second thread)"
+  for m in lt cycle; do
+    /usr/bin/time -f "   peak memory %M KiB" build/bin/ssmsim simulate --ckpt "$tmp/hetero_6x.safetensors" \
+      --hw configs/hw/edge_minimal.yaml --workload smnist --limit 200 --mode $m 2>&1 >"$tmp/sim.txt" | grep "peak memory"
+    grep -E "bit_exact|simulation:" "$tmp/sim.txt"
+  done
 else
   echo "(skipped: MNIST is missing; run \`make data\`)"
 fi

@@ -14,6 +14,7 @@ packages=(
   libbenchmark-dev
   libyaml-cpp-dev
   nlohmann-json3-dev
+  time                    # /usr/bin/time: peak memory in `make bench`
 )
 
 missing=()
