@@ -212,12 +212,16 @@ Cost Accelerator::cost() const {
   }
   const double mul = t.mul_um2_per_bit2, add = t.add_um2_per_bit;
   const int ax = acc_bits(wA, wx, 2);
+  // multipliers as built: the configured operand width, or the model's widest operands
+  const MulShape a_x = mul_shape(wA, wx, config_.cmac_operand_bits), b_u = mul_shape(wB, wu, config_.cmac_operand_bits);
+  const int mva = std::max({wW, wC, wB}), mvb = std::max({wact, mem_.w_in, wx, wu});
+  const MulShape mv = mul_shape(mva, mvb, config_.mve_operand_bits);
   c.area_um2["cmac"] = config_.cmac_lanes *
-                       (mul * (4.0 * wA * wx + 2.0 * wB * wu + 2.0 * wC * wx + 2.0 * ax * kScaleBits +
+                       (mul * (4.0 * a_x.a * a_x.b + 2.0 * b_u.a * b_u.b + 2.0 * ax * kScaleBits +
                                2.0 * (wB + wu) * kScaleBits) +
-                        add * (2.0 * ax + 4.0 * (ax + kScaleBits) + 2.0 * kAccBits) +
+                        add * (2.0 * ax + 4.0 * (ax + kScaleBits)) +
                         t.reg_um2_per_bit * config_.cmac_pipeline * (4.0 * wx + 2.0 * kAccBits));
-  c.area_um2["mve"] = config_.mve_macs * (mul * wW * std::max(wact, mem_.w_in) + add * kAccBits +
+  c.area_um2["mve"] = config_.mve_macs * (mul * mv.a * mv.b + add * kAccBits +
                                           t.reg_um2_per_bit * config_.mve_pipeline * kAccBits) +
                       mul * kAccBits * kScaleBits;
   double lut_bits = 0;

@@ -1,11 +1,11 @@
 // The complex diagonal MAC array: `cmac_lanes` lanes, each performing one state update per issue
 // x' = Lambda_bar * x + B_bar * u (complex, fixed point) through ssm_core/qsteps.hpp, with a
-// pipeline of `cmac_pipeline` stages from operand read to state write-back. For S4D each lane also
-// accumulates its output term Re(C x') into the channel's accumulator (the per-channel products);
-// for S5 the matrix-vector engine forms B u and C x around it.
-// Memory: a group of lanes reads the A and B (and for S4D C) words of its states from the weight
-// memory and the state words from the state memory, and writes the states back; a group issues
-// in as many cycles as the worst bank needs.
+// pipeline of `cmac_pipeline` stages from operand read to state write-back. The matrix-vector
+// engine forms the products around it (S4D: C x per channel; S5: B u before, C x after).
+// Memory: a group of lanes reads the A (and for S4D B) words of its states from the weight memory
+// and the state words from the state memory, and writes the states back; a group issues in as
+// many cycles as the worst bank needs, or as the multiplier passes need when the lanes'
+// multipliers (`cmac_operand_bits`) are narrower than the operands.
 #pragma once
 
 #include <systemc>
@@ -26,8 +26,8 @@ class CmacArray : public PipelinedUnit {
   CmacArray(sc_core::sc_module_name name, const HwConfig& config, BankedSram& weights, BankedSram& states,
             const sc_core::sc_clock* clk);
 
-  // S4D: every state of every channel; u[h] is channel h's input, acc[h] receives sum Re(C x').
-  uint64_t s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u, int64_t* acc);
+  // S4D: every state of every channel; u[h] is channel h's input.
+  uint64_t s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u);
   // S5: every state p with its exact B u (bu_re[p], bu_im[p]).
   uint64_t s5_update(const core::QLayerConsts& Ly, const LayerMem& m, const quant::wide_t* bu_re,
                      const quant::wide_t* bu_im);
@@ -36,7 +36,7 @@ class CmacArray : public PipelinedUnit {
   int lanes() const { return lanes_; }
 
  private:
-  int lanes_;
+  int lanes_, operand_bits_;
   BankedSram &weights_, &states_;
   ActionCounts actions_;
   std::vector<uint64_t> wwords_, swords_;

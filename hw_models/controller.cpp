@@ -172,9 +172,8 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
     bu_im_.assign(Ly.states, 0);
     advance(mve_.s5_bu(Ly, m, H, u_.data(), bu_re_.data(), bu_im_.data()));
     advance(cmac_.s5_update(Ly, m, bu_re_.data(), bu_im_.data()));
-    advance(mve_.s5_cx(Ly, m, H, acc_.data()));
   } else {
-    advance(cmac_.s4d_update(Ly, m, H, u_.data(), acc_.data()));
+    advance(cmac_.s4d_update(Ly, m, H, u_.data()));
   }
   if (li == 0 && config_.fault_step == static_cast<int64_t>(t_))  // an injected fault (hw.fault_step)
     state_mem_.put(*m.x, 0, state_mem_.load(*m.x, 0) ^ 1);
@@ -182,6 +181,7 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
     auto& rec = states_[li];
     for (size_t i = 0; i < m.x->elements; ++i) rec.push_back(state_mem_.load(*m.x, i));
   }
+  advance(mve_.cx(Ly, m, H, !s5, acc_.data()));
   advance(mve_.output(Ly, m, H, acc_.data(), u_.data(), y_.data()));
   advance(sfu_.gelu(Ly, m, H, y_.data(), act_.data()));
   const int32_t* g = act_.data();

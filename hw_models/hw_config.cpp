@@ -50,6 +50,8 @@ HwConfig HwConfig::from_yaml(const YAML::Node& node, const std::string& prefix) 
     else if (k == "cmac_lanes") c.cmac_lanes = int_key(v, key, 1, 4096);
     else if (k == "cmac_pipeline") c.cmac_pipeline = int_key(v, key, 1, 64);
     else if (k == "mve_macs") c.mve_macs = int_key(v, key, 1, 65536);
+    else if (k == "cmac_operand_bits") c.cmac_operand_bits = int_key(v, key, 0, 32);
+    else if (k == "mve_operand_bits") c.mve_operand_bits = int_key(v, key, 0, 32);
     else if (k == "mve_pipeline") c.mve_pipeline = int_key(v, key, 1, 64);
     else if (k == "sfu_width") c.sfu_width = int_key(v, key, 1, 4096);
     else if (k == "sfu_pipeline") c.sfu_pipeline = int_key(v, key, 1, 64);
@@ -74,7 +76,8 @@ HwConfig HwConfig::from_yaml(const YAML::Node& node, const std::string& prefix) 
     else if (k == "fault_step") c.fault_step = yaml_int(v, key, -1, 1LL << 40);
     else
       throw ConfigError(key, yaml_text(v),
-                        "unknown hw key; allowed: name, description, clock_mhz, cmac_lanes, cmac_pipeline, mve_macs, "
+                        "unknown hw key; allowed: name, description, clock_mhz, cmac_lanes, cmac_pipeline, "
+                        "cmac_operand_bits, mve_macs, mve_operand_bits, "
                         "mve_pipeline, sfu_width, sfu_pipeline, sfu_isqrt_cycles, weight_mem, state_mem, "
                         "bus_width_bits, bus_latency, bus_burst_beats, offchip, offchip_latency, double_buffer, mode, "
                         "quantum_ns, energy_table, tech_scale, fault_step");
@@ -88,7 +91,9 @@ YAML::Node HwConfig::to_yaml() const {
   n["clock_mhz"] = clock_mhz;
   n["cmac_lanes"] = cmac_lanes;
   n["cmac_pipeline"] = cmac_pipeline;
+  n["cmac_operand_bits"] = cmac_operand_bits;
   n["mve_macs"] = mve_macs;
+  n["mve_operand_bits"] = mve_operand_bits;
   n["mve_pipeline"] = mve_pipeline;
   n["sfu_width"] = sfu_width;
   n["sfu_pipeline"] = sfu_pipeline;

@@ -27,6 +27,10 @@ struct HwConfig {
   // operand read to state write-back
   int cmac_lanes = 4;
   int cmac_pipeline = 4;
+  // multiplier operand width of the CMAC lanes and of the MVE's MACs; 0: as wide as the model's
+  // operands. Narrower multipliers take several passes per product (ceil(wa/w) * ceil(wb/w) cycles)
+  int cmac_operand_bits = 0;
+  int mve_operand_bits = 0;
   // matrix-vector engine: real MACs per cycle; pipeline stages (multiply, add tree, requantize)
   int mve_macs = 8;
   int mve_pipeline = 3;

@@ -27,6 +27,17 @@ inline void words_of(const Region& r, size_t b, size_t e, std::vector<uint64_t>&
   for (uint64_t w = r.word_of(b); w <= r.word_of(e - 1); ++w) out.push_back(w);
 }
 
+// A wa x wb multiply on the hardware's multipliers of `hw` bits (0: as wide as the operands):
+// the multiplier it runs on and the passes it takes (ceil(wa / hw) * ceil(wb / hw)).
+struct MulShape {
+  int a, b;
+  unsigned passes;
+};
+inline MulShape mul_shape(int wa, int wb, int hw) {
+  if (hw <= 0) return {wa, wb, 1};
+  return {hw, hw, static_cast<unsigned>(((wa + hw - 1) / hw) * ((wb + hw - 1) / hw))};
+}
+
 // The word range [first, last) of elements [b, e) of a region (b < e).
 inline std::pair<uint64_t, uint64_t> word_range(const Region& r, size_t b, size_t e) {
   return {r.word_of(b), r.word_of(e - 1) + 1};

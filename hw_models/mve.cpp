@@ -8,6 +8,7 @@ MatVecEngine::MatVecEngine(sc_core::sc_module_name name, const HwConfig& config,
                            BankedSram& states, const sc_core::sc_clock* clk)
     : PipelinedUnit(name, static_cast<unsigned>(config.mve_pipeline), clk != nullptr, clk),
       macs_(config.mve_macs),
+      operand_bits_(config.mve_operand_bits),
       weights_(weights),
       states_(states) {
   watch(weights);
@@ -28,6 +29,7 @@ void rows_completed(size_t b, size_t e, size_t cols, F f) {
 uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, size_t rows, size_t cols,
                               const int32_t* in, const std::vector<quant::ScaledSum>& narrow, int32_t* out, int w_width,
                               int in_width) {
+  const MulShape ms = mul_shape(w_width, in_width, operand_bits_);
   Op op;
   op.name = "mve.linear";
   op.site = &W;
@@ -39,7 +41,7 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
     words_of(W, row0 * cols + s, row0 * cols + e, wwords_);
     for (size_t r = s / cols; r * cols < e; ++r)
       if (r * cols >= s) words_of(b, row0 + r, row0 + r + 1, wwords_);  // the row's bias at its start
-    return weights_.access(wwords_.data(), wwords_.size(), false);
+    return std::max(ms.passes, weights_.access(wwords_.data(), wwords_.size(), false));
   };
   std::vector<int32_t> wrow(cols), brow(1);
   op.retire = [&](size_t s, size_t e) {
@@ -49,7 +51,7 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
       actions_.multiply(acc_bits(w_width, in_width, cols), kScaleBits);
       actions_.adds(acc_bits(w_width, in_width, cols) + kScaleBits);
     });
-    actions_.multiply(w_width, in_width, e - s);
+    actions_.multiply(ms.a, ms.b, (e - s) * ms.passes);
     actions_.adds(acc_bits(w_width, in_width, cols), e - s);
   };
   return run(op);
@@ -57,6 +59,7 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
 
 uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Region& b, size_t classes, size_t H,
                                const int32_t* in, int64_t* logits, int w_width, int in_width) {
+  const MulShape ms = mul_shape(w_width, in_width, operand_bits_);
   Op op;
   op.name = "mve.decoder";
   op.site = &W;
@@ -67,7 +70,7 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
     words_of(W, s, e, wwords_);
     for (size_t r = s / H; r * H < e; ++r)
       if (r * H >= s) words_of(b, r, r + 1, wwords_);
-    return weights_.access(wwords_.data(), wwords_.size(), false);
+    return std::max(ms.passes, weights_.access(wwords_.data(), wwords_.size(), false));
   };
   op.retire = [&](size_t s, size_t e) {
     rows_completed(s, e, H, [&](size_t r) {
@@ -76,7 +79,7 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
       logits[r] = core::qstep::logit(c, r, acc);
       if (c.logit_rescaled) actions_.multiply(acc_bits(w_width, in_width, H), kScaleBits);
     });
-    actions_.multiply(w_width, in_width, e - s);
+    actions_.multiply(ms.a, ms.b, (e - s) * ms.passes);
     actions_.adds(acc_bits(w_width, in_width, H), e - s);
   };
   return run(op);
@@ -84,6 +87,7 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
 
 uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int64_t* acc,
                               const int32_t* u, int32_t* y) {
+  const MulShape ms = mul_shape(m.wD, m.wu, operand_bits_);
   Op op;
   op.name = "mve.output";
   op.site = m.D;
@@ -92,11 +96,11 @@ uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, s
   op.issue = [&](size_t s, size_t e) {
     wwords_.clear();
     words_of(*m.D, s, e, wwords_);
-    return weights_.access(wwords_.data(), wwords_.size(), false);
+    return std::max(ms.passes, weights_.access(wwords_.data(), wwords_.size(), false));
   };
   op.retire = [&](size_t s, size_t e) {
     for (size_t h = s; h < e; ++h) y[h] = core::qstep::output(Ly, h, acc[h], weights_.load(*m.D, h), u[h], nullptr);
-    actions_.multiply(m.wD, m.wu, e - s);
+    actions_.multiply(ms.a, ms.b, (e - s) * ms.passes);
     actions_.multiply(acc_bits(m.wC, m.wx, 2 * Ly.states), kScaleBits, e - s);
     actions_.multiply(m.wD + m.wu, kScaleBits, e - s);
     actions_.adds(acc_bits(m.wC, m.wx, 2 * Ly.states) + kScaleBits, 2 * (e - s));
@@ -107,6 +111,7 @@ uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, s
 uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u,
                              quant::wide_t* bu_re, quant::wide_t* bu_im) {
   const size_t P2 = Ly.states;
+  const MulShape ms = mul_shape(m.wB, m.wu, operand_bits_);
   Op op;
   op.name = "mve.s5_bu";
   op.site = m.B;
@@ -115,7 +120,7 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
   op.issue = [&](size_t s, size_t e) {
     wwords_.clear();
     words_of(*m.B, 2 * s, 2 * e, wwords_);
-    return weights_.access(wwords_.data(), wwords_.size(), false);
+    return std::max(ms.passes, weights_.access(wwords_.data(), wwords_.size(), false));
   };
   op.retire = [&](size_t s, size_t e) {
     rows_completed(s, e, H, [&](size_t p) {
@@ -127,41 +132,43 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
       bu_re[p] = re;
       bu_im[p] = im;
     });
-    actions_.multiply(m.wB, m.wu, 2 * (e - s));
+    actions_.multiply(ms.a, ms.b, 2 * (e - s) * ms.passes);
     actions_.adds(acc_bits(m.wB, m.wu, H), 2 * (e - s));
   };
   return run(op);
 }
 
-uint64_t MatVecEngine::s5_cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, int64_t* acc) {
-  const size_t P2 = Ly.states;
+uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, int64_t* acc) {
+  const size_t S = Ly.states;  // S4D: N/2 per channel; S5: P2 shared
+  const MulShape cw = mul_shape(m.wC, m.wx, operand_bits_);
+  // the state of item (h, s): S4D x[h][s], S5 x[s]
+  auto xi = [&](size_t h, size_t s) { return per_channel ? h * S + s : s; };
   Op op;
-  op.name = "mve.s5_cx";
+  op.name = "mve.cx";
   op.site = m.C;
-  op.items = H * P2;
+  op.items = H * S;  // complex-by-complex real parts: two MACs each
   op.per_cycle = std::max<size_t>(1, static_cast<size_t>(macs_) / 2);
   op.issue = [&](size_t s, size_t e) {
-    wwords_.clear();
-    swords_.clear();
-    words_of(*m.C, 2 * s, 2 * e, wwords_);
-    // the states of this group: items run h-major, p-minor
-    const size_t p0 = s % P2, p1 = (e - 1) % P2;
-    if (e - s >= P2 || p1 < p0) words_of(*m.x, 0, 2 * P2, swords_);
-    else words_of(*m.x, 2 * p0, 2 * p1 + 2, swords_);
-    const unsigned cw = weights_.access(wwords_.data(), wwords_.size(), false);
-    const unsigned cs = states_.access(swords_.data(), swords_.size(), false);
-    return std::max(cw, cs);
+    std::pair<uint64_t, uint64_t> xr;
+    if (per_channel) {
+      xr = word_range(*m.x, 2 * s, 2 * e);
+    } else {
+      const size_t p0 = s % S, p1 = (e - 1) % S;
+      xr = e - s >= S || p1 < p0 ? word_range(*m.x, 0, 2 * S) : word_range(*m.x, 2 * p0, 2 * p1 + 2);
+    }
+    const unsigned c = weights_.access_ranges({word_range(*m.C, 2 * s, 2 * e)}, false);
+    return std::max({c, states_.access_ranges({xr}, false), cw.passes});
   };
   op.retire = [&](size_t s, size_t e) {
-    rows_completed(s, e, P2, [&](size_t h) {
+    rows_completed(s, e, S, [&](size_t h) {
       int64_t a = 0;
-      for (size_t p = 0; p < P2; ++p)
-        a += core::qstep::output_term(weights_.load(*m.C, 2 * (h * P2 + p)), weights_.load(*m.C, 2 * (h * P2 + p) + 1),
-                                      {states_.load(*m.x, 2 * p), states_.load(*m.x, 2 * p + 1)});
+      for (size_t p = 0; p < S; ++p)
+        a += core::qstep::output_term(weights_.load(*m.C, 2 * (h * S + p)), weights_.load(*m.C, 2 * (h * S + p) + 1),
+                                      {states_.load(*m.x, 2 * xi(h, p)), states_.load(*m.x, 2 * xi(h, p) + 1)});
       acc[h] = a;
     });
-    actions_.multiply(m.wC, m.wx, 2 * (e - s));
-    actions_.adds(acc_bits(m.wC, m.wx, 2 * P2), 2 * (e - s));
+    actions_.multiply(cw.a, cw.b, 2 * (e - s) * cw.passes);
+    actions_.adds(acc_bits(m.wC, m.wx, 2 * S), 2 * (e - s));
   };
   return run(op);
 }

@@ -1,7 +1,9 @@
 // The matrix-vector engine: `mve_macs` real multiply-accumulates per cycle, `mve_pipeline` stages
-// (multiply, adder tree, requantize). It runs the encoder, the decoder, the mixing layers, the
-// per-channel feed-through D u with the output narrowing (both models), and for S5 the products
-// B u (before the state update) and C x (after it, reading the states from the state memory).
+// (multiply, adder tree, requantize), multipliers of `mve_operand_bits` (0: the operands' widths;
+// narrower ones take several passes). It runs the encoder, the decoder, the mixing layers, the
+// output products C x (S4D per channel, S5 over the shared states, reading the states from the
+// state memory), the feed-through D u with the output narrowing, and for S5 B u before the state
+// update.
 // Each output row is computed by ssm_core/qsteps.hpp when its last MAC retires. A group reads the
 // words of its weights (and a row's bias at the row's start) from the weight memory.
 #pragma once
@@ -36,13 +38,14 @@ class MatVecEngine : public PipelinedUnit {
   // S5: bu[p] = sum_h B[p][h] u[h] (exact, complex).
   uint64_t s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u, quant::wide_t* bu_re,
                  quant::wide_t* bu_im);
-  // S5: acc[h] = sum_p Re(C[h][p] x[p]), the states read from the state memory.
-  uint64_t s5_cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, int64_t* acc);
+  // acc[h] = sum_s Re(C[h][s] x[.]) with the states read from the state memory: per channel for
+  // S4D (x[h][s], the per-channel products), over the shared states for S5 (x[s]).
+  uint64_t cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, int64_t* acc);
 
   const ActionCounts& actions() const { return actions_; }
 
  private:
-  int macs_;
+  int macs_, operand_bits_;
   BankedSram &weights_, &states_;
   ActionCounts actions_;
   std::vector<uint64_t> wwords_, swords_;

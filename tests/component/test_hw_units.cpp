@@ -13,6 +13,8 @@
 #include "hw_models/bus.hpp"
 #include "hw_models/cmac.hpp"
 #include "hw_models/energy.hpp"
+#include "hw_models/mve.hpp"
+#include "hw_models/sfu.hpp"
 #include "hw_models/sram.hpp"
 #include "quant/errors.hpp"
 #include "quant/precision.hpp"
@@ -106,9 +108,8 @@ struct CmacDriver : sc_core::sc_module {
     if (clk) sc_core::wait(clk->posedge_event());  // start on an edge, as the controller does
     const sc_core::sc_time t0 = sc_core::sc_time_stamp();
     const size_t H = e.model().config.H;
-    std::vector<int64_t> acc(H);
     for (size_t t = 0; t < rec.L; ++t) {
-      cycles.push_back(cmac.s4d_update(e.consts().layers[0], m, H, &rec.u[t * H], acc.data()));
+      cycles.push_back(cmac.s4d_update(e.consts().layers[0], m, H, &rec.u[t * H]));
       for (size_t i = 0; i < m.x->elements; ++i) x.push_back(states.load(*m.x, i));
     }
     elapsed = sc_core::sc_time_stamp() - t0;
@@ -138,8 +139,8 @@ TEST(CmacArray, OneLaneWithoutConflictsTakesOneCyclePerStatePlusThePipelineAndMa
 }
 
 // Four lanes on a single-bank, single-port memory (clocked): a group of 4 states needs 2 words
-// each of A, B and C (16-bit codes, 4 per 64-bit word) from the one weight bank: 6 issue cycles
-// per group; the states, again, are the C-model's.
+// each of A and B (16-bit codes, 4 per 64-bit word) from the one weight bank: 4 issue cycles per
+// group; the states, again, are the C-model's.
 TEST(CmacArray, BankConflictsStallTheIssueByTheWordsTheOneBankMustServe) {
   const SmallModel sm;
   const core::QEngine e(sm.q);
@@ -157,13 +158,105 @@ TEST(CmacArray, BankConflictsStallTheIssueByTheWordsTheOneBankMustServe) {
   sc_core::sc_start(sc_core::sc_time(10, sc_core::SC_MS));
   const size_t states = sm.q.config.H * e.consts().layers[0].states;
   ASSERT_EQ(d.cycles.size(), rec.L);
-  for (uint64_t cyc : d.cycles) EXPECT_EQ(cyc, states / 4 * 6 + 3);
+  for (uint64_t cyc : d.cycles) EXPECT_EQ(cyc, states / 4 * 4 + 3);
   EXPECT_EQ(d.x, rec.x);
-  EXPECT_EQ(cmac.issue_stalls(), rec.L * (states / 4) * 5);
+  EXPECT_EQ(cmac.issue_stalls(), rec.L * (states / 4) * 3);
   // the clock agrees with the counted cycles
   uint64_t total = 0;
   for (uint64_t cyc : d.cycles) total += cyc;
   EXPECT_EQ(d.elapsed, clk.period() * static_cast<double>(total));
+}
+
+// Narrower multipliers take several passes: 16-bit operands on 8-bit lanes need 4 per product,
+// so each group issues in 4 cycles (memories without conflicts), and the multiplier energy is
+// that of 4 8x8 products, the same as one 16x16.
+TEST(CmacArray, NarrowOperandMultipliersTakeOnePassPerOperandSlice) {
+  const SmallModel sm;
+  const core::QEngine e(sm.q);
+  const Recorded rec = record_first_layer(e, sm.data.test);
+  hw::HwConfig c;
+  c.cmac_lanes = 2;
+  c.cmac_pipeline = 2;
+  c.cmac_operand_bits = 8;
+  c.weight_mem.ports = 4;
+  c.state_mem.ports = 4;
+  Mems mem(c, sm.q);
+  hw::CmacArray cmac("cmac", c, mem.weights, mem.states, nullptr);
+  CmacDriver d("driver", cmac, e, mem.m, mem.states, rec, nullptr);
+  d.run();
+  const size_t states = sm.q.config.H * e.consts().layers[0].states;
+  for (uint64_t cyc : d.cycles) EXPECT_EQ(cyc, states / 2 * 4 + 2);
+  EXPECT_EQ(d.x, rec.x);  // the same values, only slower
+  EXPECT_EQ(cmac.actions().mul.count({8, 8}), 1u);
+  EXPECT_EQ(cmac.actions().mul.at({8, 8}), rec.L * states * 6 * 4);  // 6 products per update, 4 passes each
+}
+
+// The matrix-vector engine computes the mixing layer's gate rows as the C-model does, one row per
+// cycle here (8 MACs, 8 columns; four ports: no conflicts), then the pipeline.
+TEST(MatVecEngine, MixingRowsMatchTheCModelAndTakeOneCyclePerEightMacs) {
+  const SmallModel sm;
+  const core::QEngine e(sm.q);
+  auto ws = e.make_workspace();
+  ws->record = true;
+  quant::SaturationCounters sat;
+  const size_t idx = 0;
+  e.run_chunk(core::make_chunk(sm.data.test, &idx, 1), *ws, sat);
+  const size_t H = sm.q.config.H, L = sm.data.test.length;
+  hw::HwConfig c;
+  c.mve_macs = 8;
+  c.mve_pipeline = 3;
+  c.weight_mem.ports = 4;
+  hw::BankedSram weights("weight_mem", c.weight_mem), states("state_mem", c.state_mem);
+  const core::QTensor &W = sm.q.tensor("layers.0.mix.weight"), &b = sm.q.tensor("layers.0.mix.bias");
+  const auto& rW = weights.allocate("W", W.size(), W.params[0].format.width);
+  const auto& rb = weights.allocate("b", b.size(), b.params[0].format.width);
+  weights.store(rW, W.q);
+  weights.store(rb, b.q);
+  hw::MatVecEngine mve("mve", c, weights, states, nullptr);
+  const core::QLayerConsts& Ly = e.consts().layers[0];
+  std::vector<int32_t> act(H), gate_pre(H);
+  for (size_t t = 0; t < L; ++t) {
+    for (size_t h = 0; h < H; ++h) act[h] = ws->layers[0].act.at(t, h)[0];
+    // GLU: rows H..2H-1 are the gate's
+    const uint64_t cycles = mve.linear(rW, rb, H, H, H, act.data(), Ly.mix_gate, gate_pre.data(), 16, 16);
+    EXPECT_EQ(cycles, H * H / 8 + 3);
+    for (size_t h = 0; h < H; ++h) ASSERT_EQ(gate_pre[h], ws->layers[0].mixg.at(t, h)[0]) << "step " << t;
+  }
+  EXPECT_EQ(mve.issue_stalls(), 0u);
+}
+
+// The SFU's LayerNorm (this model's post-norm) gives the C-model's outputs; it takes a pass for the
+// sums (2H elements), the square root, and a pass for the outputs, each pass followed by the drain.
+TEST(SpecialFunctionUnit, LayerNormMatchesTheCModelAndTakesTwoPassesAndTheSquareRoot) {
+  const SmallModel sm;
+  const core::QEngine e(sm.q);
+  auto ws = e.make_workspace();
+  ws->record = true;
+  quant::SaturationCounters sat;
+  const size_t idx = 0;
+  e.run_chunk(core::make_chunk(sm.data.test, &idx, 1), *ws, sat);
+  const size_t H = sm.q.config.H, L = sm.data.test.length;
+  hw::HwConfig c;
+  c.sfu_width = 2;
+  c.sfu_pipeline = 2;
+  c.sfu_isqrt_cycles = 20;
+  c.weight_mem.ports = 2;
+  hw::BankedSram weights("weight_mem", c.weight_mem);
+  hw::LayerMem m;
+  const core::QTensor &g = sm.q.tensor("layers.0.norm.scale"), &bt = sm.q.tensor("layers.0.norm.shift");
+  m.gamma = &weights.allocate("gamma", g.size(), g.params[0].format.width);
+  m.beta = &weights.allocate("beta", bt.size(), bt.params[0].format.width);
+  weights.store(*m.gamma, g.q);
+  weights.store(*m.beta, bt.q);
+  m.wnorm = 16;
+  hw::SpecialFunctionUnit sfu("sfu", c, weights, nullptr);
+  std::vector<int32_t> in(H), out(H);
+  for (size_t t = 0; t < L; ++t) {
+    for (size_t h = 0; h < H; ++h) in[h] = ws->layers[0].res.at(t, h)[0];
+    const uint64_t cycles = sfu.norm(e.consts().layers[0], m, H, in.data(), out.data(), 16);
+    EXPECT_EQ(cycles, (2 * H / 2 + 2 + 20) + (H / 2 + 2));
+    for (size_t h = 0; h < H; ++h) ASSERT_EQ(out[h], ws->layers[0].out.at(t, h)[0]) << "step " << t;
+  }
 }
 
 // The bus: a transfer of B bytes is ceil(B / width) beats in bursts of at most burst_beats, each
