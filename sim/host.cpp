@@ -22,26 +22,10 @@ Host::Host(sc_core::sc_module_name name, hw::Accelerator& acc, const core::QEngi
   SC_THREAD(thread);
 }
 
-void Host::write(uint64_t address, const uint8_t* data, size_t len) {
+void Host::transport(tlm::tlm_command cmd, uint64_t address, uint8_t* data, size_t len) {
   tlm::tlm_generic_payload p;
   sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
-  p.set_command(tlm::TLM_WRITE_COMMAND);
-  p.set_address(address);
-  p.set_data_ptr(const_cast<uint8_t*>(data));
-  p.set_data_length(static_cast<unsigned>(len));
-  p.set_streaming_width(static_cast<unsigned>(len));
-  p.set_byte_enable_ptr(nullptr);
-  p.set_dmi_allowed(false);
-  p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
-  socket->b_transport(p, delay);
-  if (p.is_response_error()) throw RunError("host: write to 0x" + std::to_string(address) + " failed: " + p.get_response_string());
-  sc_core::wait(delay);
-}
-
-void Host::read(uint64_t address, uint8_t* data, size_t len) {
-  tlm::tlm_generic_payload p;
-  sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
-  p.set_command(tlm::TLM_READ_COMMAND);
+  p.set_command(cmd);
   p.set_address(address);
   p.set_data_ptr(data);
   p.set_data_length(static_cast<unsigned>(len));
@@ -50,9 +34,17 @@ void Host::read(uint64_t address, uint8_t* data, size_t len) {
   p.set_dmi_allowed(false);
   p.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
   socket->b_transport(p, delay);
-  if (p.is_response_error()) throw RunError("host: read of 0x" + std::to_string(address) + " failed: " + p.get_response_string());
-  sc_core::wait(delay);
+  if (p.is_response_error())
+    throw RunError(std::string("host: ") + (cmd == tlm::TLM_WRITE_COMMAND ? "write to " : "read of ") + "address " +
+                   std::to_string(address) + " failed: " + p.get_response_string());
+  sc_core::wait(delay);  // the host does not decouple: it waits out each transaction's delay
 }
+
+void Host::write(uint64_t address, const uint8_t* data, size_t len) {
+  transport(tlm::TLM_WRITE_COMMAND, address, const_cast<uint8_t*>(data), len);
+}
+
+void Host::read(uint64_t address, uint8_t* data, size_t len) { transport(tlm::TLM_READ_COMMAND, address, data, len); }
 
 void Host::thread() {
   try {

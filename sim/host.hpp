@@ -39,6 +39,7 @@ class Host : public sc_core::sc_module {
  private:
   void thread();
   void run();
+  void transport(tlm::tlm_command cmd, uint64_t address, uint8_t* data, size_t len);
   void write(uint64_t address, const uint8_t* data, size_t len);
   void read(uint64_t address, uint8_t* data, size_t len);
   hw::Accelerator& acc_;

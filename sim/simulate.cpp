@@ -150,6 +150,7 @@ SimulateResult simulate(const core::QModel& model, const hw::HwConfig& hw, const
   r.tokens = n * set.length;
   r.accuracy = static_cast<double>(correct) / static_cast<double>(n);
   r.cycles = acc.controller().total_cycles();
+  r.layer_cycles = acc.controller().layer_cycles();
   r.load_cycles = acc.load_cycles();
   r.io_cycles = acc.io_cycles();
   r.cycles_per_token = static_cast<double>(r.cycles + r.io_cycles) / static_cast<double>(r.tokens);

@@ -30,6 +30,7 @@ struct SimulateResult {
   uint64_t cycles = 0;         // all sequences, start to logits
   uint64_t load_cycles = 0, io_cycles = 0;
   std::vector<uint64_t> sequence_cycles;
+  std::vector<uint64_t> layer_cycles;  // per layer, all tokens (the encoder and decoder not included)
   double cycles_per_token = 0, latency_us_per_token = 0, tokens_per_s = 0, energy_nj_per_token = 0;
   hw::Cost cost;
   hw::StatList stats;

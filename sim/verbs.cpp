@@ -640,6 +640,9 @@ int run_simulate(const Invocation& inv) {
     j["cycles"] = r.cycles;
     j["cycles_per_sequence"] = static_cast<double>(r.cycles) / static_cast<double>(r.sequences);
     j["cycles_per_token"] = r.cycles_per_token;
+    nlohmann::json per_layer = nlohmann::json::array();
+    for (uint64_t c : r.layer_cycles) per_layer.push_back(static_cast<double>(c) / static_cast<double>(r.tokens));
+    j["cycles_per_layer_per_token"] = per_layer;
     j["latency_us_per_token"] = r.latency_us_per_token;
     j["tokens_per_s"] = r.tokens_per_s;
     j["load_cycles"] = r.load_cycles;

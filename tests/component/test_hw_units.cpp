@@ -50,12 +50,18 @@ struct Recorded {
   std::vector<int32_t> x;   // [L][H][N/2][re, im]
   size_t L = 0;
 };
-Recorded record_first_layer(const core::QEngine& e, const core::SequenceSet& set) {
+// The C-model on the first sequence of `set`, every layer's codes recorded.
+std::unique_ptr<core::QWorkspace> run_recorded(const core::QEngine& e, const core::SequenceSet& set) {
   auto ws = e.make_workspace();
   ws->record = true;
   quant::SaturationCounters sat;
   const size_t idx = 0;
   e.run_chunk(core::make_chunk(set, &idx, 1), *ws, sat);
+  return ws;
+}
+
+Recorded record_first_layer(const core::QEngine& e, const core::SequenceSet& set) {
+  const auto ws = run_recorded(e, set);
   const size_t H = e.model().config.H, N2 = e.consts().layers[0].states, L = set.length;
   Recorded r;
   r.L = L;
@@ -196,11 +202,7 @@ TEST(CmacArray, NarrowOperandMultipliersTakeOnePassPerOperandSlice) {
 TEST(MatVecEngine, MixingRowsMatchTheCModelAndTakeOneCyclePerEightMacs) {
   const SmallModel sm;
   const core::QEngine e(sm.q);
-  auto ws = e.make_workspace();
-  ws->record = true;
-  quant::SaturationCounters sat;
-  const size_t idx = 0;
-  e.run_chunk(core::make_chunk(sm.data.test, &idx, 1), *ws, sat);
+  const auto ws = run_recorded(e, sm.data.test);
   const size_t H = sm.q.config.H, L = sm.data.test.length;
   hw::HwConfig c;
   c.mve_macs = 8;
@@ -230,11 +232,7 @@ TEST(MatVecEngine, MixingRowsMatchTheCModelAndTakeOneCyclePerEightMacs) {
 TEST(SpecialFunctionUnit, LayerNormMatchesTheCModelAndTakesTwoPassesAndTheSquareRoot) {
   const SmallModel sm;
   const core::QEngine e(sm.q);
-  auto ws = e.make_workspace();
-  ws->record = true;
-  quant::SaturationCounters sat;
-  const size_t idx = 0;
-  e.run_chunk(core::make_chunk(sm.data.test, &idx, 1), *ws, sat);
+  const auto ws = run_recorded(e, sm.data.test);
   const size_t H = sm.q.config.H, L = sm.data.test.length;
   hw::HwConfig c;
   c.sfu_width = 2;

@@ -92,7 +92,8 @@ TEST(SimulateCli, TheJsonRecordHasEveryCostFigureAndTheResolvedHardware) {
   const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8");
   const auto j = simulate(q, "edge_minimal", "lt", dir / "s.json");
   for (const char* k : {"bit_exact", "cycles_per_token", "latency_us_per_token", "tokens_per_s", "energy_nj_per_token",
-                        "energy_breakdown_nj", "memory_bits", "area_mm2", "utilization", "clock_mhz", "hw", "stats"})
+                        "energy_breakdown_nj", "memory_bits", "area_mm2", "utilization", "clock_mhz", "hw", "stats",
+                        "cycles_per_sequence", "cycles_per_layer_per_token"})
     EXPECT_TRUE(j.contains(k)) << k;
   for (const char* k : {"cmac", "mve", "sfu", "weight_mem", "state_mem", "bus", "offchip"})
     EXPECT_TRUE(j["energy_breakdown_nj"].contains(k)) << k;
