@@ -660,6 +660,21 @@ int run_simulate(const Invocation& inv) {
     mb["states_total"] = r.cost.state_bits;
     mb["total"] = r.cost.weight_bits + r.cost.state_bits;
     j["memory_bits"] = mb;
+    {  // the stored weights per model component, and against float32 (as `ssmsim info --ckpt Q`)
+      nlohmann::json byc = nlohmann::json::object();
+      uint64_t elements = 0;
+      for (const auto& [name, t] : q.tensors) {
+        const std::string c = quant::component_name(t.component);
+        const uint64_t b = r.cost.memory_bits.count(name) ? r.cost.memory_bits.at(name) : 0;
+        byc[c] = byc.value(c, uint64_t{0}) + b;
+        elements += t.size();
+      }
+      j["footprint"] = {{"weight_elements", elements},
+                        {"weight_bits", r.cost.weight_bits},
+                        {"float32_bits", 32 * elements},
+                        {"reduction", static_cast<double>(32 * elements) / static_cast<double>(r.cost.weight_bits)},
+                        {"bits_by_component", byc}};
+    }
     j["area_mm2"] = r.cost.area_mm2;
     nlohmann::json ab = nlohmann::json::object();
     for (const auto& [k, a] : r.cost.area_um2) ab[k] = a * 1e-6;
