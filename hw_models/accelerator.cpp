@@ -224,9 +224,15 @@ Cost Accelerator::cost() const {
   c.area_um2["mve"] = config_.mve_macs * (mul * mv.a * mv.b + add * kAccBits +
                                           t.reg_um2_per_bit * config_.mve_pipeline * kAccBits) +
                       mul * kAccBits * kScaleBits;
+  // the lookup tables as ROMs: entries x output width (a 16-bit-input GELU table is 65,536 entries)
   double lut_bits = 0;
-  for (const auto& L : engine_.consts().layers)
-    lut_bits += 32.0 * static_cast<double>(L.gelu.table().size() + L.sigmoid.table().size());
+  const core::QModel& qm = engine_.model();
+  const int gate_bits = qm.config.mixing != core::Mixing::Gelu ? qm.point("gate").format.width : 0;
+  for (size_t i = 0; i < mem_.layers.size(); ++i) {
+    const core::QLayerConsts& L = engine_.consts().layers[i];
+    lut_bits += static_cast<double>(L.gelu.table().size()) * mem_.layers[i].wact +
+                static_cast<double>(L.sigmoid.table().size()) * gate_bits;
+  }
   c.area_um2["sfu"] = config_.sfu_width * (mul * kAccBits * kScaleBits + 3 * add * kAccBits +
                                            t.reg_um2_per_bit * config_.sfu_pipeline * kAccBits) +
                       t.sram_um2_per_bit * lut_bits;

@@ -123,16 +123,20 @@ const std::vector<Verb>& verbs() {
        },
        run_simulate, ""},
       {"sweep", "design-space exploration over precision and hardware configs",
-       "ssmsim sweep --spec S.yaml --out-dir D [--jobs N] [--resume]",
+       "ssmsim sweep --spec S.yaml --out-dir D [--jobs N] [--resume] [--shard i/n]",
        {"spec", "out-dir"},
-       {},
+       {{"limit", "eval.limit"}},
        [](po::options_description& d) {
-         d.add_options()("spec", po::value<std::string>(), "sweep spec (YAML)")(
-             "out-dir", po::value<std::string>(), "results folder")(
-             "jobs", po::value<std::string>(), "design points run in parallel")(
-             "resume", po::bool_switch(), "skip points already finished");
+         d.add_options()("spec", po::value<std::string>(), "sweep spec (YAML, configs/sweeps/)")(
+             "out-dir", po::value<std::string>(), "results folder (results.jsonl, results.csv, models/, logs/)")(
+             "jobs", po::value<size_t>()->default_value(1), "design points run in parallel")(
+             "resume", po::bool_switch(), "continue a sweep in OUT-DIR: skip finished points, never duplicate one")(
+             "shard", po::value<std::string>(), "i/n: run the points whose index % n == i (into OUT-DIR/shard-i-of-n; "
+             "`ssmsim report --in OUT-DIR` merges the shards)")(
+             "limit", po::value<std::string>(), "accuracy on the first N test sequences (eval.limit; overrides "
+             "the spec's eval.limit)");
        },
-       {}, "design-space exploration"},
+       run_sweep_verb, ""},
       {"vectors", "export RTL test vectors for one input sequence",
        "ssmsim vectors --ckpt Q --hw H.yaml --workload smnist --index I --out-dir D",
        {"ckpt", "hw", "workload", "out-dir"},

@@ -29,5 +29,7 @@ int run_quantize(const Invocation& inv);
 int run_qat(const Invocation& inv);
 // `ssmsim simulate`: the SystemC accelerator on a quantized model, checked against the C-model.
 int run_simulate(const Invocation& inv);
+// `ssmsim sweep`: design points as child processes, results appended as they finish.
+int run_sweep_verb(const Invocation& inv);
 
 }  // namespace ssmsim::sim

@@ -1,0 +1,82 @@
+// `ssmsim sweep`: a design-space exploration over precision configs, hardware configs and the
+// quantization method (docs/sweeps.md). A spec (configs/sweeps/*.yaml) is read and validated whole
+// before any work; its points are expanded in a fixed order, each with a stable id derived from
+// its settings. Each point runs as child processes of this same binary (the SystemC kernel
+// elaborates once per process): quantize or qat (one model per precision and method, shared by
+// the hardware points), eval (one accuracy per model), simulate (cost and bit_exact per point).
+// Each result is appended whole, as one JSON line and one CSV row, as soon as it is known.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ssmsim::sim {
+
+struct PrecisionVariant {
+  std::string label;                    // e.g. "w8a8", "all16 A=4"
+  std::filesystem::path file;
+  std::map<std::string, int> overrides;  // component -> bits
+};
+
+struct HwVariant {
+  std::string label;                    // e.g. "edge_minimal", "edge_minimal cmac_lanes=8"
+  std::filesystem::path file;
+  std::map<std::string, std::string> overrides;  // hw key -> value
+};
+
+struct SweepSpec {
+  std::string name, description;
+  std::filesystem::path checkpoint;
+  std::string workload;
+  size_t eval_limit = 0;      // accuracy on the first N test sequences (0: all)
+  size_t simulate_limit = 2;  // sequences the accelerator runs per point
+  size_t calib = 256;
+  size_t qat_epochs = 1;
+  std::map<std::string, std::string> qat_set;  // train.* keys for QAT points
+  std::vector<PrecisionVariant> precisions;
+  std::vector<HwVariant> hws;
+  std::vector<std::string> methods;  // ptq, qat
+  std::string text;                  // the spec as given
+
+  // Reads and validates a spec: unknown keys, empty lists or grids, missing files, unknown
+  // components or methods are InputError / ConfigError naming the key.
+  static SweepSpec load(const std::filesystem::path& path);
+};
+
+struct SweepPoint {
+  std::string id;     // "p" + 12 hex digits of the SHA-256 of the point's settings
+  size_t index = 0;   // position in the expansion order
+  const PrecisionVariant* precision = nullptr;
+  const HwVariant* hw = nullptr;
+  std::string method;
+  std::string model_key;  // the model this point evaluates (shared by hardware points)
+  std::string label() const;
+};
+
+// Every point of the spec, in order: precision, then hardware, then method, innermost last.
+std::vector<SweepPoint> expand(const SweepSpec& spec);
+
+struct SweepOptions {
+  std::filesystem::path out_dir;
+  size_t jobs = 1;
+  bool resume = false;
+  size_t shard = 0, shards = 1;    // run the points with index % shards == shard
+  size_t threads = 0;              // cores to share among the jobs (0: all)
+  std::filesystem::path binary;    // the ssmsim executable to run the points with
+  std::function<void(const std::string&)> progress;
+};
+
+struct SweepSummary {
+  size_t total = 0, run = 0, resumed = 0;
+  std::filesystem::path results;  // the folder holding results.jsonl
+};
+
+SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options);
+
+}  // namespace ssmsim::sim

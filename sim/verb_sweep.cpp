@@ -1,0 +1,57 @@
+// `ssmsim sweep` (sim/sweep.hpp): reads and validates the spec before any work, then runs it.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "quant/errors.hpp"
+#include "sim/sweep.hpp"
+#include "sim/verbs.hpp"
+
+namespace ssmsim::sim {
+
+int run_sweep_verb(const Invocation& inv) {
+  const auto& o = inv.options;
+  SweepSpec spec = SweepSpec::load(o["spec"].as<std::string>());
+  // eval.limit from the command line (--limit or --set eval.limit=N) wins over the spec's
+  bool limit_given = o.count("limit") != 0;
+  if (o.count("set"))
+    for (const auto& s : o["set"].as<std::vector<std::string>>()) limit_given = limit_given || s.rfind("eval.limit=", 0) == 0;
+  if (limit_given) spec.eval_limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
+  SweepOptions so;
+  so.out_dir = o["out-dir"].as<std::string>();
+  so.jobs = o["jobs"].as<size_t>();
+  if (so.jobs == 0) throw InputError("sweep: --jobs must be at least 1");
+  so.resume = o["resume"].as<bool>();
+  if (o.count("shard")) {
+    const std::string s = o["shard"].as<std::string>();
+    const auto slash = s.find('/');
+    try {
+      if (slash == std::string::npos) throw std::invalid_argument("no slash");
+      so.shard = std::stoul(s.substr(0, slash));
+      so.shards = std::stoul(s.substr(slash + 1));
+    } catch (const std::exception&) {
+      throw InputError("sweep: --shard '" + s + "': expected i/n with 0 <= i < n, e.g. 0/4");
+    }
+    if (so.shards == 0 || so.shard >= so.shards)
+      throw InputError("sweep: --shard '" + s + "': expected i/n with 0 <= i < n, e.g. 0/4");
+  }
+  so.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  so.binary = std::filesystem::read_symlink("/proc/self/exe");
+  const bool tty = ::isatty(2);
+  so.progress = [&](const std::string& line) { inv.err << (tty ? "\r" : "") << line << (tty ? "   " : "\n") << std::flush; };
+  const auto points = expand(spec);
+  inv.err << fmt::format("sweep '{}': {} points ({} precision x {} hardware x {} method){}\n", spec.name, points.size(),
+                         spec.precisions.size(), spec.hws.size(), spec.methods.size(),
+                         so.shards > 1 ? fmt::format(", shard {} of {}", so.shard, so.shards) : "");
+  const SweepSummary s = run_sweep(spec, so);
+  if (tty) inv.err << "\n";
+  inv.out << fmt::format("sweep '{}': {} points done ({} run now, {} from before) -> {}\n", spec.name, s.total, s.run,
+                         s.resumed, (s.results / "results.jsonl").string());
+  inv.out << fmt::format("report: ssmsim report --in {}\n", so.out_dir.string());
+  return 0;
+}
+
+}  // namespace ssmsim::sim
