@@ -17,6 +17,10 @@ Config make_config() {
       {"seed", T::Int, "1", 0, 2147483647, {}, "seed of every random stream (data order, init, sampling)"},
       {"threads", T::Int, "0", 0, 1024, {}, "worker threads; 0 = all cores. Results do not depend on it"},
   }, {}, {}});
+  s.push_back({"data", "the workload's data", {
+      {"train_size", T::Int, "0", 0, 1e9, {},
+       "training sequences used (train, qat, calibration); 0 = the task's default (sMNIST: all 55,000)"},
+  }, {}, {}});
   s.push_back({"eval", "evaluation on a test set", {
       {"limit", T::Int, "0", 0, 1e9, {}, "evaluate the first N test sequences; 0 = all"},
       {"ssm_path", T::Enum, "recurrent", 0, 0, {"recurrent", "conv"},

@@ -163,8 +163,9 @@ SweepSpec SweepSpec::load(const fs::path& path) {
   }
   if (n["calib"]) s.calib = yaml_size(n["calib"], "spec.calib", 1, 10000000);
   if (n["qat"]) {
-    check_keys(n["qat"], "spec.qat", {"epochs", "set"});
+    check_keys(n["qat"], "spec.qat", {"epochs", "train_size", "set"});
     if (n["qat"]["epochs"]) s.qat_epochs = yaml_size(n["qat"]["epochs"], "spec.qat.epochs", 1, 100000);
+    if (n["qat"]["train_size"]) s.qat_train_size = yaml_size(n["qat"]["train_size"], "spec.qat.train_size", 0, 1000000000);
     if (n["qat"]["set"]) {
       if (!n["qat"]["set"].IsMap()) throw ConfigError("spec.qat.set", yaml_text(n["qat"]["set"]), "expected a map of train.* keys");
       for (const auto& kv : n["qat"]["set"]) s.qat_set[kv.first.as<std::string>()] = kv.second.Scalar();
@@ -270,7 +271,7 @@ std::vector<SweepPoint> expand(const SweepSpec& spec) {
         nlohmann::json model = {{"checkpoint", spec.checkpoint.filename().string()}, {"workload", spec.workload},
                                 {"precision", p.file.filename().string()}, {"precision_overrides", p.overrides},
                                 {"method", m}, {"calib", spec.calib}};
-        if (m == "qat") model["qat"] = {{"epochs", spec.qat_epochs}, {"set", spec.qat_set}};
+        if (m == "qat") model["qat"] = {{"epochs", spec.qat_epochs}, {"train_size", spec.qat_train_size}, {"set", spec.qat_set}};
         pt.model_key = "m" + workloads::sha256_hex(model.dump()).substr(0, 12);
         const nlohmann::json settings = {{"model", model}, {"eval_limit", spec.eval_limit},
                                          {"hw", h.file.filename().string()}, {"hw_overrides", h.overrides},
@@ -472,6 +473,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
                           "--workload", spec.workload, "--epochs", std::to_string(spec.qat_epochs), "--calib",
                           std::to_string(spec.calib), "--threads", threads};
           for (const auto& [key, v] : spec.qat_set) quantize_cmd.insert(quantize_cmd.end(), {"--set", key + "=" + v});
+          if (spec.qat_train_size)
+            quantize_cmd.insert(quantize_cmd.end(), {"--set", "data.train_size=" + std::to_string(spec.qat_train_size)});
         }
         for (const auto& [c, b] : p.precision->overrides)
           quantize_cmd.insert(quantize_cmd.end(), {"--set", fmt::format("precision.components.{}.bits={}", c, b)});

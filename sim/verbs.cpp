@@ -139,6 +139,7 @@ namespace {
 workloads::Workload load_data(const Invocation& inv, std::ostream& log, std::string name = "") {
   workloads::WorkloadOptions wo;
   wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  wo.train_size = static_cast<size_t>(inv.config.get_int("data.train_size"));
   if (name.empty()) name = inv.options["workload"].as<std::string>();
   log << "loading workload '" << name << "'..." << std::flush;
   const auto t0 = std::chrono::steady_clock::now();
