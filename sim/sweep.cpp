@@ -39,11 +39,14 @@ namespace fs = std::filesystem;
 namespace {
 
 // A path of the spec: as given when it exists (relative to the current folder), else relative to
-// the repository root; `dir` and `ext` complete a preset name ("w8a8" -> configs/precision/w8a8.yaml).
+// the repository root; `dir` completes a preset name ("w8a8" -> configs/precision/w8a8.yaml), from
+// the current folder first, then from the repository root.
 fs::path resolve(const std::string& given, const std::string& key, const char* dir = nullptr) {
   std::vector<fs::path> tries = {given, fs::path(SSMSIM_SOURCE_DIR) / given};
-  if (dir && fs::path(given).extension().empty() && given.find('/') == std::string::npos)
+  if (dir && fs::path(given).extension().empty() && given.find('/') == std::string::npos) {
+    tries.push_back(fs::path(dir) / (given + ".yaml"));
     tries.push_back(fs::path(SSMSIM_SOURCE_DIR) / dir / (given + ".yaml"));
+  }
   for (const auto& p : tries)
     if (fs::exists(p)) return p;
   throw ConfigError(key, given,
