@@ -15,6 +15,7 @@ packages=(
   libyaml-cpp-dev
   nlohmann-json3-dev
   time                    # /usr/bin/time: peak memory in `make bench`
+  python3                 # scripts/sweep_tables.py: the Markdown tables of docs/results.md
 )
 
 missing=()
