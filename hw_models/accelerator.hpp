@@ -75,6 +75,8 @@ class Accelerator : public sc_core::sc_module {
   const Controller& controller() const { return ctrl_; }
   bool streaming() const { return mem_.streaming; }
   const sc_core::sc_clock* clock() const { return clk_.get(); }
+  const BankedSram& weight_memory() const { return weight_mem_; }
+  const BankedSram& state_memory() const { return state_mem_; }
   // bus cycles of the host's transfers: weight loading, inputs and outputs
   uint64_t load_cycles() const { return load_cycles_; }
   uint64_t io_cycles() const { return io_cycles_; }

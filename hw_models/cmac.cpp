@@ -37,11 +37,12 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
       const size_t h = k / N2;
       const Cx x{states_.load(*m.x, 2 * k), states_.load(*m.x, 2 * k + 1)};
       const int64_t br = weights_.load(*m.B, 2 * k), bi = weights_.load(*m.B, 2 * k + 1);
-      const Cx nx = core::qstep::state_update(Ly.xupd[h], Ly.fast, weights_.load(*m.A, 2 * k),
-                                              weights_.load(*m.A, 2 * k + 1), x, static_cast<quant::wide_t>(br) * u[h],
-                                              static_cast<quant::wide_t>(bi) * u[h], nullptr);
+      const int64_t ar = weights_.load(*m.A, 2 * k), ai = weights_.load(*m.A, 2 * k + 1);
+      const quant::wide_t bur = static_cast<quant::wide_t>(br) * u[h], bui = static_cast<quant::wide_t>(bi) * u[h];
+      const Cx nx = core::qstep::state_update(Ly.xupd[h], Ly.fast, ar, ai, x, bur, bui, nullptr);
       states_.put(*m.x, 2 * k, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * k + 1, static_cast<int32_t>(nx.im));
+      if (tracer_) tracer_->state_update(k, ar, ai, x.re, x.im, bur, bui, nx.re, nx.im);
     }
     const uint64_t n = e - b;
     const int axw = acc_bits(m.wA, m.wx, 2), buw = m.wB + m.wu;
@@ -72,10 +73,11 @@ uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, c
   op.retire = [&](size_t b, size_t e) {
     for (size_t p = b; p < e; ++p) {
       const Cx x{states_.load(*m.x, 2 * p), states_.load(*m.x, 2 * p + 1)};
-      const Cx nx = core::qstep::state_update(Ly.xupd[p], Ly.fast, weights_.load(*m.A, 2 * p),
-                                              weights_.load(*m.A, 2 * p + 1), x, bu_re[p], bu_im[p], nullptr);
+      const int64_t ar = weights_.load(*m.A, 2 * p), ai = weights_.load(*m.A, 2 * p + 1);
+      const Cx nx = core::qstep::state_update(Ly.xupd[p], Ly.fast, ar, ai, x, bu_re[p], bu_im[p], nullptr);
       states_.put(*m.x, 2 * p, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * p + 1, static_cast<int32_t>(nx.im));
+      if (tracer_) tracer_->state_update(p, ar, ai, x.re, x.im, bu_re[p], bu_im[p], nx.re, nx.im);
     }
     const uint64_t n = e - b;
     const int axw = acc_bits(m.wA, m.wx, 2);

@@ -15,6 +15,7 @@
 #include "hw_models/energy.hpp"
 #include "hw_models/hw_config.hpp"
 #include "hw_models/layer_mem.hpp"
+#include "hw_models/trace.hpp"
 #include "hw_models/unit.hpp"
 #include "quant/intops.hpp"
 #include "ssm_core/qsteps.hpp"
@@ -34,12 +35,13 @@ class CmacArray : public PipelinedUnit {
 
   const ActionCounts& actions() const { return actions_; }
   int lanes() const { return lanes_; }
+  void set_tracer(Tracer* t) { tracer_ = t; }
 
  private:
   int lanes_, operand_bits_;
   BankedSram &weights_, &states_;
   ActionCounts actions_;
-  std::vector<uint64_t> wwords_, swords_;
+  Tracer* tracer_ = nullptr;
 };
 
 }  // namespace ssmsim::hw

@@ -130,6 +130,11 @@ void Controller::run_sequence() {
     segment(first_layer_bytes, [&] {
       advance(mve_.linear(*mem_.We, *mem_.be, 0, H, Din, in_.data(), k_.enc, h.data(), mem_.w_enc, mem_.w_in));
     });
+    if (tracer_) {
+      tracer_->at(SIZE_MAX, t);
+      tracer_->vector("input", in_.data(), Din);
+      tracer_->vector("encoder_out", h.data(), H);
+    }
     for (size_t li = 0; li < nl; ++li) {
       const uint64_t next = li + 1 < nl ? mem_.layers[li + 1].weight_bytes
                                         : (t + 1 < L ? mem_.encoder_bytes : mem_.decoder_bytes);
@@ -147,6 +152,10 @@ void Controller::run_sequence() {
     pooled_ = h;
   logits_.assign(mc.d_output, 0);
   advance(mve_.decoder(k_, *mem_.Wd, *mem_.bd, mc.d_output, H, pooled_.data(), logits_.data(), mem_.w_dec, mem_.w_pool));
+  if (tracer_) {
+    tracer_->at(SIZE_MAX, L);
+    tracer_->vector64("logits", logits_.data(), logits_.size());
+  }
   if (!clocked_) qk_.sync();
   seq_cycles_ = now();
   total_cycles_ += seq_cycles_;
@@ -163,6 +172,7 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
   y_.resize(H);
   act_.resize(H);
   acc_.assign(H, 0);
+  if (tracer_) tracer_->at(li, t_);
   if (mc.prenorm)
     advance(sfu_.norm(Ly, m, H, h.data(), u_.data(), m.wu));
   else
@@ -184,6 +194,12 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
   advance(mve_.cx(Ly, m, H, !s5, acc_.data()));
   advance(mve_.output(Ly, m, H, acc_.data(), u_.data(), y_.data()));
   advance(sfu_.gelu(Ly, m, H, y_.data(), act_.data()));
+  if (tracer_) {
+    tracer_->vector("u", u_.data(), H);
+    tracer_->vector64("cx", acc_.data(), H);
+    tracer_->vector("y", y_.data(), H);
+    tracer_->vector("act", act_.data(), H);
+  }
   const int32_t* g = act_.data();
   if (mc.mixing != core::Mixing::Gelu) {
     mixg_.resize(H);
@@ -200,6 +216,10 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
     }
     advance(sfu_.gate(Ly, m, H, mixg_.data(), other, g_.data()));
     g = g_.data();
+    if (tracer_) {
+      tracer_->vector("mixg", mixg_.data(), H);
+      tracer_->vector("g", g_.data(), H);
+    }
   }
   res_.resize(H);
   advance(sfu_.residual(Ly, H, g, h.data(), res_.data()));
@@ -209,6 +229,10 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
     out_.resize(H);
     advance(sfu_.norm(Ly, m, H, res_.data(), out_.data(), m.wg));
     h = out_;
+  }
+  if (tracer_) {
+    tracer_->vector("res", res_.data(), H);
+    tracer_->vector("out", h.data(), H);
   }
 }
 

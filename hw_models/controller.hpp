@@ -26,6 +26,7 @@
 #include "hw_models/mve.hpp"
 #include "hw_models/sfu.hpp"
 #include "hw_models/stats.hpp"
+#include "hw_models/trace.hpp"
 #include "ssm_core/qmodel.hpp"
 
 namespace ssmsim::hw {
@@ -62,6 +63,12 @@ class Controller : public sc_core::sc_module {
   const std::vector<std::vector<int32_t>>& states() const { return states_; }
   uint64_t sequence_cycles() const { return seq_cycles_; }
 
+  // Test-vector export: the tracer sees every step's vectors and state updates (nullptr: none).
+  void set_tracer(Tracer* t) {
+    tracer_ = t;
+    cmac_.set_tracer(t);
+  }
+
   // Totals over every sequence run.
   uint64_t total_cycles() const { return total_cycles_; }
   uint64_t tokens() const { return tokens_; }
@@ -96,6 +103,7 @@ class Controller : public sc_core::sc_module {
   tlm_utils::tlm_quantumkeeper qk_;
   sc_core::sc_event start_, done_;
   bool busy_ = false;
+  Tracer* tracer_ = nullptr;
   std::exception_ptr error_;
   size_t L_ = 0, t_ = 0;
   uint64_t lt_cycles_ = 0;

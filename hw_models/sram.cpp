@@ -1,6 +1,7 @@
 #include "hw_models/sram.hpp"
 
 #include <algorithm>
+#include <ostream>
 
 #include "quant/errors.hpp"
 
@@ -195,6 +196,20 @@ unsigned BankedSram::access(const uint64_t* words, size_t n, bool write) {
 std::vector<uint64_t> BankedSram::image(const Region& r) const {
   return {data_.begin() + static_cast<std::ptrdiff_t>(r.word0 * limbs_),
           data_.begin() + static_cast<std::ptrdiff_t>((r.word0 + r.words) * limbs_)};
+}
+
+void BankedSram::write_hex(std::ostream& out) const {
+  const int digits = config_.word_bits / 4;
+  static const char* hex = "0123456789abcdef";
+  std::string line(static_cast<size_t>(digits), '0');
+  for (uint64_t w = 0; w < used_words_; ++w) {
+    const uint64_t* limb = &data_[w * limbs_];
+    for (int d = 0; d < digits; ++d) {  // digit 0 is the most significant
+      const int bit = 4 * (digits - 1 - d);
+      line[static_cast<size_t>(d)] = hex[(limb[bit / 64] >> (bit % 64)) & 15];
+    }
+    out << line << '\n';
+  }
 }
 
 uint64_t BankedSram::reads() const {

@@ -80,6 +80,9 @@ class BankedSram : public sc_core::sc_module {
 
   // The packed word image of a region (for vector export and checks): words as 64-bit limbs.
   std::vector<uint64_t> image(const Region& r) const;
+  // Every allocated word as $readmemh text: one word per line, word_bits / 4 hex digits.
+  void write_hex(std::ostream& out) const;
+  uint64_t used_words() const { return used_words_; }
 
   const SramConfig& config() const { return config_; }
   uint64_t reads() const;

@@ -137,25 +137,33 @@ const std::vector<Verb>& verbs() {
              "the spec's eval.limit)");
        },
        run_sweep_verb, ""},
-      {"vectors", "export RTL test vectors for one input sequence",
-       "ssmsim vectors --ckpt Q --hw H.yaml --workload smnist --index I --out-dir D",
-       {"ckpt", "hw", "workload", "out-dir"},
+      {"vectors", "export RTL test vectors for one input sequence, or check a vector folder",
+       "ssmsim vectors --ckpt Q --hw H.yaml --workload smnist --index I --out-dir D [--units U,..] [--steps A:B]\n"
+       "       ssmsim vectors --check D",
+       {},
        {},
        [](po::options_description& d) {
          d.add_options()("ckpt", po::value<std::string>(), "quantized model")(
              "hw", po::value<std::string>(), "hardware config (YAML)")(
              "workload", po::value<std::string>(), "workload name")(
-             "index", po::value<std::string>(), "test-set sequence index")(
-             "out-dir", po::value<std::string>(), "folder for the vectors");
+             "index", po::value<size_t>()->default_value(0), "test-set sequence index")(
+             "out-dir", po::value<std::string>(), "folder for the vectors (docs/vectors.md)")(
+             "units", po::value<std::string>(), "comma-separated subset of host, mve, sfu, cmac, mem (default: all)")(
+             "steps", po::value<std::string>(), "A:B: only time steps A to B-1 (default: all)")(
+             "check", po::value<std::string>(), "re-read a vector folder and compare it with the C-model");
        },
-       {}, "the RTL golden-reference export"},
-      {"report", "HTML and Markdown report of a sweep folder", "ssmsim report --in D",
+       run_vectors, ""},
+      {"report", "HTML and Markdown report of sweep folders", "ssmsim report --in D [--in D2 ...] [--out PREFIX]",
        {"in"},
        {},
        [](po::options_description& d) {
-         d.add_options()("in", po::value<std::string>(), "sweep results folder");
+         d.add_options()("in", po::value<std::vector<std::string>>()->composing(),
+                         "sweep results folder (results.jsonl, or shard subfolders holding one); repeatable: "
+                         "the folders' points are merged by id")(
+             "out", po::value<std::string>(), "write PREFIX.html and PREFIX.md (default: the first --in "
+             "folder's report.html and report.md)");
        },
-       {}, "design-space exploration"},
+       run_report, ""},
       {"info", "shapes and footprint per component of a model, or a precision config's table",
        "ssmsim info --ckpt F|Q    |    ssmsim info --precision P.yaml",
        {},

@@ -132,6 +132,7 @@ SimulateResult simulate(const core::QModel& model, const hw::HwConfig& hw, const
     correct += static_cast<int32_t>(arg) == set.labels[i];
     if (o.progress) o.progress(i + 1, n);
   });
+  if (o.tracer) acc.controller().set_tracer(o.tracer);
   sc_core::sc_trace_file* vcd = nullptr;
   if (!o.vcd.empty()) {
     if (!acc.clock()) throw InputError("simulate --vcd: waveforms need the clocked mode (--mode cycle)");
@@ -146,6 +147,7 @@ SimulateResult simulate(const core::QModel& model, const hw::HwConfig& hw, const
   if (r.sequence_cycles.size() != n)
     throw RunError(fmt::format("simulate: the simulation ended after {} of {} sequences", r.sequence_cycles.size(), n));
 
+  if (o.inspect) o.inspect(acc);
   r.sequences = n;
   r.tokens = n * set.length;
   r.accuracy = static_cast<double>(correct) / static_cast<double>(n);

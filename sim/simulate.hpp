@@ -10,6 +10,7 @@
 
 #include "hw_models/accelerator.hpp"
 #include "hw_models/hw_config.hpp"
+#include "hw_models/trace.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "ssm_core/sequences.hpp"
 
@@ -20,6 +21,9 @@ struct SimulateOptions {
   bool check_states = false;
   std::string vcd;             // cycle mode: waveform file (without .vcd)
   std::function<void(size_t done, size_t total)> progress;
+  hw::Tracer* tracer = nullptr;  // test-vector export: sees every unit's vectors
+  // called after the run with the accelerator (its memory images, for vector export)
+  std::function<void(const hw::Accelerator&)> inspect;
 };
 
 struct SimulateResult {

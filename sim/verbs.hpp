@@ -29,7 +29,11 @@ int run_quantize(const Invocation& inv);
 int run_qat(const Invocation& inv);
 // `ssmsim simulate`: the SystemC accelerator on a quantized model, checked against the C-model.
 int run_simulate(const Invocation& inv);
+// `ssmsim report`: HTML page and Markdown summary of sweep folders (sim/verb_report.cpp).
+int run_report(const Invocation& inv);
 // `ssmsim sweep`: design points as child processes, results appended as they finish.
 int run_sweep_verb(const Invocation& inv);
+// `ssmsim vectors`: RTL test vectors of one sequence, or --check of a vector folder.
+int run_vectors(const Invocation& inv);
 
 }  // namespace ssmsim::sim

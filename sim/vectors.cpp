@@ -1,0 +1,467 @@
+#include "sim/vectors.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "hw_models/accelerator.hpp"
+#include "hw_models/trace.hpp"
+#include "quant/errors.hpp"
+#include "reports/record.hpp"
+#include "sim/simulate.hpp"
+#include "ssm_core/qsteps.hpp"
+#include "ssm_core/trainer.hpp"
+
+namespace ssmsim::sim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kNoLayer = SIZE_MAX;
+
+std::string layer_name(size_t i) { return "layers." + std::to_string(i); }
+
+// What a file holds: its unit, the model point or tensor that gives its format, its layout.
+struct Kind {
+  const char* unit;
+  const char* point;  // "" for exact values
+  int exact_width;    // width of exact files
+  const char* order;
+};
+
+const std::map<std::string, Kind>& kinds() {
+  static const std::map<std::string, Kind> k = {
+      {"input", {"host", "input", 0, "[t][d]"}},     {"encoder_out", {"mve", "encoder.out", 0, "[t][h]"}},
+      {"u", {"sfu", "u", 0, "[t][h]"}},              {"cx", {"mve", "", 64, "[t][h]"}},
+      {"y", {"mve", "y", 0, "[t][h]"}},              {"act", {"sfu", "act", 0, "[t][h]"}},
+      {"mixg", {"mve", "mixg", 0, "[t][h]"}},        {"g", {"sfu", "g", 0, "[t][h]"}},
+      {"res", {"sfu", "res", 0, "[t][h]"}},          {"out", {"layer", "out", 0, "[t][h]"}},
+      {"logits", {"mve", "", 64, "[class]"}},        {"x_in", {"cmac", "x", 0, "[t][state][re,im]"}},
+      {"bu", {"cmac", "", 64, "[t][state][re,im]"}}, {"x_out", {"cmac", "x", 0, "[t][state][re,im]"}},
+      {"a", {"cmac", "A", 0, "[state][re,im]"}},     {"k", {"cmac", "", 32, "[state][ka, sa, kb, sb]"}},
+  };
+  return k;
+}
+
+std::string file_of(const std::string& name, size_t layer) {
+  const Kind& k = kinds().at(name);
+  if (layer == kNoLayer) return name + ".hex";
+  if (name == "out") return fmt::format("L{}_out.hex", layer);
+  return fmt::format("L{}_{}_{}.hex", layer, k.unit, name);
+}
+
+const char* rounding_name(quant::Rounding r) {
+  switch (r) {
+    case quant::Rounding::Floor: return "floor";
+    case quant::Rounding::TowardZero: return "toward_zero";
+    case quant::Rounding::HalfUp: return "half_up";
+    case quant::Rounding::HalfDown: return "half_down";
+    case quant::Rounding::HalfEven: return "half_even";
+    case quant::Rounding::HalfAway: return "half_away";
+    case quant::Rounding::HalfTowardZero: return "half_toward_zero";
+  }
+  return "?";
+}
+
+const char* overflow_name(quant::Overflow o) {
+  switch (o) {
+    case quant::Overflow::Wrap: return "wrap";
+    case quant::Overflow::Saturate: return "saturate";
+    case quant::Overflow::SaturateSymmetric: return "saturate_symmetric";
+  }
+  return "?";
+}
+
+// The manifest entry of a file (without its count and shape).
+nlohmann::json describe(const core::QModel& m, const std::string& name, size_t layer) {
+  const Kind& k = kinds().at(name);
+  nlohmann::json j = {{"file", file_of(name, layer)}, {"unit", k.unit}, {"name", name}, {"order", k.order}, {"signed", true}};
+  if (layer != kNoLayer) j["layer"] = layer;
+  if (!*k.point) {
+    j["width"] = k.exact_width;
+    j["rounding"] = "exact";
+    j["overflow"] = "none";
+    j["scale"] = nullptr;
+    return j;
+  }
+  if (name == "a") {  // a weight tensor: one format per channel
+    const core::QTensor& t = m.tensor(layer_name(layer) + ".A");
+    int w = 0;
+    nlohmann::json scales = nlohmann::json::array();
+    for (const auto& p : t.params) {
+      w = std::max(w, p.format.width);
+      scales.push_back(p.scale());
+    }
+    j["width"] = w;
+    j["scale"] = scales.size() == 1 ? scales[0] : scales;
+    j["rounding"] = rounding_name(t.params[0].rounding);
+    j["overflow"] = overflow_name(t.params[0].overflow);
+    return j;
+  }
+  std::string point = k.point;
+  if (layer != kNoLayer) point = layer_name(layer) + "." + (name == "out" && m.config.prenorm ? "res" : point);
+  const quant::QuantParams& p = m.point(point);
+  j["point"] = point;
+  j["width"] = p.format.width;
+  j["scale"] = p.scale();
+  j["binary_point"] = p.format.is_binary_point() ? nlohmann::json(p.format.frac()) : nlohmann::json(nullptr);
+  j["format"] = p.format.to_string();
+  j["rounding"] = rounding_name(p.rounding);
+  j["overflow"] = overflow_name(p.overflow);
+  return j;
+}
+
+std::string hex(int64_t v, int width) {
+  const uint64_t mask = width >= 64 ? ~uint64_t{0} : (uint64_t{1} << width) - 1;
+  return fmt::format("{:0{}x}", static_cast<uint64_t>(v) & mask, (width + 3) / 4);
+}
+
+int64_t from_hex(const std::string& s, int width, bool* ok) {
+  *ok = !s.empty() && s.size() <= static_cast<size_t>((width + 3) / 4);
+  uint64_t v = 0;
+  for (char c : s) {
+    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0) *ok = false;
+    v = v << 4 | static_cast<uint64_t>(d < 0 ? 0 : d);
+  }
+  if (width < 64) {
+    if (v >> width) *ok = false;
+    const uint64_t sign = uint64_t{1} << (width - 1);
+    return static_cast<int64_t>((v ^ sign) - sign);
+  }
+  return static_cast<int64_t>(v);
+}
+
+int64_t narrow64(quant::wide_t v, const char* what) {
+  if (v > INT64_MAX || v < INT64_MIN)
+    throw RunError(std::string("vectors: an exact ") + what + " value exceeds 64 bits; the vector format holds "
+                   "exact intermediates up to 64 bits");
+  return static_cast<int64_t>(v);
+}
+
+// The tracer that writes the files as the accelerator runs (streamed to disk).
+class Writer : public hw::Tracer {
+ public:
+  Writer(const core::QModel& m, const VectorOptions& o, size_t L) : m_(m), o_(o), L_(L) {
+    end_ = o.step_end ? std::min(o.step_end, L) : L;
+  }
+  void at(size_t layer, size_t t) override {
+    layer_ = layer;
+    t_ = t;
+  }
+  bool wanted(const std::string& name) const {
+    const Kind& k = kinds().at(name);
+    if (!o_.units.empty() && !o_.units.count(k.unit) && !(std::string(k.unit) == "layer" && o_.units.count("sfu")))
+      return false;
+    return name == "logits" || (t_ >= o_.step_begin && t_ < end_);
+  }
+  void vector(const char* name, const int32_t* v, size_t n) override {
+    if (!wanted(name)) return;
+    File& f = file(name, layer_);
+    for (size_t i = 0; i < n; ++i) f.put(v[i]);
+  }
+  void vector64(const char* name, const int64_t* v, size_t n) override {
+    if (!wanted(name)) return;
+    File& f = file(name, layer_);
+    for (size_t i = 0; i < n; ++i) f.put(v[i]);
+  }
+  void state_update(size_t, int64_t, int64_t, int64_t xr, int64_t xi, quant::wide_t bur, quant::wide_t bui,
+                    int64_t xr_out, int64_t xi_out) override {
+    if (!wanted("x_in")) return;
+    File &xin = file("x_in", layer_), &bu = file("bu", layer_), &xout = file("x_out", layer_);
+    xin.put(xr), xin.put(xi);
+    bu.put(narrow64(bur, "B u")), bu.put(narrow64(bui, "B u"));
+    xout.put(xr_out), xout.put(xi_out);
+  }
+  // the constant files and the manifest
+  size_t finish(const core::QEngine& e, const hw::Accelerator& acc) {
+    const core::ModelConfig& mc = m_.config;
+    if (o_.units.empty() || o_.units.count("cmac"))
+      for (size_t li = 0; li < mc.n_layers; ++li) {
+        const core::QLayerConsts& Ly = e.consts().layers[li];
+        File& a = file("a", li);
+        for (size_t k = 0; k < Ly.Ar.size(); ++k) a.put(Ly.Ar[k]), a.put(Ly.Ai[k]);
+        File& kf = file("k", li);
+        for (size_t k = 0; k < Ly.Ar.size(); ++k) {
+          const quant::ScaledSum& s = Ly.xupd[Ly.xupd_per_state ? k : k / Ly.states];
+          kf.put(s.K()[0]), kf.put(s.shifts()[0]), kf.put(s.K()[1]), kf.put(s.shifts()[1]);
+        }
+      }
+    nlohmann::json files = nlohmann::json::array();
+    for (auto& [fname, f] : files_) {
+      f.out.close();
+      if (!f.out) throw InputError("vectors: writing " + (o_.out_dir / fname).string() + " failed (disk full?)");
+      nlohmann::json j = f.meta;
+      j["count"] = f.count;
+      files.push_back(j);
+    }
+    if (o_.units.empty() || o_.units.count("mem")) {
+      std::ofstream w(o_.out_dir / "weight_mem.hex"), s(o_.out_dir / "state_mem_init.hex");
+      acc.weight_memory().write_hex(w);
+      for (uint64_t k = 0; k < acc.state_memory().used_words(); ++k)
+        s << std::string(static_cast<size_t>(acc.state_memory().config().word_bits / 4), '0') << '\n';
+      files.push_back({{"file", "weight_mem.hex"}, {"unit", "mem"}, {"name", "weight_mem"}, {"order", "[word]"},
+                       {"width", acc.weight_memory().config().word_bits}, {"signed", false},
+                       {"count", acc.weight_memory().used_words()}, {"rounding", "none"}, {"overflow", "none"},
+                       {"layout", "docs/hardware.md: tensors packed at their width, in weight_map order"}});
+      files.push_back({{"file", "state_mem_init.hex"}, {"unit", "mem"}, {"name", "state_mem_init"}, {"order", "[word]"},
+                       {"width", acc.state_memory().config().word_bits}, {"signed", false},
+                       {"count", acc.state_memory().used_words()}, {"rounding", "none"}, {"overflow", "none"}});
+      nlohmann::json map = nlohmann::json::array();
+      for (const auto& e2 : acc.weight_map())
+        map.push_back({{"tensor", e2.tensor}, {"byte_address", e2.address - hw::Accelerator::kWeights}, {"bytes", e2.bytes},
+                       {"width", e2.width}});
+      files.back()["weight_map"] = map;
+    }
+    nlohmann::json states = nlohmann::json::array();
+    for (const auto& Ly : e.consts().layers) states.push_back(Ly.Ar.size());
+    const nlohmann::json manifest = {
+        {"format", "ssmsim.vectors"}, {"version", 1},
+        {"source", {{"checkpoint", o_.checkpoint}, {"hw", o_.hw_file}, {"workload", o_.workload}, {"index", o_.index},
+                    {"steps", {o_.step_begin, end_}}}},
+        {"model", {{"layer", mc.layer == core::LayerType::S5 ? "s5" : "s4d"}, {"H", mc.H}, {"states", states}, {"L", L_},
+                   {"classes", mc.d_output}, {"layers", mc.n_layers}}},
+        {"files", files}};
+    reports::write_json(o_.out_dir / "manifest.json", manifest);
+    return files.size();
+  }
+
+ private:
+  struct File {
+    std::ofstream out;
+    nlohmann::json meta;
+    int width = 0;
+    size_t count = 0;
+    void put(int64_t v) {
+      out << hex(v, width) << '\n';
+      ++count;
+    }
+  };
+  File& file(const std::string& name, size_t layer) {
+    const std::string fname = file_of(name, layer);
+    auto it = files_.find(fname);
+    if (it == files_.end()) {
+      File f;
+      f.meta = describe(m_, name, layer);
+      f.width = f.meta["width"].get<int>();
+      f.out.open(o_.out_dir / fname);
+      if (!f.out) throw InputError("vectors: cannot write " + (o_.out_dir / fname).string());
+      it = files_.emplace(fname, std::move(f)).first;
+    }
+    return it->second;
+  }
+  const core::QModel& m_;
+  const VectorOptions& o_;
+  size_t L_, end_ = 0;
+  size_t layer_ = kNoLayer, t_ = 0;
+  std::map<std::string, File> files_;
+};
+
+core::SequenceSet one_sequence(const core::SequenceSet& test, size_t index) {
+  if (index >= test.n)
+    throw InputError(fmt::format("vectors: --index {} is past the {} test sequences", index, test.n));
+  core::SequenceSet s;
+  s.n = 1;
+  s.length = test.length;
+  s.d_input = test.d_input;
+  s.inputs.assign(test.input(index), test.input(index) + test.length * test.d_input);
+  s.labels = {test.labels[index]};
+  return s;
+}
+
+}  // namespace
+
+size_t export_vectors(const core::QModel& model, const hw::HwConfig& hw, const core::SequenceSet& test,
+                      const VectorOptions& o) {
+  const core::SequenceSet one = one_sequence(test, o.index);
+  for (const auto& u : o.units)
+    if (u != "host" && u != "mve" && u != "sfu" && u != "cmac" && u != "mem")
+      throw InputError("vectors: --units: unknown unit '" + u + "'; allowed: host, mve, sfu, cmac, mem");
+  if (o.step_end && o.step_begin >= std::min(o.step_end, one.length))
+    throw InputError(fmt::format("vectors: --steps {}:{} is empty (the sequence has {} steps)", o.step_begin, o.step_end,
+                                 one.length));
+  fs::create_directories(o.out_dir);
+  const core::QEngine engine(model);
+  Writer w(model, o, one.length);
+  SimulateOptions so;
+  so.tracer = &w;
+  size_t files = 0;
+  so.inspect = [&](const hw::Accelerator& acc) { files = w.finish(engine, acc); };
+  hw::HwConfig h = hw;
+  h.mode = "lt";
+  hw::EnergyTable table = hw::EnergyTable::builtin();
+  const SimulateResult r = simulate(model, h, table, one, so);
+  if (!r.bit_exact) throw RunError("vectors: the accelerator is not bit-exact with the C-model: " + r.first_mismatch);
+  return files;
+}
+
+CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::HwConfig& hw,
+                          const core::SequenceSet& test) {
+  nlohmann::json man;
+  {
+    std::ifstream f(dir / "manifest.json");
+    if (!f) throw InputError("vectors --check: no " + (dir / "manifest.json").string() + " (make one with ssmsim vectors)");
+    try {
+      man = nlohmann::json::parse(f);
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError("vectors --check: " + (dir / "manifest.json").string() + " is not valid JSON: " + e.what());
+    }
+  }
+  if (man.value("format", "") != "ssmsim.vectors")
+    throw InputError("vectors --check: " + (dir / "manifest.json").string() + " is not an ssmsim vector manifest");
+  const size_t index = man["source"]["index"].get<size_t>();
+  const size_t b = man["source"]["steps"][0].get<size_t>(), e = man["source"]["steps"][1].get<size_t>();
+  const core::SequenceSet one = one_sequence(test, index);
+  const size_t L = one.length;
+  // the C-model's values for this sequence, every layer recorded
+  const core::QEngine engine(m);
+  auto ws = engine.make_workspace();
+  ws->record = true;
+  quant::SaturationCounters sat;
+  const size_t idx = 0;
+  const core::QChunkResult res = engine.run_chunk(core::make_chunk(one, &idx, 1), *ws, sat);
+  const core::ModelConfig& mc = m.config;
+  const size_t H = mc.H;
+  const bool s5 = mc.layer == core::LayerType::S5;
+  // expected values of a file
+  auto seq_at = [&](const core::Seq<int32_t>& s, size_t t, size_t f) -> int64_t { return s.at(t, f)[0]; };
+  auto x_of = [&](size_t li, size_t t, size_t e2) -> int64_t {  // state element e2 (re/im interleaved) after step t
+    const auto& Ly = engine.consts().layers[li];
+    const auto& x = ws->layers[li].x;
+    if (!s5) return x[(((e2 / 2) * L + t) * 2 + e2 % 2) * core::kLanes];
+    return x[(t * 2 * Ly.states + e2) * core::kLanes];
+  };
+  auto expected = [&](const std::string& name, size_t li) {
+    std::vector<int64_t> v;
+    const auto* R = li == kNoLayer ? nullptr : &ws->layers[li];
+    const core::QLayerConsts* Ly = li == kNoLayer ? nullptr : &engine.consts().layers[li];
+    const size_t S = Ly ? Ly->Ar.size() : 0;  // states of the layer
+    const std::map<std::string, const core::Seq<int32_t>*> per_step = {
+        {"u", R ? &R->u : nullptr}, {"y", R ? &R->y : nullptr}, {"act", R ? &R->act : nullptr},
+        {"mixg", R ? &R->mixg : nullptr}, {"g", R ? &R->g : nullptr}, {"res", R ? &R->res : nullptr},
+        {"out", R ? &R->out : nullptr}, {"input", &ws->in}, {"encoder_out", &ws->h0}};
+    if (name == "logits") return std::vector<int64_t>(res.logits.begin(), res.logits.end());
+    if (name == "a") {
+      for (size_t k = 0; k < S; ++k) v.push_back(Ly->Ar[k]), v.push_back(Ly->Ai[k]);
+      return v;
+    }
+    if (name == "k") {
+      for (size_t k = 0; k < S; ++k) {
+        const quant::ScaledSum& s = Ly->xupd[Ly->xupd_per_state ? k : k / Ly->states];
+        v.insert(v.end(), {s.K()[0], s.shifts()[0], s.K()[1], s.shifts()[1]});
+      }
+      return v;
+    }
+    for (size_t t = b; t < e; ++t) {
+      if (per_step.count(name)) {
+        const auto* s = per_step.at(name);
+        for (size_t f = 0; f < s->F; ++f) v.push_back(seq_at(*s, t, f));
+      } else if (name == "x_out" || name == "x_in") {
+        for (size_t k = 0; k < 2 * S; ++k) v.push_back(name == "x_out" ? x_of(li, t, k) : t ? x_of(li, t - 1, k) : 0);
+      } else if (name == "bu") {
+        for (size_t k = 0; k < S; ++k)
+          for (int part = 0; part < 2; ++part) {
+            const auto& Bq = part ? Ly->Bi : Ly->Br;
+            quant::wide_t acc = 0;
+            if (!s5) acc = static_cast<quant::wide_t>(Bq[k]) * R->u.at(t, k / Ly->states)[0];
+            else
+              for (size_t hh = 0; hh < H; ++hh) acc += static_cast<quant::wide_t>(Bq[k * H + hh]) * R->u.at(t, hh)[0];
+            v.push_back(narrow64(acc, "B u"));
+          }
+      } else if (name == "cx") {
+        for (size_t hh = 0; hh < H; ++hh) {
+          int64_t a = 0;
+          const size_t n2 = s5 ? S : Ly->states;
+          for (size_t n = 0; n < n2; ++n) {
+            const size_t ci = hh * n2 + n, xi = s5 ? n : hh * n2 + n;
+            a += core::qstep::output_term(Ly->Cr[ci], Ly->Ci[ci], {x_of(li, t, 2 * xi), x_of(li, t, 2 * xi + 1)});
+          }
+          v.push_back(a);
+        }
+      } else {
+        throw InputError("vectors --check: unknown file kind '" + name + "' in the manifest");
+      }
+    }
+    return v;
+  };
+  // the memory images, as the accelerator lays them out
+  std::string weight_text, state_text;
+  {
+    hw::Accelerator acc("check_acc", hw, engine, hw::EnergyTable::builtin(), L);
+    for (const auto& entry : acc.weight_map()) {
+      const auto bytes = hw::BankedSram::pack(m.tensor(entry.tensor).q, entry.width, acc.word_bits());
+      const_cast<hw::BankedSram&>(acc.weight_memory()).write_image(entry.address - hw::Accelerator::kWeights, bytes.data(),
+                                                                    bytes.size());
+    }
+    std::ostringstream w;
+    acc.weight_memory().write_hex(w);
+    weight_text = w.str();
+    for (uint64_t k = 0; k < acc.state_memory().used_words(); ++k)
+      state_text += std::string(static_cast<size_t>(acc.state_memory().config().word_bits / 4), '0') + "\n";
+  }
+  CheckResult r;
+  for (const auto& f : man["files"]) {
+    const std::string fname = f["file"], name = f["name"];
+    std::ifstream in(dir / fname);
+    if (!in) throw InputError("vectors --check: " + (dir / fname).string() + " is listed in the manifest but missing");
+    ++r.files;
+    if (f["unit"] == "mem") {
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string& want = name == "weight_mem" ? weight_text : state_text;
+      if (text != want) {
+        size_t line = 0, pos = 0;
+        while (pos < std::min(text.size(), want.size()) && text[pos] == want[pos]) line += text[pos++] == '\n';
+        r.ok = false;
+        r.first_mismatch = fmt::format("{} (unit mem): word {} differs from the accelerator's memory image", fname, line);
+        return r;
+      }
+      continue;
+    }
+    const size_t li = f.contains("layer") ? f["layer"].get<size_t>() : kNoLayer;
+    const int width = f["width"].get<int>();
+    const std::vector<int64_t> want = expected(name, li);
+    // the per-step stride, to name the step and element of a difference
+    const bool per_step = name != "a" && name != "k" && name != "logits";
+    const size_t stride = per_step && e > b ? want.size() / (e - b) : want.size();
+    size_t i = 0;
+    for (std::string line; std::getline(in, line); ++i) {
+      bool ok = false;
+      const int64_t got = from_hex(line, width, &ok);
+      auto where = [&] {
+        const std::string layer = li == kNoLayer ? "" : fmt::format(", layer {}", li);
+        return per_step ? fmt::format("{} (unit {}{}), step {}, element {}", fname, f["unit"].get<std::string>(), layer,
+                                      b + i / stride, i % stride)
+                        : fmt::format("{} (unit {}{}), element {}", fname, f["unit"].get<std::string>(), layer, i);
+      };
+      if (!ok) {
+        r.ok = false;
+        r.first_mismatch = where() + fmt::format(": '{}' is not a {}-bit hex value", line, width);
+        return r;
+      }
+      if (i >= want.size()) {
+        r.ok = false;
+        r.first_mismatch = fmt::format("{}: more lines than the {} values of steps {}:{}", fname, want.size(), b, e);
+        return r;
+      }
+      if (got != want[i]) {
+        r.ok = false;
+        r.first_mismatch = where() + fmt::format(": expected {}, found {}", want[i], got);
+        return r;
+      }
+      ++r.values;
+    }
+    if (i != want.size()) {
+      r.ok = false;
+      r.first_mismatch = fmt::format("{}: {} lines, expected {}", fname, i, want.size());
+      return r;
+    }
+  }
+  return r;
+}
+
+}  // namespace ssmsim::sim
