@@ -36,8 +36,7 @@ struct Verb {
   std::vector<const char*> required;       // options that must be given (checked after --help)
   std::vector<KeyOption> key_options;      // options mapped onto config keys
   std::function<void(po::options_description&)> add_options;
-  VerbHandler run;                         // empty: the verb arrives with a later piece of work
-  const char* arrives_with;
+  VerbHandler run;
 };
 
 const std::vector<Verb>& verbs() {
@@ -59,7 +58,7 @@ const std::vector<Verb>& verbs() {
              "minutes; then save OUT.state after the current step and stop (continue with --resume)")(
              "json", po::value<std::string>(), "result record to write");
        },
-       run_train, ""},
+       run_train},
       {"quantize", "post-training quantization (PTQ) of a float checkpoint",
        "ssmsim quantize --ckpt F --precision P.yaml [--workload W] [--calib N] --out q.safetensors",
        {"ckpt", "precision", "out"},
@@ -74,7 +73,7 @@ const std::vector<Verb>& verbs() {
              "calib", po::value<std::string>(), "calibration sequences (quantize.calib)")(
              "gelu", po::value<std::string>(), "lut (exact GELU tabulated) or hard (x*clip(x+2,0,4)/4) (quantize.gelu)");
        },
-       run_quantize, ""},
+       run_quantize},
       {"qat", "quantization-aware fine-tuning of a float checkpoint",
        "ssmsim qat --ckpt F --precision P.yaml [--workload W] --epochs N --out q.safetensors",
        {"ckpt", "precision", "out"},
@@ -91,7 +90,7 @@ const std::vector<Verb>& verbs() {
              "out", po::value<std::string>(), "quantized model to write (safetensors): the best by validation")(
              "json", po::value<std::string>(), "result record to write");
        },
-       run_qat, ""},
+       run_qat},
       {"eval", "accuracy of a float or quantized model (integer C-model for quantized ones)",
        "ssmsim eval --ckpt F|Q [--precision P.yaml] --workload smnist [--limit N] --json out.json",
        {"ckpt", "workload"},
@@ -106,7 +105,7 @@ const std::vector<Verb>& verbs() {
              "or its convolution kernel through FFTs (eval.ssm_path)")(
              "json", po::value<std::string>(), "result record to write");
        },
-       run_eval, ""},
+       run_eval},
       {"simulate", "run a quantized model on the SystemC accelerator model",
        "ssmsim simulate --ckpt Q --hw H.yaml --workload smnist [--limit N] --json out.json",
        {"ckpt", "hw", "workload"},
@@ -121,7 +120,7 @@ const std::vector<Verb>& verbs() {
              "vcd", po::value<std::string>(), "cycle mode: write a waveform to FILE.vcd")(
              "json", po::value<std::string>(), "result record to write");
        },
-       run_simulate, ""},
+       run_simulate},
       {"sweep", "design-space exploration over precision and hardware configs",
        "ssmsim sweep --spec S.yaml --out-dir D [--jobs N] [--resume] [--shard i/n]",
        {"spec", "out-dir"},
@@ -136,7 +135,7 @@ const std::vector<Verb>& verbs() {
              "limit", po::value<std::string>(), "accuracy on the first N test sequences (eval.limit; overrides "
              "the spec's eval.limit)");
        },
-       run_sweep_verb, ""},
+       run_sweep_verb},
       {"vectors", "export RTL test vectors for one input sequence, or check a vector folder",
        "ssmsim vectors --ckpt Q --hw H.yaml --workload smnist --index I --out-dir D [--units U,..] [--steps A:B]\n"
        "       ssmsim vectors --check D",
@@ -152,7 +151,7 @@ const std::vector<Verb>& verbs() {
              "steps", po::value<std::string>(), "A:B: only time steps A to B-1 (default: all)")(
              "check", po::value<std::string>(), "re-read a vector folder and compare it with the C-model");
        },
-       run_vectors, ""},
+       run_vectors},
       {"report", "HTML and Markdown report of sweep folders", "ssmsim report --in D [--in D2 ...] [--out PREFIX]",
        {"in"},
        {},
@@ -163,7 +162,7 @@ const std::vector<Verb>& verbs() {
              "out", po::value<std::string>(), "write PREFIX.html and PREFIX.md (default: the first --in "
              "folder's report.html and report.md)");
        },
-       run_report, ""},
+       run_report},
       {"info", "shapes and footprint per component of a model, or a precision config's table",
        "ssmsim info --ckpt F|Q    |    ssmsim info --precision P.yaml",
        {},
@@ -172,7 +171,7 @@ const std::vector<Verb>& verbs() {
          d.add_options()("ckpt", po::value<std::string>(), "float or quantized model")(
              "precision", po::value<std::string>(), "precision config (YAML)");
        },
-       run_info, ""},
+       run_info},
   };
   return table;
 }
@@ -202,7 +201,7 @@ std::string main_usage() {
         "usage: ssmsim <command> [options]     ssmsim <command> --help     ssmsim --version\n\n"
         "commands:\n";
   for (const auto& v : verbs())
-    os << fmt::format("  {:<10}{}{}\n", v.name, v.summary, v.run ? "" : "  [not built yet]");
+    os << fmt::format("  {:<10}{}\n", v.name, v.summary);
   os << "\nexit status: 0 success, 1 run failure (e.g. not bit-exact), 2 usage or input error\n";
   return os.str();
 }
@@ -263,13 +262,6 @@ int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& 
   for (const char* r : v.required)
     if (!vm.count(r))
       return usage_error(err, fmt::format("{}: the option '--{}' is required", v.name, r), verb_usage(v, d));
-  if (!v.run) {
-    err << fmt::format(
-        "ssmsim {}: not built yet: this command arrives with {}. Options and config were checked;"
-        " nothing was run.\n",
-        v.name, v.arrives_with);
-    return 2;
-  }
   return v.run(Invocation{vm, cfg, out, err});
 }
 

@@ -61,12 +61,6 @@ TEST(Cli, EveryVerbHasItsOwnHelp) {
   }
 }
 
-TEST(Cli, AVerbNotBuiltYetSaysSoAndExitsTwo) {
-  const auto r = run_cli({"vectors", "--ckpt", "q.safetensors", "--hw", "h.yaml", "--workload", "smnist", "--out-dir", "d"});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("not built yet"), std::string::npos);
-}
-
 TEST(Cli, AMissingRequiredOptionIsNamed) {
   const auto r = run_cli({"quantize", "--ckpt", "f.safetensors"});
   EXPECT_EQ(r.exit_code, 2);

@@ -1,0 +1,114 @@
+// End-to-end: `ssmsim vectors` exports one sequence's unit-level vectors; they are identical across
+// runs and thread counts, the manifest describes every file, and `--check` agrees with the
+// C-model and finds an injected mismatch, naming the unit, the step and the element.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "tests/support/testing.hpp"
+
+using ssmsim::testing::run_cli;
+using ssmsim::testing::scratch_dir;
+using ssmsim::testing::source_dir;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read(const fs::path& p) {
+  std::ifstream f(p);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+size_t lines(const fs::path& p) {
+  std::ifstream f(p);
+  size_t n = 0;
+  for (std::string l; std::getline(f, l);) ++n;
+  return n;
+}
+
+// A quantized model of the sines task (trained one epoch), S4D or S5.
+std::string model(const fs::path& dir, const std::string& preset, const std::string& precision) {
+  const auto f = dir / (preset + ".safetensors"), q = dir / (preset + "_" + precision + ".safetensors");
+  auto r = run_cli({"train", "--model", (source_dir() / "configs/models" / (preset + ".yaml")).string(), "--workload",
+                    "sines", "--epochs", "1", "--out", f.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"quantize", "--ckpt", f.string(), "--precision", (source_dir() / "configs/precision" / (precision + ".yaml")).string(),
+               "--calib", "16", "--out", q.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return q.string();
+}
+
+}  // namespace
+
+TEST(VectorsCli, AreIdenticalAcrossRunsAndThreadCountsAndTheManifestDescribesEveryFile) {
+  const auto dir = scratch_dir("vectors_golden");
+  for (const std::string preset : {"s4d_edge", "s5_small"}) {
+    const std::string q = model(dir, preset, "w8a8");
+    const std::string hw = (source_dir() / (preset == "s5_small" ? "configs/hw/wide.yaml" : "configs/hw/edge_minimal.yaml")).string();
+    const auto a = dir / (preset + "_a"), b = dir / (preset + "_b");
+    auto r = run_cli({"vectors", "--ckpt", q, "--hw", hw, "--workload", "sines", "--index", "5", "--out-dir", a.string(),
+                      "--threads", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_cli({"vectors", "--ckpt", q, "--hw", hw, "--workload", "sines", "--index", "5", "--out-dir", b.string(),
+                 "--threads", "2"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto man = nlohmann::json::parse(read(a / "manifest.json"));
+    std::set<std::string> listed;
+    for (const auto& f : man["files"]) {
+      const std::string name = f["file"];
+      listed.insert(name);
+      EXPECT_EQ(read(a / name), read(b / name)) << preset << " " << name;  // golden: the same bytes
+      EXPECT_EQ(lines(a / name), f["count"].get<size_t>()) << name;
+      for (const char* key : {"unit", "order", "width", "rounding", "overflow", "count"}) EXPECT_TRUE(f.contains(key)) << name << " " << key;
+      // every line is a hex value of the declared width
+      std::ifstream in(a / name);
+      const size_t digits = (f["width"].get<size_t>() + 3) / 4;
+      for (std::string l; std::getline(in, l);) ASSERT_EQ(l.size(), digits) << name;
+    }
+    for (const auto& e : fs::directory_iterator(a))
+      if (e.path().filename() != "manifest.json") EXPECT_TRUE(listed.count(e.path().filename().string())) << e.path();
+    EXPECT_TRUE(listed.count("L0_cmac_x_out.hex"));
+    EXPECT_TRUE(listed.count("weight_mem.hex"));
+    EXPECT_TRUE(listed.count("logits.hex"));
+    r = run_cli({"vectors", "--check", a.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("equal to the C-model"), std::string::npos) << r.out;
+  }
+}
+
+TEST(VectorsCli, TheCheckFindsAnInjectedMismatchAndNamesUnitStepAndElement) {
+  const auto dir = scratch_dir("vectors_check");
+  const std::string q = model(dir, "s4d_edge", "hetero_6x");
+  const auto v = dir / "v";
+  auto r = run_cli({"vectors", "--ckpt", q, "--hw", (source_dir() / "configs/hw/edge_minimal.yaml").string(), "--workload",
+                    "sines", "--index", "2", "--out-dir", v.string(), "--steps", "3:9", "--units", "cmac,sfu"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(v / "weight_mem.hex"));  // --units limits the export
+  const auto man = nlohmann::json::parse(read(v / "manifest.json"));
+  EXPECT_EQ(man["source"]["steps"][0], 3);
+  // one value of the state after step 3 + 2, element 7, changed
+  const auto file = v / "L0_cmac_x_out.hex";
+  std::string text = read(file);
+  const size_t per_step = 2 * man["model"]["states"][0].get<size_t>();
+  size_t pos = 0;
+  for (size_t i = 0; i < 2 * per_step + 7; ++i) pos = text.find('\n', pos) + 1;
+  text[pos] = text[pos] == '0' ? '1' : '0';
+  std::ofstream(file) << text;
+  r = run_cli({"vectors", "--check", v.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("L0_cmac_x_out.hex (unit cmac, layer 0), step 5, element 7"), std::string::npos) << r.err;
+  // bad input: a float checkpoint, an empty step range, an unknown unit
+  r = run_cli({"vectors", "--ckpt", (dir / "s4d_edge.safetensors").string(), "--hw",
+               (source_dir() / "configs/hw/edge_minimal.yaml").string(), "--workload", "sines", "--out-dir", (dir / "x").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("float checkpoint"), std::string::npos) << r.err;
+  r = run_cli({"vectors", "--ckpt", q, "--hw", (source_dir() / "configs/hw/edge_minimal.yaml").string(), "--workload", "sines",
+               "--out-dir", (dir / "x").string(), "--units", "alu"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown unit 'alu'"), std::string::npos) << r.err;
+}
