@@ -24,6 +24,7 @@
 #include "quant/yaml_value.hpp"
 #include "reports/record.hpp"
 #include "sim/config.hpp"
+#include "ssm_core/qmodel.hpp"
 #include "workloads/sha256.hpp"
 
 extern char** environ;
@@ -177,7 +178,14 @@ SweepSpec SweepSpec::load(const fs::path& path) {
   // precision axis
   if (!n["precision"]) throw ConfigError("spec.precision", "", "required: files, sensitivity and/or grid");
   const YAML::Node P = n["precision"];
-  check_keys(P, "spec.precision", {"files", "sensitivity", "grid"});
+  check_keys(P, "spec.precision", {"files", "sensitivity", "grid", "models"});
+  if (P["models"])  // quantized models as they are (e.g. a QAT result shipped with the repo)
+    for (const auto& f : scalars(P["models"], "spec.precision.models")) {
+      const fs::path p = resolve(f, "spec.precision.models");
+      if (!core::is_qmodel_file(p))
+        throw ConfigError("spec.precision.models", f, "not a quantized model (make one with ssmsim quantize or qat)");
+      s.precisions.push_back({stem(f), {}, {}, p});
+    }
   if (P["files"])
     for (const auto& f : scalars(P["files"], "spec.precision.files"))
       s.precisions.push_back({stem(f), resolve(f, "spec.precision.files", "configs/precision"), {}});
@@ -222,7 +230,8 @@ SweepSpec SweepSpec::load(const fs::path& path) {
     }
   }
   if (s.precisions.empty()) throw ConfigError("spec.precision", yaml_text(P), "no precision point: give files, sensitivity or grid");
-  for (const auto& v : s.precisions) check_precision(v, "spec.precision (" + v.label + ")");
+  for (const auto& v : s.precisions)
+    if (v.model.empty()) check_precision(v, "spec.precision (" + v.label + ")");
   // hardware axis
   if (!n["hw"]) throw ConfigError("spec.hw", "", "required: files and/or grid");
   const YAML::Node Hn = n["hw"];
@@ -262,9 +271,10 @@ std::string SweepPoint::label() const { return precision->label + " / " + hw->la
 
 std::vector<SweepPoint> expand(const SweepSpec& spec) {
   std::vector<SweepPoint> out;
+  const std::vector<std::string> given = {"given"};
   for (const auto& p : spec.precisions)
     for (const auto& h : spec.hws)
-      for (const auto& m : spec.methods) {
+      for (const auto& m : p.model.empty() ? spec.methods : given) {
         SweepPoint pt;
         pt.precision = &p;
         pt.hw = &h;
@@ -274,6 +284,7 @@ std::vector<SweepPoint> expand(const SweepSpec& spec) {
         nlohmann::json model = {{"checkpoint", spec.checkpoint.filename().string()}, {"workload", spec.workload},
                                 {"precision", p.file.filename().string()}, {"precision_overrides", p.overrides},
                                 {"method", m}, {"calib", spec.calib}};
+        if (!p.model.empty()) model = {{"model", p.model.filename().string()}, {"workload", spec.workload}};
         if (m == "qat") model["qat"] = {{"epochs", spec.qat_epochs}, {"train_size", spec.qat_train_size}, {"set", spec.qat_set}};
         pt.model_key = "m" + workloads::sha256_hex(model.dump()).substr(0, 12);
         const nlohmann::json settings = {{"model", model}, {"eval_limit", spec.eval_limit},
@@ -464,7 +475,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
       try {
         const auto ps = std::chrono::steady_clock::now();
         const fs::path log = logs / (p.id + ".log");
-        const fs::path model = models / (p.model_key + ".safetensors");
+        const fs::path model = p.precision->model.empty() ? models / (p.model_key + ".safetensors") : p.precision->model;
         const fs::path eval_json = models / fmt::format("{}.eval-{}.json", p.model_key, spec.eval_limit);
         std::vector<std::string> quantize_cmd, eval_cmd;
         // the model: one per precision and method, shared by the hardware points
@@ -488,6 +499,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
           const auto lock = model_lock(p.model_key);
           std::lock_guard<std::mutex> g(*lock);
           if (!fs::exists(model)) must(quantize_cmd, log, p, false);  // files are written atomically
+          if (!p.precision->model.empty()) quantize_cmd.clear();     // a given model: nothing to make
           if (!fs::exists(eval_json)) must(eval_cmd, log, p, false);
         }
         const fs::path sim_json = logs / (p.id + ".simulate.json");
@@ -513,9 +525,12 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
         r["footprint_reduction"] = sj["footprint"]["reduction"];
         r["memory_bits_by_component"] = sj["footprint"]["bits_by_component"];
         r["hw_config"] = sj["hw"];
-        r["precision_config"] = p.precision->file.filename().string();
+        r["precision_config"] = p.precision->model.empty() ? p.precision->file.filename().string()
+                                                           : p.precision->model.filename().string();
         r["model"] = model.filename().string();
-        r["commands"] = {command_line(quantize_cmd), command_line(eval_cmd), command_line(sim_cmd)};
+        r["commands"] = nlohmann::json::array();
+        for (const auto* c : {&quantize_cmd, &eval_cmd, &sim_cmd})
+          if (!c->empty()) r["commands"].push_back(command_line(*c));
         r["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - ps).count();
         std::lock_guard<std::mutex> g(mu);
         append_line(jsonl, r.dump());

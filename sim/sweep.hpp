@@ -22,6 +22,7 @@ struct PrecisionVariant {
   std::string label;                    // e.g. "w8a8", "all16 A=4"
   std::filesystem::path file;
   std::map<std::string, int> overrides;  // component -> bits
+  std::filesystem::path model;          // a quantized model given as it is (method "given")
 };
 
 struct HwVariant {
@@ -42,7 +43,7 @@ struct SweepSpec {
   std::map<std::string, std::string> qat_set;  // train.* keys for QAT points
   std::vector<PrecisionVariant> precisions;
   std::vector<HwVariant> hws;
-  std::vector<std::string> methods;  // ptq, qat
+  std::vector<std::string> methods;  // ptq, qat (a given model's points have the method "given")
   std::string text;                  // the spec as given
 
   // Reads and validates a spec: unknown keys, empty lists or grids, missing files, unknown
