@@ -14,6 +14,7 @@ packages=(
   libbenchmark-dev
   libyaml-cpp-dev
   nlohmann-json3-dev
+  verilator               # hw_models/rtl: the Verilog lane and its testbench
   time                    # /usr/bin/time: peak memory in `make bench`
   python3                 # scripts/sweep_tables.py: the Markdown tables of docs/results.md
 )
