@@ -171,11 +171,20 @@ int main(int argc, char** argv) {
   int64_t first_step = 0;
   try {
     const auto& xo = entry("x_out");
-    const auto& shape = xo.at("shape");
-    if (shape.size() != 3 || shape[2].get<int64_t>() != 2)
-      cannot_check(prefix + "x_out.hex: shape " + shape.dump() + " is not [steps, states, 2]");
-    steps = shape[0].get<int64_t>();
-    states = shape[1].get<int64_t>();
+    if (xo.contains("shape")) {
+      const auto& shape = xo["shape"];
+      if (!shape.is_array() || shape.size() != 3 || shape[2].get<int64_t>() != 2)
+        cannot_check(prefix + "x_out.hex: shape " + shape.dump() + " is not [steps, states, 2]");
+      steps = shape[0].get<int64_t>();
+      states = shape[1].get<int64_t>();
+    } else {  // no shape: the states from A's count (one complex code per state), the steps from x_out's
+      states = entry("a").at("count").get<int64_t>() / 2;
+      const int64_t n = xo.at("count").get<int64_t>();
+      if (states <= 0 || n % (2 * states) != 0)
+        cannot_check(prefix + "x_out.hex: count " + std::to_string(n) + " is not steps x " +
+                     std::to_string(states) + " states x 2");
+      steps = n / (2 * states);
+    }
     x_width = xo.at("width").get<int>();
     rounding = xo.at("rounding").get<std::string>();
     overflow = xo.at("overflow").get<std::string>();
