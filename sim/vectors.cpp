@@ -193,11 +193,17 @@ class Writer : public hw::Tracer {
         }
       }
     nlohmann::json files = nlohmann::json::array();
+    const size_t steps = end_ - o_.step_begin;
     for (auto& [fname, f] : files_) {
       f.out.close();
       if (!f.out) throw InputError("vectors: writing " + (o_.out_dir / fname).string() + " failed (disk full?)");
       nlohmann::json j = f.meta;
       j["count"] = f.count;
+      const std::string name = j["name"];
+      if (name == "a" || name == "k") j["shape"] = {f.count / (name == "a" ? 2 : 4), name == "a" ? 2 : 4};
+      else if (name == "logits") j["shape"] = {f.count};
+      else if (name == "x_in" || name == "x_out" || name == "bu") j["shape"] = {steps, f.count / steps / 2, 2};
+      else j["shape"] = {steps, f.count / steps};
       files.push_back(j);
     }
     if (o_.units.empty() || o_.units.count("mem")) {
