@@ -72,6 +72,7 @@ class Accelerator : public sc_core::sc_module {
   int io_word_bits() const { return io_mem_.config().word_bits; }
   const sc_core::sc_event& done_event() const { return ctrl_.done_event(); }
   Controller& controller() { return ctrl_; }
+  CmacArray& cmac() { return cmac_; }
   const Controller& controller() const { return ctrl_; }
   bool streaming() const { return mem_.streaming; }
   const sc_core::sc_clock* clock() const { return clk_.get(); }

@@ -39,7 +39,8 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
       const int64_t br = weights_.load(*m.B, 2 * k), bi = weights_.load(*m.B, 2 * k + 1);
       const int64_t ar = weights_.load(*m.A, 2 * k), ai = weights_.load(*m.A, 2 * k + 1);
       const quant::wide_t bur = static_cast<quant::wide_t>(br) * u[h], bui = static_cast<quant::wide_t>(bi) * u[h];
-      const Cx nx = core::qstep::state_update(Ly.xupd[h], Ly.fast, ar, ai, x, bur, bui, nullptr);
+      const Cx nx = lane_ ? lane_(ar, ai, x, bur, bui, Ly.xupd[h])
+                          : core::qstep::state_update(Ly.xupd[h], Ly.fast, ar, ai, x, bur, bui, nullptr);
       states_.put(*m.x, 2 * k, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * k + 1, static_cast<int32_t>(nx.im));
       if (tracer_) tracer_->state_update(k, ar, ai, x.re, x.im, bur, bui, nx.re, nx.im);
@@ -74,7 +75,8 @@ uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, c
     for (size_t p = b; p < e; ++p) {
       const Cx x{states_.load(*m.x, 2 * p), states_.load(*m.x, 2 * p + 1)};
       const int64_t ar = weights_.load(*m.A, 2 * p), ai = weights_.load(*m.A, 2 * p + 1);
-      const Cx nx = core::qstep::state_update(Ly.xupd[p], Ly.fast, ar, ai, x, bu_re[p], bu_im[p], nullptr);
+      const Cx nx = lane_ ? lane_(ar, ai, x, bu_re[p], bu_im[p], Ly.xupd[p])
+                          : core::qstep::state_update(Ly.xupd[p], Ly.fast, ar, ai, x, bu_re[p], bu_im[p], nullptr);
       states_.put(*m.x, 2 * p, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * p + 1, static_cast<int32_t>(nx.im));
       if (tracer_) tracer_->state_update(p, ar, ai, x.re, x.im, bu_re[p], bu_im[p], nx.re, nx.im);

@@ -10,6 +10,7 @@
 
 #include <systemc>
 
+#include <functional>
 #include <vector>
 
 #include "hw_models/energy.hpp"
@@ -33,6 +34,12 @@ class CmacArray : public PipelinedUnit {
   uint64_t s5_update(const core::QLayerConsts& Ly, const LayerMem& m, const quant::wide_t* bu_re,
                      const quant::wide_t* bu_im);
 
+  // The state update of one state, in place of ssm_core/qsteps.hpp's (co-simulation with the
+  // Verilog lane: hw_models/rtl/rtl_lane.hpp); empty: the C++ step function.
+  using LaneFn = std::function<core::qstep::Cx(int64_t ar, int64_t ai, core::qstep::Cx x, quant::wide_t bu_re,
+                                               quant::wide_t bu_im, const quant::ScaledSum& upd)>;
+  void set_lane(LaneFn f) { lane_ = std::move(f); }
+
   const ActionCounts& actions() const { return actions_; }
   int lanes() const { return lanes_; }
   void set_tracer(Tracer* t) { tracer_ = t; }
@@ -42,6 +49,7 @@ class CmacArray : public PipelinedUnit {
   BankedSram &weights_, &states_;
   ActionCounts actions_;
   Tracer* tracer_ = nullptr;
+  LaneFn lane_;
 };
 
 }  // namespace ssmsim::hw

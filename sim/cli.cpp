@@ -117,6 +117,8 @@ const std::vector<Verb>& verbs() {
              "limit", po::value<std::string>(), "simulate the first N test sequences (eval.limit)")(
              "mode", po::value<std::string>(), "lt (loosely timed, default) or cycle (clocked) (hw.mode)")(
              "check-states", po::bool_switch(), "also compare every layer's state at every step with the C-model")(
+             "cmac", po::value<std::string>()->default_value("cpp"), "the CMAC lanes' state update: cpp (the C++ step "
+             "function) or rtl (co-simulation with the Verilated Verilog lane, hw_models/rtl/)")(
              "vcd", po::value<std::string>(), "cycle mode: write a waveform to FILE.vcd")(
              "json", po::value<std::string>(), "result record to write");
        },

@@ -9,6 +9,9 @@
 
 #include "quant/errors.hpp"
 #include "sim/host.hpp"
+#ifdef SSMSIM_WITH_RTL
+#include "hw_models/rtl/rtl_lane.hpp"
+#endif
 #include "ssm_core/qsteps.hpp"
 #include "ssm_core/trainer.hpp"
 
@@ -133,6 +136,23 @@ SimulateResult simulate(const core::QModel& model, const hw::HwConfig& hw, const
     if (o.progress) o.progress(i + 1, n);
   });
   if (o.tracer) acc.controller().set_tracer(o.tracer);
+  if (o.cmac == "rtl") {
+#ifdef SSMSIM_WITH_RTL
+    const quant::QuantParams& x = model.point("layers.0.x");
+    for (size_t i = 1; i < model.config.n_layers; ++i) {  // one lane: the same width and modes (scales may differ)
+      const quant::QuantParams& xi = model.point("layers." + std::to_string(i) + ".x");
+      if (xi.format.width != x.format.width || xi.rounding != x.rounding || xi.overflow != x.overflow)
+        throw InputError("simulate --cmac rtl: the layers' states differ in width or modes; one Verilog lane serves "
+                         "them all");
+    }
+    acc.cmac().set_lane(hw::rtl::make_lane(x.format.width, x.rounding, x.overflow));
+#else
+    throw InputError("simulate --cmac rtl: this ssmsim was built without Verilator (install it with `make deps`, "
+                     "then rebuild)");
+#endif
+  } else if (o.cmac != "cpp") {
+    throw InputError("simulate --cmac '" + o.cmac + "': allowed: cpp, rtl");
+  }
   sc_core::sc_trace_file* vcd = nullptr;
   if (!o.vcd.empty()) {
     if (!acc.clock()) throw InputError("simulate --vcd: waveforms need the clocked mode (--mode cycle)");

@@ -20,6 +20,7 @@ struct SimulateOptions {
   size_t limit = 0;            // first N test sequences; 0 = all
   bool check_states = false;
   std::string vcd;             // cycle mode: waveform file (without .vcd)
+  std::string cmac = "cpp";    // the CMAC lanes' state update: cpp (qsteps.hpp) or rtl (the Verilated lane)
   std::function<void(size_t done, size_t total)> progress;
   hw::Tracer* tracer = nullptr;  // test-vector export: sees every unit's vectors
   // called after the run with the accelerator (its memory images, for vector export)

@@ -600,6 +600,7 @@ int run_simulate(const Invocation& inv) {
   SimulateOptions so;
   so.limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
   so.check_states = o["check-states"].as<bool>();
+  so.cmac = o["cmac"].as<std::string>();
   if (o.count("vcd")) so.vcd = o["vcd"].as<std::string>();
   const bool tty = ::isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
@@ -636,6 +637,7 @@ int run_simulate(const Invocation& inv) {
     j["mode"] = hwc.mode;
     j["bit_exact"] = r.bit_exact;
     j["checked_states"] = so.check_states;
+    j["cmac"] = so.cmac;
     if (!r.bit_exact) j["first_mismatch"] = r.first_mismatch;
     j["sequences"] = r.sequences;
     j["tokens"] = r.tokens;

@@ -191,3 +191,29 @@ TEST(SimulateCli, BadHardwareConfigsAndFloatCheckpointsAreRefusedClearly) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("float checkpoint"), std::string::npos) << r.err;
 }
+
+// Co-simulation: the Verilated Verilog lane in place of the C++ state update stays bit-exact with
+// the C-model (every state checked), S4D and S5, 8- and 16-bit states, both timing modes; a state
+// format without a built lane is refused, naming the variants.
+TEST(SimulateCli, TheVerilogLaneInsideTheAcceleratorStaysBitExact) {
+  const auto dir = scratch_dir("simulate_cosim");
+  struct Case {
+    std::string model, precision, hw;
+  };
+  for (const Case& c : std::vector<Case>{{"s4d_edge", "w8a8", "edge_minimal"},
+                                         {"s4d_edge", "hetero_6x", "edge_minimal"},
+                                         {"s5_small", "all16", "wide"}}) {
+    const std::string q = quantized_model(dir, c.model, {}, c.precision);
+    for (const std::string mode : {"lt", "cycle"}) {
+      const auto j = simulate(q, c.hw, mode, dir / "rtl.json", {"--cmac", "rtl"});
+      EXPECT_TRUE(j["bit_exact"].get<bool>()) << c.model << " " << c.precision << " " << mode;
+      EXPECT_EQ(j["cmac"], "rtl");
+    }
+  }
+  const std::string q4 = quantized_model(dir, "s4d_edge", {}, "qs5_a8_rest4");
+  const auto r = run_cli({"simulate", "--ckpt", q4, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload", "sines",
+                          "--limit", "1", "--cmac", "rtl"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no Verilog lane is built for a 4-bit state"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("x16_he_sat"), std::string::npos) << r.err;
+}
