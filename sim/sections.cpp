@@ -20,6 +20,7 @@ Config make_config() {
   s.push_back({"data", "the workload's data", {
       {"train_size", T::Int, "0", 0, 1e9, {},
        "training sequences used (train, qat, calibration); 0 = the task's default (sMNIST: all 55,000)"},
+      {"val_size", T::Int, "0", 0, 5000, {}, "sMNIST/psMNIST validation sequences used (the first N); 0 = all 5,000"},
   }, {}, {}});
   s.push_back({"eval", "evaluation on a test set", {
       {"limit", T::Int, "0", 0, 1e9, {}, "evaluate the first N test sequences; 0 = all"},

@@ -167,7 +167,8 @@ SweepSpec SweepSpec::load(const fs::path& path) {
   }
   if (n["calib"]) s.calib = yaml_size(n["calib"], "spec.calib", 1, 10000000);
   if (n["qat"]) {
-    check_keys(n["qat"], "spec.qat", {"epochs", "train_size", "set"});
+    check_keys(n["qat"], "spec.qat", {"epochs", "train_size", "val_size", "set"});
+    if (n["qat"]["val_size"]) s.qat_val_size = yaml_size(n["qat"]["val_size"], "spec.qat.val_size", 0, 1000000000);
     if (n["qat"]["epochs"]) s.qat_epochs = yaml_size(n["qat"]["epochs"], "spec.qat.epochs", 1, 100000);
     if (n["qat"]["train_size"]) s.qat_train_size = yaml_size(n["qat"]["train_size"], "spec.qat.train_size", 0, 1000000000);
     if (n["qat"]["set"]) {
@@ -285,7 +286,9 @@ std::vector<SweepPoint> expand(const SweepSpec& spec) {
                                 {"precision", p.file.filename().string()}, {"precision_overrides", p.overrides},
                                 {"method", m}, {"calib", spec.calib}};
         if (!p.model.empty()) model = {{"model", p.model.filename().string()}, {"workload", spec.workload}};
-        if (m == "qat") model["qat"] = {{"epochs", spec.qat_epochs}, {"train_size", spec.qat_train_size}, {"set", spec.qat_set}};
+        if (m == "qat")
+          model["qat"] = {{"epochs", spec.qat_epochs}, {"train_size", spec.qat_train_size},
+                          {"val_size", spec.qat_val_size}, {"set", spec.qat_set}};
         pt.model_key = "m" + workloads::sha256_hex(model.dump()).substr(0, 12);
         const nlohmann::json settings = {{"model", model}, {"eval_limit", spec.eval_limit},
                                          {"hw", h.file.filename().string()}, {"hw_overrides", h.overrides},
@@ -489,6 +492,10 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
           for (const auto& [key, v] : spec.qat_set) quantize_cmd.insert(quantize_cmd.end(), {"--set", key + "=" + v});
           if (spec.qat_train_size)
             quantize_cmd.insert(quantize_cmd.end(), {"--set", "data.train_size=" + std::to_string(spec.qat_train_size)});
+          if (spec.qat_val_size)
+            quantize_cmd.insert(quantize_cmd.end(), {"--set", "data.val_size=" + std::to_string(spec.qat_val_size)});
+          // its closing test accuracy on the point's subset (the eval step below gives the record's)
+          quantize_cmd.insert(quantize_cmd.end(), {"--set", "eval.limit=" + std::to_string(spec.eval_limit)});
         }
         for (const auto& [c, b] : p.precision->overrides)
           quantize_cmd.insert(quantize_cmd.end(), {"--set", fmt::format("precision.components.{}.bits={}", c, b)});

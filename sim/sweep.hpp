@@ -40,6 +40,7 @@ struct SweepSpec {
   size_t calib = 256;
   size_t qat_epochs = 1;
   size_t qat_train_size = 0;  // training sequences of QAT points (data.train_size; 0: all)
+  size_t qat_val_size = 0;    // their validation sequences (data.val_size; 0: all)
   std::map<std::string, std::string> qat_set;  // train.* keys for QAT points
   std::vector<PrecisionVariant> precisions;
   std::vector<HwVariant> hws;

@@ -143,6 +143,7 @@ workloads::Workload load_data(const Invocation& inv, std::ostream& log, std::str
   workloads::WorkloadOptions wo;
   wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
   wo.train_size = static_cast<size_t>(inv.config.get_int("data.train_size"));
+  wo.val_size = static_cast<size_t>(inv.config.get_int("data.val_size"));
   if (name.empty()) name = inv.options["workload"].as<std::string>();
   log << "loading workload '" << name << "'..." << std::flush;
   const auto t0 = std::chrono::steady_clock::now();
@@ -330,7 +331,8 @@ int run_train(const Invocation& inv) {
     return signals.received() ? 128 + signals.received() : 0;
   }
 
-  const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes, 0, tc.threads);
+  const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes,
+                                               static_cast<size_t>(inv.config.get_int("eval.limit")), tc.threads);
   if (regress)
     inv.out << fmt::format("test {} of the best checkpoint (val MSE {:.6f}): {}\n", regression_text(test, w.test),
                            st.best_val_loss, out.string());
@@ -430,7 +432,8 @@ int run_qat(const Invocation& inv) {
   inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
   const core::QModel best = annotate(r.best);
   core::save_qmodel(out, best);
-  const core::QEvalResult test = core::evaluate_quantized(best, w.test, w.num_classes, 0, tc.threads);
+  const core::QEvalResult test = core::evaluate_quantized(
+      best, w.test, w.num_classes, static_cast<size_t>(inv.config.get_int("eval.limit")), tc.threads);
   inv.out << fmt::format("test accuracy {:.2f}% ({} sequences, integer C-model) of the best QAT model (val {:.2f}%, "
                          "PTQ val {:.2f}%): {}\n",
                          100 * test.accuracy, test.count, 100 * r.best_val_accuracy, 100 * r.ptq_val_accuracy, out);

@@ -21,6 +21,8 @@ struct WorkloadOptions {
                               // <repo>/data/mnist (filled by `make data`)
   size_t train_size = 0;      // training sequences; 0 = the task's default (synthetic and
                               // dynamical tasks: 2000; smnist/psmnist: all 55000, the most allowed)
+  size_t val_size = 0;        // smnist/psmnist: the first N of the 5000 validation sequences (0: all);
+                              // quick QAT runs validate on fewer
 };
 
 // The workloads by name: smnist, psmnist, adding, recall, sines, lorenz, mackey_glass

@@ -246,6 +246,10 @@ void check_labels(const fs::path& file, const IdxArray& labels, const std::strin
 }  // namespace
 
 Workload load_mnist(bool permuted, const WorkloadOptions& options) {
+  if (options.val_size > kMnistVal)
+    throw InputError("workload option val_size = " + std::to_string(options.val_size) + ": " +
+                     (permuted ? "psmnist" : "smnist") + " has at most " + std::to_string(kMnistVal) +
+                     " validation sequences (0 = all)");
   if (options.train_size > kMnistTrain)
     throw InputError("workload option train_size = " + std::to_string(options.train_size) + ": " +
                      (permuted ? "psmnist" : "smnist") + " has at most " +
@@ -276,7 +280,7 @@ Workload load_mnist(bool permuted, const WorkloadOptions& options) {
     check_labels(dir / spec[1].name, labels, fix);
     const IdxArray images = read_idx(dir / spec[0].name, spec[0].expect, fix);
     fill_split(w.train, images, labels, 0, n_train, perm);
-    fill_split(w.val, images, labels, kMnistTrain, kMnistVal, perm);
+    fill_split(w.val, images, labels, kMnistTrain, options.val_size ? options.val_size : kMnistVal, perm);
   }
   {
     const IdxArray labels = read_idx(dir / spec[3].name, spec[3].expect, fix);
