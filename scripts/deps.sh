@@ -17,6 +17,7 @@ packages=(
   verilator               # hw_models/rtl: the Verilog lane and its testbench
   time                    # /usr/bin/time: peak memory in `make bench`
   python3                 # scripts/sweep_tables.py: the Markdown tables of docs/results.md
+  chromium                # the report in a real browser (tests/e2e/test_report_browser.cpp)
 )
 
 missing=()
