@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "hw_models/rtl/lane_ports.hpp"
 #include "quant/errors.hpp"
 
 namespace ssmsim::hw::rtl {
@@ -15,18 +16,6 @@ namespace ssmsim::hw::rtl {
 namespace {
 
 constexpr int kAW = 32, kBUW = 64, kKW = 32, kSW = 7;  // the ports of every variant (CMakeLists.txt)
-
-template <typename T>
-void drive(T& port, int64_t v, int bits) {
-  const uint64_t mask = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
-  port = static_cast<T>(static_cast<uint64_t>(v) & mask);
-}
-
-int64_t sign_extend(uint64_t v, int bits) {
-  const uint64_t mask = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
-  const uint64_t sign = uint64_t{1} << (bits - 1);
-  return static_cast<int64_t>(((v & mask) ^ sign) - sign);
-}
 
 bool fits(quant::wide_t v, int bits) {
   const quant::wide_t lim = static_cast<quant::wide_t>(1) << (bits - 1);

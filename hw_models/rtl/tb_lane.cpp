@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "Vssm_lane.h"
+#include "hw_models/rtl/lane_ports.hpp"
 #include "verilated.h"
 
 #ifndef TB_VARIANT
@@ -96,19 +97,8 @@ HexFile read_hex(const std::string& dir, const std::string& name, int width, siz
   return f;
 }
 
-// Drives an input port of `bits` bits with the two's-complement value v (Verilator keeps the
-// unused high bits of a port's C type at zero).
-template <typename T>
-void drive(T& port, int64_t v, int bits) {
-  const uint64_t mask = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
-  port = static_cast<T>(static_cast<uint64_t>(v) & mask);
-}
-
-int64_t sign_extend(uint64_t v, int bits) {
-  const uint64_t mask = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
-  const uint64_t sign = uint64_t{1} << (bits - 1);
-  return static_cast<int64_t>(((v & mask) ^ sign) - sign);
-}
+using ssmsim::hw::rtl::drive;
+using ssmsim::hw::rtl::sign_extend;
 
 bool fits_signed(int64_t v, int bits) {
   if (bits >= 64) return true;

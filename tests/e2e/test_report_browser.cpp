@@ -11,6 +11,8 @@
 
 #include "tests/support/testing.hpp"
 
+using ssmsim::testing::have_mnist;
+using ssmsim::testing::read_text;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
 using ssmsim::testing::source_dir;
@@ -18,16 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read(const fs::path& p) {
-  std::ifstream f(p);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
-bool have_mnist() {
-  const char* dir = std::getenv("SSMSIM_DATA");
-  const auto base = dir ? fs::path(dir) : source_dir() / "data";
-  return fs::exists(base / "mnist" / "t10k-images-idx3-ubyte") || fs::exists(base / "t10k-images-idx3-ubyte");
-}
 
 size_t count(const std::string& s, const std::string& what) {
   size_t n = 0;
@@ -55,8 +48,8 @@ TEST(ReportBrowser, TheDemoReportLoadsInChromiumWithoutErrorsAndDrawsEveryPoint)
                             "--virtual-time-budget=2000 --user-data-dir=" + (dir / "profile").string();
   const std::string dom = (dir / "dom.html").string(), log = (dir / "chromium.log").string();
   ASSERT_EQ(std::system((chromium.string() + flags + " --dump-dom '" + url + "' > " + dom + " 2> " + log).c_str()), 0)
-      << read(log);
-  const std::string page = read(dom), messages = read(log);
+      << read_text(log);
+  const std::string page = read_text(dom), messages = read_text(log);
   EXPECT_EQ(count(messages, "CONSOLE"), 0u) << messages;  // console.log/error and uncaught exceptions
   // the three plots, each with one circle per design point (6 in the demo)
   size_t plots = 0;
@@ -73,7 +66,7 @@ TEST(ReportBrowser, TheDemoReportLoadsInChromiumWithoutErrorsAndDrawsEveryPoint)
   ASSERT_EQ(std::system((chromium.string() + flags + " --window-size=1280,1600 --screenshot=" + png.string() + " '" + url +
                          "' 2>> " + log).c_str()),
             0)
-      << read(log);
+      << read_text(log);
   ASSERT_TRUE(fs::exists(png));
   EXPECT_GT(fs::file_size(png), 20000u);  // a page with plots, not a blank one
 }

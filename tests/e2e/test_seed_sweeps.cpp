@@ -12,6 +12,8 @@
 
 #include "tests/support/testing.hpp"
 
+using ssmsim::testing::have_mnist;
+using ssmsim::testing::read_text;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
 using ssmsim::testing::source_dir;
@@ -19,20 +21,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool have_mnist() {
-  const char* dir = std::getenv("SSMSIM_DATA");
-  const auto base = dir ? fs::path(dir) : source_dir() / "data";
-  return fs::exists(base / "mnist" / "t10k-images-idx3-ubyte") || fs::exists(base / "t10k-images-idx3-ubyte");
-}
 
-std::string read(const fs::path& p) {
-  std::ifstream f(p);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 // The spec with a smaller calibration and QAT on 32 training and 32 validation sequences.
 fs::path small_copy(const std::string& name, const fs::path& dir) {
-  std::string s = read(source_dir() / "configs/sweeps" / (name + ".yaml"));
+  std::string s = read_text(source_dir() / "configs/sweeps" / (name + ".yaml"));
   auto swap = [&](const std::string& from, const std::string& to) {
     const auto at = s.find(from);
     if (at != std::string::npos) s.replace(at, from.size(), to);
@@ -71,7 +64,7 @@ TEST_P(SeedSweep, RunsOnASubsetAndReportsEveryPointBitExact) {
   EXPECT_EQ(points, expected.at(name));
   r = run_cli({"report", "--in", (dir / "out").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string html = read(dir / "out/report.html");
+  const std::string html = read_text(dir / "out/report.html");
   EXPECT_NE(html.find("<svg"), std::string::npos);
   std::ifstream g(dir / "out/results.jsonl");
   for (std::string line; std::getline(g, line);)

@@ -9,6 +9,8 @@
 
 #include "tests/support/testing.hpp"
 
+using ssmsim::testing::have_mnist;
+using ssmsim::testing::read_text;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
 using ssmsim::testing::source_dir;
@@ -21,12 +23,6 @@ double accuracy_in(const std::string& text) {
   return std::stod(m[1]);
 }
 
-bool have_mnist() {
-  const char* dir = std::getenv("SSMSIM_DATA");
-  const auto base = dir ? std::filesystem::path(dir) : source_dir() / "data";
-  return std::filesystem::exists(base / "mnist" / "t10k-images-idx3-ubyte") ||
-         std::filesystem::exists(base / "t10k-images-idx3-ubyte");
-}
 
 }  // namespace
 

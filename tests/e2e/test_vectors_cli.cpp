@@ -12,6 +12,8 @@
 
 #include "tests/support/testing.hpp"
 
+using ssmsim::testing::have_mnist;
+using ssmsim::testing::read_text;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
 using ssmsim::testing::source_dir;
@@ -19,10 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read(const fs::path& p) {
-  std::ifstream f(p);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 size_t lines(const fs::path& p) {
   std::ifstream f(p);
@@ -57,12 +55,12 @@ TEST(VectorsCli, AreIdenticalAcrossRunsAndThreadCountsAndTheManifestDescribesEve
     r = run_cli({"vectors", "--ckpt", q, "--hw", hw, "--workload", "sines", "--index", "5", "--out-dir", b.string(),
                  "--threads", "2"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const auto man = nlohmann::json::parse(read(a / "manifest.json"));
+    const auto man = nlohmann::json::parse(read_text(a / "manifest.json"));
     std::set<std::string> listed;
     for (const auto& f : man["files"]) {
       const std::string name = f["file"];
       listed.insert(name);
-      EXPECT_EQ(read(a / name), read(b / name)) << preset << " " << name;  // golden: the same bytes
+      EXPECT_EQ(read_text(a / name), read_text(b / name)) << preset << " " << name;  // golden: the same bytes
       EXPECT_EQ(lines(a / name), f["count"].get<size_t>()) << name;
       for (const char* key : {"unit", "order", "width", "rounding", "overflow", "count"}) EXPECT_TRUE(f.contains(key)) << name << " " << key;
       // every line is a hex value of the declared width
@@ -89,11 +87,11 @@ TEST(VectorsCli, TheCheckFindsAnInjectedMismatchAndNamesUnitStepAndElement) {
                     "sines", "--index", "2", "--out-dir", v.string(), "--steps", "3:9", "--units", "cmac,sfu"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(fs::exists(v / "weight_mem.hex"));  // --units limits the export
-  const auto man = nlohmann::json::parse(read(v / "manifest.json"));
+  const auto man = nlohmann::json::parse(read_text(v / "manifest.json"));
   EXPECT_EQ(man["source"]["steps"][0], 3);
   // one value of the state after step 3 + 2, element 7, changed
   const auto file = v / "L0_cmac_x_out.hex";
-  std::string text = read(file);
+  std::string text = read_text(file);
   const size_t per_step = 2 * man["model"]["states"][0].get<size_t>();
   size_t pos = 0;
   for (size_t i = 0; i < 2 * per_step + 7; ++i) pos = text.find('\n', pos) + 1;

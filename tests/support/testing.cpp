@@ -35,6 +35,18 @@ std::filesystem::path scratch_dir(const std::string& name) {
 
 std::filesystem::path source_dir() { return SSMSIM_SOURCE_DIR; }
 
+bool have_mnist() {
+  const char* dir = std::getenv("SSMSIM_DATA");
+  const auto base = dir ? std::filesystem::path(dir) : source_dir() / "data";
+  return std::filesystem::exists(base / "mnist" / "t10k-images-idx3-ubyte") ||
+         std::filesystem::exists(base / "t10k-images-idx3-ubyte");
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream f(path);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
 namespace {
 std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

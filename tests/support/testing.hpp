@@ -29,4 +29,10 @@ CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::p
 // The repository root, for configs/ and workloads/ files.
 std::filesystem::path source_dir();
 
+// Whether the MNIST cache is there ($SSMSIM_DATA, else <repo>/data), for the tests that need it.
+bool have_mnist();
+
+// A whole text file ("" when it cannot be read).
+std::string read_text(const std::filesystem::path& path);
+
 }  // namespace ssmsim::testing
