@@ -48,7 +48,7 @@ class MatVecEngine : public PipelinedUnit {
   int macs_, operand_bits_;
   BankedSram &weights_, &states_;
   ActionCounts actions_;
-  std::vector<uint64_t> wwords_, swords_;
+  std::vector<uint64_t> wwords_;
 };
 
 }  // namespace ssmsim::hw
