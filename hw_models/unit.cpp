@@ -47,12 +47,12 @@ uint64_t PipelinedUnit::run_cycle(const Op& op) {
 }
 
 void PipelinedUnit::clocked_thread() {
-  struct InFlight {
-    size_t b, e;
-  };
-  // stage k holds the group that left issue k + 1 cycles ago; stage depth - 1 retires
-  std::vector<InFlight> stage(depth_, InFlight{0, 0});
-  std::vector<bool> valid(depth_, false);
+  // stage k holds the group that left issue k + 1 cycles ago; stage depth - 1 retires (members, not
+  // locals: this thread never returns, so its locals would never be destroyed)
+  auto& stage = stage_;
+  auto& valid = valid_;
+  stage.assign(depth_, InFlight{0, 0});
+  valid.assign(depth_, 0);
   for (;;) {
     sc_core::wait(start_);
     const Op& op = *pending_;
@@ -81,11 +81,11 @@ void PipelinedUnit::clocked_thread() {
         stage[k] = stage[k - 1];
         valid[k] = valid[k - 1];
       }
-      valid[0] = false;
+      valid[0] = 0;
       bool entered = false;
       if (issuing > 0 && --issuing == 0) {
         stage[0] = group;
-        valid[0] = true;
+        valid[0] = 1;
         ++in_flight;
         entered = true;
       }

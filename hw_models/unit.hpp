@@ -65,6 +65,11 @@ class PipelinedUnit : public sc_core::sc_module {
 
  private:
   void clocked_thread();
+  struct InFlight {
+    size_t b, e;
+  };
+  std::vector<InFlight> stage_;  // the clocked pipeline's registers
+  std::vector<uint8_t> valid_;
   // lt: an op's issue cycles, stalls and memory accesses are the same every time it runs with the
   // same key; the first run walks the groups, later runs replay the result, then retire all
   // items at once (they are independent within an op).

@@ -304,7 +304,8 @@ TEST(BankedSram, PacksEveryWidthAndCountsConflictsPerBank) {
   for (int word : {32, 64, 128, 256})
     for (int width = 2; width <= 32 && width <= word; ++width) {
       hw::BankedSram mem("m", {4096, word, 4, 2});
-      std::uniform_int_distribution<int32_t> code(-(1 << (width - 1)), (1 << (width - 1)) - 1);
+      std::uniform_int_distribution<int32_t> code(static_cast<int32_t>(-(int64_t{1} << (width - 1))),
+                                                  static_cast<int32_t>((int64_t{1} << (width - 1)) - 1));
       std::vector<int32_t> a(37), b(11);
       for (auto& v : a) v = code(rng);
       for (auto& v : b) v = code(rng);
