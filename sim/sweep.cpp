@@ -370,6 +370,31 @@ std::string csv_row(const nlohmann::json& r) {
                      r["footprint_reduction"].get<double>(), r["area_mm2"].get<double>(), r["seconds"].get<double>());
 }
 
+// The command that makes a point's model (quantize for PTQ, qat for QAT) into `model`; empty for a
+// model given as it is.
+std::vector<std::string> model_command(const SweepSpec& spec, const SweepPoint& p, const fs::path& model,
+                                       const std::string& bin, const std::string& threads) {
+  if (!p.precision->model.empty()) return {};
+  std::vector<std::string> cmd;
+  if (p.method == "ptq") {
+    cmd = {bin, "quantize", "--ckpt", spec.checkpoint.string(), "--precision", p.precision->file.string(),
+           "--workload", spec.workload, "--calib", std::to_string(spec.calib), "--threads", threads};
+  } else {
+    cmd = {bin, "qat", "--ckpt", spec.checkpoint.string(), "--precision", p.precision->file.string(),
+           "--workload", spec.workload, "--epochs", std::to_string(spec.qat_epochs), "--calib",
+           std::to_string(spec.calib), "--threads", threads};
+    for (const auto& [key, v] : spec.qat_set) cmd.insert(cmd.end(), {"--set", key + "=" + v});
+    if (spec.qat_train_size) cmd.insert(cmd.end(), {"--set", "data.train_size=" + std::to_string(spec.qat_train_size)});
+    if (spec.qat_val_size) cmd.insert(cmd.end(), {"--set", "data.val_size=" + std::to_string(spec.qat_val_size)});
+    // its closing test accuracy on the point's subset (the eval step gives the record's)
+    cmd.insert(cmd.end(), {"--set", "eval.limit=" + std::to_string(spec.eval_limit)});
+  }
+  for (const auto& [c, b] : p.precision->overrides)
+    cmd.insert(cmd.end(), {"--set", fmt::format("precision.components.{}.bits={}", c, b)});
+  cmd.insert(cmd.end(), {"--out", model.string()});
+  return cmd;
+}
+
 std::string fmt_secs(double s) {
   const auto t = static_cast<long>(s + 0.5);
   return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
@@ -480,33 +505,13 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
         const fs::path log = logs / (p.id + ".log");
         const fs::path model = p.precision->model.empty() ? models / (p.model_key + ".safetensors") : p.precision->model;
         const fs::path eval_json = models / fmt::format("{}.eval-{}.json", p.model_key, spec.eval_limit);
-        std::vector<std::string> quantize_cmd, eval_cmd;
-        // the model: one per precision and method, shared by the hardware points
-        if (p.method == "ptq") {
-          quantize_cmd = {bin, "quantize", "--ckpt", spec.checkpoint.string(), "--precision", p.precision->file.string(),
-                          "--workload", spec.workload, "--calib", std::to_string(spec.calib), "--threads", threads};
-        } else {
-          quantize_cmd = {bin, "qat", "--ckpt", spec.checkpoint.string(), "--precision", p.precision->file.string(),
-                          "--workload", spec.workload, "--epochs", std::to_string(spec.qat_epochs), "--calib",
-                          std::to_string(spec.calib), "--threads", threads};
-          for (const auto& [key, v] : spec.qat_set) quantize_cmd.insert(quantize_cmd.end(), {"--set", key + "=" + v});
-          if (spec.qat_train_size)
-            quantize_cmd.insert(quantize_cmd.end(), {"--set", "data.train_size=" + std::to_string(spec.qat_train_size)});
-          if (spec.qat_val_size)
-            quantize_cmd.insert(quantize_cmd.end(), {"--set", "data.val_size=" + std::to_string(spec.qat_val_size)});
-          // its closing test accuracy on the point's subset (the eval step below gives the record's)
-          quantize_cmd.insert(quantize_cmd.end(), {"--set", "eval.limit=" + std::to_string(spec.eval_limit)});
-        }
-        for (const auto& [c, b] : p.precision->overrides)
-          quantize_cmd.insert(quantize_cmd.end(), {"--set", fmt::format("precision.components.{}.bits={}", c, b)});
-        quantize_cmd.insert(quantize_cmd.end(), {"--out", model.string()});
-        eval_cmd = {bin, "eval", "--ckpt", model.string(), "--workload", spec.workload, "--limit",
+        const std::vector<std::string> quantize_cmd = model_command(spec, p, model, bin, threads);
+        const std::vector<std::string> eval_cmd = {bin, "eval", "--ckpt", model.string(), "--workload", spec.workload, "--limit",
                     std::to_string(spec.eval_limit), "--threads", threads, "--json", eval_json.string()};
         {
           const auto lock = model_lock(p.model_key);
           std::lock_guard<std::mutex> g(*lock);
           if (!fs::exists(model)) must(quantize_cmd, log, p, false);  // files are written atomically
-          if (!p.precision->model.empty()) quantize_cmd.clear();     // a given model: nothing to make
           if (!fs::exists(eval_json)) must(eval_cmd, log, p, false);
         }
         const fs::path sim_json = logs / (p.id + ".simulate.json");
