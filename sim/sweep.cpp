@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -541,7 +542,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
                                                            : p.precision->model.filename().string();
         r["model"] = model.filename().string();
         r["commands"] = nlohmann::json::array();
-        for (const auto* c : {&quantize_cmd, &eval_cmd, &sim_cmd})
+        using Command = const std::vector<std::string>*;
+        for (Command c : std::initializer_list<Command>{&quantize_cmd, &eval_cmd, &sim_cmd})
           if (!c->empty()) r["commands"].push_back(command_line(*c));
         r["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - ps).count();
         std::lock_guard<std::mutex> g(mu);

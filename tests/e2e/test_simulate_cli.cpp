@@ -147,7 +147,9 @@ TEST(SimulateCli, ANonBitExactRunExitsOneAndNamesTheFirstDifference) {
   // without --check-states the logits still differ (or the fault was absorbed: then bit_exact holds)
   r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload", "sines", "--limit",
                "1", "--set", "hw.fault_step=0"});
-  if (r.exit_code == 1) EXPECT_NE(r.err.find("logit"), std::string::npos) << r.err;
+  if (r.exit_code == 1) {
+    EXPECT_NE(r.err.find("logit"), std::string::npos) << r.err;
+  }
 }
 
 // Cycle mode writes a waveform of the clock and the units' busy signals.

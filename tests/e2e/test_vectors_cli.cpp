@@ -69,7 +69,9 @@ TEST(VectorsCli, AreIdenticalAcrossRunsAndThreadCountsAndTheManifestDescribesEve
       for (std::string l; std::getline(in, l);) ASSERT_EQ(l.size(), digits) << name;
     }
     for (const auto& e : fs::directory_iterator(a))
-      if (e.path().filename() != "manifest.json") EXPECT_TRUE(listed.count(e.path().filename().string())) << e.path();
+      if (e.path().filename() != "manifest.json") {
+        EXPECT_TRUE(listed.count(e.path().filename().string())) << e.path();
+      }
     EXPECT_TRUE(listed.count("L0_cmac_x_out.hex"));
     EXPECT_TRUE(listed.count("weight_mem.hex"));
     EXPECT_TRUE(listed.count("logits.hex"));
