@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "quant/keys.hpp"
+
 namespace ssmsim::hw {
 
 // A banked SRAM: capacity in bytes, word width, banks (word w lives in bank w % banks), and
@@ -18,6 +20,8 @@ struct SramConfig {
   int word_bits = 64;
   int banks = 4;
   int ports = 1;
+
+  static const keys::Table<SramConfig>& keys();
 };
 
 struct HwConfig {
@@ -58,6 +62,8 @@ struct HwConfig {
   // state update of this step of every sequence (-1: never)
   int64_t fault_step = -1;
 
+  // The `hw` section's keys: the one place they are spelled (configs/hw/*.yaml).
+  static const keys::Table<HwConfig>& keys();
   static HwConfig from_yaml(const YAML::Node& node, const std::string& prefix = "hw");
   YAML::Node to_yaml() const;
   double cycle_ns() const { return 1000.0 / clock_mhz; }
