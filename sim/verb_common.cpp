@@ -52,18 +52,15 @@ std::function<void(const core::Progress&)> progress_printer(std::ostream& err, c
   };
 }
 
-nlohmann::json eval_json(const core::EvalResult& r, size_t classes) {
-  nlohmann::json j;
-  j["count"] = r.count;
-  j["accuracy"] = r.accuracy;
-  j["loss"] = r.loss;
-  nlohmann::json conf = nlohmann::json::array();
-  for (size_t y = 0; y < classes; ++y) {
-    nlohmann::json row = nlohmann::json::array();
-    for (size_t p = 0; p < classes; ++p) row.push_back(r.confusion[y * classes + p]);
-    conf.push_back(row);
-  }
-  j["confusion"] = conf;
+reports::ResultRecord eval_record(const core::EvalResult& r, size_t classes) {
+  reports::ResultRecord j;
+  j.count = r.count;
+  j.accuracy = r.accuracy;
+  j.loss = r.loss;
+  j.confusion.emplace();
+  for (size_t y = 0; y < classes; ++y)
+    j.confusion->emplace_back(r.confusion.begin() + static_cast<std::ptrdiff_t>(y * classes),
+                              r.confusion.begin() + static_cast<std::ptrdiff_t>((y + 1) * classes));
   return j;
 }
 
@@ -78,9 +75,13 @@ std::string regression_text(const core::EvalResult& r, const core::SequenceSet& 
   return fmt::format("MSE {:.6f}, sMAPE {:.3f}% ({} sequences)", m, s, r.count);
 }
 
-nlohmann::json regression_json(const core::EvalResult& r, const core::SequenceSet& set) {
-  const auto [m, s] = regression_metrics(r, set);
-  return {{"count", r.count}, {"mse", m}, {"smape_percent", s}};
+reports::ResultRecord regression_record(const core::EvalResult& r, const core::SequenceSet& set) {
+  const auto [m, sm] = regression_metrics(r, set);
+  reports::ResultRecord j;
+  j.count = r.count;
+  j.mse = m;
+  j.smape_percent = sm;
+  return j;
 }
 
 core::PtqOptions ptq_options(const Invocation& inv) {

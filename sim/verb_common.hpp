@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "reports/result_record.hpp"
 #include "sim/verbs.hpp"
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/qmodel.hpp"
@@ -30,13 +31,14 @@ std::string fmt_time(double s);
 // otherwise (logs).
 std::function<void(const core::Progress&)> progress_printer(std::ostream& err, const char* what);
 
-// count, accuracy, loss and the confusion matrix of a classification result.
-nlohmann::json eval_json(const core::EvalResult& r, size_t classes);
+// The record of a classification result: count, accuracy, loss and the confusion matrix.
+reports::ResultRecord eval_record(const core::EvalResult& r, size_t classes);
 
 // MSE and sMAPE of regression outputs against the set's targets (same order, first count).
 std::pair<double, double> regression_metrics(const core::EvalResult& r, const core::SequenceSet& set);
 std::string regression_text(const core::EvalResult& r, const core::SequenceSet& set);
-nlohmann::json regression_json(const core::EvalResult& r, const core::SequenceSet& set);
+// The record of a regression result: count, MSE and sMAPE.
+reports::ResultRecord regression_record(const core::EvalResult& r, const core::SequenceSet& set);
 
 // The quantize section (and run.seed / run.threads) as PTQ options.
 core::PtqOptions ptq_options(const Invocation& inv);

@@ -6,7 +6,7 @@
 
 #include "quant/errors.hpp"
 #include "quant/precision.hpp"
-#include "reports/record.hpp"
+#include "reports/result_record.hpp"
 #include "sim/verb_common.hpp"
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/model.hpp"
@@ -44,19 +44,17 @@ int run_eval_quantized(const Invocation& inv, const std::string& path, const cor
     er.accuracy = r.accuracy;
     er.count = r.count;
     er.confusion = r.confusion;
-    nlohmann::json j = eval_json(er, w.num_classes);
-    j.erase("loss");
-    j["command"] = "eval";
-    j["checkpoint"] = path;
-    j["integer"] = true;
-    j["precision"] = q.precision.name();
-    j["workload"] = w.name;
-    j["split"] = "test";
-    j["seconds"] = secs;
-    nlohmann::json sat = nlohmann::json::object();
-    for (const auto& [name, n] : r.saturation.all()) sat[name] = n;
-    j["saturation"] = sat;
-    reports::write_json(o["json"].as<std::string>(), j);
+    reports::ResultRecord j = eval_record(er, w.num_classes);
+    j.loss.reset();  // the integer C-model's logits give no loss
+    j.command = "eval";
+    j.checkpoint = path;
+    j.integer = true;
+    j.precision = q.precision.name();
+    j.workload = w.name;
+    j.split = "test";
+    j.seconds = secs;
+    j.saturation = r.saturation.all();
+    reports::write_record(o["json"].as<std::string>(), j);
   }
   return 0;
 }
@@ -103,14 +101,14 @@ int run_eval(const Invocation& inv) {
     inv.out << fmt::format("{} on {} test: accuracy {:.2f}% ({} sequences), loss {:.4f}, {:.2f} s\n", path,
                            w.name, 100 * r.accuracy, r.count, r.loss, secs);
   if (o.count("json")) {
-    nlohmann::json j = regress ? regression_json(r, w.test) : eval_json(r, w.num_classes);
-    j["command"] = "eval";
-    j["checkpoint"] = path;
-    j["workload"] = w.name;
-    j["split"] = "test";
-    j["ssm_path"] = conv ? "conv" : "recurrent";
-    j["seconds"] = secs;
-    reports::write_json(o["json"].as<std::string>(), j);
+    reports::ResultRecord j = regress ? regression_record(r, w.test) : eval_record(r, w.num_classes);
+    j.command = "eval";
+    j.checkpoint = path;
+    j.workload = w.name;
+    j.split = "test";
+    j.ssm_path = conv ? "conv" : "recurrent";
+    j.seconds = secs;
+    reports::write_record(o["json"].as<std::string>(), j);
   }
   return 0;
 }

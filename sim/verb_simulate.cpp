@@ -11,7 +11,7 @@
 #include "hw_models/hw_config.hpp"
 #include "quant/errors.hpp"
 #include "quant/precision.hpp"
-#include "reports/record.hpp"
+#include "reports/result_record.hpp"
 #include "sim/simulate.hpp"
 #include "sim/verb_common.hpp"
 #include "ssm_core/qmodel.hpp"
@@ -42,6 +42,76 @@ nlohmann::json yaml_to_json(const YAML::Node& n) {
   } catch (const std::exception&) {
   }
   return s;
+}
+
+
+// The run's record (`simulate --json`; docs/reports.md): what ran, the cycles, energy, memory,
+// area and utilization, and the accelerator's declared statistics.
+reports::ResultRecord simulate_record(const SimulateResult& r, const core::QModel& q, const SimulateOptions& so,
+                                      const hw::HwConfig& hwc, const hw::EnergyTable& table, const std::string& path,
+                                      const std::string& workload, nlohmann::json hw_section) {
+  reports::ResultRecord j;
+  j.command = "simulate";
+  j.checkpoint = path;
+  j.workload = workload;
+  j.precision = q.precision.name();
+  j.mode = hwc.mode;
+  j.bit_exact = r.bit_exact;
+  j.checked_states = so.check_states;
+  j.cmac = so.cmac;
+  if (!r.bit_exact) j.first_mismatch = r.first_mismatch;
+  j.sequences = r.sequences;
+  j.tokens = r.tokens;
+  j.accuracy = r.accuracy;
+  j.clock_mhz = hwc.clock_mhz;
+  j.cycles = r.cycles;
+  j.cycles_per_sequence = static_cast<double>(r.cycles) / static_cast<double>(r.sequences);
+  j.cycles_per_token = r.cycles_per_token;
+  j.cycles_per_layer_per_token.emplace();
+  for (uint64_t c : r.layer_cycles)
+    j.cycles_per_layer_per_token->push_back(static_cast<double>(c) / static_cast<double>(r.tokens));
+  j.latency_us_per_token = r.latency_us_per_token;
+  j.tokens_per_s = r.tokens_per_s;
+  j.load_cycles = r.load_cycles;
+  j.io_cycles = r.io_cycles;
+  j.weights_streamed = r.streaming;
+  j.energy_nj_per_token = r.energy_nj_per_token;
+  j.energy_nj_total = r.cost.energy_pj / 1000.0;
+  j.leakage_nj_total = r.cost.leakage_pj / 1000.0;
+  j.energy_breakdown_nj.emplace();  // per token
+  for (const auto& [k, e] : r.cost.energy_pj_by_module)
+    (*j.energy_breakdown_nj)[k] = e / 1000.0 / static_cast<double>(r.tokens);
+  j.memory_bits = r.cost.weight_bits;
+  j.state_bits = r.cost.state_bits;
+  j.memory_bits_by_tensor = r.cost.memory_bits;
+  {  // the stored weights per model component, and against float32 (as `ssmsim info --ckpt Q`)
+    std::map<std::string, uint64_t> byc;
+    uint64_t elements = 0;
+    for (const auto& [name, t] : q.tensors) {
+      const uint64_t b = r.cost.memory_bits.count(name) ? r.cost.memory_bits.at(name) : 0;
+      byc[quant::component_name(t.component)] += b;
+      elements += t.size();
+    }
+    reports::Footprint fp;
+    fp.weight_elements = elements;
+    fp.weight_bits = r.cost.weight_bits;
+    fp.float32_bits = 32 * elements;
+    fp.reduction = static_cast<double>(32 * elements) / static_cast<double>(r.cost.weight_bits);
+    fp.bits_by_component = byc;
+    j.footprint = fp;
+  }
+  j.area_mm2 = r.cost.area_mm2;
+  j.area_breakdown_mm2.emplace();
+  for (const auto& [k, a] : r.cost.area_um2) (*j.area_breakdown_mm2)[k] = a * 1e-6;
+  j.utilization = r.cost.utilization;
+  j.stats.emplace();
+  for (const auto& s : r.stats) j.stats->push_back({s.name, s.unit, s.description, s.value});
+  j.hw = std::move(hw_section);
+  j.energy_table = table.name;
+  j.wall_seconds = r.wall_s;
+  j.simulated_tokens_per_wall_s = static_cast<double>(r.tokens) / r.wall_s;
+  j.simulated_cycles_per_wall_s = static_cast<double>(r.cycles) / r.wall_s;
+  return j;
 }
 
 }  // namespace
@@ -93,74 +163,9 @@ int run_simulate(const Invocation& inv) {
   inv.out << fmt::format("\n  simulation: {:.2f} s wall, {:.0f} simulated tokens/s, {:.2f} M cycles/s\n", r.wall_s,
                          static_cast<double>(r.tokens) / r.wall_s, static_cast<double>(r.cycles) / r.wall_s / 1e6);
   if (!r.bit_exact) inv.err << "error: the accelerator is not bit-exact with the C-model: first mismatch at " << r.first_mismatch << "\n";
-  if (o.count("json")) {
-    nlohmann::json j;
-    j["command"] = "simulate";
-    j["checkpoint"] = path;
-    j["workload"] = w.name;
-    j["precision"] = q.precision.name();
-    j["mode"] = hwc.mode;
-    j["bit_exact"] = r.bit_exact;
-    j["checked_states"] = so.check_states;
-    j["cmac"] = so.cmac;
-    if (!r.bit_exact) j["first_mismatch"] = r.first_mismatch;
-    j["sequences"] = r.sequences;
-    j["tokens"] = r.tokens;
-    j["accuracy"] = r.accuracy;
-    j["clock_mhz"] = hwc.clock_mhz;
-    j["cycles"] = r.cycles;
-    j["cycles_per_sequence"] = static_cast<double>(r.cycles) / static_cast<double>(r.sequences);
-    j["cycles_per_token"] = r.cycles_per_token;
-    nlohmann::json per_layer = nlohmann::json::array();
-    for (uint64_t c : r.layer_cycles) per_layer.push_back(static_cast<double>(c) / static_cast<double>(r.tokens));
-    j["cycles_per_layer_per_token"] = per_layer;
-    j["latency_us_per_token"] = r.latency_us_per_token;
-    j["tokens_per_s"] = r.tokens_per_s;
-    j["load_cycles"] = r.load_cycles;
-    j["io_cycles"] = r.io_cycles;
-    j["weights_streamed"] = r.streaming;
-    j["energy_nj_per_token"] = r.energy_nj_per_token;
-    j["energy_nj_total"] = r.cost.energy_pj / 1000.0;
-    j["leakage_nj_total"] = r.cost.leakage_pj / 1000.0;
-    nlohmann::json eb = nlohmann::json::object();
-    for (const auto& [k, e] : r.cost.energy_pj_by_module) eb[k] = e / 1000.0 / static_cast<double>(r.tokens);
-    j["energy_breakdown_nj"] = eb;  // per token
-    nlohmann::json mb = nlohmann::json::object();
-    for (const auto& [k, b] : r.cost.memory_bits) mb[k] = b;
-    mb["weights_total"] = r.cost.weight_bits;
-    mb["states_total"] = r.cost.state_bits;
-    mb["total"] = r.cost.weight_bits + r.cost.state_bits;
-    j["memory_bits"] = mb;
-    {  // the stored weights per model component, and against float32 (as `ssmsim info --ckpt Q`)
-      nlohmann::json byc = nlohmann::json::object();
-      uint64_t elements = 0;
-      for (const auto& [name, t] : q.tensors) {
-        const std::string c = quant::component_name(t.component);
-        const uint64_t b = r.cost.memory_bits.count(name) ? r.cost.memory_bits.at(name) : 0;
-        byc[c] = byc.value(c, uint64_t{0}) + b;
-        elements += t.size();
-      }
-      j["footprint"] = {{"weight_elements", elements},
-                        {"weight_bits", r.cost.weight_bits},
-                        {"float32_bits", 32 * elements},
-                        {"reduction", static_cast<double>(32 * elements) / static_cast<double>(r.cost.weight_bits)},
-                        {"bits_by_component", byc}};
-    }
-    j["area_mm2"] = r.cost.area_mm2;
-    nlohmann::json ab = nlohmann::json::object();
-    for (const auto& [k, a] : r.cost.area_um2) ab[k] = a * 1e-6;
-    j["area_breakdown_mm2"] = ab;
-    j["utilization"] = r.cost.utilization;
-    nlohmann::json st = nlohmann::json::array();
-    for (const auto& s : r.stats) st.push_back({{"name", s.name}, {"unit", s.unit}, {"description", s.description}, {"value", s.value}});
-    j["stats"] = st;
-    j["hw"] = yaml_to_json(inv.config.section("hw"));
-    j["energy_table"] = table.name;
-    j["wall_seconds"] = r.wall_s;
-    j["simulated_tokens_per_wall_s"] = static_cast<double>(r.tokens) / r.wall_s;
-    j["simulated_cycles_per_wall_s"] = static_cast<double>(r.cycles) / r.wall_s;
-    reports::write_json(o["json"].as<std::string>(), j);
-  }
+  if (o.count("json"))
+    reports::write_record(o["json"].as<std::string>(),
+                          simulate_record(r, q, so, hwc, table, path, w.name, yaml_to_json(inv.config.section("hw"))));
   return r.bit_exact ? 0 : 1;
 }
 

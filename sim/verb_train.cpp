@@ -153,7 +153,7 @@ int run_train(const Invocation& inv) {
     j["workload"] = w.name;
     j["model"] = YAML::Dump(mc.to_yaml());
     j["best_val_accuracy"] = st.best_val_accuracy;
-    j["test"] = regress ? regression_json(test, w.test) : eval_json(test, w.num_classes);
+    j["test"] = reports::to_json(regress ? regression_record(test, w.test) : eval_record(test, w.num_classes));
     reports::write_json(o["json"].as<std::string>(), j);
   }
   return 0;
