@@ -240,6 +240,8 @@ json to_json(const ResultRecord& record) {
   return encode_struct(record, [](const auto& s, auto&& f) { record_fields(s, f); });
 }
 
+json to_json(const PointSettings& point) { return encode(point); }
+
 ResultRecord record_from_json(const json& j) {
   auto r = decode_struct<ResultRecord>(j, [](auto& s, auto&& f) { record_fields(s, f); });
   return r ? std::move(*r) : ResultRecord{};

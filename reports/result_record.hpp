@@ -96,6 +96,7 @@ struct ResultRecord {
 
 // The record as JSON: the fields that hold a value, keys sorted (nlohmann::json's order).
 nlohmann::json to_json(const ResultRecord& record);
+nlohmann::json to_json(const PointSettings& point);
 
 // A record from JSON, leniently: a field that is absent, null or of another type stays empty; in
 // maps and lists only the entries of the field's type are kept (a string list or map keeps other
