@@ -42,6 +42,9 @@ struct QTensor {
   size_t size() const { return q.size(); }
 };
 
+// "layers.<i>": the prefix of layer i's tensors and points.
+std::string layer_name(size_t i);
+
 struct QModel {
   ModelConfig config;
   quant::PrecisionConfig precision;
