@@ -1,3 +1,5 @@
+// The integer C-model (docs/fixed_point.md section 9): QEngine derives a model's constants once,
+// then runs chunks of 8 sequences on integers, one function per step of section 9.3.
 #include "ssm_core/qmodel.hpp"
 
 #include <algorithm>
@@ -11,7 +13,6 @@
 
 namespace ssmsim::core {
 
-using quant::Component;
 using quant::Format;
 using quant::QuantParams;
 using quant::ScaledSum;
@@ -30,8 +31,11 @@ struct LaneEv {
 
 double sc(const QuantParams& p) { return p.scale(); }
 
-
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The constants (section 9.3's scaled sums and tables), derived once per model
+// ---------------------------------------------------------------------------------------------
 
 namespace {
 
@@ -42,13 +46,163 @@ std::vector<ScaledSum> per_channel_sums(size_t n, const std::function<std::vecto
   return out;
 }
 
+// The points a layer reads and writes (section 9.2).
+struct LayerPoints {
+  const QuantParams &hin, &u, &x, &y, &act, &res;
+};
+
+// Whether every state update and output of the layer fits 64-bit arithmetic (QLayerConsts::fast),
+// from the bounds of their terms given the formats' widths; an output accumulator that cannot
+// fit 64 bits at all is refused.
+void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, const QTensor& B, const QTensor& C,
+                const QTensor& D, const LayerPoints& P, QLayerConsts& Ly) {
+  const bool s5 = mc.layer == LayerType::S5;
+  const size_t H = mc.H, nA = A.size() / 2;
+  auto mag = [](const QuantParams& q) { return int64_t{1} << (q.format.width - 1); };
+  auto wmag = [](const QTensor& t) {
+    int w = 0;
+    for (const auto& q : t.params) w = std::max(w, q.format.width);
+    return int64_t{1} << (w - 1);
+  };
+  const double acc_bound = static_cast<double>(s5 ? nA : nA / H) * 2.0 * static_cast<double>(wmag(C)) *
+                           static_cast<double>(mag(P.x));
+  if (acc_bound >= 0x1p62)
+    throw InputError("quantize: C and x are too wide for the 64-bit output accumulator of " + p +
+                     " (C bits + x bits + log2(states) must stay below 62)");
+  const double bu_bound = static_cast<double>(s5 ? H : 1) * static_cast<double>(wmag(B)) * static_cast<double>(mag(P.u));
+  Ly.fast = bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(mag(P.x)) < 0x1p62;
+  for (const auto& ss : Ly.xupd)
+    Ly.fast = Ly.fast && ss.fits64({2 * wmag(A) * mag(P.x), static_cast<int64_t>(bu_bound)});
+  for (const auto& ss : Ly.yout)
+    Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * mag(P.u)});
+}
+
+// The SSM's codes (A, B, C split into real and imaginary parts; D), the state update's and the
+// output's scaled sums.
+void ssm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLayerConsts& Ly) {
+  const ModelConfig& mc = m.config;
+  const size_t H = mc.H;
+  const bool s5 = mc.layer == LayerType::S5;
+  const QTensor &A = m.tensor(p + "A"), &B = m.tensor(p + "B"), &C = m.tensor(p + "C"), &D = m.tensor(p + "D");
+  const size_t nA = A.size() / 2;
+  for (size_t k = 0; k < nA; ++k) {
+    Ly.Ar.push_back(A.q[2 * k]);
+    Ly.Ai.push_back(A.q[2 * k + 1]);
+  }
+  for (size_t k = 0; k < B.size() / 2; ++k) {
+    Ly.Br.push_back(B.q[2 * k]);
+    Ly.Bi.push_back(B.q[2 * k + 1]);
+  }
+  for (size_t k = 0; k < C.size() / 2; ++k) {
+    Ly.Cr.push_back(C.q[2 * k]);
+    Ly.Ci.push_back(C.q[2 * k + 1]);
+  }
+  Ly.D = D.q;
+  Ly.states = s5 ? nA : nA / H;
+  Ly.xupd_per_state = s5;
+  const size_t xch = s5 ? nA : H;  // A and B channels: S5 per state, S4D per channel h
+  Ly.xupd = per_channel_sums(
+      xch, [&](size_t c) { return std::vector<double>{sc(A.p(c)), sc(B.p(c)) * sc(P.u) / sc(P.x)}; }, P.x);
+  const double two = s5 && !mc.conj_sym ? 1.0 : 2.0;
+  Ly.yout = per_channel_sums(
+      H,
+      [&](size_t h) { return std::vector<double>{two * sc(C.p(h)) * sc(P.x) / sc(P.y), sc(D.p(h)) * sc(P.u) / sc(P.y)}; },
+      P.y);
+  ssm_bounds(mc, p, A, B, C, D, P, Ly);
+}
+
+// The GELU: its lookup table, or the hard form's constants.
+void gelu_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
+  Ly.hard_gelu = m.gelu == QGelu::Hard;
+  if (m.gelu == QGelu::Lut) {
+    Ly.gelu = quant::Lut(P.y.format, P.act, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); });
+  } else {
+    Ly.hard_two = static_cast<int64_t>(std::nearbyint(2.0 / sc(P.y)));
+    Ly.hard_out = ScaledSum({sc(P.y) * sc(P.y) / (4.0 * sc(P.act))}, P.act.format, P.act.rounding, P.act.overflow);
+  }
+}
+
+// The mixing layer's codes, scaled sums and sigmoid table; returns the point of its output g
+// (act itself for `gelu` mixing).
+const QuantParams& mixing_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLayerConsts& Ly) {
+  const ModelConfig& mc = m.config;
+  const size_t H = mc.H;
+  if (mc.mixing == Mixing::Gelu) return P.act;
+  const QTensor& Wm = m.tensor(p + "mix.weight");
+  Ly.Wm = Wm.q;
+  Ly.bm = m.tensor(p + "mix.bias").q;
+  const QuantParams& mixg = m.point(p + "mixg");
+  const QuantParams& gate = m.point("gate");
+  const QuantParams& g = m.point(p + "g");
+  if (mc.mixing == Mixing::Glu) {
+    const QuantParams& mix = m.point(p + "mix");
+    Ly.mix_val = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mix)}; }, mix);
+    Ly.mix_gate = per_channel_sums(
+        H, [&](size_t o) { return std::vector<double>{sc(Wm.p(H + o)) * sc(P.act) / sc(mixg)}; }, mixg);
+    Ly.g_out = ScaledSum({sc(mix) * sc(gate) / sc(g)}, g.format, g.rounding, g.overflow);
+  } else {
+    Ly.mix_gate = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mixg)}; },
+                                   mixg);
+    const double other = mc.mixing == Mixing::HalfGlu1 ? sc(P.act) : sc(P.y);
+    Ly.g_out = ScaledSum({other * sc(gate) / sc(g)}, g.format, g.rounding, g.overflow);
+  }
+  Ly.sigmoid = quant::Lut(mixg.format, gate, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
+  return g;
+}
+
+// The normalisation (into u for prenorm, into out for postnorm): BatchNorm's folded scaled sums,
+// or the integer LayerNorm's (section 9.3, Norm).
+void norm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLayerConsts& Ly) {
+  const ModelConfig& mc = m.config;
+  const size_t H = mc.H;
+  const bool s5 = mc.layer == LayerType::S5;
+  Ly.batch_norm = mc.norm == Norm::Batch;
+  const QTensor &gam = m.tensor(p + "norm.scale"), &bet = m.tensor(p + "norm.shift");
+  Ly.gamma = gam.q;
+  Ly.beta = bet.q;
+  const QuantParams& nin = mc.prenorm ? P.hin : P.res;
+  const QuantParams& nout = mc.prenorm ? P.u : m.point(p + "out");
+  if (mc.norm == Norm::Batch) {
+    Ly.norm = per_channel_sums(
+        H, [&](size_t f) { return std::vector<double>{sc(gam.p(f)) * sc(nin) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
+        nout);
+    return;
+  }
+  const double eps = s5 ? 1e-6 : 1e-5;
+  const double Hd = static_cast<double>(H);
+  // at least 1, so that v + E is never 0 (a step whose features are all equal)
+  Ly.ln_eps =
+      static_cast<uint64_t>(std::clamp(std::nearbyint(eps * Hd * Hd * Hd / (sc(nin) * sc(nin))), 1.0, 0x1p62));
+  Ly.norm = per_channel_sums(
+      H,
+      [&](size_t f) { return std::vector<double>{std::ldexp(sc(gam.p(f)), -kLnFrac) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
+      nout);
+}
+
+// Every constant of layer i.
+QLayerConsts layer_consts(const QModel& m, size_t i) {
+  const ModelConfig& mc = m.config;
+  QLayerConsts Ly;
+  const std::string p = layer_name(i) + ".";
+  Ly.name = layer_name(i);
+  Ly.in_point = i == 0 ? "encoder.out" : layer_name(i - 1) + (mc.prenorm ? ".res" : ".out");
+  const LayerPoints P{m.point(Ly.in_point), m.point(p + "u"),   m.point(p + "x"),
+                      m.point(p + "y"),     m.point(p + "act"), m.point(p + "res")};
+  ssm_consts(m, p, P, Ly);
+  if (!mc.prenorm) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u.format, P.u.rounding, P.u.overflow);
+  gelu_consts(m, P, Ly);
+  const QuantParams& g = mixing_consts(m, p, P, Ly);
+  Ly.res = ScaledSum({sc(g) / sc(P.res), sc(P.hin) / sc(P.res)}, P.res.format, P.res.rounding, P.res.overflow);
+  norm_consts(m, p, P, Ly);
+  return Ly;
+}
+
 }  // namespace
 
 QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()) {
   const ModelConfig& mc = m.config;
   QConsts& I = *impl_;
   const size_t H = mc.H, nl = mc.n_layers;
-  const bool s5 = mc.layer == LayerType::S5;
   I.input = m.point("input");
   const QuantParams& enc_out = m.point("encoder.out");
   const QTensor& We = m.tensor("encoder.weight");
@@ -56,112 +210,7 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()
   I.be = m.tensor("encoder.bias").q;
   I.enc = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
                            enc_out);
-  for (size_t i = 0; i < nl; ++i) {
-    QLayerConsts Ly;
-    const std::string p = layer_name(i) + ".";
-    Ly.name = layer_name(i);
-    Ly.in_point = i == 0 ? "encoder.out" : layer_name(i - 1) + (mc.prenorm ? ".res" : ".out");
-    const QuantParams &hin = m.point(Ly.in_point), &u = m.point(p + "u"), &x = m.point(p + "x"),
-                      &y = m.point(p + "y"), &act = m.point(p + "act"), &res = m.point(p + "res");
-    const QTensor &A = m.tensor(p + "A"), &B = m.tensor(p + "B"), &C = m.tensor(p + "C"), &D = m.tensor(p + "D");
-    const size_t nA = A.size() / 2;
-    for (size_t k = 0; k < nA; ++k) {
-      Ly.Ar.push_back(A.q[2 * k]);
-      Ly.Ai.push_back(A.q[2 * k + 1]);
-    }
-    for (size_t k = 0; k < B.size() / 2; ++k) {
-      Ly.Br.push_back(B.q[2 * k]);
-      Ly.Bi.push_back(B.q[2 * k + 1]);
-    }
-    for (size_t k = 0; k < C.size() / 2; ++k) {
-      Ly.Cr.push_back(C.q[2 * k]);
-      Ly.Ci.push_back(C.q[2 * k + 1]);
-    }
-    Ly.D = D.q;
-    Ly.states = s5 ? nA : nA / H;
-    Ly.xupd_per_state = s5;
-    const size_t xch = s5 ? nA : H;  // A and B channels: S5 per state, S4D per channel h
-    Ly.xupd = per_channel_sums(
-        xch, [&](size_t c) { return std::vector<double>{sc(A.p(c)), sc(B.p(c)) * sc(u) / sc(x)}; }, x);
-    const double two = s5 && !mc.conj_sym ? 1.0 : 2.0;
-    Ly.yout = per_channel_sums(
-        H, [&](size_t h) { return std::vector<double>{two * sc(C.p(h)) * sc(x) / sc(y), sc(D.p(h)) * sc(u) / sc(y)}; },
-        y);
-    {
-      // bounds of the state update's and the output's terms, from the formats' widths
-      auto mag = [](const QuantParams& q) { return int64_t{1} << (q.format.width - 1); };
-      auto wmag = [](const QTensor& t) {
-        int w = 0;
-        for (const auto& q : t.params) w = std::max(w, q.format.width);
-        return int64_t{1} << (w - 1);
-      };
-      const double acc_bound = static_cast<double>(s5 ? nA : nA / H) * 2.0 * static_cast<double>(wmag(C)) *
-                               static_cast<double>(mag(x));
-      if (acc_bound >= 0x1p62)
-        throw InputError("quantize: C and x are too wide for the 64-bit output accumulator of " + p +
-                         " (C bits + x bits + log2(states) must stay below 62)");
-      const double bu_bound = static_cast<double>(s5 ? H : 1) * static_cast<double>(wmag(B)) * static_cast<double>(mag(u));
-      Ly.fast = bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(mag(x)) < 0x1p62;
-      for (const auto& ss : Ly.xupd)
-        Ly.fast = Ly.fast && ss.fits64({2 * wmag(A) * mag(x), static_cast<int64_t>(bu_bound)});
-      for (const auto& ss : Ly.yout)
-        Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * mag(u)});
-    }
-    if (!mc.prenorm) Ly.u_in = ScaledSum({sc(hin) / sc(u)}, u.format, u.rounding, u.overflow);
-    Ly.hard_gelu = m.gelu == QGelu::Hard;
-    Ly.batch_norm = mc.norm == Norm::Batch;
-    if (m.gelu == QGelu::Lut) {
-      Ly.gelu = quant::Lut(y.format, act, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); });
-    } else {
-      Ly.hard_two = static_cast<int64_t>(std::nearbyint(2.0 / sc(y)));
-      Ly.hard_out = ScaledSum({sc(y) * sc(y) / (4.0 * sc(act))}, act.format, act.rounding, act.overflow);
-    }
-    const QuantParams* g = &act;
-    if (mc.mixing != Mixing::Gelu) {
-      const QTensor& Wm = m.tensor(p + "mix.weight");
-      Ly.Wm = Wm.q;
-      Ly.bm = m.tensor(p + "mix.bias").q;
-      const QuantParams& mixg = m.point(p + "mixg");
-      const QuantParams& gate = m.point("gate");
-      g = &m.point(p + "g");
-      if (mc.mixing == Mixing::Glu) {
-        const QuantParams& mix = m.point(p + "mix");
-        Ly.mix_val = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(act) / sc(mix)}; }, mix);
-        Ly.mix_gate = per_channel_sums(
-            H, [&](size_t o) { return std::vector<double>{sc(Wm.p(H + o)) * sc(act) / sc(mixg)}; }, mixg);
-        Ly.g_out = ScaledSum({sc(mix) * sc(gate) / sc(*g)}, g->format, g->rounding, g->overflow);
-      } else {
-        Ly.mix_gate = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(act) / sc(mixg)}; },
-                                       mixg);
-        const double other = mc.mixing == Mixing::HalfGlu1 ? sc(act) : sc(y);
-        Ly.g_out = ScaledSum({other * sc(gate) / sc(*g)}, g->format, g->rounding, g->overflow);
-      }
-      Ly.sigmoid = quant::Lut(mixg.format, gate, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
-    }
-    Ly.res = ScaledSum({sc(*g) / sc(res), sc(hin) / sc(res)}, res.format, res.rounding, res.overflow);
-    // normalisation
-    const QTensor &gam = m.tensor(p + "norm.scale"), &bet = m.tensor(p + "norm.shift");
-    Ly.gamma = gam.q;
-    Ly.beta = bet.q;
-    const QuantParams& nin = mc.prenorm ? hin : res;
-    const QuantParams& nout = mc.prenorm ? u : m.point(p + "out");
-    if (mc.norm == Norm::Batch) {
-      Ly.norm = per_channel_sums(
-          H, [&](size_t f) { return std::vector<double>{sc(gam.p(f)) * sc(nin) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
-          nout);
-    } else {
-      const double eps = s5 ? 1e-6 : 1e-5;
-      const double Hd = static_cast<double>(H);
-      // at least 1, so that v + E is never 0 (a step whose features are all equal)
-      Ly.ln_eps = static_cast<uint64_t>(
-          std::clamp(std::nearbyint(eps * Hd * Hd * Hd / (sc(nin) * sc(nin))), 1.0, 0x1p62));
-      Ly.norm = per_channel_sums(
-          H,
-          [&](size_t f) { return std::vector<double>{std::ldexp(sc(gam.p(f)), -kLnFrac) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
-          nout);
-    }
-    I.layers.push_back(std::move(Ly));
-  }
+  for (size_t i = 0; i < nl; ++i) I.layers.push_back(layer_consts(m, i));
   I.last_point = layer_name(nl - 1) + (mc.prenorm ? ".res" : ".out");
   const QTensor& Wd = m.tensor("decoder.weight");
   I.Wd = Wd.q;
@@ -186,6 +235,10 @@ quant::ScaledSum QEngine::mean_pool(size_t L) const {
 }
 
 std::unique_ptr<QWorkspace> QEngine::make_workspace() const { return std::make_unique<QWorkspace>(); }
+
+// ---------------------------------------------------------------------------------------------
+// The kernels: matrix-vector products, normalisation, the state updates
+// ---------------------------------------------------------------------------------------------
 
 namespace {
 
@@ -340,191 +393,227 @@ void s4d_states_fast(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
   }
 }
 
-}  // namespace
 
-QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::SaturationCounters& counters) const {
-  const QConsts& I = *impl_;
-  const ModelConfig& mc = model_.config;
-  const size_t L = chunk.L, H = mc.H, Din = mc.d_input, Cn = mc.d_output;
-  const bool s5 = mc.layer == LayerType::S5;
+// The S5 state update and output accumulation of one layer (section 9.3): for every step, each
+// state's exact B u over the inputs (64-bit where the bounds allow, else 128-bit) and its complex
+// update, then every output channel's sum over the states.
+void s5_states(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
+               const LaneEv& ex, int32_t* xrec) {
+  const size_t P2 = Ly.states;
+  std::vector<int64_t> xr(P2 * kLanes, 0), xi(P2 * kLanes, 0);
+  for (size_t t = 0; t < L; ++t) {
+    for (size_t pp = 0; pp < P2; ++pp) {
+      int64_t br64[kLanes] = {}, bi64[kLanes] = {};
+      wide_t bur[kLanes] = {}, bui[kLanes] = {};
+      for (size_t hh = 0; hh < H; ++hh) {
+        const int32_t* uu = u.at(t, hh);
+        const int64_t br = Ly.Br[pp * H + hh], bi = Ly.Bi[pp * H + hh];
+        if (Ly.fast) {
+          for (size_t l = 0; l < kLanes; ++l) {
+            br64[l] += br * uu[l];
+            bi64[l] += bi * uu[l];
+          }
+        } else {
+          for (size_t l = 0; l < kLanes; ++l) {
+            bur[l] += static_cast<wide_t>(br) * uu[l];
+            bui[l] += static_cast<wide_t>(bi) * uu[l];
+          }
+        }
+      }
+      const int64_t ar = Ly.Ar[pp], ai = Ly.Ai[pp];
+      const ScaledSum& upd = Ly.xupd[pp];
+      for (size_t l = 0; l < kLanes; ++l) {
+        int64_t& r = xr[pp * kLanes + l];
+        int64_t& im = xi[pp * kLanes + l];
+        const qstep::Cx x = Ly.fast ? qstep::state_update(upd, true, ar, ai, {r, im}, br64[l], bi64[l], ex[l])
+                                    : qstep::state_update(upd, false, ar, ai, {r, im}, bur[l], bui[l], ex[l]);
+        r = x.re;
+        im = x.im;
+        if (xrec) {
+          xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(r);
+          xrec[(t * 2 * P2 + 2 * pp + 1) * kLanes + l] = static_cast<int32_t>(im);
+        }
+      }
+    }
+    for (size_t hh = 0; hh < H; ++hh) {
+      int64_t* acc = &yacc[(t * H + hh) * kLanes];
+      for (size_t pp = 0; pp < P2; ++pp) {
+        const int64_t cr = Ly.Cr[hh * P2 + pp], ci = Ly.Ci[hh * P2 + pp];
+        for (size_t l = 0; l < kLanes; ++l) acc[l] += qstep::output_term(cr, ci, {xr[pp * kLanes + l], xi[pp * kLanes + l]});
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The steps of one chunk, in the order of section 9.3
+// ---------------------------------------------------------------------------------------------
+
+// Where a chunk's saturation events go: a point's counter for the valid lanes, a sink for padding.
+struct ChunkEvents {
+  const Chunk& chunk;
+  quant::SaturationCounters& counters;
   uint64_t sink = 0;
-  auto ev = [&](const std::string& name) {
+  LaneEv operator()(const std::string& name) {
     LaneEv e;
     uint64_t* slot = counters.slot(name);
     for (size_t l = 0; l < kLanes; ++l) e.p[l] = chunk.x[l] ? slot : &sink;
     return e;
-  };
+  }
+};
 
-  // the input quantizer: the one float -> integer step
-  ws.in.resize(L, Din);
-  {
-    uint64_t* e = counters.slot("input");
-    for (size_t l = 0; l < kLanes; ++l) {
-      if (!chunk.x[l]) continue;
-      for (size_t t = 0; t < L; ++t)
-        for (size_t d = 0; d < Din; ++d)
-          ws.in.at(t, d)[l] = qstep::input(I, chunk.x[l][t * Din + d], e);
-    }
+// input: the input quantizer, the one float -> integer step (valid lanes only).
+void step_input(const QConsts& I, const Chunk& chunk, size_t Din, ISeq& in, quant::SaturationCounters& counters) {
+  const size_t L = chunk.L;
+  in.resize(L, Din);
+  uint64_t* e = counters.slot("input");
+  for (size_t l = 0; l < kLanes; ++l) {
+    if (!chunk.x[l]) continue;
+    for (size_t t = 0; t < L; ++t)
+      for (size_t d = 0; d < Din; ++d) in.at(t, d)[l] = qstep::input(I, chunk.x[l][t * Din + d], e);
   }
-  qlinear(I.We, I.be, 0, H, ws.in, I.enc, ws.h0, ev("encoder.out"));
-  const ISeq* h = &ws.h0;
-  ws.layer_out.resize(I.layers.size());
-  for (size_t li = 0; li < I.layers.size(); ++li) {
-    const QLayerConsts& Ly = I.layers[li];
-    const std::string p = Ly.name + ".";
-    // u: the SSM input
-    if (mc.prenorm) {
-      qnorm(Ly, *h, ws.u, ev(p + "u"));
-    } else {
-      ws.u.resize(L, H);
-      const LaneEv e = ev(p + "u");
-      for (size_t i = 0; i < ws.u.v.size(); ++i) ws.u.v[i] = qstep::u_in(Ly, h->v[i], e[i % kLanes]);
-    }
-    // the state update and the output accumulation
-    ws.yacc.assign(L * H * kLanes, 0);
-    const LaneEv ex = ev(p + "x");
-    if (ws.record) ws.layers.resize(I.layers.size());
-    int32_t* xrec = nullptr;
-    if (ws.record) {
-      ws.layers[li].x.assign(L * Ly.states * (s5 ? 1 : H) * 2 * kLanes, 0);
-      xrec = ws.layers[li].x.data();
-    }
-    if (!s5) {
-      if (Ly.fast) {
-        uint64_t lane_events[kLanes] = {};
-        s4d_states_fast(Ly, ws.u, H, L, ws.yacc, lane_events, xrec);
-        for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
-      } else
-        s4d_states_wide(Ly, ws.u, H, L, ws.yacc, ex, xrec);
-    } else {
-      const size_t P2 = Ly.states;
-      std::vector<int64_t> xr(P2 * kLanes, 0), xi(P2 * kLanes, 0);
-      for (size_t t = 0; t < L; ++t) {
-        for (size_t pp = 0; pp < P2; ++pp) {
-          // Bu: exact sums (64-bit where the bounds allow, else 128-bit)
-          int64_t br64[kLanes] = {}, bi64[kLanes] = {};
-          wide_t bur[kLanes] = {}, bui[kLanes] = {};
-          for (size_t hh = 0; hh < H; ++hh) {
-            const int32_t* uu = ws.u.at(t, hh);
-            const int64_t br = Ly.Br[pp * H + hh], bi = Ly.Bi[pp * H + hh];
-            if (Ly.fast) {
-              for (size_t l = 0; l < kLanes; ++l) {
-                br64[l] += br * uu[l];
-                bi64[l] += bi * uu[l];
-              }
-            } else {
-              for (size_t l = 0; l < kLanes; ++l) {
-                bur[l] += static_cast<wide_t>(br) * uu[l];
-                bui[l] += static_cast<wide_t>(bi) * uu[l];
-              }
-            }
-          }
-          const int64_t ar = Ly.Ar[pp], ai = Ly.Ai[pp];
-          const ScaledSum& upd = Ly.xupd[pp];
-          for (size_t l = 0; l < kLanes; ++l) {
-            int64_t& r = xr[pp * kLanes + l];
-            int64_t& im = xi[pp * kLanes + l];
-            const qstep::Cx x = Ly.fast ? qstep::state_update(upd, true, ar, ai, {r, im}, br64[l], bi64[l], ex[l])
-                                        : qstep::state_update(upd, false, ar, ai, {r, im}, bur[l], bui[l], ex[l]);
-            r = x.re;
-            im = x.im;
-            if (xrec) {
-              xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(r);
-              xrec[(t * 2 * P2 + 2 * pp + 1) * kLanes + l] = static_cast<int32_t>(im);
-            }
-          }
-        }
-        for (size_t hh = 0; hh < H; ++hh) {
-          int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
-          for (size_t pp = 0; pp < P2; ++pp) {
-            const int64_t cr = Ly.Cr[hh * P2 + pp], ci = Ly.Ci[hh * P2 + pp];
-            for (size_t l = 0; l < kLanes; ++l) acc[l] += qstep::output_term(cr, ci, {xr[pp * kLanes + l], xi[pp * kLanes + l]});
-          }
-        }
-      }
-    }
-    ws.y.resize(L, H);
-    {
-      const LaneEv e = ev(p + "y");
-      for (size_t t = 0; t < L; ++t)
-        for (size_t hh = 0; hh < H; ++hh) {
-          const int32_t* uu = ws.u.at(t, hh);
-          int32_t* yy = ws.y.at(t, hh);
-          const int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
-          for (size_t l = 0; l < kLanes; ++l)
-            yy[l] = static_cast<int32_t>(Ly.fast ? Ly.yout[hh].fast(acc[l], Ly.D[hh] * static_cast<int64_t>(uu[l]), e[l])
-                                                 : qstep::output(Ly, hh, acc[l], Ly.D[hh], uu[l], e[l]));
-        }
-    }
-    // GELU
-    ws.act.resize(L, H);
-    {
-      const LaneEv e = ev(p + "act");
-      for (size_t i = 0; i < ws.y.v.size(); ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
-    }
-    // mixing
-    const ISeq* g = &ws.act;
-    if (mc.mixing != Mixing::Gelu) {
-      const size_t gate_o0 = mc.mixing == Mixing::Glu ? H : 0;
-      qlinear(Ly.Wm, Ly.bm, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(p + "mixg"));
-      ws.gate.resize(L, H);
-      const LaneEv eg = ev("gate");
-      for (size_t i = 0; i < ws.mixg.v.size(); ++i)
-        ws.gate.v[i] = qstep::sigmoid(Ly, ws.mixg.v[i], eg[i % kLanes]);
-      const ISeq* other = &ws.act;
-      if (mc.mixing == Mixing::Glu) {
-        qlinear(Ly.Wm, Ly.bm, 0, H, ws.act, Ly.mix_val, ws.mix, ev(p + "mix"));
-        other = &ws.mix;
-      } else if (mc.mixing == Mixing::HalfGlu2) {
-        other = &ws.y;
-      }
-      ws.g.resize(L, H);
-      const LaneEv e = ev(p + "g");
-      for (size_t i = 0; i < ws.g.v.size(); ++i)
-        ws.g.v[i] = qstep::gated(Ly, other->v[i], ws.gate.v[i], e[i % kLanes]);
-      g = &ws.g;
-    }
-    // residual, then the post-norm
-    ISeq& out = ws.layer_out[li];
-    {
-      ws.res.resize(L, H);
-      const LaneEv e = ev(p + "res");
-      for (size_t i = 0; i < ws.res.v.size(); ++i)
-        ws.res.v[i] = qstep::residual(Ly, g->v[i], h->v[i], e[i % kLanes]);
-    }
-    if (mc.prenorm)
-      out = ws.res;
-    else
-      qnorm(Ly, ws.res, out, ev(p + "out"));
-    if (ws.record) {
-      auto& R = ws.layers[li];
-      R.u = ws.u;
-      R.y = ws.y;
-      R.act = ws.act;
-      R.mix = ws.mix;
-      R.mixg = ws.mixg;
-      R.g = *g;
-      R.res = ws.res;
-      R.out = out;
-    }
-    h = &out;
+}
+
+// u: the SSM's input, normalised (prenorm) or rescaled (postnorm) from the layer input h.
+void step_u(const ModelConfig& mc, const QLayerConsts& Ly, const ISeq& h, ISeq& u, const LaneEv& e) {
+  if (mc.prenorm) {
+    qnorm(Ly, h, u, e);
+    return;
   }
-  // pooling and the decoder
-  ISeq& pooled = ws.pooled;
+  u.resize(h.L, h.F);
+  for (size_t i = 0; i < u.v.size(); ++i) u.v[i] = qstep::u_in(Ly, h.v[i], e[i % kLanes]);
+}
+
+// state: the state update of every state and the output accumulators yacc = sum (Cr xr - Ci xi);
+// with recording on, every state at every step into ws.layers[li].x.
+void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t layers, QWorkspace& ws,
+                const LaneEv& ex) {
+  const size_t L = ws.u.L, H = mc.H;
+  const bool s5 = mc.layer == LayerType::S5;
+  ws.yacc.assign(L * H * kLanes, 0);
+  if (ws.record) ws.layers.resize(layers);
+  int32_t* xrec = nullptr;
+  if (ws.record) {
+    ws.layers[li].x.assign(L * Ly.states * (s5 ? 1 : H) * 2 * kLanes, 0);
+    xrec = ws.layers[li].x.data();
+  }
+  if (s5) {
+    s5_states(Ly, ws.u, H, L, ws.yacc, ex, xrec);
+  } else if (Ly.fast) {
+    uint64_t lane_events[kLanes] = {};
+    s4d_states_fast(Ly, ws.u, H, L, ws.yacc, lane_events, xrec);
+    for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
+  } else {
+    s4d_states_wide(Ly, ws.u, H, L, ws.yacc, ex, xrec);
+  }
+}
+
+// output: y = SS(acc, D u) per channel.
+void step_output(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
+  const size_t L = ws.u.L, H = ws.u.F;
+  ws.y.resize(L, H);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t hh = 0; hh < H; ++hh) {
+      const int32_t* uu = ws.u.at(t, hh);
+      int32_t* yy = ws.y.at(t, hh);
+      const int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
+      for (size_t l = 0; l < kLanes; ++l)
+        yy[l] = static_cast<int32_t>(Ly.fast ? Ly.yout[hh].fast(acc[l], Ly.D[hh] * static_cast<int64_t>(uu[l]), e[l])
+                                             : qstep::output(Ly, hh, acc[l], Ly.D[hh], uu[l], e[l]));
+    }
+}
+
+// GELU: act from y.
+void step_gelu(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
+  ws.act.resize(ws.y.L, ws.y.F);
+  for (size_t i = 0; i < ws.y.v.size(); ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
+}
+
+// mixing: the gate's pre-activation, the sigmoid, the GLU's value half and the gated product;
+// returns the mixing output g (act itself for `gelu` mixing).
+const ISeq* step_mixing(const ModelConfig& mc, const QLayerConsts& Ly, const std::string& p, QWorkspace& ws,
+                        ChunkEvents& ev) {
+  if (mc.mixing == Mixing::Gelu) return &ws.act;
+  const size_t H = mc.H;
+  const size_t gate_o0 = mc.mixing == Mixing::Glu ? H : 0;
+  qlinear(Ly.Wm, Ly.bm, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(p + "mixg"));
+  ws.gate.resize(ws.mixg.L, H);
+  const LaneEv eg = ev("gate");
+  for (size_t i = 0; i < ws.mixg.v.size(); ++i) ws.gate.v[i] = qstep::sigmoid(Ly, ws.mixg.v[i], eg[i % kLanes]);
+  const ISeq* other = &ws.act;
+  if (mc.mixing == Mixing::Glu) {
+    qlinear(Ly.Wm, Ly.bm, 0, H, ws.act, Ly.mix_val, ws.mix, ev(p + "mix"));
+    other = &ws.mix;
+  } else if (mc.mixing == Mixing::HalfGlu2) {
+    other = &ws.y;
+  }
+  ws.g.resize(ws.mixg.L, H);
+  const LaneEv e = ev(p + "g");
+  for (size_t i = 0; i < ws.g.v.size(); ++i) ws.g.v[i] = qstep::gated(Ly, other->v[i], ws.gate.v[i], e[i % kLanes]);
+  return &ws.g;
+}
+
+// residual: res = SS(g, h).
+void step_residual(const QLayerConsts& Ly, const ISeq& g, const ISeq& h, ISeq& res, const LaneEv& e) {
+  res.resize(g.L, g.F);
+  for (size_t i = 0; i < res.v.size(); ++i) res.v[i] = qstep::residual(Ly, g.v[i], h.v[i], e[i % kLanes]);
+}
+
+// With recording on, the layer's codes for QAT's backward pass.
+void record_layer(QWorkspace& ws, size_t li, const ISeq& g, const ISeq& out) {
+  auto& R = ws.layers[li];
+  R.u = ws.u;
+  R.y = ws.y;
+  R.act = ws.act;
+  R.mix = ws.mix;
+  R.mixg = ws.mixg;
+  R.g = g;
+  R.res = ws.res;
+  R.out = out;
+}
+
+// One layer from its input h (section 9.3, "per layer"); returns its output.
+const ISeq* run_layer(const ModelConfig& mc, const QConsts& I, size_t li, const ISeq& h, QWorkspace& ws,
+                      ChunkEvents& ev) {
+  const QLayerConsts& Ly = I.layers[li];
+  const std::string p = Ly.name + ".";
+  step_u(mc, Ly, h, ws.u, ev(p + "u"));
+  step_state(mc, Ly, li, I.layers.size(), ws, ev(p + "x"));
+  step_output(Ly, ws, ev(p + "y"));
+  step_gelu(Ly, ws, ev(p + "act"));
+  const ISeq* g = step_mixing(mc, Ly, p, ws, ev);
+  step_residual(Ly, *g, h, ws.res, ev(p + "res"));
+  ISeq& out = ws.layer_out[li];
+  if (mc.prenorm)
+    out = ws.res;
+  else
+    qnorm(Ly, ws.res, out, ev(p + "out"));
+  if (ws.record) record_layer(ws, li, *g, out);
+  return &out;
+}
+
+// pooling: the mean over the steps (one scaled sum), or the last step.
+// `mean` is QEngine::mean_pool(L) for mean pooling.
+void step_pool(const ModelConfig& mc, const ScaledSum& mean, const ISeq& last, ISeq& pooled, ChunkEvents& ev) {
+  const size_t L = last.L, H = mc.H;
   pooled.resize(1, H);
   if (mc.pooling == Pooling::Mean) {
-    const ScaledSum pool = mean_pool(L);
     const LaneEv e = ev("pool");
     for (size_t f = 0; f < H; ++f)
       for (size_t l = 0; l < kLanes; ++l) {
         int64_t s = 0;
-        for (size_t t = 0; t < L; ++t) s += h->at(t, f)[l];
-        pooled.at(0, f)[l] = static_cast<int32_t>(pool(s, e[l]));
+        for (size_t t = 0; t < L; ++t) s += last.at(t, f)[l];
+        pooled.at(0, f)[l] = static_cast<int32_t>(mean(s, e[l]));
       }
   } else {
     for (size_t f = 0; f < H; ++f)
-      for (size_t l = 0; l < kLanes; ++l) pooled.at(0, f)[l] = h->at(L - 1, f)[l];
+      for (size_t l = 0; l < kLanes; ++l) pooled.at(0, f)[l] = last.at(L - 1, f)[l];
   }
+}
+
+// decoder: the exact logits (rescaled per channel where the decoder has channel scales) and the
+// prediction, the first index of the largest logit, of every valid lane.
+QChunkResult step_decoder(const QConsts& I, size_t Cn, size_t H, const ISeq& pooled, const Chunk& chunk) {
   QChunkResult r;
   std::vector<int64_t> logits(Cn * kLanes);
   for (size_t c = 0; c < Cn; ++c)
@@ -545,6 +634,22 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
   }
   return r;
 }
+
+}  // namespace
+
+QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::SaturationCounters& counters) const {
+  const QConsts& I = *impl_;
+  const ModelConfig& mc = model_.config;
+  ChunkEvents ev{chunk, counters};
+  step_input(I, chunk, mc.d_input, ws.in, counters);
+  qlinear(I.We, I.be, 0, mc.H, ws.in, I.enc, ws.h0, ev("encoder.out"));
+  const ISeq* h = &ws.h0;
+  ws.layer_out.resize(I.layers.size());
+  for (size_t li = 0; li < I.layers.size(); ++li) h = run_layer(mc, I, li, *h, ws, ev);
+  step_pool(mc, mc.pooling == Pooling::Mean ? mean_pool(chunk.L) : ScaledSum(), *h, ws.pooled, ev);
+  return step_decoder(I, mc.d_output, mc.H, ws.pooled, chunk);
+}
+
 
 QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size_t num_classes, size_t limit,
                                size_t threads) {
