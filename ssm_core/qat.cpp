@@ -40,7 +40,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
   v.params = params;
   float* P = v.params.data();
   auto at = [&](const std::string& name) { return P + model.layout().find(name).offset; };
-  const QuantParams& input = q.point("input");
+  const QuantParams& input = q.point(PointId::input);
   dq_tensor(q.tensor("encoder.weight"), at("encoder.weight"));
   dq_bias(q.tensor("encoder.bias"), q.tensor("encoder.weight"), input, at("encoder.bias"));
   const bool s5 = mc.layer == LayerType::S5;
@@ -54,7 +54,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
     if (mc.mixing != Mixing::Gelu) {
       const std::string w = !s5 ? f + "output_linear.0." : mc.mixing == Mixing::Glu ? f + "out1." : f + "out2.";
       dq_tensor(q.tensor(p + "mix.weight"), at(w + "weight"));
-      dq_bias(q.tensor(p + "mix.bias"), q.tensor(p + "mix.weight"), q.point(p + "act"), at(w + "bias"));
+      dq_bias(q.tensor(p + "mix.bias"), q.tensor(p + "mix.weight"), q.point(PointId::act, i), at(w + "bias"));
     }
     const std::string n = s5 ? p + "norm." : "norms." + s + ".";
     const size_t H = mc.H;
@@ -77,8 +77,8 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
   }
   dq_tensor(q.tensor("decoder.weight"), at("decoder.weight"));
   const QuantParams& pooled = mc.pooling == Pooling::Mean
-                                  ? q.point("pool")
-                                  : q.point("layers." + std::to_string(mc.n_layers - 1) + (mc.prenorm ? ".res" : ".out"));
+                                  ? q.point(PointId::pool)
+                                  : q.point(mc.prenorm ? PointId::res : PointId::out, mc.n_layers - 1);
   dq_bias(q.tensor("decoder.bias"), q.tensor("decoder.weight"), pooled, at("decoder.bias"));
   model.prepare(v.params.data(), v.prep);
   for (size_t i = 0; i < mc.n_layers && s5; ++i) {  // the discretized coefficients the integers use
@@ -123,15 +123,14 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
   const QChunkResult r = engine.run_chunk(chunk, qws, sat);
   if (logits) *logits = r.logits;
   // the float workspace the backward pass reads: the dequantized codes
-  dq_seq(qws.in, q.point("input"), ws.input);
-  dq_seq(qws.h0, q.point("encoder.out"), ws.x0);
+  dq_seq(qws.in, q.point(PointId::input), ws.input);
+  dq_seq(qws.h0, q.point(PointId::encoder_out), ws.x0);
   ws.layers.resize(nl);
   for (size_t i = 0; i < nl; ++i) {
     const auto& R = qws.layers[i];
     auto& W = ws.layers[i];
-    const std::string p = "layers." + std::to_string(i) + ".";
-    dq_seq(R.u, q.point(p + "u"), W.z);
-    const double sx = q.point(p + "x").scale();
+    dq_seq(R.u, q.point(PointId::u, i), W.z);
+    const double sx = q.point(PointId::x, i).scale();
     if (mc.layer == LayerType::S5) {  // [L][2 P2][lanes], the float model's xs
       W.xs.resize(qws.in.L, R.x.size() / (qws.in.L * kLanes));
       for (size_t k = 0; k < R.x.size(); ++k) W.xs.v[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
@@ -139,12 +138,12 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
       W.states.resize(R.x.size());
       for (size_t k = 0; k < R.x.size(); ++k) W.states[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
     }
-    dq_seq(R.y, q.point(p + "y"), W.y);
-    dq_seq(R.act, q.point(p + "act"), W.act);
+    dq_seq(R.y, q.point(PointId::y, i), W.y);
+    dq_seq(R.act, q.point(PointId::act, i), W.act);
     if (mc.mixing == Mixing::Glu) {
       Seq<float> a, b;
-      dq_seq(R.mix, q.point(p + "mix"), a);
-      dq_seq(R.mixg, q.point(p + "mixg"), b);
+      dq_seq(R.mix, q.point(PointId::mix, i), a);
+      dq_seq(R.mixg, q.point(PointId::mixg, i), b);
       W.m.resize(a.L, 2 * H);
       for (size_t t = 0; t < a.L; ++t)
         for (size_t f = 0; f < H; ++f)
@@ -153,17 +152,17 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
             W.m.at(t, H + f)[l] = b.at(t, f)[l];
           }
     } else if (mc.mixing != Mixing::Gelu) {
-      dq_seq(R.mixg, q.point(p + "mixg"), W.m);
+      dq_seq(R.mixg, q.point(PointId::mixg, i), W.m);
     }
-    dq_seq(R.res, q.point(p + "res"), W.r);
+    dq_seq(R.res, q.point(PointId::res, i), W.r);
     if (mc.prenorm)
       W.out = W.r;
     else
-      dq_seq(R.out, q.point(p + "out"), W.out);
+      dq_seq(R.out, q.point(PointId::out, i), W.out);
   }
   const QuantParams& pooled = mc.pooling == Pooling::Mean
-                                  ? q.point("pool")
-                                  : q.point("layers." + std::to_string(nl - 1) + (mc.prenorm ? ".res" : ".out"));
+                                  ? q.point(PointId::pool)
+                                  : q.point(mc.prenorm ? PointId::res : PointId::out, nl - 1);
   dq_seq(qws.pooled, pooled, ws.pooled);
   ws.pooled_v = ws.pooled.v;
   // the loss of the integer logits

@@ -124,18 +124,19 @@ void gelu_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
 
 // The mixing layer's codes, scaled sums and sigmoid table; returns the point of its output g
 // (act itself for `gelu` mixing).
-const QuantParams& mixing_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLayerConsts& Ly) {
+const QuantParams& mixing_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& Ly) {
   const ModelConfig& mc = m.config;
+  const std::string p = layer_name(i) + ".";
   const size_t H = mc.H;
   if (mc.mixing == Mixing::Gelu) return P.act;
   const QTensor& Wm = m.tensor(p + "mix.weight");
   Ly.Wm = Wm.q;
   Ly.bm = m.tensor(p + "mix.bias").q;
-  const QuantParams& mixg = m.point(p + "mixg");
-  const QuantParams& gate = m.point("gate");
-  const QuantParams& g = m.point(p + "g");
+  const QuantParams& mixg = m.point(PointId::mixg, i);
+  const QuantParams& gate = m.point(PointId::gate);
+  const QuantParams& g = m.point(PointId::g, i);
   if (mc.mixing == Mixing::Glu) {
-    const QuantParams& mix = m.point(p + "mix");
+    const QuantParams& mix = m.point(PointId::mix, i);
     Ly.mix_val = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mix)}; }, mix);
     Ly.mix_gate = per_channel_sums(
         H, [&](size_t o) { return std::vector<double>{sc(Wm.p(H + o)) * sc(P.act) / sc(mixg)}; }, mixg);
@@ -152,8 +153,9 @@ const QuantParams& mixing_consts(const QModel& m, const std::string& p, const La
 
 // The normalisation (into u for prenorm, into out for postnorm): BatchNorm's folded scaled sums,
 // or the integer LayerNorm's (section 9.3, Norm).
-void norm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLayerConsts& Ly) {
+void norm_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& Ly) {
   const ModelConfig& mc = m.config;
+  const std::string p = layer_name(i) + ".";
   const size_t H = mc.H;
   const bool s5 = mc.layer == LayerType::S5;
   Ly.batch_norm = mc.norm == Norm::Batch;
@@ -161,7 +163,7 @@ void norm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QL
   Ly.gamma = gam.q;
   Ly.beta = bet.q;
   const QuantParams& nin = mc.prenorm ? P.hin : P.res;
-  const QuantParams& nout = mc.prenorm ? P.u : m.point(p + "out");
+  const QuantParams& nout = mc.prenorm ? P.u : m.point(PointId::out, i);
   if (mc.norm == Norm::Batch) {
     Ly.norm = per_channel_sums(
         H, [&](size_t f) { return std::vector<double>{sc(gam.p(f)) * sc(nin) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
@@ -185,15 +187,15 @@ QLayerConsts layer_consts(const QModel& m, size_t i) {
   QLayerConsts Ly;
   const std::string p = layer_name(i) + ".";
   Ly.name = layer_name(i);
-  Ly.in_point = i == 0 ? "encoder.out" : layer_name(i - 1) + (mc.prenorm ? ".res" : ".out");
-  const LayerPoints P{m.point(Ly.in_point), m.point(p + "u"),   m.point(p + "x"),
-                      m.point(p + "y"),     m.point(p + "act"), m.point(p + "res")};
+  Ly.in_point = i == 0 ? point_name(PointId::encoder_out) : point_name(mc.prenorm ? PointId::res : PointId::out, i - 1);
+  const LayerPoints P{m.point(Ly.in_point),  m.point(PointId::u, i),   m.point(PointId::x, i),
+                      m.point(PointId::y, i), m.point(PointId::act, i), m.point(PointId::res, i)};
   ssm_consts(m, p, P, Ly);
   if (!mc.prenorm) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u.format, P.u.rounding, P.u.overflow);
   gelu_consts(m, P, Ly);
-  const QuantParams& g = mixing_consts(m, p, P, Ly);
+  const QuantParams& g = mixing_consts(m, i, P, Ly);
   Ly.res = ScaledSum({sc(g) / sc(P.res), sc(P.hin) / sc(P.res)}, P.res.format, P.res.rounding, P.res.overflow);
-  norm_consts(m, p, P, Ly);
+  norm_consts(m, i, P, Ly);
   return Ly;
 }
 
@@ -203,19 +205,19 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()
   const ModelConfig& mc = m.config;
   QConsts& I = *impl_;
   const size_t H = mc.H, nl = mc.n_layers;
-  I.input = m.point("input");
-  const QuantParams& enc_out = m.point("encoder.out");
+  I.input = m.point(PointId::input);
+  const QuantParams& enc_out = m.point(PointId::encoder_out);
   const QTensor& We = m.tensor("encoder.weight");
   I.We = We.q;
   I.be = m.tensor("encoder.bias").q;
   I.enc = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
                            enc_out);
   for (size_t i = 0; i < nl; ++i) I.layers.push_back(layer_consts(m, i));
-  I.last_point = layer_name(nl - 1) + (mc.prenorm ? ".res" : ".out");
+  I.last_point = point_name(mc.prenorm ? PointId::res : PointId::out, nl - 1);
   const QTensor& Wd = m.tensor("decoder.weight");
   I.Wd = Wd.q;
   I.bd = m.tensor("decoder.bias").q;
-  const QuantParams& pooled = mc.pooling == Pooling::Mean ? m.point("pool") : m.point(I.last_point);
+  const QuantParams& pooled = mc.pooling == Pooling::Mean ? m.point(PointId::pool) : m.point(I.last_point);
   double smin = sc(Wd.p(0));
   for (size_t c = 0; c < Wd.params.size(); ++c) smin = std::min(smin, sc(Wd.p(c)));
   logit_scale_ = smin * sc(pooled);
@@ -229,7 +231,7 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()
 QEngine::~QEngine() = default;
 
 quant::ScaledSum QEngine::mean_pool(size_t L) const {
-  const QuantParams& pp = model_.point("pool");
+  const QuantParams& pp = model_.point(PointId::pool);
   return ScaledSum({sc(model_.point(impl_->last_point)) / (static_cast<double>(L) * sc(pp))}, pp.format, pp.rounding,
                    pp.overflow);
 }
@@ -454,9 +456,9 @@ struct ChunkEvents {
   const Chunk& chunk;
   quant::SaturationCounters& counters;
   uint64_t sink = 0;
-  LaneEv operator()(const std::string& name) {
+  LaneEv operator()(PointId id, size_t layer = 0) {
     LaneEv e;
-    uint64_t* slot = counters.slot(name);
+    uint64_t* slot = counters.slot(point_name(id, layer));
     for (size_t l = 0; l < kLanes; ++l) e.p[l] = chunk.x[l] ? slot : &sink;
     return e;
   }
@@ -466,7 +468,7 @@ struct ChunkEvents {
 void step_input(const QConsts& I, const Chunk& chunk, size_t Din, ISeq& in, quant::SaturationCounters& counters) {
   const size_t L = chunk.L;
   in.resize(L, Din);
-  uint64_t* e = counters.slot("input");
+  uint64_t* e = counters.slot(point_name(PointId::input));
   for (size_t l = 0; l < kLanes; ++l) {
     if (!chunk.x[l]) continue;
     for (size_t t = 0; t < L; ++t)
@@ -531,24 +533,23 @@ void step_gelu(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
 
 // mixing: the gate's pre-activation, the sigmoid, the GLU's value half and the gated product;
 // returns the mixing output g (act itself for `gelu` mixing).
-const ISeq* step_mixing(const ModelConfig& mc, const QLayerConsts& Ly, const std::string& p, QWorkspace& ws,
-                        ChunkEvents& ev) {
+const ISeq* step_mixing(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, QWorkspace& ws, ChunkEvents& ev) {
   if (mc.mixing == Mixing::Gelu) return &ws.act;
   const size_t H = mc.H;
   const size_t gate_o0 = mc.mixing == Mixing::Glu ? H : 0;
-  qlinear(Ly.Wm, Ly.bm, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(p + "mixg"));
+  qlinear(Ly.Wm, Ly.bm, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(PointId::mixg, li));
   ws.gate.resize(ws.mixg.L, H);
-  const LaneEv eg = ev("gate");
+  const LaneEv eg = ev(PointId::gate);
   for (size_t i = 0; i < ws.mixg.v.size(); ++i) ws.gate.v[i] = qstep::sigmoid(Ly, ws.mixg.v[i], eg[i % kLanes]);
   const ISeq* other = &ws.act;
   if (mc.mixing == Mixing::Glu) {
-    qlinear(Ly.Wm, Ly.bm, 0, H, ws.act, Ly.mix_val, ws.mix, ev(p + "mix"));
+    qlinear(Ly.Wm, Ly.bm, 0, H, ws.act, Ly.mix_val, ws.mix, ev(PointId::mix, li));
     other = &ws.mix;
   } else if (mc.mixing == Mixing::HalfGlu2) {
     other = &ws.y;
   }
   ws.g.resize(ws.mixg.L, H);
-  const LaneEv e = ev(p + "g");
+  const LaneEv e = ev(PointId::g, li);
   for (size_t i = 0; i < ws.g.v.size(); ++i) ws.g.v[i] = qstep::gated(Ly, other->v[i], ws.gate.v[i], e[i % kLanes]);
   return &ws.g;
 }
@@ -576,18 +577,17 @@ void record_layer(QWorkspace& ws, size_t li, const ISeq& g, const ISeq& out) {
 const ISeq* run_layer(const ModelConfig& mc, const QConsts& I, size_t li, const ISeq& h, QWorkspace& ws,
                       ChunkEvents& ev) {
   const QLayerConsts& Ly = I.layers[li];
-  const std::string p = Ly.name + ".";
-  step_u(mc, Ly, h, ws.u, ev(p + "u"));
-  step_state(mc, Ly, li, I.layers.size(), ws, ev(p + "x"));
-  step_output(Ly, ws, ev(p + "y"));
-  step_gelu(Ly, ws, ev(p + "act"));
-  const ISeq* g = step_mixing(mc, Ly, p, ws, ev);
-  step_residual(Ly, *g, h, ws.res, ev(p + "res"));
+  step_u(mc, Ly, h, ws.u, ev(PointId::u, li));
+  step_state(mc, Ly, li, I.layers.size(), ws, ev(PointId::x, li));
+  step_output(Ly, ws, ev(PointId::y, li));
+  step_gelu(Ly, ws, ev(PointId::act, li));
+  const ISeq* g = step_mixing(mc, Ly, li, ws, ev);
+  step_residual(Ly, *g, h, ws.res, ev(PointId::res, li));
   ISeq& out = ws.layer_out[li];
   if (mc.prenorm)
     out = ws.res;
   else
-    qnorm(Ly, ws.res, out, ev(p + "out"));
+    qnorm(Ly, ws.res, out, ev(PointId::out, li));
   if (ws.record) record_layer(ws, li, *g, out);
   return &out;
 }
@@ -598,7 +598,7 @@ void step_pool(const ModelConfig& mc, const ScaledSum& mean, const ISeq& last, I
   const size_t L = last.L, H = mc.H;
   pooled.resize(1, H);
   if (mc.pooling == Pooling::Mean) {
-    const LaneEv e = ev("pool");
+    const LaneEv e = ev(PointId::pool);
     for (size_t f = 0; f < H; ++f)
       for (size_t l = 0; l < kLanes; ++l) {
         int64_t s = 0;
@@ -642,7 +642,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
   const ModelConfig& mc = model_.config;
   ChunkEvents ev{chunk, counters};
   step_input(I, chunk, mc.d_input, ws.in, counters);
-  qlinear(I.We, I.be, 0, mc.H, ws.in, I.enc, ws.h0, ev("encoder.out"));
+  qlinear(I.We, I.be, 0, mc.H, ws.in, I.enc, ws.h0, ev(PointId::encoder_out));
   const ISeq* h = &ws.h0;
   ws.layer_out.resize(I.layers.size());
   for (size_t li = 0; li < I.layers.size(); ++li) h = run_layer(mc, I, li, *h, ws, ev);

@@ -8,6 +8,11 @@ using quant::QuantParams;
 
 std::string layer_name(size_t i) { return "layers." + std::to_string(i); }
 
+std::string point_name(PointId id, size_t layer) {
+  const PointInfo& row = point_info(id);
+  return row.per_layer ? layer_name(layer) + "." + row.name : std::string(row.name);
+}
+
 const QTensor& QModel::tensor(const std::string& name) const {
   const auto it = tensors.find(name);
   if (it == tensors.end()) throw InputError("quantized model: no tensor '" + name + "'");
