@@ -6,6 +6,10 @@
 // sequences); `save_qmodel` / `load_qmodel` store it as safetensors with each tensor's format in
 // the metadata. `QEngine` derives the integer constants (scaled sums, lookup tables) and runs
 // chunks of sequences on integers only: the only floating-point operation is the input quantizer.
+//
+// One header for the quantized model's contract; one source file per job: qmodel.cpp (the point
+// table's names, lookups), ptq.cpp (PTQ: calibration, quantize_weights), qmodel_io.cpp (the file),
+// qengine.cpp (QEngine: one function per step of docs/fixed_point.md 9.3; evaluate_quantized).
 #pragma once
 
 #include <cstdint>
