@@ -22,65 +22,35 @@ namespace ssmsim::quant {
 
 namespace {
 
-constexpr const char* kComponentNames[kNumComponents] = {
-    "A", "B", "C", "D", "x", "ssm_in", "ssm_out", "encoder", "decoder", "mixing", "act", "bias", "norm"};
-
-constexpr const char* kComponentDescriptions[kNumComponents] = {
-    "discretized state matrix Lambda_bar (complex, diagonal)",
-    "input matrix B_bar (complex)",
-    "output matrix C (complex)",
-    "feed-through D",
-    "state x (complex)",
-    "SSM input activation u",
-    "SSM output activation y",
-    "encoder weights",
-    "decoder weights",
-    "mixing (GLU) weights",
-    "other activations",
-    "biases of encoder, decoder and mixing (accumulator scale)",
-    "normalisation parameters (LayerNorm scale and shift; BatchNorm folded to scale and shift)"};
-
 int index_of(Component c) { return static_cast<int>(c); }
 
 }  // namespace
 
 const std::array<Component, kNumComponents>& all_components() {
-  static const std::array<Component, kNumComponents> all = {
-      Component::A,       Component::B,       Component::C,      Component::D,
-      Component::x,       Component::ssm_in,  Component::ssm_out, Component::encoder,
-      Component::decoder, Component::mixing,  Component::act,     Component::bias,
-      Component::norm};
+  static const std::array<Component, kNumComponents> all = [] {
+    std::array<Component, kNumComponents> a{};
+    for (int i = 0; i < kNumComponents; ++i) a[i] = kComponents[i].id;
+    return a;
+  }();
   return all;
 }
 
-std::string component_name(Component c) { return kComponentNames[index_of(c)]; }
+std::string component_name(Component c) { return info(c).name; }
 
 const char* component_names() {
-  return "A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias, norm";
+  static const std::string names = [] {
+    std::string s;
+    for (const ComponentInfo& row : kComponents) s += (s.empty() ? "" : ", ") + std::string(row.name);
+    return s;
+  }();
+  return names.c_str();
 }
-
-const char* component_description(Component c) { return kComponentDescriptions[index_of(c)]; }
 
 Component parse_component(std::string_view name, const std::string& key) {
-  for (Component c : all_components())
-    if (name == kComponentNames[index_of(c)]) return c;
+  for (const ComponentInfo& row : kComponents)
+    if (name == row.name) return row.id;
   throw ConfigError(key, std::string(name),
                     std::string("unknown component; allowed: ") + component_names());
-}
-
-ComponentKind component_kind(Component c) {
-  switch (c) {
-    case Component::x: return ComponentKind::State;
-    case Component::ssm_in:
-    case Component::ssm_out:
-    case Component::act: return ComponentKind::Activation;
-    case Component::bias: return ComponentKind::Bias;
-    default: return ComponentKind::Weight;
-  }
-}
-
-bool is_complex(Component c) {
-  return c == Component::A || c == Component::B || c == Component::C || c == Component::x;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,16 +345,18 @@ void check_combinations(const std::array<ComponentPrecision, kNumComponents>& co
   // bias narrower than an operand it is added with cannot even span that operand's range: it
   // would saturate for ordinary bias values. The floor is therefore the widest quantized weight
   // or activation the bias meets (encoder, decoder, mixing; ssm_out, act); 32 is the usual choice.
+  // (The table's meets_bias column; weights before activations, so that of equally wide ones the
+  // message names the weight.)
   int need = 0;
   Component widest = Component::bias;
-  for (Component c : {Component::encoder, Component::decoder, Component::mixing,
-                      Component::ssm_out, Component::act}) {
-    const ComponentPrecision& p = comps[index_of(c)];
-    if (p.quantized && p.spec.bits > need) {
-      need = p.spec.bits;
-      widest = c;
+  for (ComponentKind kind : {ComponentKind::Weight, ComponentKind::Activation})
+    for (const ComponentInfo& row : kComponents) {
+      const ComponentPrecision& p = comps[index_of(row.id)];
+      if (row.meets_bias && row.kind == kind && p.quantized && p.spec.bits > need) {
+        need = p.spec.bits;
+        widest = row.id;
+      }
     }
-  }
   if (bias.spec.bits < need) {
     const Blame b = blame(key_of(Component::bias), origins[index_of(Component::bias)], "bits",
                           std::to_string(bias.spec.bits));
