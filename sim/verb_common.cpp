@@ -27,7 +27,6 @@ workloads::Workload load_data(const Invocation& inv, std::ostream& log, std::str
   return w;
 }
 
-
 core::TrainConfig train_config(const Invocation& inv) {
   core::TrainConfig tc = inv.config.get<core::TrainConfig>("train");
   tc.seed = settings<RunSettings>(inv.config).seed;
