@@ -413,18 +413,13 @@ void check_combinations(const std::array<ComponentPrecision, kNumComponents>& co
 // ---------------------------------------------------------------------------------------------
 
 struct PrecisionConfigReader {
-  // Reads `node`; sets *named when the node gave a name.
-  static PrecisionConfig read(const YAML::Node& node, const Context& ctx, bool* named) {
-    PrecisionConfig cfg;
-    if (named) *named = false;
-    if (!node.IsDefined() || node.IsNull()) return cfg;
-    cfg.name_ = "custom";
-    if (!node.IsMap())
-      fail(ctx, ctx.prefix, text_of(node), std::string("a map with keys ") + kTopLevelNames,
-           &node);
-
+  // The top-level keys: name and description into `cfg`, the rest for read().
+  struct TopLevel {
     bool quantize_unlisted = false;
-    YAML::Node defaults_node, components_node;
+    YAML::Node defaults, components;
+  };
+  static TopLevel top_level(const YAML::Node& node, const Context& ctx, PrecisionConfig& cfg, bool* named) {
+    TopLevel top;
     for (const auto& kv : node) {
       const std::string k = kv.first.Scalar();
       const std::string key = join(ctx.prefix, k);
@@ -443,35 +438,63 @@ struct PrecisionConfigReader {
                "allowed: float (unlisted components stay float), quantized (unlisted components "
                "are quantized with the defaults)",
                &v);
-        quantize_unlisted = v.Scalar() == "quantized";
+        top.quantize_unlisted = v.Scalar() == "quantized";
       } else if (k == "defaults") {
         if (!v.IsNull() && !v.IsMap())
           fail(ctx, key, text_of(v), "a map with keys " + field_names(false), &v);
-        defaults_node.reset(v);
+        top.defaults.reset(v);
       } else if (k == "components") {
         if (!v.IsNull() && !v.IsMap())
           fail(ctx, key, text_of(v),
                std::string("a map from component names (") + component_names() +
                    ") to float, quantized, a bit width or a quantizer map",
                &v);
-        components_node.reset(v);
+        top.components.reset(v);
       } else {
         fail(ctx, key, text_of(v), std::string("unknown key; allowed: ") + kTopLevelNames,
              &kv.first);
       }
     }
+    return top;
+  }
+
+  // A component's entry as quantizer keys: `quantized` (none), `A: 8` (`A: {bits: 8}`) or a map.
+  // `float` is handled by the caller.
+  static std::vector<Entry> entry_of(const YAML::Node& v, const std::string& key, const Context& ctx) {
+    const std::string allowed =
+        "float, quantized, a bit width 1..32, or a map with keys " + field_names(true);
+    if (v.IsScalar() && v.Scalar() != "quantized") {
+      int b = 0;
+      if (!parse_int(v.Scalar(), b)) fail(ctx, key, text_of(v), allowed, &v);
+      return {{"bits", key, v}};
+    }
+    if (v.IsMap()) return entries_of(v, key, true, ctx);
+    if (!v.IsScalar()) fail(ctx, key, text_of(v), allowed, &v);
+    return {};
+  }
+
+  // Reads `node`; sets *named when the node gave a name.
+  static PrecisionConfig read(const YAML::Node& node, const Context& ctx, bool* named) {
+    PrecisionConfig cfg;
+    if (named) *named = false;
+    if (!node.IsDefined() || node.IsNull()) return cfg;
+    cfg.name_ = "custom";
+    if (!node.IsMap())
+      fail(ctx, ctx.prefix, text_of(node), std::string("a map with keys ") + kTopLevelNames,
+           &node);
+    const TopLevel top = top_level(node, ctx, cfg, named);
 
     const std::string defaults_key = join(ctx.prefix, "defaults");
     std::vector<Entry> defaults;
-    if (defaults_node.IsDefined() && defaults_node.IsMap())
-      defaults = entries_of(defaults_node, defaults_key, false, ctx);
+    if (top.defaults.IsDefined() && top.defaults.IsMap())
+      defaults = entries_of(top.defaults, defaults_key, false, ctx);
     resolve(defaults, nullptr, defaults_key, ctx);  // the block is checked even if unused
 
     std::array<Origins, kNumComponents> origins{};
     std::array<bool, kNumComponents> listed{};
     const std::string components_key = join(ctx.prefix, "components");
-    if (components_node.IsDefined() && components_node.IsMap()) {
-      for (const auto& kv : components_node) {
+    if (top.components.IsDefined() && top.components.IsMap()) {
+      for (const auto& kv : top.components) {
         const std::string cname = kv.first.Scalar();
         const std::string key = join(components_key, cname);
         Component c{};
@@ -483,29 +506,17 @@ struct PrecisionConfigReader {
         }
         const int i = index_of(c);
         listed[i] = true;
-        const YAML::Node& v = kv.second;
-        const std::string allowed =
-            "float, quantized, a bit width 1..32, or a map with keys " + field_names(true);
-        std::vector<Entry> entry;
-        if (v.IsScalar() && v.Scalar() == "float") {
+        if (kv.second.IsScalar() && kv.second.Scalar() == "float") {
           cfg.components_[i] = ComponentPrecision{};
           continue;
         }
-        if (v.IsScalar() && v.Scalar() != "quantized") {
-          int b = 0;
-          if (!parse_int(v.Scalar(), b)) fail(ctx, key, text_of(v), allowed, &v);
-          entry.push_back({"bits", key, v});  // `A: 8` is `A: {bits: 8}`
-        } else if (v.IsMap()) {
-          entry = entries_of(v, key, true, ctx);
-        } else if (!v.IsScalar()) {
-          fail(ctx, key, text_of(v), allowed, &v);
-        }
+        const std::vector<Entry> entry = entry_of(kv.second, key, ctx);
         Resolved r = resolve(defaults, &entry, key, ctx);
         cfg.components_[i] = ComponentPrecision{true, r.spec};
         origins[i] = std::move(r.origins);
       }
     }
-    if (quantize_unlisted)
+    if (top.quantize_unlisted)
       for (Component c : all_components()) {
         const int i = index_of(c);
         if (listed[i]) continue;
