@@ -196,7 +196,7 @@ class Table {
       const std::string name = kv.first.as<std::string>();
       const Entry* e = find(name);
       const std::string key = prefix.empty() ? name : prefix + "." + name;
-      if (!e) throw ConfigError(key, yaml_text(kv.second), "unknown " + what_ + " key; allowed: " + join(names()));
+      if (!e) throw ConfigError(key, yaml_text(kv.second), "unknown " + what_ + " key; allowed: " + join(keys_under(prefix)));
       e->read(into, kv.second, key);
     }
     for (const auto& r : rules_) r(into, prefix);
@@ -236,6 +236,12 @@ class Table {
     return out;
   }
   const std::string& what() const { return what_; }
+  // The keys accepted at this level as dotted keys under `prefix` ("run.seed, run.threads").
+  std::vector<std::string> keys_under(const std::string& prefix) const {
+    std::vector<std::string> out;
+    for (const auto& n : names()) out.push_back(prefix.empty() ? n : prefix + "." + n);
+    return out;
+  }
 
  private:
   template <class>

@@ -105,8 +105,8 @@ TEST(KeyTable, ErrorsNameTheDottedKeyTheValueAndWhatIsAllowed) {
   EXPECT_EQ(error_of("{mem: {banks: 0}}"), "config key 'test.mem.banks' = '0': expected an integer in [1, 64]");
   EXPECT_EQ(error_of("{mem: 3}"), "config key 'test.mem' = '3': expected a map of memory keys");
   EXPECT_EQ(error_of("{colour: red}"),
-            "config key 'test.colour' = 'red': unknown test key; allowed: name, description, width, clock, enabled, "
-            "mode, mem");
+            "config key 'test.colour' = 'red': unknown test key; allowed: test.name, test.description, test.width, "
+            "test.clock, test.enabled, test.mode, test.mem");
   EXPECT_EQ(error_of("[1, 2]"), "config key 'test' = '[1, 2]': expected a map of test keys");
   EXPECT_EQ(error_of("{enabled: false, mode: exact}"), "config key 'test.mode' = 'exact': exact needs enabled: true");
 }
