@@ -21,6 +21,7 @@
 
 #include "hw_models/hw_config.hpp"
 #include "quant/errors.hpp"
+#include "quant/keys.hpp"
 #include "quant/precision.hpp"
 #include "quant/yaml_value.hpp"
 #include "reports/record.hpp"
@@ -68,11 +69,11 @@ std::vector<std::string> scalars(const YAML::Node& n, const std::string& key) {
   return out;
 }
 
-void check_keys(const YAML::Node& n, const std::string& key, const std::set<std::string>& allowed) {
+void check_keys(const YAML::Node& n, const std::string& key, const std::vector<std::string>& allowed) {
   if (!n.IsMap()) throw ConfigError(key, yaml_text(n), "expected a map");
   for (const auto& kv : n) {
     const std::string k = kv.first.as<std::string>();
-    if (!allowed.count(k)) {
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
       throw ConfigError(key + "." + k, yaml_text(kv.second), "unknown key; allowed: " + list);
@@ -142,85 +143,172 @@ std::string stem(const fs::path& p) { return p.stem().string(); }
 
 }  // namespace
 
-SweepSpec SweepSpec::load(const fs::path& path) {
-  if (!fs::exists(path)) throw InputError("sweep: no spec file " + path.string() + " (configs/sweeps/ has examples)");
-  const YAML::Node n = load_yaml(path);
-  const std::string k0 = "spec";
-  check_keys(n, k0, {"name", "description", "checkpoint", "workload", "eval", "simulate", "calib", "qat", "precision", "hw",
-                     "method"});
-  SweepSpec s;
-  {
-    std::ifstream f(path);
-    s.text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  s.name = n["name"] ? n["name"].Scalar() : stem(path);
-  s.description = n["description"] ? n["description"].Scalar() : "";
-  if (!n["checkpoint"]) throw ConfigError("spec.checkpoint", "", "required: the float checkpoint the points quantize");
-  s.checkpoint = resolve(n["checkpoint"].Scalar(), "spec.checkpoint");
-  if (!n["workload"]) throw ConfigError("spec.workload", "", "required: the workload the points are evaluated on");
-  s.workload = n["workload"].Scalar();
-  if (n["eval"]) {
-    check_keys(n["eval"], "spec.eval", {"limit"});
-    if (n["eval"]["limit"]) s.eval_limit = yaml_size(n["eval"]["limit"], "spec.eval.limit", 0, 1000000000);
-  }
-  if (n["simulate"]) {
-    check_keys(n["simulate"], "spec.simulate", {"limit"});
-    if (n["simulate"]["limit"]) s.simulate_limit = yaml_size(n["simulate"]["limit"], "spec.simulate.limit", 1, 1000000000);
-  }
-  if (n["calib"]) s.calib = yaml_size(n["calib"], "spec.calib", 1, 10000000);
-  if (n["qat"]) {
-    check_keys(n["qat"], "spec.qat", {"epochs", "train_size", "val_size", "set"});
-    if (n["qat"]["val_size"]) s.qat_val_size = yaml_size(n["qat"]["val_size"], "spec.qat.val_size", 0, 1000000000);
-    if (n["qat"]["epochs"]) s.qat_epochs = yaml_size(n["qat"]["epochs"], "spec.qat.epochs", 1, 100000);
-    if (n["qat"]["train_size"]) s.qat_train_size = yaml_size(n["qat"]["train_size"], "spec.qat.train_size", 0, 1000000000);
-    if (n["qat"]["set"]) {
-      if (!n["qat"]["set"].IsMap()) throw ConfigError("spec.qat.set", yaml_text(n["qat"]["set"]), "expected a map of train.* keys");
-      for (const auto& kv : n["qat"]["set"]) s.qat_set[kv.first.as<std::string>()] = kv.second.Scalar();
+namespace {
+
+// The spec's keys (docs/sweeps.md), each spelled here once: the key tables below declare them, and
+// the axes, whose values are lists and maps of free keys that no table kind reads, are read by
+// hand from the nodes the tables accept, through the same names.
+namespace key {
+constexpr const char *spec = "spec", *name = "name", *description = "description", *checkpoint = "checkpoint",
+                     *workload = "workload", *eval = "eval", *simulate = "simulate", *limit = "limit",
+                     *calib = "calib", *qat = "qat", *epochs = "epochs", *train_size = "train_size",
+                     *val_size = "val_size", *set = "set", *precision = "precision", *files = "files",
+                     *models = "models", *sensitivity = "sensitivity", *grid = "grid", *base = "base",
+                     *components = "components", *bits = "bits", *hw = "hw", *keys = "keys", *method = "method";
+}  // namespace key
+
+// "a.b.c"
+std::string dotted(const std::string& prefix, const char* k) { return prefix + "." + k; }
+
+struct LimitKeys {
+  size_t limit = 0;
+};
+struct QatKeys {
+  size_t epochs = 1, train_size = 0, val_size = 0;
+};
+// The spec's scalar settings, with the defaults of SweepSpec.
+struct SpecKeys {
+  std::string name, description, checkpoint, workload;
+  LimitKeys eval{0}, simulate{2};
+  size_t calib = 256;
+  QatKeys qat;
+};
+struct BaseKeys {  // a sensitivity study or a grid: its base config (the lists are read by hand)
+  std::string base;
+};
+struct NoKeys {};  // an axis: only lists and grids
+
+const keys::Table<LimitKeys>& eval_keys() {
+  static const auto t = keys::Table<LimitKeys>(key::eval).integer(
+      key::limit, &LimitKeys::limit, 0, 1000000000, "sequences", "accuracy on the first N test sequences (0: all)");
+  return t;
+}
+
+const keys::Table<LimitKeys>& simulate_keys() {
+  static const auto t = keys::Table<LimitKeys>(key::simulate).integer(
+      key::limit, &LimitKeys::limit, 1, 1000000000, "sequences", "sequences the accelerator runs per point");
+  return t;
+}
+
+const keys::Table<QatKeys>& qat_keys() {
+  static const auto t =
+      keys::Table<QatKeys>(key::qat)
+          .integer(key::epochs, &QatKeys::epochs, 1, 100000, "epochs", "QAT epochs of the QAT points")
+          .integer(key::train_size, &QatKeys::train_size, 0, 1000000000, "sequences",
+                   "training sequences of the QAT points (data.train_size; 0: all)")
+          .integer(key::val_size, &QatKeys::val_size, 0, 1000000000, "sequences",
+                   "their validation sequences (data.val_size; 0: all)")
+          .accepted(key::set, "train.* keys of the QAT points (a map)");
+  return t;
+}
+
+const keys::Table<SpecKeys>& spec_keys() {
+  static const auto t =
+      keys::Table<SpecKeys>(key::spec)
+          .text(key::name, &SpecKeys::name, "the sweep's name (default: the spec file's stem)")
+          .text(key::description, &SpecKeys::description, "what the sweep is for")
+          .text(key::checkpoint, &SpecKeys::checkpoint, "required: the float checkpoint the points quantize")
+          .text(key::workload, &SpecKeys::workload, "required: the workload the points are evaluated on")
+          .nested(key::eval, &SpecKeys::eval, eval_keys(), "accuracy")
+          .nested(key::simulate, &SpecKeys::simulate, simulate_keys(), "cost")
+          .integer(key::calib, &SpecKeys::calib, 1, 10000000, "sequences", "PTQ calibration sequences")
+          .nested(key::qat, &SpecKeys::qat, qat_keys(), "the QAT points' recipe")
+          .accepted(key::precision, "the precision axis: files, sensitivity, grid and/or models")
+          .accepted(key::hw, "the hardware axis: files and/or grid")
+          .accepted(key::method, "ptq, qat, or a list of both (default ptq)");
+  return t;
+}
+
+const keys::Table<NoKeys>& precision_axis_keys() {
+  static const auto t = keys::Table<NoKeys>(key::precision)
+                            .accepted(key::files, "precision configs: paths or preset names")
+                            .accepted(key::sensitivity, "{base, components, bits}: one component at a time")
+                            .accepted(key::grid, "{base, components: {C: [widths]}}: every combination")
+                            .accepted(key::models, "quantized models used as they are (method given)");
+  return t;
+}
+
+const keys::Table<BaseKeys>& sensitivity_keys() {
+  static const auto t = keys::Table<BaseKeys>(key::sensitivity)
+                            .text(key::base, &BaseKeys::base, "required: the precision config the other components keep")
+                            .accepted(key::components, "the components (a list; activations = ssm_in, ssm_out, act)")
+                            .accepted(key::bits, "the widths (a list)");
+  return t;
+}
+
+const keys::Table<BaseKeys>& precision_grid_keys() {
+  static const auto t = keys::Table<BaseKeys>(key::grid)
+                            .text(key::base, &BaseKeys::base, "required: the precision config the grid starts from")
+                            .accepted(key::components, "a map: component -> list of widths");
+  return t;
+}
+
+const keys::Table<NoKeys>& hw_axis_keys() {
+  static const auto t = keys::Table<NoKeys>(key::hw)
+                            .accepted(key::files, "hardware configs: paths or preset names")
+                            .accepted(key::grid, "{base, keys: {key: [values]}}: every combination");
+  return t;
+}
+
+const keys::Table<BaseKeys>& hw_grid_keys() {
+  static const auto t = keys::Table<BaseKeys>(key::grid)
+                            .text(key::base, &BaseKeys::base, "required: the hardware config the grid starts from")
+                            .accepted(key::keys, "a map: hw key (e.g. cmac_lanes, state_mem.banks) -> list of values");
+  return t;
+}
+
+// One level of the spec: its keys checked (the message names the key and lists the allowed ones),
+// then read by its table.
+template <typename S>
+S read_level(const keys::Table<S>& table, const YAML::Node& n, const std::string& k) {
+  check_keys(n, k, table.names());
+  return table.read(n, k);
+}
+
+// The precision axis, in the order models, files, sensitivity, grid (the points' order).
+std::vector<PrecisionVariant> precision_axis(const YAML::Node& P, const std::string& kp) {
+  std::vector<PrecisionVariant> out;
+  read_level(precision_axis_keys(), P, kp);
+  if (P[key::models]) {  // quantized models as they are (e.g. a QAT result shipped with the repo)
+    const std::string k = dotted(kp, key::models);
+    for (const auto& f : scalars(P[key::models], k)) {
+      const fs::path p = resolve(f, k);
+      if (!core::is_qmodel_file(p)) throw ConfigError(k, f, "not a quantized model (make one with ssmsim quantize or qat)");
+      out.push_back({stem(f), {}, {}, p});
     }
   }
-  // precision axis
-  if (!n["precision"]) throw ConfigError("spec.precision", "", "required: files, sensitivity and/or grid");
-  const YAML::Node P = n["precision"];
-  check_keys(P, "spec.precision", {"files", "sensitivity", "grid", "models"});
-  if (P["models"])  // quantized models as they are (e.g. a QAT result shipped with the repo)
-    for (const auto& f : scalars(P["models"], "spec.precision.models")) {
-      const fs::path p = resolve(f, "spec.precision.models");
-      if (!core::is_qmodel_file(p))
-        throw ConfigError("spec.precision.models", f, "not a quantized model (make one with ssmsim quantize or qat)");
-      s.precisions.push_back({stem(f), {}, {}, p});
-    }
-  if (P["files"])
-    for (const auto& f : scalars(P["files"], "spec.precision.files"))
-      s.precisions.push_back({stem(f), resolve(f, "spec.precision.files", "configs/precision"), {}});
-  if (P["sensitivity"]) {  // one component at a time
-    const YAML::Node S = P["sensitivity"];
-    const std::string k = "spec.precision.sensitivity";
-    check_keys(S, k, {"base", "components", "bits"});
-    if (!S["base"]) throw ConfigError(k + ".base", "", "required: the precision config the other components keep");
-    const fs::path base = resolve(S["base"].Scalar(), k + ".base", "configs/precision");
-    const auto comps = scalars(S["components"], k + ".components");
-    const auto bits = scalars(S["bits"], k + ".bits");
+  if (P[key::files])
+    for (const auto& f : scalars(P[key::files], dotted(kp, key::files)))
+      out.push_back({stem(f), resolve(f, dotted(kp, key::files), "configs/precision"), {}});
+  if (P[key::sensitivity]) {  // one component at a time
+    const YAML::Node S = P[key::sensitivity];
+    const std::string k = dotted(kp, key::sensitivity);
+    const BaseKeys sk = read_level(sensitivity_keys(), S, k);
+    if (sk.base.empty()) throw ConfigError(dotted(k, key::base), "", "required: the precision config the other components keep");
+    const fs::path base = resolve(sk.base, dotted(k, key::base), "configs/precision");
+    const auto comps = scalars(S[key::components], dotted(k, key::components));
+    const auto bits = scalars(S[key::bits], dotted(k, key::bits));
     for (const auto& c : comps)
       for (const auto& b : bits) {
         PrecisionVariant v{stem(base) + " " + c + "=" + b, base, {}};
-        for (const auto& cc : components_of(c, k + ".components")) v.overrides[cc] = bits_of(b, k + ".bits");
-        s.precisions.push_back(v);
+        for (const auto& cc : components_of(c, dotted(k, key::components))) v.overrides[cc] = bits_of(b, dotted(k, key::bits));
+        out.push_back(v);
       }
   }
-  if (P["grid"]) {  // every combination of per-component widths
-    const YAML::Node G = P["grid"];
-    const std::string k = "spec.precision.grid";
-    check_keys(G, k, {"base", "components"});
-    if (!G["base"]) throw ConfigError(k + ".base", "", "required: the precision config the grid starts from");
-    const fs::path base = resolve(G["base"].Scalar(), k + ".base", "configs/precision");
-    if (!G["components"] || !G["components"].IsMap() || G["components"].size() == 0)
-      throw ConfigError(k + ".components", "", "expected a non-empty map: component -> list of widths");
+  if (P[key::grid]) {  // every combination of per-component widths
+    const YAML::Node G = P[key::grid];
+    const std::string k = dotted(kp, key::grid), kc = dotted(k, key::components);
+    const BaseKeys gk = read_level(precision_grid_keys(), G, k);
+    if (gk.base.empty()) throw ConfigError(dotted(k, key::base), "", "required: the precision config the grid starts from");
+    const fs::path base = resolve(gk.base, dotted(k, key::base), "configs/precision");
+    const YAML::Node C = G[key::components];
+    if (!C || !C.IsMap() || C.size() == 0) throw ConfigError(kc, "", "expected a non-empty map: component -> list of widths");
     std::vector<std::pair<std::string, std::vector<int>>> axes;
-    for (const auto& kv : G["components"]) {
+    for (const auto& kv : C) {
       const std::string c = kv.first.as<std::string>();
-      components_of(c, k + ".components");
+      components_of(c, kc);
       std::vector<int> widths;
-      for (const auto& b : scalars(kv.second, k + ".components." + c)) widths.push_back(bits_of(b, k + ".components." + c));
+      for (const auto& b : scalars(kv.second, kc + "." + c)) widths.push_back(bits_of(b, kc + "." + c));
       axes.emplace_back(c, widths);
     }
     for (const auto& combo : product(axes)) {
@@ -229,44 +317,89 @@ SweepSpec SweepSpec::load(const fs::path& path) {
         v.label += " " + c + "=" + std::to_string(b);
         for (const auto& cc : components_of(c, k)) v.overrides[cc] = b;
       }
-      s.precisions.push_back(v);
+      out.push_back(v);
     }
   }
-  if (s.precisions.empty()) throw ConfigError("spec.precision", yaml_text(P), "no precision point: give files, sensitivity or grid");
-  for (const auto& v : s.precisions)
-    if (v.model.empty()) check_precision(v, "spec.precision (" + v.label + ")");
-  // hardware axis
-  if (!n["hw"]) throw ConfigError("spec.hw", "", "required: files and/or grid");
-  const YAML::Node Hn = n["hw"];
-  check_keys(Hn, "spec.hw", {"files", "grid"});
-  if (Hn["files"])
-    for (const auto& f : scalars(Hn["files"], "spec.hw.files")) s.hws.push_back({stem(f), resolve(f, "spec.hw.files", "configs/hw"), {}});
-  if (Hn["grid"]) {
-    const YAML::Node G = Hn["grid"];
-    const std::string k = "spec.hw.grid";
-    check_keys(G, k, {"base", "keys"});
-    if (!G["base"]) throw ConfigError(k + ".base", "", "required: the hardware config the grid starts from");
-    const fs::path base = resolve(G["base"].Scalar(), k + ".base", "configs/hw");
-    if (!G["keys"] || !G["keys"].IsMap() || G["keys"].size() == 0)
-      throw ConfigError(k + ".keys", "", "expected a non-empty map: hw key (e.g. cmac_lanes, state_mem.banks) -> list of values");
+  return out;
+}
+
+// The hardware axis: files, then the grid's combinations.
+std::vector<HwVariant> hw_axis(const YAML::Node& H, const std::string& kh) {
+  std::vector<HwVariant> out;
+  read_level(hw_axis_keys(), H, kh);
+  if (H[key::files])
+    for (const auto& f : scalars(H[key::files], dotted(kh, key::files)))
+      out.push_back({stem(f), resolve(f, dotted(kh, key::files), "configs/hw"), {}});
+  if (H[key::grid]) {
+    const YAML::Node G = H[key::grid];
+    const std::string k = dotted(kh, key::grid), kk = dotted(k, key::keys);
+    const BaseKeys gk = read_level(hw_grid_keys(), G, k);
+    if (gk.base.empty()) throw ConfigError(dotted(k, key::base), "", "required: the hardware config the grid starts from");
+    const fs::path base = resolve(gk.base, dotted(k, key::base), "configs/hw");
+    const YAML::Node K = G[key::keys];
+    if (!K || !K.IsMap() || K.size() == 0)
+      throw ConfigError(kk, "", "expected a non-empty map: hw key (e.g. cmac_lanes, state_mem.banks) -> list of values");
     std::vector<std::pair<std::string, std::vector<std::string>>> axes;
-    for (const auto& kv : G["keys"]) axes.emplace_back(kv.first.as<std::string>(), scalars(kv.second, k + ".keys." + kv.first.as<std::string>()));
+    for (const auto& kv : K) axes.emplace_back(kv.first.as<std::string>(), scalars(kv.second, kk + "." + kv.first.as<std::string>()));
     for (const auto& combo : product(axes)) {
       HwVariant v{stem(base), base, {}};
-      for (const auto& [key, val] : combo) {
-        v.label += " " + key + "=" + val;
-        v.overrides[key] = val;
+      for (const auto& [hk, val] : combo) {
+        v.label += " " + hk + "=" + val;
+        v.overrides[hk] = val;
       }
-      s.hws.push_back(v);
+      out.push_back(v);
     }
   }
-  if (s.hws.empty()) throw ConfigError("spec.hw", yaml_text(Hn), "no hardware point: give files or grid");
-  for (const auto& v : s.hws) check_hw(v, "spec.hw (" + v.label + ")");
-  s.methods = n["method"] ? (n["method"].IsSequence() ? scalars(n["method"], "spec.method")
-                                                      : std::vector<std::string>{n["method"].Scalar()})
-                          : std::vector<std::string>{"ptq"};
+  return out;
+}
+
+}  // namespace
+
+SweepSpec SweepSpec::load(const fs::path& path) {
+  if (!fs::exists(path)) throw InputError("sweep: no spec file " + path.string() + " (configs/sweeps/ has examples)");
+  const YAML::Node n = load_yaml(path);
+  const std::string k0 = key::spec;
+  const SpecKeys sk = read_level(spec_keys(), n, k0);
+  SweepSpec s;
+  {
+    std::ifstream f(path);
+    s.text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  }
+  s.name = sk.name.empty() ? stem(path) : sk.name;
+  s.description = sk.description;
+  if (sk.checkpoint.empty())
+    throw ConfigError(dotted(k0, key::checkpoint), "", "required: the float checkpoint the points quantize");
+  s.checkpoint = resolve(sk.checkpoint, dotted(k0, key::checkpoint));
+  if (sk.workload.empty())
+    throw ConfigError(dotted(k0, key::workload), "", "required: the workload the points are evaluated on");
+  s.workload = sk.workload;
+  s.eval_limit = sk.eval.limit;
+  s.simulate_limit = sk.simulate.limit;
+  s.calib = sk.calib;
+  s.qat_epochs = sk.qat.epochs;
+  s.qat_train_size = sk.qat.train_size;
+  s.qat_val_size = sk.qat.val_size;
+  if (n[key::qat] && n[key::qat][key::set]) {
+    const YAML::Node set = n[key::qat][key::set];
+    const std::string k = dotted(dotted(k0, key::qat), key::set);
+    if (!set.IsMap()) throw ConfigError(k, yaml_text(set), "expected a map of train.* keys");
+    for (const auto& kv : set) s.qat_set[kv.first.as<std::string>()] = kv.second.Scalar();
+  }
+  const std::string kp = dotted(k0, key::precision), kh = dotted(k0, key::hw), km = dotted(k0, key::method);
+  if (!n[key::precision]) throw ConfigError(kp, "", "required: files, sensitivity and/or grid");
+  s.precisions = precision_axis(n[key::precision], kp);
+  if (s.precisions.empty())
+    throw ConfigError(kp, yaml_text(n[key::precision]), "no precision point: give files, sensitivity or grid");
+  for (const auto& v : s.precisions)
+    if (v.model.empty()) check_precision(v, kp + " (" + v.label + ")");
+  if (!n[key::hw]) throw ConfigError(kh, "", "required: files and/or grid");
+  s.hws = hw_axis(n[key::hw], kh);
+  if (s.hws.empty()) throw ConfigError(kh, yaml_text(n[key::hw]), "no hardware point: give files or grid");
+  for (const auto& v : s.hws) check_hw(v, kh + " (" + v.label + ")");
+  const YAML::Node M = n[key::method];
+  s.methods = M ? (M.IsSequence() ? scalars(M, km) : std::vector<std::string>{M.Scalar()}) : std::vector<std::string>{"ptq"};
   for (const auto& m : s.methods)
-    if (m != "ptq" && m != "qat") throw ConfigError("spec.method", m, "allowed: ptq, qat");
+    if (m != "ptq" && m != "qat") throw ConfigError(km, m, "allowed: ptq, qat");
   return s;
 }
 
