@@ -162,6 +162,18 @@ class Table {
     return *this;
   }
 
+  // A key read by its own function (a list, a map with free keys): `read` throws ConfigError
+  // naming `key`; `allowed` is what --help-config shows. Written by `write` when one is given.
+  Table& custom(std::string name, std::string allowed, std::string help,
+                std::function<void(S&, const YAML::Node&, const std::string& key)> read,
+                std::function<YAML::Node(const S&)> write = {}) {
+    Entry e = base(std::move(name), std::move(allowed), "", std::move(help));
+    e.read = std::move(read);
+    e.written = static_cast<bool>(write);
+    e.write = std::move(write);
+    return add(std::move(e));
+  }
+
   // A key that is read and ignored (documentation such as `description`); never written.
   Table& accepted(std::string name, std::string help) {
     Entry e = base(std::move(name), "anything", "", std::move(help));

@@ -17,7 +17,7 @@ int run_qat(const Invocation& inv) {
   const auto& o = inv.options;
   const std::string path = o["ckpt"].as<std::string>();
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
-  const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
+  const quant::PrecisionConfig prec = inv.config.get<quant::PrecisionConfig>("precision");
   const std::string workload = checkpoint_workload(inv, ck, path, "qat");
   const workloads::Workload w = load_data(inv, inv.err, workload);
   const core::TrainConfig tc = train_config(inv);
@@ -47,7 +47,7 @@ int run_qat(const Invocation& inv) {
   const core::QModel best = annotate(r.best);
   core::save_qmodel(out, best);
   const core::QEvalResult test = core::evaluate_quantized(
-      best, w.test, w.num_classes, static_cast<size_t>(inv.config.get_int("eval.limit")), tc.threads);
+      best, w.test, w.num_classes, settings<EvalSettings>(inv.config).limit, tc.threads);
   inv.out << fmt::format("test accuracy {:.2f}% ({} sequences, integer C-model) of the best QAT model (val {:.2f}%, "
                          "PTQ val {:.2f}%): {}\n",
                          100 * test.accuracy, test.count, 100 * r.best_val_accuracy, 100 * r.ptq_val_accuracy, out);

@@ -48,7 +48,7 @@ class StopSignals {
 
 int run_train(const Invocation& inv) {
   const auto& o = inv.options;
-  core::ModelConfig mc = core::ModelConfig::from_yaml(inv.config.section("model"));
+  core::ModelConfig mc = inv.config.get<core::ModelConfig>("model");
   const core::TrainConfig tc = train_config(inv);
   const workloads::Workload w = load_data(inv, inv.err);
   // the task and the data's shape come from the workload unless the model fixes them
@@ -138,7 +138,7 @@ int run_train(const Invocation& inv) {
   }
 
   const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes,
-                                               static_cast<size_t>(inv.config.get_int("eval.limit")), tc.threads);
+                                               settings<EvalSettings>(inv.config).limit, tc.threads);
   if (regress)
     inv.out << fmt::format("test {} of the best checkpoint (val MSE {:.6f}): {}\n", regression_text(test, w.test),
                            st.best_val_loss, out.string());
