@@ -145,261 +145,293 @@ std::string stem(const fs::path& p) { return p.stem().string(); }
 
 namespace {
 
-// The spec's keys (docs/sweeps.md), each spelled here once: the key tables below declare them, and
-// the axes, whose values are lists and maps of free keys that no table kind reads, are read by
-// hand from the nodes the tables accept, through the same names.
-namespace key {
-constexpr const char *spec = "spec", *name = "name", *description = "description", *checkpoint = "checkpoint",
-                     *workload = "workload", *eval = "eval", *simulate = "simulate", *limit = "limit",
-                     *calib = "calib", *qat = "qat", *epochs = "epochs", *train_size = "train_size",
-                     *val_size = "val_size", *set = "set", *precision = "precision", *files = "files",
-                     *models = "models", *sensitivity = "sensitivity", *grid = "grid", *base = "base",
-                     *components = "components", *bits = "bits", *hw = "hw", *keys = "keys", *method = "method";
-}  // namespace key
+// The spec's keys (docs/sweeps.md), each spelled once: in the key tables below (quant/keys.hpp),
+// whose custom entries read the axes' lists and grids. A key whose help starts with "required"
+// must be present (require()); the help is the message.
 
-// "a.b.c"
-std::string dotted(const std::string& prefix, const char* k) { return prefix + "." + k; }
+// The keys of every level are checked first, so the message is "unknown key; allowed: ..." at
+// every level of the spec; then the level's table reads them.
+template <typename S>
+void read_level(const keys::Table<S>& table, const YAML::Node& n, const std::string& k, S& into) {
+  check_keys(n, k, table.names());
+  for (const auto& d : table.docs(k))
+    if (d.help.rfind("required", 0) == 0 && !n[d.key.substr(k.size() + 1)]) throw ConfigError(d.key, "", d.help);
+  table.read(n, k, into);
+}
+
+std::string path_text(const YAML::Node& v, const std::string& k) {
+  if (!v.IsScalar()) throw ConfigError(k, yaml_text(v), "expected a path or a preset name");
+  return v.Scalar();
+}
 
 struct LimitKeys {
   size_t limit = 0;
 };
-struct QatKeys {
-  size_t epochs = 1, train_size = 0, val_size = 0;
-};
-// The spec's scalar settings, with the defaults of SweepSpec.
-struct SpecKeys {
-  std::string name, description, checkpoint, workload;
-  LimitKeys eval{0}, simulate{2};
-  size_t calib = 256;
-  QatKeys qat;
-};
-struct BaseKeys {  // a sensitivity study or a grid: its base config (the lists are read by hand)
-  std::string base;
-};
-struct NoKeys {};  // an axis: only lists and grids
 
 const keys::Table<LimitKeys>& eval_keys() {
-  static const auto t = keys::Table<LimitKeys>(key::eval).integer(
-      key::limit, &LimitKeys::limit, 0, 1000000000, "sequences", "accuracy on the first N test sequences (0: all)");
+  static const auto t = keys::Table<LimitKeys>("eval").integer(
+      "limit", &LimitKeys::limit, 0, 1000000000, "sequences", "accuracy on the first N test sequences (0: all)");
   return t;
 }
 
 const keys::Table<LimitKeys>& simulate_keys() {
-  static const auto t = keys::Table<LimitKeys>(key::simulate).integer(
-      key::limit, &LimitKeys::limit, 1, 1000000000, "sequences", "sequences the accelerator runs per point");
+  static const auto t = keys::Table<LimitKeys>("simulate").integer(
+      "limit", &LimitKeys::limit, 1, 1000000000, "sequences", "sequences the accelerator runs per point");
   return t;
 }
+
+struct QatKeys {
+  size_t epochs = 1, train_size = 0, val_size = 0;
+  std::map<std::string, std::string> set;
+};
 
 const keys::Table<QatKeys>& qat_keys() {
   static const auto t =
-      keys::Table<QatKeys>(key::qat)
-          .integer(key::epochs, &QatKeys::epochs, 1, 100000, "epochs", "QAT epochs of the QAT points")
-          .integer(key::train_size, &QatKeys::train_size, 0, 1000000000, "sequences",
+      keys::Table<QatKeys>("qat")
+          .integer("epochs", &QatKeys::epochs, 1, 100000, "epochs", "QAT epochs of the QAT points")
+          .integer("train_size", &QatKeys::train_size, 0, 1000000000, "sequences",
                    "training sequences of the QAT points (data.train_size; 0: all)")
-          .integer(key::val_size, &QatKeys::val_size, 0, 1000000000, "sequences",
+          .integer("val_size", &QatKeys::val_size, 0, 1000000000, "sequences",
                    "their validation sequences (data.val_size; 0: all)")
-          .accepted(key::set, "train.* keys of the QAT points (a map)");
+          .custom("set", "a map of train.* keys", "train.* keys of the QAT points",
+                  [](QatKeys& q, const YAML::Node& v, const std::string& k) {
+                    if (!v.IsMap()) throw ConfigError(k, yaml_text(v), "expected a map of train.* keys");
+                    for (const auto& kv : v) q.set[kv.first.as<std::string>()] = kv.second.Scalar();
+                  });
   return t;
 }
 
-const keys::Table<SpecKeys>& spec_keys() {
+// A sensitivity study: one component at a time at each width, the rest as the base config.
+struct SensitivityKeys {
+  fs::path base;
+  std::vector<std::string> components, bits;
+};
+
+const keys::Table<SensitivityKeys>& sensitivity_keys() {
+  using S = SensitivityKeys;
   static const auto t =
-      keys::Table<SpecKeys>(key::spec)
-          .text(key::name, &SpecKeys::name, "the sweep's name (default: the spec file's stem)")
-          .text(key::description, &SpecKeys::description, "what the sweep is for")
-          .text(key::checkpoint, &SpecKeys::checkpoint, "required: the float checkpoint the points quantize")
-          .text(key::workload, &SpecKeys::workload, "required: the workload the points are evaluated on")
-          .nested(key::eval, &SpecKeys::eval, eval_keys(), "accuracy")
-          .nested(key::simulate, &SpecKeys::simulate, simulate_keys(), "cost")
-          .integer(key::calib, &SpecKeys::calib, 1, 10000000, "sequences", "PTQ calibration sequences")
-          .nested(key::qat, &SpecKeys::qat, qat_keys(), "the QAT points' recipe")
-          .accepted(key::precision, "the precision axis: files, sensitivity, grid and/or models")
-          .accepted(key::hw, "the hardware axis: files and/or grid")
-          .accepted(key::method, "ptq, qat, or a list of both (default ptq)");
+      keys::Table<S>("sensitivity")
+          .custom("base", "a path or a preset name", "required: the precision config the other components keep",
+                  [](S& s, const YAML::Node& v, const std::string& k) {
+                    s.base = resolve(path_text(v, k), k, "configs/precision");
+                  })
+          .custom("components", "a list of components", "required: the components (activations = ssm_in, ssm_out, act)",
+                  [](S& s, const YAML::Node& v, const std::string& k) {
+                    s.components = scalars(v, k);
+                    for (const auto& c : s.components) components_of(c, k);
+                  })
+          .custom("bits", "a list of widths", "required: the widths, each in [1, 32]",
+                  [](S& s, const YAML::Node& v, const std::string& k) {
+                    s.bits = scalars(v, k);
+                    for (const auto& b : s.bits) bits_of(b, k);
+                  });
   return t;
 }
 
-const keys::Table<NoKeys>& precision_axis_keys() {
-  static const auto t = keys::Table<NoKeys>(key::precision)
-                            .accepted(key::files, "precision configs: paths or preset names")
-                            .accepted(key::sensitivity, "{base, components, bits}: one component at a time")
-                            .accepted(key::grid, "{base, components: {C: [widths]}}: every combination")
-                            .accepted(key::models, "quantized models used as they are (method given)");
+// A grid of per-component widths: every combination.
+struct PrecisionGridKeys {
+  fs::path base;
+  std::vector<std::pair<std::string, std::vector<int>>> axes;  // component -> widths, in order
+};
+
+const keys::Table<PrecisionGridKeys>& precision_grid_keys() {
+  using G = PrecisionGridKeys;
+  static const auto t =
+      keys::Table<G>("grid")
+          .custom("base", "a path or a preset name", "required: the precision config the grid starts from",
+                  [](G& g, const YAML::Node& v, const std::string& k) {
+                    g.base = resolve(path_text(v, k), k, "configs/precision");
+                  })
+          .custom("components", "a map: component -> list of widths", "required: the components and their widths",
+                  [](G& g, const YAML::Node& v, const std::string& k) {
+                    if (!v.IsMap() || v.size() == 0)
+                      throw ConfigError(k, "", "expected a non-empty map: component -> list of widths");
+                    for (const auto& kv : v) {
+                      const std::string c = kv.first.as<std::string>();
+                      components_of(c, k);
+                      std::vector<int> widths;
+                      for (const auto& b : scalars(kv.second, k + "." + c)) widths.push_back(bits_of(b, k + "." + c));
+                      g.axes.emplace_back(c, widths);
+                    }
+                  });
   return t;
 }
 
-const keys::Table<BaseKeys>& sensitivity_keys() {
-  static const auto t = keys::Table<BaseKeys>(key::sensitivity)
-                            .text(key::base, &BaseKeys::base, "required: the precision config the other components keep")
-                            .accepted(key::components, "the components (a list; activations = ssm_in, ssm_out, act)")
-                            .accepted(key::bits, "the widths (a list)");
+// The precision axis by kind; its points are models, files, sensitivity, grid in that order,
+// whatever the order of the keys in the file.
+struct PrecisionAxis {
+  std::vector<PrecisionVariant> models, files, sensitivity, grid;
+};
+
+const keys::Table<PrecisionAxis>& precision_axis_keys() {
+  using A = PrecisionAxis;
+  static const auto t =
+      keys::Table<A>("precision")
+          .custom("models", "a list of quantized models", "quantized models used as they are (method given)",
+                  [](A& a, const YAML::Node& v, const std::string& k) {
+                    for (const auto& f : scalars(v, k)) {
+                      const fs::path p = resolve(f, k);
+                      if (!core::is_qmodel_file(p))
+                        throw ConfigError(k, f, "not a quantized model (make one with ssmsim quantize or qat)");
+                      a.models.push_back({stem(f), {}, {}, p});
+                    }
+                  })
+          .custom("files", "a list of paths or preset names", "precision configs",
+                  [](A& a, const YAML::Node& v, const std::string& k) {
+                    for (const auto& f : scalars(v, k)) a.files.push_back({stem(f), resolve(f, k, "configs/precision"), {}});
+                  })
+          .custom("sensitivity", "a map of sensitivity keys: base, components, bits", "one component at a time",
+                  [](A& a, const YAML::Node& v, const std::string& k) {
+                    SensitivityKeys sk;
+                    read_level(sensitivity_keys(), v, k, sk);
+                    for (const auto& c : sk.components)
+                      for (const auto& b : sk.bits) {
+                        PrecisionVariant pv{stem(sk.base) + " " + c + "=" + b, sk.base, {}};
+                        for (const auto& cc : components_of(c, k)) pv.overrides[cc] = bits_of(b, k);
+                        a.sensitivity.push_back(pv);
+                      }
+                  })
+          .custom("grid", "a map of grid keys: base, components", "every combination of per-component widths",
+                  [](A& a, const YAML::Node& v, const std::string& k) {
+                    PrecisionGridKeys gk;
+                    read_level(precision_grid_keys(), v, k, gk);
+                    for (const auto& combo : product(gk.axes)) {
+                      PrecisionVariant pv{stem(gk.base), gk.base, {}};
+                      for (const auto& [c, b] : combo) {
+                        pv.label += " " + c + "=" + std::to_string(b);
+                        for (const auto& cc : components_of(c, k)) pv.overrides[cc] = b;
+                      }
+                      a.grid.push_back(pv);
+                    }
+                  });
   return t;
 }
 
-const keys::Table<BaseKeys>& precision_grid_keys() {
-  static const auto t = keys::Table<BaseKeys>(key::grid)
-                            .text(key::base, &BaseKeys::base, "required: the precision config the grid starts from")
-                            .accepted(key::components, "a map: component -> list of widths");
+// A grid of hardware keys: every combination.
+struct HwGridKeys {
+  fs::path base;
+  std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // hw key -> values, in order
+};
+
+const keys::Table<HwGridKeys>& hw_grid_keys() {
+  using G = HwGridKeys;
+  static const auto t =
+      keys::Table<G>("grid")
+          .custom("base", "a path or a preset name", "required: the hardware config the grid starts from",
+                  [](G& g, const YAML::Node& v, const std::string& k) {
+                    g.base = resolve(path_text(v, k), k, "configs/hw");
+                  })
+          .custom("keys", "a map: hw key -> list of values",
+                  "required: hw keys (e.g. cmac_lanes, state_mem.banks) and their values",
+                  [](G& g, const YAML::Node& v, const std::string& k) {
+                    if (!v.IsMap() || v.size() == 0)
+                      throw ConfigError(k, "", "expected a non-empty map: hw key (e.g. cmac_lanes, state_mem.banks) -> "
+                                        "list of values");
+                    for (const auto& kv : v)
+                      g.axes.emplace_back(kv.first.as<std::string>(), scalars(kv.second, k + "." + kv.first.as<std::string>()));
+                  });
   return t;
-}
-
-const keys::Table<NoKeys>& hw_axis_keys() {
-  static const auto t = keys::Table<NoKeys>(key::hw)
-                            .accepted(key::files, "hardware configs: paths or preset names")
-                            .accepted(key::grid, "{base, keys: {key: [values]}}: every combination");
-  return t;
-}
-
-const keys::Table<BaseKeys>& hw_grid_keys() {
-  static const auto t = keys::Table<BaseKeys>(key::grid)
-                            .text(key::base, &BaseKeys::base, "required: the hardware config the grid starts from")
-                            .accepted(key::keys, "a map: hw key (e.g. cmac_lanes, state_mem.banks) -> list of values");
-  return t;
-}
-
-// One level of the spec: its keys checked (the message names the key and lists the allowed ones),
-// then read by its table.
-template <typename S>
-S read_level(const keys::Table<S>& table, const YAML::Node& n, const std::string& k) {
-  check_keys(n, k, table.names());
-  return table.read(n, k);
-}
-
-// The precision axis, in the order models, files, sensitivity, grid (the points' order).
-std::vector<PrecisionVariant> precision_axis(const YAML::Node& P, const std::string& kp) {
-  std::vector<PrecisionVariant> out;
-  read_level(precision_axis_keys(), P, kp);
-  if (P[key::models]) {  // quantized models as they are (e.g. a QAT result shipped with the repo)
-    const std::string k = dotted(kp, key::models);
-    for (const auto& f : scalars(P[key::models], k)) {
-      const fs::path p = resolve(f, k);
-      if (!core::is_qmodel_file(p)) throw ConfigError(k, f, "not a quantized model (make one with ssmsim quantize or qat)");
-      out.push_back({stem(f), {}, {}, p});
-    }
-  }
-  if (P[key::files])
-    for (const auto& f : scalars(P[key::files], dotted(kp, key::files)))
-      out.push_back({stem(f), resolve(f, dotted(kp, key::files), "configs/precision"), {}});
-  if (P[key::sensitivity]) {  // one component at a time
-    const YAML::Node S = P[key::sensitivity];
-    const std::string k = dotted(kp, key::sensitivity);
-    const BaseKeys sk = read_level(sensitivity_keys(), S, k);
-    if (sk.base.empty()) throw ConfigError(dotted(k, key::base), "", "required: the precision config the other components keep");
-    const fs::path base = resolve(sk.base, dotted(k, key::base), "configs/precision");
-    const auto comps = scalars(S[key::components], dotted(k, key::components));
-    const auto bits = scalars(S[key::bits], dotted(k, key::bits));
-    for (const auto& c : comps)
-      for (const auto& b : bits) {
-        PrecisionVariant v{stem(base) + " " + c + "=" + b, base, {}};
-        for (const auto& cc : components_of(c, dotted(k, key::components))) v.overrides[cc] = bits_of(b, dotted(k, key::bits));
-        out.push_back(v);
-      }
-  }
-  if (P[key::grid]) {  // every combination of per-component widths
-    const YAML::Node G = P[key::grid];
-    const std::string k = dotted(kp, key::grid), kc = dotted(k, key::components);
-    const BaseKeys gk = read_level(precision_grid_keys(), G, k);
-    if (gk.base.empty()) throw ConfigError(dotted(k, key::base), "", "required: the precision config the grid starts from");
-    const fs::path base = resolve(gk.base, dotted(k, key::base), "configs/precision");
-    const YAML::Node C = G[key::components];
-    if (!C || !C.IsMap() || C.size() == 0) throw ConfigError(kc, "", "expected a non-empty map: component -> list of widths");
-    std::vector<std::pair<std::string, std::vector<int>>> axes;
-    for (const auto& kv : C) {
-      const std::string c = kv.first.as<std::string>();
-      components_of(c, kc);
-      std::vector<int> widths;
-      for (const auto& b : scalars(kv.second, kc + "." + c)) widths.push_back(bits_of(b, kc + "." + c));
-      axes.emplace_back(c, widths);
-    }
-    for (const auto& combo : product(axes)) {
-      PrecisionVariant v{stem(base), base, {}};
-      for (const auto& [c, b] : combo) {
-        v.label += " " + c + "=" + std::to_string(b);
-        for (const auto& cc : components_of(c, k)) v.overrides[cc] = b;
-      }
-      out.push_back(v);
-    }
-  }
-  return out;
 }
 
 // The hardware axis: files, then the grid's combinations.
-std::vector<HwVariant> hw_axis(const YAML::Node& H, const std::string& kh) {
-  std::vector<HwVariant> out;
-  read_level(hw_axis_keys(), H, kh);
-  if (H[key::files])
-    for (const auto& f : scalars(H[key::files], dotted(kh, key::files)))
-      out.push_back({stem(f), resolve(f, dotted(kh, key::files), "configs/hw"), {}});
-  if (H[key::grid]) {
-    const YAML::Node G = H[key::grid];
-    const std::string k = dotted(kh, key::grid), kk = dotted(k, key::keys);
-    const BaseKeys gk = read_level(hw_grid_keys(), G, k);
-    if (gk.base.empty()) throw ConfigError(dotted(k, key::base), "", "required: the hardware config the grid starts from");
-    const fs::path base = resolve(gk.base, dotted(k, key::base), "configs/hw");
-    const YAML::Node K = G[key::keys];
-    if (!K || !K.IsMap() || K.size() == 0)
-      throw ConfigError(kk, "", "expected a non-empty map: hw key (e.g. cmac_lanes, state_mem.banks) -> list of values");
-    std::vector<std::pair<std::string, std::vector<std::string>>> axes;
-    for (const auto& kv : K) axes.emplace_back(kv.first.as<std::string>(), scalars(kv.second, kk + "." + kv.first.as<std::string>()));
-    for (const auto& combo : product(axes)) {
-      HwVariant v{stem(base), base, {}};
-      for (const auto& [hk, val] : combo) {
-        v.label += " " + hk + "=" + val;
-        v.overrides[hk] = val;
-      }
-      out.push_back(v);
-    }
-  }
-  return out;
+struct HwAxis {
+  std::vector<HwVariant> files, grid;
+};
+
+const keys::Table<HwAxis>& hw_axis_keys() {
+  using A = HwAxis;
+  static const auto t =
+      keys::Table<A>("hw")
+          .custom("files", "a list of paths or preset names", "hardware configs",
+                  [](A& a, const YAML::Node& v, const std::string& k) {
+                    for (const auto& f : scalars(v, k)) a.files.push_back({stem(f), resolve(f, k, "configs/hw"), {}});
+                  })
+          .custom("grid", "a map of grid keys: base, keys", "every combination of hardware key values",
+                  [](A& a, const YAML::Node& v, const std::string& k) {
+                    HwGridKeys gk;
+                    read_level(hw_grid_keys(), v, k, gk);
+                    for (const auto& combo : product(gk.axes)) {
+                      HwVariant hv{stem(gk.base), gk.base, {}};
+                      for (const auto& [hk, val] : combo) {
+                        hv.label += " " + hk + "=" + val;
+                        hv.overrides[hk] = val;
+                      }
+                      a.grid.push_back(hv);
+                    }
+                  });
+  return t;
+}
+
+const keys::Table<SweepSpec>& spec_keys() {
+  using S = SweepSpec;
+  static const auto t =
+      keys::Table<S>("spec")
+          .text("name", &S::name, "the sweep's name (default: the spec file's stem)")
+          .text("description", &S::description, "what the sweep is for")
+          .custom("checkpoint", "a path", "required: the float checkpoint the points quantize",
+                  [](S& s, const YAML::Node& v, const std::string& k) { s.checkpoint = resolve(path_text(v, k), k); })
+          .text("workload", &S::workload, "required: the workload the points are evaluated on")
+          .custom("eval", "a map of eval keys: limit", "accuracy",
+                  [](S& s, const YAML::Node& v, const std::string& k) {
+                    LimitKeys l{s.eval_limit};
+                    read_level(eval_keys(), v, k, l);
+                    s.eval_limit = l.limit;
+                  })
+          .custom("simulate", "a map of simulate keys: limit", "cost and bit_exact",
+                  [](S& s, const YAML::Node& v, const std::string& k) {
+                    LimitKeys l{s.simulate_limit};
+                    read_level(simulate_keys(), v, k, l);
+                    s.simulate_limit = l.limit;
+                  })
+          .integer("calib", &S::calib, 1, 10000000, "sequences", "PTQ calibration sequences")
+          .custom("qat", "a map of qat keys: epochs, train_size, val_size, set", "the QAT points' recipe",
+                  [](S& s, const YAML::Node& v, const std::string& k) {
+                    QatKeys q{s.qat_epochs, s.qat_train_size, s.qat_val_size, s.qat_set};
+                    read_level(qat_keys(), v, k, q);
+                    s.qat_epochs = q.epochs;
+                    s.qat_train_size = q.train_size;
+                    s.qat_val_size = q.val_size;
+                    s.qat_set = q.set;
+                  })
+          .custom("precision", "a map of precision keys: models, files, sensitivity, grid",
+                  "required: files, sensitivity and/or grid",
+                  [](S& s, const YAML::Node& v, const std::string& k) {
+                    PrecisionAxis a;
+                    read_level(precision_axis_keys(), v, k, a);
+                    for (auto* part : {&a.models, &a.files, &a.sensitivity, &a.grid})
+                      s.precisions.insert(s.precisions.end(), part->begin(), part->end());
+                    if (s.precisions.empty())
+                      throw ConfigError(k, yaml_text(v), "no precision point: give files, sensitivity or grid");
+                    for (const auto& pv : s.precisions)
+                      if (pv.model.empty()) check_precision(pv, k + " (" + pv.label + ")");
+                  })
+          .custom("hw", "a map of hw keys: files, grid", "required: files and/or grid",
+                  [](S& s, const YAML::Node& v, const std::string& k) {
+                    HwAxis a;
+                    read_level(hw_axis_keys(), v, k, a);
+                    for (auto* part : {&a.files, &a.grid}) s.hws.insert(s.hws.end(), part->begin(), part->end());
+                    if (s.hws.empty()) throw ConfigError(k, yaml_text(v), "no hardware point: give files or grid");
+                    for (const auto& hv : s.hws) check_hw(hv, k + " (" + hv.label + ")");
+                  })
+          .custom("method", "ptq, qat, or a list of both", "the quantization method (default ptq)",
+                  [](S& s, const YAML::Node& v, const std::string& k) {
+                    s.methods = v.IsSequence() ? scalars(v, k) : std::vector<std::string>{v.Scalar()};
+                    for (const auto& m : s.methods)
+                      if (m != "ptq" && m != "qat") throw ConfigError(k, m, "allowed: ptq, qat");
+                  });
+  return t;
 }
 
 }  // namespace
 
 SweepSpec SweepSpec::load(const fs::path& path) {
   if (!fs::exists(path)) throw InputError("sweep: no spec file " + path.string() + " (configs/sweeps/ has examples)");
-  const YAML::Node n = load_yaml(path);
-  const std::string k0 = key::spec;
-  const SpecKeys sk = read_level(spec_keys(), n, k0);
   SweepSpec s;
-  {
-    std::ifstream f(path);
-    s.text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-  }
-  s.name = sk.name.empty() ? stem(path) : sk.name;
-  s.description = sk.description;
-  if (sk.checkpoint.empty())
-    throw ConfigError(dotted(k0, key::checkpoint), "", "required: the float checkpoint the points quantize");
-  s.checkpoint = resolve(sk.checkpoint, dotted(k0, key::checkpoint));
-  if (sk.workload.empty())
-    throw ConfigError(dotted(k0, key::workload), "", "required: the workload the points are evaluated on");
-  s.workload = sk.workload;
-  s.eval_limit = sk.eval.limit;
-  s.simulate_limit = sk.simulate.limit;
-  s.calib = sk.calib;
-  s.qat_epochs = sk.qat.epochs;
-  s.qat_train_size = sk.qat.train_size;
-  s.qat_val_size = sk.qat.val_size;
-  if (n[key::qat] && n[key::qat][key::set]) {
-    const YAML::Node set = n[key::qat][key::set];
-    const std::string k = dotted(dotted(k0, key::qat), key::set);
-    if (!set.IsMap()) throw ConfigError(k, yaml_text(set), "expected a map of train.* keys");
-    for (const auto& kv : set) s.qat_set[kv.first.as<std::string>()] = kv.second.Scalar();
-  }
-  const std::string kp = dotted(k0, key::precision), kh = dotted(k0, key::hw), km = dotted(k0, key::method);
-  if (!n[key::precision]) throw ConfigError(kp, "", "required: files, sensitivity and/or grid");
-  s.precisions = precision_axis(n[key::precision], kp);
-  if (s.precisions.empty())
-    throw ConfigError(kp, yaml_text(n[key::precision]), "no precision point: give files, sensitivity or grid");
-  for (const auto& v : s.precisions)
-    if (v.model.empty()) check_precision(v, kp + " (" + v.label + ")");
-  if (!n[key::hw]) throw ConfigError(kh, "", "required: files and/or grid");
-  s.hws = hw_axis(n[key::hw], kh);
-  if (s.hws.empty()) throw ConfigError(kh, yaml_text(n[key::hw]), "no hardware point: give files or grid");
-  for (const auto& v : s.hws) check_hw(v, kh + " (" + v.label + ")");
-  const YAML::Node M = n[key::method];
-  s.methods = M ? (M.IsSequence() ? scalars(M, km) : std::vector<std::string>{M.Scalar()}) : std::vector<std::string>{"ptq"};
-  for (const auto& m : s.methods)
-    if (m != "ptq" && m != "qat") throw ConfigError(km, m, "allowed: ptq, qat");
+  s.methods = {"ptq"};
+  read_level(spec_keys(), load_yaml(path), "spec", s);
+  if (s.name.empty()) s.name = stem(path);
+  std::ifstream f(path);
+  s.text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   return s;
 }
 
