@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "quant/precision.hpp"
-#include "reports/record.hpp"
+#include "reports/result_record.hpp"
 #include "sim/verb_common.hpp"
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/qat.hpp"
@@ -52,16 +52,16 @@ int run_qat(const Invocation& inv) {
                          "PTQ val {:.2f}%): {}\n",
                          100 * test.accuracy, test.count, 100 * r.best_val_accuracy, 100 * r.ptq_val_accuracy, out);
   if (o.count("json")) {
-    nlohmann::json j;
-    j["command"] = "qat";
-    j["checkpoint"] = out;
-    j["precision"] = prec.name();
-    j["workload"] = workload;
-    j["ptq_val_accuracy"] = r.ptq_val_accuracy;
-    j["best_val_accuracy"] = r.best_val_accuracy;
-    j["test_accuracy"] = test.accuracy;
-    j["test_count"] = test.count;
-    reports::write_json(o["json"].as<std::string>(), j);
+    reports::ResultRecord j;
+    j.command = "qat";
+    j.checkpoint = out;
+    j.precision = prec.name();
+    j.workload = workload;
+    j.ptq_val_accuracy = r.ptq_val_accuracy;
+    j.best_val_accuracy = r.best_val_accuracy;
+    j.test_accuracy = test.accuracy;
+    j.test_count = test.count;
+    reports::write_record(o["json"].as<std::string>(), j);
   }
   return 0;
 }
