@@ -158,7 +158,9 @@ json full_record(const std::string& id, int index, double acc, double energy, do
 struct FixedSweep {
   fs::path a, b;
   FixedSweep() {
-    const fs::path root = ssmsim::testing::scratch_dir("report_fixed_sweep");
+    // one folder per test: ctest runs the tests that use this fixture in parallel processes
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    const fs::path root = ssmsim::testing::scratch_dir(std::string("report_fixed_sweep_") + info->name());
     a = root / "shard-0-of-2";
     b = root / "shard-1-of-2";
     json p4 = full_record("p4", 3, 0.85, 12.0, 25000, 3.0);
