@@ -28,7 +28,9 @@
 #include "hw_models/controller.hpp"
 #include "hw_models/energy.hpp"
 #include "hw_models/hw_config.hpp"
+#include "hw_models/hw_unit.hpp"
 #include "hw_models/mve.hpp"
+#include "hw_models/offchip.hpp"
 #include "hw_models/sfu.hpp"
 #include "hw_models/sram.hpp"
 #include "ssm_core/qmodel.hpp"
@@ -82,9 +84,11 @@ class Accelerator : public sc_core::sc_module {
   uint64_t load_cycles() const { return load_cycles_; }
   uint64_t io_cycles() const { return io_cycles_; }
 
+  // Every unit's cost (hw_models/hw_unit.hpp), summed with the leakage over the run's time.
   Cost cost() const;
+  // Every unit's declared counters, then the host's transfers.
   StatList stats() const;
-  // cycle mode: the clock and each unit's busy signal into a waveform file
+  // cycle mode: the clock and each unit's signals into a waveform file
   void trace(sc_core::sc_trace_file* f) const;
 
  private:
@@ -97,11 +101,13 @@ class Accelerator : public sc_core::sc_module {
   std::unique_ptr<sc_core::sc_clock> clk_;
   BankedSram weight_mem_, state_mem_, io_mem_;
   Bus bus_;
+  OffchipPath offchip_;
   CmacArray cmac_;
   MatVecEngine mve_;
   SpecialFunctionUnit sfu_;
   ModelMem mem_;
   Controller ctrl_;
+  std::vector<const HwUnit*> units_;  // every unit: cost(), stats(), trace() iterate over them
   std::vector<MapEntry> map_;
   uint64_t length_ = 0, load_cycles_ = 0, io_cycles_ = 0;
 };

@@ -242,6 +242,19 @@ void BankedSram::add(const Counters& delta) {
   conflict_cycles_ += delta.conflicts;
 }
 
+std::optional<UnitCost> BankedSram::cost(const CostContext& c) const {
+  const EnergyTable& t = c.table;
+  const double bank = static_cast<double>(config_.capacity_bytes) / config_.banks;
+  const double cap = static_cast<double>(config_.capacity_bytes);
+  UnitCost u;
+  u.dynamic_pj = t.sram_pj(bank, config_.word_bits) * static_cast<double>(reads() + writes());
+  if (fill_bits_)  // streamed weights are written into the buffer word by word
+    u.dynamic_pj += t.sram_pj(bank, config_.word_bits) * static_cast<double>(fill_bits_) / config_.word_bits;
+  u.area_um2 = t.sram_um2_per_bit * 8.0 * cap;
+  u.leakage_w = t.scale * t.sram_leak_pw_per_bit * 1e-12 * 8.0 * cap;
+  return u;
+}
+
 StatList BankedSram::stats() const {
   const std::string p = basename();
   StatList s{{p + ".reads", "words", "word reads, all banks", static_cast<double>(reads())},
