@@ -67,6 +67,21 @@ inline std::unique_ptr<core::QWorkspace> run_recorded(const core::QEngine& e) {
   return ws;
 }
 
+// The C-model's logits of the first test sequence.
+inline std::vector<int64_t> c_model_logits(const core::QEngine& e) {
+  auto ws = e.make_workspace();
+  quant::SaturationCounters sat;
+  const size_t idx = 0;
+  return e.run_chunk(core::make_chunk(pulse_data().test, &idx, 1), *ws, sat).logits;
+}
+
+// One recorded vector of layer 0 at step t (`seq`: a QWorkspace::Layer member).
+inline std::vector<int32_t> at_step(const core::Seq<int32_t>& seq, size_t t, size_t H) {
+  std::vector<int32_t> v(H);
+  for (size_t h = 0; h < H; ++h) v[h] = seq.at(t, h)[0];
+  return v;
+}
+
 // Layer 0's tensors in a weight memory (A, B, C in banks 0, 1, 2 as the Accelerator places them,
 // then D, the norm's scale and shift) and its state in a state memory (zeros), with the widths
 // the units count at.
