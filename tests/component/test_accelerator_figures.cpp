@@ -143,3 +143,67 @@ TEST_P(TinyAccelerator, CyclesAndEnergyPerTokenEqualTheHandDerivedFigures) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, TinyAccelerator, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Clocked" : "LooselyTimed"; });
+
+// The controller's schedule when the weights stream from off-chip: the tiny model above with a
+// weight memory of 160 bytes (no double buffering), and the tiny model with two layers and 320
+// bytes (double-buffered; one layer would fit whole). Segments, in 64-bit words: the encoder W 1 +
+// b 2 = 24 bytes; a layer from the word after the previous segment to its beta (A, B, C start in
+// banks 0, 1, 2: layer 0 18 words with the skipped ones = 144 bytes, layer 1 20 words = 160 bytes);
+// the decoder W 4 + b 2 = 48 bytes. A fetch from DRAM takes beats + bursts x (8 + 40): encoder
+// 3 + 48 = 51, layer 0 18 + 2 x 48 = 114, layer 1 20 + 2 x 48 = 116, decoder 6 + 48 = 54.
+// Compute: encoder 3, a layer 43 (46 - 3, as above), the decoder 6; clearing 1 a layer.
+//   no double buffering: clear 1, the first encoder fetch 51; a token: encoder 3, fetch layer 0
+//     114, layer 43, fetch the encoder 51 (the last token: the decoder, 54); then the decoder 6.
+//   double buffering: the fetch of the next segment overlaps the current one's compute, a
+//     segment takes max(compute, fetch): encoder max(3, 114), layer 0 max(43, 116), layer 1
+//     max(43, 51) (the last token: max(43, 54)).
+class StreamingSchedule : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
+
+TEST_P(StreamingSchedule, WeightsStreamedFromOffChipStallTheScheduleByTheFetchesNotHidden) {
+  const auto [double_buffer, clocked] = GetParam();
+  core::ModelConfig mc = tiny();
+  mc.n_layers = double_buffer ? 2 : 1;
+  const core::QModel q = quantized(mc);
+  const core::QEngine e(q);
+  hw::HwConfig c = tiny_hw(clocked);
+  c.offchip = {true, 40, double_buffer};
+  c.weight_mem.capacity_bytes = double_buffer ? 320 : 160;
+  const hw::EnergyTable t = hw::EnergyTable::builtin();
+  hw::Accelerator acc("acc", c, e, t, 64);
+  ASSERT_TRUE(acc.streaming());
+  MiniHost host("host", acc, e, 1);
+  sc_core::sc_start();
+  EXPECT_EQ(host.logits.at(0), c_model_logits(e));
+  uint64_t cycles = 0, stall = 0, bytes = 0, loaded = 0, reads = 0;
+  std::vector<uint64_t> layers;
+  if (double_buffer) {
+    cycles = 2 + 51 + 63 * (114 + 116 + 51) + (114 + 116 + 54) + 6;
+    stall = 51 + 64 * ((114 - 3) + (116 - 43)) + 63 * (51 - 43) + (54 - 43);
+    layers = {64 * 116, 63 * 51 + 54};
+    bytes = 24 + 64 * (144 + 160) + 63 * 24 + 48;
+    loaded = 1 + 2 + 2 * 15 + 4 + 2;  // encoder, 2 layers of A 4, B 4, C 4, D, gamma, beta; decoder
+    reads = 64 * (5 + 2 * 17) + 8;     // encoder 5, a layer 17 (CMAC 8, C x 4, D 1, norm 4); decoder 8
+  } else {
+    cycles = 1 + 51 + 63 * (3 + 114 + 43 + 51) + (3 + 114 + 43 + 54) + 6;
+    stall = 51 + 64 * 114 + 63 * 51 + 54;
+    layers = {63 * (43 + 51) + (43 + 54)};
+    bytes = 24 + 64 * 144 + 63 * 24 + 48;
+    loaded = 1 + 2 + 15 + 4 + 2;
+    reads = 64 * (5 + 17) + 8;
+  }
+  EXPECT_EQ(acc.controller().total_cycles(), cycles);
+  EXPECT_EQ(acc.controller().stream_stall_cycles(), stall);
+  EXPECT_EQ(acc.controller().layer_cycles(), layers);
+  // DRAM bits are priced per bit and written into the weight memory's buffer word by word
+  const double bits = static_cast<double>(bytes * 8);
+  const hw::Cost k = acc.cost();
+  const double seconds = static_cast<double>(cycles + acc.load_cycles() + acc.io_cycles()) * 10e-9;
+  auto near = [](double got, double want) { EXPECT_NEAR(got, want, 1e-9 * want) << got << " vs " << want; };
+  near(k.energy_pj_by_module.at("offchip"), t.dram_pj_per_64b / 64 * bits);
+  const double bank = static_cast<double>(c.weight_mem.capacity_bytes) / 4;
+  near(k.energy_pj_by_module.at("weight_mem"),
+       t.sram_pj(bank, 64) * static_cast<double>(loaded + reads) + t.sram_pj(bank, 64) * bits / 64 +
+           20e-12 * 8 * static_cast<double>(c.weight_mem.capacity_bytes) * seconds * 1e12);
+}
+
+INSTANTIATE_TEST_SUITE_P(Buffering, StreamingSchedule, ::testing::Combine(::testing::Bool(), ::testing::Bool()));
