@@ -100,4 +100,15 @@ StatList Bus::stats() const {
           {p + ".busy_cycles", "cycles", "cycles with a transfer in progress", static_cast<double>(busy_)}};
 }
 
+const keys::Table<BusConfig>& BusConfig::keys() {
+  using B = BusConfig;
+  static const auto t =
+      keys::Table<B>("hw")
+          .integer("bus_width_bits", &B::width_bits, 8, 4096, "bits", "system bus width (whole bytes)",
+                   [](int w) { return w % 8 ? std::string("the bus carries whole bytes: a multiple of 8 in [8, 4096]") : std::string(); })
+          .integer("bus_latency", &B::latency, 0, 100000, "cycles", "from request to the first beat of a burst")
+          .integer("bus_burst_beats", &B::burst_beats, 1, 4096, "beats", "beats per burst at most");
+  return t;
+}
+
 }  // namespace ssmsim::hw

@@ -13,6 +13,7 @@
 #include "hw_models/hw_unit.hpp"
 #include "hw_models/offchip.hpp"
 #include "hw_models/stats.hpp"
+#include "quant/keys.hpp"
 
 namespace ssmsim::hw {
 
@@ -23,6 +24,8 @@ struct BusConfig {
   int width_bits = 64;   // bits per beat, a multiple of 8 in [8, 4096]
   int latency = 8;       // cycles from request to the first beat of a burst, [0, 100000]
   int burst_beats = 16;  // beats per burst at most, [1, 4096]
+
+  static const keys::Table<BusConfig>& keys();
 };
 
 // Inventory: four bus-wide registers (request, address, data in, data out); energy per bit per beat.

@@ -108,4 +108,15 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
   return u;
 }
 
+const keys::Table<CmacConfig>& CmacConfig::keys() {
+  using C = CmacConfig;
+  static const auto t =
+      keys::Table<C>("hw")
+          .integer("cmac_lanes", &C::lanes, 1, 4096, "lanes", "complex state updates issued per cycle")
+          .integer("cmac_pipeline", &C::pipeline, 1, 64, "stages", "CMAC stages from operand read to state write-back")
+          .integer("cmac_operand_bits", &C::operand_bits, 0, 32, "bits",
+                   "CMAC multiplier operand width; 0: as wide as the operands (narrower: several passes per product)");
+  return t;
+}
+
 }  // namespace ssmsim::hw

@@ -20,6 +20,7 @@
 #include "hw_models/trace.hpp"
 #include "hw_models/unit.hpp"
 #include "quant/intops.hpp"
+#include "quant/keys.hpp"
 #include "ssm_core/qsteps.hpp"
 
 namespace ssmsim::hw {
@@ -29,6 +30,8 @@ struct CmacConfig {
   int lanes = 4;         // state updates issued per cycle, [1, 4096]
   int pipeline = 4;      // stages from operand read to state write-back (cycles), [1, 64]
   int operand_bits = 0;  // multiplier operand width (bits), [0, 32]; 0: as wide as the model's operands
+
+  static const keys::Table<CmacConfig>& keys();
 };
 
 // The operand widths of one lane's state update x' = A x + B u (bits).

@@ -1,8 +1,9 @@
 // The hardware configuration of the SSM accelerator (configs/hw/*.yaml, docs/hardware.md): each
 // unit's own config struct (declared in the unit's header, with its keys' units and ranges), the
 // clock and the simulation mode. The YAML is flat (cmac_lanes, mve_macs, ...; the memories as
-// maps). Resolved and validated once (from_yaml throws ConfigError naming the key and what is
-// allowed); checks that need the model (does it fit?) are in Accelerator's constructor.
+// maps). Read, written and documented by one key table (keys()); from_yaml throws ConfigError naming
+// the key and what is allowed; checks that need the model (does it fit?) are in Accelerator's
+// constructor.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -16,6 +17,7 @@
 #include "hw_models/offchip.hpp"
 #include "hw_models/sfu.hpp"
 #include "hw_models/sram.hpp"
+#include "quant/keys.hpp"
 
 namespace ssmsim::hw {
 
@@ -38,6 +40,9 @@ struct HwConfig {
   // state update of this step of every sequence (-1: never), [-1, 2^40]
   int64_t fault_step = -1;
 
+  // The `hw` section's keys: its own, and each unit's table embedded (flat YAML) or nested (the
+  // memories); the one place a key is spelled (configs/hw/*.yaml).
+  static const keys::Table<HwConfig>& keys();
   static HwConfig from_yaml(const YAML::Node& node, const std::string& prefix = "hw");
   YAML::Node to_yaml() const;
   double cycle_ns() const { return 1000.0 / clock_mhz; }

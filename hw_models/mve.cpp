@@ -207,4 +207,15 @@ uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_
   return run(op);
 }
 
+const keys::Table<MveConfig>& MveConfig::keys() {
+  using M = MveConfig;
+  static const auto t =
+      keys::Table<M>("hw")
+          .integer("mve_macs", &M::macs, 1, 65536, "MACs/cycle", "matrix-vector engine: real MACs per cycle")
+          .integer("mve_operand_bits", &M::operand_bits, 0, 32, "bits",
+                   "MVE multiplier operand width; 0: as wide as the operands")
+          .integer("mve_pipeline", &M::pipeline, 1, 64, "stages", "MVE stages (multiply, add tree, requantize)");
+  return t;
+}
+
 }  // namespace ssmsim::hw

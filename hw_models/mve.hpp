@@ -18,6 +18,7 @@
 #include "hw_models/layer_mem.hpp"
 #include "hw_models/unit.hpp"
 #include "quant/intops.hpp"
+#include "quant/keys.hpp"
 #include "ssm_core/qsteps.hpp"
 
 namespace ssmsim::hw {
@@ -27,6 +28,8 @@ struct MveConfig {
   int macs = 8;          // real multiply-accumulates per cycle, [1, 65536]
   int operand_bits = 0;  // multiplier operand width (bits), [0, 32]; 0: as wide as the model's operands
   int pipeline = 3;      // stages: multiply, adder tree, requantize (cycles), [1, 64]
+
+  static const keys::Table<MveConfig>& keys();
 };
 
 class MatVecEngine : public PipelinedUnit, public HwUnit {

@@ -12,4 +12,14 @@ std::optional<UnitCost> OffchipPath::cost(const CostContext& c) const {
   return u;
 }
 
+const keys::Table<OffchipConfig>& OffchipConfig::keys() {
+  using O = OffchipConfig;
+  static const auto t =
+      keys::Table<O>("hw")
+          .boolean("offchip", &O::enabled, "stream the weights from off-chip memory when they do not fit on chip")
+          .integer("offchip_latency", &O::latency, 0, 100000, "cycles", "added per off-chip burst")
+          .boolean("double_buffer", &O::double_buffer, "fetch layer l+1's weights while layer l computes");
+  return t;
+}
+
 }  // namespace ssmsim::hw

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "hw_models/hw_unit.hpp"
+#include "quant/keys.hpp"
 
 namespace ssmsim::hw {
 
@@ -19,6 +20,8 @@ struct OffchipConfig {
   bool enabled = true;        // stream weights that do not fit from off-chip (key `offchip`)
   int latency = 40;           // cycles added to every burst read from DRAM, [0, 100000]
   bool double_buffer = true;  // fetch segment l+1's weights while segment l computes
+
+  static const keys::Table<OffchipConfig>& keys();
 };
 
 class OffchipPath : public HwUnit {

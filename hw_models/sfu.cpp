@@ -180,4 +180,14 @@ uint64_t SpecialFunctionUnit::pool_out(const quant::ScaledSum& pool, size_t H, c
   return elementwise("sfu.pool_out", H, [&](size_t i) { out[i] = static_cast<int32_t>(pool(sum[i], nullptr)); });
 }
 
+const keys::Table<SfuConfig>& SfuConfig::keys() {
+  using S = SfuConfig;
+  static const auto t =
+      keys::Table<S>("hw")
+          .integer("sfu_width", &S::width, 1, 4096, "elements/cycle", "special-function unit throughput")
+          .integer("sfu_pipeline", &S::pipeline, 1, 64, "stages", "SFU pipeline stages")
+          .integer("sfu_isqrt_cycles", &S::isqrt_cycles, 1, 1024, "cycles", "one integer square root (LayerNorm)");
+  return t;
+}
+
 }  // namespace ssmsim::hw

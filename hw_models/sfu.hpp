@@ -16,6 +16,7 @@
 #include "hw_models/layer_mem.hpp"
 #include "hw_models/unit.hpp"
 #include "quant/intops.hpp"
+#include "quant/keys.hpp"
 #include "ssm_core/qsteps.hpp"
 
 namespace ssmsim::hw {
@@ -25,6 +26,8 @@ struct SfuConfig {
   int width = 2;          // elements per cycle, [1, 4096]
   int pipeline = 2;       // stages (cycles), [1, 64]
   int isqrt_cycles = 32;  // cycles of one integer square root (LayerNorm), [1, 1024]
+
+  static const keys::Table<SfuConfig>& keys();
 };
 
 class SpecialFunctionUnit : public PipelinedUnit, public HwUnit {

@@ -269,4 +269,16 @@ StatList BankedSram::stats() const {
   return s;
 }
 
+const keys::Table<SramConfig>& SramConfig::keys() {
+  using M = SramConfig;
+  static const auto t =
+      keys::Table<M>("memory")
+          .integer("capacity_bytes", &M::capacity_bytes, 1, 1LL << 40, "bytes", "capacity")
+          .integer("word_bits", &M::word_bits, 8, 1024, "bits", "word width (whole bytes)",
+                   [](int w) { return w % 8 ? std::string("a word is whole bytes: a multiple of 8 in [8, 1024]") : std::string(); })
+          .integer("banks", &M::banks, 1, 1024, "banks", "word w lives in bank w % banks")
+          .integer("ports", &M::ports, 1, 16, "accesses/cycle", "accesses per bank per cycle (a read or a write each)");
+  return t;
+}
+
 }  // namespace ssmsim::hw

@@ -19,6 +19,7 @@
 
 #include "hw_models/hw_unit.hpp"
 #include "hw_models/stats.hpp"
+#include "quant/keys.hpp"
 
 namespace ssmsim::hw {
 
@@ -30,6 +31,8 @@ struct SramConfig {
   int word_bits = 64;               // bits, a multiple of 8 in [8, 1024]
   int banks = 4;                    // [1, 1024]
   int ports = 1;                    // accesses per bank per cycle, [1, 16]
+
+  static const keys::Table<SramConfig>& keys();
 };
 
 // Inventory: capacity x 8 bit cells (area and leakage per bit); an access of a word to a bank of

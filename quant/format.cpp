@@ -114,18 +114,34 @@ Format Format::parse(std::string_view text) {
 }
 
 namespace {
-constexpr const char* kRoundingNames[] = {"floor",    "toward_zero", "half_up",         "half_down",
-                                          "half_even", "half_away",  "half_toward_zero"};
-constexpr const char* kOverflowNames[] = {"wrap", "saturate", "saturate_symmetric"};
+constexpr const char* kRoundingNames[] = {
+#define SSMSIM_ROUNDING(name, id, tag) #name,
+#include "quant/modes.def"
+};
+constexpr const char* kOverflowNames[] = {
+#define SSMSIM_OVERFLOW(name, id, tag) #name,
+#include "quant/modes.def"
+};
+
+template <size_t K>
+std::string joined(const char* const (&names)[K]) {
+  std::string s;
+  for (const char* n : names) s += (s.empty() ? "" : ", ") + std::string(n);
+  return s;
+}
 }  // namespace
 
 std::string to_string(Rounding r) { return kRoundingNames[static_cast<int>(r)]; }
 std::string to_string(Overflow o) { return kOverflowNames[static_cast<int>(o)]; }
 
 const char* rounding_names() {
-  return "floor, toward_zero, half_up, half_down, half_even, half_away, half_toward_zero";
+  static const std::string s = joined(kRoundingNames);
+  return s.c_str();
 }
-const char* overflow_names() { return "wrap, saturate, saturate_symmetric"; }
+const char* overflow_names() {
+  static const std::string s = joined(kOverflowNames);
+  return s.c_str();
+}
 
 Rounding parse_rounding(std::string_view name) {
   for (const Rounding r : kAllRoundings)

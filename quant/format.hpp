@@ -14,31 +14,29 @@
 
 namespace ssmsim::quant {
 
-// How a value that falls between two representable values is rounded. Every mode is exact: it is
-// applied to the exact rational result, never to a pre-rounded one.
+// How a value that falls between two representable values is rounded (quant/modes.def: names and
+// semantics). Every mode is exact: it is applied to the exact rational result, never to a
+// pre-rounded one.
 enum class Rounding {
-  Floor,           // toward -inf (truncation of two's complement)          SystemC SC_TRN
-  TowardZero,      // toward 0 (truncation of sign-magnitude)                SystemC SC_TRN_ZERO
-  HalfUp,          // nearest, ties toward +inf                              SystemC SC_RND
-  HalfDown,        // nearest, ties toward -inf                              SystemC SC_RND_MIN_INF
-  HalfEven,        // nearest, ties to the even neighbour (convergent)       SystemC SC_RND_CONV
-  HalfAway,        // nearest, ties away from zero                           SystemC SC_RND_INF
-  HalfTowardZero,  // nearest, ties toward zero                              SystemC SC_RND_ZERO
+#define SSMSIM_ROUNDING(name, id, tag) id,
+#include "quant/modes.def"
 };
 
-// What happens to a rounded value outside the destination range.
+// What happens to a rounded value outside the destination range (quant/modes.def).
 enum class Overflow {
-  Wrap,               // keep the low `width` bits (two's complement)        SystemC SC_WRAP, n_bits 0
-  Saturate,           // clamp to [min, max]                                 SystemC SC_SAT
-  SaturateSymmetric,  // clamp to [-max, max]; signed min is also clamped    SystemC SC_SAT_SYM
+#define SSMSIM_OVERFLOW(name, id, tag) id,
+#include "quant/modes.def"
 };
 
 // Every mode, in declaration order (for sweeps, tables and tests).
-constexpr Rounding kAllRoundings[] = {Rounding::Floor,    Rounding::TowardZero, Rounding::HalfUp,
-                                      Rounding::HalfDown, Rounding::HalfEven,   Rounding::HalfAway,
-                                      Rounding::HalfTowardZero};
-constexpr Overflow kAllOverflows[] = {Overflow::Wrap, Overflow::Saturate,
-                                      Overflow::SaturateSymmetric};
+constexpr Rounding kAllRoundings[] = {
+#define SSMSIM_ROUNDING(name, id, tag) Rounding::id,
+#include "quant/modes.def"
+};
+constexpr Overflow kAllOverflows[] = {
+#define SSMSIM_OVERFLOW(name, id, tag) Overflow::id,
+#include "quant/modes.def"
+};
 
 // The unit of a raw value: real = mult * 2^-shift, with 1 <= mult < 2^31.
 struct Scale {
@@ -85,9 +83,7 @@ struct Format {
 
 std::string to_string(Rounding r);
 std::string to_string(Overflow o);
-// Parse the names of to_string() ("floor", "toward_zero", "half_up", "half_down", "half_even",
-// "half_away", "half_toward_zero"; "wrap", "saturate", "saturate_symmetric"). Throw FormatError
-// listing the allowed names.
+// Parse the names of to_string() (quant/modes.def). Throw FormatError listing the allowed names.
 Rounding parse_rounding(std::string_view name);
 Overflow parse_overflow(std::string_view name);
 // The allowed names, comma-separated, for error messages.

@@ -16,6 +16,9 @@ std::string range(const char* what, N lo, N hi) {
 }
 }  // namespace
 
+std::string int_range(long long lo, long long hi) { return range("an integer", lo, hi); }
+std::string real_range(double lo, double hi) { return range("a number", lo, hi); }
+
 std::string yaml_text(const YAML::Node& v) {
   if (!v || v.IsNull()) return "";
   if (v.IsScalar()) return v.Scalar();
@@ -32,7 +35,7 @@ long long yaml_int(const YAML::Node& v, const std::string& key, long long lo, lo
     }
   } catch (const YAML::Exception&) {
   }
-  throw ConfigError(key, yaml_text(v), "expected " + range("an integer", lo, hi));
+  throw ConfigError(key, yaml_text(v), "expected " + int_range(lo, hi));
 }
 
 size_t yaml_size(const YAML::Node& v, const std::string& key, size_t lo, size_t hi) {
@@ -47,7 +50,7 @@ double yaml_real(const YAML::Node& v, const std::string& key, double lo, double 
     }
   } catch (const YAML::Exception&) {
   }
-  throw ConfigError(key, yaml_text(v), "expected " + range("a number", lo, hi));
+  throw ConfigError(key, yaml_text(v), "expected " + real_range(lo, hi));
 }
 
 bool yaml_bool(const YAML::Node& v, const std::string& key) {

@@ -10,6 +10,8 @@
 namespace ssmsim {
 
 std::string yaml_text(const YAML::Node& v);  // the value as written, for messages
+std::string int_range(long long lo, long long hi);  // "an integer in [lo, hi]"
+std::string real_range(double lo, double hi);       // "a number in [lo, hi]"
 long long yaml_int(const YAML::Node& v, const std::string& key, long long lo, long long hi);
 size_t yaml_size(const YAML::Node& v, const std::string& key, size_t lo, size_t hi);
 double yaml_real(const YAML::Node& v, const std::string& key, double lo, double hi);

@@ -1,6 +1,5 @@
 #include "sim/config.hpp"
 
-#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -27,12 +26,6 @@ std::vector<std::string> split_key(const std::string& key) {
   return parts;
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string s;
-  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
-  return s;
-}
-
 // Deep merge: maps merge key by key, anything else replaces.
 void merge_into(YAML::Node target, const YAML::Node& source) {
   if (!source.IsMap() || !target.IsMap()) {
@@ -46,40 +39,6 @@ void merge_into(YAML::Node target, const YAML::Node& source) {
     else
       target[k] = YAML::Clone(kv.second);
   }
-}
-
-std::string range_text(const KeySpec& k) {
-  auto num = [](double v) {
-    std::ostringstream s;
-    s << v;
-    return s.str();
-  };
-  switch (k.type) {
-    case KeySpec::Type::Int: return "an integer in [" + num(k.min) + ", " + num(k.max) + "]";
-    case KeySpec::Type::Real: return "a number in [" + num(k.min) + ", " + num(k.max) + "]";
-    case KeySpec::Type::Bool: return "true or false";
-    case KeySpec::Type::String: return "a string";
-    case KeySpec::Type::Enum: return "one of: " + join(k.choices);
-  }
-  return "";
-}
-
-void validate_key(const KeySpec& k, const YAML::Node& v, const std::string& key) {
-  switch (k.type) {
-    case KeySpec::Type::Int:
-      yaml_int(v, key, static_cast<long long>(k.min), static_cast<long long>(k.max));
-      return;
-    case KeySpec::Type::Real: yaml_real(v, key, k.min, k.max); return;
-    case KeySpec::Type::Bool: yaml_bool(v, key); return;
-    case KeySpec::Type::String:
-      if (v.IsScalar()) return;
-      break;
-    case KeySpec::Type::Enum:
-      for (const auto& c : k.choices)
-        if (v.IsScalar() && c == v.Scalar()) return;
-      break;
-  }
-  throw ConfigError(key, yaml_text(v), "expected " + range_text(k));
 }
 
 }  // namespace
@@ -96,15 +55,7 @@ YAML::Node load_yaml_file(const std::filesystem::path& path) {
 }
 
 Config::Config(std::vector<SectionSpec> sections) : specs_(std::move(sections)), root_(YAML::NodeType::Map) {
-  for (const auto& s : specs_) {
-    if (s.keys.empty()) {
-      root_[s.name] = YAML::Clone(s.defaults);
-      continue;
-    }
-    YAML::Node sec(YAML::NodeType::Map);
-    for (const auto& k : s.keys) sec[k.name] = YAML::Load(k.default_value);
-    root_[s.name] = sec;
-  }
+  for (const auto& s : specs_) root_[s.name] = YAML::Clone(s.defaults);
 }
 
 const SectionSpec& Config::spec(const std::string& section, const std::string& key_for_error) const {
@@ -112,7 +63,7 @@ const SectionSpec& Config::spec(const std::string& section, const std::string& k
     if (s.name == section) return s;
   std::vector<std::string> names;
   for (const auto& s : specs_) names.push_back(s.name);
-  throw ConfigError(key_for_error, section, "unknown config section; allowed sections: " + join(names));
+  throw ConfigError(key_for_error, section, "unknown config section; allowed sections: " + keys::join(names));
 }
 
 void Config::merge_file(const std::filesystem::path& path) {
@@ -144,17 +95,12 @@ void Config::set(const std::string& assignment) {
   const auto parts = split_key(key);
   for (const auto& p : parts)
     if (p.empty()) throw ConfigError(key, text, "a key is dot-separated names, e.g. precision.components.A.bits");
-  const SectionSpec& s = spec(parts[0], key);
+  spec(parts[0], key);
   YAML::Node value;
   try {
     value = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw ConfigError(key, text, "the value is not valid YAML (" + e.msg + ")");
-  }
-  if (!s.keys.empty() && parts.size() != 2) {
-    std::vector<std::string> names;
-    for (const auto& k : s.keys) names.push_back(s.name + "." + k.name);
-    throw ConfigError(key, text, "unknown key; allowed keys: " + join(names));
   }
   YAML::Node cur = root_[parts[0]];
   for (size_t i = 1; i + 1 < parts.size(); ++i) {
@@ -169,24 +115,8 @@ void Config::set(const std::string& assignment) {
 
 void Config::resolve() {
   for (const auto& s : specs_) {
-    const YAML::Node sec = root_[s.name];
-    if (s.keys.empty()) {
-      if (s.resolve) root_[s.name] = s.resolve(sec, s.name);
-      continue;
-    }
-    if (!sec.IsMap()) throw ConfigError(s.name, yaml_text(sec), "expected a map of keys");
-    for (const auto& kv : sec) {
-      const std::string name = kv.first.as<std::string>();
-      const KeySpec* k = nullptr;
-      for (const auto& cand : s.keys)
-        if (cand.name == name) k = &cand;
-      if (!k) {
-        std::vector<std::string> names;
-        for (const auto& cand : s.keys) names.push_back(s.name + "." + cand.name);
-        throw ConfigError(s.name + "." + name, yaml_text(kv.second), "unknown key; allowed keys: " + join(names));
-      }
-      validate_key(*k, kv.second, s.name + "." + name);
-    }
+    values_[s.name] = s.read(root_[s.name], s.name);
+    root_[s.name] = s.write(values_[s.name]);
   }
 }
 
@@ -206,7 +136,6 @@ YAML::Node Config::lookup(const std::string& key) const {
 }
 
 int64_t Config::get_int(const std::string& key) const { return lookup(key).as<int64_t>(); }
-double Config::get_real(const std::string& key) const { return lookup(key).as<double>(); }
 bool Config::get_bool(const std::string& key) const { return lookup(key).as<bool>(); }
 std::string Config::get_string(const std::string& key) const { return lookup(key).as<std::string>(); }
 
@@ -222,8 +151,8 @@ std::string Config::describe() const {
   std::ostringstream os;
   for (const auto& s : specs_) {
     os << s.name << ":  " << s.help << "\n";
-    for (const auto& k : s.keys)
-      os << "  " << s.name << "." << k.name << " = " << k.default_value << "   (" << range_text(k)
+    for (const auto& k : s.docs)
+      os << "  " << k.key << " = " << k.default_text << "   (" << k.allowed << (k.unit.empty() ? "" : ", " + k.unit)
          << ")  " << k.help << "\n";
   }
   return os.str();

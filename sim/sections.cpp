@@ -7,55 +7,66 @@
 
 namespace ssmsim::sim {
 
-namespace {
-using T = KeySpec::Type;
-}  // namespace
+const keys::Table<RunSettings>& RunSettings::keys() {
+  static const auto t = keys::Table<RunSettings>("run")
+                            .integer("seed", &RunSettings::seed, 0, 2147483647, "",
+                                     "seed of every random stream (data order, init, sampling)")
+                            .integer("threads", &RunSettings::threads, 0, 1024, "threads",
+                                     "worker threads; 0 = all cores. Results do not depend on it");
+  return t;
+}
+
+const keys::Table<DataSettings>& DataSettings::keys() {
+  static const auto t =
+      keys::Table<DataSettings>("data")
+          .integer("train_size", &DataSettings::train_size, 0, 1000000000, "sequences",
+                   "training sequences used (train, qat, calibration); 0 = the task's default (sMNIST: all 55,000)")
+          .integer("val_size", &DataSettings::val_size, 0, 5000, "sequences",
+                   "sMNIST/psMNIST validation sequences used (the first N); 0 = all 5,000");
+  return t;
+}
+
+const keys::Table<EvalSettings>& EvalSettings::keys() {
+  static const auto t = keys::Table<EvalSettings>("eval")
+                            .integer("limit", &EvalSettings::limit, 0, 1000000000, "sequences",
+                                     "evaluate the first N test sequences; 0 = all")
+                            .choice("ssm_path", &EvalSettings::conv, {{"recurrent", false}, {"conv", true}},
+                                    "float S4D models: the recurrence, or the convolution mode (FFT; float only)");
+  return t;
+}
+
+const keys::Table<core::PtqOptions>& quantize_keys() {
+  using P = core::PtqOptions;
+  static const auto t =
+      keys::Table<P>("quantize")
+          .integer("calib", &P::calib, 1, 10000000, "sequences", "training sequences used for calibration")
+          .boolean("integer_states", &P::integer_states,
+                   "calibrate each layer's state on the integer model's own states (with its quantized A, B, u), "
+                   "not the float's")
+          .boolean("stable_a", &P::stable_a,
+                   "keep every quantized |Lambda_bar| below 1 (move the larger part of A one code toward zero until "
+                   "it is)")
+          .choice("gelu", &P::gelu, {{"lut", core::QGelu::Lut}, {"hard", core::QGelu::Hard}},
+                  "integer GELU: lut (the exact GELU tabulated over the SSM output format) or hard (x*clip(x+2,0,4)/4)");
+  return t;
+}
 
 Config make_config() {
   std::vector<SectionSpec> s;
-  s.push_back({"run", "settings of every run", {
-      {"seed", T::Int, "1", 0, 2147483647, {}, "seed of every random stream (data order, init, sampling)"},
-      {"threads", T::Int, "0", 0, 1024, {}, "worker threads; 0 = all cores. Results do not depend on it"},
-  }, {}, {}});
-  s.push_back({"data", "the workload's data", {
-      {"train_size", T::Int, "0", 0, 1e9, {},
-       "training sequences used (train, qat, calibration); 0 = the task's default (sMNIST: all 55,000)"},
-      {"val_size", T::Int, "0", 0, 5000, {}, "sMNIST/psMNIST validation sequences used (the first N); 0 = all 5,000"},
-  }, {}, {}});
-  s.push_back({"eval", "evaluation on a test set", {
-      {"limit", T::Int, "0", 0, 1e9, {}, "evaluate the first N test sequences; 0 = all"},
-      {"ssm_path", T::Enum, "recurrent", 0, 0, {"recurrent", "conv"},
-       "float S4D models: the recurrence, or the convolution mode (FFT; float only)"},
-  }, {}, {}});
-  s.push_back({"model", "model architecture (configs/models/*.yaml; docs/models.md)", {},
-               core::ModelConfig().to_yaml(),
-               [](const YAML::Node& node, const std::string& prefix) {
-                 return core::ModelConfig::from_yaml(node, prefix).to_yaml();
-               }});
-  s.push_back({"train", "training recipe: optimiser, schedule, epochs (docs/models.md)", {},
-               core::TrainConfig().to_yaml(),
-               [](const YAML::Node& node, const std::string& prefix) {
-                 return core::TrainConfig::from_yaml(node, prefix).to_yaml();
-               }});
-  s.push_back({"quantize", "post-training quantization", {
-      {"calib", T::Int, "256", 1, 1e7, {}, "training sequences used for calibration"},
-      {"integer_states", T::Bool, "false", 0, 0, {},
-       "calibrate each layer's state on the integer model's own states (with its quantized A, B, u), not the float's"},
-      {"stable_a", T::Bool, "false", 0, 0, {},
-       "keep every quantized |Lambda_bar| below 1 (move the larger part of A one code toward zero until it is)"},
-      {"gelu", T::Enum, "lut", 0, 0, {"lut", "hard"},
-       "integer GELU: lut (the exact GELU tabulated over the SSM output format) or hard (x*clip(x+2,0,4)/4)"},
-  }, {}, {}});
-  s.push_back({"precision", "precision config: bits and quantizer per model component (docs/precision.md)",
-               {}, quant::PrecisionConfig().to_yaml(),
-               [](const YAML::Node& node, const std::string& prefix) {
-                 return quant::PrecisionConfig::from_yaml(node, prefix).to_yaml();
-               }});
-  s.push_back({"hw", "hardware config: units, memories, bus, clock, timing mode (configs/hw/, docs/hardware.md)", {},
-               hw::HwConfig().to_yaml(),
-               [](const YAML::Node& node, const std::string& prefix) {
-                 return hw::HwConfig::from_yaml(node, prefix).to_yaml();
-               }});
+  s.push_back(table_section("run", "settings of every run", RunSettings::keys()));
+  s.push_back(table_section("data", "the workload's data", DataSettings::keys()));
+  s.push_back(table_section("eval", "evaluation on a test set", EvalSettings::keys()));
+  s.push_back(table_section("model", "model architecture (configs/models/*.yaml; docs/models.md)",
+                            core::ModelConfig::keys()));
+  s.push_back(table_section("train", "training recipe: optimiser, schedule, epochs (docs/models.md)",
+                            core::TrainConfig::keys()));
+  s.push_back(table_section("quantize", "post-training quantization", quantize_keys()));
+  s.push_back(typed_section<quant::PrecisionConfig>(
+      "precision", "precision config: bits and quantizer per model component (docs/precision.md)",
+      [](const YAML::Node& n, const std::string& prefix) { return quant::PrecisionConfig::from_yaml(n, prefix); },
+      [](const quant::PrecisionConfig& p) { return p.to_yaml(); }));
+  s.push_back(table_section("hw", "hardware config: units, memories, bus, clock, timing mode (configs/hw/, docs/hardware.md)",
+                            hw::HwConfig::keys()));
   return Config(std::move(s));
 }
 

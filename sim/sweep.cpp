@@ -24,6 +24,7 @@
 #include "quant/precision.hpp"
 #include "quant/yaml_value.hpp"
 #include "reports/record.hpp"
+#include "reports/result_record.hpp"
 #include "sim/config.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "workloads/sha256.hpp"
@@ -350,27 +351,6 @@ void append_line(const fs::path& p, const std::string& line) {
   if (n != static_cast<ssize_t>(s.size())) throw RunError("sweep: short write to " + p.string());
 }
 
-const char* kCsvHeader =
-    "id,index,label,precision,hw,method,accuracy,bit_exact,energy_nj_per_token,latency_us_per_token,cycles_per_token,"
-    "tokens_per_s,memory_bits,footprint_reduction,area_mm2,seconds";
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
-std::string csv_row(const nlohmann::json& r) {
-  const auto& p = r["point"];
-  return fmt::format("{},{},{},{},{},{},{:.6f},{},{:.6g},{:.6g},{:.6g},{:.6g},{},{:.6g},{:.6g},{:.1f}", r["id"].get<std::string>(),
-                     r["index"].get<size_t>(), csv_field(r["label"]), csv_field(p["precision"]), csv_field(p["hw"]),
-                     p["method"].get<std::string>(), r["accuracy"].get<double>(), r["bit_exact"].get<bool>() ? "true" : "false",
-                     r["energy_nj_per_token"].get<double>(), r["latency_us_per_token"].get<double>(),
-                     r["cycles_per_token"].get<double>(), r["tokens_per_s"].get<double>(), r["memory_bits"].get<uint64_t>(),
-                     r["footprint_reduction"].get<double>(), r["area_mm2"].get<double>(), r["seconds"].get<double>());
-}
-
 // The command that makes a point's model (quantize for PTQ, qat for QAT) into `model`; empty for a
 // model given as it is.
 std::vector<std::string> model_command(const SweepSpec& spec, const SweepPoint& p, const fs::path& model,
@@ -413,17 +393,20 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
                  logs = dir / "logs";
   // what is already done
   std::set<std::string> done;
-  std::vector<nlohmann::json> kept;
+  std::vector<reports::ResultRecord> kept;
   if (fs::exists(jsonl)) {
     if (!o.resume)
       throw InputError("sweep: " + jsonl.string() + " already holds results: add --resume to continue that sweep, or "
                        "give another --out-dir");
+    std::string jtext;  // the whole lines, as read
     std::ifstream f(jsonl);
     for (std::string line; std::getline(f, line);) {
       try {
-        auto r = nlohmann::json::parse(line);
-        if (r.contains("id") && !done.count(r["id"])) {
-          done.insert(r["id"].get<std::string>());
+        const auto j = nlohmann::json::parse(line);
+        auto r = reports::record_from_json(j);
+        if (r.id && !done.count(*r.id)) {
+          done.insert(*r.id);
+          jtext += j.dump() + "\n";
           kept.push_back(std::move(r));
         }
       } catch (const nlohmann::json::exception&) {
@@ -431,16 +414,13 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
       }
     }
     // rewrite both files from the whole lines (atomically), so a cut line leaves no trace
-    std::string jtext, ctext = std::string(kCsvHeader) + "\n";
-    for (const auto& r : kept) {
-      jtext += r.dump() + "\n";
-      ctext += csv_row(r) + "\n";
-    }
+    std::string ctext = reports::csv_header() + "\n";
+    for (const auto& r : kept) ctext += reports::csv_row(r) + "\n";
     reports::write_text_atomic(jsonl, jtext);
     reports::write_text_atomic(csv, ctext);
   } else {
     fs::create_directories(dir);
-    reports::write_text_atomic(csv, std::string(kCsvHeader) + "\n");
+    reports::write_text_atomic(csv, reports::csv_header() + "\n");
   }
   fs::create_directories(models);
   fs::create_directories(logs);
@@ -470,11 +450,11 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
   std::exception_ptr error;
   const auto t0 = std::chrono::steady_clock::now();
   // the best point so far: the most accurate, then the least energy per token
-  nlohmann::json best;
-  auto consider = [&](const nlohmann::json& r) {
-    const double a = r["accuracy"].get<double>(), e = r["energy_nj_per_token"].get<double>();
-    if (best.is_null() || a > best["accuracy"].get<double>() ||
-        (a == best["accuracy"].get<double>() && e < best["energy_nj_per_token"].get<double>()))
+  std::optional<reports::ResultRecord> best;
+  auto consider = [&](const reports::ResultRecord& r) {
+    const double a = r.accuracy.value_or(0), e = r.energy_nj_per_token.value_or(0);
+    if (!best || a > best->accuracy.value_or(0) ||
+        (a == best->accuracy.value_or(0) && e < best->energy_nj_per_token.value_or(0)))
       best = r;
   };
   for (const auto& r : kept) consider(r);
@@ -521,34 +501,47 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
                                             "--json", sim_json.string()};
         for (const auto& [key, v] : p.hw->overrides) sim_cmd.insert(sim_cmd.end(), {"--set", "hw." + key + "=" + v});
         must(sim_cmd, log, p, true);  // exit 1: not bit-exact, still a result (bit_exact false)
-        const nlohmann::json ev = read_json(eval_json), sj = read_json(sim_json);
-        nlohmann::json r;
-        r["id"] = p.id;
-        r["index"] = p.index;
-        r["label"] = p.label();
-        r["point"] = {{"precision", p.precision->label}, {"hw", p.hw->label}, {"method", p.method},
-                      {"qat_epochs", p.method == "qat" ? spec.qat_epochs : 0},
-                      {"precision_overrides", p.precision->overrides}, {"hw_overrides", p.hw->overrides}};
-        r["accuracy"] = ev["accuracy"];
-        r["eval_sequences"] = ev["count"];
-        for (const char* key : {"bit_exact", "energy_nj_per_token", "latency_us_per_token", "cycles_per_token",
-                                "tokens_per_s", "area_mm2", "energy_breakdown_nj", "utilization"})
-          r[key] = sj[key];
-        r["memory_bits"] = sj["footprint"]["weight_bits"];
-        r["footprint_reduction"] = sj["footprint"]["reduction"];
-        r["memory_bits_by_component"] = sj["footprint"]["bits_by_component"];
-        r["hw_config"] = sj["hw"];
-        r["precision_config"] = p.precision->model.empty() ? p.precision->file.filename().string()
-                                                           : p.precision->model.filename().string();
-        r["model"] = model.filename().string();
-        r["commands"] = nlohmann::json::array();
+        const reports::ResultRecord ev = reports::record_from_json(read_json(eval_json)),
+                                    sj = reports::record_from_json(read_json(sim_json));
+        reports::ResultRecord r;
+        r.id = p.id;
+        r.index = p.index;
+        r.label = p.label();
+        reports::PointSettings settings;
+        settings.precision = p.precision->label;
+        settings.hw = p.hw->label;
+        settings.method = p.method;
+        settings.qat_epochs = p.method == "qat" ? spec.qat_epochs : 0;
+        settings.precision_overrides = p.precision->overrides;
+        settings.hw_overrides = p.hw->overrides;
+        r.point = settings;
+        r.accuracy = ev.accuracy;
+        r.eval_sequences = ev.count;
+        r.bit_exact = sj.bit_exact;
+        r.energy_nj_per_token = sj.energy_nj_per_token;
+        r.latency_us_per_token = sj.latency_us_per_token;
+        r.cycles_per_token = sj.cycles_per_token;
+        r.tokens_per_s = sj.tokens_per_s;
+        r.area_mm2 = sj.area_mm2;
+        r.energy_breakdown_nj = sj.energy_breakdown_nj;
+        r.utilization = sj.utilization;
+        r.memory_bits = sj.memory_bits;
+        if (sj.footprint) {
+          r.footprint_reduction = sj.footprint->reduction;
+          r.memory_bits_by_component = sj.footprint->bits_by_component;
+        }
+        r.hw_config = sj.hw;
+        r.precision_config = p.precision->model.empty() ? p.precision->file.filename().string()
+                                                        : p.precision->model.filename().string();
+        r.model = model.filename().string();
+        r.commands.emplace();
         using Command = const std::vector<std::string>*;
         for (Command c : std::initializer_list<Command>{&quantize_cmd, &eval_cmd, &sim_cmd})
-          if (!c->empty()) r["commands"].push_back(command_line(*c));
-        r["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - ps).count();
+          if (!c->empty()) r.commands->push_back(command_line(*c));
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ps).count();
         std::lock_guard<std::mutex> g(mu);
-        append_line(jsonl, r.dump());
-        append_line(csv, csv_row(r));
+        append_line(jsonl, reports::to_json(r).dump());
+        append_line(csv, reports::csv_row(r));
         ++finished;
         consider(r);
         if (o.progress) {
@@ -557,8 +550,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
           o.progress(fmt::format("sweep: {}/{} points{}, {} elapsed, ETA {}; best so far: {} {:.2f}% at {:.3g} nJ/token",
                                  finished, sum.total, sum.resumed ? fmt::format(" ({} resumed)", sum.resumed) : "",
                                  fmt_secs(el), fmt_secs(el / static_cast<double>(ran) * static_cast<double>(todo.size() - ran)),
-                                 best["label"].get<std::string>(), 100 * best["accuracy"].get<double>(),
-                                 best["energy_nj_per_token"].get<double>()));
+                                 best->label.value_or(""), 100 * best->accuracy.value_or(0),
+                                 best->energy_nj_per_token.value_or(0)));
         }
       } catch (...) {
         std::lock_guard<std::mutex> g(mu);

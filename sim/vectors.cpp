@@ -55,28 +55,6 @@ std::string file_of(const std::string& name, size_t layer) {
   return fmt::format("L{}_{}_{}.hex", layer, k.unit, name);
 }
 
-const char* rounding_name(quant::Rounding r) {
-  switch (r) {
-    case quant::Rounding::Floor: return "floor";
-    case quant::Rounding::TowardZero: return "toward_zero";
-    case quant::Rounding::HalfUp: return "half_up";
-    case quant::Rounding::HalfDown: return "half_down";
-    case quant::Rounding::HalfEven: return "half_even";
-    case quant::Rounding::HalfAway: return "half_away";
-    case quant::Rounding::HalfTowardZero: return "half_toward_zero";
-  }
-  return "?";
-}
-
-const char* overflow_name(quant::Overflow o) {
-  switch (o) {
-    case quant::Overflow::Wrap: return "wrap";
-    case quant::Overflow::Saturate: return "saturate";
-    case quant::Overflow::SaturateSymmetric: return "saturate_symmetric";
-  }
-  return "?";
-}
-
 // The manifest entry of a file (without its count and shape).
 nlohmann::json describe(const core::QModel& m, const std::string& name, size_t layer) {
   const Kind& k = kinds().at(name);
@@ -99,8 +77,8 @@ nlohmann::json describe(const core::QModel& m, const std::string& name, size_t l
     }
     j["width"] = w;
     j["scale"] = scales.size() == 1 ? scales[0] : scales;
-    j["rounding"] = rounding_name(t.params[0].rounding);
-    j["overflow"] = overflow_name(t.params[0].overflow);
+    j["rounding"] = quant::to_string(t.params[0].rounding);
+    j["overflow"] = quant::to_string(t.params[0].overflow);
     return j;
   }
   std::string point = k.point;
@@ -111,8 +89,8 @@ nlohmann::json describe(const core::QModel& m, const std::string& name, size_t l
   j["scale"] = p.scale();
   j["binary_point"] = p.format.is_binary_point() ? nlohmann::json(p.format.frac()) : nlohmann::json(nullptr);
   j["format"] = p.format.to_string();
-  j["rounding"] = rounding_name(p.rounding);
-  j["overflow"] = overflow_name(p.overflow);
+  j["rounding"] = quant::to_string(p.rounding);
+  j["overflow"] = quant::to_string(p.overflow);
   return j;
 }
 

@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "quant/errors.hpp"
-#include "quant/yaml_value.hpp"
+#include "quant/keys.hpp"
 #include "ssm_core/layers.hpp"
 #include "ssm_core/random.hpp"
 
@@ -21,110 +21,66 @@ std::unique_ptr<Workspace<T>> make_workspace() {
 template std::unique_ptr<Workspace<float>> make_workspace<float>();
 template std::unique_ptr<Workspace<double>> make_workspace<double>();
 
-namespace {
 
-const char* kMixingNames[] = {"glu", "half_glu1", "half_glu2", "gelu"};
-const char* kCInitNames[] = {"trunc_standard_normal", "lecun_normal", "complex_normal"};
-
-template <typename E, size_t K>
-E parse_enum(const YAML::Node& v, const std::string& key, const char* const (&names)[K]) {
-  const std::string s = v.Scalar();
-  for (size_t i = 0; i < K; ++i)
-    if (s == names[i]) return static_cast<E>(i);
-  std::string allowed;
-  for (size_t i = 0; i < K; ++i) allowed += (i ? ", " : "") + std::string(names[i]);
-  throw ConfigError(key, s, "allowed: " + allowed);
+const keys::Table<ModelConfig>& ModelConfig::keys() {
+  using M = ModelConfig;
+  static const auto t =
+      keys::Table<M>("model")
+          .text("name", &M::name, "the preset's name")
+          .choice("layer", &M::layer, {{"s4d", LayerType::S4D}, {"s5", LayerType::S5}}, "the SSM layer")
+          .integer("d_input", &M::d_input, 0, 4096, "features", "input features per step; 0: from the workload")
+          .integer("d_output", &M::d_output, 0, 4096, "features",
+                   "classes (classify) or output features (regress); 0: from the workload")
+          .integer("H", &M::H, 1, 4096, "channels", "model width")
+          .integer("N", &M::N, 2, 4096, "states", "S4D state size per channel (N/2 complex modes)",
+                   [](size_t n) { return n % 2 ? std::string("an even state size (N/2 complex modes)") : std::string(); })
+          .integer("n_layers", &M::n_layers, 1, 64, "layers", "SSM blocks")
+          .boolean("prenorm", &M::prenorm, "normalise before the SSM (else after the residual)")
+          .choice("norm", &M::norm, {{"layer", Norm::Layer}, {"batch", Norm::Batch}}, "LayerNorm or BatchNorm")
+          .choice("mixing", &M::mixing,
+                  {{"glu", Mixing::Glu}, {"half_glu1", Mixing::HalfGlu1}, {"half_glu2", Mixing::HalfGlu2},
+                   {"gelu", Mixing::Gelu}},
+                  "the block's output mixing after the SSM")
+          .real("dropout", &M::dropout, 0.0, 0.9, "", "channel dropout in training")
+          .choice("pooling", &M::pooling, {{"mean", Pooling::Mean}, {"last", Pooling::Last}}, "pooling over time")
+          .choice("task", &M::task, {{"classify", Task::Classify}, {"regress", Task::Regress}},
+                  "class logits after pooling, or forecasting of the last steps")
+          .integer("target_length", &M::target_length, 0, 1000000, "steps",
+                   "regress: scored steps at the end; 0: from the workload")
+          .choice("discretization", &M::discretization,
+                  {{"zoh", Discretization::Zoh}, {"bilinear", Discretization::Bilinear}}, "continuous to discrete")
+          .choice("init", &M::init, {{"lin", S4DInit::Lin}, {"inv", S4DInit::Inv}}, "S4D initialisation of A")
+          .real("dt_min", &M::dt_min, 1e-6, 10.0, "", "smallest initial step")
+          .real("dt_max", &M::dt_max, 1e-6, 10.0, "", "largest initial step")
+          .integer("P", &M::P, 1, 8192, "states", "S5 state size (P/2 stored with conjugate symmetry)")
+          .integer("J", &M::J, 1, 4096, "blocks", "S5: HiPPO-LegS blocks of P/J states")
+          .boolean("conj_sym", &M::conj_sym, "S5: store half the states (conjugate symmetry)")
+          .real("step_rescale", &M::step_rescale, 1e-6, 1e6, "", "S5: step = step_rescale * exp(log_step)")
+          .choice("C_init", &M::C_init,
+                  {{"trunc_standard_normal", S5CInit::TruncStandardNormal},
+                   {"lecun_normal", S5CInit::LecunNormal},
+                   {"complex_normal", S5CInit::ComplexNormal}},
+                  "S5 initialisation of C")
+          .rule([](const M& c, const std::string& prefix) {
+            if (c.dt_min > c.dt_max)
+              throw ConfigError(prefix + ".dt_min", std::to_string(c.dt_min), "dt_min must not exceed dt_max");
+            if (c.layer != LayerType::S5) return;
+            // the reference's blocks: P/J states each, of which half are stored with conjugate symmetry
+            if (c.P % c.J != 0)
+              throw ConfigError(prefix + ".J", std::to_string(c.J),
+                                "a divisor of P = " + std::to_string(c.P) + " (J blocks of P/J states)");
+            if (c.conj_sym && (c.P / c.J) % 2 != 0)
+              throw ConfigError(prefix + ".P", std::to_string(c.P),
+                                "with conj_sym, P/J (= " + std::to_string(c.P / c.J) + ") must be even");
+          });
+  return t;
 }
-
-
-}  // namespace
 
 ModelConfig ModelConfig::from_yaml(const YAML::Node& node, const std::string& prefix) {
-  ModelConfig c;
-  if (!node || node.IsNull()) return c;
-  if (!node.IsMap()) throw ConfigError(prefix, "", "expected a map of model keys");
-  static const char* kLayers[] = {"s4d", "s5"};
-  static const char* kPool[] = {"mean", "last"};
-  static const char* kDisc[] = {"zoh", "bilinear"};
-  static const char* kInit[] = {"lin", "inv"};
-  static const char* kNorm[] = {"layer", "batch"};
-  static const char* kTask[] = {"classify", "regress"};
-  for (const auto& kv : node) {
-    const std::string k = kv.first.as<std::string>();
-    const std::string key = prefix + "." + k;
-    const YAML::Node& v = kv.second;
-    if (k == "name") c.name = v.Scalar();
-    else if (k == "layer") c.layer = parse_enum<LayerType>(v, key, kLayers);
-    else if (k == "d_input") c.d_input = yaml_size(v, key, 0, 4096);
-    else if (k == "d_output") c.d_output = yaml_size(v, key, 0, 4096);
-    else if (k == "H") c.H = yaml_size(v, key, 1, 4096);
-    else if (k == "N") {
-      c.N = yaml_size(v, key, 2, 4096);
-      if (c.N % 2) throw ConfigError(key, v.Scalar(), "an even state size (N/2 complex modes)");
-    } else if (k == "n_layers") c.n_layers = yaml_size(v, key, 1, 64);
-    else if (k == "prenorm") c.prenorm = yaml_bool(v, key);
-    else if (k == "norm") c.norm = parse_enum<Norm>(v, key, kNorm);
-    else if (k == "mixing") c.mixing = parse_enum<Mixing>(v, key, kMixingNames);
-    else if (k == "dropout") c.dropout = yaml_real(v, key, 0.0, 0.9);
-    else if (k == "pooling") c.pooling = parse_enum<Pooling>(v, key, kPool);
-    else if (k == "task") c.task = parse_enum<Task>(v, key, kTask);
-    else if (k == "target_length") c.target_length = yaml_size(v, key, 0, 1000000);
-    else if (k == "discretization") c.discretization = parse_enum<Discretization>(v, key, kDisc);
-    else if (k == "init") c.init = parse_enum<S4DInit>(v, key, kInit);
-    else if (k == "dt_min") c.dt_min = yaml_real(v, key, 1e-6, 10.0);
-    else if (k == "dt_max") c.dt_max = yaml_real(v, key, 1e-6, 10.0);
-    else if (k == "P") c.P = yaml_size(v, key, 1, 8192);
-    else if (k == "J") c.J = yaml_size(v, key, 1, 4096);
-    else if (k == "conj_sym") c.conj_sym = yaml_bool(v, key);
-    else if (k == "step_rescale") c.step_rescale = yaml_real(v, key, 1e-6, 1e6);
-    else if (k == "C_init") c.C_init = parse_enum<S5CInit>(v, key, kCInitNames);
-    else
-      throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "unknown model key; allowed: name, layer, d_input, "
-                        "d_output, H, N, n_layers, prenorm, norm, mixing, dropout, pooling, task, target_length, discretization, "
-                        "init, dt_min, dt_max, P, J, conj_sym, step_rescale, C_init");
-  }
-  if (c.dt_min > c.dt_max)
-    throw ConfigError(prefix + ".dt_min", std::to_string(c.dt_min), "dt_min must not exceed dt_max");
-  if (c.layer == LayerType::S5) {
-    // the reference's blocks: P/J states each, of which half are stored with conjugate symmetry
-    if (c.P % c.J != 0)
-      throw ConfigError(prefix + ".J", std::to_string(c.J),
-                        "a divisor of P = " + std::to_string(c.P) + " (J blocks of P/J states)");
-    if (c.conj_sym && (c.P / c.J) % 2 != 0)
-      throw ConfigError(prefix + ".P", std::to_string(c.P),
-                        "with conj_sym, P/J (= " + std::to_string(c.P / c.J) + ") must be even");
-  }
-  return c;
+  return keys().read(node, prefix);
 }
 
-YAML::Node ModelConfig::to_yaml() const {
-  static const char* kLayers[] = {"s4d", "s5"};
-  YAML::Node n;
-  n["name"] = name;
-  n["layer"] = kLayers[static_cast<int>(layer)];
-  n["d_input"] = d_input;
-  n["d_output"] = d_output;
-  n["H"] = H;
-  n["N"] = N;
-  n["n_layers"] = n_layers;
-  n["prenorm"] = prenorm;
-  n["norm"] = norm == Norm::Layer ? "layer" : "batch";
-  n["mixing"] = kMixingNames[static_cast<int>(mixing)];
-  n["dropout"] = dropout;
-  n["pooling"] = pooling == Pooling::Mean ? "mean" : "last";
-  n["task"] = task == Task::Classify ? "classify" : "regress";
-  n["target_length"] = target_length;
-  n["discretization"] = discretization == Discretization::Zoh ? "zoh" : "bilinear";
-  n["init"] = init == S4DInit::Lin ? "lin" : "inv";
-  n["dt_min"] = dt_min;
-  n["dt_max"] = dt_max;
-  n["P"] = P;
-  n["J"] = J;
-  n["conj_sym"] = conj_sym;
-  n["step_rescale"] = step_rescale;
-  n["C_init"] = kCInitNames[static_cast<int>(C_init)];
-  return n;
-}
+YAML::Node ModelConfig::to_yaml() const { return keys().write(*this); }
 
 Model::Model(const ModelConfig& config) : config_(config) {
   if (config_.d_input == 0 || config_.d_output == 0)

@@ -27,6 +27,10 @@
 namespace YAML {
 class Node;
 }
+namespace ssmsim::keys {
+template <class S>
+class Table;
+}
 
 namespace ssmsim::core {
 
@@ -69,7 +73,9 @@ struct ModelConfig {
   double step_rescale = 1.0;
   S5CInit C_init = S5CInit::TruncStandardNormal;
 
-  // Reads the `model` section (configs/models/*.yaml); ConfigError names key, value, allowed.
+  // The `model` section's keys (configs/models/*.yaml): the one place they are spelled.
+  static const keys::Table<ModelConfig>& keys();
+  // Reads the `model` section; ConfigError names key, value, allowed.
   static ModelConfig from_yaml(const YAML::Node& node, const std::string& key_prefix = "model");
   YAML::Node to_yaml() const;
 };

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "quant/errors.hpp"
-#include "quant/yaml_value.hpp"
+#include "quant/keys.hpp"
 #include "ssm_core/random.hpp"
 
 namespace ssmsim::core {
@@ -127,49 +127,30 @@ void AdamW::step(TrainState& st, std::vector<float>& grad, size_t count, double 
   }
 }
 
-TrainConfig TrainConfig::from_yaml(const YAML::Node& node, const std::string& prefix) {
-  TrainConfig c;
-  if (!node || node.IsNull()) return c;
-  for (const auto& kv : node) {
-    const std::string k = kv.first.as<std::string>(), key = prefix + "." + k;
-    const YAML::Node& v = kv.second;
-    if (k == "epochs") c.epochs = yaml_size(v, key, 1, 1000000);
-    else if (k == "batch_size") c.batch_size = yaml_size(v, key, 1, 65536);
-    else if (k == "lr") c.lr = yaml_real(v, key, 0, 10);
-    else if (k == "ssm_lr") c.ssm_lr = yaml_real(v, key, 0, 10);
-    else if (k == "weight_decay") c.weight_decay = yaml_real(v, key, 0, 10);
-    else if (k == "ssm_weight_decay") c.ssm_weight_decay = yaml_real(v, key, 0, 10);
-    else if (k == "warmup_epochs") c.warmup_epochs = yaml_real(v, key, 0, 1e6);
-    else if (k == "min_lr_ratio") c.min_lr_ratio = yaml_real(v, key, 0, 1);
-    else if (k == "grad_clip") c.grad_clip = yaml_real(v, key, 0, 1e9);
-    else if (k == "recurrence") {
-      const std::string r = v.Scalar();
-      if (r == "continuous") c.recurrence = Recurrence::Continuous;
-      else if (r == "discrete") c.recurrence = Recurrence::Discrete;
-      else if (r == "polar") c.recurrence = Recurrence::Polar;
-      else throw ConfigError(key, r, "allowed: continuous, discrete, polar");
-    } else
-      throw ConfigError(key, v.IsScalar() ? v.Scalar() : "", "unknown train key; allowed: epochs, batch_size, lr, "
-                        "ssm_lr, weight_decay, ssm_weight_decay, warmup_epochs, min_lr_ratio, grad_clip, recurrence");
-  }
-  return c;
+const keys::Table<TrainConfig>& TrainConfig::keys() {
+  using T = TrainConfig;
+  static const auto t =
+      keys::Table<T>("train")
+          .integer("epochs", &T::epochs, 1, 1000000, "epochs", "passes over the training set")
+          .integer("batch_size", &T::batch_size, 1, 65536, "sequences", "sequences per optimiser step")
+          .real("lr", &T::lr, 0, 10, "", "peak learning rate of the regular and no-decay groups")
+          .real("ssm_lr", &T::ssm_lr, 0, 10, "", "peak learning rate of the SSM group (step, state matrix)")
+          .real("weight_decay", &T::weight_decay, 0, 10, "", "decoupled weight decay (AdamW) of the regular group")
+          .real("ssm_weight_decay", &T::ssm_weight_decay, 0, 10, "", "weight decay of the SSM group")
+          .real("warmup_epochs", &T::warmup_epochs, 0, 1e6, "epochs", "linear warm-up, then cosine decay")
+          .real("min_lr_ratio", &T::min_lr_ratio, 0, 1, "", "the cosine decay's floor, as a fraction of lr")
+          .real("grad_clip", &T::grad_clip, 0, 1e9, "", "global L2 norm of the gradient; 0 = off")
+          .choice("recurrence", &T::recurrence,
+                  {{"continuous", Recurrence::Continuous},
+                   {"discrete", Recurrence::Discrete},
+                   {"polar", Recurrence::Polar}},
+                  "QAT: how the recurrent matrix is learnt (docs/quantization.md)");
+  return t;
 }
 
-YAML::Node TrainConfig::to_yaml() const {
-  YAML::Node n;
-  n["epochs"] = epochs;
-  n["batch_size"] = batch_size;
-  n["lr"] = lr;
-  n["ssm_lr"] = ssm_lr;
-  n["weight_decay"] = weight_decay;
-  n["ssm_weight_decay"] = ssm_weight_decay;
-  n["warmup_epochs"] = warmup_epochs;
-  n["min_lr_ratio"] = min_lr_ratio;
-  n["grad_clip"] = grad_clip;
-  n["recurrence"] = recurrence == Recurrence::Continuous ? "continuous"
-                    : recurrence == Recurrence::Discrete ? "discrete" : "polar";
-  return n;
-}
+TrainConfig TrainConfig::from_yaml(const YAML::Node& node, const std::string& prefix) { return keys().read(node, prefix); }
+
+YAML::Node TrainConfig::to_yaml() const { return keys().write(*this); }
 
 double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio) {
   if (W > 0 && s < W) return static_cast<double>(s + 1) / static_cast<double>(W);

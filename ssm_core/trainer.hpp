@@ -17,6 +17,10 @@
 namespace YAML {
 class Node;
 }
+namespace ssmsim::keys {
+template <class S>
+class Table;
+}
 
 namespace ssmsim::core {
 
@@ -40,6 +44,8 @@ struct TrainConfig {
   size_t threads = 0;            // 0 = all cores; results do not depend on it
   Recurrence recurrence = Recurrence::Continuous;  // QAT only
 
+  // The `train` section's keys: the one place they are spelled.
+  static const keys::Table<TrainConfig>& keys();
   // Reads the `train` section; ConfigError names key, value, allowed.
   static TrainConfig from_yaml(const YAML::Node& node, const std::string& key_prefix = "train");
   // The section as resolved (every key); seed and threads come from the run section.

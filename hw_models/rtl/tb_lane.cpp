@@ -36,14 +36,24 @@ namespace {
 constexpr int kAW = TB_AW, kXW = TB_XW, kBUW = TB_BUW, kKW = TB_KW, kSW = TB_SW;
 constexpr int kLatency = 2;  // ssm_lane.v: input at rising edge k, output after edge k+1
 
-// The mode numbering of ssm_lane.v's ROUNDING and OVERFLOW parameters (the order of
-// quant/format.hpp's enums and of docs/fixed_point.md section 2).
-const char* const kRoundings[] = {"floor",     "toward_zero", "half_up",         "half_down",
-                                  "half_even", "half_away",   "half_toward_zero"};
-const char* const kOverflows[] = {"wrap", "saturate", "saturate_symmetric"};
-// The abbreviations of the variant names (tb_lane_x<width>_<rounding>_<overflow>).
-const char* const kRoundingTags[] = {"floor", "tz", "hu", "hd", "he", "ha", "htz"};
-const char* const kOverflowTags[] = {"wrap", "sat", "satsym"};
+// The mode numbering of ssm_lane.v's ROUNDING and OVERFLOW parameters and the abbreviations of
+// the variant names (tb_lane_x<width>_<rounding tag>_<overflow tag>): quant/modes.def.
+const char* const kRoundings[] = {
+#define SSMSIM_ROUNDING(name, id, tag) #name,
+#include "quant/modes.def"
+};
+const char* const kOverflows[] = {
+#define SSMSIM_OVERFLOW(name, id, tag) #name,
+#include "quant/modes.def"
+};
+const char* const kRoundingTags[] = {
+#define SSMSIM_ROUNDING(name, id, tag) #tag,
+#include "quant/modes.def"
+};
+const char* const kOverflowTags[] = {
+#define SSMSIM_OVERFLOW(name, id, tag) #tag,
+#include "quant/modes.def"
+};
 
 [[noreturn]] void cannot_check(const std::string& why) {
   std::fprintf(stderr, "tb_lane_%s: %s\n", TB_VARIANT, why.c_str());

@@ -97,8 +97,11 @@ TEST(SimulateCli, TheJsonRecordHasEveryCostFigureAndTheResolvedHardware) {
     EXPECT_TRUE(j.contains(k)) << k;
   for (const char* k : {"cmac", "mve", "sfu", "weight_mem", "state_mem", "bus", "offchip"})
     EXPECT_TRUE(j["energy_breakdown_nj"].contains(k)) << k;
-  EXPECT_TRUE(j["memory_bits"].contains("layers.0.A"));
-  EXPECT_GT(j["memory_bits"]["total"].get<uint64_t>(), 0u);
+  // memory_bits: the weight bits stored, a number as in results.jsonl; per tensor and states beside it
+  EXPECT_TRUE(j["memory_bits_by_tensor"].contains("layers.0.A"));
+  EXPECT_GT(j["memory_bits"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["memory_bits"], j["footprint"]["weight_bits"]);
+  EXPECT_GT(j["state_bits"].get<uint64_t>(), 0u);
   EXPECT_EQ(j["hw"]["name"], "edge_minimal");
   EXPECT_DOUBLE_EQ(j["clock_mhz"].get<double>(), 200.0);
   EXPECT_NEAR(j["latency_us_per_token"].get<double>(), j["cycles_per_token"].get<double>() / 200.0, 1e-9);

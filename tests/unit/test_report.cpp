@@ -1,4 +1,5 @@
-// Component tests of reports/: the Pareto front against a brute-force O(n^2) definition on seeded
+// Component tests of reports/: the typed result record (every record ssmsim writes survives its
+// round trip byte for byte; lenient reading; the results.csv columns), the Pareto front against a brute-force O(n^2) definition on seeded
 // random sets (ties and duplicates included), and the report of a small fixed sweep written here
 // (two folders, one id in both): every point once per plot and once in the table, the fronts
 // marked, the page well-formed and self-contained, the Markdown naming the front; bad input named
@@ -20,6 +21,7 @@
 #include "quant/errors.hpp"
 #include "reports/pareto.hpp"
 #include "reports/report.hpp"
+#include "reports/result_record.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim;
@@ -354,4 +356,95 @@ TEST(Report, BadInputIsNamedByFileAndLine) {
 
   write(dir / "blank/results.jsonl", "\n\n");
   EXPECT_TRUE(has(message(dir / "blank"), "no design points"));
+}
+
+// Records as ssmsim writes them (keys sorted, integers and floats as written): reading one into
+// the typed record and writing it again gives the same bytes, so a key the record does not list,
+// or lists with another type, fails here.
+TEST(ResultRecord, EveryRecordSsmsimWritesSurvivesTheTypedRoundTripByteForByte) {
+  const char* const records[] = {
+      // simulate --json (not bit-exact, so first_mismatch is there)
+      R"({"accuracy":1.0,"area_breakdown_mm2":{"bus":0.00128,"cmac":0.05919768},"area_mm2":0.2173052,)"
+      R"("bit_exact":false,"checked_states":true,"checkpoint":"q.safetensors","clock_mhz":200.0,"cmac":"cpp",)"
+      R"("command":"simulate","cycles":784200,"cycles_per_layer_per_token":[478.0,12.5],"cycles_per_sequence":392100.0,)"
+      R"("cycles_per_token":500.3469387755102,"energy_breakdown_nj":{"cmac":4.894245530532411,"offchip":0.0},)"
+      R"("energy_nj_per_token":12.780335014425994,"energy_nj_total":20039.565302619958,"energy_table":"horowitz45nm",)"
+      R"("first_mismatch":"sequence 0, logits","footprint":{"bits_by_component":{"A":8192,"B":4096},)"
+      R"("float32_bits":123712,"reduction":6.069073783359498,"weight_bits":20384,"weight_elements":3866},)"
+      R"("hw":{"clock_mhz":200.0,"double_buffer":true,"name":"edge_minimal","state_mem":{"banks":4.0}},)"
+      R"("io_cycles":344,"latency_us_per_token":2.501734693877551,"leakage_nj_total":32.6299844801,"load_cycles":527,)"
+      R"("memory_bits":20384,"memory_bits_by_tensor":{"decoder.weight":640,"layers.0.x":16384},"mode":"lt",)"
+      R"("precision":"hetero_6x","sequences":2,"simulated_cycles_per_wall_s":18395537.986563094,)"
+      R"("simulated_tokens_per_wall_s":36781.69288820573,"state_bits":16384,"stats":[{"description":"tokens processed",)"
+      R"("name":"controller.tokens","unit":"tokens","value":1568.0}],"tokens":1568,"tokens_per_s":399722.6414324754,)"
+      R"("utilization":{"bus":0.0011094537946249447,"cmac":0.3279163478704412},"wall_seconds":0.042629903,)"
+      R"("weights_streamed":false,"workload":"smnist"})",
+      // eval --json: float (classification), the integer C-model, float (regression)
+      R"({"accuracy":0.9791666666666666,"checkpoint":"f.safetensors","command":"eval","confusion":[[5,0],[1,4]],)"
+      R"("count":10,"loss":0.08860123,"seconds":0.14,"split":"test","ssm_path":"recurrent","workload":"smnist"})",
+      R"({"accuracy":0.9375,"checkpoint":"q.safetensors","command":"eval","confusion":[[5,0],[1,4]],"count":10,)"
+      R"("integer":true,"precision":"hetero_6x","saturation":{"layers.0.x":0,"pool":136},"seconds":0.25,)"
+      R"("split":"test","workload":"smnist"})",
+      R"({"checkpoint":"l.safetensors","command":"eval","count":4,"mse":0.0123,"seconds":0.5,"smape_percent":3.25,)"
+      R"("split":"test","ssm_path":"recurrent","workload":"lorenz"})",
+      // a line of results.jsonl
+      R"({"accuracy":0.9375,"area_mm2":0.217305,"bit_exact":true,"commands":["ssmsim eval --ckpt m","ssmsim simulate"],)"
+      R"("cycles_per_token":500.347,"energy_breakdown_nj":{"cmac":4.89,"sfu":1.0},"energy_nj_per_token":12.78,)"
+      R"("eval_sequences":48,"footprint_reduction":6.06907,"hw_config":{"cmac_lanes":8.0,"name":"wide"},)"
+      R"("id":"p9a130203b076","index":0,"label":"w8a8 / wide cmac_lanes=8 / qat","latency_us_per_token":2.5,)"
+      R"("memory_bits":20384,"memory_bits_by_component":{"A":8192,"B":4096},"model":"m1.safetensors",)"
+      R"("point":{"hw":"wide cmac_lanes=8","hw_overrides":{"cmac_lanes":"8"},"method":"qat",)"
+      R"("precision":"w8a8","precision_overrides":{"A":4},"qat_epochs":1},"precision_config":"w8a8.yaml",)"
+      R"("seconds":2.2,"tokens_per_s":399723.0,"utilization":{"cmac":0.33}})",
+  };
+  for (const char* text : records) {
+    const json j = json::parse(text);
+    EXPECT_EQ(reports::to_json(reports::record_from_json(j)).dump(), j.dump()) << text;
+  }
+}
+
+TEST(ResultRecord, ReadingKeepsWhatFitsAndLeavesTheRestEmpty) {
+  const auto r = reports::record_from_json(json::parse(
+      R"({"accuracy":"high","index":-1,"bit_exact":1,"memory_bits":100.0,"tokens":2.5,"label":7,"hw_config":null,)"
+      R"("energy_breakdown_nj":{"cmac":1.5,"bad":"x"},"commands":["a",{"b":1}],"point":{"hw_overrides":{"lanes":8}},)"
+      R"("unknown_key":3})"));
+  EXPECT_FALSE(r.accuracy);
+  EXPECT_FALSE(r.index);      // negative: not an index
+  EXPECT_FALSE(r.bit_exact);  // a number, not a boolean
+  EXPECT_EQ(r.memory_bits, 100u);  // a whole number written as a float
+  EXPECT_FALSE(r.tokens);
+  EXPECT_FALSE(r.label);
+  EXPECT_FALSE(r.hw_config);
+  ASSERT_TRUE(r.energy_breakdown_nj);
+  EXPECT_EQ(*r.energy_breakdown_nj, (std::map<std::string, double>{{"cmac", 1.5}}));
+  EXPECT_EQ(r.commands, (std::vector<std::string>{"a", "{\n  \"b\": 1\n}"}));
+  ASSERT_TRUE(r.point && r.point->hw_overrides);
+  EXPECT_EQ(r.point->hw_overrides->at("lanes"), "8");
+  EXPECT_EQ(reports::to_json(reports::ResultRecord{}).dump(), "{}");
+}
+
+TEST(ResultRecord, KeysAndTheResultsCsvColumnsComeFromTheOneFieldList) {
+  using reports::PointSettings;
+  using reports::ResultRecord;
+  EXPECT_STREQ(reports::record_key(&ResultRecord::energy_nj_per_token), "energy_nj_per_token");
+  EXPECT_STREQ(reports::record_key(&ResultRecord::memory_bits), "memory_bits");
+  EXPECT_STREQ(reports::record_key(&PointSettings::method), "method");
+  EXPECT_EQ(reports::csv_header(),
+            "id,index,label,precision,hw,method,accuracy,bit_exact,energy_nj_per_token,latency_us_per_token,"
+            "cycles_per_token,tokens_per_s,memory_bits,footprint_reduction,area_mm2,seconds");
+  ResultRecord r = reports::record_from_json(json::parse(
+      R"({"id":"p1","index":3,"label":"w8a8, \"wide\"","point":{"precision":"w8a8","hw":"wide","method":"ptq"},)"
+      R"("accuracy":0.9375,"bit_exact":true,"energy_nj_per_token":12.7831234,"latency_us_per_token":2.5,)"
+      R"("cycles_per_token":500.347,"tokens_per_s":2775890.5,"memory_bits":20384,"footprint_reduction":6.06907,)"
+      R"("area_mm2":0.217305,"seconds":2.24})"));
+  EXPECT_EQ(reports::csv_row(r),
+            "p1,3,\"w8a8, \"\"wide\"\"\",w8a8,wide,ptq,0.937500,true,12.7831,2.5,500.347,2.77589e+06,20384,6.06907,"
+            "0.217305,2.2");
+  r.tokens_per_s.reset();
+  try {
+    reports::csv_row(r);
+    ADD_FAILURE() << "a row without tokens_per_s";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("tokens_per_s"), std::string::npos) << e.what();
+  }
 }

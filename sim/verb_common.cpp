@@ -1,0 +1,107 @@
+#include "sim/verb_common.hpp"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "quant/errors.hpp"
+#include "workloads/metrics.hpp"
+
+namespace ssmsim::sim {
+
+workloads::Workload load_data(const Invocation& inv, std::ostream& log, std::string name) {
+  workloads::WorkloadOptions wo;
+  wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  wo.train_size = static_cast<size_t>(inv.config.get_int("data.train_size"));
+  wo.val_size = static_cast<size_t>(inv.config.get_int("data.val_size"));
+  if (name.empty()) name = inv.options["workload"].as<std::string>();
+  log << "loading workload '" << name << "'..." << std::flush;
+  const auto t0 = std::chrono::steady_clock::now();
+  workloads::Workload w = workloads::load_workload(name, wo);
+  log << fmt::format(" {} train / {} val / {} test sequences of {} steps ({:.1f} s)\n", w.train.n, w.val.n,
+                     w.test.n, w.train.length,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return w;
+}
+
+
+core::TrainConfig train_config(const Invocation& inv) {
+  core::TrainConfig tc = core::TrainConfig::from_yaml(inv.config.section("train"));
+  tc.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  tc.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  return tc;
+}
+
+std::string fmt_time(double s) {
+  if (s < 90) return fmt::format("{:.0f}s", s);
+  if (s < 5400) return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
+  return fmt::format("{:.0f}h{:02.0f}m", std::floor(s / 3600), std::fmod(s / 60, 60));
+}
+
+std::function<void(const core::Progress&)> progress_printer(std::ostream& err, const char* what) {
+  const bool tty = ::isatty(2);
+  return [&err, what, tty](const core::Progress& p) {
+    if (!tty && p.step % std::max<size_t>(1, p.steps / 5) > 9 && p.step != p.steps) return;
+    err << fmt::format("{}{} {}/{} step {}/{}  loss {:.4f}  acc {:.2f}%  {:.0f} seq/s  ETA {}{}", tty ? "\r" : "", what,
+                       p.epoch, p.epochs, p.step, p.steps, p.loss, 100 * p.accuracy, p.samples_per_s, fmt_time(p.eta_s),
+                       tty ? "   " : "\n")
+        << std::flush;
+  };
+}
+
+reports::ResultRecord eval_record(const core::EvalResult& r, size_t classes) {
+  reports::ResultRecord j;
+  j.count = r.count;
+  j.accuracy = r.accuracy;
+  j.loss = r.loss;
+  j.confusion.emplace();
+  for (size_t y = 0; y < classes; ++y)
+    j.confusion->emplace_back(r.confusion.begin() + static_cast<std::ptrdiff_t>(y * classes),
+                              r.confusion.begin() + static_cast<std::ptrdiff_t>((y + 1) * classes));
+  return j;
+}
+
+std::pair<double, double> regression_metrics(const core::EvalResult& r, const core::SequenceSet& set) {
+  const size_t n = r.outputs.size();
+  return {workloads::mse(r.outputs.data(), set.targets.data(), n),
+          workloads::smape(r.outputs.data(), set.targets.data(), n)};
+}
+
+std::string regression_text(const core::EvalResult& r, const core::SequenceSet& set) {
+  const auto [m, s] = regression_metrics(r, set);
+  return fmt::format("MSE {:.6f}, sMAPE {:.3f}% ({} sequences)", m, s, r.count);
+}
+
+reports::ResultRecord regression_record(const core::EvalResult& r, const core::SequenceSet& set) {
+  const auto [m, sm] = regression_metrics(r, set);
+  reports::ResultRecord j;
+  j.count = r.count;
+  j.mse = m;
+  j.smape_percent = sm;
+  return j;
+}
+
+core::PtqOptions ptq_options(const Invocation& inv) {
+  core::PtqOptions opt;
+  opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
+  opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
+  opt.stable_a = inv.config.get_bool("quantize.stable_a");
+  opt.integer_states = inv.config.get_bool("quantize.integer_states");
+  opt.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
+  opt.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  return opt;
+}
+
+std::string checkpoint_workload(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& path,
+                                const char* verb) {
+  if (inv.options.count("workload")) return inv.options["workload"].as<std::string>();
+  const auto it = ck.metadata.find("data.workload");
+  if (it == ck.metadata.end())
+    throw InputError(std::string(verb) + ": " + path + " does not say which workload it was trained on; give --workload W");
+  return it->second;
+}
+
+}  // namespace ssmsim::sim

@@ -1,0 +1,50 @@
+// Helpers shared by several verbs (sim/verb_*.cpp): the workload load, the train and PTQ options
+// from the resolved config, the progress line, and the JSON/text of evaluation results.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <ostream>
+#include <string>
+#include <utility>
+
+#include "reports/result_record.hpp"
+#include "sim/verbs.hpp"
+#include "ssm_core/checkpoint.hpp"
+#include "ssm_core/qmodel.hpp"
+#include "ssm_core/trainer.hpp"
+#include "workloads/dataset.hpp"
+
+namespace ssmsim::sim {
+
+// The workload `name` (default: --workload), seeded by run.seed, with a line on `log`.
+workloads::Workload load_data(const Invocation& inv, std::ostream& log, std::string name = "");
+
+// The train section with run.seed and run.threads.
+core::TrainConfig train_config(const Invocation& inv);
+
+// A duration as 42s, 3m07s or 2h05m.
+std::string fmt_time(double s);
+
+// The progress line of train and qat: rewritten in place on a terminal, five lines an epoch
+// otherwise (logs).
+std::function<void(const core::Progress&)> progress_printer(std::ostream& err, const char* what);
+
+// The record of a classification result: count, accuracy, loss and the confusion matrix.
+reports::ResultRecord eval_record(const core::EvalResult& r, size_t classes);
+
+// MSE and sMAPE of regression outputs against the set's targets (same order, first count).
+std::pair<double, double> regression_metrics(const core::EvalResult& r, const core::SequenceSet& set);
+std::string regression_text(const core::EvalResult& r, const core::SequenceSet& set);
+// The record of a regression result: count, MSE and sMAPE.
+reports::ResultRecord regression_record(const core::EvalResult& r, const core::SequenceSet& set);
+
+// The quantize section (and run.seed / run.threads) as PTQ options.
+core::PtqOptions ptq_options(const Invocation& inv);
+
+// The workload of a float checkpoint: --workload, else the checkpoint's data.workload metadata.
+std::string checkpoint_workload(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& path,
+                                const char* verb);
+
+}  // namespace ssmsim::sim

@@ -1,0 +1,116 @@
+// `ssmsim eval`: accuracy of a float checkpoint, or of the integer C-model of a quantized one.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "quant/errors.hpp"
+#include "quant/precision.hpp"
+#include "reports/result_record.hpp"
+#include "sim/verb_common.hpp"
+#include "ssm_core/checkpoint.hpp"
+#include "ssm_core/model.hpp"
+#include "ssm_core/qmodel.hpp"
+#include "ssm_core/trainer.hpp"
+
+namespace ssmsim::sim {
+
+namespace {
+
+// The integer C-model of `q` (from the file `path`, or quantized in memory) on the test set of w.
+int run_eval_quantized(const Invocation& inv, const std::string& path, const core::QModel& q,
+                       const workloads::Workload& w) {
+  const auto& o = inv.options;
+  if (q.config.d_input != w.test.d_input || q.config.d_output != w.num_classes)
+    throw InputError(fmt::format("eval: {} expects {} input features and {} classes; workload '{}' has {} and {}", path,
+                                 q.config.d_input, q.config.d_output, w.name, w.test.d_input, w.num_classes));
+  const auto limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
+  const auto t0 = std::chrono::steady_clock::now();
+  const core::QEvalResult r = core::evaluate_quantized(q, w.test, w.num_classes, limit,
+                                                       static_cast<size_t>(inv.config.get_int("run.threads")));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  inv.out << fmt::format("{} (integer, precision '{}') on {} test: accuracy {:.2f}% ({} sequences), {:.2f} s\n", path,
+                         q.precision.name(), w.name, 100 * r.accuracy, r.count, secs);
+  if (r.saturation.total()) {
+    inv.out << "saturation events:";
+    for (const auto& [name, n] : r.saturation.all())
+      if (n) inv.out << fmt::format(" {}={}", name, n);
+    inv.out << "\n";
+  } else {
+    inv.out << "saturation events: none\n";
+  }
+  if (o.count("json")) {
+    core::EvalResult er;
+    er.accuracy = r.accuracy;
+    er.count = r.count;
+    er.confusion = r.confusion;
+    reports::ResultRecord j = eval_record(er, w.num_classes);
+    j.loss.reset();  // the integer C-model's logits give no loss
+    j.command = "eval";
+    j.checkpoint = path;
+    j.integer = true;
+    j.precision = q.precision.name();
+    j.workload = w.name;
+    j.split = "test";
+    j.seconds = secs;
+    j.saturation = r.saturation.all();
+    reports::write_record(o["json"].as<std::string>(), j);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_eval(const Invocation& inv) {
+  const auto& o = inv.options;
+  const std::string path = o["ckpt"].as<std::string>();
+  if (std::filesystem::exists(path) && core::is_qmodel_file(path)) {
+    if (o.count("precision"))
+      throw InputError("eval: " + path + " is already quantized; --precision applies to a float checkpoint");
+    return run_eval_quantized(inv, path, core::load_qmodel(path), load_data(inv, inv.err));
+  }
+  const core::FloatCheckpoint ck = core::load_checkpoint(path);
+  if (o.count("precision")) {  // PTQ in memory (as `quantize`), then the integer C-model
+    const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
+    const workloads::Workload w = load_data(inv, inv.err);
+    return run_eval_quantized(inv, path + " + PTQ", core::quantize_ptq(ck, prec, w.train, ptq_options(inv)), w);
+  }
+  const workloads::Workload w = load_data(inv, inv.err);
+  const bool regress = w.kind == workloads::TaskKind::Regression;
+  const size_t outputs = regress ? w.test.d_output : w.num_classes;
+  if (ck.config.d_input != w.test.d_input || ck.config.d_output != outputs ||
+      regress != (ck.config.task == core::Task::Regress))
+    throw InputError(fmt::format("eval: {} ({}) expects {} input features and {} outputs; workload '{}' is a {} "
+                                 "task with {} and {}",
+                                 path, ck.config.task == core::Task::Regress ? "regression" : "classification",
+                                 ck.config.d_input, ck.config.d_output, w.name,
+                                 regress ? "regression" : "classification", w.test.d_input, outputs));
+  const core::Model model(ck.config);
+  const auto limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool conv = inv.config.get_string("eval.ssm_path") == "conv";
+  if (conv && ck.config.layer != core::LayerType::S4D)
+    throw InputError("eval --ssm-path conv: " + path + " is an S5 model; the convolution mode is an S4D path "
+                     "(use --ssm-path recurrent)");
+  const core::EvalResult r = core::evaluate(model, ck.params, w.test, w.num_classes, limit,
+                                            static_cast<size_t>(inv.config.get_int("run.threads")), conv);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (regress)
+    inv.out << fmt::format("{} on {} test: {}, {:.2f} s\n", path, w.name, regression_text(r, w.test), secs);
+  else
+    inv.out << fmt::format("{} on {} test: accuracy {:.2f}% ({} sequences), loss {:.4f}, {:.2f} s\n", path,
+                           w.name, 100 * r.accuracy, r.count, r.loss, secs);
+  if (o.count("json")) {
+    reports::ResultRecord j = regress ? regression_record(r, w.test) : eval_record(r, w.num_classes);
+    j.command = "eval";
+    j.checkpoint = path;
+    j.workload = w.name;
+    j.split = "test";
+    j.ssm_path = conv ? "conv" : "recurrent";
+    j.seconds = secs;
+    reports::write_record(o["json"].as<std::string>(), j);
+  }
+  return 0;
+}
+
+}  // namespace ssmsim::sim

@@ -1,0 +1,69 @@
+// `ssmsim qat`: quantization-aware training from a float checkpoint to a quantized model.
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <unistd.h>
+
+#include "quant/precision.hpp"
+#include "reports/record.hpp"
+#include "sim/verb_common.hpp"
+#include "ssm_core/checkpoint.hpp"
+#include "ssm_core/qat.hpp"
+#include "ssm_core/qmodel.hpp"
+
+namespace ssmsim::sim {
+
+int run_qat(const Invocation& inv) {
+  const auto& o = inv.options;
+  const std::string path = o["ckpt"].as<std::string>();
+  const core::FloatCheckpoint ck = core::load_checkpoint(path);
+  const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
+  const std::string workload = checkpoint_workload(inv, ck, path, "qat");
+  const workloads::Workload w = load_data(inv, inv.err, workload);
+  const core::TrainConfig tc = train_config(inv);
+  const core::PtqOptions opt = ptq_options(inv);
+  const bool tty = ::isatty(2);
+  core::QatCallbacks cb;
+  cb.progress = progress_printer(inv.err, "qat epoch");
+  const std::string out = o["out"].as<std::string>();
+  auto annotate = [&](core::QModel q) {
+    q.metadata["source.checkpoint"] = path;
+    q.metadata["data.workload"] = workload;
+    q.metadata["quantize.method"] = "qat";
+    for (const auto& kv : tc.to_yaml()) q.metadata["qat.train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+    return q;
+  };
+  cb.epoch_end = [&](const core::QatReport& r, const core::QModel& best) {
+    if (r.best) core::save_qmodel(out, annotate(best));
+    inv.err << fmt::format("{}qat epoch {}/{}: train loss {:.4f} acc {:.2f}%, val (integer) {:.2f}%, {:.1f} s "
+                           "({:.0f} seq/s){}\n",
+                           tty ? "\r" : "", r.epoch, tc.epochs, r.train_loss, 100 * r.train_accuracy,
+                           100 * r.val_accuracy, r.seconds, r.samples_per_s, r.best ? "  best -> " + out : "");
+  };
+  inv.err << fmt::format("QAT of {} with precision '{}': {} epochs of {} sequences, lr {} / SSM lr {}\n", path,
+                         prec.name(), tc.epochs, w.train.n, tc.lr, tc.ssm_lr);
+  const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb);
+  inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
+  const core::QModel best = annotate(r.best);
+  core::save_qmodel(out, best);
+  const core::QEvalResult test = core::evaluate_quantized(
+      best, w.test, w.num_classes, static_cast<size_t>(inv.config.get_int("eval.limit")), tc.threads);
+  inv.out << fmt::format("test accuracy {:.2f}% ({} sequences, integer C-model) of the best QAT model (val {:.2f}%, "
+                         "PTQ val {:.2f}%): {}\n",
+                         100 * test.accuracy, test.count, 100 * r.best_val_accuracy, 100 * r.ptq_val_accuracy, out);
+  if (o.count("json")) {
+    nlohmann::json j;
+    j["command"] = "qat";
+    j["checkpoint"] = out;
+    j["precision"] = prec.name();
+    j["workload"] = workload;
+    j["ptq_val_accuracy"] = r.ptq_val_accuracy;
+    j["best_val_accuracy"] = r.best_val_accuracy;
+    j["test_accuracy"] = test.accuracy;
+    j["test_count"] = test.count;
+    reports::write_json(o["json"].as<std::string>(), j);
+  }
+  return 0;
+}
+
+}  // namespace ssmsim::sim

@@ -1,0 +1,162 @@
+// `ssmsim train`: float training with progress, best checkpoint, --resume and a stop on signals.
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <map>
+
+#include "quant/errors.hpp"
+#include "reports/record.hpp"
+#include "sim/verb_common.hpp"
+#include "ssm_core/checkpoint.hpp"
+#include "ssm_core/trainer.hpp"
+
+namespace ssmsim::sim {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+// While alive, SIGINT and SIGTERM ask a training run to save its state and stop after the current
+// step, instead of killing it.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    old_int_ = std::signal(SIGINT, on_stop_signal);
+    old_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  int received() const { return g_stop_signal; }
+
+ private:
+  void (*old_int_)(int) = nullptr;
+  void (*old_term_)(int) = nullptr;
+};
+
+}  // namespace
+
+int run_train(const Invocation& inv) {
+  const auto& o = inv.options;
+  core::ModelConfig mc = core::ModelConfig::from_yaml(inv.config.section("model"));
+  const core::TrainConfig tc = train_config(inv);
+  const workloads::Workload w = load_data(inv, inv.err);
+  // the task and the data's shape come from the workload unless the model fixes them
+  const bool regress = w.kind == workloads::TaskKind::Regression;
+  if (regress) {
+    mc.task = core::Task::Regress;
+    if (mc.target_length == 0) mc.target_length = w.train.target_length;
+  }
+  const size_t outputs = regress ? w.train.d_output : w.num_classes;
+  if (mc.d_input == 0) mc.d_input = w.train.d_input;
+  if (mc.d_output == 0) mc.d_output = outputs;
+  if (mc.d_input != w.train.d_input || mc.d_output != outputs)
+    throw InputError(fmt::format("train: the model expects {} input features and {} outputs, workload '{}' has "
+                                 "{} and {}", mc.d_input, mc.d_output, w.name, w.train.d_input, outputs));
+  const core::Model model(mc);
+  const std::filesystem::path out = o["out"].as<std::string>();
+  const std::filesystem::path state_path = out.string() + ".state";
+
+  core::TrainState st;
+  if (o["resume"].as<bool>()) {
+    if (!std::filesystem::exists(state_path))
+      throw InputError("train --resume: no training state at '" + state_path.string() +
+                       "'; run without --resume to start afresh");
+    st = core::load_train_state(state_path, model);
+    inv.err << fmt::format("resuming after epoch {}{} (best validation accuracy so far {:.2f}%)\n",
+                           st.epochs_done, st.epoch_step ? fmt::format(" and step {} of epoch {}", st.epoch_step,
+                                                                       st.epochs_done + 1) : "",
+                           100 * st.best_val_accuracy);
+  } else {
+    const auto p = model.init(tc.seed);
+    st.params.assign(p.begin(), p.end());
+  }
+  inv.err << fmt::format("model '{}': {} parameters; training {} epochs of {} sequences, batch {}, {} thread(s)\n",
+                         mc.name, model.layout().total(), tc.epochs, w.train.n, tc.batch_size,
+                         tc.threads ? std::to_string(tc.threads) : "all");
+
+  const bool tty = ::isatty(2);
+  core::TrainCallbacks cb;
+  cb.progress = progress_printer(inv.err, "epoch");
+  std::map<std::string, std::string> meta = {{"data.workload", w.name},
+                                             {"train.seed", std::to_string(tc.seed)}};
+  for (const auto& kv : tc.to_yaml())  // the recipe (recurrence is QAT's, not float training's)
+    if (kv.first.as<std::string>() != "recurrence")
+      meta["train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+  cb.epoch_end = [&](const core::EpochReport& r, const core::TrainState& s) {
+    core::save_train_state(state_path, model, s);
+    if (r.best) {
+      auto m = meta;
+      m["train.epochs_done"] = std::to_string(r.epoch);
+      m["train.val_accuracy"] = fmt::format("{:.6f}", r.val_accuracy);
+      core::save_checkpoint(out, model, s.best_params, m);
+    }
+    const std::string metrics =
+        regress ? fmt::format("train MSE {:.6f}, val MSE {:.6f}", r.train_loss, r.val_loss)
+                : fmt::format("train loss {:.4f} acc {:.2f}%, val loss {:.4f} acc {:.2f}%", r.train_loss,
+                              100 * r.train_accuracy, r.val_loss, 100 * r.val_accuracy);
+    inv.err << fmt::format("{}epoch {}/{}: {}, {:.1f} s ({:.0f} seq/s){}\n", tty ? "\r" : "", r.epoch, tc.epochs,
+                           metrics, r.seconds, r.samples_per_s, r.best ? "  best -> " + out.string() : "");
+  };
+  const double limit_s = 60 * o["time-limit"].as<double>();
+  if (limit_s < 0) throw InputError("train --time-limit: minutes must be >= 0 (0: no limit)");
+  const auto start = std::chrono::steady_clock::now();
+  const StopSignals signals;
+  cb.stop_requested = [&] {
+    return signals.received() ||
+           (limit_s > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > limit_s);
+  };
+  st = core::train(model, tc, w, std::move(st), cb);
+  if (st.epochs_done < tc.epochs) {
+    core::save_train_state(state_path, model, st);
+    const std::string where = st.epoch_step ? fmt::format("at step {} of epoch {}", st.epoch_step, st.epochs_done + 1)
+                                            : fmt::format("after epoch {}", st.epochs_done);
+    inv.err << fmt::format("{}stopped {} ({}); the state is in {}: continue with the same command and --resume\n",
+                           tty ? "\n" : "", where,
+                           signals.received() ? fmt::format("signal {}", signals.received()) : "time limit",
+                           state_path.string());
+    if (o.count("json")) {
+      nlohmann::json j;
+      j["command"] = "train";
+      j["finished"] = false;
+      j["epochs_done"] = st.epochs_done;
+      j["epoch_step"] = st.epoch_step;
+      j["state"] = state_path.string();
+      reports::write_json(o["json"].as<std::string>(), j);
+    }
+    return signals.received() ? 128 + signals.received() : 0;
+  }
+
+  const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes,
+                                               static_cast<size_t>(inv.config.get_int("eval.limit")), tc.threads);
+  if (regress)
+    inv.out << fmt::format("test {} of the best checkpoint (val MSE {:.6f}): {}\n", regression_text(test, w.test),
+                           st.best_val_loss, out.string());
+  else
+    inv.out << fmt::format("test accuracy {:.2f}% ({} sequences) of the best checkpoint (val {:.2f}%): {}\n",
+                           100 * test.accuracy, test.count, 100 * st.best_val_accuracy, out.string());
+  if (o.count("json")) {
+    nlohmann::json j;
+    j["command"] = "train";
+    j["finished"] = true;
+    j["checkpoint"] = out.string();
+    j["workload"] = w.name;
+    j["model"] = YAML::Dump(mc.to_yaml());
+    j["best_val_accuracy"] = st.best_val_accuracy;
+    j["test"] = reports::to_json(regress ? regression_record(test, w.test) : eval_record(test, w.num_classes));
+    reports::write_json(o["json"].as<std::string>(), j);
+  }
+  return 0;
+}
+
+}  // namespace ssmsim::sim
