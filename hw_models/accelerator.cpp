@@ -15,17 +15,21 @@ int width_of(const core::QTensor& t) {
   return w;
 }
 
-SramConfig io_config(const HwConfig& c, const core::QEngine& e, size_t max_len) {
+}  // namespace
+
+SramConfig Accelerator::io_config(const HwConfig& c, const core::QEngine& e, size_t max_len) {
   const int w = e.model().point("input").format.width;
   const uint64_t bits = static_cast<uint64_t>(max_len) * e.model().config.d_input * static_cast<uint64_t>(w);
   const auto wb = static_cast<uint64_t>(c.bus.width_bits);
   return {std::max<uint64_t>(1, (bits + wb - 1) / wb) * wb / 8 + wb / 8, c.bus.width_bits, 1, 1};
 }
 
-std::unique_ptr<sc_core::sc_clock> make_clock(const HwConfig& c) {
+std::unique_ptr<sc_core::sc_clock> Accelerator::make_clock(const HwConfig& c) {
   if (c.mode != "cycle") return nullptr;
   return std::make_unique<sc_core::sc_clock>("clk", sc_core::sc_time(c.cycle_ns(), sc_core::SC_NS));
 }
+
+namespace {
 
 std::string kib(uint64_t bytes) { return std::to_string(bytes) + " bytes"; }
 
@@ -38,18 +42,7 @@ Accelerator::Accelerator(sc_core::sc_module_name name, const HwConfig& config, c
       config_(config),
       engine_(engine),
       table_(table),
-      clk_(make_clock(config)),
-      weight_mem_("weight_mem", config.weight_mem),
-      state_mem_("state_mem", config.state_mem),
-      io_mem_("io_mem", io_config(config, engine, max_len)),
-      bus_("bus", config.bus, config.offchip, clk_.get(), &weight_mem_),
-      offchip_(bus_),
-      cmac_("cmac", config.cmac, weight_mem_, state_mem_, clk_.get()),
-      mve_("mve", config.mve, weight_mem_, state_mem_, clk_.get()),
-      sfu_("sfu", config.sfu, weight_mem_, clk_.get()),
-      ctrl_("controller", config, engine, mem_, io_mem_, state_mem_, cmac_, mve_, sfu_, bus_, clk_.get()),
-      // the units, in the order of the record's stats and the waveform's signals (one line per unit)
-      units_{&ctrl_, &cmac_, &mve_, &sfu_, &weight_mem_, &state_mem_, &io_mem_, &bus_, &offchip_} {
+      max_len_(max_len) {
   host.register_b_transport(this, &Accelerator::b_transport);
   layout(max_len);
 }
