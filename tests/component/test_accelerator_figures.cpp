@@ -144,6 +144,36 @@ TEST_P(TinyAccelerator, CyclesAndEnergyPerTokenEqualTheHandDerivedFigures) {
 INSTANTIATE_TEST_SUITE_P(Modes, TinyAccelerator, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Clocked" : "LooselyTimed"; });
 
+// The S5 schedule on the tiny model's S5 twin (P 4: 2 stored states, shared by the 4 channels):
+// per token the MVE forms B u before the state update and C x over the shared states after it.
+//   start: clear the state (4 codes = 1 word)                                          1
+//   per token: encoder 3, u_in 4,
+//     B u (MVE)      2 states x 4 inputs, 2 a cycle (complex by real: 2 MACs each): 4 + 2  6
+//     state (CMAC)   2 updates, 2 lanes: 1 + 3                                          4
+//     C x (MVE)      4 channels x 2 states, 2 a cycle (each group reads the one x word): 4 + 2  6
+//     y 3, GELU 4, residual 4, LayerNorm 15                                    token: 49
+//   end: the decoder 6
+class TinyS5Accelerator : public ::testing::TestWithParam<bool> {};
+
+TEST_P(TinyS5Accelerator, TheS5ScheduleFormsBuBeforeAndCxAfterTheStateUpdate) {
+  core::ModelConfig mc = tiny();
+  mc.layer = core::LayerType::S5;
+  mc.P = 4;
+  mc.J = 1;
+  const core::QModel q = quantized(mc);
+  const core::QEngine e(q);
+  ASSERT_EQ(e.consts().layers[0].states, 2u);
+  hw::Accelerator acc("acc", tiny_hw(GetParam()), e, hw::EnergyTable::builtin(), 64);
+  MiniHost host("host", acc, e, 1);
+  sc_core::sc_start();
+  EXPECT_EQ(host.logits.at(0), c_model_logits(e));
+  EXPECT_EQ(acc.controller().total_cycles(), 1u + 64u * 49u + 6u);
+  EXPECT_EQ(acc.controller().layer_cycles(), std::vector<uint64_t>{64u * (4 + 6 + 4 + 6 + 3 + 4 + 4 + 15)});
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, TinyS5Accelerator, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Clocked" : "LooselyTimed"; });
+
 // The controller's schedule when the weights stream from off-chip: the tiny model above with a
 // weight memory of 160 bytes (no double buffering), and the tiny model with two layers and 320
 // bytes (double-buffered; one layer would fit whole). Segments, in 64-bit words: the encoder W 1 +
