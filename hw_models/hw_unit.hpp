@@ -2,10 +2,12 @@
 // CMAC array, the matrix-vector engine, the special-function unit, the memories, the bus, the
 // off-chip path, the controller) is an HwUnit. The Accelerator keeps a list of them and asks
 // each, by the same calls, for its cost (dynamic energy, area, leakage power), its declared
-// statistics, its utilization and its waveform signals; adding a unit is its header and source
-// plus one line in Accelerator's unit list. Each unit's header also declares its typed config
-// struct (the keys it reads, with their units and ranges) and its datapath inventory
-// (hw_models/datapath.hpp), from which it derives both its action counts and its area.
+// statistics, its utilization and its waveform signals. Each unit's header also declares its typed
+// config struct (the keys it reads, with their units and ranges: keys()) and its datapath inventory
+// (hw_models/datapath.hpp), from which it derives both its action counts and its area. Adding a
+// unit: its header and source, one field and one embed line in HwConfig, one member and one
+// units_ entry in Accelerator, its calls in the Controller when it works in the schedule
+// (docs/hardware.md, "Where to add a hardware unit").
 #pragma once
 
 #include <systemc>
