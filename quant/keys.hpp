@@ -162,6 +162,18 @@ class Table {
     return *this;
   }
 
+  // A key read by its own function (a list, a map with free keys): `read` throws ConfigError
+  // naming `key`; `allowed` is what --help-config shows. Written by `write` when one is given.
+  Table& custom(std::string name, std::string allowed, std::string help,
+                std::function<void(S&, const YAML::Node&, const std::string& key)> read,
+                std::function<YAML::Node(const S&)> write = {}) {
+    Entry e = base(std::move(name), std::move(allowed), "", std::move(help));
+    e.read = std::move(read);
+    e.written = static_cast<bool>(write);
+    e.write = std::move(write);
+    return add(std::move(e));
+  }
+
   // A key that is read and ignored (documentation such as `description`); never written.
   Table& accepted(std::string name, std::string help) {
     Entry e = base(std::move(name), "anything", "", std::move(help));
@@ -184,7 +196,7 @@ class Table {
       const std::string name = kv.first.as<std::string>();
       const Entry* e = find(name);
       const std::string key = prefix.empty() ? name : prefix + "." + name;
-      if (!e) throw ConfigError(key, yaml_text(kv.second), "unknown " + what_ + " key; allowed: " + join(names()));
+      if (!e) throw ConfigError(key, yaml_text(kv.second), "unknown " + what_ + " key; allowed: " + join(keys_under(prefix)));
       e->read(into, kv.second, key);
     }
     for (const auto& r : rules_) r(into, prefix);
@@ -224,6 +236,12 @@ class Table {
     return out;
   }
   const std::string& what() const { return what_; }
+  // The keys accepted at this level as dotted keys under `prefix` ("run.seed, run.threads").
+  std::vector<std::string> keys_under(const std::string& prefix) const {
+    std::vector<std::string> out;
+    for (const auto& n : names()) out.push_back(prefix.empty() ? n : prefix + "." + n);
+    return out;
+  }
 
  private:
   template <class>

@@ -22,65 +22,35 @@ namespace ssmsim::quant {
 
 namespace {
 
-constexpr const char* kComponentNames[kNumComponents] = {
-    "A", "B", "C", "D", "x", "ssm_in", "ssm_out", "encoder", "decoder", "mixing", "act", "bias", "norm"};
-
-constexpr const char* kComponentDescriptions[kNumComponents] = {
-    "discretized state matrix Lambda_bar (complex, diagonal)",
-    "input matrix B_bar (complex)",
-    "output matrix C (complex)",
-    "feed-through D",
-    "state x (complex)",
-    "SSM input activation u",
-    "SSM output activation y",
-    "encoder weights",
-    "decoder weights",
-    "mixing (GLU) weights",
-    "other activations",
-    "biases of encoder, decoder and mixing (accumulator scale)",
-    "normalisation parameters (LayerNorm scale and shift; BatchNorm folded to scale and shift)"};
-
 int index_of(Component c) { return static_cast<int>(c); }
 
 }  // namespace
 
 const std::array<Component, kNumComponents>& all_components() {
-  static const std::array<Component, kNumComponents> all = {
-      Component::A,       Component::B,       Component::C,      Component::D,
-      Component::x,       Component::ssm_in,  Component::ssm_out, Component::encoder,
-      Component::decoder, Component::mixing,  Component::act,     Component::bias,
-      Component::norm};
+  static const std::array<Component, kNumComponents> all = [] {
+    std::array<Component, kNumComponents> a{};
+    for (int i = 0; i < kNumComponents; ++i) a[i] = kComponents[i].id;
+    return a;
+  }();
   return all;
 }
 
-std::string component_name(Component c) { return kComponentNames[index_of(c)]; }
+std::string component_name(Component c) { return info(c).name; }
 
 const char* component_names() {
-  return "A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias, norm";
+  static const std::string names = [] {
+    std::string s;
+    for (const ComponentInfo& row : kComponents) s += (s.empty() ? "" : ", ") + std::string(row.name);
+    return s;
+  }();
+  return names.c_str();
 }
-
-const char* component_description(Component c) { return kComponentDescriptions[index_of(c)]; }
 
 Component parse_component(std::string_view name, const std::string& key) {
-  for (Component c : all_components())
-    if (name == kComponentNames[index_of(c)]) return c;
+  for (const ComponentInfo& row : kComponents)
+    if (name == row.name) return row.id;
   throw ConfigError(key, std::string(name),
                     std::string("unknown component; allowed: ") + component_names());
-}
-
-ComponentKind component_kind(Component c) {
-  switch (c) {
-    case Component::x: return ComponentKind::State;
-    case Component::ssm_in:
-    case Component::ssm_out:
-    case Component::act: return ComponentKind::Activation;
-    case Component::bias: return ComponentKind::Bias;
-    default: return ComponentKind::Weight;
-  }
-}
-
-bool is_complex(Component c) {
-  return c == Component::A || c == Component::B || c == Component::C || c == Component::x;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -120,36 +90,7 @@ std::string location(const Context& ctx, const YAML::Node* at) {
   throw ConfigError(key, value, allowed + location(ctx, at));
 }
 
-// The keys of a quantizer map. `frac` only in a component entry: a binary point is a property of
-// one tensor's range, never a default for all of them.
-constexpr const char* kDefaultsFields[] = {"bits",        "scheme",     "granularity",
-                                           "scale",       "scale_bits", "calibration",
-                                           "percentile",  "rounding",   "overflow"};
-constexpr const char* kDefaultsFieldNames =
-    "bits, scheme, granularity, scale, scale_bits, calibration, percentile, rounding, overflow";
-constexpr const char* kComponentFieldNames =
-    "bits, scheme, granularity, scale, scale_bits, calibration, percentile, frac, rounding, "
-    "overflow";
 constexpr const char* kTopLevelNames = "name, description, default, defaults, components";
-
-bool is_defaults_field(const std::string& f) {
-  return std::find_if(std::begin(kDefaultsFields), std::end(kDefaultsFields),
-                      [&](const char* n) { return f == n; }) != std::end(kDefaultsFields);
-}
-
-// What a field's value may be, for errors on values that do not parse.
-std::string allowed_for(const std::string& field) {
-  if (field == "bits") return "an integer 1..32";
-  if (field == "scheme") return std::string("allowed: ") + scheme_names();
-  if (field == "granularity") return std::string("allowed: ") + granularity_names();
-  if (field == "scale") return std::string("allowed: ") + scale_kind_names();
-  if (field == "scale_bits") return "an integer 2..31";
-  if (field == "calibration") return std::string("allowed: ") + calibration_names();
-  if (field == "percentile") return "a number in (0, 100]";
-  if (field == "frac") return "an integer -1024..1024";
-  if (field == "rounding") return std::string("allowed: ") + rounding_names();
-  return std::string("allowed: ") + overflow_names();
-}
 
 bool parse_int(const std::string& t, int& out) {
   const char* first = t.data();
@@ -166,6 +107,103 @@ bool parse_double(const std::string& t, double& out) {
   return end == t.c_str() + t.size() && errno == 0;
 }
 
+std::string shortest(double v) {
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::ostringstream s;
+    s.precision(digits);
+    s << v;
+    if (std::strtod(s.str().c_str(), nullptr) == v) return s.str();
+  }
+  return std::to_string(v);
+}
+
+// The keys of a quantizer map, each spelled once, in the order of messages and of to_yaml(): how
+// a written value is read (false, or a FormatError: it does not parse), what it may be, how the
+// resolved spec writes it (only where it applies: a fixed binary point replaces scale and
+// calibration, scale_bits belongs to a dyadic scale, percentile to percentile calibration) and
+// how an inherited value is dropped. The ranges themselves are check_spec()'s.
+struct Field {
+  const char* name;
+  bool component_only;  // frac: a binary point is a property of one tensor's range, never a default
+  std::string (*allowed)();
+  bool (*read)(QuantizerSpec&, const std::string&);
+  bool (*write)(const QuantizerSpec&, YAML::Node& value);  // false: does not apply
+  void (*reset)(QuantizerSpec&);
+};
+
+template <typename T>
+bool put(YAML::Node& v, const T& x) {
+  v = x;
+  return true;
+}
+
+template <typename T>
+std::string allowed_names(T names) {
+  return std::string("allowed: ") + names();
+}
+
+const Field kFields[] = {
+    {"bits", false, [] { return std::string("an integer 1..32"); },
+     [](QuantizerSpec& s, const std::string& t) { return parse_int(t, s.bits); },
+     [](const QuantizerSpec& s, YAML::Node& v) { return put(v, s.bits); },
+     [](QuantizerSpec& s) { s.bits = QuantizerSpec{}.bits; }},
+    {"scheme", false, [] { return allowed_names(scheme_names); },
+     [](QuantizerSpec& s, const std::string& t) { return s.scheme = parse_scheme(t), true; },
+     [](const QuantizerSpec& s, YAML::Node& v) { return put(v, to_string(s.scheme)); },
+     [](QuantizerSpec& s) { s.scheme = QuantizerSpec{}.scheme; }},
+    {"granularity", false, [] { return allowed_names(granularity_names); },
+     [](QuantizerSpec& s, const std::string& t) { return s.granularity = parse_granularity(t), true; },
+     [](const QuantizerSpec& s, YAML::Node& v) { return put(v, to_string(s.granularity)); },
+     [](QuantizerSpec& s) { s.granularity = QuantizerSpec{}.granularity; }},
+    {"scale", false, [] { return allowed_names(scale_kind_names); },
+     [](QuantizerSpec& s, const std::string& t) { return s.scale = parse_scale_kind(t), true; },
+     [](const QuantizerSpec& s, YAML::Node& v) { return !s.frac && put(v, to_string(s.scale)); },
+     [](QuantizerSpec& s) { s.scale = QuantizerSpec{}.scale; }},
+    {"scale_bits", false, [] { return std::string("an integer 2..31"); },
+     [](QuantizerSpec& s, const std::string& t) { return parse_int(t, s.scale_bits); },
+     [](const QuantizerSpec& s, YAML::Node& v) { return !s.frac && s.scale == ScaleKind::Dyadic && put(v, s.scale_bits); },
+     [](QuantizerSpec& s) { s.scale_bits = QuantizerSpec{}.scale_bits; }},
+    {"calibration", false, [] { return allowed_names(calibration_names); },
+     [](QuantizerSpec& s, const std::string& t) { return s.calibration = parse_calibration(t), true; },
+     [](const QuantizerSpec& s, YAML::Node& v) { return !s.frac && put(v, to_string(s.calibration)); },
+     [](QuantizerSpec& s) { s.calibration = QuantizerSpec{}.calibration; }},
+    {"percentile", false, [] { return std::string("a number in (0, 100]"); },
+     [](QuantizerSpec& s, const std::string& t) { return parse_double(t, s.percentile); },
+     [](const QuantizerSpec& s, YAML::Node& v) { return !s.frac && s.calibration == Calibration::Percentile && put(v, shortest(s.percentile)); },
+     [](QuantizerSpec& s) { s.percentile = QuantizerSpec{}.percentile; }},
+    {"frac", true, [] { return std::string("an integer -1024..1024"); },
+     [](QuantizerSpec& s, const std::string& t) {
+       int f = 0;
+       if (!parse_int(t, f)) return false;
+       s.frac = f;
+       return true;
+     },
+     [](const QuantizerSpec& s, YAML::Node& v) { return s.frac && put(v, *s.frac); },
+     [](QuantizerSpec& s) { s.frac = QuantizerSpec{}.frac; }},
+    {"rounding", false, [] { return allowed_names(rounding_names); },
+     [](QuantizerSpec& s, const std::string& t) { return s.rounding = parse_rounding(t), true; },
+     [](const QuantizerSpec& s, YAML::Node& v) { return put(v, to_string(s.rounding)); },
+     [](QuantizerSpec& s) { s.rounding = QuantizerSpec{}.rounding; }},
+    {"overflow", false, [] { return allowed_names(overflow_names); },
+     [](QuantizerSpec& s, const std::string& t) { return s.overflow = parse_overflow(t), true; },
+     [](const QuantizerSpec& s, YAML::Node& v) { return put(v, to_string(s.overflow)); },
+     [](QuantizerSpec& s) { s.overflow = QuantizerSpec{}.overflow; }},
+};
+
+const Field* find_field(const std::string& name) {
+  for (const Field& f : kFields)
+    if (name == f.name) return &f;
+  return nullptr;
+}
+
+// "bits, scheme, ..., overflow": the keys of a component entry, or (without frac) of `defaults`.
+std::string field_names(bool component) {
+  std::string out;
+  for (const Field& f : kFields)
+    if (component || !f.component_only) out += (out.empty() ? "" : ", ") + std::string(f.name);
+  return out;
+}
+
 // One key of a quantizer map as written: its field, full key and value.
 struct Entry {
   std::string field;
@@ -175,33 +213,11 @@ struct Entry {
 
 // Stores one written value into the spec; a value that does not parse throws at its key.
 void set_field(QuantizerSpec& s, const Entry& e, const Context& ctx) {
-  const auto bad = [&]() { fail(ctx, e.key, text_of(e.value), allowed_for(e.field), &e.value); };
+  const Field& f = *find_field(e.field);  // entries_of() admits known fields only
+  const auto bad = [&]() { fail(ctx, e.key, text_of(e.value), f.allowed(), &e.value); };
   if (!e.value.IsScalar()) bad();
-  const std::string& t = e.value.Scalar();
   try {
-    if (e.field == "bits") {
-      if (!parse_int(t, s.bits)) bad();
-    } else if (e.field == "scale_bits") {
-      if (!parse_int(t, s.scale_bits)) bad();
-    } else if (e.field == "frac") {
-      int f = 0;
-      if (!parse_int(t, f)) bad();
-      s.frac = f;
-    } else if (e.field == "percentile") {
-      if (!parse_double(t, s.percentile)) bad();
-    } else if (e.field == "scheme") {
-      s.scheme = parse_scheme(t);
-    } else if (e.field == "granularity") {
-      s.granularity = parse_granularity(t);
-    } else if (e.field == "scale") {
-      s.scale = parse_scale_kind(t);
-    } else if (e.field == "calibration") {
-      s.calibration = parse_calibration(t);
-    } else if (e.field == "rounding") {
-      s.rounding = parse_rounding(t);
-    } else {
-      s.overflow = parse_overflow(t);
-    }
+    if (!f.read(s, e.value.Scalar())) bad();
   } catch (const FormatError&) {
     bad();
   }
@@ -235,13 +251,7 @@ Blame blame(const std::string& entry_key, const Origins& o,
   return {it->second.key, text_of(it->second.value), &it->second.value};
 }
 
-void reset_field(QuantizerSpec& s, const std::string& field) {
-  const QuantizerSpec d{};
-  if (field == "calibration") s.calibration = d.calibration;
-  if (field == "percentile") s.percentile = d.percentile;
-  if (field == "scale") s.scale = d.scale;
-  if (field == "scale_bits") s.scale_bits = d.scale_bits;
-}
+void reset_field(QuantizerSpec& s, const std::string& field) { find_field(field)->reset(s); }
 
 // Records where a field was written. Never assigns one YAML::Node over another: yaml-cpp's
 // Node::operator= rebinds the *document* node it refers to, which would rewrite the defaults.
@@ -322,13 +332,11 @@ std::vector<Entry> entries_of(const YAML::Node& map, const std::string& key, boo
   for (const auto& kv : map) {
     const std::string field = kv.first.Scalar();
     const std::string k = join(key, field);
-    if (!(is_defaults_field(field) || (component && field == "frac")))
+    const Field* f = find_field(field);
+    if (!f || (f->component_only && !component))
       fail(ctx, k, text_of(kv.second),
-           std::string("unknown key; allowed: ") +
-               (component ? kComponentFieldNames
-                          : std::string(kDefaultsFieldNames) +
-                                " (frac only in a component entry: a binary point belongs to one "
-                                "tensor)"),
+           "unknown key; allowed: " + field_names(component) +
+               (component ? "" : " (frac only in a component entry: a binary point belongs to one tensor)"),
            &kv.first);
     out.push_back({field, k, kv.second});
   }
@@ -375,16 +383,18 @@ void check_combinations(const std::array<ComponentPrecision, kNumComponents>& co
   // bias narrower than an operand it is added with cannot even span that operand's range: it
   // would saturate for ordinary bias values. The floor is therefore the widest quantized weight
   // or activation the bias meets (encoder, decoder, mixing; ssm_out, act); 32 is the usual choice.
+  // (The table's meets_bias column; weights before activations, so that of equally wide ones the
+  // message names the weight.)
   int need = 0;
   Component widest = Component::bias;
-  for (Component c : {Component::encoder, Component::decoder, Component::mixing,
-                      Component::ssm_out, Component::act}) {
-    const ComponentPrecision& p = comps[index_of(c)];
-    if (p.quantized && p.spec.bits > need) {
-      need = p.spec.bits;
-      widest = c;
+  for (ComponentKind kind : {ComponentKind::Weight, ComponentKind::Activation})
+    for (const ComponentInfo& row : kComponents) {
+      const ComponentPrecision& p = comps[index_of(row.id)];
+      if (row.meets_bias && row.kind == kind && p.quantized && p.spec.bits > need) {
+        need = p.spec.bits;
+        widest = row.id;
+      }
     }
-  }
   if (bias.spec.bits < need) {
     const Blame b = blame(key_of(Component::bias), origins[index_of(Component::bias)], "bits",
                           std::to_string(bias.spec.bits));
@@ -396,16 +406,6 @@ void check_combinations(const std::array<ComponentPrecision, kNumComponents>& co
   }
 }
 
-std::string shortest(double v) {
-  for (int digits = 1; digits <= 17; ++digits) {
-    std::ostringstream s;
-    s.precision(digits);
-    s << v;
-    if (std::strtod(s.str().c_str(), nullptr) == v) return s.str();
-  }
-  return std::to_string(v);
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -413,18 +413,13 @@ std::string shortest(double v) {
 // ---------------------------------------------------------------------------------------------
 
 struct PrecisionConfigReader {
-  // Reads `node`; sets *named when the node gave a name.
-  static PrecisionConfig read(const YAML::Node& node, const Context& ctx, bool* named) {
-    PrecisionConfig cfg;
-    if (named) *named = false;
-    if (!node.IsDefined() || node.IsNull()) return cfg;
-    cfg.name_ = "custom";
-    if (!node.IsMap())
-      fail(ctx, ctx.prefix, text_of(node), std::string("a map with keys ") + kTopLevelNames,
-           &node);
-
+  // The top-level keys: name and description into `cfg`, the rest for read().
+  struct TopLevel {
     bool quantize_unlisted = false;
-    YAML::Node defaults_node, components_node;
+    YAML::Node defaults, components;
+  };
+  static TopLevel top_level(const YAML::Node& node, const Context& ctx, PrecisionConfig& cfg, bool* named) {
+    TopLevel top;
     for (const auto& kv : node) {
       const std::string k = kv.first.Scalar();
       const std::string key = join(ctx.prefix, k);
@@ -443,35 +438,63 @@ struct PrecisionConfigReader {
                "allowed: float (unlisted components stay float), quantized (unlisted components "
                "are quantized with the defaults)",
                &v);
-        quantize_unlisted = v.Scalar() == "quantized";
+        top.quantize_unlisted = v.Scalar() == "quantized";
       } else if (k == "defaults") {
         if (!v.IsNull() && !v.IsMap())
-          fail(ctx, key, text_of(v), std::string("a map with keys ") + kDefaultsFieldNames, &v);
-        defaults_node.reset(v);
+          fail(ctx, key, text_of(v), "a map with keys " + field_names(false), &v);
+        top.defaults.reset(v);
       } else if (k == "components") {
         if (!v.IsNull() && !v.IsMap())
           fail(ctx, key, text_of(v),
                std::string("a map from component names (") + component_names() +
                    ") to float, quantized, a bit width or a quantizer map",
                &v);
-        components_node.reset(v);
+        top.components.reset(v);
       } else {
         fail(ctx, key, text_of(v), std::string("unknown key; allowed: ") + kTopLevelNames,
              &kv.first);
       }
     }
+    return top;
+  }
+
+  // A component's entry as quantizer keys: `quantized` (none), `A: 8` (`A: {bits: 8}`) or a map.
+  // `float` is handled by the caller.
+  static std::vector<Entry> entry_of(const YAML::Node& v, const std::string& key, const Context& ctx) {
+    const std::string allowed =
+        "float, quantized, a bit width 1..32, or a map with keys " + field_names(true);
+    if (v.IsScalar() && v.Scalar() != "quantized") {
+      int b = 0;
+      if (!parse_int(v.Scalar(), b)) fail(ctx, key, text_of(v), allowed, &v);
+      return {{"bits", key, v}};
+    }
+    if (v.IsMap()) return entries_of(v, key, true, ctx);
+    if (!v.IsScalar()) fail(ctx, key, text_of(v), allowed, &v);
+    return {};
+  }
+
+  // Reads `node`; sets *named when the node gave a name.
+  static PrecisionConfig read(const YAML::Node& node, const Context& ctx, bool* named) {
+    PrecisionConfig cfg;
+    if (named) *named = false;
+    if (!node.IsDefined() || node.IsNull()) return cfg;
+    cfg.name_ = "custom";
+    if (!node.IsMap())
+      fail(ctx, ctx.prefix, text_of(node), std::string("a map with keys ") + kTopLevelNames,
+           &node);
+    const TopLevel top = top_level(node, ctx, cfg, named);
 
     const std::string defaults_key = join(ctx.prefix, "defaults");
     std::vector<Entry> defaults;
-    if (defaults_node.IsDefined() && defaults_node.IsMap())
-      defaults = entries_of(defaults_node, defaults_key, false, ctx);
+    if (top.defaults.IsDefined() && top.defaults.IsMap())
+      defaults = entries_of(top.defaults, defaults_key, false, ctx);
     resolve(defaults, nullptr, defaults_key, ctx);  // the block is checked even if unused
 
     std::array<Origins, kNumComponents> origins{};
     std::array<bool, kNumComponents> listed{};
     const std::string components_key = join(ctx.prefix, "components");
-    if (components_node.IsDefined() && components_node.IsMap()) {
-      for (const auto& kv : components_node) {
+    if (top.components.IsDefined() && top.components.IsMap()) {
+      for (const auto& kv : top.components) {
         const std::string cname = kv.first.Scalar();
         const std::string key = join(components_key, cname);
         Component c{};
@@ -483,30 +506,17 @@ struct PrecisionConfigReader {
         }
         const int i = index_of(c);
         listed[i] = true;
-        const YAML::Node& v = kv.second;
-        const std::string allowed =
-            std::string("float, quantized, a bit width 1..32, or a map with keys ") +
-            kComponentFieldNames;
-        std::vector<Entry> entry;
-        if (v.IsScalar() && v.Scalar() == "float") {
+        if (kv.second.IsScalar() && kv.second.Scalar() == "float") {
           cfg.components_[i] = ComponentPrecision{};
           continue;
         }
-        if (v.IsScalar() && v.Scalar() != "quantized") {
-          int b = 0;
-          if (!parse_int(v.Scalar(), b)) fail(ctx, key, text_of(v), allowed, &v);
-          entry.push_back({"bits", key, v});  // `A: 8` is `A: {bits: 8}`
-        } else if (v.IsMap()) {
-          entry = entries_of(v, key, true, ctx);
-        } else if (!v.IsScalar()) {
-          fail(ctx, key, text_of(v), allowed, &v);
-        }
+        const std::vector<Entry> entry = entry_of(kv.second, key, ctx);
         Resolved r = resolve(defaults, &entry, key, ctx);
         cfg.components_[i] = ComponentPrecision{true, r.spec};
         origins[i] = std::move(r.origins);
       }
     }
-    if (quantize_unlisted)
+    if (top.quantize_unlisted)
       for (Component c : all_components()) {
         const int i = index_of(c);
         if (listed[i]) continue;
@@ -562,21 +572,11 @@ YAML::Node PrecisionConfig::to_yaml() const {
       comps[component_name(c)] = "float";
       continue;
     }
-    const QuantizerSpec& s = p.spec;
     YAML::Node m(YAML::NodeType::Map);
-    m["bits"] = s.bits;
-    m["scheme"] = to_string(s.scheme);
-    m["granularity"] = to_string(s.granularity);
-    if (s.frac) {
-      m["frac"] = *s.frac;
-    } else {
-      m["scale"] = to_string(s.scale);
-      if (s.scale == ScaleKind::Dyadic) m["scale_bits"] = s.scale_bits;
-      m["calibration"] = to_string(s.calibration);
-      if (s.calibration == Calibration::Percentile) m["percentile"] = shortest(s.percentile);
+    for (const Field& f : kFields) {
+      YAML::Node v;
+      if (f.write(p.spec, v)) m[f.name] = v;
     }
-    m["rounding"] = to_string(s.rounding);
-    m["overflow"] = to_string(s.overflow);
     m.SetStyle(YAML::EmitterStyle::Flow);  // one line per component in --dump-config
     comps[component_name(c)] = m;
   }

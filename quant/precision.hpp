@@ -1,7 +1,7 @@
 // Precision configs: which component of an S4D/S5 model is quantized, and how
 // (docs/precision.md; presets in configs/precision/).
 //
-// A config names thirteen fixed components. Each is either float (not quantized) or a QuantizerSpec,
+// A config names the fixed components of kComponents. Each is either float (not quantized) or a QuantizerSpec,
 // optionally with an explicit binary point (frac) instead of calibration. Configs are read from
 // YAML, validated once (every invalid value or combination throws ConfigError naming the full
 // dotted key, the value and what is allowed) and then passed around as this typed object.
@@ -9,6 +9,7 @@
 
 #include <array>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,38 +22,78 @@ class Node;
 
 namespace ssmsim::quant {
 
-// The quantizable parts of a model, with their config names (component_name()).
-enum class Component {
-  A,        // discretized state matrix Lambda_bar (complex, diagonal)
-  B,        // input matrix B_bar (complex)
-  C,        // output matrix C (complex)
-  D,        // feed-through D (real)
-  x,        // the state (complex)
-  ssm_in,   // the SSM's input activation u
-  ssm_out,  // the SSM's output activation y
-  encoder,  // encoder weights
-  decoder,  // decoder weights
-  mixing,   // GLU / mixing-layer weights
-  act,      // every other activation (after nonlinearities, between layers, pooled)
-  bias,     // the biases of encoder, decoder and mixing (added at accumulator scale)
-  norm,     // normalisation parameters (LayerNorm scale/shift; BatchNorm folded to scale/shift)
-};
-constexpr int kNumComponents = 13;
+// The quantizable parts of a model. The enumerators are the rows of kComponents, in its order.
+enum class Component { A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias, norm };
 
 enum class ComponentKind { Weight, State, Activation, Bias };
 
-// All components in declaration order (the order of to_yaml() and of reports).
+// One row per component: everything the precision config, the PTQ, the QAT, the integer C-model,
+// the memory layout and the reports know about a component, from which every list, name lookup
+// and per-component rule is derived (docs/precision.md). Where the model uses a component is
+// typed: a weight tensor carries its Component (QTensor::component, set where the PTQ quantizes
+// it), an activation or state point takes it from its row in ssm_core's point table (kPoints).
+struct ComponentInfo {
+  Component id;
+  const char* name;         // its key in precision configs, quantized-model metadata and reports
+  ComponentKind kind;
+  bool complex;             // both parts share one format, so the zero point must be 0 (rule 2)
+  bool meets_bias;          // added together with the bias at accumulator scale: the bias must be
+                            // at least as wide (rule 7)
+  int max_integer_bits;     // the widest the integer model takes (16: its points feed lookup tables)
+  const char* covers;       // the tensors and points of a quantized model it quantizes
+                            // (docs/fixed_point.md 9.2; "i" stands for the layer index)
+  const char* description;  // one line for reports and `ssmsim info`
+};
+
+inline constexpr ComponentInfo kComponents[] = {
+    {Component::A, "A", ComponentKind::Weight, true, false, 32, "layers.i.A",
+     "discretized state matrix Lambda_bar (complex, diagonal)"},
+    {Component::B, "B", ComponentKind::Weight, true, false, 32, "layers.i.B", "input matrix B_bar (complex)"},
+    {Component::C, "C", ComponentKind::Weight, true, false, 32, "layers.i.C", "output matrix C (complex)"},
+    {Component::D, "D", ComponentKind::Weight, false, false, 32, "layers.i.D", "feed-through D"},
+    {Component::x, "x", ComponentKind::State, true, false, 32, "layers.i.x", "state x (complex)"},
+    {Component::ssm_in, "ssm_in", ComponentKind::Activation, false, false, 32, "layers.i.u",
+     "SSM input activation u"},
+    {Component::ssm_out, "ssm_out", ComponentKind::Activation, false, true, 16, "layers.i.y",
+     "SSM output activation y"},
+    {Component::encoder, "encoder", ComponentKind::Weight, false, true, 32, "encoder.weight", "encoder weights"},
+    {Component::decoder, "decoder", ComponentKind::Weight, false, true, 32, "decoder.weight", "decoder weights"},
+    {Component::mixing, "mixing", ComponentKind::Weight, false, true, 32, "layers.i.mix.weight",
+     "mixing (GLU) weights"},
+    {Component::act, "act", ComponentKind::Activation, false, true, 16,
+     "input encoder.out layers.i.act layers.i.mix layers.i.mixg layers.i.g layers.i.res layers.i.out pool gate",
+     "other activations"},
+    {Component::bias, "bias", ComponentKind::Bias, false, false, 32, "encoder.bias layers.i.mix.bias decoder.bias",
+     "biases of encoder, decoder and mixing (accumulator scale)"},
+    {Component::norm, "norm", ComponentKind::Weight, false, false, 32, "layers.i.norm.scale layers.i.norm.shift",
+     "normalisation parameters (LayerNorm scale and shift; BatchNorm folded to scale and shift)"},
+};
+constexpr int kNumComponents = static_cast<int>(std::size(kComponents));
+
+namespace detail {
+constexpr bool rows_in_enum_order() {
+  for (int i = 0; i < kNumComponents; ++i)
+    if (static_cast<int>(kComponents[i].id) != i) return false;
+  return static_cast<int>(Component::norm) + 1 == kNumComponents;  // the last enumerator
+}
+}  // namespace detail
+static_assert(detail::rows_in_enum_order(), "kComponents must list every Component once, in enum order");
+
+// The row of a component.
+constexpr const ComponentInfo& info(Component c) { return kComponents[static_cast<int>(c)]; }
+
+// All components in table order (the order of to_yaml() and of reports).
 const std::array<Component, kNumComponents>& all_components();
 std::string component_name(Component c);
-// "A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias".
+// The names joined by ", ": "A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias, norm".
 const char* component_names();
 // Throws ConfigError(key, name, <the allowed names>) for an unknown name.
 Component parse_component(std::string_view name, const std::string& key = "component");
-ComponentKind component_kind(Component c);
+inline ComponentKind component_kind(Component c) { return info(c).kind; }
 // A, B, C and x are complex: both parts share one format and the zero point must be 0.
-bool is_complex(Component c);
+inline bool is_complex(Component c) { return info(c).complex; }
 // One line for reports and `ssmsim info`.
-const char* component_description(Component c);
+inline const char* component_description(Component c) { return info(c).description; }
 
 struct ComponentPrecision {
   bool quantized = false;

@@ -78,6 +78,16 @@ void record_fields(S& r, F&& f) {
   f("smape_percent", r.smape_percent);
   f("saturation", r.saturation);
 
+  f("finished", r.finished);
+  f("epochs_done", r.epochs_done);
+  f("epoch_step", r.epoch_step);
+  f("state", r.state);
+  f("best_val_accuracy", r.best_val_accuracy);
+  f("ptq_val_accuracy", r.ptq_val_accuracy);
+  f("test", r.test);
+  f("test_accuracy", r.test_accuracy);
+  f("test_count", r.test_count);
+
   f("bit_exact", r.bit_exact);
   f("first_mismatch", r.first_mismatch);
   f("sequences", r.sequences);

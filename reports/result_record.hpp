@@ -1,5 +1,5 @@
 // The result record: every field a run's JSON record can hold, typed, in one struct. `ssmsim
-// simulate --json` and `ssmsim eval --json` write one each; `ssmsim sweep` reads those two back and
+// simulate --json`, `eval --json`, `train --json` and `qat --json` write one each; `ssmsim sweep` reads those two back and
 // writes a design point's record (a line of results.jsonl, a row of results.csv); `ssmsim report`
 // reads the design points. Each key is spelled once, in result_record.cpp, where one field list
 // drives writing and reading (docs/reports.md lists the fields of each record).
@@ -57,7 +57,7 @@ struct ResultRecord {
   std::optional<uint64_t> index;          // position in the sweep's expansion order
   std::optional<std::string> label;
   std::optional<PointSettings> point;
-  std::optional<std::string> model;                 // the model file's name
+  std::optional<std::string> model;  // sweep: the model file's name; train: the model config (YAML)
   std::optional<nlohmann::json> precision_config;   // a file name, or a resolved config
   std::optional<nlohmann::json> hw_config;          // the resolved hw section
   std::optional<std::vector<std::string>> commands;  // the command lines that reproduce the point
@@ -70,6 +70,15 @@ struct ResultRecord {
   std::optional<std::vector<std::vector<int64_t>>> confusion;  // [true class][predicted class]
   std::optional<double> mse, smape_percent;         // regression
   std::optional<std::map<std::string, uint64_t>> saturation;  // integer eval: events per point
+
+  // training (train, qat)
+  std::optional<bool> finished;                     // train: false when stopped (time limit, signal)
+  std::optional<uint64_t> epochs_done, epoch_step;  // train, when stopped: where it resumes
+  std::optional<std::string> state;                 // train, when stopped: the training state file
+  std::optional<double> best_val_accuracy, ptq_val_accuracy;
+  std::optional<nlohmann::json> test;               // train: the test split's eval record (its fields)
+  std::optional<double> test_accuracy;              // qat: of the integer C-model
+  std::optional<uint64_t> test_count;
 
   // the accelerator's run
   std::optional<bool> bit_exact;

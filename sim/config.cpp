@@ -125,20 +125,6 @@ YAML::Node Config::section(const std::string& name) const {
   return root_[name];
 }
 
-YAML::Node Config::lookup(const std::string& key) const {
-  const auto parts = split_key(key);
-  YAML::Node cur = root_[parts[0]];
-  for (size_t i = 1; i < parts.size(); ++i) {
-    if (!cur.IsMap() || !cur[parts[i]]) throw ConfigError(key, "", "no such key in the resolved config");
-    cur.reset(cur[parts[i]]);
-  }
-  return cur;
-}
-
-int64_t Config::get_int(const std::string& key) const { return lookup(key).as<int64_t>(); }
-bool Config::get_bool(const std::string& key) const { return lookup(key).as<bool>(); }
-std::string Config::get_string(const std::string& key) const { return lookup(key).as<std::string>(); }
-
 std::string Config::dump() const {
   YAML::Emitter out;
   out << YAML::BeginMap;

@@ -81,10 +81,6 @@ class Config {
     if (it == values_.end()) throw std::logic_error("config section '" + name + "' read before resolve()");
     return std::any_cast<const S&>(it->second);
   }
-  // One resolved key (being replaced by the typed get()).
-  int64_t get_int(const std::string& key) const;
-  bool get_bool(const std::string& key) const;
-  std::string get_string(const std::string& key) const;
 
   // The resolved config as YAML text, sections in declaration order.
   std::string dump() const;
@@ -93,7 +89,6 @@ class Config {
 
  private:
   const SectionSpec& spec(const std::string& section, const std::string& key_for_error) const;
-  YAML::Node lookup(const std::string& key) const;
 
   std::vector<SectionSpec> specs_;
   YAML::Node root_;

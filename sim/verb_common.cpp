@@ -14,9 +14,9 @@ namespace ssmsim::sim {
 
 workloads::Workload load_data(const Invocation& inv, std::ostream& log, std::string name) {
   workloads::WorkloadOptions wo;
-  wo.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
-  wo.train_size = static_cast<size_t>(inv.config.get_int("data.train_size"));
-  wo.val_size = static_cast<size_t>(inv.config.get_int("data.val_size"));
+  wo.seed = settings<RunSettings>(inv.config).seed;
+  wo.train_size = settings<DataSettings>(inv.config).train_size;
+  wo.val_size = settings<DataSettings>(inv.config).val_size;
   if (name.empty()) name = inv.options["workload"].as<std::string>();
   log << "loading workload '" << name << "'..." << std::flush;
   const auto t0 = std::chrono::steady_clock::now();
@@ -27,11 +27,10 @@ workloads::Workload load_data(const Invocation& inv, std::ostream& log, std::str
   return w;
 }
 
-
 core::TrainConfig train_config(const Invocation& inv) {
-  core::TrainConfig tc = core::TrainConfig::from_yaml(inv.config.section("train"));
-  tc.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
-  tc.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  core::TrainConfig tc = inv.config.get<core::TrainConfig>("train");
+  tc.seed = settings<RunSettings>(inv.config).seed;
+  tc.threads = settings<RunSettings>(inv.config).threads;
   return tc;
 }
 
@@ -85,13 +84,9 @@ reports::ResultRecord regression_record(const core::EvalResult& r, const core::S
 }
 
 core::PtqOptions ptq_options(const Invocation& inv) {
-  core::PtqOptions opt;
-  opt.calib = static_cast<size_t>(inv.config.get_int("quantize.calib"));
-  opt.gelu = inv.config.get_string("quantize.gelu") == "hard" ? core::QGelu::Hard : core::QGelu::Lut;
-  opt.stable_a = inv.config.get_bool("quantize.stable_a");
-  opt.integer_states = inv.config.get_bool("quantize.integer_states");
-  opt.seed = static_cast<uint64_t>(inv.config.get_int("run.seed"));
-  opt.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  core::PtqOptions opt = inv.config.get<core::PtqOptions>("quantize");
+  opt.seed = settings<RunSettings>(inv.config).seed;
+  opt.threads = settings<RunSettings>(inv.config).threads;
   return opt;
 }
 

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "reports/result_record.hpp"
+#include "sim/sections.hpp"
 #include "sim/verbs.hpp"
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/qmodel.hpp"

@@ -24,10 +24,10 @@ int run_eval_quantized(const Invocation& inv, const std::string& path, const cor
   if (q.config.d_input != w.test.d_input || q.config.d_output != w.num_classes)
     throw InputError(fmt::format("eval: {} expects {} input features and {} classes; workload '{}' has {} and {}", path,
                                  q.config.d_input, q.config.d_output, w.name, w.test.d_input, w.num_classes));
-  const auto limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
+  const auto limit = settings<EvalSettings>(inv.config).limit;
   const auto t0 = std::chrono::steady_clock::now();
   const core::QEvalResult r = core::evaluate_quantized(q, w.test, w.num_classes, limit,
-                                                       static_cast<size_t>(inv.config.get_int("run.threads")));
+                                                       settings<RunSettings>(inv.config).threads);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   inv.out << fmt::format("{} (integer, precision '{}') on {} test: accuracy {:.2f}% ({} sequences), {:.2f} s\n", path,
                          q.precision.name(), w.name, 100 * r.accuracy, r.count, secs);
@@ -71,7 +71,7 @@ int run_eval(const Invocation& inv) {
   }
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
   if (o.count("precision")) {  // PTQ in memory (as `quantize`), then the integer C-model
-    const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
+    const quant::PrecisionConfig prec = inv.config.get<quant::PrecisionConfig>("precision");
     const workloads::Workload w = load_data(inv, inv.err);
     return run_eval_quantized(inv, path + " + PTQ", core::quantize_ptq(ck, prec, w.train, ptq_options(inv)), w);
   }
@@ -86,14 +86,14 @@ int run_eval(const Invocation& inv) {
                                  ck.config.d_input, ck.config.d_output, w.name,
                                  regress ? "regression" : "classification", w.test.d_input, outputs));
   const core::Model model(ck.config);
-  const auto limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
+  const auto limit = settings<EvalSettings>(inv.config).limit;
   const auto t0 = std::chrono::steady_clock::now();
-  const bool conv = inv.config.get_string("eval.ssm_path") == "conv";
+  const bool conv = settings<EvalSettings>(inv.config).conv;
   if (conv && ck.config.layer != core::LayerType::S4D)
     throw InputError("eval --ssm-path conv: " + path + " is an S5 model; the convolution mode is an S4D path "
                      "(use --ssm-path recurrent)");
   const core::EvalResult r = core::evaluate(model, ck.params, w.test, w.num_classes, limit,
-                                            static_cast<size_t>(inv.config.get_int("run.threads")), conv);
+                                            settings<RunSettings>(inv.config).threads, conv);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (regress)
     inv.out << fmt::format("{} on {} test: {}, {:.2f} s\n", path, w.name, regression_text(r, w.test), secs);

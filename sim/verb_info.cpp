@@ -117,7 +117,7 @@ int run_info(const Invocation& inv) {
   }
   if (!inv.options.count("precision"))
     throw InputError("info: give --ckpt F|Q or --precision P.yaml (see ssmsim info --help)");
-  print_precision(quant::PrecisionConfig::from_yaml(inv.config.section("precision")), inv.out);
+  print_precision(inv.config.get<quant::PrecisionConfig>("precision"), inv.out);
   return 0;
 }
 

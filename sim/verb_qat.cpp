@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "quant/precision.hpp"
-#include "reports/record.hpp"
+#include "reports/result_record.hpp"
 #include "sim/verb_common.hpp"
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/qat.hpp"
@@ -17,7 +17,7 @@ int run_qat(const Invocation& inv) {
   const auto& o = inv.options;
   const std::string path = o["ckpt"].as<std::string>();
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
-  const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
+  const quant::PrecisionConfig prec = inv.config.get<quant::PrecisionConfig>("precision");
   const std::string workload = checkpoint_workload(inv, ck, path, "qat");
   const workloads::Workload w = load_data(inv, inv.err, workload);
   const core::TrainConfig tc = train_config(inv);
@@ -47,21 +47,21 @@ int run_qat(const Invocation& inv) {
   const core::QModel best = annotate(r.best);
   core::save_qmodel(out, best);
   const core::QEvalResult test = core::evaluate_quantized(
-      best, w.test, w.num_classes, static_cast<size_t>(inv.config.get_int("eval.limit")), tc.threads);
+      best, w.test, w.num_classes, settings<EvalSettings>(inv.config).limit, tc.threads);
   inv.out << fmt::format("test accuracy {:.2f}% ({} sequences, integer C-model) of the best QAT model (val {:.2f}%, "
                          "PTQ val {:.2f}%): {}\n",
                          100 * test.accuracy, test.count, 100 * r.best_val_accuracy, 100 * r.ptq_val_accuracy, out);
   if (o.count("json")) {
-    nlohmann::json j;
-    j["command"] = "qat";
-    j["checkpoint"] = out;
-    j["precision"] = prec.name();
-    j["workload"] = workload;
-    j["ptq_val_accuracy"] = r.ptq_val_accuracy;
-    j["best_val_accuracy"] = r.best_val_accuracy;
-    j["test_accuracy"] = test.accuracy;
-    j["test_count"] = test.count;
-    reports::write_json(o["json"].as<std::string>(), j);
+    reports::ResultRecord j;
+    j.command = "qat";
+    j.checkpoint = out;
+    j.precision = prec.name();
+    j.workload = workload;
+    j.ptq_val_accuracy = r.ptq_val_accuracy;
+    j.best_val_accuracy = r.best_val_accuracy;
+    j.test_accuracy = test.accuracy;
+    j.test_count = test.count;
+    reports::write_record(o["json"].as<std::string>(), j);
   }
   return 0;
 }

@@ -15,7 +15,7 @@ int run_quantize(const Invocation& inv) {
   const auto& o = inv.options;
   const std::string path = o["ckpt"].as<std::string>();
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
-  const quant::PrecisionConfig prec = quant::PrecisionConfig::from_yaml(inv.config.section("precision"));
+  const quant::PrecisionConfig prec = inv.config.get<quant::PrecisionConfig>("precision");
   const std::string workload = checkpoint_workload(inv, ck, path, "quantize");
   const workloads::Workload w = load_data(inv, inv.err, workload);
   const core::PtqOptions opt = ptq_options(inv);

@@ -125,7 +125,7 @@ int run_simulate(const Invocation& inv) {
     throw InputError("simulate: " + path + " is a float checkpoint; the accelerator runs quantized models: make one "
                      "with `ssmsim quantize --ckpt " + path + " --precision P.yaml --out q.safetensors`");
   const core::QModel q = core::load_qmodel(path);
-  const hw::HwConfig hwc = hw::HwConfig::from_yaml(inv.config.section("hw"));
+  const hw::HwConfig hwc = inv.config.get<hw::HwConfig>("hw");
   hw::EnergyTable table = hwc.energy_table.empty() ? hw::EnergyTable::builtin() : hw::EnergyTable::load(hwc.energy_table);
   table.scale = hwc.tech_scale;
   const workloads::Workload w = load_data(inv, inv.err);
@@ -133,7 +133,7 @@ int run_simulate(const Invocation& inv) {
     throw InputError(fmt::format("simulate: {} expects {} input features and {} classes; workload '{}' has {} and {}",
                                  path, q.config.d_input, q.config.d_output, w.name, w.test.d_input, w.num_classes));
   SimulateOptions so;
-  so.limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
+  so.limit = settings<EvalSettings>(inv.config).limit;
   so.check_states = o["check-states"].as<bool>();
   so.cmac = o["cmac"].as<std::string>();
   if (o.count("vcd")) so.vcd = o["vcd"].as<std::string>();

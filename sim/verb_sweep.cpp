@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "quant/errors.hpp"
+#include "sim/sections.hpp"
 #include "sim/sweep.hpp"
 #include "sim/verbs.hpp"
 
@@ -19,7 +20,7 @@ int run_sweep_verb(const Invocation& inv) {
   bool limit_given = o.count("limit") != 0;
   if (o.count("set"))
     for (const auto& s : o["set"].as<std::vector<std::string>>()) limit_given = limit_given || s.rfind("eval.limit=", 0) == 0;
-  if (limit_given) spec.eval_limit = static_cast<size_t>(inv.config.get_int("eval.limit"));
+  if (limit_given) spec.eval_limit = settings<EvalSettings>(inv.config).limit;
   SweepOptions so;
   so.out_dir = o["out-dir"].as<std::string>();
   so.jobs = o["jobs"].as<size_t>();
@@ -38,7 +39,7 @@ int run_sweep_verb(const Invocation& inv) {
     if (so.shards == 0 || so.shard >= so.shards)
       throw InputError("sweep: --shard '" + s + "': expected i/n with 0 <= i < n, e.g. 0/4");
   }
-  so.threads = static_cast<size_t>(inv.config.get_int("run.threads"));
+  so.threads = settings<RunSettings>(inv.config).threads;
   so.binary = std::filesystem::read_symlink("/proc/self/exe");
   const bool tty = ::isatty(2);
   so.progress = [&](const std::string& line) { inv.err << (tty ? "\r" : "") << line << (tty ? "   " : "\n") << std::flush; };

@@ -10,7 +10,7 @@
 #include <map>
 
 #include "quant/errors.hpp"
-#include "reports/record.hpp"
+#include "reports/result_record.hpp"
 #include "sim/verb_common.hpp"
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/trainer.hpp"
@@ -48,7 +48,7 @@ class StopSignals {
 
 int run_train(const Invocation& inv) {
   const auto& o = inv.options;
-  core::ModelConfig mc = core::ModelConfig::from_yaml(inv.config.section("model"));
+  core::ModelConfig mc = inv.config.get<core::ModelConfig>("model");
   const core::TrainConfig tc = train_config(inv);
   const workloads::Workload w = load_data(inv, inv.err);
   // the task and the data's shape come from the workload unless the model fixes them
@@ -126,19 +126,19 @@ int run_train(const Invocation& inv) {
                            signals.received() ? fmt::format("signal {}", signals.received()) : "time limit",
                            state_path.string());
     if (o.count("json")) {
-      nlohmann::json j;
-      j["command"] = "train";
-      j["finished"] = false;
-      j["epochs_done"] = st.epochs_done;
-      j["epoch_step"] = st.epoch_step;
-      j["state"] = state_path.string();
-      reports::write_json(o["json"].as<std::string>(), j);
+      reports::ResultRecord j;
+      j.command = "train";
+      j.finished = false;
+      j.epochs_done = st.epochs_done;
+      j.epoch_step = st.epoch_step;
+      j.state = state_path.string();
+      reports::write_record(o["json"].as<std::string>(), j);
     }
     return signals.received() ? 128 + signals.received() : 0;
   }
 
   const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes,
-                                               static_cast<size_t>(inv.config.get_int("eval.limit")), tc.threads);
+                                               settings<EvalSettings>(inv.config).limit, tc.threads);
   if (regress)
     inv.out << fmt::format("test {} of the best checkpoint (val MSE {:.6f}): {}\n", regression_text(test, w.test),
                            st.best_val_loss, out.string());
@@ -146,15 +146,15 @@ int run_train(const Invocation& inv) {
     inv.out << fmt::format("test accuracy {:.2f}% ({} sequences) of the best checkpoint (val {:.2f}%): {}\n",
                            100 * test.accuracy, test.count, 100 * st.best_val_accuracy, out.string());
   if (o.count("json")) {
-    nlohmann::json j;
-    j["command"] = "train";
-    j["finished"] = true;
-    j["checkpoint"] = out.string();
-    j["workload"] = w.name;
-    j["model"] = YAML::Dump(mc.to_yaml());
-    j["best_val_accuracy"] = st.best_val_accuracy;
-    j["test"] = reports::to_json(regress ? regression_record(test, w.test) : eval_record(test, w.num_classes));
-    reports::write_json(o["json"].as<std::string>(), j);
+    reports::ResultRecord j;
+    j.command = "train";
+    j.finished = true;
+    j.checkpoint = out.string();
+    j.workload = w.name;
+    j.model = YAML::Dump(mc.to_yaml());
+    j.best_val_accuracy = st.best_val_accuracy;
+    j.test = reports::to_json(regress ? regression_record(test, w.test) : eval_record(test, w.num_classes));
+    reports::write_record(o["json"].as<std::string>(), j);
   }
   return 0;
 }

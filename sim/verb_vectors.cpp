@@ -69,7 +69,7 @@ int run_vectors(const Invocation& inv) {
     }
   }
   const core::QModel q = load_q(vo.checkpoint);
-  const hw::HwConfig hwc = hw::HwConfig::from_yaml(inv.config.section("hw"));
+  const hw::HwConfig hwc = inv.config.get<hw::HwConfig>("hw");
   const workloads::Workload w = load_data(inv, inv.err);
   const size_t files = export_vectors(q, hwc, w.test, vo);
   inv.out << fmt::format("vectors: {} files and manifest.json for test sequence {} of '{}' -> {}\n", files, vo.index,

@@ -40,7 +40,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
   v.params = params;
   float* P = v.params.data();
   auto at = [&](const std::string& name) { return P + model.layout().find(name).offset; };
-  const QuantParams& input = q.point("input");
+  const QuantParams& input = q.point(PointId::input);
   dq_tensor(q.tensor("encoder.weight"), at("encoder.weight"));
   dq_bias(q.tensor("encoder.bias"), q.tensor("encoder.weight"), input, at("encoder.bias"));
   const bool s5 = mc.layer == LayerType::S5;
@@ -54,7 +54,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
     if (mc.mixing != Mixing::Gelu) {
       const std::string w = !s5 ? f + "output_linear.0." : mc.mixing == Mixing::Glu ? f + "out1." : f + "out2.";
       dq_tensor(q.tensor(p + "mix.weight"), at(w + "weight"));
-      dq_bias(q.tensor(p + "mix.bias"), q.tensor(p + "mix.weight"), q.point(p + "act"), at(w + "bias"));
+      dq_bias(q.tensor(p + "mix.bias"), q.tensor(p + "mix.weight"), q.point(PointId::act, i), at(w + "bias"));
     }
     const std::string n = s5 ? p + "norm." : "norms." + s + ".";
     const size_t H = mc.H;
@@ -77,8 +77,8 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
   }
   dq_tensor(q.tensor("decoder.weight"), at("decoder.weight"));
   const QuantParams& pooled = mc.pooling == Pooling::Mean
-                                  ? q.point("pool")
-                                  : q.point("layers." + std::to_string(mc.n_layers - 1) + (mc.prenorm ? ".res" : ".out"));
+                                  ? q.point(PointId::pool)
+                                  : q.point(mc.prenorm ? PointId::res : PointId::out, mc.n_layers - 1);
   dq_bias(q.tensor("decoder.bias"), q.tensor("decoder.weight"), pooled, at("decoder.bias"));
   model.prepare(v.params.data(), v.prep);
   for (size_t i = 0; i < mc.n_layers && s5; ++i) {  // the discretized coefficients the integers use
@@ -123,15 +123,14 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
   const QChunkResult r = engine.run_chunk(chunk, qws, sat);
   if (logits) *logits = r.logits;
   // the float workspace the backward pass reads: the dequantized codes
-  dq_seq(qws.in, q.point("input"), ws.input);
-  dq_seq(qws.h0, q.point("encoder.out"), ws.x0);
+  dq_seq(qws.in, q.point(PointId::input), ws.input);
+  dq_seq(qws.h0, q.point(PointId::encoder_out), ws.x0);
   ws.layers.resize(nl);
   for (size_t i = 0; i < nl; ++i) {
     const auto& R = qws.layers[i];
     auto& W = ws.layers[i];
-    const std::string p = "layers." + std::to_string(i) + ".";
-    dq_seq(R.u, q.point(p + "u"), W.z);
-    const double sx = q.point(p + "x").scale();
+    dq_seq(R.u, q.point(PointId::u, i), W.z);
+    const double sx = q.point(PointId::x, i).scale();
     if (mc.layer == LayerType::S5) {  // [L][2 P2][lanes], the float model's xs
       W.xs.resize(qws.in.L, R.x.size() / (qws.in.L * kLanes));
       for (size_t k = 0; k < R.x.size(); ++k) W.xs.v[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
@@ -139,12 +138,12 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
       W.states.resize(R.x.size());
       for (size_t k = 0; k < R.x.size(); ++k) W.states[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
     }
-    dq_seq(R.y, q.point(p + "y"), W.y);
-    dq_seq(R.act, q.point(p + "act"), W.act);
+    dq_seq(R.y, q.point(PointId::y, i), W.y);
+    dq_seq(R.act, q.point(PointId::act, i), W.act);
     if (mc.mixing == Mixing::Glu) {
       Seq<float> a, b;
-      dq_seq(R.mix, q.point(p + "mix"), a);
-      dq_seq(R.mixg, q.point(p + "mixg"), b);
+      dq_seq(R.mix, q.point(PointId::mix, i), a);
+      dq_seq(R.mixg, q.point(PointId::mixg, i), b);
       W.m.resize(a.L, 2 * H);
       for (size_t t = 0; t < a.L; ++t)
         for (size_t f = 0; f < H; ++f)
@@ -153,17 +152,17 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
             W.m.at(t, H + f)[l] = b.at(t, f)[l];
           }
     } else if (mc.mixing != Mixing::Gelu) {
-      dq_seq(R.mixg, q.point(p + "mixg"), W.m);
+      dq_seq(R.mixg, q.point(PointId::mixg, i), W.m);
     }
-    dq_seq(R.res, q.point(p + "res"), W.r);
+    dq_seq(R.res, q.point(PointId::res, i), W.r);
     if (mc.prenorm)
       W.out = W.r;
     else
-      dq_seq(R.out, q.point(p + "out"), W.out);
+      dq_seq(R.out, q.point(PointId::out, i), W.out);
   }
   const QuantParams& pooled = mc.pooling == Pooling::Mean
-                                  ? q.point("pool")
-                                  : q.point("layers." + std::to_string(nl - 1) + (mc.prenorm ? ".res" : ".out"));
+                                  ? q.point(PointId::pool)
+                                  : q.point(mc.prenorm ? PointId::res : PointId::out, nl - 1);
   dq_seq(qws.pooled, pooled, ws.pooled);
   ws.pooled_v = ws.pooled.v;
   // the loss of the integer logits
@@ -290,6 +289,116 @@ void recurrence_grad(const Model& model, const std::vector<float>& rp, Recurrenc
   }
 }
 
+namespace {
+
+TrainState fresh_state(std::vector<float> params) {
+  TrainState s;
+  s.params = std::move(params);
+  s.adam_m.assign(s.params.size(), 0.f);
+  s.adam_v.assign(s.params.size(), 0.f);
+  return s;
+}
+
+const char* recurrence_label(Recurrence r) {
+  return r == Recurrence::Continuous ? "continuous" : r == Recurrence::Discrete ? "discrete" : "polar";
+}
+
+// One QAT run: the float master weights (and, for the discrete and polar parameterisations,
+// Lambda_bar and B_bar learned directly with the SSM learning rate), their optimisers, and the
+// per-chunk buffers of a step. The activation and state formats stay those of `points`.
+class QatRun {
+ public:
+  QatRun(const Model& model, const std::vector<float>& params, const quant::PrecisionConfig& prec,
+         const SequenceSet& set, const TrainConfig& cfg, const PtqOptions& opt,
+         std::map<std::string, std::vector<QuantParams>> points)
+      : model_(model), prec_(prec), set_(set), cfg_(cfg), opt_(opt), points_(std::move(points)),
+        direct_(cfg.recurrence != Recurrence::Continuous), st_(fresh_state(params)),
+        rst_(direct_ ? fresh_state(recurrence_params_init(model, params, cfg.recurrence)) : TrainState{}),
+        adamw_(model, cfg), radam_(rst_.params.size(), cfg.ssm_lr, cfg.ssm_weight_decay, cfg),
+        max_chunks_((cfg.batch_size + kLanes - 1) / kLanes),
+        threads_(cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency())),
+        steps_((set.n + cfg.batch_size - 1) / cfg.batch_size),
+        total_(static_cast<uint64_t>(steps_) * cfg.epochs),
+        warmup_(static_cast<uint64_t>(std::llround(cfg.warmup_epochs * static_cast<double>(steps_)))),
+        ccg_(direct_ ? max_chunks_ : 0), cgrad_(max_chunks_, std::vector<float>(st_.params.size())),
+        closs_(max_chunks_), ccorrect_(max_chunks_), grad_(st_.params.size()) {}
+
+  size_t steps() const { return steps_; }
+  const std::vector<float>& params() const { return st_.params; }
+
+  // The quantized model of the current weights.
+  QModel quantized() const {
+    const ModelConfig& mc = model_.config();
+    if (!direct_) return quantize_weights(mc, st_.params, prec_, points_, opt_.gelu, nullptr, opt_.stable_a);
+    const std::vector<CoeffOverride> co = recurrence_coeffs(model_, rst_.params, cfg_.recurrence);
+    return quantize_weights(mc, st_.params, prec_, points_, opt_.gelu, &co, opt_.stable_a);
+  }
+
+  // One optimiser step on the sequences order[begin, begin + count): the chunks' QAT forward and
+  // backward passes on threads, their gradients summed in chunk order, then AdamW.
+  void step(const std::vector<size_t>& order, size_t begin, size_t count, double& loss_sum, size_t& correct) {
+    const ModelConfig& mc = model_.config();
+    const size_t nch = (count + kLanes - 1) / kLanes;
+    const QModel q = quantized();
+    const QEngine engine(q);
+    const QatView view = qat_view(model_, st_.params, q);
+    while (qws_.size() < std::min(threads_, max_chunks_)) {
+      qws_.push_back(engine.make_workspace());
+      fws_.push_back(make_workspace<float>());
+    }
+    parallel_for(nch, threads_, [&](size_t c, size_t w) {
+      std::fill(cgrad_[c].begin(), cgrad_[c].end(), 0.f);
+      const size_t c0 = begin + c * kLanes, cn = std::min(kLanes, begin + count - c0);
+      ccorrect_[c] = 0;
+      if (direct_) ccg_[c] = zero_coeff_grads(mc);
+      closs_[c] = qat_chunk(model_, view, engine, make_chunk(set_, &order[c0], cn), *qws_[w], *fws_[w],
+                            cgrad_[c].data(), &ccorrect_[c], nullptr, direct_ ? &ccg_[c] : nullptr);
+    });
+    std::fill(grad_.begin(), grad_.end(), 0.f);
+    for (size_t c = 0; c < nch; ++c) {
+      for (size_t i = 0; i < grad_.size(); ++i) grad_[i] += cgrad_[c][i];
+      loss_sum += closs_[c];
+      correct += ccorrect_[c];
+    }
+    const double f = lr_factor(st_.step, total_, warmup_, cfg_.min_lr_ratio);
+    adamw_.step(st_, grad_, count, f);
+    if (direct_) {
+      for (size_t c = 1; c < nch; ++c)  // chunk order
+        for (size_t i = 0; i < mc.n_layers; ++i) {
+          for (size_t m = 0; m < ccg_[0][i].lambda_bar.size(); ++m) ccg_[0][i].lambda_bar[m] += ccg_[c][i].lambda_bar[m];
+          for (size_t m = 0; m < ccg_[0][i].b_bar.size(); ++m) ccg_[0][i].b_bar[m] += ccg_[c][i].b_bar[m];
+        }
+      recurrence_grad(model_, rst_.params, cfg_.recurrence, ccg_[0], rgrad_);
+      rst_.step = st_.step;
+      radam_.step(rst_, rgrad_, count, f);
+    }
+    ++st_.step;
+  }
+
+ private:
+  const Model& model_;
+  const quant::PrecisionConfig& prec_;
+  const SequenceSet& set_;
+  const TrainConfig& cfg_;
+  const PtqOptions& opt_;
+  const std::map<std::string, std::vector<QuantParams>> points_;
+  const bool direct_;
+  TrainState st_, rst_;
+  const AdamW adamw_, radam_;
+  const size_t max_chunks_, threads_, steps_;
+  const uint64_t total_, warmup_;
+  std::vector<std::vector<CoeffGrad>> ccg_;
+  std::vector<float> rgrad_;
+  std::vector<std::vector<float>> cgrad_;
+  std::vector<double> closs_;
+  std::vector<size_t> ccorrect_;
+  std::vector<std::unique_ptr<QWorkspace>> qws_;
+  std::vector<std::unique_ptr<Workspace<float>>> fws_;
+  std::vector<float> grad_;
+};
+
+}  // namespace
+
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& prec, const Workload& data,
                     const TrainConfig& cfg, const PtqOptions& opt, const QatCallbacks& cb) {
   const ModelConfig& mc = ck.config;
@@ -300,47 +409,14 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   QatResult res;
   // the activation and state formats: PTQ's calibration, fixed for the run
   const QModel ptq = quantize_ptq(ck, prec, data.train, opt);
-  const auto points = ptq.points;
   res.ptq_val_accuracy = data.val.n ? evaluate_quantized(ptq, data.val, data.num_classes, 0, cfg.threads).accuracy : 0;
   res.best = ptq;
   res.best.metadata["qat.best_epoch"] = "0";
-  res.best.metadata["qat.recurrence"] = cfg.recurrence == Recurrence::Continuous ? "continuous"
-                                        : cfg.recurrence == Recurrence::Discrete ? "discrete" : "polar";
-  const std::string recurrence_name = res.best.metadata["qat.recurrence"];
+  res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
   res.best_val_accuracy = res.ptq_val_accuracy;
-  TrainState st;
-  st.params = ck.params;
-  st.adam_m.assign(st.params.size(), 0.f);
-  st.adam_v.assign(st.params.size(), 0.f);
-  const AdamW adamw(model, cfg);
-  // discrete / polar: Lambda_bar and B_bar learned directly, with the SSM learning rate
-  const bool direct = cfg.recurrence != Recurrence::Continuous;
-  TrainState rst;
-  if (direct) {
-    rst.params = recurrence_params_init(model, st.params, cfg.recurrence);
-    rst.adam_m.assign(rst.params.size(), 0.f);
-    rst.adam_v.assign(rst.params.size(), 0.f);
-  }
-  const AdamW radam(rst.params.size(), cfg.ssm_lr, cfg.ssm_weight_decay, cfg);
-  auto quantized = [&]() {
-    if (!direct) return quantize_weights(mc, st.params, prec, points, opt.gelu, nullptr, opt.stable_a);
-    const std::vector<CoeffOverride> co = recurrence_coeffs(model, rst.params, cfg.recurrence);
-    return quantize_weights(mc, st.params, prec, points, opt.gelu, &co, opt.stable_a);
-  };
-  std::vector<std::vector<CoeffGrad>> ccg(direct ? (cfg.batch_size + kLanes - 1) / kLanes : 0);
-  std::vector<float> rgrad;
+  QatRun run(model, ck.params, prec, data.train, cfg, opt, ptq.points);
   const auto& set = data.train;
-  const size_t B = cfg.batch_size, steps = (set.n + B - 1) / B;
-  const uint64_t total = static_cast<uint64_t>(steps) * cfg.epochs;
-  const auto warmup = static_cast<uint64_t>(std::llround(cfg.warmup_epochs * static_cast<double>(steps)));
-  const size_t max_chunks = (B + kLanes - 1) / kLanes;
-  const size_t threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::vector<float>> cgrad(max_chunks, std::vector<float>(st.params.size()));
-  std::vector<double> closs(max_chunks);
-  std::vector<size_t> ccorrect(max_chunks);
-  std::vector<std::unique_ptr<QWorkspace>> qws;
-  std::vector<std::unique_ptr<Workspace<float>>> fws;
-  std::vector<float> grad(st.params.size());
+  const size_t B = cfg.batch_size, steps = run.steps();
   const auto start = Clock::now();
   size_t done = 0;
   for (size_t epoch = 0; epoch < cfg.epochs; ++epoch) {
@@ -349,43 +425,10 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     double loss_sum = 0;
     size_t correct = 0, seen = 0;
     for (size_t s = 0; s < steps; ++s) {
-      const size_t begin = s * B, count = std::min(B, set.n - begin), nch = (count + kLanes - 1) / kLanes;
-      const QModel q = quantized();
-      const QEngine engine(q);
-      const QatView view = qat_view(model, st.params, q);
-      while (qws.size() < std::min(threads, max_chunks)) {
-        qws.push_back(engine.make_workspace());
-        fws.push_back(make_workspace<float>());
-      }
-      parallel_for(nch, threads, [&](size_t c, size_t w) {
-        std::fill(cgrad[c].begin(), cgrad[c].end(), 0.f);
-        const size_t c0 = begin + c * kLanes, cn = std::min(kLanes, begin + count - c0);
-        ccorrect[c] = 0;
-        if (direct) ccg[c] = zero_coeff_grads(mc);
-        closs[c] = qat_chunk(model, view, engine, make_chunk(set, &order[c0], cn), *qws[w], *fws[w], cgrad[c].data(),
-                             &ccorrect[c], nullptr, direct ? &ccg[c] : nullptr);
-      });
-      std::fill(grad.begin(), grad.end(), 0.f);
-      for (size_t c = 0; c < nch; ++c) {
-        for (size_t i = 0; i < grad.size(); ++i) grad[i] += cgrad[c][i];
-        loss_sum += closs[c];
-        correct += ccorrect[c];
-      }
+      const size_t begin = s * B, count = std::min(B, set.n - begin);
+      run.step(order, begin, count, loss_sum, correct);
       seen += count;
       done += count;
-      const double f = lr_factor(st.step, total, warmup, cfg.min_lr_ratio);
-      adamw.step(st, grad, count, f);
-      if (direct) {
-        for (size_t c = 1; c < nch; ++c)  // chunk order
-          for (size_t i = 0; i < mc.n_layers; ++i) {
-            for (size_t m = 0; m < ccg[0][i].lambda_bar.size(); ++m) ccg[0][i].lambda_bar[m] += ccg[c][i].lambda_bar[m];
-            for (size_t m = 0; m < ccg[0][i].b_bar.size(); ++m) ccg[0][i].b_bar[m] += ccg[c][i].b_bar[m];
-          }
-        recurrence_grad(model, rst.params, cfg.recurrence, ccg[0], rgrad);
-        rst.step = st.step;
-        radam.step(rst, rgrad, count, f);
-      }
-      ++st.step;
       if (cb.progress && (s % 10 == 9 || s + 1 == steps))
         cb.progress(progress_at(epoch, cfg.epochs, s, steps, loss_sum, correct, seen, set.n, done,
                                 std::chrono::duration<double>(Clock::now() - start).count()));
@@ -396,18 +439,18 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     rep.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
     rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     rep.samples_per_s = static_cast<double>(seen) / rep.seconds;
-    QModel q = quantized();
+    QModel q = run.quantized();
     rep.val_accuracy = data.val.n ? evaluate_quantized(q, data.val, data.num_classes, 0, cfg.threads).accuracy : 0;
     if (rep.val_accuracy > res.best_val_accuracy) {  // the PTQ starting point counts as epoch 0
       res.best_val_accuracy = rep.val_accuracy;
       res.best = std::move(q);
       res.best.metadata["qat.best_epoch"] = std::to_string(epoch + 1);
-      res.best.metadata["qat.recurrence"] = recurrence_name;
+      res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
       rep.best = true;
     }
     if (cb.epoch_end) cb.epoch_end(rep, res.best);
   }
-  res.params = st.params;
+  res.params = run.params();
   return res;
 }
 

@@ -6,10 +6,15 @@
 // sequences); `save_qmodel` / `load_qmodel` store it as safetensors with each tensor's format in
 // the metadata. `QEngine` derives the integer constants (scaled sums, lookup tables) and runs
 // chunks of sequences on integers only: the only floating-point operation is the input quantizer.
+//
+// One header for the quantized model's contract; one source file per job: qmodel.cpp (the point
+// table's names, lookups), ptq.cpp (PTQ: calibration, quantize_weights), qmodel_io.cpp (the file),
+// qengine.cpp (QEngine: one function per step of docs/fixed_point.md 9.3; evaluate_quantized).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <string>
@@ -42,6 +47,48 @@ struct QTensor {
   size_t size() const { return q.size(); }
 };
 
+// The activation and state points of the integer datapath (docs/fixed_point.md 9.2), one row
+// each: its name and the component whose spec gives its format. The PTQ calibrates a point by its
+// row, never by its name.
+enum class PointId { input, encoder_out, u, x, y, act, mix, mixg, g, res, out, pool, gate };
+
+struct PointInfo {
+  PointId id;
+  const char* name;           // a per-layer point's name follows "layers.<i>."
+  bool per_layer;
+  quant::Component component;  // whose spec gives its format
+  bool calibrated;            // false: a fixed format (gate: unsigned, the component's bits, all
+                              // of them fraction bits: the sigmoid's [0, 1))
+};
+
+inline constexpr PointInfo kPoints[] = {
+    {PointId::input, "input", false, quant::Component::act, true},
+    {PointId::encoder_out, "encoder.out", false, quant::Component::act, true},
+    {PointId::u, "u", true, quant::Component::ssm_in, true},
+    {PointId::x, "x", true, quant::Component::x, true},
+    {PointId::y, "y", true, quant::Component::ssm_out, true},
+    {PointId::act, "act", true, quant::Component::act, true},
+    {PointId::mix, "mix", true, quant::Component::act, true},
+    {PointId::mixg, "mixg", true, quant::Component::act, true},
+    {PointId::g, "g", true, quant::Component::act, true},
+    {PointId::res, "res", true, quant::Component::act, true},
+    {PointId::out, "out", true, quant::Component::act, true},
+    {PointId::pool, "pool", false, quant::Component::act, true},
+    {PointId::gate, "gate", false, quant::Component::act, false},
+};
+
+static_assert(static_cast<int>(PointId::gate) + 1 == static_cast<int>(std::size(kPoints)) &&
+                  kPoints[static_cast<int>(PointId::gate)].id == PointId::gate,
+              "kPoints must list every PointId once, in enum order");
+
+constexpr const PointInfo& point_info(PointId id) { return kPoints[static_cast<int>(id)]; }
+
+// A point's key in QModel::points and in the file: "input", "layers.<layer>.u", ...
+std::string point_name(PointId id, size_t layer = 0);
+
+// "layers.<i>": the prefix of layer i's tensors and points.
+std::string layer_name(size_t i);
+
 struct QModel {
   ModelConfig config;
   quant::PrecisionConfig precision;
@@ -52,6 +99,8 @@ struct QModel {
 
   const QTensor& tensor(const std::string& name) const;                       // InputError if absent
   const quant::QuantParams& point(const std::string& name, size_t ch = 0) const;  // InputError if absent
+  // A point by its id (layer: for a per-layer point).
+  const quant::QuantParams& point(PointId id, size_t layer = 0) const { return point(point_name(id, layer)); }
 };
 
 struct PtqOptions {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "quant/errors.hpp"
 #include "quant/keys.hpp"
@@ -104,8 +105,8 @@ TEST(KeyTable, ErrorsNameTheDottedKeyTheValueAndWhatIsAllowed) {
   EXPECT_EQ(error_of("{mem: {banks: 0}}"), "config key 'test.mem.banks' = '0': expected an integer in [1, 64]");
   EXPECT_EQ(error_of("{mem: 3}"), "config key 'test.mem' = '3': expected a map of memory keys");
   EXPECT_EQ(error_of("{colour: red}"),
-            "config key 'test.colour' = 'red': unknown test key; allowed: name, description, width, clock, enabled, "
-            "mode, mem");
+            "config key 'test.colour' = 'red': unknown test key; allowed: test.name, test.description, test.width, "
+            "test.clock, test.enabled, test.mode, test.mem");
   EXPECT_EQ(error_of("[1, 2]"), "config key 'test' = '[1, 2]': expected a map of test keys");
   EXPECT_EQ(error_of("{enabled: false, mode: exact}"), "config key 'test.mode' = 'exact': exact needs enabled: true");
 }
@@ -135,6 +136,33 @@ TEST(KeyTable, EmbeddedKeysSitAtTheOuterLevelAndBindTheMember) {
   EXPECT_EQ(top.other, 3);
   EXPECT_EQ(YAML::Dump(t.write(top)), "banks: 5\nother: 3");
   EXPECT_EQ(t.docs("top")[0].key, "top.banks");
+}
+
+TEST(KeyTable, ACustomKeyIsReadAndWrittenByItsOwnFunctions) {
+  struct Spec {
+    std::vector<std::string> files;
+  };
+  static const auto t = Table<Spec>("spec").custom(
+      "files", "a non-empty list of names", "the files",
+      [](Spec& s, const YAML::Node& v, const std::string& key) {
+        if (!v.IsSequence() || v.size() == 0) throw ConfigError(key, yaml_text(v), "expected a non-empty list");
+        for (const auto& f : v) s.files.push_back(f.as<std::string>());
+      },
+      [](const Spec& s) {
+        YAML::Node n(YAML::NodeType::Sequence);
+        for (const auto& f : s.files) n.push_back(f);
+        return n;
+      });
+  const Spec s = t.read(YAML::Load("{files: [a, b]}"), "spec");
+  EXPECT_EQ(s.files, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(YAML::Dump(t.write(s)), "files:\n  - a\n  - b");
+  try {
+    t.read(YAML::Load("{files: 3}"), "spec");
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "config key 'spec.files' = '3': expected a non-empty list");
+  }
+  EXPECT_EQ(t.docs("spec")[0].allowed, "a non-empty list of names");
 }
 
 TEST(KeyTable, ANullNodeLeavesTheStructUnchanged) {

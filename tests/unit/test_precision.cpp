@@ -340,5 +340,18 @@ TEST(Components, HaveFixedNamesThatParseBack) {
   EXPECT_EQ(component_kind(Component::bias), ComponentKind::Bias);
 }
 
+TEST(Components, TheTableListsEveryComponentOnceInEnumOrderWithUniqueNames) {
+  std::string joined;
+  for (int i = 0; i < kNumComponents; ++i) {
+    const ComponentInfo& row = kComponents[i];
+    EXPECT_EQ(static_cast<int>(row.id), i);
+    EXPECT_EQ(all_components()[static_cast<size_t>(i)], row.id);
+    EXPECT_EQ(component_name(row.id), row.name);
+    for (int j = 0; j < i; ++j) EXPECT_STRNE(kComponents[j].name, row.name);
+    joined += (i ? ", " : "") + std::string(row.name);
+  }
+  EXPECT_EQ(joined, component_names());
+}
+
 }  // namespace
 }  // namespace ssmsim::quant

@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <random>
+#include <regex>
+#include <sstream>
 
 #include "quant/errors.hpp"
 #include "ssm_core/qmodel.hpp"
@@ -46,6 +48,17 @@ FloatCheckpoint embedded() {
 }
 
 double dq(int32_t q, const ssmsim::quant::QuantParams& p) { return ssmsim::quant::dequantize(q, p); }
+
+// Whether the component table's `covers` column lists a tensor or point name ("layers.<n>." read
+// as "layers.i.").
+bool covers(ssmsim::quant::Component c, const std::string& name) {
+  static const std::regex layer(R"(^layers\.[0-9]+\.)");
+  const std::string generic = std::regex_replace(name, layer, "layers.i.");
+  std::istringstream in(ssmsim::quant::info(c).covers);
+  for (std::string token; in >> token;)
+    if (token == generic) return true;
+  return false;
+}
 
 }  // namespace
 
@@ -225,4 +238,34 @@ TEST(QModel, IntegerStatesCalibrateTheStateOnTheIntegerModelsOwnStates) {
   EXPECT_GT(before, 0u) << "the float states' range does not hold the integer ones";
   EXPECT_LT(4 * after, before) << before << " -> " << after;  // here 16 -> 3
   EXPECT_EQ(own.metadata.at("quantize.integer_states"), "true");
+}
+
+TEST(QModel, EveryPointRowIsCoveredByItsComponentsTableRow) {
+  for (const PointInfo& row : kPoints) {
+    EXPECT_EQ(&point_info(row.id), &row) << row.name;
+    EXPECT_TRUE(covers(row.component, point_name(row.id, 3)))
+        << point_name(row.id, 3) << " is not in the covers of " << ssmsim::quant::component_name(row.component);
+  }
+  EXPECT_EQ(point_name(PointId::encoder_out), "encoder.out");
+  EXPECT_EQ(point_name(PointId::mixg, 2), "layers.2.mixg");
+}
+
+TEST(QModel, EveryTensorAndPointOfAQuantizedModelIsCoveredByItsComponent) {
+  const FloatCheckpoint ck = embedded();
+  auto rng = ssmsim::testing::seeded_rng("qmodel-covers");
+  const SequenceSet set = random_set(8, 50, rng);
+  PtqOptions opt;
+  opt.calib = 8;
+  const QModel q = quantize_ptq(ck, all_bits(8), set, opt);
+  for (const auto& [name, t] : q.tensors)
+    EXPECT_TRUE(covers(t.component, name)) << name << " is not in the covers of "
+                                           << ssmsim::quant::component_name(t.component);
+  for (const auto& [name, p] : q.points) {
+    const PointInfo* found = nullptr;
+    for (const PointInfo& row : kPoints)
+      for (size_t i = 0; i < ck.config.n_layers; ++i)
+        if (point_name(row.id, i) == name) found = &row;
+    ASSERT_NE(found, nullptr) << name << " has no row in kPoints";
+    EXPECT_TRUE(covers(found->component, name)) << name;
+  }
 }

@@ -387,6 +387,13 @@ TEST(ResultRecord, EveryRecordSsmsimWritesSurvivesTheTypedRoundTripByteForByte) 
       R"("split":"test","workload":"smnist"})",
       R"({"checkpoint":"l.safetensors","command":"eval","count":4,"mse":0.0123,"seconds":0.5,"smape_percent":3.25,)"
       R"("split":"test","ssm_path":"recurrent","workload":"lorenz"})",
+      // train --json (finished, and stopped by its time limit), qat --json
+      R"({"best_val_accuracy":0.398,"checkpoint":"t.safetensors","command":"train","finished":true,)"
+      R"("model":"name: s5_small\nlayer: s5\n","test":{"accuracy":0.484375,"confusion":[[12,0],[3,2]],"count":64,)"
+      R"("loss":1.8714382648468018},"workload":"sines"})",
+      R"({"command":"train","epoch_step":1,"epochs_done":0,"finished":false,"state":"t2.safetensors.state"})",
+      R"({"best_val_accuracy":0.46875,"checkpoint":"q.safetensors","command":"qat","precision":"hetero_6x",)"
+      R"("ptq_val_accuracy":0.21875,"test_accuracy":0.4375,"test_count":32,"workload":"smnist"})",
       // a line of results.jsonl
       R"({"accuracy":0.9375,"area_mm2":0.217305,"bit_exact":true,"commands":["ssmsim eval --ckpt m","ssmsim simulate"],)"
       R"("cycles_per_token":500.347,"energy_breakdown_nj":{"cmac":4.89,"sfu":1.0},"energy_nj_per_token":12.78,)"

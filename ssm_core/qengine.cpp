@@ -1,0 +1,689 @@
+// The integer C-model (docs/fixed_point.md section 9): QEngine derives a model's constants once,
+// then runs chunks of 8 sequences on integers, one function per step of section 9.3.
+#include "ssm_core/qmodel.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <thread>
+
+#include "quant/errors.hpp"
+#include "ssm_core/qsteps.hpp"
+#include "ssm_core/trainer.hpp"
+
+namespace ssmsim::core {
+
+using quant::Format;
+using quant::QuantParams;
+using quant::ScaledSum;
+using quant::wide_t;
+
+namespace {
+
+using ISeq = Seq<int32_t>;
+
+// A point's event counter per lane: padding lanes count into a sink, so totals are the valid
+// sequences' alone (independent of how a set is cut into chunks).
+struct LaneEv {
+  uint64_t* p[kLanes];
+  uint64_t* operator[](size_t lane) const { return p[lane]; }
+};
+
+double sc(const QuantParams& p) { return p.scale(); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The constants (section 9.3's scaled sums and tables), derived once per model
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+std::vector<ScaledSum> per_channel_sums(size_t n, const std::function<std::vector<double>(size_t)>& ratios,
+                                        const QuantParams& to) {
+  std::vector<ScaledSum> out;
+  for (size_t c = 0; c < n; ++c) out.emplace_back(ratios(c), to.format, to.rounding, to.overflow);
+  return out;
+}
+
+// The points a layer reads and writes (section 9.2).
+struct LayerPoints {
+  const QuantParams &hin, &u, &x, &y, &act, &res;
+};
+
+// Whether every state update and output of the layer fits 64-bit arithmetic (QLayerConsts::fast),
+// from the bounds of their terms given the formats' widths; an output accumulator that cannot
+// fit 64 bits at all is refused.
+void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, const QTensor& B, const QTensor& C,
+                const QTensor& D, const LayerPoints& P, QLayerConsts& Ly) {
+  const bool s5 = mc.layer == LayerType::S5;
+  const size_t H = mc.H, nA = A.size() / 2;
+  auto mag = [](const QuantParams& q) { return int64_t{1} << (q.format.width - 1); };
+  auto wmag = [](const QTensor& t) {
+    int w = 0;
+    for (const auto& q : t.params) w = std::max(w, q.format.width);
+    return int64_t{1} << (w - 1);
+  };
+  const double acc_bound = static_cast<double>(s5 ? nA : nA / H) * 2.0 * static_cast<double>(wmag(C)) *
+                           static_cast<double>(mag(P.x));
+  if (acc_bound >= 0x1p62)
+    throw InputError("quantize: C and x are too wide for the 64-bit output accumulator of " + p +
+                     " (C bits + x bits + log2(states) must stay below 62)");
+  const double bu_bound = static_cast<double>(s5 ? H : 1) * static_cast<double>(wmag(B)) * static_cast<double>(mag(P.u));
+  Ly.fast = bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(mag(P.x)) < 0x1p62;
+  for (const auto& ss : Ly.xupd)
+    Ly.fast = Ly.fast && ss.fits64({2 * wmag(A) * mag(P.x), static_cast<int64_t>(bu_bound)});
+  for (const auto& ss : Ly.yout)
+    Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * mag(P.u)});
+}
+
+// The SSM's codes (A, B, C split into real and imaginary parts; D), the state update's and the
+// output's scaled sums.
+void ssm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLayerConsts& Ly) {
+  const ModelConfig& mc = m.config;
+  const size_t H = mc.H;
+  const bool s5 = mc.layer == LayerType::S5;
+  const QTensor &A = m.tensor(p + "A"), &B = m.tensor(p + "B"), &C = m.tensor(p + "C"), &D = m.tensor(p + "D");
+  const size_t nA = A.size() / 2;
+  for (size_t k = 0; k < nA; ++k) {
+    Ly.Ar.push_back(A.q[2 * k]);
+    Ly.Ai.push_back(A.q[2 * k + 1]);
+  }
+  for (size_t k = 0; k < B.size() / 2; ++k) {
+    Ly.Br.push_back(B.q[2 * k]);
+    Ly.Bi.push_back(B.q[2 * k + 1]);
+  }
+  for (size_t k = 0; k < C.size() / 2; ++k) {
+    Ly.Cr.push_back(C.q[2 * k]);
+    Ly.Ci.push_back(C.q[2 * k + 1]);
+  }
+  Ly.D = D.q;
+  Ly.states = s5 ? nA : nA / H;
+  Ly.xupd_per_state = s5;
+  const size_t xch = s5 ? nA : H;  // A and B channels: S5 per state, S4D per channel h
+  Ly.xupd = per_channel_sums(
+      xch, [&](size_t c) { return std::vector<double>{sc(A.p(c)), sc(B.p(c)) * sc(P.u) / sc(P.x)}; }, P.x);
+  const double two = s5 && !mc.conj_sym ? 1.0 : 2.0;
+  Ly.yout = per_channel_sums(
+      H,
+      [&](size_t h) { return std::vector<double>{two * sc(C.p(h)) * sc(P.x) / sc(P.y), sc(D.p(h)) * sc(P.u) / sc(P.y)}; },
+      P.y);
+  ssm_bounds(mc, p, A, B, C, D, P, Ly);
+}
+
+// The GELU: its lookup table, or the hard form's constants.
+void gelu_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
+  Ly.hard_gelu = m.gelu == QGelu::Hard;
+  if (m.gelu == QGelu::Lut) {
+    Ly.gelu = quant::Lut(P.y.format, P.act, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); });
+  } else {
+    Ly.hard_two = static_cast<int64_t>(std::nearbyint(2.0 / sc(P.y)));
+    Ly.hard_out = ScaledSum({sc(P.y) * sc(P.y) / (4.0 * sc(P.act))}, P.act.format, P.act.rounding, P.act.overflow);
+  }
+}
+
+// The mixing layer's codes, scaled sums and sigmoid table; returns the point of its output g
+// (act itself for `gelu` mixing).
+const QuantParams& mixing_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& Ly) {
+  const ModelConfig& mc = m.config;
+  const std::string p = layer_name(i) + ".";
+  const size_t H = mc.H;
+  if (mc.mixing == Mixing::Gelu) return P.act;
+  const QTensor& Wm = m.tensor(p + "mix.weight");
+  Ly.Wm = Wm.q;
+  Ly.bm = m.tensor(p + "mix.bias").q;
+  const QuantParams& mixg = m.point(PointId::mixg, i);
+  const QuantParams& gate = m.point(PointId::gate);
+  const QuantParams& g = m.point(PointId::g, i);
+  if (mc.mixing == Mixing::Glu) {
+    const QuantParams& mix = m.point(PointId::mix, i);
+    Ly.mix_val = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mix)}; }, mix);
+    Ly.mix_gate = per_channel_sums(
+        H, [&](size_t o) { return std::vector<double>{sc(Wm.p(H + o)) * sc(P.act) / sc(mixg)}; }, mixg);
+    Ly.g_out = ScaledSum({sc(mix) * sc(gate) / sc(g)}, g.format, g.rounding, g.overflow);
+  } else {
+    Ly.mix_gate = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mixg)}; },
+                                   mixg);
+    const double other = mc.mixing == Mixing::HalfGlu1 ? sc(P.act) : sc(P.y);
+    Ly.g_out = ScaledSum({other * sc(gate) / sc(g)}, g.format, g.rounding, g.overflow);
+  }
+  Ly.sigmoid = quant::Lut(mixg.format, gate, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
+  return g;
+}
+
+// The normalisation (into u for prenorm, into out for postnorm): BatchNorm's folded scaled sums,
+// or the integer LayerNorm's (section 9.3, Norm).
+void norm_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& Ly) {
+  const ModelConfig& mc = m.config;
+  const std::string p = layer_name(i) + ".";
+  const size_t H = mc.H;
+  const bool s5 = mc.layer == LayerType::S5;
+  Ly.batch_norm = mc.norm == Norm::Batch;
+  const QTensor &gam = m.tensor(p + "norm.scale"), &bet = m.tensor(p + "norm.shift");
+  Ly.gamma = gam.q;
+  Ly.beta = bet.q;
+  const QuantParams& nin = mc.prenorm ? P.hin : P.res;
+  const QuantParams& nout = mc.prenorm ? P.u : m.point(PointId::out, i);
+  if (mc.norm == Norm::Batch) {
+    Ly.norm = per_channel_sums(
+        H, [&](size_t f) { return std::vector<double>{sc(gam.p(f)) * sc(nin) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
+        nout);
+    return;
+  }
+  const double eps = s5 ? 1e-6 : 1e-5;
+  const double Hd = static_cast<double>(H);
+  // at least 1, so that v + E is never 0 (a step whose features are all equal)
+  Ly.ln_eps =
+      static_cast<uint64_t>(std::clamp(std::nearbyint(eps * Hd * Hd * Hd / (sc(nin) * sc(nin))), 1.0, 0x1p62));
+  Ly.norm = per_channel_sums(
+      H,
+      [&](size_t f) { return std::vector<double>{std::ldexp(sc(gam.p(f)), -kLnFrac) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
+      nout);
+}
+
+// Every constant of layer i.
+QLayerConsts layer_consts(const QModel& m, size_t i) {
+  const ModelConfig& mc = m.config;
+  QLayerConsts Ly;
+  const std::string p = layer_name(i) + ".";
+  Ly.name = layer_name(i);
+  Ly.in_point = i == 0 ? point_name(PointId::encoder_out) : point_name(mc.prenorm ? PointId::res : PointId::out, i - 1);
+  const LayerPoints P{m.point(Ly.in_point),  m.point(PointId::u, i),   m.point(PointId::x, i),
+                      m.point(PointId::y, i), m.point(PointId::act, i), m.point(PointId::res, i)};
+  ssm_consts(m, p, P, Ly);
+  if (!mc.prenorm) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u.format, P.u.rounding, P.u.overflow);
+  gelu_consts(m, P, Ly);
+  const QuantParams& g = mixing_consts(m, i, P, Ly);
+  Ly.res = ScaledSum({sc(g) / sc(P.res), sc(P.hin) / sc(P.res)}, P.res.format, P.res.rounding, P.res.overflow);
+  norm_consts(m, i, P, Ly);
+  return Ly;
+}
+
+}  // namespace
+
+QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()) {
+  const ModelConfig& mc = m.config;
+  QConsts& I = *impl_;
+  const size_t H = mc.H, nl = mc.n_layers;
+  I.input = m.point(PointId::input);
+  const QuantParams& enc_out = m.point(PointId::encoder_out);
+  const QTensor& We = m.tensor("encoder.weight");
+  I.We = We.q;
+  I.be = m.tensor("encoder.bias").q;
+  I.enc = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
+                           enc_out);
+  for (size_t i = 0; i < nl; ++i) I.layers.push_back(layer_consts(m, i));
+  I.last_point = point_name(mc.prenorm ? PointId::res : PointId::out, nl - 1);
+  const QTensor& Wd = m.tensor("decoder.weight");
+  I.Wd = Wd.q;
+  I.bd = m.tensor("decoder.bias").q;
+  const QuantParams& pooled = mc.pooling == Pooling::Mean ? m.point(PointId::pool) : m.point(I.last_point);
+  double smin = sc(Wd.p(0));
+  for (size_t c = 0; c < Wd.params.size(); ++c) smin = std::min(smin, sc(Wd.p(c)));
+  logit_scale_ = smin * sc(pooled);
+  I.logit_rescaled = Wd.params.size() > 1;
+  if (I.logit_rescaled)
+    I.logit = per_channel_sums(
+        mc.d_output, [&](size_t c) { return std::vector<double>{sc(Wd.p(c)) / smin}; },
+        QuantParams{Format::fixed(true, 64, 0), 0, quant::Rounding::HalfEven, quant::Overflow::Saturate});
+}
+
+QEngine::~QEngine() = default;
+
+quant::ScaledSum QEngine::mean_pool(size_t L) const {
+  const QuantParams& pp = model_.point(PointId::pool);
+  return ScaledSum({sc(model_.point(impl_->last_point)) / (static_cast<double>(L) * sc(pp))}, pp.format, pp.rounding,
+                   pp.overflow);
+}
+
+std::unique_ptr<QWorkspace> QEngine::make_workspace() const { return std::make_unique<QWorkspace>(); }
+
+// ---------------------------------------------------------------------------------------------
+// The kernels: matrix-vector products, normalisation, the state updates
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// out[t][o] = narrow_o(sum_i W[o][i] in[t][i] + b[o]) for every step and lane
+void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_t o0, size_t on,
+             const ISeq& in, const std::vector<ScaledSum>& narrow, ISeq& out, const LaneEv& ev) {
+  const size_t I = in.F, L = in.L;
+  out.resize(L, on);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t o = 0; o < on; ++o)
+      for (size_t l = 0; l < kLanes; ++l)
+        out.at(t, o)[l] = qstep::dot(&W[(o0 + o) * I], b[o0 + o], in.at(t, 0) + l, I, kLanes, narrow[o], ev[l]);
+}
+
+void qnorm(const QLayerConsts& Ly, const ISeq& in, ISeq& out, const LaneEv& ev) {
+  const size_t L = in.L, H = in.F;
+  out.resize(L, H);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t l = 0; l < kLanes; ++l)
+      qstep::norm(Ly, Ly.gamma.data(), Ly.beta.data(), in.at(t, 0) + l, kLanes, out.at(t, 0) + l, kLanes, H, [&](size_t) { return ev[l]; });
+}
+
+// The S4D state update and output accumulation of one layer (section 9.3), every channel, mode,
+// step and lane, in 128-bit arithmetic: for formats whose bounds exceed the 64-bit form below.
+void s4d_states_wide(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
+                     const LaneEv& ex, int32_t* record) {
+  const size_t N2 = Ly.states;
+  for (size_t hh = 0; hh < H; ++hh)
+    for (size_t n = 0; n < N2; ++n) {
+      const size_t k = hh * N2 + n;
+      const int64_t ar = Ly.Ar[k], ai = Ly.Ai[k], br = Ly.Br[k], bi = Ly.Bi[k], cr = Ly.Cr[k], ci = Ly.Ci[k];
+      const ScaledSum& upd = Ly.xupd[hh];
+      int64_t xr[kLanes] = {}, xi[kLanes] = {};
+      for (size_t t = 0; t < L; ++t) {
+        const int32_t* uu = u.at(t, hh);
+        int64_t* acc = &yacc[(t * H + hh) * kLanes];
+        for (size_t l = 0; l < kLanes; ++l) {
+          const qstep::Cx x = qstep::state_update(upd, false, ar, ai, {xr[l], xi[l]}, static_cast<wide_t>(br) * uu[l],
+                                                  static_cast<wide_t>(bi) * uu[l], ex[l]);
+          xr[l] = x.re;
+          xi[l] = x.im;
+          acc[l] += qstep::output_term(cr, ci, x);
+        }
+        if (record) {
+          int32_t* rec = record + (k * L + t) * 2 * kLanes;
+          for (size_t l = 0; l < kLanes; ++l) {
+            rec[l] = static_cast<int32_t>(xr[l]);
+            rec[kLanes + l] = static_cast<int32_t>(xi[l]);
+          }
+        }
+      }
+    }
+}
+
+// round_shift64 (docs/fixed_point.md section 2) for |p| < 2^62 and shift <= 61, written with
+// unsigned logical shifts only: p + 2^62 is non-negative and has p's low shift + 1 bits, so
+// floor((p + bias) / 2^s) = ((p + 2^62 + bias) >> s) - 2^(62 - s), and the odd bit is bit s of
+// p + 2^62. AVX2 has logical but no arithmetic 64-bit shifts: this form vectorises.
+[[gnu::always_inline]] inline int64_t shift_offset(int64_t p, const quant::detail::Shift64& k, quant::Rounding R) {
+  constexpr uint64_t kOff = uint64_t{1} << 62;
+  const uint64_t u = static_cast<uint64_t>(p) + kOff;
+  const uint64_t odd = k.mask != 0 ? (u >> k.shift) & 1 : 0;
+  const auto bias = quant::detail::rounding_bias<uint64_t>(R, p < 0, odd, static_cast<uint64_t>(k.mask),
+                                                           static_cast<uint64_t>(k.below_half),
+                                                           static_cast<uint64_t>(k.half));
+  return static_cast<int64_t>((u + bias) >> k.shift) - static_cast<int64_t>(kOff >> k.shift);
+}
+
+// The 64-bit state update with the rounding and overflow modes as constants: branch-free lanes
+// that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states_wide.
+template <quant::Rounding R, quant::Overflow O>
+SSMSIM_MULTIVERSION void s4d_states_modes(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
+                                          std::vector<int64_t>& yacc, uint64_t* events, int32_t* record) {
+  // MB modes of a channel advance together: MB independent recurrences per step keep the
+  // multipliers busy while each one waits for its previous state
+  constexpr size_t MB = 4;
+  const size_t N2 = Ly.states;
+  for (size_t hh = 0; hh < H; ++hh) {
+    const ScaledSum& upd = Ly.xupd[hh];
+    const int64_t KA = upd.aligned64()[0], KB = upd.aligned64()[1];
+    const quant::detail::Shift64 k = upd.shift64();
+    const quant::detail::Range64 rg = upd.range64();
+    for (size_t n0 = 0; n0 < N2; n0 += MB) {
+      const size_t nb = std::min(MB, N2 - n0);
+      int64_t ar[MB] = {}, ai[MB] = {}, br[MB] = {}, bi[MB] = {}, cr[MB] = {}, ci[MB] = {};
+      for (size_t j = 0; j < nb; ++j) {
+        const size_t m = hh * N2 + n0 + j;
+        ar[j] = Ly.Ar[m], ai[j] = Ly.Ai[m], br[j] = Ly.Br[m], bi[j] = Ly.Bi[m], cr[j] = Ly.Cr[m], ci[j] = Ly.Ci[m];
+      }
+      int64_t xr[MB][kLanes] = {}, xi[MB][kLanes] = {}, ev[kLanes] = {};
+      for (size_t t = 0; t < L; ++t) {
+        const int32_t* uu = u.at(t, hh);
+        int64_t* acc = &yacc[(t * H + hh) * kLanes];
+        for (size_t j = 0; j < MB; ++j) {  // padded modes (j >= nb) have zero coefficients
+          for (size_t l = 0; l < kLanes; ++l) {
+            const int64_t sr = (ar[j] * xr[j][l] - ai[j] * xi[j][l]) * KA + br[j] * KB * uu[l];
+            const int64_t si = (ar[j] * xi[j][l] + ai[j] * xr[j][l]) * KA + bi[j] * KB * uu[l];
+            int64_t qr = shift_offset(sr, k, R);
+            int64_t qi = shift_offset(si, k, R);
+            ev[l] += (qr < rg.lo || qr > rg.hi) + (qi < rg.lo || qi > rg.hi);
+            if constexpr (O == quant::Overflow::Wrap) {
+              qr = rg.wrap(qr);
+              qi = rg.wrap(qi);
+            } else {
+              qr = qr < rg.lo ? rg.lo : qr > rg.hi ? rg.hi : qr;
+              qi = qi < rg.lo ? rg.lo : qi > rg.hi ? rg.hi : qi;
+            }
+            xr[j][l] = qr;
+            xi[j][l] = qi;
+            acc[l] += cr[j] * qr - ci[j] * qi;
+          }
+        }
+        if (record)
+          for (size_t j = 0; j < nb; ++j) {
+            int32_t* rec = record + ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
+            for (size_t l = 0; l < kLanes; ++l) {
+              rec[l] = static_cast<int32_t>(xr[j][l]);
+              rec[kLanes + l] = static_cast<int32_t>(xi[j][l]);
+            }
+          }
+      }
+      for (size_t l = 0; l < kLanes; ++l) events[l] += static_cast<uint64_t>(ev[l]);
+    }
+  }
+}
+
+template <quant::Rounding R>
+void s4d_states_fast(quant::Overflow o, const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
+                     std::vector<int64_t>& yacc, uint64_t* events, int32_t* record) {
+  switch (o) {
+    case quant::Overflow::Wrap: return s4d_states_modes<R, quant::Overflow::Wrap>(Ly, u, H, L, yacc, events, record);
+    case quant::Overflow::Saturate:
+      return s4d_states_modes<R, quant::Overflow::Saturate>(Ly, u, H, L, yacc, events, record);
+    case quant::Overflow::SaturateSymmetric:
+      return s4d_states_modes<R, quant::Overflow::SaturateSymmetric>(Ly, u, H, L, yacc, events, record);
+  }
+}
+
+void s4d_states_fast(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
+                     uint64_t* events, int32_t* record) {
+  using quant::Rounding;
+  const quant::Overflow o = Ly.xupd[0].overflow();
+  switch (Ly.xupd[0].rounding()) {
+    case Rounding::Floor: return s4d_states_fast<Rounding::Floor>(o, Ly, u, H, L, yacc, events, record);
+    case Rounding::TowardZero: return s4d_states_fast<Rounding::TowardZero>(o, Ly, u, H, L, yacc, events, record);
+    case Rounding::HalfUp: return s4d_states_fast<Rounding::HalfUp>(o, Ly, u, H, L, yacc, events, record);
+    case Rounding::HalfDown: return s4d_states_fast<Rounding::HalfDown>(o, Ly, u, H, L, yacc, events, record);
+    case Rounding::HalfEven: return s4d_states_fast<Rounding::HalfEven>(o, Ly, u, H, L, yacc, events, record);
+    case Rounding::HalfAway: return s4d_states_fast<Rounding::HalfAway>(o, Ly, u, H, L, yacc, events, record);
+    case Rounding::HalfTowardZero:
+      return s4d_states_fast<Rounding::HalfTowardZero>(o, Ly, u, H, L, yacc, events, record);
+  }
+}
+
+
+// The S5 state update and output accumulation of one layer (section 9.3): for every step, each
+// state's exact B u over the inputs (64-bit where the bounds allow, else 128-bit) and its complex
+// update, then every output channel's sum over the states.
+void s5_states(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
+               const LaneEv& ex, int32_t* xrec) {
+  const size_t P2 = Ly.states;
+  std::vector<int64_t> xr(P2 * kLanes, 0), xi(P2 * kLanes, 0);
+  for (size_t t = 0; t < L; ++t) {
+    for (size_t pp = 0; pp < P2; ++pp) {
+      int64_t br64[kLanes] = {}, bi64[kLanes] = {};
+      wide_t bur[kLanes] = {}, bui[kLanes] = {};
+      for (size_t hh = 0; hh < H; ++hh) {
+        const int32_t* uu = u.at(t, hh);
+        const int64_t br = Ly.Br[pp * H + hh], bi = Ly.Bi[pp * H + hh];
+        if (Ly.fast) {
+          for (size_t l = 0; l < kLanes; ++l) {
+            br64[l] += br * uu[l];
+            bi64[l] += bi * uu[l];
+          }
+        } else {
+          for (size_t l = 0; l < kLanes; ++l) {
+            bur[l] += static_cast<wide_t>(br) * uu[l];
+            bui[l] += static_cast<wide_t>(bi) * uu[l];
+          }
+        }
+      }
+      const int64_t ar = Ly.Ar[pp], ai = Ly.Ai[pp];
+      const ScaledSum& upd = Ly.xupd[pp];
+      for (size_t l = 0; l < kLanes; ++l) {
+        int64_t& r = xr[pp * kLanes + l];
+        int64_t& im = xi[pp * kLanes + l];
+        const qstep::Cx x = Ly.fast ? qstep::state_update(upd, true, ar, ai, {r, im}, br64[l], bi64[l], ex[l])
+                                    : qstep::state_update(upd, false, ar, ai, {r, im}, bur[l], bui[l], ex[l]);
+        r = x.re;
+        im = x.im;
+        if (xrec) {
+          xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(r);
+          xrec[(t * 2 * P2 + 2 * pp + 1) * kLanes + l] = static_cast<int32_t>(im);
+        }
+      }
+    }
+    for (size_t hh = 0; hh < H; ++hh) {
+      int64_t* acc = &yacc[(t * H + hh) * kLanes];
+      for (size_t pp = 0; pp < P2; ++pp) {
+        const int64_t cr = Ly.Cr[hh * P2 + pp], ci = Ly.Ci[hh * P2 + pp];
+        for (size_t l = 0; l < kLanes; ++l) acc[l] += qstep::output_term(cr, ci, {xr[pp * kLanes + l], xi[pp * kLanes + l]});
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The steps of one chunk, in the order of section 9.3
+// ---------------------------------------------------------------------------------------------
+
+// Where a chunk's saturation events go: a point's counter for the valid lanes, a sink for padding.
+struct ChunkEvents {
+  const Chunk& chunk;
+  quant::SaturationCounters& counters;
+  uint64_t sink = 0;
+  LaneEv operator()(PointId id, size_t layer = 0) {
+    LaneEv e;
+    uint64_t* slot = counters.slot(point_name(id, layer));
+    for (size_t l = 0; l < kLanes; ++l) e.p[l] = chunk.x[l] ? slot : &sink;
+    return e;
+  }
+};
+
+// input: the input quantizer, the one float -> integer step (valid lanes only).
+void step_input(const QConsts& I, const Chunk& chunk, size_t Din, ISeq& in, quant::SaturationCounters& counters) {
+  const size_t L = chunk.L;
+  in.resize(L, Din);
+  uint64_t* e = counters.slot(point_name(PointId::input));
+  for (size_t l = 0; l < kLanes; ++l) {
+    if (!chunk.x[l]) continue;
+    for (size_t t = 0; t < L; ++t)
+      for (size_t d = 0; d < Din; ++d) in.at(t, d)[l] = qstep::input(I, chunk.x[l][t * Din + d], e);
+  }
+}
+
+// u: the SSM's input, normalised (prenorm) or rescaled (postnorm) from the layer input h.
+void step_u(const ModelConfig& mc, const QLayerConsts& Ly, const ISeq& h, ISeq& u, const LaneEv& e) {
+  if (mc.prenorm) {
+    qnorm(Ly, h, u, e);
+    return;
+  }
+  u.resize(h.L, h.F);
+  for (size_t i = 0; i < u.v.size(); ++i) u.v[i] = qstep::u_in(Ly, h.v[i], e[i % kLanes]);
+}
+
+// state: the state update of every state and the output accumulators yacc = sum (Cr xr - Ci xi);
+// with recording on, every state at every step into ws.layers[li].x.
+void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t layers, QWorkspace& ws,
+                const LaneEv& ex) {
+  const size_t L = ws.u.L, H = mc.H;
+  const bool s5 = mc.layer == LayerType::S5;
+  ws.yacc.assign(L * H * kLanes, 0);
+  if (ws.record) ws.layers.resize(layers);
+  int32_t* xrec = nullptr;
+  if (ws.record) {
+    ws.layers[li].x.assign(L * Ly.states * (s5 ? 1 : H) * 2 * kLanes, 0);
+    xrec = ws.layers[li].x.data();
+  }
+  if (s5) {
+    s5_states(Ly, ws.u, H, L, ws.yacc, ex, xrec);
+  } else if (Ly.fast) {
+    uint64_t lane_events[kLanes] = {};
+    s4d_states_fast(Ly, ws.u, H, L, ws.yacc, lane_events, xrec);
+    for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
+  } else {
+    s4d_states_wide(Ly, ws.u, H, L, ws.yacc, ex, xrec);
+  }
+}
+
+// output: y = SS(acc, D u) per channel.
+void step_output(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
+  const size_t L = ws.u.L, H = ws.u.F;
+  ws.y.resize(L, H);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t hh = 0; hh < H; ++hh) {
+      const int32_t* uu = ws.u.at(t, hh);
+      int32_t* yy = ws.y.at(t, hh);
+      const int64_t* acc = &ws.yacc[(t * H + hh) * kLanes];
+      for (size_t l = 0; l < kLanes; ++l)
+        yy[l] = static_cast<int32_t>(Ly.fast ? Ly.yout[hh].fast(acc[l], Ly.D[hh] * static_cast<int64_t>(uu[l]), e[l])
+                                             : qstep::output(Ly, hh, acc[l], Ly.D[hh], uu[l], e[l]));
+    }
+}
+
+// GELU: act from y.
+void step_gelu(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
+  ws.act.resize(ws.y.L, ws.y.F);
+  for (size_t i = 0; i < ws.y.v.size(); ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
+}
+
+// mixing: the gate's pre-activation, the sigmoid, the GLU's value half and the gated product;
+// returns the mixing output g (act itself for `gelu` mixing).
+const ISeq* step_mixing(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, QWorkspace& ws, ChunkEvents& ev) {
+  if (mc.mixing == Mixing::Gelu) return &ws.act;
+  const size_t H = mc.H;
+  const size_t gate_o0 = mc.mixing == Mixing::Glu ? H : 0;
+  qlinear(Ly.Wm, Ly.bm, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(PointId::mixg, li));
+  ws.gate.resize(ws.mixg.L, H);
+  const LaneEv eg = ev(PointId::gate);
+  for (size_t i = 0; i < ws.mixg.v.size(); ++i) ws.gate.v[i] = qstep::sigmoid(Ly, ws.mixg.v[i], eg[i % kLanes]);
+  const ISeq* other = &ws.act;
+  if (mc.mixing == Mixing::Glu) {
+    qlinear(Ly.Wm, Ly.bm, 0, H, ws.act, Ly.mix_val, ws.mix, ev(PointId::mix, li));
+    other = &ws.mix;
+  } else if (mc.mixing == Mixing::HalfGlu2) {
+    other = &ws.y;
+  }
+  ws.g.resize(ws.mixg.L, H);
+  const LaneEv e = ev(PointId::g, li);
+  for (size_t i = 0; i < ws.g.v.size(); ++i) ws.g.v[i] = qstep::gated(Ly, other->v[i], ws.gate.v[i], e[i % kLanes]);
+  return &ws.g;
+}
+
+// residual: res = SS(g, h).
+void step_residual(const QLayerConsts& Ly, const ISeq& g, const ISeq& h, ISeq& res, const LaneEv& e) {
+  res.resize(g.L, g.F);
+  for (size_t i = 0; i < res.v.size(); ++i) res.v[i] = qstep::residual(Ly, g.v[i], h.v[i], e[i % kLanes]);
+}
+
+// With recording on, the layer's codes for QAT's backward pass.
+void record_layer(QWorkspace& ws, size_t li, const ISeq& g, const ISeq& out) {
+  auto& R = ws.layers[li];
+  R.u = ws.u;
+  R.y = ws.y;
+  R.act = ws.act;
+  R.mix = ws.mix;
+  R.mixg = ws.mixg;
+  R.g = g;
+  R.res = ws.res;
+  R.out = out;
+}
+
+// One layer from its input h (section 9.3, "per layer"); returns its output.
+const ISeq* run_layer(const ModelConfig& mc, const QConsts& I, size_t li, const ISeq& h, QWorkspace& ws,
+                      ChunkEvents& ev) {
+  const QLayerConsts& Ly = I.layers[li];
+  step_u(mc, Ly, h, ws.u, ev(PointId::u, li));
+  step_state(mc, Ly, li, I.layers.size(), ws, ev(PointId::x, li));
+  step_output(Ly, ws, ev(PointId::y, li));
+  step_gelu(Ly, ws, ev(PointId::act, li));
+  const ISeq* g = step_mixing(mc, Ly, li, ws, ev);
+  step_residual(Ly, *g, h, ws.res, ev(PointId::res, li));
+  ISeq& out = ws.layer_out[li];
+  if (mc.prenorm)
+    out = ws.res;
+  else
+    qnorm(Ly, ws.res, out, ev(PointId::out, li));
+  if (ws.record) record_layer(ws, li, *g, out);
+  return &out;
+}
+
+// pooling: the mean over the steps (one scaled sum), or the last step.
+// `mean` is QEngine::mean_pool(L) for mean pooling.
+void step_pool(const ModelConfig& mc, const ScaledSum& mean, const ISeq& last, ISeq& pooled, ChunkEvents& ev) {
+  const size_t L = last.L, H = mc.H;
+  pooled.resize(1, H);
+  if (mc.pooling == Pooling::Mean) {
+    const LaneEv e = ev(PointId::pool);
+    for (size_t f = 0; f < H; ++f)
+      for (size_t l = 0; l < kLanes; ++l) {
+        int64_t s = 0;
+        for (size_t t = 0; t < L; ++t) s += last.at(t, f)[l];
+        pooled.at(0, f)[l] = static_cast<int32_t>(mean(s, e[l]));
+      }
+  } else {
+    for (size_t f = 0; f < H; ++f)
+      for (size_t l = 0; l < kLanes; ++l) pooled.at(0, f)[l] = last.at(L - 1, f)[l];
+  }
+}
+
+// decoder: the exact logits (rescaled per channel where the decoder has channel scales) and the
+// prediction, the first index of the largest logit, of every valid lane.
+QChunkResult step_decoder(const QConsts& I, size_t Cn, size_t H, const ISeq& pooled, const Chunk& chunk) {
+  QChunkResult r;
+  std::vector<int64_t> logits(Cn * kLanes);
+  for (size_t c = 0; c < Cn; ++c)
+    for (size_t l = 0; l < kLanes; ++l) {
+      int64_t acc = I.bd[c];
+      for (size_t f = 0; f < H; ++f) acc += static_cast<int64_t>(I.Wd[c * H + f]) * pooled.at(0, f)[l];
+      logits[c * kLanes + l] = qstep::logit(I, c, acc);
+    }
+  for (size_t l = 0; l < kLanes; ++l) {
+    if (!chunk.x[l]) continue;
+    ++r.count;
+    size_t arg = 0;
+    for (size_t c = 0; c < Cn; ++c) {
+      r.logits.push_back(logits[c * kLanes + l]);
+      if (logits[c * kLanes + l] > logits[arg * kLanes + l]) arg = c;
+    }
+    r.predicted.push_back(static_cast<int32_t>(arg));
+  }
+  return r;
+}
+
+}  // namespace
+
+QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::SaturationCounters& counters) const {
+  const QConsts& I = *impl_;
+  const ModelConfig& mc = model_.config;
+  ChunkEvents ev{chunk, counters};
+  step_input(I, chunk, mc.d_input, ws.in, counters);
+  qlinear(I.We, I.be, 0, mc.H, ws.in, I.enc, ws.h0, ev(PointId::encoder_out));
+  const ISeq* h = &ws.h0;
+  ws.layer_out.resize(I.layers.size());
+  for (size_t li = 0; li < I.layers.size(); ++li) h = run_layer(mc, I, li, *h, ws, ev);
+  step_pool(mc, mc.pooling == Pooling::Mean ? mean_pool(chunk.L) : ScaledSum(), *h, ws.pooled, ev);
+  return step_decoder(I, mc.d_output, mc.H, ws.pooled, chunk);
+}
+
+
+QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size_t num_classes, size_t limit,
+                               size_t threads) {
+  const QEngine engine(model);
+  const size_t n = limit ? std::min(limit, set.n) : set.n;
+  const size_t nchunks = (n + kLanes - 1) / kLanes;
+  if (!threads) threads = std::max(1u, std::thread::hardware_concurrency());
+  threads = std::min(threads, std::max<size_t>(nchunks, 1));
+  std::vector<QChunkResult> results(nchunks);
+  std::vector<quant::SaturationCounters> counters(threads);
+  std::vector<std::unique_ptr<QWorkspace>> ws;
+  for (size_t w = 0; w < threads; ++w) ws.push_back(engine.make_workspace());
+  std::vector<size_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = i;
+  parallel_for(nchunks, threads, [&](size_t c, size_t w) {
+    const size_t begin = c * kLanes;
+    results[c] = engine.run_chunk(make_chunk(set, &idx[begin], std::min(kLanes, n - begin)), *ws[w], counters[w]);
+  });
+  QEvalResult r;
+  r.count = n;
+  r.confusion.assign(num_classes * num_classes, 0);
+  size_t correct = 0;
+  for (size_t c = 0; c < nchunks; ++c)
+    for (size_t l = 0; l < results[c].predicted.size(); ++l) {
+      const int32_t p = results[c].predicted[l];
+      const int32_t y = set.labels[c * kLanes + l];
+      r.predicted.push_back(p);
+      correct += p == y;
+      if (y >= 0 && static_cast<size_t>(y) < num_classes && p >= 0 && static_cast<size_t>(p) < num_classes)
+        ++r.confusion[static_cast<size_t>(y) * num_classes + static_cast<size_t>(p)];
+    }
+  for (const auto& c : counters) r.saturation.merge(c);
+  r.accuracy = n ? static_cast<double>(correct) / static_cast<double>(n) : 0;
+  return r;
+}
+
+}  // namespace ssmsim::core
