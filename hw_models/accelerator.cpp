@@ -15,17 +15,21 @@ int width_of(const core::QTensor& t) {
   return w;
 }
 
-SramConfig io_config(const HwConfig& c, const core::QEngine& e, size_t max_len) {
+}  // namespace
+
+SramConfig Accelerator::io_config(const HwConfig& c, const core::QEngine& e, size_t max_len) {
   const int w = e.model().point("input").format.width;
   const uint64_t bits = static_cast<uint64_t>(max_len) * e.model().config.d_input * static_cast<uint64_t>(w);
-  const auto wb = static_cast<uint64_t>(c.bus_width_bits);
-  return {std::max<uint64_t>(1, (bits + wb - 1) / wb) * wb / 8 + wb / 8, c.bus_width_bits, 1, 1};
+  const auto wb = static_cast<uint64_t>(c.bus.width_bits);
+  return {std::max<uint64_t>(1, (bits + wb - 1) / wb) * wb / 8 + wb / 8, c.bus.width_bits, 1, 1};
 }
 
-std::unique_ptr<sc_core::sc_clock> make_clock(const HwConfig& c) {
+std::unique_ptr<sc_core::sc_clock> Accelerator::make_clock(const HwConfig& c) {
   if (c.mode != "cycle") return nullptr;
   return std::make_unique<sc_core::sc_clock>("clk", sc_core::sc_time(c.cycle_ns(), sc_core::SC_NS));
 }
+
+namespace {
 
 std::string kib(uint64_t bytes) { return std::to_string(bytes) + " bytes"; }
 
@@ -38,15 +42,7 @@ Accelerator::Accelerator(sc_core::sc_module_name name, const HwConfig& config, c
       config_(config),
       engine_(engine),
       table_(table),
-      clk_(make_clock(config)),
-      weight_mem_("weight_mem", config.weight_mem),
-      state_mem_("state_mem", config.state_mem),
-      io_mem_("io_mem", io_config(config, engine, max_len)),
-      bus_("bus", config, clk_.get()),
-      cmac_("cmac", config, weight_mem_, state_mem_, clk_.get()),
-      mve_("mve", config, weight_mem_, state_mem_, clk_.get()),
-      sfu_("sfu", config, weight_mem_, clk_.get()),
-      ctrl_("controller", config, engine, mem_, io_mem_, state_mem_, cmac_, mve_, sfu_, bus_, clk_.get()) {
+      max_len_(max_len) {
   host.register_b_transport(this, &Accelerator::b_transport);
   layout(max_len);
 }
@@ -109,18 +105,18 @@ void Accelerator::layout(size_t max_len) {
                      "-bit words); states have no off-chip path: raise it to at least " +
                      std::to_string(state_mem_.used_bytes()));
   if (!weight_mem_.fits()) {
-    if (!config_.offchip)
+    if (!config_.offchip.enabled)
       throw InputError("hw.weight_mem.capacity_bytes = " + std::to_string(config_.weight_mem.capacity_bytes) +
                        " cannot hold the weights (" + kib(weight_mem_.used_bytes()) +
                        ") and hw.offchip is false: raise the capacity to at least " +
                        std::to_string(weight_mem_.used_bytes()) + " or set hw.offchip=true");
     uint64_t seg = std::max(mem_.encoder_bytes, mem_.decoder_bytes);
     for (const auto& L : mem_.layers) seg = std::max(seg, L.weight_bytes);
-    const uint64_t need = seg * (config_.double_buffer ? 2 : 1);
+    const uint64_t need = seg * (config_.offchip.double_buffer ? 2 : 1);
     if (need > config_.weight_mem.capacity_bytes)
       throw InputError("hw.weight_mem.capacity_bytes = " + std::to_string(config_.weight_mem.capacity_bytes) +
                        " cannot buffer the largest layer's weights for streaming from off-chip (" + kib(need) +
-                       (config_.double_buffer ? ", double-buffered" : "") + "): raise it to at least " +
+                       (config_.offchip.double_buffer ? ", double-buffered" : "") + "): raise it to at least " +
                        std::to_string(need));
     mem_.streaming = true;
   }
@@ -183,86 +179,28 @@ void Accelerator::b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& del
 
 Cost Accelerator::cost() const {
   Cost c;
-  const EnergyTable& t = table_;
-  const double cycles = static_cast<double>(ctrl_.total_cycles() + load_cycles_ + io_cycles_);
-  const double seconds = cycles * config_.cycle_ns() * 1e-9;
-  auto sram_energy = [&](const BankedSram& m) {
-    const double bank = static_cast<double>(m.config().capacity_bytes) / m.config().banks;
-    return t.sram_pj(bank, m.config().word_bits) * static_cast<double>(m.reads() + m.writes());
-  };
-  // dynamic energy
-  c.energy_pj_by_module["cmac"] = cmac_.actions().energy_pj(t);
-  c.energy_pj_by_module["mve"] = mve_.actions().energy_pj(t);
-  c.energy_pj_by_module["sfu"] = sfu_.actions().energy_pj(t);
-  c.energy_pj_by_module["weight_mem"] = sram_energy(weight_mem_);
-  c.energy_pj_by_module["state_mem"] = sram_energy(state_mem_);
-  c.energy_pj_by_module["io_mem"] = sram_energy(io_mem_);
-  c.energy_pj_by_module["bus"] = t.bus_pj(1) * static_cast<double>(bus_.bus_bits());
-  c.energy_pj_by_module["offchip"] = t.dram_pj_per_bit() * static_cast<double>(bus_.offchip_bits());
-  if (mem_.streaming) {  // streamed weights are written into the weight memory's buffer
-    const double bank = static_cast<double>(config_.weight_mem.capacity_bytes) / config_.weight_mem.banks;
-    c.energy_pj_by_module["weight_mem"] += t.sram_pj(bank, config_.weight_mem.word_bits) *
-                                           static_cast<double>(bus_.offchip_bits()) / config_.weight_mem.word_bits;
-  }
-  // area
-  int wA = 0, wB = 0, wC = 0, wx = 0, wu = 0, wW = 0, wact = 0;
-  for (const auto& L : mem_.layers) {
-    wA = std::max(wA, L.wA), wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.wx);
-    wu = std::max(wu, L.wu), wW = std::max({wW, L.wW, mem_.w_enc, mem_.w_dec}), wact = std::max(wact, L.wact);
-  }
-  const double mul = t.mul_um2_per_bit2, add = t.add_um2_per_bit;
-  const int ax = acc_bits(wA, wx, 2);
-  // multipliers as built: the configured operand width, or the model's widest operands
-  const MulShape a_x = mul_shape(wA, wx, config_.cmac_operand_bits), b_u = mul_shape(wB, wu, config_.cmac_operand_bits);
-  const int mva = std::max({wW, wC, wB}), mvb = std::max({wact, mem_.w_in, wx, wu});
-  const MulShape mv = mul_shape(mva, mvb, config_.mve_operand_bits);
-  c.area_um2["cmac"] = config_.cmac_lanes *
-                       (mul * (4.0 * a_x.a * a_x.b + 2.0 * b_u.a * b_u.b + 2.0 * ax * kScaleBits +
-                               2.0 * (wB + wu) * kScaleBits) +
-                        add * (2.0 * ax + 4.0 * (ax + kScaleBits)) +
-                        t.reg_um2_per_bit * config_.cmac_pipeline * (4.0 * wx + 2.0 * kAccBits));
-  c.area_um2["mve"] = config_.mve_macs * (mul * mv.a * mv.b + add * kAccBits +
-                                          t.reg_um2_per_bit * config_.mve_pipeline * kAccBits) +
-                      mul * kAccBits * kScaleBits;
-  // the lookup tables as ROMs: entries x output width (a 16-bit-input GELU table is 65,536 entries)
-  double lut_bits = 0;
-  const core::QModel& qm = engine_.model();
-  const int gate_bits = qm.config.mixing != core::Mixing::Gelu ? qm.point("gate").format.width : 0;
-  for (size_t i = 0; i < mem_.layers.size(); ++i) {
-    const core::QLayerConsts& L = engine_.consts().layers[i];
-    lut_bits += static_cast<double>(L.gelu.table().size()) * mem_.layers[i].wact +
-                static_cast<double>(L.sigmoid.table().size()) * gate_bits;
-  }
-  c.area_um2["sfu"] = config_.sfu_width * (mul * kAccBits * kScaleBits + 3 * add * kAccBits +
-                                           t.reg_um2_per_bit * config_.sfu_pipeline * kAccBits) +
-                      t.sram_um2_per_bit * lut_bits;
-  auto sram_area = [&](const BankedSram& m) { return t.sram_um2_per_bit * 8.0 * static_cast<double>(m.config().capacity_bytes); };
-  c.area_um2["weight_mem"] = sram_area(weight_mem_);
-  c.area_um2["state_mem"] = sram_area(state_mem_);
-  c.area_um2["io_mem"] = sram_area(io_mem_);
-  c.area_um2["bus"] = t.reg_um2_per_bit * 4.0 * config_.bus_width_bits;
-  c.area_um2["offchip"] = 0;
-  for (const auto& [k, v] : c.area_um2) c.area_mm2 += v * 1e-6;
-  // leakage over the run's time: SRAM per bit, logic per area
-  for (auto& [k, e] : c.energy_pj_by_module) {
-    double leak_w = 0;
-    if (k == "weight_mem" || k == "state_mem" || k == "io_mem") {
-      const BankedSram& m = k == "weight_mem" ? weight_mem_ : k == "state_mem" ? state_mem_ : io_mem_;
-      leak_w = t.scale * t.sram_leak_pw_per_bit * 1e-12 * 8.0 * static_cast<double>(m.config().capacity_bytes);
-    } else {
-      leak_w = t.scale * t.logic_leak_nw_per_um2 * 1e-9 * c.area_um2[k];
+  CostContext ctx{table_, mem_, engine_};
+  ctx.compute_cycles = ctrl_.total_cycles();
+  ctx.all_cycles = ctrl_.total_cycles() + load_cycles_ + io_cycles_;
+  ctx.seconds = static_cast<double>(ctx.all_cycles) * config_.cycle_ns() * 1e-9;
+  std::map<std::string, double> leak_w;
+  for (const HwUnit* u : units_) {
+    const std::string k = u->unit_name();
+    if (const auto uc = u->cost(ctx)) {
+      c.energy_pj_by_module[k] = uc->dynamic_pj;
+      c.area_um2[k] = uc->area_um2;
+      leak_w[k] = uc->leakage_w;
     }
-    const double leak_pj = leak_w * seconds * 1e12;
+    if (const auto ut = u->utilization(ctx)) c.utilization[k] = *ut;
+  }
+  for (const auto& [k, v] : c.area_um2) c.area_mm2 += v * 1e-6;
+  // leakage over the run's time
+  for (auto& [k, e] : c.energy_pj_by_module) {
+    const double leak_pj = leak_w[k] * ctx.seconds * 1e12;
     c.leakage_pj += leak_pj;
     e += leak_pj;
   }
   for (const auto& [k, e] : c.energy_pj_by_module) c.energy_pj += e;
-  // utilization
-  const double run = std::max(1.0, static_cast<double>(ctrl_.total_cycles()));
-  c.utilization["cmac"] = static_cast<double>(cmac_.busy_cycles()) / run;
-  c.utilization["mve"] = static_cast<double>(mve_.busy_cycles()) / run;
-  c.utilization["sfu"] = static_cast<double>(sfu_.busy_cycles()) / run;
-  c.utilization["bus"] = static_cast<double>(bus_.busy_cycles()) / std::max(1.0, cycles);
   // memory footprint from the bits stored
   const core::QModel& m = engine_.model();
   for (const auto& e : map_) {
@@ -280,16 +218,15 @@ Cost Accelerator::cost() const {
 
 void Accelerator::trace(sc_core::sc_trace_file* f) const {
   if (clk_) sc_core::sc_trace(f, *clk_, "clk");
-  sc_core::sc_trace(f, cmac_.busy_signal(), "cmac_busy");
-  sc_core::sc_trace(f, mve_.busy_signal(), "mve_busy");
-  sc_core::sc_trace(f, sfu_.busy_signal(), "sfu_busy");
+  for (const HwUnit* u : units_) u->trace(f);
 }
 
 StatList Accelerator::stats() const {
   StatList s;
-  for (const StatList& l : {ctrl_.stats(), cmac_.stats(), mve_.stats(), sfu_.stats(), weight_mem_.stats(),
-                            state_mem_.stats(), io_mem_.stats(), bus_.stats()})
+  for (const HwUnit* u : units_) {
+    const StatList l = u->stats();
     s.insert(s.end(), l.begin(), l.end());
+  }
   s.push_back({"host.load_cycles", "cycles", "bus cycles of loading the weights", static_cast<double>(load_cycles_)});
   s.push_back({"host.io_cycles", "cycles", "bus cycles of inputs and outputs", static_cast<double>(io_cycles_)});
   return s;

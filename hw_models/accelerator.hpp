@@ -28,7 +28,9 @@
 #include "hw_models/controller.hpp"
 #include "hw_models/energy.hpp"
 #include "hw_models/hw_config.hpp"
+#include "hw_models/hw_unit.hpp"
 #include "hw_models/mve.hpp"
+#include "hw_models/offchip.hpp"
 #include "hw_models/sfu.hpp"
 #include "hw_models/sram.hpp"
 #include "ssm_core/qmodel.hpp"
@@ -82,26 +84,41 @@ class Accelerator : public sc_core::sc_module {
   uint64_t load_cycles() const { return load_cycles_; }
   uint64_t io_cycles() const { return io_cycles_; }
 
+  // Every unit's cost (hw_models/hw_unit.hpp), summed with the leakage over the run's time.
   Cost cost() const;
+  // Every unit's declared counters, then the host's transfers.
   StatList stats() const;
-  // cycle mode: the clock and each unit's busy signal into a waveform file
+  // cycle mode: the clock and each unit's signals into a waveform file
   void trace(sc_core::sc_trace_file* f) const;
 
  private:
   void b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay);
   void layout(size_t max_len);
 
+  // the io memory: the longest sequence's input codes in bus-width words, plus a word
+  static SramConfig io_config(const HwConfig& c, const core::QEngine& e, size_t max_len);
+  static std::unique_ptr<sc_core::sc_clock> make_clock(const HwConfig& c);  // cycle mode only
+
   HwConfig config_;
   const core::QEngine& engine_;
   EnergyTable table_;
-  std::unique_ptr<sc_core::sc_clock> clk_;
-  BankedSram weight_mem_, state_mem_, io_mem_;
-  Bus bus_;
-  CmacArray cmac_;
-  MatVecEngine mve_;
-  SpecialFunctionUnit sfu_;
-  ModelMem mem_;
-  Controller ctrl_;
+  size_t max_len_;
+  std::unique_ptr<sc_core::sc_clock> clk_{make_clock(config_)};
+  ModelMem mem_;  // filled by layout()
+  // The units, each constructed here from its config (adding a unit: one member here and one entry
+  // in units_; docs/hardware.md, "Where to add a hardware unit").
+  BankedSram weight_mem_{"weight_mem", config_.weight_mem};
+  BankedSram state_mem_{"state_mem", config_.state_mem};
+  BankedSram io_mem_{"io_mem", io_config(config_, engine_, max_len_)};
+  Bus bus_{"bus", config_.bus, config_.offchip, clk_.get(), &weight_mem_};
+  OffchipPath offchip_{bus_};
+  CmacArray cmac_{"cmac", config_.cmac, weight_mem_, state_mem_, clk_.get()};
+  MatVecEngine mve_{"mve", config_.mve, weight_mem_, state_mem_, clk_.get()};
+  SpecialFunctionUnit sfu_{"sfu", config_.sfu, weight_mem_, clk_.get()};
+  Controller ctrl_{"controller", config_, engine_, mem_, io_mem_, state_mem_, cmac_, mve_, sfu_, bus_, clk_.get()};
+  // every unit, in the order of the record's stats and the waveform's signals: cost(), stats()
+  // and trace() iterate over them
+  std::vector<const HwUnit*> units_{&ctrl_, &cmac_, &mve_, &sfu_, &weight_mem_, &state_mem_, &io_mem_, &bus_, &offchip_};
   std::vector<MapEntry> map_;
   uint64_t length_ = 0, load_cycles_ = 0, io_cycles_ = 0;
 };

@@ -13,20 +13,46 @@
 #include <functional>
 #include <vector>
 
+#include "hw_models/datapath.hpp"
 #include "hw_models/energy.hpp"
-#include "hw_models/hw_config.hpp"
+#include "hw_models/hw_unit.hpp"
 #include "hw_models/layer_mem.hpp"
 #include "hw_models/trace.hpp"
 #include "hw_models/unit.hpp"
 #include "quant/intops.hpp"
+#include "quant/keys.hpp"
 #include "ssm_core/qsteps.hpp"
 
 namespace ssmsim::hw {
 
-class CmacArray : public PipelinedUnit {
+// Keys cmac_lanes, cmac_pipeline, cmac_operand_bits of the hw section.
+struct CmacConfig {
+  int lanes = 4;         // state updates issued per cycle, [1, 4096]
+  int pipeline = 4;      // stages from operand read to state write-back (cycles), [1, 64]
+  int operand_bits = 0;  // multiplier operand width (bits), [0, 32]; 0: as wide as the model's operands
+
+  static const keys::Table<CmacConfig>& keys();
+};
+
+// The operand widths of one lane's state update x' = A x + B u (bits).
+struct CmacWidths {
+  int A = 0, x = 0, B = 0, u = 0;
+  int bu = 0;  // the B u term the lane narrows: S4D wB + wu (its own product), S5 the MVE's exact sum
+};
+
+class CmacArray : public PipelinedUnit, public HwUnit {
  public:
-  CmacArray(sc_core::sc_module_name name, const HwConfig& config, BankedSram& weights, BankedSram& states,
+  CmacArray(sc_core::sc_module_name name, const CmacConfig& config, BankedSram& weights, BankedSram& states,
             const sc_core::sc_clock* clk);
+
+  // The inventory of one lane (one state update per issue), on multipliers of `operand_bits`:
+  //   4 A x products and (S4D: `with_bu`) 2 B u products, on the configured multipliers;
+  //   2 + 2 scale multipliers (31 bits) of the two terms' re and im parts;
+  //   2 adders of the complex product (its exact width) and 4 of the aligned sums and their rounding;
+  //   pipeline registers of the state (4 x) and two 64-bit accumulators per stage.
+  // Counted once per state update (S5 without the B u products: the MVE forms B u); built
+  // `lanes` times at the model's widest operands.
+  static Datapath lane(const CmacWidths& w, int operand_bits, bool with_bu);
 
   // S4D: every state of every channel; u[h] is channel h's input.
   uint64_t s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u);
@@ -41,11 +67,18 @@ class CmacArray : public PipelinedUnit {
   void set_lane(LaneFn f) { lane_ = std::move(f); }
 
   const ActionCounts& actions() const { return actions_; }
-  int lanes() const { return lanes_; }
+  int lanes() const { return config_.lanes; }
   void set_tracer(Tracer* t) { tracer_ = t; }
 
+  // the unit contract
+  std::string unit_name() const override { return basename(); }
+  std::optional<UnitCost> cost(const CostContext& c) const override;
+  std::optional<double> utilization(const CostContext& c) const override { return unit_utilization(c); }
+  StatList stats() const override { return PipelinedUnit::stats(); }
+  void trace(sc_core::sc_trace_file* f) const override { trace_busy(f); }
+
  private:
-  int lanes_, operand_bits_;
+  CmacConfig config_;
   BankedSram &weights_, &states_;
   ActionCounts actions_;
   Tracer* tracer_ = nullptr;

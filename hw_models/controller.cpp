@@ -57,7 +57,7 @@ void Controller::segment(uint64_t next_bytes, F compute) {
     compute();
     return;
   }
-  if (config_.double_buffer) {
+  if (config_.offchip.double_buffer) {
     const uint64_t fetch = bus_.dma_start(next_bytes, true);  // the next segment, in the background
     const uint64_t c0 = now();
     compute();

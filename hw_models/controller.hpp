@@ -22,6 +22,7 @@
 #include "hw_models/bus.hpp"
 #include "hw_models/cmac.hpp"
 #include "hw_models/hw_config.hpp"
+#include "hw_models/hw_unit.hpp"
 #include "hw_models/layer_mem.hpp"
 #include "hw_models/mve.hpp"
 #include "hw_models/sfu.hpp"
@@ -31,17 +32,8 @@
 
 namespace ssmsim::hw {
 
-// Where the model lives: filled by the Accelerator.
-struct ModelMem {
-  const Region *We = nullptr, *be = nullptr, *Wd = nullptr, *bd = nullptr, *input = nullptr;
-  std::vector<LayerMem> layers;
-  int w_enc = 0, w_dec = 0, w_in = 0, w_h0 = 0, w_pool = 0;
-  bool streaming = false;        // weights come from off-chip every token
-  uint64_t encoder_bytes = 0;    // streamed segments
-  uint64_t decoder_bytes = 0;
-};
-
-class Controller : public sc_core::sc_module {
+// Inventory: sequencing logic, not priced (its cycles are the units' and the bus's).
+class Controller : public sc_core::sc_module, public HwUnit {
  public:
   SC_HAS_PROCESS(Controller);
   Controller(sc_core::sc_module_name name, const HwConfig& config, const core::QEngine& engine, const ModelMem& mem,
@@ -74,7 +66,10 @@ class Controller : public sc_core::sc_module {
   uint64_t tokens() const { return tokens_; }
   const std::vector<uint64_t>& layer_cycles() const { return layer_cycles_; }  // per layer, all tokens
   uint64_t stream_stall_cycles() const { return stream_stall_; }
-  StatList stats() const;
+
+  // the unit contract
+  std::string unit_name() const override { return basename(); }
+  StatList stats() const override;
 
  private:
   void thread();

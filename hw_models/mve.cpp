@@ -4,15 +4,50 @@
 
 namespace ssmsim::hw {
 
-MatVecEngine::MatVecEngine(sc_core::sc_module_name name, const HwConfig& config, BankedSram& weights,
+MatVecEngine::MatVecEngine(sc_core::sc_module_name name, const MveConfig& config, BankedSram& weights,
                            BankedSram& states, const sc_core::sc_clock* clk)
-    : PipelinedUnit(name, static_cast<unsigned>(config.mve_pipeline), clk != nullptr, clk),
-      macs_(config.mve_macs),
-      operand_bits_(config.mve_operand_bits),
+    : PipelinedUnit(name, static_cast<unsigned>(config.pipeline), clk != nullptr, clk),
+      config_(config),
       weights_(weights),
       states_(states) {
   watch(weights);
   watch(states);
+}
+
+Datapath MatVecEngine::mac(int wa, int wb, int acc, int operand_bits) {
+  return Datapath().mul(wa, wb, 1, operand_bits).add(acc, 1).registers(kAccBits);
+}
+
+Datapath MatVecEngine::narrowing(int acc, bool rounding) {
+  Datapath d;
+  d.mul(acc, kScaleBits, 1);
+  if (rounding) d.add(acc + kScaleBits, 1);
+  return d;
+}
+
+Datapath MatVecEngine::output_datapath(int wD, int wu, int cx_acc, int operand_bits) {
+  return Datapath()
+      .mul(wD, wu, 1, operand_bits)
+      .mul(cx_acc, kScaleBits, 1)
+      .mul(wD + wu, kScaleBits, 1)
+      .add(cx_acc + kScaleBits, 2);
+}
+
+std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
+  // built for the model's widest operands: weights (dense layers, C, B) by activations (the
+  // layers' inputs, the input, the states)
+  int wB = 0, wC = 0, wx = 0, wu = 0, wW = 0, wact = 0;
+  for (const auto& L : c.mem.layers) {
+    wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.wx), wu = std::max(wu, L.wu);
+    wW = std::max({wW, L.wW, c.mem.w_enc, c.mem.w_dec}), wact = std::max(wact, L.wact);
+  }
+  const int mva = std::max({wW, wC, wB}), mvb = std::max({wact, c.mem.w_in, wx, wu});
+  UnitCost u;
+  u.dynamic_pj = actions_.energy_pj(c.table);
+  u.area_um2 = config_.macs * mac(mva, mvb, kAccBits, config_.operand_bits).area_um2(c.table, config_.pipeline) +
+               narrowing(kAccBits, false).area_um2(c.table, 0);
+  u.leakage_w = logic_leakage_w(c.table, u.area_um2);
+  return u;
 }
 
 namespace {
@@ -29,81 +64,80 @@ void rows_completed(size_t b, size_t e, size_t cols, F f) {
 uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, size_t rows, size_t cols,
                               const int32_t* in, const std::vector<quant::ScaledSum>& narrow, int32_t* out, int w_width,
                               int in_width) {
-  const MulShape ms = mul_shape(w_width, in_width, operand_bits_);
+  const int acc = acc_bits(w_width, in_width, cols);
+  const Datapath dp = mac(w_width, in_width, acc, config_.operand_bits), nar = narrowing(acc);
+  const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.linear";
   op.site = &W;
   op.offset = row0;
   op.items = rows * cols;
-  op.per_cycle = static_cast<size_t>(macs_);
+  op.per_cycle = static_cast<size_t>(config_.macs);
   op.issue = [&](size_t s, size_t e) {
     wwords_.clear();
     words_of(W, row0 * cols + s, row0 * cols + e, wwords_);
     for (size_t r = s / cols; r * cols < e; ++r)
       if (r * cols >= s) words_of(b, row0 + r, row0 + r + 1, wwords_);  // the row's bias at its start
-    return std::max(ms.passes, weights_.access(wwords_.data(), wwords_.size(), false));
+    return std::max(passes, weights_.access(wwords_.data(), wwords_.size(), false));
   };
   std::vector<int32_t> wrow(cols), brow(1);
   op.retire = [&](size_t s, size_t e) {
     rows_completed(s, e, cols, [&](size_t r) {
       for (size_t i = 0; i < cols; ++i) wrow[i] = weights_.load(W, (row0 + r) * cols + i);
       out[r] = core::qstep::dot(wrow.data(), weights_.load(b, row0 + r), in, cols, 1, narrow[r], nullptr);
-      actions_.multiply(acc_bits(w_width, in_width, cols), kScaleBits);
-      actions_.adds(acc_bits(w_width, in_width, cols) + kScaleBits);
+      nar.count(actions_, 1);
     });
-    actions_.multiply(ms.a, ms.b, (e - s) * ms.passes);
-    actions_.adds(acc_bits(w_width, in_width, cols), e - s);
+    dp.count(actions_, e - s);
   };
   return run(op);
 }
 
 uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Region& b, size_t classes, size_t H,
                                const int32_t* in, int64_t* logits, int w_width, int in_width) {
-  const MulShape ms = mul_shape(w_width, in_width, operand_bits_);
+  const int sum_bits = acc_bits(w_width, in_width, H);
+  const Datapath dp = mac(w_width, in_width, sum_bits, config_.operand_bits), rescale = narrowing(sum_bits, false);
+  const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.decoder";
   op.site = &W;
   op.items = classes * H;
-  op.per_cycle = static_cast<size_t>(macs_);
+  op.per_cycle = static_cast<size_t>(config_.macs);
   op.issue = [&](size_t s, size_t e) {
     wwords_.clear();
     words_of(W, s, e, wwords_);
     for (size_t r = s / H; r * H < e; ++r)
       if (r * H >= s) words_of(b, r, r + 1, wwords_);
-    return std::max(ms.passes, weights_.access(wwords_.data(), wwords_.size(), false));
+    return std::max(passes, weights_.access(wwords_.data(), wwords_.size(), false));
   };
   op.retire = [&](size_t s, size_t e) {
     rows_completed(s, e, H, [&](size_t r) {
       int64_t acc = weights_.load(b, r);
       for (size_t f = 0; f < H; ++f) acc += static_cast<int64_t>(weights_.load(W, r * H + f)) * in[f];
       logits[r] = core::qstep::logit(c, r, acc);
-      if (c.logit_rescaled) actions_.multiply(acc_bits(w_width, in_width, H), kScaleBits);
+      if (c.logit_rescaled) rescale.count(actions_, 1);
     });
-    actions_.multiply(ms.a, ms.b, (e - s) * ms.passes);
-    actions_.adds(acc_bits(w_width, in_width, H), e - s);
+    dp.count(actions_, e - s);
   };
   return run(op);
 }
 
 uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int64_t* acc,
                               const int32_t* u, int32_t* y) {
-  const MulShape ms = mul_shape(m.wD, m.wu, operand_bits_);
+  const Datapath dp = output_datapath(m.wD, m.wu, acc_bits(m.wC, m.wx, 2 * Ly.states), config_.operand_bits);
+  const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.output";
   op.site = m.D;
   op.items = H;
-  op.per_cycle = static_cast<size_t>(macs_);
+  op.per_cycle = static_cast<size_t>(config_.macs);
   op.issue = [&](size_t s, size_t e) {
     wwords_.clear();
     words_of(*m.D, s, e, wwords_);
-    return std::max(ms.passes, weights_.access(wwords_.data(), wwords_.size(), false));
+    return std::max(passes, weights_.access(wwords_.data(), wwords_.size(), false));
   };
   op.retire = [&](size_t s, size_t e) {
     for (size_t h = s; h < e; ++h) y[h] = core::qstep::output(Ly, h, acc[h], weights_.load(*m.D, h), u[h], nullptr);
-    actions_.multiply(ms.a, ms.b, (e - s) * ms.passes);
-    actions_.multiply(acc_bits(m.wC, m.wx, 2 * Ly.states), kScaleBits, e - s);
-    actions_.multiply(m.wD + m.wu, kScaleBits, e - s);
-    actions_.adds(acc_bits(m.wC, m.wx, 2 * Ly.states) + kScaleBits, 2 * (e - s));
+    dp.count(actions_, e - s);
   };
   return run(op);
 }
@@ -111,16 +145,17 @@ uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, s
 uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u,
                              quant::wide_t* bu_re, quant::wide_t* bu_im) {
   const size_t P2 = Ly.states;
-  const MulShape ms = mul_shape(m.wB, m.wu, operand_bits_);
+  const Datapath dp = mac(m.wB, m.wu, acc_bits(m.wB, m.wu, H), config_.operand_bits);
+  const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.s5_bu";
   op.site = m.B;
   op.items = P2 * H;  // complex-by-real products: two MACs each
-  op.per_cycle = std::max<size_t>(1, static_cast<size_t>(macs_) / 2);
+  op.per_cycle = std::max<size_t>(1, static_cast<size_t>(config_.macs) / 2);
   op.issue = [&](size_t s, size_t e) {
     wwords_.clear();
     words_of(*m.B, 2 * s, 2 * e, wwords_);
-    return std::max(ms.passes, weights_.access(wwords_.data(), wwords_.size(), false));
+    return std::max(passes, weights_.access(wwords_.data(), wwords_.size(), false));
   };
   op.retire = [&](size_t s, size_t e) {
     rows_completed(s, e, H, [&](size_t p) {
@@ -132,22 +167,22 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
       bu_re[p] = re;
       bu_im[p] = im;
     });
-    actions_.multiply(ms.a, ms.b, 2 * (e - s) * ms.passes);
-    actions_.adds(acc_bits(m.wB, m.wu, H), 2 * (e - s));
+    dp.count(actions_, 2 * (e - s));
   };
   return run(op);
 }
 
 uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, int64_t* acc) {
   const size_t S = Ly.states;  // S4D: N/2 per channel; S5: P2 shared
-  const MulShape cw = mul_shape(m.wC, m.wx, operand_bits_);
+  const Datapath dp = mac(m.wC, m.wx, acc_bits(m.wC, m.wx, 2 * S), config_.operand_bits);
+  const unsigned passes = dp.passes();
   // the state of item (h, s): S4D x[h][s], S5 x[s]
   auto xi = [&](size_t h, size_t s) { return per_channel ? h * S + s : s; };
   Op op;
   op.name = "mve.cx";
   op.site = m.C;
   op.items = H * S;  // complex-by-complex real parts: two MACs each
-  op.per_cycle = std::max<size_t>(1, static_cast<size_t>(macs_) / 2);
+  op.per_cycle = std::max<size_t>(1, static_cast<size_t>(config_.macs) / 2);
   op.issue = [&](size_t s, size_t e) {
     std::pair<uint64_t, uint64_t> xr;
     if (per_channel) {
@@ -157,7 +192,7 @@ uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_
       xr = e - s >= S || p1 < p0 ? word_range(*m.x, 0, 2 * S) : word_range(*m.x, 2 * p0, 2 * p1 + 2);
     }
     const unsigned c = weights_.access_ranges({word_range(*m.C, 2 * s, 2 * e)}, false);
-    return std::max({c, states_.access_ranges({xr}, false), cw.passes});
+    return std::max({c, states_.access_ranges({xr}, false), passes});
   };
   op.retire = [&](size_t s, size_t e) {
     rows_completed(s, e, S, [&](size_t h) {
@@ -167,10 +202,20 @@ uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_
                                       {states_.load(*m.x, 2 * xi(h, p)), states_.load(*m.x, 2 * xi(h, p) + 1)});
       acc[h] = a;
     });
-    actions_.multiply(cw.a, cw.b, 2 * (e - s) * cw.passes);
-    actions_.adds(acc_bits(m.wC, m.wx, 2 * S), 2 * (e - s));
+    dp.count(actions_, 2 * (e - s));
   };
   return run(op);
+}
+
+const keys::Table<MveConfig>& MveConfig::keys() {
+  using M = MveConfig;
+  static const auto t =
+      keys::Table<M>("hw")
+          .integer("mve_macs", &M::macs, 1, 65536, "MACs/cycle", "matrix-vector engine: real MACs per cycle")
+          .integer("mve_operand_bits", &M::operand_bits, 0, 32, "bits",
+                   "MVE multiplier operand width; 0: as wide as the operands")
+          .integer("mve_pipeline", &M::pipeline, 1, 64, "stages", "MVE stages (multiply, add tree, requantize)");
+  return t;
 }
 
 }  // namespace ssmsim::hw

@@ -12,19 +12,42 @@
 
 #include <vector>
 
+#include "hw_models/datapath.hpp"
 #include "hw_models/energy.hpp"
-#include "hw_models/hw_config.hpp"
+#include "hw_models/hw_unit.hpp"
 #include "hw_models/layer_mem.hpp"
 #include "hw_models/unit.hpp"
 #include "quant/intops.hpp"
+#include "quant/keys.hpp"
 #include "ssm_core/qsteps.hpp"
 
 namespace ssmsim::hw {
 
-class MatVecEngine : public PipelinedUnit {
+// Keys mve_macs, mve_operand_bits, mve_pipeline of the hw section.
+struct MveConfig {
+  int macs = 8;          // real multiply-accumulates per cycle, [1, 65536]
+  int operand_bits = 0;  // multiplier operand width (bits), [0, 32]; 0: as wide as the model's operands
+  int pipeline = 3;      // stages: multiply, adder tree, requantize (cycles), [1, 64]
+
+  static const keys::Table<MveConfig>& keys();
+};
+
+class MatVecEngine : public PipelinedUnit, public HwUnit {
  public:
-  MatVecEngine(sc_core::sc_module_name name, const HwConfig& config, BankedSram& weights, BankedSram& states,
+  MatVecEngine(sc_core::sc_module_name name, const MveConfig& config, BankedSram& weights, BankedSram& states,
                const sc_core::sc_clock* clk);
+
+  // The inventory. One MAC: a wa x wb product on the configured multipliers and an adder of the
+  // sum's width `acc` (counted per MAC of an op at its exact width; built `macs` times at the
+  // model's widest operands with 64-bit accumulators and a 64-bit register per stage).
+  static Datapath mac(int wa, int wb, int acc, int operand_bits);
+  // One output's narrowing (the scaled sum): a 31-bit multiplier of the exact sum and, with
+  // `rounding`, its rounding add (counted per output row; built once, 64 x 31, its rounding add
+  // on an accumulator's adder). The decoder's per-class rescale is the multiply alone.
+  static Datapath narrowing(int acc, bool rounding = true);
+  // One output of an SSM layer, y = narrow(C x, D u): the D u product on a MAC's multiplier and
+  // the two terms' scale multipliers (the C x sum of `cx_acc` bits, the product), two rounding adds.
+  static Datapath output_datapath(int wD, int wu, int cx_acc, int operand_bits);
 
   // out[o] = narrow[o](b[row0 + o] + sum_i W[row0 + o][i] in[i]) for o < rows; W is [.][cols].
   uint64_t linear(const Region& W, const Region& b, size_t row0, size_t rows, size_t cols, const int32_t* in,
@@ -44,8 +67,15 @@ class MatVecEngine : public PipelinedUnit {
 
   const ActionCounts& actions() const { return actions_; }
 
+  // the unit contract
+  std::string unit_name() const override { return basename(); }
+  std::optional<UnitCost> cost(const CostContext& c) const override;
+  std::optional<double> utilization(const CostContext& c) const override { return unit_utilization(c); }
+  StatList stats() const override { return PipelinedUnit::stats(); }
+  void trace(sc_core::sc_trace_file* f) const override { trace_busy(f); }
+
  private:
-  int macs_, operand_bits_;
+  MveConfig config_;
   BankedSram &weights_, &states_;
   ActionCounts actions_;
   std::vector<uint64_t> wwords_;

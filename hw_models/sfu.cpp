@@ -2,22 +2,79 @@
 
 #include <algorithm>
 
+#include "hw_models/layer_mem.hpp"
+#include "ssm_core/qmodel.hpp"
+
 namespace ssmsim::hw {
 
-SpecialFunctionUnit::SpecialFunctionUnit(sc_core::sc_module_name name, const HwConfig& config, BankedSram& weights,
+SpecialFunctionUnit::SpecialFunctionUnit(sc_core::sc_module_name name, const SfuConfig& config, BankedSram& weights,
                                          const sc_core::sc_clock* clk)
-    : PipelinedUnit(name, static_cast<unsigned>(config.sfu_pipeline), clk != nullptr, clk),
-      width_(config.sfu_width),
-      isqrt_cycles_(static_cast<unsigned>(config.sfu_isqrt_cycles)),
+    : PipelinedUnit(name, static_cast<unsigned>(config.pipeline), clk != nullptr, clk),
+      config_(config),
       weights_(weights) {
   watch(weights);
+}
+
+Datapath SpecialFunctionUnit::lane() { return Datapath().mul(kAccBits, kScaleBits, 1).add(kAccBits, 3).registers(kAccBits); }
+
+Datapath SpecialFunctionUnit::u_in_datapath(int wu) { return Datapath().mul(wu, kScaleBits, 1).add(kAccBits, 1); }
+
+Datapath SpecialFunctionUnit::batchnorm_datapath(int in, int wnorm) {
+  return Datapath().mul(in, wnorm, 1).mul(kAccBits, kScaleBits, 2).add(kAccBits, 2);
+}
+
+Datapath SpecialFunctionUnit::layernorm_datapath(int wnorm) {
+  return Datapath()
+      .add(kAccBits, 3)              // the sum, the deviation and the sum of squared deviations
+      .mul(kAccBits, kAccBits, 2)    // the square; d * rs
+      .mul(kAccBits, wnorm, 1)       // * gamma
+      .mul(kAccBits, kScaleBits, 2)  // the narrowing
+      .add(kAccBits, 2);
+}
+
+Datapath SpecialFunctionUnit::layernorm_once() {
+  return Datapath().mul(kAccBits, kAccBits, 1).add(kAccBits, 2 * 64);  // the division; the root, bit by bit
+}
+
+Datapath SpecialFunctionUnit::gelu_datapath(const core::QLayerConsts& Ly, int wy, int wact) {
+  if (Ly.hard_gelu) return Datapath().mul(wy, wy + 1, 1).mul(kAccBits, kScaleBits, 1).add(kAccBits, 3);
+  return Datapath().lookup(Ly.gelu.table().size() * static_cast<uint64_t>((wact + 7) / 8), wact, 1);
+}
+
+Datapath SpecialFunctionUnit::gate_datapath(const core::QLayerConsts& Ly, int wact) {
+  return Datapath()
+      .lookup(Ly.sigmoid.table().size() * 2, 16, 1)
+      .mul(wact, 16, 1)
+      .mul(kAccBits, kScaleBits, 1)
+      .add(kAccBits, 1);
+}
+
+Datapath SpecialFunctionUnit::residual_datapath() { return Datapath().mul(kAccBits, kScaleBits, 2).add(kAccBits, 2); }
+Datapath SpecialFunctionUnit::pool_add_datapath() { return Datapath().add(kAccBits, 1); }
+Datapath SpecialFunctionUnit::pool_out_datapath() { return Datapath().mul(kAccBits, kScaleBits, 1).add(kAccBits, 1); }
+
+std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
+  // the lookup tables as ROMs: entries x output width (a 16-bit-input GELU table is 65,536 entries)
+  double lut_bits = 0;
+  const core::QModel& qm = c.engine.model();
+  const int gate_bits = qm.config.mixing != core::Mixing::Gelu ? qm.point("gate").format.width : 0;
+  for (size_t i = 0; i < c.mem.layers.size(); ++i) {
+    const core::QLayerConsts& L = c.engine.consts().layers[i];
+    lut_bits += static_cast<double>(L.gelu.table().size()) * c.mem.layers[i].wact +
+                static_cast<double>(L.sigmoid.table().size()) * gate_bits;
+  }
+  UnitCost u;
+  u.dynamic_pj = actions_.energy_pj(c.table);
+  u.area_um2 = config_.width * lane().area_um2(c.table, config_.pipeline) + Datapath().rom_bits(lut_bits).area_um2(c.table, 0);
+  u.leakage_w = logic_leakage_w(c.table, u.area_um2);
+  return u;
 }
 
 uint64_t SpecialFunctionUnit::elementwise(const char* name, size_t n, const std::function<void(size_t)>& f) {
   Op op;
   op.name = name;
   op.items = n;
-  op.per_cycle = static_cast<size_t>(width_);
+  op.per_cycle = static_cast<size_t>(config_.width);
   op.issue = [](size_t, size_t) { return 1u; };
   op.retire = [&](size_t b, size_t e) {
     for (size_t i = b; i < e; ++i) f(i);
@@ -27,8 +84,7 @@ uint64_t SpecialFunctionUnit::elementwise(const char* name, size_t n, const std:
 
 uint64_t SpecialFunctionUnit::u_in(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in,
                                    int32_t* u) {
-  actions_.multiply(m.wu, kScaleBits, H);
-  actions_.adds(kAccBits, H);
+  u_in_datapath(m.wu).count(actions_, H);
   return elementwise("sfu.u_in", H, [&](size_t i) { u[i] = core::qstep::u_in(Ly, in[i], nullptr); });
 }
 
@@ -57,24 +113,22 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
     op.name = "sfu.batchnorm";
     op.site = m.gamma;
     op.items = H;
-    op.per_cycle = static_cast<size_t>(width_);
+    op.per_cycle = static_cast<size_t>(config_.width);
     op.issue = read_params;
     op.retire = [&](size_t b, size_t e) {
       if (b == 0) compute();
       std::copy(result.begin() + static_cast<std::ptrdiff_t>(b), result.begin() + static_cast<std::ptrdiff_t>(e), out + b);
     };
     cycles = run(op);
-    actions_.multiply(in_width, m.wnorm, H);
-    actions_.multiply(kAccBits, kScaleBits, 2 * H);
-    actions_.adds(kAccBits, 2 * H);
+    batchnorm_datapath(in_width, m.wnorm).count(actions_, H);
     return cycles;
   }
   // LayerNorm: pass 1 (sum, then sum of squared deviations: 2H items) and the square root ...
   Op stats;
   stats.name = "sfu.layernorm.stats";
   stats.items = 2 * H;
-  stats.per_cycle = static_cast<size_t>(width_);
-  stats.extra = isqrt_cycles_;
+  stats.per_cycle = static_cast<size_t>(config_.width);
+  stats.extra = static_cast<unsigned>(config_.isqrt_cycles);
   stats.issue = [](size_t, size_t) { return 1u; };
   stats.retire = [&](size_t, size_t e) {
     if (e == 2 * H) compute();
@@ -85,40 +139,26 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
   outs.name = "sfu.layernorm.out";
   outs.site = m.gamma;
   outs.items = H;
-  outs.per_cycle = static_cast<size_t>(width_);
+  outs.per_cycle = static_cast<size_t>(config_.width);
   outs.issue = read_params;
   outs.retire = [&](size_t b, size_t e) {
     std::copy(result.begin() + static_cast<std::ptrdiff_t>(b), result.begin() + static_cast<std::ptrdiff_t>(e), out + b);
   };
   cycles += run(outs);
-  actions_.adds(kAccBits, 3 * H);                 // sum, deviations
-  actions_.multiply(kAccBits, kAccBits, H + 1);    // squares; the division
-  actions_.adds(kAccBits, 2 * 64);                 // the square root, bit by bit
-  actions_.multiply(kAccBits, kAccBits, H);        // d * rs
-  actions_.multiply(kAccBits, m.wnorm, H);         // * gamma
-  actions_.multiply(kAccBits, kScaleBits, 2 * H);  // the narrowing
-  actions_.adds(kAccBits, 2 * H);
+  layernorm_datapath(m.wnorm).count(actions_, H);
+  layernorm_once().count(actions_, 1);
   return cycles;
 }
 
 uint64_t SpecialFunctionUnit::gelu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* y,
                                    int32_t* act) {
-  if (Ly.hard_gelu) {
-    actions_.multiply(m.wy, m.wy + 1, H);
-    actions_.multiply(kAccBits, kScaleBits, H);
-    actions_.adds(kAccBits, 3 * H);
-  } else {
-    actions_.lookup(Ly.gelu.table().size() * static_cast<uint64_t>((m.wact + 7) / 8), m.wact, H);
-  }
+  gelu_datapath(Ly, m.wy, m.wact).count(actions_, H);
   return elementwise("sfu.gelu", H, [&](size_t i) { act[i] = core::qstep::gelu(Ly, y[i], nullptr); });
 }
 
 uint64_t SpecialFunctionUnit::gate(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* mixg,
                                    const int32_t* other, int32_t* g) {
-  actions_.lookup(Ly.sigmoid.table().size() * 2, 16, H);
-  actions_.multiply(m.wact, 16, H);
-  actions_.multiply(kAccBits, kScaleBits, H);
-  actions_.adds(kAccBits, H);
+  gate_datapath(Ly, m.wact).count(actions_, H);
   return elementwise("sfu.gate", H, [&](size_t i) {
     g[i] = core::qstep::gated(Ly, other[i], core::qstep::sigmoid(Ly, mixg[i], nullptr), nullptr);
   });
@@ -126,20 +166,28 @@ uint64_t SpecialFunctionUnit::gate(const core::QLayerConsts& Ly, const LayerMem&
 
 uint64_t SpecialFunctionUnit::residual(const core::QLayerConsts& Ly, size_t H, const int32_t* g, const int32_t* h,
                                        int32_t* res) {
-  actions_.multiply(kAccBits, kScaleBits, 2 * H);
-  actions_.adds(kAccBits, 2 * H);
+  residual_datapath().count(actions_, H);
   return elementwise("sfu.residual", H, [&](size_t i) { res[i] = core::qstep::residual(Ly, g[i], h[i], nullptr); });
 }
 
 uint64_t SpecialFunctionUnit::pool_add(size_t H, const int32_t* h, int64_t* sum) {
-  actions_.adds(kAccBits, H);
+  pool_add_datapath().count(actions_, H);
   return elementwise("sfu.pool_add", H, [&](size_t i) { sum[i] += h[i]; });
 }
 
 uint64_t SpecialFunctionUnit::pool_out(const quant::ScaledSum& pool, size_t H, const int64_t* sum, int32_t* out) {
-  actions_.multiply(kAccBits, kScaleBits, H);
-  actions_.adds(kAccBits, H);
+  pool_out_datapath().count(actions_, H);
   return elementwise("sfu.pool_out", H, [&](size_t i) { out[i] = static_cast<int32_t>(pool(sum[i], nullptr)); });
+}
+
+const keys::Table<SfuConfig>& SfuConfig::keys() {
+  using S = SfuConfig;
+  static const auto t =
+      keys::Table<S>("hw")
+          .integer("sfu_width", &S::width, 1, 4096, "elements/cycle", "special-function unit throughput")
+          .integer("sfu_pipeline", &S::pipeline, 1, 64, "stages", "SFU pipeline stages")
+          .integer("sfu_isqrt_cycles", &S::isqrt_cycles, 1, 1024, "cycles", "one integer square root (LayerNorm)");
+  return t;
 }
 
 }  // namespace ssmsim::hw

@@ -10,19 +10,46 @@
 
 #include <vector>
 
+#include "hw_models/datapath.hpp"
 #include "hw_models/energy.hpp"
-#include "hw_models/hw_config.hpp"
+#include "hw_models/hw_unit.hpp"
 #include "hw_models/layer_mem.hpp"
 #include "hw_models/unit.hpp"
 #include "quant/intops.hpp"
+#include "quant/keys.hpp"
 #include "ssm_core/qsteps.hpp"
 
 namespace ssmsim::hw {
 
-class SpecialFunctionUnit : public PipelinedUnit {
+// Keys sfu_width, sfu_pipeline, sfu_isqrt_cycles of the hw section.
+struct SfuConfig {
+  int width = 2;          // elements per cycle, [1, 4096]
+  int pipeline = 2;       // stages (cycles), [1, 64]
+  int isqrt_cycles = 32;  // cycles of one integer square root (LayerNorm), [1, 1024]
+
+  static const keys::Table<SfuConfig>& keys();
+};
+
+class SpecialFunctionUnit : public PipelinedUnit, public HwUnit {
  public:
-  SpecialFunctionUnit(sc_core::sc_module_name name, const HwConfig& config, BankedSram& weights,
+  SpecialFunctionUnit(sc_core::sc_module_name name, const SfuConfig& config, BankedSram& weights,
                       const sc_core::sc_clock* clk);
+
+  // The inventory. Built: `sfu_width` lanes of one 64 x 31 multiplier (the narrowing), three
+  // 64-bit adders and a 64-bit register per stage, and the lookup tables as ROMs (entries x
+  // output width: every layer's GELU table and sigmoid table). Counted: each function below, per
+  // element (`H` elements an op), at its operands' widths.
+  static Datapath lane();
+  // Per element of each function (`in`: the input's width; widths in bits).
+  static Datapath u_in_datapath(int wu);
+  static Datapath batchnorm_datapath(int in, int wnorm);
+  static Datapath layernorm_datapath(int wnorm);  // plus layernorm_once() per vector
+  static Datapath layernorm_once();               // the division and the square root (2 adds a bit)
+  static Datapath gelu_datapath(const core::QLayerConsts& Ly, int wy, int wact);  // hard: a product; else a LUT read
+  static Datapath gate_datapath(const core::QLayerConsts& Ly, int wact);          // sigmoid LUT, the product
+  static Datapath residual_datapath();
+  static Datapath pool_add_datapath();
+  static Datapath pool_out_datapath();
 
   uint64_t u_in(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in, int32_t* u);
   uint64_t norm(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in, int32_t* out, int in_width);
@@ -36,10 +63,16 @@ class SpecialFunctionUnit : public PipelinedUnit {
 
   const ActionCounts& actions() const { return actions_; }
 
+  // the unit contract
+  std::string unit_name() const override { return basename(); }
+  std::optional<UnitCost> cost(const CostContext& c) const override;
+  std::optional<double> utilization(const CostContext& c) const override { return unit_utilization(c); }
+  StatList stats() const override { return PipelinedUnit::stats(); }
+  void trace(sc_core::sc_trace_file* f) const override { trace_busy(f); }
+
  private:
   uint64_t elementwise(const char* name, size_t n, const std::function<void(size_t)>& f);
-  int width_;
-  unsigned isqrt_cycles_;
+  SfuConfig config_;
   BankedSram& weights_;
   ActionCounts actions_;
   std::vector<uint64_t> wwords_;

@@ -242,6 +242,19 @@ void BankedSram::add(const Counters& delta) {
   conflict_cycles_ += delta.conflicts;
 }
 
+std::optional<UnitCost> BankedSram::cost(const CostContext& c) const {
+  const EnergyTable& t = c.table;
+  const double bank = static_cast<double>(config_.capacity_bytes) / config_.banks;
+  const double cap = static_cast<double>(config_.capacity_bytes);
+  UnitCost u;
+  u.dynamic_pj = t.sram_pj(bank, config_.word_bits) * static_cast<double>(reads() + writes());
+  if (fill_bits_)  // streamed weights are written into the buffer word by word
+    u.dynamic_pj += t.sram_pj(bank, config_.word_bits) * static_cast<double>(fill_bits_) / config_.word_bits;
+  u.area_um2 = t.sram_um2_per_bit * 8.0 * cap;
+  u.leakage_w = t.scale * t.sram_leak_pw_per_bit * 1e-12 * 8.0 * cap;
+  return u;
+}
+
 StatList BankedSram::stats() const {
   const std::string p = basename();
   StatList s{{p + ".reads", "words", "word reads, all banks", static_cast<double>(reads())},
@@ -254,6 +267,18 @@ StatList BankedSram::stats() const {
     s.push_back({p + ".bank" + std::to_string(b) + ".accesses", "words", "reads + writes of this bank",
                  static_cast<double>(bank_reads_[b] + bank_writes_[b])});
   return s;
+}
+
+const keys::Table<SramConfig>& SramConfig::keys() {
+  using M = SramConfig;
+  static const auto t =
+      keys::Table<M>("memory")
+          .integer("capacity_bytes", &M::capacity_bytes, 1, 1LL << 40, "bytes", "capacity")
+          .integer("word_bits", &M::word_bits, 8, 1024, "bits", "word width (whole bytes)",
+                   [](int w) { return w % 8 ? std::string("a word is whole bytes: a multiple of 8 in [8, 1024]") : std::string(); })
+          .integer("banks", &M::banks, 1, 1024, "banks", "word w lives in bank w % banks")
+          .integer("ports", &M::ports, 1, 16, "accesses/cycle", "accesses per bank per cycle (a read or a write each)");
+  return t;
 }
 
 }  // namespace ssmsim::hw

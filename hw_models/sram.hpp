@@ -17,12 +17,27 @@
 #include <string>
 #include <vector>
 
-#include "hw_models/hw_config.hpp"
+#include "hw_models/hw_unit.hpp"
 #include "hw_models/stats.hpp"
+#include "quant/keys.hpp"
 
 namespace ssmsim::hw {
 
-class BankedSram : public sc_core::sc_module {
+// Keys of a banked SRAM (hw.weight_mem.*, hw.state_mem.*): capacity in bytes, word width, banks
+// (word w lives in bank w % banks), and accesses per bank per cycle (each port serves one read or
+// one write).
+struct SramConfig {
+  uint64_t capacity_bytes = 16384;  // bytes, [1, 2^40]
+  int word_bits = 64;               // bits, a multiple of 8 in [8, 1024]
+  int banks = 4;                    // [1, 1024]
+  int ports = 1;                    // accesses per bank per cycle, [1, 16]
+
+  static const keys::Table<SramConfig>& keys();
+};
+
+// Inventory: capacity x 8 bit cells (area and leakage per bit); an access of a word to a bank of
+// capacity / banks bytes (the table's interpolation); words the DMA writes into it from off-chip.
+class BankedSram : public sc_core::sc_module, public HwUnit {
  public:
   struct Region {
     std::string name;
@@ -98,7 +113,14 @@ class BankedSram : public sc_core::sc_module {
   Counters counters() const { return {bank_reads_, bank_writes_, conflict_cycles_}; }
   static Counters difference(const Counters& after, const Counters& before);
   void add(const Counters& delta);
-  StatList stats() const;
+  // Bits written into the memory by the DMA from off-chip (weight streaming; priced as word
+  // writes, not part of the declared counters).
+  void count_fill(uint64_t bits) { fill_bits_ += bits; }
+
+  // the unit contract
+  std::string unit_name() const override { return basename(); }
+  std::optional<UnitCost> cost(const CostContext& c) const override;
+  StatList stats() const override;
 
  private:
   void decode(const Region& r, size_t i);
@@ -114,6 +136,7 @@ class BankedSram : public sc_core::sc_module {
   std::vector<unsigned> scratch_;
   int banks_log2_ = -1;  // when banks is a power of two
   uint64_t conflict_cycles_ = 0;
+  uint64_t fill_bits_ = 0;
 };
 
 }  // namespace ssmsim::hw

@@ -105,6 +105,10 @@ void PipelinedUnit::clocked_thread() {
   }
 }
 
+void PipelinedUnit::trace_busy(sc_core::sc_trace_file* f) const {
+  sc_core::sc_trace(f, busy_sig_, std::string(basename()) + "_busy");
+}
+
 StatList PipelinedUnit::stats() const {
   const std::string p = basename();
   return {{p + ".busy_cycles", "cycles", "cycles with an op in progress", static_cast<double>(busy_)},

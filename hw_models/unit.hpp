@@ -14,6 +14,7 @@
 
 #include <systemc>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -22,6 +23,7 @@
 #include <vector>
 #include <string>
 
+#include "hw_models/hw_unit.hpp"
 #include "hw_models/sram.hpp"
 #include "hw_models/stats.hpp"
 
@@ -62,6 +64,12 @@ class PipelinedUnit : public sc_core::sc_module {
   // pipeline occupancy in the clocked mode: a signal per stage for waveforms (valid bits)
   const sc_core::sc_signal<bool>& busy_signal() const { return busy_sig_; }
   StatList stats() const;
+  // for the unit contract (hw_models/hw_unit.hpp): busy cycles over the controller's cycles, and
+  // the busy signal as "<name>_busy" in a waveform
+  double unit_utilization(const CostContext& c) const {
+    return static_cast<double>(busy_) / std::max(1.0, static_cast<double>(c.compute_cycles));
+  }
+  void trace_busy(sc_core::sc_trace_file* f) const;
 
  private:
   void clocked_thread();

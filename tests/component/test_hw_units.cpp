@@ -131,10 +131,10 @@ TEST(CmacArray, OneLaneWithoutConflictsTakesOneCyclePerStatePlusThePipelineAndMa
   const core::QEngine e(sm.q);
   const Recorded rec = record_first_layer(e, sm.data.test);
   hw::HwConfig c;
-  c.cmac_lanes = 1;
-  c.cmac_pipeline = 5;
+  c.cmac.lanes = 1;
+  c.cmac.pipeline = 5;
   Mems mem(c, sm.q);
-  hw::CmacArray cmac("cmac", c, mem.weights, mem.states, nullptr);
+  hw::CmacArray cmac("cmac", c.cmac, mem.weights, mem.states, nullptr);
   CmacDriver d("driver", cmac, e, mem.m, mem.states, rec, nullptr);
   d.run();
   const size_t states = sm.q.config.H * e.consts().layers[0].states;
@@ -153,13 +153,13 @@ TEST(CmacArray, BankConflictsStallTheIssueByTheWordsTheOneBankMustServe) {
   const Recorded rec = record_first_layer(e, sm.data.test);
   hw::HwConfig c;
   c.mode = "cycle";
-  c.cmac_lanes = 4;
-  c.cmac_pipeline = 3;
+  c.cmac.lanes = 4;
+  c.cmac.pipeline = 3;
   c.weight_mem = {16384, 64, 1, 1};
   c.state_mem = {4096, 64, 1, 1};
   sc_core::sc_clock clk("clk", sc_core::sc_time(5, sc_core::SC_NS));
   Mems mem(c, sm.q);
-  hw::CmacArray cmac("cmac", c, mem.weights, mem.states, &clk);
+  hw::CmacArray cmac("cmac", c.cmac, mem.weights, mem.states, &clk);
   CmacDriver d("driver", cmac, e, mem.m, mem.states, rec, &clk);
   sc_core::sc_start(sc_core::sc_time(10, sc_core::SC_MS));
   const size_t states = sm.q.config.H * e.consts().layers[0].states;
@@ -181,13 +181,13 @@ TEST(CmacArray, NarrowOperandMultipliersTakeOnePassPerOperandSlice) {
   const core::QEngine e(sm.q);
   const Recorded rec = record_first_layer(e, sm.data.test);
   hw::HwConfig c;
-  c.cmac_lanes = 2;
-  c.cmac_pipeline = 2;
-  c.cmac_operand_bits = 8;
+  c.cmac.lanes = 2;
+  c.cmac.pipeline = 2;
+  c.cmac.operand_bits = 8;
   c.weight_mem.ports = 4;
   c.state_mem.ports = 4;
   Mems mem(c, sm.q);
-  hw::CmacArray cmac("cmac", c, mem.weights, mem.states, nullptr);
+  hw::CmacArray cmac("cmac", c.cmac, mem.weights, mem.states, nullptr);
   CmacDriver d("driver", cmac, e, mem.m, mem.states, rec, nullptr);
   d.run();
   const size_t states = sm.q.config.H * e.consts().layers[0].states;
@@ -205,8 +205,8 @@ TEST(MatVecEngine, MixingRowsMatchTheCModelAndTakeOneCyclePerEightMacs) {
   const auto ws = run_recorded(e, sm.data.test);
   const size_t H = sm.q.config.H, L = sm.data.test.length;
   hw::HwConfig c;
-  c.mve_macs = 8;
-  c.mve_pipeline = 3;
+  c.mve.macs = 8;
+  c.mve.pipeline = 3;
   c.weight_mem.ports = 4;
   hw::BankedSram weights("weight_mem", c.weight_mem), states("state_mem", c.state_mem);
   const core::QTensor &W = sm.q.tensor("layers.0.mix.weight"), &b = sm.q.tensor("layers.0.mix.bias");
@@ -214,7 +214,7 @@ TEST(MatVecEngine, MixingRowsMatchTheCModelAndTakeOneCyclePerEightMacs) {
   const auto& rb = weights.allocate("b", b.size(), b.params[0].format.width);
   weights.store(rW, W.q);
   weights.store(rb, b.q);
-  hw::MatVecEngine mve("mve", c, weights, states, nullptr);
+  hw::MatVecEngine mve("mve", c.mve, weights, states, nullptr);
   const core::QLayerConsts& Ly = e.consts().layers[0];
   std::vector<int32_t> act(H), gate_pre(H);
   for (size_t t = 0; t < L; ++t) {
@@ -235,9 +235,9 @@ TEST(SpecialFunctionUnit, LayerNormMatchesTheCModelAndTakesTwoPassesAndTheSquare
   const auto ws = run_recorded(e, sm.data.test);
   const size_t H = sm.q.config.H, L = sm.data.test.length;
   hw::HwConfig c;
-  c.sfu_width = 2;
-  c.sfu_pipeline = 2;
-  c.sfu_isqrt_cycles = 20;
+  c.sfu.width = 2;
+  c.sfu.pipeline = 2;
+  c.sfu.isqrt_cycles = 20;
   c.weight_mem.ports = 2;
   hw::BankedSram weights("weight_mem", c.weight_mem);
   hw::LayerMem m;
@@ -247,7 +247,7 @@ TEST(SpecialFunctionUnit, LayerNormMatchesTheCModelAndTakesTwoPassesAndTheSquare
   weights.store(*m.gamma, g.q);
   weights.store(*m.beta, bt.q);
   m.wnorm = 16;
-  hw::SpecialFunctionUnit sfu("sfu", c, weights, nullptr);
+  hw::SpecialFunctionUnit sfu("sfu", c.sfu, weights, nullptr);
   std::vector<int32_t> in(H), out(H);
   for (size_t t = 0; t < L; ++t) {
     for (size_t h = 0; h < H; ++h) in[h] = ws->layers[0].res.at(t, h)[0];
@@ -262,12 +262,12 @@ TEST(SpecialFunctionUnit, LayerNormMatchesTheCModelAndTakesTwoPassesAndTheSquare
 TEST(Bus, ATransferTakesItsBeatsPlusALatencyPerBurstOnTheClock) {
   hw::HwConfig c;
   c.mode = "cycle";
-  c.bus_width_bits = 32;
-  c.bus_latency = 7;
-  c.bus_burst_beats = 16;
-  c.offchip_latency = 40;
+  c.bus.width_bits = 32;
+  c.bus.latency = 7;
+  c.bus.burst_beats = 16;
+  c.offchip.latency = 40;
   sc_core::sc_clock clk("clk", sc_core::sc_time(2, sc_core::SC_NS));
-  hw::Bus bus("bus", c, &clk);
+  hw::Bus bus("bus", c.bus, c.offchip, &clk);
   struct Driver : sc_core::sc_module {
     SC_HAS_PROCESS(Driver);
     hw::Bus& bus;
@@ -332,7 +332,7 @@ TEST(Accelerator, AMemoryTooSmallForItsTensorsIsRefusedWithTheKeyToChange) {
   const core::QEngine e(sm.q);
   hw::HwConfig c;
   c.weight_mem.capacity_bytes = 64;
-  c.offchip = false;
+  c.offchip.enabled = false;
   try {
     hw::Accelerator acc("acc", c, e, hw::EnergyTable::builtin(), 64);
     FAIL() << "accepted";
@@ -383,7 +383,7 @@ TEST(HwConfig, BadValuesNameTheKeyAndTheAllowedRange) {
   bad("mode: fast", "allowed: lt, cycle");
   bad("clock: 5", "unknown hw key");
   const hw::HwConfig c = hw::HwConfig::from_yaml(YAML::Load("cmac_lanes: 8\nweight_mem: {banks: 2}"));
-  EXPECT_EQ(c.cmac_lanes, 8);
+  EXPECT_EQ(c.cmac.lanes, 8);
   EXPECT_EQ(c.weight_mem.banks, 2);
   EXPECT_EQ(hw::HwConfig::from_yaml(c.to_yaml()).to_yaml().size(), c.to_yaml().size());
 }

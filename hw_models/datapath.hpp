@@ -1,0 +1,103 @@
+// A unit's datapath inventory: its multipliers by operand widths, its adders by width, its lookup
+// ROMs and its pipeline registers (docs/hardware.md, "The unit contract"). One description gives
+// both sides of the cost model: the counted side (each element used once per work item:
+// `count` adds to the unit's ActionCounts) and the built side (`area_um2`, one instance, from the
+// energy table's per-bit prices). Prices live only in the energy table (hw_models/energy.hpp).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "hw_models/energy.hpp"
+
+namespace ssmsim::hw {
+
+// Multiplier width of the scaled sums that narrow results (quant/intops.hpp: 31-bit multipliers)
+// and of the exact accumulators (bits).
+constexpr int kScaleBits = 31;
+constexpr int kAccBits = 64;
+
+// The width of an exact sum of `terms` products of wa- and wb-bit operands (what an adder of the
+// datapath needs), capped at the 64-bit accumulator.
+inline int acc_bits(int wa, int wb, size_t terms) {
+  int lg = 0;
+  while ((size_t{1} << lg) < terms) ++lg;
+  return std::min(kAccBits, wa + wb + lg);
+}
+
+// A wa x wb multiply on the hardware's multipliers of `hw` bits (0: as wide as the operands):
+// the multiplier it runs on and the passes it takes (ceil(wa / hw) * ceil(wb / hw)).
+struct MulShape {
+  int a, b;
+  unsigned passes;
+};
+inline MulShape mul_shape(int wa, int wb, int hw) {
+  if (hw <= 0) return {wa, wb, 1};
+  return {hw, hw, static_cast<unsigned>(((wa + hw - 1) / hw) * ((wb + hw - 1) / hw))};
+}
+
+class Datapath {
+ public:
+  struct Mul {
+    MulShape shape;  // the multiplier built and the passes one product takes on it
+    uint64_t n;      // multipliers (built side) = products per work item (counted side)
+  };
+  struct Add {
+    int bits;
+    uint64_t n;
+  };
+  struct Rom {
+    uint64_t bytes;  // the table's size as counted per lookup
+    int entry_bits;
+    uint64_t n;      // lookups per work item
+  };
+
+  // `n` products of wa x wb operands on multipliers of `hw_bits` (0: as wide as the operands).
+  Datapath& mul(int wa, int wb, uint64_t n, int hw_bits = 0) {
+    muls_.push_back({mul_shape(wa, wb, hw_bits), n});
+    return *this;
+  }
+  Datapath& add(int bits, uint64_t n) {
+    adds_.push_back({bits, n});
+    return *this;
+  }
+  // `n` lookups of a table of `table_bytes` with `entry_bits`-bit entries (counted side)
+  Datapath& lookup(uint64_t table_bytes, int entry_bits, uint64_t n) {
+    roms_.push_back({table_bytes, entry_bits, n});
+    return *this;
+  }
+  // ROM bits built (entries x stored width; built side)
+  Datapath& rom_bits(double bits) {
+    rom_bits_ += bits;
+    return *this;
+  }
+  // bits of pipeline registers per stage
+  Datapath& registers(double bits_per_stage) {
+    reg_bits_ += bits_per_stage;
+    return *this;
+  }
+
+  // Counted side: `items` work items, each using every element once (a product `passes` times on
+  // narrower multipliers, each pass counted as a multiply of the multiplier's width).
+  void count(ActionCounts& into, uint64_t items) const;
+  // The issue cycles one work item needs from its multipliers: the most passes of any product.
+  unsigned passes() const;
+  // Built side: one instance with `stages` pipeline stages:
+  //   mul_um2_per_bit2 * sum(n a b) + add_um2_per_bit * sum(n bits) + reg_um2_per_bit * stages * register bits
+  //   + sram_um2_per_bit * ROM bits
+  double area_um2(const EnergyTable& t, unsigned stages) const;
+
+  const std::vector<Mul>& multipliers() const { return muls_; }
+  const std::vector<Add>& adders() const { return adds_; }
+  double register_bits() const { return reg_bits_; }
+
+ private:
+  std::vector<Mul> muls_;
+  std::vector<Add> adds_;
+  std::vector<Rom> roms_;
+  double reg_bits_ = 0, rom_bits_ = 0;
+};
+
+}  // namespace ssmsim::hw
