@@ -584,6 +584,27 @@ YAML::Node PrecisionConfig::to_yaml() const {
   return n;
 }
 
+std::vector<keys::KeyDoc> PrecisionConfig::key_docs(const std::string& prefix) {
+  std::vector<keys::KeyDoc> docs = {
+      {prefix + ".name", "float", "a string", "", "the config's name (reports)"},
+      {prefix + ".description", "", "a string", "", "free text"},
+      {prefix + ".default", "float", "one of: float, quantized", "",
+       "whether components not listed under components are float or quantized with defaults"}};
+  const QuantizerSpec builtin{};
+  for (const Field& f : kFields) {
+    if (f.component_only) continue;
+    YAML::Node v;
+    const std::string def = f.write(builtin, v) && v.IsScalar() ? v.Scalar() : "";
+    docs.push_back({prefix + ".defaults." + f.name, def, f.allowed(), f.name == std::string("bits") ? "bits" : "",
+                    "the default of every quantized component (docs/precision.md)"});
+  }
+  for (const Component c : all_components())
+    docs.push_back({prefix + ".components." + component_name(c), "float",
+                    "float, quantized, a bit width 1..32, or a map with keys " + field_names(true), "",
+                    component_description(c)});
+  return docs;
+}
+
 std::string PrecisionConfig::to_yaml_string() const {
   YAML::Emitter e;
   e << to_yaml();

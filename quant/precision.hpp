@@ -13,7 +13,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
+#include "quant/keys.hpp"
 #include "quant/quantizer.hpp"
 
 namespace YAML {
@@ -127,6 +129,9 @@ class PrecisionConfig {
   YAML::Node to_yaml() const;
   // to_yaml() as YAML text (block style).
   std::string to_yaml_string() const;
+  // Every key of the schema with its default and what it allows, for `--help-config`: name,
+  // description, default, defaults.<quantizer key>, components.<component>.
+  static std::vector<keys::KeyDoc> key_docs(const std::string& key_prefix = "precision");
 
   const std::string& name() const { return name_; }
   const std::string& description() const { return description_; }

@@ -31,8 +31,7 @@ struct SectionSpec {
   std::function<std::any(const YAML::Node& section, const std::string& key_prefix)> read;
   // The typed struct as the section's canonical, fully resolved YAML (every key).
   std::function<YAML::Node(const std::any& value)> write;
-  // Every key with its default, range, unit and meaning (--help-config); empty for a free-form
-  // section that documents itself elsewhere (precision: docs/precision.md).
+  // Every key with its default, range, unit and meaning (--help-config).
   std::vector<keys::KeyDoc> docs;
 };
 

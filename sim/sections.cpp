@@ -64,7 +64,7 @@ Config make_config() {
   s.push_back(typed_section<quant::PrecisionConfig>(
       "precision", "precision config: bits and quantizer per model component (docs/precision.md)",
       [](const YAML::Node& n, const std::string& prefix) { return quant::PrecisionConfig::from_yaml(n, prefix); },
-      [](const quant::PrecisionConfig& p) { return p.to_yaml(); }));
+      [](const quant::PrecisionConfig& p) { return p.to_yaml(); }, quant::PrecisionConfig::key_docs("precision")));
   s.push_back(table_section("hw", "hardware config: units, memories, bus, clock, timing mode (configs/hw/, docs/hardware.md)",
                             hw::HwConfig::keys()));
   return Config(std::move(s));

@@ -66,9 +66,14 @@ void check_keys(const YAML::Node& n, const std::string& key, const std::vector<s
   }
 }
 
-// "activations" is the three activation components together (as in scripts/ptq_sensitivity.sh).
+// "activations" is the activation components together (the component table's rows of that kind).
 std::vector<std::string> components_of(const std::string& name, const std::string& key) {
-  if (name == "activations") return {"ssm_in", "ssm_out", "act"};
+  if (name == "activations") {
+    std::vector<std::string> out;
+    for (const quant::Component c : quant::all_components())
+      if (quant::component_kind(c) == quant::ComponentKind::Activation) out.push_back(quant::component_name(c));
+    return out;
+  }
   quant::parse_component(name, key);  // throws ConfigError listing the components
   return {name};
 }
