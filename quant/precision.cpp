@@ -120,8 +120,9 @@ std::string shortest(double v) {
 // The keys of a quantizer map, each spelled once, in the order of messages and of to_yaml(): how
 // a written value is read (false, or a FormatError: it does not parse), what it may be, how the
 // resolved spec writes it (only where it applies: a fixed binary point replaces scale and
-// calibration, scale_bits belongs to a dyadic scale, percentile to percentile calibration) and
-// how an inherited value is dropped. The ranges themselves are check_spec()'s.
+// calibration, scale_bits belongs to a dyadic scale, percentile to the percentile and
+// quantile_nearest calibrations) and how an inherited value is dropped. The ranges themselves
+// are check_spec()'s.
 struct Field {
   const char* name;
   bool component_only;  // frac: a binary point is a property of one tensor's range, never a default
@@ -169,7 +170,7 @@ const Field kFields[] = {
      [](QuantizerSpec& s) { s.calibration = QuantizerSpec{}.calibration; }},
     {"percentile", false, [] { return std::string("a number in (0, 100]"); },
      [](QuantizerSpec& s, const std::string& t) { return parse_double(t, s.percentile); },
-     [](const QuantizerSpec& s, YAML::Node& v) { return !s.frac && s.calibration == Calibration::Percentile && put(v, shortest(s.percentile)); },
+     [](const QuantizerSpec& s, YAML::Node& v) { return !s.frac && uses_percentile(s.calibration) && put(v, shortest(s.percentile)); },
      [](QuantizerSpec& s) { s.percentile = QuantizerSpec{}.percentile; }},
     {"frac", true, [] { return std::string("an integer -1024..1024"); },
      [](QuantizerSpec& s, const std::string& t) {
@@ -306,10 +307,10 @@ Resolved resolve(const std::vector<Entry>& defaults, const std::vector<Entry>* e
     if (r.spec.scale == ScaleKind::Dyadic) conflict("scale", lf, why);
     conflict("scale_bits", lf, why);
   }
-  if (r.spec.calibration != Calibration::Percentile)
-    // A percentile without percentile calibration would be silently ignored.
+  if (!uses_percentile(r.spec.calibration))
+    // A percentile without a calibrator that reads it would be silently ignored.
     conflict("percentile", level_of(r.origins, "calibration"),
-             "percentile applies only to calibration: percentile (calibration here is " +
+             "percentile applies only to calibration: percentile or quantile_nearest (calibration here is " +
                  to_string(r.spec.calibration) + ")");
   if (r.spec.scale != ScaleKind::Dyadic)
     // scale_bits sizes the dyadic multiplier; a power-of-two scale has none.

@@ -149,8 +149,56 @@ double kth(std::vector<double>& v, size_t index) {
   return v[index];
 }
 
+// One stage of quantile_nearest: the element of index quantile_nearest_index(q, dims[dim]) of
+// every line along dimension `dim` of the row-major tensor x; the dimension is kept, with size 1.
+std::vector<double> reduce_dim(const std::vector<double>& x, std::vector<size_t>& dims, size_t dim,
+                               float q) {
+  size_t outer = 1, inner = 1;
+  for (size_t i = 0; i < dim; ++i) outer *= dims[i];
+  for (size_t i = dim + 1; i < dims.size(); ++i) inner *= dims[i];
+  const size_t len = dims[dim];
+  const size_t k = quantile_nearest_index(q, len);
+  std::vector<double> out(outer * inner), line(len);
+  for (size_t o = 0; o < outer; ++o)
+    for (size_t i = 0; i < inner; ++i) {
+      for (size_t j = 0; j < len; ++j) line[j] = x[(o * len + j) * inner + i];
+      out[o * inner + i] = kth(line, k);
+    }
+  dims[dim] = 1;
+  return out;
+}
+
+// The dimensions of one calibration group and the order quantile_nearest reduces them in.
+struct GroupShape {
+  std::vector<size_t> dims;
+  std::vector<size_t> order;
+};
+
+// quantile_nearest's value for one group: the dimensions reduced one at a time, in order.
+double quantile_chain(std::vector<double> x, GroupShape g, float q) {
+  for (const size_t d : g.order) x = reduce_dim(x, g.dims, d, q);
+  return x.at(0);
+}
+
 template <typename T>
-QuantParams calibrate_group(const QuantizerSpec& spec, const T* x, size_t n) {
+QuantParams calibrate_quantile(const QuantizerSpec& spec, const T* x, size_t n,
+                               const GroupShape& g) {
+  if (n == 0) return params_from_range(spec, 0, 0);
+  std::vector<double> v(n);
+  const double p = spec.percentile / 100.0;
+  if (spec.scheme == Scheme::Symmetric) {
+    for (size_t i = 0; i < n; ++i) v[i] = std::fabs(static_cast<double>(x[i]));
+    const double m = quantile_chain(std::move(v), g, static_cast<float>(p));
+    return params_from_range(spec, -m, m);
+  }
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<double>(x[i]);
+  const double hi = quantile_chain(v, g, static_cast<float>(p));
+  const double lo = quantile_chain(std::move(v), g, static_cast<float>(1.0 - p));
+  return params_from_range(spec, lo, hi);
+}
+
+template <typename T>
+QuantParams calibrate_group(const QuantizerSpec& spec, const T* x, size_t n, const GroupShape& g) {
   double lo = 0, hi = 0;
   for (size_t i = 0; i < n; ++i) {
     lo = std::min(lo, static_cast<double>(x[i]));
@@ -189,6 +237,8 @@ QuantParams calibrate_group(const QuantizerSpec& spec, const T* x, size_t n) {
       }
       return best;
     }
+    case Calibration::QuantileNearest:
+      return calibrate_quantile(spec, x, n, g);
   }
   return params_from_range(spec, lo, hi);
 }
@@ -214,7 +264,7 @@ E parse_name(std::string_view name, const char* const* names, int count, const c
 constexpr const char* kSchemeNames[] = {"symmetric", "asymmetric"};
 constexpr const char* kGranularityNames[] = {"per_tensor", "per_channel"};
 constexpr const char* kScaleKindNames[] = {"pow2", "dyadic"};
-constexpr const char* kCalibrationNames[] = {"maxabs", "percentile", "mse"};
+constexpr const char* kCalibrationNames[] = {"maxabs", "percentile", "mse", "quantile_nearest"};
 
 std::string number_text(double v) {
   std::ostringstream s;
@@ -244,7 +294,22 @@ std::string to_string(Calibration c) { return kCalibrationNames[static_cast<int>
 const char* scheme_names() { return "symmetric, asymmetric"; }
 const char* granularity_names() { return "per_tensor, per_channel"; }
 const char* scale_kind_names() { return "pow2, dyadic"; }
-const char* calibration_names() { return "maxabs, percentile, mse"; }
+const char* calibration_names() { return "maxabs, percentile, mse, quantile_nearest"; }
+
+bool uses_percentile(Calibration c) {
+  return c == Calibration::Percentile || c == Calibration::QuantileNearest;
+}
+
+size_t quantile_nearest_index(float q, size_t n) {
+  if (n <= 1) return 0;
+  const float rank = q * static_cast<float>(n - 1);  // one float multiply, as torch's q * last_index
+  const double r = static_cast<double>(rank);
+  const double f = std::floor(r);
+  const double d = r - f;  // exact
+  const double k = d > 0.5 ? f + 1 : d < 0.5 ? f : (std::fmod(f, 2.0) == 0 ? f : f + 1);
+  if (!(k > 0)) return 0;
+  return k >= static_cast<double>(n - 1) ? n - 1 : static_cast<size_t>(k);
+}
 
 Scheme parse_scheme(std::string_view name) {
   return parse_name<Scheme>(name, kSchemeNames, 2, "quantizer scheme", scheme_names());
@@ -257,7 +322,7 @@ ScaleKind parse_scale_kind(std::string_view name) {
   return parse_name<ScaleKind>(name, kScaleKindNames, 2, "scale kind", scale_kind_names());
 }
 Calibration parse_calibration(std::string_view name) {
-  return parse_name<Calibration>(name, kCalibrationNames, 3, "calibration", calibration_names());
+  return parse_name<Calibration>(name, kCalibrationNames, 4, "calibration", calibration_names());
 }
 
 std::optional<SpecIssue> check_spec(const QuantizerSpec& s) {
@@ -295,7 +360,7 @@ QuantizerSpec QuantizerSpec::normalized() const {
     s.scale = ScaleKind::Pow2;
     s.calibration = Calibration::MaxAbs;
   }
-  if (s.calibration != Calibration::Percentile) s.percentile = kDefaultPercentile;
+  if (!uses_percentile(s.calibration)) s.percentile = kDefaultPercentile;
   if (s.scale != ScaleKind::Dyadic) s.scale_bits = kDefaultScaleBits;
   return s;
 }
@@ -389,18 +454,33 @@ QuantParams params_from_range(const QuantizerSpec& spec, double lo, double hi) {
 
 template <typename T>
 std::vector<QuantParams> calibrate(const QuantizerSpec& spec, const T* data, size_t channels,
-                                   size_t per_channel_len) {
+                                   size_t per_channel_len, const std::vector<size_t>& shape) {
   spec.validate();
   const size_t n = channels * per_channel_len;
   for (size_t i = 0; i < n; ++i)
     if (!std::isfinite(data[i]))
       throw FormatError("calibration data holds a non-finite value at index " +
                         std::to_string(i));
-  if (spec.granularity == Granularity::PerTensor) return {calibrate_group(spec, data, n)};
+  const bool per_channel = spec.granularity == Granularity::PerChannel;
+  GroupShape g;
+  g.dims = shape.empty() ? std::vector<size_t>{channels, per_channel_len} : shape;
+  size_t count = 1;
+  for (const size_t d : g.dims) count *= d;
+  if (count != n || (per_channel && g.dims[0] != channels))
+    throw FormatError("calibration: a tensor shape of " + std::to_string(g.dims.size()) +
+                      " dimensions holding " + std::to_string(count) + " values for " +
+                      std::to_string(channels) + " channels of " +
+                      std::to_string(per_channel_len) + " values");
+  if (!per_channel) {
+    for (size_t d = 0; d < g.dims.size(); ++d) g.order.push_back(d);  // range(ndim)
+    return {calibrate_group(spec, data, n, g)};
+  }
+  g.dims.erase(g.dims.begin());
+  for (size_t d = g.dims.size(); d-- > 0;) g.order.push_back(d);  // [-1, -2, ...]
   std::vector<QuantParams> out;
   out.reserve(channels);
   for (size_t c = 0; c < channels; ++c)
-    out.push_back(calibrate_group(spec, data + c * per_channel_len, per_channel_len));
+    out.push_back(calibrate_group(spec, data + c * per_channel_len, per_channel_len, g));
   return out;
 }
 
@@ -424,7 +504,7 @@ double quantization_sse(const QuantParams& p, const T* x, size_t n) {
   template void dequantize<T>(const std::vector<QuantParams>&, const int64_t*, size_t, size_t, \
                               T*);                                                             \
   template std::vector<QuantParams> calibrate<T>(const QuantizerSpec&, const T*, size_t,       \
-                                                 size_t);                                      \
+                                                 size_t, const std::vector<size_t>&);          \
   template double quantization_sse<T>(const QuantParams&, const T*, size_t);
 
 SSMSIM_QUANTIZER_INSTANTIATE(float)

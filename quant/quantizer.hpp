@@ -45,16 +45,24 @@ enum class Granularity { PerTensor, PerChannel };
 // Pow2: the scale is a power of two (a binary point; a shift in hardware). Dyadic: a free real
 // scale represented as mult * 2^-shift with a multiplier of exactly `scale_bits` bits.
 enum class ScaleKind { Pow2, Dyadic };
-// How the clipping range is chosen from data: the largest magnitude, a percentile of the
-// magnitudes, or the clipping that minimises the squared quantization error.
-enum class Calibration { MaxAbs, Percentile, Mse };
+// How the clipping range is chosen from data (calibrate() below gives each one exactly):
+//   MaxAbs:          the data's range.
+//   Percentile:      a clipping percentile: the nearest-rank p-th percentile of all the group's values
+//                    at once (clips as soon as the group holds more than 100/(100-p) values).
+//   Mse:             the clipping of the maxabs range that minimises the squared error.
+//   QuantileNearest: the S4D paper's (QSSM) "percentile": torch.quantile(q, interpolation='nearest')
+//                    applied one dimension at a time; on small dimensions it is the min / max.
+// The names are distinct on purpose: "percentile" keeps its clipping meaning.
+enum class Calibration { MaxAbs, Percentile, Mse, QuantileNearest };
+// True for the calibrators that read QuantizerSpec::percentile (percentile, quantile_nearest).
+bool uses_percentile(Calibration c);
 
 std::string to_string(Scheme s);
 std::string to_string(Granularity g);
 std::string to_string(ScaleKind k);
 std::string to_string(Calibration c);
 // Parse the names of to_string() ("symmetric", "asymmetric"; "per_tensor", "per_channel";
-// "pow2", "dyadic"; "maxabs", "percentile", "mse"). Throw FormatError listing the allowed names.
+// "pow2", "dyadic"; "maxabs", "percentile", "mse", "quantile_nearest"). Throw FormatError listing the allowed names.
 Scheme parse_scheme(std::string_view name);
 Granularity parse_granularity(std::string_view name);
 ScaleKind parse_scale_kind(std::string_view name);
@@ -79,7 +87,7 @@ struct QuantizerSpec {
   ScaleKind scale = ScaleKind::Dyadic;
   int scale_bits = kDefaultScaleBits;          // dyadic multiplier width (top bit set)
   Calibration calibration = Calibration::MaxAbs;
-  double percentile = kDefaultPercentile;      // used by Calibration::Percentile only, (0, 100]
+  double percentile = kDefaultPercentile;      // percentile / quantile_nearest only, (0, 100]
   std::optional<int> frac;                     // a fixed binary point: no calibration at all
   Rounding rounding = Rounding::HalfEven;
   Overflow overflow = Overflow::Saturate;
@@ -87,7 +95,7 @@ struct QuantizerSpec {
   // Throws FormatError naming the first field that breaks a rule of check_spec().
   void validate() const;
   // The same spec with the fields that cannot matter reset to their defaults (percentile unless
-  // calibration is percentile, scale_bits unless the scale is dyadic; with frac: scale pow2 and
+  // the calibration uses it, scale_bits unless the scale is dyadic; with frac: scale pow2 and
   // the calibration fields), so that equal behaviour means equal specs.
   QuantizerSpec normalized() const;
 
@@ -176,20 +184,42 @@ QuantParams params_from_range(const QuantizerSpec& spec, double lo, double hi);
 // (Granularity::PerChannel) or one for all data (PerTensor). Non-finite data throws FormatError.
 //   maxabs:     the range of the data (symmetric: max |x|; asymmetric: [min x, max x]).
 //   percentile: nearest rank: the k-th smallest value with k = ceil(p/100 * n) of |x|
-//               (symmetric), or of x for hi and of the (100-p) rank for lo (asymmetric).
+//               (symmetric), or of x for hi and of the (100-p) rank for lo (asymmetric), over all
+//               n values of the group at once. It clips.
 //   mse:        the clipping ratio r = i/100, i = 1..100, applied to the maxabs range, whose
 //               params give the smallest sum of squared errors (x - dequantize(quantize(x)))^2
 //               through the same quantize/dequantize; ties go to the larger ratio.
+//   quantile_nearest: the QSSM code's get_amax_amin: for each dimension in the reduction order,
+//               every line of values along that dimension is replaced by the element of sorted
+//               index quantile_nearest_index(q, length) (the dimension is kept with size 1); the
+//               next dimension is reduced on the result. Symmetric: on |x| with
+//               q = float(p / 100), range [-m, m]. Asymmetric: hi with q = float(p / 100), lo,
+//               on its own chain from x, with q = float(1 - p / 100) (p / 100 and 1 - p / 100 in
+//               double, as Python computes them, then rounded to float as torch does).
+//               `shape` gives the tensor's dimensions (row-major, product channels *
+//               per_channel_len, first = channels when per channel); empty means
+//               {channels, per_channel_len}. Reduction order: per tensor, dimension 0 first, then
+//               1, ... (the code's dims_to_reduce: null = range(ndim)); per channel, the
+//               non-channel dimensions from the last to the second (its [-1, -2]).
+// Every range is then given to params_from_range (which widens it to hold 0).
 // A complex tensor is calibrated as its interleaved (re, im) parts: both share one format.
 template <typename T>
 std::vector<QuantParams> calibrate(const QuantizerSpec& spec, const T* data, size_t channels,
-                                   size_t per_channel_len);
+                                   size_t per_channel_len, const std::vector<size_t>& shape = {});
 template <typename T>
 std::vector<QuantParams> calibrate(const QuantizerSpec& spec, const std::vector<T>& data,
                                    size_t channels = 1) {
   const size_t len = channels == 0 ? 0 : data.size() / channels;
   return calibrate(spec, data.data(), channels, len);
 }
+
+// torch.quantile(..., interpolation='nearest')'s choice among n sorted values: the 0-based index
+// round_half_even(q * (n - 1)), the product computed in float (torch computes the rank in the
+// tensor's dtype, float32 in the QSSM code: n - 1 <= 2^24 is exact there; beyond, where torch
+// refuses the tensor, n - 1 is rounded to float and the index clamped to n - 1). n <= 1 gives 0.
+// Examples: n = 4, q = 0.5: 1.5 -> 2; n = 6, q = 0.5: 2.5 -> 2; n = 50001, q = float(0.99999):
+// 49999.5 rounded in float -> 50000 (the max); n = 100001: 99999.0 -> 99999 (clips one value).
+size_t quantile_nearest_index(float q, size_t n);
 
 // The sum over the buffer of (x - dequantize(quantize(x)))^2, accumulated in order in double;
 // the objective of the MSE calibrator.
