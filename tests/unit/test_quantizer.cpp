@@ -117,7 +117,8 @@ TEST(Quantizer, CalibratesEachChannelIndependently) {
   for (Scheme scheme : {Scheme::Symmetric, Scheme::Asymmetric}) {
     QuantizerSpec s = spec_of(6, scheme, ScaleKind::Dyadic);
     s.granularity = Granularity::PerChannel;
-    for (Calibration c : {Calibration::MaxAbs, Calibration::Percentile, Calibration::Mse}) {
+    for (Calibration c : {Calibration::MaxAbs, Calibration::Percentile, Calibration::Mse,
+                          Calibration::QuantileNearest}) {
       s.calibration = c;
       s.percentile = 99.0;
       const size_t channels = 4, len = 64;
@@ -286,7 +287,8 @@ TEST(Quantizer, CalibratesDeterministically) {
   const auto data = heavy_tailed_data(rng, 3000);
   QuantizerSpec s = spec_of(5, Scheme::Asymmetric, ScaleKind::Dyadic);
   s.granularity = Granularity::PerChannel;
-  for (Calibration c : {Calibration::MaxAbs, Calibration::Percentile, Calibration::Mse}) {
+  for (Calibration c : {Calibration::MaxAbs, Calibration::Percentile, Calibration::Mse,
+                        Calibration::QuantileNearest}) {
     s.calibration = c;
     EXPECT_EQ(calibrate(s, data.data(), 3, 1000), calibrate(s, data.data(), 3, 1000));
   }
@@ -365,7 +367,8 @@ TEST(Quantizer, ParsesAndPrintsItsEnumNames) {
     EXPECT_EQ(parse_granularity(to_string(v)), v);
   for (ScaleKind v : {ScaleKind::Pow2, ScaleKind::Dyadic})
     EXPECT_EQ(parse_scale_kind(to_string(v)), v);
-  for (Calibration v : {Calibration::MaxAbs, Calibration::Percentile, Calibration::Mse})
+  for (Calibration v : {Calibration::MaxAbs, Calibration::Percentile, Calibration::Mse,
+                        Calibration::QuantileNearest})
     EXPECT_EQ(parse_calibration(to_string(v)), v);
   EXPECT_THROW(parse_calibration("kl"), FormatError);
 }
