@@ -103,6 +103,8 @@ const std::vector<Verb>& verbs() {
              "limit", po::value<std::string>(), "evaluate the first N test sequences (eval.limit)")(
              "ssm-path", po::value<std::string>(), "recurrent or conv: a float S4D model's SSM by its recurrence "
              "or its convolution kernel through FFTs (eval.ssm_path)")(
+             "predictions", po::value<std::string>(), "CSV to write: per test sequence its index, label, predicted "
+             "class and logits, or a regression's outputs (docs/reports.md)")(
              "json", po::value<std::string>(), "result record to write");
        },
        run_eval},

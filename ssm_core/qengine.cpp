@@ -672,7 +672,8 @@ QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size
   r.count = n;
   r.confusion.assign(num_classes * num_classes, 0);
   size_t correct = 0;
-  for (size_t c = 0; c < nchunks; ++c)
+  for (size_t c = 0; c < nchunks; ++c) {
+    r.logits.insert(r.logits.end(), results[c].logits.begin(), results[c].logits.end());
     for (size_t l = 0; l < results[c].predicted.size(); ++l) {
       const int32_t p = results[c].predicted[l];
       const int32_t y = set.labels[c * kLanes + l];
@@ -681,6 +682,7 @@ QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size
       if (y >= 0 && static_cast<size_t>(y) < num_classes && p >= 0 && static_cast<size_t>(p) < num_classes)
         ++r.confusion[static_cast<size_t>(y) * num_classes + static_cast<size_t>(p)];
     }
+  }
   for (const auto& c : counters) r.saturation.merge(c);
   r.accuracy = n ? static_cast<double>(correct) / static_cast<double>(n) : 0;
   return r;

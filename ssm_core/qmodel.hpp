@@ -199,10 +199,12 @@ struct QEvalResult {
   size_t count = 0;
   std::vector<int64_t> confusion;
   std::vector<int32_t> predicted;
+  std::vector<int64_t> logits;  // [count, classes], integer codes (QEngine::logit_scale), in set order
   quant::SaturationCounters saturation;
 };
 
-// Integer evaluation over a set (classification), chunks on threads, deterministic.
+// Integer evaluation over a set (classification), chunks on threads, deterministic. The logits
+// are the chunks' own (run_chunk computes them anyway), kept in set order.
 QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size_t num_classes,
                                size_t limit = 0, size_t threads = 0);
 

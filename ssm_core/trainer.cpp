@@ -161,7 +161,7 @@ double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio) {
 
 EvalResult evaluate(const Model& model, const std::vector<float>& params,
                     const SequenceSet& set, size_t num_classes, size_t limit,
-                    size_t threads, bool conv) {
+                    size_t threads, bool conv, bool keep_logits) {
   const size_t n = limit ? std::min(limit, set.n) : set.n;
   const size_t nchunks = (n + kLanes - 1) / kLanes;
   threads = resolve_threads(threads);
@@ -173,14 +173,20 @@ EvalResult evaluate(const Model& model, const std::vector<float>& params,
   std::vector<std::unique_ptr<Workspace<float>>> ws;
   for (size_t w = 0; w < std::min(threads, std::max<size_t>(nchunks, 1)); ++w) ws.push_back(make_workspace<float>());
   std::vector<ChunkResult> results(nchunks);
+  EvalResult r;
+  // each chunk's logits (the decoder's output, lane-innermost in the workspace) go to their own rows
+  const size_t C = model.config().d_output;
+  if (keep_logits && model.config().task == Task::Classify) r.logits.resize(n * C);
   std::vector<size_t> idx(n);
   for (size_t i = 0; i < n; ++i) idx[i] = i;
   parallel_for(nchunks, threads, [&](size_t c, size_t w) {
     const size_t begin = c * kLanes, count = std::min(kLanes, n - begin);
     results[c] = model.run_chunk(params.data(), prep, make_chunk(set, &idx[begin], count), 0,
                                  static_cast<float*>(nullptr), *ws[w]);
+    if (!r.logits.empty())
+      for (size_t l = 0; l < count; ++l)
+        for (size_t k = 0; k < C; ++k) r.logits[(begin + l) * C + k] = ws[w]->logits.v[k * kLanes + l];
   });
-  EvalResult r;
   r.count = n;
   r.confusion.assign(num_classes * num_classes, 0);
   double loss = 0;

@@ -95,6 +95,7 @@ struct EvalResult {
   std::vector<int64_t> confusion;  // [true class][predicted class], classes x classes
   std::vector<int32_t> predicted;
   std::vector<float> outputs;  // regression: [count, target_length, d_output], in set order
+  std::vector<float> logits;   // classification, when asked for: [count, classes], in set order
 };
 
 struct TrainCallbacks {
@@ -139,10 +140,11 @@ TrainState train(const Model& model, const TrainConfig& config, const Workload& 
                  TrainState state, const TrainCallbacks& callbacks);
 
 // Forward passes only; `limit` > 0 evaluates the first `limit` sequences. `conv`: S4D models
-// run their convolution mode (FFT) instead of the recurrence.
+// run their convolution mode (FFT) instead of the recurrence. `keep_logits`: a classifier's
+// logits are copied into the result (off by default: nothing extra is kept).
 EvalResult evaluate(const Model& model, const std::vector<float>& params,
                     const SequenceSet& set, size_t num_classes, size_t limit = 0,
-                    size_t threads = 0, bool conv = false);
+                    size_t threads = 0, bool conv = false, bool keep_logits = false);
 
 // The learning-rate factor of step s of S (warm-up W steps, then cosine).
 double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio);

@@ -153,3 +153,28 @@ TEST(Trainer, AStopInsideAnEpochResumesToTheSameBits) {
   EXPECT_TRUE(resumed.best_params == whole.best_params);
   EXPECT_EQ(resumed_train_acc, whole_train_acc);  // the epochs' running sums survived the stops
 }
+
+// Logits are kept only when asked for; then one row per sequence in set order, whose first largest
+// entry is the prediction, the same bits for any thread count, and nothing else changes.
+TEST(Trainer, EvaluateKeepsTheLogitsOnlyWhenAskedAndTheyGiveThePredictions) {
+  const Workload w = pulse_workload(13);
+  const Model model(small_model());
+  const auto p = model.init(4);
+  const std::vector<float> params(p.begin(), p.end());
+  const size_t C = 4, n = 21;  // not a multiple of the chunk width
+  const EvalResult plain = evaluate(model, params, w.test, C, n, 1);
+  EXPECT_TRUE(plain.logits.empty());
+  const EvalResult one = evaluate(model, params, w.test, C, n, 1, false, true);
+  const EvalResult two = evaluate(model, params, w.test, C, n, 2, false, true);
+  ASSERT_EQ(one.logits.size(), n * C);
+  EXPECT_TRUE(one.logits == two.logits);
+  EXPECT_EQ(one.predicted, plain.predicted);
+  EXPECT_EQ(one.confusion, plain.confusion);
+  EXPECT_EQ(one.loss, plain.loss);
+  for (size_t i = 0; i < n; ++i) {
+    size_t arg = 0;
+    for (size_t k = 1; k < C; ++k)
+      if (one.logits[i * C + k] > one.logits[i * C + arg]) arg = k;
+    EXPECT_EQ(static_cast<size_t>(one.predicted[i]), arg) << i;
+  }
+}
