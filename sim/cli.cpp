@@ -92,7 +92,8 @@ const std::vector<Verb>& verbs() {
        },
        run_qat},
       {"eval", "accuracy of a float or quantized model (integer C-model for quantized ones)",
-       "ssmsim eval --ckpt F|Q [--precision P.yaml] --workload smnist [--limit N] --json out.json",
+       "ssmsim eval --ckpt F|Q [--precision P.yaml] --workload smnist [--limit N] --json out.json "
+       "[--predictions P.csv]",
        {"ckpt", "workload"},
        {{"limit", "eval.limit"}, {"ssm-path", "eval.ssm_path"}},
        [](po::options_description& d) {

@@ -16,7 +16,8 @@ namespace {
 
 std::string calibration_text(const quant::QuantizerSpec& s) {
   if (s.frac) return fmt::format("fixed frac {}", *s.frac);
-  if (s.calibration == quant::Calibration::Percentile) return fmt::format("percentile {}", s.percentile);
+  if (quant::uses_percentile(s.calibration))
+    return fmt::format("{} {}", quant::to_string(s.calibration), s.percentile);
   return quant::to_string(s.calibration);
 }
 

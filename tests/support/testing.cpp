@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -57,10 +58,11 @@ std::string slurp(const std::filesystem::path& p) {
 }  // namespace
 
 CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
-  static int counter = 0;
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("ssmsim-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-  std::filesystem::create_directories(dir);
+  // A fresh folder for the child's output, unique even across PID namespaces that share /tmp
+  // (a name made of the PID is not: another sandbox's process with the same PID removed it).
+  std::string tmpl = (std::filesystem::temp_directory_path() / "ssmsim-cli-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error(std::string("mkdtemp failed: ") + std::strerror(errno));
+  const std::filesystem::path dir = tmpl;
   const auto out_path = dir / "stdout", err_path = dir / "stderr";
 
   std::vector<std::string> argv_store{SSMSIM_BIN};
