@@ -1,6 +1,7 @@
 #include "tests/support/testing.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,7 +64,7 @@ CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::p
   std::string tmpl = (std::filesystem::temp_directory_path() / "ssmsim-cli-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error(std::string("mkdtemp failed: ") + std::strerror(errno));
   const std::filesystem::path dir = tmpl;
-  const auto out_path = dir / "stdout", err_path = dir / "stderr";
+  const auto out_path = dir / "stdout", err_path = dir / "stderr", why_path = dir / "why";
 
   std::vector<std::string> argv_store{SSMSIM_BIN};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
@@ -74,19 +75,31 @@ CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::p
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(127);
-    if (!std::freopen(out_path.c_str(), "w", stdout) || !std::freopen(err_path.c_str(), "w", stderr))
+    // a child that cannot start says why in `why` (the parent adds it to the result's err)
+    const auto fail = [&](const char* step) {
+      const int e = errno;
+      const int fd = ::open(why_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        const std::string msg = std::string("run_cli: ") + step + " failed: " + std::strerror(e) + "\n";
+        if (::write(fd, msg.data(), msg.size()) < 0) {
+        }
+        ::close(fd);
+      }
       ::_exit(127);
-    if (!std::freopen("/dev/null", "r", stdin)) ::_exit(127);
+    };
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) fail("chdir to the working folder");
+    if (!std::freopen(out_path.c_str(), "w", stdout)) fail("redirecting stdout");
+    if (!std::freopen(err_path.c_str(), "w", stderr)) fail("redirecting stderr");
+    if (!std::freopen("/dev/null", "r", stdin)) fail("redirecting stdin");
     ::execv(argv[0], argv.data());
-    ::_exit(127);
+    fail("exec of the ssmsim binary");
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
   CliResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   r.out = slurp(out_path);
-  r.err = slurp(err_path);
+  r.err = slurp(err_path) + slurp(why_path);
   std::filesystem::remove_all(dir);
   return r;
 }
