@@ -112,9 +112,8 @@ QModel load_qmodel(const std::filesystem::path& path) {
           throw InputError("tensor '" + name + "': " + std::to_string(t.params.size()) + " quantizer entries for " +
                            std::to_string(t.channels()) + " channels");
         m.tensors[name] = std::move(t);
-      } else if (k.rfind(kSaturated, 0) == 0) {
-        continue;  // read below, once every tensor is
-      } else if (k != "format" && k != "precision" && k != "gelu" && k.rfind("model.", 0) != 0) {
+      } else if (k != "format" && k != "precision" && k != "gelu" && k.rfind("model.", 0) != 0 &&
+                 k.rfind(kSaturated, 0) != 0) {  // the counts are read below, once every tensor is
         m.metadata[k] = v;
       }
     }
