@@ -246,6 +246,8 @@ std::optional<T> decode(const json& j, bool element) {
 
 }  // namespace
 
+std::string weight_saturation_key(const std::string& tensor) { return "weights." + tensor; }
+
 json to_json(const ResultRecord& record) {
   return encode_struct(record, [](const auto& s, auto&& f) { record_fields(s, f); });
 }

@@ -69,7 +69,9 @@ struct ResultRecord {
   std::optional<double> accuracy, loss;             // accuracy a fraction
   std::optional<std::vector<std::vector<int64_t>>> confusion;  // [true class][predicted class]
   std::optional<double> mse, smape_percent;         // regression
-  std::optional<std::map<std::string, uint64_t>> saturation;  // integer eval: events per point
+  // integer eval: runtime events per point, and per weight tensor the codes saturated when it was
+  // quantized, under weight_saturation_key(tensor)
+  std::optional<std::map<std::string, uint64_t>> saturation;
 
   // training (train, qat)
   std::optional<bool> finished;                     // train: false when stopped (time limit, signal)
@@ -102,6 +104,10 @@ struct ResultRecord {
   std::optional<std::vector<StatRecord>> stats;
   std::optional<double> wall_seconds, simulated_tokens_per_wall_s, simulated_cycles_per_wall_s;
 };
+
+// The key in `saturation` of a weight tensor's codes saturated at quantization: "weights.<tensor>"
+// (distinct from the per-point runtime events, whose keys are point names).
+std::string weight_saturation_key(const std::string& tensor);
 
 // The record as JSON: the fields that hold a value, keys sorted (nlohmann::json's order).
 nlohmann::json to_json(const ResultRecord& record);

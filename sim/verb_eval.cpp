@@ -95,6 +95,10 @@ int run_eval_quantized(const Invocation& inv, const std::string& path, const cor
   } else {
     inv.out << "saturation events: none\n";
   }
+  std::string clipped;  // weight codes saturated when the model was quantized (QTensor::saturated)
+  for (const auto& [name, t] : q.tensors)
+    if (t.saturated) clipped += fmt::format(" {}={}/{}", name, t.saturated, t.size());
+  if (!clipped.empty()) inv.out << "weight codes saturated at quantization:" << clipped << "\n";
   if (o.count("predictions"))
     reports::write_text_atomic(o["predictions"].as<std::string>(),
                                predictions_csv(w.test, r.predicted, r.logits, w.num_classes));
@@ -113,6 +117,8 @@ int run_eval_quantized(const Invocation& inv, const std::string& path, const cor
     j.split = "test";
     j.seconds = secs;
     j.saturation = r.saturation.all();
+    for (const auto& [name, t] : q.tensors)
+      if (t.saturated) (*j.saturation)[reports::weight_saturation_key(name)] = t.saturated;
     reports::write_record(o["json"].as<std::string>(), j);
   }
   return 0;

@@ -99,6 +99,10 @@ void print_qmodel(const std::string& path, std::ostream& out) {
   out << fmt::format("\ntotal: {} elements, {} bits = {} bytes; as float32 {} bytes: {:.2f}x smaller ({:.1f}% reduction)\n",
                      elems_total, bits_total, bytes, f32, static_cast<double>(f32) / static_cast<double>(bytes),
                      100.0 * (1.0 - static_cast<double>(bytes) / static_cast<double>(f32)));
+  std::string clipped;  // only models with codes saturated at quantization print the line
+  for (const auto& [name, t] : q.tensors)
+    if (t.saturated) clipped += fmt::format("{}{} {} of {} codes", clipped.empty() ? "" : ", ", name, t.saturated, t.size());
+  if (!clipped.empty()) out << "saturated at quantization: " << clipped << "\n";
   const auto& x = q.point("layers.0.x");
   const uint64_t states = s5 ? mc.P / (mc.conj_sym ? 2 : 1) : mc.H * mc.N / 2;
   out << fmt::format("state per sequence: {} layer(s) x {} complex states x 2 x {} bits = {} bytes\n", mc.n_layers,

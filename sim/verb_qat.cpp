@@ -46,6 +46,8 @@ int run_qat(const Invocation& inv) {
   inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
   const core::QModel best = annotate(r.best);
   core::save_qmodel(out, best);
+  for (const auto& [name, t] : best.tensors)  // the final weights' codes clipped at quantization
+    if (t.saturated) inv.err << core::saturation_warning(name, t, prec) << "\n";
   const core::QEvalResult test = core::evaluate_quantized(
       best, w.test, w.num_classes, settings<EvalSettings>(inv.config).limit, tc.threads);
   inv.out << fmt::format("test accuracy {:.2f}% ({} sequences, integer C-model) of the best QAT model (val {:.2f}%, "

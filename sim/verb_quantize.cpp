@@ -28,6 +28,8 @@ int run_quantize(const Invocation& inv) {
   core::save_qmodel(out, q);
   inv.err << fmt::format("calibrated on {} '{}' training sequences ({:.1f} s)\n", std::min(opt.calib, w.train.n),
                          workload, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  for (const auto& [name, t] : q.tensors)  // a code clipped at quantization is named, not silent
+    if (t.saturated) inv.err << core::saturation_warning(name, t, prec) << "\n";
   inv.out << fmt::format("quantized {} with precision '{}' (PTQ) -> {}\n", path, prec.name(), out);
   return 0;
 }

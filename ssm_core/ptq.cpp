@@ -111,49 +111,6 @@ void add_seq(PointStats& s, const Seq<T>& x, const bool* valid, size_t f0 = 0, s
         if (valid[l]) s.add(static_cast<double>(x.at(t, f)[l]));
 }
 
-// ---------- weights ----------
-
-QTensor quantize_tensor(const std::vector<double>& data, std::vector<int64_t> shape, Component c,
-                        const quant::PrecisionConfig& prec) {
-  QTensor t;
-  t.component = c;
-  t.shape = std::move(shape);
-  const auto& spec = prec.spec(c);
-  const size_t channels = spec.granularity == quant::Granularity::PerChannel ? static_cast<size_t>(t.shape[0]) : 1;
-  // the tensor's shape orders quantile_nearest's reductions (the interleaved (re, im) pair last)
-  const std::vector<size_t> dims(t.shape.begin(), t.shape.end());
-  t.params = quant::calibrate(spec, data.data(), channels, data.size() / channels, dims);
-  const auto [lo, hi] = std::minmax_element(data.begin(), data.end());
-  for (const auto& p : t.params) check_fits(spec, p, *lo, *hi, quant::component_name(c), c);
-  std::vector<int64_t> q(data.size());
-  quant::quantize(t.params, data.data(), channels, data.size() / channels, q.data());
-  t.q.assign(q.begin(), q.end());
-  return t;
-}
-
-// A bias at accumulator scale: code = round_half_even(b / (s_w[o] * s_in)), saturated to the
-// bias width. The stored format's scale is that product to 31 bits (for display only).
-QTensor quantize_bias(const std::vector<double>& b, const QTensor& weight, const QuantParams& in,
-                      const quant::PrecisionConfig& prec) {
-  QTensor t;
-  t.component = Component::bias;
-  t.shape = {static_cast<int64_t>(b.size())};
-  const auto& spec = prec.spec(Component::bias);
-  for (size_t o = 0; o < b.size(); ++o) {
-    const double acc_scale = weight.p(weight.params.size() == 1 ? 0 : o).scale() * in.scale();
-    const auto r = quant::Rescale::approximate(acc_scale, 31);
-    QuantParams p;
-    p.format = Format::dyadic(true, spec.bits, r.num, r.shift);
-    p.rounding = quant::Rounding::HalfEven;
-    p.overflow = quant::Overflow::Saturate;
-    const double code = std::nearbyint(b[o] / acc_scale);
-    const double hi = std::ldexp(1.0, spec.bits - 1) - 1;
-    t.q.push_back(static_cast<int32_t>(std::clamp(code, -hi - 1, hi)));
-    t.params.push_back(p);
-  }
-  return t;
-}
-
 QuantParams gate_params(const quant::PrecisionConfig& prec) {
   // the sigmoid's output in [0, 1]: unsigned, its component's bits, all fraction bits
   QuantParams p;
@@ -195,6 +152,62 @@ void require_supported(const quant::PrecisionConfig& prec) {
 }
 
 }  // namespace
+
+// ---------- weights ----------
+
+QTensor quantize_tensor(const std::vector<double>& data, std::vector<int64_t> shape, Component c,
+                        const quant::PrecisionConfig& prec) {
+  QTensor t;
+  t.component = c;
+  t.shape = std::move(shape);
+  const auto& spec = prec.spec(c);
+  const size_t channels = spec.granularity == quant::Granularity::PerChannel ? static_cast<size_t>(t.shape[0]) : 1;
+  // the tensor's shape orders quantile_nearest's reductions (the interleaved (re, im) pair last)
+  const std::vector<size_t> dims(t.shape.begin(), t.shape.end());
+  t.params = quant::calibrate(spec, data.data(), channels, data.size() / channels, dims);
+  const auto [lo, hi] = std::minmax_element(data.begin(), data.end());
+  for (const auto& p : t.params) check_fits(spec, p, *lo, *hi, quant::component_name(c), c);
+  std::vector<int64_t> q(data.size());
+  quant::quantize(t.params, data.data(), channels, data.size() / channels, q.data(), &t.saturated);
+  t.q.assign(q.begin(), q.end());
+  return t;
+}
+
+// The stored format's scale is the accumulator scale to 31 bits (for display only).
+QTensor quantize_bias(const std::vector<double>& b, const QTensor& weight, const QuantParams& in,
+                      const quant::PrecisionConfig& prec) {
+  QTensor t;
+  t.component = Component::bias;
+  t.shape = {static_cast<int64_t>(b.size())};
+  const auto& spec = prec.spec(Component::bias);
+  const double hi = std::ldexp(1.0, spec.bits - 1) - 1;
+  for (size_t o = 0; o < b.size(); ++o) {
+    const double acc_scale = weight.p(weight.params.size() == 1 ? 0 : o).scale() * in.scale();
+    const auto r = quant::Rescale::approximate(acc_scale, 31);
+    QuantParams p;
+    p.format = Format::dyadic(true, spec.bits, r.num, r.shift);
+    p.rounding = quant::Rounding::HalfEven;
+    p.overflow = quant::Overflow::Saturate;
+    const double code = std::nearbyint(b[o] / acc_scale);
+    if (code < -hi - 1 || code > hi) ++t.saturated;
+    t.q.push_back(static_cast<int32_t>(std::clamp(code, -hi - 1, hi)));
+    t.params.push_back(p);
+  }
+  return t;
+}
+
+std::string saturation_warning(const std::string& name, const QTensor& t, const quant::PrecisionConfig& prec) {
+  if (t.saturated == 0) return {};
+  const std::string comp = quant::component_name(t.component);
+  const auto& spec = prec.spec(t.component);
+  std::string fix = "give it more bits (precision.components." + comp + ".bits)";
+  if (t.component == Component::bias)
+    fix += "; a bias is at accumulator scale, where 32 bits is the usual choice";
+  else if (spec.calibration == quant::Calibration::Percentile || spec.calibration == quant::Calibration::Mse)
+    fix += ", or a calibration that does not clip (its '" + quant::to_string(spec.calibration) + "' clips by design)";
+  return "warning: " + std::to_string(t.saturated) + " of " + std::to_string(t.size()) + " codes of '" + name +
+         "' (component " + comp + ", " + std::to_string(spec.bits) + " bits) saturated when quantized; " + fix;
+}
 
 // ======================= PTQ =======================
 

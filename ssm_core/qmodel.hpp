@@ -42,6 +42,10 @@ struct QTensor {
   std::vector<int64_t> shape;
   std::vector<int32_t> q;
   std::vector<quant::QuantParams> params;
+  // Codes that did not fit the format when the tensor was quantized (saturated, or wrapped under
+  // overflow wrap): the charter counts saturations per tensor, biases included. Quantization only
+  // counts them; the codes are the same either way. Stored in the file as "saturated.<name>".
+  uint64_t saturated = 0;
   const quant::QuantParams& p(size_t channel) const { return params.size() == 1 ? params[0] : params[channel]; }
   size_t channels() const { return static_cast<size_t>(shape.empty() ? 1 : shape[0]); }
   size_t size() const { return q.size(); }
@@ -127,6 +131,21 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
 // QAT does after every optimiser step.
 // `coeffs` (per layer) replaces the discretized A and B by given values, interleaved (re, im) in the
 // tensors' layouts (S4D A, B [H, N/2, 2]; S5 A [P2, 2], B [P2, H, 2]).
+// One weight tensor quantized by its component's spec (calibrated on its own values, its shape
+// ordering quantile_nearest's reductions); QTensor::saturated counts the codes that the format's
+// range clipped (through quant::quantize's events).
+QTensor quantize_tensor(const std::vector<double>& data, std::vector<int64_t> shape, quant::Component c,
+                        const quant::PrecisionConfig& precision);
+// A bias at accumulator scale (docs/fixed_point.md 9.2): code = round_half_even(b / (s_w[o] * s_in)),
+// saturated to the bias width; QTensor::saturated counts the codes that the saturation changed.
+QTensor quantize_bias(const std::vector<double>& b, const QTensor& weight, const quant::QuantParams& in,
+                      const quant::PrecisionConfig& precision);
+
+// The warning for a tensor whose codes saturated when it was quantized (empty when none did): the
+// tensor, how many of its codes, and what to change in the precision config. For the commands
+// that make quantized models to print (the library itself never prints).
+std::string saturation_warning(const std::string& name, const QTensor& t, const quant::PrecisionConfig& precision);
+
 struct CoeffOverride {
   std::vector<double> A, B;
 };
@@ -137,7 +156,9 @@ QModel quantize_weights(const ModelConfig& config, const std::vector<float>& par
 
 // The file: metadata "format" = "ssmsim.quantized", "model.*" as float checkpoints, "precision"
 // (the resolved precision YAML), "gelu"; per tensor "q.<name>" (its params as JSON) and per point
-// "point.<name>". Codes are stored as I8 / I16 / I32 by width.
+// "point.<name>"; "saturated.<name>" = N only for a tensor with N > 0 codes saturated at
+// quantization (absent means 0, so files without clipping, and files written before the count
+// existed, read the same). Codes are stored as I8 / I16 / I32 by width.
 void save_qmodel(const std::filesystem::path& path, const QModel& model);
 QModel load_qmodel(const std::filesystem::path& path);
 // True when the file is a quantized model (by its "format" metadata).

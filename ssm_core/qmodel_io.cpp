@@ -16,6 +16,8 @@ using quant::QuantParams;
 namespace {
 
 constexpr const char* kQFormat = "ssmsim.quantized";
+// "saturated.<tensor>" = codes saturated when the tensor was quantized; written only when > 0.
+constexpr const char* kSaturated = "saturated.";
 
 
 nlohmann::json params_json(const std::vector<QuantParams>& ps) {
@@ -57,6 +59,7 @@ void save_qmodel(const std::filesystem::path& path, const QModel& m) {
     }
     nlohmann::json j = {{"component", quant::component_name(t.component)}, {"params", params_json(t.params)}};
     st.metadata["q." + name] = j.dump();
+    if (t.saturated) st.metadata[kSaturated + name] = std::to_string(t.saturated);
   }
   for (const auto& [name, ps] : m.points) st.metadata["point." + name] = params_json(ps).dump();
   for (const auto& kv : m.config.to_yaml()) st.metadata["model." + kv.first.as<std::string>()] = kv.second.as<std::string>();
@@ -109,9 +112,20 @@ QModel load_qmodel(const std::filesystem::path& path) {
           throw InputError("tensor '" + name + "': " + std::to_string(t.params.size()) + " quantizer entries for " +
                            std::to_string(t.channels()) + " channels");
         m.tensors[name] = std::move(t);
-      } else if (k != "format" && k != "precision" && k != "gelu" && k.rfind("model.", 0) != 0) {
+      } else if (k != "format" && k != "precision" && k != "gelu" && k.rfind("model.", 0) != 0 &&
+                 k.rfind(kSaturated, 0) != 0) {  // the counts are read below, once every tensor is
         m.metadata[k] = v;
       }
+    }
+    const std::string prefix = kSaturated;
+    for (const auto& [k, v] : st.metadata) {
+      if (k.rfind(prefix, 0) != 0) continue;
+      const auto it = m.tensors.find(k.substr(prefix.size()));
+      if (it == m.tensors.end()) throw InputError("'" + k + "' names no tensor of the model");
+      size_t used = 0;
+      const uint64_t n = std::stoull(v, &used);
+      if (used != v.size() || v.empty() || v[0] == '-') throw InputError("'" + k + "' = '" + v + "' is not a count");
+      it->second.saturated = n;
     }
   } catch (const std::exception& e) {
     throw InputError(path.string() + ": malformed quantized model: " + e.what());
