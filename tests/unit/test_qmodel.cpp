@@ -9,6 +9,7 @@
 
 #include "quant/errors.hpp"
 #include "ssm_core/qmodel.hpp"
+#include "tests/support/random_set.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim::core;
@@ -30,18 +31,7 @@ PrecisionConfig all_bits(int bits) {
   return p;
 }
 
-SequenceSet random_set(size_t n, size_t L, std::mt19937_64& rng) {
-  SequenceSet s;
-  s.n = n;
-  s.length = L;
-  s.d_input = 1;
-  s.inputs.resize(n * L);
-  s.labels.resize(n);
-  std::uniform_real_distribution<float> ud(0.f, 1.f);
-  for (auto& v : s.inputs) v = ud(rng);
-  for (auto& y : s.labels) y = 0;
-  return s;
-}
+using ssmsim::testing::random_set;
 
 FloatCheckpoint embedded() {
   return load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");

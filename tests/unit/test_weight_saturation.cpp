@@ -14,6 +14,7 @@
 #include "quant/errors.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "ssm_core/safetensors.hpp"
+#include "tests/support/random_set.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim::core;
@@ -39,22 +40,8 @@ PrecisionConfig bits_everywhere(int bits, int bias_bits) {
   return p;
 }
 
-std::string bytes_of(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
-SequenceSet random_set(size_t n, size_t L, std::mt19937_64& rng) {
-  SequenceSet s;
-  s.n = n;
-  s.length = L;
-  s.d_input = 1;
-  s.inputs.resize(n * L);
-  s.labels.assign(n, 0);
-  std::uniform_real_distribution<float> ud(0.f, 1.f);
-  for (auto& v : s.inputs) v = ud(rng);
-  return s;
-}
+using ssmsim::testing::random_set;
 
 FloatCheckpoint embedded() {
   return load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
@@ -165,5 +152,5 @@ TEST(WeightSaturation, ACommittedQuantizedModelWithoutCountsLoadsWithNoneAndSave
   for (const auto& [name, t] : q.tensors) EXPECT_EQ(t.saturated, 0u) << name;
   const auto dir = ssmsim::testing::scratch_dir("weight_saturation_old");
   save_qmodel(dir / "q.safetensors", q);
-  EXPECT_EQ(bytes_of(dir / "q.safetensors"), bytes_of(file));
+  EXPECT_EQ(ssmsim::testing::read_text(dir / "q.safetensors"), ssmsim::testing::read_text(file));
 }

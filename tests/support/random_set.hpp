@@ -1,0 +1,23 @@
+// Seeded stimulus for the quantized-model tests: n sequences of L steps of one feature, uniform
+// in [0, 1), every label 0 (header-only: for tiers that link ssm_core).
+#pragma once
+
+#include <random>
+
+#include "ssm_core/sequences.hpp"
+
+namespace ssmsim::testing {
+
+inline core::SequenceSet random_set(size_t n, size_t L, std::mt19937_64& rng) {
+  core::SequenceSet s;
+  s.n = n;
+  s.length = L;
+  s.d_input = 1;
+  s.inputs.resize(n * L);
+  s.labels.assign(n, 0);
+  std::uniform_real_distribution<float> ud(0.f, 1.f);
+  for (auto& v : s.inputs) v = ud(rng);
+  return s;
+}
+
+}  // namespace ssmsim::testing
