@@ -17,19 +17,28 @@
 
 namespace ssmsim::testing {
 
+namespace {
+// FNV-1a: a stable hash (std::hash is not guaranteed stable across library versions)
+uint64_t fnv1a(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+}  // namespace
+
 std::mt19937_64 seeded_rng(const std::string& salt) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   std::string name = salt;
   if (info) name += std::string(info->test_suite_name()) + "." + info->name();
-  // FNV-1a: a stable hash (std::hash is not guaranteed stable across library versions)
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : name) h = (h ^ c) * 1099511628211ull;
-  return std::mt19937_64(0x55AA2025u ^ h);
+  return std::mt19937_64(0x55AA2025u ^ fnv1a(name));
 }
 
 std::filesystem::path scratch_dir(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("ssmsim-test-" + std::to_string(::getuid())) / name;
+  // One root per user and build tree: the tests of one run share what they cache there (a trained
+  // model), while two checkouts testing at once on one machine stay apart.
+  const std::string root =
+      "ssmsim-test-" + std::to_string(::getuid()) + "-" + std::to_string(fnv1a(SSMSIM_BIN) % 1000000007);
+  const auto dir = std::filesystem::temp_directory_path() / root / name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

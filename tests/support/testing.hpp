@@ -13,8 +13,9 @@ namespace ssmsim::testing {
 // reproducible stimulus and a failure can be replayed alone.
 std::mt19937_64 seeded_rng(const std::string& salt = "");
 
-// A fresh, empty folder under the build tree for one test; removed at the next call with the same
-// name, kept after a failure for inspection.
+// A fresh, empty folder for one test under the temporary directory, in a root per user and build
+// tree (ssmsim-test-<uid>-<build hash>); removed at the next call with the same name, kept after a
+// failure for inspection.
 std::filesystem::path scratch_dir(const std::string& name);
 
 struct CliResult {
