@@ -58,11 +58,8 @@ void check_keys(const YAML::Node& n, const std::string& key, const std::vector<s
   if (!n.IsMap()) throw ConfigError(key, yaml_text(n), "expected a map");
   for (const auto& kv : n) {
     const std::string k = kv.first.as<std::string>();
-    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      throw ConfigError(key + "." + k, yaml_text(kv.second), "unknown key; allowed: " + list);
-    }
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
+      throw ConfigError(key + "." + k, yaml_text(kv.second), "unknown key; allowed: " + keys::join(allowed));
   }
 }
 

@@ -9,7 +9,7 @@
 
 #include "quant/errors.hpp"
 #include "ssm_core/qmodel.hpp"
-#include "tests/support/random_set.hpp"
+#include "tests/support/qmodel_fixtures.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim::core;
@@ -32,10 +32,8 @@ PrecisionConfig all_bits(int bits) {
 }
 
 using ssmsim::testing::random_set;
+using ssmsim::testing::embedded_checkpoint;
 
-FloatCheckpoint embedded() {
-  return load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
-}
 
 double dq(int32_t q, const ssmsim::quant::QuantParams& p) { return ssmsim::quant::dequantize(q, p); }
 
@@ -53,7 +51,7 @@ bool covers(ssmsim::quant::Component c, const std::string& name) {
 }  // namespace
 
 TEST(QModel, SixteenBitIntegerModelTracksTheFloatModel) {
-  const FloatCheckpoint ck = embedded();
+  const FloatCheckpoint ck = embedded_checkpoint();
   auto rng = ssmsim::testing::seeded_rng("qmodel16");
   const SequenceSet set = random_set(16, 100, rng);
   PtqOptions opt;
@@ -92,7 +90,7 @@ TEST(QModel, SixteenBitIntegerModelTracksTheFloatModel) {
 // The file holds everything the engine needs: a saved and reloaded model gives the same logits,
 // and a float checkpoint is refused where a quantized model is needed (and the reverse).
 TEST(QModel, RoundTripsThroughTheFileToTheSameLogits) {
-  const FloatCheckpoint ck = embedded();
+  const FloatCheckpoint ck = embedded_checkpoint();
   auto rng = ssmsim::testing::seeded_rng("qmodel_file");
   const SequenceSet set = random_set(16, 60, rng);
   PtqOptions opt;
@@ -134,7 +132,7 @@ TEST(QModel, RoundTripsThroughTheFileToTheSameLogits) {
 }
 
 TEST(QModel, AFloatComponentIsRefusedWithItsName) {
-  const FloatCheckpoint ck = embedded();
+  const FloatCheckpoint ck = embedded_checkpoint();
   auto rng = ssmsim::testing::seeded_rng("qmodel_float_component");
   const SequenceSet set = random_set(8, 20, rng);
   auto prec = all_bits(8);
@@ -150,7 +148,7 @@ TEST(QModel, AFloatComponentIsRefusedWithItsName) {
 // A fixed binary point that cannot hold the calibrated range, with wrap instead of saturation, is
 // refused with the component, the range and the format (never silently wrapped).
 TEST(QModel, ABinaryPointThatCannotHoldTheRangeUnderWrapIsRefused) {
-  const FloatCheckpoint ck = embedded();
+  const FloatCheckpoint ck = embedded_checkpoint();
   auto rng = ssmsim::testing::seeded_rng("qmodel_frac_wrap");
   const SequenceSet set = random_set(8, 20, rng);
   auto prec = all_bits(8);
@@ -176,7 +174,7 @@ TEST(QModel, ABinaryPointThatCannotHoldTheRangeUnderWrapIsRefused) {
 // quantize.stable_a: no quantized |Lambda_bar| reaches 1 (checked exactly on the codes), and only
 // codes that did are changed.
 TEST(QModel, StableAKeepsEveryQuantizedLambdaBarInsideTheUnitCircle) {
-  const FloatCheckpoint ck = embedded();
+  const FloatCheckpoint ck = embedded_checkpoint();
   auto rng = ssmsim::testing::seeded_rng("qmodel_stable_a");
   const SequenceSet set = random_set(8, 20, rng);
   auto prec = all_bits(4);  // coarse: many |Lambda_bar| near 1 round onto or beyond it
@@ -203,7 +201,7 @@ TEST(QModel, StableAKeepsEveryQuantizedLambdaBarInsideTheUnitCircle) {
 // wide state), so the calibration sequences saturate the state far less often (not never: at the
 // final width the rounding of the state itself moves the dynamics a little).
 TEST(QModel, IntegerStatesCalibrateTheStateOnTheIntegerModelsOwnStates) {
-  const FloatCheckpoint ck = embedded();
+  const FloatCheckpoint ck = embedded_checkpoint();
   auto rng = ssmsim::testing::seeded_rng("qmodel_integer_states");
   const SequenceSet set = random_set(16, 60, rng);
   const auto prec = all_bits(6);  // coarse A and B: the integer states outgrow the float range
@@ -241,7 +239,7 @@ TEST(QModel, EveryPointRowIsCoveredByItsComponentsTableRow) {
 }
 
 TEST(QModel, EveryTensorAndPointOfAQuantizedModelIsCoveredByItsComponent) {
-  const FloatCheckpoint ck = embedded();
+  const FloatCheckpoint ck = embedded_checkpoint();
   auto rng = ssmsim::testing::seeded_rng("qmodel-covers");
   const SequenceSet set = random_set(8, 50, rng);
   PtqOptions opt;

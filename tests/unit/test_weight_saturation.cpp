@@ -14,7 +14,7 @@
 #include "quant/errors.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "ssm_core/safetensors.hpp"
-#include "tests/support/random_set.hpp"
+#include "tests/support/qmodel_fixtures.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim::core;
@@ -42,10 +42,8 @@ PrecisionConfig bits_everywhere(int bits, int bias_bits) {
 
 
 using ssmsim::testing::random_set;
+using ssmsim::testing::embedded_checkpoint;
 
-FloatCheckpoint embedded() {
-  return load_checkpoint(ssmsim::testing::source_dir() / "workloads/models/s4d_edge_smnist.safetensors");
-}
 
 }  // namespace
 
@@ -93,7 +91,7 @@ TEST(WeightSaturation, TheWarningNamesTheTensorItsCountAndTheBitsToChange) {
 }
 
 TEST(WeightSaturation, CountsTravelThroughTheFileOnlyWhereThereAreAnyAndQuantizeWeightsKeepsThem) {
-  const FloatCheckpoint ck = embedded();
+  const FloatCheckpoint ck = embedded_checkpoint();
   auto rng = ssmsim::testing::seeded_rng("weight_saturation");
   const SequenceSet set = random_set(16, 60, rng);
   PtqOptions opt;
