@@ -1,5 +1,5 @@
 // A slow, obviously-correct reference of the integer C-model (docs/fixed_point.md, section 9),
-// written from the contract alone, independently of ssm_core/qmodel.cpp.
+// written from the contract alone, independently of the integer engine (ssm_core/qengine.cpp).
 //
 // Every product, sum, scaled sum, rounding and overflow is exact big-integer arithmetic
 // (boost::multiprecision::cpp_int); rounding (section 2), overflow (section 2), the scaled-sum
