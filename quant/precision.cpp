@@ -181,6 +181,15 @@ const Field kFields[] = {
      },
      [](const QuantizerSpec& s, YAML::Node& v) { return s.frac && put(v, *s.frac); },
      [](QuantizerSpec& s) { s.frac = QuantizerSpec{}.frac; }},
+    {"operand_bits", true, [] { return std::string("0 (none) or an integer 2..bits; the state (x) only"); },
+     [](QuantizerSpec& s, const std::string& t) { return parse_int(t, s.operand_bits); },
+     [](const QuantizerSpec& s, YAML::Node& v) { return s.operand_bits != 0 && put(v, s.operand_bits); },
+     [](QuantizerSpec& s) { s.operand_bits = QuantizerSpec{}.operand_bits; }},
+    {"operand_block", true,
+     [] { return std::string("0 (a static operand scale) or 1..4096 states per exponent; with operand_bits"); },
+     [](QuantizerSpec& s, const std::string& t) { return parse_int(t, s.operand_block); },
+     [](const QuantizerSpec& s, YAML::Node& v) { return s.operand_bits != 0 && put(v, s.operand_block); },
+     [](QuantizerSpec& s) { s.operand_block = QuantizerSpec{}.operand_block; }},
     {"rounding", false, [] { return allowed_names(rounding_names); },
      [](QuantizerSpec& s, const std::string& t) { return s.rounding = parse_rounding(t), true; },
      [](const QuantizerSpec& s, YAML::Node& v) { return put(v, to_string(s.rounding)); },
@@ -357,16 +366,20 @@ void check_combinations(const std::array<ComponentPrecision, kNumComponents>& co
       const Blame b = blame(key_of(c), origins[index_of(c)], issue->field, issue->value);
       fail(ctx, b.key, b.value, issue->allowed, b.at);
     }
-    // A zero point on a complex operand adds cross terms (zp * im, zp * re) to the complex
-    // multiply of the state update x' = Lambda_bar x + B_bar u: the integer datapath computes
-    // the product of the raw values, so both parts must be zero-centred.
-    if (is_complex(c) && p.spec.scheme == Scheme::Asymmetric) {
+    // The state's parts are stored and multiplied as signed values sharing one format: a zero
+    // point would add cross terms (zp * im, zp * re) to every complex product of the recurrence.
+    // (Weights take zero points: the operand is q - zp, formed at fetch.)
+    if (component_kind(c) == ComponentKind::State && p.spec.scheme == Scheme::Asymmetric) {
       const Blame b = blame(key_of(c), origins[index_of(c)], "scheme", "asymmetric");
       fail(ctx, b.key, b.value,
-           "scheme asymmetric is not allowed for the complex component " + component_name(c) +
-               " (a zero point breaks the complex multiply of the state update); allowed: "
-               "symmetric",
+           "scheme asymmetric is not allowed for the state " + component_name(c) +
+               " (a zero point on the state breaks the complex multiply of the recurrence); allowed: symmetric",
            b.at);
+    }
+    // The state operand keys describe the narrowing at the state's multipliers: the state only.
+    if (c != Component::x && (p.spec.operand_bits != 0 || p.spec.operand_block != 0)) {
+      const Blame b = blame(key_of(c), origins[index_of(c)], "operand_bits", std::to_string(p.spec.operand_bits));
+      fail(ctx, b.key, b.value, "operand_bits and operand_block apply only to the state component x", b.at);
     }
   }
 
@@ -463,7 +476,9 @@ struct PrecisionConfigReader {
   // `float` is handled by the caller.
   static std::vector<Entry> entry_of(const YAML::Node& v, const std::string& key, const Context& ctx) {
     const std::string allowed =
-        "float, quantized, a bit width 1..32, or a map with keys " + field_names(true);
+        "float, quantized, wide, a bit width 1..32, or a map with keys " + field_names(true);
+    if (v.IsScalar() && v.Scalar() == "wide")  // the accumulator's width: where a paper keeps the point float
+      return {{"bits", key, YAML::Node("32")}, {"calibration", key, YAML::Node("maxabs")}};
     if (v.IsScalar() && v.Scalar() != "quantized") {
       int b = 0;
       if (!parse_int(v.Scalar(), b)) fail(ctx, key, text_of(v), allowed, &v);
@@ -520,11 +535,21 @@ struct PrecisionConfigReader {
     if (top.quantize_unlisted)
       for (Component c : all_components()) {
         const int i = index_of(c);
-        if (listed[i]) continue;
-        Resolved r = resolve(defaults, nullptr, join(components_key, component_name(c)), ctx);
+        if (listed[i] || info(c).parent != c) continue;
+        // a bias not listed is at the accumulator's width whatever the defaults' bits
+        const std::vector<Entry> acc{{"bits", join(components_key, "bias"), YAML::Node("32")}};
+        Resolved r = resolve(defaults, c == Component::bias ? &acc : nullptr, join(components_key, component_name(c)),
+                             ctx);
         cfg.components_[i] = ComponentPrecision{true, r.spec};
         origins[i] = std::move(r.origins);
       }
+    // a split-off point not listed takes its parent's entry (act's, as before the split)
+    for (Component c : all_components()) {
+      const int i = index_of(c);
+      if (listed[i] || info(c).parent == c) continue;
+      cfg.components_[i] = cfg.components_[index_of(info(c).parent)];
+      origins[i] = origins[index_of(info(c).parent)];
+    }
     check_combinations(cfg.components_, origins, ctx);
     return cfg;
   }
@@ -569,6 +594,9 @@ YAML::Node PrecisionConfig::to_yaml() const {
   YAML::Node comps(YAML::NodeType::Map);
   for (Component c : all_components()) {
     const ComponentPrecision& p = components_[index_of(c)];
+    // a split-off point equal to its parent is left out: unlisted, it inherits the same entry
+    // (so a config that never separates them writes what it wrote before the split)
+    if (info(c).parent != c && p == components_[index_of(info(c).parent)]) continue;
     if (!p.quantized) {
       comps[component_name(c)] = "float";
       continue;
@@ -601,7 +629,7 @@ std::vector<keys::KeyDoc> PrecisionConfig::key_docs(const std::string& prefix) {
   }
   for (const Component c : all_components())
     docs.push_back({prefix + ".components." + component_name(c), "float",
-                    "float, quantized, a bit width 1..32, or a map with keys " + field_names(true), "",
+                    "float, quantized, wide, a bit width 1..32, or a map with keys " + field_names(true), "",
                     component_description(c)});
   return docs;
 }
@@ -629,10 +657,14 @@ const ComponentPrecision& PrecisionConfig::component(Component c) const {
   return components_[index_of(c)];
 }
 
-void PrecisionConfig::set_float(Component c) { components_[index_of(c)] = ComponentPrecision{}; }
+void PrecisionConfig::set_float(Component c) {
+  for (Component k : all_components())
+    if (k == c || info(k).parent == c) components_[index_of(k)] = ComponentPrecision{};
+}
 
 void PrecisionConfig::set_quantized(Component c, const QuantizerSpec& spec) {
-  components_[index_of(c)] = ComponentPrecision{true, spec.normalized()};
+  for (Component k : all_components())
+    if (k == c || info(k).parent == c) components_[index_of(k)] = ComponentPrecision{true, spec.normalized()};
 }
 
 void PrecisionConfig::validate(const std::string& key_prefix) const {

@@ -25,7 +25,9 @@ class Node;
 namespace ssmsim::quant {
 
 // The quantizable parts of a model. The enumerators are the rows of kComponents, in its order.
-enum class Component { A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias, norm };
+enum class Component {
+  A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, input, residual, gelu_out, glu, gate, pool, bias, norm
+};
 
 enum class ComponentKind { Weight, State, Activation, Bias };
 
@@ -38,37 +40,61 @@ struct ComponentInfo {
   Component id;
   const char* name;         // its key in precision configs, quantized-model metadata and reports
   ComponentKind kind;
-  bool complex;             // both parts share one format, so the zero point must be 0 (rule 2)
+  bool complex;             // both parts share one format (and one zero point)
   bool meets_bias;          // added together with the bias at accumulator scale: the bias must be
                             // at least as wide (rule 7)
   int max_integer_bits;     // the widest the integer model takes (16: its points feed lookup tables)
   const char* covers;       // the tensors and points of a quantized model it quantizes
                             // (docs/fixed_point.md 9.2; "i" stands for the layer index)
   const char* description;  // one line for reports and `ssmsim info`
+  // The component whose entry it takes when a precision config does not list it (itself: none).
+  // The activation points split from `act` inherit act's entry, so `act: 8` still means every
+  // activation at 8 bits unless a point is given its own width.
+  Component parent;
 };
 
 inline constexpr ComponentInfo kComponents[] = {
     {Component::A, "A", ComponentKind::Weight, true, false, 32, "layers.i.A",
-     "discretized state matrix Lambda_bar (complex, diagonal)"},
-    {Component::B, "B", ComponentKind::Weight, true, false, 32, "layers.i.B", "input matrix B_bar (complex)"},
-    {Component::C, "C", ComponentKind::Weight, true, false, 32, "layers.i.C", "output matrix C (complex)"},
-    {Component::D, "D", ComponentKind::Weight, false, false, 32, "layers.i.D", "feed-through D"},
-    {Component::x, "x", ComponentKind::State, true, false, 32, "layers.i.x", "state x (complex)"},
+     "discretized state matrix Lambda_bar (complex, diagonal)", Component::A},
+    {Component::B, "B", ComponentKind::Weight, true, false, 32, "layers.i.B", "input matrix B_bar (complex)",
+     Component::B},
+    {Component::C, "C", ComponentKind::Weight, true, false, 32, "layers.i.C", "output matrix C (complex)",
+     Component::C},
+    {Component::D, "D", ComponentKind::Weight, false, false, 32, "layers.i.D", "feed-through D", Component::D},
+    {Component::x, "x", ComponentKind::State, true, false, 32, "layers.i.x layers.i.xo",
+     "state x (complex): its storage, and its operand at the multipliers (operand_bits, operand_block)",
+     Component::x},
     {Component::ssm_in, "ssm_in", ComponentKind::Activation, false, false, 32, "layers.i.u",
-     "SSM input activation u"},
+     "SSM input activation u", Component::ssm_in},
     {Component::ssm_out, "ssm_out", ComponentKind::Activation, false, true, 16, "layers.i.y",
-     "SSM output activation y"},
-    {Component::encoder, "encoder", ComponentKind::Weight, false, true, 32, "encoder.weight", "encoder weights"},
-    {Component::decoder, "decoder", ComponentKind::Weight, false, true, 32, "decoder.weight", "decoder weights"},
+     "SSM output activation y (feeds the GELU)", Component::ssm_out},
+    {Component::encoder, "encoder", ComponentKind::Weight, false, true, 32, "encoder.weight", "encoder weights",
+     Component::encoder},
+    {Component::decoder, "decoder", ComponentKind::Weight, false, true, 32, "decoder.weight", "decoder weights",
+     Component::decoder},
     {Component::mixing, "mixing", ComponentKind::Weight, false, true, 32, "layers.i.mix.weight",
-     "mixing (GLU) weights"},
-    {Component::act, "act", ComponentKind::Activation, false, true, 16,
-     "input encoder.out layers.i.act layers.i.mix layers.i.mixg layers.i.g layers.i.res layers.i.out pool gate",
-     "other activations"},
+     "mixing (GLU) weights", Component::mixing},
+    {Component::act, "act", ComponentKind::Activation, false, false, 32, "",
+     "the default of every activation point below (input ... pool) that is not listed itself", Component::act},
+    {Component::input, "input", ComponentKind::Activation, false, true, 32, "input",
+     "the model input (the encoder's input)", Component::act},
+    {Component::residual, "residual", ComponentKind::Activation, false, false, 32,
+     "encoder.out layers.i.res layers.i.out", "the residual stream (encoder output, residual sums, post-norm "
+     "outputs): the norm's input", Component::act},
+    {Component::gelu_out, "gelu_out", ComponentKind::Activation, false, true, 32, "layers.i.act",
+     "the GELU output (the mixing layer's input)", Component::act},
+    {Component::glu, "glu", ComponentKind::Activation, false, false, 16, "layers.i.mix layers.i.mixg layers.i.g",
+     "the GLU: its dense outputs (value, gate pre-activation: feeds the sigmoid) and its gated output",
+     Component::act},
+    {Component::gate, "gate", ComponentKind::Activation, false, false, 32, "gate",
+     "the sigmoid gate's output (unsigned, one integer bit: holds 1.0; not calibrated)", Component::act},
+    {Component::pool, "pool", ComponentKind::Activation, false, true, 32, "pool",
+     "the pooled vector (the decoder's input)", Component::act},
     {Component::bias, "bias", ComponentKind::Bias, false, false, 32, "encoder.bias layers.i.mix.bias decoder.bias",
-     "biases of encoder, decoder and mixing (accumulator scale)"},
+     "biases of encoder, decoder and mixing (accumulator scale; 32 bits unless listed)", Component::bias},
     {Component::norm, "norm", ComponentKind::Weight, false, false, 32, "layers.i.norm.scale layers.i.norm.shift",
-     "normalisation parameters (LayerNorm scale and shift; BatchNorm folded to scale and shift)"},
+     "normalisation parameters (LayerNorm scale and shift; BatchNorm folded to scale and shift)",
+     Component::norm},
 };
 constexpr int kNumComponents = static_cast<int>(std::size(kComponents));
 
@@ -87,12 +113,12 @@ constexpr const ComponentInfo& info(Component c) { return kComponents[static_cas
 // All components in table order (the order of to_yaml() and of reports).
 const std::array<Component, kNumComponents>& all_components();
 std::string component_name(Component c);
-// The names joined by ", ": "A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias, norm".
+// The names joined by ", ": "A, B, C, D, x, ssm_in, ..., act, input, ..., pool, bias, norm".
 const char* component_names();
 // Throws ConfigError(key, name, <the allowed names>) for an unknown name.
 Component parse_component(std::string_view name, const std::string& key = "component");
 inline ComponentKind component_kind(Component c) { return info(c).kind; }
-// A, B, C and x are complex: both parts share one format and the zero point must be 0.
+// A, B, C and x are complex: both parts share one format (and, for weights, one zero point).
 inline bool is_complex(Component c) { return info(c).complex; }
 // One line for reports and `ssmsim info`.
 inline const char* component_description(Component c) { return info(c).description; }
@@ -125,7 +151,8 @@ class PrecisionConfig {
   static PrecisionConfig load(const std::filesystem::path& file);
 
   // The resolved config: name, description, `default: float` and every component, float or with
-  // its full spec. from_yaml(to_yaml()) == *this.
+  // its full spec, except a split-off point equal to its parent (unlisted, it inherits it).
+  // from_yaml(to_yaml()) == *this.
   YAML::Node to_yaml() const;
   // to_yaml() as YAML text (block style).
   std::string to_yaml_string() const;
@@ -146,7 +173,8 @@ class PrecisionConfig {
   const ComponentPrecision& component(Component c) const;
 
   // Programmatic edits (sweeps). set_quantized stores spec.normalized(); neither validates, call
-  // validate() after the last edit.
+  // validate() after the last edit. Setting a parent (act) sets the components that inherit from
+  // it too, as a config that lists only the parent does; set a child after its parent to differ.
   void set_float(Component c);
   void set_quantized(Component c, const QuantizerSpec& spec);
   // The single-spec rules (check_spec) and the combination rules (docs/precision.md) over the

@@ -345,6 +345,16 @@ std::optional<SpecIssue> check_spec(const QuantizerSpec& s) {
                        "a fixed binary point (frac) has zero point 0: it needs scheme symmetric, "
                        "not asymmetric"};
   }
+  if (s.operand_bits != 0 && (s.operand_bits < 2 || s.operand_bits > s.bits))
+    return SpecIssue{"operand_bits", std::to_string(s.operand_bits),
+                     "0 (the operand is the stored value) or 2.." + std::to_string(s.bits) +
+                         " (at most the storage bits)"};
+  if (s.operand_block < 0 || s.operand_block > 4096)
+    return SpecIssue{"operand_block", std::to_string(s.operand_block),
+                     "0 (a static operand scale) or 1..4096 (states per block-floating-point exponent)"};
+  if (s.operand_block != 0 && s.operand_bits == 0)
+    return SpecIssue{"operand_block", std::to_string(s.operand_block),
+                     "operand_block applies only with operand_bits (a narrowed state operand)"};
   return std::nullopt;
 }
 
@@ -362,6 +372,7 @@ QuantizerSpec QuantizerSpec::normalized() const {
   }
   if (!uses_percentile(s.calibration)) s.percentile = kDefaultPercentile;
   if (s.scale != ScaleKind::Dyadic) s.scale_bits = kDefaultScaleBits;
+  if (s.operand_bits == 0) s.operand_block = 0;
   return s;
 }
 
@@ -370,7 +381,7 @@ bool QuantizerSpec::operator==(const QuantizerSpec& o) const {
   return bits == o.bits && scheme == o.scheme && granularity == o.granularity &&
          scale == o.scale && scale_bits == o.scale_bits && calibration == o.calibration &&
          percentile == o.percentile && frac == o.frac && rounding == o.rounding &&
-         overflow == o.overflow;
+         overflow == o.overflow && operand_bits == o.operand_bits && operand_block == o.operand_block;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -91,6 +91,12 @@ struct QuantizerSpec {
   std::optional<int> frac;                     // a fixed binary point: no calibration at all
   Rounding rounding = Rounding::HalfEven;
   Overflow overflow = Overflow::Saturate;
+  // The state only (docs/fixed_point.md 9.3, "state operand"): the state is stored at `bits` and
+  // narrowed to `operand_bits` where it enters a multiplier (A x, C x); 0: the operand is the
+  // stored state. `operand_block`: 0, the operand has its own calibrated static scale; k >= 1,
+  // block floating point: k consecutive states share a power-of-two exponent computed every step.
+  int operand_bits = 0;
+  int operand_block = 0;
 
   // Throws FormatError naming the first field that breaks a rule of check_spec().
   void validate() const;
@@ -116,7 +122,8 @@ struct SpecIssue {
 //  - scale_bits 2..31 (the dyadic multiplier must fit Format::kMaxMult);
 //  - percentile in (0, 100];
 //  - frac within the format's shift range -1024..1024, and only with a symmetric scheme (a fixed
-//    binary point has no zero point to calibrate).
+//    binary point has no zero point to calibrate);
+//  - operand_bits 0 or 2..bits; operand_block 0..4096, and only with operand_bits.
 std::optional<SpecIssue> check_spec(const QuantizerSpec& spec);
 
 // ---------------------------------------------------------------------------------------------

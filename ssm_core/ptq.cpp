@@ -83,8 +83,10 @@ class PointStats {
   }
   // The point's format by its component's spec (the point table's row, never its name).
   QuantParams calibrate(const quant::PrecisionConfig& prec, const std::string& name) const {
+    return calibrate(prec.spec(component_), name);
+  }
+  QuantParams calibrate(const quant::QuantizerSpec& spec, const std::string& name) const {
     if (seen_ == 0) throw InputError("quantize: no calibration values reached point '" + name + "'");
-    const quant::QuantizerSpec& spec = prec.spec(component_);
     const QuantParams p = spec.calibration == quant::Calibration::MaxAbs || spec.frac
                               ? quant::params_from_range(spec, lo_, hi_)
                               : quant::calibrate(spec, sample_)[0];
@@ -112,10 +114,10 @@ void add_seq(PointStats& s, const Seq<T>& x, const bool* valid, size_t f0 = 0, s
 }
 
 QuantParams gate_params(const quant::PrecisionConfig& prec) {
-  // the sigmoid's output in [0, 1]: unsigned, its component's bits, all fraction bits
+  // the sigmoid's output in [0, 1]: unsigned, its component's bits, one integer bit (1.0 is a code)
   QuantParams p;
   const int bits = prec.spec(point_info(PointId::gate).component).bits;
-  p.format = Format::fixed(false, bits, bits);
+  p.format = Format::fixed(false, bits, bits - 1);
   p.rounding = quant::Rounding::HalfEven;
   p.overflow = quant::Overflow::Saturate;
   return p;
@@ -136,9 +138,6 @@ void require_supported(const quant::PrecisionConfig& prec) {
         s.granularity == quant::Granularity::PerChannel)
       throw InputError("quantize: '" + quant::component_name(c) +
                        "' is per_channel; activations and the state take one format per tensor");
-    if (kind == quant::ComponentKind::Weight && s.scheme == quant::Scheme::Asymmetric)
-      throw InputError("quantize: '" + quant::component_name(c) +
-                       "' is asymmetric; the integer model takes symmetric weights (zero point 0)");
   }
   // the table's max_integer_bits: the components whose points feed lookup tables
   std::string limited;
@@ -149,6 +148,8 @@ void require_supported(const quant::PrecisionConfig& prec) {
     over = over || prec.spec(row.id).bits > row.max_integer_bits;
   }
   if (over) throw InputError("quantize: " + limited + " feed lookup tables and must be at most 16 bits");
+  if (prec.spec(Component::gate).bits < 2)
+    throw InputError("quantize: the sigmoid gate needs at least 2 bits (one integer bit holds 1.0)");
 }
 
 }  // namespace
@@ -230,6 +231,20 @@ class CalibStats {
   std::map<std::string, PointStats> stats_;
 };
 
+// The static state operand's format (docs/fixed_point.md 9.3): the state's values calibrated by the
+// state's spec at operand_bits bits. Nothing for a stored-state operand or a block-scaled one.
+void calibrate_operand(const quant::PrecisionConfig& prec, const PointStats& xs, size_t layer,
+                       std::map<std::string, std::vector<QuantParams>>& points) {
+  const quant::QuantizerSpec& x = prec.spec(Component::x);
+  if (x.operand_bits == 0 || x.operand_block != 0) return;
+  quant::QuantizerSpec op = x;
+  op.bits = x.operand_bits;
+  op.operand_bits = op.operand_block = 0;
+  op.frac.reset();
+  const std::string name = point_name(PointId::xo, layer);
+  points[name] = {xs.calibrate(op, name)};
+}
+
 // One calibration chunk's values at every point of the float model (section 9.4).
 void add_chunk(const ModelConfig& mc, const Workspace<float>& ws, size_t L, const bool* valid, CalibStats& st) {
   const size_t H = mc.H;
@@ -295,6 +310,7 @@ std::map<std::string, std::vector<QuantParams>> calibrate_points(const FloatChec
   std::map<std::string, std::vector<QuantParams>> points;
   for (const auto& [name, s] : st.all()) points[name] = {s.calibrate(prec, name)};
   points[point_name(PointId::gate)] = {gate_params(prec)};
+  for (size_t i = 0; i < ck.config.n_layers; ++i) calibrate_operand(prec, st(PointId::x, i), i, points);
   return points;
 }
 
@@ -329,6 +345,7 @@ void calibrate_integer_states(QModel& w, const FloatCheckpoint& ck, const quant:
         if (ch.x[k % kLanes]) xs.add(static_cast<double>(rec[k]) * s);
     }
     w.points[xp] = {xs.calibrate(prec, xp)};
+    calibrate_operand(prec, xs, i, w.points);
     w = quantize_weights(ck.config, ck.params, prec, w.points, opt.gelu, nullptr, opt.stable_a);
   }
 }

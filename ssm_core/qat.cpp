@@ -20,10 +20,13 @@ void dq_seq(const Seq<int32_t>& in, const QuantParams& p, Seq<float>& out) {
 }
 
 // Writes the dequantized codes of a [channels, ...] tensor over a float range.
+// (code - zero point) * scale: what the integer model's operand means.
 void dq_tensor(const QTensor& t, float* out) {
   const size_t per = t.size() / t.channels();
-  for (size_t i = 0; i < t.size(); ++i)
-    out[i] = static_cast<float>(static_cast<double>(t.q[i]) * t.p(t.params.size() == 1 ? 0 : i / per).scale());
+  for (size_t i = 0; i < t.size(); ++i) {
+    const QuantParams& p = t.p(t.params.size() == 1 ? 0 : i / per);
+    out[i] = static_cast<float>(static_cast<double>(t.q[i] - p.zero_point) * p.scale());
+  }
 }
 
 // Bias codes at accumulator scale s(W)[o] * s(in).

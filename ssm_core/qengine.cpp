@@ -31,6 +31,16 @@ struct LaneEv {
 
 double sc(const QuantParams& p) { return p.scale(); }
 
+// A weight tensor's multiplier operands: each stored code minus its channel's zero point (formed
+// at operand fetch; one bit wider than the code for an asymmetric tensor, the code itself for a
+// symmetric one).
+std::vector<int32_t> operands(const QTensor& t) {
+  std::vector<int32_t> out(t.size());
+  const size_t per = t.size() / std::max<size_t>(t.params.size(), 1);
+  for (size_t i = 0; i < t.size(); ++i) out[i] = static_cast<int32_t>(t.q[i] - t.p(t.params.size() == 1 ? 0 : i / per).zero_point);
+  return out;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -48,7 +58,7 @@ std::vector<ScaledSum> per_channel_sums(size_t n, const std::function<std::vecto
 
 // The points a layer reads and writes (section 9.2).
 struct LayerPoints {
-  const QuantParams &hin, &u, &x, &y, &act, &res;
+  const QuantParams &hin, &u, &x, &xo, &y, &act, &res;  // xo: x itself unless a static operand
 };
 
 // Whether every state update and output of the layer fits 64-bit arithmetic (QLayerConsts::fast),
@@ -59,22 +69,46 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
   const bool s5 = mc.layer == LayerType::S5;
   const size_t H = mc.H, nA = A.size() / 2;
   auto mag = [](const QuantParams& q) { return int64_t{1} << (q.format.width - 1); };
+  // the largest operand magnitude of a weight: 2^(w-1) signed, below 2^w for q - zp unsigned
   auto wmag = [](const QTensor& t) {
     int w = 0;
-    for (const auto& q : t.params) w = std::max(w, q.format.width);
-    return int64_t{1} << (w - 1);
+    for (const auto& q : t.params) w = std::max(w, q.format.width - (q.format.is_signed ? 1 : 0));
+    return int64_t{1} << w;
   };
+  // the state operand times 2^e: the stored state's bound (block floating point: plus half a step
+  // of its rounding, below twice the bound)
+  const int64_t xmag = Ly.xop.mode == XOperand::Static   ? mag(P.xo)
+                       : Ly.xop.mode == XOperand::Block ? 2 * mag(P.x)
+                                                        : mag(P.x);
   const double acc_bound = static_cast<double>(s5 ? nA : nA / H) * 2.0 * static_cast<double>(wmag(C)) *
-                           static_cast<double>(mag(P.x));
+                           static_cast<double>(xmag);
   if (acc_bound >= 0x1p62)
     throw InputError("quantize: C and x are too wide for the 64-bit output accumulator of " + p +
                      " (C bits + x bits + log2(states) must stay below 62)");
   const double bu_bound = static_cast<double>(s5 ? H : 1) * static_cast<double>(wmag(B)) * static_cast<double>(mag(P.u));
-  Ly.fast = bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(mag(P.x)) < 0x1p62;
+  Ly.fast = bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(xmag) < 0x1p62;
   for (const auto& ss : Ly.xupd)
-    Ly.fast = Ly.fast && ss.fits64({2 * wmag(A) * mag(P.x), static_cast<int64_t>(bu_bound)});
+    Ly.fast = Ly.fast && ss.fits64({2 * wmag(A) * xmag, static_cast<int64_t>(bu_bound)});
   for (const auto& ss : Ly.yout)
     Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * mag(P.u)});
+}
+
+// The state operand (section 9.3): as stored, a static narrowing into xo, or block floating point.
+void operand_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
+  const quant::QuantizerSpec& xs = m.precision.spec(quant::Component::x);
+  XOperandConsts& op = Ly.xop;
+  if (xs.operand_bits == 0) return;
+  if (xs.operand_block == 0) {
+    op.mode = XOperand::Static;
+    op.narrow = ScaledSum({sc(P.x) / sc(P.xo)}, P.xo.format, P.xo.rounding, P.xo.overflow);
+    return;
+  }
+  op.mode = XOperand::Block;
+  op.bits = xs.operand_bits;
+  op.block = static_cast<size_t>(xs.operand_block);
+  op.format = Format::fixed(true, xs.operand_bits, 0);
+  op.rounding = xs.rounding;
+  op.overflow = xs.overflow;
 }
 
 // The SSM's codes (A, B, C split into real and imaginary parts; D), the state update's and the
@@ -85,28 +119,34 @@ void ssm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLa
   const bool s5 = mc.layer == LayerType::S5;
   const QTensor &A = m.tensor(p + "A"), &B = m.tensor(p + "B"), &C = m.tensor(p + "C"), &D = m.tensor(p + "D");
   const size_t nA = A.size() / 2;
+  const std::vector<int32_t> a = operands(A), b = operands(B), c = operands(C);
   for (size_t k = 0; k < nA; ++k) {
-    Ly.Ar.push_back(A.q[2 * k]);
-    Ly.Ai.push_back(A.q[2 * k + 1]);
+    Ly.Ar.push_back(a[2 * k]);
+    Ly.Ai.push_back(a[2 * k + 1]);
   }
   for (size_t k = 0; k < B.size() / 2; ++k) {
-    Ly.Br.push_back(B.q[2 * k]);
-    Ly.Bi.push_back(B.q[2 * k + 1]);
+    Ly.Br.push_back(b[2 * k]);
+    Ly.Bi.push_back(b[2 * k + 1]);
   }
   for (size_t k = 0; k < C.size() / 2; ++k) {
-    Ly.Cr.push_back(C.q[2 * k]);
-    Ly.Ci.push_back(C.q[2 * k + 1]);
+    Ly.Cr.push_back(c[2 * k]);
+    Ly.Ci.push_back(c[2 * k + 1]);
   }
-  Ly.D = D.q;
+  Ly.D = operands(D);
   Ly.states = s5 ? nA : nA / H;
   Ly.xupd_per_state = s5;
+  operand_consts(m, P, Ly);
+  // the scale of the operand's products: xo's (static), else the stored state's (a block's 2^e is
+  // the exact shift of its products)
+  const double sxo = Ly.xop.mode == XOperand::Static ? sc(P.xo) : sc(P.x);
   const size_t xch = s5 ? nA : H;  // A and B channels: S5 per state, S4D per channel h
   Ly.xupd = per_channel_sums(
-      xch, [&](size_t c) { return std::vector<double>{sc(A.p(c)), sc(B.p(c)) * sc(P.u) / sc(P.x)}; }, P.x);
+      xch, [&](size_t c) { return std::vector<double>{sc(A.p(c)) * sxo / sc(P.x), sc(B.p(c)) * sc(P.u) / sc(P.x)}; },
+      P.x);
   const double two = s5 && !mc.conj_sym ? 1.0 : 2.0;
   Ly.yout = per_channel_sums(
       H,
-      [&](size_t h) { return std::vector<double>{two * sc(C.p(h)) * sc(P.x) / sc(P.y), sc(D.p(h)) * sc(P.u) / sc(P.y)}; },
+      [&](size_t h) { return std::vector<double>{two * sc(C.p(h)) * sxo / sc(P.y), sc(D.p(h)) * sc(P.u) / sc(P.y)}; },
       P.y);
   ssm_bounds(mc, p, A, B, C, D, P, Ly);
 }
@@ -130,7 +170,7 @@ const QuantParams& mixing_consts(const QModel& m, size_t i, const LayerPoints& P
   const size_t H = mc.H;
   if (mc.mixing == Mixing::Gelu) return P.act;
   const QTensor& Wm = m.tensor(p + "mix.weight");
-  Ly.Wm = Wm.q;
+  Ly.Wm = operands(Wm);
   Ly.bm = m.tensor(p + "mix.bias").q;
   const QuantParams& mixg = m.point(PointId::mixg, i);
   const QuantParams& gate = m.point(PointId::gate);
@@ -160,8 +200,8 @@ void norm_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& 
   const bool s5 = mc.layer == LayerType::S5;
   Ly.batch_norm = mc.norm == Norm::Batch;
   const QTensor &gam = m.tensor(p + "norm.scale"), &bet = m.tensor(p + "norm.shift");
-  Ly.gamma = gam.q;
-  Ly.beta = bet.q;
+  Ly.gamma = operands(gam);
+  Ly.beta = operands(bet);
   const QuantParams& nin = mc.prenorm ? P.hin : P.res;
   const QuantParams& nout = mc.prenorm ? P.u : m.point(PointId::out, i);
   if (mc.norm == Norm::Batch) {
@@ -188,8 +228,14 @@ QLayerConsts layer_consts(const QModel& m, size_t i) {
   const std::string p = layer_name(i) + ".";
   Ly.name = layer_name(i);
   Ly.in_point = i == 0 ? point_name(PointId::encoder_out) : point_name(mc.prenorm ? PointId::res : PointId::out, i - 1);
-  const LayerPoints P{m.point(Ly.in_point),  m.point(PointId::u, i),   m.point(PointId::x, i),
-                      m.point(PointId::y, i), m.point(PointId::act, i), m.point(PointId::res, i)};
+  const bool static_op = m.points.count(point_name(PointId::xo, i)) != 0;
+  const LayerPoints P{m.point(Ly.in_point),
+                      m.point(PointId::u, i),
+                      m.point(PointId::x, i),
+                      m.point(static_op ? PointId::xo : PointId::x, i),
+                      m.point(PointId::y, i),
+                      m.point(PointId::act, i),
+                      m.point(PointId::res, i)};
   ssm_consts(m, p, P, Ly);
   if (!mc.prenorm) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u.format, P.u.rounding, P.u.overflow);
   gelu_consts(m, P, Ly);
@@ -208,14 +254,14 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()
   I.input = m.point(PointId::input);
   const QuantParams& enc_out = m.point(PointId::encoder_out);
   const QTensor& We = m.tensor("encoder.weight");
-  I.We = We.q;
+  I.We = operands(We);
   I.be = m.tensor("encoder.bias").q;
   I.enc = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
                            enc_out);
   for (size_t i = 0; i < nl; ++i) I.layers.push_back(layer_consts(m, i));
   I.last_point = point_name(mc.prenorm ? PointId::res : PointId::out, nl - 1);
   const QTensor& Wd = m.tensor("decoder.weight");
-  I.Wd = Wd.q;
+  I.Wd = operands(Wd);
   I.bd = m.tensor("decoder.bias").q;
   const QuantParams& pooled = mc.pooling == Pooling::Mean ? m.point(PointId::pool) : m.point(I.last_point);
   double smin = sc(Wd.p(0));
@@ -396,13 +442,77 @@ void s4d_states_fast(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
 }
 
 
+// The state operands of `n` states of every lane (lane-innermost arrays), after their update
+// (section 9.3, "state operand").
+void lane_operands(const XOperandConsts& op, const std::vector<int64_t>& xr, const std::vector<int64_t>& xi, size_t k0,
+                   size_t n, std::vector<int64_t>& orr, std::vector<int64_t>& oi, std::vector<int>& e,
+                   const LaneEv& exo) {
+  for (size_t l = 0; l < kLanes; ++l)
+    qstep::state_operands(op, &xr[k0 * kLanes + l], &xi[k0 * kLanes + l], n, kLanes, &orr[k0 * kLanes + l],
+                          &oi[k0 * kLanes + l], &e[k0 * kLanes + l], exo[l]);
+}
+
+// The S4D state update and output accumulation with a narrowed state operand (a static xo or
+// block floating point): per channel and step, every mode's update from the previous operands,
+// then the new operands (a block's exponent needs all its states), then the output terms.
+void s4d_states_operand(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
+                        const LaneEv& ex, const LaneEv& exo, int32_t* record) {
+  const size_t N2 = Ly.states;
+  std::vector<int64_t> xr(N2 * kLanes), xi(N2 * kLanes), orr(N2 * kLanes), oi(N2 * kLanes);
+  std::vector<int> e(N2 * kLanes);
+  for (size_t hh = 0; hh < H; ++hh) {
+    std::fill(orr.begin(), orr.end(), 0);
+    std::fill(oi.begin(), oi.end(), 0);
+    std::fill(e.begin(), e.end(), 0);
+    const ScaledSum& upd = Ly.xupd[hh];
+    for (size_t t = 0; t < L; ++t) {
+      const int32_t* uu = u.at(t, hh);
+      for (size_t n = 0; n < N2; ++n) {
+        const size_t k = hh * N2 + n;
+        for (size_t l = 0; l < kLanes; ++l) {
+          const size_t j = n * kLanes + l;
+          const qstep::Cx x = qstep::state_update(upd, Ly.fast, Ly.Ar[k], Ly.Ai[k], {orr[j], oi[j]},
+                                                  static_cast<wide_t>(Ly.Br[k]) * uu[l],
+                                                  static_cast<wide_t>(Ly.Bi[k]) * uu[l], ex[l], e[j]);
+          xr[j] = x.re;
+          xi[j] = x.im;
+        }
+      }
+      lane_operands(Ly.xop, xr, xi, 0, N2, orr, oi, e, exo);
+      int64_t* acc = &yacc[(t * H + hh) * kLanes];
+      for (size_t n = 0; n < N2; ++n) {
+        const size_t k = hh * N2 + n;
+        for (size_t l = 0; l < kLanes; ++l) {
+          const size_t j = n * kLanes + l;
+          acc[l] += qstep::output_term(Ly.Cr[k], Ly.Ci[k], {orr[j], oi[j]}, e[j]);
+        }
+      }
+      if (record)
+        for (size_t n = 0; n < N2; ++n) {
+          int32_t* rec = record + ((hh * N2 + n) * L + t) * 2 * kLanes;
+          for (size_t l = 0; l < kLanes; ++l) {
+            rec[l] = static_cast<int32_t>(xr[n * kLanes + l]);
+            rec[kLanes + l] = static_cast<int32_t>(xi[n * kLanes + l]);
+          }
+        }
+    }
+  }
+}
+
 // The S5 state update and output accumulation of one layer (section 9.3): for every step, each
 // state's exact B u over the inputs (64-bit where the bounds allow, else 128-bit) and its complex
-// update, then every output channel's sum over the states.
+// update from the previous operands, the new operands, then every output channel's sum over the
+// states.
 void s5_states(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
-               const LaneEv& ex, int32_t* xrec) {
+               const LaneEv& ex, const LaneEv& exo, int32_t* xrec) {
   const size_t P2 = Ly.states;
   std::vector<int64_t> xr(P2 * kLanes, 0), xi(P2 * kLanes, 0);
+  // the operands: the stored state itself unless it is narrowed
+  const bool narrowed = Ly.xop.mode != XOperand::Stored;
+  std::vector<int64_t> orr(narrowed ? P2 * kLanes : 0), oi(narrowed ? P2 * kLanes : 0);
+  std::vector<int> e(P2 * kLanes, 0);
+  const std::vector<int64_t>& opr = narrowed ? orr : xr;
+  const std::vector<int64_t>& opi = narrowed ? oi : xi;
   for (size_t t = 0; t < L; ++t) {
     for (size_t pp = 0; pp < P2; ++pp) {
       int64_t br64[kLanes] = {}, bi64[kLanes] = {};
@@ -425,23 +535,27 @@ void s5_states(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::v
       const int64_t ar = Ly.Ar[pp], ai = Ly.Ai[pp];
       const ScaledSum& upd = Ly.xupd[pp];
       for (size_t l = 0; l < kLanes; ++l) {
-        int64_t& r = xr[pp * kLanes + l];
-        int64_t& im = xi[pp * kLanes + l];
-        const qstep::Cx x = Ly.fast ? qstep::state_update(upd, true, ar, ai, {r, im}, br64[l], bi64[l], ex[l])
-                                    : qstep::state_update(upd, false, ar, ai, {r, im}, bur[l], bui[l], ex[l]);
-        r = x.re;
-        im = x.im;
+        const size_t j = pp * kLanes + l;
+        const qstep::Cx o{opr[j], opi[j]};
+        const qstep::Cx x = Ly.fast ? qstep::state_update(upd, true, ar, ai, o, br64[l], bi64[l], ex[l], e[j])
+                                    : qstep::state_update(upd, false, ar, ai, o, bur[l], bui[l], ex[l], e[j]);
+        xr[j] = x.re;
+        xi[j] = x.im;
         if (xrec) {
-          xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(r);
-          xrec[(t * 2 * P2 + 2 * pp + 1) * kLanes + l] = static_cast<int32_t>(im);
+          xrec[(t * 2 * P2 + 2 * pp) * kLanes + l] = static_cast<int32_t>(x.re);
+          xrec[(t * 2 * P2 + 2 * pp + 1) * kLanes + l] = static_cast<int32_t>(x.im);
         }
       }
     }
+    if (narrowed) lane_operands(Ly.xop, xr, xi, 0, P2, orr, oi, e, exo);
     for (size_t hh = 0; hh < H; ++hh) {
       int64_t* acc = &yacc[(t * H + hh) * kLanes];
       for (size_t pp = 0; pp < P2; ++pp) {
         const int64_t cr = Ly.Cr[hh * P2 + pp], ci = Ly.Ci[hh * P2 + pp];
-        for (size_t l = 0; l < kLanes; ++l) acc[l] += qstep::output_term(cr, ci, {xr[pp * kLanes + l], xi[pp * kLanes + l]});
+        for (size_t l = 0; l < kLanes; ++l) {
+          const size_t j = pp * kLanes + l;
+          acc[l] += qstep::output_term(cr, ci, {opr[j], opi[j]}, e[j]);
+        }
       }
     }
   }
@@ -489,7 +603,7 @@ void step_u(const ModelConfig& mc, const QLayerConsts& Ly, const ISeq& h, ISeq& 
 // state: the state update of every state and the output accumulators yacc = sum (Cr xr - Ci xi);
 // with recording on, every state at every step into ws.layers[li].x.
 void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t layers, QWorkspace& ws,
-                const LaneEv& ex) {
+                const LaneEv& ex, const LaneEv& exo) {
   const size_t L = ws.u.L, H = mc.H;
   const bool s5 = mc.layer == LayerType::S5;
   ws.yacc.assign(L * H * kLanes, 0);
@@ -500,7 +614,9 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
     xrec = ws.layers[li].x.data();
   }
   if (s5) {
-    s5_states(Ly, ws.u, H, L, ws.yacc, ex, xrec);
+    s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
+  } else if (Ly.xop.mode != XOperand::Stored) {
+    s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
   } else if (Ly.fast) {
     uint64_t lane_events[kLanes] = {};
     s4d_states_fast(Ly, ws.u, H, L, ws.yacc, lane_events, xrec);
@@ -578,7 +694,9 @@ const ISeq* run_layer(const ModelConfig& mc, const QConsts& I, size_t li, const 
                       ChunkEvents& ev) {
   const QLayerConsts& Ly = I.layers[li];
   step_u(mc, Ly, h, ws.u, ev(PointId::u, li));
-  step_state(mc, Ly, li, I.layers.size(), ws, ev(PointId::x, li));
+  // (the operand's counter exists only where the state is narrowed at its multipliers)
+  const LaneEv ex = ev(PointId::x, li);
+  step_state(mc, Ly, li, I.layers.size(), ws, ex, Ly.xop.mode == XOperand::Stored ? ex : ev(PointId::xo, li));
   step_output(Ly, ws, ev(PointId::y, li));
   step_gelu(Ly, ws, ev(PointId::act, li));
   const ISeq* g = step_mixing(mc, Ly, li, ws, ev);
@@ -649,43 +767,4 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
   step_pool(mc, mc.pooling == Pooling::Mean ? mean_pool(chunk.L) : ScaledSum(), *h, ws.pooled, ev);
   return step_decoder(I, mc.d_output, mc.H, ws.pooled, chunk);
 }
-
-
-QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size_t num_classes, size_t limit,
-                               size_t threads) {
-  const QEngine engine(model);
-  const size_t n = limit ? std::min(limit, set.n) : set.n;
-  const size_t nchunks = (n + kLanes - 1) / kLanes;
-  if (!threads) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads = std::min(threads, std::max<size_t>(nchunks, 1));
-  std::vector<QChunkResult> results(nchunks);
-  std::vector<quant::SaturationCounters> counters(threads);
-  std::vector<std::unique_ptr<QWorkspace>> ws;
-  for (size_t w = 0; w < threads; ++w) ws.push_back(engine.make_workspace());
-  std::vector<size_t> idx(n);
-  for (size_t i = 0; i < n; ++i) idx[i] = i;
-  parallel_for(nchunks, threads, [&](size_t c, size_t w) {
-    const size_t begin = c * kLanes;
-    results[c] = engine.run_chunk(make_chunk(set, &idx[begin], std::min(kLanes, n - begin)), *ws[w], counters[w]);
-  });
-  QEvalResult r;
-  r.count = n;
-  r.confusion.assign(num_classes * num_classes, 0);
-  size_t correct = 0;
-  for (size_t c = 0; c < nchunks; ++c) {
-    r.logits.insert(r.logits.end(), results[c].logits.begin(), results[c].logits.end());
-    for (size_t l = 0; l < results[c].predicted.size(); ++l) {
-      const int32_t p = results[c].predicted[l];
-      const int32_t y = set.labels[c * kLanes + l];
-      r.predicted.push_back(p);
-      correct += p == y;
-      if (y >= 0 && static_cast<size_t>(y) < num_classes && p >= 0 && static_cast<size_t>(p) < num_classes)
-        ++r.confusion[static_cast<size_t>(y) * num_classes + static_cast<size_t>(p)];
-    }
-  }
-  for (const auto& c : counters) r.saturation.merge(c);
-  r.accuracy = n ? static_cast<double>(correct) / static_cast<double>(n) : 0;
-  return r;
-}
-
 }  // namespace ssmsim::core

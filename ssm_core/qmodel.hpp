@@ -54,31 +54,35 @@ struct QTensor {
 // The activation and state points of the integer datapath (docs/fixed_point.md 9.2), one row
 // each: its name and the component whose spec gives its format. The PTQ calibrates a point by its
 // row, never by its name.
-enum class PointId { input, encoder_out, u, x, y, act, mix, mixg, g, res, out, pool, gate };
+enum class PointId { input, encoder_out, u, x, xo, y, act, mix, mixg, g, res, out, pool, gate };
 
 struct PointInfo {
   PointId id;
   const char* name;           // a per-layer point's name follows "layers.<i>."
   bool per_layer;
   quant::Component component;  // whose spec gives its format
-  bool calibrated;            // false: a fixed format (gate: unsigned, the component's bits, all
-                              // of them fraction bits: the sigmoid's [0, 1))
+  bool calibrated;            // false: a fixed format (gate: unsigned, the component's bits, one
+                              // integer bit: the sigmoid's [0, 1] including 1.0)
 };
 
+// `xo` is the state operand (docs/fixed_point.md 9.3): present only when the state's spec narrows
+// it with a static scale (x.operand_bits > 0, operand_block 0); it is calibrated on the state's
+// values with operand_bits bits.
 inline constexpr PointInfo kPoints[] = {
-    {PointId::input, "input", false, quant::Component::act, true},
-    {PointId::encoder_out, "encoder.out", false, quant::Component::act, true},
+    {PointId::input, "input", false, quant::Component::input, true},
+    {PointId::encoder_out, "encoder.out", false, quant::Component::residual, true},
     {PointId::u, "u", true, quant::Component::ssm_in, true},
     {PointId::x, "x", true, quant::Component::x, true},
+    {PointId::xo, "xo", true, quant::Component::x, true},
     {PointId::y, "y", true, quant::Component::ssm_out, true},
-    {PointId::act, "act", true, quant::Component::act, true},
-    {PointId::mix, "mix", true, quant::Component::act, true},
-    {PointId::mixg, "mixg", true, quant::Component::act, true},
-    {PointId::g, "g", true, quant::Component::act, true},
-    {PointId::res, "res", true, quant::Component::act, true},
-    {PointId::out, "out", true, quant::Component::act, true},
-    {PointId::pool, "pool", false, quant::Component::act, true},
-    {PointId::gate, "gate", false, quant::Component::act, false},
+    {PointId::act, "act", true, quant::Component::gelu_out, true},
+    {PointId::mix, "mix", true, quant::Component::glu, true},
+    {PointId::mixg, "mixg", true, quant::Component::glu, true},
+    {PointId::g, "g", true, quant::Component::glu, true},
+    {PointId::res, "res", true, quant::Component::residual, true},
+    {PointId::out, "out", true, quant::Component::residual, true},
+    {PointId::pool, "pool", false, quant::Component::pool, true},
+    {PointId::gate, "gate", false, quant::Component::gate, false},
 };
 
 static_assert(static_cast<int>(PointId::gate) + 1 == static_cast<int>(std::size(kPoints)) &&
@@ -158,7 +162,8 @@ QModel quantize_weights(const ModelConfig& config, const std::vector<float>& par
 // (the resolved precision YAML), "gelu"; per tensor "q.<name>" (its params as JSON) and per point
 // "point.<name>"; "saturated.<name>" = N only for a tensor with N > 0 codes saturated at
 // quantization (absent means 0, so files without clipping, and files written before the count
-// existed, read the same). Codes are stored as I8 / I16 / I32 by width.
+// existed, read the same). Codes are stored as I8 / I16 / I32 by width (an unsigned, zero-point
+// code takes the next container: u8 in I16).
 void save_qmodel(const std::filesystem::path& path, const QModel& model);
 QModel load_qmodel(const std::filesystem::path& path);
 // True when the file is a quantized model (by its "format" metadata).

@@ -48,8 +48,8 @@ std::vector<QuantParams> params_from_json(const nlohmann::json& a) {
 void save_qmodel(const std::filesystem::path& path, const QModel& m) {
   SafeTensors st;
   for (const auto& [name, t] : m.tensors) {
-    int bits = 0;
-    for (const auto& p : t.params) bits = std::max(bits, p.format.width);
+    int bits = 0;  // as a signed container: an unsigned (zero-point) code needs one bit more
+    for (const auto& p : t.params) bits = std::max(bits, p.format.width + (p.format.is_signed ? 0 : 1));
     if (bits <= 8) {
       st.tensors[name] = Tensor::from<int8_t>(t.shape, std::vector<int8_t>(t.q.begin(), t.q.end()));
     } else if (bits <= 16) {

@@ -16,13 +16,31 @@
 
 #include "quant/intops.hpp"
 #include "quant/quantizer.hpp"
+#include "quant/requantize.hpp"
 
 namespace ssmsim::core {
 
 // Fraction bits of the integer LayerNorm's reciprocal standard deviation (docs/fixed_point.md 9.5).
 constexpr int kLnFrac = 56;
 
-// The constants of one layer: weight codes and the scaled sums that narrow each result.
+// How the state enters its multipliers (docs/fixed_point.md 9.3, "state operand"): as stored, narrowed
+// by a static scaled sum into the `xo` point, or block floating point (a power-of-two exponent
+// per block of states, computed every step).
+enum class XOperand { Stored, Static, Block };
+
+// The state operand's constants.
+struct XOperandConsts {
+  XOperand mode = XOperand::Stored;
+  quant::ScaledSum narrow;         // Static: x -> xo
+  int bits = 0;                    // Block: the operand's width (signed)
+  size_t block = 0;                // Block: states per exponent (cut at a channel's end in S4D)
+  quant::Format format{};          // Block: s<bits>.0, the fit of round(x / 2^e)
+  quant::Rounding rounding = quant::Rounding::HalfEven;
+  quant::Overflow overflow = quant::Overflow::Saturate;
+};
+
+// The constants of one layer: weight codes and the scaled sums that narrow each result. Weight
+// codes here are the multipliers' operands: the stored code minus its zero point.
 struct QLayerConsts {
   std::string name;
   std::string in_point;           // the layer's input (residual stream) point
@@ -32,6 +50,7 @@ struct QLayerConsts {
   std::vector<quant::ScaledSum> xupd;  // per A/B channel (S4D: channel h; S5: state p)
   std::vector<quant::ScaledSum> yout;  // per output channel h
   bool xupd_per_state = false;
+  XOperandConsts xop;
   bool fast = false;              // every state update and output fits 64-bit arithmetic
   quant::ScaledSum u_in;          // postnorm: layer input -> u
   // nonlinearity
@@ -83,20 +102,61 @@ inline int32_t dot(const int32_t* w, int32_t b, const int32_t* in, size_t n, siz
 struct Cx {
   int64_t re, im;
 };
-[[gnu::always_inline]] inline Cx state_update(const quant::ScaledSum& upd, bool fast, int64_t ar, int64_t ai, Cx x, quant::wide_t bu_re,
-                       quant::wide_t bu_im, uint64_t* ev) {
+// `x` is the state operand and `e` its block exponent (0 unless block floating point): the exact
+// products A x are shifted left by e before the narrowing.
+[[gnu::always_inline]] inline Cx state_update(const quant::ScaledSum& upd, bool fast, int64_t ar, int64_t ai, Cx x,
+                                              quant::wide_t bu_re, quant::wide_t bu_im, uint64_t* ev, int e = 0) {
   using quant::wide_t;
   if (fast)
-    return {upd.fast(ar * x.re - ai * x.im, static_cast<int64_t>(bu_re), ev),
-            upd.fast(ar * x.im + ai * x.re, static_cast<int64_t>(bu_im), ev)};
-  const wide_t axr = static_cast<wide_t>(ar) * x.re - static_cast<wide_t>(ai) * x.im;
-  const wide_t axi = static_cast<wide_t>(ar) * x.im + static_cast<wide_t>(ai) * x.re;
+    return {upd.fast((ar * x.re - ai * x.im) * (int64_t{1} << e), static_cast<int64_t>(bu_re), ev),
+            upd.fast((ar * x.im + ai * x.re) * (int64_t{1} << e), static_cast<int64_t>(bu_im), ev)};
+  const wide_t axr = (static_cast<wide_t>(ar) * x.re - static_cast<wide_t>(ai) * x.im) * (wide_t{1} << e);
+  const wide_t axi = (static_cast<wide_t>(ar) * x.im + static_cast<wide_t>(ai) * x.re) * (wide_t{1} << e);
   return {upd(axr, bu_re, ev), upd(axi, bu_im, ev)};
 }
 
 // The output accumulator's term of one state: Re(C x) = cr x.re - ci x.im (exact; the factor 2 of
-// the conjugate pairs is in the narrowing's multiplier).
-inline int64_t output_term(int64_t cr, int64_t ci, Cx x) { return cr * x.re - ci * x.im; }
+// the conjugate pairs is in the narrowing's multiplier), shifted left by the operand's exponent.
+inline int64_t output_term(int64_t cr, int64_t ci, Cx x, int e = 0) { return (cr * x.re - ci * x.im) * (int64_t{1} << e); }
+
+// Block floating point: the exponent of a block whose largest part magnitude is `maxmag`: the
+// smallest e >= 0 with round(maxmag / 2^e) <= 2^(bits - 1) - 1 under the operand's rounding. That
+// is e0 = max(0, bitlen(maxmag) - (bits - 1)) (a leading-zero count), or e0 + 1 when rounding the
+// block's maximum at e0 carries into bit bits - 1 (so no operand ever saturates: a saturation
+// would shrink the largest states of every block, a bias the recurrence accumulates).
+inline int block_exponent(uint64_t maxmag, int bits, quant::Rounding r) {
+  const int len = maxmag == 0 ? 0 : 64 - __builtin_clzll(maxmag);
+  const int e0 = std::max(0, len - (bits - 1));
+  const quant::wide_t top = quant::round_shift(static_cast<quant::wide_t>(maxmag), e0, r);
+  return top > (quant::wide_t{1} << (bits - 1)) - 1 ? e0 + 1 : e0;
+}
+inline uint64_t magnitude(int64_t v) { return v < 0 ? uint64_t{0} - static_cast<uint64_t>(v) : static_cast<uint64_t>(v); }
+
+// The state operand of `n` states (parts re[k * stride], im[k * stride]) into ore / oim, with the
+// exponent of each state in e (Stored: the state itself, e 0; Static: the scaled sum into xo;
+// Block: blocks of xop.block states, each fit(round(x / 2^e)) with its block's e).
+inline void state_operands(const XOperandConsts& op, const int64_t* re, const int64_t* im, size_t n, size_t stride,
+                           int64_t* ore, int64_t* oim, int* e, uint64_t* ev) {
+  if (op.mode != XOperand::Block) {
+    for (size_t k = 0; k < n; ++k) {
+      ore[k * stride] = op.mode == XOperand::Static ? op.narrow(re[k * stride], ev) : re[k * stride];
+      oim[k * stride] = op.mode == XOperand::Static ? op.narrow(im[k * stride], ev) : im[k * stride];
+      e[k * stride] = 0;
+    }
+    return;
+  }
+  for (size_t b = 0; b < n; b += op.block) {
+    const size_t end = std::min(n, b + op.block);
+    uint64_t m = 0;
+    for (size_t k = b; k < end; ++k) m = std::max({m, magnitude(re[k * stride]), magnitude(im[k * stride])});
+    const int x = block_exponent(m, op.bits, op.rounding);
+    for (size_t k = b; k < end; ++k) {
+      ore[k * stride] = quant::fit(quant::round_shift(re[k * stride], x, op.rounding), op.format, op.overflow, ev);
+      oim[k * stride] = quant::fit(quant::round_shift(im[k * stride], x, op.rounding), op.format, op.overflow, ev);
+      e[k * stride] = x;
+    }
+  }
+}
 
 // y = narrow(acc, D u) of channel h (D: the channel's feed-through code).
 inline int32_t output(const QLayerConsts& Ly, size_t h, int64_t acc, int32_t D, int32_t u, uint64_t* ev) {
