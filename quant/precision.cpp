@@ -90,7 +90,7 @@ std::string location(const Context& ctx, const YAML::Node* at) {
   throw ConfigError(key, value, allowed + location(ctx, at));
 }
 
-constexpr const char* kTopLevelNames = "name, description, default, defaults, components";
+constexpr const char* kTopLevelNames = "name, description, gelu, default, defaults, components";
 
 bool parse_int(const std::string& t, int& out) {
   const char* first = t.data();
@@ -446,6 +446,11 @@ struct PrecisionConfigReader {
       } else if (k == "description") {
         if (!v.IsScalar()) fail(ctx, key, text_of(v), "a string", &v);
         cfg.description_ = v.Scalar();
+      } else if (k == "gelu") {
+        if (!v.IsScalar() || (v.Scalar() != "lut" && v.Scalar() != "hard"))
+          fail(ctx, key, text_of(v),
+               "allowed: lut (the exact GELU tabulated), hard (x*clip(x+2,0,4)/4, the papers' quantized GELU)", &v);
+        cfg.gelu_ = v.Scalar();
       } else if (k == "default") {
         if (!v.IsScalar() || (v.Scalar() != "float" && v.Scalar() != "quantized"))
           fail(ctx, key, text_of(v),
@@ -590,6 +595,7 @@ YAML::Node PrecisionConfig::to_yaml() const {
   YAML::Node n;
   n["name"] = name_;
   if (!description_.empty()) n["description"] = description_;
+  if (!gelu_.empty()) n["gelu"] = gelu_;
   n["default"] = "float";
   YAML::Node comps(YAML::NodeType::Map);
   for (Component c : all_components()) {
@@ -617,6 +623,8 @@ std::vector<keys::KeyDoc> PrecisionConfig::key_docs(const std::string& prefix) {
   std::vector<keys::KeyDoc> docs = {
       {prefix + ".name", "float", "a string", "", "the config's name (reports)"},
       {prefix + ".description", "", "a string", "", "free text"},
+      {prefix + ".gelu", "", "lut or hard", "",
+       "the integer GELU this config asks for (used when quantize.gelu is precision, its default)"},
       {prefix + ".default", "float", "one of: float, quantized", "",
        "whether components not listed under components are float or quantized with defaults"}};
   const QuantizerSpec builtin{};
@@ -672,7 +680,7 @@ void PrecisionConfig::validate(const std::string& key_prefix) const {
 }
 
 bool PrecisionConfig::operator==(const PrecisionConfig& o) const {
-  return name_ == o.name_ && description_ == o.description_ && components_ == o.components_;
+  return name_ == o.name_ && description_ == o.description_ && gelu_ == o.gelu_ && components_ == o.components_;
 }
 
 }  // namespace ssmsim::quant

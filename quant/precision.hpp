@@ -162,6 +162,10 @@ class PrecisionConfig {
 
   const std::string& name() const { return name_; }
   const std::string& description() const { return description_; }
+  // The integer GELU the config asks for ("lut", "hard"), or "" when it says nothing (top-level
+  // key `gelu`; `quantize.gelu` decides then, docs/precision.md).
+  const std::string& gelu() const { return gelu_; }
+  void set_gelu(std::string g) { gelu_ = std::move(g); }
   void set_name(std::string name) { name_ = std::move(name); }
   void set_description(std::string text) { description_ = std::move(text); }
 
@@ -189,6 +193,7 @@ class PrecisionConfig {
 
   std::string name_ = "float";
   std::string description_;
+  std::string gelu_;
   std::array<ComponentPrecision, kNumComponents> components_{};
 };
 

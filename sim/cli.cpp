@@ -71,7 +71,7 @@ const std::vector<Verb>& verbs() {
              "the checkpoint was trained on)")(
              "out", po::value<std::string>(), "quantized model to write (safetensors)")(
              "calib", po::value<std::string>(), "calibration sequences (quantize.calib)")(
-             "gelu", po::value<std::string>(), "lut (exact GELU tabulated) or hard (x*clip(x+2,0,4)/4) (quantize.gelu)");
+             "gelu", po::value<std::string>(), "lut (exact GELU tabulated), hard (x*clip(x+2,0,4)/4) or precision (the precision config's gelu; default) (quantize.gelu)");
        },
        run_quantize},
       {"qat", "quantization-aware fine-tuning of a float checkpoint",
@@ -86,7 +86,7 @@ const std::vector<Verb>& verbs() {
              "epochs", po::value<std::string>(), "fine-tuning epochs (train.epochs; the recipe is the train "
              "section: e.g. --set train.lr=0.002)")(
              "calib", po::value<std::string>(), "calibration sequences of the activation formats (quantize.calib)")(
-             "gelu", po::value<std::string>(), "lut or hard (quantize.gelu)")(
+             "gelu", po::value<std::string>(), "lut, hard or precision (quantize.gelu)")(
              "out", po::value<std::string>(), "quantized model to write (safetensors): the best by validation")(
              "json", po::value<std::string>(), "result record to write");
        },

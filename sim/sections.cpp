@@ -46,8 +46,10 @@ const keys::Table<core::PtqOptions>& quantize_keys() {
           .boolean("stable_a", &P::stable_a,
                    "keep every quantized |Lambda_bar| below 1 (move the larger part of A one code toward zero until "
                    "it is)")
-          .choice("gelu", &P::gelu, {{"lut", core::QGelu::Lut}, {"hard", core::QGelu::Hard}},
-                  "integer GELU: lut (the exact GELU tabulated over the SSM output format) or hard (x*clip(x+2,0,4)/4)");
+          .choice("gelu", &P::gelu,
+                  {{"precision", core::QGelu::Precision}, {"lut", core::QGelu::Lut}, {"hard", core::QGelu::Hard}},
+                  "integer GELU: lut (the exact GELU tabulated over the SSM output format), hard (x*clip(x+2,0,4)/4), "
+                  "or precision (what the precision config's gelu key says; lut if it says nothing)");
   return t;
 }
 

@@ -154,6 +154,11 @@ void require_supported(const quant::PrecisionConfig& prec) {
 
 }  // namespace
 
+QGelu resolve_gelu(QGelu option, const quant::PrecisionConfig& prec) {
+  if (option != QGelu::Precision) return option;
+  return prec.gelu() == "hard" ? QGelu::Hard : QGelu::Lut;
+}
+
 // ---------- weights ----------
 
 QTensor quantize_tensor(const std::vector<double>& data, std::vector<int64_t> shape, Component c,
@@ -509,7 +514,7 @@ QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params,
   QModel q;
   q.config = mc;
   q.precision = prec;
-  q.gelu = gelu;
+  q.gelu = resolve_gelu(gelu, prec);
   q.points = points;
   const size_t H = mc.H, nl = mc.n_layers;
   // the discretized coefficients in double, for the quantizers

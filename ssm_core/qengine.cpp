@@ -445,7 +445,7 @@ void s4d_states_fast(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
 // The state operands of `n` states of every lane (lane-innermost arrays), after their update
 // (section 9.3, "state operand").
 void lane_operands(const XOperandConsts& op, const std::vector<int64_t>& xr, const std::vector<int64_t>& xi, size_t k0,
-                   size_t n, std::vector<int64_t>& orr, std::vector<int64_t>& oi, std::vector<int>& e,
+                   size_t n, std::vector<int64_t>& orr, std::vector<int64_t>& oi, std::vector<qstep::Ex>& e,
                    const LaneEv& exo) {
   for (size_t l = 0; l < kLanes; ++l)
     qstep::state_operands(op, &xr[k0 * kLanes + l], &xi[k0 * kLanes + l], n, kLanes, &orr[k0 * kLanes + l],
@@ -459,11 +459,11 @@ void s4d_states_operand(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t 
                         const LaneEv& ex, const LaneEv& exo, int32_t* record) {
   const size_t N2 = Ly.states;
   std::vector<int64_t> xr(N2 * kLanes), xi(N2 * kLanes), orr(N2 * kLanes), oi(N2 * kLanes);
-  std::vector<int> e(N2 * kLanes);
+  std::vector<qstep::Ex> e(N2 * kLanes);
   for (size_t hh = 0; hh < H; ++hh) {
     std::fill(orr.begin(), orr.end(), 0);
     std::fill(oi.begin(), oi.end(), 0);
-    std::fill(e.begin(), e.end(), 0);
+    std::fill(e.begin(), e.end(), qstep::Ex{});
     const ScaledSum& upd = Ly.xupd[hh];
     for (size_t t = 0; t < L; ++t) {
       const int32_t* uu = u.at(t, hh);
@@ -510,7 +510,7 @@ void s5_states(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::v
   // the operands: the stored state itself unless it is narrowed
   const bool narrowed = Ly.xop.mode != XOperand::Stored;
   std::vector<int64_t> orr(narrowed ? P2 * kLanes : 0), oi(narrowed ? P2 * kLanes : 0);
-  std::vector<int> e(P2 * kLanes, 0);
+  std::vector<qstep::Ex> e(P2 * kLanes);
   const std::vector<int64_t>& opr = narrowed ? orr : xr;
   const std::vector<int64_t>& opi = narrowed ? oi : xi;
   for (size_t t = 0; t < L; ++t) {

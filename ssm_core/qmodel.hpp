@@ -32,8 +32,10 @@ namespace ssmsim::core {
 struct QConsts;
 
 // The integer GELU: a lookup table of the exact (erf) GELU, or the S4D paper's hardware-friendly
-// x * clip(x + 2, 0, 4) / 4 computed with a multiply and a rescale.
-enum class QGelu { Lut, Hard };
+// x * clip(x + 2, 0, 4) / 4 computed with a multiply and a rescale. `Precision` (an option, never a
+// model's): what the precision config's `gelu` key says, the table when it says nothing.
+enum class QGelu { Lut, Hard, Precision };
+QGelu resolve_gelu(QGelu option, const quant::PrecisionConfig& precision);
 
 // Integer codes of one weight tensor and their quantizer parameters: one entry per tensor or one
 // per channel (the first dimension). Complex tensors end in a dimension of 2 (re, im).
@@ -113,7 +115,7 @@ struct QModel {
 
 struct PtqOptions {
   size_t calib = 256;        // training sequences to calibrate on
-  QGelu gelu = QGelu::Lut;
+  QGelu gelu = QGelu::Precision;
   size_t threads = 0;
   uint64_t seed = 1;         // the calibration sample of values per point (percentile / mse)
   // Keep every quantized |Lambda_bar| below 1: a state whose rounded A reaches magnitude 1 would

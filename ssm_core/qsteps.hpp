@@ -102,28 +102,35 @@ inline int32_t dot(const int32_t* w, int32_t b, const int32_t* in, size_t n, siz
 struct Cx {
   int64_t re, im;
 };
-// `x` is the state operand and `e` its block exponent (0 unless block floating point): the exact
-// products A x are shifted left by e before the narrowing.
+// The block exponents of a state operand's parts (0 unless block floating point).
+struct Ex {
+  int re = 0, im = 0;
+};
+// `x` is the state operand and `e` its parts' exponents: each exact product of a part is shifted
+// left by that part's exponent before the narrowing (re = ar xr 2^er - ai xi 2^ei,
+// im = ar xi 2^ei + ai xr 2^er).
 [[gnu::always_inline]] inline Cx state_update(const quant::ScaledSum& upd, bool fast, int64_t ar, int64_t ai, Cx x,
-                                              quant::wide_t bu_re, quant::wide_t bu_im, uint64_t* ev, int e = 0) {
+                                              quant::wide_t bu_re, quant::wide_t bu_im, uint64_t* ev, Ex e = {}) {
   using quant::wide_t;
-  if (fast)
-    return {upd.fast((ar * x.re - ai * x.im) * (int64_t{1} << e), static_cast<int64_t>(bu_re), ev),
-            upd.fast((ar * x.im + ai * x.re) * (int64_t{1} << e), static_cast<int64_t>(bu_im), ev)};
-  const wide_t axr = (static_cast<wide_t>(ar) * x.re - static_cast<wide_t>(ai) * x.im) * (wide_t{1} << e);
-  const wide_t axi = (static_cast<wide_t>(ar) * x.im + static_cast<wide_t>(ai) * x.re) * (wide_t{1} << e);
-  return {upd(axr, bu_re, ev), upd(axi, bu_im, ev)};
+  if (fast) {
+    const int64_t xr = x.re * (int64_t{1} << e.re), xi = x.im * (int64_t{1} << e.im);
+    return {upd.fast(ar * xr - ai * xi, static_cast<int64_t>(bu_re), ev),
+            upd.fast(ar * xi + ai * xr, static_cast<int64_t>(bu_im), ev)};
+  }
+  const wide_t xr = static_cast<wide_t>(x.re) * (wide_t{1} << e.re), xi = static_cast<wide_t>(x.im) * (wide_t{1} << e.im);
+  return {upd(ar * xr - ai * xi, bu_re, ev), upd(ar * xi + ai * xr, bu_im, ev)};
 }
 
-// The output accumulator's term of one state: Re(C x) = cr x.re - ci x.im (exact; the factor 2 of
-// the conjugate pairs is in the narrowing's multiplier), shifted left by the operand's exponent.
-inline int64_t output_term(int64_t cr, int64_t ci, Cx x, int e = 0) { return (cr * x.re - ci * x.im) * (int64_t{1} << e); }
+// The output accumulator's term of one state: Re(C x) = cr x.re 2^er - ci x.im 2^ei (exact; the
+// factor 2 of the conjugate pairs is in the narrowing's multiplier).
+inline int64_t output_term(int64_t cr, int64_t ci, Cx x, Ex e = {}) {
+  return cr * x.re * (int64_t{1} << e.re) - ci * x.im * (int64_t{1} << e.im);
+}
 
-// Block floating point: the exponent of a block whose largest part magnitude is `maxmag`: the
-// smallest e >= 0 with round(maxmag / 2^e) <= 2^(bits - 1) - 1 under the operand's rounding. That
-// is e0 = max(0, bitlen(maxmag) - (bits - 1)) (a leading-zero count), or e0 + 1 when rounding the
-// block's maximum at e0 carries into bit bits - 1 (so no operand ever saturates: a saturation
-// would shrink the largest states of every block, a bias the recurrence accumulates).
+// Block floating point: the exponent of a block whose largest magnitude is `maxmag`: the smallest
+// e >= 0 with round(maxmag / 2^e) <= 2^(bits - 1) - 1 under the operand's rounding. That is
+// e0 = max(0, bitlen(maxmag) - (bits - 1)) (a leading-zero count), or e0 + 1 when rounding the
+// block's maximum at e0 carries into bit bits - 1 (so no operand saturates).
 inline int block_exponent(uint64_t maxmag, int bits, quant::Rounding r) {
   const int len = maxmag == 0 ? 0 : 64 - __builtin_clzll(maxmag);
   const int e0 = std::max(0, len - (bits - 1));
@@ -132,27 +139,31 @@ inline int block_exponent(uint64_t maxmag, int bits, quant::Rounding r) {
 }
 inline uint64_t magnitude(int64_t v) { return v < 0 ? uint64_t{0} - static_cast<uint64_t>(v) : static_cast<uint64_t>(v); }
 
-// The state operand of `n` states (parts re[k * stride], im[k * stride]) into ore / oim, with the
-// exponent of each state in e (Stored: the state itself, e 0; Static: the scaled sum into xo;
-// Block: blocks of xop.block states, each fit(round(x / 2^e)) with its block's e).
+// The state operand of `n` states (parts re[k * stride], im[k * stride]) into ore / oim, with each
+// part's exponent in e (Stored: the state itself, exponents 0; Static: the scaled sum into xo;
+// Block: the real parts of xop.block consecutive states share one exponent and their imaginary
+// parts another; each part is fit(round(x / 2^e))).
 inline void state_operands(const XOperandConsts& op, const int64_t* re, const int64_t* im, size_t n, size_t stride,
-                           int64_t* ore, int64_t* oim, int* e, uint64_t* ev) {
+                           int64_t* ore, int64_t* oim, Ex* e, uint64_t* ev) {
   if (op.mode != XOperand::Block) {
     for (size_t k = 0; k < n; ++k) {
       ore[k * stride] = op.mode == XOperand::Static ? op.narrow(re[k * stride], ev) : re[k * stride];
       oim[k * stride] = op.mode == XOperand::Static ? op.narrow(im[k * stride], ev) : im[k * stride];
-      e[k * stride] = 0;
+      e[k * stride] = Ex{};
     }
     return;
   }
   for (size_t b = 0; b < n; b += op.block) {
     const size_t end = std::min(n, b + op.block);
-    uint64_t m = 0;
-    for (size_t k = b; k < end; ++k) m = std::max({m, magnitude(re[k * stride]), magnitude(im[k * stride])});
-    const int x = block_exponent(m, op.bits, op.rounding);
+    uint64_t mr = 0, mi = 0;
     for (size_t k = b; k < end; ++k) {
-      ore[k * stride] = quant::fit(quant::round_shift(re[k * stride], x, op.rounding), op.format, op.overflow, ev);
-      oim[k * stride] = quant::fit(quant::round_shift(im[k * stride], x, op.rounding), op.format, op.overflow, ev);
+      mr = std::max(mr, magnitude(re[k * stride]));
+      mi = std::max(mi, magnitude(im[k * stride]));
+    }
+    const Ex x{block_exponent(mr, op.bits, op.rounding), block_exponent(mi, op.bits, op.rounding)};
+    for (size_t k = b; k < end; ++k) {
+      ore[k * stride] = quant::fit(quant::round_shift(re[k * stride], x.re, op.rounding), op.format, op.overflow, ev);
+      oim[k * stride] = quant::fit(quant::round_shift(im[k * stride], x.im, op.rounding), op.format, op.overflow, ev);
       e[k * stride] = x;
     }
   }
