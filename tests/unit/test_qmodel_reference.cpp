@@ -7,10 +7,12 @@
 // channel, the activation points split from act at their own widths, the sigmoid gate's u<b>.<b-1>,
 // and the state operand (stored, static into xo, block floating point with blocks of 1, 3 and a
 // whole channel). A model changed in one code, one zero point or its operand width fails them.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -822,6 +824,60 @@ TEST(QModelReference, BlockOperandUnderFloorAndSaturateSymmetricCountsItsClampsO
       EXPECT_EQ(events["layers.0.xo"], 0u) << name;
     }
   }
+}
+
+// ---------- not vacuous: the comparison fails when one bit of the model changes ----------
+
+// How many failures run_and_compare and expect_same_events report (intercepted, not recorded)
+// when the C-model runs `engine_model` and the reference b.q.
+size_t failures_of(const Built& b, const core::QModel& engine_model, const std::string& name) {
+  ::testing::TestPartResultArray results;
+  {
+    const ::testing::ScopedFakeTestPartResultReporter intercept(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &results);
+    std::map<std::string, uint64_t> ref_events;
+    quant::SaturationCounters counters;
+    run_and_compare(b, {}, name, ref_events, counters, nullptr, &engine_model);
+    expect_same_events(ref_events, counters, name);
+  }
+  return static_cast<size_t>(results.size());
+}
+
+// One bit of one A code, one zero point (A's, the encoder's, the norm's), the operand's width or
+// block, the static operand's scale: each alone makes the C-model differ from the reference.
+TEST(QModelReference, OneChangedCodeZeroPointOrOperandSettingFailsTheComparison) {
+  Case k;
+  const Built blk = build(k,
+                          with_operand(asymmetric(Granularity::PerChannel, 8, "x"), 16, 6, 3, Rounding::HalfEven,
+                                       Overflow::Saturate, "flip_blk"),
+                          "flip_blk");
+  EXPECT_EQ(failures_of(blk, blk.q, "unchanged"), 0u);
+  auto changed = [&](const char* what, const std::function<void(core::QModel&)>& edit) {
+    core::QModel q = blk.q;
+    edit(q);
+    EXPECT_GT(failures_of(blk, q, what), 0u) << what << ": the comparison did not notice";
+  };
+  changed("A code bit 0", [](core::QModel& q) { q.tensors.at("layers.0.A").q[5] ^= 1; });
+  changed("A zero point", [](core::QModel& q) { q.tensors.at("layers.0.A").params[1].zero_point += 1; });
+  changed("encoder zero point", [](core::QModel& q) { q.tensors.at("encoder.weight").params[2].zero_point -= 1; });
+  changed("norm.shift zero point", [](core::QModel& q) { q.tensors.at("layers.0.norm.shift").params[0].zero_point += 1; });
+  changed("operand_bits", [](core::QModel& q) {
+    QuantizerSpec x = q.precision.spec(Component::x);
+    x.operand_bits += 1;
+    q.precision.set_quantized(Component::x, x);
+  });
+  changed("operand_block", [](core::QModel& q) {
+    QuantizerSpec x = q.precision.spec(Component::x);
+    x.operand_block = 2;
+    q.precision.set_quantized(Component::x, x);
+  });
+
+  const Built st = build(k, with_operand(uniform(12), 16, 8, 0, Rounding::HalfEven, Overflow::Saturate, "flip_static"),
+                         "flip_static");
+  EXPECT_EQ(failures_of(st, st.q, "unchanged static"), 0u);
+  core::QModel q = st.q;
+  q.points.at("layers.0.xo")[0].format.scale.mult += 1;
+  EXPECT_GT(failures_of(st, q, "xo scale"), 0u) << "xo's scale: the comparison did not notice";
 }
 
 // ---------- the LayerNorm of a step whose features are all equal, with E rounded to 0 ----------
