@@ -23,6 +23,7 @@
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/model.hpp"
 #include "ssm_core/qmodel.hpp"
+#include "ssm_core/qsteps.hpp"
 #include "tests/support/qreference.hpp"
 #include "tests/support/testing.hpp"
 
@@ -631,15 +632,22 @@ TEST(QModelReference, S5ConjSymPreBatchNormGeluMeanLutActWrap) {
 // set's counts do not depend on how it is cut into chunks. The same six sequences, with two
 // padding lanes in the chunk, against the reference's events of the six.
 TEST(QModelReference, PaddingLanesAddNoOverflowEvents) {
-  for (const bool wrap : {false, true}) {
+  for (const int which : {0, 1, 2}) {
     Case k;
-    k.amplitude = wrap ? 2.5 : 1.0;
-    const std::string name = wrap ? "pad_events_wrap" : "pad_events_16";
-    const Built b = build(k, wrap ? overflowing() : uniform(16), name);
+    k.amplitude = which > 0 ? 2.5 : 1.0;
+    const std::string name = which == 0 ? "pad_events_16" : which == 1 ? "pad_events_wrap" : "pad_events_xo";
+    QuantizerSpec x = bits_spec(14);  // the static operand that saturates (events on layers.0.xo)
+    x.operand_bits = 6;
+    x.calibration = quant::Calibration::Mse;
+    PrecisionConfig xo = uniform(12);
+    xo.set_quantized(Component::x, x);
+    xo.validate();
+    const Built b = build(k, which == 0 ? uniform(16) : which == 1 ? overflowing() : xo, name);
     std::map<std::string, uint64_t> ref_events;
     quant::SaturationCounters counters;
     run_and_compare(b, {2, 6}, name, ref_events, counters);
     expect_same_events(ref_events, counters, name);
+    if (which == 2) EXPECT_GT(ref_events["layers.0.xo"], 0u) << name;
   }
 }
 
@@ -807,6 +815,23 @@ TEST(QModelReference, S5BlockFloatingPointOperandBlocksOfOneThreeAndAll) {
     k.mixing = conj ? Mixing::Glu : Mixing::HalfGlu1;
     const Reached got = check_case(k, with_operand(uniform(12), 16, bits, block, r, Overflow::Saturate, name), name);
     EXPECT_GT(got.blocks_shifted, 0u) << name;
+  }
+}
+
+// A 24-bit state with a 16-bit operand and 16-bit weights: the state updates and outputs exceed
+// 64-bit arithmetic (QLayerConsts::fast is off), the C-model's 128-bit path against the reference.
+TEST(QModelReference, WideStateAndOperandTakeTheWidePath) {
+  const std::tuple<LayerType, int, const char*> cases[] = {{LayerType::S4D, 3, "s4d_wide_blk3"},
+                                                           {LayerType::S4D, 0, "s4d_wide_static"},
+                                                           {LayerType::S5, 2, "s5_wide_blk2"},
+                                                           {LayerType::S5, 0, "s5_wide_static"}};
+  for (const auto& [layer, block, name] : cases) {
+    Case k;
+    k.layer = layer;
+    const PrecisionConfig p = with_operand(uniform(16), 24, 16, block, Rounding::HalfEven, Overflow::Saturate, name);
+    const Built b = build(k, p, name);
+    EXPECT_FALSE(core::QEngine(b.q).consts().layers[0].fast) << name << ": the 64-bit path";
+    check_case(k, p, name);
   }
 }
 
