@@ -800,7 +800,8 @@ TEST(QModelReference, S4dPreBatchNormHalfGlu1LastHardBlockOperandAsymmetricPerCh
   EXPECT_GT(got.blocks_shifted, 0u);
 }
 
-// S5: blocks over the P/2 states (4 with conjugate symmetry, 6 without).
+// S5: blocks over the layer's P2 states (P/2 = 4 with conjugate symmetry, P = 6 without: blocks of
+// 4 leave a last block of 2).
 TEST(QModelReference, S5BlockFloatingPointOperandBlocksOfOneThreeAndAll) {
   const std::tuple<bool, int, int, Rounding, const char*> cases[] = {
       {true, 1, 6, Rounding::HalfUp, "s5c_blk1"},
