@@ -329,6 +329,7 @@ struct Built {
   core::ModelConfig config;
   core::QModel q;
   core::SequenceSet test;  // kTest sequences of kSteps steps
+  std::vector<float> params;  // the float checkpoint's parameters
 };
 
 constexpr size_t kTest = 8;
@@ -339,6 +340,7 @@ Built build(const Case& k, const PrecisionConfig& precision, const std::string& 
   b.config = model_config(k);
   auto rng = ssmsim::testing::seeded_rng(name);
   const core::FloatCheckpoint ck = make_checkpoint(b.config, rng);
+  b.params = ck.params;
   const core::SequenceSet calib = random_set(16, 28, k.d_input, b.config.d_output, 1.0, rng);
   core::PtqOptions opt;
   opt.calib = 16;
@@ -849,6 +851,83 @@ TEST(QModelReference, BlockOperandUnderFloorAndSaturateSymmetricCountsItsClampsO
     } else {
       EXPECT_EQ(events["layers.0.xo"], 0u) << name;
     }
+  }
+}
+
+// Section 6 for the zero points the datapath subtracts: an asymmetric dense weight's codes, scale
+// and zero point per channel, recomputed here exactly from the float weights: the range widened to
+// hold 0, the smallest dyadic scale (scale_bits-bit multiplier) with hi - lo <= (2^b - 1) scale,
+// zp = round_half_even(-lo / scale) clamped to [0, 2^b - 1], q = fit(round(x / scale) + zp).
+TEST(QModelReference, AsymmetricWeightCodesAndZeroPointsFollowSection6) {
+  using qref::cpp_int;
+  for (const Granularity g : {Granularity::PerChannel, Granularity::PerTensor}) {
+    Case k;
+    k.d_input = 2;
+    const PrecisionConfig prec = asymmetric(g, 7, "sec6");
+    const Built b = build(k, prec, g == Granularity::PerChannel ? "sec6_channel" : "sec6_tensor");
+    const core::Model model(b.config);
+    size_t nonzero_zp = 0;
+    for (const auto& [tname, comp] : {std::pair<const char*, Component>{"encoder.weight", Component::encoder},
+                                      {"decoder.weight", Component::decoder}}) {
+      const QuantizerSpec& spec = prec.spec(comp);
+      const core::QTensor& t = b.q.tensor(tname);
+      const float* w = b.params.data() + model.layout().find(tname).offset;
+      const size_t channels = g == Granularity::PerChannel ? t.channels() : 1, per = t.size() / channels;
+      ASSERT_EQ(t.params.size(), channels) << tname;
+      const cpp_int qmax = qref::pow2(spec.bits) - 1;
+      for (size_t c = 0; c < channels; ++c) {
+        const quant::QuantParams& p = t.params[c];
+        SCOPED_TRACE(std::string(tname) + " channel " + std::to_string(c) + " " + p.to_string());
+        ASSERT_FALSE(p.format.is_signed);
+        ASSERT_EQ(p.format.width, spec.bits);
+        ASSERT_TRUE(p.format.scale.mult >= (int64_t{1} << (spec.scale_bits - 1)) &&
+                    p.format.scale.mult < (int64_t{1} << spec.scale_bits));
+        // every value as an exact rational over one common denominator 2^D
+        const int D = 200;
+        auto exact = [&](double x) {
+          cpp_int m;
+          int e = 0;
+          qref::exact_double(x, m, e);
+          return m * qref::pow2(D + e);  // x * 2^D (|x| > 2^-150 or 0 here)
+        };
+        cpp_int lo = 0, hi = 0;
+        for (size_t i = 0; i < per; ++i) {
+          const cpp_int v = exact(w[c * per + i]);
+          lo = v < lo ? v : lo;
+          hi = v > hi ? v : hi;
+        }
+        // scale = mult 2^-shift; (hi - lo) 2^-D <= qmax scale  <=>  (hi - lo) 2^shift <= qmax mult 2^D
+        auto holds = [&](int64_t mult, int shift) {
+          return shift >= 0 ? (hi - lo) * qref::pow2(shift) <= qmax * mult * qref::pow2(D)
+                            : (hi - lo) <= qmax * mult * qref::pow2(D - shift);
+        };
+        const int64_t mult = p.format.scale.mult;
+        const int shift = p.format.scale.shift;
+        EXPECT_TRUE(holds(mult, shift)) << "the range does not fit";
+        const bool smallest = mult > (int64_t{1} << (spec.scale_bits - 1))
+                                  ? !holds(mult - 1, shift)
+                                  : !holds((int64_t{1} << spec.scale_bits) - 1, shift + 1);
+        EXPECT_TRUE(smallest) << "a smaller scale holds the range";
+        // x / scale = v 2^-D 2^shift / mult
+        auto quotient = [&](const cpp_int& v, cpp_int& num, cpp_int& den) {
+          num = shift >= 0 ? v * qref::pow2(shift) : v;
+          den = cpp_int(mult) * qref::pow2(D) * (shift >= 0 ? cpp_int(1) : qref::pow2(-shift));
+        };
+        cpp_int num, den;
+        quotient(-lo, num, den);
+        cpp_int zp = qref::round_rational(num, den, Rounding::HalfEven);
+        zp = zp < 0 ? cpp_int(0) : zp > qmax ? qmax : zp;
+        EXPECT_EQ(cpp_int(p.zero_point), zp);
+        nonzero_zp += p.zero_point != 0;
+        const quant::Format uf = p.format;
+        for (size_t i = 0; i < per; ++i) {
+          quotient(exact(w[c * per + i]), num, den);
+          const cpp_int q = qref::round_rational(num, den, spec.rounding) + zp;
+          EXPECT_EQ(t.q[c * per + i], qref::fit(q, uf, spec.overflow, nullptr)) << "element " << i;
+        }
+      }
+    }
+    EXPECT_GT(nonzero_zp, 0u);
   }
 }
 
