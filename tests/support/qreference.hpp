@@ -4,9 +4,12 @@
 // Every product, sum, scaled sum, rounding and overflow is exact big-integer arithmetic
 // (boost::multiprecision::cpp_int); rounding (section 2), overflow (section 2), the scaled-sum
 // constants (9.1), the lookup tables (9.1), the integer square root (9.1) and the LayerNorm /
-// BatchNorm (9.3) are written here again. Facts taken from the project: quant::quantize for the
-// input quantizer and the table entries, QuantParams::scale(), Format::min_raw / max_raw / to_real,
-// and the codes and parameters stored in a QModel.
+// BatchNorm (9.3), the weights' zero points (9.2, "Zero points": the operand q - zp) and the state
+// operand (9.3, "The state operand": stored, a static narrowing into xo, or block floating point
+// with its own exponent rule) are written here again. Facts taken from the project: quant::quantize
+// for the input quantizer and the table entries, QuantParams::scale(), Format::min_raw / max_raw /
+// to_real, the codes and parameters stored in a QModel (the calibrated points, xo included) and
+// the precision config it was made with (x's operand_bits / operand_block).
 //
 // The model runs one sequence at a time, with plain nested loops over [step][feature] vectors.
 #pragma once
@@ -178,6 +181,48 @@ int64_t table(F f, int64_t code, const QuantParams& in, const QuantParams& out, 
   return q;
 }
 
+// 9.2, "Zero points": the multiplier operand of weight element i, w = q - zp, with q and zp of its
+// channel (the first dimension when per channel). A symmetric tensor is signed with zero point 0;
+// an asymmetric one has unsigned codes 0 .. 2^b - 1 and zp in that range.
+inline cpp_int weight_operand(const core::QTensor& t, size_t i) {
+  if (t.params.size() != 1 && static_cast<int64_t>(t.params.size()) != t.shape.at(0))
+    throw std::logic_error("a weight with neither one nor one-per-channel parameters");
+  const size_t ch = t.params.size() == 1 ? 0 : i / (t.size() / t.params.size());
+  const QuantParams& p = t.params[ch];
+  const int64_t q = t.q.at(i);
+  if (q < p.format.min_raw() || q > p.format.max_raw()) throw std::logic_error("weight code outside its format");
+  if (p.format.is_signed ? p.zero_point != 0 : (p.zero_point < 0 || p.zero_point > p.format.max_raw()))
+    throw std::logic_error("a zero point that section 6 does not make");
+  return cpp_int(q) - p.zero_point;
+}
+
+// 9.2: a bias is always symmetric (the accumulator's zero point is 0): its code is its operand.
+inline cpp_int bias_operand(const core::QTensor& t, size_t o) {
+  if (t.p(o).zero_point != 0 || !t.p(o).format.is_signed) throw std::logic_error("an asymmetric bias");
+  return t.q.at(o);
+}
+
+// bitlen(M): the position of the highest set bit, 0 for M = 0.
+inline int bitlen(cpp_int m) {
+  int n = 0;
+  while (m > 0) {
+    m >>= 1;
+    ++n;
+  }
+  return n;
+}
+
+// 9.3, "The state operand": how the updated state enters its multipliers (A x at the next step,
+// C x at this one), from x's operand_bits and operand_block.
+struct OperandRule {
+  enum Mode { Stored, Static, Block } mode = Stored;
+  int bits = 0;                  // Block: the operand's width
+  size_t block = 0;              // Block: states per exponent
+  Rounding rounding = Rounding::HalfEven;  // Block: x's modes
+  Overflow overflow = Overflow::Saturate;
+  const QuantParams* xo = nullptr;  // Static: the point xo
+};
+
 using Mat = std::vector<std::vector<int64_t>>;  // [step][feature]
 
 inline Mat zeros(size_t L, size_t F) { return Mat(L, std::vector<int64_t>(F, 0)); }
@@ -185,6 +230,8 @@ inline Mat zeros(size_t L, size_t F) { return Mat(L, std::vector<int64_t>(F, 0))
 struct LayerTrace {
   Mat u, y, act, mix, mixg, gate, g, res, out;
   Mat x;  // the state after each step's update: [step][2 * state + part], part 0 re, 1 im
+  Mat o;  // the state operand of each step (9.3): [step][2 * state + part]
+  Mat e;  // its exponent: [step][state] (0 unless block floating point)
 };
 
 struct Trace {
@@ -194,6 +241,9 @@ struct Trace {
   std::vector<int64_t> logits;
   int32_t predicted = -1;
   std::map<std::string, uint64_t> events;  // overflow events per produced point
+  // block floating point: blocks narrowed with e > 0, and those whose e is e0 + 1 (rounding the
+  // block's maximum at e0 carried into the sign bit): what a test must reach to mean something
+  uint64_t blocks_shifted = 0, blocks_carried = 0;
 };
 
 class Reference {
@@ -221,8 +271,8 @@ class Reference {
     tr.h0 = zeros(L, H);
     for (size_t t = 0; t < L; ++t)
       for (size_t o = 0; o < H; ++o) {
-        cpp_int acc = be.q[o];
-        for (size_t d = 0; d < Din; ++d) acc += cpp_int(We.q[o * Din + d]) * tr.in[t][d];
+        cpp_int acc = bias_operand(be, o);
+        for (size_t d = 0; d < Din; ++d) acc += weight_operand(We, o * Din + d) * tr.in[t][d];
         const double r = We.p(o).scale() * pin.scale() / penc.scale();
         tr.h0[t][o] = scaled_sum({{acc, r}}, penc, ev(tr, "encoder.out"));
       }
@@ -250,71 +300,66 @@ class Reference {
             Ly.u[t][f] = scaled_sum({{(*h)[t][f], ph.scale() / pu.scale()}}, pu, ev(tr, p + "u"));
       }
 
-      // state and output
+      // state and output (9.3): every state's update from the previous step's operands (0 at the
+      // start), then, once every state of the step is updated, the new operands, then the output
       const core::QTensor& A = m_.tensor(p + "A");
       const core::QTensor& B = m_.tensor(p + "B");
       const core::QTensor& C = m_.tensor(p + "C");
       const core::QTensor& D = m_.tensor(p + "D");
+      const OperandRule op = operand_rule(i, px);
+      const double so = op.mode == OperandRule::Static ? op.xo->scale() : px.scale();  // s(o)
+      // S4D: H channels of N/2 modes, A and B scales per channel, blocks cut at a channel's end;
+      // S5: P/2 states, A and B scales per state, blocks over all of them
+      const size_t nx = s5 ? static_cast<size_t>(A.shape[0]) : H * static_cast<size_t>(A.shape[1]);
+      const size_t group = s5 ? nx : nx / H;
+      const double kC = !s5 || cfg.conj_sym ? 2.0 : 1.0;
+      std::vector<int64_t> xr(nx, 0), xi(nx, 0), orr(nx, 0), oi(nx, 0);
+      std::vector<int> e(nx, 0);
       Ly.y = zeros(L, H);
-      if (!s5) {
-        const size_t N2 = static_cast<size_t>(A.shape[1]);
-        std::vector<int64_t> xr(H * N2, 0), xi(H * N2, 0);
-        Ly.x = zeros(L, 2 * H * N2);
-        for (size_t t = 0; t < L; ++t) {
-          for (size_t c = 0; c < H; ++c)
-            for (size_t n = 0; n < N2; ++n) {
-              const size_t k = c * N2 + n;
-              const cpp_int ar = A.q[2 * k], ai = A.q[2 * k + 1], br = B.q[2 * k], bi = B.q[2 * k + 1];
-              const cpp_int u = Ly.u[t][c];
-              const cpp_int bur = br * u, bui = bi * u;
-              const cpp_int axr = ar * xr[k] - ai * xi[k], axi = ar * xi[k] + ai * xr[k];
-              const double rA = A.p(c).scale();
-              const double rB = B.p(c).scale() * pu.scale() / px.scale();
-              xr[k] = scaled_sum({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
-              xi[k] = scaled_sum({{axi, rA}, {bui, rB}}, px, ev(tr, p + "x"));
-              Ly.x[t][2 * k] = xr[k];
-              Ly.x[t][2 * k + 1] = xi[k];
-            }
-          for (size_t c = 0; c < H; ++c) {
-            cpp_int acc = 0;
-            for (size_t n = 0; n < N2; ++n) {
-              const size_t k = c * N2 + n;
-              acc += cpp_int(C.q[2 * k]) * xr[k] - cpp_int(C.q[2 * k + 1]) * xi[k];
-            }
-            const double rC = 2.0 * C.p(c).scale() * px.scale() / py.scale();
-            const double rD = D.p(c).scale() * pu.scale() / py.scale();
-            Ly.y[t][c] = scaled_sum({{acc, rC}, {cpp_int(D.q[c]) * Ly.u[t][c], rD}}, py, ev(tr, p + "y"));
-          }
-        }
-      } else {
-        const size_t P2 = static_cast<size_t>(A.shape[0]);
-        const double kC = cfg.conj_sym ? 2.0 : 1.0;
-        std::vector<int64_t> xr(P2, 0), xi(P2, 0);
-        Ly.x = zeros(L, 2 * P2);
-        for (size_t t = 0; t < L; ++t) {
-          for (size_t q = 0; q < P2; ++q) {
-            cpp_int bur = 0, bui = 0;
+      Ly.x = zeros(L, 2 * nx);
+      Ly.o = zeros(L, 2 * nx);
+      Ly.e = zeros(L, nx);
+      for (size_t t = 0; t < L; ++t) {
+        for (size_t n = 0; n < nx; ++n) {
+          const size_t ab = s5 ? n : n / group;  // the A / B channel
+          cpp_int bur = 0, bui = 0;
+          if (!s5) {
+            bur = weight_operand(B, 2 * n) * Ly.u[t][ab];
+            bui = weight_operand(B, 2 * n + 1) * Ly.u[t][ab];
+          } else {
             for (size_t hh = 0; hh < H; ++hh) {
-              bur += cpp_int(B.q[(q * H + hh) * 2]) * Ly.u[t][hh];
-              bui += cpp_int(B.q[(q * H + hh) * 2 + 1]) * Ly.u[t][hh];
+              bur += weight_operand(B, (n * H + hh) * 2) * Ly.u[t][hh];
+              bui += weight_operand(B, (n * H + hh) * 2 + 1) * Ly.u[t][hh];
             }
-            const cpp_int ar = A.q[2 * q], ai = A.q[2 * q + 1];
-            const cpp_int axr = ar * xr[q] - ai * xi[q], axi = ar * xi[q] + ai * xr[q];
-            const double rA = A.p(q).scale();
-            const double rB = B.p(q).scale() * pu.scale() / px.scale();
-            xr[q] = scaled_sum({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
-            xi[q] = scaled_sum({{axi, rA}, {bui, rB}}, px, ev(tr, p + "x"));
-            Ly.x[t][2 * q] = xr[q];
-            Ly.x[t][2 * q + 1] = xi[q];
           }
-          for (size_t c = 0; c < H; ++c) {
-            cpp_int acc = 0;
-            for (size_t q = 0; q < P2; ++q)
-              acc += cpp_int(C.q[(c * P2 + q) * 2]) * xr[q] - cpp_int(C.q[(c * P2 + q) * 2 + 1]) * xi[q];
-            const double rC = kC * C.p(c).scale() * px.scale() / py.scale();
-            const double rD = D.p(c).scale() * pu.scale() / py.scale();
-            Ly.y[t][c] = scaled_sum({{acc, rC}, {cpp_int(D.q[c]) * Ly.u[t][c], rD}}, py, ev(tr, p + "y"));
+          const cpp_int ar = weight_operand(A, 2 * n), ai = weight_operand(A, 2 * n + 1);
+          const cpp_int axr = (ar * orr[n] - ai * oi[n]) * pow2(e[n]);
+          const cpp_int axi = (ar * oi[n] + ai * orr[n]) * pow2(e[n]);
+          const double rA = A.p(ab).scale() * so / px.scale();
+          const double rB = B.p(ab).scale() * pu.scale() / px.scale();
+          xr[n] = scaled_sum({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
+          xi[n] = scaled_sum({{axi, rA}, {bui, rB}}, px, ev(tr, p + "x"));
+          Ly.x[t][2 * n] = xr[n];
+          Ly.x[t][2 * n + 1] = xi[n];
+        }
+        for (size_t g0 = 0; g0 < nx; g0 += group)
+          state_operands(op, px, xr, xi, g0, group, orr, oi, e, tr,
+                         op.mode == OperandRule::Stored ? nullptr : ev(tr, p + "xo"));
+        for (size_t n = 0; n < nx; ++n) {
+          Ly.o[t][2 * n] = orr[n];
+          Ly.o[t][2 * n + 1] = oi[n];
+          Ly.e[t][n] = e[n];
+        }
+        for (size_t c = 0; c < H; ++c) {
+          cpp_int acc = 0;
+          const size_t n0 = s5 ? 0 : c * group;
+          for (size_t n = n0; n < n0 + group; ++n) {
+            const size_t k = s5 ? c * nx + n : n;  // S5: C [H, P2, 2]; S4D: C [H, N/2, 2]
+            acc += (weight_operand(C, 2 * k) * orr[n] - weight_operand(C, 2 * k + 1) * oi[n]) * pow2(e[n]);
           }
+          const double rC = kC * C.p(c).scale() * so / py.scale();
+          const double rD = D.p(c).scale() * pu.scale() / py.scale();
+          Ly.y[t][c] = scaled_sum({{acc, rC}, {weight_operand(D, c) * Ly.u[t][c], rD}}, py, ev(tr, p + "y"));
         }
       }
 
@@ -352,8 +397,8 @@ class Reference {
         const bool glu = cfg.mixing == core::Mixing::Glu;
         const QuantParams* pmix = glu ? &m_.point(p + "mix") : nullptr;
         auto row = [&](size_t o, size_t t) {
-          cpp_int acc = bm.q[o];
-          for (size_t j = 0; j < H; ++j) acc += cpp_int(Wm.q[o * H + j]) * Ly.act[t][j];
+          cpp_int acc = bias_operand(bm, o);
+          for (size_t j = 0; j < H; ++j) acc += weight_operand(Wm, o * H + j) * Ly.act[t][j];
           return acc;
         };
         Ly.mixg = zeros(L, H);
@@ -432,8 +477,8 @@ class Reference {
     plog.rounding = Rounding::HalfEven;
     plog.overflow = Overflow::Saturate;
     for (size_t c = 0; c < classes; ++c) {
-      cpp_int acc = bd.q[c];
-      for (size_t f = 0; f < H; ++f) acc += cpp_int(Wd.q[c * H + f]) * tr.pool[f];
+      cpp_int acc = bias_operand(bd, c);
+      for (size_t f = 0; f < H; ++f) acc += weight_operand(Wd, c * H + f) * tr.pool[f];
       if (Wd.params.size() == 1) {
         if (acc > cpp_int(INT64_MAX) || acc < cpp_int(INT64_MIN)) throw std::logic_error("int64 accumulator overflow");
         tr.logits.push_back(static_cast<int64_t>(acc));
@@ -450,6 +495,71 @@ class Reference {
  private:
   static uint64_t* ev(Trace& tr, const std::string& point) { return &tr.events[point]; }
 
+  // The state operand's rule of layer i from x's spec, checked against the points the model holds:
+  // xo exists exactly for a static operand, operand_bits wide, in x's modes.
+  OperandRule operand_rule(size_t i, const QuantParams& px) const {
+    const quant::QuantizerSpec& xs = m_.precision.spec(quant::Component::x);
+    const std::string xo = "layers." + std::to_string(i) + ".xo";
+    const bool has_xo = m_.points.count(xo) != 0;
+    OperandRule r;
+    if (xs.rounding != px.rounding || xs.overflow != px.overflow) throw std::logic_error("x's point is not in x's modes");
+    if (has_xo != (xs.operand_bits != 0 && xs.operand_block == 0))
+      throw std::logic_error("xo present without a static operand, or absent with one");
+    if (xs.operand_bits == 0) return r;
+    if (xs.operand_block == 0) {
+      r.mode = OperandRule::Static;
+      r.xo = &m_.point(xo);
+      if (!r.xo->format.is_signed || r.xo->format.width != xs.operand_bits || r.xo->rounding != xs.rounding ||
+          r.xo->overflow != xs.overflow)
+        throw std::logic_error("xo is not s<operand_bits> in x's modes");
+      return r;
+    }
+    r.mode = OperandRule::Block;
+    r.bits = xs.operand_bits;
+    r.block = static_cast<size_t>(xs.operand_block);
+    r.rounding = xs.rounding;
+    r.overflow = xs.overflow;
+    if (r.bits < 2 || r.bits > px.format.width) throw std::logic_error("operand_bits outside 2..bits");
+    return r;
+  }
+
+  // The operands (and exponents) of the n states from `first`, once they are all updated.
+  void state_operands(const OperandRule& R, const QuantParams& px, const std::vector<int64_t>& xr,
+                      const std::vector<int64_t>& xi, size_t first, size_t n, std::vector<int64_t>& orr,
+                      std::vector<int64_t>& oi, std::vector<int>& e, Trace& tr, uint64_t* events) const {
+    if (R.mode != OperandRule::Block) {
+      for (size_t k = first; k < first + n; ++k) {
+        const double r = R.mode == OperandRule::Static ? px.scale() / R.xo->scale() : 0;
+        orr[k] = R.mode == OperandRule::Static ? scaled_sum({{xr[k], r}}, *R.xo, events) : xr[k];
+        oi[k] = R.mode == OperandRule::Static ? scaled_sum({{xi[k], r}}, *R.xo, events) : xi[k];
+        e[k] = 0;
+      }
+      return;
+    }
+    const Format ob = Format::fixed(true, R.bits, 0);
+    const cpp_int top = pow2(R.bits - 1) - 1;
+    for (size_t b = first; b < first + n; b += R.block) {
+      const size_t end = std::min(first + n, b + R.block);
+      cpp_int M = 0;  // the largest magnitude of the block's parts
+      for (size_t k = b; k < end; ++k)
+        for (const int64_t v : {xr[k], xi[k]}) {
+          const cpp_int mag = v < 0 ? -cpp_int(v) : cpp_int(v);
+          if (mag > M) M = mag;
+        }
+      const int e0 = std::max(0, bitlen(M) - (R.bits - 1));
+      const bool carry = round_rational(M, pow2(e0), R.rounding) > top;
+      const int x = carry ? e0 + 1 : e0;
+      if (x > px.format.width - R.bits + 1) throw std::logic_error("a block exponent above w_x - b + 1");
+      tr.blocks_shifted += x > 0;
+      tr.blocks_carried += carry;
+      for (size_t k = b; k < end; ++k) {
+        orr[k] = fit(round_rational(xr[k], pow2(x), R.rounding), ob, R.overflow, events);
+        oi[k] = fit(round_rational(xi[k], pow2(x), R.rounding), ob, R.overflow, events);
+        e[k] = x;
+      }
+    }
+  }
+
   // Norm(r) into o over the H features of each step (LayerNorm, or the folded BatchNorm).
   Mat norm(const Mat& r, const QuantParams& pr, const QuantParams& po, const std::string& p, Trace& tr,
            const std::string& evname) const {
@@ -461,8 +571,8 @@ class Reference {
     if (cfg.norm == core::Norm::Batch) {
       for (size_t t = 0; t < L; ++t)
         for (size_t f = 0; f < H; ++f)
-          o[t][f] = scaled_sum({{cpp_int(r[t][f]) * sc.q[f], sc.p(f).scale() * pr.scale() / po.scale()},
-                                {cpp_int(sh.q[f]), sh.p(f).scale() / po.scale()}},
+          o[t][f] = scaled_sum({{cpp_int(r[t][f]) * weight_operand(sc, f), sc.p(f).scale() * pr.scale() / po.scale()},
+                                {weight_operand(sh, f), sh.p(f).scale() / po.scale()}},
                                po, ev(tr, evname));
       return o;
     }
@@ -493,8 +603,8 @@ class Reference {
       // every d_f is 0 and the first term vanishes whatever rs is: rs = 0 here.
       const cpp_int rs = v + E == 0 ? cpp_int(0) : isqrt(floor_div(pow2(112) * H, v + E));
       for (size_t f = 0; f < H; ++f)
-        o[t][f] = scaled_sum({{d[f] * rs * sc.q[f], std::ldexp(sc.p(f).scale(), -56) / po.scale()},
-                              {cpp_int(sh.q[f]), sh.p(f).scale() / po.scale()}},
+        o[t][f] = scaled_sum({{d[f] * rs * weight_operand(sc, f), std::ldexp(sc.p(f).scale(), -56) / po.scale()},
+                              {weight_operand(sh, f), sh.p(f).scale() / po.scale()}},
                              po, ev(tr, evname));
     }
     return o;

@@ -148,15 +148,28 @@ TEST(PrecisionConfig, RejectsBitWidthsOutsideOneToThirtyTwo) {
   EXPECT_NO_THROW(parse("components: {D: {bits: 1, scheme: asymmetric}}"));
 }
 
-TEST(PrecisionConfig, RejectsAsymmetricSchemesForTheComplexComponents) {
-  for (const char* c : {"A", "B", "C", "x"})
-    expect_config_error(std::string("components: {") + c + ": {scheme: asymmetric}}",
-                        std::string("precision.components.") + c + ".scheme", "asymmetric",
-                        {"complex", "symmetric"});
+// Weights take zero points (the operand q - zp is formed at fetch, docs/fixed_point.md 9.2), the
+// complex A, B and C included; the state does not (a zero point on it would add cross terms to
+// every complex product of the recurrence).
+TEST(PrecisionConfig, RejectsAnAsymmetricStateAndAcceptsAsymmetricWeights) {
+  expect_config_error("components: {x: {scheme: asymmetric}}", "precision.components.x.scheme", "asymmetric",
+                      {"state x", "allowed: symmetric"});
+  for (const char* c : {"A", "B", "C", "D", "encoder", "decoder", "mixing", "norm"}) {
+    SCOPED_TRACE(c);
+    const auto cfg = parse(std::string("components: {") + c + ": {scheme: asymmetric, granularity: per_channel}}");
+    EXPECT_EQ(cfg.spec(parse_component(c)).scheme, Scheme::Asymmetric);
+    EXPECT_EQ(PrecisionConfig::from_yaml(cfg.to_yaml()), cfg);
+  }
   EXPECT_NO_THROW(parse("components: {D: {scheme: asymmetric}, act: {scheme: asymmetric}}"));
-  // inherited from the defaults: blamed where it was written
+  // inherited from the defaults: blamed where it was written, naming the state
   expect_config_error("default: quantized\ndefaults: {scheme: asymmetric}",
-                      "precision.defaults.scheme", "asymmetric", {"complex component A"});
+                      "precision.defaults.scheme", "asymmetric", {"state x"});
+  // the defaults' asymmetric scheme is fine once the state says symmetric (the unlisted bias is
+  // then the next to refuse it: at accumulator scale its zero point is 0)
+  expect_config_error("default: quantized\ndefaults: {scheme: asymmetric}\ncomponents: {x: {scheme: symmetric}}",
+                      "precision.defaults.scheme", "asymmetric", {"accumulator"});
+  EXPECT_NO_THROW(parse("default: quantized\ndefaults: {scheme: asymmetric}\n"
+                        "components: {x: {scheme: symmetric}, bias: {scheme: symmetric}}"));
 }
 
 TEST(PrecisionConfig, RejectsPercentileWithoutPercentileCalibrationOrOutOfRange) {
@@ -220,9 +233,13 @@ TEST(PrecisionConfig, RejectsUnknownKeysAndComponentsListingTheAllowedOnes) {
                       {"name, description, default, defaults, components"});
   expect_config_error("defaults: {colour: red}", "precision.defaults.colour", "red");
   expect_config_error("components: {E: 8}", "precision.components.E", "E",
-                      {"A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, bias"});
+                      {"A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, input, residual, "
+                       "gelu_out, glu, gate, pool, bias, norm"});
   expect_config_error("components: {A: [1, 2]}", "precision.components.A", "[1, 2]",
-                      {"float, quantized"});
+                      {"float, quantized, wide"});
+  expect_config_error("components: {A: narrow}", "precision.components.A", "narrow", {"float, quantized, wide"});
+  expect_config_error("components: {x: {operand_bitz: 8}}", "precision.components.x.operand_bitz", "8",
+                      {"unknown key", "operand_bits, operand_block"});
   expect_config_error("default: maybe", "precision.default", "maybe", {"float", "quantized"});
   expect_config_error("components: {A: {rounding: nearest}}", "precision.components.A.rounding",
                       "nearest", {"half_even"});
@@ -299,23 +316,208 @@ TEST(PrecisionConfig, ValidatesProgrammaticEditsWithTheSameRules) {
   QuantizerSpec s;
   s.scheme = Scheme::Asymmetric;
   cfg.set_quantized(Component::D, s);
-  EXPECT_NO_THROW(cfg.validate());
   cfg.set_quantized(Component::A, s);
-  try {
-    cfg.validate();
-    FAIL() << "no ConfigError";
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(e.key(), "precision.components.A.scheme");
-  }
-  cfg.set_float(Component::A);
+  EXPECT_NO_THROW(cfg.validate());
+  auto expect_key = [&](const std::string& prefix, const std::string& key) {
+    try {
+      cfg.validate(prefix);
+      ADD_FAILURE() << "no ConfigError, expected one at " << key;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.key(), key) << e.what();
+    }
+  };
+  cfg.set_quantized(Component::x, s);
+  expect_key("precision", "precision.components.x.scheme");
+  s.scheme = Scheme::Symmetric;
   s.bits = 40;
   cfg.set_quantized(Component::x, s);
-  try {
-    cfg.validate("p");
-    FAIL() << "no ConfigError";
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(e.key(), "p.components.x.bits");
+  expect_key("p", "p.components.x.bits");
+  s.bits = 8;
+  s.operand_bits = 6;
+  cfg.set_quantized(Component::x, s);
+  EXPECT_NO_THROW(cfg.validate());
+  cfg.set_quantized(Component::A, s);  // the operand keys belong to the state
+  expect_key("p", "p.components.A.operand_bits");
+  cfg.set_float(Component::A);
+  s.operand_bits = 9;
+  cfg.set_quantized(Component::x, s);
+  expect_key("p", "p.components.x.operand_bits");
+}
+
+// ---------- the activation points split from act ----------
+
+const Component kActChildren[] = {Component::input, Component::residual, Component::gelu_out,
+                                  Component::glu,   Component::gate,     Component::pool};
+
+TEST(PrecisionConfig, ActivationPointsSplitFromActInheritItsEntryUnlessListed) {
+  for (const Component c : kActChildren) EXPECT_EQ(info(c).parent, Component::act) << component_name(c);
+  EXPECT_EQ(info(Component::act).parent, Component::act);
+  EXPECT_EQ(info(Component::ssm_in).parent, Component::ssm_in);
+
+  const auto only_act = parse("components: {act: {bits: 9, rounding: floor}}");
+  for (const Component c : kActChildren) {
+    EXPECT_TRUE(only_act.component(c) == only_act.component(Component::act)) << component_name(c);
+    EXPECT_EQ(only_act.bits(c), 9) << component_name(c);
   }
+  EXPECT_TRUE(only_act.is_float(Component::ssm_in));  // not a child: default float
+
+  const auto listed = parse(R"(
+default: quantized
+defaults: {bits: 6}
+components:
+  act: {bits: 10, calibration: mse}
+  residual: 16
+  gate: 4
+  pool: float
+)");
+  EXPECT_EQ(listed.bits(Component::ssm_in), 6);  // unlisted, not a child: the defaults
+  EXPECT_EQ(listed.bits(Component::act), 10);
+  EXPECT_EQ(listed.bits(Component::residual), 16);
+  EXPECT_EQ(listed.spec(Component::residual).calibration, Calibration::MaxAbs);  // its own entry, from the defaults
+  EXPECT_EQ(listed.bits(Component::gate), 4);
+  EXPECT_TRUE(listed.is_float(Component::pool));
+  for (const Component c : {Component::input, Component::gelu_out, Component::glu}) {
+    EXPECT_EQ(listed.bits(c), 10) << component_name(c);  // act's entry, not the defaults'
+    EXPECT_EQ(listed.spec(c).calibration, Calibration::Mse) << component_name(c);
+  }
+
+  // a float act: its unlisted children are float too, a listed one is quantized
+  const auto float_act = parse("components: {A: 8, glu: 12}");
+  EXPECT_TRUE(float_act.is_float(Component::act));
+  EXPECT_TRUE(float_act.is_float(Component::residual));
+  EXPECT_EQ(float_act.bits(Component::glu), 12);
+}
+
+TEST(PrecisionConfig, SettingActProgrammaticallySetsTheComponentsThatInheritIt) {
+  PrecisionConfig cfg;
+  QuantizerSpec s;
+  s.bits = 8;
+  cfg.set_quantized(Component::act, s);
+  for (const Component c : kActChildren) EXPECT_EQ(cfg.bits(c), 8) << component_name(c);
+  EXPECT_TRUE(cfg.is_float(Component::ssm_in));
+  QuantizerSpec wide = s;
+  wide.bits = 16;
+  cfg.set_quantized(Component::residual, wide);  // a child after its parent: it differs
+  EXPECT_EQ(cfg.bits(Component::residual), 16);
+  EXPECT_EQ(cfg.bits(Component::glu), 8);
+  cfg.set_float(Component::gate);
+  EXPECT_TRUE(cfg.is_float(Component::gate));
+  EXPECT_EQ(cfg.bits(Component::pool), 8);
+  cfg.set_quantized(Component::act, s);  // setting the parent again sets every child
+  EXPECT_EQ(cfg.bits(Component::residual), 8);
+  EXPECT_FALSE(cfg.is_float(Component::gate));
+  cfg.set_float(Component::act);
+  for (const Component c : kActChildren) EXPECT_TRUE(cfg.is_float(c)) << component_name(c);
+}
+
+TEST(PrecisionConfig, ToYamlLeavesOutAChildEqualToItsParentAndRoundTrips) {
+  const auto same = parse("components: {act: 8, A: 8}");
+  const YAML::Node y = same.to_yaml();
+  EXPECT_TRUE(y["components"]["act"].IsDefined());
+  for (const Component c : kActChildren)
+    EXPECT_FALSE(y["components"][component_name(c)].IsDefined()) << component_name(c);
+  EXPECT_EQ(PrecisionConfig::from_yaml(y), same);
+  EXPECT_EQ(PrecisionConfig::from_yaml(YAML::Load(same.to_yaml_string())), same);
+
+  const auto differ = parse("components: {act: 8, residual: 16, gate: float, pool: {bits: 8, rounding: floor}}");
+  const YAML::Node d = differ.to_yaml();
+  EXPECT_EQ(d["components"]["residual"]["bits"].as<int>(), 16);
+  EXPECT_EQ(d["components"]["gate"].as<std::string>(), "float");
+  EXPECT_EQ(d["components"]["pool"]["rounding"].as<std::string>(), "floor");
+  for (const Component c : {Component::input, Component::gelu_out, Component::glu})
+    EXPECT_FALSE(d["components"][component_name(c)].IsDefined()) << component_name(c);
+  EXPECT_EQ(PrecisionConfig::from_yaml(d), differ);
+  EXPECT_EQ(PrecisionConfig::from_yaml(YAML::Load(differ.to_yaml_string())), differ);
+
+  // a child quantized under a float act, and the same made programmatically
+  const auto under_float = parse("components: {glu: 12}");
+  EXPECT_EQ(PrecisionConfig::from_yaml(under_float.to_yaml()), under_float);
+  PrecisionConfig edited;
+  QuantizerSpec s;
+  s.bits = 8;
+  edited.set_quantized(Component::act, s);
+  s.bits = 14;
+  edited.set_quantized(Component::residual, s);
+  edited.validate();
+  EXPECT_EQ(PrecisionConfig::from_yaml(edited.to_yaml()), edited);
+}
+
+// `wide`: the accumulator's width (32 bits, maxabs), where a paper leaves a point float.
+TEST(PrecisionConfig, WideMeansThirtyTwoBitsMaxAbs) {
+  const auto cfg = parse(R"(
+default: quantized
+defaults: {bits: 8, calibration: percentile, percentile: 99.9, rounding: floor}
+components:
+  residual: wide
+  pool: wide
+  bias: wide
+)");
+  for (const Component c : {Component::residual, Component::pool, Component::bias}) {
+    EXPECT_EQ(cfg.bits(c), 32) << component_name(c);
+    EXPECT_EQ(cfg.spec(c).calibration, Calibration::MaxAbs) << component_name(c);
+    EXPECT_EQ(cfg.spec(c).percentile, QuantizerSpec::kDefaultPercentile) << component_name(c);  // dropped
+    EXPECT_EQ(cfg.spec(c).rounding, Rounding::Floor) << component_name(c);  // the rest from the defaults
+  }
+  EXPECT_EQ(cfg.bits(Component::act), 8);
+  EXPECT_EQ(cfg.bits(Component::glu), 8);
+  EXPECT_EQ(cfg.spec(Component::glu).calibration, Calibration::Percentile);
+  EXPECT_EQ(PrecisionConfig::from_yaml(cfg.to_yaml()), cfg);
+  // `act: wide` is inherited by its children
+  const auto act = parse("components: {act: wide}");
+  for (const Component c : kActChildren) EXPECT_EQ(act.bits(c), 32) << component_name(c);
+}
+
+// A bias not listed is at the accumulator's width whatever the defaults' bits; listed, it takes
+// what it is given (the defaults for `quantized`); under default: float it stays float.
+TEST(PrecisionConfig, AnUnlistedBiasIsThirtyTwoBitsUnderDefaultQuantized) {
+  const auto unlisted = parse("default: quantized\ndefaults: {bits: 8, scale: pow2}");
+  EXPECT_EQ(unlisted.bits(Component::bias), 32);
+  EXPECT_EQ(unlisted.spec(Component::bias).scale, ScaleKind::Pow2);  // the other keys: the defaults
+  EXPECT_EQ(unlisted.bits(Component::encoder), 8);
+  EXPECT_EQ(PrecisionConfig::from_yaml(unlisted.to_yaml()), unlisted);
+  EXPECT_EQ(parse("default: quantized\ndefaults: {bits: 8}\ncomponents: {bias: 16}").bits(Component::bias), 16);
+  EXPECT_EQ(parse("default: quantized\ndefaults: {bits: 8}\ncomponents: {bias: quantized}").bits(Component::bias), 8);
+  EXPECT_TRUE(parse("defaults: {bits: 8}\ncomponents: {encoder: 8}").is_float(Component::bias));
+}
+
+// operand_bits / operand_block: the state x only (a component entry, never a default), operand_bits
+// 0 or 2..bits, operand_block 0..4096 and only with operand_bits; written back only where set.
+TEST(PrecisionConfig, StateOperandKeysOnlyOnXWithinTheirRanges) {
+  const auto stat = parse("components: {x: {bits: 16, operand_bits: 8}}");
+  EXPECT_EQ(stat.spec(Component::x).operand_bits, 8);
+  EXPECT_EQ(stat.spec(Component::x).operand_block, 0);
+  EXPECT_EQ(PrecisionConfig::from_yaml(stat.to_yaml()), stat);
+  const auto block = parse("components: {x: {bits: 16, operand_bits: 8, operand_block: 4096}}");
+  EXPECT_EQ(block.spec(Component::x).operand_block, 4096);
+  EXPECT_EQ(block.to_yaml()["components"]["x"]["operand_block"].as<int>(), 4096);
+  EXPECT_EQ(PrecisionConfig::from_yaml(YAML::Load(block.to_yaml_string())), block);
+  EXPECT_FALSE(parse("components: {x: 16}").to_yaml()["components"]["x"]["operand_bits"].IsDefined());
+  EXPECT_NO_THROW(parse("components: {x: {bits: 8, operand_bits: 8, operand_block: 1}}"));
+  EXPECT_NO_THROW(parse("components: {x: {bits: 8, operand_bits: 2}}"));
+
+  for (const char* c : {"A", "B", "C", "D", "ssm_in", "act", "encoder", "bias"})
+    expect_config_error(std::string("components: {") + c + ": {bits: 16, operand_bits: 8}}",
+                        std::string("precision.components.") + c + ".operand_bits", "8", {"only to the state component x"});
+  expect_config_error("components: {A: {bits: 16, operand_bits: 8, operand_block: 2}}",
+                      "precision.components.A.operand_bits", "8", {"state component x"});
+  expect_config_error("defaults: {operand_bits: 8}", "precision.defaults.operand_bits", "8",
+                      {"unknown key", "only in a component"});
+  expect_config_error("components: {x: {bits: 16, operand_block: 4}}", "precision.components.x.operand_block", "4",
+                      {"only with operand_bits"});
+  expect_config_error("components: {x: {bits: 8, operand_bits: 9}}", "precision.components.x.operand_bits", "9",
+                      {"2..8"});
+  expect_config_error("components: {x: {bits: 16, operand_bits: 1}}", "precision.components.x.operand_bits", "1",
+                      {"2..16"});
+  expect_config_error("components: {x: {bits: 16, operand_bits: -2}}", "precision.components.x.operand_bits", "-2");
+  expect_config_error("components: {x: {bits: 16, operand_bits: 8, operand_block: 4097}}",
+                      "precision.components.x.operand_block", "4097", {"1..4096"});
+  expect_config_error("components: {x: {bits: 16, operand_bits: 8, operand_block: -1}}",
+                      "precision.components.x.operand_block", "-1");
+  expect_config_error("components: {x: {bits: 16, operand_bits: eight}}", "precision.components.x.operand_bits",
+                      "eight");
+  // inherited by a narrower x from the defaults' bits: blamed at the operand key
+  expect_config_error("default: quantized\ndefaults: {bits: 6}\ncomponents: {x: {operand_bits: 8}}",
+                      "precision.components.x.operand_bits", "8", {"2..6"});
 }
 
 TEST(Components, HaveFixedNamesThatParseBack) {

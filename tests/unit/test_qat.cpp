@@ -1,12 +1,17 @@
-// QAT: its forward pass is the integer C-model (the same integers as `eval` on the saved model),
-// its gradient is the float model's gradient through the straight-through estimator, and it
-// recovers accuracy that PTQ loses.
+// QAT: its forward pass is the integer C-model (the same integers as `eval` on the saved model and
+// as the reference model, with zero points and a narrowed state operand too), its float view
+// dequantizes asymmetric weights as (q - zp) * scale, its gradient is the float model's gradient
+// through the straight-through estimator, and it recovers accuracy that PTQ loses.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
+#include <set>
 
 #include "ssm_core/qat.hpp"
 #include "tests/support/pulse_task.hpp"
+#include "tests/support/qreference.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim::core;
@@ -199,5 +204,167 @@ TEST(Qat, DiscreteAndPolarQatRecoverAccuracy) {
         << (rec == Recurrence::Polar ? "polar" : "discrete") << ": PTQ " << r.ptq_val_accuracy << " QAT "
         << r.best_val_accuracy;
     EXPECT_EQ(r.best.metadata.at("qat.recurrence"), rec == Recurrence::Polar ? "polar" : "discrete");
+  }
+}
+
+namespace {
+
+// Asymmetric weights per channel (every weight component: A, B, C, D, encoder, decoder, mixing,
+// norm), activations at 8 bits, the state stored at 16 bits with its operand narrowed to 8 (block
+// 0: static into xo; block k: block floating point).
+PrecisionConfig zero_points_and_operand(int block) {
+  PrecisionConfig p = uniform(8, 16);
+  for (auto c : {Component::A, Component::B, Component::C, Component::D, Component::encoder, Component::decoder,
+                 Component::mixing, Component::norm}) {
+    ssmsim::quant::QuantizerSpec s;
+    s.bits = c == Component::A ? 10 : 8;
+    s.scheme = ssmsim::quant::Scheme::Asymmetric;
+    s.granularity = ssmsim::quant::Granularity::PerChannel;
+    p.set_quantized(c, s);
+  }
+  ssmsim::quant::QuantizerSpec x;
+  x.bits = 16;
+  x.operand_bits = 8;
+  x.operand_block = block;
+  p.set_quantized(Component::x, x);
+  p.validate();
+  return p;
+}
+
+// An untrained model's parameters (seeded) with seeded noise, as a checkpoint: the noise gives
+// every tensor values of both signs (the initial norm shifts are 0, the initial Lambda_bar has
+// no negative imaginary part), so that asymmetric quantizers have zero points other than 0.
+FloatCheckpoint initialised(const ModelConfig& config, uint64_t seed) {
+  const Model model(config);
+  auto p = model.init(seed);
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> noise(0.0, 0.1);
+  for (auto& v : p) v += noise(rng);
+  return FloatCheckpoint{model.config(), std::vector<float>(p.begin(), p.end()), {}};
+}
+
+bool any_zero_point(const QTensor& t) {
+  for (const auto& p : t.params)
+    if (p.zero_point != 0) return true;
+  return false;
+}
+
+}  // namespace
+
+// QAT quantizes its weights with quantize_weights and the PTQ's points (xo included) at every
+// step; its forward pass on them gives the logits and predictions that QEngine gives on the PTQ
+// model read back from its file, and the reference model of docs/fixed_point.md section 9 gives
+// the same logits: with zero points and a narrowed state operand, static and block floating point.
+TEST(Qat, ForwardPassIsTheCModelWithZeroPointsAndANarrowedStateOperand) {
+  const Workload w = pulse_workload(5);
+  for (const int block : {0, 3}) {
+    const std::string name = block == 0 ? "static operand" : "block operand";
+    const ModelConfig config = small_model(block == 0 ? Norm::Layer : Norm::Batch);
+    const FloatCheckpoint ck = initialised(config, 17 + block);
+    const Model model(ck.config);
+    const PrecisionConfig prec = zero_points_and_operand(block);
+    PtqOptions opt;
+    opt.calib = 64;
+    const QModel ptq = quantize_ptq(ck, prec, w.train, opt);
+    EXPECT_TRUE(any_zero_point(ptq.tensor("layers.0.A")) && any_zero_point(ptq.tensor("encoder.weight"))) << name;
+    EXPECT_EQ(ptq.points.count("layers.0.xo"), block == 0 ? 1u : 0u) << name;
+    // what QAT runs at every step
+    const QModel step = quantize_weights(ck.config, ck.params, prec, ptq.points, opt.gelu);
+    for (const auto& [tname, t] : ptq.tensors) {
+      EXPECT_EQ(step.tensor(tname).q, t.q) << name << " " << tname;
+      EXPECT_TRUE(step.tensor(tname).params == t.params) << name << " " << tname;
+    }
+    const auto file = ssmsim::testing::scratch_dir("qat_zero_points") / ("q" + std::to_string(block) + ".safetensors");
+    save_qmodel(file, ptq);
+    const QModel loaded = load_qmodel(file);
+    const QEngine qat_engine(step), eval_engine(loaded);
+    const QatView view = qat_view(model, ck.params, step);
+    const ssmsim::testing::qref::Reference ref(loaded);
+    std::set<int64_t> distinct;
+    for (size_t c = 0; c < 3; ++c) {
+      const size_t valid = c == 2 ? 5 : kLanes;
+      std::vector<size_t> idx(valid);
+      for (size_t i = 0; i < valid; ++i) idx[i] = c * kLanes + i;
+      const Chunk ch = make_chunk(w.test, idx.data(), valid);
+      auto q1 = qat_engine.make_workspace(), q2 = eval_engine.make_workspace();
+      auto ws = make_workspace<float>();
+      std::vector<float> g(ck.params.size(), 0.f);
+      std::vector<int64_t> qat_logits;
+      size_t correct = 0;
+      qat_chunk(model, view, qat_engine, ch, *q1, *ws, g.data(), &correct, &qat_logits);
+      ssmsim::quant::SaturationCounters sat;
+      const QChunkResult ev = eval_engine.run_chunk(ch, *q2, sat);
+      ASSERT_EQ(qat_logits, ev.logits) << name << " chunk " << c;
+      const size_t classes = ck.config.d_output;
+      size_t eval_correct = 0;
+      for (size_t i = 0; i < valid; ++i) {
+        const auto first = qat_logits.begin() + static_cast<std::ptrdiff_t>(i * classes);
+        const auto arg = std::max_element(first, first + static_cast<std::ptrdiff_t>(classes)) - first;
+        EXPECT_EQ(arg, ev.predicted[i]) << name << " chunk " << c << " lane " << i;
+        eval_correct += ev.predicted[i] == w.test.labels[idx[i]];
+        const auto tr = ref.run(w.test.input(idx[i]), w.test.length);
+        EXPECT_EQ(std::vector<int64_t>(first, first + static_cast<std::ptrdiff_t>(classes)), tr.logits)
+            << name << " chunk " << c << " lane " << i << ": the reference's logits";
+      }
+      EXPECT_EQ(correct, eval_correct) << name << " chunk " << c;
+      distinct.insert(qat_logits.begin(), qat_logits.end());
+    }
+    EXPECT_GT(distinct.size(), 8u) << name << ": the logits are (nearly) constant";
+  }
+}
+
+// The float view of an asymmetric model holds (q - zp) * scale for every weight, the channel's zero
+// point and scale (computed here exactly: mult * 2^-shift), also for the discretized A and B that
+// the backward pass reads from the prepared coefficients.
+TEST(Qat, ViewDequantizesAsymmetricWeightsAsCodeMinusZeroPointTimesScale) {
+  const Workload w = pulse_workload(5);
+  const ModelConfig config = small_model();
+  const FloatCheckpoint ck = initialised(config, 23);
+  const Model model(ck.config);
+  PtqOptions opt;
+  opt.calib = 32;
+  QModel q = quantize_ptq(ck, zero_points_and_operand(0), w.train, opt);
+  // a tensor whose values are all of one sign calibrates zero points 0 (the range always holds 0):
+  // norm.scale (near 1) and the initial Lambda_bar, B_bar here; those are given zero points by hand
+  // (codes unchanged, each zero point inside the unsigned range: still a valid asymmetric model)
+  for (const char* name : {"layers.0.A", "layers.0.B", "layers.0.norm.scale"}) {
+    QTensor& t = q.tensors.at(name);
+    ASSERT_FALSE(t.params[0].format.is_signed) << name << " is not asymmetric";
+    if (!any_zero_point(t))
+      for (size_t c = 0; c < t.params.size(); ++c) t.params[c].zero_point = static_cast<int64_t>(c % 3) + 1;
+  }
+  const QatView view = qat_view(model, ck.params, q);
+  auto dq = [](const QTensor& t, size_t i) {
+    const size_t ch = t.params.size() == 1 ? 0 : i / (t.size() / t.params.size());
+    const auto& p = t.params[ch];
+    return static_cast<float>(static_cast<double>(t.q[i] - p.zero_point) *
+                              std::ldexp(static_cast<double>(p.format.scale.mult), -p.format.scale.shift));
+  };
+  const std::pair<const char*, const char*> flat[] = {{"encoder.weight", "encoder.weight"},
+                                                      {"decoder.weight", "decoder.weight"},
+                                                      {"layers.0.C", "s4_layers.0.kernel.C"},
+                                                      {"layers.0.D", "s4_layers.0.D"},
+                                                      {"layers.0.mix.weight", "s4_layers.0.output_linear.0.weight"},
+                                                      {"layers.0.norm.scale", "norms.0.weight"},
+                                                      {"layers.0.norm.shift", "norms.0.bias"}};
+  for (const auto& [qname, fname] : flat) {
+    const QTensor& t = q.tensor(qname);
+    EXPECT_TRUE(any_zero_point(t)) << qname;
+    const float* at = view.params.data() + model.layout().find(fname).offset;
+    size_t moved = 0;
+    for (size_t i = 0; i < t.size(); ++i) {
+      ASSERT_EQ(at[i], dq(t, i)) << qname << "[" << i << "]";
+      moved += t.p(t.params.size() == 1 ? 0 : i / (t.size() / t.params.size())).zero_point != 0;
+    }
+    EXPECT_GT(moved, 0u) << qname << ": no code with a zero point";
+  }
+  const QTensor &A = q.tensor("layers.0.A"), &B = q.tensor("layers.0.B");
+  EXPECT_TRUE(any_zero_point(A) && any_zero_point(B));
+  const auto& k = view.prep.s4d[0];
+  for (size_t m = 0; m < k.H * k.N2; ++m) {
+    ASSERT_EQ(k.Lr[m], dq(A, 2 * m)) << m;
+    ASSERT_EQ(k.Li[m], dq(A, 2 * m + 1)) << m;
+    ASSERT_EQ(k.Br[m], dq(B, 2 * m)) << m;
+    ASSERT_EQ(k.Bi[m], dq(B, 2 * m + 1)) << m;
   }
 }

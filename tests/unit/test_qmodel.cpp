@@ -238,22 +238,42 @@ TEST(QModel, EveryPointRowIsCoveredByItsComponentsTableRow) {
   EXPECT_EQ(point_name(PointId::mixg, 2), "layers.2.mixg");
 }
 
+// Every tensor and point of a quantized model is in its component's covers: with the state stored
+// as its operand, with a static operand (the point xo exists, one per layer) and with a block
+// floating-point operand (no xo).
 TEST(QModel, EveryTensorAndPointOfAQuantizedModelIsCoveredByItsComponent) {
   const FloatCheckpoint ck = embedded_checkpoint();
   auto rng = ssmsim::testing::seeded_rng("qmodel-covers");
   const SequenceSet set = random_set(8, 50, rng);
   PtqOptions opt;
   opt.calib = 8;
-  const QModel q = quantize_ptq(ck, all_bits(8), set, opt);
-  for (const auto& [name, t] : q.tensors)
-    EXPECT_TRUE(covers(t.component, name)) << name << " is not in the covers of "
-                                           << ssmsim::quant::component_name(t.component);
-  for (const auto& [name, p] : q.points) {
-    const PointInfo* found = nullptr;
-    for (const PointInfo& row : kPoints)
-      for (size_t i = 0; i < ck.config.n_layers; ++i)
-        if (point_name(row.id, i) == name) found = &row;
-    ASSERT_NE(found, nullptr) << name << " has no row in kPoints";
-    EXPECT_TRUE(covers(found->component, name)) << name;
+  for (const int block : {-1, 0, 4}) {  // -1: no operand_bits
+    auto prec = all_bits(8);
+    ssmsim::quant::QuantizerSpec x;
+    x.bits = 16;
+    x.operand_bits = block < 0 ? 0 : 8;
+    x.operand_block = block < 0 ? 0 : block;
+    prec.set_quantized(ssmsim::quant::Component::x, x);
+    prec.validate();
+    const QModel q = quantize_ptq(ck, prec, set, opt);
+    const std::string what = block < 0 ? "stored operand" : block == 0 ? "static operand" : "block operand";
+    for (const auto& [name, t] : q.tensors)
+      EXPECT_TRUE(covers(t.component, name)) << what << ": " << name << " is not in the covers of "
+                                             << ssmsim::quant::component_name(t.component);
+    size_t xo = 0;
+    for (const auto& [name, p] : q.points) {
+      const PointInfo* found = nullptr;
+      for (const PointInfo& row : kPoints)
+        for (size_t i = 0; i < ck.config.n_layers; ++i)
+          if (point_name(row.id, i) == name) found = &row;
+      ASSERT_NE(found, nullptr) << what << ": " << name << " has no row in kPoints";
+      EXPECT_TRUE(covers(found->component, name)) << what << ": " << name;
+      if (found->id == PointId::xo) {
+        ++xo;
+        EXPECT_EQ(found->component, ssmsim::quant::Component::x) << name;
+        EXPECT_EQ(p[0].format.width, 8) << name << ": operand_bits wide";
+      }
+    }
+    EXPECT_EQ(xo, block == 0 ? ck.config.n_layers : 0u) << what;
   }
 }

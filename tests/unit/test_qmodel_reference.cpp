@@ -3,20 +3,27 @@
 // logits, the predictions and every intermediate code the workspace exposes, over S4D and S5
 // models (conjugate symmetry on and off), pre- and post-norm, LayerNorm and BatchNorm, every mixing
 // layer, both poolings, both integer GELUs and precision configs that vary widths, granularity,
-// scale kinds, rounding and overflow modes.
+// scale kinds, rounding and overflow modes; asymmetric weights (zero points) per tensor and per
+// channel, the activation points split from act at their own widths, the sigmoid gate's u<b>.<b-1>,
+// and the state operand (stored, static into xo, block floating point with blocks of 1, 3 and a
+// whole channel). A model changed in one code, one zero point or its operand width fails them.
+#include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "quant/precision.hpp"
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/model.hpp"
 #include "ssm_core/qmodel.hpp"
+#include "ssm_core/qsteps.hpp"
 #include "tests/support/qreference.hpp"
 #include "tests/support/testing.hpp"
 
@@ -137,6 +144,59 @@ PrecisionConfig overflowing() {
   y.rounding = Rounding::Floor;
   p.set_quantized(Component::ssm_out, y);
   p.set_name("act_wrap");
+  p.validate();
+  return p;
+}
+
+// Asymmetric weights: every weight component (A, B, C, D, encoder, decoder, mixing, norm) with a
+// zero point, per tensor or per channel; some with power-of-two scales and other rounding modes.
+PrecisionConfig asymmetric(Granularity g, int bits, const std::string& name) {
+  PrecisionConfig p = uniform(12);
+  for (auto c : {Component::A, Component::B, Component::C, Component::D, Component::encoder, Component::decoder,
+                 Component::mixing, Component::norm}) {
+    QuantizerSpec s = bits_spec(c == Component::A ? bits + 2 : bits);
+    s.scheme = quant::Scheme::Asymmetric;
+    s.granularity = g;
+    if (c == Component::B || c == Component::norm) s.scale = ScaleKind::Pow2;
+    if (c == Component::C) s.rounding = Rounding::HalfUp;
+    if (c == Component::D) s.rounding = Rounding::Floor;
+    p.set_quantized(c, s);
+  }
+  p.set_name(name);
+  p.validate();
+  return p;
+}
+
+// The state stored at x_bits, its operand narrowed to op_bits: a static scale into xo (block 0) or
+// block floating point with `block` states per exponent, in x's rounding and overflow modes.
+PrecisionConfig with_operand(PrecisionConfig p, int x_bits, int op_bits, int block, Rounding r, Overflow o,
+                             const std::string& name) {
+  QuantizerSpec x = bits_spec(x_bits);
+  x.operand_bits = op_bits;
+  x.operand_block = block;
+  x.rounding = r;
+  x.overflow = o;
+  p.set_quantized(Component::x, x);
+  p.set_name(name);
+  p.validate();
+  return p;
+}
+
+// The points split from act, each at its own width and rounding (act itself 10 bits): the input 8,
+// the residual stream 14, the GELU output 9, the GLU 11, the gate 3 (u3.2: sigmoid(v) >= 0.875
+// reads 1.0), the pooled vector 7.
+PrecisionConfig split_act(PrecisionConfig p, const std::string& name) {
+  p.set_quantized(Component::act, bits_spec(10));
+  const std::tuple<Component, int, Rounding> w[] = {
+      {Component::input, 8, Rounding::HalfUp},     {Component::residual, 14, Rounding::HalfEven},
+      {Component::gelu_out, 9, Rounding::Floor},    {Component::glu, 11, Rounding::HalfAway},
+      {Component::gate, 3, Rounding::HalfEven},    {Component::pool, 7, Rounding::HalfDown}};
+  for (const auto& [c, bits, r] : w) {
+    QuantizerSpec s = bits_spec(bits);
+    s.rounding = r;
+    p.set_quantized(c, s);
+  }
+  p.set_name(name);
   p.validate();
   return p;
 }
@@ -269,6 +329,7 @@ struct Built {
   core::ModelConfig config;
   core::QModel q;
   core::SequenceSet test;  // kTest sequences of kSteps steps
+  std::vector<float> params;  // the float checkpoint's parameters
 };
 
 constexpr size_t kTest = 8;
@@ -279,6 +340,7 @@ Built build(const Case& k, const PrecisionConfig& precision, const std::string& 
   b.config = model_config(k);
   auto rng = ssmsim::testing::seeded_rng(name);
   const core::FloatCheckpoint ck = make_checkpoint(b.config, rng);
+  b.params = ck.params;
   const core::SequenceSet calib = random_set(16, 28, k.d_input, b.config.d_output, 1.0, rng);
   core::PtqOptions opt;
   opt.calib = 16;
@@ -289,11 +351,19 @@ Built build(const Case& k, const PrecisionConfig& precision, const std::string& 
   return b;
 }
 
+// What the reference's runs reached, so that a test can show it exercised what it names.
+struct Reached {
+  uint64_t blocks_shifted = 0, blocks_carried = 0;  // block floating point: e > 0, e = e0 + 1
+  uint64_t gate_ones = 0;                          // gate codes 2^(b-1): the sigmoid's 1.0
+};
+
 // Runs the C-model on one chunk whose valid lanes take the test sequences in order (`padding`:
 // the lanes left empty), compares every code with the reference; returns the reference's
-// overflow events (valid lanes only) and the C-model's counters.
+// overflow events (valid lanes only) and the C-model's counters. `engine_model` (default: b.q) is
+// the model the C-model runs; the reference always runs b.q.
 void run_and_compare(const Built& b, const std::vector<size_t>& padding, const std::string& name,
-                     std::map<std::string, uint64_t>& ref_events, quant::SaturationCounters& counters) {
+                     std::map<std::string, uint64_t>& ref_events, quant::SaturationCounters& counters,
+                     Reached* reached = nullptr, const core::QModel* engine_model = nullptr) {
   const core::ModelConfig& config = b.config;
   core::Chunk chunk;
   chunk.L = kSteps;
@@ -305,7 +375,7 @@ void run_and_compare(const Built& b, const std::vector<size_t>& padding, const s
     lanes.push_back(l);
     ++i;
   }
-  const core::QEngine engine(b.q);
+  const core::QEngine engine(engine_model ? *engine_model : b.q);
   auto ws = engine.make_workspace();
   ws->record = true;  // every layer's codes
   const core::QChunkResult r = engine.run_chunk(chunk, *ws, counters);
@@ -322,6 +392,13 @@ void run_and_compare(const Built& b, const std::vector<size_t>& padding, const s
     const size_t l = lanes[i];
     const qref::Trace tr = ref.run(b.test.input(i), kSteps);
     for (const auto& [point, n] : tr.events) ref_events[point] += n;
+    if (reached) {
+      reached->blocks_shifted += tr.blocks_shifted;
+      reached->blocks_carried += tr.blocks_carried;
+      const int64_t one = int64_t{1} << (b.q.point("gate").format.width - 1);
+      for (const qref::LayerTrace& T : tr.layers)
+        for (const auto& row : T.gate) reached->gate_ones += static_cast<uint64_t>(std::count(row.begin(), row.end(), one));
+    }
     // the logits of the valid lanes one after the other, each lane's classes together (the
     // layout run_chunk produces)
     for (size_t c = 0; c < classes; ++c) {
@@ -383,9 +460,15 @@ void expect_same_events(const std::map<std::string, uint64_t>& ref_events, const
 }
 
 // A chunk with padding lanes in the middle (codes only), then a full chunk (codes and every
-// point's overflow events).
-void check_case(const Case& k, const PrecisionConfig& precision, const std::string& name) {
+// point's overflow events). Also checks the gate's fixed format (9.2: u<b>.<b-1>, b the gate
+// component's bits) and that it never saturates (it holds the sigmoid's [0, 1]). Returns what the
+// full chunk reached and (in *events) the reference's events of its sequences.
+Reached check_case(const Case& k, const PrecisionConfig& precision, const std::string& name,
+                   std::map<std::string, uint64_t>* events = nullptr) {
   const Built b = build(k, precision, name);
+  const int gb = b.q.precision.spec(Component::gate).bits;
+  EXPECT_TRUE(b.q.point("gate").format == quant::Format::fixed(false, gb, gb - 1))
+      << name << ": gate format " << b.q.point("gate").format.to_string();
   {
     std::map<std::string, uint64_t> ref_events;
     quant::SaturationCounters counters;
@@ -393,8 +476,12 @@ void check_case(const Case& k, const PrecisionConfig& precision, const std::stri
   }
   std::map<std::string, uint64_t> ref_events;
   quant::SaturationCounters counters;
-  run_and_compare(b, {}, name, ref_events, counters);
+  Reached reached;
+  run_and_compare(b, {}, name, ref_events, counters, &reached);
   expect_same_events(ref_events, counters, name);
+  EXPECT_EQ(counters.count("gate"), 0u) << name << ": the gate holds [0, 1]";
+  if (events) *events = ref_events;
+  return reached;
 }
 
 }  // namespace
@@ -547,16 +634,355 @@ TEST(QModelReference, S5ConjSymPreBatchNormGeluMeanLutActWrap) {
 // set's counts do not depend on how it is cut into chunks. The same six sequences, with two
 // padding lanes in the chunk, against the reference's events of the six.
 TEST(QModelReference, PaddingLanesAddNoOverflowEvents) {
-  for (const bool wrap : {false, true}) {
+  for (const int which : {0, 1, 2}) {
     Case k;
-    k.amplitude = wrap ? 2.5 : 1.0;
-    const std::string name = wrap ? "pad_events_wrap" : "pad_events_16";
-    const Built b = build(k, wrap ? overflowing() : uniform(16), name);
+    k.amplitude = which > 0 ? 2.5 : 1.0;
+    const std::string name = which == 0 ? "pad_events_16" : which == 1 ? "pad_events_wrap" : "pad_events_xo";
+    QuantizerSpec x = bits_spec(14);  // the static operand that saturates (events on layers.0.xo)
+    x.operand_bits = 6;
+    x.calibration = quant::Calibration::Mse;
+    PrecisionConfig xo = uniform(12);
+    xo.set_quantized(Component::x, x);
+    xo.validate();
+    const Built b = build(k, which == 0 ? uniform(16) : which == 1 ? overflowing() : xo, name);
     std::map<std::string, uint64_t> ref_events;
     quant::SaturationCounters counters;
     run_and_compare(b, {2, 6}, name, ref_events, counters);
     expect_same_events(ref_events, counters, name);
+    if (which == 2) EXPECT_GT(ref_events["layers.0.xo"], 0u) << name;
   }
+}
+
+// ---------- zero points, the split activation points, the state operand ----------
+
+TEST(QModelReference, S4dPostLayerNormGluMeanLutAsymmetricPerTensor) {
+  Case k;
+  k.n_layers = 2;
+  check_case(k, asymmetric(Granularity::PerTensor, 8, "asym_tensor8"), "s4d_post_ln_glu_mean_lut_asym_t");
+}
+
+TEST(QModelReference, S4dPreBatchNormHalfGlu1MeanHardAsymmetricPerChannel) {
+  Case k;
+  k.prenorm = true;
+  k.norm = Norm::Batch;
+  k.mixing = Mixing::HalfGlu1;
+  k.gelu = QGelu::Hard;
+  k.d_input = 2;
+  check_case(k, asymmetric(Granularity::PerChannel, 7, "asym_channel7"), "s4d_pre_bn_hglu1_mean_hard_asym_c");
+}
+
+TEST(QModelReference, S5ConjSymPostLayerNormGluMeanLutAsymmetricPerChannel) {
+  Case k;
+  k.layer = LayerType::S5;
+  k.d_input = 2;
+  check_case(k, asymmetric(Granularity::PerChannel, 8, "asym_channel8"), "s5c_post_ln_glu_mean_lut_asym_c");
+}
+
+TEST(QModelReference, S5NoConjPreBatchNormHalfGlu2LastHardAsymmetricPerTensor) {
+  Case k;
+  k.layer = LayerType::S5;
+  k.conj_sym = false;
+  k.prenorm = true;
+  k.norm = Norm::Batch;
+  k.mixing = Mixing::HalfGlu2;
+  k.pooling = Pooling::Last;
+  k.gelu = QGelu::Hard;
+  check_case(k, asymmetric(Granularity::PerTensor, 6, "asym_tensor6"), "s5n_pre_bn_hglu2_last_hard_asym_t");
+}
+
+// Every point split from act at its own width and rounding.
+TEST(QModelReference, S4dPostLayerNormGluMeanLutSplitActivationPoints) {
+  Case k;
+  k.amplitude = 2.5;
+  check_case(k, split_act(uniform(12), "split"), "s4d_post_ln_glu_mean_lut_split");
+}
+
+// The sigmoid's 1.0 is a gate code (2^(b-1) in u<b>.<b-1>) and the gate never saturates. The
+// random models' gate pre-activations stay below 1.1, so the mixing weight's unit and the mixg
+// point's are made 16 times coarser: the same codes, 16 times the real values (the model stays a
+// valid one: both the C-model and the reference run it as stored).
+TEST(QModelReference, TheGateHoldsOneAndNeverSaturates) {
+  for (const int bits : {3, 8}) {
+    Case k;
+    k.mixing = Mixing::HalfGlu1;
+    k.prenorm = bits == 8;
+    const std::string name = "gate_one_" + std::to_string(bits);
+    PrecisionConfig p = uniform(12);
+    p.set_quantized(Component::gate, bits_spec(bits));
+    p.validate();
+    Built b = build(k, p, name);
+    EXPECT_TRUE(b.q.point("gate").format == quant::Format::fixed(false, bits, bits - 1));
+    b.q.points.at("layers.0.mixg")[0].format.scale.shift -= 4;
+    b.q.tensors.at("layers.0.mix.weight").params[0].format.scale.shift -= 4;
+    std::map<std::string, uint64_t> ref_events;
+    quant::SaturationCounters counters;
+    Reached r;
+    run_and_compare(b, {}, name, ref_events, counters, &r);
+    expect_same_events(ref_events, counters, name);
+    EXPECT_GT(r.gate_ones, 0u) << name << ": no gate reached 1.0";
+    EXPECT_EQ(counters.count("gate"), 0u) << name;
+  }
+}
+
+TEST(QModelReference, S5ConjSymPreLayerNormHalfGlu1LastHardSplitActivationPointsAsymmetric) {
+  Case k;
+  k.layer = LayerType::S5;
+  k.prenorm = true;
+  k.mixing = Mixing::HalfGlu1;
+  k.pooling = Pooling::Last;
+  k.gelu = QGelu::Hard;
+  k.n_layers = 2;
+  check_case(k, split_act(asymmetric(Granularity::PerChannel, 8, "x"), "split_asym"), "s5c_pre_ln_hglu1_last_split");
+}
+
+// The static operand: the 16-bit state narrowed to 8 bits into xo (its own calibrated scale).
+TEST(QModelReference, S4dPostLayerNormGluMeanLutStaticOperand) {
+  Case k;
+  k.n_layers = 2;
+  check_case(k, with_operand(uniform(12), 16, 8, 0, Rounding::HalfEven, Overflow::Saturate, "static8"),
+             "s4d_post_ln_glu_mean_lut_static");
+}
+
+// xo calibrated by MSE (which clips at 6 bits) and test inputs 2.5 times the calibration's: xo
+// saturates, its events count on layers.i.xo; with half_up on the state and asymmetric weights.
+TEST(QModelReference, S5ConjSymPostLayerNormHalfGlu2MeanLutStaticOperandSaturating) {
+  Case k;
+  k.layer = LayerType::S5;
+  k.mixing = Mixing::HalfGlu2;
+  k.amplitude = 2.5;
+  PrecisionConfig p = asymmetric(Granularity::PerTensor, 8, "x");
+  QuantizerSpec x = bits_spec(14);
+  x.operand_bits = 6;
+  x.rounding = Rounding::HalfUp;
+  x.calibration = quant::Calibration::Mse;
+  p.set_quantized(Component::x, x);
+  p.set_name("static6_clip");
+  p.validate();
+  std::map<std::string, uint64_t> events;
+  check_case(k, p, "s5c_post_ln_hglu2_mean_lut_static_sat", &events);
+  EXPECT_GT(events["layers.0.xo"], 0u) << "xo never saturated";
+}
+
+// Block floating point with blocks of 1 state, of 3 (N/2 = 4: the channel's last block has one
+// state) and of a whole channel (4, and 4096: cut at the channel's end); rounding modes floor,
+// half_up, half_even, half_down.
+TEST(QModelReference, S4dBlockFloatingPointOperandBlocksOfOneThreeAndAChannel) {
+  const std::tuple<int, int, Rounding, const char*> cases[] = {{1, 6, Rounding::Floor, "blk1"},
+                                                               {3, 5, Rounding::HalfUp, "blk3"},
+                                                               {4, 7, Rounding::HalfEven, "blk4"},
+                                                               {4096, 4, Rounding::HalfDown, "blk4096"}};
+  for (const auto& [block, bits, r, name] : cases) {
+    Case k;
+    k.n_layers = 2;
+    const Reached got = check_case(k, with_operand(uniform(12), 16, bits, block, r, Overflow::Saturate, name),
+                                   std::string("s4d_post_ln_glu_mean_lut_") + name);
+    EXPECT_GT(got.blocks_shifted, 0u) << name << ": no block exponent above 0";
+    // floor never rounds the maximum up: e is e0 there; the other modes reach e0 + 1
+    if (r == Rounding::Floor) {
+      EXPECT_EQ(got.blocks_carried, 0u) << name;
+    } else {
+      EXPECT_GT(got.blocks_carried, 0u) << name << ": no block's maximum carried into the sign bit";
+    }
+  }
+}
+
+TEST(QModelReference, S4dPreBatchNormHalfGlu1LastHardBlockOperandAsymmetricPerChannel) {
+  Case k;
+  k.prenorm = true;
+  k.norm = Norm::Batch;
+  k.mixing = Mixing::HalfGlu1;
+  k.pooling = Pooling::Last;
+  k.gelu = QGelu::Hard;
+  k.d_input = 2;
+  const Reached got = check_case(
+      k,
+      with_operand(asymmetric(Granularity::PerChannel, 8, "x"), 14, 6, 3, Rounding::HalfUp, Overflow::Saturate,
+                   "blk3_asym"),
+      "s4d_pre_bn_hglu1_last_hard_blk3_asym");
+  EXPECT_GT(got.blocks_shifted, 0u);
+}
+
+// S5: blocks over the layer's P2 states (P/2 = 4 with conjugate symmetry, P = 6 without: blocks of
+// 4 leave a last block of 2).
+TEST(QModelReference, S5BlockFloatingPointOperandBlocksOfOneThreeAndAll) {
+  const std::tuple<bool, int, int, Rounding, const char*> cases[] = {
+      {true, 1, 6, Rounding::HalfUp, "s5c_blk1"},
+      {false, 3, 5, Rounding::Floor, "s5n_blk3"},
+      {true, 4, 7, Rounding::HalfEven, "s5c_blk_all"},
+      {false, 4, 6, Rounding::HalfAway, "s5n_blk4"}};
+  for (const auto& [conj, block, bits, r, name] : cases) {
+    Case k;
+    k.layer = LayerType::S5;
+    k.conj_sym = conj;
+    k.prenorm = !conj;
+    k.mixing = conj ? Mixing::Glu : Mixing::HalfGlu1;
+    const Reached got = check_case(k, with_operand(uniform(12), 16, bits, block, r, Overflow::Saturate, name), name);
+    EXPECT_GT(got.blocks_shifted, 0u) << name;
+  }
+}
+
+// A 24-bit state with a 16-bit operand and 16-bit weights: the state updates and outputs exceed
+// 64-bit arithmetic (QLayerConsts::fast is off), the C-model's 128-bit path against the reference.
+TEST(QModelReference, WideStateAndOperandTakeTheWidePath) {
+  const std::tuple<LayerType, int, const char*> cases[] = {{LayerType::S4D, 3, "s4d_wide_blk3"},
+                                                           {LayerType::S4D, 0, "s4d_wide_static"},
+                                                           {LayerType::S5, 2, "s5_wide_blk2"},
+                                                           {LayerType::S5, 0, "s5_wide_static"}};
+  for (const auto& [layer, block, name] : cases) {
+    Case k;
+    k.layer = layer;
+    const PrecisionConfig p = with_operand(uniform(16), 24, 16, block, Rounding::HalfEven, Overflow::Saturate, name);
+    const Built b = build(k, p, name);
+    EXPECT_FALSE(core::QEngine(b.q).consts().layers[0].fast) << name << ": the 64-bit path";
+    check_case(k, p, name);
+  }
+}
+
+// Floor (and half_down) can round a negative part to -2^(b-1), which saturate_symmetric clamps:
+// the one case where a block operand overflows; its events count on layers.i.xo. Wrap keeps it.
+TEST(QModelReference, BlockOperandUnderFloorAndSaturateSymmetricCountsItsClampsOnXo) {
+  for (const Overflow o : {Overflow::SaturateSymmetric, Overflow::Wrap, Overflow::Saturate}) {
+    Case k;
+    const std::string name = "s4d_blk_floor_" + quant::to_string(o);
+    std::map<std::string, uint64_t> events;
+    check_case(k, with_operand(uniform(12), 16, 4, 2, Rounding::Floor, o, name), name, &events);
+    if (o == Overflow::SaturateSymmetric) {
+      EXPECT_GT(events["layers.0.xo"], 0u) << name;
+    } else {
+      EXPECT_EQ(events["layers.0.xo"], 0u) << name;
+    }
+  }
+}
+
+// Section 6 for the zero points the datapath subtracts: an asymmetric dense weight's codes, scale
+// and zero point per channel, recomputed here exactly from the float weights: the range widened to
+// hold 0, the smallest dyadic scale (scale_bits-bit multiplier) with hi - lo <= (2^b - 1) scale,
+// zp = round_half_even(-lo / scale) clamped to [0, 2^b - 1], q = fit(round(x / scale) + zp).
+TEST(QModelReference, AsymmetricWeightCodesAndZeroPointsFollowSection6) {
+  using qref::cpp_int;
+  for (const Granularity g : {Granularity::PerChannel, Granularity::PerTensor}) {
+    Case k;
+    k.d_input = 2;
+    const PrecisionConfig prec = asymmetric(g, 7, "sec6");
+    const Built b = build(k, prec, g == Granularity::PerChannel ? "sec6_channel" : "sec6_tensor");
+    const core::Model model(b.config);
+    size_t nonzero_zp = 0;
+    for (const auto& [tname, comp] : {std::pair<const char*, Component>{"encoder.weight", Component::encoder},
+                                      {"decoder.weight", Component::decoder}}) {
+      const QuantizerSpec& spec = prec.spec(comp);
+      const core::QTensor& t = b.q.tensor(tname);
+      const float* w = b.params.data() + model.layout().find(tname).offset;
+      const size_t channels = g == Granularity::PerChannel ? t.channels() : 1, per = t.size() / channels;
+      ASSERT_EQ(t.params.size(), channels) << tname;
+      const cpp_int qmax = qref::pow2(spec.bits) - 1;
+      for (size_t c = 0; c < channels; ++c) {
+        const quant::QuantParams& p = t.params[c];
+        SCOPED_TRACE(std::string(tname) + " channel " + std::to_string(c) + " " + p.to_string());
+        ASSERT_FALSE(p.format.is_signed);
+        ASSERT_EQ(p.format.width, spec.bits);
+        ASSERT_TRUE(p.format.scale.mult >= (int64_t{1} << (spec.scale_bits - 1)) &&
+                    p.format.scale.mult < (int64_t{1} << spec.scale_bits));
+        // every value as an exact rational over one common denominator 2^D
+        const int D = 200;
+        auto exact = [&](double x) {
+          cpp_int m;
+          int e = 0;
+          qref::exact_double(x, m, e);
+          return m * qref::pow2(D + e);  // x * 2^D (|x| > 2^-150 or 0 here)
+        };
+        cpp_int lo = 0, hi = 0;
+        for (size_t i = 0; i < per; ++i) {
+          const cpp_int v = exact(w[c * per + i]);
+          lo = v < lo ? v : lo;
+          hi = v > hi ? v : hi;
+        }
+        // scale = mult 2^-shift; (hi - lo) 2^-D <= qmax scale  <=>  (hi - lo) 2^shift <= qmax mult 2^D
+        auto holds = [&](int64_t mult, int shift) {
+          return shift >= 0 ? (hi - lo) * qref::pow2(shift) <= qmax * mult * qref::pow2(D)
+                            : (hi - lo) <= qmax * mult * qref::pow2(D - shift);
+        };
+        const int64_t mult = p.format.scale.mult;
+        const int shift = p.format.scale.shift;
+        EXPECT_TRUE(holds(mult, shift)) << "the range does not fit";
+        const bool smallest = mult > (int64_t{1} << (spec.scale_bits - 1))
+                                  ? !holds(mult - 1, shift)
+                                  : !holds((int64_t{1} << spec.scale_bits) - 1, shift + 1);
+        EXPECT_TRUE(smallest) << "a smaller scale holds the range";
+        // x / scale = v 2^-D 2^shift / mult
+        auto quotient = [&](const cpp_int& v, cpp_int& num, cpp_int& den) {
+          num = shift >= 0 ? v * qref::pow2(shift) : v;
+          den = cpp_int(mult) * qref::pow2(D) * (shift >= 0 ? cpp_int(1) : qref::pow2(-shift));
+        };
+        cpp_int num, den;
+        quotient(-lo, num, den);
+        cpp_int zp = qref::round_rational(num, den, Rounding::HalfEven);
+        zp = zp < 0 ? cpp_int(0) : zp > qmax ? qmax : zp;
+        EXPECT_EQ(cpp_int(p.zero_point), zp);
+        nonzero_zp += p.zero_point != 0;
+        const quant::Format uf = p.format;
+        for (size_t i = 0; i < per; ++i) {
+          quotient(exact(w[c * per + i]), num, den);
+          const cpp_int q = qref::round_rational(num, den, spec.rounding) + zp;
+          EXPECT_EQ(t.q[c * per + i], qref::fit(q, uf, spec.overflow, nullptr)) << "element " << i;
+        }
+      }
+    }
+    EXPECT_GT(nonzero_zp, 0u);
+  }
+}
+
+// ---------- not vacuous: the comparison fails when one bit of the model changes ----------
+
+// How many failures run_and_compare and expect_same_events report (intercepted, not recorded)
+// when the C-model runs `engine_model` and the reference b.q.
+size_t failures_of(const Built& b, const core::QModel& engine_model, const std::string& name) {
+  ::testing::TestPartResultArray results;
+  {
+    const ::testing::ScopedFakeTestPartResultReporter intercept(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ONLY_CURRENT_THREAD, &results);
+    std::map<std::string, uint64_t> ref_events;
+    quant::SaturationCounters counters;
+    run_and_compare(b, {}, name, ref_events, counters, nullptr, &engine_model);
+    expect_same_events(ref_events, counters, name);
+  }
+  return static_cast<size_t>(results.size());
+}
+
+// One bit of one A code, one zero point (A's, the encoder's, the norm's), the operand's width or
+// block, the static operand's scale: each alone makes the C-model differ from the reference.
+TEST(QModelReference, OneChangedCodeZeroPointOrOperandSettingFailsTheComparison) {
+  Case k;
+  const Built blk = build(k,
+                          with_operand(asymmetric(Granularity::PerChannel, 8, "x"), 16, 6, 3, Rounding::HalfEven,
+                                       Overflow::Saturate, "flip_blk"),
+                          "flip_blk");
+  EXPECT_EQ(failures_of(blk, blk.q, "unchanged"), 0u);
+  auto changed = [&](const char* what, const std::function<void(core::QModel&)>& edit) {
+    core::QModel q = blk.q;
+    edit(q);
+    EXPECT_GT(failures_of(blk, q, what), 0u) << what << ": the comparison did not notice";
+  };
+  changed("A code bit 0", [](core::QModel& q) { q.tensors.at("layers.0.A").q[5] ^= 1; });
+  changed("A zero point", [](core::QModel& q) { q.tensors.at("layers.0.A").params[1].zero_point += 1; });
+  changed("encoder zero point", [](core::QModel& q) { q.tensors.at("encoder.weight").params[2].zero_point -= 1; });
+  changed("norm.shift zero point", [](core::QModel& q) { q.tensors.at("layers.0.norm.shift").params[0].zero_point += 1; });
+  changed("operand_bits", [](core::QModel& q) {
+    QuantizerSpec x = q.precision.spec(Component::x);
+    x.operand_bits += 1;
+    q.precision.set_quantized(Component::x, x);
+  });
+  changed("operand_block", [](core::QModel& q) {
+    QuantizerSpec x = q.precision.spec(Component::x);
+    x.operand_block = 2;
+    q.precision.set_quantized(Component::x, x);
+  });
+
+  const Built st = build(k, with_operand(uniform(12), 16, 8, 0, Rounding::HalfEven, Overflow::Saturate, "flip_static"),
+                         "flip_static");
+  EXPECT_EQ(failures_of(st, st.q, "unchanged static"), 0u);
+  core::QModel q = st.q;
+  q.points.at("layers.0.xo")[0].format.scale.mult += 1;
+  EXPECT_GT(failures_of(st, q, "xo scale"), 0u) << "xo's scale: the comparison did not notice";
 }
 
 // ---------- the LayerNorm of a step whose features are all equal, with E rounded to 0 ----------
