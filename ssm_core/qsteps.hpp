@@ -130,7 +130,8 @@ inline int64_t output_term(int64_t cr, int64_t ci, Cx x, Ex e = {}) {
 // Block floating point: the exponent of a block whose largest magnitude is `maxmag`: the smallest
 // e >= 0 with round(maxmag / 2^e) <= 2^(bits - 1) - 1 under the operand's rounding. That is
 // e0 = max(0, bitlen(maxmag) - (bits - 1)) (a leading-zero count), or e0 + 1 when rounding the
-// block's maximum at e0 carries into bit bits - 1 (so no operand saturates).
+// block's maximum at e0 carries into bit bits - 1 (so that no positive part saturates; under floor
+// or half_down a negative part can still round to -2^(bits-1), docs/fixed_point.md 9.3).
 inline int block_exponent(uint64_t maxmag, int bits, quant::Rounding r) {
   const int len = maxmag == 0 ? 0 : 64 - __builtin_clzll(maxmag);
   const int e0 = std::max(0, len - (bits - 1));

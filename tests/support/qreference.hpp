@@ -231,7 +231,7 @@ struct LayerTrace {
   Mat u, y, act, mix, mixg, gate, g, res, out;
   Mat x;  // the state after each step's update: [step][2 * state + part], part 0 re, 1 im
   Mat o;  // the state operand of each step (9.3): [step][2 * state + part]
-  Mat e;  // its exponent: [step][state] (0 unless block floating point)
+  Mat e;  // its exponents: [step][2 * state + part] (0 unless block floating point)
 };
 
 struct Trace {
@@ -314,11 +314,11 @@ class Reference {
       const size_t group = s5 ? nx : nx / H;
       const double kC = !s5 || cfg.conj_sym ? 2.0 : 1.0;
       std::vector<int64_t> xr(nx, 0), xi(nx, 0), orr(nx, 0), oi(nx, 0);
-      std::vector<int> e(nx, 0);
+      std::vector<int> e(2 * nx, 0);  // [2 * state + part]
       Ly.y = zeros(L, H);
       Ly.x = zeros(L, 2 * nx);
       Ly.o = zeros(L, 2 * nx);
-      Ly.e = zeros(L, nx);
+      Ly.e = zeros(L, 2 * nx);
       for (size_t t = 0; t < L; ++t) {
         for (size_t n = 0; n < nx; ++n) {
           const size_t ab = s5 ? n : n / group;  // the A / B channel
@@ -333,8 +333,9 @@ class Reference {
             }
           }
           const cpp_int ar = weight_operand(A, 2 * n), ai = weight_operand(A, 2 * n + 1);
-          const cpp_int axr = (ar * orr[n] - ai * oi[n]) * pow2(e[n]);
-          const cpp_int axi = (ar * oi[n] + ai * orr[n]) * pow2(e[n]);
+          const cpp_int sr = cpp_int(orr[n]) * pow2(e[2 * n]), si = cpp_int(oi[n]) * pow2(e[2 * n + 1]);
+          const cpp_int axr = ar * sr - ai * si;
+          const cpp_int axi = ar * si + ai * sr;
           const double rA = A.p(ab).scale() * so / px.scale();
           const double rB = B.p(ab).scale() * pu.scale() / px.scale();
           xr[n] = scaled_sum({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
@@ -348,14 +349,16 @@ class Reference {
         for (size_t n = 0; n < nx; ++n) {
           Ly.o[t][2 * n] = orr[n];
           Ly.o[t][2 * n + 1] = oi[n];
-          Ly.e[t][n] = e[n];
+          Ly.e[t][2 * n] = e[2 * n];
+          Ly.e[t][2 * n + 1] = e[2 * n + 1];
         }
         for (size_t c = 0; c < H; ++c) {
           cpp_int acc = 0;
           const size_t n0 = s5 ? 0 : c * group;
           for (size_t n = n0; n < n0 + group; ++n) {
             const size_t k = s5 ? c * nx + n : n;  // S5: C [H, P2, 2]; S4D: C [H, N/2, 2]
-            acc += (weight_operand(C, 2 * k) * orr[n] - weight_operand(C, 2 * k + 1) * oi[n]) * pow2(e[n]);
+            acc += weight_operand(C, 2 * k) * orr[n] * pow2(e[2 * n]) -
+                   weight_operand(C, 2 * k + 1) * oi[n] * pow2(e[2 * n + 1]);
           }
           const double rC = kC * C.p(c).scale() * so / py.scale();
           const double rD = D.p(c).scale() * pu.scale() / py.scale();
@@ -532,30 +535,33 @@ class Reference {
         const double r = R.mode == OperandRule::Static ? px.scale() / R.xo->scale() : 0;
         orr[k] = R.mode == OperandRule::Static ? scaled_sum({{xr[k], r}}, *R.xo, events) : xr[k];
         oi[k] = R.mode == OperandRule::Static ? scaled_sum({{xi[k], r}}, *R.xo, events) : xi[k];
-        e[k] = 0;
+        e[2 * k] = e[2 * k + 1] = 0;
       }
       return;
     }
+    // per part: the real parts of a block share one exponent, the imaginary parts another
     const Format ob = Format::fixed(true, R.bits, 0);
     const cpp_int top = pow2(R.bits - 1) - 1;
     for (size_t b = first; b < first + n; b += R.block) {
       const size_t end = std::min(first + n, b + R.block);
-      cpp_int M = 0;  // the largest magnitude of the block's parts
-      for (size_t k = b; k < end; ++k)
-        for (const int64_t v : {xr[k], xi[k]}) {
-          const cpp_int mag = v < 0 ? -cpp_int(v) : cpp_int(v);
+      for (int part = 0; part < 2; ++part) {
+        const std::vector<int64_t>& xs = part == 0 ? xr : xi;
+        std::vector<int64_t>& os = part == 0 ? orr : oi;
+        cpp_int M = 0;  // the largest magnitude of the block's parts
+        for (size_t k = b; k < end; ++k) {
+          const cpp_int mag = xs[k] < 0 ? -cpp_int(xs[k]) : cpp_int(xs[k]);
           if (mag > M) M = mag;
         }
-      const int e0 = std::max(0, bitlen(M) - (R.bits - 1));
-      const bool carry = round_rational(M, pow2(e0), R.rounding) > top;
-      const int x = carry ? e0 + 1 : e0;
-      if (x > px.format.width - R.bits + 1) throw std::logic_error("a block exponent above w_x - b + 1");
-      tr.blocks_shifted += x > 0;
-      tr.blocks_carried += carry;
-      for (size_t k = b; k < end; ++k) {
-        orr[k] = fit(round_rational(xr[k], pow2(x), R.rounding), ob, R.overflow, events);
-        oi[k] = fit(round_rational(xi[k], pow2(x), R.rounding), ob, R.overflow, events);
-        e[k] = x;
+        const int e0 = std::max(0, bitlen(M) - (R.bits - 1));
+        const bool carry = round_rational(M, pow2(e0), R.rounding) > top;
+        const int x = carry ? e0 + 1 : e0;
+        if (x > px.format.width - R.bits + 1) throw std::logic_error("a block exponent above w_x - b + 1");
+        tr.blocks_shifted += x > 0;
+        tr.blocks_carried += carry;
+        for (size_t k = b; k < end; ++k) {
+          os[k] = fit(round_rational(xs[k], pow2(x), R.rounding), ob, R.overflow, events);
+          e[2 * k + part] = x;
+        }
       }
     }
   }

@@ -230,7 +230,7 @@ TEST(PrecisionConfig, RejectsUnknownKeysAndComponentsListingTheAllowedOnes) {
   expect_config_error("components: {A: {bitz: 8}}", "precision.components.A.bitz", "8",
                       {"unknown key", "bits, scheme, granularity"});
   expect_config_error("nam: x", "precision.nam", "x",
-                      {"name, description, default, defaults, components"});
+                      {"name, description, gelu, default, defaults, components"});
   expect_config_error("defaults: {colour: red}", "precision.defaults.colour", "red");
   expect_config_error("components: {E: 8}", "precision.components.E", "E",
                       {"A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, input, residual, "
