@@ -482,8 +482,10 @@ struct PrecisionConfigReader {
   static std::vector<Entry> entry_of(const YAML::Node& v, const std::string& key, const Context& ctx) {
     const std::string allowed =
         "float, quantized, wide, a bit width 1..32, or a map with keys " + field_names(true);
-    if (v.IsScalar() && v.Scalar() == "wide")  // the accumulator's width: where a paper keeps the point float
-      return {{"bits", key, YAML::Node("32")}, {"calibration", key, YAML::Node("maxabs")}};
+    if (v.IsScalar() && v.Scalar() == "wide")  // the accumulator's: where a paper keeps the point float
+      return {{"bits", key, YAML::Node("32")},
+              {"scheme", key, YAML::Node("symmetric")},
+              {"calibration", key, YAML::Node("maxabs")}};
     if (v.IsScalar() && v.Scalar() != "quantized") {
       int b = 0;
       if (!parse_int(v.Scalar(), b)) fail(ctx, key, text_of(v), allowed, &v);
