@@ -42,6 +42,8 @@ struct MapEntry {
   uint64_t address = 0;  // bus address of its first word
   uint64_t bytes = 0;    // whole words
   int width = 0;
+  bool is_signed = true;               // false: the unsigned codes of an asymmetric tensor
+  std::vector<int32_t> zero_points;    // per tensor (one) or per channel; empty: symmetric
 };
 
 // What a run cost, priced once from the counts (docs/hardware.md).
