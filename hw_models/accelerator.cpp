@@ -24,6 +24,41 @@ SramConfig Accelerator::io_config(const HwConfig& c, const core::QEngine& e, siz
   return {std::max<uint64_t>(1, (bits + wb - 1) / wb) * wb / 8 + wb / 8, c.bus.width_bits, 1, 1};
 }
 
+const Region& place_weight(BankedSram& mem, const std::string& name, const core::QTensor& t, int bank) {
+  const bool is_signed = t.params[0].format.is_signed;
+  const Region& r = mem.allocate(name, t.size(), width_of(t), bank, is_signed);
+  if (!is_signed) {
+    std::vector<int32_t> zp;
+    for (const auto& p : t.params) zp.push_back(static_cast<int32_t>(p.zero_point));
+    mem.set_zero_points(r, std::move(zp), t.size() / t.params.size());
+  }
+  return r;
+}
+
+void weight_operands(LayerMem& L) {
+  L.wA = operand_width(*L.A), L.wB = operand_width(*L.B), L.wC = operand_width(*L.C), L.wD = operand_width(*L.D);
+  L.wnorm = operand_width(*L.gamma);  // the multiplier operand (beta is added)
+  L.zA = !L.A->zero_points.empty(), L.zB = !L.B->zero_points.empty(), L.zC = !L.C->zero_points.empty();
+  L.zD = !L.D->zero_points.empty(), L.znorm = !L.gamma->zero_points.empty() || !L.beta->zero_points.empty();
+  if (L.Wm) L.wW = operand_width(*L.Wm), L.zW = !L.Wm->zero_points.empty();
+}
+
+void place_state(BankedSram& states, LayerMem& L, const core::QModel& m, const core::QLayerConsts& Ly, size_t i) {
+  const std::string p = "layers." + std::to_string(i) + ".";
+  L.wx = m.point(p + "x").format.width;
+  L.x = &states.allocate(p + "x", L.A->elements, L.wx);
+  const core::XOperandConsts& op = Ly.xop;
+  L.xchannels = m.config.layer == core::LayerType::S5 ? 1 : m.config.H;
+  if (op.mode == core::XOperand::Stored) return;
+  L.wo = op.mode == core::XOperand::Static ? m.point(p + "xo").format.width : op.bits;
+  L.xo = &states.allocate(p + "xo", L.A->elements, L.wo);
+  if (op.mode == core::XOperand::Block) {
+    L.xblock = op.block;
+    L.xshift = L.wx - L.wo + 1;
+    while ((1 << L.ebits) < L.xshift + 1) ++L.ebits;  // exponents 0 .. xshift
+  }
+}
+
 std::unique_ptr<sc_core::sc_clock> Accelerator::make_clock(const HwConfig& c) {
   if (c.mode != "cycle") return nullptr;
   return std::make_unique<sc_core::sc_clock>("clk", sc_core::sc_time(c.cycle_ns(), sc_core::SC_NS));
@@ -50,18 +85,8 @@ Accelerator::Accelerator(sc_core::sc_module_name name, const HwConfig& config, c
 void Accelerator::layout(size_t max_len) {
   const core::QModel& m = engine_.model();
   const core::ModelConfig& mc = m.config;
-  // a tensor at its codes' width; an asymmetric one (unsigned codes) with its zero points, which the
-  // units subtract at operand fetch
   auto place = [&](const std::string& name, int bank = -1) -> const Region* {
-    const core::QTensor& t = m.tensor(name);
-    const bool is_signed = t.params[0].format.is_signed;
-    const Region& r = weight_mem_.allocate(name, t.size(), width_of(t), bank, is_signed);
-    if (!is_signed) {
-      std::vector<int32_t> zp;
-      for (const auto& p : t.params) zp.push_back(static_cast<int32_t>(p.zero_point));
-      weight_mem_.set_zero_points(r, std::move(zp), t.size() / t.params.size());
-    }
-    return &r;
+    return &place_weight(weight_mem_, name, m.tensor(name), bank);
   };
   // weight memory, in the order a token uses them: encoder, layers, decoder
   const uint64_t wbytes = static_cast<uint64_t>(config_.weight_mem.word_bits / 8);
@@ -88,33 +113,14 @@ void Accelerator::layout(size_t max_len) {
     if (mc.mixing != core::Mixing::Gelu) {
       L.Wm = place(p + "mix.weight");
       L.bm = place(p + "mix.bias");
-      L.wW = operand_width(*L.Wm);
-      L.zW = !L.Wm->zero_points.empty();
     }
     L.weight_bytes = bytes_since(used0);
-    L.wA = operand_width(*L.A), L.wB = operand_width(*L.B), L.wC = operand_width(*L.C), L.wD = operand_width(*L.D);
-    L.wnorm = operand_width(*L.gamma);  // the multiplier operand (beta is added)
-    L.zA = !L.A->zero_points.empty(), L.zB = !L.B->zero_points.empty(), L.zC = !L.C->zero_points.empty();
-    L.zD = !L.D->zero_points.empty(), L.znorm = !L.gamma->zero_points.empty() || !L.beta->zero_points.empty();
-    L.wx = m.point(p + "x").format.width;
+    weight_operands(L);
     L.wu = m.point(p + "u").format.width;
     L.wy = m.point(p + "y").format.width;
     L.wact = m.point(p + "act").format.width;
     L.wg = m.point(p + "res").format.width;
-    L.x = &state_mem_.allocate(p + "x", L.A->elements, L.wx);
-    // the state operand, when narrowed (static into xo, or block floating point), beside the state
-    const core::XOperandConsts& op = engine_.consts().layers[i].xop;
-    L.wo = L.wx;
-    if (op.mode != core::XOperand::Stored) {
-      L.wo = op.mode == core::XOperand::Static ? m.point(p + "xo").format.width : op.bits;
-      L.xo = &state_mem_.allocate(p + "xo", L.A->elements, L.wo);
-    }
-    L.xchannels = mc.layer == core::LayerType::S5 ? 1 : mc.H;
-    if (op.mode == core::XOperand::Block) {
-      L.xblock = op.block;
-      L.xshift = L.wx - L.wo + 1;
-      while ((1 << L.ebits) < L.xshift + 1) ++L.ebits;  // exponents 0 .. xshift
-    }
+    place_state(state_mem_, L, m, engine_.consts().layers[i], i);
   }
   used0 = weight_mem_.used_bytes();
   mem_.Wd = place("decoder.weight");

@@ -41,7 +41,7 @@ Datapath CmacArray::block_datapath(int wx, size_t n) { return Datapath().add(wx,
 namespace {
 
 // The lane's widths of a layer: the state operand, the zero points, the block shift.
-CmacWidths widths(const LayerMem& m, int bu) { return {m.wA, m.wo, m.wB, m.wu, bu, m.zA, m.zB, m.xshift}; }
+CmacWidths widths(const LayerMem& m, int bu) { return {m.wA, m.operand_bits(), m.wB, m.wu, bu, m.zA, m.zB, m.xshift}; }
 
 }  // namespace
 
@@ -180,7 +180,7 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
   int wx_static = 0, wx_block = 0;  // the stored state's widest, where the operand stage narrows it
   double exponent_bits = 0;         // the exponent registers: one per block of every layer
   for (const auto& L : c.mem.layers) {
-    w.A = std::max(w.A, L.wA), w.B = std::max(w.B, L.wB), w.x = std::max(w.x, L.wo), w.u = std::max(w.u, L.wu);
+    w.A = std::max(w.A, L.wA), w.B = std::max(w.B, L.wB), w.x = std::max(w.x, L.operand_bits()), w.u = std::max(w.u, L.wu);
     w.zA = w.zA || L.zA, w.zB = w.zB || L.zB, w.shift = std::max(w.shift, L.xshift);
     if (L.xo && !L.xblock) wx_static = std::max(wx_static, L.wx);
     if (L.xblock) {

@@ -23,7 +23,7 @@ struct LayerMem {
   const Region* xo = nullptr;
   // operand widths (bits): what the multipliers and adders receive. A weight of an asymmetric
   // tensor is its code minus the zero point, one bit wider than the stored code (b + 1, signed);
-  // wx is the stored state's width, wo the state operand's (wx unless narrowed).
+  // wx is the stored state's width, wo the narrowed operand's (with xo).
   int wA = 0, wB = 0, wC = 0, wD = 0, wx = 0, wu = 0, wy = 0, wact = 0, wW = 0, wg = 0, wnorm = 0, wo = 0;
   // block floating point (docs/fixed_point.md 9.3): states per exponent (0: not block), the
   // largest exponent (wx - wo + 1: the products' left shift) and an exponent register's bits
@@ -33,6 +33,8 @@ struct LayerMem {
   // whether each weight tensor has zero points (a (b+1)-bit subtractor per operand fetch)
   bool zA = false, zB = false, zC = false, zD = false, zW = false, znorm = false;
   uint64_t weight_bytes = 0;  // the layer's share of the weight memory (off-chip streaming unit)
+  // the width of the state operand the multipliers receive (xo's when narrowed, else x's)
+  int operand_bits() const { return xo ? wo : wx; }
 };
 
 // Operand fetch: element i of a weight region as the multipliers receive it, the stored code

@@ -39,7 +39,7 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
   int wB = 0, wC = 0, wx = 0, wu = 0, wW = 0, wact = 0;
   bool zp = c.mem.z_enc || c.mem.z_dec, shift = false;
   for (const auto& L : c.mem.layers) {
-    wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.wo), wu = std::max(wu, L.wu);
+    wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.operand_bits()), wu = std::max(wu, L.wu);
     wW = std::max({wW, L.wW, c.mem.w_enc, c.mem.w_dec}), wact = std::max(wact, L.wact);
     zp = zp || L.zW || L.zC || L.zD || L.zB;
     shift = shift || L.xshift;
@@ -59,7 +59,7 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
 namespace {
 
 // The width of the exact sum C o over a channel's `states` states (shifted by the block exponent).
-int cx_bits(const LayerMem& m, size_t states) { return acc_bits(m.wC, m.wo, 2 * states) + m.xshift; }
+int cx_bits(const LayerMem& m, size_t states) { return acc_bits(m.wC, m.operand_bits(), 2 * states) + m.xshift; }
 
 // The rows whose last item lies in [b, e) for a row-major op of `cols` items per row.
 template <typename F>
@@ -190,10 +190,10 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
 uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, const int* ex,
                           int64_t* acc) {
   const size_t S = Ly.states;  // S4D: N/2 per channel; S5: P2 shared
-  Datapath dp = mac(m.wC, m.wo, cx_bits(m, S), config_.operand_bits);
+  Datapath dp = mac(m.wC, m.operand_bits(), cx_bits(m, S), config_.operand_bits);
   if (m.zC) dp.add(m.wC, 1);  // C minus its zero point, at fetch
   // block floating point: each complex term Re(C o) is shifted left by its block's exponent
-  const Datapath shift = m.xshift ? Datapath().add(acc_bits(m.wC, m.wo, 2) + m.xshift, 1) : Datapath();
+  const Datapath shift = m.xshift ? Datapath().add(acc_bits(m.wC, m.operand_bits(), 2) + m.xshift, 1) : Datapath();
   const unsigned passes = dp.passes();
   // the state operand: the stored state, or the operand memory
   const Region& xm = m.xo ? *m.xo : *m.x;
