@@ -24,6 +24,41 @@ SramConfig Accelerator::io_config(const HwConfig& c, const core::QEngine& e, siz
   return {std::max<uint64_t>(1, (bits + wb - 1) / wb) * wb / 8 + wb / 8, c.bus.width_bits, 1, 1};
 }
 
+const Region& place_weight(BankedSram& mem, const std::string& name, const core::QTensor& t, int bank) {
+  const bool is_signed = t.params[0].format.is_signed;
+  const Region& r = mem.allocate(name, t.size(), width_of(t), bank, is_signed);
+  if (!is_signed) {
+    std::vector<int32_t> zp;
+    for (const auto& p : t.params) zp.push_back(static_cast<int32_t>(p.zero_point));
+    mem.set_zero_points(r, std::move(zp), t.size() / t.params.size());
+  }
+  return r;
+}
+
+void weight_operands(LayerMem& L) {
+  L.wA = operand_width(*L.A), L.wB = operand_width(*L.B), L.wC = operand_width(*L.C), L.wD = operand_width(*L.D);
+  L.wnorm = operand_width(*L.gamma);  // the multiplier operand (beta is added)
+  L.zA = !L.A->zero_points.empty(), L.zB = !L.B->zero_points.empty(), L.zC = !L.C->zero_points.empty();
+  L.zD = !L.D->zero_points.empty(), L.znorm = !L.gamma->zero_points.empty() || !L.beta->zero_points.empty();
+  if (L.Wm) L.wW = operand_width(*L.Wm), L.zW = !L.Wm->zero_points.empty();
+}
+
+void place_state(BankedSram& states, LayerMem& L, const core::QModel& m, const core::QLayerConsts& Ly, size_t i) {
+  const std::string p = "layers." + std::to_string(i) + ".";
+  L.wx = m.point(p + "x").format.width;
+  L.x = &states.allocate(p + "x", L.A->elements, L.wx);
+  const core::XOperandConsts& op = Ly.xop;
+  L.xchannels = m.config.layer == core::LayerType::S5 ? 1 : m.config.H;
+  if (op.mode == core::XOperand::Stored) return;
+  L.wo = op.mode == core::XOperand::Static ? m.point(p + "xo").format.width : op.bits;
+  L.xo = &states.allocate(p + "xo", L.A->elements, L.wo);
+  if (op.mode == core::XOperand::Block) {
+    L.xblock = op.block;
+    L.xshift = L.wx - L.wo + 1;
+    while ((1 << L.ebits) < L.xshift + 1) ++L.ebits;  // exponents 0 .. xshift
+  }
+}
+
 std::unique_ptr<sc_core::sc_clock> Accelerator::make_clock(const HwConfig& c) {
   if (c.mode != "cycle") return nullptr;
   return std::make_unique<sc_core::sc_clock>("clk", sc_core::sc_time(c.cycle_ns(), sc_core::SC_NS));
@@ -51,8 +86,7 @@ void Accelerator::layout(size_t max_len) {
   const core::QModel& m = engine_.model();
   const core::ModelConfig& mc = m.config;
   auto place = [&](const std::string& name, int bank = -1) -> const Region* {
-    const core::QTensor& t = m.tensor(name);
-    return &weight_mem_.allocate(name, t.size(), width_of(t), bank);
+    return &place_weight(weight_mem_, name, m.tensor(name), bank);
   };
   // weight memory, in the order a token uses them: encoder, layers, decoder
   const uint64_t wbytes = static_cast<uint64_t>(config_.weight_mem.word_bits / 8);
@@ -61,7 +95,8 @@ void Accelerator::layout(size_t max_len) {
   mem_.We = place("encoder.weight");
   mem_.be = place("encoder.bias");
   mem_.encoder_bytes = bytes_since(used0);
-  mem_.w_enc = mem_.We->width;
+  mem_.w_enc = operand_width(*mem_.We);
+  mem_.z_enc = !mem_.We->zero_points.empty();
   mem_.w_in = m.point("input").format.width;
   mem_.layers.resize(mc.n_layers);
   for (size_t i = 0; i < mc.n_layers; ++i) {
@@ -78,22 +113,21 @@ void Accelerator::layout(size_t max_len) {
     if (mc.mixing != core::Mixing::Gelu) {
       L.Wm = place(p + "mix.weight");
       L.bm = place(p + "mix.bias");
-      L.wW = L.Wm->width;
     }
     L.weight_bytes = bytes_since(used0);
-    L.wA = L.A->width, L.wB = L.B->width, L.wC = L.C->width, L.wD = L.D->width, L.wnorm = L.gamma->width;
-    L.wx = m.point(p + "x").format.width;
+    weight_operands(L);
     L.wu = m.point(p + "u").format.width;
     L.wy = m.point(p + "y").format.width;
     L.wact = m.point(p + "act").format.width;
     L.wg = m.point(p + "res").format.width;
-    L.x = &state_mem_.allocate(p + "x", L.A->elements, L.wx);
+    place_state(state_mem_, L, m, engine_.consts().layers[i], i);
   }
   used0 = weight_mem_.used_bytes();
   mem_.Wd = place("decoder.weight");
   mem_.bd = place("decoder.bias");
   mem_.decoder_bytes = bytes_since(used0);
-  mem_.w_dec = mem_.Wd->width;
+  mem_.w_dec = operand_width(*mem_.Wd);
+  mem_.z_dec = !mem_.Wd->zero_points.empty();
   const std::string last = "layers." + std::to_string(mc.n_layers - 1) + (mc.prenorm ? ".res" : ".out");
   mem_.w_pool = mc.pooling == core::Pooling::Mean ? m.point("pool").format.width : m.point(last).format.width;
   mem_.input = &io_mem_.allocate("input", max_len * mc.d_input, mem_.w_in);
@@ -123,7 +157,7 @@ void Accelerator::layout(size_t max_len) {
   // the bus address map of the weight image
   map_.clear();
   auto add = [&](const Region* r) {
-    if (r) map_.push_back({r->name, kWeights + r->word0 * wbytes, r->words * wbytes, r->width});
+    if (r) map_.push_back({r->name, kWeights + r->word0 * wbytes, r->words * wbytes, r->width, r->is_signed, r->zero_points});
   };
   add(mem_.We), add(mem_.be);
   for (const auto& L : mem_.layers) {
@@ -208,11 +242,13 @@ Cost Accelerator::cost() const {
     c.memory_bits[e.tensor] = b;
     c.weight_bits += b;
   }
-  for (const auto& L : mem_.layers) {
-    const uint64_t b = L.x->elements * static_cast<uint64_t>(L.x->width);
-    c.memory_bits[L.x->name] = b;
-    c.state_bits += b;
-  }
+  for (const auto& L : mem_.layers)
+    for (const Region* r : {L.x, L.xo}) {
+      if (!r) continue;
+      const uint64_t b = r->elements * static_cast<uint64_t>(r->width);
+      c.memory_bits[r->name] = b;
+      c.state_bits += b;
+    }
   return c;
 }
 

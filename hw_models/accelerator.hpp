@@ -42,7 +42,18 @@ struct MapEntry {
   uint64_t address = 0;  // bus address of its first word
   uint64_t bytes = 0;    // whole words
   int width = 0;
+  bool is_signed = true;               // false: the unsigned codes of an asymmetric tensor
+  std::vector<int32_t> zero_points;    // per tensor (one) or per channel; empty: symmetric
 };
+
+// The layout's pieces, also for tests that place one layer as the Accelerator does:
+// a weight tensor at its codes' width (an asymmetric one unsigned, with its zero points, which the
+// units subtract at operand fetch);
+const Region& place_weight(BankedSram& mem, const std::string& name, const core::QTensor& t, int bank = -1);
+// a layer's weight operand widths (b + 1 with zero points) and zero-point flags from its regions;
+void weight_operands(LayerMem& L);
+// layer i's stored state x and, when narrowed, its state operand xo (docs/fixed_point.md 9.3).
+void place_state(BankedSram& states, LayerMem& L, const core::QModel& m, const core::QLayerConsts& Ly, size_t i);
 
 // What a run cost, priced once from the counts (docs/hardware.md).
 struct Cost {

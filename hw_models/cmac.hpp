@@ -11,6 +11,7 @@
 #include <systemc>
 
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "hw_models/datapath.hpp"
@@ -34,10 +35,12 @@ struct CmacConfig {
   static const keys::Table<CmacConfig>& keys();
 };
 
-// The operand widths of one lane's state update x' = A x + B u (bits).
+// The operand widths of one lane's state update x' = A o 2^e + B u (bits).
 struct CmacWidths {
-  int A = 0, x = 0, B = 0, u = 0;
+  int A = 0, x = 0, B = 0, u = 0;  // x: the state operand o (the stored state unless narrowed)
   int bu = 0;  // the B u term the lane narrows: S4D wB + wu (its own product), S5 the MVE's exact sum
+  bool zA = false, zB = false;  // A, B with zero points: a (w+1)-bit subtractor per part at fetch
+  int shift = 0;                // block floating point: the products' largest left shift (0: none)
 };
 
 class CmacArray : public PipelinedUnit, public HwUnit {
@@ -49,16 +52,40 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   //   4 A x products and (S4D: `with_bu`) 2 B u products, on the configured multipliers;
   //   2 + 2 scale multipliers (31 bits) of the two terms' re and im parts;
   //   2 adders of the complex product (its exact width) and 4 of the aligned sums and their rounding;
-  //   pipeline registers of the state (4 x) and two 64-bit accumulators per stage.
+  //   pipeline registers of the state (4 x) and two 64-bit accumulators per stage;
+  //   with zero points (docs/fixed_point.md 9.2): a subtractor of the operand's width per part of
+  //   A (and of B with the B u products) at operand fetch (A, B are then b + 1 bits wide);
+  //   block floating point: a left shifter per part of A o (the term is `shift` bits wider).
   // Counted once per state update (S5 without the B u products: the MVE forms B u); built
   // `lanes` times at the model's widest operands.
   static Datapath lane(const CmacWidths& w, int operand_bits, bool with_bu);
+  // The operand stage (docs/fixed_point.md 9.3, "The state operand"), per state and step:
+  //   static: a requantizer per part (a 31-bit scale multiplier of the wx-bit state and its
+  //           rounding adder);
+  //   block:  per part a magnitude and a rounding shifter (a shift and a rounding add, wx bits);
+  //           per block of n states (block_datapath): the max-reduce tree (2n - 1 comparators),
+  //           a leading-zero counter and the maximum's rounding check (2 adds), all wx bits.
+  static Datapath narrow_datapath(int wx);
+  static Datapath block_state_datapath(int wx);
+  static Datapath block_datapath(int wx, size_t n);
 
-  // S4D: every state of every channel; u[h] is channel h's input.
+  // S4D: every state of every channel; u[h] is channel h's input. Each lane fetches A and B (minus
+  // their zero points) and the state operand (the stored state, or the operand memory xo with
+  // its block's exponent) and writes the stored state.
   uint64_t s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u);
   // S5: every state p with its exact B u (bu_re[p], bu_im[p]).
   uint64_t s5_update(const core::QLayerConsts& Ly, const LayerMem& m, const quant::wide_t* bu_re,
                      const quant::wide_t* bu_im);
+  // The operand stage, after a step's updates when the layer narrows its state operand (m.xo):
+  // reads the stored states, `lanes` at a time, and writes their operands into xo and, for block
+  // floating point, each block's exponent into its register (qstep::state_operands; blocks are
+  // cut at each of the m.xchannels channels' end: S4D H, S5 one).
+  uint64_t operands(const core::QLayerConsts& Ly, const LayerMem& m);
+  // The exponent registers of a layer, one value per state (its block's; all 0 unless block
+  // floating point), read by the lanes and by the MVE's C x.
+  const std::vector<int>& exponents(const LayerMem& m);
+  // A sequence starts with every operand 0 and every exponent 0 (the controller clears xo).
+  void clear_exponents();
 
   // The state update of one state, in place of ssm_core/qsteps.hpp's (co-simulation with the
   // Verilog lane: hw_models/rtl/rtl_lane.hpp); empty: the C++ step function.
@@ -83,6 +110,9 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   ActionCounts actions_;
   Tracer* tracer_ = nullptr;
   LaneFn lane_;
+  std::map<const Region*, std::vector<int>> exponents_;  // per layer (its xo region), per state
+  std::vector<int64_t> xbuf_, obuf_;
+  std::vector<int> ebuf_;
 };
 
 }  // namespace ssmsim::hw

@@ -105,11 +105,17 @@ void Controller::run_sequence() {
   in_.assign(Din, 0);
   pool_sum_.assign(H, 0);
   // every layer's state starts at zero: the state memory is cleared, all banks in parallel
+  // (with a narrowed state operand, the operand memory too, and the exponent registers)
   for (const auto& m : mem_.layers) {
     state_mem_.store(*m.x, std::vector<int32_t>(m.x->elements, 0));
     const auto per_cycle = static_cast<uint64_t>(config_.state_mem.banks * config_.state_mem.ports);
     idle((m.x->words + per_cycle - 1) / per_cycle);
+    if (m.xo) {
+      state_mem_.store(*m.xo, std::vector<int32_t>(m.xo->elements, 0));
+      idle((m.xo->words + per_cycle - 1) / per_cycle);
+    }
   }
+  cmac_.clear_exponents();
   states_.assign(record_states ? nl : 0, {});
   std::vector<int32_t> h(H);
   // the weights of the first segment (the encoder) before the first token
@@ -187,11 +193,13 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
   }
   if (li == 0 && config_.fault_step == static_cast<int64_t>(t_))  // an injected fault (hw.fault_step)
     state_mem_.put(*m.x, 0, state_mem_.load(*m.x, 0) ^ 1);
+  // the state operand of the next step's A x and this step's C x, when narrowed
+  if (m.xo) advance(cmac_.operands(Ly, m));
   if (record_states) {
     auto& rec = states_[li];
     for (size_t i = 0; i < m.x->elements; ++i) rec.push_back(state_mem_.load(*m.x, i));
   }
-  advance(mve_.cx(Ly, m, H, !s5, acc_.data()));
+  advance(mve_.cx(Ly, m, H, !s5, m.xo ? cmac_.exponents(m).data() : nullptr, acc_.data()));
   advance(mve_.output(Ly, m, H, acc_.data(), u_.data(), y_.data()));
   advance(sfu_.gelu(Ly, m, H, y_.data(), act_.data()));
   if (tracer_) {

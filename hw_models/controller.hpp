@@ -1,7 +1,8 @@
 // The controller: sequences a sequence's work on the units, token by token and layer by layer
 // (docs/hardware.md, "Schedule"):
 //   encoder (MVE) -> per layer: norm or input rescale (SFU) -> [S5: B u (MVE)] -> state update
-//   (CMAC) -> [S5: C x (MVE)] -> D u and output narrowing (MVE) -> GELU (SFU) -> [mixing (MVE),
+//   (CMAC) -> [narrowed state operand: the operand stage (CMAC)] -> C x (MVE) -> D u and output
+//   narrowing (MVE) -> GELU (SFU) -> [mixing (MVE),
 //   gate (SFU)] -> residual (SFU) -> [post-norm (SFU)] -> pooling sum (SFU);
 //   after the last token: pooling narrowing (SFU) and the decoder (MVE).
 // Dependent ops run one after another. When the weights stream from off-chip, each token fetches

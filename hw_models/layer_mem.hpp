@@ -17,12 +17,37 @@ struct LayerMem {
   // weight memory
   const Region *A = nullptr, *B = nullptr, *C = nullptr, *D = nullptr;
   const Region *gamma = nullptr, *beta = nullptr, *Wm = nullptr, *bm = nullptr;
-  // state memory: S4D [H][N/2][re, im], S5 [P2][re, im]
+  // state memory: S4D [H][N/2][re, im], S5 [P2][re, im]: the stored state x, and (when the state
+  // enters its multipliers narrowed: docs/fixed_point.md 9.3, "The state operand") its operand xo
   const Region* x = nullptr;
-  // operand widths (bits)
-  int wA = 0, wB = 0, wC = 0, wD = 0, wx = 0, wu = 0, wy = 0, wact = 0, wW = 0, wg = 0, wnorm = 0;
+  const Region* xo = nullptr;
+  // operand widths (bits): what the multipliers and adders receive. A weight of an asymmetric
+  // tensor is its code minus the zero point, one bit wider than the stored code (b + 1, signed);
+  // wx is the stored state's width, wo the narrowed operand's (with xo).
+  int wA = 0, wB = 0, wC = 0, wD = 0, wx = 0, wu = 0, wy = 0, wact = 0, wW = 0, wg = 0, wnorm = 0, wo = 0;
+  // block floating point (docs/fixed_point.md 9.3): states per exponent (0: not block), the
+  // largest exponent (wx - wo + 1: the products' left shift) and an exponent register's bits
+  size_t xblock = 0;
+  size_t xchannels = 1;  // the state operand's channels: blocks are cut at a channel's end (S4D H, S5 1)
+  int xshift = 0, ebits = 0;
+  // whether each weight tensor has zero points (a (b+1)-bit subtractor per operand fetch)
+  bool zA = false, zB = false, zC = false, zD = false, zW = false, znorm = false;
   uint64_t weight_bytes = 0;  // the layer's share of the weight memory (off-chip streaming unit)
+  // the width of the state operand the multipliers receive (xo's when narrowed, else x's)
+  int operand_bits() const { return xo ? wo : wx; }
 };
+
+// Operand fetch: element i of a weight region as the multipliers receive it, the stored code
+// minus its channel's zero point (docs/fixed_point.md 9.2, "Zero points"); the code itself for a
+// symmetric tensor.
+inline int32_t fetch(const BankedSram& mem, const Region& r, size_t i) {
+  const int32_t q = mem.load(r, i);
+  if (r.zero_points.empty()) return q;
+  return q - r.zero_points[r.zero_points.size() == 1 ? 0 : i / r.zp_per];
+}
+
+// The width of a weight operand stored at `width` bits (one more with a zero point).
+inline int operand_width(const Region& r) { return r.width + (r.zero_points.empty() ? 0 : 1); }
 
 // The words that elements [b, e) of a region occupy, appended to `out`.
 inline void words_of(const Region& r, size_t b, size_t e, std::vector<uint64_t>& out) {
@@ -39,7 +64,8 @@ inline std::pair<uint64_t, uint64_t> word_range(const Region& r, size_t b, size_
 struct ModelMem {
   const Region *We = nullptr, *be = nullptr, *Wd = nullptr, *bd = nullptr, *input = nullptr;
   std::vector<LayerMem> layers;
-  int w_enc = 0, w_dec = 0, w_in = 0, w_h0 = 0, w_pool = 0;
+  int w_enc = 0, w_dec = 0, w_in = 0, w_h0 = 0, w_pool = 0;  // operand widths (w_enc, w_dec: q - zp)
+  bool z_enc = false, z_dec = false;                          // encoder / decoder weights with zero points
   bool streaming = false;        // weights come from off-chip every token
   uint64_t encoder_bytes = 0;    // streamed segments
   uint64_t decoder_bytes = 0;

@@ -37,20 +37,29 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
   // built for the model's widest operands: weights (dense layers, C, B) by activations (the
   // layers' inputs, the input, the states)
   int wB = 0, wC = 0, wx = 0, wu = 0, wW = 0, wact = 0;
+  bool zp = c.mem.z_enc || c.mem.z_dec, shift = false;
   for (const auto& L : c.mem.layers) {
-    wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.wx), wu = std::max(wu, L.wu);
+    wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.operand_bits()), wu = std::max(wu, L.wu);
     wW = std::max({wW, L.wW, c.mem.w_enc, c.mem.w_dec}), wact = std::max(wact, L.wact);
+    zp = zp || L.zW || L.zC || L.zD || L.zB;
+    shift = shift || L.xshift;
   }
   const int mva = std::max({wW, wC, wB}), mvb = std::max({wact, c.mem.w_in, wx, wu});
+  Datapath one = mac(mva, mvb, kAccBits, config_.operand_bits);
+  if (zp) one.add(mva, 1);  // each MAC's weight port: a zero-point subtractor
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
-  u.area_um2 = config_.macs * mac(mva, mvb, kAccBits, config_.operand_bits).area_um2(c.table, config_.pipeline) +
-               narrowing(kAccBits, false).area_um2(c.table, 0);
+  u.area_um2 = config_.macs * one.area_um2(c.table, config_.pipeline) + narrowing(kAccBits, false).area_um2(c.table, 0);
+  if (shift)  // block floating point: a 64-bit left shifter per pair of MACs (one complex term)
+    u.area_um2 += static_cast<double>(std::max(1, config_.macs / 2)) * Datapath().add(kAccBits, 1).area_um2(c.table, 0);
   u.leakage_w = logic_leakage_w(c.table, u.area_um2);
   return u;
 }
 
 namespace {
+
+// The width of the exact sum C o over a channel's `states` states (shifted by the block exponent).
+int cx_bits(const LayerMem& m, size_t states) { return acc_bits(m.wC, m.operand_bits(), 2 * states) + m.xshift; }
 
 // The rows whose last item lies in [b, e) for a row-major op of `cols` items per row.
 template <typename F>
@@ -65,7 +74,9 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
                               const int32_t* in, const std::vector<quant::ScaledSum>& narrow, int32_t* out, int w_width,
                               int in_width) {
   const int acc = acc_bits(w_width, in_width, cols);
-  const Datapath dp = mac(w_width, in_width, acc, config_.operand_bits), nar = narrowing(acc);
+  Datapath dp = mac(w_width, in_width, acc, config_.operand_bits);
+  const Datapath nar = narrowing(acc);
+  if (!W.zero_points.empty()) dp.add(w_width, 1);  // the weight minus its zero point, at fetch
   const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.linear";
@@ -83,7 +94,7 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
   std::vector<int32_t> wrow(cols), brow(1);
   op.retire = [&](size_t s, size_t e) {
     rows_completed(s, e, cols, [&](size_t r) {
-      for (size_t i = 0; i < cols; ++i) wrow[i] = weights_.load(W, (row0 + r) * cols + i);
+      for (size_t i = 0; i < cols; ++i) wrow[i] = fetch(weights_, W, (row0 + r) * cols + i);
       out[r] = core::qstep::dot(wrow.data(), weights_.load(b, row0 + r), in, cols, 1, narrow[r], nullptr);
       nar.count(actions_, 1);
     });
@@ -95,7 +106,9 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
 uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Region& b, size_t classes, size_t H,
                                const int32_t* in, int64_t* logits, int w_width, int in_width) {
   const int sum_bits = acc_bits(w_width, in_width, H);
-  const Datapath dp = mac(w_width, in_width, sum_bits, config_.operand_bits), rescale = narrowing(sum_bits, false);
+  Datapath dp = mac(w_width, in_width, sum_bits, config_.operand_bits);
+  const Datapath rescale = narrowing(sum_bits, false);
+  if (!W.zero_points.empty()) dp.add(w_width, 1);
   const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.decoder";
@@ -112,7 +125,7 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
   op.retire = [&](size_t s, size_t e) {
     rows_completed(s, e, H, [&](size_t r) {
       int64_t acc = weights_.load(b, r);
-      for (size_t f = 0; f < H; ++f) acc += static_cast<int64_t>(weights_.load(W, r * H + f)) * in[f];
+      for (size_t f = 0; f < H; ++f) acc += static_cast<int64_t>(fetch(weights_, W, r * H + f)) * in[f];
       logits[r] = core::qstep::logit(c, r, acc);
       if (c.logit_rescaled) rescale.count(actions_, 1);
     });
@@ -123,7 +136,8 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
 
 uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int64_t* acc,
                               const int32_t* u, int32_t* y) {
-  const Datapath dp = output_datapath(m.wD, m.wu, acc_bits(m.wC, m.wx, 2 * Ly.states), config_.operand_bits);
+  Datapath dp = output_datapath(m.wD, m.wu, cx_bits(m, Ly.states), config_.operand_bits);
+  if (m.zD) dp.add(m.wD, 1);
   const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.output";
@@ -136,7 +150,7 @@ uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, s
     return std::max(passes, weights_.access(wwords_.data(), wwords_.size(), false));
   };
   op.retire = [&](size_t s, size_t e) {
-    for (size_t h = s; h < e; ++h) y[h] = core::qstep::output(Ly, h, acc[h], weights_.load(*m.D, h), u[h], nullptr);
+    for (size_t h = s; h < e; ++h) y[h] = core::qstep::output(Ly, h, acc[h], fetch(weights_, *m.D, h), u[h], nullptr);
     dp.count(actions_, e - s);
   };
   return run(op);
@@ -145,7 +159,8 @@ uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, s
 uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u,
                              quant::wide_t* bu_re, quant::wide_t* bu_im) {
   const size_t P2 = Ly.states;
-  const Datapath dp = mac(m.wB, m.wu, acc_bits(m.wB, m.wu, H), config_.operand_bits);
+  Datapath dp = mac(m.wB, m.wu, acc_bits(m.wB, m.wu, H), config_.operand_bits);
+  if (m.zB) dp.add(m.wB, 1);
   const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.s5_bu";
@@ -161,8 +176,8 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
     rows_completed(s, e, H, [&](size_t p) {
       quant::wide_t re = 0, im = 0;
       for (size_t h = 0; h < H; ++h) {
-        re += static_cast<quant::wide_t>(weights_.load(*m.B, 2 * (p * H + h))) * u[h];
-        im += static_cast<quant::wide_t>(weights_.load(*m.B, 2 * (p * H + h) + 1)) * u[h];
+        re += static_cast<quant::wide_t>(fetch(weights_, *m.B, 2 * (p * H + h))) * u[h];
+        im += static_cast<quant::wide_t>(fetch(weights_, *m.B, 2 * (p * H + h) + 1)) * u[h];
       }
       bu_re[p] = re;
       bu_im[p] = im;
@@ -172,10 +187,16 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
   return run(op);
 }
 
-uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, int64_t* acc) {
+uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, const int* ex,
+                          int64_t* acc) {
   const size_t S = Ly.states;  // S4D: N/2 per channel; S5: P2 shared
-  const Datapath dp = mac(m.wC, m.wx, acc_bits(m.wC, m.wx, 2 * S), config_.operand_bits);
+  Datapath dp = mac(m.wC, m.operand_bits(), cx_bits(m, S), config_.operand_bits);
+  if (m.zC) dp.add(m.wC, 1);  // C minus its zero point, at fetch
+  // block floating point: each complex term Re(C o) is shifted left by its block's exponent
+  const Datapath shift = m.xshift ? Datapath().add(acc_bits(m.wC, m.operand_bits(), 2) + m.xshift, 1) : Datapath();
   const unsigned passes = dp.passes();
+  // the state operand: the stored state, or the operand memory
+  const Region& xm = m.xo ? *m.xo : *m.x;
   // the state of item (h, s): S4D x[h][s], S5 x[s]
   auto xi = [&](size_t h, size_t s) { return per_channel ? h * S + s : s; };
   Op op;
@@ -186,10 +207,10 @@ uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_
   op.issue = [&](size_t s, size_t e) {
     std::pair<uint64_t, uint64_t> xr;
     if (per_channel) {
-      xr = word_range(*m.x, 2 * s, 2 * e);
+      xr = word_range(xm, 2 * s, 2 * e);
     } else {
       const size_t p0 = s % S, p1 = (e - 1) % S;
-      xr = e - s >= S || p1 < p0 ? word_range(*m.x, 0, 2 * S) : word_range(*m.x, 2 * p0, 2 * p1 + 2);
+      xr = e - s >= S || p1 < p0 ? word_range(xm, 0, 2 * S) : word_range(xm, 2 * p0, 2 * p1 + 2);
     }
     const unsigned c = weights_.access_ranges({word_range(*m.C, 2 * s, 2 * e)}, false);
     return std::max({c, states_.access_ranges({xr}, false), passes});
@@ -198,11 +219,13 @@ uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_
     rows_completed(s, e, S, [&](size_t h) {
       int64_t a = 0;
       for (size_t p = 0; p < S; ++p)
-        a += core::qstep::output_term(weights_.load(*m.C, 2 * (h * S + p)), weights_.load(*m.C, 2 * (h * S + p) + 1),
-                                      {states_.load(*m.x, 2 * xi(h, p)), states_.load(*m.x, 2 * xi(h, p) + 1)});
+        a += core::qstep::output_term(fetch(weights_, *m.C, 2 * (h * S + p)), fetch(weights_, *m.C, 2 * (h * S + p) + 1),
+                                      {states_.load(xm, 2 * xi(h, p)), states_.load(xm, 2 * xi(h, p) + 1)},
+                                      ex ? ex[xi(h, p)] : 0);
       acc[h] = a;
     });
     dp.count(actions_, 2 * (e - s));
+    shift.count(actions_, e - s);
   };
   return run(op);
 }

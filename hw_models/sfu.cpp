@@ -66,6 +66,12 @@ std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
   u.area_um2 = config_.width * lane().area_um2(c.table, config_.pipeline) + Datapath().rom_bits(lut_bits).area_um2(c.table, 0);
+  // zero points of the normalisation's parameters: two subtractors per lane (gamma, beta)
+  int wz = 0;
+  for (const auto& L : c.mem.layers)
+    for (const Region* r : {L.gamma, L.beta})
+      if (r && !r->zero_points.empty()) wz = std::max(wz, operand_width(*r));
+  if (wz) u.area_um2 += config_.width * Datapath().add(wz, 2).area_um2(c.table, 0);
   u.leakage_w = logic_leakage_w(c.table, u.area_um2);
   return u;
 }
@@ -94,9 +100,14 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
   gamma_.resize(H);
   beta_.resize(H);
   for (size_t f = 0; f < H; ++f) {
-    gamma_[f] = weights_.load(*m.gamma, f);
-    beta_[f] = weights_.load(*m.beta, f);
+    gamma_[f] = fetch(weights_, *m.gamma, f);  // the codes minus their zero points
+    beta_[f] = fetch(weights_, *m.beta, f);
   }
+  // zero points: a subtractor per parameter with them, per element
+  Datapath zp;
+  if (!m.gamma->zero_points.empty()) zp.add(operand_width(*m.gamma), 1);
+  if (!m.beta->zero_points.empty()) zp.add(operand_width(*m.beta), 1);
+  zp.count(actions_, H);
   auto read_params = [&](size_t b, size_t e) {
     wwords_.clear();
     words_of(*m.gamma, b, e, wwords_);

@@ -38,7 +38,8 @@ class SpecialFunctionUnit : public PipelinedUnit, public HwUnit {
   // The inventory. Built: `sfu_width` lanes of one 64 x 31 multiplier (the narrowing), three
   // 64-bit adders and a 64-bit register per stage, and the lookup tables as ROMs (entries x
   // output width: every layer's GELU table and sigmoid table). Counted: each function below, per
-  // element (`H` elements an op), at its operands' widths.
+  // element (`H` elements an op), at its operands' widths. The normalisation's gamma and beta are
+  // fetched minus their zero points (asymmetric: a subtractor each per element, two per lane).
   static Datapath lane();
   // Per element of each function (`in`: the input's width; widths in bits).
   static Datapath u_in_datapath(int wu);

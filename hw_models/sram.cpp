@@ -18,7 +18,8 @@ BankedSram::BankedSram(sc_core::sc_module_name name, const SramConfig& config)
     if (config.banks == 1 << k) banks_log2_ = k;
 }
 
-const BankedSram::Region& BankedSram::allocate(const std::string& name, size_t elements, int width, int bank) {
+const BankedSram::Region& BankedSram::allocate(const std::string& name, size_t elements, int width, int bank,
+                                               bool is_signed) {
   if (width < 1 || width > 32 || width > config_.word_bits)
     throw InputError(std::string(basename()) + ": tensor '" + name + "' of " + std::to_string(width) +
                      "-bit elements does not fit a " + std::to_string(config_.word_bits) + "-bit word");
@@ -33,6 +34,7 @@ const BankedSram::Region& BankedSram::allocate(const std::string& name, size_t e
   for (int k = 0; k < 31; ++k)
     if (r.per_word == 1 << k) r.per_word_log2 = k;
   r.elements = elements;
+  r.is_signed = is_signed;
   r.word0 = used_words_;
   r.words = (elements + static_cast<size_t>(r.per_word) - 1) / static_cast<size_t>(r.per_word);
   r.index = regions_.size();
@@ -42,6 +44,12 @@ const BankedSram::Region& BankedSram::allocate(const std::string& name, size_t e
   mirror_.emplace_back(elements, 0);
   index_[name] = r.index;
   return regions_.back();
+}
+
+void BankedSram::set_zero_points(const Region& r, std::vector<int32_t> zero_points, size_t per) {
+  Region& w = regions_[r.index];
+  w.zero_points = std::move(zero_points);
+  w.zp_per = std::max<size_t>(per, 1);
 }
 
 const BankedSram::Region& BankedSram::region(const std::string& name) const {
@@ -78,25 +86,28 @@ void place(uint64_t* w, size_t bit, int width, uint64_t v) {
   }
 }
 
-int32_t extract(const uint64_t* w, size_t bit, int width) {
+int32_t extract(const uint64_t* w, size_t bit, int width, bool is_signed) {
   const uint64_t mask = (uint64_t{1} << width) - 1;
   const size_t limb = bit / 64, off = bit % 64;
   uint64_t v = w[limb] >> off;
   if (off + static_cast<size_t>(width) > 64) v |= w[limb + 1] << (64 - off);
+  if (!is_signed) return static_cast<int32_t>(v & mask);
   const uint64_t sign = uint64_t{1} << (width - 1);
   return static_cast<int32_t>(static_cast<int64_t>(((v & mask) ^ sign) - sign));
 }
 
-void check_code(const std::string& mem, const std::string& tensor, size_t i, int32_t code, int width) {
-  const int64_t lo = -(int64_t{1} << (width - 1)), hi = (int64_t{1} << (width - 1)) - 1;
+void check_code(const std::string& mem, const std::string& tensor, size_t i, int32_t code, int width,
+                bool is_signed = true) {
+  const int64_t lo = is_signed ? -(int64_t{1} << (width - 1)) : 0;
+  const int64_t hi = is_signed ? (int64_t{1} << (width - 1)) - 1 : (int64_t{1} << width) - 1;
   if (code < lo || code > hi)
     throw RunError(mem + ": code " + std::to_string(code) + " of '" + tensor + "' element " + std::to_string(i) +
-                   " does not fit its " + std::to_string(width) + " bits");
+                   " does not fit its " + std::to_string(width) + (is_signed ? "" : " unsigned") + " bits");
 }
 
 }  // namespace
 
-std::vector<uint8_t> BankedSram::pack(const std::vector<int32_t>& codes, int width, int word_bits) {
+std::vector<uint8_t> BankedSram::pack(const std::vector<int32_t>& codes, int width, int word_bits, bool is_signed) {
   const size_t per_word = static_cast<size_t>(word_bits / width), limbs = static_cast<size_t>((word_bits + 63) / 64);
   const size_t words = (codes.size() + per_word - 1) / per_word, wbytes = static_cast<size_t>(word_bits / 8);
   std::vector<uint8_t> out(words * wbytes, 0);
@@ -104,7 +115,7 @@ std::vector<uint8_t> BankedSram::pack(const std::vector<int32_t>& codes, int wid
   for (size_t k = 0; k < words; ++k) {
     std::fill(w.begin(), w.end(), 0);
     for (size_t j = 0; j < per_word && k * per_word + j < codes.size(); ++j) {
-      check_code("pack", "codes", k * per_word + j, codes[k * per_word + j], width);
+      check_code("pack", "codes", k * per_word + j, codes[k * per_word + j], width, is_signed);
       place(w.data(), j * static_cast<size_t>(width), width, static_cast<uint64_t>(static_cast<int64_t>(codes[k * per_word + j])));
     }
     for (size_t by = 0; by < wbytes; ++by) out[k * wbytes + by] = static_cast<uint8_t>(w[by / 8] >> (8 * (by % 8)));
@@ -134,14 +145,15 @@ void BankedSram::write_image(uint64_t offset, const uint8_t* data, size_t len) {
 }
 
 void BankedSram::decode(const Region& r, size_t i) {
-  mirror_[r.index][i] = extract(&data_[r.word_of(i) * limbs_], (i % static_cast<size_t>(r.per_word)) * static_cast<size_t>(r.width), r.width);
+  mirror_[r.index][i] = extract(&data_[r.word_of(i) * limbs_], (i % static_cast<size_t>(r.per_word)) * static_cast<size_t>(r.width), r.width,
+                                r.is_signed);
 }
 
 void BankedSram::store(const Region& r, const std::vector<int32_t>& codes) {
   if (codes.size() != r.elements)
     throw RunError(std::string(basename()) + ": '" + r.name + "' holds " + std::to_string(r.elements) +
                    " elements, given " + std::to_string(codes.size()));
-  const auto bytes = pack(codes, r.width, config_.word_bits);
+  const auto bytes = pack(codes, r.width, config_.word_bits, r.is_signed);
   write_image(r.word0 * static_cast<uint64_t>(config_.word_bits / 8), bytes.data(), bytes.size());
 }
 

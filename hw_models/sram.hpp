@@ -1,6 +1,7 @@
 // A banked SRAM (weight memory, state memory): tensors are stored at their own width, packed
 // little-end first into words (element i of a tensor at bit (i % per_word) * width of word
-// word0 + i / per_word; per_word = floor(word_bits / width); sign-extended on read). Word w lives
+// word0 + i / per_word; per_word = floor(word_bits / width); sign-extended on read, or
+// zero-extended for an unsigned region: the codes of an asymmetric weight tensor). Word w lives
 // in bank w % banks; each bank serves `ports` accesses per cycle. The datapath reads the decoded
 // codes of what the packed words hold (a mirror refreshed on every write), and accounts each
 // cycle's accesses with `access`, which counts reads/writes per bank and returns the cycles the
@@ -46,6 +47,12 @@ class BankedSram : public sc_core::sc_module, public HwUnit {
     size_t elements = 0;
     size_t index = 0;  // position in the memory's region list
     int per_word_log2 = -1;  // when per_word is a power of two (a shift instead of a division)
+    bool is_signed = true;   // false: unsigned codes (an asymmetric weight tensor, 0 .. 2^width - 1)
+    // an asymmetric weight tensor's zero points, one per tensor or one per `zp_per` consecutive
+    // elements (a channel); empty: none (the operand is the code). Subtracted at operand fetch
+    // (hw_models/layer_mem.hpp, fetch()).
+    std::vector<int32_t> zero_points;
+    size_t zp_per = 1;
     uint64_t word_of(size_t i) const {
       return word0 + (per_word_log2 >= 0 ? i >> per_word_log2 : i / static_cast<size_t>(per_word));
     }
@@ -57,7 +64,9 @@ class BankedSram : public sc_core::sc_module, public HwUnit {
   // `bank` (skipping up to banks - 1 words): tensors read in the same cycle start in different
   // banks, so that equal sizes do not line their words up in one bank. A region that would pass
   // the capacity is still placed (the caller decides: error or off-chip streaming).
-  const Region& allocate(const std::string& name, size_t elements, int width, int bank = -1);
+  const Region& allocate(const std::string& name, size_t elements, int width, int bank = -1, bool is_signed = true);
+  // The zero points of a region's codes (the operand fetch subtracts them), `per` elements each.
+  void set_zero_points(const Region& r, std::vector<int32_t> zero_points, size_t per);
   const Region& region(const std::string& name) const;  // InputError if absent
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   uint64_t used_bytes() const { return used_words_ * static_cast<uint64_t>(config_.word_bits / 8); }
@@ -66,8 +75,9 @@ class BankedSram : public sc_core::sc_module, public HwUnit {
   void clear();
 
   // The bytes of the words that hold `codes` at `width` bits in `word_bits`-bit words (the
-  // layout above; a word's bytes little-endian). What a host writes to load a tensor.
-  static std::vector<uint8_t> pack(const std::vector<int32_t>& codes, int width, int word_bits);
+  // layout above; a word's bytes little-endian). What a host writes to load a tensor. Codes are
+  // two's complement of `width` bits, or unsigned ones when !is_signed.
+  static std::vector<uint8_t> pack(const std::vector<int32_t>& codes, int width, int word_bits, bool is_signed = true);
   // Writes bytes of the word image from byte `offset` (a whole number of words), counts one write
   // per word, and decodes the elements they hold.
   void write_image(uint64_t offset, const uint8_t* data, size_t len);

@@ -20,9 +20,15 @@ class Tracer {
   // "res", "out" (32-bit codes) or "cx", "logits" (exact 64-bit values).
   virtual void vector(const char* name, const int32_t* v, size_t n) = 0;
   virtual void vector64(const char* name, const int64_t* v, size_t n) = 0;
-  // One CMAC state update: A, the state before, the exact B u, the state after.
-  virtual void state_update(size_t state, int64_t ar, int64_t ai, int64_t xr, int64_t xi, quant::wide_t bu_re,
+  // One CMAC state update: A (the operand, minus its zero point), the state operand before (the
+  // stored state, or the narrowed operand) and its exponent e (the product's left shift: 0 unless
+  // block floating point), the exact B u, the stored state after.
+  virtual void state_update(size_t state, int64_t ar, int64_t ai, int64_t xr, int64_t xi, int e, quant::wide_t bu_re,
                             quant::wide_t bu_im, int64_t xr_out, int64_t xi_out) = 0;
+  // The operand stage (a layer that narrows its state operand), after a step's updates: each
+  // block's exponent in block order (block floating point only), then each state's new operand.
+  virtual void block_exponent(int e) = 0;
+  virtual void state_operand(size_t state, int64_t or_, int64_t oi) = 0;
 };
 
 }  // namespace ssmsim::hw

@@ -58,7 +58,8 @@ void Host::thread() {
 void Host::run() {
   const core::QModel& m = engine_.model();
   for (const auto& e : acc_.weight_map()) {
-    const auto bytes = hw::BankedSram::pack(m.tensor(e.tensor).q, e.width, acc_.word_bits());
+    // the stored codes (unsigned for an asymmetric tensor: its zero points stay in the accelerator)
+    const auto bytes = hw::BankedSram::pack(m.tensor(e.tensor).q, e.width, acc_.word_bits(), e.is_signed);
     write(e.address, bytes.data(), bytes.size());
   }
   const size_t L = set_.length, Din = set_.d_input, classes = m.config.d_output;

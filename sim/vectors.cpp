@@ -44,6 +44,10 @@ const std::map<std::string, Kind>& kinds() {
       {"logits", {"mve", "", 64, "[class]"}},        {"x_in", {"cmac", "x", 0, "[t][state][re,im]"}},
       {"bu", {"cmac", "", 64, "[t][state][re,im]"}}, {"x_out", {"cmac", "x", 0, "[t][state][re,im]"}},
       {"a", {"cmac", "A", 0, "[state][re,im]"}},     {"k", {"cmac", "", 32, "[state][ka, sa, kb, sb]"}},
+      // a narrowed state operand (docs/fixed_point.md 9.3): the exponent each update shifts its
+      // product by, the operand stage's operands and block exponents after each step
+      {"e_in", {"cmac", "", 8, "[t][state]"}},       {"xo", {"cmac", "xo", 0, "[t][state][re,im]"}},
+      {"xe", {"cmac", "", 8, "[t][block]"}},
   };
   return k;
 }
@@ -55,8 +59,24 @@ std::string file_of(const std::string& name, size_t layer) {
   return fmt::format("L{}_{}_{}.hex", layer, k.unit, name);
 }
 
+// Whether a layer's state enters its multipliers narrowed (a static xo or block floating point).
+bool narrowed(const core::QConsts& c, size_t layer) {
+  return layer != kNoLayer && c.layers[layer].xop.mode != core::XOperand::Stored;
+}
+
+// The state operand's description of a layer that narrows it (the manifest's model.operand).
+nlohmann::json operand_json(const core::QModel& m, const core::QConsts& c, size_t li) {
+  const core::XOperandConsts& op = c.layers[li].xop;
+  if (op.mode == core::XOperand::Stored) return {{"mode", "stored"}};
+  if (op.mode == core::XOperand::Static)
+    return {{"mode", "static"}, {"point", layer_name(li) + ".xo"},
+            {"bits", m.point(layer_name(li) + ".xo").format.width}};
+  return {{"mode", "block"}, {"bits", op.bits}, {"block", op.block}, {"rounding", quant::to_string(op.rounding)},
+          {"overflow", quant::to_string(op.overflow)}};
+}
+
 // The manifest entry of a file (without its count and shape).
-nlohmann::json describe(const core::QModel& m, const std::string& name, size_t layer) {
+nlohmann::json describe(const core::QModel& m, const core::QConsts& c, const std::string& name, size_t layer) {
   const Kind& k = kinds().at(name);
   nlohmann::json j = {{"file", file_of(name, layer)}, {"unit", k.unit}, {"name", name}, {"order", k.order}, {"signed", true}};
   if (layer != kNoLayer) j["layer"] = layer;
@@ -65,23 +85,45 @@ nlohmann::json describe(const core::QModel& m, const std::string& name, size_t l
     j["rounding"] = "exact";
     j["overflow"] = "none";
     j["scale"] = nullptr;
+    if (name == "e_in" || name == "xe") j["signed"] = false;  // exponents: 0 .. w_x - b + 1
     return j;
   }
-  if (name == "a") {  // a weight tensor: one format per channel
+  if (name == "a") {  // a weight tensor: its stored codes, one format (and zero point) per channel
     const core::QTensor& t = m.tensor(layer_name(layer) + ".A");
     int w = 0;
-    nlohmann::json scales = nlohmann::json::array();
+    nlohmann::json scales = nlohmann::json::array(), zps = nlohmann::json::array();
     for (const auto& p : t.params) {
       w = std::max(w, p.format.width);
       scales.push_back(p.scale());
+      zps.push_back(p.zero_point);
     }
     j["width"] = w;
     j["scale"] = scales.size() == 1 ? scales[0] : scales;
     j["rounding"] = quant::to_string(t.params[0].rounding);
     j["overflow"] = quant::to_string(t.params[0].overflow);
+    if (!t.params[0].format.is_signed) {  // asymmetric: unsigned codes; the lane's operand is q - zp
+      j["signed"] = false;
+      j["zero_point"] = zps.size() == 1 ? zps[0] : zps;
+    }
     return j;
   }
-  std::string point = k.point;
+  // the state operand a narrowing layer's lanes read (x_in) and its operand stage writes (xo)
+  if ((name == "x_in" || name == "xo") && narrowed(c, layer)) {
+    const core::XOperandConsts& op = c.layers[layer].xop;
+    if (op.mode == core::XOperand::Block) {
+      const quant::QuantParams& x = m.point(layer_name(layer) + ".x");
+      j["point"] = layer_name(layer) + ".x";
+      j["width"] = op.bits;
+      j["scale"] = x.scale();  // of o * 2^e: the value o times 2^e (the exponent file) is in x's units
+      j["binary_point"] = nullptr;
+      j["format"] = op.format.to_string();
+      j["exponents"] = file_of(name == "xo" ? "xe" : "e_in", layer);
+      j["rounding"] = quant::to_string(op.rounding);
+      j["overflow"] = quant::to_string(op.overflow);
+      return j;
+    }
+  }
+  std::string point = (name == "x_in" && narrowed(c, layer)) ? "xo" : k.point;
   if (layer != kNoLayer) point = layer_name(layer) + "." + (name == "out" && m.config.prenorm ? "res" : point);
   const quant::QuantParams& p = m.point(point);
   j["point"] = point;
@@ -99,7 +141,7 @@ std::string hex(int64_t v, int width) {
   return fmt::format("{:0{}x}", static_cast<uint64_t>(v) & mask, (width + 3) / 4);
 }
 
-int64_t from_hex(const std::string& s, int width, bool* ok) {
+int64_t from_hex(const std::string& s, int width, bool* ok, bool is_signed = true) {
   *ok = !s.empty() && s.size() <= static_cast<size_t>((width + 3) / 4);
   uint64_t v = 0;
   for (char c : s) {
@@ -109,6 +151,7 @@ int64_t from_hex(const std::string& s, int width, bool* ok) {
   }
   if (width < 64) {
     if (v >> width) *ok = false;
+    if (!is_signed) return static_cast<int64_t>(v);
     const uint64_t sign = uint64_t{1} << (width - 1);
     return static_cast<int64_t>((v ^ sign) - sign);
   }
@@ -125,7 +168,7 @@ int64_t narrow64(quant::wide_t v, const char* what) {
 // The tracer that writes the files as the accelerator runs (streamed to disk).
 class Writer : public hw::Tracer {
  public:
-  Writer(const core::QModel& m, const VectorOptions& o, size_t L) : m_(m), o_(o), L_(L) {
+  Writer(const core::QModel& m, const core::QConsts& c, const VectorOptions& o, size_t L) : m_(m), c_(c), o_(o), L_(L) {
     end_ = o.step_end ? std::min(o.step_end, L) : L;
   }
   void at(size_t layer, size_t t) override {
@@ -148,13 +191,22 @@ class Writer : public hw::Tracer {
     File& f = file(name, layer_);
     for (size_t i = 0; i < n; ++i) f.put(v[i]);
   }
-  void state_update(size_t, int64_t, int64_t, int64_t xr, int64_t xi, quant::wide_t bur, quant::wide_t bui,
+  void state_update(size_t, int64_t, int64_t, int64_t xr, int64_t xi, int e, quant::wide_t bur, quant::wide_t bui,
                     int64_t xr_out, int64_t xi_out) override {
     if (!wanted("x_in")) return;
     File &xin = file("x_in", layer_), &bu = file("bu", layer_), &xout = file("x_out", layer_);
     xin.put(xr), xin.put(xi);
+    if (c_.layers[layer_].xop.mode == core::XOperand::Block) file("e_in", layer_).put(e);
     bu.put(narrow64(bur, "B u")), bu.put(narrow64(bui, "B u"));
     xout.put(xr_out), xout.put(xi_out);
+  }
+  void block_exponent(int e) override {
+    if (wanted("xe")) file("xe", layer_).put(e);
+  }
+  void state_operand(size_t, int64_t o_re, int64_t o_im) override {
+    if (!wanted("xo")) return;
+    File& f = file("xo", layer_);
+    f.put(o_re), f.put(o_im);
   }
   // the constant files and the manifest
   size_t finish(const core::QEngine& e, const hw::Accelerator& acc) {
@@ -162,8 +214,8 @@ class Writer : public hw::Tracer {
     if (o_.units.empty() || o_.units.count("cmac"))
       for (size_t li = 0; li < mc.n_layers; ++li) {
         const core::QLayerConsts& Ly = e.consts().layers[li];
-        File& a = file("a", li);
-        for (size_t k = 0; k < Ly.Ar.size(); ++k) a.put(Ly.Ar[k]), a.put(Ly.Ai[k]);
+        File& a = file("a", li);  // the stored codes (q; the lanes subtract the zero points)
+        for (const int32_t q : m_.tensor(layer_name(li) + ".A").q) a.put(q);
         File& kf = file("k", li);
         for (size_t k = 0; k < Ly.Ar.size(); ++k) {
           const quant::ScaledSum& s = Ly.xupd[Ly.xupd_per_state ? k : k / Ly.states];
@@ -180,7 +232,7 @@ class Writer : public hw::Tracer {
       const std::string name = j["name"];
       if (name == "a" || name == "k") j["shape"] = {f.count / (name == "a" ? 2 : 4), name == "a" ? 2 : 4};
       else if (name == "logits") j["shape"] = {f.count};
-      else if (name == "x_in" || name == "x_out" || name == "bu") j["shape"] = {steps, f.count / steps / 2, 2};
+      else if (name == "x_in" || name == "x_out" || name == "bu" || name == "xo") j["shape"] = {steps, f.count / steps / 2, 2};
       else j["shape"] = {steps, f.count / steps};
       files.push_back(j);
     }
@@ -198,19 +250,31 @@ class Writer : public hw::Tracer {
                        {"count", acc.state_memory().used_words()}, {"rounding", "none"}, {"overflow", "none"}});
       nlohmann::json map = nlohmann::json::array();
       for (const auto& e2 : acc.weight_map())
+      {
         map.push_back({{"tensor", e2.tensor}, {"byte_address", e2.address - hw::Accelerator::kWeights}, {"bytes", e2.bytes},
                        {"width", e2.width}});
+        if (!e2.is_signed) {  // an asymmetric tensor: unsigned codes, operand = code - zero point
+          map.back()["signed"] = false;
+          map.back()["zero_point"] = e2.zero_points;
+        }
+      }
       files.back()["weight_map"] = map;
     }
-    nlohmann::json states = nlohmann::json::array();
-    for (const auto& Ly : e.consts().layers) states.push_back(Ly.Ar.size());
-    const nlohmann::json manifest = {
+    nlohmann::json states = nlohmann::json::array(), operands = nlohmann::json::array();
+    bool any_narrowed = false;
+    for (size_t li = 0; li < mc.n_layers; ++li) {
+      states.push_back(e.consts().layers[li].Ar.size());
+      operands.push_back(operand_json(m_, e.consts(), li));
+      any_narrowed = any_narrowed || narrowed(e.consts(), li);
+    }
+    nlohmann::json manifest = {
         {"format", "ssmsim.vectors"}, {"version", 1},
         {"source", {{"checkpoint", o_.checkpoint}, {"hw", o_.hw_file}, {"workload", o_.workload}, {"index", o_.index},
                     {"steps", {o_.step_begin, end_}}}},
         {"model", {{"layer", mc.layer == core::LayerType::S5 ? "s5" : "s4d"}, {"H", mc.H}, {"states", states}, {"L", L_},
                    {"classes", mc.d_output}, {"layers", mc.n_layers}}},
         {"files", files}};
+    if (any_narrowed) manifest["model"]["operand"] = operands;
     reports::write_json(o_.out_dir / "manifest.json", manifest);
     return files.size();
   }
@@ -231,7 +295,7 @@ class Writer : public hw::Tracer {
     auto it = files_.find(fname);
     if (it == files_.end()) {
       File f;
-      f.meta = describe(m_, name, layer);
+      f.meta = describe(m_, c_, name, layer);
       f.width = f.meta["width"].get<int>();
       f.out.open(o_.out_dir / fname);
       if (!f.out) throw InputError("vectors: cannot write " + (o_.out_dir / fname).string());
@@ -240,6 +304,7 @@ class Writer : public hw::Tracer {
     return it->second;
   }
   const core::QModel& m_;
+  const core::QConsts& c_;
   const VectorOptions& o_;
   size_t L_, end_ = 0;
   size_t layer_ = kNoLayer, t_ = 0;
@@ -271,7 +336,7 @@ size_t export_vectors(const core::QModel& model, const hw::HwConfig& hw, const c
                                  one.length));
   fs::create_directories(o.out_dir);
   const core::QEngine engine(model);
-  Writer w(model, o, one.length);
+  Writer w(model, engine.consts(), o, one.length);
   SimulateOptions so;
   so.tracer = &w;
   size_t files = 0;
@@ -320,6 +385,29 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
     if (!s5) return x[(((e2 / 2) * L + t) * 2 + e2 % 2) * core::kLanes];
     return x[(t * 2 * Ly.states + e2) * core::kLanes];
   };
+  // the state operand after step t (docs/fixed_point.md 9.3): a pure function of that step's stored
+  // state, through the same step function the C-model and the operand stage call; parts
+  // interleaved (re, im), exponents per state (and per block, in block order)
+  struct Operand {
+    std::vector<int64_t> o;
+    std::vector<int> e, blocks;
+  };
+  auto operand_of = [&](size_t li, size_t t) {
+    const core::QLayerConsts& Ly = engine.consts().layers[li];
+    const size_t S = Ly.Ar.size(), channels = s5 ? 1 : H, per = S / channels;
+    std::vector<int64_t> x(2 * S);
+    for (size_t k = 0; k < 2 * S; ++k) x[k] = x_of(li, t, k);
+    Operand r{std::vector<int64_t>(2 * S), std::vector<int>(S), {}};
+    std::vector<int> e2(2 * S);
+    for (size_t c = 0; c < channels; ++c) {
+      const size_t k0 = 2 * c * per;
+      core::qstep::state_operands(Ly.xop, &x[k0], &x[k0 + 1], per, 2, &r.o[k0], &r.o[k0 + 1], &e2[k0], nullptr);
+      if (Ly.xop.mode == core::XOperand::Block)
+        for (size_t k = 0; k < per; k += Ly.xop.block) r.blocks.push_back(e2[k0 + 2 * k]);
+    }
+    for (size_t k = 0; k < S; ++k) r.e[k] = e2[2 * k];
+    return r;
+  };
   auto expected = [&](const std::string& name, size_t li) {
     std::vector<int64_t> v;
     const auto* R = li == kNoLayer ? nullptr : &ws->layers[li];
@@ -330,10 +418,11 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
         {"mixg", R ? &R->mixg : nullptr}, {"g", R ? &R->g : nullptr}, {"res", R ? &R->res : nullptr},
         {"out", R ? &R->out : nullptr}, {"input", &ws->in}, {"encoder_out", &ws->h0}};
     if (name == "logits") return std::vector<int64_t>(res.logits.begin(), res.logits.end());
-    if (name == "a") {
-      for (size_t k = 0; k < S; ++k) v.push_back(Ly->Ar[k]), v.push_back(Ly->Ai[k]);
-      return v;
+    if (name == "a") {  // the stored codes
+      const auto& q = m.tensor("layers." + std::to_string(li) + ".A").q;
+      return std::vector<int64_t>(q.begin(), q.end());
     }
+    const bool nar = Ly && Ly->xop.mode != core::XOperand::Stored;
     if (name == "k") {
       for (size_t k = 0; k < S; ++k) {
         const quant::ScaledSum& s = Ly->xupd[Ly->xupd_per_state ? k : k / Ly->states];
@@ -345,8 +434,16 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
       if (per_step.count(name)) {
         const auto* s = per_step.at(name);
         for (size_t f = 0; f < s->F; ++f) v.push_back(seq_at(*s, t, f));
-      } else if (name == "x_out" || name == "x_in") {
+      } else if (name == "x_out" || (name == "x_in" && !nar)) {
         for (size_t k = 0; k < 2 * S; ++k) v.push_back(name == "x_out" ? x_of(li, t, k) : t ? x_of(li, t - 1, k) : 0);
+      } else if (name == "x_in" || name == "e_in") {  // the operand of the step before (0 at the start)
+        const Operand o = t ? operand_of(li, t - 1) : Operand{std::vector<int64_t>(2 * S), std::vector<int>(S), {}};
+        if (name == "x_in") v.insert(v.end(), o.o.begin(), o.o.end());
+        else v.insert(v.end(), o.e.begin(), o.e.end());
+      } else if (name == "xo" || name == "xe") {
+        const Operand o = operand_of(li, t);
+        if (name == "xo") v.insert(v.end(), o.o.begin(), o.o.end());
+        else v.insert(v.end(), o.blocks.begin(), o.blocks.end());
       } else if (name == "bu") {
         for (size_t k = 0; k < S; ++k)
           for (int part = 0; part < 2; ++part) {
@@ -357,13 +454,15 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
               for (size_t hh = 0; hh < H; ++hh) acc += static_cast<quant::wide_t>(Bq[k * H + hh]) * R->u.at(t, hh)[0];
             v.push_back(narrow64(acc, "B u"));
           }
-      } else if (name == "cx") {
+      } else if (name == "cx") {  // over the state operands (the stored state unless narrowed)
+        const Operand o = nar ? operand_of(li, t) : Operand{};
+        auto part = [&](size_t k) { return nar ? o.o[k] : x_of(li, t, k); };
         for (size_t hh = 0; hh < H; ++hh) {
           int64_t a = 0;
           const size_t n2 = s5 ? S : Ly->states;
           for (size_t n = 0; n < n2; ++n) {
             const size_t ci = hh * n2 + n, xi = s5 ? n : hh * n2 + n;
-            a += core::qstep::output_term(Ly->Cr[ci], Ly->Ci[ci], {x_of(li, t, 2 * xi), x_of(li, t, 2 * xi + 1)});
+            a += core::qstep::output_term(Ly->Cr[ci], Ly->Ci[ci], {part(2 * xi), part(2 * xi + 1)}, nar ? o.e[xi] : 0);
           }
           v.push_back(a);
         }
@@ -378,7 +477,7 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
   {
     hw::Accelerator acc("check_acc", hw, engine, hw::EnergyTable::builtin(), L);
     for (const auto& entry : acc.weight_map()) {
-      const auto bytes = hw::BankedSram::pack(m.tensor(entry.tensor).q, entry.width, acc.word_bits());
+      const auto bytes = hw::BankedSram::pack(m.tensor(entry.tensor).q, entry.width, acc.word_bits(), entry.is_signed);
       const_cast<hw::BankedSram&>(acc.weight_memory()).write_image(entry.address - hw::Accelerator::kWeights, bytes.data(),
                                                                     bytes.size());
     }
@@ -394,6 +493,22 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
     std::ifstream in(dir / fname);
     if (!in) throw InputError("vectors --check: " + (dir / fname).string() + " is listed in the manifest but missing");
     ++r.files;
+    if (f["unit"] == "mem" && f.contains("weight_map")) {  // the stored codes' signedness and zero points
+      std::map<std::string, nlohmann::json> listed;
+      for (const auto& e2 : f["weight_map"]) listed[e2["tensor"].get<std::string>()] = e2;
+      for (const auto& [tensor, e2] : listed) {
+        const core::QTensor& t = m.tensor(tensor);
+        nlohmann::json zp = nlohmann::json::array();
+        for (const auto& p : t.params) zp.push_back(p.zero_point);
+        const bool is_signed = t.params[0].format.is_signed;
+        if (e2.value("signed", true) != is_signed || (!is_signed && e2.value("zero_point", nlohmann::json()) != zp)) {
+          r.ok = false;
+          r.first_mismatch = fmt::format("{} (unit mem): the weight map's zero points or signedness of '{}' differ from "
+                                         "the model's ({})", fname, tensor, is_signed ? "symmetric" : zp.dump());
+          return r;
+        }
+      }
+    }
     if (f["unit"] == "mem") {
       std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
       const std::string& want = name == "weight_mem" ? weight_text : state_text;
@@ -415,7 +530,7 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
     size_t i = 0;
     for (std::string line; std::getline(in, line); ++i) {
       bool ok = false;
-      const int64_t got = from_hex(line, width, &ok);
+      const int64_t got = from_hex(line, width, &ok, f.value("signed", true));
       auto where = [&] {
         const std::string layer = li == kNoLayer ? "" : fmt::format(", layer {}", li);
         return per_step ? fmt::format("{} (unit {}{}), step {}, element {}", fname, f["unit"].get<std::string>(), layer,

@@ -31,9 +31,8 @@ inline const core::Workload& pulse_data() {
   return w;
 }
 
-// `cfg` initialised with seed 5 and quantized with PTQ (32 calibration sequences) at `precision`
-// (a file of configs/precision/).
-inline core::QModel quantized(const core::ModelConfig& cfg, const std::string& precision = "all16",
+// `cfg` initialised with seed 5 and quantized with PTQ (32 calibration sequences) at `pc`.
+inline core::QModel quantized(const core::ModelConfig& cfg, const quant::PrecisionConfig& pc,
                               core::QGelu gelu = core::QGelu::Lut) {
   const core::Model model(cfg);
   std::vector<double> p = model.init(5);
@@ -41,9 +40,12 @@ inline core::QModel quantized(const core::ModelConfig& cfg, const std::string& p
   core::PtqOptions opt;
   opt.calib = 32;
   opt.gelu = gelu;
-  return core::quantize_ptq(
-      ck, quant::PrecisionConfig::load(source_dir() / ("configs/precision/" + precision + ".yaml")), pulse_data().train,
-      opt);
+  return core::quantize_ptq(ck, pc, pulse_data().train, opt);
+}
+// ... at `precision`, a file of configs/precision/.
+inline core::QModel quantized(const core::ModelConfig& cfg, const std::string& precision = "all16",
+                              core::QGelu gelu = core::QGelu::Lut) {
+  return quantized(cfg, quant::PrecisionConfig::load(source_dir() / ("configs/precision/" + precision + ".yaml")), gelu);
 }
 
 // The pulse model (S4D, H 8, N 16: 8 states per channel, GLU mixing, post-LayerNorm).
@@ -83,8 +85,9 @@ inline std::vector<int32_t> at_step(const core::Seq<int32_t>& seq, size_t t, siz
 }
 
 // Layer 0's tensors in a weight memory (A, B, C in banks 0, 1, 2 as the Accelerator places them,
-// then D, the norm's scale and shift) and its state in a state memory (zeros), with the widths
-// the units count at.
+// then D, the norm's scale and shift; asymmetric ones unsigned with their zero points) and its
+// state in a state memory (zeros; with a narrowed state operand, the operand memory too), with the
+// widths the units count at (the Accelerator's own placement functions).
 struct Layer0 {
   hw::BankedSram weights, states;
   hw::LayerMem m;
@@ -92,20 +95,21 @@ struct Layer0 {
       : weights("weight_mem", w), states("state_mem", s) {
     auto place = [&](const std::string& t, int bank) {
       const core::QTensor& qt = q.tensor("layers.0." + t);
-      const auto& r = weights.allocate(t, qt.size(), qt.params[0].format.width, bank);
+      const auto& r = hw::place_weight(weights, t, qt, bank);
       weights.store(r, qt.q);
       return &r;
     };
     m.A = place("A", 0), m.B = place("B", 1), m.C = place("C", 2), m.D = place("D", -1);
     m.gamma = place("norm.scale", -1), m.beta = place("norm.shift", -1);
-    m.wA = m.A->width, m.wB = m.B->width, m.wC = m.C->width, m.wD = m.D->width, m.wnorm = m.gamma->width;
-    m.wx = q.point("layers.0.x").format.width;
+    hw::weight_operands(m);
     m.wu = q.point("layers.0.u").format.width;
     m.wy = q.point("layers.0.y").format.width;
     m.wact = q.point("layers.0.act").format.width;
     m.wg = q.point("layers.0.res").format.width;
-    m.x = &states.allocate("x", m.A->elements, m.wx);
+    const core::QEngine e(q);
+    hw::place_state(states, m, q, e.consts().layers[0], 0);
     states.store(*m.x, std::vector<int32_t>(m.x->elements, 0));
+    if (m.xo) states.store(*m.xo, std::vector<int32_t>(m.xo->elements, 0));
   }
   // A model as the units' cost() sees it: this one layer.
   hw::ModelMem model_mem() const {
@@ -181,7 +185,7 @@ struct MiniHost : sc_core::sc_module {
   void run() {
     const core::QModel& m = e.model();
     for (const auto& entry : acc.weight_map()) {
-      auto bytes = hw::BankedSram::pack(m.tensor(entry.tensor).q, entry.width, acc.word_bits());
+      auto bytes = hw::BankedSram::pack(m.tensor(entry.tensor).q, entry.width, acc.word_bits(), entry.is_signed);
       transport(tlm::TLM_WRITE_COMMAND, entry.address, bytes.data(), bytes.size());
     }
     const core::SequenceSet& set = pulse_data().test;

@@ -40,7 +40,7 @@ TEST(MatVecEngine, CxAndTheLayerOutputMatchTheCModelInCyclesAndActionsDerivedByH
   hw::MatVecEngine mve("mve", hw::MveConfig{4, 0, 2}, l.weights, l.states, nullptr);
   const core::QLayerConsts& Ly = e.consts().layers[0];
   std::vector<int64_t> acc(H);
-  EXPECT_EQ(mve.cx(Ly, l.m, H, true, acc.data()), 32u + 2u);
+  EXPECT_EQ(mve.cx(Ly, l.m, H, true, nullptr, acc.data()), 32u + 2u);
   EXPECT_EQ(mve.actions().mul, (MulCounts{{{16, 16}, 128}}));
   EXPECT_EQ(mve.actions().add, (AddCounts{{36, 128}}));
   const auto u = at_step(ws->layers[0].u, t, H);

@@ -25,7 +25,8 @@ nlohmann::json read_json(const std::filesystem::path& p) {
 
 std::string cfg(const std::string& rel) { return (source_dir() / rel).string(); }
 
-// A float model trained one epoch on the synthetic sines task, quantized with `precision`.
+// A float model trained one epoch on the synthetic sines task, quantized with `precision` (a
+// preset's name, or the path of a YAML file).
 std::string quantized_model(const std::filesystem::path& dir, const std::string& model,
                             const std::vector<std::string>& model_sets, const std::string& precision) {
   const std::string name = std::filesystem::path(model).stem().string();
@@ -39,8 +40,10 @@ std::string quantized_model(const std::filesystem::path& dir, const std::string&
     const auto r = run_cli(args);
     EXPECT_EQ(r.exit_code, 0) << r.err;
   }
-  const auto q = dir / (name + tag + "_" + precision + ".safetensors");
-  const auto r = run_cli({"quantize", "--ckpt", f.string(), "--precision", cfg("configs/precision/" + precision + ".yaml"),
+  const bool file = precision.size() > 5 && precision.substr(precision.size() - 5) == ".yaml";
+  const auto q = dir / (name + tag + "_" + std::filesystem::path(precision).stem().string() + ".safetensors");
+  const auto r = run_cli({"quantize", "--ckpt", f.string(), "--precision",
+                          file ? precision : cfg("configs/precision/" + precision + ".yaml"),
                           "--calib", "32", "--out", q.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return q.string();
@@ -221,4 +224,60 @@ TEST(SimulateCli, TheVerilogLaneInsideTheAcceleratorStaysBitExact) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("no Verilog lane is built for a 4-bit state"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("x16_he_sat"), std::string::npos) << r.err;
+}
+
+// A precision file written by the test: every weight 8-bit asymmetric per channel (zero points),
+// activations 8-bit symmetric, the state stored at 16 bits with an 8-bit operand, static
+// (`block` 0) or block floating point with `block` states per exponent.
+std::string zero_point_precision(const std::filesystem::path& dir, int block) {
+  const auto path = dir / ("zp_operand" + std::to_string(block) + ".yaml");
+  std::ofstream(path) << "name: zp_operand" << block << "\n"
+                      << "default: quantized\n"
+                      << "defaults: {bits: 8, scheme: asymmetric, granularity: per_channel, calibration: maxabs}\n"
+                      << "components:\n"
+                      << "  x: {bits: 16, scheme: symmetric, granularity: per_tensor, operand_bits: 8, operand_block: "
+                      << block << "}\n"
+                      << "  ssm_in: {scheme: symmetric, granularity: per_tensor}\n"
+                      << "  ssm_out: {scheme: symmetric, granularity: per_tensor}\n"
+                      << "  act: {scheme: symmetric, granularity: per_tensor}\n"
+                      << "  bias: {bits: 32, scheme: symmetric, granularity: per_tensor}\n";
+  return path.string();
+}
+
+// Zero points (docs/fixed_point.md 9.2) and the state operand apart from the stored state (9.3),
+// static and block floating point, S4D and S5: bit-exact with the C-model on every sequence and
+// state in both timing modes with equal cycles and energy; the operand memory is counted in the
+// state bits; a fault is still found; the Verilog lane runs zero points and a static operand and
+// refuses block floating point.
+TEST(SimulateCli, ZeroPointsAndANarrowedStateOperandStayBitExactInBothModes) {
+  const auto dir = scratch_dir("simulate_zp_operand");
+  for (const std::string model : {"s4d_edge", "s5_small"})
+    for (const int block : {0, 4}) {
+      const std::string what = model + ", operand_block " + std::to_string(block);
+      const std::string q = quantized_model(dir, model, {}, zero_point_precision(dir, block));
+      const std::string hw = model == "s5_small" ? "wide" : "edge_minimal";
+      const auto lt = simulate(q, hw, "lt", dir / "lt.json");
+      const auto cy = simulate(q, hw, "cycle", dir / "cycle.json");
+      EXPECT_TRUE(lt["bit_exact"].get<bool>()) << what;
+      EXPECT_TRUE(cy["bit_exact"].get<bool>()) << what;
+      EXPECT_EQ(lt["cycles"].get<uint64_t>(), cy["cycles"].get<uint64_t>()) << what;
+      EXPECT_DOUBLE_EQ(lt["energy_nj_per_token"].get<double>(), cy["energy_nj_per_token"].get<double>()) << what;
+      const auto& bits = lt["memory_bits_by_tensor"];
+      ASSERT_TRUE(bits.contains("layers.0.xo")) << what;
+      EXPECT_EQ(bits["layers.0.xo"].get<uint64_t>() * 2, bits["layers.0.x"].get<uint64_t>()) << what;  // 8 of 16 bits
+      EXPECT_EQ(bits["layers.0.A"].get<uint64_t>() % 8, 0u) << what;  // codes stored at 8 bits
+      auto r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/" + hw + ".yaml"), "--workload", "sines",
+                        "--limit", "1", "--check-states", "--set", "hw.fault_step=3"});
+      EXPECT_EQ(r.exit_code, 1) << what << r.err;
+      EXPECT_NE(r.err.find("layer 0, step 3, state element 0"), std::string::npos) << r.err;
+      r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/" + hw + ".yaml"), "--workload", "sines",
+                   "--limit", "2", "--check-states", "--cmac", "rtl", "--json", (dir / "rtl.json").string()});
+      if (block == 0) {
+        EXPECT_EQ(r.exit_code, 0) << what << r.err;
+        if (r.exit_code == 0) EXPECT_TRUE(read_json(dir / "rtl.json")["bit_exact"].get<bool>()) << what;
+      } else {
+        EXPECT_EQ(r.exit_code, 2) << what;
+        EXPECT_NE(r.err.find("does not support a block-floating-point state operand"), std::string::npos) << r.err;
+      }
+    }
 }

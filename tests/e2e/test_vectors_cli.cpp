@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <string>
 
@@ -29,14 +30,18 @@ size_t lines(const fs::path& p) {
   return n;
 }
 
-// A quantized model of the sines task (trained one epoch), S4D or S5.
+// A quantized model of the sines task (trained one epoch), S4D or S5; `precision` a preset's name
+// or a YAML file's path.
 std::string model(const fs::path& dir, const std::string& preset, const std::string& precision) {
-  const auto f = dir / (preset + ".safetensors"), q = dir / (preset + "_" + precision + ".safetensors");
+  const bool file = fs::path(precision).extension() == ".yaml";
+  const auto f = dir / (preset + ".safetensors"),
+             q = dir / (preset + "_" + fs::path(precision).stem().string() + ".safetensors");
   auto r = run_cli({"train", "--model", (source_dir() / "configs/models" / (preset + ".yaml")).string(), "--workload",
                     "sines", "--epochs", "1", "--out", f.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  r = run_cli({"quantize", "--ckpt", f.string(), "--precision", (source_dir() / "configs/precision" / (precision + ".yaml")).string(),
-               "--calib", "16", "--out", q.string()});
+  r = run_cli({"quantize", "--ckpt", f.string(), "--precision",
+               file ? precision : (source_dir() / "configs/precision" / (precision + ".yaml")).string(), "--calib", "16",
+               "--out", q.string()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return q.string();
 }
@@ -111,4 +116,83 @@ TEST(VectorsCli, TheCheckFindsAnInjectedMismatchAndNamesUnitStepAndElement) {
                "--out-dir", (dir / "x").string(), "--units", "alu"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown unit 'alu'"), std::string::npos) << r.err;
+}
+
+// Changes the hex digit at the start of line `line` of a file.
+void flip_line(const fs::path& file, size_t line) {
+  std::string text = read_text(file);
+  size_t pos = 0;
+  for (size_t i = 0; i < line; ++i) pos = text.find('\n', pos) + 1;
+  text[pos] = text[pos] == '0' ? '1' : '0';
+  std::ofstream(file) << text;
+}
+
+// Zero points and a block-floating-point state operand (docs/fixed_point.md 9.2-9.3), S4D and S5:
+// the vectors hold A's stored (unsigned) codes with their zero points in the manifest, the operand
+// each update multiplies (x_in) with its exponent (e_in), the operand stage's operands (xo) and
+// block exponents (xe) after every step; `--check` agrees, and finds one edited exponent, one
+// edited operand and an edited zero point of the weight map.
+TEST(VectorsCli, ZeroPointsOperandsAndBlockExponentsRoundTripAndAnEditIsFound) {
+  const auto dir = scratch_dir("vectors_zp_operand");
+  const auto yaml = dir / "zp_block.yaml";
+  std::ofstream(yaml) << "name: zp_block\ndefault: quantized\n"
+                         "defaults: {bits: 8, scheme: asymmetric, granularity: per_channel, calibration: maxabs}\n"
+                         "components:\n"
+                         "  x: {bits: 16, scheme: symmetric, granularity: per_tensor, operand_bits: 8, operand_block: 4}\n"
+                         "  ssm_in: {scheme: symmetric, granularity: per_tensor}\n"
+                         "  ssm_out: {scheme: symmetric, granularity: per_tensor}\n"
+                         "  act: {scheme: symmetric, granularity: per_tensor}\n"
+                         "  bias: {bits: 32, scheme: symmetric, granularity: per_tensor}\n";
+  for (const std::string preset : {"s4d_edge", "s5_small"}) {
+    const std::string q = model(dir, preset, yaml.string());
+    const std::string hw = (source_dir() / (preset == "s5_small" ? "configs/hw/wide.yaml" : "configs/hw/edge_minimal.yaml")).string();
+    const auto v = dir / (preset + "_v");
+    auto r = run_cli({"vectors", "--ckpt", q, "--hw", hw, "--workload", "sines", "--index", "1", "--out-dir", v.string(),
+                      "--steps", "0:8"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto man = nlohmann::json::parse(read_text(v / "manifest.json"));
+    EXPECT_EQ(man["model"]["operand"][0]["mode"], "block") << preset;
+    EXPECT_EQ(man["model"]["operand"][0]["block"], 4) << preset;
+    const size_t S = man["model"]["states"][0].get<size_t>();
+    std::map<std::string, nlohmann::json> files;
+    for (const auto& f : man["files"]) files[f["file"].get<std::string>()] = f;
+    ASSERT_TRUE(files.count("L0_cmac_a.hex") && files.count("L0_cmac_xo.hex") && files.count("L0_cmac_xe.hex") &&
+                files.count("L0_cmac_e_in.hex"));
+    EXPECT_FALSE(files["L0_cmac_a.hex"]["signed"].get<bool>());
+    EXPECT_EQ(files["L0_cmac_a.hex"]["width"], 8);
+    EXPECT_TRUE(files["L0_cmac_a.hex"].contains("zero_point"));
+    EXPECT_EQ(files["L0_cmac_xo.hex"]["width"], 8);
+    EXPECT_EQ(files["L0_cmac_x_in.hex"]["width"], 8);   // the lane multiplies the operand
+    EXPECT_EQ(files["L0_cmac_x_out.hex"]["width"], 16);  // and writes the stored state
+    EXPECT_EQ(lines(v / "L0_cmac_e_in.hex"), 8 * S);
+    EXPECT_EQ(lines(v / "L0_cmac_xo.hex"), 8 * 2 * S);
+    r = run_cli({"vectors", "--check", v.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // one exponent of step 2 edited
+    const auto keep = read_text(v / "L0_cmac_xe.hex");
+    const size_t blocks = lines(v / "L0_cmac_xe.hex") / 8;
+    flip_line(v / "L0_cmac_xe.hex", 2 * blocks + 1);
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("L0_cmac_xe.hex (unit cmac, layer 0), step 2, element 1"), std::string::npos) << r.err;
+    std::ofstream(v / "L0_cmac_xe.hex") << keep;
+    // one operand of step 4 edited
+    const auto keep_xo = read_text(v / "L0_cmac_xo.hex");
+    flip_line(v / "L0_cmac_xo.hex", 4 * 2 * S + 3);
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("L0_cmac_xo.hex (unit cmac, layer 0), step 4, element 3"), std::string::npos) << r.err;
+    std::ofstream(v / "L0_cmac_xo.hex") << keep_xo;
+  }
+  // a zero point of A in the weight map edited
+  const auto v = dir / "s4d_edge_v";
+  auto man = nlohmann::json::parse(read_text(v / "manifest.json"));
+  for (auto& f : man["files"])
+    if (f.contains("weight_map"))
+      for (auto& e : f["weight_map"])
+        if (e["tensor"] == "layers.0.A") e["zero_point"][0] = e["zero_point"][0].get<int>() + 1;
+  std::ofstream(v / "manifest.json") << man.dump();
+  const auto r = run_cli({"vectors", "--check", v.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("zero points or signedness of 'layers.0.A'"), std::string::npos) << r.err;
 }
