@@ -34,7 +34,7 @@ struct Footprint {
 
 // A sweep point's settings (the record's "point").
 struct PointSettings {
-  std::optional<std::string> precision, hw, method;  // labels: "w8a8", "wide cmac_lanes=8", "ptq"
+  std::optional<std::string> precision, hw, method;  // labels: "w8a8_state8", "wide cmac_lanes=8", "ptq"
   std::optional<uint64_t> qat_epochs;                // 0 unless the method is qat
   std::optional<std::map<std::string, int>> precision_overrides;          // component -> bits
   std::optional<std::map<std::string, std::string>> hw_overrides;        // hw key -> value

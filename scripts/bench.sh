@@ -18,7 +18,7 @@ if [ -f "${SSMSIM_DATA:-data}/mnist/t10k-images-idx3-ubyte" ] || [ -f "${SSMSIM_
   trap 'rm -rf "$tmp"' EXIT
   ckpt=workloads/models/s4d_edge_smnist.safetensors
   /usr/bin/time -f "   peak memory %M KiB" build/bin/ssmsim eval --ckpt "$ckpt" --workload smnist 2>&1 | grep -E "accuracy|peak"
-  for p in w8a8 hetero_6x; do
+  for p in w8a8_state8 hetero_6x; do
     build/bin/ssmsim quantize --ckpt "$ckpt" --precision configs/precision/$p.yaml --out "$tmp/$p.safetensors" >/dev/null 2>&1
     /usr/bin/time -f "   peak memory %M KiB" build/bin/ssmsim eval --ckpt "$tmp/$p.safetensors" --workload smnist 2>&1 |
       grep -E "accuracy|peak"
@@ -47,7 +47,7 @@ workload: smnist
 eval: {limit: 1000}
 simulate: {limit: 2}
 precision:
-  sensitivity: {base: w8a8, components: [A], bits: [8, 6, 4, 2]}
+  sensitivity: {base: w8a8_state8, components: [A], bits: [8, 6, 4, 2]}
 hw:
   files: [edge_minimal]
 SPEC

@@ -4,7 +4,7 @@
 # QAT epoch by validation), on the sMNIST test set. Prints a Markdown table (docs/results.md holds
 # its outputs with the commands).
 #
-#   scripts/ptq_qat_table.sh --ckpt F --precisions "w8a8 qs5_a8_rest4" [--epochs N] [--limit N]
+#   scripts/ptq_qat_table.sh --ckpt F --precisions "w8a8_state8 a8_rest4" [--epochs N] [--limit N]
 #                            [--threads N] [--set key=value ...]      (--set goes to qat)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -19,7 +19,7 @@
 namespace ssmsim::sim {
 
 struct PrecisionVariant {
-  std::string label;                    // e.g. "w8a8", "all16 A=4"
+  std::string label;                    // e.g. "w8a8_state8", "all16 A=4"
   std::filesystem::path file;
   std::map<std::string, int> overrides;  // component -> bits
   std::filesystem::path model{};        // a quantized model given as it is (method "given")

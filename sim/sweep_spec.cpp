@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // A path of the spec: as given when it exists (relative to the current folder), else relative to
-// the repository root; `dir` completes a preset name ("w8a8" -> configs/precision/w8a8.yaml), from
+// the repository root; `dir` completes a preset name ("w8a8_state8" -> configs/precision/w8a8_state8.yaml), from
 // the current folder first, then from the repository root.
 fs::path resolve(const std::string& given, const std::string& key, const char* dir = nullptr) {
   std::vector<fs::path> tries = {given, fs::path(SSMSIM_SOURCE_DIR) / given};

@@ -143,7 +143,7 @@ TEST(Config, HelpConfigListsEveryKeyWithItsRange) {
 }
 
 TEST(Precision, EveryPresetLoadsAndPrintsItsTable) {
-  for (const char* preset : {"float", "w8a8", "s4d_paper_8bit", "qs5_a8_rest4", "hetero_example"}) {
+  for (const char* preset : {"float", "w8a8_state8", "all8_static", "a8_rest4", "hetero_example"}) {
     const auto path = source_dir() / "configs" / "precision" / (std::string(preset) + ".yaml");
     const auto r = run_cli({"info", "--precision", path.string()});
     ASSERT_EQ(r.exit_code, 0) << preset << ": " << r.err;
@@ -153,7 +153,7 @@ TEST(Precision, EveryPresetLoadsAndPrintsItsTable) {
 }
 
 TEST(Precision, SetOverridesAComponentOfThePresetFile) {
-  const auto path = source_dir() / "configs" / "precision" / "w8a8.yaml";
+  const auto path = source_dir() / "configs" / "precision" / "w8a8_state8.yaml";
   const auto r = run_cli({"info", "--precision", path.string(), "--set", "precision.components.A.bits=11"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("A         11 "), std::string::npos) << r.out;
@@ -162,7 +162,7 @@ TEST(Precision, SetOverridesAComponentOfThePresetFile) {
 // Each invalid precision value or combination: exit 2, and the message names the full key and
 // the offending value.
 TEST(Precision, EveryInvalidValueNamesItsKeyAndValue) {
-  const auto path = (source_dir() / "configs" / "precision" / "w8a8.yaml").string();
+  const auto path = (source_dir() / "configs" / "precision" / "w8a8_state8.yaml").string();
   struct Case {
     std::string set, key, value;
   };

@@ -18,7 +18,7 @@ void write(const std::filesystem::path& p, const std::string& text) {
 }
 
 std::string line(const std::string& id, int index, double acc, double energy) {
-  return "{\"id\": \"" + id + "\", \"index\": " + std::to_string(index) + ", \"label\": \"w8a8 / edge_minimal / ptq\", " +
+  return "{\"id\": \"" + id + "\", \"index\": " + std::to_string(index) + ", \"label\": \"w8a8_state8 / edge_minimal / ptq\", " +
          "\"accuracy\": " + std::to_string(acc) + ", \"energy_nj_per_token\": " + std::to_string(energy) +
          ", \"latency_us_per_token\": 2.5, \"memory_bits\": 20384, \"bit_exact\": true}\n";
 }

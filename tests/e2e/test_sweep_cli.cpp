@@ -64,7 +64,7 @@ fs::path make_spec(const fs::path& dir, const std::string& extra = "") {
   const auto spec = dir / "spec.yaml";
   std::ofstream(spec) << "name: test\ncheckpoint: " << ckpt.string()
                       << "\nworkload: sines\neval: {limit: 100}\nsimulate: {limit: 8}\ncalib: 32\n"
-                         "precision:\n  files: [w8a8]\n  sensitivity: {base: all16, components: [A], bits: [6]}\n"
+                         "precision:\n  files: [w8a8_state8]\n  sensitivity: {base: all16, components: [A], bits: [6]}\n"
                          "hw:\n  grid: {base: edge_minimal, keys: {cmac_lanes: [1, 4, 8]}}\n"
                       << extra;
   return spec;
@@ -91,7 +91,7 @@ TEST(SweepCli, RunsEveryPointOnceWithAStableIdAndWritesJsonAndCsv) {
     EXPECT_EQ(x["commands"].size(), 3u);
   }
   EXPECT_EQ(indices.size(), 6u);
-  // two models (w8a8, all16 A=6) for six points: the hardware points share them
+  // two models (w8a8_state8, all16 A=6) for six points: the hardware points share them
   size_t models = 0;
   for (const auto& e : fs::directory_iterator(dir / "out/models")) models += e.path().extension() == ".safetensors";
   EXPECT_EQ(models, 2u);
@@ -201,11 +201,11 @@ TEST(SweepCli, ABadSpecFailsBeforeAnyWorkNamingTheProblem) {
     std::string text, expect;
   };
   for (const Bad& b : std::vector<Bad>{
-           {head + "precision: {files: [w8a8]}\nhw: {grid: {base: edge_minimal, keys: {cmac_lanes: []}}}\n", "non-empty list"},
+           {head + "precision: {files: [w8a8_state8]}\nhw: {grid: {base: edge_minimal, keys: {cmac_lanes: []}}}\n", "non-empty list"},
            {head + "precision: {files: [no_such_preset]}\nhw: {files: [edge_minimal]}\n", "no such file"},
            {head + "precision: {sensitivity: {base: all16, components: [Q], bits: [4]}}\nhw: {files: [edge_minimal]}\n", "Q"},
-           {head + "precision: {files: [w8a8]}\nhw: {grid: {base: edge_minimal, keys: {lanes: [4]}}}\n", "unknown hw key"},
-           {"checkpoint: nowhere.safetensors\nworkload: sines\nprecision: {files: [w8a8]}\nhw: {files: [edge_minimal]}\n",
+           {head + "precision: {files: [w8a8_state8]}\nhw: {grid: {base: edge_minimal, keys: {lanes: [4]}}}\n", "unknown hw key"},
+           {"checkpoint: nowhere.safetensors\nworkload: sines\nprecision: {files: [w8a8_state8]}\nhw: {files: [edge_minimal]}\n",
             "spec.checkpoint"}}) {
     const auto r = run_cli({"sweep", "--spec", write(b.text), "--out-dir", (dir / "out2").string()});
     EXPECT_EQ(r.exit_code, 2) << b.text;

@@ -184,7 +184,7 @@ TEST(QuantizeCli, QuantizesTheEmbeddedModelAndEvaluatesItOnIntegers) {
                "--out", (dir / "f.safetensors").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("is float"), std::string::npos) << r.err;
-  r = run_cli({"quantize", "--ckpt", q, "--precision", (source_dir() / "configs/precision/w8a8.yaml").string(),
+  r = run_cli({"quantize", "--ckpt", q, "--precision", (source_dir() / "configs/precision/w8a8_state8.yaml").string(),
                "--out", (dir / "qq.safetensors").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("not a float checkpoint"), std::string::npos) << r.err;
@@ -198,7 +198,7 @@ TEST(QatCli, FineTunesAQuantizedModelThatEvalScoresTheSame) {
   const std::string ckpt = (dir / "f.safetensors").string(), q = (dir / "q.safetensors").string();
   auto r = run_cli({"train", "--model", model, "--workload", "sines", "--epochs", "2", "--out", ckpt});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  r = run_cli({"qat", "--ckpt", ckpt, "--precision", (source_dir() / "configs/precision/w8a8.yaml").string(),
+  r = run_cli({"qat", "--ckpt", ckpt, "--precision", (source_dir() / "configs/precision/w8a8_state8.yaml").string(),
                "--epochs", "1", "--calib", "64", "--set", "train.lr=0.002", "--out", q, "--json",
                (dir / "qat.json").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -210,5 +210,5 @@ TEST(QatCli, FineTunesAQuantizedModelThatEvalScoresTheSame) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_DOUBLE_EQ(accuracy_in(r.out), qat_test) << r.out;
   r = run_cli({"info", "--ckpt", q});
-  EXPECT_NE(r.out.find("precision 'w8a8'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("precision 'w8a8_state8'"), std::string::npos) << r.out;
 }

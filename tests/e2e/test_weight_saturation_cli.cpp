@@ -1,7 +1,7 @@
 // End-to-end: codes clipped when weights are quantized are named. `quantize` of the embedded S4D
-// model with s4d_paper_8bit (8-bit biases at accumulator scale) warns on stderr for the encoder,
+// model with all8_static (8-bit biases at accumulator scale) warns on stderr for the encoder,
 // mixing and decoder biases with their exact counts and still succeeds; `info` and `eval --json`
-// show the counts (eval as "weights.<tensor>" entries of `saturation`); with w8a8 (32-bit biases)
+// show the counts (eval as "weights.<tensor>" entries of `saturation`); with w8a8_state8 (32-bit biases)
 // nothing is named; a committed quantized model written before the counts existed evaluates with none.
 #include <gtest/gtest.h>
 
@@ -40,7 +40,7 @@ TEST(WeightSaturationCli, EightBitBiasesThatSaturateAreNamedWithTheirCountsByQua
   const auto dir = scratch_dir("weight_saturation_cli");
   const std::string q = (dir / "q8.safetensors").string();
   auto r = run_cli({"quantize", "--ckpt", src("workloads/models/s4d_edge_smnist.safetensors"), "--precision",
-                    src("configs/precision/s4d_paper_8bit.yaml"), "--out", q});
+                    src("configs/precision/all8_static.yaml"), "--out", q});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // the default calibration (256 training sequences) on the embedded model, counted once
   EXPECT_NE(r.err.find("warning: 15 of 16 codes of 'encoder.bias' (component bias, 8 bits)"), std::string::npos) << r.err;
@@ -74,9 +74,9 @@ TEST(WeightSaturationCli, EightBitBiasesThatSaturateAreNamedWithTheirCountsByQua
 TEST(WeightSaturationCli, ThirtyTwoBitBiasesAndAnOldQuantizedFileNameNothing) {
   REQUIRE_MNIST();
   const auto dir = scratch_dir("weight_saturation_cli_w8a8");
-  const std::string q = (dir / "w8a8.safetensors").string();
+  const std::string q = (dir / "w8a8_state8.safetensors").string();
   auto r = run_cli({"quantize", "--ckpt", src("workloads/models/s4d_edge_smnist.safetensors"), "--precision",
-                    src("configs/precision/w8a8.yaml"), "--calib", "64", "--out", q});
+                    src("configs/precision/w8a8_state8.yaml"), "--calib", "64", "--out", q});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find("warning:"), std::string::npos) << r.err;
   for (const std::string& file : {q, src("workloads/models/s4d_edge_smnist_hetero6x_qat.safetensors")}) {

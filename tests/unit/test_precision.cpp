@@ -47,7 +47,9 @@ TEST(PrecisionConfig, LoadsEveryPresetAndRoundTripsItThroughYaml) {
     EXPECT_EQ(PrecisionConfig::from_yaml(YAML::Load(cfg.to_yaml_string())), cfg);
     names.insert(cfg.name());
   }
-  for (const char* want : {"float", "w8a8", "s4d_paper_8bit", "qs5_a8_rest4", "hetero_example"})
+  for (const char* want : {"float", "w8a8_state8", "all8_static", "a8_rest4", "hetero_example", "w8a8_hw", "qssm_8bit",
+                           "qs5_w8a8", "qs5_w4a8wssm8", "qs5_w4a8wa8", "qs5_w4a8", "qs5_w2a8wssm8", "qs5_w2a8wa8",
+                           "qs5_w2a8"})
     EXPECT_EQ(names.count(want), 1u) << want;
 }
 
@@ -55,23 +57,78 @@ TEST(PrecisionConfig, PresetsSayWhatTheirPapersUsed) {
   const auto f = PrecisionConfig::load(presets() / "float.yaml");
   for (Component c : all_components()) EXPECT_TRUE(f.is_float(c)) << component_name(c);
 
-  const auto s4d = PrecisionConfig::load(presets() / "s4d_paper_8bit.yaml");
-  for (Component c : all_components()) EXPECT_EQ(s4d.bits(c), 8) << component_name(c);
+  // the S4D paper's code (QSSM q_config.yaml): dA, dB, dC asymmetric per channel, D and the
+  // linear layers asymmetric per tensor, quantile 99.999 nearest, 8 bits; a 16-bit state; biases,
+  // residual and GLU float (here wide or 16); the hard GELU
+  const auto qssm = PrecisionConfig::load(presets() / "qssm_8bit.yaml");
+  EXPECT_EQ(qssm.gelu(), "hard");
+  for (Component c : {Component::A, Component::B, Component::C}) {
+    EXPECT_EQ(qssm.bits(c), 8) << component_name(c);
+    EXPECT_EQ(qssm.spec(c).scheme, Scheme::Asymmetric) << component_name(c);
+    EXPECT_EQ(qssm.spec(c).granularity, Granularity::PerChannel) << component_name(c);
+    EXPECT_EQ(qssm.spec(c).calibration, Calibration::QuantileNearest) << component_name(c);
+    EXPECT_EQ(qssm.spec(c).percentile, 99.999) << component_name(c);
+  }
+  for (Component c : {Component::D, Component::encoder, Component::decoder, Component::mixing}) {
+    EXPECT_EQ(qssm.spec(c).scheme, Scheme::Asymmetric) << component_name(c);
+    EXPECT_EQ(qssm.spec(c).granularity, Granularity::PerTensor) << component_name(c);
+  }
+  EXPECT_EQ(qssm.spec(Component::x).operand_bits, 16);
+  for (Component c : {Component::input, Component::ssm_in, Component::ssm_out, Component::gelu_out, Component::pool})
+    EXPECT_EQ(qssm.bits(c), 8) << component_name(c);
+  EXPECT_EQ(qssm.bits(Component::residual), 32);
+  EXPECT_EQ(qssm.bits(Component::bias), 32);
 
-  const auto qs5 = PrecisionConfig::load(presets() / "qs5_a8_rest4.yaml");
-  EXPECT_EQ(qs5.bits(Component::A), 8);
+  // Q-S5's sMNIST PTQ rows: A / B, C, D / dense weights; activations and the state operand 8
+  struct Row {
+    const char* file;
+    int a, bcd, dense;
+  };
+  for (const Row& r : {Row{"qs5_w8a8", 8, 8, 8}, Row{"qs5_w4a8wssm8", 8, 8, 4}, Row{"qs5_w4a8wa8", 8, 4, 4},
+                       Row{"qs5_w4a8", 4, 4, 4}, Row{"qs5_w2a8wssm8", 8, 8, 2}, Row{"qs5_w2a8wa8", 8, 2, 2},
+                       Row{"qs5_w2a8", 2, 2, 2}}) {
+    SCOPED_TRACE(r.file);
+    const auto q = PrecisionConfig::load(presets() / (std::string(r.file) + ".yaml"));
+    EXPECT_EQ(q.bits(Component::A), r.a);
+    for (Component c : {Component::B, Component::C, Component::D}) EXPECT_EQ(q.bits(c), r.bcd) << component_name(c);
+    for (Component c : {Component::encoder, Component::decoder, Component::mixing})
+      EXPECT_EQ(q.bits(c), r.dense) << component_name(c);
+    for (Component c : all_components())
+      if (component_kind(c) == ComponentKind::Weight && c != Component::norm)
+        EXPECT_EQ(q.spec(c).scheme, Scheme::Symmetric) << component_name(c);
+    EXPECT_EQ(q.spec(Component::x).operand_bits, 8);
+    for (Component c : {Component::input, Component::ssm_in, Component::ssm_out, Component::gelu_out, Component::pool})
+      EXPECT_EQ(q.bits(c), 8) << component_name(c);
+    EXPECT_EQ(q.bits(Component::residual), 32);
+    EXPECT_EQ(q.gelu(), "hard");
+  }
+
+  // the hardware-real 8-bit preset: every stored weight 8 bits, the state operand 8 bits
+  const auto hw = PrecisionConfig::load(presets() / "w8a8_hw.yaml");
+  for (Component c : all_components())
+    if (component_kind(c) == ComponentKind::Weight) EXPECT_EQ(hw.bits(c), 8) << component_name(c);
+  EXPECT_EQ(hw.spec(Component::A).scheme, Scheme::Asymmetric);
+  EXPECT_EQ(hw.spec(Component::x).operand_bits, 8);
+  EXPECT_EQ(hw.spec(Component::x).operand_block, 1);
+
+  // the old presets, under names that say what they are
+  const auto all8 = PrecisionConfig::load(presets() / "all8_static.yaml");
+  for (Component c : all_components()) EXPECT_EQ(all8.bits(c), 8) << component_name(c);
+  const auto a8 = PrecisionConfig::load(presets() / "a8_rest4.yaml");
+  EXPECT_EQ(a8.bits(Component::A), 8);
   for (Component c : {Component::B, Component::C, Component::D, Component::x, Component::ssm_in,
                       Component::ssm_out, Component::encoder, Component::decoder,
-                      Component::mixing, Component::act})
-    EXPECT_EQ(qs5.bits(c), 4) << component_name(c);
+                      Component::mixing, Component::act, Component::residual})
+    EXPECT_EQ(a8.bits(c), 4) << component_name(c);
 
-  const auto w8a8 = PrecisionConfig::load(presets() / "w8a8.yaml");
+  const auto w8a8_state8 = PrecisionConfig::load(presets() / "w8a8_state8.yaml");
   for (Component c : all_components())
     if (c != Component::bias) {
-      EXPECT_EQ(w8a8.bits(c), 8) << component_name(c);
+      EXPECT_EQ(w8a8_state8.bits(c), 8) << component_name(c);
     }
-  EXPECT_EQ(w8a8.spec(Component::act).calibration, Calibration::Percentile);
-  EXPECT_EQ(w8a8.spec(Component::encoder).granularity, Granularity::PerChannel);
+  EXPECT_EQ(w8a8_state8.spec(Component::x).operand_bits, 0);
+  EXPECT_EQ(w8a8_state8.spec(Component::act).calibration, Calibration::Percentile);
+  EXPECT_EQ(w8a8_state8.spec(Component::encoder).granularity, Granularity::PerChannel);
 
   const auto het = PrecisionConfig::load(presets() / "hetero_example.yaml");
   EXPECT_GE(het.bits(Component::A), 12);
@@ -80,6 +137,16 @@ TEST(PrecisionConfig, PresetsSayWhatTheirPapersUsed) {
   for (Component c : {Component::B, Component::C, Component::D, Component::encoder,
                       Component::decoder})
     EXPECT_LE(het.bits(c), 6) << component_name(c);
+}
+
+// A precision config names its GELU (gelu: hard); quantize.gelu 'precision' (the default) takes it.
+TEST(PrecisionConfig, NamesItsGeluOrNone) {
+  EXPECT_EQ(parse("name: a").gelu(), "");
+  const auto h = parse("name: a\ngelu: hard");
+  EXPECT_EQ(h.gelu(), "hard");
+  EXPECT_EQ(PrecisionConfig::from_yaml(h.to_yaml()), h);
+  EXPECT_NE(h, parse("name: a\ngelu: lut"));
+  expect_config_error("gelu: erf", "precision.gelu", "erf", {"lut", "hard"});
 }
 
 TEST(PrecisionConfig, AppliesDefaultsOverridesAndShorthands) {

@@ -127,9 +127,9 @@ std::set<std::string> front_ids(const std::string& svg) {
 json full_record(const std::string& id, int index, double acc, double energy, double mem, double lat) {
   return {{"id", id},
           {"index", index},
-          {"point", {{"precision", "w8a8"}, {"hw", "edge_minimal"}, {"method", index % 2 ? "qat" : "ptq"},
+          {"point", {{"precision", "w8a8_state8"}, {"hw", "edge_minimal"}, {"method", index % 2 ? "qat" : "ptq"},
                      {"qat_epochs", 0}, {"precision_overrides", json::object()}, {"hw_overrides", {{"cmac_lanes", 8}}}}},
-          {"label", "w8a8 / edge_minimal / " + std::string(index % 2 ? "qat" : "ptq") + " #" + std::to_string(index)},
+          {"label", "w8a8_state8 / edge_minimal / " + std::string(index % 2 ? "qat" : "ptq") + " #" + std::to_string(index)},
           {"accuracy", acc},
           {"bit_exact", true},
           {"energy_nj_per_token", energy},
@@ -144,11 +144,11 @@ json full_record(const std::string& id, int index, double acc, double energy, do
                                    {"bus", 0.0}, {"offchip", 0.0}}},
           {"memory_bits_by_component", {{"A", mem / 2}, {"B", mem / 4}, {"C", mem / 4}}},
           {"utilization", {{"cmac", 0.33}, {"mve", 0.45}, {"sfu", 0.22}, {"bus", 0.0005}}},
-          {"commands", {"ssmsim quantize --ckpt f --precision w8a8.yaml --out m.safetensors",
+          {"commands", {"ssmsim quantize --ckpt f --precision w8a8_state8.yaml --out m.safetensors",
                         "ssmsim eval --ckpt m.safetensors --workload smnist",
                         "ssmsim simulate --ckpt m.safetensors --hw h.yaml --set hw.cmac_lanes=8 --json s.json"}},
           {"hw_config", {{"cmac_lanes", 8}, {"clock_mhz", 200}}},
-          {"precision_config", {{"name", "w8a8"}}},
+          {"precision_config", {{"name", "w8a8_state8"}}},
           {"seconds", 12.3}};
 }
 
@@ -400,10 +400,10 @@ TEST(ResultRecord, EveryRecordSsmsimWritesSurvivesTheTypedRoundTripByteForByte) 
       R"({"accuracy":0.9375,"area_mm2":0.217305,"bit_exact":true,"commands":["ssmsim eval --ckpt m","ssmsim simulate"],)"
       R"("cycles_per_token":500.347,"energy_breakdown_nj":{"cmac":4.89,"sfu":1.0},"energy_nj_per_token":12.78,)"
       R"("eval_sequences":48,"footprint_reduction":6.06907,"hw_config":{"cmac_lanes":8.0,"name":"wide"},)"
-      R"("id":"p9a130203b076","index":0,"label":"w8a8 / wide cmac_lanes=8 / qat","latency_us_per_token":2.5,)"
+      R"("id":"p9a130203b076","index":0,"label":"w8a8_state8 / wide cmac_lanes=8 / qat","latency_us_per_token":2.5,)"
       R"("memory_bits":20384,"memory_bits_by_component":{"A":8192,"B":4096},"model":"m1.safetensors",)"
       R"("point":{"hw":"wide cmac_lanes=8","hw_overrides":{"cmac_lanes":"8"},"method":"qat",)"
-      R"("precision":"w8a8","precision_overrides":{"A":4},"qat_epochs":1},"precision_config":"w8a8.yaml",)"
+      R"("precision":"w8a8_state8","precision_overrides":{"A":4},"qat_epochs":1},"precision_config":"w8a8_state8.yaml",)"
       R"("seconds":2.2,"tokens_per_s":399723.0,"utilization":{"cmac":0.33}})",
   };
   for (const char* text : records) {
@@ -442,12 +442,12 @@ TEST(ResultRecord, KeysAndTheResultsCsvColumnsComeFromTheOneFieldList) {
             "id,index,label,precision,hw,method,accuracy,bit_exact,energy_nj_per_token,latency_us_per_token,"
             "cycles_per_token,tokens_per_s,memory_bits,footprint_reduction,area_mm2,seconds");
   ResultRecord r = reports::record_from_json(json::parse(
-      R"({"id":"p1","index":3,"label":"w8a8, \"wide\"","point":{"precision":"w8a8","hw":"wide","method":"ptq"},)"
+      R"({"id":"p1","index":3,"label":"w8a8_state8, \"wide\"","point":{"precision":"w8a8_state8","hw":"wide","method":"ptq"},)"
       R"("accuracy":0.9375,"bit_exact":true,"energy_nj_per_token":12.7831234,"latency_us_per_token":2.5,)"
       R"("cycles_per_token":500.347,"tokens_per_s":2775890.5,"memory_bits":20384,"footprint_reduction":6.06907,)"
       R"("area_mm2":0.217305,"seconds":2.24})"));
   EXPECT_EQ(reports::csv_row(r),
-            "p1,3,\"w8a8, \"\"wide\"\"\",w8a8,wide,ptq,0.937500,true,12.7831,2.5,500.347,2.77589e+06,20384,6.06907,"
+            "p1,3,\"w8a8_state8, \"\"wide\"\"\",w8a8_state8,wide,ptq,0.937500,true,12.7831,2.5,500.347,2.77589e+06,20384,6.06907,"
             "0.217305,2.2");
   r.tokens_per_s.reset();
   try {

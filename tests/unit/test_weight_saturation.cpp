@@ -97,7 +97,7 @@ TEST(WeightSaturation, CountsTravelThroughTheFileOnlyWhereThereAreAnyAndQuantize
   PtqOptions opt;
   opt.calib = 16;
   const QModel q = quantize_ptq(ck, PrecisionConfig::load(ssmsim::testing::source_dir() /
-                                                          "configs/precision/s4d_paper_8bit.yaml"),
+                                                          "configs/precision/all8_static.yaml"),
                                 set, opt);
   uint64_t total = 0;
   for (const auto& [name, t] : q.tensors) total += t.saturated;
