@@ -109,6 +109,7 @@ void operand_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
   op.format = Format::fixed(true, xs.operand_bits, 0);
   op.rounding = xs.rounding;
   op.overflow = xs.overflow;
+  op.range = quant::detail::Range64(xs.operand_bits, true, xs.overflow);
 }
 
 // The SSM's codes (A, B, C split into real and imaginary parts; D), the state update's and the

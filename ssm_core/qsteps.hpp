@@ -35,6 +35,7 @@ struct XOperandConsts {
   int bits = 0;                    // Block: the operand's width (signed)
   size_t block = 0;                // Block: states per exponent (cut at a channel's end in S4D)
   quant::Format format{};          // Block: s<bits>.0, the fit of round(x / 2^e)
+  quant::detail::Range64 range{};  // Block: format's range under `overflow` (the 64-bit fit)
   quant::Rounding rounding = quant::Rounding::HalfEven;
   quant::Overflow overflow = quant::Overflow::Saturate;
 };
@@ -135,8 +136,9 @@ inline int64_t output_term(int64_t cr, int64_t ci, Cx x, Ex e = {}) {
 inline int block_exponent(uint64_t maxmag, int bits, quant::Rounding r) {
   const int len = maxmag == 0 ? 0 : 64 - __builtin_clzll(maxmag);
   const int e0 = std::max(0, len - (bits - 1));
-  const quant::wide_t top = quant::round_shift(static_cast<quant::wide_t>(maxmag), e0, r);
-  return top > (quant::wide_t{1} << (bits - 1)) - 1 ? e0 + 1 : e0;
+  // a stored state has at most 32 bits: the 64-bit rounding shift is exact here
+  const int64_t top = quant::detail::round_shift64(static_cast<int64_t>(maxmag), quant::detail::Shift64(e0), r);
+  return top > (int64_t{1} << (bits - 1)) - 1 ? e0 + 1 : e0;
 }
 inline uint64_t magnitude(int64_t v) { return v < 0 ? uint64_t{0} - static_cast<uint64_t>(v) : static_cast<uint64_t>(v); }
 
@@ -162,9 +164,12 @@ inline void state_operands(const XOperandConsts& op, const int64_t* re, const in
       mi = std::max(mi, magnitude(im[k * stride]));
     }
     const Ex x{block_exponent(mr, op.bits, op.rounding), block_exponent(mi, op.bits, op.rounding)};
+    const quant::detail::Shift64 sr(x.re), si(x.im);
     for (size_t k = b; k < end; ++k) {
-      ore[k * stride] = quant::fit(quant::round_shift(re[k * stride], x.re, op.rounding), op.format, op.overflow, ev);
-      oim[k * stride] = quant::fit(quant::round_shift(im[k * stride], x.im, op.rounding), op.format, op.overflow, ev);
+      using quant::detail::fit64;
+      using quant::detail::round_shift64;
+      ore[k * stride] = fit64(round_shift64(re[k * stride], sr, op.rounding), op.range, op.overflow, ev);
+      oim[k * stride] = fit64(round_shift64(im[k * stride], si, op.rounding), op.range, op.overflow, ev);
       e[k * stride] = x;
     }
   }
