@@ -5,6 +5,7 @@
 namespace ssmsim::hw {
 
 using core::qstep::Cx;
+using core::qstep::Ex;
 
 CmacArray::CmacArray(sc_core::sc_module_name name, const CmacConfig& config, BankedSram& weights, BankedSram& states,
                      const sc_core::sc_clock* clk)
@@ -17,17 +18,17 @@ CmacArray::CmacArray(sc_core::sc_module_name name, const CmacConfig& config, Ban
 }
 
 Datapath CmacArray::lane(const CmacWidths& w, int operand_bits, bool with_bu) {
-  const int ax = acc_bits(w.A, w.x, 2) + w.shift;  // the exact complex product A o 2^e (re or im part)
+  const int ax = acc_bits(w.A, w.x, 2) + w.shift;  // the exact complex product A (o 2^e) (re or im part)
   Datapath d;
   d.mul(w.A, w.x, 4, operand_bits);  // Lambda_bar x
   if (with_bu) d.mul(w.B, w.u, 2, operand_bits);  // B_bar u
   d.mul(ax, kScaleBits, 2);    // the terms' scale multipliers, re and im
   d.mul(w.bu, kScaleBits, 2);
-  d.add(ax - w.shift, 2);      // the complex product
+  d.add(ax, 2);                // the complex product (of the shifted products)
   d.add(ax + kScaleBits, 4);   // the aligned sum and its rounding, re and im
   if (w.zA) d.add(w.A, 2);     // A's re and im minus the zero point, at fetch
   if (w.zB && with_bu) d.add(w.B, 2);
-  if (w.shift) d.add(ax, 2);   // the left shift of A o by the block's exponent
+  if (w.shift) d.add(acc_bits(w.A, w.x, 1) + w.shift, 4);  // each product's left shift by its state part's exponent
   d.registers(4.0 * w.x + 2.0 * kAccBits);
   return d;
 }
@@ -36,7 +37,7 @@ Datapath CmacArray::narrow_datapath(int wx) { return Datapath().mul(wx, kScaleBi
 
 Datapath CmacArray::block_state_datapath(int wx) { return Datapath().add(wx, 2 + 2 * 2); }
 
-Datapath CmacArray::block_datapath(int wx, size_t n) { return Datapath().add(wx, 2 * n - 1 + 1 + 2); }
+Datapath CmacArray::block_datapath(int wx, size_t n) { return Datapath().add(wx, 2 * ((n - 1) + 1 + 2)); }
 
 namespace {
 
@@ -45,21 +46,21 @@ CmacWidths widths(const LayerMem& m, int bu) { return {m.wA, m.operand_bits(), m
 
 }  // namespace
 
-const std::vector<int>& CmacArray::exponents(const LayerMem& m) {
-  std::vector<int>& e = exponents_[m.xo];
-  e.resize(m.x->elements / 2, 0);
+const std::vector<Ex>& CmacArray::exponents(const LayerMem& m) {
+  std::vector<Ex>& e = exponents_[m.xo];
+  e.resize(m.x->elements / 2);
   return e;
 }
 
 void CmacArray::clear_exponents() {
-  for (auto& [r, e] : exponents_) std::fill(e.begin(), e.end(), 0);
+  for (auto& [r, e] : exponents_) std::fill(e.begin(), e.end(), Ex{});
 }
 
 uint64_t CmacArray::operands(const core::QLayerConsts& Ly, const LayerMem& m) {
   const size_t channels = m.xchannels, S = m.x->elements / 2, per = S / channels;
   const bool block = Ly.xop.mode == core::XOperand::Block;
-  std::vector<int>& ex = exponents_[m.xo];
-  ex.resize(S, 0);
+  std::vector<Ex>& ex = exponents_[m.xo];
+  ex.resize(S);
   Op op;
   op.name = "cmac.operand";
   op.site = m.xo;
@@ -74,7 +75,7 @@ uint64_t CmacArray::operands(const core::QLayerConsts& Ly, const LayerMem& m) {
     if (b == 0) {  // the step's updates are all written back: every block's exponent, every operand
       xbuf_.resize(2 * S);
       obuf_.resize(2 * S);
-      ebuf_.resize(2 * S);
+      ebuf_.resize(2 * S);  // state_operands writes state k's exponents at its stride, 2k
       for (size_t i = 0; i < 2 * S; ++i) xbuf_[i] = states_.load(*m.x, i);
       for (size_t c = 0; c < channels; ++c)
         core::qstep::state_operands(Ly.xop, &xbuf_[2 * c * per], &xbuf_[2 * c * per + 1], per, 2, &obuf_[2 * c * per],
@@ -87,7 +88,7 @@ uint64_t CmacArray::operands(const core::QLayerConsts& Ly, const LayerMem& m) {
           for (size_t k = 0; k < per; k += Ly.xop.block) {
             const size_t n = std::min(per, k + Ly.xop.block) - k;
             block_datapath(m.wx, n).count(actions_, 1);
-            if (tracer_) tracer_->block_exponent(ebuf_[2 * (c * per + k)]);
+            if (tracer_) tracer_->block_exponent(ebuf_[2 * (c * per + k)].re, ebuf_[2 * (c * per + k)].im);
           }
       }
     }
@@ -107,7 +108,7 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
   const unsigned passes = dp.passes();
   // the state operand: the stored state, or the operand memory and the exponent registers
   const Region& xin = m.xo ? *m.xo : *m.x;
-  const std::vector<int>* ex = m.xo ? &exponents(m) : nullptr;
+  const std::vector<Ex>* ex = m.xo ? &exponents(m) : nullptr;
   Op op;
   op.name = "cmac.s4d";
   op.site = m.A;
@@ -123,7 +124,7 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
     for (size_t k = b; k < e; ++k) {
       const size_t h = k / N2;
       const Cx x{states_.load(xin, 2 * k), states_.load(xin, 2 * k + 1)};
-      const int xe = ex ? (*ex)[k] : 0;
+      const Ex xe = ex ? (*ex)[k] : Ex{};
       const int64_t br = fetch(weights_, *m.B, 2 * k), bi = fetch(weights_, *m.B, 2 * k + 1);
       const int64_t ar = fetch(weights_, *m.A, 2 * k), ai = fetch(weights_, *m.A, 2 * k + 1);
       const quant::wide_t bur = static_cast<quant::wide_t>(br) * u[h], bui = static_cast<quant::wide_t>(bi) * u[h];
@@ -131,7 +132,7 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
                           : core::qstep::state_update(Ly.xupd[h], Ly.fast, ar, ai, x, bur, bui, nullptr, xe);
       states_.put(*m.x, 2 * k, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * k + 1, static_cast<int32_t>(nx.im));
-      if (tracer_) tracer_->state_update(k, ar, ai, x.re, x.im, xe, bur, bui, nx.re, nx.im);
+      if (tracer_) tracer_->state_update(k, ar, ai, x.re, x.im, xe.re, xe.im, bur, bui, nx.re, nx.im);
     }
     dp.count(actions_, e - b);
   };
@@ -145,7 +146,7 @@ uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, c
   const Datapath dp = lane(widths(m, bu), config_.operand_bits, false);
   const unsigned passes = dp.passes();
   const Region& xin = m.xo ? *m.xo : *m.x;
-  const std::vector<int>* ex = m.xo ? &exponents(m) : nullptr;
+  const std::vector<Ex>* ex = m.xo ? &exponents(m) : nullptr;
   Op op;
   op.name = "cmac.s5";
   op.site = m.A;
@@ -160,13 +161,13 @@ uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, c
   op.retire = [&](size_t b, size_t e) {
     for (size_t p = b; p < e; ++p) {
       const Cx x{states_.load(xin, 2 * p), states_.load(xin, 2 * p + 1)};
-      const int xe = ex ? (*ex)[p] : 0;
+      const Ex xe = ex ? (*ex)[p] : Ex{};
       const int64_t ar = fetch(weights_, *m.A, 2 * p), ai = fetch(weights_, *m.A, 2 * p + 1);
       const Cx nx = lane_ ? lane_(ar, ai, x, bu_re[p], bu_im[p], Ly.xupd[p])
                           : core::qstep::state_update(Ly.xupd[p], Ly.fast, ar, ai, x, bu_re[p], bu_im[p], nullptr, xe);
       states_.put(*m.x, 2 * p, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * p + 1, static_cast<int32_t>(nx.im));
-      if (tracer_) tracer_->state_update(p, ar, ai, x.re, x.im, xe, bu_re[p], bu_im[p], nx.re, nx.im);
+      if (tracer_) tracer_->state_update(p, ar, ai, x.re, x.im, xe.re, xe.im, bu_re[p], bu_im[p], nx.re, nx.im);
     }
     dp.count(actions_, e - b);
   };
@@ -178,7 +179,7 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
   // idle and its B u term is priced, in area, at the lane's wB + wu)
   CmacWidths w;
   int wx_static = 0, wx_block = 0;  // the stored state's widest, where the operand stage narrows it
-  double exponent_bits = 0;         // the exponent registers: one per block of every layer
+  double exponent_bits = 0;         // the exponent registers: two per block (re, im) of every layer
   for (const auto& L : c.mem.layers) {
     w.A = std::max(w.A, L.wA), w.B = std::max(w.B, L.wB), w.x = std::max(w.x, L.operand_bits()), w.u = std::max(w.u, L.wu);
     w.zA = w.zA || L.zA, w.zB = w.zB || L.zB, w.shift = std::max(w.shift, L.xshift);
@@ -186,7 +187,7 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
     if (L.xblock) {
       wx_block = std::max(wx_block, L.wx);
       const size_t per = L.x->elements / 2 / L.xchannels;
-      exponent_bits += static_cast<double>(L.xchannels * ((per + L.xblock - 1) / L.xblock)) * L.ebits;
+      exponent_bits += 2.0 * static_cast<double>(L.xchannels * ((per + L.xblock - 1) / L.xblock)) * L.ebits;
     }
   }
   w.bu = w.B + w.u;
@@ -194,11 +195,12 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
   u.dynamic_pj = actions_.energy_pj(c.table);
   u.area_um2 = config_.lanes * lane(w, config_.operand_bits, true).area_um2(c.table, config_.pipeline);
   // the operand stage: a state's narrowing per lane; block floating point also the lane's share of
-  // the max-reduce tree (two comparators), a leading-zero counter and the rounding check
+  // the max-reduce trees (a comparator per part), the leading-zero counters and the rounding
+  // checks, one per part
   if (wx_static) u.area_um2 += config_.lanes * narrow_datapath(wx_static).area_um2(c.table, 0);
   if (wx_block)
     u.area_um2 += config_.lanes * (block_state_datapath(wx_block).area_um2(c.table, 0) +
-                                   block_datapath(wx_block, 1).area_um2(c.table, 0)) +
+                                   Datapath().add(wx_block, 2 * (1 + 1 + 2)).area_um2(c.table, 0)) +
                   Datapath().registers(exponent_bits).area_um2(c.table, 1);
   u.leakage_w = logic_leakage_w(c.table, u.area_um2);
   return u;

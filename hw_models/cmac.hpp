@@ -35,7 +35,8 @@ struct CmacConfig {
   static const keys::Table<CmacConfig>& keys();
 };
 
-// The operand widths of one lane's state update x' = A o 2^e + B u (bits).
+// The operand widths of one lane's state update x' = A (o 2^e) + B u (bits), each part of o with
+// its own exponent.
 struct CmacWidths {
   int A = 0, x = 0, B = 0, u = 0;  // x: the state operand o (the stored state unless narrowed)
   int bu = 0;  // the B u term the lane narrows: S4D wB + wu (its own product), S5 the MVE's exact sum
@@ -55,7 +56,9 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   //   pipeline registers of the state (4 x) and two 64-bit accumulators per stage;
   //   with zero points (docs/fixed_point.md 9.2): a subtractor of the operand's width per part of
   //   A (and of B with the B u products) at operand fetch (A, B are then b + 1 bits wide);
-  //   block floating point: a left shifter per part of A o (the term is `shift` bits wider).
+  //   block floating point: a left shifter per product of A o (each of the 4 products shifted by
+  //   the exponent of its state part, re = ar or 2^er - ai oi 2^ei, im = ar oi 2^ei + ai or 2^er;
+  //   the terms are `shift` bits wider).
   // Counted once per state update (S5 without the B u products: the MVE forms B u); built
   // `lanes` times at the model's widest operands.
   static Datapath lane(const CmacWidths& w, int operand_bits, bool with_bu);
@@ -63,8 +66,10 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   //   static: a requantizer per part (a 31-bit scale multiplier of the wx-bit state and its
   //           rounding adder);
   //   block:  per part a magnitude and a rounding shifter (a shift and a rounding add, wx bits);
-  //           per block of n states (block_datapath): the max-reduce tree (2n - 1 comparators),
-  //           a leading-zero counter and the maximum's rounding check (2 adds), all wx bits.
+  //           per block of n states and part (block_datapath counts both parts: the real parts of
+  //           a block share one exponent, the imaginary parts another): a max-reduce tree of the
+  //           n magnitudes (n - 1 comparators), a leading-zero counter and the maximum's
+  //           rounding check (2 adds), all wx bits.
   static Datapath narrow_datapath(int wx);
   static Datapath block_state_datapath(int wx);
   static Datapath block_datapath(int wx, size_t n);
@@ -78,12 +83,13 @@ class CmacArray : public PipelinedUnit, public HwUnit {
                      const quant::wide_t* bu_im);
   // The operand stage, after a step's updates when the layer narrows its state operand (m.xo):
   // reads the stored states, `lanes` at a time, and writes their operands into xo and, for block
-  // floating point, each block's exponent into its register (qstep::state_operands; blocks are
-  // cut at each of the m.xchannels channels' end: S4D H, S5 one).
+  // floating point, each block's two exponents (of its real and of its imaginary parts) into their
+  // registers (qstep::state_operands; blocks are cut at each of the m.xchannels channels' end:
+  // S4D H, S5 one).
   uint64_t operands(const core::QLayerConsts& Ly, const LayerMem& m);
-  // The exponent registers of a layer, one value per state (its block's; all 0 unless block
-  // floating point), read by the lanes and by the MVE's C x.
-  const std::vector<int>& exponents(const LayerMem& m);
+  // The exponent registers of a layer, one pair per state (its block's exponents of the real and
+  // of the imaginary part; all 0 unless block floating point), read by the lanes and by the MVE's C x.
+  const std::vector<core::qstep::Ex>& exponents(const LayerMem& m);
   // A sequence starts with every operand 0 and every exponent 0 (the controller clears xo).
   void clear_exponents();
 
@@ -110,9 +116,9 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   ActionCounts actions_;
   Tracer* tracer_ = nullptr;
   LaneFn lane_;
-  std::map<const Region*, std::vector<int>> exponents_;  // per layer (its xo region), per state
+  std::map<const Region*, std::vector<core::qstep::Ex>> exponents_;  // per layer (its xo region), per state
   std::vector<int64_t> xbuf_, obuf_;
-  std::vector<int> ebuf_;
+  std::vector<core::qstep::Ex> ebuf_;
 };
 
 }  // namespace ssmsim::hw

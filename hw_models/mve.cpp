@@ -50,8 +50,8 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
   u.area_um2 = config_.macs * one.area_um2(c.table, config_.pipeline) + narrowing(kAccBits, false).area_um2(c.table, 0);
-  if (shift)  // block floating point: a 64-bit left shifter per pair of MACs (one complex term)
-    u.area_um2 += static_cast<double>(std::max(1, config_.macs / 2)) * Datapath().add(kAccBits, 1).area_um2(c.table, 0);
+  if (shift)  // block floating point: a 64-bit left shifter per MAC (each product by its part's exponent)
+    u.area_um2 += static_cast<double>(config_.macs) * Datapath().add(kAccBits, 1).area_um2(c.table, 0);
   u.leakage_w = logic_leakage_w(c.table, u.area_um2);
   return u;
 }
@@ -187,13 +187,15 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
   return run(op);
 }
 
-uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, const int* ex,
+uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, const core::qstep::Ex* ex,
                           int64_t* acc) {
   const size_t S = Ly.states;  // S4D: N/2 per channel; S5: P2 shared
   Datapath dp = mac(m.wC, m.operand_bits(), cx_bits(m, S), config_.operand_bits);
   if (m.zC) dp.add(m.wC, 1);  // C minus its zero point, at fetch
-  // block floating point: each complex term Re(C o) is shifted left by its block's exponent
-  const Datapath shift = m.xshift ? Datapath().add(acc_bits(m.wC, m.operand_bits(), 2) + m.xshift, 1) : Datapath();
+  // block floating point: each product of Re(C o) = cr or 2^er - ci oi 2^ei is shifted left by the
+  // exponent of its state part (two shifts per complex term)
+  const Datapath shift =
+      m.xshift ? Datapath().add(acc_bits(m.wC, m.operand_bits(), 1) + m.xshift, 2) : Datapath();
   const unsigned passes = dp.passes();
   // the state operand: the stored state, or the operand memory
   const Region& xm = m.xo ? *m.xo : *m.x;
@@ -221,7 +223,7 @@ uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_
       for (size_t p = 0; p < S; ++p)
         a += core::qstep::output_term(fetch(weights_, *m.C, 2 * (h * S + p)), fetch(weights_, *m.C, 2 * (h * S + p) + 1),
                                       {states_.load(xm, 2 * xi(h, p)), states_.load(xm, 2 * xi(h, p) + 1)},
-                                      ex ? ex[xi(h, p)] : 0);
+                                      ex ? ex[xi(h, p)] : core::qstep::Ex{});
       acc[h] = a;
     });
     dp.count(actions_, 2 * (e - s));

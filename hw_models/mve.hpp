@@ -61,11 +61,11 @@ class MatVecEngine : public PipelinedUnit, public HwUnit {
   // S5: bu[p] = sum_h B[p][h] u[h] (exact, complex).
   uint64_t s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u, quant::wide_t* bu_re,
                  quant::wide_t* bu_im);
-  // acc[h] = sum_s Re(C[h][s] o[.]) 2^e[.] with the state operands read from the state memory (the
-  // stored state, or the operand memory xo with the exponent registers `ex`, one per state; null:
-  // all 0): per channel for S4D (o[h][s], the per-channel products), over the shared states for
+  // acc[h] = sum_s cr or 2^er - ci oi 2^ei with the state operands o[.] read from the state memory
+  // (the stored state, or the operand memory xo with the exponent registers `ex`, one pair (re, im)
+  // per state; null: all 0): per channel for S4D (o[h][s], the per-channel products), over the shared states for
   // S5 (o[s]). C's codes minus their zero points.
-  uint64_t cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, const int* ex,
+  uint64_t cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, const core::qstep::Ex* ex,
               int64_t* acc);
 
   const ActionCounts& actions() const { return actions_; }

@@ -21,13 +21,14 @@ class Tracer {
   virtual void vector(const char* name, const int32_t* v, size_t n) = 0;
   virtual void vector64(const char* name, const int64_t* v, size_t n) = 0;
   // One CMAC state update: A (the operand, minus its zero point), the state operand before (the
-  // stored state, or the narrowed operand) and its exponent e (the product's left shift: 0 unless
-  // block floating point), the exact B u, the stored state after.
-  virtual void state_update(size_t state, int64_t ar, int64_t ai, int64_t xr, int64_t xi, int e, quant::wide_t bu_re,
-                            quant::wide_t bu_im, int64_t xr_out, int64_t xi_out) = 0;
+  // stored state, or the narrowed operand) and its parts' exponents er, ei (the left shift of the
+  // products of that part: 0 unless block floating point), the exact B u, the stored state after.
+  virtual void state_update(size_t state, int64_t ar, int64_t ai, int64_t xr, int64_t xi, int er, int ei,
+                            quant::wide_t bu_re, quant::wide_t bu_im, int64_t xr_out, int64_t xi_out) = 0;
   // The operand stage (a layer that narrows its state operand), after a step's updates: each
-  // block's exponent in block order (block floating point only), then each state's new operand.
-  virtual void block_exponent(int e) = 0;
+  // block's exponents in block order, of its real parts and of its imaginary parts (block floating
+  // point only), then each state's new operand.
+  virtual void block_exponent(int er, int ei) = 0;
   virtual void state_operand(size_t state, int64_t or_, int64_t oi) = 0;
 };
 

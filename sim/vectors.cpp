@@ -44,10 +44,11 @@ const std::map<std::string, Kind>& kinds() {
       {"logits", {"mve", "", 64, "[class]"}},        {"x_in", {"cmac", "x", 0, "[t][state][re,im]"}},
       {"bu", {"cmac", "", 64, "[t][state][re,im]"}}, {"x_out", {"cmac", "x", 0, "[t][state][re,im]"}},
       {"a", {"cmac", "A", 0, "[state][re,im]"}},     {"k", {"cmac", "", 32, "[state][ka, sa, kb, sb]"}},
-      // a narrowed state operand (docs/fixed_point.md 9.3): the exponent each update shifts its
-      // product by, the operand stage's operands and block exponents after each step
-      {"e_in", {"cmac", "", 8, "[t][state]"}},       {"xo", {"cmac", "xo", 0, "[t][state][re,im]"}},
-      {"xe", {"cmac", "", 8, "[t][block]"}},
+      // a narrowed state operand (docs/fixed_point.md 9.3): the exponents each update shifts the
+      // products of its operand's real and imaginary part by, the operand stage's operands and
+      // block exponents (of the block's real parts, of its imaginary parts) after each step
+      {"e_in", {"cmac", "", 8, "[t][state][re,im]"}}, {"xo", {"cmac", "xo", 0, "[t][state][re,im]"}},
+      {"xe", {"cmac", "", 8, "[t][block][re,im]"}},
   };
   return k;
 }
@@ -191,17 +192,22 @@ class Writer : public hw::Tracer {
     File& f = file(name, layer_);
     for (size_t i = 0; i < n; ++i) f.put(v[i]);
   }
-  void state_update(size_t, int64_t, int64_t, int64_t xr, int64_t xi, int e, quant::wide_t bur, quant::wide_t bui,
-                    int64_t xr_out, int64_t xi_out) override {
+  void state_update(size_t, int64_t, int64_t, int64_t xr, int64_t xi, int er, int ei, quant::wide_t bur,
+                    quant::wide_t bui, int64_t xr_out, int64_t xi_out) override {
     if (!wanted("x_in")) return;
     File &xin = file("x_in", layer_), &bu = file("bu", layer_), &xout = file("x_out", layer_);
     xin.put(xr), xin.put(xi);
-    if (c_.layers[layer_].xop.mode == core::XOperand::Block) file("e_in", layer_).put(e);
+    if (c_.layers[layer_].xop.mode == core::XOperand::Block) {
+      File& ein = file("e_in", layer_);
+      ein.put(er), ein.put(ei);
+    }
     bu.put(narrow64(bur, "B u")), bu.put(narrow64(bui, "B u"));
     xout.put(xr_out), xout.put(xi_out);
   }
-  void block_exponent(int e) override {
-    if (wanted("xe")) file("xe", layer_).put(e);
+  void block_exponent(int er, int ei) override {
+    if (!wanted("xe")) return;
+    File& f = file("xe", layer_);
+    f.put(er), f.put(ei);
   }
   void state_operand(size_t, int64_t o_re, int64_t o_im) override {
     if (!wanted("xo")) return;
@@ -232,7 +238,8 @@ class Writer : public hw::Tracer {
       const std::string name = j["name"];
       if (name == "a" || name == "k") j["shape"] = {f.count / (name == "a" ? 2 : 4), name == "a" ? 2 : 4};
       else if (name == "logits") j["shape"] = {f.count};
-      else if (name == "x_in" || name == "x_out" || name == "bu" || name == "xo") j["shape"] = {steps, f.count / steps / 2, 2};
+      else if (name == "x_in" || name == "x_out" || name == "bu" || name == "xo" || name == "e_in" || name == "xe")
+        j["shape"] = {steps, f.count / steps / 2, 2};
       else j["shape"] = {steps, f.count / steps};
       files.push_back(j);
     }
@@ -387,23 +394,24 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
   };
   // the state operand after step t (docs/fixed_point.md 9.3): a pure function of that step's stored
   // state, through the same step function the C-model and the operand stage call; parts
-  // interleaved (re, im), exponents per state (and per block, in block order)
+  // interleaved (re, im), exponents per state part (and per block, in block order), interleaved too
   struct Operand {
     std::vector<int64_t> o;
-    std::vector<int> e, blocks;
+    std::vector<core::qstep::Ex> e;
+    std::vector<int> blocks;
   };
   auto operand_of = [&](size_t li, size_t t) {
     const core::QLayerConsts& Ly = engine.consts().layers[li];
     const size_t S = Ly.Ar.size(), channels = s5 ? 1 : H, per = S / channels;
     std::vector<int64_t> x(2 * S);
     for (size_t k = 0; k < 2 * S; ++k) x[k] = x_of(li, t, k);
-    Operand r{std::vector<int64_t>(2 * S), std::vector<int>(S), {}};
-    std::vector<int> e2(2 * S);
+    Operand r{std::vector<int64_t>(2 * S), std::vector<core::qstep::Ex>(S), {}};
+    std::vector<core::qstep::Ex> e2(2 * S);  // state k's exponents at its stride, 2k
     for (size_t c = 0; c < channels; ++c) {
       const size_t k0 = 2 * c * per;
       core::qstep::state_operands(Ly.xop, &x[k0], &x[k0 + 1], per, 2, &r.o[k0], &r.o[k0 + 1], &e2[k0], nullptr);
       if (Ly.xop.mode == core::XOperand::Block)
-        for (size_t k = 0; k < per; k += Ly.xop.block) r.blocks.push_back(e2[k0 + 2 * k]);
+        for (size_t k = 0; k < per; k += Ly.xop.block) r.blocks.insert(r.blocks.end(), {e2[k0 + 2 * k].re, e2[k0 + 2 * k].im});
     }
     for (size_t k = 0; k < S; ++k) r.e[k] = e2[2 * k];
     return r;
@@ -437,9 +445,11 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
       } else if (name == "x_out" || (name == "x_in" && !nar)) {
         for (size_t k = 0; k < 2 * S; ++k) v.push_back(name == "x_out" ? x_of(li, t, k) : t ? x_of(li, t - 1, k) : 0);
       } else if (name == "x_in" || name == "e_in") {  // the operand of the step before (0 at the start)
-        const Operand o = t ? operand_of(li, t - 1) : Operand{std::vector<int64_t>(2 * S), std::vector<int>(S), {}};
+        const Operand o =
+            t ? operand_of(li, t - 1) : Operand{std::vector<int64_t>(2 * S), std::vector<core::qstep::Ex>(S), {}};
         if (name == "x_in") v.insert(v.end(), o.o.begin(), o.o.end());
-        else v.insert(v.end(), o.e.begin(), o.e.end());
+        else
+          for (const core::qstep::Ex& x : o.e) v.insert(v.end(), {x.re, x.im});
       } else if (name == "xo" || name == "xe") {
         const Operand o = operand_of(li, t);
         if (name == "xo") v.insert(v.end(), o.o.begin(), o.o.end());
@@ -462,7 +472,8 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
           const size_t n2 = s5 ? S : Ly->states;
           for (size_t n = 0; n < n2; ++n) {
             const size_t ci = hh * n2 + n, xi = s5 ? n : hh * n2 + n;
-            a += core::qstep::output_term(Ly->Cr[ci], Ly->Ci[ci], {part(2 * xi), part(2 * xi + 1)}, nar ? o.e[xi] : 0);
+            a += core::qstep::output_term(Ly->Cr[ci], Ly->Ci[ci], {part(2 * xi), part(2 * xi + 1)},
+                                            nar ? o.e[xi] : core::qstep::Ex{});
           }
           v.push_back(a);
         }

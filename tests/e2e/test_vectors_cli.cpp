@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "tests/support/testing.hpp"
@@ -129,8 +130,10 @@ void flip_line(const fs::path& file, size_t line) {
 
 // Zero points and a block-floating-point state operand (docs/fixed_point.md 9.2-9.3), S4D and S5:
 // the vectors hold A's stored (unsigned) codes with their zero points in the manifest, the operand
-// each update multiplies (x_in) with its exponent (e_in), the operand stage's operands (xo) and
-// block exponents (xe) after every step; `--check` agrees, and finds one edited exponent, one
+// each update multiplies (x_in) with its parts' exponents (e_in, re and im interleaved), the
+// operand stage's operands (xo) and block exponents (xe, of each block's real parts and of its
+// imaginary parts, interleaved) after every step, and some block's parts have different exponents;
+// `--check` agrees, and finds one edited block exponent, one edited exponent of an update, one
 // edited operand and an edited zero point of the weight map.
 TEST(VectorsCli, ZeroPointsOperandsAndBlockExponentsRoundTripAndAnEditIsFound) {
   const auto dir = scratch_dir("vectors_zp_operand");
@@ -164,18 +167,35 @@ TEST(VectorsCli, ZeroPointsOperandsAndBlockExponentsRoundTripAndAnEditIsFound) {
     EXPECT_EQ(files["L0_cmac_xo.hex"]["width"], 8);
     EXPECT_EQ(files["L0_cmac_x_in.hex"]["width"], 8);   // the lane multiplies the operand
     EXPECT_EQ(files["L0_cmac_x_out.hex"]["width"], 16);  // and writes the stored state
-    EXPECT_EQ(lines(v / "L0_cmac_e_in.hex"), 8 * S);
+    EXPECT_EQ(lines(v / "L0_cmac_e_in.hex"), 8 * 2 * S);
     EXPECT_EQ(lines(v / "L0_cmac_xo.hex"), 8 * 2 * S);
     r = run_cli({"vectors", "--check", v.string()});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    // one exponent of step 2 edited
+    // two exponents per block, (re, im); some differ
     const auto keep = read_text(v / "L0_cmac_xe.hex");
-    const size_t blocks = lines(v / "L0_cmac_xe.hex") / 8;
-    flip_line(v / "L0_cmac_xe.hex", 2 * blocks + 1);
+    const size_t blocks = lines(v / "L0_cmac_xe.hex") / 8 / 2;
+    EXPECT_EQ(lines(v / "L0_cmac_xe.hex"), 8 * 2 * blocks);
+    EXPECT_GE(blocks, S / 4) << preset;
+    {
+      std::istringstream in(keep);
+      std::string er, ei;
+      bool differ = false;
+      while (in >> er >> ei) differ = differ || std::stoi(er, nullptr, 16) != std::stoi(ei, nullptr, 16);
+      EXPECT_TRUE(differ) << preset;
+    }
+    // the imaginary parts' exponent of block 0, step 2, edited
+    flip_line(v / "L0_cmac_xe.hex", 2 * 2 * blocks + 1);
     r = run_cli({"vectors", "--check", v.string()});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("L0_cmac_xe.hex (unit cmac, layer 0), step 2, element 1"), std::string::npos) << r.err;
     std::ofstream(v / "L0_cmac_xe.hex") << keep;
+    // the real part's exponent of state 1's update at step 3 edited
+    const auto keep_ein = read_text(v / "L0_cmac_e_in.hex");
+    flip_line(v / "L0_cmac_e_in.hex", 3 * 2 * S + 2);
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("L0_cmac_e_in.hex (unit cmac, layer 0), step 3, element 2"), std::string::npos) << r.err;
+    std::ofstream(v / "L0_cmac_e_in.hex") << keep_ein;
     // one operand of step 4 edited
     const auto keep_xo = read_text(v / "L0_cmac_xo.hex");
     flip_line(v / "L0_cmac_xo.hex", 4 * 2 * S + 3);
