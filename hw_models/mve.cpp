@@ -187,8 +187,8 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
   return run(op);
 }
 
-uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, const core::qstep::Ex* ex,
-                          int64_t* acc) {
+uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel,
+                          const core::qstep::Ex* ex, int64_t* acc) {
   const size_t S = Ly.states;  // S4D: N/2 per channel; S5: P2 shared
   Datapath dp = mac(m.wC, m.operand_bits(), cx_bits(m, S), config_.operand_bits);
   if (m.zC) dp.add(m.wC, 1);  // C minus its zero point, at fetch

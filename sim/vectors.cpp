@@ -411,7 +411,8 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
       const size_t k0 = 2 * c * per;
       core::qstep::state_operands(Ly.xop, &x[k0], &x[k0 + 1], per, 2, &r.o[k0], &r.o[k0 + 1], &e2[k0], nullptr);
       if (Ly.xop.mode == core::XOperand::Block)
-        for (size_t k = 0; k < per; k += Ly.xop.block) r.blocks.insert(r.blocks.end(), {e2[k0 + 2 * k].re, e2[k0 + 2 * k].im});
+        for (size_t k = 0; k < per; k += Ly.xop.block)
+          r.blocks.insert(r.blocks.end(), {e2[k0 + 2 * k].re, e2[k0 + 2 * k].im});
     }
     for (size_t k = 0; k < S; ++k) r.e[k] = e2[2 * k];
     return r;
