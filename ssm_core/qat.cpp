@@ -385,6 +385,7 @@ class QatRun {
   size_t steps() const { return steps_; }
   const std::vector<float>& params() const { return st_.params; }
   const std::vector<LearnedStep>& learned_steps() const { return lsteps_; }
+  const std::map<std::string, std::vector<QuantParams>>& points() const { return points_; }
   double learned_scale(size_t k) const { return static_cast<double>(sst_.params[k]) * lsteps_[k].s0; }
 
   // The quantized model of the current weights.
@@ -550,6 +551,7 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   res.params = run.params();
   res.steps = run.learned_steps();
   for (size_t k = 0; k < res.steps.size(); ++k) res.learned_scale.push_back(run.learned_scale(k));
+  res.points = run.points();
   return res;
 }
 

@@ -49,6 +49,7 @@ struct QatResult {
   std::vector<float> params;    // the float master weights at the end
   std::vector<LearnedStep> steps;     // the learned steps (qat.learn_scales), and
   std::vector<double> learned_scale;  // each one's step at the end
+  std::map<std::string, std::vector<quant::QuantParams>> points;  // the point formats at the end
 };
 
 // S4D and S5 models, classification. Throws InputError for what is not supported.
