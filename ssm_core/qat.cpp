@@ -43,7 +43,7 @@ const keys::Table<QatOptions>& QatOptions::keys() {
                 for (const auto& n : names) {
                   const quant::Component c = quant::parse_component(n, key);
                   if (std::find(ok.begin(), ok.end(), c) == ok.end())
-                    throw ConfigError(key, n, "input, residual, ssm_in, x, ssm_out, gelu_out, glu, pool");
+                    throw ConfigError(key, n, "one of: input, residual, ssm_in, x, ssm_out, gelu_out, glu, pool (activation and state points)");
                   q.learn_scales.push_back(c);
                 }
               },
