@@ -22,6 +22,7 @@ int run_qat(const Invocation& inv) {
   const workloads::Workload w = load_data(inv, inv.err, workload);
   const core::TrainConfig tc = train_config(inv);
   const core::PtqOptions opt = ptq_options(inv);
+  const core::QatOptions qo = inv.config.get<core::QatOptions>("qat");
   const bool tty = ::isatty(2);
   core::QatCallbacks cb;
   cb.progress = progress_printer(inv.err, "qat epoch");
@@ -31,6 +32,7 @@ int run_qat(const Invocation& inv) {
     q.metadata["data.workload"] = workload;
     q.metadata["quantize.method"] = "qat";
     for (const auto& kv : tc.to_yaml()) q.metadata["qat.train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+    if (!qo.learn_scales.empty()) q.metadata["qat.scale_lr"] = fmt::format("{}", qo.scale_lr);
     return q;
   };
   cb.epoch_end = [&](const core::QatReport& r, const core::QModel& best) {
@@ -42,8 +44,16 @@ int run_qat(const Invocation& inv) {
   };
   inv.err << fmt::format("QAT of {} with precision '{}': {} epochs of {} sequences, lr {} / SSM lr {}\n", path,
                          prec.name(), tc.epochs, w.train.n, tc.lr, tc.ssm_lr);
-  const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb);
+  if (!qo.learn_scales.empty()) {
+    std::vector<std::string> names;
+    for (const auto c : qo.learn_scales) names.push_back(quant::component_name(c));
+    inv.err << fmt::format("learned step sizes (LSQ) for {} (scale lr {})\n", keys::join(names), qo.scale_lr);
+  }
+  const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb, qo);
   inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
+  for (size_t k = 0; k < r.steps.size(); ++k)
+    inv.err << fmt::format("learned step {}: {:.6g} (PTQ {:.6g}, x{:.4f})\n", r.steps[k].name, r.learned_scale[k],
+                           r.steps[k].s0, r.learned_scale[k] / r.steps[k].s0);
   const core::QModel best = annotate(r.best);
   core::save_qmodel(out, best);
   for (const auto& [name, t] : best.tensors)  // the final weights' codes clipped at quantization

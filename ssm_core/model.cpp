@@ -468,6 +468,8 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
     const LayerOffsets& lo = layers_[i];
     auto& W = ws.layers[i];
     const Seq<T>& xin = i == 0 ? ws.x0 : ws.layers[i - 1].out;
+    const bool keep = ws.keep_point_grads;
+    if (keep) W.grads.out = ws.gx;
     // gr = d/dr
     if (config_.prenorm) {
       ws.gr = ws.gx;
@@ -476,6 +478,10 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
     }
     ws.gg = ws.gr;
     if (train) dropout_apply(W.drop2, ws.gg);
+    if (keep) {
+      W.grads.r = ws.gr;
+      W.grads.g = ws.gg;
+    }
     bool has_gy2 = false;
     switch (config_.mixing) {
       case Mixing::Glu:
@@ -497,6 +503,11 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
     if (train) dropout_apply(W.drop1, ws.gact);
     gelu_backward(W.y, ws.gact, ws.gy);
     if (has_gy2) add_into(ws.gy, ws.gy2);
+    if (keep) {
+      if (config_.mixing != Mixing::Gelu) W.grads.m = ws.gm;
+      W.grads.act = ws.gact;
+      W.grads.y = ws.gy;
+    }
     const Seq<T>& z = config_.prenorm ? W.z : xin;
     if (s5)
       s5_backward(lo.s5, P, s5_options(), prep.s5[i], z, W.xs, ws.gy, ws.gz, ws.gs, grad,
@@ -504,6 +515,7 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
     else
       s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z, W.states, ws.gy, ws.gz, grad,
                    coeff_grads ? &(*coeff_grads)[i] : nullptr);
+    if (keep) W.grads.z = ws.gz;
     // gx(in) = gr (residual) + path through the SSM input
     if (config_.prenorm) {
       norm_backward(lo, P, training, valid, xin, W.mean_in, W.rstd_in, ws.gz, grad, ws.gtmp);

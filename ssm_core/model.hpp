@@ -108,11 +108,18 @@ struct Workspace {
   struct Layer {
     Seq<T> z, y, act, m, g, r, out, xs;  // xs: the S5 states
     std::vector<T> states, mean_in, rstd_in, var_in, mean_out, rstd_out, var_out, drop1, drop2;
+    // With keep_point_grads: the backward pass's gradients with respect to the layer's
+    // activations (z the SSM input, m the mixing layer's output, r the residual sum, out the
+    // layer output), kept for QAT's learned step sizes (ssm_core/qat_lsq.hpp).
+    struct {
+      Seq<T> z, y, act, m, g, r, out;
+    } grads;
   };
   Seq<T> input, x0, pooled, logits, tail, gtail;
   std::vector<Layer> layers;
   std::vector<T> pooled_v, logits_v, glogits_v;
   Seq<T> gx, gr, gg, gm, gact, gact2, gy, gy2, gz, gtmp, gpool, glog, gs;
+  bool keep_point_grads = false;  // backward() copies each layer's activation gradients into grads
 };
 
 class Model {

@@ -5,9 +5,57 @@
 #include <thread>
 
 #include "quant/errors.hpp"
+#include "quant/keys.hpp"
 #include "ssm_core/layers.hpp"
 
 namespace ssmsim::core {
+
+const keys::Table<QatOptions>& QatOptions::keys() {
+  using Q = QatOptions;
+  static const auto t =
+      keys::Table<Q>("qat")
+          .custom(
+              "learn_scales", "a list of components: input, residual, ssm_in, x, ssm_out, gelu_out, glu, pool",
+              "components whose activation / state points learn their step size (LSQ; docs/quantization.md); "
+              "empty: the PTQ formats stay",
+              [](Q& q, const YAML::Node& v, const std::string& key) {
+                q.learn_scales.clear();
+                if (!v || v.IsNull()) return;
+                std::vector<std::string> names;
+                if (v.IsSequence()) {
+                  for (const auto& e : v) {
+                    if (!e.IsScalar()) throw ConfigError(key, yaml_text(v), "a list of component names");
+                    names.push_back(e.Scalar());
+                  }
+                } else if (v.IsScalar()) {  // "x,ssm_in" from --set
+                  std::string rest = v.Scalar();
+                  for (size_t p; !rest.empty(); rest = p == std::string::npos ? "" : rest.substr(p + 1)) {
+                    p = rest.find(',');
+                    std::string n = rest.substr(0, p);
+                    n.erase(0, n.find_first_not_of(" []"));
+                    n.erase(n.find_last_not_of(" []") + 1);
+                    if (!n.empty()) names.push_back(n);
+                  }
+                } else {
+                  throw ConfigError(key, yaml_text(v), "a list of component names");
+                }
+                const auto& ok = learnable_components();
+                for (const auto& n : names) {
+                  const quant::Component c = quant::parse_component(n, key);
+                  if (std::find(ok.begin(), ok.end(), c) == ok.end())
+                    throw ConfigError(key, n, "one of: input, residual, ssm_in, x, ssm_out, gelu_out, glu, pool (activation and state points)");
+                  q.learn_scales.push_back(c);
+                }
+              },
+              [](const Q& q) {
+                YAML::Node n(YAML::NodeType::Sequence);
+                for (const auto c : q.learn_scales) n.push_back(quant::component_name(c));
+                return n;
+              })
+          .real("scale_lr", &Q::scale_lr, 0, 10, "",
+                "peak learning rate of the learned steps (AdamW on s / s_PTQ, the train schedule)");
+  return t;
+}
 
 namespace {
 
@@ -302,6 +350,12 @@ TrainState fresh_state(std::vector<float> params) {
   return s;
 }
 
+std::string learned_label(const QatOptions& q) {
+  std::vector<std::string> n;
+  for (const auto c : q.learn_scales) n.push_back(quant::component_name(c));
+  return keys::join(n);
+}
+
 const char* recurrence_label(Recurrence r) {
   return r == Recurrence::Continuous ? "continuous" : r == Recurrence::Discrete ? "discrete" : "polar";
 }
@@ -313,8 +367,10 @@ class QatRun {
  public:
   QatRun(const Model& model, const std::vector<float>& params, const quant::PrecisionConfig& prec,
          const SequenceSet& set, const TrainConfig& cfg, const PtqOptions& opt,
-         std::map<std::string, std::vector<QuantParams>> points)
+         std::map<std::string, std::vector<QuantParams>> points, std::vector<LearnedStep> lsteps, double scale_lr)
       : model_(model), prec_(prec), set_(set), cfg_(cfg), opt_(opt), points_(std::move(points)),
+        lsteps_(std::move(lsteps)), sst_(fresh_state(std::vector<float>(lsteps_.size(), 1.0f))),
+        sadam_(lsteps_.size(), scale_lr, 0.0, cfg), clsq_(max_chunks_from(cfg)),
         direct_(cfg.recurrence != Recurrence::Continuous), st_(fresh_state(params)),
         rst_(direct_ ? fresh_state(recurrence_params_init(model, params, cfg.recurrence)) : TrainState{}),
         adamw_(model, cfg), radam_(rst_.params.size(), cfg.ssm_lr, cfg.ssm_weight_decay, cfg),
@@ -328,6 +384,9 @@ class QatRun {
 
   size_t steps() const { return steps_; }
   const std::vector<float>& params() const { return st_.params; }
+  const std::vector<LearnedStep>& learned_steps() const { return lsteps_; }
+  const std::map<std::string, std::vector<QuantParams>>& points() const { return points_; }
+  double learned_scale(size_t k) const { return static_cast<double>(sst_.params[k]) * lsteps_[k].s0; }
 
   // The quantized model of the current weights.
   QModel quantized() const {
@@ -349,13 +408,17 @@ class QatRun {
       qws_.push_back(engine.make_workspace());
       fws_.push_back(make_workspace<float>());
     }
+    const bool lsq = !lsteps_.empty();
     parallel_for(nch, threads_, [&](size_t c, size_t w) {
       std::fill(cgrad_[c].begin(), cgrad_[c].end(), 0.f);
       const size_t c0 = begin + c * kLanes, cn = std::min(kLanes, begin + count - c0);
       ccorrect_[c] = 0;
       if (direct_) ccg_[c] = zero_coeff_grads(mc);
-      closs_[c] = qat_chunk(model_, view, engine, make_chunk(set_, &order[c0], cn), *qws_[w], *fws_[w],
-                            cgrad_[c].data(), &ccorrect_[c], nullptr, direct_ ? &ccg_[c] : nullptr);
+      const Chunk chunk = make_chunk(set_, &order[c0], cn);
+      fws_[w]->keep_point_grads = lsq;
+      closs_[c] = qat_chunk(model_, view, engine, chunk, *qws_[w], *fws_[w], cgrad_[c].data(), &ccorrect_[c], nullptr,
+                            direct_ ? &ccg_[c] : nullptr);
+      if (lsq) lsq_chunk(model_, view, engine, *qws_[w], *fws_[w], chunk, lsteps_, clsq_[c]);
     });
     std::fill(grad_.begin(), grad_.end(), 0.f);
     for (size_t c = 0; c < nch; ++c) {
@@ -375,6 +438,7 @@ class QatRun {
       rst_.step = st_.step;
       radam_.step(rst_, rgrad_, count, f);
     }
+    if (lsq) step_scales(nch, count, f);
     ++st_.step;
   }
 
@@ -384,7 +448,36 @@ class QatRun {
   const SequenceSet& set_;
   const TrainConfig& cfg_;
   const PtqOptions& opt_;
-  const std::map<std::string, std::vector<QuantParams>> points_;
+  // The learned steps' AdamW update on s / s0 from the chunks' LSQ sums (in chunk order), scaled
+  // by s0 and LSQ's gradient scale 1/sqrt(N Qp) (N: the point's values per sequence), then every
+  // learned point's format rebuilt from its new step.
+  void step_scales(size_t nch, size_t count, double f) {
+    std::vector<float> g(lsteps_.size(), 0.f);
+    for (size_t k = 0; k < lsteps_.size(); ++k) {
+      double sum = 0, n = 0;
+      for (size_t c = 0; c < nch; ++c) {
+        sum += clsq_[c].grad[k];
+        n += clsq_[c].count[k];
+      }
+      const double per_seq = n / static_cast<double>(count);
+      const double qp = static_cast<double>(points_.at(lsteps_[k].name)[0].qmax());
+      g[k] = static_cast<float>(lsteps_[k].s0 * sum / std::sqrt(std::max(per_seq, 1.0) * std::max(qp, 1.0)));
+    }
+    sst_.step = st_.step;
+    sadam_.step(sst_, g, count, f);
+    for (size_t k = 0; k < lsteps_.size(); ++k) {
+      sst_.params[k] = std::max(sst_.params[k], 1e-4f);  // a step stays positive
+      points_[lsteps_[k].name] = {step_params(lsteps_[k], learned_scale(k))};
+    }
+  }
+
+  static size_t max_chunks_from(const TrainConfig& cfg) { return (cfg.batch_size + kLanes - 1) / kLanes; }
+
+  std::map<std::string, std::vector<QuantParams>> points_;
+  const std::vector<LearnedStep> lsteps_;
+  TrainState sst_;
+  const AdamW sadam_;
+  std::vector<LsqSums> clsq_;
   const bool direct_;
   TrainState st_, rst_;
   const AdamW adamw_, radam_;
@@ -403,7 +496,7 @@ class QatRun {
 }  // namespace
 
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& prec, const Workload& data,
-                    const TrainConfig& cfg, const PtqOptions& opt, const QatCallbacks& cb) {
+                    const TrainConfig& cfg, const PtqOptions& opt, const QatCallbacks& cb, const QatOptions& qat) {
   const ModelConfig& mc = ck.config;
   if (mc.task != Task::Classify || data.kind != TaskKind::Classification)
     throw InputError("qat: classification models and workloads only");
@@ -417,7 +510,8 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   res.best.metadata["qat.best_epoch"] = "0";
   res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
   res.best_val_accuracy = res.ptq_val_accuracy;
-  QatRun run(model, ck.params, prec, data.train, cfg, opt, ptq.points);
+  QatRun run(model, ck.params, prec, data.train, cfg, opt, ptq.points, learned_steps(ptq, qat.learn_scales),
+             qat.scale_lr);
   const auto& set = data.train;
   const size_t B = cfg.batch_size, steps = run.steps();
   const auto start = Clock::now();
@@ -449,11 +543,15 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
       res.best = std::move(q);
       res.best.metadata["qat.best_epoch"] = std::to_string(epoch + 1);
       res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
+      if (!run.learned_steps().empty()) res.best.metadata["qat.learn_scales"] = learned_label(qat);
       rep.best = true;
     }
     if (cb.epoch_end) cb.epoch_end(rep, res.best);
   }
   res.params = run.params();
+  res.steps = run.learned_steps();
+  for (size_t k = 0; k < res.steps.size(); ++k) res.learned_scale.push_back(run.learned_scale(k));
+  res.points = run.points();
   return res;
 }
 

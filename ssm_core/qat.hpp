@@ -14,10 +14,22 @@
 
 #include <functional>
 
+#include "ssm_core/qat_lsq.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "ssm_core/trainer.hpp"
 
 namespace ssmsim::core {
+
+// The `qat` section: what QAT learns beyond the weights.
+//   learn_scales: components whose activation / state points learn their step size (LSQ,
+//                 ssm_core/qat_lsq.hpp); empty: every point keeps its PTQ format (the default).
+//   scale_lr:     the peak learning rate of the learned steps (AdamW on s / s_PTQ, no weight
+//                 decay, the run's schedule).
+struct QatOptions {
+  std::vector<quant::Component> learn_scales;
+  double scale_lr = 0.001;
+  static const keys::Table<QatOptions>& keys();
+};
 
 struct QatReport {
   size_t epoch = 0;
@@ -35,11 +47,15 @@ struct QatResult {
   double best_val_accuracy = 0;
   double ptq_val_accuracy = 0;  // the starting point: PTQ of the float checkpoint
   std::vector<float> params;    // the float master weights at the end
+  std::vector<LearnedStep> steps;     // the learned steps (qat.learn_scales), and
+  std::vector<double> learned_scale;  // each one's step at the end
+  std::map<std::string, std::vector<quant::QuantParams>> points;  // the point formats at the end
 };
 
 // S4D and S5 models, classification. Throws InputError for what is not supported.
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& precision, const Workload& data,
-                    const TrainConfig& config, const PtqOptions& options, const QatCallbacks& callbacks);
+                    const TrainConfig& config, const PtqOptions& options, const QatCallbacks& callbacks,
+                    const QatOptions& qat = {});
 
 // The float view of a quantized model for the backward pass: the float parameters with every
 // quantized tensor replaced by its dequantized codes, and the discretized coefficients replaced by

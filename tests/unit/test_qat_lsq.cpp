@@ -1,0 +1,324 @@
+// QAT's learned step sizes (LSQ, ssm_core/qat_lsq.hpp): the pre-rounding values are exactly what
+// the integer model rounds, the step gradient is the derivative of the straight-through loss,
+// no learned step leaves QAT unchanged to the bit, and a learned model's training forward pass is
+// what `eval` computes on its file.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "ssm_core/qat.hpp"
+#include "tests/support/pulse_task.hpp"
+#include "tests/support/testing.hpp"
+
+using namespace ssmsim::core;
+using ssmsim::quant::Component;
+using ssmsim::quant::PrecisionConfig;
+using ssmsim::quant::QuantizerSpec;
+
+namespace {
+
+Workload pulse(uint64_t seed) { return ssmsim::testing::pulse_workload(seed, 256, 64, 64); }
+
+// Every component at `bits` (A and x at ax_bits, biases 32); `input` at in_bits.
+PrecisionConfig uniform(int bits, int ax_bits, int in_bits, int operand_bits = 0, int operand_block = 0) {
+  PrecisionConfig p;
+  QuantizerSpec s;
+  s.bits = bits;
+  for (auto c : ssmsim::quant::all_components()) {
+    auto sc = s;
+    if (c == Component::bias) sc.bits = 32;
+    if (c == Component::A || c == Component::x) sc.bits = ax_bits;
+    if (c == Component::input) sc.bits = in_bits;
+    if (c == Component::x) {
+      sc.operand_bits = operand_bits;
+      sc.operand_block = operand_block;
+    }
+    p.set_quantized(c, sc);
+  }
+  p.validate();
+  return p;
+}
+
+FloatCheckpoint trained(const Workload& w, const ModelConfig& config, size_t epochs) {
+  const Model model(config);
+  const TrainState st = ssmsim::testing::train_fresh(model, ssmsim::testing::pulse_recipe(epochs), w);
+  return FloatCheckpoint{model.config(), st.best_params, {}};
+}
+
+Chunk first_chunk(const SequenceSet& set, size_t offset, size_t n) {
+  std::vector<size_t> idx(kLanes);
+  for (size_t i = 0; i < kLanes; ++i) idx[i] = offset + i;
+  return make_chunk(set, idx.data(), n);
+}
+
+TrainConfig recipe() {
+  TrainConfig cfg;
+  cfg.epochs = 2;
+  cfg.batch_size = 32;
+  cfg.lr = 0.003;
+  cfg.ssm_lr = 0.001;
+  cfg.warmup_epochs = 0;
+  cfg.seed = 11;
+  cfg.threads = 2;
+  return cfg;
+}
+
+QatOptions all_learned(double lr) {
+  QatOptions q;
+  q.learn_scales = learnable_components();
+  q.scale_lr = lr;
+  return q;
+}
+
+std::vector<std::pair<std::string, ModelConfig>> model_cases() {
+  std::vector<std::pair<std::string, ModelConfig>> cases;
+  ModelConfig c = ssmsim::testing::pulse_model();
+  c.pooling = Pooling::Mean;
+  cases.push_back({"s4d_postnorm_layernorm_glu_mean", c});
+  ModelConfig b = c;
+  b.norm = Norm::Batch;
+  b.mixing = Mixing::HalfGlu2;
+  cases.push_back({"s4d_postnorm_batchnorm_half_glu2", b});
+  ModelConfig s5 = c;
+  s5.layer = LayerType::S5;
+  s5.P = 8;
+  s5.prenorm = true;
+  s5.mixing = Mixing::HalfGlu1;
+  cases.push_back({"s5_prenorm_layernorm_half_glu1", s5});
+  return cases;
+}
+
+}  // namespace
+
+// LSQ's dqhat/ds: the rounding residual inside the range, the rail outside.
+TEST(QatLsq, StepDerivativeIsTheResidualInsideAndTheRailOutside) {
+  EXPECT_DOUBLE_EQ(lsq_dqds(2.3, 2, -127, 127), 2 - 2.3);
+  EXPECT_DOUBLE_EQ(lsq_dqds(-4.5, -4, -127, 127), -4 + 4.5);
+  EXPECT_DOUBLE_EQ(lsq_dqds(130.2, 127, -127, 127), 127);
+  EXPECT_DOUBLE_EQ(lsq_dqds(127.0, 127, -127, 127), 127);
+  EXPECT_DOUBLE_EQ(lsq_dqds(-300, -128, -128, 127), -128);
+}
+
+// Every learned point's pre-rounding value (the exact sum the C-model narrows, recomputed from
+// the recorded codes) rounds to its recorded code, or lies beyond the rail its code saturated at:
+// S4D and S5, pre- and post-norm, LayerNorm and BatchNorm, the GLU variants, mean pooling, the
+// stored state, a static state operand (xo) and a block-floating-point one, both GELUs.
+TEST(QatLsq, PreRoundingValuesRoundToTheRecordedCodes) {
+  const Workload w = pulse(3);
+  for (const auto& [name, config] : model_cases()) {
+    const FloatCheckpoint ck = trained(w, config, 2);
+    const Model model(ck.config);
+    for (int op = 0; op < 3; ++op)
+      for (const QGelu gelu : {QGelu::Lut, QGelu::Hard}) {
+        const std::string label = name + (op == 0 ? " stored" : op == 1 ? " static xo" : " block") +
+                                  (gelu == QGelu::Lut ? " lut" : " hard");
+        PtqOptions opt;
+        opt.calib = 32;
+        opt.gelu = gelu;
+        const PrecisionConfig prec = op == 0 ? uniform(6, 12, 6) : op == 1 ? uniform(6, 16, 6, 8, 0) : uniform(6, 16, 6, 8, 2);
+        const QModel q = quantize_ptq(ck, prec, w.train, opt);
+        const QEngine engine(q);
+        auto qws = engine.make_workspace();
+        qws->record = true;
+        const Chunk ch = first_chunk(w.test, 0, 7);
+        ssmsim::quant::SaturationCounters sat;
+        engine.run_chunk(ch, *qws, sat);
+        const std::vector<LearnedStep> steps = learned_steps(q, learnable_components());
+        EXPECT_EQ(op == 1, std::any_of(steps.begin(), steps.end(), [](const LearnedStep& s) { return s.id == PointId::xo; }))
+            << label;
+        for (const LearnedStep& s : steps) {
+          std::vector<double> r;
+          std::vector<int64_t> codes;
+          lsq_values(model, engine, *qws, ch, s, r, codes);
+          ASSERT_FALSE(r.empty()) << label << " " << s.name;
+          const auto& p = q.point(s.name);
+          size_t inside = 0;
+          for (size_t k = 0; k < r.size(); ++k) {
+            const double c = static_cast<double>(codes[k]);
+            if (codes[k] == p.qmax() && r[k] > c) continue;  // saturated high
+            if (codes[k] == p.qmin() && r[k] < c) continue;  // saturated low
+            ASSERT_LE(std::abs(r[k] - c), 0.5 + 1e-9) << label << " " << s.name << " value " << k << ": " << r[k];
+            ++inside;
+          }
+          EXPECT_GT(inside, 0u) << label << " " << s.name;
+        }
+      }
+  }
+}
+
+// The step gradient is the derivative of the loss under LSQ's straight-through quantizer
+// qhat(s) = s * (clip(v/s) + [round(v/s0) - v/s0]) (the bracket frozen at s0): for the input
+// point at 4 bits, everything else at 16, against a central difference of the float model's loss
+// on the inputs so quantized (the float model at the dequantized weights).
+TEST(QatLsq, InputStepGradientMatchesAFiniteDifference) {
+  const Workload w = pulse(5);
+  ModelConfig config = ssmsim::testing::pulse_model();
+  const FloatCheckpoint ck = trained(w, config, 3);
+  const Model model(ck.config);
+  PtqOptions opt;
+  opt.calib = 64;
+  const PrecisionConfig prec = uniform(16, 16, 4);
+  const QModel q = quantize_ptq(ck, prec, w.train, opt);
+  const QEngine engine(q);
+  const QatView view = qat_view(model, ck.params, q);
+  const Chunk ch = first_chunk(w.train, 0, kLanes);
+  auto qws = engine.make_workspace();
+  auto ws = make_workspace<float>();
+  ws->keep_point_grads = true;
+  std::vector<float> grad(ck.params.size(), 0.f);
+  qat_chunk(model, view, engine, ch, *qws, *ws, grad.data(), nullptr, nullptr);
+  const std::vector<LearnedStep> steps = learned_steps(q, {Component::input});
+  ASSERT_EQ(steps.size(), 1u);
+  LsqSums sums;
+  lsq_chunk(model, view, engine, *qws, *ws, ch, steps, sums);
+  EXPECT_EQ(sums.count[0], static_cast<double>(kLanes * ch.L));
+
+  const auto& p = q.point(PointId::input);
+  const double s0 = p.scale(), qmin = static_cast<double>(p.qmin()), qmax = static_cast<double>(p.qmax());
+  const std::vector<double> P(view.params.begin(), view.params.end());
+  Model::Prepared<double> prep;
+  model.prepare(P.data(), prep);
+  auto wsd = make_workspace<double>();
+  auto loss = [&](double s) {
+    std::vector<std::vector<float>> xs(kLanes);
+    Chunk c = ch;
+    for (size_t l = 0; l < kLanes; ++l) {
+      xs[l].resize(ch.L);
+      for (size_t t = 0; t < ch.L; ++t) {
+        const double v = ch.x[l][t];
+        const double frozen = static_cast<double>(qws->in.at(t, 0)[l]) - std::clamp(v / s0, qmin, qmax);
+        xs[l][t] = static_cast<float>(s * (std::clamp(v / s, qmin, qmax) + frozen));
+      }
+      c.x[l] = xs[l].data();
+    }
+    return model.run_chunk(P.data(), prep, c, 0, static_cast<double*>(nullptr), *wsd).loss;
+  };
+  const double eps = 1e-3 * s0;
+  const double fd = (loss(s0 + eps) - loss(s0 - eps)) / (2 * eps);
+  EXPECT_NEAR(sums.grad[0], fd, 0.03 * std::abs(fd) + 1e-6) << "LSQ " << sums.grad[0] << " finite difference " << fd;
+  EXPECT_GT(std::abs(fd), 1e-3);
+}
+
+// The activation gradients kept for the learned steps change nothing of the backward pass.
+TEST(QatLsq, KeepingPointGradientsLeavesTheGradientBitIdentical) {
+  const Workload w = pulse(7);
+  for (const auto& [name, config] : model_cases()) {
+    const FloatCheckpoint ck = trained(w, config, 1);
+    const Model model(ck.config);
+    PtqOptions opt;
+    opt.calib = 32;
+    const QModel q = quantize_ptq(ck, uniform(8, 12, 8), w.train, opt);
+    const QEngine engine(q);
+    const QatView view = qat_view(model, ck.params, q);
+    const Chunk ch = first_chunk(w.train, 8, 5);
+    std::vector<float> g0(ck.params.size(), 0.f), g1(ck.params.size(), 0.f);
+    auto qws = engine.make_workspace();
+    auto ws = make_workspace<float>();
+    const double l0 = qat_chunk(model, view, engine, ch, *qws, *ws, g0.data(), nullptr, nullptr);
+    ws->keep_point_grads = true;
+    const double l1 = qat_chunk(model, view, engine, ch, *qws, *ws, g1.data(), nullptr, nullptr);
+    EXPECT_EQ(l0, l1) << name;
+    EXPECT_EQ(g0, g1) << name;
+  }
+}
+
+// With no learned step QAT is what it was; with every step learned at learning rate 0 each step
+// rebuilds its PTQ format exactly, so the run is the same to the bit.
+TEST(QatLsq, NoLearnedStepOrAZeroRateLeavesQatBitIdentical) {
+  const Workload w = pulse(9);
+  ModelConfig config = ssmsim::testing::pulse_model();
+  config.pooling = Pooling::Mean;
+  const FloatCheckpoint ck = trained(w, config, 2);
+  const PrecisionConfig prec = uniform(6, 12, 6);
+  PtqOptions opt;
+  opt.calib = 64;
+  TrainConfig cfg = recipe();
+  cfg.epochs = 1;
+  const QatResult a = train_qat(ck, prec, w, cfg, opt, {});
+  const QatResult b = train_qat(ck, prec, w, cfg, opt, {}, all_learned(0.0));
+  EXPECT_TRUE(a.steps.empty());
+  EXPECT_FALSE(b.steps.empty());
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.best_val_accuracy, b.best_val_accuracy);
+  EXPECT_EQ(a.points, b.points);
+  for (size_t k = 0; k < b.steps.size(); ++k) EXPECT_EQ(b.learned_scale[k], b.steps[k].s0) << b.steps[k].name;
+  for (const auto& [n, t] : a.best.tensors) EXPECT_EQ(t.q, b.best.tensors.at(n).q) << n;
+}
+
+// Learned steps move, the formats follow them in their scale kind, and the quantized model of the
+// final weights and steps computes in `eval` (through its file) the logits of QAT's forward pass.
+TEST(QatLsq, LearnedStepsMoveAndTheSavedModelIsTheTrainingForward) {
+  const Workload w = pulse(11);
+  ModelConfig config = ssmsim::testing::pulse_model();
+  config.pooling = Pooling::Mean;
+  const FloatCheckpoint ck = trained(w, config, 4);
+  PrecisionConfig prec = uniform(5, 12, 6);
+  QuantizerSpec pow2 = prec.spec(Component::ssm_out);
+  pow2.scale = ssmsim::quant::ScaleKind::Pow2;
+  prec.set_quantized(Component::ssm_out, pow2);
+  prec.validate();
+  PtqOptions opt;
+  opt.calib = 64;
+  const QatResult r = train_qat(ck, prec, w, recipe(), opt, {}, all_learned(0.05));
+  ASSERT_FALSE(r.steps.empty());
+  size_t moved = 0;
+  for (size_t k = 0; k < r.steps.size(); ++k) {
+    const auto& s = r.steps[k];
+    const auto& p = r.points.at(s.name)[0];
+    EXPECT_EQ(p, step_params(s, r.learned_scale[k])) << s.name;
+    if (s.spec.scale == ssmsim::quant::ScaleKind::Pow2) {
+      EXPECT_EQ(p.format.scale.mult, 1) << s.name;
+      EXPECT_NEAR(std::log2(p.scale()), std::log2(r.learned_scale[k]), 0.5 + 1e-9) << s.name;
+    } else {
+      EXPECT_NEAR(p.scale() / r.learned_scale[k], 1.0, 1e-4) << s.name;
+    }
+    if (std::abs(r.learned_scale[k] / s.s0 - 1) > 0.01) ++moved;
+  }
+  EXPECT_GT(moved, r.steps.size() / 2);
+
+  const Model model(ck.config);
+  const QModel final_q = quantize_weights(ck.config, r.params, prec, r.points, opt.gelu);
+  const auto file = ssmsim::testing::scratch_dir("qat_lsq") / "q.safetensors";
+  save_qmodel(file, final_q);
+  const QModel loaded = load_qmodel(file);
+  EXPECT_EQ(loaded.points, r.points);
+  const QEngine e1(final_q), e2(loaded);
+  const QatView view = qat_view(model, r.params, final_q);
+  const QEvalResult ev = evaluate_quantized(loaded, w.test, w.num_classes, 3 * kLanes, 1);
+  std::vector<int64_t> train_logits;
+  for (size_t c = 0; c < 3; ++c) {
+    auto q1 = e1.make_workspace();
+    auto ws = make_workspace<float>();
+    ws->keep_point_grads = true;
+    std::vector<float> g(r.params.size(), 0.f);
+    std::vector<int64_t> logits;
+    qat_chunk(model, view, e1, first_chunk(w.test, c * kLanes, kLanes), *q1, *ws, g.data(), nullptr, &logits);
+    train_logits.insert(train_logits.end(), logits.begin(), logits.end());
+  }
+  EXPECT_EQ(train_logits, ev.logits);
+}
+
+// The `qat` section: components by name, refused where a step cannot be learned.
+TEST(QatLsq, TheQatSectionReadsComponentsAndRefusesTheOthers) {
+  const auto q = QatOptions::keys().read(YAML::Load("{learn_scales: [x, ssm_in], scale_lr: 0.01}"), "qat");
+  ASSERT_EQ(q.learn_scales.size(), 2u);
+  EXPECT_EQ(q.learn_scales[0], Component::x);
+  EXPECT_EQ(q.scale_lr, 0.01);
+  const auto s = QatOptions::keys().read(YAML::Load("{learn_scales: 'gelu_out,pool'}"), "qat");
+  EXPECT_EQ(s.learn_scales, (std::vector<Component>{Component::gelu_out, Component::pool}));
+  EXPECT_THROW(QatOptions::keys().read(YAML::Load("{learn_scales: [A]}"), "qat"), ssmsim::ConfigError);
+  EXPECT_THROW(QatOptions::keys().read(YAML::Load("{learn_scales: [gate]}"), "qat"), ssmsim::ConfigError);
+  EXPECT_TRUE(QatOptions{}.learn_scales.empty());
+
+  const Workload w = pulse(13);
+  ModelConfig config = ssmsim::testing::pulse_model();  // last-step pooling
+  config.mixing = Mixing::Gelu;
+  const FloatCheckpoint ck = trained(w, config, 1);
+  PtqOptions opt;
+  opt.calib = 16;
+  const QModel q8 = quantize_ptq(ck, uniform(8, 12, 8), w.train, opt);
+  EXPECT_THROW(learned_steps(q8, {Component::glu}), ssmsim::InputError);
+  EXPECT_THROW(learned_steps(q8, {Component::pool}), ssmsim::InputError);
+  EXPECT_THROW(learned_steps(q8, {Component::act}), ssmsim::InputError);
+  EXPECT_EQ(learned_steps(q8, {Component::residual}).size(), 3u);  // encoder.out, res, out
+}
