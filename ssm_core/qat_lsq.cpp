@@ -184,14 +184,14 @@ void state_point(const Model& model, const QLayerConsts& Ly, const QWorkspace::L
     return s5 ? R.x[(t * 2 * n + 2 * k + part) * kLanes + l] : R.x[((k * L + t) * 2 + part) * kLanes + l];
   };
   std::vector<int64_t> xr(n), xi(n), orr(n), oi(n);
-  std::vector<int> e(n);
+  std::vector<qstep::Ex> e(n);
   for (size_t l = 0; l < kLanes; ++l) {
     if (!chunk.x[l]) continue;
     for (size_t gidx = 0; gidx < groups; ++gidx) {
       const size_t k0 = gidx * n;
       std::fill(orr.begin(), orr.end(), 0);
       std::fill(oi.begin(), oi.end(), 0);
-      std::fill(e.begin(), e.end(), 0);
+      std::fill(e.begin(), e.end(), qstep::Ex{});
       for (size_t t = 0; t < L; ++t) {
         for (size_t j = 0; j < n; ++j) {
           const size_t k = k0 + j;
@@ -213,9 +213,12 @@ void state_point(const Model& model, const QLayerConsts& Ly, const QWorkspace::L
             bur = static_cast<double>(Ly.Br[k]) * u;
             bui = static_cast<double>(Ly.Bi[k]) * u;
           }
-          const double sh = std::ldexp(1.0, e[j]), ar = Ly.Ar[k], ai = Ly.Ai[k];
-          const double axr = (ar * static_cast<double>(orr[j]) - ai * static_cast<double>(oi[j])) * sh;
-          const double axi = (ar * static_cast<double>(oi[j]) + ai * static_cast<double>(orr[j])) * sh;
+          // each part of the operand shifted by its own exponent (docs/fixed_point.md 9.3)
+          const double ar = Ly.Ar[k], ai = Ly.Ai[k];
+          const double sr = std::ldexp(static_cast<double>(orr[j]), e[j].re);
+          const double si = std::ldexp(static_cast<double>(oi[j]), e[j].im);
+          const double axr = ar * sr - ai * si;
+          const double axi = ar * si + ai * sr;
           const ScaledSum& upd = Ly.xupd[s5 ? k : gidx];
           v(ratio(upd, axr, bur), cr, t, 2 * k, l);
           v(ratio(upd, axi, bui), ci, t, 2 * k + 1, l);
@@ -327,7 +330,7 @@ void visit_point(const Model& model, const QEngine& engine, const QWorkspace& qw
       const size_t n = Ly.states, L = chunk.L;
       std::vector<double> acc(L * H);
       std::vector<int64_t> xr(n), xi(n), orr(n), oi(n);
-      std::vector<int> e(n);
+      std::vector<qstep::Ex> e(n);
       for (size_t l = 0; l < kLanes; ++l) {
         if (!chunk.x[l]) continue;
         for (size_t t = 0; t < L; ++t)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CTest RtlLane.PassesOnExportedVectorsAndFailsOnAFlippedBit (hw_models/rtl/CMakeLists.txt):
-#   1. quantizes the shipped S4D and S5 sMNIST checkpoints with w8a8, all16 and hetero_6x;
+#   1. quantizes the shipped S4D and S5 sMNIST checkpoints with w8a8_state8, all16 and hetero_6x;
 #   2. exports 64 steps from the middle of test sequence 0 (the digit, not the blank top rows, so the
 #      state saturates) for each (`ssmsim vectors`, docs/vectors.md);
 #   3. runs the tb_lane variant that matches each layer's x precision on every layer;
@@ -72,7 +72,7 @@ for model in s4d s5; do
     ckpt=workloads/models/s5_small_smnist.safetensors
     hw=configs/hw/wide.yaml
   fi
-  for precision in w8a8 all16 hetero_6x; do
+  for precision in w8a8_state8 all16 hetero_6x; do
     q=$work/${model}_${precision}.safetensors
     vec=$work/${model}_${precision}_vectors
     "$ssmsim" quantize --ckpt "$ckpt" --precision "configs/precision/$precision.yaml" --calib 16 --out "$q" \

@@ -73,7 +73,7 @@ TEST(SimulateCli, S4dAndS5AreBitExactOnEveryPresetAndLtCountsTheSameCyclesAsCycl
                                      {"s4d_edge", {"model.norm=batch", "model.prenorm=false"}},
                                      {"s5_small", {}}};
   for (const auto& m : models)
-    for (const std::string p : {"w8a8", "all16", "hetero_6x"}) {
+    for (const std::string p : {"w8a8_state8", "all16", "hetero_6x"}) {
       const std::string q = quantized_model(dir, m.name, m.sets, p);
       for (const std::string hw : {"edge_minimal", "wide"}) {
         const std::string what = m.name + (m.sets.empty() ? "" : " (BatchNorm, post-norm)") + " / " + p + " / " + hw;
@@ -92,7 +92,7 @@ TEST(SimulateCli, S4dAndS5AreBitExactOnEveryPresetAndLtCountsTheSameCyclesAsCycl
 // The record names the figures the co-design reports need.
 TEST(SimulateCli, TheJsonRecordHasEveryCostFigureAndTheResolvedHardware) {
   const auto dir = scratch_dir("simulate_json");
-  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8");
+  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8_state8");
   const auto j = simulate(q, "edge_minimal", "lt", dir / "s.json");
   for (const char* k : {"bit_exact", "cycles_per_token", "latency_us_per_token", "tokens_per_s", "energy_nj_per_token",
                         "energy_breakdown_nj", "memory_bits", "area_mm2", "utilization", "clock_mhz", "hw", "stats",
@@ -118,7 +118,7 @@ TEST(SimulateCli, TheJsonRecordHasEveryCostFigureAndTheResolvedHardware) {
 // DRAM energy appears; without an off-chip path the same config is refused.
 TEST(SimulateCli, AModelThatDoesNotFitOnChipStreamsItsWeightsAndPaysOffChipEnergy) {
   const auto dir = scratch_dir("simulate_offchip");
-  const std::string q = quantized_model(dir, "s5_small", {}, "w8a8");
+  const std::string q = quantized_model(dir, "s5_small", {}, "w8a8_state8");
   const auto on = simulate(q, "wide", "lt", dir / "on.json");
   EXPECT_FALSE(on["weights_streamed"].get<bool>());
   EXPECT_EQ(on["energy_breakdown_nj"]["offchip"].get<double>(), 0.0);
@@ -144,7 +144,7 @@ TEST(SimulateCli, AModelThatDoesNotFitOnChipStreamsItsWeightsAndPaysOffChipEnerg
 // A wrong bit anywhere is found: the run exits 1 and names the layer, step and element.
 TEST(SimulateCli, ANonBitExactRunExitsOneAndNamesTheFirstDifference) {
   const auto dir = scratch_dir("simulate_fault");
-  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8");
+  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8_state8");
   auto r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload", "sines",
                     "--limit", "1", "--check-states", "--set", "hw.fault_step=5", "--json", (dir / "f.json").string()});
   EXPECT_EQ(r.exit_code, 1) << r.err;
@@ -161,7 +161,7 @@ TEST(SimulateCli, ANonBitExactRunExitsOneAndNamesTheFirstDifference) {
 // Cycle mode writes a waveform of the clock and the units' busy signals.
 TEST(SimulateCli, CycleModeWritesAVcdWaveform) {
   const auto dir = scratch_dir("simulate_vcd");
-  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8");
+  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8_state8");
   const auto vcd = (dir / "wave").string();
   auto r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload", "sines",
                     "--limit", "1", "--mode", "cycle", "--vcd", vcd});
@@ -179,7 +179,7 @@ TEST(SimulateCli, CycleModeWritesAVcdWaveform) {
 // Bad hardware configs and the wrong kind of checkpoint: exit 2 with the key and what is allowed.
 TEST(SimulateCli, BadHardwareConfigsAndFloatCheckpointsAreRefusedClearly) {
   const auto dir = scratch_dir("simulate_bad");
-  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8");
+  const std::string q = quantized_model(dir, "s4d_edge", {}, "w8a8_state8");
   const std::string hw = cfg("configs/hw/edge_minimal.yaml");
   struct Case {
     std::string set, expect;
@@ -208,7 +208,7 @@ TEST(SimulateCli, TheVerilogLaneInsideTheAcceleratorStaysBitExact) {
   struct Case {
     std::string model, precision, hw;
   };
-  for (const Case& c : std::vector<Case>{{"s4d_edge", "w8a8", "edge_minimal"},
+  for (const Case& c : std::vector<Case>{{"s4d_edge", "w8a8_state8", "edge_minimal"},
                                          {"s4d_edge", "hetero_6x", "edge_minimal"},
                                          {"s5_small", "all16", "wide"}}) {
     const std::string q = quantized_model(dir, c.model, {}, c.precision);
@@ -218,7 +218,7 @@ TEST(SimulateCli, TheVerilogLaneInsideTheAcceleratorStaysBitExact) {
       EXPECT_EQ(j["cmac"], "rtl");
     }
   }
-  const std::string q4 = quantized_model(dir, "s4d_edge", {}, "qs5_a8_rest4");
+  const std::string q4 = quantized_model(dir, "s4d_edge", {}, "a8_rest4");
   const auto r = run_cli({"simulate", "--ckpt", q4, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload", "sines",
                           "--limit", "1", "--cmac", "rtl"});
   EXPECT_EQ(r.exit_code, 2);

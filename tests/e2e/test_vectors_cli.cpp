@@ -52,7 +52,7 @@ std::string model(const fs::path& dir, const std::string& preset, const std::str
 TEST(VectorsCli, AreIdenticalAcrossRunsAndThreadCountsAndTheManifestDescribesEveryFile) {
   const auto dir = scratch_dir("vectors_golden");
   for (const std::string preset : {"s4d_edge", "s5_small"}) {
-    const std::string q = model(dir, preset, "w8a8");
+    const std::string q = model(dir, preset, "w8a8_state8");
     const std::string hw = (source_dir() / (preset == "s5_small" ? "configs/hw/wide.yaml" : "configs/hw/edge_minimal.yaml")).string();
     const auto a = dir / (preset + "_a"), b = dir / (preset + "_b");
     auto r = run_cli({"vectors", "--ckpt", q, "--hw", hw, "--workload", "sines", "--index", "5", "--out-dir", a.string(),
