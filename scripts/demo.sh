@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: a design-space exploration on the embedded default model (configs/sweeps/demo.yaml):
-# the float model on the full sMNIST test set, then three quantized versions of it (W8A8 and the
-# heterogeneous 6x configuration by PTQ, and the 6x configuration after QAT, shipped in
-# workloads/models/) on the two hardware presets: accuracy on the full test set from the integer
+# the float model on the full sMNIST test set, then four quantized versions of it (by PTQ the
+# hardware-real W8A8, the S4D paper's code configuration as integer hardware, and the
+# heterogeneous 6x configuration; the 6x configuration after QAT, shipped in workloads/models/)
+# on the two hardware presets: accuracy on the full test set from the integer
 # C-model, cost from the SystemC accelerator, bit_exact on every point; a compact table and the
 # HTML report.
 set -euo pipefail

@@ -36,8 +36,9 @@ echo "$header nJ/token | us/token | area mm2 | weight bits | state bits |"
 echo "$rule---|---|---|---|---|"
 for cfg in $configs; do
   name=$(basename "$cfg" .yaml)
-  desc=$(grep -m1 '^description:' "$cfg" | sed 's/^description: *//')
+  desc=$(grep -m1 '^description:' "$cfg" | sed 's/^description: *//; s/^"//; s/"$//')
   row="| \`$name\` | $desc |"
+  cost="- | - | - | - | - |"
   first=1
   for ck in $ckpts; do
     if ! "$bin" quantize --ckpt "$ck" --precision "$cfg" --out "$tmp/q.safetensors" >"$tmp/q.log" 2>&1; then

@@ -51,13 +51,13 @@ TEST(ReportBrowser, TheDemoReportLoadsInChromiumWithoutErrorsAndDrawsEveryPoint)
       << read_text(log);
   const std::string page = read_text(dom), messages = read_text(log);
   EXPECT_EQ(count(messages, "CONSOLE"), 0u) << messages;  // console.log/error and uncaught exceptions
-  // the three plots, each with one circle per design point (6 in the demo)
+  // the three plots, each with one circle per design point (8 in the demo)
   size_t plots = 0;
   for (size_t at = page.find("<svg"); at != std::string::npos; at = page.find("<svg", at + 1)) {
     const std::string svg = page.substr(at, page.find("</svg>", at) - at);
     if (svg.find("class=\"pt") == std::string::npos) continue;
     ++plots;
-    EXPECT_EQ(count(svg, "<circle class=\"pt"), 6u) << "plot " << plots;
+    EXPECT_EQ(count(svg, "<circle class=\"pt"), 8u) << "plot " << plots;
     EXPECT_GE(count(svg, "class=\"pt front"), 1u) << "plot " << plots;
   }
   EXPECT_EQ(plots, 3u);
