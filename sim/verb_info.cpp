@@ -44,6 +44,17 @@ void print_precision(const quant::PrecisionConfig& p, std::ostream& out) {
                        calibration_text(s), quant::to_string(s.rounding), quant::to_string(s.overflow),
                        quant::component_description(c));
   }
+  if (!p.is_float(quant::Component::x)) {
+    const auto& x = p.spec(quant::Component::x);
+    out << "\nstate operand (docs/fixed_point.md 9.3): "
+        << (x.operand_bits == 0 ? std::string("the stored state itself")
+            : x.operand_block == 0
+                ? fmt::format("{} bits, a static scale (point xo)", x.operand_bits)
+                : fmt::format("{} bits, block floating point: {} state(s) per exponent and part", x.operand_bits,
+                              x.operand_block))
+        << "\n";
+  }
+  if (!p.gelu().empty()) out << "GELU: " << (p.gelu() == "hard" ? "x*clip(x+2,0,4)/4 (hard)" : "lookup table") << "\n";
 }
 
 void print_checkpoint(const std::string& path, std::ostream& out) {
@@ -83,8 +94,10 @@ void print_qmodel(const std::string& path, std::ostream& out) {
     std::string shape;
     for (auto d : t.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
     const uint64_t tb = static_cast<uint64_t>(bits) * t.size();
-    out << fmt::format("{:<24} {:<9} {:<12} {:>9} {:>5} {:>10} {:>9}  {}{}\n", name, quant::component_name(t.component),
-                       shape, t.size(), bits, tb, (tb + 7) / 8, t.params[0].format.to_string(),
+    // an asymmetric tensor shows its (first channel's) zero point, subtracted at operand fetch
+    const std::string zp = t.params[0].format.is_signed ? "" : fmt::format(" zp {}", t.params[0].zero_point);
+    out << fmt::format("{:<24} {:<9} {:<12} {:>9} {:>5} {:>10} {:>9}  {}{}{}\n", name, quant::component_name(t.component),
+                       shape, t.size(), bits, tb, (tb + 7) / 8, t.params[0].format.to_string(), zp,
                        t.params.size() > 1 ? fmt::format(" (+{} channels)", t.params.size() - 1) : "");
     per[t.component].first += tb;
     per[t.component].second += t.size();
