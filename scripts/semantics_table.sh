@@ -7,10 +7,11 @@
 #
 #   scripts/semantics_table.sh --configs "configs/precision/semantics/*.yaml" \
 #       --ckpts "workloads/models/s4d_edge_smnist.safetensors" [--hw configs/hw/edge_minimal.yaml] \
-#       [--limit 2000] [--sim-limit 1] [--threads N]
+#       [--limit 2000] [--sim-limit 1] [--threads N] [--sim-set hw.key=value ...]
+# A model the hardware cannot hold (a state memory too small) gets the reason in its cost columns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-configs="" ckpts="" hw=configs/hw/edge_minimal.yaml limit=2000 sim_limit=1 threads=0
+configs="" ckpts="" hw=configs/hw/edge_minimal.yaml limit=2000 sim_limit=1 threads=0 sim_sets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --configs) configs=$2; shift 2 ;;
@@ -19,6 +20,7 @@ while [ $# -gt 0 ]; do
     --limit) limit=$2; shift 2 ;;
     --sim-limit) sim_limit=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
+    --sim-set) sim_sets+=(--set "$2"); shift 2 ;;
     *) echo "usage: $0 --configs \"A.yaml B.yaml\" --ckpts \"F1 F2\" [--hw H.yaml] [--limit N] [--sim-limit N] [--threads N]" >&2; exit 2 ;;
   esac
 done
@@ -48,9 +50,13 @@ for cfg in $configs; do
     row+=" $(json "$tmp/e.json" accuracy '%.4f' | python3 -c 'import sys; print("%.2f%%" % (100*float(sys.stdin.read())))') |"
     echo "  $name on $(basename "$ck"): done" >&2
     if [ $first = 1 ]; then  # the cost: on the first checkpoint's model
-      "$bin" simulate --ckpt "$tmp/q.safetensors" --hw "$hw" --workload smnist --limit "$sim_limit" --json "$tmp/s.json" >/dev/null 2>"$tmp/s.log" || { cat "$tmp/s.log" >&2; exit 1; }
-      cost="$(json "$tmp/s.json" energy_nj_per_token '%.3f') | $(json "$tmp/s.json" latency_us_per_token '%.3f') | $(json "$tmp/s.json" area_mm2 '%.4f') | $(json "$tmp/s.json" memory_bits '%d') | $(json "$tmp/s.json" state_bits '%d') |"
       first=0
+      if ! "$bin" simulate --ckpt "$tmp/q.safetensors" --hw "$hw" --workload smnist --limit "$sim_limit" "${sim_sets[@]}" \
+          --json "$tmp/s.json" >/dev/null 2>"$tmp/s.log"; then  # e.g. a state that does not fit the state memory
+        cost="does not fit \`$(basename "$hw" .yaml)\`: $(tail -1 "$tmp/s.log" | sed 's/^ssmsim: //; s/|/\\|/g') | | | | |"
+        continue
+      fi
+      cost="$(json "$tmp/s.json" energy_nj_per_token '%.3f') | $(json "$tmp/s.json" latency_us_per_token '%.3f') | $(json "$tmp/s.json" area_mm2 '%.4f') | $(json "$tmp/s.json" memory_bits '%d') | $(json "$tmp/s.json" state_bits '%d') |"
     fi
   done
   echo "$row $cost"
