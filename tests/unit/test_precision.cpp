@@ -73,7 +73,8 @@ TEST(PrecisionConfig, PresetsSayWhatTheirPapersUsed) {
     EXPECT_EQ(qssm.spec(c).scheme, Scheme::Asymmetric) << component_name(c);
     EXPECT_EQ(qssm.spec(c).granularity, Granularity::PerTensor) << component_name(c);
   }
-  EXPECT_EQ(qssm.spec(Component::x).operand_bits, 16);
+  EXPECT_EQ(qssm.bits(Component::x), 16);
+  EXPECT_EQ(qssm.spec(Component::x).scheme, Scheme::Symmetric);
   for (Component c : {Component::input, Component::ssm_in, Component::ssm_out, Component::gelu_out, Component::pool})
     EXPECT_EQ(qssm.bits(c), 8) << component_name(c);
   EXPECT_EQ(qssm.bits(Component::residual), 32);
