@@ -181,7 +181,8 @@ const Field kFields[] = {
      },
      [](const QuantizerSpec& s, YAML::Node& v) { return s.frac && put(v, *s.frac); },
      [](QuantizerSpec& s) { s.frac = QuantizerSpec{}.frac; }},
-    {"operand_bits", true, [] { return std::string("0 (none) or an integer 2..bits; the state (x) only"); },
+    {"operand_bits", true,
+     [] { return std::string("0 (none) or an integer 2..bits; the state x, and input, ssm_in, gelu_out, pool"); },
      [](QuantizerSpec& s, const std::string& t) { return parse_int(t, s.operand_bits); },
      [](const QuantizerSpec& s, YAML::Node& v) { return s.operand_bits != 0 && put(v, s.operand_bits); },
      [](QuantizerSpec& s) { s.operand_bits = QuantizerSpec{}.operand_bits; }},
@@ -376,10 +377,30 @@ void check_combinations(const std::array<ComponentPrecision, kNumComponents>& co
                " (a zero point on the state breaks the complex multiply of the recurrence); allowed: symmetric",
            b.at);
     }
-    // The state operand keys describe the narrowing at the state's multipliers: the state only.
-    if (c != Component::x && (p.spec.operand_bits != 0 || p.spec.operand_block != 0)) {
+    // The operand keys describe a narrowing at the multipliers: the state's, or block floating
+    // point on an activation point whose consumers multiply it (docs/fixed_point.md 9.3).
+    const bool takes_operand = c == Component::x || c == Component::input || c == Component::ssm_in ||
+                               c == Component::gelu_out || c == Component::pool;
+    if (!takes_operand && (p.spec.operand_bits != 0 || p.spec.operand_block != 0)) {
       const Blame b = blame(key_of(c), origins[index_of(c)], "operand_bits", std::to_string(p.spec.operand_bits));
-      fail(ctx, b.key, b.value, "operand_bits and operand_block apply only to the state component x", b.at);
+      fail(ctx, b.key, b.value,
+           "operand_bits and operand_block apply only to the state x and to the activations input, ssm_in, "
+           "gelu_out and pool",
+           b.at);
+    }
+    if (takes_operand && c != Component::x && p.spec.operand_bits != 0) {
+      if (p.spec.operand_block == 0) {
+        const Blame b = blame(key_of(c), origins[index_of(c)], "operand_block", "0");
+        fail(ctx, b.key, b.value,
+             "an activation's operand is block floating point: operand_block 1..4096 (a static narrower operand "
+             "is the activation at fewer bits: set bits)",
+             b.at);
+      }
+      if (p.spec.bits > 30) {
+        const Blame b = blame(key_of(c), origins[index_of(c)], "bits", std::to_string(p.spec.bits));
+        fail(ctx, b.key, b.value, "at most 30 with an activation operand (the operand times 2^e is held in 32 bits)",
+             b.at);
+      }
     }
   }
 

@@ -86,6 +86,9 @@ std::vector<LearnedStep> learned_steps(const QModel& m, const std::vector<Compon
     if (spec.overflow == quant::Overflow::Wrap)
       throw InputError("qat.learn_scales: '" + cn + "' wraps on overflow; LSQ's gradient is that of a saturating "
                        "quantizer (overflow: saturate or saturate_symmetric)");
+    if (c != Component::x && spec.operand_bits != 0)
+      throw InputError("qat.learn_scales: '" + cn + "' narrows its values to a block-floating-point operand "
+                       "(operand_bits); a learned step applies to a point's own rounding only: drop one of the two");
     for (const auto& [id, layer] : pts) {
       LearnedStep s;
       s.id = id;

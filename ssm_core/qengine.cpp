@@ -85,12 +85,14 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
   if (acc_bound >= 0x1p62)
     throw InputError("quantize: C and x are too wide for the 64-bit output accumulator of " + p +
                      " (C bits + x bits + log2(states) must stay below 62)");
-  const double bu_bound = static_cast<double>(s5 ? H : 1) * static_cast<double>(wmag(B)) * static_cast<double>(mag(P.u));
+  // u times its block exponent is below twice its format's bound (section 9.3, activation operands)
+  const int64_t umag = Ly.u_op.mode == XOperand::Block ? 2 * mag(P.u) : mag(P.u);
+  const double bu_bound = static_cast<double>(s5 ? H : 1) * static_cast<double>(wmag(B)) * static_cast<double>(umag);
   Ly.fast = bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(xmag) < 0x1p62;
   for (const auto& ss : Ly.xupd)
     Ly.fast = Ly.fast && ss.fits64({2 * wmag(A) * xmag, static_cast<int64_t>(bu_bound)});
   for (const auto& ss : Ly.yout)
-    Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * mag(P.u)});
+    Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * umag});
 }
 
 // The state operand (section 9.3): as stored, a static narrowing into xo, or block floating point.
@@ -103,13 +105,7 @@ void operand_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
     op.narrow = ScaledSum({sc(P.x) / sc(P.xo)}, P.xo.format, P.xo.rounding, P.xo.overflow);
     return;
   }
-  op.mode = XOperand::Block;
-  op.bits = xs.operand_bits;
-  op.block = static_cast<size_t>(xs.operand_block);
-  op.format = Format::fixed(true, xs.operand_bits, 0);
-  op.rounding = xs.rounding;
-  op.overflow = xs.overflow;
-  op.range = quant::detail::Range64(xs.operand_bits, true, xs.overflow);
+  op = block_operand(xs);
 }
 
 // The SSM's codes (A, B, C split into real and imaginary parts; D), the state update's and the
@@ -237,6 +233,8 @@ QLayerConsts layer_consts(const QModel& m, size_t i) {
                       m.point(PointId::y, i),
                       m.point(PointId::act, i),
                       m.point(PointId::res, i)};
+  Ly.u_op = block_operand(m.precision.spec(quant::Component::ssm_in));
+  Ly.act_op = block_operand(m.precision.spec(quant::Component::gelu_out));
   ssm_consts(m, p, P, Ly);
   if (!mc.prenorm) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u.format, P.u.rounding, P.u.overflow);
   gelu_consts(m, P, Ly);
@@ -253,6 +251,8 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()
   QConsts& I = *impl_;
   const size_t H = mc.H, nl = mc.n_layers;
   I.input = m.point(PointId::input);
+  I.input_op = block_operand(m.precision.spec(quant::Component::input));
+  I.pool_op = block_operand(m.precision.spec(quant::Component::pool));
   const QuantParams& enc_out = m.point(PointId::encoder_out);
   const QTensor& We = m.tensor("encoder.weight");
   I.We = operands(We);
@@ -579,6 +579,14 @@ struct ChunkEvents {
   }
 };
 
+// Block floating point on a point's values (section 9.3, "activation operands"): every step and
+// lane over its F features, when its component narrows them (nothing otherwise).
+void narrow_seq(const XOperandConsts& op, ISeq& v, const LaneEv& e) {
+  if (op.mode == XOperand::Stored) return;
+  for (size_t t = 0; t < v.L; ++t)
+    for (size_t l = 0; l < kLanes; ++l) qstep::narrow_activation(op, v.at(t, 0) + l, v.F, kLanes, e[l]);
+}
+
 // input: the input quantizer, the one float -> integer step (valid lanes only).
 void step_input(const QConsts& I, const Chunk& chunk, size_t Din, ISeq& in, quant::SaturationCounters& counters) {
   const size_t L = chunk.L;
@@ -588,6 +596,8 @@ void step_input(const QConsts& I, const Chunk& chunk, size_t Din, ISeq& in, quan
     if (!chunk.x[l]) continue;
     for (size_t t = 0; t < L; ++t)
       for (size_t d = 0; d < Din; ++d) in.at(t, d)[l] = qstep::input(I, chunk.x[l][t * Din + d], e);
+    if (I.input_op.mode != XOperand::Stored)
+      for (size_t t = 0; t < L; ++t) qstep::narrow_activation(I.input_op, in.at(t, 0) + l, Din, kLanes, e);
   }
 }
 
@@ -595,10 +605,11 @@ void step_input(const QConsts& I, const Chunk& chunk, size_t Din, ISeq& in, quan
 void step_u(const ModelConfig& mc, const QLayerConsts& Ly, const ISeq& h, ISeq& u, const LaneEv& e) {
   if (mc.prenorm) {
     qnorm(Ly, h, u, e);
-    return;
+  } else {
+    u.resize(h.L, h.F);
+    for (size_t i = 0; i < u.v.size(); ++i) u.v[i] = qstep::u_in(Ly, h.v[i], e[i % kLanes]);
   }
-  u.resize(h.L, h.F);
-  for (size_t i = 0; i < u.v.size(); ++i) u.v[i] = qstep::u_in(Ly, h.v[i], e[i % kLanes]);
+  narrow_seq(Ly.u_op, u, e);
 }
 
 // state: the state update of every state and the output accumulators yacc = sum (Cr xr - Ci xi);
@@ -646,6 +657,7 @@ void step_output(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
 void step_gelu(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
   ws.act.resize(ws.y.L, ws.y.F);
   for (size_t i = 0; i < ws.y.v.size(); ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
+  narrow_seq(Ly.act_op, ws.act, e);
 }
 
 // mixing: the gate's pre-activation, the sigmoid, the GLU's value half and the gated product;
@@ -713,7 +725,8 @@ const ISeq* run_layer(const ModelConfig& mc, const QConsts& I, size_t li, const 
 
 // pooling: the mean over the steps (one scaled sum), or the last step.
 // `mean` is QEngine::mean_pool(L) for mean pooling.
-void step_pool(const ModelConfig& mc, const ScaledSum& mean, const ISeq& last, ISeq& pooled, ChunkEvents& ev) {
+void step_pool(const ModelConfig& mc, const XOperandConsts& op, const ScaledSum& mean, const ISeq& last, ISeq& pooled,
+               ChunkEvents& ev) {
   const size_t L = last.L, H = mc.H;
   pooled.resize(1, H);
   if (mc.pooling == Pooling::Mean) {
@@ -724,6 +737,7 @@ void step_pool(const ModelConfig& mc, const ScaledSum& mean, const ISeq& last, I
         for (size_t t = 0; t < L; ++t) s += last.at(t, f)[l];
         pooled.at(0, f)[l] = static_cast<int32_t>(mean(s, e[l]));
       }
+    narrow_seq(op, pooled, e);
   } else {
     for (size_t f = 0; f < H; ++f)
       for (size_t l = 0; l < kLanes; ++l) pooled.at(0, f)[l] = last.at(L - 1, f)[l];
@@ -765,7 +779,7 @@ QChunkResult QEngine::run_chunk(const Chunk& chunk, QWorkspace& ws, quant::Satur
   const ISeq* h = &ws.h0;
   ws.layer_out.resize(I.layers.size());
   for (size_t li = 0; li < I.layers.size(); ++li) h = run_layer(mc, I, li, *h, ws, ev);
-  step_pool(mc, mc.pooling == Pooling::Mean ? mean_pool(chunk.L) : ScaledSum(), *h, ws.pooled, ev);
+  step_pool(mc, I.pool_op, mc.pooling == Pooling::Mean ? mean_pool(chunk.L) : ScaledSum(), *h, ws.pooled, ev);
   return step_decoder(I, mc.d_output, mc.H, ws.pooled, chunk);
 }
 }  // namespace ssmsim::core

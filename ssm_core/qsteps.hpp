@@ -40,6 +40,21 @@ struct XOperandConsts {
   quant::Overflow overflow = quant::Overflow::Saturate;
 };
 
+// Block floating point by a spec's operand_bits and operand_block (Stored when it has none): the
+// state's (x) and an activation point's (input, ssm_in, gelu_out, pool) operand constants.
+inline XOperandConsts block_operand(const quant::QuantizerSpec& s) {
+  XOperandConsts op;
+  if (s.operand_bits == 0) return op;
+  op.mode = XOperand::Block;
+  op.bits = s.operand_bits;
+  op.block = static_cast<size_t>(s.operand_block);
+  op.format = quant::Format::fixed(true, s.operand_bits, 0);
+  op.rounding = s.rounding;
+  op.overflow = s.overflow;
+  op.range = quant::detail::Range64(s.operand_bits, true, s.overflow);
+  return op;
+}
+
 // The constants of one layer: weight codes and the scaled sums that narrow each result. Weight
 // codes here are the multipliers' operands: the stored code minus its zero point.
 struct QLayerConsts {
@@ -52,6 +67,7 @@ struct QLayerConsts {
   std::vector<quant::ScaledSum> yout;  // per output channel h
   bool xupd_per_state = false;
   XOperandConsts xop;
+  XOperandConsts u_op, act_op;    // block floating point on u and on the GELU output (or Stored)
   bool fast = false;              // every state update and output fits 64-bit arithmetic
   quant::ScaledSum u_in;          // postnorm: layer input -> u
   // nonlinearity
@@ -77,6 +93,7 @@ struct QConsts {
   std::vector<quant::ScaledSum> enc, logit;
   bool logit_rescaled = false;
   quant::QuantParams input;
+  XOperandConsts input_op, pool_op;  // block floating point on the input and the pooled vector
   std::vector<QLayerConsts> layers;
   std::string last_point;
 };
@@ -171,6 +188,25 @@ inline void state_operands(const XOperandConsts& op, const int64_t* re, const in
       ore[k * stride] = fit64(round_shift64(re[k * stride], sr, op.rounding), op.range, op.overflow, ev);
       oim[k * stride] = fit64(round_shift64(im[k * stride], si, op.rounding), op.range, op.overflow, ev);
       e[k * stride] = x;
+    }
+  }
+}
+
+// Block floating point on an activation point (docs/fixed_point.md 9.3, "activation operands"):
+// the n values of one step (stride apart), in blocks of op.block, each replaced by the value its
+// consumers multiply, fit(round(v / 2^e)) * 2^e with the block's exponent (Stored: unchanged).
+inline void narrow_activation(const XOperandConsts& op, int32_t* v, size_t n, size_t stride, uint64_t* ev) {
+  if (op.mode != XOperand::Block) return;
+  for (size_t b = 0; b < n; b += op.block) {
+    const size_t end = std::min(n, b + op.block);
+    uint64_t m = 0;
+    for (size_t k = b; k < end; ++k) m = std::max(m, magnitude(v[k * stride]));
+    const int e = block_exponent(m, op.bits, op.rounding);
+    const quant::detail::Shift64 sh(e);
+    for (size_t k = b; k < end; ++k) {
+      const int64_t q = quant::detail::fit64(quant::detail::round_shift64(v[k * stride], sh, op.rounding), op.range,
+                                             op.overflow, ev);
+      v[k * stride] = static_cast<int32_t>(q * (int64_t{1} << e));
     }
   }
 }
