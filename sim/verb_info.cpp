@@ -44,15 +44,19 @@ void print_precision(const quant::PrecisionConfig& p, std::ostream& out) {
                        calibration_text(s), quant::to_string(s.rounding), quant::to_string(s.overflow),
                        quant::component_description(c));
   }
-  if (!p.is_float(quant::Component::x)) {
-    const auto& x = p.spec(quant::Component::x);
-    out << "\nstate operand (docs/fixed_point.md 9.3): "
-        << (x.operand_bits == 0 ? std::string("the stored state itself")
-            : x.operand_block == 0
-                ? fmt::format("{} bits, a static scale (point xo)", x.operand_bits)
-                : fmt::format("{} bits, block floating point: {} state(s) per exponent and part", x.operand_bits,
-                              x.operand_block))
+  if (!p.is_float(quant::Component::x) && p.spec(quant::Component::x).operand_bits == 0)
+    out << "\nstate operand (docs/fixed_point.md 9.3): the stored state itself\n";
+  bool first = true;
+  for (const auto c : quant::all_components()) {
+    if (p.is_float(c) || p.spec(c).operand_bits == 0) continue;
+    const auto& s = p.spec(c);
+    out << (first ? "\n" : "") << fmt::format("operand of {} (docs/fixed_point.md 9.3): ", quant::component_name(c))
+        << (s.operand_block == 0 ? fmt::format("{} bits, a static scale (point xo)", s.operand_bits)
+                                 : fmt::format("{} bits, block floating point: {} {} per exponent{}", s.operand_bits,
+                                               s.operand_block, c == quant::Component::x ? "state(s)" : "feature(s)",
+                                               c == quant::Component::x ? " and part" : ""))
         << "\n";
+    first = false;
   }
   if (!p.gelu().empty()) out << "GELU: " << (p.gelu() == "hard" ? "x*clip(x+2,0,4)/4 (hard)" : "lookup table") << "\n";
 }
