@@ -404,7 +404,7 @@ TEST(PrecisionConfig, ValidatesProgrammaticEditsWithTheSameRules) {
   s.operand_bits = 6;
   cfg.set_quantized(Component::x, s);
   EXPECT_NO_THROW(cfg.validate());
-  cfg.set_quantized(Component::A, s);  // the operand keys belong to the state
+  cfg.set_quantized(Component::A, s);  // a weight takes no operand keys
   expect_key("p", "p.components.A.operand_bits");
   cfg.set_float(Component::A);
   s.operand_bits = 9;
