@@ -6,10 +6,13 @@
 // constants (9.1), the lookup tables (9.1), the integer square root (9.1) and the LayerNorm /
 // BatchNorm (9.3), the weights' zero points (9.2, "Zero points": the operand q - zp) and the state
 // operand (9.3, "The state operand": stored, a static narrowing into xo, or block floating point
-// with its own exponent rule) are written here again. Facts taken from the project: quant::quantize
+// with its own exponent rule) and the activation operands (9.3, "Activation operands": block floating
+// point on input, u, act and the mean-pooled vector, every consumer taking m 2^e) are written here
+// again. Facts taken from the project: quant::quantize
 // for the input quantizer and the table entries, QuantParams::scale(), Format::min_raw / max_raw /
 // to_real, the codes and parameters stored in a QModel (the calibrated points, xo included) and
-// the precision config it was made with (x's operand_bits / operand_block).
+// the precision config it was made with (the operand_bits / operand_block of x, input, ssm_in,
+// gelu_out and pool).
 //
 // The model runs one sequence at a time, with plain nested loops over [step][feature] vectors.
 #pragma once
@@ -244,7 +247,20 @@ struct Trace {
   // block floating point: blocks narrowed with e > 0, and those whose e is e0 + 1 (rounding the
   // block's maximum at e0 carried into the sign bit): what a test must reach to mean something
   uint64_t blocks_shifted = 0, blocks_carried = 0;
+  // activation operands, per point ("input", "layers.0.u", "layers.0.act", "pool"): the blocks
+  // narrowed with e > 0, and those whose e is e0 + 1
+  std::map<std::string, uint64_t> act_shifted, act_carried;
+  std::map<std::string, uint64_t> act_clamped;  // the mantissas fit changed (also in `events`)
 };
+
+// 9.3: a block's exponent from its largest magnitude M for a b-bit operand under `mode`:
+// e0 = max(0, bitlen(M) - (b - 1)), plus one when round(M / 2^e0) carries past 2^(b-1) - 1.
+inline int block_exponent(const cpp_int& M, int b, Rounding mode, bool* carried) {
+  const int e0 = std::max(0, bitlen(M) - (b - 1));
+  const bool carry = round_rational(M, pow2(e0), mode) > pow2(b - 1) - 1;
+  if (carried) *carried = carry;
+  return carry ? e0 + 1 : e0;
+}
 
 class Reference {
  public:
@@ -263,6 +279,7 @@ class Reference {
     for (size_t t = 0; t < L; ++t)
       for (size_t d = 0; d < Din; ++d)
         tr.in[t][d] = quant::quantize(static_cast<double>(x[t * Din + d]), pin, ev(tr, "input"));
+    activation_operand(quant::Component::input, pin, tr.in, tr, "input");
 
     // encoder
     const core::QTensor& We = m_.tensor("encoder.weight");
@@ -299,6 +316,7 @@ class Reference {
           for (size_t f = 0; f < H; ++f)
             Ly.u[t][f] = scaled_sum({{(*h)[t][f], ph.scale() / pu.scale()}}, pu, ev(tr, p + "u"));
       }
+      activation_operand(quant::Component::ssm_in, pu, Ly.u, tr, p + "u");  // B u and D u take u'
 
       // state and output (9.3): every state's update from the previous step's operands (0 at the
       // start), then, once every state of the step is updated, the new operands, then the output
@@ -385,6 +403,9 @@ class Reference {
           }
         }
 
+      // every consumer of act takes act': the mixing's rows, half_glu1's product, gelu's residual
+      activation_operand(quant::Component::gelu_out, pact, Ly.act, tr, p + "act");
+
       // mixing
       const Mat* gsrc = &Ly.g;
       const QuantParams* pg = nullptr;
@@ -462,6 +483,11 @@ class Reference {
         tr.pool[f] = scaled_sum({{sum, plast.scale() / (static_cast<double>(L) * ppool.scale())}}, ppool,
                                 ev(tr, "pool"));
       }
+      // the pooled vector's operand (last pooling has no pool point: the decoder takes the last
+      // layer's output as it is)
+      Mat pooled{tr.pool};
+      activation_operand(quant::Component::pool, ppool, pooled, tr, "pool");
+      tr.pool = pooled[0];
     } else {
       for (size_t f = 0; f < H; ++f) tr.pool[f] = (*h)[L - 1][f];
     }
@@ -541,7 +567,6 @@ class Reference {
     }
     // per part: the real parts of a block share one exponent, the imaginary parts another
     const Format ob = Format::fixed(true, R.bits, 0);
-    const cpp_int top = pow2(R.bits - 1) - 1;
     for (size_t b = first; b < first + n; b += R.block) {
       const size_t end = std::min(first + n, b + R.block);
       for (int part = 0; part < 2; ++part) {
@@ -552,9 +577,8 @@ class Reference {
           const cpp_int mag = xs[k] < 0 ? -cpp_int(xs[k]) : cpp_int(xs[k]);
           if (mag > M) M = mag;
         }
-        const int e0 = std::max(0, bitlen(M) - (R.bits - 1));
-        const bool carry = round_rational(M, pow2(e0), R.rounding) > top;
-        const int x = carry ? e0 + 1 : e0;
+        bool carry = false;
+        const int x = block_exponent(M, R.bits, R.rounding, &carry);
         if (x > px.format.width - R.bits + 1) throw std::logic_error("a block exponent above w_x - b + 1");
         tr.blocks_shifted += x > 0;
         tr.blocks_carried += carry;
@@ -564,6 +588,44 @@ class Reference {
         }
       }
     }
+  }
+
+  // 9.3, "Activation operands": when component c has operand_bits b (with operand_block k), each
+  // step's features of the point p (values v, [step][feature]) are cut into blocks of k
+  // consecutive features, each block gets its exponent e by the state's rule, and every value
+  // becomes v' = fit(round(v / 2^e)) 2^e (s<b>.0, c's rounding and overflow; events on `point`).
+  void activation_operand(quant::Component c, const QuantParams& p, Mat& v, Trace& tr, const std::string& point) const {
+    const quant::QuantizerSpec& s = m_.precision.spec(c);
+    if (s.operand_bits == 0) {
+      if (s.operand_block != 0) throw std::logic_error("operand_block without operand_bits on " + point);
+      return;
+    }
+    const int b = s.operand_bits, w = p.format.width;
+    if (s.operand_block < 1) throw std::logic_error("an activation operand without a block on " + point);
+    if (b < 2 || b > w || w > 30) throw std::logic_error("an activation operand outside 2..bits, or bits above 30");
+    if (s.rounding != p.rounding || s.overflow != p.overflow) throw std::logic_error(point + " is not in its modes");
+    const size_t k = static_cast<size_t>(s.operand_block);
+    const Format ob = Format::fixed(true, b, 0);
+    for (auto& row : v)
+      for (size_t b0 = 0; b0 < row.size(); b0 += k) {
+        const size_t end = std::min(row.size(), b0 + k);
+        cpp_int M = 0;
+        for (size_t f = b0; f < end; ++f) M = std::max(M, row[f] < 0 ? -cpp_int(row[f]) : cpp_int(row[f]));
+        bool carry = false;
+        const int e = block_exponent(M, b, s.rounding, &carry);
+        if (e > w - b + 1) throw std::logic_error("an activation block exponent above w - b + 1");
+        tr.act_shifted[point] += e > 0;
+        tr.act_carried[point] += carry;
+        for (size_t f = b0; f < end; ++f) {
+          uint64_t clamped = 0;
+          const cpp_int vp = cpp_int(fit(round_rational(row[f], pow2(e), s.rounding), ob, s.overflow, &clamped)) *
+                             pow2(e);
+          *ev(tr, point) += clamped;
+          tr.act_clamped[point] += clamped;
+          if (vp >= pow2(w) || vp <= -pow2(w)) throw std::logic_error("an activation operand not below 2^w");
+          row[f] = static_cast<int64_t>(vp);
+        }
+      }
   }
 
   // Norm(r) into o over the H features of each step (LayerNorm, or the folded BatchNorm).

@@ -404,7 +404,7 @@ TEST(PrecisionConfig, ValidatesProgrammaticEditsWithTheSameRules) {
   s.operand_bits = 6;
   cfg.set_quantized(Component::x, s);
   EXPECT_NO_THROW(cfg.validate());
-  cfg.set_quantized(Component::A, s);  // the operand keys belong to the state
+  cfg.set_quantized(Component::A, s);  // a weight takes no operand keys
   expect_key("p", "p.components.A.operand_bits");
   cfg.set_float(Component::A);
   s.operand_bits = 9;
@@ -548,8 +548,9 @@ TEST(PrecisionConfig, AnUnlistedBiasIsThirtyTwoBitsUnderDefaultQuantized) {
   EXPECT_TRUE(parse("defaults: {bits: 8}\ncomponents: {encoder: 8}").is_float(Component::bias));
 }
 
-// operand_bits / operand_block: the state x only (a component entry, never a default), operand_bits
-// 0 or 2..bits, operand_block 0..4096 and only with operand_bits; written back only where set.
+// operand_bits / operand_block: the state x and the activations whose consumers multiply them
+// (input, ssm_in, gelu_out, pool; a component entry, never a default), operand_bits 0 or 2..bits,
+// operand_block 0..4096 and only with operand_bits; written back only where set.
 TEST(PrecisionConfig, StateOperandKeysOnlyOnXWithinTheirRanges) {
   const auto stat = parse("components: {x: {bits: 16, operand_bits: 8}}");
   EXPECT_EQ(stat.spec(Component::x).operand_bits, 8);
@@ -563,11 +564,12 @@ TEST(PrecisionConfig, StateOperandKeysOnlyOnXWithinTheirRanges) {
   EXPECT_NO_THROW(parse("components: {x: {bits: 8, operand_bits: 8, operand_block: 1}}"));
   EXPECT_NO_THROW(parse("components: {x: {bits: 8, operand_bits: 2}}"));
 
-  for (const char* c : {"A", "B", "C", "D", "ssm_in", "act", "encoder", "bias"})
-    expect_config_error(std::string("components: {") + c + ": {bits: 16, operand_bits: 8}}",
-                        std::string("precision.components.") + c + ".operand_bits", "8", {"only to the state component x"});
+  for (const char* c : {"A", "B", "C", "D", "act", "encoder", "bias", "residual", "glu", "gate", "ssm_out"})
+    expect_config_error(std::string("components: {") + c + ": {bits: 16, operand_bits: 8, operand_block: 1}}",
+                        std::string("precision.components.") + c + ".operand_bits", "8",
+                        {"only to the state x and to the activations input, ssm_in, gelu_out and pool"});
   expect_config_error("components: {A: {bits: 16, operand_bits: 8, operand_block: 2}}",
-                      "precision.components.A.operand_bits", "8", {"state component x"});
+                      "precision.components.A.operand_bits", "8", {"state x"});
   expect_config_error("defaults: {operand_bits: 8}", "precision.defaults.operand_bits", "8",
                       {"unknown key", "only in a component"});
   expect_config_error("components: {x: {bits: 16, operand_block: 4}}", "precision.components.x.operand_block", "4",
@@ -586,6 +588,80 @@ TEST(PrecisionConfig, StateOperandKeysOnlyOnXWithinTheirRanges) {
   // inherited by a narrower x from the defaults' bits: blamed at the operand key
   expect_config_error("default: quantized\ndefaults: {bits: 6}\ncomponents: {x: {operand_bits: 8}}",
                       "precision.components.x.operand_bits", "8", {"2..6"});
+}
+
+// Activation operands (docs/fixed_point.md 9.3): block floating point on input, ssm_in, gelu_out
+// and pool only, always with operand_block 1..4096 (no static operand: that is the point at fewer
+// bits), operand_bits 2..bits, and bits at most 30 (the mantissa times 2^e is held in 32 bits).
+TEST(PrecisionConfig, ActivationOperandsAreBlockFloatingPointOnTheFourMultipliedPoints) {
+  for (const Component c : {Component::input, Component::ssm_in, Component::gelu_out, Component::pool}) {
+    const std::string cn = component_name(c);
+    SCOPED_TRACE(cn);
+    const auto p = parse("components: {" + cn + ": {bits: 12, operand_bits: 6, operand_block: 3}}");
+    EXPECT_EQ(p.spec(c).operand_bits, 6);
+    EXPECT_EQ(p.spec(c).operand_block, 3);
+    EXPECT_EQ(p.to_yaml()["components"][cn]["operand_block"].as<int>(), 3);
+    EXPECT_EQ(PrecisionConfig::from_yaml(YAML::Load(p.to_yaml_string())), p);
+    EXPECT_NO_THROW(parse("components: {" + cn + ": {bits: 30, operand_bits: 30, operand_block: 4096}}"));
+    EXPECT_NO_THROW(parse("components: {" + cn + ": {bits: 8, operand_bits: 2, operand_block: 1}}"));
+    EXPECT_NO_THROW(parse("components: {" + cn + ": {bits: 32}}"));  // 32 bits without an operand
+    const std::string at = "precision.components." + cn + ".";
+    // no static operand on an activation
+    expect_config_error("components: {" + cn + ": {bits: 12, operand_bits: 6}}", at + "operand_block", "0",
+                        {"operand_block 1..4096"});
+    expect_config_error("components: {" + cn + ": {bits: 12, operand_bits: 6, operand_block: 0}}",
+                        at + "operand_block", "0", {"block floating point"});
+    // bits at most 30 with one
+    expect_config_error("components: {" + cn + ": {bits: 31, operand_bits: 8, operand_block: 1}}", at + "bits", "31",
+                        {"at most 30"});
+    expect_config_error("components: {" + cn + ": {bits: 32, operand_bits: 8, operand_block: 1}}", at + "bits", "32",
+                        {"at most 30"});
+    // the ranges x has
+    expect_config_error("components: {" + cn + ": {bits: 8, operand_bits: 9, operand_block: 1}}", at + "operand_bits",
+                        "9", {"2..8"});
+    expect_config_error("components: {" + cn + ": {bits: 8, operand_bits: 1, operand_block: 1}}", at + "operand_bits",
+                        "1", {"2..8"});
+    expect_config_error("components: {" + cn + ": {bits: 12, operand_bits: 6, operand_block: 4097}}",
+                        at + "operand_block", "4097", {"1..4096"});
+    expect_config_error("components: {" + cn + ": {bits: 12, operand_block: 4}}", at + "operand_block", "4",
+                        {"only with operand_bits"});
+  }
+  // act's entry may not carry them (its children that multiply list their own)
+  expect_config_error("components: {act: {bits: 12, operand_bits: 6, operand_block: 1}}",
+                      "precision.components.act.operand_bits", "6", {"only to the state x"});
+  // programmatic edits: the same rules
+  PrecisionConfig cfg;
+  QuantizerSpec s;
+  s.bits = 12;
+  s.operand_bits = 6;
+  s.operand_block = 1;
+  cfg.set_quantized(Component::gelu_out, s);
+  EXPECT_NO_THROW(cfg.validate());
+  cfg.set_quantized(Component::residual, s);
+  try {
+    cfg.validate("p");
+    ADD_FAILURE() << "an operand on residual accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "p.components.residual.operand_bits") << e.what();
+  }
+  cfg.set_quantized(Component::residual, QuantizerSpec{});
+  s.operand_block = 0;
+  cfg.set_quantized(Component::pool, s);
+  try {
+    cfg.validate("p");
+    ADD_FAILURE() << "a static operand on pool accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "p.components.pool.operand_block") << e.what();
+  }
+  s.operand_block = 2;
+  s.bits = 31;
+  cfg.set_quantized(Component::pool, s);
+  try {
+    cfg.validate("p");
+    ADD_FAILURE() << "a 31-bit pool with an operand accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "p.components.pool.bits") << e.what();
+  }
 }
 
 TEST(Components, HaveFixedNamesThatParseBack) {

@@ -1,11 +1,13 @@
 // QAT: its forward pass is the integer C-model (the same integers as `eval` on the saved model and
-// as the reference model, with zero points and a narrowed state operand too), its float view
+// as the reference model, with zero points, a narrowed state operand and activation operands
+// too), its float view
 // dequantizes asymmetric weights as (q - zp) * scale, its gradient is the float model's gradient
 // through the straight-through estimator, and it recovers accuracy that PTQ loses.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 #include <set>
 
@@ -231,6 +233,24 @@ PrecisionConfig zero_points_and_operand(int block) {
   return p;
 }
 
+// zero_points_and_operand(3) with block floating point on the activations whose consumers
+// multiply them (docs/fixed_point.md 9.3): input, ssm_in, gelu_out, pool, 5-bit mantissas in
+// blocks of 1, 3, the whole vector and 2.
+PrecisionConfig zero_points_and_activation_operands() {
+  PrecisionConfig p = zero_points_and_operand(3);
+  const std::pair<Component, int> ops[] = {
+      {Component::input, 1}, {Component::ssm_in, 3}, {Component::gelu_out, 4096}, {Component::pool, 2}};
+  for (const auto& [c, block] : ops) {
+    ssmsim::quant::QuantizerSpec s;
+    s.bits = 8;
+    s.operand_bits = 5;
+    s.operand_block = block;
+    p.set_quantized(c, s);
+  }
+  p.validate();
+  return p;
+}
+
 // An untrained model's parameters (seeded) with seeded noise, as a checkpoint: the noise gives
 // every tensor values of both signs (the initial norm shifts are 0, the initial Lambda_bar has
 // no negative imaginary part), so that asymmetric quantizers have zero points other than 0.
@@ -254,15 +274,18 @@ bool any_zero_point(const QTensor& t) {
 // QAT quantizes its weights with quantize_weights and the PTQ's points (xo included) at every
 // step; its forward pass on them gives the logits and predictions that QEngine gives on the PTQ
 // model read back from its file, and the reference model of docs/fixed_point.md section 9 gives
-// the same logits: with zero points and a narrowed state operand, static and block floating point.
+// the same logits: with zero points and a narrowed state operand, static and block floating point,
+// and (block -1) with block floating point on the activation operands too, over mean pooling.
 TEST(Qat, ForwardPassIsTheCModelWithZeroPointsAndANarrowedStateOperand) {
   const Workload w = pulse_workload(5);
-  for (const int block : {0, 3}) {
-    const std::string name = block == 0 ? "static operand" : "block operand";
-    const ModelConfig config = small_model(block == 0 ? Norm::Layer : Norm::Batch);
+  for (const int block : {0, 3, -1}) {
+    const bool acts = block < 0;
+    const std::string name = block == 0 ? "static operand" : acts ? "activation operands" : "block operand";
+    ModelConfig config = small_model(block == 0 ? Norm::Layer : Norm::Batch);
+    if (acts) config.pooling = Pooling::Mean;
     const FloatCheckpoint ck = initialised(config, 17 + block);
     const Model model(ck.config);
-    const PrecisionConfig prec = zero_points_and_operand(block);
+    const PrecisionConfig prec = acts ? zero_points_and_activation_operands() : zero_points_and_operand(block);
     PtqOptions opt;
     opt.calib = 64;
     const QModel ptq = quantize_ptq(ck, prec, w.train, opt);
@@ -281,6 +304,7 @@ TEST(Qat, ForwardPassIsTheCModelWithZeroPointsAndANarrowedStateOperand) {
     const QatView view = qat_view(model, ck.params, step);
     const ssmsim::testing::qref::Reference ref(loaded);
     std::set<int64_t> distinct;
+    std::map<std::string, uint64_t> shifted;  // the reference's activation blocks with e > 0
     for (size_t c = 0; c < 3; ++c) {
       const size_t valid = c == 2 ? 5 : kLanes;
       std::vector<size_t> idx(valid);
@@ -303,6 +327,7 @@ TEST(Qat, ForwardPassIsTheCModelWithZeroPointsAndANarrowedStateOperand) {
         EXPECT_EQ(arg, ev.predicted[i]) << name << " chunk " << c << " lane " << i;
         eval_correct += ev.predicted[i] == w.test.labels[idx[i]];
         const auto tr = ref.run(w.test.input(idx[i]), w.test.length);
+        for (const auto& [point, n] : tr.act_shifted) shifted[point] += n;
         EXPECT_EQ(std::vector<int64_t>(first, first + static_cast<std::ptrdiff_t>(classes)), tr.logits)
             << name << " chunk " << c << " lane " << i << ": the reference's logits";
       }
@@ -310,6 +335,12 @@ TEST(Qat, ForwardPassIsTheCModelWithZeroPointsAndANarrowedStateOperand) {
       distinct.insert(qat_logits.begin(), qat_logits.end());
     }
     EXPECT_GT(distinct.size(), 8u) << name << ": the logits are (nearly) constant";
+    if (acts) {
+      for (const char* p : {"input", "layers.0.u", "layers.0.act", "pool"})
+        EXPECT_GT(shifted[p], 0u) << name << ": no block of " << p << " with e > 0";
+    } else {
+      EXPECT_TRUE(shifted.empty()) << name;
+    }
   }
 }
 

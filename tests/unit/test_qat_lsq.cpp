@@ -322,3 +322,47 @@ TEST(QatLsq, TheQatSectionReadsComponentsAndRefusesTheOthers) {
   EXPECT_THROW(learned_steps(q8, {Component::act}), ssmsim::InputError);
   EXPECT_EQ(learned_steps(q8, {Component::residual}).size(), 3u);  // encoder.out, res, out
 }
+
+// A component whose point is narrowed to a block-floating-point operand (input, ssm_in, gelu_out,
+// pool with operand_bits; docs/fixed_point.md 9.3) cannot learn its step: LSQ's step is that of the
+// point's own rounding, and the operand's rounding follows it. The others still can, in that model.
+TEST(QatLsq, LearnScalesRefusesAComponentWithAnActivationOperand) {
+  const Workload w = pulse(13);
+  ModelConfig config = ssmsim::testing::pulse_model();
+  config.pooling = Pooling::Mean;  // a pool point
+  const Model model(config);
+  const auto init = model.init(21);
+  const FloatCheckpoint ck{model.config(), std::vector<float>(init.begin(), init.end()), {}};
+  PrecisionConfig p = uniform(8, 12, 8, 6, 1);  // x's block operand may learn its step (x's point)
+  const Component narrowed[] = {Component::input, Component::ssm_in, Component::gelu_out, Component::pool};
+  for (const Component c : narrowed) {
+    QuantizerSpec s;
+    s.bits = 8;
+    s.operand_bits = 4;
+    s.operand_block = 2;
+    p.set_quantized(c, s);
+  }
+  p.validate();
+  PtqOptions opt;
+  opt.calib = 16;
+  const QModel q = quantize_ptq(ck, p, w.train, opt);
+  for (const Component c : narrowed) {
+    const std::string cn = ssmsim::quant::component_name(c);
+    try {
+      learned_steps(q, {Component::x, c});
+      ADD_FAILURE() << cn << ": a learned step on a block-floating-point activation accepted";
+    } catch (const ssmsim::InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("'" + cn + "'"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("operand_bits"), std::string::npos) << msg;
+    }
+  }
+  EXPECT_EQ(learned_steps(q, {Component::x, Component::ssm_out, Component::residual}).size(), 5u);  // x, y, 3
+  // the same component without the operand learns
+  PrecisionConfig plain = p;
+  QuantizerSpec s;
+  s.bits = 8;
+  plain.set_quantized(Component::gelu_out, s);
+  plain.validate();
+  EXPECT_EQ(learned_steps(quantize_ptq(ck, plain, w.train, opt), {Component::gelu_out}).size(), 1u);
+}

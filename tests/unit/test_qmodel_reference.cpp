@@ -6,7 +6,9 @@
 // scale kinds, rounding and overflow modes; asymmetric weights (zero points) per tensor and per
 // channel, the activation points split from act at their own widths, the sigmoid gate's u<b>.<b-1>,
 // and the state operand (stored, static into xo, block floating point with blocks of 1, 3 and a
-// whole channel). A model changed in one code, one zero point or its operand width fails them.
+// whole channel), the activation operands (block floating point on input, u, act and the pooled
+// vector, blocks of 1, 3 and the whole vector). A model changed in one code, one zero point or an
+// operand's width or block fails them.
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
@@ -201,6 +203,29 @@ PrecisionConfig split_act(PrecisionConfig p, const std::string& name) {
   return p;
 }
 
+// Block floating point on activation points (9.3, "activation operands"): each listed component
+// (input, ssm_in, gelu_out, pool) at `bits` with an operand of op_bits, `block` features per
+// exponent, in rounding r.
+struct ActOperand {
+  Component c;
+  int bits, op_bits, block;
+  Rounding r;
+  Overflow o = Overflow::Saturate;
+};
+PrecisionConfig with_act_operands(PrecisionConfig p, const std::vector<ActOperand>& ops, const std::string& name) {
+  for (const ActOperand& a : ops) {
+    QuantizerSpec s = bits_spec(a.bits);
+    s.operand_bits = a.op_bits;
+    s.operand_block = a.block;
+    s.rounding = a.r;
+    s.overflow = a.o;
+    p.set_quantized(a.c, s);
+  }
+  p.set_name(name);
+  p.validate();
+  return p;
+}
+
 // ---------- models ----------
 
 struct Case {
@@ -355,6 +380,7 @@ Built build(const Case& k, const PrecisionConfig& precision, const std::string& 
 struct Reached {
   uint64_t blocks_shifted = 0, blocks_carried = 0;  // block floating point: e > 0, e = e0 + 1
   uint64_t gate_ones = 0;                          // gate codes 2^(b-1): the sigmoid's 1.0
+  std::map<std::string, uint64_t> act_shifted, act_carried, act_clamped;  // activation operands, per point
 };
 
 // Runs the C-model on one chunk whose valid lanes take the test sequences in order (`padding`:
@@ -395,6 +421,9 @@ void run_and_compare(const Built& b, const std::vector<size_t>& padding, const s
     if (reached) {
       reached->blocks_shifted += tr.blocks_shifted;
       reached->blocks_carried += tr.blocks_carried;
+      for (const auto& [point, n] : tr.act_shifted) reached->act_shifted[point] += n;
+      for (const auto& [point, n] : tr.act_carried) reached->act_carried[point] += n;
+      for (const auto& [point, n] : tr.act_clamped) reached->act_clamped[point] += n;
       const int64_t one = int64_t{1} << (b.q.point("gate").format.width - 1);
       for (const qref::LayerTrace& T : tr.layers)
         for (const auto& row : T.gate) reached->gate_ones += static_cast<uint64_t>(std::count(row.begin(), row.end(), one));
@@ -854,6 +883,135 @@ TEST(QModelReference, BlockOperandUnderFloorAndSaturateSymmetricCountsItsClampsO
   }
 }
 
+// ---------- activation operands (9.3): block floating point on input, u, act and the pooled vector ----------
+
+// Every narrowed point reached a block exponent above 0 (the narrowing is not vacuous).
+void expect_shifted(const Reached& r, const std::vector<std::string>& points, const std::string& name) {
+  for (const std::string& p : points) {
+    const auto it = r.act_shifted.find(p);
+    EXPECT_TRUE(it != r.act_shifted.end() && it->second > 0) << name << ": no block of " << p << " with e > 0";
+  }
+}
+
+// Blocks of one feature on each of the four points, two layers (u and act of both narrowed).
+TEST(QModelReference, S4dPostLayerNormGluMeanLutActivationOperandsBlocksOfOne) {
+  Case k;
+  k.d_input = 2;
+  k.n_layers = 2;
+  Reached r = check_case(k,
+                               with_act_operands(uniform(12),
+                                                 {{Component::input, 10, 4, 1, Rounding::HalfEven},
+                                                  {Component::ssm_in, 12, 5, 1, Rounding::HalfEven},
+                                                  {Component::gelu_out, 12, 5, 1, Rounding::HalfUp},
+                                                  {Component::pool, 12, 5, 1, Rounding::HalfEven}},
+                                                 "actop1"),
+                               "s4d_post_ln_glu_mean_lut_actop1");
+  expect_shifted(r, {"input", "layers.0.u", "layers.1.u", "layers.0.act", "layers.1.act", "pool"}, "actop1");
+  EXPECT_GT(r.act_carried["layers.0.act"] + r.act_carried["layers.1.act"], 0u) << "actop1: no carry into e0 + 1";
+}
+
+// Blocks of three features (H = 4: a block of 3 and one of 1; d_input 2: one short block); half_glu1
+// multiplies act' by the gate; BatchNorm before the layer.
+TEST(QModelReference, S4dPreBatchNormHalfGlu1MeanHardActivationOperandsBlocksOfThree) {
+  Case k;
+  k.prenorm = true;
+  k.norm = Norm::Batch;
+  k.mixing = Mixing::HalfGlu1;
+  k.gelu = QGelu::Hard;
+  k.d_input = 2;
+  const Reached r = check_case(k,
+                               with_act_operands(uniform(12),
+                                                 {{Component::input, 12, 4, 3, Rounding::HalfUp},
+                                                  {Component::ssm_in, 12, 4, 3, Rounding::HalfUp},
+                                                  {Component::gelu_out, 12, 4, 3, Rounding::HalfUp},
+                                                  {Component::pool, 12, 4, 3, Rounding::HalfUp}},
+                                                 "actop3"),
+                               "s4d_pre_bn_hglu1_mean_hard_actop3");
+  expect_shifted(r, {"input", "layers.0.u", "layers.0.act", "pool"}, "actop3");
+}
+
+// The whole vector per exponent (4096), floor; gelu mixing: the residual sum takes act'.
+TEST(QModelReference, S5ConjSymPostLayerNormGeluMeanLutActivationOperandsWholeVector) {
+  Case k;
+  k.layer = LayerType::S5;
+  k.mixing = Mixing::Gelu;
+  k.n_layers = 2;
+  const Reached r = check_case(k,
+                               with_act_operands(uniform(12),
+                                                 {{Component::input, 12, 6, 4096, Rounding::Floor},
+                                                  {Component::ssm_in, 12, 6, 4096, Rounding::Floor},
+                                                  {Component::gelu_out, 12, 6, 4096, Rounding::Floor},
+                                                  {Component::pool, 12, 6, 4096, Rounding::Floor}},
+                                                 "actop4096"),
+                               "s5c_post_ln_gelu_mean_lut_actop4096");
+  expect_shifted(r, {"input", "layers.0.u", "layers.1.u", "layers.0.act", "layers.1.act", "pool"}, "actop4096");
+  uint64_t carried = 0;
+  for (const auto& [p, n] : r.act_carried) carried += n;
+  EXPECT_EQ(carried, 0u) << "floor never rounds a block's maximum up";
+}
+
+// S5 without conjugate symmetry, pre-LayerNorm, GLU (act' in both halves), mixed widths and
+// roundings, blocks of two; last pooling has no pool point: its operand leaves the decoder's input
+// as it is.
+TEST(QModelReference, S5NoConjPreLayerNormGluLastHardActivationOperandsMixed) {
+  Case k;
+  k.layer = LayerType::S5;
+  k.conj_sym = false;
+  k.prenorm = true;
+  k.pooling = Pooling::Last;
+  k.gelu = QGelu::Hard;
+  k.d_input = 2;
+  const Reached r = check_case(k,
+                               with_act_operands(mixed(),
+                                                 {{Component::input, 9, 3, 2, Rounding::TowardZero},
+                                                  {Component::ssm_in, 10, 6, 2, Rounding::HalfDown},
+                                                  {Component::gelu_out, 8, 5, 2, Rounding::HalfAway},
+                                                  {Component::pool, 8, 5, 2, Rounding::HalfEven}},
+                                                 "actop_mixed"),
+                               "s5n_pre_ln_glu_last_hard_actop_mixed");
+  expect_shifted(r, {"input", "layers.0.u", "layers.0.act"}, "actop_mixed");
+  EXPECT_EQ(r.act_shifted.count("pool"), 0u) << "last pooling narrowed a pool point";
+}
+
+// Floor with saturate_symmetric: a negative value rounds to -2^(b-1), which the clamp moves to
+// -(2^(b-1) - 1); those events count on the point (compared with the C-model's counters).
+TEST(QModelReference, ActivationOperandUnderFloorAndSaturateSymmetricCountsItsClampsOnThePoint) {
+  Case k;
+  k.mixing = Mixing::HalfGlu2;
+  k.d_input = 2;
+  const Overflow ss = Overflow::SaturateSymmetric;
+  const Reached r = check_case(k,
+                               with_act_operands(uniform(12),
+                                                 {{Component::input, 12, 4, 2, Rounding::Floor, ss},
+                                                  {Component::ssm_in, 12, 4, 1, Rounding::Floor, ss},
+                                                  {Component::gelu_out, 12, 4, 4096, Rounding::Floor, ss},
+                                                  {Component::pool, 12, 4, 1, Rounding::Floor, ss}},
+                                                 "actop_floor_sym"),
+                               "s4d_post_ln_hglu2_mean_lut_actop_floor_sym");
+  expect_shifted(r, {"input", "layers.0.u", "layers.0.act", "pool"}, "actop_floor_sym");
+  uint64_t clamped = 0;
+  for (const auto& [p, n] : r.act_clamped) clamped += n;
+  EXPECT_GT(clamped, 0u) << "no mantissa clamped to -(2^(b-1) - 1)";
+}
+
+// Together with the state's block operand and asymmetric weights.
+TEST(QModelReference, S4dPostLayerNormGluMeanLutActivationAndStateOperandsAsymmetric) {
+  Case k;
+  k.d_input = 2;
+  const Reached r =
+      check_case(k,
+                 with_act_operands(with_operand(asymmetric(Granularity::PerChannel, 8, "x"), 16, 6, 3,
+                                                Rounding::HalfEven, Overflow::Saturate, "x"),
+                                   {{Component::input, 12, 6, 1, Rounding::HalfEven},
+                                    {Component::ssm_in, 12, 6, 3, Rounding::HalfEven},
+                                    {Component::gelu_out, 12, 6, 4096, Rounding::HalfEven},
+                                    {Component::pool, 12, 6, 2, Rounding::HalfEven}},
+                                   "actop_state"),
+                 "s4d_post_ln_glu_mean_lut_actop_state");
+  EXPECT_GT(r.blocks_shifted, 0u);
+  expect_shifted(r, {"input", "layers.0.u", "layers.0.act", "pool"}, "actop_state");
+}
+
 // Section 6 for the zero points the datapath subtracts: an asymmetric dense weight's codes, scale
 // and zero point per channel, recomputed here exactly from the float weights: the range widened to
 // hold 0, the smallest dyadic scale (scale_bits-bit multiplier) with hi - lo <= (2^b - 1) scale,
@@ -976,6 +1134,32 @@ TEST(QModelReference, OneChangedCodeZeroPointOrOperandSettingFailsTheComparison)
     x.operand_block = 2;
     q.precision.set_quantized(Component::x, x);
   });
+
+  // an activation operand's width or block, on each of input, ssm_in, gelu_out and pool
+  Case ka;
+  ka.d_input = 2;
+  const Built act = build(ka,
+                          with_act_operands(uniform(12),
+                                            {{Component::input, 12, 5, 1, Rounding::HalfEven},
+                                             {Component::ssm_in, 12, 5, 1, Rounding::HalfEven},
+                                             {Component::gelu_out, 12, 5, 3, Rounding::HalfEven},
+                                             {Component::pool, 12, 5, 3, Rounding::HalfEven}},
+                                            "flip_act"),
+                          "flip_act");
+  EXPECT_EQ(failures_of(act, act.q, "unchanged act"), 0u);
+  for (const Component c : {Component::input, Component::ssm_in, Component::gelu_out, Component::pool}) {
+    const std::string cn = quant::component_name(c);
+    for (const int which : {0, 1, 2}) {
+      core::QModel q = act.q;
+      QuantizerSpec s = q.precision.spec(c);
+      if (which == 0) s.operand_bits += 1;
+      else if (which == 1) s.operand_block = s.operand_block == 1 ? 2 : 1;
+      else s.operand_bits = s.operand_block = 0;
+      q.precision.set_quantized(c, s);
+      const std::string what = cn + (which == 0 ? " operand_bits + 1" : which == 1 ? " operand_block" : " no operand");
+      EXPECT_GT(failures_of(act, q, what), 0u) << what << ": the comparison did not notice";
+    }
+  }
 
   const Built st = build(k, with_operand(uniform(12), 16, 8, 0, Rounding::HalfEven, Overflow::Saturate, "flip_static"),
                          "flip_static");
