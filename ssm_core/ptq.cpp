@@ -361,6 +361,10 @@ QModel quantize_ptq(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
                     const PtqOptions& opt) {
   prec.validate();
   require_supported(prec);
+  if (ck.config.pooling == Pooling::Last && prec.spec(Component::pool).operand_bits != 0)
+    throw InputError("quantize: the pool component narrows an operand (operand_bits), but model '" + ck.config.name +
+                     "' pools its last step: it has no pooled point (the decoder reads the residual stream); drop "
+                     "pool's operand_bits");
   if (ck.config.task != Task::Classify)
     throw InputError("quantize: regression models are not supported by the integer model yet");
   const size_t n = std::min(opt.calib, calib_set.n);

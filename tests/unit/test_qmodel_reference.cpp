@@ -951,8 +951,8 @@ TEST(QModelReference, S5ConjSymPostLayerNormGeluMeanLutActivationOperandsWholeVe
 }
 
 // S5 without conjugate symmetry, pre-LayerNorm, GLU (act' in both halves), mixed widths and
-// roundings, blocks of two; last pooling has no pool point: its operand leaves the decoder's input
-// as it is.
+// roundings, blocks of two (last pooling has no pool point, so pool takes no operand: quantizing
+// with one is refused, tested below).
 TEST(QModelReference, S5NoConjPreLayerNormGluLastHardActivationOperandsMixed) {
   Case k;
   k.layer = LayerType::S5;
@@ -965,12 +965,23 @@ TEST(QModelReference, S5NoConjPreLayerNormGluLastHardActivationOperandsMixed) {
                                with_act_operands(mixed(),
                                                  {{Component::input, 9, 3, 2, Rounding::TowardZero},
                                                   {Component::ssm_in, 10, 6, 2, Rounding::HalfDown},
-                                                  {Component::gelu_out, 8, 5, 2, Rounding::HalfAway},
-                                                  {Component::pool, 8, 5, 2, Rounding::HalfEven}},
+                                                  {Component::gelu_out, 8, 5, 2, Rounding::HalfAway}},
                                                  "actop_mixed"),
                                "s5n_pre_ln_glu_last_hard_actop_mixed");
   expect_shifted(r, {"input", "layers.0.u", "layers.0.act"}, "actop_mixed");
-  EXPECT_EQ(r.act_shifted.count("pool"), 0u) << "last pooling narrowed a pool point";
+}
+
+// A model that pools its last step has no pool point: a pool operand is refused by name.
+TEST(QModelReference, APoolOperandOnAModelThatPoolsItsLastStepIsRefused) {
+  Case k;
+  k.pooling = Pooling::Last;
+  try {
+    build(k, with_act_operands(uniform(12), {{Component::pool, 12, 6, 2, Rounding::HalfEven}}, "pool_last"),
+          "pool_last");
+    ADD_FAILURE() << "no InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("pools its last step"), std::string::npos) << e.what();
+  }
 }
 
 // Floor with saturate_symmetric: a negative value rounds to -2^(b-1), which the clamp moves to
