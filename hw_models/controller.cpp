@@ -168,6 +168,7 @@ void Controller::run_sequence() {
                        mem_.pool_op));
   if (tracer_) {
     tracer_->at(SIZE_MAX, L);
+    if (mc.pooling == core::Pooling::Mean) tracer_->vector("pool", pooled_.data(), H);
     tracer_->vector64("logits", logits_.data(), logits_.size());
   }
   if (!clocked_) qk_.sync();
