@@ -59,6 +59,16 @@ void place_state(BankedSram& states, LayerMem& L, const core::QModel& m, const c
   }
 }
 
+ActOperand act_operand(const core::XOperandConsts& op, int w) {
+  ActOperand a;
+  if (op.mode != core::XOperand::Block) return a;
+  a.bits = op.bits;
+  a.shift = std::max(0, w - op.bits + 1);
+  a.block = op.block;
+  while ((1 << a.ebits) < a.shift + 1) ++a.ebits;  // exponents 0 .. shift
+  return a;
+}
+
 std::unique_ptr<sc_core::sc_clock> Accelerator::make_clock(const HwConfig& c) {
   if (c.mode != "cycle") return nullptr;
   return std::make_unique<sc_core::sc_clock>("clk", sc_core::sc_time(c.cycle_ns(), sc_core::SC_NS));
@@ -120,6 +130,8 @@ void Accelerator::layout(size_t max_len) {
     L.wy = m.point(p + "y").format.width;
     L.wact = m.point(p + "act").format.width;
     L.wg = m.point(p + "res").format.width;
+    L.u_op = act_operand(engine_.consts().layers[i].u_op, L.wu);
+    L.act_op = act_operand(engine_.consts().layers[i].act_op, L.wact);
     place_state(state_mem_, L, m, engine_.consts().layers[i], i);
   }
   used0 = weight_mem_.used_bytes();
@@ -130,6 +142,8 @@ void Accelerator::layout(size_t max_len) {
   mem_.z_dec = !mem_.Wd->zero_points.empty();
   const std::string last = "layers." + std::to_string(mc.n_layers - 1) + (mc.prenorm ? ".res" : ".out");
   mem_.w_pool = mc.pooling == core::Pooling::Mean ? m.point("pool").format.width : m.point(last).format.width;
+  mem_.in_op = act_operand(engine_.consts().input_op, mem_.w_in);
+  if (mc.pooling == core::Pooling::Mean) mem_.pool_op = act_operand(engine_.consts().pool_op, mem_.w_pool);
   mem_.input = &io_mem_.allocate("input", max_len * mc.d_input, mem_.w_in);
 
   if (!state_mem_.fits())

@@ -54,6 +54,9 @@ const Region& place_weight(BankedSram& mem, const std::string& name, const core:
 void weight_operands(LayerMem& L);
 // layer i's stored state x and, when narrowed, its state operand xo (docs/fixed_point.md 9.3).
 void place_state(BankedSram& states, LayerMem& L, const core::QModel& m, const core::QLayerConsts& Ly, size_t i);
+// the widths of an activation point of w bits that its component narrows (docs/fixed_point.md
+// 9.3, "Activation operands"; empty when it does not)
+ActOperand act_operand(const core::XOperandConsts& op, int w);
 
 // What a run cost, priced once from the counts (docs/hardware.md).
 struct Cost {

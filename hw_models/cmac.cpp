@@ -29,6 +29,7 @@ Datapath CmacArray::lane(const CmacWidths& w, int operand_bits, bool with_bu) {
   if (w.zA) d.add(w.A, 2);     // A's re and im minus the zero point, at fetch
   if (w.zB && with_bu) d.add(w.B, 2);
   if (w.shift) d.add(acc_bits(w.A, w.x, 1) + w.shift, 4);  // each product's left shift by its state part's exponent
+  if (with_bu && w.ushift) d.add(w.B + w.u + w.ushift, 2);  // each B u product's left shift by u's exponent
   d.registers(4.0 * w.x + 2.0 * kAccBits);
   return d;
 }
@@ -42,7 +43,9 @@ Datapath CmacArray::block_datapath(int wx, size_t n) { return Datapath().add(wx,
 namespace {
 
 // The lane's widths of a layer: the state operand, the zero points, the block shift.
-CmacWidths widths(const LayerMem& m, int bu) { return {m.wA, m.operand_bits(), m.wB, m.wu, bu, m.zA, m.zB, m.xshift}; }
+CmacWidths widths(const LayerMem& m, int bu) {
+  return {m.wA, m.operand_bits(), m.wB, m.u_op.mul_bits(m.wu), bu, m.zA, m.zB, m.xshift, m.u_op.shift};
+}
 
 }  // namespace
 
@@ -104,7 +107,7 @@ uint64_t CmacArray::operands(const core::QLayerConsts& Ly, const LayerMem& m) {
 
 uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u) {
   const size_t N2 = Ly.states;
-  const Datapath dp = lane(widths(m, m.wB + m.wu), config_.operand_bits, true);
+  const Datapath dp = lane(widths(m, m.wB + m.u_op.value_bits(m.wu)), config_.operand_bits, true);
   const unsigned passes = dp.passes();
   // the state operand: the stored state, or the operand memory and the exponent registers
   const Region& xin = m.xo ? *m.xo : *m.x;
@@ -142,7 +145,7 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
 uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, const quant::wide_t* bu_re,
                               const quant::wide_t* bu_im) {
   // B u arrives from the MVE as an exact sum over the H inputs
-  const int bu = acc_bits(m.wB, m.wu, Ly.Br.size() / Ly.states);
+  const int bu = acc_bits(m.wB, m.u_op.value_bits(m.wu), Ly.Br.size() / Ly.states);
   const Datapath dp = lane(widths(m, bu), config_.operand_bits, false);
   const unsigned passes = dp.passes();
   const Region& xin = m.xo ? *m.xo : *m.x;
@@ -181,7 +184,8 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
   int wx_static = 0, wx_block = 0;  // the stored state's widest, where the operand stage narrows it
   double exponent_bits = 0;         // the exponent registers: two per block (re, im) of every layer
   for (const auto& L : c.mem.layers) {
-    w.A = std::max(w.A, L.wA), w.B = std::max(w.B, L.wB), w.x = std::max(w.x, L.operand_bits()), w.u = std::max(w.u, L.wu);
+    w.A = std::max(w.A, L.wA), w.B = std::max(w.B, L.wB), w.x = std::max(w.x, L.operand_bits()), w.u = std::max(w.u, L.u_op.mul_bits(L.wu));
+    w.ushift = std::max(w.ushift, L.u_op.shift);
     w.zA = w.zA || L.zA, w.zB = w.zB || L.zB, w.shift = std::max(w.shift, L.xshift);
     if (L.xo && !L.xblock) wx_static = std::max(wx_static, L.wx);
     if (L.xblock) {
@@ -190,7 +194,7 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
       exponent_bits += 2.0 * static_cast<double>(L.xchannels * ((per + L.xblock - 1) / L.xblock)) * L.ebits;
     }
   }
-  w.bu = w.B + w.u;
+  w.bu = w.B + w.u + w.ushift;
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
   u.area_um2 = config_.lanes * lane(w, config_.operand_bits, true).area_um2(c.table, config_.pipeline);

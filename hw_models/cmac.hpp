@@ -42,6 +42,8 @@ struct CmacWidths {
   int bu = 0;  // the B u term the lane narrows: S4D wB + wu (its own product), S5 the MVE's exact sum
   bool zA = false, zB = false;  // A, B with zero points: a (w+1)-bit subtractor per part at fetch
   int shift = 0;                // block floating point: the products' largest left shift (0: none)
+  int ushift = 0;  // u in block floating point (docs/fixed_point.md 9.3, "Activation operands"): u is
+                   // its mantissa (w.u bits) and each B u product shifts left by up to ushift
 };
 
 class CmacArray : public PipelinedUnit, public HwUnit {

@@ -132,9 +132,14 @@ void Controller::run_sequence() {
     words_of(*mem_.input, t * Din, (t + 1) * Din, words);
     io_.access(words.data(), words.size(), false);
     for (size_t d = 0; d < Din; ++d) in_[d] = io_.load(*mem_.input, t * Din + d);
+    // the input in block floating point (docs/fixed_point.md 9.3, "Activation operands"): the io
+    // memory holds the host's codes at the input's width; the narrowed values, which can round past
+    // it, exist only as the encoder's operands
+    if (mem_.in_op) advance(sfu_.operand(k_.input_op, mem_.w_in, Din, in_.data()));
     const uint64_t first_layer_bytes = nl ? mem_.layers[0].weight_bytes : 0;
     segment(first_layer_bytes, [&] {
-      advance(mve_.linear(*mem_.We, *mem_.be, 0, H, Din, in_.data(), k_.enc, h.data(), mem_.w_enc, mem_.w_in));
+      advance(mve_.linear(*mem_.We, *mem_.be, 0, H, Din, in_.data(), k_.enc, h.data(), mem_.w_enc, mem_.w_in,
+                                mem_.in_op));
     });
     if (tracer_) {
       tracer_->at(SIZE_MAX, t);
@@ -152,14 +157,18 @@ void Controller::run_sequence() {
   }
   // pooling and the decoder
   pooled_.assign(H, 0);
-  if (mc.pooling == core::Pooling::Mean)
+  if (mc.pooling == core::Pooling::Mean) {
     advance(sfu_.pool_out(engine_.mean_pool(L), H, pool_sum_.data(), pooled_.data()));
-  else
+    if (mem_.pool_op) advance(sfu_.operand(k_.pool_op, mem_.w_pool, H, pooled_.data()));
+  } else {
     pooled_ = h;
+  }
   logits_.assign(mc.d_output, 0);
-  advance(mve_.decoder(k_, *mem_.Wd, *mem_.bd, mc.d_output, H, pooled_.data(), logits_.data(), mem_.w_dec, mem_.w_pool));
+  advance(mve_.decoder(k_, *mem_.Wd, *mem_.bd, mc.d_output, H, pooled_.data(), logits_.data(), mem_.w_dec, mem_.w_pool,
+                       mem_.pool_op));
   if (tracer_) {
     tracer_->at(SIZE_MAX, L);
+    if (mc.pooling == core::Pooling::Mean) tracer_->vector("pool", pooled_.data(), H);
     tracer_->vector64("logits", logits_.data(), logits_.size());
   }
   if (!clocked_) qk_.sync();
@@ -183,6 +192,7 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
     advance(sfu_.norm(Ly, m, H, h.data(), u_.data(), m.wu));
   else
     advance(sfu_.u_in(Ly, m, H, h.data(), u_.data()));
+  if (m.u_op) advance(sfu_.operand(Ly.u_op, m.wu, H, u_.data()));
   if (s5) {
     bu_re_.assign(Ly.states, 0);
     bu_im_.assign(Ly.states, 0);
@@ -202,6 +212,7 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
   advance(mve_.cx(Ly, m, H, !s5, m.xo ? cmac_.exponents(m).data() : nullptr, acc_.data()));
   advance(mve_.output(Ly, m, H, acc_.data(), u_.data(), y_.data()));
   advance(sfu_.gelu(Ly, m, H, y_.data(), act_.data()));
+  if (m.act_op) advance(sfu_.operand(Ly.act_op, m.wact, H, act_.data()));
   if (tracer_) {
     tracer_->vector("u", u_.data(), H);
     tracer_->vector64("cx", acc_.data(), H);
@@ -213,11 +224,11 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
     mixg_.resize(H);
     g_.resize(H);
     const size_t gate_row0 = mc.mixing == core::Mixing::Glu ? H : 0;
-    advance(mve_.linear(*m.Wm, *m.bm, gate_row0, H, H, act_.data(), Ly.mix_gate, mixg_.data(), m.wW, m.wact));
+    advance(mve_.linear(*m.Wm, *m.bm, gate_row0, H, H, act_.data(), Ly.mix_gate, mixg_.data(), m.wW, m.wact, m.act_op));
     const int32_t* other = act_.data();
     if (mc.mixing == core::Mixing::Glu) {
       mix_.resize(H);
-      advance(mve_.linear(*m.Wm, *m.bm, 0, H, H, act_.data(), Ly.mix_val, mix_.data(), m.wW, m.wact));
+      advance(mve_.linear(*m.Wm, *m.bm, 0, H, H, act_.data(), Ly.mix_val, mix_.data(), m.wW, m.wact, m.act_op));
       other = mix_.data();
     } else if (mc.mixing == core::Mixing::HalfGlu2) {
       other = y_.data();

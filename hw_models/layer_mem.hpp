@@ -13,6 +13,22 @@ namespace ssmsim::hw {
 
 using Region = BankedSram::Region;
 
+// An activation point whose values enter their multipliers in block floating point
+// (docs/fixed_point.md 9.3, "Activation operands": input, u, act, the mean-pooled vector): the
+// mantissa's bits, the products' largest left shift (w - bits + 1 for a w-bit point), features per
+// exponent and an exponent register's bits. bits 0: the point's values themselves.
+struct ActOperand {
+  int bits = 0, shift = 0, ebits = 0;
+  size_t block = 0;
+  explicit operator bool() const { return bits != 0; }
+  // the multiplier's operand width (the mantissa's, else the point's w)
+  int mul_bits(int w) const { return bits ? bits : w; }
+  // the width of the shifted operand m 2^e a product carries (w + 1: v' can round past the format)
+  int value_bits(int w) const { return bits ? bits + shift : w; }
+  // exponent register bits of a vector of n features
+  double exponent_bits(size_t n) const { return bits ? static_cast<double>((n + block - 1) / block) * ebits : 0.0; }
+};
+
 struct LayerMem {
   // weight memory
   const Region *A = nullptr, *B = nullptr, *C = nullptr, *D = nullptr;
@@ -32,6 +48,7 @@ struct LayerMem {
   int xshift = 0, ebits = 0;
   // whether each weight tensor has zero points (a (b+1)-bit subtractor per operand fetch)
   bool zA = false, zB = false, zC = false, zD = false, zW = false, znorm = false;
+  ActOperand u_op, act_op;    // u and the GELU output in block floating point (ssm_in, gelu_out)
   uint64_t weight_bytes = 0;  // the layer's share of the weight memory (off-chip streaming unit)
   // the width of the state operand the multipliers receive (xo's when narrowed, else x's)
   int operand_bits() const { return xo ? wo : wx; }
@@ -66,6 +83,7 @@ struct ModelMem {
   std::vector<LayerMem> layers;
   int w_enc = 0, w_dec = 0, w_in = 0, w_h0 = 0, w_pool = 0;  // operand widths (w_enc, w_dec: q - zp)
   bool z_enc = false, z_dec = false;                          // encoder / decoder weights with zero points
+  ActOperand in_op, pool_op;     // the input and the mean-pooled vector in block floating point
   bool streaming = false;        // weights come from off-chip every token
   uint64_t encoder_bytes = 0;    // streamed segments
   uint64_t decoder_bytes = 0;

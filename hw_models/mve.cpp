@@ -25,12 +25,20 @@ Datapath MatVecEngine::narrowing(int acc, bool rounding) {
   return d;
 }
 
-Datapath MatVecEngine::output_datapath(int wD, int wu, int cx_acc, int operand_bits) {
-  return Datapath()
-      .mul(wD, wu, 1, operand_bits)
+Datapath MatVecEngine::output_datapath(int wD, int wu, int cx_acc, int operand_bits, const ActOperand& uop) {
+  Datapath d;
+  d.mul(wD, uop.mul_bits(wu), 1, operand_bits)
       .mul(cx_acc, kScaleBits, 1)
-      .mul(wD + wu, kScaleBits, 1)
+      .mul(wD + uop.value_bits(wu), kScaleBits, 1)
       .add(cx_acc + kScaleBits, 2);
+  if (uop) d.add(wD + uop.value_bits(wu), 1);  // D m shifted left by u's block exponent
+  return d;
+}
+
+Datapath MatVecEngine::operand_mac(int wa, int w, const ActOperand& op, size_t terms, int operand_bits) {
+  Datapath d = mac(wa, op.mul_bits(w), acc_bits(wa, op.value_bits(w), terms), operand_bits);
+  if (op) d.add(wa + op.value_bits(w), 1);
+  return d;
 }
 
 std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
@@ -39,12 +47,14 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
   int wB = 0, wC = 0, wx = 0, wu = 0, wW = 0, wact = 0;
   bool zp = c.mem.z_enc || c.mem.z_dec, shift = false;
   for (const auto& L : c.mem.layers) {
-    wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.operand_bits()), wu = std::max(wu, L.wu);
-    wW = std::max({wW, L.wW, c.mem.w_enc, c.mem.w_dec}), wact = std::max(wact, L.wact);
+    wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.operand_bits());
+    wu = std::max(wu, L.u_op.mul_bits(L.wu));
+    wW = std::max({wW, L.wW, c.mem.w_enc, c.mem.w_dec}), wact = std::max(wact, L.act_op.mul_bits(L.wact));
     zp = zp || L.zW || L.zC || L.zD || L.zB;
-    shift = shift || L.xshift;
+    shift = shift || L.xshift || L.u_op || L.act_op;  // activation operands: each product shifted too
   }
-  const int mva = std::max({wW, wC, wB}), mvb = std::max({wact, c.mem.w_in, wx, wu});
+  shift = shift || c.mem.in_op || c.mem.pool_op;
+  const int mva = std::max({wW, wC, wB}), mvb = std::max({wact, c.mem.in_op.mul_bits(c.mem.w_in), wx, wu});
   Datapath one = mac(mva, mvb, kAccBits, config_.operand_bits);
   if (zp) one.add(mva, 1);  // each MAC's weight port: a zero-point subtractor
   UnitCost u;
@@ -72,9 +82,9 @@ void rows_completed(size_t b, size_t e, size_t cols, F f) {
 
 uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, size_t rows, size_t cols,
                               const int32_t* in, const std::vector<quant::ScaledSum>& narrow, int32_t* out, int w_width,
-                              int in_width) {
-  const int acc = acc_bits(w_width, in_width, cols);
-  Datapath dp = mac(w_width, in_width, acc, config_.operand_bits);
+                              int in_width, const ActOperand& in_op) {
+  const int acc = acc_bits(w_width, in_op.value_bits(in_width), cols);
+  Datapath dp = operand_mac(w_width, in_width, in_op, cols, config_.operand_bits);
   const Datapath nar = narrowing(acc);
   if (!W.zero_points.empty()) dp.add(w_width, 1);  // the weight minus its zero point, at fetch
   const unsigned passes = dp.passes();
@@ -104,9 +114,9 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
 }
 
 uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Region& b, size_t classes, size_t H,
-                               const int32_t* in, int64_t* logits, int w_width, int in_width) {
-  const int sum_bits = acc_bits(w_width, in_width, H);
-  Datapath dp = mac(w_width, in_width, sum_bits, config_.operand_bits);
+                               const int32_t* in, int64_t* logits, int w_width, int in_width, const ActOperand& in_op) {
+  const int sum_bits = acc_bits(w_width, in_op.value_bits(in_width), H);
+  Datapath dp = operand_mac(w_width, in_width, in_op, H, config_.operand_bits);
   const Datapath rescale = narrowing(sum_bits, false);
   if (!W.zero_points.empty()) dp.add(w_width, 1);
   const unsigned passes = dp.passes();
@@ -136,7 +146,7 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
 
 uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int64_t* acc,
                               const int32_t* u, int32_t* y) {
-  Datapath dp = output_datapath(m.wD, m.wu, cx_bits(m, Ly.states), config_.operand_bits);
+  Datapath dp = output_datapath(m.wD, m.wu, cx_bits(m, Ly.states), config_.operand_bits, m.u_op);
   if (m.zD) dp.add(m.wD, 1);
   const unsigned passes = dp.passes();
   Op op;
@@ -159,7 +169,7 @@ uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, s
 uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u,
                              quant::wide_t* bu_re, quant::wide_t* bu_im) {
   const size_t P2 = Ly.states;
-  Datapath dp = mac(m.wB, m.wu, acc_bits(m.wB, m.wu, H), config_.operand_bits);
+  Datapath dp = operand_mac(m.wB, m.wu, m.u_op, H, config_.operand_bits);
   if (m.zB) dp.add(m.wB, 1);
   const unsigned passes = dp.passes();
   Op op;

@@ -47,14 +47,19 @@ class MatVecEngine : public PipelinedUnit, public HwUnit {
   static Datapath narrowing(int acc, bool rounding = true);
   // One output of an SSM layer, y = narrow(C x, D u): the D u product on a MAC's multiplier and
   // the two terms' scale multipliers (the C x sum of `cx_acc` bits, the product), two rounding adds.
-  static Datapath output_datapath(int wD, int wu, int cx_acc, int operand_bits);
+  static Datapath output_datapath(int wD, int wu, int cx_acc, int operand_bits, const ActOperand& uop = {});
+  // One product of a wa-bit weight by an activation of `w` bits that enters as `op` (block floating
+  // point: the mantissa's bits on the multiplier, the product shifted left by the block's exponent,
+  // a shifter of the shifted product's width) and its adder of a `terms`-term sum.
+  static Datapath operand_mac(int wa, int w, const ActOperand& op, size_t terms, int operand_bits);
 
   // out[o] = narrow[o](b[row0 + o] + sum_i W[row0 + o][i] in[i]) for o < rows; W is [.][cols].
   uint64_t linear(const Region& W, const Region& b, size_t row0, size_t rows, size_t cols, const int32_t* in,
-                  const std::vector<quant::ScaledSum>& narrow, int32_t* out, int w_width, int in_width);
+                  const std::vector<quant::ScaledSum>& narrow, int32_t* out, int w_width, int in_width,
+                  const ActOperand& in_op = {});
   // The decoder: logits (exact accumulators, rescaled per class where the decoder is per channel).
   uint64_t decoder(const core::QConsts& c, const Region& W, const Region& b, size_t classes, size_t H,
-                   const int32_t* in, int64_t* logits, int w_width, int in_width);
+                   const int32_t* in, int64_t* logits, int w_width, int in_width, const ActOperand& in_op = {});
   // y[h] = narrow_h(acc[h], D[h] u[h]).
   uint64_t output(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int64_t* acc, const int32_t* u,
                   int32_t* y);

@@ -53,6 +53,11 @@ Datapath SpecialFunctionUnit::residual_datapath() { return Datapath().mul(kAccBi
 Datapath SpecialFunctionUnit::pool_add_datapath() { return Datapath().add(kAccBits, 1); }
 Datapath SpecialFunctionUnit::pool_out_datapath() { return Datapath().mul(kAccBits, kScaleBits, 1).add(kAccBits, 1); }
 
+Datapath SpecialFunctionUnit::operand_value_datapath(int w) { return Datapath().add(w, 2); }
+Datapath SpecialFunctionUnit::operand_block_datapath(int w, size_t n) {
+  return Datapath().add(w, static_cast<uint64_t>((n - 1) + 2));
+}
+
 std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
   // the lookup tables as ROMs: entries x output width (a 16-bit-input GELU table is 65,536 entries)
   double lut_bits = 0;
@@ -72,6 +77,23 @@ std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
     for (const Region* r : {L.gamma, L.beta})
       if (r && !r->zero_points.empty()) wz = std::max(wz, operand_width(*r));
   if (wz) u.area_um2 += config_.width * Datapath().add(wz, 2).area_um2(c.table, 0);
+  // activation operands in block floating point: each lane's share of the max-reduce trees, the
+  // leading-zero counters, the rounding checks and shifters; every vector's exponent registers
+  int wop = 0;
+  double ebits = 0;
+  const size_t Din = qm.config.d_input, H = qm.config.H;
+  auto add_op = [&](const ActOperand& op, int w, size_t n) {
+    if (!op) return;
+    wop = std::max(wop, w);
+    ebits += op.exponent_bits(n);
+  };
+  add_op(c.mem.in_op, c.mem.w_in, Din);
+  add_op(c.mem.pool_op, c.mem.w_pool, H);
+  for (const auto& L : c.mem.layers) add_op(L.u_op, L.wu, H), add_op(L.act_op, L.wact, H);
+  if (wop)
+    u.area_um2 += config_.width * (operand_value_datapath(wop).area_um2(c.table, 0) +
+                                   operand_block_datapath(wop, 2).area_um2(c.table, 0)) +
+                  Datapath().registers(ebits).area_um2(c.table, 1);
   u.leakage_w = logic_leakage_w(c.table, u.area_um2);
   return u;
 }
@@ -189,6 +211,14 @@ uint64_t SpecialFunctionUnit::pool_add(size_t H, const int32_t* h, int64_t* sum)
 uint64_t SpecialFunctionUnit::pool_out(const quant::ScaledSum& pool, size_t H, const int64_t* sum, int32_t* out) {
   pool_out_datapath().count(actions_, H);
   return elementwise("sfu.pool_out", H, [&](size_t i) { out[i] = static_cast<int32_t>(pool(sum[i], nullptr)); });
+}
+
+uint64_t SpecialFunctionUnit::operand(const core::XOperandConsts& op, int w, size_t n, int32_t* v) {
+  operand_value_datapath(w).count(actions_, n);
+  for (size_t b = 0; b < n; b += op.block) operand_block_datapath(w, std::min(n, b + op.block) - b).count(actions_, 1);
+  return elementwise("sfu.operand", n, [&](size_t i) {
+    if (i == 0) core::qstep::narrow_activation(op, v, n, 1, nullptr);
+  });
 }
 
 const keys::Table<SfuConfig>& SfuConfig::keys() {

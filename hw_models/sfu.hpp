@@ -51,6 +51,13 @@ class SpecialFunctionUnit : public PipelinedUnit, public HwUnit {
   static Datapath residual_datapath();
   static Datapath pool_add_datapath();
   static Datapath pool_out_datapath();
+  // Block floating point on an activation of w bits (docs/fixed_point.md 9.3, "Activation
+  // operands"): per value a magnitude and a rounding shifter (a shift and a rounding add);
+  // per block of n values a max-reduce tree (n - 1 comparators), a leading-zero counter and the
+  // maximum's rounding check (2 adds), all w bits. Built: one of each per lane, and the exponent
+  // registers of every narrowed vector (ActOperand::exponent_bits).
+  static Datapath operand_value_datapath(int w);
+  static Datapath operand_block_datapath(int w, size_t n);
 
   uint64_t u_in(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in, int32_t* u);
   uint64_t norm(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in, int32_t* out, int in_width);
@@ -61,6 +68,10 @@ class SpecialFunctionUnit : public PipelinedUnit, public HwUnit {
   uint64_t residual(const core::QLayerConsts& Ly, size_t H, const int32_t* g, const int32_t* h, int32_t* res);
   uint64_t pool_add(size_t H, const int32_t* h, int64_t* sum);
   uint64_t pool_out(const quant::ScaledSum& pool, size_t H, const int64_t* sum, int32_t* out);
+  // The n values of one step narrowed in place to v' = m 2^e, the value their consumers multiply
+  // (qstep::narrow_activation): a pass over the n values after the point is produced, the block's
+  // maximum known before its first value shifts. Not called for a point its component leaves as is.
+  uint64_t operand(const core::XOperandConsts& op, int w, size_t n, int32_t* v);
 
   const ActionCounts& actions() const { return actions_; }
 

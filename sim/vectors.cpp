@@ -49,6 +49,8 @@ const std::map<std::string, Kind>& kinds() {
       // block exponents (of the block's real parts, of its imaginary parts) after each step
       {"e_in", {"cmac", "", 8, "[t][state][re,im]"}}, {"xo", {"cmac", "xo", 0, "[t][state][re,im]"}},
       {"xe", {"cmac", "", 8, "[t][block][re,im]"}},
+      // the mean-pooled vector, the decoder's input (once, after the last step)
+      {"pool", {"sfu", "pool", 0, "[h]"}},
   };
   return k;
 }
@@ -74,6 +76,17 @@ nlohmann::json operand_json(const core::QModel& m, const core::QConsts& c, size_
             {"bits", m.point(layer_name(li) + ".xo").format.width}};
   return {{"mode", "block"}, {"bits", op.bits}, {"block", op.block}, {"rounding", quant::to_string(op.rounding)},
           {"overflow", quant::to_string(op.overflow)}};
+}
+
+// The block floating point of an activation file's point (docs/fixed_point.md 9.3, "Activation
+// operands"), or null where its component leaves the values as they are.
+const core::XOperandConsts* activation_operand(const core::QConsts& c, const std::string& name, size_t layer) {
+  const core::XOperandConsts* op = nullptr;
+  if (name == "input") op = &c.input_op;
+  else if (name == "pool") op = &c.pool_op;
+  else if (name == "u" && layer != kNoLayer) op = &c.layers[layer].u_op;
+  else if (name == "act" && layer != kNoLayer) op = &c.layers[layer].act_op;
+  return op && op->mode == core::XOperand::Block ? op : nullptr;
 }
 
 // The manifest entry of a file (without its count and shape).
@@ -134,6 +147,13 @@ nlohmann::json describe(const core::QModel& m, const core::QConsts& c, const std
   j["format"] = p.format.to_string();
   j["rounding"] = quant::to_string(p.rounding);
   j["overflow"] = quant::to_string(p.overflow);
+  if (const core::XOperandConsts* op = activation_operand(c, name, layer)) {
+    // the values the consumers multiply, v' = m 2^e at the point's scale: one bit wider than the
+    // point, since rounding can carry a block's maximum past the format's largest value
+    j["width"] = p.format.width + 1;
+    j["operand"] = {{"bits", op->bits}, {"block", op->block}, {"rounding", quant::to_string(op->rounding)},
+                    {"overflow", quant::to_string(op->overflow)}};
+  }
   return j;
 }
 
@@ -180,7 +200,7 @@ class Writer : public hw::Tracer {
     const Kind& k = kinds().at(name);
     if (!o_.units.empty() && !o_.units.count(k.unit) && !(std::string(k.unit) == "layer" && o_.units.count("sfu")))
       return false;
-    return name == "logits" || (t_ >= o_.step_begin && t_ < end_);
+    return name == "logits" || name == "pool" || (t_ >= o_.step_begin && t_ < end_);
   }
   void vector(const char* name, const int32_t* v, size_t n) override {
     if (!wanted(name)) return;
@@ -237,7 +257,7 @@ class Writer : public hw::Tracer {
       j["count"] = f.count;
       const std::string name = j["name"];
       if (name == "a" || name == "k") j["shape"] = {f.count / (name == "a" ? 2 : 4), name == "a" ? 2 : 4};
-      else if (name == "logits") j["shape"] = {f.count};
+      else if (name == "logits" || name == "pool") j["shape"] = {f.count};
       else if (name == "x_in" || name == "x_out" || name == "bu" || name == "xo" || name == "e_in" || name == "xe")
         j["shape"] = {steps, f.count / steps / 2, 2};
       else j["shape"] = {steps, f.count / steps};
@@ -427,6 +447,10 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
         {"mixg", R ? &R->mixg : nullptr}, {"g", R ? &R->g : nullptr}, {"res", R ? &R->res : nullptr},
         {"out", R ? &R->out : nullptr}, {"input", &ws->in}, {"encoder_out", &ws->h0}};
     if (name == "logits") return std::vector<int64_t>(res.logits.begin(), res.logits.end());
+    if (name == "pool") {  // the decoder's input (narrowed when pool has an operand)
+      for (size_t f = 0; f < ws->pooled.F; ++f) v.push_back(seq_at(ws->pooled, 0, f));
+      return v;
+    }
     if (name == "a") {  // the stored codes
       const auto& q = m.tensor("layers." + std::to_string(li) + ".A").q;
       return std::vector<int64_t>(q.begin(), q.end());
@@ -535,9 +559,21 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
     }
     const size_t li = f.contains("layer") ? f["layer"].get<size_t>() : kNoLayer;
     const int width = f["width"].get<int>();
+    if (kinds().count(name) && (f.contains("operand") || activation_operand(engine.consts(), name, li))) {
+      // an activation in block floating point: the manifest's operand and width are the model's
+      const nlohmann::json d = describe(m, engine.consts(), name, li);
+      if (f.value("operand", nlohmann::json()) != d.value("operand", nlohmann::json()) || width != d["width"]) {
+        r.ok = false;
+        r.first_mismatch = fmt::format("{} (unit {}): the manifest's operand or width differs from the model's "
+                                       "block floating point ({}, width {})",
+                                       fname, f["unit"].get<std::string>(), d.value("operand", nlohmann::json()).dump(),
+                                       d["width"].get<int>());
+        return r;
+      }
+    }
     const std::vector<int64_t> want = expected(name, li);
     // the per-step stride, to name the step and element of a difference
-    const bool per_step = name != "a" && name != "k" && name != "logits";
+    const bool per_step = name != "a" && name != "k" && name != "logits" && name != "pool";
     const size_t stride = per_step && e > b ? want.size() / (e - b) : want.size();
     size_t i = 0;
     for (std::string line; std::getline(in, line); ++i) {

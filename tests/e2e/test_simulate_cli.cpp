@@ -281,3 +281,50 @@ TEST(SimulateCli, ZeroPointsAndANarrowedStateOperandStayBitExactInBothModes) {
       }
     }
 }
+
+// Block floating point on the activations that enter multipliers (docs/fixed_point.md 9.3,
+// "Activation operands": input, ssm_in, gelu_out, pool), S4D and S5, 1, 3 and a whole vector's
+// features per exponent: bit-exact with the C-model on every sequence and state in both timing
+// modes with equal cycles and energy, and with the Verilog lane (its B u comes narrowed); against
+// the same model without operands the narrowing pass costs cycles, SFU energy and area (the
+// max-reduce trees, shifters and exponent registers) and the MVE's area (its product shifters).
+TEST(SimulateCli, ActivationOperandsStayBitExactInBothModesAndArePriced) {
+  const auto dir = scratch_dir("simulate_act_operand");
+  auto precision = [&](int block) {
+    const auto path = dir / ("act_op" + std::to_string(block) + ".yaml");
+    const std::string op = "operand_bits: 4, operand_block: " + std::to_string(block);
+    std::ofstream(path) << "name: act_op" << block << "\ndefault: quantized\n"
+                        << "defaults: {bits: 8, scheme: symmetric, granularity: per_tensor, calibration: maxabs}\n"
+                        << "components:\n"
+                        << (block ? "  input: {" + op + "}\n  ssm_in: {" + op + "}\n  pool: {" + op + "}\n" +
+                                        "  gelu_out: {operand_bits: 5, operand_block: " + std::to_string(block) +
+                                        ", rounding: half_away}\n"
+                                  : std::string())
+                        << "  x: {bits: 16}\n  bias: {bits: 32}\n";
+    return path.string();
+  };
+  for (const std::string model : {"s4d_edge", "s5_small"}) {
+    const std::string hw = model == "s5_small" ? "wide" : "edge_minimal";
+    const auto plain = simulate(quantized_model(dir, model, {}, precision(0)), hw, "lt", dir / "plain.json");
+    ASSERT_TRUE(plain["bit_exact"].get<bool>()) << model;
+    for (const int block : {1, 3, 4096}) {
+      const std::string what = model + ", operand_block " + std::to_string(block);
+      const std::string q = quantized_model(dir, model, {}, precision(block));
+      const auto lt = simulate(q, hw, "lt", dir / "lt.json");
+      const auto cy = simulate(q, hw, "cycle", dir / "cycle.json");
+      EXPECT_TRUE(lt["bit_exact"].get<bool>()) << what;
+      EXPECT_TRUE(cy["bit_exact"].get<bool>()) << what;
+      EXPECT_TRUE(lt["checked_states"].get<bool>()) << what;
+      EXPECT_EQ(lt["cycles"].get<uint64_t>(), cy["cycles"].get<uint64_t>()) << what;
+      EXPECT_DOUBLE_EQ(lt["energy_nj_per_token"].get<double>(), cy["energy_nj_per_token"].get<double>()) << what;
+      EXPECT_GT(lt["cycles"].get<uint64_t>(), plain["cycles"].get<uint64_t>()) << what;
+      EXPECT_GT(lt["area_breakdown_mm2"]["sfu"].get<double>(), plain["area_breakdown_mm2"]["sfu"].get<double>()) << what;
+      EXPECT_GT(lt["area_breakdown_mm2"]["mve"].get<double>(), plain["area_breakdown_mm2"]["mve"].get<double>()) << what;
+      EXPECT_GT(lt["energy_breakdown_nj"]["sfu"].get<double>(), plain["energy_breakdown_nj"]["sfu"].get<double>()) << what;
+      const auto r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/" + hw + ".yaml"), "--workload", "sines",
+                              "--limit", "2", "--check-states", "--cmac", "rtl", "--json", (dir / "rtl.json").string()});
+      EXPECT_EQ(r.exit_code, 0) << what << r.err;
+      if (r.exit_code == 0) EXPECT_TRUE(read_json(dir / "rtl.json")["bit_exact"].get<bool>()) << what;
+    }
+  }
+}

@@ -216,3 +216,77 @@ TEST(VectorsCli, ZeroPointsOperandsAndBlockExponentsRoundTripAndAnEditIsFound) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("zero points or signedness of 'layers.0.A'"), std::string::npos) << r.err;
 }
+
+// Block floating point on the activations that enter multipliers (docs/fixed_point.md 9.3,
+// "Activation operands": input, ssm_in, gelu_out, pool), S4D and S5, 3 features per exponent: the
+// files of the input, u, act and the mean-pooled vector hold the values the consumers multiply
+// (v' = m 2^e, one bit wider than the point) with the block floating point in the manifest, some
+// value is not a code of the point's own (the narrowing shows); `--check` agrees, and finds one
+// edited value of u, one of the pooled vector and an edited mantissa width in the manifest.
+TEST(VectorsCli, ActivationOperandsRoundTripAndAnEditIsFound) {
+  const auto dir = scratch_dir("vectors_act_operand");
+  const auto yaml = dir / "act_block3.yaml";
+  std::ofstream(yaml) << "name: act_block3\ndefault: quantized\n"
+                         "defaults: {bits: 8, scheme: symmetric, granularity: per_tensor, calibration: maxabs}\n"
+                         "components:\n"
+                         "  input: {operand_bits: 4, operand_block: 3}\n"
+                         "  ssm_in: {operand_bits: 4, operand_block: 3}\n"
+                         "  gelu_out: {operand_bits: 5, operand_block: 3}\n"
+                         "  pool: {operand_bits: 4, operand_block: 3}\n"
+                         "  bias: {bits: 32}\n";
+  for (const std::string preset : {"s4d_edge", "s5_small"}) {
+    const std::string q = model(dir, preset, yaml.string());
+    const std::string hw = (source_dir() / "configs/hw/wide.yaml").string();
+    const auto v = dir / (preset + "_v");
+    auto r = run_cli({"vectors", "--ckpt", q, "--hw", hw, "--workload", "sines", "--index", "1", "--out-dir", v.string(),
+                      "--steps", "0:8"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto man = nlohmann::json::parse(read_text(v / "manifest.json"));
+    const size_t H = man["model"]["H"].get<size_t>();
+    std::map<std::string, nlohmann::json> files;
+    for (const auto& f : man["files"]) files[f["file"].get<std::string>()] = f;
+    for (const char* f : {"input.hex", "L0_sfu_u.hex", "L0_sfu_act.hex", "pool.hex"}) {
+      ASSERT_TRUE(files.count(f)) << f;
+      EXPECT_EQ(files[f]["width"], 9) << f;
+      EXPECT_EQ(files[f]["operand"]["block"], 3) << f;
+    }
+    EXPECT_EQ(files["L0_sfu_u.hex"]["operand"]["bits"], 4);
+    EXPECT_EQ(files["L0_sfu_act.hex"]["operand"]["bits"], 5);
+    EXPECT_FALSE(files["L0_sfu_y.hex"].contains("operand"));  // y is not narrowed
+    EXPECT_EQ(lines(v / "pool.hex"), H);
+    // every u of a block shares one exponent: a block of 4-bit mantissas has at most 15 values
+    // apart from 0; the narrowed values are coarser than 8-bit codes (some low bit pattern absent)
+    {
+      std::istringstream in(read_text(v / "L0_sfu_u.hex"));
+      std::set<int> low_bits;
+      for (std::string l; std::getline(in, l);) low_bits.insert(std::stoi(l, nullptr, 16) & 7);
+      EXPECT_LT(low_bits.size(), 8u) << preset;
+    }
+    r = run_cli({"vectors", "--check", v.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto keep_u = read_text(v / "L0_sfu_u.hex");
+    flip_line(v / "L0_sfu_u.hex", 2 * H + 1);
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("L0_sfu_u.hex (unit sfu, layer 0), step 2, element 1"), std::string::npos) << r.err;
+    std::ofstream(v / "L0_sfu_u.hex") << keep_u;
+    const auto keep_pool = read_text(v / "pool.hex");
+    flip_line(v / "pool.hex", 3);
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("pool.hex (unit sfu), element 3"), std::string::npos) << r.err;
+    std::ofstream(v / "pool.hex") << keep_pool;
+    const auto keep_man = read_text(v / "manifest.json");
+    auto edited = man;
+    for (auto& f : edited["files"])
+      if (f["file"] == "L0_sfu_act.hex") f["operand"]["bits"] = 4;
+    std::ofstream(v / "manifest.json") << edited.dump();
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("L0_sfu_act.hex (unit sfu): the manifest's operand or width differs"), std::string::npos)
+        << r.err;
+    std::ofstream(v / "manifest.json") << keep_man;
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+}
