@@ -159,6 +159,20 @@ inline int block_exponent(uint64_t maxmag, int bits, quant::Rounding r) {
 }
 inline uint64_t magnitude(int64_t v) { return v < 0 ? uint64_t{0} - static_cast<uint64_t>(v) : static_cast<uint64_t>(v); }
 
+// One block of block floating point: the n values v[k * stride] (n <= op.block) narrowed to the
+// mantissas m[k * stride] = fit(round(v / 2^e)) with the block's exponent e, which it returns.
+template <typename In, typename Out>
+int narrow_block(const XOperandConsts& op, const In* v, size_t n, size_t stride, Out* m, uint64_t* ev) {
+  uint64_t mag = 0;
+  for (size_t k = 0; k < n; ++k) mag = std::max(mag, magnitude(v[k * stride]));
+  const int e = block_exponent(mag, op.bits, op.rounding);
+  const quant::detail::Shift64 sh(e);
+  for (size_t k = 0; k < n; ++k)
+    m[k * stride] = static_cast<Out>(
+        quant::detail::fit64(quant::detail::round_shift64(v[k * stride], sh, op.rounding), op.range, op.overflow, ev));
+  return e;
+}
+
 // The state operand of `n` states (parts re[k * stride], im[k * stride]) into ore / oim, with each
 // part's exponent in e (Stored: the state itself, exponents 0; Static: the scaled sum into xo;
 // Block: the real parts of xop.block consecutive states share one exponent and their imaginary
@@ -174,21 +188,10 @@ inline void state_operands(const XOperandConsts& op, const int64_t* re, const in
     return;
   }
   for (size_t b = 0; b < n; b += op.block) {
-    const size_t end = std::min(n, b + op.block);
-    uint64_t mr = 0, mi = 0;
-    for (size_t k = b; k < end; ++k) {
-      mr = std::max(mr, magnitude(re[k * stride]));
-      mi = std::max(mi, magnitude(im[k * stride]));
-    }
-    const Ex x{block_exponent(mr, op.bits, op.rounding), block_exponent(mi, op.bits, op.rounding)};
-    const quant::detail::Shift64 sr(x.re), si(x.im);
-    for (size_t k = b; k < end; ++k) {
-      using quant::detail::fit64;
-      using quant::detail::round_shift64;
-      ore[k * stride] = fit64(round_shift64(re[k * stride], sr, op.rounding), op.range, op.overflow, ev);
-      oim[k * stride] = fit64(round_shift64(im[k * stride], si, op.rounding), op.range, op.overflow, ev);
-      e[k * stride] = x;
-    }
+    const size_t len = std::min(n - b, op.block);
+    const Ex x{narrow_block(op, re + b * stride, len, stride, ore + b * stride, ev),
+               narrow_block(op, im + b * stride, len, stride, oim + b * stride, ev)};
+    for (size_t k = b; k < b + len; ++k) e[k * stride] = x;
   }
 }
 
@@ -198,16 +201,9 @@ inline void state_operands(const XOperandConsts& op, const int64_t* re, const in
 inline void narrow_activation(const XOperandConsts& op, int32_t* v, size_t n, size_t stride, uint64_t* ev) {
   if (op.mode != XOperand::Block) return;
   for (size_t b = 0; b < n; b += op.block) {
-    const size_t end = std::min(n, b + op.block);
-    uint64_t m = 0;
-    for (size_t k = b; k < end; ++k) m = std::max(m, magnitude(v[k * stride]));
-    const int e = block_exponent(m, op.bits, op.rounding);
-    const quant::detail::Shift64 sh(e);
-    for (size_t k = b; k < end; ++k) {
-      const int64_t q = quant::detail::fit64(quant::detail::round_shift64(v[k * stride], sh, op.rounding), op.range,
-                                             op.overflow, ev);
-      v[k * stride] = static_cast<int32_t>(q * (int64_t{1} << e));
-    }
+    const size_t len = std::min(n - b, op.block);
+    const int e = narrow_block(op, v + b * stride, len, stride, v + b * stride, ev);
+    for (size_t k = b; k < b + len; ++k) v[k * stride] = static_cast<int32_t>(int64_t{v[k * stride]} * (int64_t{1} << e));
   }
 }
 
