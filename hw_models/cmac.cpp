@@ -36,9 +36,9 @@ Datapath CmacArray::lane(const CmacWidths& w, int operand_bits, bool with_bu) {
 
 Datapath CmacArray::narrow_datapath(int wx) { return Datapath().mul(wx, kScaleBits, 2).add(wx + kScaleBits, 2); }
 
-Datapath CmacArray::block_state_datapath(int wx) { return Datapath().add(wx, 2 + 2 * 2); }
+Datapath CmacArray::block_state_datapath(int wx) { return bfp_value_datapath(wx, 2); }
 
-Datapath CmacArray::block_datapath(int wx, size_t n) { return Datapath().add(wx, 2 * ((n - 1) + 1 + 2)); }
+Datapath CmacArray::block_datapath(int wx, size_t n) { return bfp_block_datapath(wx, n, 2); }
 
 namespace {
 
@@ -204,7 +204,7 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
   if (wx_static) u.area_um2 += config_.lanes * narrow_datapath(wx_static).area_um2(c.table, 0);
   if (wx_block)
     u.area_um2 += config_.lanes * (block_state_datapath(wx_block).area_um2(c.table, 0) +
-                                   Datapath().add(wx_block, 2 * (1 + 1 + 2)).area_um2(c.table, 0)) +
+                                   block_datapath(wx_block, 2).area_um2(c.table, 0)) +
                   Datapath().registers(exponent_bits).area_um2(c.table, 1);
   u.leakage_w = logic_leakage_w(c.table, u.area_um2);
   return u;

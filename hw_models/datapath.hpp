@@ -100,4 +100,14 @@ class Datapath {
   double reg_bits_ = 0, rom_bits_ = 0;
 };
 
+// Block floating point (docs/fixed_point.md 9.3), the one price of the state's operand stage (per
+// part) and of the SFU's activation narrowing: narrowing one w-bit value takes its magnitude, the
+// shift and the rounding add; a block of n values a max-reduce tree (n - 1 comparators), a
+// leading-zero counter and the maximum's rounding check (a rounding add and a compare). All are
+// w-bit adds (comparators, shifters and counters priced as adds of their width).
+inline Datapath bfp_value_datapath(int w, uint64_t values = 1) { return Datapath().add(w, 3 * values); }
+inline Datapath bfp_block_datapath(int w, size_t n, uint64_t blocks = 1) {
+  return Datapath().add(w, blocks * static_cast<uint64_t>((n - 1) + 1 + 2));
+}
+
 }  // namespace ssmsim::hw

@@ -53,10 +53,6 @@ Datapath SpecialFunctionUnit::residual_datapath() { return Datapath().mul(kAccBi
 Datapath SpecialFunctionUnit::pool_add_datapath() { return Datapath().add(kAccBits, 1); }
 Datapath SpecialFunctionUnit::pool_out_datapath() { return Datapath().mul(kAccBits, kScaleBits, 1).add(kAccBits, 1); }
 
-Datapath SpecialFunctionUnit::operand_value_datapath(int w) { return Datapath().add(w, 2); }
-Datapath SpecialFunctionUnit::operand_block_datapath(int w, size_t n) {
-  return Datapath().add(w, static_cast<uint64_t>((n - 1) + 2));
-}
 
 std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
   // the lookup tables as ROMs: entries x output width (a 16-bit-input GELU table is 65,536 entries)
@@ -91,8 +87,8 @@ std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
   add_op(c.mem.pool_op, c.mem.w_pool, H);
   for (const auto& L : c.mem.layers) add_op(L.u_op, L.wu, H), add_op(L.act_op, L.wact, H);
   if (wop)
-    u.area_um2 += config_.width * (operand_value_datapath(wop).area_um2(c.table, 0) +
-                                   operand_block_datapath(wop, 2).area_um2(c.table, 0)) +
+    u.area_um2 += config_.width * (bfp_value_datapath(wop).area_um2(c.table, 0) +
+                                   bfp_block_datapath(wop, 2).area_um2(c.table, 0)) +
                   Datapath().registers(ebits).area_um2(c.table, 1);
   u.leakage_w = logic_leakage_w(c.table, u.area_um2);
   return u;
@@ -214,8 +210,8 @@ uint64_t SpecialFunctionUnit::pool_out(const quant::ScaledSum& pool, size_t H, c
 }
 
 uint64_t SpecialFunctionUnit::operand(const core::XOperandConsts& op, int w, size_t n, int32_t* v) {
-  operand_value_datapath(w).count(actions_, n);
-  for (size_t b = 0; b < n; b += op.block) operand_block_datapath(w, std::min(n, b + op.block) - b).count(actions_, 1);
+  bfp_value_datapath(w).count(actions_, n);
+  for (size_t b = 0; b < n; b += op.block) bfp_block_datapath(w, std::min(n, b + op.block) - b).count(actions_, 1);
   return elementwise("sfu.operand", n, [&](size_t i) {
     if (i == 0) core::qstep::narrow_activation(op, v, n, 1, nullptr);
   });

@@ -52,12 +52,9 @@ class SpecialFunctionUnit : public PipelinedUnit, public HwUnit {
   static Datapath pool_add_datapath();
   static Datapath pool_out_datapath();
   // Block floating point on an activation of w bits (docs/fixed_point.md 9.3, "Activation
-  // operands"): per value a magnitude and a rounding shifter (a shift and a rounding add);
-  // per block of n values a max-reduce tree (n - 1 comparators), a leading-zero counter and the
-  // maximum's rounding check (2 adds), all w bits. Built: one of each per lane, and the exponent
-  // registers of every narrowed vector (ActOperand::exponent_bits).
-  static Datapath operand_value_datapath(int w);
-  static Datapath operand_block_datapath(int w, size_t n);
+  // operands"), priced as the state's (hw_models/datapath.hpp: bfp_value_datapath per value,
+  // bfp_block_datapath per block). Built: one of each per lane, and the exponent registers of
+  // every narrowed vector (ActOperand::exponent_bits).
 
   uint64_t u_in(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in, int32_t* u);
   uint64_t norm(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in, int32_t* out, int in_width);
