@@ -33,6 +33,9 @@ class ScaledSum {
   int64_t operator()(wide_t v0, wide_t v1, uint64_t* events) const {
     return narrow(v0 * Kw_[0] + v1 * Kw_[1], events);
   }
+  int64_t operator()(wide_t v0, wide_t v1, wide_t v2, uint64_t* events) const {
+    return narrow(v0 * Kw_[0] + v1 * Kw_[1] + v2 * Kw_[2], events);
+  }
   // The one rounding and overflow step of an aligned weighted sum (|sum| < 2^126).
   int64_t narrow(wide_t sum, uint64_t* events) const {
     if (sum >= -kLim64 && sum < kLim64) return out_(sum, events);  // the Requantizer's 64-bit path
@@ -49,6 +52,10 @@ class ScaledSum {
   int64_t fast(int64_t v0, int64_t v1, uint64_t* events) const {
     return detail::fit64(detail::round_shift64(v0 * K64_[0] + v1 * K64_[1], k64_, out_.rounding()), range64_,
                          out_.overflow(), events);
+  }
+  int64_t fast(int64_t v0, int64_t v1, int64_t v2, uint64_t* events) const {
+    return detail::fit64(detail::round_shift64(v0 * K64_[0] + v1 * K64_[1] + v2 * K64_[2], k64_, out_.rounding()),
+                         range64_, out_.overflow(), events);
   }
   // The aligned multipliers K_k * 2^(S - S_k) (64-bit: valid where fits64 held) and the 64-bit
   // rounding shift and range, for kernels that inline the narrowing.

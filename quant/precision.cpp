@@ -191,6 +191,22 @@ const Field kFields[] = {
      [](QuantizerSpec& s, const std::string& t) { return parse_int(t, s.operand_block); },
      [](const QuantizerSpec& s, YAML::Node& v) { return s.operand_bits != 0 && put(v, s.operand_block); },
      [](QuantizerSpec& s) { s.operand_block = QuantizerSpec{}.operand_block; }},
+    {"parts", true, [] { return std::string("allowed: shared, separate; the complex weights A, B, C"); },
+     [](QuantizerSpec& s, const std::string& t) {
+       if (t != "shared" && t != "separate") return false;
+       s.separate_parts = t == "separate";
+       return true;
+     },
+     [](const QuantizerSpec& s, YAML::Node& v) { return s.separate_parts && put(v, std::string("separate")); },
+     [](QuantizerSpec& s) { s.separate_parts = QuantizerSpec{}.separate_parts; }},
+    {"form", true, [] { return std::string("allowed: direct, delta; A only"); },
+     [](QuantizerSpec& s, const std::string& t) {
+       if (t != "direct" && t != "delta") return false;
+       s.delta = t == "delta";
+       return true;
+     },
+     [](const QuantizerSpec& s, YAML::Node& v) { return s.delta && put(v, std::string("delta")); },
+     [](QuantizerSpec& s) { s.delta = QuantizerSpec{}.delta; }},
     {"rounding", false, [] { return allowed_names(rounding_names); },
      [](QuantizerSpec& s, const std::string& t) { return s.rounding = parse_rounding(t), true; },
      [](const QuantizerSpec& s, YAML::Node& v) { return put(v, to_string(s.rounding)); },
@@ -376,6 +392,15 @@ void check_combinations(const std::array<ComponentPrecision, kNumComponents>& co
            "scheme asymmetric is not allowed for the state " + component_name(c) +
                " (a zero point on the state breaks the complex multiply of the recurrence); allowed: symmetric",
            b.at);
+    }
+    // parts: the complex weights' real and imaginary quantizers; form: how A is stored
+    if (p.spec.separate_parts && c != Component::A && c != Component::B && c != Component::C) {
+      const Blame b = blame(key_of(c), origins[index_of(c)], "parts", "separate");
+      fail(ctx, b.key, b.value, "parts applies only to the complex weights A, B and C", b.at);
+    }
+    if (p.spec.delta && c != Component::A) {
+      const Blame b = blame(key_of(c), origins[index_of(c)], "form", "delta");
+      fail(ctx, b.key, b.value, "form delta applies only to A (the state update's Lambda_bar - 1)", b.at);
     }
     // The operand keys describe a narrowing at the multipliers: the state's, or block floating
     // point on an activation point whose consumers multiply it (docs/fixed_point.md 9.3).

@@ -381,7 +381,8 @@ bool QuantizerSpec::operator==(const QuantizerSpec& o) const {
   return bits == o.bits && scheme == o.scheme && granularity == o.granularity &&
          scale == o.scale && scale_bits == o.scale_bits && calibration == o.calibration &&
          percentile == o.percentile && frac == o.frac && rounding == o.rounding &&
-         overflow == o.overflow && operand_bits == o.operand_bits && operand_block == o.operand_block;
+         overflow == o.overflow && operand_bits == o.operand_bits && operand_block == o.operand_block &&
+         separate_parts == o.separate_parts && delta == o.delta;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -97,6 +97,13 @@ struct QuantizerSpec {
   // block floating point: k consecutive states share a power-of-two exponent computed every step.
   int operand_bits = 0;
   int operand_block = 0;
+  // Complex weights only (A, B, C; docs/fixed_point.md 9.2, "parts"): false, the real and
+  // imaginary parts of a channel share one quantizer; true, each part has its own zero point and
+  // scale, the coarser scale tied to the finer by a power of two (a shift of its products).
+  bool separate_parts = false;
+  // A only (docs/fixed_point.md 9.3, "delta form"): the stored tensor is Lambda_bar - 1 and the
+  // state update adds the stored state, x' = x + (Lambda_bar - 1) o + B u.
+  bool delta = false;
 
   // Throws FormatError naming the first field that breaks a rule of check_spec().
   void validate() const;
@@ -124,6 +131,7 @@ struct SpecIssue {
 //  - frac within the format's shift range -1024..1024, and only with a symmetric scheme (a fixed
 //    binary point has no zero point to calibrate);
 //  - operand_bits 0 or 2..bits; operand_block 0..4096, and only with operand_bits.
+// (Which components take parts and form is the precision config's rule.)
 std::optional<SpecIssue> check_spec(const QuantizerSpec& spec);
 
 // ---------------------------------------------------------------------------------------------

@@ -161,6 +161,44 @@ QGelu resolve_gelu(QGelu option, const quant::PrecisionConfig& prec) {
 
 // ---------- weights ----------
 
+// Separate parts (docs/fixed_point.md 9.2): per channel (or tensor), the real and the imaginary
+// values are calibrated as two groups; the coarser part's scale is then raised to the finer one
+// times the smallest power of two 2^k that is not below it (the finer format with its shift
+// lowered by k), and its zero point, the real offset zp * s of its calibration, re-rounded to the
+// new scale (half even) within 0..2^b - 1.
+void quantize_parts(const std::vector<double>& data, const quant::QuantizerSpec& spec, size_t channels, QTensor& t) {
+  const size_t per = data.size() / channels, n = per / 2;
+  const int64_t qmax = (int64_t{1} << spec.bits) - 1;
+  t.separate_parts = true;
+  t.q.resize(data.size());
+  for (size_t g = 0; g < channels; ++g) {
+    QuantParams pp[2];
+    std::vector<double> v(n);
+    for (int r = 0; r < 2; ++r) {
+      for (size_t j = 0; j < n; ++j) v[j] = data[g * per + 2 * j + r];
+      pp[r] = quant::calibrate(spec, v.data(), 1, n, {})[0];
+    }
+    const int fine = pp[0].scale() <= pp[1].scale() ? 0 : 1;
+    QuantParams& coarse = pp[1 - fine];
+    int k = 0;
+    while (std::ldexp(pp[fine].scale(), k) < coarse.scale()) ++k;
+    const Format f = pp[fine].format;
+    const Format wider = Format::dyadic(coarse.format.is_signed, coarse.format.width, f.scale.mult, f.scale.shift - k);
+    if (coarse.zero_point != 0)
+      coarse.zero_point = std::clamp<int64_t>(
+          static_cast<int64_t>(std::nearbyint(static_cast<double>(coarse.zero_point) * coarse.scale() / wider.scale.real())),
+          0, qmax);
+    coarse.format = wider;
+    for (int r = 0; r < 2; ++r) {
+      t.params.push_back(pp[r]);
+      for (size_t j = 0; j < n; ++j) {
+        const double x = data[g * per + 2 * j + r];
+        t.q[g * per + 2 * j + r] = static_cast<int32_t>(quant::quantize(x, pp[r], &t.saturated));
+      }
+    }
+  }
+}
+
 QTensor quantize_tensor(const std::vector<double>& data, std::vector<int64_t> shape, Component c,
                         const quant::PrecisionConfig& prec) {
   QTensor t;
@@ -168,6 +206,10 @@ QTensor quantize_tensor(const std::vector<double>& data, std::vector<int64_t> sh
   t.shape = std::move(shape);
   const auto& spec = prec.spec(c);
   const size_t channels = spec.granularity == quant::Granularity::PerChannel ? static_cast<size_t>(t.shape[0]) : 1;
+  if (spec.separate_parts) {
+    quantize_parts(data, spec, channels, t);
+    return t;
+  }
   // the tensor's shape orders quantile_nearest's reductions (the interleaved (re, im) pair last)
   const std::vector<size_t> dims(t.shape.begin(), t.shape.end());
   t.params = quant::calibrate(spec, data.data(), channels, data.size() / channels, dims);
@@ -492,6 +534,12 @@ void layer_tensors(const FloatView& view, const Model::Prepared<double>& pr, siz
     k.A = (*coeffs)[i].A;
     k.B = (*coeffs)[i].B;
   }
+  const auto& aspec = prec.spec(Component::A);
+  if (stable_a && (aspec.delta || aspec.separate_parts))
+    throw InputError("quantize: quantize.stable_a moves A's codes inside the unit circle with one shared scale per "
+                     "channel; it does not apply to A in delta form or with separate parts: drop one of them");
+  if (aspec.delta)  // delta form: A is stored as Lambda_bar - 1
+    for (size_t j = 0; j < k.A.size(); j += 2) k.A[j] -= 1.0;
   q.tensors[p + "A"] = quantize_tensor(k.A, k.sa, Component::A, prec);
   if (stable_a) q.metadata["quantize.stable_a." + p + "A"] = std::to_string(stabilise_a(q.tensors[p + "A"]));
   q.tensors[p + "B"] = quantize_tensor(k.B, k.sb, Component::B, prec);

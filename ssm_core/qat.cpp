@@ -69,12 +69,17 @@ void dq_seq(const Seq<int32_t>& in, const QuantParams& p, Seq<float>& out) {
 
 // Writes the dequantized codes of a [channels, ...] tensor over a float range.
 // (code - zero point) * scale: what the integer model's operand means.
-void dq_tensor(const QTensor& t, float* out) {
+// With separate parts, the operand (q - zp) 2^shift in its channel's unit; `re_offset` is added to
+// the real parts of a complex tensor.
+void dq_tensor(const QTensor& t, float* out, double re_offset = 0.0) {
   const size_t per = t.size() / t.channels();
-  for (size_t i = 0; i < t.size(); ++i) {
-    const QuantParams& p = t.p(t.params.size() == 1 ? 0 : i / per);
-    out[i] = static_cast<float>(static_cast<double>(t.q[i] - p.zero_point) * p.scale());
-  }
+  for (size_t i = 0; i < t.size(); ++i)
+    out[i] = static_cast<float>(static_cast<double>(t.operand(i)) * t.unit(i / per) + (i % 2 == 0 ? re_offset : 0.0));
+}
+
+// A: in delta form the stored tensor is Lambda_bar - 1 (docs/fixed_point.md 9.3).
+void dq_a(const QModel& q, const std::string& name, float* out) {
+  dq_tensor(q.tensor(name), out, q.precision.spec(quant::Component::A).delta ? 1.0 : 0.0);
 }
 
 // Bias codes at accumulator scale s(W)[o] * s(in).
@@ -136,7 +141,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
     S5Coeffs<float>& k = v.prep.s5[i];
     const std::string p = "layers." + std::to_string(i) + ".";
     std::vector<float> A(2 * k.P2), B(2 * k.P2 * k.H);
-    dq_tensor(q.tensor(p + "A"), A.data());
+    dq_a(q, p + "A", A.data());
     dq_tensor(q.tensor(p + "B"), B.data());
     for (size_t m = 0; m < k.P2; ++m) {
       k.Lr[m] = A[2 * m];
@@ -151,7 +156,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
     S4DCoeffs<float>& k = v.prep.s4d[i];
     const std::string p = "layers." + std::to_string(i) + ".";
     std::vector<float> A(2 * k.H * k.N2), B(2 * k.H * k.N2);
-    dq_tensor(q.tensor(p + "A"), A.data());
+    dq_a(q, p + "A", A.data());
     dq_tensor(q.tensor(p + "B"), B.data());
     for (size_t m = 0; m < k.H * k.N2; ++m) {
       k.Lr[m] = A[2 * m];

@@ -122,9 +122,10 @@ QuantParams step_params(const LearnedStep& step, double scale) {
 namespace {
 
 // The exact pre-rounding value of a scaled sum, in units of its output: sum_k v_k K_k 2^-S_k.
-double ratio(const ScaledSum& s, double v0, double v1 = 0) {
+double ratio(const ScaledSum& s, double v0, double v1 = 0, double v2 = 0) {
   double r = v0 * std::ldexp(static_cast<double>(s.K()[0]), -s.shifts()[0]);
   if (s.K().size() > 1) r += v1 * std::ldexp(static_cast<double>(s.K()[1]), -s.shifts()[1]);
+  if (s.K().size() > 2) r += v2 * std::ldexp(static_cast<double>(s.K()[2]), -s.shifts()[2]);
   return r;
 }
 
@@ -223,8 +224,11 @@ void state_point(const Model& model, const QLayerConsts& Ly, const QWorkspace::L
           const double axr = ar * sr - ai * si;
           const double axi = ar * si + ai * sr;
           const ScaledSum& upd = Ly.xupd[s5 ? k : gidx];
-          v(ratio(upd, axr, bur), cr, t, 2 * k, l);
-          v(ratio(upd, axi, bui), ci, t, 2 * k + 1, l);
+          // delta form: the stored state before this step (docs/fixed_point.md 9.3)
+          const double pr = t > 0 ? static_cast<double>(rec(k, t - 1, 0, l)) : 0.0;
+          const double pi = t > 0 ? static_cast<double>(rec(k, t - 1, 1, l)) : 0.0;
+          v(ratio(upd, axr, bur, pr), cr, t, 2 * k, l);
+          v(ratio(upd, axi, bui, pi), ci, t, 2 * k + 1, l);
         }
         if (operand) continue;
         for (size_t j = 0; j < n; ++j) {

@@ -36,8 +36,7 @@ double sc(const QuantParams& p) { return p.scale(); }
 // symmetric one).
 std::vector<int32_t> operands(const QTensor& t) {
   std::vector<int32_t> out(t.size());
-  const size_t per = t.size() / std::max<size_t>(t.params.size(), 1);
-  for (size_t i = 0; i < t.size(); ++i) out[i] = static_cast<int32_t>(t.q[i] - t.p(t.params.size() == 1 ? 0 : i / per).zero_point);
+  for (size_t i = 0; i < t.size(); ++i) out[i] = static_cast<int32_t>(t.operand(i));
   return out;
 }
 
@@ -71,9 +70,11 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
   auto mag = [](const QuantParams& q) { return int64_t{1} << (q.format.width - 1); };
   // the largest operand magnitude of a weight: 2^(w-1) signed, below 2^w for q - zp unsigned
   auto wmag = [](const QTensor& t) {
-    int w = 0;
+    int w = 0, shift = 0;
     for (const auto& q : t.params) w = std::max(w, q.format.width - (q.format.is_signed ? 1 : 0));
-    return int64_t{1} << w;
+    if (t.separate_parts)  // times the coarser part's product shift
+      for (size_t i = 0; i < t.size(); ++i) shift = std::max(shift, t.part_shift(i));
+    return int64_t{1} << (w + shift);
   };
   // the state operand times 2^e: the stored state's bound (block floating point: plus half a step
   // of its rounding, below twice the bound)
@@ -89,8 +90,11 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
   const int64_t umag = Ly.u_op.mode == XOperand::Block ? 2 * mag(P.u) : mag(P.u);
   const double bu_bound = static_cast<double>(s5 ? H : 1) * static_cast<double>(wmag(B)) * static_cast<double>(umag);
   Ly.fast = bu_bound < 0x1p62 && 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(xmag) < 0x1p62;
-  for (const auto& ss : Ly.xupd)
-    Ly.fast = Ly.fast && ss.fits64({2 * wmag(A) * xmag, static_cast<int64_t>(bu_bound)});
+  for (const auto& ss : Ly.xupd) {
+    std::vector<int64_t> terms{2 * wmag(A) * xmag, static_cast<int64_t>(bu_bound)};
+    if (Ly.delta) terms.push_back(mag(P.x));  // the stored state
+    Ly.fast = Ly.fast && ss.fits64(terms);
+  }
   for (const auto& ss : Ly.yout)
     Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * umag});
 }
@@ -132,18 +136,24 @@ void ssm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLa
   Ly.D = operands(D);
   Ly.states = s5 ? nA : nA / H;
   Ly.xupd_per_state = s5;
+  Ly.delta = m.precision.spec(quant::Component::A).delta;
   operand_consts(m, P, Ly);
   // the scale of the operand's products: xo's (static), else the stored state's (a block's 2^e is
   // the exact shift of its products)
   const double sxo = Ly.xop.mode == XOperand::Static ? sc(P.xo) : sc(P.x);
   const size_t xch = s5 ? nA : H;  // A and B channels: S5 per state, S4D per channel h
   Ly.xupd = per_channel_sums(
-      xch, [&](size_t c) { return std::vector<double>{sc(A.p(c)) * sxo / sc(P.x), sc(B.p(c)) * sc(P.u) / sc(P.x)}; },
+      xch,
+      [&](size_t ch) {
+        std::vector<double> r{A.unit(ch) * sxo / sc(P.x), B.unit(ch) * sc(P.u) / sc(P.x)};
+        if (Ly.delta) r.push_back(1.0);  // the stored state, exactly
+        return r;
+      },
       P.x);
   const double two = s5 && !mc.conj_sym ? 1.0 : 2.0;
   Ly.yout = per_channel_sums(
       H,
-      [&](size_t h) { return std::vector<double>{two * sc(C.p(h)) * sxo / sc(P.y), sc(D.p(h)) * sc(P.u) / sc(P.y)}; },
+      [&](size_t h) { return std::vector<double>{two * C.unit(h) * sxo / sc(P.y), sc(D.p(h)) * sc(P.u) / sc(P.y)}; },
       P.y);
   ssm_bounds(mc, p, A, B, C, D, P, Ly);
 }
@@ -326,7 +336,7 @@ void s4d_states_wide(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
         int64_t* acc = &yacc[(t * H + hh) * kLanes];
         for (size_t l = 0; l < kLanes; ++l) {
           const qstep::Cx x = qstep::state_update(upd, false, ar, ai, {xr[l], xi[l]}, static_cast<wide_t>(br) * uu[l],
-                                                  static_cast<wide_t>(bi) * uu[l], ex[l]);
+                                                  static_cast<wide_t>(bi) * uu[l], ex[l], {}, {xr[l], xi[l]});
           xr[l] = x.re;
           xi[l] = x.im;
           acc[l] += qstep::output_term(cr, ci, x);
@@ -368,6 +378,7 @@ SSMSIM_MULTIVERSION void s4d_states_modes(const QLayerConsts& Ly, const ISeq& u,
   for (size_t hh = 0; hh < H; ++hh) {
     const ScaledSum& upd = Ly.xupd[hh];
     const int64_t KA = upd.aligned64()[0], KB = upd.aligned64()[1];
+    const int64_t KX = upd.aligned64().size() > 2 ? upd.aligned64()[2] : 0;  // delta form: the stored state
     const quant::detail::Shift64 k = upd.shift64();
     const quant::detail::Range64 rg = upd.range64();
     for (size_t n0 = 0; n0 < N2; n0 += MB) {
@@ -383,8 +394,8 @@ SSMSIM_MULTIVERSION void s4d_states_modes(const QLayerConsts& Ly, const ISeq& u,
         int64_t* acc = &yacc[(t * H + hh) * kLanes];
         for (size_t j = 0; j < MB; ++j) {  // padded modes (j >= nb) have zero coefficients
           for (size_t l = 0; l < kLanes; ++l) {
-            const int64_t sr = (ar[j] * xr[j][l] - ai[j] * xi[j][l]) * KA + br[j] * KB * uu[l];
-            const int64_t si = (ar[j] * xi[j][l] + ai[j] * xr[j][l]) * KA + bi[j] * KB * uu[l];
+            const int64_t sr = (ar[j] * xr[j][l] - ai[j] * xi[j][l]) * KA + br[j] * KB * uu[l] + xr[j][l] * KX;
+            const int64_t si = (ar[j] * xi[j][l] + ai[j] * xr[j][l]) * KA + bi[j] * KB * uu[l] + xi[j][l] * KX;
             int64_t qr = shift_offset(sr, k, R);
             int64_t qi = shift_offset(si, k, R);
             ev[l] += (qr < rg.lo || qr > rg.hi) + (qi < rg.lo || qi > rg.hi);
@@ -464,6 +475,8 @@ void s4d_states_operand(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t 
   for (size_t hh = 0; hh < H; ++hh) {
     std::fill(orr.begin(), orr.end(), 0);
     std::fill(oi.begin(), oi.end(), 0);
+    std::fill(xr.begin(), xr.end(), 0);  // the stored state (read by the delta form)
+    std::fill(xi.begin(), xi.end(), 0);
     std::fill(e.begin(), e.end(), qstep::Ex{});
     const ScaledSum& upd = Ly.xupd[hh];
     for (size_t t = 0; t < L; ++t) {
@@ -474,7 +487,7 @@ void s4d_states_operand(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t 
           const size_t j = n * kLanes + l;
           const qstep::Cx x = qstep::state_update(upd, Ly.fast, Ly.Ar[k], Ly.Ai[k], {orr[j], oi[j]},
                                                   static_cast<wide_t>(Ly.Br[k]) * uu[l],
-                                                  static_cast<wide_t>(Ly.Bi[k]) * uu[l], ex[l], e[j]);
+                                                  static_cast<wide_t>(Ly.Bi[k]) * uu[l], ex[l], e[j], {xr[j], xi[j]});
           xr[j] = x.re;
           xi[j] = x.im;
         }
@@ -538,8 +551,9 @@ void s5_states(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::v
       for (size_t l = 0; l < kLanes; ++l) {
         const size_t j = pp * kLanes + l;
         const qstep::Cx o{opr[j], opi[j]};
-        const qstep::Cx x = Ly.fast ? qstep::state_update(upd, true, ar, ai, o, br64[l], bi64[l], ex[l], e[j])
-                                    : qstep::state_update(upd, false, ar, ai, o, bur[l], bui[l], ex[l], e[j]);
+        const qstep::Cx prev{xr[j], xi[j]};
+        const qstep::Cx x = Ly.fast ? qstep::state_update(upd, true, ar, ai, o, br64[l], bi64[l], ex[l], e[j], prev)
+                                    : qstep::state_update(upd, false, ar, ai, o, bur[l], bui[l], ex[l], e[j], prev);
         xr[j] = x.re;
         xi[j] = x.im;
         if (xrec) {

@@ -1,5 +1,7 @@
 #include "ssm_core/qmodel.hpp"
 
+#include <cmath>
+
 #include "quant/errors.hpp"
 
 namespace ssmsim::core {
@@ -11,6 +13,16 @@ std::string layer_name(size_t i) { return "layers." + std::to_string(i); }
 std::string point_name(PointId id, size_t layer) {
   const PointInfo& row = point_info(id);
   return row.per_layer ? layer_name(layer) + "." + row.name : std::string(row.name);
+}
+
+int QTensor::part_shift(size_t i) const {
+  if (!separate_parts) return 0;
+  const size_t k = param_index(i);
+  const double ratio = params[k].scale() / unit(k / 2);
+  int e = 0;
+  const double m = std::frexp(ratio, &e);  // ratio = m 2^e, a power of two: m = 0.5
+  if (m != 0.5) throw InputError("tensor with separate parts: the part scales are not a power of two apart");
+  return e - 1;
 }
 
 const QTensor& QModel::tensor(const std::string& name) const {

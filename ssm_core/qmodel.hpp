@@ -12,6 +12,7 @@
 // qengine.cpp (QEngine: one function per step of docs/fixed_point.md 9.3; evaluate_quantized).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <iterator>
@@ -48,9 +49,32 @@ struct QTensor {
   // overflow wrap): the charter counts saturations per tensor, biases included. Quantization only
   // counts them; the codes are the same either way. Stored in the file as "saturated.<name>".
   uint64_t saturated = 0;
+  // Separate parts (A, B, C with `parts: separate`; docs/fixed_point.md 9.2): `params` holds two
+  // entries per channel (or two for the tensor), index 2 * channel + part (0 re, 1 im); the two
+  // scales differ by a power of two. Otherwise one entry per tensor or per channel.
+  bool separate_parts = false;
   const quant::QuantParams& p(size_t channel) const { return params.size() == 1 ? params[0] : params[channel]; }
   size_t channels() const { return static_cast<size_t>(shape.empty() ? 1 : shape[0]); }
   size_t size() const { return q.size(); }
+  // The quantizer groups (1, or one per channel) and the entry of `params` that codes element i.
+  size_t groups() const { return separate_parts ? params.size() / 2 : params.size(); }
+  size_t param_index(size_t i) const {
+    const size_t g = groups() == 1 ? 0 : i / (q.size() / groups());
+    return separate_parts ? 2 * g + i % 2 : g;
+  }
+  // The unit of channel c's operands: its scale, or with separate parts the finer part's scale.
+  double unit(size_t c) const {
+    if (!separate_parts) return p(c).scale();
+    const size_t g = groups() == 1 ? 0 : c;
+    return std::min(params[2 * g].scale(), params[2 * g + 1].scale());
+  }
+  // The left shift of element i's products: log2 of its part's scale over the unit (0 without
+  // separate parts).
+  int part_shift(size_t i) const;
+  // The multiplier's operand of element i in its channel's unit: (q - zp) * 2^part_shift.
+  int64_t operand(size_t i) const {
+    return (q[i] - params[param_index(i)].zero_point) * (int64_t{1} << part_shift(i));
+  }
 };
 
 // The activation and state points of the integer datapath (docs/fixed_point.md 9.2), one row

@@ -58,6 +58,7 @@ void save_qmodel(const std::filesystem::path& path, const QModel& m) {
       st.tensors[name] = Tensor::from<int32_t>(t.shape, t.q);
     }
     nlohmann::json j = {{"component", quant::component_name(t.component)}, {"params", params_json(t.params)}};
+    if (t.separate_parts) j["parts"] = "separate";  // params: two per channel (re, im)
     st.metadata["q." + name] = j.dump();
     if (t.saturated) st.metadata[kSaturated + name] = std::to_string(t.saturated);
   }
@@ -100,6 +101,7 @@ QModel load_qmodel(const std::filesystem::path& path) {
         QTensor t;
         t.component = quant::parse_component(j.at("component").get<std::string>());
         t.params = params_from_json(j.at("params"));
+        t.separate_parts = j.value("parts", "shared") == "separate";
         const Tensor& raw = st.tensors.at(name);
         t.shape = raw.shape;
         switch (raw.dtype) {
@@ -108,9 +110,12 @@ QModel load_qmodel(const std::filesystem::path& path) {
           case DType::I32: t.q = raw.as<int32_t>(); break;
           default: throw InputError("tensor '" + name + "' has dtype " + dtype_name(raw.dtype) + "; expected I8, I16 or I32");
         }
-        if (t.params.size() != 1 && t.params.size() != t.channels())
+        const size_t per = t.separate_parts ? 2 : 1;
+        if (t.params.size() != per && t.params.size() != per * t.channels())
           throw InputError("tensor '" + name + "': " + std::to_string(t.params.size()) + " quantizer entries for " +
-                           std::to_string(t.channels()) + " channels");
+                           std::to_string(t.channels()) + " channels" + (per == 2 ? " with separate parts" : ""));
+        if (t.separate_parts)
+          for (size_t i = 0; i < t.q.size(); ++i) (void)t.part_shift(i);  // throws unless a power of two
         m.tensors[name] = std::move(t);
       } else if (k != "format" && k != "precision" && k != "gelu" && k.rfind("model.", 0) != 0 &&
                  k.rfind(kSaturated, 0) != 0) {  // the counts are read below, once every tensor is

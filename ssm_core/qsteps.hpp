@@ -66,6 +66,7 @@ struct QLayerConsts {
   std::vector<quant::ScaledSum> xupd;  // per A/B channel (S4D: channel h; S5: state p)
   std::vector<quant::ScaledSum> yout;  // per output channel h
   bool xupd_per_state = false;
+  bool delta = false;  // A in delta form: xupd has a third term, the stored state (ratio 1)
   XOperandConsts xop;
   XOperandConsts u_op, act_op;    // block floating point on u and on the GELU output (or Stored)
   bool fast = false;              // every state update and output fits 64-bit arithmetic
@@ -126,16 +127,23 @@ struct Ex {
 };
 // `x` is the state operand and `e` its parts' exponents: each exact product of a part is shifted
 // left by that part's exponent before the narrowing (re = ar xr 2^er - ai xi 2^ei,
-// im = ar xi 2^ei + ai xr 2^er).
+// im = ar xi 2^ei + ai xr 2^er). In delta form (`upd` has a third term, ratio 1) A is
+// Lambda_bar - 1 and the stored state `prev` is added before the one rounding.
 [[gnu::always_inline]] inline Cx state_update(const quant::ScaledSum& upd, bool fast, int64_t ar, int64_t ai, Cx x,
-                                              quant::wide_t bu_re, quant::wide_t bu_im, uint64_t* ev, Ex e = {}) {
+                                              quant::wide_t bu_re, quant::wide_t bu_im, uint64_t* ev, Ex e = {},
+                                              Cx prev = {}) {
   using quant::wide_t;
+  const bool delta = upd.K().size() == 3;
   if (fast) {
     const int64_t xr = x.re * (int64_t{1} << e.re), xi = x.im * (int64_t{1} << e.im);
+    if (delta)
+      return {upd.fast(ar * xr - ai * xi, static_cast<int64_t>(bu_re), prev.re, ev),
+              upd.fast(ar * xi + ai * xr, static_cast<int64_t>(bu_im), prev.im, ev)};
     return {upd.fast(ar * xr - ai * xi, static_cast<int64_t>(bu_re), ev),
             upd.fast(ar * xi + ai * xr, static_cast<int64_t>(bu_im), ev)};
   }
   const wide_t xr = static_cast<wide_t>(x.re) * (wide_t{1} << e.re), xi = static_cast<wide_t>(x.im) * (wide_t{1} << e.im);
+  if (delta) return {upd(ar * xr - ai * xi, bu_re, prev.re, ev), upd(ar * xi + ai * xr, bu_im, prev.im, ev)};
   return {upd(ar * xr - ai * xi, bu_re, ev), upd(ar * xi + ai * xr, bu_im, ev)};
 }
 
