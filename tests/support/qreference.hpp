@@ -4,7 +4,10 @@
 // Every product, sum, scaled sum, rounding and overflow is exact big-integer arithmetic
 // (boost::multiprecision::cpp_int); rounding (section 2), overflow (section 2), the scaled-sum
 // constants (9.1), the lookup tables (9.1), the integer square root (9.1) and the LayerNorm /
-// BatchNorm (9.3), the weights' zero points (9.2, "Zero points": the operand q - zp) and the state
+// BatchNorm (9.3), the weights' zero points (9.2, "Zero points": the operand q - zp), the complex
+// weights' separate parts (9.2, "Separate parts": the operand (q - zp) 2^k of each part in its
+// channel's unit, the finer part's scale), A's delta form (9.3, "Delta form": the stored state as
+// the update's third term, ratio 1, before its one rounding) and the state
 // operand (9.3, "The state operand": stored, a static narrowing into xo, or block floating point
 // with its own exponent rule) and the activation operands (9.3, "Activation operands": block floating
 // point on input, u, act and the mean-pooled vector, every consumer taking m 2^e) are written here
@@ -12,7 +15,7 @@
 // for the input quantizer and the table entries, QuantParams::scale(), Format::min_raw / max_raw /
 // to_real, the codes and parameters stored in a QModel (the calibrated points, xo included) and
 // the precision config it was made with (the operand_bits / operand_block of x, input, ssm_in,
-// gelu_out and pool).
+// gelu_out and pool; A's form), a tensor's separate_parts flag (with its two entries per channel).
 //
 // The model runs one sequence at a time, with plain nested loops over [step][feature] vectors.
 #pragma once
@@ -184,19 +187,68 @@ int64_t table(F f, int64_t code, const QuantParams& in, const QuantParams& out, 
   return q;
 }
 
+// 9.2, "Separate parts": the power of two k with s(part) = f * 2^k, exactly, where f is the finer
+// of the two parts' scales (the channel's unit): both scales as exact rationals n / d, their ratio
+// a power of two 2^k with k >= 0 (otherwise the model breaks the contract).
+inline int part_exponent(const Format& part, const Format& unit) {
+  cpp_int pn, pd, un, ud;
+  exact_scale(part, pn, pd);
+  exact_scale(unit, un, ud);
+  cpp_int num = pn * ud, den = pd * un;  // s(part) / f = num / den
+  if (num < den) throw std::logic_error("a part finer than its channel's unit");
+  int k = 0;
+  while (num > den) {
+    if (num % 2 != 0) throw std::logic_error("part scales that are not a power of two apart");
+    num /= 2;
+    ++k;
+  }
+  if (num != den) throw std::logic_error("part scales that are not a power of two apart");
+  return k;
+}
+
+// The quantizer of weight element i: its channel's (the first dimension when per channel), and
+// with separate parts (9.2) its part's: entry 2 * channel + part, part = i % 2 (re, im).
+inline size_t weight_entry(const core::QTensor& t, size_t i) {
+  const size_t per_group = t.separate_parts ? 2 : 1;
+  const size_t groups = t.params.size() / per_group;
+  if (t.params.size() % per_group != 0 || (groups != 1 && static_cast<int64_t>(groups) != t.shape.at(0)))
+    throw std::logic_error("a weight with neither one nor one-per-channel parameters (per part)");
+  const size_t ch = groups == 1 ? 0 : i / (t.size() / groups);
+  return t.separate_parts ? 2 * ch + i % 2 : ch;
+}
+
+// 9.2, "Separate parts": the unit f of element i's channel, the finer of its two parts' formats
+// (the real part's when they are equal); without separate parts, its channel's format.
+inline const Format& weight_unit(const core::QTensor& t, size_t i) {
+  const size_t k = weight_entry(t, i);
+  if (!t.separate_parts) return t.params[k].format;
+  const Format &re = t.params[k - k % 2].format, &im = t.params[k - k % 2 + 1].format;
+  cpp_int rn, rd, in, id;  // exactly: s(re) <= s(im)  <=>  rn id <= in rd
+  exact_scale(re, rn, rd);
+  exact_scale(im, in, id);
+  return rn * id <= in * rd ? re : im;
+}
+
+// The real scale of a weight's channel c as the scaled sums take it (9.2: s(A)[n], s(B)[n],
+// s(C)[c] are the unit f with separate parts).
+inline double weight_scale(const core::QTensor& t, size_t c) {
+  const size_t groups = t.params.size() / (t.separate_parts ? 2 : 1);
+  const size_t per = t.size() / (groups == 1 ? 1 : groups);
+  return weight_unit(t, (groups == 1 ? 0 : c) * per).scale.real();
+}
+
 // 9.2, "Zero points": the multiplier operand of weight element i, w = q - zp, with q and zp of its
 // channel (the first dimension when per channel). A symmetric tensor is signed with zero point 0;
-// an asymmetric one has unsigned codes 0 .. 2^b - 1 and zp in that range.
+// an asymmetric one has unsigned codes 0 .. 2^b - 1 and zp in that range. With separate parts
+// (9.2) q and zp are of the element's part and w = (q - zp) * 2^k in the channel's unit.
 inline cpp_int weight_operand(const core::QTensor& t, size_t i) {
-  if (t.params.size() != 1 && static_cast<int64_t>(t.params.size()) != t.shape.at(0))
-    throw std::logic_error("a weight with neither one nor one-per-channel parameters");
-  const size_t ch = t.params.size() == 1 ? 0 : i / (t.size() / t.params.size());
-  const QuantParams& p = t.params[ch];
+  const QuantParams& p = t.params[weight_entry(t, i)];
   const int64_t q = t.q.at(i);
   if (q < p.format.min_raw() || q > p.format.max_raw()) throw std::logic_error("weight code outside its format");
   if (p.format.is_signed ? p.zero_point != 0 : (p.zero_point < 0 || p.zero_point > p.format.max_raw()))
     throw std::logic_error("a zero point that section 6 does not make");
-  return cpp_int(q) - p.zero_point;
+  const cpp_int w = cpp_int(q) - p.zero_point;
+  return t.separate_parts ? w * pow2(part_exponent(p.format, weight_unit(t, i))) : w;
 }
 
 // 9.2: a bias is always symmetric (the accumulator's zero point is 0): its code is its operand.
@@ -271,6 +323,10 @@ class Reference {
     const core::ModelConfig& cfg = m_.config;
     const size_t H = cfg.H, Din = cfg.d_input, nl = cfg.n_layers;
     const bool s5 = cfg.layer == core::LayerType::S5;
+    for (const auto& [name, t] : m_.tensors)  // 9.2: only the complex weights have parts
+      if (t.separate_parts && t.component != quant::Component::A && t.component != quant::Component::B &&
+          t.component != quant::Component::C)
+        throw std::logic_error("separate parts on " + name + ", not a complex weight");
     Trace tr;
 
     // input: the one float -> int step
@@ -331,6 +387,8 @@ class Reference {
       const size_t nx = s5 ? static_cast<size_t>(A.shape[0]) : H * static_cast<size_t>(A.shape[1]);
       const size_t group = s5 ? nx : nx / H;
       const double kC = !s5 || cfg.conj_sym ? 2.0 : 1.0;
+      // 9.3, "Delta form": A is stored as Lambda_bar - 1 and the update adds the stored state
+      const bool delta = m_.precision.spec(quant::Component::A).delta;
       std::vector<int64_t> xr(nx, 0), xi(nx, 0), orr(nx, 0), oi(nx, 0);
       std::vector<int> e(2 * nx, 0);  // [2 * state + part]
       Ly.y = zeros(L, H);
@@ -354,10 +412,16 @@ class Reference {
           const cpp_int sr = cpp_int(orr[n]) * pow2(e[2 * n]), si = cpp_int(oi[n]) * pow2(e[2 * n + 1]);
           const cpp_int axr = ar * sr - ai * si;
           const cpp_int axi = ar * si + ai * sr;
-          const double rA = A.p(ab).scale() * so / px.scale();
-          const double rB = B.p(ab).scale() * pu.scale() / px.scale();
-          xr[n] = scaled_sum({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
-          xi[n] = scaled_sum({{axi, rA}, {bui, rB}}, px, ev(tr, p + "x"));
+          const double rA = weight_scale(A, ab) * so / px.scale();
+          const double rB = weight_scale(B, ab) * pu.scale() / px.scale();
+          if (delta) {  // x' = SS{rA, rB, 1}(D o, B u, x): the stored state, not its operand
+            const cpp_int pr = xr[n], pi = xi[n];
+            xr[n] = scaled_sum({{axr, rA}, {bur, rB}, {pr, 1.0}}, px, ev(tr, p + "x"));
+            xi[n] = scaled_sum({{axi, rA}, {bui, rB}, {pi, 1.0}}, px, ev(tr, p + "x"));
+          } else {
+            xr[n] = scaled_sum({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
+            xi[n] = scaled_sum({{axi, rA}, {bui, rB}}, px, ev(tr, p + "x"));
+          }
           Ly.x[t][2 * n] = xr[n];
           Ly.x[t][2 * n + 1] = xi[n];
         }
@@ -378,7 +442,7 @@ class Reference {
             acc += weight_operand(C, 2 * k) * orr[n] * pow2(e[2 * n]) -
                    weight_operand(C, 2 * k + 1) * oi[n] * pow2(e[2 * n + 1]);
           }
-          const double rC = kC * C.p(c).scale() * so / py.scale();
+          const double rC = kC * weight_scale(C, c) * so / py.scale();
           const double rD = D.p(c).scale() * pu.scale() / py.scale();
           Ly.y[t][c] = scaled_sum({{acc, rC}, {weight_operand(D, c) * Ly.u[t][c], rD}}, py, ev(tr, p + "y"));
         }

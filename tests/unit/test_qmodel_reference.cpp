@@ -226,6 +226,26 @@ PrecisionConfig with_act_operands(PrecisionConfig p, const std::vector<ActOperan
   return p;
 }
 
+// Separate parts (9.2) on the complex weights A, B and C, `bits` wide (A two more), in `scheme`
+// and granularity `g` (B with power-of-two scales, C with half_up), and A in delta form (9.3)
+// when `delta`.
+PrecisionConfig with_parts(PrecisionConfig p, bool separate, bool delta, quant::Scheme scheme, Granularity g, int bits,
+                           const std::string& name) {
+  for (const Component c : {Component::A, Component::B, Component::C}) {
+    QuantizerSpec s = bits_spec(c == Component::A ? bits + 2 : bits);
+    s.scheme = scheme;
+    s.granularity = g;
+    s.separate_parts = separate;
+    s.delta = delta && c == Component::A;
+    if (c == Component::B) s.scale = ScaleKind::Pow2;
+    if (c == Component::C) s.rounding = Rounding::HalfUp;
+    p.set_quantized(c, s);
+  }
+  p.set_name(name);
+  p.validate();
+  return p;
+}
+
 // ---------- models ----------
 
 struct Case {
@@ -1100,6 +1120,129 @@ TEST(QModelReference, AsymmetricWeightCodesAndZeroPointsFollowSection6) {
   }
 }
 
+// ---------- separate parts (9.2) and A's delta form (9.3) ----------
+
+// What a model with separate parts holds, so that a test shows it reached what it names: the
+// elements whose part is the coarser one (k > 0) with a nonzero operand, and the parts' nonzero
+// zero points, over every layer's A, B and C.
+struct PartsReached {
+  size_t shifted = 0, zero_points = 0, tensors = 0;
+};
+PartsReached parts_reached(const core::QModel& q) {
+  PartsReached r;
+  for (size_t i = 0; i < q.config.n_layers; ++i)
+    for (const char* w : {"A", "B", "C"}) {
+      const core::QTensor& t = q.tensor("layers." + std::to_string(i) + "." + w);
+      if (!t.separate_parts) continue;
+      ++r.tensors;
+      EXPECT_TRUE(t.params.size() == 2 || t.params.size() == 2 * t.channels()) << w << ": two entries per channel";
+      for (size_t j = 0; j < t.size(); ++j) {
+        const quant::QuantParams& pp = t.params[qref::weight_entry(t, j)];
+        r.shifted += qref::part_exponent(pp.format, qref::weight_unit(t, j)) > 0 && t.q[j] != pp.zero_point;
+      }
+      for (const auto& pp : t.params) r.zero_points += pp.zero_point != 0;
+    }
+  return r;
+}
+
+// Separate parts on A, B and C, symmetric and asymmetric, per channel and per tensor, S4D and S5.
+TEST(QModelReference, SeparatePartsOnABAndCSymmetricAndAsymmetricPerChannelAndPerTensor) {
+  const std::tuple<LayerType, bool, quant::Scheme, Granularity, int, const char*> cases[] = {
+      {LayerType::S4D, true, quant::Scheme::Symmetric, Granularity::PerChannel, 8, "s4d_parts_sym_c"},
+      {LayerType::S4D, true, quant::Scheme::Asymmetric, Granularity::PerTensor, 7, "s4d_parts_asym_t"},
+      {LayerType::S5, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 8, "s5c_parts_asym_c"},
+      {LayerType::S5, false, quant::Scheme::Symmetric, Granularity::PerTensor, 6, "s5n_parts_sym_t"}};
+  for (const auto& [layer, conj, scheme, g, bits, name] : cases) {
+    Case k;
+    k.layer = layer;
+    k.conj_sym = conj;
+    k.prenorm = !conj;
+    k.mixing = conj ? Mixing::Glu : Mixing::HalfGlu2;
+    k.n_layers = layer == LayerType::S4D ? 2 : 1;
+    const PrecisionConfig p = with_parts(uniform(12), true, false, scheme, g, bits, name);
+    check_case(k, p, name);
+    const PartsReached r = parts_reached(build(k, p, name).q);
+    EXPECT_EQ(r.tensors, 3 * k.n_layers) << name;
+    EXPECT_GT(r.shifted, 0u) << name << ": no coarser part with a nonzero operand";
+    if (scheme == quant::Scheme::Asymmetric) {
+      EXPECT_GT(r.zero_points, 0u) << name << ": no part's zero point";
+    }
+  }
+}
+
+// A in delta form (parts shared): with the stored state, a static operand into xo and block
+// floating point (the update's third term is the stored state, not its narrowed operand).
+TEST(QModelReference, DeltaFormOnAWithTheStoredStateAStaticOperandAndBlockFloatingPoint) {
+  const std::tuple<LayerType, int, int, const char*> cases[] = {{LayerType::S4D, 0, 0, "s4d_delta_stored"},
+                                                                {LayerType::S4D, 8, 0, "s4d_delta_static"},
+                                                                {LayerType::S4D, 6, 3, "s4d_delta_blk3"},
+                                                                {LayerType::S5, 0, 0, "s5c_delta_stored"},
+                                                                {LayerType::S5, 7, 1, "s5c_delta_blk1"}};
+  for (const auto& [layer, op_bits, block, name] : cases) {
+    Case k;
+    k.layer = layer;
+    k.n_layers = 2;
+    k.mixing = layer == LayerType::S5 ? Mixing::HalfGlu1 : Mixing::Glu;
+    PrecisionConfig p = with_parts(uniform(12), false, true, quant::Scheme::Symmetric, Granularity::PerChannel, 10, name);
+    if (op_bits) p = with_operand(p, 16, op_bits, block, Rounding::HalfEven, Overflow::Saturate, name);
+    const Reached r = check_case(k, p, name);
+    if (block) {
+      EXPECT_GT(r.blocks_shifted, 0u) << name;
+    }
+    // the stored A is Lambda_bar - 1: every real part negative or zero (|Lambda_bar| < 1)
+    const core::QTensor& A = build(k, p, name).q.tensor("layers.0.A");
+    size_t negative = 0;
+    for (size_t j = 0; j < A.size(); j += 2) negative += A.q[j] < 0;
+    EXPECT_GT(negative, A.size() / 4) << name << ": A's real parts are not Lambda_bar - 1";
+  }
+}
+
+// Both together: separate parts on A, B and C and A in delta form, over S4D and S5, the stored
+// state, a static operand and block floating point, asymmetric parts.
+TEST(QModelReference, DeltaFormWithSeparatePartsStoredStaticAndBlockOperands) {
+  const std::tuple<LayerType, bool, quant::Scheme, Granularity, int, int, const char*> cases[] = {
+      {LayerType::S4D, true, quant::Scheme::Symmetric, Granularity::PerChannel, 0, 0, "s4d_dp_stored"},
+      {LayerType::S4D, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 8, 0, "s4d_dp_static_asym"},
+      {LayerType::S4D, true, quant::Scheme::Symmetric, Granularity::PerTensor, 6, 2, "s4d_dp_blk2"},
+      {LayerType::S5, true, quant::Scheme::Asymmetric, Granularity::PerTensor, 0, 0, "s5c_dp_stored_asym"},
+      {LayerType::S5, false, quant::Scheme::Symmetric, Granularity::PerChannel, 7, 0, "s5n_dp_static"},
+      {LayerType::S5, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 6, 3, "s5c_dp_blk3_asym"}};
+  for (const auto& [layer, conj, scheme, g, op_bits, block, name] : cases) {
+    Case k;
+    k.layer = layer;
+    k.conj_sym = conj;
+    k.d_input = 2;
+    k.norm = layer == LayerType::S5 && conj ? Norm::Batch : Norm::Layer;
+    k.gelu = op_bits ? QGelu::Hard : QGelu::Lut;
+    PrecisionConfig p = with_parts(uniform(12), true, true, scheme, g, 8, name);
+    if (op_bits) p = with_operand(p, 14, op_bits, block, Rounding::HalfUp, Overflow::Saturate, name);
+    const Reached r = check_case(k, p, name);
+    if (block) {
+      EXPECT_GT(r.blocks_shifted, 0u) << name;
+    }
+    const PartsReached pr = parts_reached(build(k, p, name).q);
+    EXPECT_GT(pr.shifted, 0u) << name;
+    if (scheme == quant::Scheme::Asymmetric) {
+      EXPECT_GT(pr.zero_points, 0u) << name;
+    }
+  }
+}
+
+// A 24-bit state with 16-bit separate parts and the delta form: the C-model's 128-bit path
+// (QLayerConsts::fast off) against the reference.
+TEST(QModelReference, DeltaFormWithSeparatePartsOnTheWidePath) {
+  for (const LayerType layer : {LayerType::S4D, LayerType::S5}) {
+    Case k;
+    k.layer = layer;
+    const std::string name = layer == LayerType::S4D ? "s4d_dp_wide" : "s5_dp_wide";
+    const PrecisionConfig p =
+        with_operand(with_parts(uniform(16), true, true, quant::Scheme::Symmetric, Granularity::PerChannel, 14, name), 24,
+                     16, 0, Rounding::HalfEven, Overflow::Saturate, name);
+    EXPECT_FALSE(core::QEngine(build(k, p, name).q).consts().layers[0].fast) << name << ": the 64-bit path";
+    check_case(k, p, name);
+  }
+}
+
 // ---------- not vacuous: the comparison fails when one bit of the model changes ----------
 
 // How many failures run_and_compare and expect_same_events report (intercepted, not recorded)
@@ -1170,6 +1313,40 @@ TEST(QModelReference, OneChangedCodeZeroPointOrOperandSettingFailsTheComparison)
       const std::string what = cn + (which == 0 ? " operand_bits + 1" : which == 1 ? " operand_block" : " no operand");
       EXPECT_GT(failures_of(act, q, what), 0u) << what << ": the comparison did not notice";
     }
+  }
+
+  // separate parts and the delta form: a part's shift, a part's zero point, the delta term
+  const Built dp = build(k,
+                         with_operand(with_parts(uniform(12), true, true, quant::Scheme::Asymmetric,
+                                                 Granularity::PerChannel, 8, "flip_parts"),
+                                      16, 6, 3, Rounding::HalfEven, Overflow::Saturate, "flip_parts"),
+                         "flip_parts");
+  EXPECT_EQ(failures_of(dp, dp.q, "unchanged parts"), 0u);
+  for (const char* w : {"A", "B", "C"}) {
+    const std::string tn = std::string("layers.0.") + w;
+    const core::QTensor& t = dp.q.tensor(tn);
+    // the first channel whose coarser part is shifted (k > 0): its shift one larger (its scale
+    // twice as coarse, still a power of two apart)
+    size_t coarse = t.params.size();
+    for (size_t e = 0; e < t.params.size() && coarse == t.params.size(); ++e)
+      if (qref::part_exponent(t.params[e].format, qref::weight_unit(t, (e / 2) * (t.size() / t.channels()))) > 0)
+        coarse = e;
+    ASSERT_LT(coarse, t.params.size()) << tn << ": no coarser part";
+    core::QModel q1 = dp.q;
+    q1.tensors.at(tn).params[coarse].format.scale.shift -= 1;
+    EXPECT_GT(failures_of(dp, q1, tn + " part shift"), 0u) << tn << " part shift: the comparison did not notice";
+    for (const size_t part : {coarse, coarse ^ 1}) {  // either part's zero point
+      core::QModel q2 = dp.q;
+      q2.tensors.at(tn).params[part].zero_point += 1;
+      EXPECT_GT(failures_of(dp, q2, tn + " part zero point"), 0u) << tn << " zero point of entry " << part;
+    }
+  }
+  {
+    core::QModel q3 = dp.q;  // the same codes, the update without the stored state
+    QuantizerSpec a = q3.precision.spec(Component::A);
+    a.delta = false;
+    q3.precision.set_quantized(Component::A, a);
+    EXPECT_GT(failures_of(dp, q3, "delta term dropped"), 0u) << "the delta term: the comparison did not notice";
   }
 
   const Built st = build(k, with_operand(uniform(12), 16, 8, 0, Rounding::HalfEven, Overflow::Saturate, "flip_static"),
