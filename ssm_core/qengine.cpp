@@ -33,10 +33,18 @@ double sc(const QuantParams& p) { return p.scale(); }
 
 // A weight tensor's multiplier operands: each stored code minus its channel's zero point (formed
 // at operand fetch; one bit wider than the code for an asymmetric tensor, the code itself for a
-// symmetric one).
-std::vector<int32_t> operands(const QTensor& t) {
+// symmetric one). With separate parts the operand (q - zp) 2^k holds the product shift: one that
+// does not fit 32 bits is refused (it would be truncated here).
+std::vector<int32_t> operands(const QTensor& t, const std::string& name = "") {
   std::vector<int32_t> out(t.size());
-  for (size_t i = 0; i < t.size(); ++i) out[i] = static_cast<int32_t>(t.operand(i));
+  for (size_t i = 0; i < t.size(); ++i) {
+    const int64_t w = t.operand(i);
+    if (w < INT32_MIN || w > INT32_MAX)
+      throw InputError("quantize: the operand (q - zp) 2^k of " + name + " element " + std::to_string(i) + " is " +
+                       std::to_string(w) + ", beyond 32 bits (its part shift k is " + std::to_string(t.part_shift(i)) +
+                       "); give it fewer bits or shared parts");
+    out[i] = static_cast<int32_t>(w);
+  }
   return out;
 }
 
@@ -72,9 +80,9 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
   auto wmag = [](const QTensor& t) {
     int w = 0, shift = 0;
     for (const auto& q : t.params) w = std::max(w, q.format.width - (q.format.is_signed ? 1 : 0));
-    if (t.separate_parts)  // times the coarser part's product shift
+    if (t.separate_parts)  // times the coarser part's product shift (operands() refuses more than 32 bits)
       for (size_t i = 0; i < t.size(); ++i) shift = std::max(shift, t.part_shift(i));
-    return int64_t{1} << (w + shift);
+    return int64_t{1} << std::min(w + shift, 31 + (t.separate_parts ? 0 : 32));
   };
   // the state operand times 2^e: the stored state's bound (block floating point: plus half a step
   // of its rounding, below twice the bound)
@@ -120,7 +128,7 @@ void ssm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLa
   const bool s5 = mc.layer == LayerType::S5;
   const QTensor &A = m.tensor(p + "A"), &B = m.tensor(p + "B"), &C = m.tensor(p + "C"), &D = m.tensor(p + "D");
   const size_t nA = A.size() / 2;
-  const std::vector<int32_t> a = operands(A), b = operands(B), c = operands(C);
+  const std::vector<int32_t> a = operands(A, p + "A"), b = operands(B, p + "B"), c = operands(C, p + "C");
   for (size_t k = 0; k < nA; ++k) {
     Ly.Ar.push_back(a[2 * k]);
     Ly.Ai.push_back(a[2 * k + 1]);

@@ -114,8 +114,11 @@ QModel load_qmodel(const std::filesystem::path& path) {
         if (t.params.size() != per && t.params.size() != per * t.channels())
           throw InputError("tensor '" + name + "': " + std::to_string(t.params.size()) + " quantizer entries for " +
                            std::to_string(t.channels()) + " channels" + (per == 2 ? " with separate parts" : ""));
-        if (t.separate_parts)
-          for (size_t i = 0; i < t.q.size(); ++i) (void)t.part_shift(i);  // throws unless a power of two
+        if (t.separate_parts) try {  // each channel's two part scales a power of two apart
+            for (size_t i = 0; i < t.q.size(); ++i) (void)t.part_shift(i);
+          } catch (const InputError& e) {
+            throw InputError("tensor '" + name + "': " + e.what());
+          }
         m.tensors[name] = std::move(t);
       } else if (k != "format" && k != "precision" && k != "gelu" && k.rfind("model.", 0) != 0 &&
                  k.rfind(kSaturated, 0) != 0) {  // the counts are read below, once every tensor is

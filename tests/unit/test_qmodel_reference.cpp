@@ -1243,6 +1243,32 @@ TEST(QModelReference, DeltaFormWithSeparatePartsOnTheWidePath) {
   }
 }
 
+// The operand (q - zp) 2^k holds the part shift: 23-bit A parts shifted by several bits pass 2^26
+// (the C-model keeps operands in 32 bits; the wide path against the reference); with 32-bit parts
+// the operands pass 2^31 and the C-model refuses the model, naming the tensor, instead of
+// truncating them.
+TEST(QModelReference, SeparatePartsWithOperandsNear32BitsMatchAndBeyondAreRefused) {
+  Case k;
+  const std::string name = "parts_wide";
+  auto config = [&](int bits) {
+    return with_operand(with_parts(uniform(16), true, true, quant::Scheme::Symmetric, Granularity::PerChannel, bits, name),
+                        28, 16, 0, Rounding::HalfEven, Overflow::Saturate, name);
+  };
+  const Built b = build(k, config(21), name);
+  int64_t largest = 0;
+  const core::QTensor& A = b.q.tensor("layers.0.A");
+  for (size_t j = 0; j < A.size(); ++j) largest = std::max(largest, std::abs(A.operand(j)));
+  EXPECT_GT(largest, int64_t{1} << 26) << largest;
+  check_case(k, config(21), name);
+  try {
+    const core::QEngine engine(build(k, config(30), name).q);
+    ADD_FAILURE() << "no InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("layers.0.A"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("beyond 32 bits"), std::string::npos) << e.what();
+  }
+}
+
 // ---------- not vacuous: the comparison fails when one bit of the model changes ----------
 
 // How many failures run_and_compare and expect_same_events report (intercepted, not recorded)
@@ -1390,3 +1416,4 @@ TEST(QModelReference, LayerNormOfEqualFeaturesWithEpsilonTermZero) {
   quant::SaturationCounters counters;
   run_and_compare(b, {}, "ln_equal_features", ref_events, counters);
 }
+

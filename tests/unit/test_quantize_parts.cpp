@@ -1,0 +1,394 @@
+// PTQ's separate parts and A's delta form (docs/fixed_point.md 9.2 "Separate parts", 9.3 "Delta
+// form"): the coarser part's scale is the finer one times the smallest power of two not below its
+// calibrated scale, the finer keeps its calibrated scale, the coarser zero point is re-rounded to
+// the new scale; delta form stores Lambda_bar - 1 (real parts only); the quantized model's file keeps
+// both and refuses part scales that are not a power of two apart.
+#include <gtest/gtest.h>
+
+#include <boost/multiprecision/cpp_int.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "quant/errors.hpp"
+#include "quant/precision.hpp"
+#include "quant/quantizer.hpp"
+#include "ssm_core/checkpoint.hpp"
+#include "ssm_core/model.hpp"
+#include "ssm_core/qmodel.hpp"
+#include "tests/support/qmodel_fixtures.hpp"
+#include "tests/support/testing.hpp"
+
+using namespace ssmsim;
+using boost::multiprecision::cpp_int;
+using core::QTensor;
+using quant::Component;
+using quant::Format;
+using quant::Granularity;
+using quant::PrecisionConfig;
+using quant::QuantizerSpec;
+using quant::QuantParams;
+using quant::ScaleKind;
+using quant::Scheme;
+
+namespace {
+
+PrecisionConfig with(const QuantizerSpec& s, Component c) {
+  PrecisionConfig p;
+  for (auto k : quant::all_components()) {
+    QuantizerSpec d;
+    d.bits = k == Component::bias ? 32 : 12;
+    p.set_quantized(k, d);
+  }
+  p.set_quantized(c, s);
+  p.set_name("parts");
+  p.validate();
+  return p;
+}
+
+// A scale mult 2^-shift as the exact rational n / d.
+void exact(const Format& f, cpp_int& n, cpp_int& d) {
+  n = f.scale.mult;
+  d = 1;
+  if (f.scale.shift >= 0) d = cpp_int(1) << f.scale.shift;
+  else n <<= -f.scale.shift;
+}
+// a <= b, exactly.
+bool not_above(const Format& a, const Format& b) {
+  cpp_int an, ad, bn, bd;
+  exact(a, an, ad);
+  exact(b, bn, bd);
+  return an * bd <= bn * ad;
+}
+// f 2^k as a format (the same multiplier, the shift lowered by k).
+Format times_pow2(Format f, int k) {
+  f.scale.shift -= k;
+  return f;
+}
+
+// Complex data [channels, n, 2]: per channel, the real parts at magnitude re_mag[c], the
+// imaginary at im_mag[c] (uniform in [-m, m], shifted by `offset` of the magnitude for asymmetric
+// ranges); a magnitude 0 leaves the part zero.
+std::vector<double> complex_data(const std::vector<double>& re_mag, const std::vector<double>& im_mag, size_t n,
+                                 double offset, const std::string& seed) {
+  auto rng = ssmsim::testing::seeded_rng(seed);
+  std::uniform_real_distribution<double> ud(-1.0, 1.0);
+  std::vector<double> d;
+  for (size_t c = 0; c < re_mag.size(); ++c)
+    for (size_t j = 0; j < n; ++j) {
+      d.push_back(re_mag[c] * (ud(rng) + offset));
+      d.push_back(im_mag[c] * (ud(rng) - offset));
+    }
+  return d;
+}
+
+// Section 9.2 for one tensor quantized with separate parts, against each part's own calibration.
+// Returns how many channels had k > 0 and how many re-rounded zero points moved.
+struct Seen {
+  size_t shifted = 0, imag_finer = 0, zp_moved = 0, equal = 0, recalibrated = 0;
+};
+Seen check_parts(const std::vector<double>& data, size_t channels, const QuantizerSpec& spec, const QTensor& t) {
+  Seen seen;
+  const size_t per = data.size() / channels, n = per / 2;
+  EXPECT_TRUE(t.separate_parts);
+  EXPECT_EQ(t.params.size(), 2 * channels);
+  EXPECT_EQ(t.groups(), channels);
+  const int64_t qmax = (int64_t{1} << spec.bits) - 1;
+  for (size_t g = 0; g < channels; ++g) {
+    SCOPED_TRACE("channel " + std::to_string(g));
+    QuantParams cal[2];
+    for (int r = 0; r < 2; ++r) {
+      std::vector<double> v;
+      for (size_t j = 0; j < n; ++j) v.push_back(data[g * per + 2 * j + r]);
+      cal[r] = quant::calibrate(spec, v.data(), 1, n)[0];
+    }
+    const int fine = not_above(cal[0].format, cal[1].format) ? 0 : 1, coarse = 1 - fine;  // re when equal
+    const QuantParams &pf = t.params[2 * g + fine], &pc = t.params[2 * g + coarse];
+    // the finer keeps its calibration
+    EXPECT_TRUE(pf == cal[fine]) << pf.to_string() << " vs " << cal[fine].to_string();
+    // the coarser: the finer's multiplier, its shift lowered by the smallest k >= 0 with
+    // f 2^k >= c (exactly)
+    EXPECT_EQ(pc.format.scale.mult, pf.format.scale.mult);
+    EXPECT_EQ(pc.format.width, pf.format.width);
+    EXPECT_EQ(pc.format.is_signed, pf.format.is_signed);
+    const int k = pf.format.scale.shift - pc.format.scale.shift;
+    EXPECT_GE(k, 0);
+    EXPECT_TRUE(not_above(cal[coarse].format, pc.format)) << "f 2^k below the calibrated scale";
+    if (k > 0) {
+      EXPECT_FALSE(not_above(cal[coarse].format, times_pow2(pf.format, k - 1))) << "a smaller k holds";
+    }
+    EXPECT_EQ(pc.rounding, cal[coarse].rounding);
+    EXPECT_EQ(pc.overflow, cal[coarse].overflow);
+    // the coarser zero point: its calibrated real offset re-rounded to the new scale
+    const int64_t zp = std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(static_cast<double>(cal[coarse].zero_point) *
+                                                                               cal[coarse].scale() / pc.scale())),
+                                           0, qmax);
+    EXPECT_EQ(pc.zero_point, spec.scheme == Scheme::Symmetric ? 0 : zp);
+    seen.zp_moved += pc.zero_point != cal[coarse].zero_point;
+    seen.recalibrated += !(pc.format == cal[coarse].format);
+    seen.shifted += k > 0;
+    seen.imag_finer += fine == 1;
+    seen.equal += cal[0].format == cal[1].format;
+    // the unit and the operand (q - zp) 2^k; every code quantized with its part's parameters
+    EXPECT_DOUBLE_EQ(t.unit(g), pf.scale());
+    for (size_t j = 0; j < n; ++j)
+      for (int r = 0; r < 2; ++r) {
+        const size_t i = g * per + 2 * j + r;
+        const QuantParams& p = t.params[2 * g + r];
+        EXPECT_EQ(t.param_index(i), 2 * g + r);
+        EXPECT_EQ(t.part_shift(i), r == coarse ? k : 0);
+        EXPECT_EQ(t.q[i], quant::quantize(data[i], p)) << "element " << i;
+        EXPECT_EQ(t.operand(i), (t.q[i] - p.zero_point) * (int64_t{1} << t.part_shift(i)));
+        if (spec.scheme == Scheme::Symmetric) {  // maxabs: no clipping, within half a step of the part
+          EXPECT_LE(std::fabs(static_cast<double>(t.operand(i)) * t.unit(g) - data[i]), 0.5 * p.scale()) << i;
+        }
+      }
+  }
+  return seen;
+}
+
+}  // namespace
+
+// Per channel: channels whose imaginary parts are 2.3, 1, 1/3.1, 40 and 1e-3 times the real
+// ones (so both parts are the coarser somewhere), symmetric and asymmetric, dyadic and
+// power-of-two scales, and an 8-bit multiplier.
+TEST(QuantizeParts, TheCoarserScaleIsTheFinerTimesTheSmallestPowerOfTwoNotBelowItsCalibration) {
+  const std::vector<double> re{0.5, 0.7, 0.31, 0.02, 3.0}, im{1.15, 0.7, 0.1, 0.8, 0.003};
+  for (const Scheme scheme : {Scheme::Symmetric, Scheme::Asymmetric})
+    for (const ScaleKind sk : {ScaleKind::Dyadic, ScaleKind::Pow2})
+      for (const int sb : {16, 8}) {
+        if (sk == ScaleKind::Pow2 && sb != 16) continue;
+        QuantizerSpec s;
+        s.bits = 8;
+        s.scheme = scheme;
+        s.scale = sk;
+        s.scale_bits = sb;
+        s.granularity = Granularity::PerChannel;
+        s.separate_parts = true;
+        const std::string name = quant::to_string(scheme) + "_" + quant::to_string(sk) + std::to_string(sb);
+        SCOPED_TRACE(name);
+        const std::vector<double> d = complex_data(re, im, 9, scheme == Scheme::Asymmetric ? 0.4 : 0.0, name);
+        const QTensor t = core::quantize_tensor(d, {5, 9, 2}, Component::B, with(s, Component::B));
+        const Seen seen = check_parts(d, 5, s, t);
+        EXPECT_GE(seen.shifted, 3u);
+        EXPECT_GE(seen.imag_finer, 2u);
+        // a power-of-two calibration is already f 2^k: the coarser part keeps it, zero point too
+        if (scheme == Scheme::Asymmetric && sk == ScaleKind::Dyadic) {
+          EXPECT_GT(seen.zp_moved, 0u) << "no zero point re-rounded";
+        }
+        if (sk == ScaleKind::Pow2) {
+          EXPECT_EQ(seen.zp_moved, 0u);
+          EXPECT_EQ(seen.recalibrated, 0u);
+        }
+      }
+}
+
+// Per tensor: two quantizers for the whole tensor; equal parts: the same format, k = 0, the real
+// part the unit.
+TEST(QuantizeParts, PerTensorGivesTwoEntriesAndEqualPartsShareTheirScale) {
+  QuantizerSpec s;
+  s.bits = 10;
+  s.scheme = Scheme::Asymmetric;
+  s.separate_parts = true;
+  const std::vector<double> d = complex_data({0.2, 0.25, 0.3}, {2.0, 1.5, 0.9}, 6, 0.3, "parts_tensor");
+  const QTensor t = core::quantize_tensor(d, {3, 6, 2}, Component::C, with(s, Component::C));
+  ASSERT_EQ(t.params.size(), 2u);
+  const Seen seen = check_parts(d, 1, s, t);
+  EXPECT_EQ(seen.shifted, 1u);
+  EXPECT_EQ(t.unit(2), t.params[0].scale());  // any channel: the tensor's unit
+
+  s.scheme = Scheme::Symmetric;
+  std::vector<double> same = complex_data({0.4}, {0.4}, 8, 0.0, "parts_same");
+  for (size_t j = 0; j < same.size(); j += 2) same[j + 1] = -same[j];  // |re| and |im| alike
+  const QTensor e = core::quantize_tensor(same, {1, 8, 2}, Component::A, with(s, Component::A));
+  EXPECT_TRUE(e.params[0] == e.params[1]);
+  EXPECT_EQ(check_parts(same, 1, s, e).equal, 1u);
+  for (size_t i = 0; i < e.size(); ++i) EXPECT_EQ(e.part_shift(i), 0);
+}
+
+// A part of zeros (M = 0: scale 1, section 6) is the coarser part; its codes and operands are 0
+// and the other part keeps its calibrated scale, however far apart the two are.
+TEST(QuantizeParts, APartOfZerosHasZeroOperandsAndLeavesTheOtherItsScale) {
+  QuantizerSpec s;
+  s.bits = 16;
+  s.granularity = Granularity::PerChannel;
+  s.separate_parts = true;
+  for (const double mag : {0.5, 1e-9}) {
+    const std::vector<double> d = complex_data({mag, mag}, {0.0, 0.0}, 5, 0.0, "parts_zero");
+    const QTensor t = core::quantize_tensor(d, {2, 5, 2}, Component::C, with(s, Component::C));
+    check_parts(d, 2, s, t);
+    for (size_t i = 1; i < t.size(); i += 2) EXPECT_EQ(t.operand(i), 0) << i;
+  }
+}
+
+// ---------- delta form ----------
+
+namespace {
+
+core::FloatCheckpoint small_checkpoint(core::LayerType layer, const std::string& seed) {
+  core::ModelConfig c;
+  c.layer = layer;
+  c.d_input = 1;
+  c.d_output = 3;
+  c.H = 4;
+  c.N = 8;
+  c.P = 8;
+  c.n_layers = 1;
+  const core::Model model(c);
+  auto rng = ssmsim::testing::seeded_rng(seed);
+  const std::vector<double> p = model.init(rng());
+  return core::FloatCheckpoint{c, std::vector<float>(p.begin(), p.end()), {}};
+}
+
+core::QModel ptq(const core::FloatCheckpoint& ck, const PrecisionConfig& prec, bool stable_a = false) {
+  auto rng = ssmsim::testing::seeded_rng("parts_ptq");
+  const core::SequenceSet set = ssmsim::testing::random_set(4, 12, rng);
+  core::PtqOptions opt;
+  opt.calib = 4;
+  opt.stable_a = stable_a;
+  return core::quantize_ptq(ck, prec, set, opt);
+}
+
+// Lambda_bar of layer 0 in double, interleaved (re, im).
+std::vector<double> lambda_bar(const core::FloatCheckpoint& ck) {
+  const core::Model model(ck.config);
+  const std::vector<double> pd(ck.params.begin(), ck.params.end());
+  core::Model::Prepared<double> pr;
+  model.prepare(pd.data(), pr);
+  std::vector<double> out;
+  const auto& Lr = ck.config.layer == core::LayerType::S5 ? pr.s5[0].Lr : pr.s4d[0].Lr;
+  const auto& Li = ck.config.layer == core::LayerType::S5 ? pr.s5[0].Li : pr.s4d[0].Li;
+  for (size_t m = 0; m < Lr.size(); ++m) {
+    out.push_back(Lr[m]);
+    out.push_back(Li[m]);
+  }
+  return out;
+}
+
+}  // namespace
+
+// Delta form stores D = Lambda_bar - 1: 1 subtracted from every real part, none from the
+// imaginary ones; the codes are exactly those of quantizing that tensor (with or without separate
+// parts), and the direct form's A is Lambda_bar itself.
+TEST(QuantizeParts, DeltaFormSubtractsOneFromTheRealPartsOnly) {
+  for (const core::LayerType layer : {core::LayerType::S4D, core::LayerType::S5})
+    for (const bool separate : {false, true}) {
+      SCOPED_TRACE(std::string(layer == core::LayerType::S5 ? "S5" : "S4D") + (separate ? " separate" : " shared"));
+      const core::FloatCheckpoint ck = small_checkpoint(layer, "delta_form");
+      const std::vector<double> L = lambda_bar(ck);
+      QuantizerSpec s;
+      s.bits = 12;
+      s.granularity = Granularity::PerChannel;
+      s.separate_parts = separate;
+      PrecisionConfig direct = with(s, Component::A);
+      s.delta = true;
+      PrecisionConfig delta = with(s, Component::A);
+      const core::QModel qd = ptq(ck, delta), q0 = ptq(ck, direct);
+      const QTensor &A = qd.tensor("layers.0.A"), &A0 = q0.tensor("layers.0.A");
+      std::vector<double> D = L;
+      for (size_t j = 0; j < D.size(); j += 2) D[j] -= 1.0;
+      const QTensor want = core::quantize_tensor(D, A.shape, Component::A, delta);
+      const QTensor want0 = core::quantize_tensor(L, A0.shape, Component::A, direct);
+      EXPECT_EQ(A.q, want.q);
+      EXPECT_TRUE(A.params == want.params);
+      EXPECT_EQ(A0.q, want0.q);
+      EXPECT_EQ(A.separate_parts, separate);
+      const size_t per = A.size() / A.channels();
+      for (size_t i = 0; i < A.size(); ++i) {
+        const size_t c = i / per;
+        const double v = static_cast<double>(A.operand(i)) * A.unit(c);
+        const double step = A.params[A.param_index(i)].scale();
+        EXPECT_LE(std::fabs(v - D[i]), 0.5 * step) << i;
+        if (i % 2 == 0) {
+          EXPECT_LT(v, 0.0) << "a real part of Lambda_bar - 1 at " << i;
+        }
+      }
+    }
+}
+
+// quantize.stable_a moves codes of one shared scale inside the unit circle: it does not apply to
+// A in delta form or with separate parts, and says so.
+TEST(QuantizeParts, StableAIsRefusedWithDeltaFormOrSeparateParts) {
+  const core::FloatCheckpoint ck = small_checkpoint(core::LayerType::S4D, "stable_a");
+  for (const int which : {0, 1}) {
+    QuantizerSpec s;
+    s.bits = 8;
+    (which == 0 ? s.delta : s.separate_parts) = true;
+    try {
+      ptq(ck, with(s, Component::A), true);
+      ADD_FAILURE() << "no InputError";
+    } catch (const InputError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("quantize.stable_a"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("delta form or with separate parts"), std::string::npos) << msg;
+    }
+  }
+}
+
+// ---------- the file ----------
+
+// save_qmodel / load_qmodel keep separate_parts, both entries per channel and A's form (in the
+// precision), and give the same logits; a file whose part scales are not a power of two apart, or
+// with one entry per channel where separate parts need two, is refused naming the tensor.
+TEST(QuantizeParts, TheQuantizedModelFileKeepsSeparatePartsAndRefusesScalesNotAPowerOfTwoApart) {
+  const core::FloatCheckpoint ck = ssmsim::testing::embedded_checkpoint();
+  auto rng = ssmsim::testing::seeded_rng("parts_file");
+  const core::SequenceSet set = ssmsim::testing::random_set(8, 40, rng);
+  PrecisionConfig prec = with(QuantizerSpec{}, Component::x);
+  for (const Component c : {Component::A, Component::B, Component::C}) {
+    QuantizerSpec s;
+    s.bits = 8;
+    s.scheme = c == Component::B ? Scheme::Asymmetric : Scheme::Symmetric;
+    s.granularity = c == Component::C ? Granularity::PerTensor : Granularity::PerChannel;
+    s.separate_parts = true;
+    s.delta = c == Component::A;
+    prec.set_quantized(c, s);
+  }
+  prec.validate();
+  core::PtqOptions opt;
+  opt.calib = 8;
+  const core::QModel q = core::quantize_ptq(ck, prec, set, opt);
+  const auto dir = ssmsim::testing::scratch_dir("parts_file");
+  core::save_qmodel(dir / "q.safetensors", q);
+  const core::QModel back = core::load_qmodel(dir / "q.safetensors");
+  EXPECT_TRUE(back.precision == q.precision);
+  EXPECT_TRUE(back.precision.spec(Component::A).delta);
+  EXPECT_TRUE(back.precision.spec(Component::C).separate_parts);
+  ASSERT_EQ(back.tensors.size(), q.tensors.size());
+  size_t separate = 0;
+  for (const auto& [name, t] : q.tensors) {
+    const QTensor& b = back.tensor(name);
+    EXPECT_EQ(b.q, t.q) << name;
+    EXPECT_TRUE(b.params == t.params) << name;
+    EXPECT_EQ(b.separate_parts, t.separate_parts) << name;
+    separate += t.separate_parts;
+  }
+  EXPECT_EQ(separate, 3 * q.config.n_layers);
+  core::Chunk ch;
+  ch.L = set.length;
+  for (size_t l = 0; l < 4; ++l) ch.x[l] = set.input(l);
+  quant::SaturationCounters s1, s2;
+  const core::QEngine e1(q), e2(back);
+  auto w1 = e1.make_workspace(), w2 = e2.make_workspace();
+  EXPECT_EQ(e1.run_chunk(ch, *w1, s1).logits, e2.run_chunk(ch, *w2, s2).logits);
+
+  auto refused = [&](const std::string& what, core::QModel bad, const std::vector<std::string>& mentions) {
+    SCOPED_TRACE(what);
+    core::save_qmodel(dir / "bad.safetensors", bad);
+    try {
+      core::load_qmodel(dir / "bad.safetensors");
+      ADD_FAILURE() << "no InputError";
+    } catch (const InputError& e) {
+      for (const auto& m : mentions) EXPECT_NE(std::string(e.what()).find(m), std::string::npos) << m << " in " << e.what();
+    }
+  };
+  core::QModel bad = q;
+  bad.tensors.at("layers.0.B").params[3].format.scale.mult += 1;  // channel 1's imaginary part
+  refused("part scales 3 apart", bad, {"layers.0.B", "not a power of two apart"});
+  bad = q;
+  bad.tensors.at("layers.0.C").params.pop_back();
+  refused("one entry for the tensor", bad, {"layers.0.C", "1 quantizer entries", "separate parts"});
+}
