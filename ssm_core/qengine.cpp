@@ -31,20 +31,13 @@ struct LaneEv {
 
 double sc(const QuantParams& p) { return p.scale(); }
 
-// A weight tensor's multiplier operands: each stored code minus its channel's zero point (formed
-// at operand fetch; one bit wider than the code for an asymmetric tensor, the code itself for a
-// symmetric one). With separate parts the operand (q - zp) 2^k holds the product shift: one that
-// does not fit 32 bits is refused (it would be truncated here).
+// A weight tensor's multiplier operands: each stored code minus its channel's zero point (one bit
+// wider when asymmetric), times 2^k with separate parts; one beyond 32 bits is refused, not truncated.
 std::vector<int32_t> operands(const QTensor& t, const std::string& name = "") {
   std::vector<int32_t> out(t.size());
-  for (size_t i = 0; i < t.size(); ++i) {
-    const int64_t w = t.operand(i);
-    if (w < INT32_MIN || w > INT32_MAX)
-      throw InputError("quantize: the operand (q - zp) 2^k of " + name + " element " + std::to_string(i) + " is " +
-                       std::to_string(w) + ", beyond 32 bits (its part shift k is " + std::to_string(t.part_shift(i)) +
-                       "); give it fewer bits or shared parts");
-    out[i] = static_cast<int32_t>(w);
-  }
+  for (size_t i = 0; i < t.size(); ++i)
+    if ((out[i] = static_cast<int32_t>(t.operand(i))) != t.operand(i))
+      throw InputError("quantize: " + name + ": an operand (q - zp) 2^k beyond 32 bits; fewer bits or shared parts");
   return out;
 }
 
