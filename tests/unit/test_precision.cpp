@@ -664,6 +664,52 @@ TEST(PrecisionConfig, ActivationOperandsAreBlockFloatingPointOnTheFourMultiplied
   }
 }
 
+// `parts` (shared, separate) on the complex weights A, B and C only; `form` (direct, delta) on A
+// only (docs/fixed_point.md 6, 9.2, 9.3); a bad value names the key and the allowed values; both
+// round-trip through YAML and leave the defaults' other settings alone.
+TEST(PrecisionConfig, PartsOnlyOnTheComplexWeightsAndFormOnlyOnA) {
+  const auto p = parse("components: {A: {bits: 8, parts: separate, form: delta}, B: {bits: 8, parts: separate},"
+                       " C: {bits: 8, parts: shared}}");
+  EXPECT_TRUE(p.spec(Component::A).separate_parts);
+  EXPECT_TRUE(p.spec(Component::A).delta);
+  EXPECT_TRUE(p.spec(Component::B).separate_parts);
+  EXPECT_FALSE(p.spec(Component::B).delta);
+  EXPECT_FALSE(p.spec(Component::C).separate_parts);
+  EXPECT_EQ(PrecisionConfig::from_yaml(p.to_yaml()), p);
+  EXPECT_EQ(PrecisionConfig::from_yaml(YAML::Load(p.to_yaml_string())), p);
+  EXPECT_EQ(p.to_yaml()["components"]["A"]["parts"].as<std::string>(), "separate");
+  EXPECT_EQ(p.to_yaml()["components"]["A"]["form"].as<std::string>(), "delta");
+  // the defaults are not written
+  const auto plain = parse("components: {A: {bits: 8, parts: shared, form: direct}}");
+  EXPECT_FALSE(plain.spec(Component::A).separate_parts || plain.spec(Component::A).delta);
+  EXPECT_FALSE(plain.to_yaml()["components"]["A"]["parts"].IsDefined());
+  EXPECT_FALSE(plain.to_yaml()["components"]["A"]["form"].IsDefined());
+  // a spec differing only in parts or form is another spec
+  QuantizerSpec s = p.spec(Component::C), t = s;
+  t.separate_parts = true;
+  EXPECT_FALSE(s == t);
+  t = s;
+  t.delta = true;
+  EXPECT_FALSE(s == t);
+
+  for (const char* c : {"D", "x", "act", "encoder", "decoder", "mixing", "norm", "bias", "ssm_in", "pool"})
+    expect_config_error(std::string("components: {") + c + ": {bits: 16, parts: separate}}",
+                        std::string("precision.components.") + c + ".parts", "separate",
+                        {"only to the complex weights A, B and C"});
+  for (const char* c : {"B", "C", "D", "x", "act", "encoder"})
+    expect_config_error(std::string("components: {") + c + ": {bits: 16, form: delta}}",
+                        std::string("precision.components.") + c + ".form", "delta", {"only to A"});
+  expect_config_error("components: {A: {bits: 8, parts: split}}", "precision.components.A.parts", "split",
+                      {"shared", "separate"});
+  expect_config_error("components: {A: {bits: 8, form: delta_1}}", "precision.components.A.form", "delta_1",
+                      {"direct", "delta"});
+  expect_config_error("components: {B: {bits: 8, parts: 2}}", "precision.components.B.parts", "2",
+                      {"shared", "separate"});
+  // per component, never inherited from the defaults
+  expect_config_error("defaults: {parts: separate}", "precision.defaults.parts", "separate", {"only in a component"});
+  expect_config_error("defaults: {form: delta}", "precision.defaults.form", "delta", {"only in a component"});
+}
+
 TEST(Components, HaveFixedNamesThatParseBack) {
   EXPECT_EQ(all_components().size(), static_cast<size_t>(kNumComponents));
   for (Component c : all_components()) {
