@@ -399,3 +399,160 @@ TEST(Qat, ViewDequantizesAsymmetricWeightsAsCodeMinusZeroPointTimesScale) {
     ASSERT_EQ(k.Bi[m], dq(B, 2 * m + 1)) << m;
   }
 }
+
+// ---------- separate parts and A's delta form (docs/fixed_point.md 9.2, 9.3) ----------
+
+namespace {
+
+// zero_points_and_operand(block) with separate parts on A, B and C (asymmetric, per channel) and A
+// in delta form.
+PrecisionConfig delta_and_parts(int block) {
+  PrecisionConfig p = zero_points_and_operand(block);
+  for (const Component c : {Component::A, Component::B, Component::C}) {
+    ssmsim::quant::QuantizerSpec s = p.spec(c);
+    s.separate_parts = true;
+    s.delta = c == Component::A;
+    p.set_quantized(c, s);
+  }
+  p.validate();
+  return p;
+}
+
+// The dequantized operand of element i, computed here from the parts' formats exactly:
+// (q - zp) 2^k f with f the finer of the channel's two scales, plus `re_offset` on real parts.
+float dq_parts(const QTensor& t, size_t i, double re_offset = 0.0) {
+  const size_t g = t.groups() == 1 ? 0 : i / (t.size() / t.groups());
+  const auto& own = t.params[2 * g + i % 2].format.scale;
+  const auto& re = t.params[2 * g].format.scale;
+  const auto& im = t.params[2 * g + 1].format.scale;
+  const double sre = std::ldexp(static_cast<double>(re.mult), -re.shift);
+  const double sim = std::ldexp(static_cast<double>(im.mult), -im.shift);
+  const double f = std::min(sre, sim);
+  const double k = std::log2(std::ldexp(static_cast<double>(own.mult), -own.shift) / f);
+  EXPECT_EQ(k, std::floor(k)) << "part scales not a power of two apart";
+  const double w = static_cast<double>(t.q[i] - t.params[2 * g + i % 2].zero_point) * std::exp2(k);
+  return static_cast<float>(w * f + (i % 2 == 0 ? re_offset : 0.0));
+}
+
+}  // namespace
+
+// With A in delta form and separate parts on A, B and C (and zero points, a narrowed state
+// operand): what QAT quantizes at every step is the PTQ model, its forward pass gives the logits of
+// QEngine on the model read back from its file and of the reference model, and one step's
+// gradient is finite and reaches the SSM's parameters.
+TEST(Qat, DeltaFormWithSeparatePartsForwardIsTheCModelAndItsGradientIsFinite) {
+  const Workload w = pulse_workload(5);
+  for (const int block : {0, 3}) {
+    const std::string name = block == 0 ? "static operand" : "block operand";
+    const ModelConfig config = small_model(block == 0 ? Norm::Layer : Norm::Batch);
+    const FloatCheckpoint ck = initialised(config, 41 + block);
+    const Model model(ck.config);
+    const PrecisionConfig prec = delta_and_parts(block);
+    PtqOptions opt;
+    opt.calib = 64;
+    const QModel ptq = quantize_ptq(ck, prec, w.train, opt);
+    for (const char* t : {"layers.0.A", "layers.0.B", "layers.0.C"}) EXPECT_TRUE(ptq.tensor(t).separate_parts) << t;
+    const QModel step = quantize_weights(ck.config, ck.params, prec, ptq.points, opt.gelu);
+    for (const auto& [tname, t] : ptq.tensors) {
+      EXPECT_EQ(step.tensor(tname).q, t.q) << name << " " << tname;
+      EXPECT_TRUE(step.tensor(tname).params == t.params) << name << " " << tname;
+      EXPECT_EQ(step.tensor(tname).separate_parts, t.separate_parts) << name << " " << tname;
+    }
+    const auto file = ssmsim::testing::scratch_dir("qat_delta_parts") / ("q" + std::to_string(block) + ".safetensors");
+    save_qmodel(file, ptq);
+    const QModel loaded = load_qmodel(file);
+    const QEngine qat_engine(step), eval_engine(loaded);
+    const QatView view = qat_view(model, ck.params, step);
+    const ssmsim::testing::qref::Reference ref(loaded);
+    std::vector<float> g(ck.params.size(), 0.f);
+    std::set<int64_t> distinct;
+    for (size_t c = 0; c < 2; ++c) {
+      std::vector<size_t> idx(kLanes);
+      for (size_t i = 0; i < kLanes; ++i) idx[i] = c * kLanes + i;
+      const Chunk ch = make_chunk(w.test, idx.data(), kLanes);
+      auto q1 = qat_engine.make_workspace(), q2 = eval_engine.make_workspace();
+      auto ws = make_workspace<float>();
+      std::vector<int64_t> qat_logits;
+      const double loss = qat_chunk(model, view, qat_engine, ch, *q1, *ws, g.data(), nullptr, &qat_logits);
+      EXPECT_TRUE(std::isfinite(loss)) << name;
+      ssmsim::quant::SaturationCounters sat;
+      ASSERT_EQ(qat_logits, eval_engine.run_chunk(ch, *q2, sat).logits) << name << " chunk " << c;
+      const size_t classes = ck.config.d_output;
+      for (size_t i = 0; i < kLanes; ++i) {
+        const auto first = qat_logits.begin() + static_cast<std::ptrdiff_t>(i * classes);
+        EXPECT_EQ(std::vector<int64_t>(first, first + static_cast<std::ptrdiff_t>(classes)),
+                  ref.run(w.test.input(idx[i]), w.test.length).logits)
+            << name << " chunk " << c << " lane " << i << ": the reference's logits";
+      }
+      distinct.insert(qat_logits.begin(), qat_logits.end());
+    }
+    EXPECT_GT(distinct.size(), 8u) << name << ": the logits are (nearly) constant";
+    for (size_t i = 0; i < g.size(); ++i) ASSERT_TRUE(std::isfinite(g[i])) << name << " gradient " << i;
+    for (const char* p : {"s4_layers.0.kernel.log_dt", "s4_layers.0.kernel.A_imag", "s4_layers.0.kernel.C",
+                          "encoder.weight"}) {
+      const auto& info = model.layout().find(p);
+      double norm = 0;
+      for (size_t j = 0; j < info.size; ++j) norm += std::fabs(g[info.offset + j]);
+      EXPECT_GT(norm, 0.0) << name << ": no gradient reaches " << p;
+    }
+  }
+}
+
+// The float view of a model with A in delta form holds D + 1 on A's real parts (the stored
+// Lambda_bar - 1 plus 1) and D on its imaginary parts; with separate parts every complex weight is
+// its operand (q - zp) 2^k in its channel's unit (A and B in the prepared coefficients, C in the
+// parameters). Direct form: A as stored.
+TEST(Qat, ViewHoldsTheDeltaFormsAPlusOneOnRealPartsAndSeparatePartsInTheirUnit) {
+  const Workload w = pulse_workload(5);
+  const FloatCheckpoint ck = initialised(small_model(), 29);
+  const Model model(ck.config);
+  PtqOptions opt;
+  opt.calib = 32;
+  const std::vector<double> pd(ck.params.begin(), ck.params.end());
+  Model::Prepared<double> lambda;  // the float model's Lambda_bar, in double
+  model.prepare(pd.data(), lambda);
+  for (const bool delta : {true, false}) {
+    PrecisionConfig prec = delta_and_parts(0);
+    ssmsim::quant::QuantizerSpec a = prec.spec(Component::A);
+    a.delta = delta;
+    prec.set_quantized(Component::A, a);
+    prec.validate();
+    const QModel q = quantize_ptq(ck, prec, w.train, opt);
+    const QatView view = qat_view(model, ck.params, q);
+    const QTensor &A = q.tensor("layers.0.A"), &B = q.tensor("layers.0.B"), &C = q.tensor("layers.0.C");
+    const auto& k = view.prep.s4d[0];
+    size_t shifted = 0;
+    for (size_t m = 0; m < k.H * k.N2; ++m) {
+      ASSERT_EQ(k.Lr[m], dq_parts(A, 2 * m, delta ? 1.0 : 0.0)) << m;
+      ASSERT_EQ(k.Li[m], dq_parts(A, 2 * m + 1)) << m;
+      ASSERT_EQ(k.Br[m], dq_parts(B, 2 * m)) << m;
+      ASSERT_EQ(k.Bi[m], dq_parts(B, 2 * m + 1)) << m;
+      // either form: Lambda_bar within a step of each part's quantizer (maxabs: half a step of
+      // rounding, and half a step more where the coarser part's zero point was re-rounded)
+      const size_t g = A.groups() == 1 ? 0 : 2 * m / (A.size() / A.groups());
+      EXPECT_LE(std::fabs(k.Lr[m] - lambda.s4d[0].Lr[m]), A.params[2 * g].scale() + 1e-6) << m;
+      EXPECT_LE(std::fabs(k.Li[m] - lambda.s4d[0].Li[m]), A.params[2 * g + 1].scale() + 1e-6) << m;
+      shifted += A.part_shift(2 * m) + A.part_shift(2 * m + 1) + B.part_shift(2 * m) + B.part_shift(2 * m + 1) > 0;
+    }
+    EXPECT_GT(shifted, 0u) << "no coarser part shifted";
+    const float* at = view.params.data() + model.layout().find("s4_layers.0.kernel.C").offset;
+    for (size_t i = 0; i < C.size(); ++i) ASSERT_EQ(at[i], dq_parts(C, i)) << "C[" << i << "]";
+  }
+}
+
+// One epoch of QAT with A in delta form and separate parts runs, and its best model keeps both.
+TEST(Qat, OneEpochWithDeltaFormAndSeparatePartsRunsAndKeepsThem) {
+  const Workload w = pulse_workload(7);
+  const FloatCheckpoint ck = trained(w, small_model(), 2);
+  PtqOptions opt;
+  opt.calib = 64;
+  TrainConfig cfg = qat_recipe();
+  cfg.epochs = 1;
+  const QatResult r = train_qat(ck, delta_and_parts(0), w, cfg, opt, {});
+  EXPECT_TRUE(std::isfinite(r.best_val_accuracy));
+  EXPECT_GT(r.best_val_accuracy, 0.0);
+  for (const float v : r.params) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_TRUE(r.best.precision.spec(Component::A).delta);
+  EXPECT_TRUE(r.best.tensor("layers.0.A").separate_parts && r.best.tensor("layers.0.C").separate_parts);
+  EXPECT_NE(r.params, ck.params) << "the step moved nothing";
+}
