@@ -366,3 +366,104 @@ TEST(QatLsq, LearnScalesRefusesAComponentWithAnActivationOperand) {
   plain.validate();
   EXPECT_EQ(learned_steps(quantize_ptq(ck, plain, w.train, opt), {Component::gelu_out}).size(), 1u);
 }
+
+// ---------- A in delta form (docs/fixed_point.md 9.3) ----------
+
+namespace {
+
+// uniform(...) with A in delta form and separate parts on A, B and C.
+PrecisionConfig delta_form(PrecisionConfig p) {
+  for (const Component c : {Component::A, Component::B, Component::C}) {
+    QuantizerSpec s = p.spec(c);
+    s.separate_parts = true;
+    s.delta = c == Component::A;
+    p.set_quantized(c, s);
+  }
+  p.validate();
+  return p;
+}
+
+}  // namespace
+
+// In delta form the state's pre-rounding value takes the stored state before the step as its
+// third term: every learned point's value (the state's included) still rounds to its recorded
+// code, S4D and S5, with the stored state, a static operand and block floating point.
+TEST(QatLsq, PreRoundingValuesRoundToTheRecordedCodesInDeltaForm) {
+  const Workload w = pulse(3);
+  for (const auto& [name, config] : model_cases()) {
+    const FloatCheckpoint ck = trained(w, config, 2);
+    const Model model(ck.config);
+    for (int op = 0; op < 3; ++op) {
+      const std::string label = name + (op == 0 ? " stored" : op == 1 ? " static xo" : " block");
+      PtqOptions opt;
+      opt.calib = 32;
+      const PrecisionConfig prec =
+          delta_form(op == 0 ? uniform(6, 12, 6) : op == 1 ? uniform(6, 16, 6, 8, 0) : uniform(6, 16, 6, 8, 2));
+      const QModel q = quantize_ptq(ck, prec, w.train, opt);
+      ASSERT_TRUE(q.precision.spec(Component::A).delta);
+      const QEngine engine(q);
+      auto qws = engine.make_workspace();
+      qws->record = true;
+      const Chunk ch = first_chunk(w.test, 0, 7);
+      ssmsim::quant::SaturationCounters sat;
+      engine.run_chunk(ch, *qws, sat);
+      size_t state_values = 0;
+      for (const LearnedStep& s : learned_steps(q, learnable_components())) {
+        std::vector<double> r;
+        std::vector<int64_t> codes;
+        lsq_values(model, engine, *qws, ch, s, r, codes);
+        ASSERT_FALSE(r.empty()) << label << " " << s.name;
+        const auto& p = q.point(s.name);
+        for (size_t k = 0; k < r.size(); ++k) {
+          const double c = static_cast<double>(codes[k]);
+          if ((codes[k] == p.qmax() && r[k] > c) || (codes[k] == p.qmin() && r[k] < c)) continue;  // saturated
+          ASSERT_LE(std::abs(r[k] - c), 0.5 + 1e-9) << label << " " << s.name << " value " << k << ": " << r[k];
+          state_values += s.id == PointId::x;
+        }
+      }
+      EXPECT_GT(state_values, 0u) << label << ": no state value checked";
+    }
+  }
+}
+
+// qat.learn_scales with A in delta form and separate parts: the steps move, and the model of the
+// final weights and steps computes in `eval` (through its file) the logits of the training forward.
+TEST(QatLsq, LearnedStepsWithDeltaFormAndSeparatePartsRunAndTheSavedModelIsTheTrainingForward) {
+  const Workload w = pulse(11);
+  ModelConfig config = ssmsim::testing::pulse_model();
+  config.pooling = Pooling::Mean;
+  const FloatCheckpoint ck = trained(w, config, 2);
+  const PrecisionConfig prec = delta_form(uniform(6, 12, 6));
+  PtqOptions opt;
+  opt.calib = 64;
+  TrainConfig cfg = recipe();
+  cfg.epochs = 1;
+  const QatResult r = train_qat(ck, prec, w, cfg, opt, {}, all_learned(0.05));
+  ASSERT_FALSE(r.steps.empty());
+  size_t moved = 0;
+  for (size_t k = 0; k < r.steps.size(); ++k) {
+    ASSERT_TRUE(std::isfinite(r.learned_scale[k])) << r.steps[k].name;
+    moved += std::abs(r.learned_scale[k] / r.steps[k].s0 - 1) > 0.01;
+  }
+  EXPECT_GT(moved, 0u);
+  const Model model(ck.config);
+  const QModel final_q = quantize_weights(ck.config, r.params, prec, r.points, opt.gelu);
+  EXPECT_TRUE(final_q.tensor("layers.0.A").separate_parts);
+  const auto file = ssmsim::testing::scratch_dir("qat_lsq_delta") / "q.safetensors";
+  save_qmodel(file, final_q);
+  const QModel loaded = load_qmodel(file);
+  const QEngine e1(final_q);
+  const QatView view = qat_view(model, r.params, final_q);
+  const QEvalResult ev = evaluate_quantized(loaded, w.test, w.num_classes, 2 * kLanes, 1);
+  std::vector<int64_t> train_logits;
+  for (size_t c = 0; c < 2; ++c) {
+    auto q1 = e1.make_workspace();
+    auto ws = make_workspace<float>();
+    std::vector<float> g(r.params.size(), 0.f);
+    std::vector<int64_t> logits;
+    qat_chunk(model, view, e1, first_chunk(w.test, c * kLanes, kLanes), *q1, *ws, g.data(), nullptr, &logits);
+    for (const float v : g) ASSERT_TRUE(std::isfinite(v));
+    train_logits.insert(train_logits.end(), logits.begin(), logits.end());
+  }
+  EXPECT_EQ(train_logits, ev.logits);
+}
