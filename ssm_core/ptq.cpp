@@ -206,14 +206,15 @@ QTensor quantize_tensor(const std::vector<double>& data, std::vector<int64_t> sh
   t.shape = std::move(shape);
   const auto& spec = prec.spec(c);
   const size_t channels = spec.granularity == quant::Granularity::PerChannel ? static_cast<size_t>(t.shape[0]) : 1;
+  const auto [lo, hi] = std::minmax_element(data.begin(), data.end());
   if (spec.separate_parts) {
     quantize_parts(data, spec, channels, t);
+    for (const auto& p : t.params) check_fits(spec, p, *lo, *hi, quant::component_name(c), c);
     return t;
   }
   // the tensor's shape orders quantile_nearest's reductions (the interleaved (re, im) pair last)
   const std::vector<size_t> dims(t.shape.begin(), t.shape.end());
   t.params = quant::calibrate(spec, data.data(), channels, data.size() / channels, dims);
-  const auto [lo, hi] = std::minmax_element(data.begin(), data.end());
   for (const auto& p : t.params) check_fits(spec, p, *lo, *hi, quant::component_name(c), c);
   std::vector<int64_t> q(data.size());
   quant::quantize(t.params, data.data(), channels, data.size() / channels, q.data(), &t.saturated);

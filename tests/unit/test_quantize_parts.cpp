@@ -392,3 +392,24 @@ TEST(QuantizeParts, TheQuantizedModelFileKeepsSeparatePartsAndRefusesScalesNotAP
   bad.tensors.at("layers.0.C").params.pop_back();
   refused("one entry for the tensor", bad, {"layers.0.C", "1 quantizer entries", "separate parts"});
 }
+
+// A fixed binary point (frac) gives both parts the one format (k = 0); one that cannot hold the
+// data under overflow wrap is refused as with shared parts (the data would wrap silently).
+TEST(QuantizeParts, AFixedBinaryPointThatWrapsTheDataIsRefusedWithSeparatePartsToo) {
+  QuantizerSpec s;
+  s.bits = 8;
+  s.frac = 10;  // s8.10 holds |v| <= 0.124
+  s.separate_parts = true;
+  const std::vector<double> d = complex_data({0.05, 0.05}, {0.1, 0.1}, 4, 0.0, "parts_frac");
+  const QTensor ok = core::quantize_tensor(d, {2, 4, 2}, Component::C, with(s, Component::C));
+  for (const auto& p : ok.params) EXPECT_TRUE(p.format == Format::fixed(true, 8, 10)) << p.to_string();
+  for (size_t i = 0; i < ok.size(); ++i) EXPECT_EQ(ok.part_shift(i), 0);
+  s.overflow = quant::Overflow::Wrap;
+  const std::vector<double> big = complex_data({0.05, 0.05}, {0.5, 0.1}, 4, 0.0, "parts_frac");
+  try {
+    core::quantize_tensor(big, {2, 4, 2}, Component::C, with(s, Component::C));
+    ADD_FAILURE() << "accepted a binary point that wraps the data";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("overflow: saturate"), std::string::npos) << e.what();
+  }
+}
