@@ -20,6 +20,7 @@
 #include "ssm_core/model.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "tests/support/qmodel_fixtures.hpp"
+#include "tests/support/qreference.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim;
@@ -412,4 +413,42 @@ TEST(QuantizeParts, AFixedBinaryPointThatWrapsTheDataIsRefusedWithSeparatePartsT
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("overflow: saturate"), std::string::npos) << e.what();
   }
+}
+
+// quantize.integer_states runs the integer model (A in delta form, separate parts) with a widened
+// state to calibrate it; the model it makes computes what the reference computes.
+TEST(QuantizeParts, IntegerStatesCalibrateADeltaFormModelWithSeparateParts) {
+  const core::FloatCheckpoint ck = ssmsim::testing::embedded_checkpoint();
+  PrecisionConfig prec = with(QuantizerSpec{}, Component::x);
+  for (const Component c : {Component::A, Component::B, Component::C}) {
+    QuantizerSpec s;
+    s.bits = 10;
+    s.granularity = Granularity::PerChannel;
+    s.separate_parts = true;
+    s.delta = c == Component::A;
+    prec.set_quantized(c, s);
+  }
+  prec.validate();
+  auto rng = ssmsim::testing::seeded_rng("parts_integer_states");
+  const core::SequenceSet set = ssmsim::testing::random_set(8, 30, rng);
+  core::PtqOptions opt;
+  opt.calib = 8;
+  const core::QModel plain = core::quantize_ptq(ck, prec, set, opt);
+  opt.integer_states = true;
+  const core::QModel q = core::quantize_ptq(ck, prec, set, opt);
+  EXPECT_FALSE(q.point("layers.0.x") == plain.point("layers.0.x")) << "the state calibrated on the same values";
+  const core::QEngine engine(q);
+  auto ws = engine.make_workspace();
+  core::Chunk ch;
+  ch.L = set.length;
+  for (size_t l = 0; l < 3; ++l) ch.x[l] = set.input(l);
+  quant::SaturationCounters sat;
+  const core::QChunkResult r = engine.run_chunk(ch, *ws, sat);
+  const ssmsim::testing::qref::Reference ref(q);
+  const size_t classes = q.config.d_output;
+  for (size_t l = 0; l < 3; ++l)
+    EXPECT_EQ(std::vector<int64_t>(r.logits.begin() + static_cast<std::ptrdiff_t>(l * classes),
+                                   r.logits.begin() + static_cast<std::ptrdiff_t>((l + 1) * classes)),
+              ref.run(set.input(l), set.length).logits)
+        << "lane " << l;
 }
