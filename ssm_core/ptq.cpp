@@ -131,9 +131,6 @@ void require_supported(const quant::PrecisionConfig& prec) {
                        "'; give it bits (or use `default: quantized`)");
     const auto& s = prec.spec(c);
     const auto kind = quant::component_kind(c);
-    if (kind != quant::ComponentKind::Weight && s.scheme == quant::Scheme::Asymmetric)
-      throw InputError("quantize: '" + quant::component_name(c) +
-                       "' is asymmetric; the integer model supports symmetric activations and state only");
     if (kind != quant::ComponentKind::Weight && kind != quant::ComponentKind::Bias &&
         s.granularity == quant::Granularity::PerChannel)
       throw InputError("quantize: '" + quant::component_name(c) +

@@ -430,7 +430,7 @@ void lsq_chunk(const Model& model, const QatView& view, const QEngine& engine, c
   for (size_t k = 0; k < steps.size(); ++k) {
     const LearnedStep& s = steps[k];
     const QuantParams& p = qm.point(s.name);
-    const int64_t qmin = p.qmin(), qmax = p.qmax();
+    const int64_t qmin = p.qmin() - p.zero_point, qmax = p.qmax() - p.zero_point;  // the operand q - zp
     const auto* W = s.id == PointId::input || s.id == PointId::encoder_out || s.id == PointId::pool
                         ? nullptr
                         : &ws.layers[s.layer];
