@@ -225,3 +225,81 @@ TEST(PartsDeltaByHand, TheDeltaFormAddsTheStoredStateNotItsOperand) {
   }
   EXPECT_EQ(other, S);
 }
+
+// The price against the same model without the keys (S4D, the state stored at 16 bits, 4 lanes, 3
+// stages; A, B, C 8-bit asymmetric, operands q - zp of 9 bits; u 8 bits). One state update
+// without the keys counts 4 A x products 9 x 16 and 2 B u products 9 x 8; the exact complex
+// product 9 + 16 + 1 = 26 bits and B u 17 bits, their scale multiplies 26 x 31 and 17 x 31 (2
+// each); adds: the complex product 26 (2), the aligned sums and roundings 26 + 31 = 57 (4), the
+// zero-point subtractors 9 (4). With separate parts (A's coarser part shifted by up to kA, B's by
+// kB) and delta form, the same plus:
+//   the terms kA and kB wider: scale multiplies (26 + kA) x 31 and (17 + kB) x 31, adds 26 + kA
+//   and 57 + kA;
+//   2 shifters of the coarser part's A x products, 9 + 16 + kA bits, 1 of B u, 17 + kB bits;
+//   delta form: the stored state into the sum, 16 + 31 = 47 bits, per part (2).
+// The lane's area grows by the same bits (3.41 per multiplier bit^2, 4.28 per adder bit), 4
+// lanes; its registers and cycles do not change. C x on the MVE: per term of 2 MACs (9 x 16,
+// C's subtractor 9 bits, the sum over a channel's 16 products 9 + 16 + 4 = 29 bits, kC wider)
+// one shifter of the coarser part's product, 25 + kC bits; built, a shifter of 25 + max(kB, kC)
+// bits per MAC (8).
+TEST(PartsDeltaPrice, SeparatePartsAndDeltaFormCountTheirShiftersAndStateAdderByHand) {
+  const core::QModel plain = quantized(s4d_config(), precision(Keys::None, false));
+  const core::QModel both = quantized(s4d_config(), precision(Keys::Both, false));
+  const core::QEngine e0(plain), e1(both);
+  const auto ws = run_recorded(e0);
+  Layer0 l0(kWide, kWideStates, plain), l1(kWide, kWideStates, both);
+  const int kA = max_shift(both.tensor("layers.0.A")), kB = max_shift(both.tensor("layers.0.B")),
+            kC = max_shift(both.tensor("layers.0.C"));
+  ASSERT_GT(kA, 0);
+  ASSERT_GT(kC, 0);
+  for (const hw::LayerMem* m : {&l0.m, &l1.m})
+    ASSERT_EQ(std::vector<int>({m->wA, m->wB, m->wC, m->wu, m->wx, m->operand_bits()}),
+              std::vector<int>({9, 9, 9, 8, 16, 16}));
+  ASSERT_EQ(std::vector<int>({l1.m.kA, l1.m.kB, l1.m.kC, l1.m.delta}), std::vector<int>({kA, kB, kC, 1}));
+  ASSERT_EQ(std::vector<int>({l0.m.kA, l0.m.kB, l0.m.kC, l0.m.delta}), std::vector<int>({0, 0, 0, 0}));
+  hw::CmacArray c0("cmac0", hw::CmacConfig{4, 3, 0}, l0.weights, l0.states, nullptr);
+  hw::CmacArray c1("cmac1", hw::CmacConfig{4, 3, 0}, l1.weights, l1.states, nullptr);
+  const auto u = at_step(ws->layers[0].u, 0, 8);
+  EXPECT_EQ(c0.s4d_update(e0.consts().layers[0], l0.m, 8, u.data()), 16u + 3u);
+  EXPECT_EQ(c1.s4d_update(e1.consts().layers[0], l1.m, 8, u.data()), 16u + 3u);
+  using Mul = std::map<std::pair<int, int>, uint64_t>;
+  using Add = std::map<int, uint64_t>;
+  auto muls = [](std::initializer_list<std::pair<std::pair<int, int>, uint64_t>> l) {
+    Mul m;
+    for (const auto& [k, n] : l) m[k] += n * 64;
+    return m;
+  };
+  auto adds = [](std::initializer_list<std::pair<int, uint64_t>> l) {
+    Add m;
+    for (const auto& [k, n] : l) m[k] += n * 64;
+    return m;
+  };
+  EXPECT_EQ(c0.actions().mul, muls({{{9, 16}, 4}, {{8, 9}, 2}, {{26, 31}, 2}, {{17, 31}, 2}}));
+  EXPECT_EQ(c0.actions().add, adds({{26, 2}, {57, 4}, {9, 4}}));
+  EXPECT_EQ(c1.actions().mul, muls({{{9, 16}, 4}, {{8, 9}, 2}, {{26 + kA, 31}, 2}, {{17 + kB, 31}, 2}}));
+  Add want = adds({{26 + kA, 2}, {57 + kA, 4}, {9, 4}, {25 + kA, 2}, {47, 2}});
+  if (kB) want[17 + kB] += 64;
+  EXPECT_EQ(c1.actions().add, want);
+  // the energy and the area differ by exactly these bits
+  const Prices p;
+  const double bits2 = 64.0 * 2 * 31 * (kA + kB), bits = 64.0 * (6 * kA + 2 * (25 + kA) + (kB ? 17 + kB : 0) + 2 * 47);
+  EXPECT_NEAR(c1.actions().energy_pj(p.t) - c0.actions().energy_pj(p.t), p.mul(bits2) + p.add(bits), 1e-9);
+  const hw::ModelMem m0 = l0.model_mem(), m1 = l1.model_mem();
+  const double a0 = c0.cost(hw::CostContext{p.t, m0, e0})->area_um2, a1 = c1.cost(hw::CostContext{p.t, m1, e1})->area_um2;
+  EXPECT_NEAR(a1 - a0, 4 * (3.41 * 2 * 31 * (kA + kB) + 4.28 * (6 * kA + 2 * (25 + kA) + (kB ? 17 + kB : 0) + 2 * 47)),
+              1e-9);
+  // C x on the MVE
+  hw::MatVecEngine v0("mve0", hw::MveConfig{8, 0, 2}, l0.weights, l0.states, nullptr);
+  hw::MatVecEngine v1("mve1", hw::MveConfig{8, 0, 2}, l1.weights, l1.states, nullptr);
+  std::vector<int64_t> acc(8);
+  EXPECT_EQ(v0.cx(e0.consts().layers[0], l0.m, 8, true, nullptr, acc.data()), 16u + 2u);
+  EXPECT_EQ(v1.cx(e1.consts().layers[0], l1.m, 8, true, nullptr, acc.data()), 16u + 2u);
+  EXPECT_EQ(v0.actions().mul, (Mul{{{9, 16}, 128}}));
+  EXPECT_EQ(v1.actions().mul, (Mul{{{9, 16}, 128}}));
+  EXPECT_EQ(v0.actions().add, (Add{{9, 128}, {29, 128}}));
+  Add cx{{9, 128}, {29 + kC, 128}};
+  cx[25 + kC] += 64;
+  EXPECT_EQ(v1.actions().add, cx);
+  const double b0 = v0.cost(hw::CostContext{p.t, m0, e0})->area_um2, b1 = v1.cost(hw::CostContext{p.t, m1, e1})->area_um2;
+  EXPECT_NEAR(b1 - b0, 8 * 4.28 * (25 + std::max(kB, kC)), 1e-9);
+}
