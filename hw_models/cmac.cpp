@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "quant/errors.hpp"
+
 namespace ssmsim::hw {
 
 using core::qstep::Cx;
@@ -56,6 +58,13 @@ CmacWidths widths(const LayerMem& m, int bu) {
 // 9.3); zero, unused, in direct form.
 Cx stored(const BankedSram& states, const LayerMem& m, size_t k) {
   return m.delta ? Cx{states.load(*m.x, 2 * k), states.load(*m.x, 2 * k + 1)} : Cx{};
+}
+
+// A lane function (the Verilog lane) has no input for the delta form's third term.
+void check_lane(const CmacArray::LaneFn& lane, const LayerMem& m) {
+  if (lane && m.delta)
+    throw RunError("cmac: the lane function (the Verilog lane) has no input for the stored state that A in delta "
+                   "form adds (precision A form: delta)");
 }
 
 // The cycles of the state words a group of lanes reads: the operand's, and in delta form with a
@@ -125,6 +134,7 @@ uint64_t CmacArray::operands(const core::QLayerConsts& Ly, const LayerMem& m) {
 }
 
 uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u) {
+  check_lane(lane_, m);
   const size_t N2 = Ly.states;
   const Datapath dp = lane(widths(m, m.wB + m.u_op.value_bits(m.wu) + m.kB), config_.operand_bits, true);
   const unsigned passes = dp.passes();
@@ -164,6 +174,7 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
 
 uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, const quant::wide_t* bu_re,
                               const quant::wide_t* bu_im) {
+  check_lane(lane_, m);
   // B u arrives from the MVE as an exact sum over the H inputs (its coarser part's products
   // shifted by kB)
   const int bu = acc_bits(m.wB, m.u_op.value_bits(m.wu), Ly.Br.size() / Ly.states) + m.kB;
