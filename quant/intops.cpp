@@ -32,6 +32,11 @@ ScaledSum::ScaledSum(const std::vector<double>& ratios, const Format& to, Roundi
   finish(to, rounding, overflow);
 }
 
+ScaledSum::ScaledSum(const std::vector<double>& ratios, const QuantParams& to, int bits)
+    : ScaledSum(ratios, to.format, to.rounding, to.overflow, bits) {
+  zp_ = to.zero_point;
+}
+
 ScaledSum::ScaledSum(std::vector<int64_t> K, std::vector<int> shifts, const Format& to, Rounding rounding,
                      Overflow overflow)
     : K_(std::move(K)), shifts_(std::move(shifts)) {
@@ -92,15 +97,18 @@ uint64_t isqrt(uwide_t v) {
   return static_cast<uint64_t>(x);
 }
 
-Lut::Lut(const Format& in, const QuantParams& out, const std::function<double(double)>& f) : in_(in) {
-  if (in.width > 16) throw FormatError("a lookup table takes inputs of at most 16 bits, got " + in.to_string());
-  lo_ = in.min_raw();
-  const int64_t hi = in.max_raw();
+Lut::Lut(const Format& in, const QuantParams& out, const std::function<double(double)>& f)
+    : Lut(QuantParams{in, 0, out.rounding, out.overflow}, out, f) {}
+
+Lut::Lut(const QuantParams& in, const QuantParams& out, const std::function<double(double)>& f) : in_(in.format) {
+  if (in_.width > 16) throw FormatError("a lookup table takes inputs of at most 16 bits, got " + in_.to_string());
+  lo_ = in_.min_raw() - in.zero_point;
+  const int64_t hi = in_.max_raw() - in.zero_point;
   table_.reserve(static_cast<size_t>(hi - lo_ + 1));
-  for (int64_t c = lo_; c <= hi; ++c) {
+  for (int64_t v = lo_; v <= hi; ++v) {
     uint64_t ev = 0;
-    const int64_t q = quantize(f(in.to_real(c)), out, &ev);
-    table_.push_back(static_cast<int32_t>(q));
+    const int64_t q = quantize(f(in_.to_real(v)), out, &ev);
+    table_.push_back(static_cast<int32_t>(q - out.zero_point));
     clipped_.push_back(ev ? 1 : 0);
   }
 }

@@ -26,6 +26,11 @@ class ScaledSum {
   ScaledSum() = default;
   ScaledSum(const std::vector<double>& ratios, const Format& to, Rounding rounding, Overflow overflow,
             int bits = 31);
+  // Into a point's parameters. With a zero point zp (an asymmetric activation point, docs/
+  // fixed_point.md 9.2) the result is the point's operand q - zp: the rounded sum plus zp is
+  // fitted into the unsigned format, then zp is taken off again, i.e. the rounded sum is fitted
+  // into [-zp, 2^b - 1 - zp].
+  ScaledSum(const std::vector<double>& ratios, const QuantParams& to, int bits = 31);
   // From stored constants (a quantized model file): multipliers and their shifts.
   ScaledSum(std::vector<int64_t> K, std::vector<int> shifts, const Format& to, Rounding rounding, Overflow overflow);
 
@@ -38,6 +43,7 @@ class ScaledSum {
   }
   // The one rounding and overflow step of an aligned weighted sum (|sum| < 2^126).
   int64_t narrow(wide_t sum, uint64_t* events) const {
+    if (zp_ != 0) return fit(round_shift(sum, S_, out_.rounding()) + zp_, out_.to(), out_.overflow(), events) - zp_;
     if (sum >= -kLim64 && sum < kLim64) return out_(sum, events);  // the Requantizer's 64-bit path
     return fit(round_shift(sum, S_, out_.rounding()), out_.to(), out_.overflow(), events);
   }
@@ -45,17 +51,17 @@ class ScaledSum {
   // The 64-bit form: valid (same bits) when the terms are bounded by the magnitudes given to
   // fits64(), which says whether the whole computation stays below 2^62.
   bool fits64(const std::vector<int64_t>& max_abs_terms) const;
-  int64_t fast(int64_t v0, uint64_t* events) const {
-    return detail::fit64(detail::round_shift64(v0 * K64_[0], k64_, out_.rounding()), range64_, out_.overflow(),
-                         events);
-  }
+  int64_t fast(int64_t v0, uint64_t* events) const { return fast_narrow(v0 * K64_[0], events); }
   int64_t fast(int64_t v0, int64_t v1, uint64_t* events) const {
-    return detail::fit64(detail::round_shift64(v0 * K64_[0] + v1 * K64_[1], k64_, out_.rounding()), range64_,
-                         out_.overflow(), events);
+    return fast_narrow(v0 * K64_[0] + v1 * K64_[1], events);
   }
   int64_t fast(int64_t v0, int64_t v1, int64_t v2, uint64_t* events) const {
-    return detail::fit64(detail::round_shift64(v0 * K64_[0] + v1 * K64_[1] + v2 * K64_[2], k64_, out_.rounding()),
-                         range64_, out_.overflow(), events);
+    return fast_narrow(v0 * K64_[0] + v1 * K64_[1] + v2 * K64_[2], events);
+  }
+  // The 64-bit rounding and overflow step of an aligned sum.
+  int64_t fast_narrow(int64_t sum, uint64_t* events) const {
+    return detail::fit64(detail::round_shift64(sum, k64_, out_.rounding()) + zp_, range64_, out_.overflow(), events) -
+           zp_;
   }
   // The aligned multipliers K_k * 2^(S - S_k) (64-bit: valid where fits64 held) and the 64-bit
   // rounding shift and range, for kernels that inline the narrowing.
@@ -69,6 +75,7 @@ class ScaledSum {
   const Format& to() const { return out_.to(); }
   Rounding rounding() const { return out_.rounding(); }
   Overflow overflow() const { return out_.overflow(); }
+  int64_t zero_point() const { return zp_; }
   std::string to_string() const;
 
  private:
@@ -79,6 +86,7 @@ class ScaledSum {
   std::vector<wide_t> Kw_;     // K_k * 2^(S - S_k)
   std::vector<int64_t> K64_;   // the same where it fits 64 bits (0 otherwise)
   int S_ = 0;
+  int64_t zp_ = 0;
   Requantizer out_;
   detail::Shift64 k64_;
   detail::Range64 range64_;
@@ -94,6 +102,10 @@ class Lut {
  public:
   Lut() = default;
   Lut(const Format& in, const QuantParams& out, const std::function<double(double)>& f);
+  // Between points with zero points (docs/fixed_point.md 9.1): indexed by the input's operand
+  // v = q - zp_in (entry of v: the function of in.format.to_real(v)), holding the output's operands
+  // quantize(f(.), out) - zp_out.
+  Lut(const QuantParams& in, const QuantParams& out, const std::function<double(double)>& f);
   // From stored entries.
   Lut(const Format& in, std::vector<int32_t> table);
   // The entry of `code`; an entry whose tabulation overflowed counts one event per read.

@@ -421,6 +421,13 @@ void check_combinations(const std::array<ComponentPrecision, kNumComponents>& co
              "is the activation at fewer bits: set bits)",
              b.at);
       }
+      if (p.spec.scheme == Scheme::Asymmetric) {
+        const Blame b = blame(key_of(c), origins[index_of(c)], "scheme", "asymmetric");
+        fail(ctx, b.key, b.value,
+             "an activation narrowed to a block-floating-point operand (operand_bits) is symmetric: its mantissas "
+             "are signed; drop operand_bits or use scheme symmetric",
+             b.at);
+      }
       if (p.spec.bits > 30) {
         const Blame b = blame(key_of(c), origins[index_of(c)], "bits", std::to_string(p.spec.bits));
         fail(ctx, b.key, b.value, "at most 30 with an activation operand (the operand times 2^e is held in 32 bits)",

@@ -58,6 +58,12 @@ void print_precision(const quant::PrecisionConfig& p, std::ostream& out) {
         << "\n";
     first = false;
   }
+  for (const auto c : {quant::Component::A, quant::Component::B, quant::Component::C})
+    if (!p.is_float(c) && p.spec(c).separate_parts)
+      out << fmt::format("{}: separate quantizers for the real and imaginary parts, scales a power of two apart "
+                         "(docs/fixed_point.md 9.2)\n", quant::component_name(c));
+  if (!p.is_float(quant::Component::A) && p.spec(quant::Component::A).delta)
+    out << "A: delta form, stored as Lambda_bar - 1; the update adds the stored state (docs/fixed_point.md 9.3)\n";
   if (!p.gelu().empty()) out << "GELU: " << (p.gelu() == "hard" ? "x*clip(x+2,0,4)/4 (hard)" : "lookup table") << "\n";
 }
 
@@ -98,11 +104,17 @@ void print_qmodel(const std::string& path, std::ostream& out) {
     std::string shape;
     for (auto d : t.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
     const uint64_t tb = static_cast<uint64_t>(bits) * t.size();
-    // an asymmetric tensor shows its (first channel's) zero point, subtracted at operand fetch
-    const std::string zp = t.params[0].format.is_signed ? "" : fmt::format(" zp {}", t.params[0].zero_point);
+    // an asymmetric tensor shows its (first channel's) zero point, subtracted at operand fetch;
+    // separate parts show both parts of the first channel
+    auto fmt_of = [](const quant::QuantParams& p) {
+      return p.format.to_string() + (p.format.is_signed ? "" : fmt::format(" zp {}", p.zero_point));
+    };
+    const std::string first = t.separate_parts ? "re " + fmt_of(t.params[0]) + ", im " + fmt_of(t.params[1]) : fmt_of(t.params[0]);
+    const size_t more = t.groups() - 1;
+    const bool delta = t.component == quant::Component::A && q.precision.spec(quant::Component::A).delta;
     out << fmt::format("{:<24} {:<9} {:<12} {:>9} {:>5} {:>10} {:>9}  {}{}{}\n", name, quant::component_name(t.component),
-                       shape, t.size(), bits, tb, (tb + 7) / 8, t.params[0].format.to_string(), zp,
-                       t.params.size() > 1 ? fmt::format(" (+{} channels)", t.params.size() - 1) : "");
+                       shape, t.size(), bits, tb, (tb + 7) / 8, first,
+                       more ? fmt::format(" (+{} channels)", more) : "", delta ? " (Lambda_bar - 1, delta form)" : "");
     per[t.component].first += tb;
     per[t.component].second += t.size();
     bits_total += tb;
@@ -120,6 +132,10 @@ void print_qmodel(const std::string& path, std::ostream& out) {
   for (const auto& [name, t] : q.tensors)
     if (t.saturated) clipped += fmt::format("{}{} {} of {} codes", clipped.empty() ? "" : ", ", name, t.saturated, t.size());
   if (!clipped.empty()) out << "saturated at quantization: " << clipped << "\n";
+  std::string zps;  // activation points with a zero point: the datapath reads their operands q - zp
+  for (const auto& [name, ps] : q.points)
+    if (!ps.empty() && ps[0].zero_point != 0) zps += fmt::format("{}{} {}", zps.empty() ? "" : ", ", name, ps[0].zero_point);
+  if (!zps.empty()) out << "activation zero points: " << zps << "\n";
   const auto& x = q.point("layers.0.x");
   const uint64_t states = s5 ? mc.P / (mc.conj_sym ? 2 : 1) : mc.H * mc.N / 2;
   out << fmt::format("state per sequence: {} layer(s) x {} complex states x 2 x {} bits = {} bytes\n", mc.n_layers,

@@ -33,6 +33,7 @@ int run_qat(const Invocation& inv) {
     q.metadata["quantize.method"] = "qat";
     for (const auto& kv : tc.to_yaml()) q.metadata["qat.train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
     if (!qo.learn_scales.empty()) q.metadata["qat.scale_lr"] = fmt::format("{}", qo.scale_lr);
+    if (!qo.learn_scales.empty() && qo.learn_zero_points) q.metadata["qat.learn_zero_points"] = "true";
     return q;
   };
   cb.epoch_end = [&](const core::QatReport& r, const core::QModel& best) {
@@ -47,13 +48,17 @@ int run_qat(const Invocation& inv) {
   if (!qo.learn_scales.empty()) {
     std::vector<std::string> names;
     for (const auto c : qo.learn_scales) names.push_back(quant::component_name(c));
-    inv.err << fmt::format("learned step sizes (LSQ) for {} (scale lr {})\n", keys::join(names), qo.scale_lr);
+    inv.err << fmt::format("learned step sizes (LSQ) for {} (scale lr {}){}\n", keys::join(names), qo.scale_lr,
+                           qo.learn_zero_points ? ", and the asymmetric points' zero points (LSQ+)" : "");
   }
   const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb, qo);
   inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
   for (size_t k = 0; k < r.steps.size(); ++k)
-    inv.err << fmt::format("learned step {}: {:.6g} (PTQ {:.6g}, x{:.4f})\n", r.steps[k].name, r.learned_scale[k],
-                           r.steps[k].s0, r.learned_scale[k] / r.steps[k].s0);
+    inv.err << fmt::format("learned step {}: {:.6g} (PTQ {:.6g}, x{:.4f}){}\n", r.steps[k].name, r.learned_scale[k],
+                           r.steps[k].s0, r.learned_scale[k] / r.steps[k].s0,
+                           r.steps[k].learn_zp ? fmt::format(", zero point {} (PTQ {})", r.learned_zero_point[k],
+                                                             r.steps[k].zp0)
+                                               : "");
   const core::QModel best = annotate(r.best);
   core::save_qmodel(out, best);
   for (const auto& [name, t] : best.tensors)  // the final weights' codes clipped at quantization

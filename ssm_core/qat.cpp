@@ -53,7 +53,10 @@ const keys::Table<QatOptions>& QatOptions::keys() {
                 return n;
               })
           .real("scale_lr", &Q::scale_lr, 0, 10, "",
-                "peak learning rate of the learned steps (AdamW on s / s_PTQ, the train schedule)");
+                "peak learning rate of the learned steps (AdamW on s / s_PTQ, the train schedule)")
+          .boolean("learn_zero_points", &Q::learn_zero_points,
+                   "the asymmetric points among learn_scales' also learn their zero point (LSQ+: the real offset "
+                   "-zp s, at scale_lr); false: a learned step keeps the PTQ zero point in codes");
   return t;
 }
 
@@ -375,7 +378,8 @@ class QatRun {
          std::map<std::string, std::vector<QuantParams>> points, std::vector<LearnedStep> lsteps, double scale_lr)
       : model_(model), prec_(prec), set_(set), cfg_(cfg), opt_(opt), points_(std::move(points)),
         lsteps_(std::move(lsteps)), sst_(fresh_state(std::vector<float>(lsteps_.size(), 1.0f))),
-        sadam_(lsteps_.size(), scale_lr, 0.0, cfg), clsq_(max_chunks_from(cfg)),
+        sadam_(lsteps_.size(), scale_lr, 0.0, cfg), zst_(fresh_state(offsets0(lsteps_))),
+        zadam_(lsteps_.size(), scale_lr, 0.0, cfg), clsq_(max_chunks_from(cfg)),
         direct_(cfg.recurrence != Recurrence::Continuous), st_(fresh_state(params)),
         rst_(direct_ ? fresh_state(recurrence_params_init(model, params, cfg.recurrence)) : TrainState{}),
         adamw_(model, cfg), radam_(rst_.params.size(), cfg.ssm_lr, cfg.ssm_weight_decay, cfg),
@@ -392,6 +396,13 @@ class QatRun {
   const std::vector<LearnedStep>& learned_steps() const { return lsteps_; }
   const std::map<std::string, std::vector<QuantParams>>& points() const { return points_; }
   double learned_scale(size_t k) const { return static_cast<double>(sst_.params[k]) * lsteps_[k].s0; }
+  // The learned real offset lo = -zp s of a point that learns its zero point, in units of s0.
+  double learned_offset(size_t k) const { return static_cast<double>(zst_.params[k]) * lsteps_[k].s0; }
+  // A learned point's parameters now: its step, and its zero point (learned, or the PTQ one).
+  QuantParams learned_params(size_t k) const {
+    const double s = learned_scale(k);
+    return lsteps_[k].learn_zp ? step_params(lsteps_[k], s, learned_offset(k)) : step_params(lsteps_[k], s);
+  }
 
   // The quantized model of the current weights.
   QModel quantized() const {
@@ -470,10 +481,32 @@ class QatRun {
     }
     sst_.step = st_.step;
     sadam_.step(sst_, g, count, f);
+    std::vector<float> zg(lsteps_.size(), 0.f);  // the learned offsets' gradients, scaled as the steps'
+    for (size_t k = 0; k < lsteps_.size(); ++k) {
+      if (!lsteps_[k].learn_zp) continue;
+      double sum = 0, n = 0;
+      for (size_t c = 0; c < nch; ++c) {
+        sum += clsq_[c].zgrad[k];
+        n += clsq_[c].count[k];
+      }
+      const double per_seq = n / static_cast<double>(count);
+      const double qp = static_cast<double>(points_.at(lsteps_[k].name)[0].qmax());
+      zg[k] = static_cast<float>(lsteps_[k].s0 * sum / std::sqrt(std::max(per_seq, 1.0) * std::max(qp, 1.0)));
+    }
+    zst_.step = st_.step;
+    zadam_.step(zst_, zg, count, f);
     for (size_t k = 0; k < lsteps_.size(); ++k) {
       sst_.params[k] = std::max(sst_.params[k], 1e-4f);  // a step stays positive
-      points_[lsteps_[k].name] = {step_params(lsteps_[k], learned_scale(k))};
+      zst_.params[k] = std::min(zst_.params[k], 0.f);   // the range holds 0: lo <= 0
+      points_[lsteps_[k].name] = {learned_params(k)};
     }
+  }
+
+  // The offsets' starting values: -zp s0 / s0 = -zp of the PTQ format.
+  static std::vector<float> offsets0(const std::vector<LearnedStep>& steps) {
+    std::vector<float> z;
+    for (const auto& s : steps) z.push_back(-static_cast<float>(s.zp0));
+    return z;
   }
 
   static size_t max_chunks_from(const TrainConfig& cfg) { return (cfg.batch_size + kLanes - 1) / kLanes; }
@@ -482,6 +515,8 @@ class QatRun {
   const std::vector<LearnedStep> lsteps_;
   TrainState sst_;
   const AdamW sadam_;
+  TrainState zst_;
+  const AdamW zadam_;
   std::vector<LsqSums> clsq_;
   const bool direct_;
   TrainState st_, rst_;
@@ -515,8 +550,8 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   res.best.metadata["qat.best_epoch"] = "0";
   res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
   res.best_val_accuracy = res.ptq_val_accuracy;
-  QatRun run(model, ck.params, prec, data.train, cfg, opt, ptq.points, learned_steps(ptq, qat.learn_scales),
-             qat.scale_lr);
+  QatRun run(model, ck.params, prec, data.train, cfg, opt, ptq.points,
+             learned_steps(ptq, qat.learn_scales, qat.learn_zero_points), qat.scale_lr);
   const auto& set = data.train;
   const size_t B = cfg.batch_size, steps = run.steps();
   const auto start = Clock::now();
@@ -555,7 +590,10 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   }
   res.params = run.params();
   res.steps = run.learned_steps();
-  for (size_t k = 0; k < res.steps.size(); ++k) res.learned_scale.push_back(run.learned_scale(k));
+  for (size_t k = 0; k < res.steps.size(); ++k) {
+    res.learned_scale.push_back(run.learned_scale(k));
+    res.learned_zero_point.push_back(run.learned_params(k).zero_point);
+  }
   res.points = run.points();
   return res;
 }

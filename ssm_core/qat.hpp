@@ -25,9 +25,12 @@ namespace ssmsim::core {
 //                 ssm_core/qat_lsq.hpp); empty: every point keeps its PTQ format (the default).
 //   scale_lr:     the peak learning rate of the learned steps (AdamW on s / s_PTQ, no weight
 //                 decay, the run's schedule).
+//   learn_zero_points: the asymmetric points among learn_scales' also learn their zero point
+//                 (LSQ+: the real offset lo = -zp s learned with the step, same rate).
 struct QatOptions {
   std::vector<quant::Component> learn_scales;
   double scale_lr = 0.001;
+  bool learn_zero_points = false;
   static const keys::Table<QatOptions>& keys();
 };
 
@@ -49,6 +52,7 @@ struct QatResult {
   std::vector<float> params;    // the float master weights at the end
   std::vector<LearnedStep> steps;     // the learned steps (qat.learn_scales), and
   std::vector<double> learned_scale;  // each one's step at the end
+  std::vector<int64_t> learned_zero_point;  // and zero point (its PTQ one unless it learned it)
   std::map<std::string, std::vector<quant::QuantParams>> points;  // the point formats at the end
 };
 

@@ -67,7 +67,8 @@ std::vector<std::pair<PointId, size_t>> component_points(const QModel& m, Compon
 
 }  // namespace
 
-std::vector<LearnedStep> learned_steps(const QModel& m, const std::vector<Component>& components) {
+std::vector<LearnedStep> learned_steps(const QModel& m, const std::vector<Component>& components,
+                                       bool learn_zero_points) {
   const auto& ok = learnable_components();
   std::vector<LearnedStep> out;
   for (const Component c : components) {
@@ -100,6 +101,8 @@ std::vector<LearnedStep> learned_steps(const QModel& m, const std::vector<Compon
         s.spec.operand_bits = s.spec.operand_block = 0;
       }
       s.s0 = m.point(s.name).scale();
+      s.zp0 = m.point(s.name).zero_point;
+      s.learn_zp = learn_zero_points && spec.scheme == quant::Scheme::Asymmetric && id != PointId::xo;
       out.push_back(s);
     }
   }
@@ -112,10 +115,16 @@ std::vector<LearnedStep> learned_steps(const QModel& m, const std::vector<Compon
 }
 
 QuantParams step_params(const LearnedStep& step, double scale) {
-  const double qp = std::ldexp(1.0, step.spec.bits - 1) - 1;
+  return step_params(step, scale, -static_cast<double>(step.zp0) * scale);
+}
+
+QuantParams step_params(const LearnedStep& step, double scale, double lo) {
   if (!(scale > 0) || !std::isfinite(scale))
     throw InputError("qat: the learned step of " + step.name + " is not a positive number");
   const double s = step.spec.scale == quant::ScaleKind::Pow2 ? std::exp2(std::nearbyint(std::log2(scale))) : scale;
+  if (step.spec.scheme == quant::Scheme::Asymmetric)
+    return quant::params_from_range(step.spec, lo, lo + s * (std::ldexp(1.0, step.spec.bits) - 1));
+  const double qp = std::ldexp(1.0, step.spec.bits - 1) - 1;
   return quant::params_from_range(step.spec, -s * qp, s * qp);
 }
 
@@ -424,13 +433,14 @@ void lsq_chunk(const Model& model, const QatView& view, const QEngine& engine, c
   const size_t H = mc.H, Din = mc.d_input;
   sums.grad.assign(steps.size(), 0.0);
   sums.count.assign(steps.size(), 0.0);
+  sums.zgrad.assign(steps.size(), 0.0);
   // the input's gradient: the encoder's transpose on the gradient at its output (ws.gx)
   const float* We = view.params.data() + model.layout().find("encoder.weight").offset;
   std::vector<std::vector<double>> xgrad(mc.n_layers);
   for (size_t k = 0; k < steps.size(); ++k) {
     const LearnedStep& s = steps[k];
     const QuantParams& p = qm.point(s.name);
-    const int64_t qmin = p.qmin(), qmax = p.qmax();
+    const int64_t qmin = p.qmin() - p.zero_point, qmax = p.qmax() - p.zero_point;  // the operand q - zp
     const auto* W = s.id == PointId::input || s.id == PointId::encoder_out || s.id == PointId::pool
                         ? nullptr
                         : &ws.layers[s.layer];
@@ -459,13 +469,20 @@ void lsq_chunk(const Model& model, const QatView& view, const QEngine& engine, c
         default: return 0.0;
       }
     };
-    double sum = 0, count = 0;
+    // A learned zero point holds the real offset lo fixed while s moves (LSQ+): a clipped value's
+    // dqhat/ds is then 0 or 2^b - 1 (the code, not the operand), zp more than with zp fixed in codes.
+    const double zp = static_cast<double>(p.zero_point);
+    double sum = 0, count = 0, zsum = 0;
     visit_point(model, engine, qws, chunk, s, [&](double r, int64_t q, size_t t, size_t f, size_t l) {
-      sum += grad(t, f, l) * lsq_dqds(r, q, qmin, qmax);
+      const double g = grad(t, f, l);
+      const bool clipped = r <= static_cast<double>(qmin) || r >= static_cast<double>(qmax);
+      sum += g * (lsq_dqds(r, q, qmin, qmax) + (s.learn_zp && clipped ? zp : 0.0));
+      if (s.learn_zp && clipped) zsum += g;
       count += 1;
     });
     sums.grad[k] = sum;
     sums.count[k] = count;
+    sums.zgrad[k] = zsum;
   }
 }
 

@@ -31,6 +31,8 @@ struct LearnedStep {
   std::string name;          // the point's key in QModel::points
   quant::QuantizerSpec spec;  // the component's (xo: x's with bits = operand_bits)
   double s0 = 1;
+  int64_t zp0 = 0;            // the PTQ zero point (asymmetric points)
+  bool learn_zp = false;      // an asymmetric point that learns its zero point too (LSQ+)
 };
 
 // The components whose points may learn their step: the activation points and the state.
@@ -40,12 +42,17 @@ const std::vector<quant::Component>& learnable_components();
 // order. InputError for a component that cannot learn (a weight, bias, act, the fixed-format
 // gate), has no point in this model (glu with gelu mixing, pool with last pooling), or whose
 // spec has a fixed binary point (frac) or wrapping overflow.
-std::vector<LearnedStep> learned_steps(const QModel& ptq, const std::vector<quant::Component>& components);
+// With learn_zero_points, the asymmetric ones learn their zero point too.
+std::vector<LearnedStep> learned_steps(const QModel& ptq, const std::vector<quant::Component>& components,
+                                       bool learn_zero_points = false);
 
 // The point's parameters for the step `scale`: dyadic: the smallest dyadic scale of the spec's
 // scale_bits that is >= scale (params_from_range on +-scale * Qp; scale itself to 2^-(scale_bits-1));
 // pow2: the power of two nearest to scale in log2 (round(log2 scale)).
+// An asymmetric point: params_from_range on [lo, lo + scale (2^b - 1)], lo = -zp0 scale (the PTQ
+// zero point in codes) unless the learned offset `lo` is given.
 quant::QuantParams step_params(const LearnedStep& step, double scale);
+quant::QuantParams step_params(const LearnedStep& step, double scale, double lo);
 
 // LSQ's dqhat/ds for the pre-rounding value r = v/s and its code q.
 inline double lsq_dqds(double r, int64_t q, int64_t qmin, int64_t qmax) {
@@ -56,8 +63,10 @@ inline double lsq_dqds(double r, int64_t q, int64_t qmin, int64_t qmax) {
 
 // Per learned step: sum over the chunk's values of dL/dqhat_i * dqhat_i/ds, and the number of
 // values (valid lanes only).
+// zgrad: sum of dL/dqhat_i * dqhat_i/dlo over the values (1 where clipped, LSQ+), for the points
+// that learn their zero point.
 struct LsqSums {
-  std::vector<double> grad, count;
+  std::vector<double> grad, count, zgrad;
 };
 
 // The chunk's LSQ sums, after qat_chunk ran on it with ws.keep_point_grads set (the recorded

@@ -52,7 +52,7 @@ namespace {
 std::vector<ScaledSum> per_channel_sums(size_t n, const std::function<std::vector<double>(size_t)>& ratios,
                                         const QuantParams& to) {
   std::vector<ScaledSum> out;
-  for (size_t c = 0; c < n; ++c) out.emplace_back(ratios(c), to.format, to.rounding, to.overflow);
+  for (size_t c = 0; c < n; ++c) out.emplace_back(ratios(c), to);
   return out;
 }
 
@@ -68,7 +68,8 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
                 const QTensor& D, const LayerPoints& P, QLayerConsts& Ly) {
   const bool s5 = mc.layer == LayerType::S5;
   const size_t H = mc.H, nA = A.size() / 2;
-  auto mag = [](const QuantParams& q) { return int64_t{1} << (q.format.width - 1); };
+  // |operand| bound: 2^(w-1) signed; below 2^w for an unsigned point's q - zp
+  auto mag = [](const QuantParams& q) { return int64_t{1} << (q.format.width - (q.format.is_signed ? 1 : 0)); };
   // the largest operand magnitude of a weight: 2^(w-1) signed, below 2^w for q - zp unsigned
   auto wmag = [](const QTensor& t) {
     int w = 0, shift = 0;
@@ -107,7 +108,7 @@ void operand_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
   if (xs.operand_bits == 0) return;
   if (xs.operand_block == 0) {
     op.mode = XOperand::Static;
-    op.narrow = ScaledSum({sc(P.x) / sc(P.xo)}, P.xo.format, P.xo.rounding, P.xo.overflow);
+    op.narrow = ScaledSum({sc(P.x) / sc(P.xo)}, P.xo);
     return;
   }
   op = block_operand(xs);
@@ -163,10 +164,10 @@ void ssm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLa
 void gelu_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
   Ly.hard_gelu = m.gelu == QGelu::Hard;
   if (m.gelu == QGelu::Lut) {
-    Ly.gelu = quant::Lut(P.y.format, P.act, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); });
+    Ly.gelu = quant::Lut(P.y, P.act, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); });
   } else {
     Ly.hard_two = static_cast<int64_t>(std::nearbyint(2.0 / sc(P.y)));
-    Ly.hard_out = ScaledSum({sc(P.y) * sc(P.y) / (4.0 * sc(P.act))}, P.act.format, P.act.rounding, P.act.overflow);
+    Ly.hard_out = ScaledSum({sc(P.y) * sc(P.y) / (4.0 * sc(P.act))}, P.act);
   }
 }
 
@@ -188,14 +189,14 @@ const QuantParams& mixing_consts(const QModel& m, size_t i, const LayerPoints& P
     Ly.mix_val = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mix)}; }, mix);
     Ly.mix_gate = per_channel_sums(
         H, [&](size_t o) { return std::vector<double>{sc(Wm.p(H + o)) * sc(P.act) / sc(mixg)}; }, mixg);
-    Ly.g_out = ScaledSum({sc(mix) * sc(gate) / sc(g)}, g.format, g.rounding, g.overflow);
+    Ly.g_out = ScaledSum({sc(mix) * sc(gate) / sc(g)}, g);
   } else {
     Ly.mix_gate = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mixg)}; },
                                    mixg);
     const double other = mc.mixing == Mixing::HalfGlu1 ? sc(P.act) : sc(P.y);
-    Ly.g_out = ScaledSum({other * sc(gate) / sc(g)}, g.format, g.rounding, g.overflow);
+    Ly.g_out = ScaledSum({other * sc(gate) / sc(g)}, g);
   }
-  Ly.sigmoid = quant::Lut(mixg.format, gate, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
+  Ly.sigmoid = quant::Lut(mixg, gate, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
   return g;
 }
 
@@ -247,10 +248,10 @@ QLayerConsts layer_consts(const QModel& m, size_t i) {
   Ly.u_op = block_operand(m.precision.spec(quant::Component::ssm_in));
   Ly.act_op = block_operand(m.precision.spec(quant::Component::gelu_out));
   ssm_consts(m, p, P, Ly);
-  if (!mc.prenorm) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u.format, P.u.rounding, P.u.overflow);
+  if (!mc.prenorm) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u);
   gelu_consts(m, P, Ly);
   const QuantParams& g = mixing_consts(m, i, P, Ly);
-  Ly.res = ScaledSum({sc(g) / sc(P.res), sc(P.hin) / sc(P.res)}, P.res.format, P.res.rounding, P.res.overflow);
+  Ly.res = ScaledSum({sc(g) / sc(P.res), sc(P.hin) / sc(P.res)}, P.res);
   norm_consts(m, i, P, Ly);
   return Ly;
 }
@@ -290,8 +291,7 @@ QEngine::~QEngine() = default;
 
 quant::ScaledSum QEngine::mean_pool(size_t L) const {
   const QuantParams& pp = model_.point(PointId::pool);
-  return ScaledSum({sc(model_.point(impl_->last_point)) / (static_cast<double>(L) * sc(pp))}, pp.format, pp.rounding,
-                   pp.overflow);
+  return ScaledSum({sc(model_.point(impl_->last_point)) / (static_cast<double>(L) * sc(pp))}, pp);
 }
 
 std::unique_ptr<QWorkspace> QEngine::make_workspace() const { return std::make_unique<QWorkspace>(); }

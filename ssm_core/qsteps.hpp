@@ -101,9 +101,9 @@ struct QConsts {
 
 namespace qstep {
 
-// The real input value -> its code: the one float operation of the integer model.
+// The real input value -> its operand q - zp: the one float operation of the integer model.
 inline int32_t input(const QConsts& c, double v, uint64_t* ev) {
-  return static_cast<int32_t>(quant::quantize(v, c.input, ev));
+  return static_cast<int32_t>(quant::quantize(v, c.input, ev) - c.input.zero_point);
 }
 
 // One output of a matrix-vector product: narrow(b + sum_i w[i] * in[i * stride]), exact in 64 bits.
