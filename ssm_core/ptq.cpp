@@ -169,7 +169,7 @@ QGelu resolve_gelu(QGelu option, const quant::PrecisionConfig& prec) {
 void quantize_parts(const std::vector<double>& data, const quant::QuantizerSpec& spec, size_t channels, QTensor& t) {
   const size_t per = data.size() / channels, n = per / 2;
   const int64_t qmax = (int64_t{1} << spec.bits) - 1;
-  const int kmax = 30 - spec.bits;
+  const int kmax = std::max(0, 30 - spec.bits);  // from 30 bits on both parts share one scale
   t.separate_parts = true;
   t.q.resize(data.size());
   auto rescale = [&](QuantParams& p, const Format& to) {

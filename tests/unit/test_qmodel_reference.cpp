@@ -1243,25 +1243,35 @@ TEST(QModelReference, DeltaFormWithSeparatePartsOnTheWidePath) {
   }
 }
 
-// The operand (q - zp) 2^k holds the part shift: 23-bit A parts shifted by several bits pass 2^26
-// (the C-model keeps operands in 32 bits; the wide path against the reference); with 32-bit parts
-// the operands pass 2^31 and the C-model refuses the model, naming the tensor, instead of
-// truncating them.
+// The operand (q - zp) 2^k holds the part shift, which PTQ caps at 30 - b (the finer part gives
+// way) so that it fits 32 bits: 24-bit A and 22-bit B, C parts (k at most 6 and 8) against the
+// reference on the wide path. A model whose part shift is made larger by hand (its operands past
+// 2^31) is refused by the C-model, naming the tensor, instead of truncated.
 TEST(QModelReference, SeparatePartsWithOperandsNear32BitsMatchAndBeyondAreRefused) {
   Case k;
   const std::string name = "parts_wide";
-  auto config = [&](int bits) {
-    return with_operand(with_parts(uniform(16), true, true, quant::Scheme::Symmetric, Granularity::PerChannel, bits, name),
-                        28, 16, 0, Rounding::HalfEven, Overflow::Saturate, name);
-  };
-  const Built b = build(k, config(21), name);
+  const PrecisionConfig p =
+      with_operand(with_parts(uniform(16), true, true, quant::Scheme::Symmetric, Granularity::PerChannel, 22, name), 28,
+                   16, 0, Rounding::HalfEven, Overflow::Saturate, name);
+  const Built b = build(k, p, name);
   int64_t largest = 0;
+  int kmax = 0;
   const core::QTensor& A = b.q.tensor("layers.0.A");
-  for (size_t j = 0; j < A.size(); ++j) largest = std::max(largest, std::abs(A.operand(j)));
-  EXPECT_GT(largest, int64_t{1} << 26) << largest;
-  check_case(k, config(21), name);
+  for (size_t j = 0; j < A.size(); ++j) {
+    largest = std::max(largest, std::abs(A.operand(j)));
+    kmax = std::max(kmax, A.part_shift(j));
+  }
+  EXPECT_GT(largest, int64_t{1} << 26);
+  EXPECT_LT(largest, int64_t{1} << 31);
+  EXPECT_LE(kmax, 30 - 24);
+  check_case(k, p, name);
+  core::QModel bad = b.q;
+  for (size_t e = 0; e < A.params.size(); e += 2) {  // every channel's imaginary part 2^10 coarser
+    bad.tensors.at("layers.0.A").params[e + 1].format = bad.tensors.at("layers.0.A").params[e].format;
+    bad.tensors.at("layers.0.A").params[e + 1].format.scale.shift -= 10;
+  }
   try {
-    const core::QEngine engine(build(k, config(30), name).q);
+    const core::QEngine engine(bad);
     ADD_FAILURE() << "no InputError";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("layers.0.A"), std::string::npos) << e.what();

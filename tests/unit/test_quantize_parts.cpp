@@ -86,10 +86,13 @@ std::vector<double> complex_data(const std::vector<double>& re_mag, const std::v
   return d;
 }
 
-// Section 9.2 for one tensor quantized with separate parts, against each part's own calibration.
-// Returns how many channels had k > 0 and how many re-rounded zero points moved.
+// Section 9.2 for one tensor quantized with separate parts, against each part's own calibration:
+// a part of zeros takes the other's format (zero point 0); with f the finer scale (re when equal)
+// and c the coarser, k is the smallest integer >= 0 with f 2^k >= c, and when k <= kmax = 30 - b
+// (0 from 30 bits on: every operand fits 32 bits) the coarser takes f 2^k, else the finer gives
+// way and takes c 2^-kmax; the part whose scale changed re-rounds its zero point.
 struct Seen {
-  size_t shifted = 0, imag_finer = 0, zp_moved = 0, equal = 0, recalibrated = 0;
+  size_t shifted = 0, imag_finer = 0, zp_moved = 0, equal = 0, recalibrated = 0, gave_way = 0;
 };
 Seen check_parts(const std::vector<double>& data, size_t channels, const QuantizerSpec& spec, const QTensor& t) {
   Seen seen;
@@ -98,36 +101,49 @@ Seen check_parts(const std::vector<double>& data, size_t channels, const Quantiz
   EXPECT_EQ(t.params.size(), 2 * channels);
   EXPECT_EQ(t.groups(), channels);
   const int64_t qmax = (int64_t{1} << spec.bits) - 1;
+  const int kmax = std::max(0, 30 - spec.bits);
+  auto rerounded = [&](const QuantParams& from, const QuantParams& to) {
+    return std::clamp<int64_t>(
+        static_cast<int64_t>(std::nearbyint(static_cast<double>(from.zero_point) * from.scale() / to.scale())), 0, qmax);
+  };
   for (size_t g = 0; g < channels; ++g) {
     SCOPED_TRACE("channel " + std::to_string(g));
     QuantParams cal[2];
+    bool zero[2];
     for (int r = 0; r < 2; ++r) {
       std::vector<double> v;
       for (size_t j = 0; j < n; ++j) v.push_back(data[g * per + 2 * j + r]);
+      zero[r] = std::all_of(v.begin(), v.end(), [](double x) { return x == 0.0; });
       cal[r] = quant::calibrate(spec, v.data(), 1, n)[0];
     }
+    for (int r = 0; r < 2; ++r)
+      if (zero[r] && !zero[1 - r]) {
+        cal[r] = cal[1 - r];
+        cal[r].zero_point = 0;
+      }
     const int fine = not_above(cal[0].format, cal[1].format) ? 0 : 1, coarse = 1 - fine;  // re when equal
+    int need = 0;  // the smallest k >= 0 with f 2^k >= c, exactly
+    while (!not_above(cal[coarse].format, times_pow2(cal[fine].format, need))) ++need;
     const QuantParams &pf = t.params[2 * g + fine], &pc = t.params[2 * g + coarse];
-    // the finer keeps its calibration
-    EXPECT_TRUE(pf == cal[fine]) << pf.to_string() << " vs " << cal[fine].to_string();
-    // the coarser: the finer's multiplier, its shift lowered by the smallest k >= 0 with
-    // f 2^k >= c (exactly)
-    EXPECT_EQ(pc.format.scale.mult, pf.format.scale.mult);
     EXPECT_EQ(pc.format.width, pf.format.width);
     EXPECT_EQ(pc.format.is_signed, pf.format.is_signed);
-    const int k = pf.format.scale.shift - pc.format.scale.shift;
-    EXPECT_GE(k, 0);
-    EXPECT_TRUE(not_above(cal[coarse].format, pc.format)) << "f 2^k below the calibrated scale";
-    if (k > 0) {
-      EXPECT_FALSE(not_above(cal[coarse].format, times_pow2(pf.format, k - 1))) << "a smaller k holds";
-    }
     EXPECT_EQ(pc.rounding, cal[coarse].rounding);
     EXPECT_EQ(pc.overflow, cal[coarse].overflow);
-    // the coarser zero point: its calibrated real offset re-rounded to the new scale
-    const int64_t zp = std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(static_cast<double>(cal[coarse].zero_point) *
-                                                                               cal[coarse].scale() / pc.scale())),
-                                           0, qmax);
-    EXPECT_EQ(pc.zero_point, spec.scheme == Scheme::Symmetric ? 0 : zp);
+    int k = need;
+    if (need <= kmax) {  // the finer keeps its calibration; the coarser takes f 2^k
+      EXPECT_TRUE(pf == cal[fine]) << pf.to_string() << " vs " << cal[fine].to_string();
+      EXPECT_TRUE(pc.format == times_pow2(pf.format, need)) << pc.to_string();
+      EXPECT_EQ(pc.zero_point, need == 0 ? cal[coarse].zero_point : rerounded(cal[coarse], pc));
+    } else {  // the finer gives way: c 2^-kmax
+      k = kmax;
+      ++seen.gave_way;
+      EXPECT_TRUE(pc == cal[coarse]) << pc.to_string() << " vs " << cal[coarse].to_string();
+      EXPECT_TRUE(times_pow2(pf.format, kmax) == pc.format) << pf.to_string();
+      EXPECT_EQ(pf.zero_point, rerounded(cal[fine], pf));
+    }
+    if (spec.scheme == Scheme::Symmetric) {
+      EXPECT_EQ(pc.zero_point + pf.zero_point, 0);
+    }
     seen.zp_moved += pc.zero_point != cal[coarse].zero_point;
     seen.recalibrated += !(pc.format == cal[coarse].format);
     seen.shifted += k > 0;
@@ -143,6 +159,7 @@ Seen check_parts(const std::vector<double>& data, size_t channels, const Quantiz
         EXPECT_EQ(t.part_shift(i), r == coarse ? k : 0);
         EXPECT_EQ(t.q[i], quant::quantize(data[i], p)) << "element " << i;
         EXPECT_EQ(t.operand(i), (t.q[i] - p.zero_point) * (int64_t{1} << t.part_shift(i)));
+        EXPECT_LT(std::abs(t.operand(i)), int64_t{1} << 31) << "an operand beyond 32 bits";
         if (spec.scheme == Scheme::Symmetric) {  // maxabs: no clipping, within half a step of the part
           EXPECT_LE(std::fabs(static_cast<double>(t.operand(i)) * t.unit(g) - data[i]), 0.5 * p.scale()) << i;
         }
@@ -210,19 +227,48 @@ TEST(QuantizeParts, PerTensorGivesTwoEntriesAndEqualPartsShareTheirScale) {
   for (size_t i = 0; i < e.size(); ++i) EXPECT_EQ(e.part_shift(i), 0);
 }
 
-// A part of zeros (M = 0: scale 1, section 6) is the coarser part; its codes and operands are 0
-// and the other part keeps its calibrated scale, however far apart the two are.
-TEST(QuantizeParts, APartOfZerosHasZeroOperandsAndLeavesTheOtherItsScale) {
-  QuantizerSpec s;
-  s.bits = 16;
-  s.granularity = Granularity::PerChannel;
-  s.separate_parts = true;
-  for (const double mag : {0.5, 1e-9}) {
-    const std::vector<double> d = complex_data({mag, mag}, {0.0, 0.0}, 5, 0.0, "parts_zero");
-    const QTensor t = core::quantize_tensor(d, {2, 5, 2}, Component::C, with(s, Component::C));
-    check_parts(d, 2, s, t);
-    for (size_t i = 1; i < t.size(); i += 2) EXPECT_EQ(t.operand(i), 0) << i;
-  }
+// A part of zeros takes the other part's format with zero point 0 (not section 6's scale 1 for an
+// empty range, which would put it 2^k apart for a large k); its codes and operands are 0.
+TEST(QuantizeParts, APartOfZerosTakesTheOtherPartsFormat) {
+  for (const Scheme scheme : {Scheme::Symmetric, Scheme::Asymmetric})
+    for (const double mag : {0.5, 1e-9}) {
+      QuantizerSpec s;
+      s.bits = 16;
+      s.scheme = scheme;
+      s.granularity = Granularity::PerChannel;
+      s.separate_parts = true;
+      const std::vector<double> d = complex_data({mag, 0.0}, {0.0, mag}, 5, 0.3, "parts_zero");
+      const QTensor t = core::quantize_tensor(d, {2, 5, 2}, Component::C, with(s, Component::C));
+      check_parts(d, 2, s, t);
+      EXPECT_TRUE(t.params[1].format == t.params[0].format);  // channel 0: im zero
+      EXPECT_TRUE(t.params[2].format == t.params[3].format);  // channel 1: re zero
+      EXPECT_EQ(t.params[1].zero_point, 0);
+      EXPECT_EQ(t.params[2].zero_point, 0);
+      for (const size_t i : {1, 3, 5, 10, 12}) EXPECT_EQ(t.operand(i), 0) << i;
+      for (size_t i = 0; i < t.size(); ++i) EXPECT_EQ(t.part_shift(i), 0) << i;
+    }
+}
+
+// The part shift is at most 30 - b, so that the operand (q - zp) 2^k fits 32 bits: where the
+// parts are further apart the finer part gives way (c 2^-(30-b)); from 30 bits on the two parts
+// share one scale (k = 0: the operand is the code). Parts a factor ~1000 apart (k = 10).
+TEST(QuantizeParts, TheFinerPartGivesWayBeyondAShiftOfThirtyMinusBits) {
+  const std::vector<double> re{3.0, 0.5}, im{0.003, 0.4};
+  for (const Scheme scheme : {Scheme::Symmetric, Scheme::Asymmetric})
+    for (const int bits : {16, 22, 24, 29, 30, 31, 32}) {
+      if (scheme == Scheme::Asymmetric && bits > 30) continue;  // u31, u32 codes leave int32
+      QuantizerSpec s;
+      s.bits = bits;
+      s.scheme = scheme;
+      s.granularity = Granularity::PerChannel;
+      s.separate_parts = true;
+      const std::string name = quant::to_string(scheme) + std::to_string(bits);
+      SCOPED_TRACE(name);
+      const std::vector<double> d = complex_data(re, im, 6, scheme == Scheme::Asymmetric ? 0.3 : 0.0, name);
+      const QTensor t = core::quantize_tensor(d, {2, 6, 2}, Component::B, with(s, Component::B));
+      const Seen seen = check_parts(d, 2, s, t);
+      EXPECT_EQ(seen.gave_way > 0, bits > 20) << "channel 0 needs k = 10";
+    }
 }
 
 // ---------- delta form ----------
