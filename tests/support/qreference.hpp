@@ -327,6 +327,10 @@ class Reference {
       if (t.separate_parts && t.component != quant::Component::A && t.component != quant::Component::B &&
           t.component != quant::Component::C)
         throw std::logic_error("separate parts on " + name + ", not a complex weight");
+    for (const auto& [name, ps] : m_.points)  // asymmetric activation points are not written here
+      for (const QuantParams& pp : ps)
+        if (pp.zero_point != 0 || (!pp.format.is_signed && name != "gate"))
+          throw std::logic_error("the reference does not model the asymmetric point " + name);
     Trace tr;
 
     // input: the one float -> int step
