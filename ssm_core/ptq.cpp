@@ -160,12 +160,13 @@ QGelu resolve_gelu(QGelu option, const quant::PrecisionConfig& prec) {
 
 // Separate parts (docs/fixed_point.md 9.2): per channel (or tensor), the real and the imaginary
 // values are calibrated as two groups. A part whose values are all 0 takes the other part's
-// format. Then the coarser scale c is raised to the finer one f times the smallest power of two
-// 2^k >= c / f (the finer format with its shift lowered by k); k is at most 30 - b, so that the
-// operand (q - zp) 2^k fits 32 bits: beyond that the finer part's scale is raised instead, to
-// c 2^-(30-b) (the coarser format with its shift raised by 30 - b). A part whose scale changed
-// has its zero point, the real offset zp * s of its calibration, re-rounded to the new scale
-// (half even) within 0..2^b - 1.
+// format. The real part (which carries a pole's decay) keeps its scale r; the imaginary part's
+// scale becomes r 2^k with k the smallest integer in [-(30 - b), 30 - b] such that r 2^k is not
+// below its calibrated scale (the real format with its shift lowered by k): nothing clips, and
+// |k| <= 30 - b keeps every operand (q - zp) 2^shift within 32 bits. When even k = 30 - b falls
+// short, the real part gives way: its scale becomes the imaginary one's times 2^-(30 - b). A part
+// whose scale changed has its zero point, the real offset zp * s of its calibration, re-rounded to
+// the new scale (half even) within 0..2^b - 1.
 void quantize_parts(const std::vector<double>& data, const quant::QuantizerSpec& spec, size_t channels, QTensor& t) {
   const size_t per = data.size() / channels, n = per / 2;
   const int64_t qmax = (int64_t{1} << spec.bits) - 1;
@@ -192,15 +193,14 @@ void quantize_parts(const std::vector<double>& data, const quant::QuantizerSpec&
     }
     for (int r = 0; r < 2; ++r)
       if (zero[r] && !zero[1 - r]) pp[r] = pp[1 - r], pp[r].zero_point = 0;  // 0 is code 0 - 0
-    const int fine = pp[0].scale() <= pp[1].scale() ? 0 : 1;
-    QuantParams &f = pp[fine], &c = pp[1 - fine];
-    int k = 0;
-    while (k < kmax && std::ldexp(f.scale(), k) < c.scale()) ++k;
-    const Format ff = f.format, cf = c.format;
-    if (std::ldexp(ff.scale.real(), k) >= cf.scale.real())
-      rescale(c, Format::dyadic(cf.is_signed, cf.width, ff.scale.mult, ff.scale.shift - k));
-    else  // the ratio needs more than kmax: the finer part gives way
-      rescale(f, Format::dyadic(ff.is_signed, ff.width, cf.scale.mult, cf.scale.shift + kmax));
+    QuantParams &re = pp[0], &im = pp[1];
+    int k = -kmax;
+    while (k < kmax && std::ldexp(re.scale(), k) < im.scale()) ++k;
+    const Format rf = re.format, imf = im.format;
+    if (std::ldexp(rf.scale.real(), k) >= imf.scale.real())
+      rescale(im, Format::dyadic(imf.is_signed, imf.width, rf.scale.mult, rf.scale.shift - k));
+    else  // the ratio needs more than 2^kmax: the real part gives way
+      rescale(re, Format::dyadic(rf.is_signed, rf.width, imf.scale.mult, imf.scale.shift + kmax));
     for (int r = 0; r < 2; ++r) {
       t.params.push_back(pp[r]);
       for (size_t j = 0; j < n; ++j) {
