@@ -1,8 +1,9 @@
 // PTQ's separate parts and A's delta form (docs/fixed_point.md 9.2 "Separate parts", 9.3 "Delta
-// form"): the coarser part's scale is the finer one times the smallest power of two not below its
-// calibrated scale, the finer keeps its calibrated scale, the coarser zero point is re-rounded to
-// the new scale; delta form stores Lambda_bar - 1 (real parts only); the quantized model's file keeps
-// both and refuses part scales that are not a power of two apart.
+// form"): the real part keeps its calibrated scale, the imaginary part's is the real one times the
+// smallest power of two not below its calibrated scale (within 2^+-(30 - b), beyond which the real
+// part gives way), a rescaled part's zero point is re-rounded; delta form stores Lambda_bar - 1
+// (real parts only); the quantized model's file keeps both and refuses part scales that are not a
+// power of two apart.
 #include <gtest/gtest.h>
 
 #include <boost/multiprecision/cpp_int.hpp>
@@ -87,10 +88,12 @@ std::vector<double> complex_data(const std::vector<double>& re_mag, const std::v
 }
 
 // Section 9.2 for one tensor quantized with separate parts, against each part's own calibration:
-// a part of zeros takes the other's format (zero point 0); with f the finer scale (re when equal)
-// and c the coarser, k is the smallest integer >= 0 with f 2^k >= c, and when k <= kmax = 30 - b
-// (0 from 30 bits on: every operand fits 32 bits) the coarser takes f 2^k, else the finer gives
-// way and takes c 2^-kmax; the part whose scale changed re-rounds its zero point.
+// a part of zeros takes the other's format (zero point 0); the real part keeps its calibrated
+// scale r and the imaginary part takes r 2^k, k the smallest integer in [-kmax, kmax] with
+// r 2^k >= its calibrated scale, kmax = 30 - b (0 from 30 bits on: every operand fits 32 bits);
+// when no such k exists the real part gives way and takes i 2^-kmax. A part whose scale changed
+// re-rounds its zero point. The operand is (q - zp) 2^|k| for the coarser part, in the unit of
+// the finer.
 struct Seen {
   size_t shifted = 0, imag_finer = 0, zp_moved = 0, equal = 0, recalibrated = 0, gave_way = 0;
 };
@@ -121,42 +124,44 @@ Seen check_parts(const std::vector<double>& data, size_t channels, const Quantiz
         cal[r] = cal[1 - r];
         cal[r].zero_point = 0;
       }
-    const int fine = not_above(cal[0].format, cal[1].format) ? 0 : 1, coarse = 1 - fine;  // re when equal
-    int need = 0;  // the smallest k >= 0 with f 2^k >= c, exactly
-    while (!not_above(cal[coarse].format, times_pow2(cal[fine].format, need))) ++need;
-    const QuantParams &pf = t.params[2 * g + fine], &pc = t.params[2 * g + coarse];
-    EXPECT_EQ(pc.format.width, pf.format.width);
-    EXPECT_EQ(pc.format.is_signed, pf.format.is_signed);
-    EXPECT_EQ(pc.rounding, cal[coarse].rounding);
-    EXPECT_EQ(pc.overflow, cal[coarse].overflow);
-    int k = need;
-    if (need <= kmax) {  // the finer keeps its calibration; the coarser takes f 2^k
-      EXPECT_TRUE(pf == cal[fine]) << pf.to_string() << " vs " << cal[fine].to_string();
-      EXPECT_TRUE(pc.format == times_pow2(pf.format, need)) << pc.to_string();
-      EXPECT_EQ(pc.zero_point, need == 0 ? cal[coarse].zero_point : rerounded(cal[coarse], pc));
-    } else {  // the finer gives way: c 2^-kmax
+    int k = -kmax;  // the smallest k in [-kmax, kmax] with r 2^k >= i, exactly
+    while (k <= kmax && !not_above(cal[1].format, times_pow2(cal[0].format, k))) ++k;
+    const QuantParams &pr = t.params[2 * g], &pi = t.params[2 * g + 1];
+    EXPECT_EQ(pr.format.width, pi.format.width);
+    EXPECT_EQ(pr.format.is_signed, pi.format.is_signed);
+    EXPECT_EQ(pi.rounding, cal[1].rounding);
+    EXPECT_EQ(pi.overflow, cal[1].overflow);
+    if (k <= kmax) {  // the real part keeps its calibration; the imaginary takes r 2^k
+      EXPECT_TRUE(pr == cal[0]) << pr.to_string() << " vs " << cal[0].to_string();
+      EXPECT_TRUE(pi.format == times_pow2(pr.format, k)) << pi.to_string();
+      EXPECT_EQ(pi.zero_point, rerounded(cal[1], pi));
+      seen.zp_moved += pi.zero_point != cal[1].zero_point;
+      seen.recalibrated += !(pi.format == cal[1].format);
+    } else {  // the real part gives way: i 2^-kmax
       k = kmax;
       ++seen.gave_way;
-      EXPECT_TRUE(pc == cal[coarse]) << pc.to_string() << " vs " << cal[coarse].to_string();
-      EXPECT_TRUE(times_pow2(pf.format, kmax) == pc.format) << pf.to_string();
-      EXPECT_EQ(pf.zero_point, rerounded(cal[fine], pf));
+      EXPECT_TRUE(pi == cal[1]) << pi.to_string() << " vs " << cal[1].to_string();
+      EXPECT_TRUE(pr.format == times_pow2(pi.format, -kmax)) << pr.to_string();
+      EXPECT_EQ(pr.zero_point, rerounded(cal[0], pr));
+      seen.zp_moved += pr.zero_point != cal[0].zero_point;
+      seen.recalibrated += !(pr.format == cal[0].format);
     }
     if (spec.scheme == Scheme::Symmetric) {
-      EXPECT_EQ(pc.zero_point + pf.zero_point, 0);
+      EXPECT_EQ(pr.zero_point + pi.zero_point, 0);
     }
-    seen.zp_moved += pc.zero_point != cal[coarse].zero_point;
-    seen.recalibrated += !(pc.format == cal[coarse].format);
-    seen.shifted += k > 0;
-    seen.imag_finer += fine == 1;
+    seen.shifted += k != 0;
+    seen.imag_finer += k < 0;
     seen.equal += cal[0].format == cal[1].format;
-    // the unit and the operand (q - zp) 2^k; every code quantized with its part's parameters
-    EXPECT_DOUBLE_EQ(t.unit(g), pf.scale());
+    // the unit (the finer scale) and the operand (q - zp) 2^|k|; every code quantized with its
+    // part's parameters
+    const int coarse = k >= 0 ? 1 : 0;
+    EXPECT_DOUBLE_EQ(t.unit(g), std::min(pr.scale(), pi.scale()));
     for (size_t j = 0; j < n; ++j)
       for (int r = 0; r < 2; ++r) {
         const size_t i = g * per + 2 * j + r;
         const QuantParams& p = t.params[2 * g + r];
         EXPECT_EQ(t.param_index(i), 2 * g + r);
-        EXPECT_EQ(t.part_shift(i), r == coarse ? k : 0);
+        EXPECT_EQ(t.part_shift(i), r == coarse ? std::abs(k) : 0);
         EXPECT_EQ(t.q[i], quant::quantize(data[i], p)) << "element " << i;
         EXPECT_EQ(t.operand(i), (t.q[i] - p.zero_point) * (int64_t{1} << t.part_shift(i)));
         EXPECT_LT(std::abs(t.operand(i)), int64_t{1} << 31) << "an operand beyond 32 bits";
@@ -171,9 +176,9 @@ Seen check_parts(const std::vector<double>& data, size_t channels, const Quantiz
 }  // namespace
 
 // Per channel: channels whose imaginary parts are 2.3, 1, 1/3.1, 40 and 1e-3 times the real
-// ones (so both parts are the coarser somewhere), symmetric and asymmetric, dyadic and
+// ones (so either part is the finer somewhere), symmetric and asymmetric, dyadic and
 // power-of-two scales, and an 8-bit multiplier.
-TEST(QuantizeParts, TheCoarserScaleIsTheFinerTimesTheSmallestPowerOfTwoNotBelowItsCalibration) {
+TEST(QuantizeParts, TheImaginaryScaleIsTheRealOneTimesTheSmallestPowerOfTwoNotBelowItsCalibration) {
   const std::vector<double> re{0.5, 0.7, 0.31, 0.02, 3.0}, im{1.15, 0.7, 0.1, 0.8, 0.003};
   for (const Scheme scheme : {Scheme::Symmetric, Scheme::Asymmetric})
     for (const ScaleKind sk : {ScaleKind::Dyadic, ScaleKind::Pow2})
@@ -193,7 +198,8 @@ TEST(QuantizeParts, TheCoarserScaleIsTheFinerTimesTheSmallestPowerOfTwoNotBelowI
         const Seen seen = check_parts(d, 5, s, t);
         EXPECT_GE(seen.shifted, 3u);
         EXPECT_GE(seen.imag_finer, 2u);
-        // a power-of-two calibration is already f 2^k: the coarser part keeps it, zero point too
+        EXPECT_EQ(seen.gave_way, 0u);
+        // a power-of-two calibration is already r 2^k: the imaginary part keeps it, zero point too
         if (scheme == Scheme::Asymmetric && sk == ScaleKind::Dyadic) {
           EXPECT_GT(seen.zp_moved, 0u) << "no zero point re-rounded";
         }
@@ -249,11 +255,12 @@ TEST(QuantizeParts, APartOfZerosTakesTheOtherPartsFormat) {
     }
 }
 
-// The part shift is at most 30 - b, so that the operand (q - zp) 2^k fits 32 bits: where the
-// parts are further apart the finer part gives way (c 2^-(30-b)); from 30 bits on the two parts
-// share one scale (k = 0: the operand is the code). Parts a factor ~1000 apart (k = 10).
-TEST(QuantizeParts, TheFinerPartGivesWayBeyondAShiftOfThirtyMinusBits) {
-  const std::vector<double> re{3.0, 0.5}, im{0.003, 0.4};
+// The part shift is at most 30 - b, so that the operand (q - zp) 2^|k| fits 32 bits: an
+// imaginary part far finer than the real one takes r 2^-(30-b) (coarser than its calibration,
+// nothing clips); one far coarser makes the real part give way (i 2^-(30-b)); from 30 bits on the
+// two parts share one scale. Parts a factor ~1000 apart (|k| = 10) either way round.
+TEST(QuantizeParts, TheRealPartGivesWayOnlyBeyondAShiftOfThirtyMinusBits) {
+  const std::vector<double> re{0.003, 3.0}, im{3.0, 0.003};
   for (const Scheme scheme : {Scheme::Symmetric, Scheme::Asymmetric})
     for (const int bits : {16, 22, 24, 29, 30, 31, 32}) {
       if (scheme == Scheme::Asymmetric && bits > 30) continue;  // u31, u32 codes leave int32
@@ -267,7 +274,8 @@ TEST(QuantizeParts, TheFinerPartGivesWayBeyondAShiftOfThirtyMinusBits) {
       const std::vector<double> d = complex_data(re, im, 6, scheme == Scheme::Asymmetric ? 0.3 : 0.0, name);
       const QTensor t = core::quantize_tensor(d, {2, 6, 2}, Component::B, with(s, Component::B));
       const Seen seen = check_parts(d, 2, s, t);
-      EXPECT_EQ(seen.gave_way > 0, bits > 20) << "channel 0 needs k = 10";
+      EXPECT_EQ(seen.gave_way, bits > 20 ? 1u : 0u) << "channel 0 needs k = 10";
+      EXPECT_EQ(seen.imag_finer, bits < 30 ? 1u : 0u) << "channel 1: k < 0";
     }
 }
 
