@@ -30,6 +30,7 @@ Datapath CmacArray::lane(const CmacWidths& w, int operand_bits, bool with_bu) {
   if (w.zB && with_bu) d.add(w.B, 2);
   if (w.shift) d.add(acc_bits(w.A, w.x, 1) + w.shift, 4);  // each product's left shift by its state part's exponent
   if (with_bu && w.ushift) d.add(w.B + w.u + w.ushift, 2);  // each B u product's left shift by u's exponent
+  if (with_bu && w.zu) d.add(w.zu, 1);                        // u minus its zero point (both products' u)
   d.registers(4.0 * w.x + 2.0 * kAccBits);
   return d;
 }
@@ -44,7 +45,7 @@ namespace {
 
 // The lane's widths of a layer: the state operand, the zero points, the block shift.
 CmacWidths widths(const LayerMem& m, int bu) {
-  return {m.wA, m.operand_bits(), m.wB, m.u_op.mul_bits(m.wu), bu, m.zA, m.zB, m.xshift, m.u_op.shift};
+  return {m.wA, m.operand_bits(), m.wB, m.u_op.mul_bits(m.wu), bu, m.zA, m.zB, m.xshift, m.u_op.shift, m.u_op.zp};
 }
 
 }  // namespace
@@ -185,7 +186,7 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
   double exponent_bits = 0;         // the exponent registers: two per block (re, im) of every layer
   for (const auto& L : c.mem.layers) {
     w.A = std::max(w.A, L.wA), w.B = std::max(w.B, L.wB), w.x = std::max(w.x, L.operand_bits()), w.u = std::max(w.u, L.u_op.mul_bits(L.wu));
-    w.ushift = std::max(w.ushift, L.u_op.shift);
+    w.ushift = std::max(w.ushift, L.u_op.shift), w.zu = std::max(w.zu, L.u_op.zp);
     w.zA = w.zA || L.zA, w.zB = w.zB || L.zB, w.shift = std::max(w.shift, L.xshift);
     if (L.xo && !L.xblock) wx_static = std::max(wx_static, L.wx);
     if (L.xblock) {

@@ -44,6 +44,7 @@ struct CmacWidths {
   int shift = 0;                // block floating point: the products' largest left shift (0: none)
   int ushift = 0;  // u in block floating point (docs/fixed_point.md 9.3, "Activation operands"): u is
                    // its mantissa (w.u bits) and each B u product shifts left by up to ushift
+  int zu = 0;      // an asymmetric u: its zero point's subtractor (zp_bits; the u port of each lane)
 };
 
 class CmacArray : public PipelinedUnit, public HwUnit {
@@ -60,7 +61,8 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   //   A (and of B with the B u products) at operand fetch (A, B are then b + 1 bits wide);
   //   block floating point: a left shifter per product of A o (each of the 4 products shifted by
   //   the exponent of its state part, re = ar or 2^er - ai oi 2^ei, im = ar oi 2^ei + ai or 2^er;
-  //   the terms are `shift` bits wider).
+  //   the terms are `shift` bits wider);
+  //   an asymmetric u (docs/fixed_point.md 9.2): a (b+1)-bit subtractor at the lane's u port.
   // Counted once per state update (S5 without the B u products: the MVE forms B u); built
   // `lanes` times at the model's widest operands.
   static Datapath lane(const CmacWidths& w, int operand_bits, bool with_bu);
