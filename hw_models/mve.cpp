@@ -68,7 +68,7 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
     zread = std::max({zread, L.u_op.zp, L.act_op.zp});
     zwrite = std::max({zwrite, L.zy, L.zmix, L.zmixg, i == 0 ? L.zh : 0});
   }
-  one.add(zread, zread ? 1 : 0);
+  if (zread) one.add(zread, 1);
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
   u.area_um2 = config_.macs * one.area_um2(c.table, config_.pipeline) + narrowing(kAccBits, false).area_um2(c.table, 0) +
@@ -99,7 +99,8 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
   const int acc = acc_bits(w_width, in_op.value_bits(in_width), cols);
   Datapath dp = operand_mac(w_width, in_width, in_op, cols, config_.operand_bits);
   // the narrowing, and into an asymmetric point its zero point's adder (the stored code q = v + zp)
-  const Datapath nar = narrowing(acc).add(zp_bits(narrow[0].to()), zp_bits(narrow[0].to()) ? 1 : 0);
+  Datapath nar = narrowing(acc);
+  if (const int z = zp_bits(narrow[0].to())) nar.add(z, 1);
   if (!W.zero_points.empty()) dp.add(w_width, 1);  // the weight minus its zero point, at fetch
   const unsigned passes = dp.passes();
   Op op;
