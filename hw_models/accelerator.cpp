@@ -69,7 +69,8 @@ void activation_points(LayerMem& L, const core::QModel& m, const core::QLayerCon
   L.u_op.zp = zp_bits(f(p + "u")), L.act_op.zp = zp_bits(f(p + "act"));
   const std::string prev = "layers." + std::to_string(i - 1) + (m.config.prenorm ? ".res" : ".out");
   L.zh = zp_bits(f(i == 0 ? std::string("encoder.out") : prev));
-  L.zy = zp_bits(f(p + "y")), L.zres = zp_bits(f(p + "res")), L.zout = zp_bits(f(p + "out"));
+  L.zy = zp_bits(f(p + "y")), L.zres = zp_bits(f(p + "res"));
+  if (!m.config.prenorm) L.zout = zp_bits(f(p + "out"));  // a pre-norm layer's output is res
   if (m.config.mixing != core::Mixing::Gelu) {
     L.zmixg = zp_bits(f(p + "mixg")), L.zg = zp_bits(f(p + "g"));
     if (m.config.mixing == core::Mixing::Glu) L.zmix = zp_bits(f(p + "mix"));
