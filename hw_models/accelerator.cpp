@@ -27,11 +27,14 @@ SramConfig Accelerator::io_config(const HwConfig& c, const core::QEngine& e, siz
 const Region& place_weight(BankedSram& mem, const std::string& name, const core::QTensor& t, int bank) {
   const bool is_signed = t.params[0].format.is_signed;
   const Region& r = mem.allocate(name, t.size(), width_of(t), bank, is_signed);
-  if (!is_signed) {
-    std::vector<int32_t> zp;
+  std::vector<int32_t> zp;
+  if (!is_signed)
     for (const auto& p : t.params) zp.push_back(static_cast<int32_t>(p.zero_point));
-    mem.set_zero_points(r, std::move(zp), t.size() / t.params.size());
-  }
+  // separate parts: each entry's product shift (element 2 g + part is coded by entry 2 g + part)
+  const size_t per = t.size() / t.groups();
+  std::vector<int> shifts;
+  for (size_t k = 0; t.separate_parts && k < t.params.size(); ++k) shifts.push_back(t.part_shift(k / 2 * per + k % 2));
+  if (!zp.empty() || !shifts.empty()) mem.set_zero_points(r, std::move(zp), per, std::move(shifts));
   return r;
 }
 
@@ -41,6 +44,7 @@ void weight_operands(LayerMem& L) {
   L.zA = !L.A->zero_points.empty(), L.zB = !L.B->zero_points.empty(), L.zC = !L.C->zero_points.empty();
   L.zD = !L.D->zero_points.empty(), L.znorm = !L.gamma->zero_points.empty() || !L.beta->zero_points.empty();
   if (L.Wm) L.wW = operand_width(*L.Wm), L.zW = !L.Wm->zero_points.empty();
+  L.kA = L.A->max_part_shift(), L.kB = L.B->max_part_shift(), L.kC = L.C->max_part_shift();
 }
 
 void place_state(BankedSram& states, LayerMem& L, const core::QModel& m, const core::QLayerConsts& Ly, size_t i) {
@@ -49,6 +53,7 @@ void place_state(BankedSram& states, LayerMem& L, const core::QModel& m, const c
   L.x = &states.allocate(p + "x", L.A->elements, L.wx);
   const core::XOperandConsts& op = Ly.xop;
   L.xchannels = m.config.layer == core::LayerType::S5 ? 1 : m.config.H;
+  L.delta = Ly.delta;
   if (op.mode == core::XOperand::Stored) return;
   L.wo = op.mode == core::XOperand::Static ? m.point(p + "xo").format.width : op.bits;
   L.xo = &states.allocate(p + "xo", L.A->elements, L.wo);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "quant/errors.hpp"
+
 namespace ssmsim::hw {
 
 using core::qstep::Cx;
@@ -18,7 +20,8 @@ CmacArray::CmacArray(sc_core::sc_module_name name, const CmacConfig& config, Ban
 }
 
 Datapath CmacArray::lane(const CmacWidths& w, int operand_bits, bool with_bu) {
-  const int ax = acc_bits(w.A, w.x, 2) + w.shift;  // the exact complex product A (o 2^e) (re or im part)
+  // the exact complex product A (o 2^e) (re or im part), its coarser part's products shifted by kA
+  const int ax = acc_bits(w.A, w.x, 2) + w.shift + w.kA;
   Datapath d;
   d.mul(w.A, w.x, 4, operand_bits);  // Lambda_bar x
   if (with_bu) d.mul(w.B, w.u, 2, operand_bits);  // B_bar u
@@ -30,6 +33,9 @@ Datapath CmacArray::lane(const CmacWidths& w, int operand_bits, bool with_bu) {
   if (w.zB && with_bu) d.add(w.B, 2);
   if (w.shift) d.add(acc_bits(w.A, w.x, 1) + w.shift, 4);  // each product's left shift by its state part's exponent
   if (with_bu && w.ushift) d.add(w.B + w.u + w.ushift, 2);  // each B u product's left shift by u's exponent
+  if (w.kA) d.add(acc_bits(w.A, w.x, 1) + w.shift + w.kA, 2);  // the coarser part's A o products, by kA
+  if (with_bu && w.kB) d.add(w.B + w.u + w.ushift + w.kB, 1);  // the coarser part's B u product, by kB
+  if (w.prev) d.add(w.prev + kScaleBits, 2);  // delta form: the stored state into the sum, re and im
   if (with_bu && w.zu) d.add(w.zu, 1);                        // u minus its zero point (both products' u)
   d.registers(4.0 * w.x + 2.0 * kAccBits);
   return d;
@@ -45,7 +51,29 @@ namespace {
 
 // The lane's widths of a layer: the state operand, the zero points, the block shift.
 CmacWidths widths(const LayerMem& m, int bu) {
-  return {m.wA, m.operand_bits(), m.wB, m.u_op.mul_bits(m.wu), bu, m.zA, m.zB, m.xshift, m.u_op.shift, m.u_op.zp};
+  return {m.wA, m.operand_bits(), m.wB, m.u_op.mul_bits(m.wu), bu, m.zA, m.zB, m.xshift, m.u_op.shift,
+          m.kA, m.kB, m.delta ? m.wx : 0, m.u_op.zp};
+}
+
+// The stored state of state k, the delta form's third term (its operand is not: docs/fixed_point.md
+// 9.3); zero, unused, in direct form.
+Cx stored(const BankedSram& states, const LayerMem& m, size_t k) {
+  return m.delta ? Cx{states.load(*m.x, 2 * k), states.load(*m.x, 2 * k + 1)} : Cx{};
+}
+
+// A lane function (the Verilog lane) has no input for the delta form's third term.
+void check_lane(const CmacArray::LaneFn& lane, const LayerMem& m) {
+  if (lane && m.delta)
+    throw RunError("cmac: the lane function (the Verilog lane) has no input for the stored state that A in delta "
+                   "form adds (precision A form: delta)");
+}
+
+// The cycles of the state words a group of lanes reads: the operand's, and in delta form with a
+// narrowed operand the stored state's too.
+unsigned read_states(BankedSram& states, const LayerMem& m, const Region& xin, size_t b, size_t e) {
+  if (m.delta && &xin != m.x)
+    return states.access_ranges({word_range(xin, 2 * b, 2 * e), word_range(*m.x, 2 * b, 2 * e)}, false);
+  return states.access_ranges({word_range(xin, 2 * b, 2 * e)}, false);
 }
 
 }  // namespace
@@ -107,8 +135,9 @@ uint64_t CmacArray::operands(const core::QLayerConsts& Ly, const LayerMem& m) {
 }
 
 uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u) {
+  check_lane(lane_, m);
   const size_t N2 = Ly.states;
-  const Datapath dp = lane(widths(m, m.wB + m.u_op.value_bits(m.wu)), config_.operand_bits, true);
+  const Datapath dp = lane(widths(m, m.wB + m.u_op.value_bits(m.wu) + m.kB), config_.operand_bits, true);
   const unsigned passes = dp.passes();
   // the state operand: the stored state, or the operand memory and the exponent registers
   const Region& xin = m.xo ? *m.xo : *m.x;
@@ -120,7 +149,7 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
   op.per_cycle = static_cast<size_t>(config_.lanes);
   op.issue = [&](size_t b, size_t e) {
     const unsigned cw = weights_.access_ranges({word_range(*m.A, 2 * b, 2 * e), word_range(*m.B, 2 * b, 2 * e)}, false);
-    const unsigned cr = states_.access_ranges({word_range(xin, 2 * b, 2 * e)}, false);
+    const unsigned cr = read_states(states_, m, xin, b, e);
     const unsigned cs = states_.access_ranges({word_range(*m.x, 2 * b, 2 * e)}, true);
     return std::max({cw, cr, cs, passes});
   };
@@ -133,7 +162,8 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
       const int64_t ar = fetch(weights_, *m.A, 2 * k), ai = fetch(weights_, *m.A, 2 * k + 1);
       const quant::wide_t bur = static_cast<quant::wide_t>(br) * u[h], bui = static_cast<quant::wide_t>(bi) * u[h];
       const Cx nx = lane_ ? lane_(ar, ai, x, bur, bui, Ly.xupd[h])
-                          : core::qstep::state_update(Ly.xupd[h], Ly.fast, ar, ai, x, bur, bui, nullptr, xe);
+                          : core::qstep::state_update(Ly.xupd[h], Ly.fast, ar, ai, x, bur, bui, nullptr, xe,
+                                                      stored(states_, m, k));
       states_.put(*m.x, 2 * k, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * k + 1, static_cast<int32_t>(nx.im));
       if (tracer_) tracer_->state_update(k, ar, ai, x.re, x.im, xe.re, xe.im, bur, bui, nx.re, nx.im);
@@ -145,8 +175,10 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
 
 uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, const quant::wide_t* bu_re,
                               const quant::wide_t* bu_im) {
-  // B u arrives from the MVE as an exact sum over the H inputs
-  const int bu = acc_bits(m.wB, m.u_op.value_bits(m.wu), Ly.Br.size() / Ly.states);
+  check_lane(lane_, m);
+  // B u arrives from the MVE as an exact sum over the H inputs (its coarser part's products
+  // shifted by kB)
+  const int bu = acc_bits(m.wB, m.u_op.value_bits(m.wu), Ly.Br.size() / Ly.states) + m.kB;
   const Datapath dp = lane(widths(m, bu), config_.operand_bits, false);
   const unsigned passes = dp.passes();
   const Region& xin = m.xo ? *m.xo : *m.x;
@@ -158,7 +190,7 @@ uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, c
   op.per_cycle = static_cast<size_t>(config_.lanes);
   op.issue = [&](size_t b, size_t e) {
     const unsigned cw = weights_.access_ranges({word_range(*m.A, 2 * b, 2 * e)}, false);
-    const unsigned cr = states_.access_ranges({word_range(xin, 2 * b, 2 * e)}, false);
+    const unsigned cr = read_states(states_, m, xin, b, e);
     const unsigned cs = states_.access_ranges({word_range(*m.x, 2 * b, 2 * e)}, true);
     return std::max({cw, cr, cs, passes});
   };
@@ -168,7 +200,8 @@ uint64_t CmacArray::s5_update(const core::QLayerConsts& Ly, const LayerMem& m, c
       const Ex xe = ex ? (*ex)[p] : Ex{};
       const int64_t ar = fetch(weights_, *m.A, 2 * p), ai = fetch(weights_, *m.A, 2 * p + 1);
       const Cx nx = lane_ ? lane_(ar, ai, x, bu_re[p], bu_im[p], Ly.xupd[p])
-                          : core::qstep::state_update(Ly.xupd[p], Ly.fast, ar, ai, x, bu_re[p], bu_im[p], nullptr, xe);
+                          : core::qstep::state_update(Ly.xupd[p], Ly.fast, ar, ai, x, bu_re[p], bu_im[p], nullptr, xe,
+                                                      stored(states_, m, p));
       states_.put(*m.x, 2 * p, static_cast<int32_t>(nx.re));
       states_.put(*m.x, 2 * p + 1, static_cast<int32_t>(nx.im));
       if (tracer_) tracer_->state_update(p, ar, ai, x.re, x.im, xe.re, xe.im, bu_re[p], bu_im[p], nx.re, nx.im);
@@ -188,6 +221,7 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
     w.A = std::max(w.A, L.wA), w.B = std::max(w.B, L.wB), w.x = std::max(w.x, L.operand_bits()), w.u = std::max(w.u, L.u_op.mul_bits(L.wu));
     w.ushift = std::max(w.ushift, L.u_op.shift), w.zu = std::max(w.zu, L.u_op.zp);
     w.zA = w.zA || L.zA, w.zB = w.zB || L.zB, w.shift = std::max(w.shift, L.xshift);
+    w.kA = std::max(w.kA, L.kA), w.kB = std::max(w.kB, L.kB), w.prev = std::max(w.prev, L.delta ? L.wx : 0);
     if (L.xo && !L.xblock) wx_static = std::max(wx_static, L.wx);
     if (L.xblock) {
       wx_block = std::max(wx_block, L.wx);
@@ -195,7 +229,7 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
       exponent_bits += 2.0 * static_cast<double>(L.xchannels * ((per + L.xblock - 1) / L.xblock)) * L.ebits;
     }
   }
-  w.bu = w.B + w.u + w.ushift;
+  w.bu = w.B + w.u + w.ushift + w.kB;
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
   u.area_um2 = config_.lanes * lane(w, config_.operand_bits, true).area_um2(c.table, config_.pipeline);

@@ -44,7 +44,9 @@ struct CmacWidths {
   int shift = 0;                // block floating point: the products' largest left shift (0: none)
   int ushift = 0;  // u in block floating point (docs/fixed_point.md 9.3, "Activation operands"): u is
                    // its mantissa (w.u bits) and each B u product shifts left by up to ushift
-  int zu = 0;      // an asymmetric u: its zero point's subtractor (zp_bits; the u port of each lane)
+  int kA = 0, kB = 0;  // separate parts (9.2): the coarser part's product shift of A, of B (0: shared)
+  int prev = 0;        // A in delta form (9.3): the stored state's width (the third term); 0: direct
+  int zu = 0;          // an asymmetric u: its zero point's subtractor (zp_bits; the u port of each lane)
 };
 
 class CmacArray : public PipelinedUnit, public HwUnit {
@@ -62,6 +64,11 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   //   block floating point: a left shifter per product of A o (each of the 4 products shifted by
   //   the exponent of its state part, re = ar or 2^er - ai oi 2^ei, im = ar oi 2^ei + ai or 2^er;
   //   the terms are `shift` bits wider);
+  //   separate parts (docs/fixed_point.md 9.2): a left shifter by k per product of the coarser
+  //   part, of the shifted product's width (2 of the 4 A o products, 1 of the 2 B u products);
+  //   the terms are k bits wider;
+  //   delta form (9.3): the stored state as a third aligned input of the sum, an adder per part
+  //   of the state's width aligned into the accumulator (wx + 31; its ratio 1 is a shift);
   //   an asymmetric u (docs/fixed_point.md 9.2): a (b+1)-bit subtractor at the lane's u port.
   // Counted once per state update (S5 without the B u products: the MVE forms B u); built
   // `lanes` times at the model's widest operands.
@@ -79,8 +86,9 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   static Datapath block_datapath(int wx, size_t n);
 
   // S4D: every state of every channel; u[h] is channel h's input. Each lane fetches A and B (minus
-  // their zero points) and the state operand (the stored state, or the operand memory xo with
-  // its block's exponent) and writes the stored state.
+  // their zero points, shifted by their part's shift) and the state operand (the stored state, or
+  // the operand memory xo with its block's exponent), in delta form also the stored state (when
+  // the operand is xo), and writes the stored state.
   uint64_t s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u);
   // S5: every state p with its exact B u (bu_re[p], bu_im[p]).
   uint64_t s5_update(const core::QLayerConsts& Ly, const LayerMem& m, const quant::wide_t* bu_re,

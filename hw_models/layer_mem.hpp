@@ -66,6 +66,11 @@ struct LayerMem {
   int xshift = 0, ebits = 0;
   // whether each weight tensor has zero points (a (b+1)-bit subtractor per operand fetch)
   bool zA = false, zB = false, zC = false, zD = false, zW = false, znorm = false;
+  // separate parts (docs/fixed_point.md 9.2): the largest left shift of the coarser part's
+  // products of A, B, C (0: parts shared); a shifter per coarser-part product, the sums k wider
+  int kA = 0, kB = 0, kC = 0;
+  // A in delta form (9.3): the state update adds the stored state x as a third aligned term
+  bool delta = false;
   ActOperand u_op, act_op;    // u and the GELU output in block floating point (ssm_in, gelu_out)
   // the zero-point adders' widths (zp_bits) of the layer's other activation points: its input h
   // (encoder.out or the previous layer's output), y, the GLU's value half, gate pre-activation and
@@ -78,14 +83,20 @@ struct LayerMem {
 
 // Operand fetch: element i of a weight region as the multipliers receive it, the stored code
 // minus its channel's zero point (docs/fixed_point.md 9.2, "Zero points"); the code itself for a
-// symmetric tensor.
+// symmetric tensor. With separate parts (9.2, "Separate parts") each part has its own zero point
+// and the operand is (q - zp) * 2^k in its channel's unit, k the part's shift (0 for the finer
+// part): the multiplier sees q - zp and its product is shifted left by k, which is the same
+// integer (QTensor::operand).
 inline int32_t fetch(const BankedSram& mem, const Region& r, size_t i) {
   const int32_t q = mem.load(r, i);
-  if (r.zero_points.empty()) return q;
-  return q - r.zero_points[r.zero_points.size() == 1 ? 0 : i / r.zp_per];
+  if (r.zero_points.empty() && r.part_shifts.empty()) return q;
+  const size_t k = r.entry_of(i);
+  const int64_t v = r.zero_points.empty() ? q : int64_t{q} - r.zero_points[k];
+  return static_cast<int32_t>(r.part_shifts.empty() ? v : v * (int64_t{1} << r.part_shifts[k]));
 }
 
-// The width of a weight operand stored at `width` bits (one more with a zero point).
+// The width of a weight operand stored at `width` bits as the multiplier sees it (one more with a
+// zero point; a part's shift widens the product, not the multiplier's operand).
 inline int operand_width(const Region& r) { return r.width + (r.zero_points.empty() ? 0 : 1); }
 
 // The words that elements [b, e) of a region occupy, appended to `out`.

@@ -36,8 +36,8 @@ Datapath MatVecEngine::output_datapath(int wD, int wu, int cx_acc, int operand_b
   return d;
 }
 
-Datapath MatVecEngine::operand_mac(int wa, int w, const ActOperand& op, size_t terms, int operand_bits) {
-  Datapath d = mac(wa, op.mul_bits(w), acc_bits(wa, op.value_bits(w), terms), operand_bits);
+Datapath MatVecEngine::operand_mac(int wa, int w, const ActOperand& op, size_t terms, int operand_bits, int k) {
+  Datapath d = mac(wa, op.mul_bits(w), acc_bits(wa, op.value_bits(w), terms) + k, operand_bits);
   if (op) d.add(wa + op.value_bits(w), 1);
   if (op.zp) d.add(op.zp, 1);  // an asymmetric activation minus its zero point, at the MAC's port
   return d;
@@ -46,7 +46,7 @@ Datapath MatVecEngine::operand_mac(int wa, int w, const ActOperand& op, size_t t
 std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
   // built for the model's widest operands: weights (dense layers, C, B) by activations (the
   // layers' inputs, the input, the states)
-  int wB = 0, wC = 0, wx = 0, wu = 0, wW = 0, wact = 0;
+  int wB = 0, wC = 0, wx = 0, wu = 0, wW = 0, wact = 0, k = 0;
   bool zp = c.mem.z_enc || c.mem.z_dec, shift = false;
   for (const auto& L : c.mem.layers) {
     wB = std::max(wB, L.wB), wC = std::max(wC, L.wC), wx = std::max(wx, L.operand_bits());
@@ -54,6 +54,7 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
     wW = std::max({wW, L.wW, c.mem.w_enc, c.mem.w_dec}), wact = std::max(wact, L.act_op.mul_bits(L.wact));
     zp = zp || L.zW || L.zC || L.zD || L.zB;
     shift = shift || L.xshift || L.u_op || L.act_op;  // activation operands: each product shifted too
+    k = std::max({k, L.kB, L.kC});
   }
   shift = shift || c.mem.in_op || c.mem.pool_op;
   const int mva = std::max({wW, wC, wB}), mvb = std::max({wact, c.mem.in_op.mul_bits(c.mem.w_in), wx, wu});
@@ -75,14 +76,19 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
                zp_datapath(zwrite).area_um2(c.table, 0);
   if (shift)  // block floating point: a 64-bit left shifter per MAC (each product by its part's exponent)
     u.area_um2 += static_cast<double>(config_.macs) * Datapath().add(kAccBits, 1).area_um2(c.table, 0);
+  if (k)  // separate parts of B or C: a shifter per MAC (the coarser part's products by k), product + k bits
+    u.area_um2 += static_cast<double>(config_.macs) * Datapath().add(acc_bits(mva, mvb, 1) + k, 1).area_um2(c.table, 0);
   u.leakage_w = logic_leakage_w(c.table, u.area_um2);
   return u;
 }
 
 namespace {
 
-// The width of the exact sum C o over a channel's `states` states (shifted by the block exponent).
-int cx_bits(const LayerMem& m, size_t states) { return acc_bits(m.wC, m.operand_bits(), 2 * states) + m.xshift; }
+// The width of the exact sum C o over a channel's `states` states (shifted by the block exponent
+// and, with separate parts, the coarser part's products by C's part shift).
+int cx_bits(const LayerMem& m, size_t states) {
+  return acc_bits(m.wC, m.operand_bits(), 2 * states) + m.xshift + m.kC;
+}
 
 // The rows whose last item lies in [b, e) for a row-major op of `cols` items per row.
 template <typename F>
@@ -185,8 +191,11 @@ uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, s
 uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u,
                              quant::wide_t* bu_re, quant::wide_t* bu_im) {
   const size_t P2 = Ly.states;
-  Datapath dp = operand_mac(m.wB, m.wu, m.u_op, H, config_.operand_bits);
+  Datapath dp = operand_mac(m.wB, m.wu, m.u_op, H, config_.operand_bits, m.kB);
   if (m.zB) dp.add(m.wB, 1);
+  // separate parts: the coarser part's products (one of a complex-by-real product's two MACs)
+  // shifted left by kB, and the sum kB wider
+  const Datapath part = m.kB ? Datapath().add(m.wB + m.u_op.value_bits(m.wu) + m.kB, 1) : Datapath();
   const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.s5_bu";
@@ -209,6 +218,7 @@ uint64_t MatVecEngine::s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, si
       bu_im[p] = im;
     });
     dp.count(actions_, 2 * (e - s));
+    part.count(actions_, e - s);
   };
   return run(op);
 }
@@ -220,8 +230,9 @@ uint64_t MatVecEngine::cx(const core::QLayerConsts& Ly, const LayerMem& m, size_
   if (m.zC) dp.add(m.wC, 1);  // C minus its zero point, at fetch
   // block floating point: each product of Re(C o) = cr or 2^er - ci oi 2^ei is shifted left by the
   // exponent of its state part (two shifts per complex term)
-  const Datapath shift =
-      m.xshift ? Datapath().add(acc_bits(m.wC, m.operand_bits(), 1) + m.xshift, 2) : Datapath();
+  Datapath shift = m.xshift ? Datapath().add(acc_bits(m.wC, m.operand_bits(), 1) + m.xshift, 2) : Datapath();
+  // separate parts: the coarser part's product of each term shifted left by kC
+  if (m.kC) shift.add(acc_bits(m.wC, m.operand_bits(), 1) + m.xshift + m.kC, 1);
   const unsigned passes = dp.passes();
   // the state operand: the stored state, or the operand memory
   const Region& xm = m.xo ? *m.xo : *m.x;

@@ -50,8 +50,9 @@ class MatVecEngine : public PipelinedUnit, public HwUnit {
   static Datapath output_datapath(int wD, int wu, int cx_acc, int operand_bits, const ActOperand& uop = {});
   // One product of a wa-bit weight by an activation of `w` bits that enters as `op` (block floating
   // point: the mantissa's bits on the multiplier, the product shifted left by the block's exponent,
-  // a shifter of the shifted product's width) and its adder of a `terms`-term sum.
-  static Datapath operand_mac(int wa, int w, const ActOperand& op, size_t terms, int operand_bits);
+  // a shifter of the shifted product's width) and its adder of a `terms`-term sum (`k` bits wider:
+  // a weight with separate parts, its coarser part's products shifted left by up to k).
+  static Datapath operand_mac(int wa, int w, const ActOperand& op, size_t terms, int operand_bits, int k = 0);
 
   // out[o] = narrow[o](b[row0 + o] + sum_i W[row0 + o][i] in[i]) for o < rows; W is [.][cols].
   uint64_t linear(const Region& W, const Region& b, size_t row0, size_t rows, size_t cols, const int32_t* in,
@@ -63,13 +64,16 @@ class MatVecEngine : public PipelinedUnit, public HwUnit {
   // y[h] = narrow_h(acc[h], D[h] u[h]).
   uint64_t output(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int64_t* acc, const int32_t* u,
                   int32_t* y);
-  // S5: bu[p] = sum_h B[p][h] u[h] (exact, complex).
+  // S5: bu[p] = sum_h B[p][h] u[h] (exact, complex; B's operands minus their zero points, with
+  // separate parts each product of the coarser part shifted left by its part's shift: a shifter
+  // per complex-by-real product, the sum kB bits wider).
   uint64_t s5_bu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* u, quant::wide_t* bu_re,
                  quant::wide_t* bu_im);
   // acc[h] = sum_s cr or 2^er - ci oi 2^ei with the state operands o[.] read from the state memory
   // (the stored state, or the operand memory xo with the exponent registers `ex`, one pair (re, im)
   // per state; null: all 0): per channel for S4D (o[h][s], the per-channel products), over the shared states for
-  // S5 (o[s]). C's codes minus their zero points.
+  // S5 (o[s]). C's codes minus their zero points (with separate parts: each term's coarser-part
+  // product shifted left by its part's shift, a shifter per term).
   uint64_t cx(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, bool per_channel, const core::qstep::Ex* ex,
               int64_t* acc);
 

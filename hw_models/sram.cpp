@@ -46,10 +46,12 @@ const BankedSram::Region& BankedSram::allocate(const std::string& name, size_t e
   return regions_.back();
 }
 
-void BankedSram::set_zero_points(const Region& r, std::vector<int32_t> zero_points, size_t per) {
+void BankedSram::set_zero_points(const Region& r, std::vector<int32_t> zero_points, size_t per,
+                                 std::vector<int> part_shifts) {
   Region& w = regions_[r.index];
   w.zero_points = std::move(zero_points);
   w.zp_per = std::max<size_t>(per, 1);
+  w.part_shifts = std::move(part_shifts);
 }
 
 const BankedSram::Region& BankedSram::region(const std::string& name) const {

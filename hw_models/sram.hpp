@@ -10,6 +10,7 @@
 
 #include <systemc>
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <initializer_list>
@@ -53,6 +54,22 @@ class BankedSram : public sc_core::sc_module, public HwUnit {
     // (hw_models/layer_mem.hpp, fetch()).
     std::vector<int32_t> zero_points;
     size_t zp_per = 1;
+    // separate parts (A, B, C with `parts: separate`, docs/fixed_point.md 9.2): two quantizer
+    // entries per group of `zp_per` elements (a channel, or the tensor), index 2 * group + part
+    // (re, im), each with its zero point (when asymmetric) and the left shift of its products
+    // (0 for the finer part); empty: one entry per group, no shift.
+    std::vector<int> part_shifts;
+    // the quantizer entry (zero point, part shift) of element i
+    size_t entry_of(size_t i) const {
+      if (!part_shifts.empty()) return 2 * (i / zp_per) + i % 2;
+      return zero_points.size() == 1 ? 0 : i / zp_per;
+    }
+    // the largest part shift (0 without separate parts): the products' extra width
+    int max_part_shift() const {
+      int k = 0;
+      for (const int s : part_shifts) k = std::max(k, s);
+      return k;
+    }
     uint64_t word_of(size_t i) const {
       return word0 + (per_word_log2 >= 0 ? i >> per_word_log2 : i / static_cast<size_t>(per_word));
     }
@@ -65,8 +82,11 @@ class BankedSram : public sc_core::sc_module, public HwUnit {
   // banks, so that equal sizes do not line their words up in one bank. A region that would pass
   // the capacity is still placed (the caller decides: error or off-chip streaming).
   const Region& allocate(const std::string& name, size_t elements, int width, int bank = -1, bool is_signed = true);
-  // The zero points of a region's codes (the operand fetch subtracts them), `per` elements each.
-  void set_zero_points(const Region& r, std::vector<int32_t> zero_points, size_t per);
+  // The zero points of a region's codes (the operand fetch subtracts them), `per` elements each;
+  // with separate parts two per group of `per` elements, and `part_shifts`, the left shift of each
+  // entry's products (zero_points then empty when the tensor is symmetric).
+  void set_zero_points(const Region& r, std::vector<int32_t> zero_points, size_t per,
+                       std::vector<int> part_shifts = {});
   const Region& region(const std::string& name) const;  // InputError if absent
   bool has(const std::string& name) const { return index_.count(name) != 0; }
   uint64_t used_bytes() const { return used_words_ * static_cast<uint64_t>(config_.word_bits / 8); }

@@ -138,13 +138,19 @@ SimulateResult simulate(const core::QModel& model, const hw::HwConfig& hw, const
   if (o.tracer) acc.controller().set_tracer(o.tracer);
   if (o.cmac == "rtl") {
 #ifdef SSMSIM_WITH_RTL
-    // the lane receives operands (weights minus their zero points, the state operand), so zero
-    // points and a static operand run on it; a block exponent's shift of the products does not
-    for (size_t i = 0; i < model.config.n_layers; ++i)
+    // the lane receives operands (weights minus their zero points, shifted by their part's shift;
+    // the state operand), so zero points, separate parts and a static operand run on it; a block
+    // exponent's shift of the products does not, nor the delta form's third term
+    for (size_t i = 0; i < model.config.n_layers; ++i) {
+      if (engine.consts().layers[i].delta)
+        throw InputError("simulate --cmac rtl: the Verilog lane (hw_models/rtl/ssm_lane.v) does not support A in delta "
+                         "form (precision A form: delta, layer " + std::to_string(i) +
+                         "): it has no input for the stored state, the update's third term; use --cmac cpp");
       if (engine.consts().layers[i].xop.mode == core::XOperand::Block)
         throw InputError("simulate --cmac rtl: the Verilog lane (hw_models/rtl/ssm_lane.v) does not support a "
                          "block-floating-point state operand (precision x.operand_block > 0, layer " +
                          std::to_string(i) + "): it has no exponent input to shift its products by; use --cmac cpp");
+    }
     const quant::QuantParams& x = model.point("layers.0.x");
     for (size_t i = 1; i < model.config.n_layers; ++i) {  // one lane: the same width and modes (scales may differ)
       const quant::QuantParams& xi = model.point("layers." + std::to_string(i) + ".x");

@@ -89,11 +89,60 @@ const core::XOperandConsts* activation_operand(const core::QConsts& c, const std
   return op && op->mode == core::XOperand::Block ? op : nullptr;
 }
 
+// How a weight tensor's stored codes become the multipliers' operands (docs/fixed_point.md 9.2):
+// asymmetric, "signed": false and its zero points (one per tensor or channel); with separate
+// parts, "parts": "separate" and per channel (or for the tensor) the pair [re, im] of zero points
+// and of part shifts k (the operand is (q - zp) * 2^k); A in delta form, "form": "delta" (A holds
+// Lambda_bar - 1 and the update adds the stored state). Written into the weight map (lists, one
+// entry per group) and A's file entry (`single`: one group's entry without its list), and compared
+// by --check.
+nlohmann::json quantizer_json(const core::QModel& m, const core::QTensor& t, bool single) {
+  nlohmann::json j = nlohmann::json::object();
+  const bool asym = !t.params[0].format.is_signed;
+  if (asym) j["signed"] = false;
+  if (t.separate_parts) {
+    nlohmann::json zps = nlohmann::json::array(), shifts = nlohmann::json::array();
+    const size_t per = t.size() / t.groups();
+    for (size_t g = 0; g < t.groups(); ++g) {
+      zps.push_back({t.params[2 * g].zero_point, t.params[2 * g + 1].zero_point});
+      shifts.push_back({t.part_shift(g * per), t.part_shift(g * per + 1)});
+    }
+    j["parts"] = "separate";
+    if (asym) j["zero_point"] = single && zps.size() == 1 ? zps[0] : zps;
+    j["part_shift"] = single && shifts.size() == 1 ? shifts[0] : shifts;
+  } else if (asym) {
+    nlohmann::json zps = nlohmann::json::array();
+    for (const auto& p : t.params) zps.push_back(p.zero_point);
+    j["zero_point"] = single && zps.size() == 1 ? zps[0] : zps;
+  }
+  if (t.component == quant::Component::A && m.precision.spec(quant::Component::A).delta) j["form"] = "delta";
+  return j;
+}
+
+// The fields of quantizer_json a manifest entry carries (to compare it with the model's).
+nlohmann::json quantizer_fields(const nlohmann::json& entry) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const char* k : {"parts", "zero_point", "part_shift", "form"})
+    if (entry.contains(k)) j[k] = entry[k];
+  if (!entry.value("signed", true)) j["signed"] = false;
+  return j;
+}
+
+// The scaled-sum constants of a state's update: [ka, sa, kb, sb], in delta form also [kx, sx] of
+// the stored state's term (ratio 1).
+std::vector<int64_t> update_constants(const core::QLayerConsts& Ly, size_t k) {
+  const quant::ScaledSum& s = Ly.xupd[Ly.xupd_per_state ? k : k / Ly.states];
+  std::vector<int64_t> v;
+  for (size_t i = 0; i < s.K().size(); ++i) v.insert(v.end(), {s.K()[i], s.shifts()[i]});
+  return v;
+}
+
 // The manifest entry of a file (without its count and shape).
 nlohmann::json describe(const core::QModel& m, const core::QConsts& c, const std::string& name, size_t layer) {
   const Kind& k = kinds().at(name);
   nlohmann::json j = {{"file", file_of(name, layer)}, {"unit", k.unit}, {"name", name}, {"order", k.order}, {"signed", true}};
   if (layer != kNoLayer) j["layer"] = layer;
+  if (name == "k" && layer != kNoLayer && c.layers[layer].delta) j["order"] = "[state][ka, sa, kb, sb, kx, sx]";
   if (!*k.point) {
     j["width"] = k.exact_width;
     j["rounding"] = "exact";
@@ -105,20 +154,18 @@ nlohmann::json describe(const core::QModel& m, const core::QConsts& c, const std
   if (name == "a") {  // a weight tensor: its stored codes, one format (and zero point) per channel
     const core::QTensor& t = m.tensor(layer_name(layer) + ".A");
     int w = 0;
-    nlohmann::json scales = nlohmann::json::array(), zps = nlohmann::json::array();
-    for (const auto& p : t.params) {
-      w = std::max(w, p.format.width);
-      scales.push_back(p.scale());
-      zps.push_back(p.zero_point);
+    nlohmann::json scales = nlohmann::json::array();
+    for (size_t i = 0; i < t.params.size(); ++i) {
+      w = std::max(w, t.params[i].format.width);
+      if (t.separate_parts && i % 2) scales.back() = {scales.back(), t.params[i].scale()};  // [re, im]
+      else scales.push_back(t.params[i].scale());
     }
     j["width"] = w;
     j["scale"] = scales.size() == 1 ? scales[0] : scales;
     j["rounding"] = quant::to_string(t.params[0].rounding);
     j["overflow"] = quant::to_string(t.params[0].overflow);
-    if (!t.params[0].format.is_signed) {  // asymmetric: unsigned codes; the lane's operand is q - zp
-      j["signed"] = false;
-      j["zero_point"] = zps.size() == 1 ? zps[0] : zps;
-    }
+    // asymmetric: unsigned codes; the lane's operand is q - zp (separate parts: (q - zp) 2^k)
+    j.update(quantizer_json(m, t, true));
     return j;
   }
   // the state operand a narrowing layer's lanes read (x_in) and its operand stage writes (xo)
@@ -250,10 +297,8 @@ class Writer : public hw::Tracer {
         File& a = file("a", li);  // the stored codes (q; the lanes subtract the zero points)
         for (const int32_t q : m_.tensor(layer_name(li) + ".A").q) a.put(q);
         File& kf = file("k", li);
-        for (size_t k = 0; k < Ly.Ar.size(); ++k) {
-          const quant::ScaledSum& s = Ly.xupd[Ly.xupd_per_state ? k : k / Ly.states];
-          kf.put(s.K()[0]), kf.put(s.shifts()[0]), kf.put(s.K()[1]), kf.put(s.shifts()[1]);
-        }
+        for (size_t k = 0; k < Ly.Ar.size(); ++k)
+          for (const int64_t v : update_constants(Ly, k)) kf.put(v);
       }
     nlohmann::json files = nlohmann::json::array();
     const size_t steps = end_ - o_.step_begin;
@@ -263,7 +308,10 @@ class Writer : public hw::Tracer {
       nlohmann::json j = f.meta;
       j["count"] = f.count;
       const std::string name = j["name"];
-      if (name == "a" || name == "k") j["shape"] = {f.count / (name == "a" ? 2 : 4), name == "a" ? 2 : 4};
+      if (name == "a" || name == "k") {
+        const size_t cols = name == "a" ? 2 : e.consts().layers[j["layer"].get<size_t>()].delta ? 6 : 4;
+        j["shape"] = {f.count / cols, cols};
+      }
       else if (name == "logits" || name == "pool") j["shape"] = {f.count};
       else if (name == "x_in" || name == "x_out" || name == "bu" || name == "xo" || name == "e_in" || name == "xe")
         j["shape"] = {steps, f.count / steps / 2, 2};
@@ -287,10 +335,9 @@ class Writer : public hw::Tracer {
       {
         map.push_back({{"tensor", e2.tensor}, {"byte_address", e2.address - hw::Accelerator::kWeights}, {"bytes", e2.bytes},
                        {"width", e2.width}});
-        if (!e2.is_signed) {  // an asymmetric tensor: unsigned codes, operand = code - zero point
-          map.back()["signed"] = false;
-          map.back()["zero_point"] = e2.zero_points;
-        }
+        // an asymmetric tensor: unsigned codes, operand = code - zero point; separate parts: each
+        // part's zero point and shift; A in delta form
+        map.back().update(quantizer_json(m_, m_.tensor(e2.tensor), false));
       }
       files.back()["weight_map"] = map;
     }
@@ -471,8 +518,8 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
     const bool nar = Ly && Ly->xop.mode != core::XOperand::Stored;
     if (name == "k") {
       for (size_t k = 0; k < S; ++k) {
-        const quant::ScaledSum& s = Ly->xupd[Ly->xupd_per_state ? k : k / Ly->states];
-        v.insert(v.end(), {s.K()[0], s.shifts()[0], s.K()[1], s.shifts()[1]});
+        const std::vector<int64_t> kk = update_constants(*Ly, k);
+        v.insert(v.end(), kk.begin(), kk.end());
       }
       return v;
     }
@@ -546,14 +593,12 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
       std::map<std::string, nlohmann::json> listed;
       for (const auto& e2 : f["weight_map"]) listed[e2["tensor"].get<std::string>()] = e2;
       for (const auto& [tensor, e2] : listed) {
-        const core::QTensor& t = m.tensor(tensor);
-        nlohmann::json zp = nlohmann::json::array();
-        for (const auto& p : t.params) zp.push_back(p.zero_point);
-        const bool is_signed = t.params[0].format.is_signed;
-        if (e2.value("signed", true) != is_signed || (!is_signed && e2.value("zero_point", nlohmann::json()) != zp)) {
+        const nlohmann::json want = quantizer_json(m, m.tensor(tensor), false);
+        if (quantizer_fields(e2) != want) {
           r.ok = false;
-          r.first_mismatch = fmt::format("{} (unit mem): the weight map's zero points or signedness of '{}' differ from "
-                                         "the model's ({})", fname, tensor, is_signed ? "symmetric" : zp.dump());
+          r.first_mismatch = fmt::format("{} (unit mem): the weight map's zero points, part shifts, form or signedness "
+                                         "of '{}' differ from the model's ({})",
+                                         fname, tensor, want.empty() ? "symmetric" : want.dump());
           return r;
         }
       }
@@ -581,6 +626,16 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
                                        "block floating point ({}, width {})",
                                        fname, f["unit"].get<std::string>(), d.value("operand", nlohmann::json()).dump(),
                                        d["width"].get<int>());
+        return r;
+      }
+    }
+    if (name == "a" || name == "k") {  // how A's codes become operands, the update's constants' layout
+      const nlohmann::json d = describe(m, engine.consts(), name, li);
+      if (quantizer_fields(f) != quantizer_fields(d) || f.value("order", "") != d["order"]) {
+        r.ok = false;
+        r.first_mismatch = fmt::format("{} (unit cmac, layer {}): the manifest's zero points, part shifts, form or "
+                                       "order differ from the model's ({}, {})",
+                                       fname, li, quantizer_fields(d).dump(), d["order"].get<std::string>());
         return r;
       }
     }

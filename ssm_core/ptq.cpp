@@ -159,33 +159,48 @@ QGelu resolve_gelu(QGelu option, const quant::PrecisionConfig& prec) {
 // ---------- weights ----------
 
 // Separate parts (docs/fixed_point.md 9.2): per channel (or tensor), the real and the imaginary
-// values are calibrated as two groups; the coarser part's scale is then raised to the finer one
-// times the smallest power of two 2^k that is not below it (the finer format with its shift
-// lowered by k), and its zero point, the real offset zp * s of its calibration, re-rounded to the
-// new scale (half even) within 0..2^b - 1.
+// values are calibrated as two groups. A part whose values are all 0 takes the other part's
+// format. Then the coarser scale c is raised to the finer one f times the smallest power of two
+// 2^k >= c / f (the finer format with its shift lowered by k); k is at most 30 - b, so that the
+// operand (q - zp) 2^k fits 32 bits: beyond that the finer part's scale is raised instead, to
+// c 2^-(30-b) (the coarser format with its shift raised by 30 - b). A part whose scale changed
+// has its zero point, the real offset zp * s of its calibration, re-rounded to the new scale
+// (half even) within 0..2^b - 1.
 void quantize_parts(const std::vector<double>& data, const quant::QuantizerSpec& spec, size_t channels, QTensor& t) {
   const size_t per = data.size() / channels, n = per / 2;
   const int64_t qmax = (int64_t{1} << spec.bits) - 1;
+  const int kmax = 30 - spec.bits;
   t.separate_parts = true;
   t.q.resize(data.size());
+  auto rescale = [&](QuantParams& p, const Format& to) {
+    if (p.zero_point != 0)
+      p.zero_point = std::clamp<int64_t>(
+          static_cast<int64_t>(std::nearbyint(static_cast<double>(p.zero_point) * p.scale() / to.scale.real())), 0, qmax);
+    p.format = to;
+  };
   for (size_t g = 0; g < channels; ++g) {
     QuantParams pp[2];
+    bool zero[2];
     std::vector<double> v(n);
     for (int r = 0; r < 2; ++r) {
-      for (size_t j = 0; j < n; ++j) v[j] = data[g * per + 2 * j + r];
+      zero[r] = true;
+      for (size_t j = 0; j < n; ++j) {
+        v[j] = data[g * per + 2 * j + r];
+        zero[r] = zero[r] && v[j] == 0.0;
+      }
       pp[r] = quant::calibrate(spec, v.data(), 1, n, {})[0];
     }
+    for (int r = 0; r < 2; ++r)
+      if (zero[r] && !zero[1 - r]) pp[r] = pp[1 - r], pp[r].zero_point = 0;  // 0 is code 0 - 0
     const int fine = pp[0].scale() <= pp[1].scale() ? 0 : 1;
-    QuantParams& coarse = pp[1 - fine];
+    QuantParams &f = pp[fine], &c = pp[1 - fine];
     int k = 0;
-    while (std::ldexp(pp[fine].scale(), k) < coarse.scale()) ++k;
-    const Format f = pp[fine].format;
-    const Format wider = Format::dyadic(coarse.format.is_signed, coarse.format.width, f.scale.mult, f.scale.shift - k);
-    if (coarse.zero_point != 0)
-      coarse.zero_point = std::clamp<int64_t>(
-          static_cast<int64_t>(std::nearbyint(static_cast<double>(coarse.zero_point) * coarse.scale() / wider.scale.real())),
-          0, qmax);
-    coarse.format = wider;
+    while (k < kmax && std::ldexp(f.scale(), k) < c.scale()) ++k;
+    const Format ff = f.format, cf = c.format;
+    if (std::ldexp(ff.scale.real(), k) >= cf.scale.real())
+      rescale(c, Format::dyadic(cf.is_signed, cf.width, ff.scale.mult, ff.scale.shift - k));
+    else  // the ratio needs more than kmax: the finer part gives way
+      rescale(f, Format::dyadic(ff.is_signed, ff.width, cf.scale.mult, cf.scale.shift + kmax));
     for (int r = 0; r < 2; ++r) {
       t.params.push_back(pp[r]);
       for (size_t j = 0; j < n; ++j) {

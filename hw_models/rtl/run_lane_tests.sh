@@ -5,7 +5,9 @@
 #      state saturates) for each (`ssmsim vectors`, docs/vectors.md);
 #   3. runs the tb_lane variant that matches each layer's x precision on every layer;
 #   4. flips one bit of one line of a copy of L0_cmac_x_out.hex and requires the testbench to
-#      exit 1 (the check can fail).
+#      exit 1 (the check can fail);
+#   5. marks A in a copy's manifest as delta form, then as separate parts, and requires exit 2
+#      with the key named (the lane has neither).
 #
 #   run_lane_tests.sh SSMSIM_BIN TB_DIR WORK_DIR         (run from the repository root)
 #
@@ -116,4 +118,24 @@ echo "$out"
 [[ $rc -eq 1 ]] || fail "tb_lane_$variant exited $rc on $bad (line $line of L0_cmac_x_out.hex flipped), expected 1"
 grep -q "L0_cmac_x_out.hex, line $line:" <<< "$out" || fail "the mismatch report does not name line $line"
 
-echo "RtlLane: PASS: $total layers of 6 models match the lane; a flipped bit (line $line) fails as it should"
+# A in delta form or with separate parts (docs/vectors.md) is refused with exit 2, naming the key:
+# the same vectors with the manifest's A entry marked so.
+for key in "form delta" "parts separate"; do
+  set -- $key
+  marked=$work/marked_$1
+  cp -r "$first" "$marked"
+  python3 - "$marked/manifest.json" "$1" "$2" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+next(f for f in m["files"] if f["file"] == "L0_cmac_a.hex")[sys.argv[2]] = sys.argv[3]
+json.dump(m, open(sys.argv[1], "w"))
+EOF
+  variant=$(variant_of "$marked/manifest.json" 0)
+  out=$("$tb_dir/tb_lane_$variant" "$marked" 0 2>&1)
+  rc=$?
+  [[ $rc -eq 2 ]] || fail "tb_lane_$variant exited $rc on vectors with A $1: $2, expected 2 (refused)"
+  grep -q "A $1: $2" <<< "$out" || fail "the refusal of A $1: $2 does not name the key: $out"
+done
+
+echo "RtlLane: PASS: $total layers of 6 models match the lane; a flipped bit (line $line) fails as it should;" \
+  "A in delta form and with separate parts are refused"

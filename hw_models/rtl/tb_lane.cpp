@@ -187,6 +187,12 @@ int main(int argc, char** argv) {
     }
     // this testbench streams the stored codes of A into the lane and checks x_in[t] = x_out[t-1]:
     // zero points and a narrowed state operand (docs/vectors.md) are not part of its contract
+    if (entry("a").value("form", "direct") == "delta")
+      cannot_check(prefix + "a.hex holds A in delta form (precision A form: delta): the update adds the stored state "
+                   "as a third term, which the lane has no input for (check such vectors with ssmsim vectors --check)");
+    if (entry("a").value("parts", "shared") == "separate")
+      cannot_check(prefix + "a.hex holds A with separate parts (precision A parts: separate): each part's operand is "
+                   "(q - zp) * 2^k, which this testbench does not form (check such vectors with ssmsim vectors --check)");
     if (entry("a").contains("zero_point") || !entry("a").value("signed", true))
       cannot_check(prefix + "a.hex holds A's unsigned codes with zero points; this testbench has no zero-point "
                    "subtraction (check such vectors with ssmsim vectors --check)");

@@ -12,6 +12,7 @@
 
 #include "tests/support/testing.hpp"
 
+using ssmsim::testing::have_mnist;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
 using ssmsim::testing::source_dir;
@@ -326,6 +327,86 @@ TEST(SimulateCli, ActivationOperandsStayBitExactInBothModesAndArePriced) {
       EXPECT_EQ(r.exit_code, 0) << what << r.err;
       if (r.exit_code == 0) EXPECT_TRUE(read_json(dir / "rtl.json")["bit_exact"].get<bool>()) << what;
     }
+  }
+}
+
+// The embedded sMNIST S4D model quantized like w8a8_hw (A, B, C 8-bit asymmetric per channel, the
+// state stored at 16 bits with an 8-bit block-floating-point operand), once as it is and once with
+// separate parts on A, B, C and A in delta form (docs/fixed_point.md 9.2, 9.3): with the keys the
+// accelerator stays bit-exact with the C-model on every sequence and state in both timing modes,
+// with equal cycles and energy; the keys cost CMAC energy and area (part shifters, the wider
+// sums, the stored state's adders) and MVE area (part shifters); the Verilog lane refuses the
+// delta form, naming the key, and runs separate parts alone bit-exactly. S5 (trained on sines)
+// with both keys is bit-exact in both modes too.
+TEST(SimulateCli, SeparatePartsAndDeltaFormStayBitExactInBothModesAndArePriced) {
+  const auto dir = scratch_dir("simulate_parts_delta");
+  auto precision = [&](const std::string& name, const std::string& a, const std::string& bc,
+                       const std::string& x = "operand_bits: 8, operand_block: 1, rounding: half_away") {
+    const auto path = dir / (name + ".yaml");
+    std::ofstream(path) << "name: " << name << "\ndefault: quantized\n"
+                        << "defaults: {bits: 8, scheme: symmetric, granularity: per_tensor, scale: dyadic, "
+                           "scale_bits: 16, calibration: maxabs}\n"
+                        << "components:\n"
+                        << "  A: {scheme: asymmetric, granularity: per_channel" << a << "}\n"
+                        << "  B: {scheme: asymmetric, granularity: per_channel" << bc << "}\n"
+                        << "  C: {scheme: asymmetric, granularity: per_channel" << bc << "}\n"
+                        << "  D: {granularity: per_channel}\n"
+                        << "  x: {bits: 16, " << x << "}\n"
+                        << "  residual: 16\n  bias: {bits: 32}\n";
+    return path.string();
+  };
+  const std::string plain_p = precision("plain", "", "");
+  const std::string both_p = precision("both", ", parts: separate, form: delta", ", parts: separate");
+  // S5 on sines, both keys
+  const std::string q5 = quantized_model(dir, "s5_small", {}, both_p);
+  const auto lt5 = simulate(q5, "wide", "lt", dir / "lt5.json"), cy5 = simulate(q5, "wide", "cycle", dir / "cy5.json");
+  EXPECT_TRUE(lt5["bit_exact"].get<bool>() && lt5["checked_states"].get<bool>());
+  EXPECT_TRUE(cy5["bit_exact"].get<bool>());
+  EXPECT_EQ(lt5["cycles"].get<uint64_t>(), cy5["cycles"].get<uint64_t>());
+  if (!have_mnist()) {
+    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";
+    GTEST_SKIP() << "MNIST is not fetched: the embedded sMNIST model's part is skipped";
+  }
+  auto quantize = [&](const std::string& p) {
+    const auto out = dir / (std::filesystem::path(p).stem().string() + "_smnist.safetensors");
+    const auto r = run_cli({"quantize", "--ckpt", cfg("workloads/models/s4d_edge_smnist.safetensors"), "--precision", p,
+                            "--calib", "32", "--out", out.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return out.string();
+  };
+  auto sim = [&](const std::string& q, const std::string& mode, const std::string& json,
+                 std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"simulate", "--ckpt", q, "--hw", cfg("configs/hw/edge_minimal.yaml"), "--workload",
+                                     "smnist", "--limit", "2", "--mode", mode, "--check-states", "--json",
+                                     (dir / json).string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args);
+  };
+  const std::string plain = quantize(plain_p), both = quantize(both_p);
+  ASSERT_EQ(sim(plain, "lt", "plain.json").exit_code, 0);
+  auto r = sim(both, "lt", "lt.json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = sim(both, "cycle", "cycle.json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto p = read_json(dir / "plain.json"), lt = read_json(dir / "lt.json"), cy = read_json(dir / "cycle.json");
+  EXPECT_TRUE(lt["bit_exact"].get<bool>() && lt["checked_states"].get<bool>());
+  EXPECT_TRUE(cy["bit_exact"].get<bool>());
+  EXPECT_EQ(lt["cycles"].get<uint64_t>(), cy["cycles"].get<uint64_t>());
+  EXPECT_DOUBLE_EQ(lt["energy_nj_per_token"].get<double>(), cy["energy_nj_per_token"].get<double>());
+  EXPECT_GT(lt["energy_breakdown_nj"]["cmac"].get<double>(), p["energy_breakdown_nj"]["cmac"].get<double>());
+  EXPECT_GT(lt["area_breakdown_mm2"]["cmac"].get<double>(), p["area_breakdown_mm2"]["cmac"].get<double>());
+  EXPECT_GT(lt["area_breakdown_mm2"]["mve"].get<double>(), p["area_breakdown_mm2"]["mve"].get<double>());
+  EXPECT_GT(lt["area_mm2"].get<double>(), p["area_mm2"].get<double>());
+  r = sim(both, "lt", "rtl.json", {"--cmac", "rtl"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("does not support A in delta form (precision A form: delta"), std::string::npos) << r.err;
+  // separate parts alone run on the Verilog lane (it receives the shifted operands; the state
+  // stored, as the lane has no block exponents)
+  const std::string parts = quantize(precision("parts", ", parts: separate", ", parts: separate", "rounding: half_even"));
+  r = sim(parts, "lt", "rtl.json", {"--cmac", "rtl"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code == 0) {
+    EXPECT_TRUE(read_json(dir / "rtl.json")["bit_exact"].get<bool>());
   }
 }
 

@@ -214,7 +214,7 @@ TEST(VectorsCli, ZeroPointsOperandsAndBlockExponentsRoundTripAndAnEditIsFound) {
   std::ofstream(v / "manifest.json") << man.dump();
   const auto r = run_cli({"vectors", "--check", v.string()});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find("zero points or signedness of 'layers.0.A'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("signedness of 'layers.0.A'"), std::string::npos) << r.err;
 }
 
 // Block floating point on the activations that enter multipliers (docs/fixed_point.md 9.3,
@@ -288,6 +288,101 @@ TEST(VectorsCli, ActivationOperandsRoundTripAndAnEditIsFound) {
     std::ofstream(v / "manifest.json") << keep_man;
     r = run_cli({"vectors", "--check", v.string()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+}
+
+// Separate parts (A, B, C: each part its own zero point, the coarser part's products shifted by
+// its part shift; docs/fixed_point.md 9.2) and A in delta form (the update adds the stored state;
+// 9.3), with an 8-bit block-floating-point state operand, S4D and S5: the manifest's A entry and
+// the weight map carry per channel the parts' zero points and shifts, [re, im], and A's
+// "form": "delta"; the k file has the third term's constants (ratio 1: 2^30, shift 30); `--check`
+// agrees, and finds an edited part shift in the weight map, the form flag dropped from A's entry
+// and an edited third-term constant.
+TEST(VectorsCli, SeparatePartsAndDeltaFormAreInTheManifestAndAnEditIsFound) {
+  const auto dir = scratch_dir("vectors_parts_delta");
+  const auto yaml = dir / "parts_delta.yaml";
+  std::ofstream(yaml) << "name: parts_delta\ndefault: quantized\n"
+                         "defaults: {bits: 8, scheme: asymmetric, granularity: per_channel, scale: dyadic, "
+                         "calibration: maxabs}\n"
+                         "components:\n"
+                         "  A: {parts: separate, form: delta}\n"
+                         "  B: {parts: separate}\n"
+                         "  C: {parts: separate}\n"
+                         "  x: {bits: 16, scheme: symmetric, granularity: per_tensor, operand_bits: 8, operand_block: 1}\n"
+                         "  ssm_in: {scheme: symmetric, granularity: per_tensor}\n"
+                         "  ssm_out: {scheme: symmetric, granularity: per_tensor}\n"
+                         "  act: {scheme: symmetric, granularity: per_tensor}\n"
+                         "  bias: {bits: 32, scheme: symmetric, granularity: per_tensor}\n";
+  for (const std::string preset : {"s4d_edge", "s5_small"}) {
+    const std::string q = model(dir, preset, yaml.string());
+    const std::string hw =
+        (source_dir() / (preset == "s5_small" ? "configs/hw/wide.yaml" : "configs/hw/edge_minimal.yaml")).string();
+    const auto v = dir / (preset + "_v");
+    auto r = run_cli({"vectors", "--ckpt", q, "--hw", hw, "--workload", "sines", "--index", "1", "--out-dir", v.string(),
+                      "--steps", "0:8"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto man = nlohmann::json::parse(read_text(v / "manifest.json"));
+    const size_t S = man["model"]["states"][0].get<size_t>();
+    std::map<std::string, nlohmann::json> files;
+    for (const auto& f : man["files"]) files[f["file"].get<std::string>()] = f;
+    const nlohmann::json& a = files["L0_cmac_a.hex"];
+    EXPECT_EQ(a["parts"], "separate") << preset;
+    EXPECT_EQ(a["form"], "delta") << preset;
+    EXPECT_FALSE(a["signed"].get<bool>());
+    const size_t channels = preset == "s5_small" ? S : man["model"]["H"].get<size_t>();
+    ASSERT_EQ(a["zero_point"].size(), channels) << preset;  // per channel: [re, im]
+    ASSERT_EQ(a["part_shift"].size(), channels) << preset;
+    bool shifted = false;
+    for (const auto& k : a["part_shift"]) {
+      ASSERT_EQ(k.size(), 2u);
+      EXPECT_TRUE(k[0] == 0 || k[1] == 0);  // the finer part is not shifted
+      shifted = shifted || k[0].get<int>() + k[1].get<int>() > 0;
+    }
+    EXPECT_TRUE(shifted) << preset;
+    EXPECT_EQ(files["L0_cmac_k.hex"]["order"], "[state][ka, sa, kb, sb, kx, sx]");
+    EXPECT_EQ(files["L0_cmac_k.hex"]["shape"], nlohmann::json({S, 6}));
+    {
+      std::istringstream k(read_text(v / "L0_cmac_k.hex"));
+      std::string w[6];
+      k >> w[0] >> w[1] >> w[2] >> w[3] >> w[4] >> w[5];
+      EXPECT_EQ(w[4], "40000000");  // the stored state's ratio 1: K = 2^30, shift 30
+      EXPECT_EQ(w[5], "0000001e");
+    }
+    for (const auto& e : files["state_mem_init.hex"]["weight_map"])
+      if (e["tensor"] == "layers.0.B" || e["tensor"] == "layers.0.C") {
+        EXPECT_EQ(e["parts"], "separate");
+        EXPECT_EQ(e["part_shift"].size(), e["tensor"] == "layers.0.C" ? man["model"]["H"].get<size_t>() : channels);
+        EXPECT_FALSE(e.contains("form"));
+      }
+    r = run_cli({"vectors", "--check", v.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // a third-term constant of state 2 edited
+    const auto keep_k = read_text(v / "L0_cmac_k.hex");
+    flip_line(v / "L0_cmac_k.hex", 2 * 6 + 5);
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("L0_cmac_k.hex (unit cmac, layer 0), element 17"), std::string::npos) << r.err;
+    std::ofstream(v / "L0_cmac_k.hex") << keep_k;
+    // the form flag dropped from A's entry
+    const std::string keep_man = read_text(v / "manifest.json");
+    for (auto& f : man["files"])
+      if (f["file"] == "L0_cmac_a.hex") f.erase("form");
+    std::ofstream(v / "manifest.json") << man.dump();
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("L0_cmac_a.hex (unit cmac, layer 0): the manifest's zero points, part shifts, form"),
+              std::string::npos)
+        << r.err;
+    // a part shift of C in the weight map edited
+    man = nlohmann::json::parse(keep_man);
+    for (auto& f : man["files"])
+      if (f.contains("weight_map"))
+        for (auto& e : f["weight_map"])
+          if (e["tensor"] == "layers.0.C") e["part_shift"][0][0] = e["part_shift"][0][0].get<int>() + 1;
+    std::ofstream(v / "manifest.json") << man.dump();
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("part shifts, form or signedness of 'layers.0.C'"), std::string::npos) << r.err;
   }
 }
 
