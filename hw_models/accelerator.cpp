@@ -64,6 +64,24 @@ void place_state(BankedSram& states, LayerMem& L, const core::QModel& m, const c
   }
 }
 
+void activation_points(LayerMem& L, const core::QModel& m, const core::QLayerConsts& Ly, size_t i) {
+  const std::string p = "layers." + std::to_string(i) + ".";
+  auto f = [&](const std::string& point) -> const quant::Format& { return m.point(point).format; };
+  L.wu = act_width(f(p + "u")), L.wy = act_width(f(p + "y")), L.wact = act_width(f(p + "act"));
+  L.wg = act_width(f(p + "res"));
+  L.u_op = act_operand(Ly.u_op, L.wu);
+  L.act_op = act_operand(Ly.act_op, L.wact);
+  L.u_op.zp = zp_bits(f(p + "u")), L.act_op.zp = zp_bits(f(p + "act"));
+  const std::string prev = "layers." + std::to_string(i - 1) + (m.config.prenorm ? ".res" : ".out");
+  L.zh = zp_bits(f(i == 0 ? std::string("encoder.out") : prev));
+  L.zy = zp_bits(f(p + "y")), L.zres = zp_bits(f(p + "res"));
+  if (!m.config.prenorm) L.zout = zp_bits(f(p + "out"));  // a pre-norm layer's output is res
+  if (m.config.mixing != core::Mixing::Gelu) {
+    L.zmixg = zp_bits(f(p + "mixg")), L.zg = zp_bits(f(p + "g"));
+    if (m.config.mixing == core::Mixing::Glu) L.zmix = zp_bits(f(p + "mix"));
+  }
+}
+
 ActOperand act_operand(const core::XOperandConsts& op, int w) {
   ActOperand a;
   if (op.mode != core::XOperand::Block) return a;
@@ -112,7 +130,7 @@ void Accelerator::layout(size_t max_len) {
   mem_.encoder_bytes = bytes_since(used0);
   mem_.w_enc = operand_width(*mem_.We);
   mem_.z_enc = !mem_.We->zero_points.empty();
-  mem_.w_in = m.point("input").format.width;
+  mem_.w_in = act_width(m.point("input").format);
   mem_.layers.resize(mc.n_layers);
   for (size_t i = 0; i < mc.n_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
@@ -131,12 +149,7 @@ void Accelerator::layout(size_t max_len) {
     }
     L.weight_bytes = bytes_since(used0);
     weight_operands(L);
-    L.wu = m.point(p + "u").format.width;
-    L.wy = m.point(p + "y").format.width;
-    L.wact = m.point(p + "act").format.width;
-    L.wg = m.point(p + "res").format.width;
-    L.u_op = act_operand(engine_.consts().layers[i].u_op, L.wu);
-    L.act_op = act_operand(engine_.consts().layers[i].act_op, L.wact);
+    activation_points(L, m, engine_.consts().layers[i], i);
     place_state(state_mem_, L, m, engine_.consts().layers[i], i);
   }
   used0 = weight_mem_.used_bytes();
@@ -146,10 +159,16 @@ void Accelerator::layout(size_t max_len) {
   mem_.w_dec = operand_width(*mem_.Wd);
   mem_.z_dec = !mem_.Wd->zero_points.empty();
   const std::string last = "layers." + std::to_string(mc.n_layers - 1) + (mc.prenorm ? ".res" : ".out");
-  mem_.w_pool = mc.pooling == core::Pooling::Mean ? m.point("pool").format.width : m.point(last).format.width;
+  const quant::Format& fpool = m.point(mc.pooling == core::Pooling::Mean ? std::string("pool") : last).format;
+  mem_.w_pool = act_width(fpool);
   mem_.in_op = act_operand(engine_.consts().input_op, mem_.w_in);
   if (mc.pooling == core::Pooling::Mean) mem_.pool_op = act_operand(engine_.consts().pool_op, mem_.w_pool);
-  mem_.input = &io_mem_.allocate("input", max_len * mc.d_input, mem_.w_in);
+  mem_.in_op.zp = zp_bits(m.point("input").format), mem_.pool_op.zp = zp_bits(fpool);
+  // the io memory holds the host's input codes as stored: an asymmetric input's q = v + zp,
+  // unsigned, read back as operands (fetch(), docs/hardware.md "Zero points on activation points")
+  const quant::QuantParams& in = m.point("input");
+  mem_.input = &io_mem_.allocate("input", max_len * mc.d_input, in.format.width, -1, in.format.is_signed);
+  if (!in.format.is_signed) io_mem_.set_zero_points(*mem_.input, {static_cast<int32_t>(in.zero_point)}, 1);
 
   if (!state_mem_.fits())
     throw InputError("hw.state_mem.capacity_bytes = " + std::to_string(config_.state_mem.capacity_bytes) +
@@ -183,6 +202,14 @@ void Accelerator::layout(size_t max_len) {
     add(L.A), add(L.B), add(L.C), add(L.D), add(L.gamma), add(L.beta), add(L.Wm), add(L.bm);
   }
   add(mem_.Wd), add(mem_.bd);
+}
+
+std::vector<uint8_t> Accelerator::input_image(const std::vector<int32_t>& operands) const {
+  const Region& r = *mem_.input;
+  if (r.zero_points.empty()) return BankedSram::pack(operands, r.width, io_word_bits());
+  std::vector<int32_t> q(operands);
+  for (int32_t& v : q) v += r.zero_points[0];  // the stored code q = v + zp
+  return BankedSram::pack(q, r.width, io_word_bits(), false);
 }
 
 void Accelerator::b_transport(tlm::tlm_generic_payload& p, sc_core::sc_time& delay) {

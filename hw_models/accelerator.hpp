@@ -54,6 +54,10 @@ const Region& place_weight(BankedSram& mem, const std::string& name, const core:
 void weight_operands(LayerMem& L);
 // layer i's stored state x and, when narrowed, its state operand xo (docs/fixed_point.md 9.3).
 void place_state(BankedSram& states, LayerMem& L, const core::QModel& m, const core::QLayerConsts& Ly, size_t i);
+// layer i's activation points as its units read and write them: operand widths (b + 1 for an
+// asymmetric point), block floating point (u, act) and zero-point adders' widths (docs/hardware.md,
+// "Zero points on activation points");
+void activation_points(LayerMem& L, const core::QModel& m, const core::QLayerConsts& Ly, size_t i);
 // the widths of an activation point of w bits that its component narrows (docs/fixed_point.md
 // 9.3, "Activation operands"; empty when it does not)
 ActOperand act_operand(const core::XOperandConsts& op, int w);
@@ -83,7 +87,10 @@ class Accelerator : public sc_core::sc_module {
               const EnergyTable& table, size_t max_len);
 
   const std::vector<MapEntry>& weight_map() const { return map_; }
-  int input_width() const { return mem_.w_in; }
+  // the input codes as the io memory stores them (width, signedness; an asymmetric input holds
+  // q = v + zp: input_image() packs the C-model's operands v so)
+  int input_width() const { return mem_.input->width; }
+  std::vector<uint8_t> input_image(const std::vector<int32_t>& operands) const;
   int word_bits() const { return config_.weight_mem.word_bits; }
   int io_word_bits() const { return io_mem_.config().word_bits; }
   const sc_core::sc_event& done_event() const { return ctrl_.done_event(); }

@@ -36,6 +36,7 @@ Datapath CmacArray::lane(const CmacWidths& w, int operand_bits, bool with_bu) {
   if (w.kA) d.add(acc_bits(w.A, w.x, 1) + w.shift + w.kA, 2);  // the coarser part's A o products, by kA
   if (with_bu && w.kB) d.add(w.B + w.u + w.ushift + w.kB, 1);  // the coarser part's B u product, by kB
   if (w.prev) d.add(w.prev + kScaleBits, 2);  // delta form: the stored state into the sum, re and im
+  if (with_bu && w.zu) d.add(w.zu, 1);                        // u minus its zero point (both products' u)
   d.registers(4.0 * w.x + 2.0 * kAccBits);
   return d;
 }
@@ -51,7 +52,7 @@ namespace {
 // The lane's widths of a layer: the state operand, the zero points, the block shift.
 CmacWidths widths(const LayerMem& m, int bu) {
   return {m.wA, m.operand_bits(), m.wB, m.u_op.mul_bits(m.wu), bu, m.zA, m.zB, m.xshift, m.u_op.shift,
-          m.kA, m.kB, m.delta ? m.wx : 0};
+          m.kA, m.kB, m.delta ? m.wx : 0, m.u_op.zp};
 }
 
 // The stored state of state k, the delta form's third term (its operand is not: docs/fixed_point.md
@@ -218,7 +219,7 @@ std::optional<UnitCost> CmacArray::cost(const CostContext& c) const {
   double exponent_bits = 0;         // the exponent registers: two per block (re, im) of every layer
   for (const auto& L : c.mem.layers) {
     w.A = std::max(w.A, L.wA), w.B = std::max(w.B, L.wB), w.x = std::max(w.x, L.operand_bits()), w.u = std::max(w.u, L.u_op.mul_bits(L.wu));
-    w.ushift = std::max(w.ushift, L.u_op.shift);
+    w.ushift = std::max(w.ushift, L.u_op.shift), w.zu = std::max(w.zu, L.u_op.zp);
     w.zA = w.zA || L.zA, w.zB = w.zB || L.zB, w.shift = std::max(w.shift, L.xshift);
     w.kA = std::max(w.kA, L.kA), w.kB = std::max(w.kB, L.kB), w.prev = std::max(w.prev, L.delta ? L.wx : 0);
     if (L.xo && !L.xblock) wx_static = std::max(wx_static, L.wx);

@@ -46,6 +46,7 @@ struct CmacWidths {
                    // its mantissa (w.u bits) and each B u product shifts left by up to ushift
   int kA = 0, kB = 0;  // separate parts (9.2): the coarser part's product shift of A, of B (0: shared)
   int prev = 0;        // A in delta form (9.3): the stored state's width (the third term); 0: direct
+  int zu = 0;          // an asymmetric u: its zero point's subtractor (zp_bits; the u port of each lane)
 };
 
 class CmacArray : public PipelinedUnit, public HwUnit {
@@ -67,7 +68,8 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   //   part, of the shifted product's width (2 of the 4 A o products, 1 of the 2 B u products);
   //   the terms are k bits wider;
   //   delta form (9.3): the stored state as a third aligned input of the sum, an adder per part
-  //   of the state's width aligned into the accumulator (wx + 31; its ratio 1 is a shift).
+  //   of the state's width aligned into the accumulator (wx + 31; its ratio 1 is a shift);
+  //   an asymmetric u (docs/fixed_point.md 9.2): a (b+1)-bit subtractor at the lane's u port.
   // Counted once per state update (S5 without the B u products: the MVE forms B u); built
   // `lanes` times at the model's widest operands.
   static Datapath lane(const CmacWidths& w, int operand_bits, bool with_bu);

@@ -131,7 +131,9 @@ void Controller::run_sequence() {
     words.clear();
     words_of(*mem_.input, t * Din, (t + 1) * Din, words);
     io_.access(words.data(), words.size(), false);
-    for (size_t d = 0; d < Din; ++d) in_[d] = io_.load(*mem_.input, t * Din + d);
+    // the operands: an asymmetric input's stored codes minus its zero point (a subtractor per
+    // encoder MAC's activation port, priced by the MVE)
+    for (size_t d = 0; d < Din; ++d) in_[d] = fetch(io_, *mem_.input, t * Din + d);
     // the input in block floating point (docs/fixed_point.md 9.3, "Activation operands"): the io
     // memory holds the host's codes at the input's width; the narrowed values, which can round past
     // it, exist only as the encoder's operands
@@ -153,7 +155,11 @@ void Controller::run_sequence() {
       segment(next, [&] { layer(li, h); });
       layer_cycles_[li] += now() - c0;
     }
-    if (mc.pooling == core::Pooling::Mean) advance(sfu_.pool_add(H, h.data(), pool_sum_.data()));
+    if (mc.pooling == core::Pooling::Mean) {
+      // the pooling sum reads the last layer's output
+      const int zh = nl == 0 ? 0 : mc.prenorm ? mem_.layers.back().zres : mem_.layers.back().zout;
+      advance(sfu_.pool_add(H, h.data(), pool_sum_.data(), zh));
+    }
   }
   // pooling and the decoder
   pooled_.assign(H, 0);
@@ -189,7 +195,7 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
   acc_.assign(H, 0);
   if (tracer_) tracer_->at(li, t_);
   if (mc.prenorm)
-    advance(sfu_.norm(Ly, m, H, h.data(), u_.data(), m.wu));
+    advance(sfu_.norm(Ly, m, H, h.data(), u_.data(), m.wu, m.zh));
   else
     advance(sfu_.u_in(Ly, m, H, h.data(), u_.data()));
   if (m.u_op) advance(sfu_.operand(Ly.u_op, m.wu, H, u_.data()));
@@ -233,7 +239,8 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
     } else if (mc.mixing == core::Mixing::HalfGlu2) {
       other = y_.data();
     }
-    advance(sfu_.gate(Ly, m, H, mixg_.data(), other, g_.data()));
+    const int other_zp = mc.mixing == core::Mixing::Glu ? m.zmix : mc.mixing == core::Mixing::HalfGlu1 ? m.act_op.zp : m.zy;
+    advance(sfu_.gate(Ly, m, H, mixg_.data(), other, g_.data(), other_zp));
     g = g_.data();
     if (tracer_) {
       tracer_->vector("mixg", mixg_.data(), H);
@@ -241,12 +248,12 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
     }
   }
   res_.resize(H);
-  advance(sfu_.residual(Ly, H, g, h.data(), res_.data()));
+  advance(sfu_.residual(Ly, H, g, h.data(), res_.data(), mc.mixing == core::Mixing::Gelu ? m.act_op.zp : m.zg, m.zh));
   if (mc.prenorm) {
     h = res_;
   } else {
     out_.resize(H);
-    advance(sfu_.norm(Ly, m, H, res_.data(), out_.data(), m.wg));
+    advance(sfu_.norm(Ly, m, H, res_.data(), out_.data(), m.wg, m.zres));
     h = out_;
   }
   if (tracer_) {

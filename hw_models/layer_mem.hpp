@@ -8,18 +8,35 @@
 
 #include "hw_models/datapath.hpp"
 #include "hw_models/sram.hpp"
+#include "quant/format.hpp"
 
 namespace ssmsim::hw {
 
 using Region = BankedSram::Region;
 
-// An activation point whose values enter their multipliers in block floating point
-// (docs/fixed_point.md 9.3, "Activation operands": input, u, act, the mean-pooled vector): the
-// mantissa's bits, the products' largest left shift (w - bits + 1 for a w-bit point), features per
-// exponent and an exponent register's bits. bits 0: the point's values themselves.
+// Zero points on activation points (docs/fixed_point.md 9.2, "An activation point may be
+// asymmetric"): an asymmetric point u<b> is stored (io memory, the registers between the units) as
+// its code q = v + zp, b bits unsigned, and every unit computes with its operand v = q - zp, b + 1
+// bits signed. The hardware adds zp where it writes the point (after the narrowing's fit: the
+// narrowing saturates into [-zp, 2^b - 1 - zp]) and subtracts it where it reads the point, each a
+// (b + 1)-bit adder; a lookup table indexed by or holding the point folds zp into its addresses or
+// entries (no adder). zp_bits: that adder's width for a point of format f, 0 when symmetric.
+inline int zp_bits(const quant::Format& f) { return f.is_signed ? 0 : f.width + 1; }
+// The operand width of an activation point of format f (b + 1 for an asymmetric one).
+inline int act_width(const quant::Format& f) { return f.width + (f.is_signed ? 0 : 1); }
+// `n` zero-point adders or subtractors of `bits` (none when bits is 0: a symmetric point).
+inline Datapath zp_datapath(int bits, uint64_t n = 1) { return bits ? Datapath().add(bits, n) : Datapath(); }
+
+// An activation point as its multipliers receive it (input, u, act, the mean-pooled vector). In
+// block floating point (docs/fixed_point.md 9.3, "Activation operands"): the mantissa's bits, the
+// products' largest left shift (w - bits + 1 for a w-bit point), features per exponent and an
+// exponent register's bits; bits 0: the point's values themselves. `zp`: an asymmetric point (never
+// in block floating point), read through a zero-point subtractor of zp bits (zp_bits above) at
+// each multiplier's activation port, as the weights' operands are at their fetch.
 struct ActOperand {
   int bits = 0, shift = 0, ebits = 0;
   size_t block = 0;
+  int zp = 0;
   explicit operator bool() const { return bits != 0; }
   // the multiplier's operand width (the mantissa's, else the point's w)
   int mul_bits(int w) const { return bits ? bits : w; }
@@ -38,8 +55,9 @@ struct LayerMem {
   const Region* x = nullptr;
   const Region* xo = nullptr;
   // operand widths (bits): what the multipliers and adders receive. A weight of an asymmetric
-  // tensor is its code minus the zero point, one bit wider than the stored code (b + 1, signed);
-  // wx is the stored state's width, wo the narrowed operand's (with xo).
+  // tensor is its code minus the zero point, one bit wider than the stored code (b + 1, signed), and
+  // so is an asymmetric activation point's (wu, wy, wact, wg: act_width); wx is the stored state's
+  // width, wo the narrowed operand's (with xo).
   int wA = 0, wB = 0, wC = 0, wD = 0, wx = 0, wu = 0, wy = 0, wact = 0, wW = 0, wg = 0, wnorm = 0, wo = 0;
   // block floating point (docs/fixed_point.md 9.3): states per exponent (0: not block), the
   // largest exponent (wx - wo + 1: the products' left shift) and an exponent register's bits
@@ -54,6 +72,10 @@ struct LayerMem {
   // A in delta form (9.3): the state update adds the stored state x as a third aligned term
   bool delta = false;
   ActOperand u_op, act_op;    // u and the GELU output in block floating point (ssm_in, gelu_out)
+  // the zero-point adders' widths (zp_bits) of the layer's other activation points: its input h
+  // (encoder.out or the previous layer's output), y, the GLU's value half, gate pre-activation and
+  // gated output, the residual sum and the post-norm output (u and act: in u_op, act_op)
+  int zh = 0, zy = 0, zmix = 0, zmixg = 0, zg = 0, zres = 0, zout = 0;
   uint64_t weight_bytes = 0;  // the layer's share of the weight memory (off-chip streaming unit)
   // the width of the state operand the multipliers receive (xo's when narrowed, else x's)
   int operand_bits() const { return xo ? wo : wx; }
@@ -92,7 +114,7 @@ inline std::pair<uint64_t, uint64_t> word_range(const Region& r, size_t b, size_
 struct ModelMem {
   const Region *We = nullptr, *be = nullptr, *Wd = nullptr, *bd = nullptr, *input = nullptr;
   std::vector<LayerMem> layers;
-  int w_enc = 0, w_dec = 0, w_in = 0, w_h0 = 0, w_pool = 0;  // operand widths (w_enc, w_dec: q - zp)
+  int w_enc = 0, w_dec = 0, w_in = 0, w_h0 = 0, w_pool = 0;  // operand widths (w_enc, w_dec, w_in, w_pool: q - zp)
   bool z_enc = false, z_dec = false;                          // encoder / decoder weights with zero points
   ActOperand in_op, pool_op;     // the input and the mean-pooled vector in block floating point
   bool streaming = false;        // weights come from off-chip every token

@@ -32,12 +32,14 @@ Datapath MatVecEngine::output_datapath(int wD, int wu, int cx_acc, int operand_b
       .mul(wD + uop.value_bits(wu), kScaleBits, 1)
       .add(cx_acc + kScaleBits, 2);
   if (uop) d.add(wD + uop.value_bits(wu), 1);  // D m shifted left by u's block exponent
+  if (uop.zp) d.add(uop.zp, 1);                 // an asymmetric u minus its zero point
   return d;
 }
 
 Datapath MatVecEngine::operand_mac(int wa, int w, const ActOperand& op, size_t terms, int operand_bits, int k) {
   Datapath d = mac(wa, op.mul_bits(w), acc_bits(wa, op.value_bits(w), terms) + k, operand_bits);
   if (op) d.add(wa + op.value_bits(w), 1);
+  if (op.zp) d.add(op.zp, 1);  // an asymmetric activation minus its zero point, at the MAC's port
   return d;
 }
 
@@ -58,9 +60,20 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
   const int mva = std::max({wW, wC, wB}), mvb = std::max({wact, c.mem.in_op.mul_bits(c.mem.w_in), wx, wu});
   Datapath one = mac(mva, mvb, kAccBits, config_.operand_bits);
   if (zp) one.add(mva, 1);  // each MAC's weight port: a zero-point subtractor
+  // asymmetric activation points: each MAC's activation port a zero-point subtractor (the points
+  // the MVE multiplies: the input, u, act, the decoder's input), the narrowing an adder (the points
+  // it writes: encoder.out, y, the GLU's halves)
+  int zread = std::max(c.mem.in_op.zp, c.mem.pool_op.zp), zwrite = 0;
+  for (size_t i = 0; i < c.mem.layers.size(); ++i) {
+    const LayerMem& L = c.mem.layers[i];
+    zread = std::max({zread, L.u_op.zp, L.act_op.zp});
+    zwrite = std::max({zwrite, L.zy, L.zmix, L.zmixg, i == 0 ? L.zh : 0});
+  }
+  if (zread) one.add(zread, 1);
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
-  u.area_um2 = config_.macs * one.area_um2(c.table, config_.pipeline) + narrowing(kAccBits, false).area_um2(c.table, 0);
+  u.area_um2 = config_.macs * one.area_um2(c.table, config_.pipeline) + narrowing(kAccBits, false).area_um2(c.table, 0) +
+               zp_datapath(zwrite).area_um2(c.table, 0);
   if (shift)  // block floating point: a 64-bit left shifter per MAC (each product by its part's exponent)
     u.area_um2 += static_cast<double>(config_.macs) * Datapath().add(kAccBits, 1).area_um2(c.table, 0);
   if (k)  // separate parts of B or C: a shifter per MAC (the coarser part's products by k), product + k bits
@@ -91,7 +104,9 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
                               int in_width, const ActOperand& in_op) {
   const int acc = acc_bits(w_width, in_op.value_bits(in_width), cols);
   Datapath dp = operand_mac(w_width, in_width, in_op, cols, config_.operand_bits);
-  const Datapath nar = narrowing(acc);
+  // the narrowing, and into an asymmetric point its zero point's adder (the stored code q = v + zp)
+  Datapath nar = narrowing(acc);
+  if (const int z = zp_bits(narrow[0].to())) nar.add(z, 1);
   if (!W.zero_points.empty()) dp.add(w_width, 1);  // the weight minus its zero point, at fetch
   const unsigned passes = dp.passes();
   Op op;
@@ -154,6 +169,7 @@ uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, s
                               const int32_t* u, int32_t* y) {
   Datapath dp = output_datapath(m.wD, m.wu, cx_bits(m, Ly.states), config_.operand_bits, m.u_op);
   if (m.zD) dp.add(m.wD, 1);
+  if (m.zy) dp.add(m.zy, 1);  // into an asymmetric y: its zero point's adder
   const unsigned passes = dp.passes();
   Op op;
   op.name = "mve.output";

@@ -61,7 +61,8 @@ std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
   const int gate_bits = qm.config.mixing != core::Mixing::Gelu ? qm.point("gate").format.width : 0;
   for (size_t i = 0; i < c.mem.layers.size(); ++i) {
     const core::QLayerConsts& L = c.engine.consts().layers[i];
-    lut_bits += static_cast<double>(L.gelu.table().size()) * c.mem.layers[i].wact +
+    const LayerMem& Lm = c.mem.layers[i];  // the GELU table holds act's stored codes (b bits)
+    lut_bits += static_cast<double>(L.gelu.table().size()) * (Lm.act_op.zp ? Lm.wact - 1 : Lm.wact) +
                 static_cast<double>(L.sigmoid.table().size()) * gate_bits;
   }
   UnitCost u;
@@ -90,8 +91,34 @@ std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
     u.area_um2 += config_.width * (bfp_value_datapath(wop).area_um2(c.table, 0) +
                                    bfp_block_datapath(wop, 2).area_um2(c.table, 0)) +
                   Datapath().registers(ebits).area_um2(c.table, 1);
+  u.area_um2 += config_.width * zero_point_datapath(c).area_um2(c.table, 0);
   u.leakage_w = logic_leakage_w(c.table, u.area_um2);
   return u;
+}
+
+Datapath SpecialFunctionUnit::zero_point_datapath(const CostContext& c) {
+  const core::ModelConfig& mc = c.engine.model().config;
+  int zread = 0, zwrite = 0, reads = 0;
+  for (size_t i = 0; i < c.mem.layers.size(); ++i) {
+    const LayerMem& L = c.mem.layers[i];
+    const core::QLayerConsts& Ly = c.engine.consts().layers[i];
+    // written: u (its norm or rescale), act (the hard GELU), g, res, the post-norm output
+    zwrite = std::max({zwrite, L.u_op.zp, Ly.hard_gelu ? L.act_op.zp : 0, L.zg, L.zres, mc.prenorm ? 0 : L.zout});
+    // read: h (the norm or rescale, the residual, the pooling sum), the post-norm's input res, the
+    // gate's other operand (mix, act or y), the residual's g (act without mixing), y (the hard GELU)
+    const int g = mc.mixing == core::Mixing::Gelu ? L.act_op.zp : L.zg;
+    const int other = mc.mixing == core::Mixing::Glu        ? L.zmix
+                      : mc.mixing == core::Mixing::HalfGlu1 ? L.act_op.zp
+                      : mc.mixing == core::Mixing::HalfGlu2 ? L.zy
+                                                            : 0;
+    zread = std::max({zread, L.zh, mc.prenorm ? 0 : L.zres, other, g, Ly.hard_gelu ? L.zy : 0,
+                      i + 1 == c.mem.layers.size() ? (mc.prenorm ? L.zres : L.zout) : 0});
+    reads = std::max({reads, (g ? 1 : 0) + (L.zh ? 1 : 0), zread ? 1 : 0});
+  }
+  if (mc.pooling == core::Pooling::Mean) zwrite = std::max(zwrite, c.mem.pool_op.zp);
+  Datapath d = zp_datapath(zwrite);
+  if (zread) d.add(zread, static_cast<uint64_t>(reads));
+  return d;
 }
 
 uint64_t SpecialFunctionUnit::elementwise(const char* name, size_t n, const std::function<void(size_t)>& f) {
@@ -109,11 +136,12 @@ uint64_t SpecialFunctionUnit::elementwise(const char* name, size_t n, const std:
 uint64_t SpecialFunctionUnit::u_in(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in,
                                    int32_t* u) {
   u_in_datapath(m.wu).count(actions_, H);
+  zp_datapath(m.zh).count(actions_, H), zp_datapath(zp_bits(Ly.u_in.to())).count(actions_, H);
   return elementwise("sfu.u_in", H, [&](size_t i) { u[i] = core::qstep::u_in(Ly, in[i], nullptr); });
 }
 
 uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in,
-                                   int32_t* out, int in_width) {
+                                   int32_t* out, int in_width, int in_zp) {
   // gamma and beta come from the weight memory, read as the passes need them
   gamma_.resize(H);
   beta_.resize(H);
@@ -126,6 +154,7 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
   if (!m.gamma->zero_points.empty()) zp.add(operand_width(*m.gamma), 1);
   if (!m.beta->zero_points.empty()) zp.add(operand_width(*m.beta), 1);
   zp.count(actions_, H);
+  zp_datapath(in_zp).count(actions_, H), zp_datapath(zp_bits(Ly.norm[0].to())).count(actions_, H);
   auto read_params = [&](size_t b, size_t e) {
     wwords_.clear();
     words_of(*m.gamma, b, e, wwords_);
@@ -181,31 +210,38 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
 
 uint64_t SpecialFunctionUnit::gelu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* y,
                                    int32_t* act) {
-  gelu_datapath(Ly, m.wy, m.wact).count(actions_, H);
+  // a table holds the stored codes (b bits), indexed by y's stored code: no zero-point adders
+  gelu_datapath(Ly, m.wy, m.act_op.zp ? m.wact - 1 : m.wact).count(actions_, H);
+  if (Ly.hard_gelu) zp_datapath(m.zy).count(actions_, H), zp_datapath(zp_bits(Ly.hard_out.to())).count(actions_, H);
   return elementwise("sfu.gelu", H, [&](size_t i) { act[i] = core::qstep::gelu(Ly, y[i], nullptr); });
 }
 
 uint64_t SpecialFunctionUnit::gate(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* mixg,
-                                   const int32_t* other, int32_t* g) {
+                                   const int32_t* other, int32_t* g, int other_zp) {
   gate_datapath(Ly, m.wact).count(actions_, H);
+  zp_datapath(other_zp).count(actions_, H), zp_datapath(zp_bits(Ly.g_out.to())).count(actions_, H);
   return elementwise("sfu.gate", H, [&](size_t i) {
     g[i] = core::qstep::gated(Ly, other[i], core::qstep::sigmoid(Ly, mixg[i], nullptr), nullptr);
   });
 }
 
 uint64_t SpecialFunctionUnit::residual(const core::QLayerConsts& Ly, size_t H, const int32_t* g, const int32_t* h,
-                                       int32_t* res) {
+                                       int32_t* res, int g_zp, int h_zp) {
   residual_datapath().count(actions_, H);
+  zp_datapath(g_zp).count(actions_, H), zp_datapath(h_zp).count(actions_, H);
+  zp_datapath(zp_bits(Ly.res.to())).count(actions_, H);
   return elementwise("sfu.residual", H, [&](size_t i) { res[i] = core::qstep::residual(Ly, g[i], h[i], nullptr); });
 }
 
-uint64_t SpecialFunctionUnit::pool_add(size_t H, const int32_t* h, int64_t* sum) {
+uint64_t SpecialFunctionUnit::pool_add(size_t H, const int32_t* h, int64_t* sum, int h_zp) {
   pool_add_datapath().count(actions_, H);
+  zp_datapath(h_zp).count(actions_, H);
   return elementwise("sfu.pool_add", H, [&](size_t i) { sum[i] += h[i]; });
 }
 
 uint64_t SpecialFunctionUnit::pool_out(const quant::ScaledSum& pool, size_t H, const int64_t* sum, int32_t* out) {
   pool_out_datapath().count(actions_, H);
+  zp_datapath(zp_bits(pool.to())).count(actions_, H);
   return elementwise("sfu.pool_out", H, [&](size_t i) { out[i] = static_cast<int32_t>(pool(sum[i], nullptr)); });
 }
 

@@ -51,19 +51,31 @@ class SpecialFunctionUnit : public PipelinedUnit, public HwUnit {
   static Datapath residual_datapath();
   static Datapath pool_add_datapath();
   static Datapath pool_out_datapath();
+  // One lane's zero-point adder and subtractors (below), from the model's points.
+  static Datapath zero_point_datapath(const CostContext& c);
   // Block floating point on an activation of w bits (docs/fixed_point.md 9.3, "Activation
   // operands"), priced as the state's (hw_models/datapath.hpp: bfp_value_datapath per value,
   // bfp_block_datapath per block). Built: one of each per lane, and the exponent registers of
   // every narrowed vector (ActOperand::exponent_bits).
+  // Zero points on activation points: per lane, one adder of the widest asymmetric point the SFU
+  // writes and as many subtractors of the widest one it reads as one element's function reads at
+  // once (the residual: g and h).
 
+  // Zero points on activation points (hw_models/layer_mem.hpp, zp_bits): a function that writes an
+  // asymmetric point counts its zero point's adder per element (the point's width from its
+  // narrowing), one that reads one a subtractor per element and operand (`*_zp`: the zp_bits of
+  // what it reads; u_in reads m.zh); the lookup tables fold the zero points into their addresses
+  // and entries (none counted).
   uint64_t u_in(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in, int32_t* u);
-  uint64_t norm(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in, int32_t* out, int in_width);
+  uint64_t norm(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in, int32_t* out, int in_width,
+                int in_zp = 0);
   uint64_t gelu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* y, int32_t* act);
   // gate = sigmoid(mixg); g = narrow(other * gate)
   uint64_t gate(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* mixg, const int32_t* other,
-                int32_t* g);
-  uint64_t residual(const core::QLayerConsts& Ly, size_t H, const int32_t* g, const int32_t* h, int32_t* res);
-  uint64_t pool_add(size_t H, const int32_t* h, int64_t* sum);
+                int32_t* g, int other_zp = 0);
+  uint64_t residual(const core::QLayerConsts& Ly, size_t H, const int32_t* g, const int32_t* h, int32_t* res,
+                    int g_zp = 0, int h_zp = 0);
+  uint64_t pool_add(size_t H, const int32_t* h, int64_t* sum, int h_zp = 0);
   uint64_t pool_out(const quant::ScaledSum& pool, size_t H, const int64_t* sum, int32_t* out);
   // The n values of one step narrowed in place to v' = m 2^e, the value their consumers multiply
   // (qstep::narrow_activation): a pass over the n values after the point is produced, the block's

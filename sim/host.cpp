@@ -67,7 +67,7 @@ void Host::run() {
   for (size_t i = 0; i < count_; ++i) {
     const float* x = set_.input(i);
     for (size_t k = 0; k < L * Din; ++k) codes[k] = core::qstep::input(engine_.consts(), x[k], nullptr);
-    const auto in = hw::BankedSram::pack(codes, acc_.input_width(), acc_.io_word_bits());
+    const auto in = acc_.input_image(codes);  // as stored (an asymmetric input: q = v + zp)
     write(hw::Accelerator::kInput, in.data(), in.size());
     const uint64_t len = L, go = 1;
     acc_.controller().record_states = record_;

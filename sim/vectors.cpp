@@ -194,6 +194,13 @@ nlohmann::json describe(const core::QModel& m, const core::QConsts& c, const std
   j["format"] = p.format.to_string();
   j["rounding"] = quant::to_string(p.rounding);
   j["overflow"] = quant::to_string(p.overflow);
+  if (!p.format.is_signed) {
+    // an asymmetric point (docs/fixed_point.md 9.2): the file holds its stored codes q = v + zp
+    // (unsigned, the point's width), as the hardware's registers and io memory hold them; the
+    // C-model's recorded operands are q - zp
+    j["signed"] = false;
+    j["zero_point"] = p.zero_point;
+  }
   if (const core::XOperandConsts* op = activation_operand(c, name, layer)) {
     // the values the consumers multiply, v' = m 2^e at the point's scale: one bit wider than the
     // point, since rounding can carry a block's maximum past the format's largest value
@@ -349,6 +356,10 @@ class Writer : public hw::Tracer {
                    {"classes", mc.d_output}, {"layers", mc.n_layers}}},
         {"files", files}};
     if (any_narrowed) manifest["model"]["operand"] = operands;
+    nlohmann::json zps = nlohmann::json::object();  // every asymmetric activation point's zero point
+    for (const auto& [point, params] : m_.points)
+      if (point != "gate" && !params.empty() && !params[0].format.is_signed) zps[point] = params[0].zero_point;
+    if (!zps.empty()) manifest["model"]["activation_zero_points"] = zps;
     reports::write_json(o_.out_dir / "manifest.json", manifest);
     return files.size();
   }
@@ -358,9 +369,10 @@ class Writer : public hw::Tracer {
     std::ofstream out;
     nlohmann::json meta;
     int width = 0;
+    int64_t zp = 0;  // an asymmetric activation point's zero point: its operands are written as q = v + zp
     size_t count = 0;
     void put(int64_t v) {
-      out << hex(v, width) << '\n';
+      out << hex(v + zp, width) << '\n';
       ++count;
     }
   };
@@ -371,6 +383,7 @@ class Writer : public hw::Tracer {
       File f;
       f.meta = describe(m_, c_, name, layer);
       f.width = f.meta["width"].get<int>();
+      if (name != "a" && f.meta.contains("zero_point")) f.zp = f.meta["zero_point"].get<int64_t>();
       f.out.open(o_.out_dir / fname);
       if (!f.out) throw InputError("vectors: cannot write " + (o_.out_dir / fname).string());
       it = files_.emplace(fname, std::move(f)).first;
@@ -626,7 +639,24 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
         return r;
       }
     }
-    const std::vector<int64_t> want = expected(name, li);
+    // an activation point's file: its signedness and zero point are the model's; an asymmetric
+    // point's values are its stored codes, the C-model's operands plus the zero point
+    int64_t zp = 0;
+    if (kinds().count(name) && *kinds().at(name).point && name != "a") {
+      const nlohmann::json d = describe(m, engine.consts(), name, li);
+      if (f.value("signed", true) != d.value("signed", true) ||
+          f.value("zero_point", nlohmann::json()) != d.value("zero_point", nlohmann::json())) {
+        r.ok = false;
+        r.first_mismatch = fmt::format("{} (unit {}): the manifest's signedness or zero point differs from the model's "
+                                       "point (signed {}, zero point {})",
+                                       fname, f["unit"].get<std::string>(), d.value("signed", true),
+                                       d.value("zero_point", nlohmann::json(0)).dump());
+        return r;
+      }
+      zp = d.value("zero_point", int64_t{0});
+    }
+    std::vector<int64_t> want = expected(name, li);
+    for (int64_t& v : want) v += zp;
     // the per-step stride, to name the step and element of a difference
     const bool per_step = name != "a" && name != "k" && name != "logits" && name != "pool";
     const size_t stride = per_step && e > b ? want.size() / (e - b) : want.size();

@@ -102,11 +102,8 @@ struct Layer0 {
     m.A = place("A", 0), m.B = place("B", 1), m.C = place("C", 2), m.D = place("D", -1);
     m.gamma = place("norm.scale", -1), m.beta = place("norm.shift", -1);
     hw::weight_operands(m);
-    m.wu = q.point("layers.0.u").format.width;
-    m.wy = q.point("layers.0.y").format.width;
-    m.wact = q.point("layers.0.act").format.width;
-    m.wg = q.point("layers.0.res").format.width;
     const core::QEngine e(q);
+    hw::activation_points(m, q, e.consts().layers[0], 0);
     hw::place_state(states, m, q, e.consts().layers[0], 0);
     states.store(*m.x, std::vector<int32_t>(m.x->elements, 0));
     if (m.xo) states.store(*m.xo, std::vector<int32_t>(m.xo->elements, 0));
@@ -192,7 +189,7 @@ struct MiniHost : sc_core::sc_module {
     for (size_t i = 0; i < sequences; ++i) {
       std::vector<int32_t> codes(set.length * set.d_input);
       for (size_t k = 0; k < codes.size(); ++k) codes[k] = core::qstep::input(e.consts(), set.input(i)[k], nullptr);
-      auto in = hw::BankedSram::pack(codes, acc.input_width(), acc.io_word_bits());
+      auto in = acc.input_image(codes);
       transport(tlm::TLM_WRITE_COMMAND, hw::Accelerator::kInput, in.data(), in.size());
       uint64_t len = set.length, go = 1;
       transport(tlm::TLM_WRITE_COMMAND, hw::Accelerator::kLength, reinterpret_cast<uint8_t*>(&len), 8);

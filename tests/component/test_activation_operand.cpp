@@ -173,6 +173,8 @@ TEST(ActivationOperandPrice, TheNarrowingCountsItsTreeShifterAndExponentRegister
   ASSERT_EQ(mm.layers[0].act_op.ebits, 3);
   const Prices p;
   const double with = sfu.cost({p.t, mm, e})->area_um2;
-  const double without = sfu.cost({p.t, l.model_mem(), e})->area_um2;
+  hw::ModelMem none = l.model_mem();  // the same layer with its activations as they are
+  none.layers[0].u_op = {}, none.layers[0].act_op = {};
+  const double without = sfu.cost({p.t, none, e})->area_um2;
   EXPECT_NEAR(with - without, 2 * (7 * 8 * p.t.add_um2_per_bit) + 18 * p.t.reg_um2_per_bit, 1e-9);
 }

@@ -409,3 +409,49 @@ TEST(SimulateCli, SeparatePartsAndDeltaFormStayBitExactInBothModesAndArePriced) 
     EXPECT_TRUE(read_json(dir / "rtl.json")["bit_exact"].get<bool>());
   }
 }
+
+// Zero points on activation points (docs/fixed_point.md 9.2, "An activation point may be
+// asymmetric"; docs/hardware.md, "Zero points on activation points"): every activation point 8-bit
+// asymmetric (the input, u, y, act, the GLU's points, the residual stream, the pooled vector), S4D
+// and S5: bit-exact with the C-model on every sequence and state in both timing modes with equal
+// cycles and energy, and with the Verilog lane (it reads no activation point: B u comes to it
+// exact); against the same model with every point symmetric the cycles and the stored bits are
+// equal, and the zero points' adders and subtractors (and the one bit wider activation ports)
+// cost energy and area in the MVE and the SFU.
+TEST(SimulateCli, AsymmetricActivationPointsStayBitExactInBothModesAndArePriced) {
+  const auto dir = scratch_dir("simulate_act_zero_points");
+  auto precision = [&](const std::string& scheme) {
+    const auto path = dir / ("act_" + scheme + ".yaml");
+    const std::string s = "{scheme: " + scheme + "}";
+    std::ofstream(path) << "name: act_" << scheme << "\ndefault: quantized\n"
+                        << "defaults: {bits: 8, scheme: symmetric, granularity: per_tensor, calibration: maxabs}\n"
+                        << "components:\n  act: " << s << "\n  gate: {scheme: symmetric}\n  ssm_in: " << s
+                        << "\n  ssm_out: " << s << "\n  residual: " << s << "\n  x: {bits: 16}\n  bias: {bits: 32}\n";
+    return path.string();
+  };
+  for (const std::string model : {"s4d_edge", "s5_small"}) {
+    const std::string hw = model == "s5_small" ? "wide" : "edge_minimal";
+    const auto sym = simulate(quantized_model(dir, model, {}, precision("symmetric")), hw, "lt", dir / "sym.json");
+    ASSERT_TRUE(sym["bit_exact"].get<bool>()) << model;
+    const std::string q = quantized_model(dir, model, {}, precision("asymmetric"));
+    const auto info = run_cli({"info", "--ckpt", q});
+    EXPECT_NE(info.out.find("activation zero points"), std::string::npos) << info.out;
+    const auto lt = simulate(q, hw, "lt", dir / "lt.json");
+    const auto cy = simulate(q, hw, "cycle", dir / "cycle.json");
+    EXPECT_TRUE(lt["bit_exact"].get<bool>()) << model;
+    EXPECT_TRUE(cy["bit_exact"].get<bool>()) << model;
+    EXPECT_TRUE(lt["checked_states"].get<bool>()) << model;
+    EXPECT_EQ(lt["cycles"].get<uint64_t>(), cy["cycles"].get<uint64_t>()) << model;
+    EXPECT_DOUBLE_EQ(lt["energy_nj_per_token"].get<double>(), cy["energy_nj_per_token"].get<double>()) << model;
+    EXPECT_EQ(lt["cycles"].get<uint64_t>(), sym["cycles"].get<uint64_t>()) << model;
+    EXPECT_EQ(lt["memory_bits"], sym["memory_bits"]) << model;
+    for (const char* unit : {"mve", "sfu"}) {
+      EXPECT_GT(lt["area_breakdown_mm2"][unit].get<double>(), sym["area_breakdown_mm2"][unit].get<double>()) << unit;
+      EXPECT_GT(lt["energy_breakdown_nj"][unit].get<double>(), sym["energy_breakdown_nj"][unit].get<double>()) << unit;
+    }
+    const auto r = run_cli({"simulate", "--ckpt", q, "--hw", cfg("configs/hw/" + hw + ".yaml"), "--workload", "sines",
+                            "--limit", "2", "--check-states", "--cmac", "rtl", "--json", (dir / "rtl.json").string()});
+    EXPECT_EQ(r.exit_code, 0) << model << r.err;
+    if (r.exit_code == 0) EXPECT_TRUE(read_json(dir / "rtl.json")["bit_exact"].get<bool>()) << model;
+  }
+}

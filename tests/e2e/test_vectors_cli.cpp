@@ -385,3 +385,65 @@ TEST(VectorsCli, SeparatePartsAndDeltaFormAreInTheManifestAndAnEditIsFound) {
     EXPECT_NE(r.err.find("part shifts, form or signedness of 'layers.0.C'"), std::string::npos) << r.err;
   }
 }
+
+// Zero points on activation points (docs/fixed_point.md 9.2; docs/vectors.md, "Zero points"): every
+// activation point 8-bit asymmetric, S4D and S5. Every activation file holds the point's stored
+// codes q = v + zp (unsigned, 8 bits, its zero point in its manifest entry and in
+// model.activation_zero_points), `--check` agrees; the lowest bit of one stored GELU output flipped
+// is found, and so is an edited zero point in the manifest.
+TEST(VectorsCli, AsymmetricActivationPointsHoldTheirStoredCodesAndAFlippedBitIsFound) {
+  const auto dir = scratch_dir("vectors_act_zero_points");
+  const auto yaml = dir / "act_asym.yaml";
+  const std::string s = "{scheme: asymmetric}";
+  std::ofstream(yaml) << "name: act_asym\ndefault: quantized\n"
+                         "defaults: {bits: 8, scheme: symmetric, granularity: per_tensor, calibration: maxabs}\n"
+                         "components:\n  act: " << s << "\n  gate: {scheme: symmetric}\n  ssm_in: " << s
+                      << "\n  ssm_out: " << s << "\n  residual: " << s << "\n  x: {bits: 16}\n  bias: {bits: 32}\n";
+  for (const std::string preset : {"s4d_edge", "s5_small"}) {
+    const std::string q = model(dir, preset, yaml.string());
+    const std::string hw = (source_dir() / (preset == "s5_small" ? "configs/hw/wide.yaml" : "configs/hw/edge_minimal.yaml")).string();
+    const auto v = dir / (preset + "_v");
+    auto r = run_cli({"vectors", "--ckpt", q, "--hw", hw, "--workload", "sines", "--index", "1", "--out-dir", v.string(),
+                      "--steps", "0:8"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto man = nlohmann::json::parse(read_text(v / "manifest.json"));
+    const auto& zps = man["model"]["activation_zero_points"];
+    for (const char* p : {"input", "encoder.out", "layers.0.u", "layers.0.y", "layers.0.act", "layers.0.res", "pool"})
+      EXPECT_TRUE(zps.contains(p)) << preset << " " << p;
+    size_t asymmetric = 0;
+    for (const auto& f : man["files"]) {
+      if (!f.contains("point") || f["name"] == "x_in" || f["name"] == "x_out") continue;
+      const std::string point = f["point"];
+      EXPECT_FALSE(f["signed"].get<bool>()) << f["file"];
+      EXPECT_EQ(f["width"], 8) << f["file"];
+      EXPECT_EQ(f["zero_point"], zps[point]) << f["file"];
+      ++asymmetric;
+    }
+    EXPECT_GE(asymmetric, 8u) << preset;  // input, encoder_out, u, y, act, res, out, pool (+ mixg, g)
+    r = run_cli({"vectors", "--check", v.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // the lowest bit of act's element 3 at step 2 flipped
+    const auto act = v / "L0_sfu_act.hex";
+    const std::string keep = read_text(act);
+    std::string text = keep;
+    const size_t H = man["model"]["H"].get<size_t>();
+    size_t pos = 0;
+    for (size_t i = 0; i < 2 * H + 3; ++i) pos = text.find('\n', pos) + 1;
+    const size_t last = text.find('\n', pos) - 1;
+    const int d = std::stoi(text.substr(last, 1), nullptr, 16) ^ 1;
+    text[last] = "0123456789abcdef"[d];
+    std::ofstream(act) << text;
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("L0_sfu_act.hex (unit sfu, layer 0), step 2, element 3"), std::string::npos) << r.err;
+    std::ofstream(act) << keep;
+    // the residual's zero point in the manifest edited
+    for (auto& f : man["files"])
+      if (f["file"] == "L0_sfu_res.hex") f["zero_point"] = f["zero_point"].get<int>() + 1;
+    std::ofstream(v / "manifest.json") << man.dump(1);
+    r = run_cli({"vectors", "--check", v.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("L0_sfu_res.hex (unit sfu): the manifest's signedness or zero point differs"), std::string::npos)
+        << r.err;
+  }
+}
