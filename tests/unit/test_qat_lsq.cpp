@@ -538,7 +538,13 @@ TEST(QatLsq, WithoutLearnedZeroPointsAsymmetricPointsKeepTheirPtqZeroPointInCode
   ModelConfig config = ssmsim::testing::pulse_model();
   config.pooling = Pooling::Mean;
   const FloatCheckpoint ck = trained(w, config, 2);
-  const PrecisionConfig prec = asym_points(uniform(6, 12, 6), 6, true);
+  PrecisionConfig prec = asym_points(uniform(6, 12, 6), 6, true);
+  for (const Component c : {Component::ssm_out, Component::glu}) {  // power-of-two steps too
+    QuantizerSpec pow2 = prec.spec(c);
+    pow2.scale = ssmsim::quant::ScaleKind::Pow2;
+    prec.set_quantized(c, pow2);
+  }
+  prec.validate();
   PtqOptions opt;
   opt.calib = 64;
   const QModel ptq = quantize_ptq(ck, prec, w.train, opt);
@@ -699,4 +705,44 @@ TEST(QatLsq, TheOffsetGradientIsTheSumOfTheClippedValuesGradients) {
   EXPECT_GT(with_clipped, 0u) << "no point clipped";
   EXPECT_GT(nonzero_zgrad, 0u) << "no hand-checked offset gradient other than 0";
   EXPECT_GT(without_clipped, 0u) << "no point without a clipped value";
+}
+
+// step_params with the zero point held in codes: whatever the step and the scale kind (a power of
+// two rounding it either way, a dyadic scale of few multiplier bits rounding it up), the point
+// keeps zp0 and its scale is the kind's smallest that holds the step; learned offsets re-derive it.
+TEST(QatLsq, AStepWithItsZeroPointHeldInCodesKeepsItForEveryScaleKind) {
+  for (const auto kind : {ssmsim::quant::ScaleKind::Pow2, ssmsim::quant::ScaleKind::Dyadic}) {
+    LearnedStep s;
+    s.name = "layers.0.y";
+    s.id = PointId::y;
+    s.spec.bits = 8;
+    s.spec.scheme = ssmsim::quant::Scheme::Asymmetric;
+    s.spec.scale = kind;
+    s.spec.scale_bits = 4;
+    for (const int64_t zp0 : {int64_t{0}, int64_t{1}, int64_t{37}, int64_t{128}, int64_t{250}, int64_t{255}})
+      for (double scale = 0.0137; scale < 0.05; scale *= 1.0731) {
+        s.zp0 = zp0;
+        const auto p = step_params(s, scale);
+        SCOPED_TRACE(p.to_string() + " step " + std::to_string(scale));
+        EXPECT_EQ(p.zero_point, zp0);
+        EXPECT_FALSE(p.format.is_signed);
+        EXPECT_EQ(p.format.width, 8);
+        if (kind == ssmsim::quant::ScaleKind::Pow2) {
+          EXPECT_EQ(p.format.scale.mult, 1);
+          EXPECT_NEAR(std::log2(p.scale()), std::log2(scale), 0.5 + 1e-9);
+        } else {
+          EXPECT_GE(p.scale(), scale);
+          EXPECT_LE(p.scale(), scale * (1 + std::ldexp(1.0, -(s.spec.scale_bits - 1))) * (1 + 1e-12));
+        }
+      }
+  }
+  // a learned offset: the zero point follows lo at the format's scale
+  LearnedStep s;
+  s.name = "layers.0.y";
+  s.spec.bits = 6;
+  s.spec.scheme = ssmsim::quant::Scheme::Asymmetric;
+  s.spec.scale = ssmsim::quant::ScaleKind::Pow2;
+  s.zp0 = 37;
+  EXPECT_EQ(step_params(s, 0.25, -10 * 0.25).zero_point, 10);
+  EXPECT_EQ(step_params(s, 0.25, -10 * 0.25).scale(), 0.25);
 }
