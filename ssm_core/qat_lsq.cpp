@@ -114,14 +114,29 @@ std::vector<LearnedStep> learned_steps(const QModel& m, const std::vector<Compon
   return out;
 }
 
+namespace {
+
+// The step as the point's scale kind takes it: a power of two rounds it to the nearest in log2.
+double kind_step(const LearnedStep& step, double scale) {
+  return step.spec.scale == quant::ScaleKind::Pow2 ? std::exp2(std::nearbyint(std::log2(scale))) : scale;
+}
+
+}  // namespace
+
+// The PTQ zero point held in codes: lo = -zp0 s at the step the kind makes of `scale`, and zp0 set
+// rather than re-derived (round(-lo / s'') at the format's scale s'' >= s, which a dyadic scale's
+// rounding up can move off zp0). Without both, a power-of-two step's zero point followed the
+// ratio of the learned step to its power of two (37 -> 32 at 6 bits).
 QuantParams step_params(const LearnedStep& step, double scale) {
-  return step_params(step, scale, -static_cast<double>(step.zp0) * scale);
+  QuantParams p = step_params(step, scale, -static_cast<double>(step.zp0) * kind_step(step, scale));
+  if (step.spec.scheme == quant::Scheme::Asymmetric) p.zero_point = step.zp0;
+  return p;
 }
 
 QuantParams step_params(const LearnedStep& step, double scale, double lo) {
   if (!(scale > 0) || !std::isfinite(scale))
     throw InputError("qat: the learned step of " + step.name + " is not a positive number");
-  const double s = step.spec.scale == quant::ScaleKind::Pow2 ? std::exp2(std::nearbyint(std::log2(scale))) : scale;
+  const double s = kind_step(step, scale);
   if (step.spec.scheme == quant::Scheme::Asymmetric)
     return quant::params_from_range(step.spec, lo, lo + s * (std::ldexp(1.0, step.spec.bits) - 1));
   const double qp = std::ldexp(1.0, step.spec.bits - 1) - 1;

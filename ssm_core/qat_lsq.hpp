@@ -49,8 +49,9 @@ std::vector<LearnedStep> learned_steps(const QModel& ptq, const std::vector<quan
 // The point's parameters for the step `scale`: dyadic: the smallest dyadic scale of the spec's
 // scale_bits that is >= scale (params_from_range on +-scale * Qp; scale itself to 2^-(scale_bits-1));
 // pow2: the power of two nearest to scale in log2 (round(log2 scale)).
-// An asymmetric point: params_from_range on [lo, lo + scale (2^b - 1)], lo = -zp0 scale (the PTQ
-// zero point in codes) unless the learned offset `lo` is given.
+// An asymmetric point: params_from_range on [lo, lo + s (2^b - 1)], s the step as the scale kind
+// takes it; without a learned offset `lo` the PTQ zero point is held in codes (lo = -zp0 s, and the
+// zero point is zp0 whatever the format's scale rounding).
 quant::QuantParams step_params(const LearnedStep& step, double scale);
 quant::QuantParams step_params(const LearnedStep& step, double scale, double lo);
 

@@ -10,10 +10,12 @@
 // the update's third term, ratio 1, before its one rounding) and the state
 // operand (9.3, "The state operand": stored, a static narrowing into xo, or block floating point
 // with its own exponent rule) and the activation operands (9.3, "Activation operands": block floating
-// point on input, u, act and the mean-pooled vector, every consumer taking m 2^e) are written here
-// again. Facts taken from the project: quant::quantize
+// point on input, u, act and the mean-pooled vector, every consumer taking m 2^e) and the
+// activation points' zero points (9.1 "Into an asymmetric point" and "Lookup table", 9.2 "An
+// activation point may be asymmetric", 9.3 the input line: every point read and written as its
+// operand q - zp) are written here again. Facts taken from the project: quant::quantize
 // for the input quantizer and the table entries, QuantParams::scale(), Format::min_raw / max_raw /
-// to_real, the codes and parameters stored in a QModel (the calibrated points, xo included) and
+// to_real, the codes and parameters stored in a QModel (the calibrated points with their zero points, xo included) and
 // the precision config it was made with (the operand_bits / operand_block of x, input, ssm_in,
 // gelu_out and pool; A's form), a tensor's separate_parts flag (with its two entries per channel).
 //
@@ -136,7 +138,8 @@ inline Ratio ratio_constant(double r) {
   return c;
 }
 
-// 9.1: out = fit(round(sum_k v_k K_k 2^(S - S_k) / 2^S)), S = max S_k, in `out`'s modes.
+// 9.1: out = fit(round(sum_k v_k K_k 2^(S - S_k) / 2^S)), S = max S_k, in `out`'s modes. Into an
+// asymmetric point (zero point zp, u<b>): out = fit(round(...) + zp) - zp, the point's operand.
 struct Term {
   cpp_int v;
   double r;
@@ -156,7 +159,7 @@ inline int64_t scaled_sum(const std::vector<Term>& terms, const QuantParams& out
   for (size_t k = 0; k < terms.size(); ++k)
     if (c[k].used) num += terms[k].v * c[k].K * pow2(S - c[k].S);
   const cpp_int q = S >= 0 ? round_rational(num, pow2(S), out.rounding) : num * pow2(-S);
-  return fit(q, out.format, out.overflow, events);
+  return fit(q + out.zero_point, out.format, out.overflow, events) - out.zero_point;
 }
 
 // 9.1: the floor of the square root, by bisection.
@@ -175,16 +178,38 @@ inline cpp_int isqrt(const cpp_int& v) {
 inline double gelu_exact(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
 inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// 9.1: a lookup table's entry for one code, computed on the spot. Reading an entry whose
-// tabulation overflowed counts one event.
+// 9.1: a lookup table's entry for one input operand v = q - zp_in, computed on the spot: the
+// output's operand quantize(f(in.to_real(v)), out) - zp_out. Reading an entry whose tabulation
+// overflowed counts one event.
 template <typename F>
-int64_t table(F f, int64_t code, const QuantParams& in, const QuantParams& out, uint64_t* events) {
+int64_t table(F f, int64_t v, const QuantParams& in, const QuantParams& out, uint64_t* events) {
   if (in.format.width > 16) throw std::logic_error("lookup table input wider than 16 bits");
-  if (code < in.format.min_raw() || code > in.format.max_raw()) throw std::logic_error("code outside its format");
+  if (v < in.format.min_raw() - in.zero_point || v > in.format.max_raw() - in.zero_point)
+    throw std::logic_error("an operand outside its point's codes");
   uint64_t ev = 0;
-  const int64_t q = quant::quantize(f(in.format.to_real(code)), out, &ev);
+  const int64_t q = quant::quantize(f(in.format.to_real(v)), out, &ev);
   if (ev) ++*events;
-  return q;
+  return q - out.zero_point;
+}
+
+// 9.2, "An activation point may be asymmetric": a point is either symmetric (signed, zero point
+// 0) or asymmetric (u<b>, zero point in 0 .. 2^b - 1); the gate keeps its fixed unsigned format
+// with zero point 0; the state (x, xo) stays symmetric.
+inline void check_point(const std::string& name, const QuantParams& p) {
+  const bool gate = name == "gate";
+  const bool state = name.size() > 2 && (name.compare(name.size() - 2, 2, ".x") == 0 ||
+                                         name.compare(name.size() - 3, 3, ".xo") == 0);
+  if (gate) {
+    if (p.format.is_signed || p.zero_point != 0) throw std::logic_error("the gate is u<b>.<b-1> with zero point 0");
+    return;
+  }
+  if (p.format.is_signed) {
+    if (p.zero_point != 0) throw std::logic_error("a signed point " + name + " with a zero point");
+    return;
+  }
+  if (state) throw std::logic_error("an asymmetric state point " + name);
+  if (p.zero_point < 0 || p.zero_point > p.format.max_raw())
+    throw std::logic_error("the zero point of " + name + " outside its codes");
 }
 
 // 9.2, "Separate parts": the power of two k with s(part) = f * 2^k, exactly, where f is the finer
@@ -327,10 +352,8 @@ class Reference {
       if (t.separate_parts && t.component != quant::Component::A && t.component != quant::Component::B &&
           t.component != quant::Component::C)
         throw std::logic_error("separate parts on " + name + ", not a complex weight");
-    for (const auto& [name, ps] : m_.points)  // asymmetric activation points are not written here
-      for (const QuantParams& pp : ps)
-        if (pp.zero_point != 0 || (!pp.format.is_signed && name != "gate"))
-          throw std::logic_error("the reference does not model the asymmetric point " + name);
+    for (const auto& [name, ps] : m_.points)
+      for (const QuantParams& pp : ps) check_point(name, pp);
     Trace tr;
 
     // input: the one float -> int step
@@ -338,7 +361,7 @@ class Reference {
     tr.in = zeros(L, Din);
     for (size_t t = 0; t < L; ++t)
       for (size_t d = 0; d < Din; ++d)
-        tr.in[t][d] = quant::quantize(static_cast<double>(x[t * Din + d]), pin, ev(tr, "input"));
+        tr.in[t][d] = quant::quantize(static_cast<double>(x[t * Din + d]), pin, ev(tr, "input")) - pin.zero_point;
     activation_operand(quant::Component::input, pin, tr.in, tr, "input");
 
     // encoder
@@ -670,6 +693,8 @@ class Reference {
     }
     const int b = s.operand_bits, w = p.format.width;
     if (s.operand_block < 1) throw std::logic_error("an activation operand without a block on " + point);
+    if (!p.format.is_signed || p.zero_point != 0)  // 9.2: its mantissas are signed
+      throw std::logic_error("an asymmetric activation point with a block-floating-point operand: " + point);
     if (b < 2 || b > w || w > 30) throw std::logic_error("an activation operand outside 2..bits, or bits above 30");
     if (s.rounding != p.rounding || s.overflow != p.overflow) throw std::logic_error(point + " is not in its modes");
     const size_t k = static_cast<size_t>(s.operand_block);

@@ -240,6 +240,44 @@ TEST(PrecisionConfig, RejectsAnAsymmetricStateAndAcceptsAsymmetricWeights) {
                         "components: {x: {scheme: symmetric}, bias: {scheme: symmetric}}"));
 }
 
+// Activation points take zero points (docs/fixed_point.md 9.2: u<b>, read and written as the
+// operand q - zp), every activation component, the gate's entry included (its format is fixed, its
+// scheme ignored); not one narrowed to a block-floating-point operand (its mantissas are signed),
+// blamed at the scheme, also where the scheme comes from the defaults.
+TEST(PrecisionConfig, AsymmetricActivationsButNoneWithABlockFloatingPointOperand) {
+  for (const char* c : {"act", "input", "residual", "ssm_in", "ssm_out", "gelu_out", "glu", "gate", "pool"}) {
+    SCOPED_TRACE(c);
+    const auto cfg = parse(std::string("components: {") + c + ": {bits: 6, scheme: asymmetric}}");
+    EXPECT_EQ(cfg.spec(parse_component(c)).scheme, Scheme::Asymmetric);
+    EXPECT_EQ(PrecisionConfig::from_yaml(cfg.to_yaml()), cfg);
+  }
+  for (const char* c : {"input", "ssm_in", "gelu_out", "pool"}) {
+    SCOPED_TRACE(c);
+    const std::string at = std::string("precision.components.") + c + ".scheme";
+    expect_config_error(std::string("components: {") + c +
+                            ": {bits: 12, scheme: asymmetric, operand_bits: 6, operand_block: 1}}",
+                        at, "asymmetric", {"block-floating-point operand", "mantissas are signed", "symmetric"});
+    EXPECT_NO_THROW(parse(std::string("components: {") + c +
+                          ": {bits: 12, scheme: symmetric, operand_bits: 6, operand_block: 1}}"));
+    // the scheme from the defaults: blamed where it was written
+    expect_config_error(std::string("default: quantized\ndefaults: {scheme: asymmetric}\ncomponents: {x: {scheme: "
+                                    "symmetric}, bias: {scheme: symmetric}, ") +
+                            c + ": {bits: 12, operand_bits: 6, operand_block: 1}}",
+                        "precision.defaults.scheme", "asymmetric", {"block-floating-point operand"});
+  }
+  // programmatic edits: the same rule
+  PrecisionConfig cfg;
+  QuantizerSpec s;
+  s.bits = 12;
+  s.scheme = Scheme::Asymmetric;
+  cfg.set_quantized(Component::ssm_in, s);
+  EXPECT_NO_THROW(cfg.validate());
+  s.operand_bits = 6;
+  s.operand_block = 2;
+  cfg.set_quantized(Component::ssm_in, s);
+  EXPECT_THROW(cfg.validate(), ConfigError);
+}
+
 TEST(PrecisionConfig, RejectsPercentileWithoutPercentileCalibrationOrOutOfRange) {
   expect_config_error("components: {act: {percentile: 99}}", "precision.components.act.percentile",
                       "99", {"calibration: percentile"});

@@ -7,8 +7,10 @@
 // channel, the activation points split from act at their own widths, the sigmoid gate's u<b>.<b-1>,
 // and the state operand (stored, static into xo, block floating point with blocks of 1, 3 and a
 // whole channel), the activation operands (block floating point on input, u, act and the pooled
-// vector, blocks of 1, 3 and the whole vector). A model changed in one code, one zero point or an
-// operand's width or block fails them.
+// vector, blocks of 1, 3 and the whole vector), and asymmetric activation points (every point read
+// and written as its operand q - zp: each component alone at 4..6 bits and all together). A model
+// changed in one code, one zero point (of a weight or an activation point) or an operand's width or
+// block fails them.
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
@@ -1043,6 +1045,229 @@ TEST(QModelReference, S4dPostLayerNormGluMeanLutActivationAndStateOperandsAsymme
   expect_shifted(r, {"input", "layers.0.u", "layers.0.act", "pool"}, "actop_state");
 }
 
+// ---------- zero points on activation points (9.1, 9.2, 9.3) ----------
+
+// Each listed activation component asymmetric (9.2: u<b> with a calibrated zero point) at `bits`,
+// in rounding r and overflow o, calibrated on a percentile when one is given.
+struct AsymPoint {
+  Component c;
+  int bits;
+  Rounding r = Rounding::HalfEven;
+  Overflow o = Overflow::Saturate;
+  double percentile = 0;
+};
+PrecisionConfig with_asym_points(PrecisionConfig p, const std::vector<AsymPoint>& pts, const std::string& name) {
+  for (const AsymPoint& a : pts) {
+    QuantizerSpec s = bits_spec(a.bits);
+    s.scheme = quant::Scheme::Asymmetric;
+    s.rounding = a.r;
+    s.overflow = a.o;
+    if (a.percentile > 0) {
+      s.calibration = quant::Calibration::Percentile;
+      s.percentile = a.percentile;
+    }
+    if (a.percentile > 0) {
+      s.calibration = quant::Calibration::Percentile;
+      s.percentile = a.percentile;
+    }
+    p.set_quantized(a.c, s);
+  }
+  p.set_name(name);
+  p.validate();
+  return p;
+}
+
+// The points of an activation component (9.2's table).
+bool point_of(const std::string& name, Component c) {
+  auto ends = [&](const std::string& s) {
+    return name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  switch (c) {
+    case Component::input: return name == "input";
+    case Component::residual: return name == "encoder.out" || ends(".res") || ends(".out");
+    case Component::ssm_in: return ends(".u");
+    case Component::ssm_out: return ends(".y");
+    case Component::gelu_out: return ends(".act");
+    case Component::glu: return ends(".mix") || ends(".mixg") || ends(".g");
+    case Component::pool: return name == "pool";
+    default: return false;
+  }
+}
+
+// Over component c's points: how many there are, how many are asymmetric (u<b>), how many of those
+// hold a nonzero zero point, and the overflow events the reference counted there.
+struct AsymReached {
+  size_t points = 0, asymmetric = 0, nonzero = 0;
+  uint64_t events = 0;
+};
+AsymReached asym_reached(const core::QModel& q, Component c, const std::map<std::string, uint64_t>& events) {
+  AsymReached r;
+  for (const auto& [name, ps] : q.points) {
+    if (!point_of(name, c)) continue;
+    ++r.points;
+    r.asymmetric += !ps[0].format.is_signed;
+    r.nonzero += !ps[0].format.is_signed && ps[0].zero_point != 0;
+    const auto it = events.find(name);
+    if (it != events.end()) r.events += it->second;
+  }
+  return r;
+}
+
+// Checks a case and that every listed component's points are asymmetric with a zero point (not all
+// 0) and, when `clip`, that some of their narrowings reached the unsigned rails (events).
+void check_asym_case(const Case& k, const PrecisionConfig& p, const std::string& name,
+                     const std::vector<Component>& asym, bool clip) {
+  std::map<std::string, uint64_t> events;
+  check_case(k, p, name, &events);
+  const Built b = build(k, p, name);
+  for (const Component c : asym) {
+    const AsymReached r = asym_reached(b.q, c, events);
+    const std::string cn = quant::component_name(c);
+    EXPECT_GT(r.points, 0u) << name << ": no point of " << cn;
+    EXPECT_EQ(r.asymmetric, r.points) << name << ": a symmetric point of " << cn;
+    EXPECT_GT(r.nonzero, 0u) << name << ": every zero point of " << cn << " is 0";
+    if (clip) {
+      EXPECT_GT(r.events, 0u) << name << ": no narrowing into " << cn << " reached its rails";
+    }
+  }
+  // the state stays symmetric, the gate keeps its fixed format
+  for (const auto& [pname, ps] : b.q.points) {
+    const bool state = pname.compare(pname.size() - 2, 2, ".x") == 0 || pname.compare(pname.size() - 3, 3, ".xo") == 0;
+    if (state) {
+      EXPECT_TRUE(ps[0].format.is_signed) << name << ": " << pname;
+    }
+  }
+  EXPECT_EQ(b.q.point("gate").zero_point, 0) << name;
+}
+
+// Each activation component alone asymmetric at 4..6 bits (the others symmetric at 12), on models
+// that vary the layer, the norm and its place, the mixing, the GELU and the pooling; test inputs
+// 2.5 times the calibration's so that every asymmetric narrowing clips.
+TEST(QModelReference, EachActivationComponentAloneAsymmetricAtFewBitsClipsAtItsRails) {
+  struct One {
+    Component c;
+    int bits;
+    Rounding r;
+    Overflow o;
+    LayerType layer;
+    bool conj, prenorm;
+    Norm norm;
+    Mixing mixing;
+    Pooling pooling;
+    QGelu gelu;
+    const char* name;
+  };
+  const One cases[] = {
+      {Component::input, 5, Rounding::HalfEven, Overflow::Saturate, LayerType::S4D, true, false, Norm::Layer,
+       Mixing::Glu, Pooling::Mean, QGelu::Lut, "azp_input"},
+      {Component::residual, 6, Rounding::HalfUp, Overflow::Saturate, LayerType::S5, true, true, Norm::Layer,
+       Mixing::HalfGlu1, Pooling::Mean, QGelu::Hard, "azp_residual"},
+      {Component::ssm_in, 5, Rounding::Floor, Overflow::SaturateSymmetric, LayerType::S4D, true, true, Norm::Batch,
+       Mixing::HalfGlu2, Pooling::Last, QGelu::Lut, "azp_ssm_in"},
+      {Component::ssm_out, 5, Rounding::HalfAway, Overflow::Saturate, LayerType::S5, false, false, Norm::Layer,
+       Mixing::Glu, Pooling::Last, QGelu::Hard, "azp_ssm_out"},
+      {Component::ssm_out, 4, Rounding::HalfEven, Overflow::Saturate, LayerType::S4D, true, false, Norm::Batch,
+       Mixing::Gelu, Pooling::Mean, QGelu::Lut, "azp_ssm_out_lut"},
+      {Component::gelu_out, 4, Rounding::HalfEven, Overflow::Saturate, LayerType::S4D, true, false, Norm::Batch,
+       Mixing::Gelu, Pooling::Mean, QGelu::Lut, "azp_gelu_out"},
+      {Component::gelu_out, 6, Rounding::TowardZero, Overflow::Saturate, LayerType::S5, true, true, Norm::Layer,
+       Mixing::HalfGlu1, Pooling::Last, QGelu::Hard, "azp_gelu_out_hard"},
+      {Component::glu, 5, Rounding::HalfDown, Overflow::Saturate, LayerType::S5, true, false, Norm::Layer, Mixing::Glu,
+       Pooling::Mean, QGelu::Lut, "azp_glu"},
+      {Component::glu, 5, Rounding::HalfEven, Overflow::Wrap, LayerType::S4D, true, true, Norm::Layer,
+       Mixing::HalfGlu2, Pooling::Mean, QGelu::Hard, "azp_glu_wrap"},
+      {Component::pool, 4, Rounding::HalfEven, Overflow::Saturate, LayerType::S4D, true, true, Norm::Layer,
+       Mixing::HalfGlu1, Pooling::Mean, QGelu::Hard, "azp_pool"},
+  };
+  for (const One& o : cases) {
+    Case k;
+    k.layer = o.layer;
+    k.conj_sym = o.conj;
+    k.prenorm = o.prenorm;
+    k.norm = o.norm;
+    k.mixing = o.mixing;
+    k.pooling = o.pooling;
+    k.gelu = o.gelu;
+    k.d_input = 2;
+    k.amplitude = 2.5;
+    check_asym_case(k, with_asym_points(uniform(12), {{o.c, o.bits, o.r, o.o}}, o.name), o.name, {o.c}, true);
+  }
+}
+
+// Every activation point asymmetric together: act's entry (input, residual, gelu_out, glu, pool
+// and the gate take it; the gate keeps its fixed format) and ssm_in, ssm_out, at 5 and 6 bits,
+// over S4D and S5, pre- and post-norm, LayerNorm and BatchNorm, every mixing, both GELUs and both
+// poolings, two layers on some; with asymmetric weights and the state's operands on others.
+TEST(QModelReference, EveryActivationPointAsymmetricTogether) {
+  struct All {
+    LayerType layer;
+    bool conj, prenorm;
+    Norm norm;
+    Mixing mixing;
+    Pooling pooling;
+    QGelu gelu;
+    size_t layers;
+    int bits;
+    int variant;  // 0 plain, 1 asymmetric weights, 2 with a static state operand, 3 a block one
+    const char* name;
+  };
+  const All cases[] = {
+      {LayerType::S4D, true, false, Norm::Layer, Mixing::Glu, Pooling::Mean, QGelu::Lut, 2, 6, 0, "azp_all_s4d_glu"},
+      {LayerType::S4D, true, true, Norm::Batch, Mixing::HalfGlu1, Pooling::Last, QGelu::Hard, 1, 5, 1,
+       "azp_all_s4d_hglu1"},
+      {LayerType::S4D, true, false, Norm::Batch, Mixing::Gelu, Pooling::Mean, QGelu::Hard, 1, 6, 3,
+       "azp_all_s4d_gelu"},
+      {LayerType::S5, true, false, Norm::Batch, Mixing::HalfGlu2, Pooling::Mean, QGelu::Lut, 1, 6, 2,
+       "azp_all_s5c_hglu2"},
+      {LayerType::S5, false, true, Norm::Layer, Mixing::Gelu, Pooling::Last, QGelu::Lut, 2, 6, 1,
+       "azp_all_s5n_gelu"},
+      {LayerType::S5, true, true, Norm::Layer, Mixing::Glu, Pooling::Mean, QGelu::Hard, 1, 5, 0, "azp_all_s5c_glu"},
+  };
+  for (const All& a : cases) {
+    Case k;
+    k.layer = a.layer;
+    k.conj_sym = a.conj;
+    k.prenorm = a.prenorm;
+    k.norm = a.norm;
+    k.mixing = a.mixing;
+    k.pooling = a.pooling;
+    k.gelu = a.gelu;
+    k.n_layers = a.layers;
+    k.d_input = 2;
+    k.amplitude = 2.0;
+    PrecisionConfig p = a.variant == 1 ? asymmetric(Granularity::PerChannel, 8, a.name) : uniform(12);
+    if (a.variant == 2) p = with_operand(p, 16, 8, 0, Rounding::HalfEven, Overflow::Saturate, a.name);
+    if (a.variant == 3) p = with_operand(p, 16, 6, 3, Rounding::HalfUp, Overflow::Saturate, a.name);
+    p = with_asym_points(p,
+                         {{Component::act, a.bits, Rounding::HalfEven},
+                          {Component::ssm_in, a.bits + 1, Rounding::HalfUp},
+                          {Component::ssm_out, a.bits + 1, Rounding::HalfEven}},
+                         a.name);
+    EXPECT_EQ(p.spec(Component::gate).scheme, quant::Scheme::Asymmetric) << a.name << ": the gate takes act's entry";
+    std::vector<Component> asym = {Component::input,    Component::residual, Component::ssm_in,
+                                   Component::ssm_out,  Component::gelu_out};
+    if (a.mixing != Mixing::Gelu) asym.push_back(Component::glu);
+    if (a.pooling == Pooling::Mean) asym.push_back(Component::pool);
+    check_asym_case(k, p, a.name, asym, false);
+  }
+}
+
+// The reference refuses what the contract does not make: an asymmetric point narrowed to a block-
+// floating-point operand (its mantissas are signed; quantizing such a config is refused earlier,
+// by the precision config), and an asymmetric state.
+TEST(QModelReference, TheReferenceRefusesAnAsymmetricOperandPointAndAnAsymmetricState) {
+  Case k;
+  const Built b = build(k, with_act_operands(uniform(12), {{Component::ssm_in, 12, 6, 1, Rounding::HalfEven}}, "x"),
+                        "azp_refuse");
+  core::QModel q = b.q;
+  q.points.at("layers.0.u")[0].format.is_signed = false;
+  q.points.at("layers.0.u")[0].zero_point = 3;
+  EXPECT_THROW(qref::Reference(q).run(b.test.input(0), kSteps), std::logic_error);
+  core::QModel q2 = b.q;
+  q2.points.at("layers.0.x")[0].format.is_signed = false;
+  EXPECT_THROW(qref::Reference(q2).run(b.test.input(0), kSteps), std::logic_error);
+}
+
 // Section 6 for the zero points the datapath subtracts: an asymmetric dense weight's codes, scale
 // and zero point per channel, recomputed here exactly from the float weights: the range widened to
 // hold 0, the smallest dyadic scale (scale_bits-bit multiplier) with hi - lo <= (2^b - 1) scale,
@@ -1296,8 +1521,9 @@ size_t failures_of(const Built& b, const core::QModel& engine_model, const std::
   return static_cast<size_t>(results.size());
 }
 
-// One bit of one A code, one zero point (A's, the encoder's, the norm's), the operand's width or
-// block, the static operand's scale: each alone makes the C-model differ from the reference.
+// One bit of one A code, one zero point (A's, the encoder's, the norm's, an activation point's),
+// the operand's width or block, the static operand's scale: each alone makes the C-model differ
+// from the reference.
 TEST(QModelReference, OneChangedCodeZeroPointOrOperandSettingFailsTheComparison) {
   Case k;
   const Built blk = build(k,
@@ -1384,6 +1610,41 @@ TEST(QModelReference, OneChangedCodeZeroPointOrOperandSettingFailsTheComparison)
     q3.precision.set_quantized(Component::A, a);
     EXPECT_GT(failures_of(dp, q3, "delta term dropped"), 0u) << "the delta term: the comparison did not notice";
   }
+
+  // an activation point's zero point (9.2), one point at a time: the input's shifts every operand;
+  // a narrowing's only moves its rails, so each point changed is one whose narrowing clipped (its
+  // zero point moved by one towards the range, so that it stays a code)
+  Case kz;
+  kz.d_input = 2;
+  kz.amplitude = 2.5;
+  const Built az = build(kz,
+                         with_asym_points(uniform(12),
+                                          {{Component::act, 5, Rounding::HalfEven},
+                                           {Component::ssm_in, 5, Rounding::HalfUp, Overflow::Saturate, 95},
+                                           {Component::gelu_out, 5, Rounding::HalfEven, Overflow::Saturate, 95},
+                                           {Component::ssm_out, 5, Rounding::HalfEven}},
+                                          "flip_azp"),
+                         "flip_azp");
+  EXPECT_EQ(failures_of(az, az.q, "unchanged azp"), 0u);
+  std::map<std::string, uint64_t> az_events;
+  {
+    quant::SaturationCounters counters;
+    run_and_compare(az, {}, "flip_azp events", az_events, counters);
+  }
+  std::map<Component, size_t> flipped;
+  for (const auto& [pname, ps] : az.q.points) {
+    if (ps[0].format.is_signed || pname == "gate" || (pname != "input" && az_events[pname] == 0)) continue;
+    core::QModel qz = az.q;
+    quant::QuantParams& pp = qz.points.at(pname)[0];
+    pp.zero_point += pp.zero_point < pp.format.max_raw() ? 1 : -1;
+    EXPECT_GT(failures_of(az, qz, pname + " zero point"), 0u) << pname << " zero point: the comparison did not notice";
+    for (const Component c : {Component::input, Component::residual, Component::ssm_in, Component::ssm_out,
+                              Component::gelu_out, Component::glu, Component::pool})
+      flipped[c] += point_of(pname, c);
+  }
+  for (const Component c : {Component::input, Component::residual, Component::ssm_in, Component::ssm_out,
+                            Component::gelu_out, Component::glu, Component::pool})
+    EXPECT_GT(flipped[c], 0u) << "no zero point of " << quant::component_name(c) << " changed";
 
   const Built st = build(k, with_operand(uniform(12), 16, 8, 0, Rounding::HalfEven, Overflow::Saturate, "flip_static"),
                          "flip_static");
