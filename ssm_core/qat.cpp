@@ -464,36 +464,28 @@ class QatRun {
   const SequenceSet& set_;
   const TrainConfig& cfg_;
   const PtqOptions& opt_;
-  // The learned steps' AdamW update on s / s0 from the chunks' LSQ sums (in chunk order), scaled
-  // by s0 and LSQ's gradient scale 1/sqrt(N Qp) (N: the point's values per sequence), then every
-  // learned point's format rebuilt from its new step.
+  // The learned steps' (and offsets') AdamW updates on s / s0 (lo / s0) from the chunks' LSQ sums
+  // (in chunk order), scaled by s0 and LSQ's gradient scale 1/sqrt(N Qp) (N: the point's values per
+  // sequence), then every learned point's format rebuilt from its new step and offset.
   void step_scales(size_t nch, size_t count, double f) {
-    std::vector<float> g(lsteps_.size(), 0.f);
-    for (size_t k = 0; k < lsteps_.size(); ++k) {
-      double sum = 0, n = 0;
-      for (size_t c = 0; c < nch; ++c) {
-        sum += clsq_[c].grad[k];
-        n += clsq_[c].count[k];
+    auto grads = [&](std::vector<double> LsqSums::*sums, bool offsets) {
+      std::vector<float> g(lsteps_.size(), 0.f);
+      for (size_t k = 0; k < lsteps_.size(); ++k) {
+        if (offsets && !lsteps_[k].learn_zp) continue;
+        double sum = 0, n = 0;
+        for (size_t c = 0; c < nch; ++c) {
+          sum += (clsq_[c].*sums)[k];
+          n += clsq_[c].count[k];
+        }
+        const double per_seq = n / static_cast<double>(count);
+        const double qp = static_cast<double>(points_.at(lsteps_[k].name)[0].qmax());
+        g[k] = static_cast<float>(lsteps_[k].s0 * sum / std::sqrt(std::max(per_seq, 1.0) * std::max(qp, 1.0)));
       }
-      const double per_seq = n / static_cast<double>(count);
-      const double qp = static_cast<double>(points_.at(lsteps_[k].name)[0].qmax());
-      g[k] = static_cast<float>(lsteps_[k].s0 * sum / std::sqrt(std::max(per_seq, 1.0) * std::max(qp, 1.0)));
-    }
-    sst_.step = st_.step;
+      return g;
+    };
+    sst_.step = zst_.step = st_.step;
+    std::vector<float> g = grads(&LsqSums::grad, false), zg = grads(&LsqSums::zgrad, true);
     sadam_.step(sst_, g, count, f);
-    std::vector<float> zg(lsteps_.size(), 0.f);  // the learned offsets' gradients, scaled as the steps'
-    for (size_t k = 0; k < lsteps_.size(); ++k) {
-      if (!lsteps_[k].learn_zp) continue;
-      double sum = 0, n = 0;
-      for (size_t c = 0; c < nch; ++c) {
-        sum += clsq_[c].zgrad[k];
-        n += clsq_[c].count[k];
-      }
-      const double per_seq = n / static_cast<double>(count);
-      const double qp = static_cast<double>(points_.at(lsteps_[k].name)[0].qmax());
-      zg[k] = static_cast<float>(lsteps_[k].s0 * sum / std::sqrt(std::max(per_seq, 1.0) * std::max(qp, 1.0)));
-    }
-    zst_.step = st_.step;
     zadam_.step(zst_, zg, count, f);
     for (size_t k = 0; k < lsteps_.size(); ++k) {
       sst_.params[k] = std::max(sst_.params[k], 1e-4f);  // a step stays positive

@@ -58,6 +58,45 @@ inline core::ModelConfig s5_config() {
   c.J = 1;
   return c;
 }
+// The same with mean pooling (the pooled vector a point of its own), S4D or S5.
+inline core::ModelConfig mean_pool_model(bool s5) {
+  core::ModelConfig c = s5 ? s5_config() : s4d_config();
+  c.pooling = core::Pooling::Mean;
+  return c;
+}
+
+// 2 lanes (3 stages), 4 MACs (2 stages), a 2-wide SFU (2 stages, a 5-cycle root), memories of 4
+// banks with 4 ports (no conflicts), a 64-bit bus (latency 8, 16-beat bursts), 100 MHz.
+inline hw::HwConfig tiny_hw(bool clocked) {
+  hw::HwConfig c;
+  c.clock_mhz = 100;
+  c.cmac = {2, 3, 0};
+  c.mve = {4, 0, 2};
+  c.sfu = {2, 2, 5};
+  c.weight_mem = {16384, 64, 4, 4};
+  c.state_mem = {4096, 64, 4, 4};
+  c.bus = {64, 8, 16};
+  c.mode = clocked ? "cycle" : "lt";
+  return c;
+}
+
+// A memory region's stored codes, in element order.
+inline std::vector<int32_t> region_of(const hw::BankedSram& mem, const hw::Region& r) {
+  std::vector<int32_t> v;
+  for (size_t i = 0; i < r.elements; ++i) v.push_back(mem.load(r, i));
+  return v;
+}
+
+// The C-model's stored state of layer 0 after step t, [state][re, im] (a recording run's).
+inline std::vector<int32_t> c_model_x(const core::QEngine& e, const core::QWorkspace& ws, size_t t) {
+  const core::QLayerConsts& Ly = e.consts().layers[0];
+  const size_t S = Ly.Ar.size(), L = pulse_data().test.length;
+  std::vector<int32_t> v;
+  for (size_t k = 0; k < 2 * S; ++k)
+    v.push_back(Ly.xupd_per_state ? ws.layers[0].x[(t * 2 * S + k) * core::kLanes]
+                                  : ws.layers[0].x[(((k / 2) * L + t) * 2 + k % 2) * core::kLanes]);
+  return v;
+}
 
 // The C-model on the first test sequence with every layer's codes recorded.
 inline std::unique_ptr<core::QWorkspace> run_recorded(const core::QEngine& e) {

@@ -25,20 +25,6 @@ core::ModelConfig tiny() {
   return c;
 }
 
-// 2 lanes (3 stages), 4 MACs (2 stages), a 2-wide SFU (2 stages, a 5-cycle root), memories of 4
-// banks with 4 ports (no conflicts), a 64-bit bus (latency 8, 16-beat bursts), 100 MHz.
-hw::HwConfig tiny_hw(bool clocked) {
-  hw::HwConfig c;
-  c.clock_mhz = 100;
-  c.cmac = {2, 3, 0};
-  c.mve = {4, 0, 2};
-  c.sfu = {2, 2, 5};
-  c.weight_mem = {16384, 64, 4, 4};
-  c.state_mem = {4096, 64, 4, 4};
-  c.bus = {64, 8, 16};
-  c.mode = clocked ? "cycle" : "lt";
-  return c;
-}
 
 }  // namespace
 

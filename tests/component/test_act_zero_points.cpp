@@ -51,25 +51,7 @@ quant::PrecisionConfig precision(bool asymmetric) {
   return quant::PrecisionConfig::from_yaml(YAML::Load(text), "test");
 }
 
-// The pulse model with mean pooling (the pooled vector a point of its own), S4D or S5.
-core::ModelConfig model(bool s5) {
-  core::ModelConfig c = s5 ? s5_config() : s4d_config();
-  c.pooling = core::Pooling::Mean;
-  return c;
-}
 
-hw::HwConfig hw_config(bool clocked) {
-  hw::HwConfig c;
-  c.clock_mhz = 100;
-  c.cmac = {2, 3, 0};
-  c.mve = {4, 0, 2};
-  c.sfu = {2, 2, 5};
-  c.weight_mem = {16384, 64, 4, 4};
-  c.state_mem = {4096, 64, 4, 4};
-  c.bus = {64, 8, 16};
-  c.mode = clocked ? "cycle" : "lt";
-  return c;
-}
 
 // The zero points of the points every test relies on: a zero point that is not 0 makes a unit
 // that forgot to add or subtract it differ from the C-model.
@@ -96,7 +78,7 @@ class ActZeroPointUnits : public ::testing::TestWithParam<std::tuple<bool, bool>
 
 TEST_P(ActZeroPointUnits, EveryUnitGivesTheCModelsOperandsStepByStep) {
   const auto [s5, clocked] = GetParam();
-  const core::QModel q = quantized(model(s5), precision(true));
+  const core::QModel q = quantized(mean_pool_model(s5), precision(true));
   expect_zero_points(q);
   const core::QEngine e(q);
   const auto ws = run_recorded(e);
@@ -185,10 +167,10 @@ class ActZeroPointAccelerator : public ::testing::TestWithParam<std::tuple<bool,
 
 TEST_P(ActZeroPointAccelerator, TheLogitsAreTheCModelsWithTheInputStoredAsUnsignedCodes) {
   const auto [s5, clocked] = GetParam();
-  const core::QModel q = quantized(model(s5), precision(true));
+  const core::QModel q = quantized(mean_pool_model(s5), precision(true));
   expect_zero_points(q);
   const core::QEngine e(q);
-  hw::Accelerator acc("acc", hw_config(clocked), e, hw::EnergyTable::builtin(), pulse_data().test.length);
+  hw::Accelerator acc("acc", tiny_hw(clocked), e, hw::EnergyTable::builtin(), pulse_data().test.length);
   EXPECT_EQ(acc.input_width(), 8);
   // the image holds q = v + zp: the operand -zp (the real value 0) is stored as the code 0
   const int64_t zp = q.point("input").zero_point;

@@ -41,25 +41,7 @@ quant::PrecisionConfig precision(int block) {
   return quant::PrecisionConfig::from_yaml(YAML::Load(text), "test");
 }
 
-// The pulse model with mean pooling (the pooled vector narrowed), S4D or S5.
-core::ModelConfig model(bool s5) {
-  core::ModelConfig c = s5 ? s5_config() : s4d_config();
-  c.pooling = core::Pooling::Mean;
-  return c;
-}
 
-hw::HwConfig hw_config(bool clocked) {
-  hw::HwConfig c;
-  c.clock_mhz = 100;
-  c.cmac = {2, 3, 0};
-  c.mve = {4, 0, 2};
-  c.sfu = {2, 2, 5};
-  c.weight_mem = {16384, 64, 4, 4};
-  c.state_mem = {4096, 64, 4, 4};
-  c.bus = {64, 8, 16};
-  c.mode = clocked ? "cycle" : "lt";
-  return c;
-}
 
 const int kBlocks[] = {1, 3, 4096};
 
@@ -74,7 +56,7 @@ class ActivationOperandSfu : public ::testing::TestWithParam<std::tuple<int, boo
 
 TEST_P(ActivationOperandSfu, TheNarrowingPassGivesTheCModelsUAndActAtEveryStep) {
   const auto [block, clocked] = GetParam();
-  const core::QModel q = quantized(model(false), precision(block));
+  const core::QModel q = quantized(mean_pool_model(false), precision(block));
   const core::QEngine e(q);
   const core::QLayerConsts& Ly = e.consts().layers[0];
   ASSERT_EQ(Ly.u_op.mode, core::XOperand::Block);
@@ -124,11 +106,11 @@ class ActivationOperandAccelerator : public ::testing::TestWithParam<std::tuple<
 
 TEST_P(ActivationOperandAccelerator, TheLogitsAreTheCModelsOnEverySequence) {
   const auto [s5, block, clocked] = GetParam();
-  const core::QModel q = quantized(model(s5), precision(block));
+  const core::QModel q = quantized(mean_pool_model(s5), precision(block));
   const core::QEngine e(q);
   ASSERT_EQ(e.consts().input_op.mode, core::XOperand::Block);
   ASSERT_EQ(e.consts().pool_op.mode, core::XOperand::Block);
-  hw::Accelerator acc("acc", hw_config(clocked), e, hw::EnergyTable::builtin(), 64);
+  hw::Accelerator acc("acc", tiny_hw(clocked), e, hw::EnergyTable::builtin(), 64);
   MiniHost host("host", acc, e, 3);
   sc_core::sc_start();
   ASSERT_EQ(host.logits.size(), 3u);
@@ -154,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(Models, ActivationOperandAccelerator,
 // the widest narrowed point, 8 bits) and the exponent registers: u and act of the layer
 // (3 blocks each) with 3-bit exponents (0 .. 5, 0 .. 4 fit 3 bits), 18 bits at one stage.
 TEST(ActivationOperandPrice, TheNarrowingCountsItsTreeShifterAndExponentRegistersByHand) {
-  const core::QModel q = quantized(model(false), precision(3));
+  const core::QModel q = quantized(mean_pool_model(false), precision(3));
   const core::QEngine e(q);
   const core::QLayerConsts& Ly = e.consts().layers[0];
   Layer0 l(kWide, kWideStates, q);

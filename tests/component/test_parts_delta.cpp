@@ -55,22 +55,7 @@ quant::PrecisionConfig precision(Keys keys, bool operand) {
   return quant::PrecisionConfig::from_yaml(YAML::Load(text), "test");
 }
 
-std::vector<int32_t> region_of(const hw::BankedSram& mem, const hw::Region& r) {
-  std::vector<int32_t> v;
-  for (size_t i = 0; i < r.elements; ++i) v.push_back(mem.load(r, i));
-  return v;
-}
 
-// The C-model's stored state after step t, [state][re, im].
-std::vector<int32_t> c_model_x(const core::QEngine& e, const core::QWorkspace& ws, size_t t) {
-  const core::QLayerConsts& Ly = e.consts().layers[0];
-  const size_t S = Ly.Ar.size(), L = pulse_data().test.length;
-  std::vector<int32_t> v;
-  for (size_t k = 0; k < 2 * S; ++k)
-    v.push_back(Ly.xupd_per_state ? ws.layers[0].x[(t * 2 * S + k) * core::kLanes]
-                                  : ws.layers[0].x[(((k / 2) * L + t) * 2 + k % 2) * core::kLanes]);
-  return v;
-}
 
 // The largest part shift of a tensor (0 without separate parts), from the model.
 int max_shift(const core::QTensor& t) {
