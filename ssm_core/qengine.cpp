@@ -144,14 +144,11 @@ void ssm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLa
   // the exact shift of its products)
   const double sxo = Ly.xop.mode == XOperand::Static ? sc(P.xo) : sc(P.x);
   const size_t xch = s5 ? nA : H;  // A and B channels: S5 per state, S4D per channel h
-  Ly.xupd = per_channel_sums(
-      xch,
-      [&](size_t ch) {
-        std::vector<double> r{A.unit(ch) * sxo / sc(P.x), B.unit(ch) * sc(P.u) / sc(P.x)};
-        if (Ly.delta) r.push_back(1.0);  // the stored state, exactly
-        return r;
-      },
-      P.x);
+  Ly.xupd = per_channel_sums(xch, [&](size_t ch) {  // delta form: the stored state's ratio is exactly 1
+    std::vector<double> r{A.unit(ch) * sxo / sc(P.x), B.unit(ch) * sc(P.u) / sc(P.x)};
+    if (Ly.delta) r.push_back(1.0);
+    return r;
+  }, P.x);
   const double two = s5 && !mc.conj_sym ? 1.0 : 2.0;
   Ly.yout = per_channel_sums(
       H,
@@ -369,7 +366,7 @@ void s4d_states_wide(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
 
 // The 64-bit state update with the rounding and overflow modes as constants: branch-free lanes
 // that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states_wide.
-template <quant::Rounding R, quant::Overflow O>
+template <quant::Rounding R, quant::Overflow O, bool Delta>
 SSMSIM_MULTIVERSION void s4d_states_modes(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
                                           std::vector<int64_t>& yacc, uint64_t* events, int32_t* record) {
   // MB modes of a channel advance together: MB independent recurrences per step keep the
@@ -379,7 +376,7 @@ SSMSIM_MULTIVERSION void s4d_states_modes(const QLayerConsts& Ly, const ISeq& u,
   for (size_t hh = 0; hh < H; ++hh) {
     const ScaledSum& upd = Ly.xupd[hh];
     const int64_t KA = upd.aligned64()[0], KB = upd.aligned64()[1];
-    const int64_t KX = upd.aligned64().size() > 2 ? upd.aligned64()[2] : 0;  // delta form: the stored state
+    const int64_t KX = Delta ? upd.aligned64()[2] : 0;  // delta form's stored state (a constant 0 folds away)
     const quant::detail::Shift64 k = upd.shift64();
     const quant::detail::Range64 rg = upd.range64();
     for (size_t n0 = 0; n0 < N2; n0 += MB) {
@@ -426,16 +423,20 @@ SSMSIM_MULTIVERSION void s4d_states_modes(const QLayerConsts& Ly, const ISeq& u,
   }
 }
 
+template <quant::Rounding R, bool Delta>
+void s4d_states_fast(quant::Overflow o, const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
+                     std::vector<int64_t>& yacc, uint64_t* ev, int32_t* rec) {
+  using O = quant::Overflow;
+  if (o == O::Wrap) return s4d_states_modes<R, O::Wrap, Delta>(Ly, u, H, L, yacc, ev, rec);
+  if (o == O::Saturate) return s4d_states_modes<R, O::Saturate, Delta>(Ly, u, H, L, yacc, ev, rec);
+  s4d_states_modes<R, O::SaturateSymmetric, Delta>(Ly, u, H, L, yacc, ev, rec);
+}
+// The delta form's term only where the model has it: the common path keeps its speed.
 template <quant::Rounding R>
 void s4d_states_fast(quant::Overflow o, const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
-                     std::vector<int64_t>& yacc, uint64_t* events, int32_t* record) {
-  switch (o) {
-    case quant::Overflow::Wrap: return s4d_states_modes<R, quant::Overflow::Wrap>(Ly, u, H, L, yacc, events, record);
-    case quant::Overflow::Saturate:
-      return s4d_states_modes<R, quant::Overflow::Saturate>(Ly, u, H, L, yacc, events, record);
-    case quant::Overflow::SaturateSymmetric:
-      return s4d_states_modes<R, quant::Overflow::SaturateSymmetric>(Ly, u, H, L, yacc, events, record);
-  }
+                     std::vector<int64_t>& yacc, uint64_t* ev, int32_t* rec) {
+  if (Ly.delta) return s4d_states_fast<R, true>(o, Ly, u, H, L, yacc, ev, rec);
+  s4d_states_fast<R, false>(o, Ly, u, H, L, yacc, ev, rec);
 }
 
 void s4d_states_fast(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
@@ -453,7 +454,6 @@ void s4d_states_fast(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
       return s4d_states_fast<Rounding::HalfTowardZero>(o, Ly, u, H, L, yacc, events, record);
   }
 }
-
 
 // The state operands of `n` states of every lane (lane-innermost arrays), after their update
 // (section 9.3, "state operand").
