@@ -178,19 +178,19 @@ void validate_qmodel(const QModel& m) {
       throw InputError("'point." + name + "' is missing (the model config implies it)");
 }
 
-// The metadata value for `key`, or InputError naming it.
+// The metadata value for `key`; InputError "missing" (load_qmodel's message names the key).
 const std::string& meta_at(const SafeTensors& st, const std::string& key) {
   const auto it = st.metadata.find(key);
-  if (it == st.metadata.end()) throw InputError("metadata key '" + key + "' is missing");
+  if (it == st.metadata.end()) throw InputError("missing");
   return it->second;
 }
 
-// A JSON value of metadata `key`; a parse error names the key.
-nlohmann::json json_at(const std::string& key, const std::string& text) {
+// A metadata value parsed as JSON (load_qmodel's message names the key).
+nlohmann::json json_at(const std::string& text) {
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    throw InputError("metadata key '" + key + "' is not valid JSON: " + e.what());
+    throw InputError(std::string("not valid JSON: ") + e.what());
   }
 }
 
@@ -255,10 +255,10 @@ QModel load_qmodel(const std::filesystem::path& path) {
     for (const auto& [k, v] : st.metadata) {
       key = k;
       if (k.rfind("point.", 0) == 0) {
-        m.points[k.substr(6)] = params_from_json(json_at(k, v));
+        m.points[k.substr(6)] = params_from_json(json_at(v));
       } else if (k.rfind("q.", 0) == 0) {
         const std::string name = k.substr(2);
-        const auto j = json_at(k, v);
+        const auto j = json_at(v);
         if (!j.is_object() || !j.contains("component") || !j.contains("params"))
           throw InputError("must be a JSON object with 'component' and 'params'");
         QTensor t;

@@ -153,7 +153,7 @@ TEST(QModelFile, MalformedPointsAreInputErrorsNamingTheKey) {
   expect_error("act_empty", [](SafeTensors& st) { st.metadata["point.layers.0.act"] = "[]"; },
                "metadata key 'point.layers.0.act'");
   expect_error("act_json", [](SafeTensors& st) { st.metadata["point.layers.0.act"] = "[{"; },
-               "metadata key 'point.layers.0.act'");
+               "(metadata key 'point.layers.0.act'): not valid JSON");
   expect_error("act_no_format", [](SafeTensors& st) {
     st.metadata["point.layers.0.act"] = R"([{"zero_point":0,"rounding":"half_even","overflow":"saturate"}])";
   }, "no 'format'");
@@ -170,9 +170,9 @@ TEST(QModelFile, MalformedPointsAreInputErrorsNamingTheKey) {
 
 TEST(QModelFile, MetadataKeysAreRequiredAndGeluIsOnlyLutOrHard) {
   expect_error("gelu", [](SafeTensors& st) { st.metadata["gelu"] = "xyz"; }, "'xyz' is not a GELU; allowed: lut, hard");
-  expect_error("no_gelu", [](SafeTensors& st) { st.metadata.erase("gelu"); }, "metadata key 'gelu' is missing");
+  expect_error("no_gelu", [](SafeTensors& st) { st.metadata.erase("gelu"); }, "(metadata key 'gelu'): missing");
   expect_error("no_precision", [](SafeTensors& st) { st.metadata.erase("precision"); },
-               "metadata key 'precision' is missing");
+               "(metadata key 'precision'): missing");
   expect_error("q_not_object", [](SafeTensors& st) { st.metadata["q.layers.0.A"] = "[1]"; },
                "metadata key 'q.layers.0.A'");
   expect_error("saturated", [](SafeTensors& st) { st.metadata["saturated.layers.0.A"] = "+3"; }, "is not a count");
