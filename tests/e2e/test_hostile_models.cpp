@@ -1,7 +1,8 @@
 // End-to-end: a hostile model file is refused with exit 2 naming the file and the tensor or key,
 // never an internal error, a crash or a silent result (issue 17). The committed quantized model
-// with two tensors renamed to each other made `eval` read past a heap buffer and exit 0; a NaN
-// weight made it print "loss nan" and exit 0; a FIFO given as a model made `info` wait forever.
+// with two tensors renamed to each other made `eval` read past a heap buffer and exit 0, and
+// `simulate` overflow an SRAM buffer; a NaN weight made `eval` print "loss nan" and exit 0; a FIFO
+// given as a model made `info` wait forever.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -86,6 +87,10 @@ TEST(HostileModels, TwoQuantizedTensorsRenamedToEachOtherAreRefusedByInfoAndEval
     GTEST_SKIP() << "MNIST is missing: run `make data`";
   }
   expect_refused({"eval", "--ckpt", f, "--workload", "smnist", "--limit", "8"}, f, "layers.0.B");
+  // simulate overflowed a buffer of hw_models/sram.hpp on the same file
+  expect_refused({"simulate", "--ckpt", f, "--hw", (source_dir() / "configs/hw/wide.yaml").string(), "--workload",
+                  "smnist", "--limit", "1"},
+                 f, "layers.0.B");
 }
 
 TEST(HostileModels, ACodeOutsideItsFormatAndMalformedPointMetadataExitTwo) {
