@@ -2,7 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "quant/errors.hpp"
 #include "ssm_core/safetensors.hpp"
@@ -92,6 +94,15 @@ void translate_flax_names(SafeTensors& st) {
   st.tensors = std::move(out);
 }
 
+// A float checkpoint's weights must be finite: a NaN or infinity would run silently through every
+// later stage (eval printed "loss nan" and exited 0).
+void check_finite(const std::vector<float>& v, const std::string& name, const std::string& source) {
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      throw InputError(source + ": tensor '" + name + "' holds " + (std::isnan(v[i]) ? "NaN" : "an infinity") +
+                       " at element " + std::to_string(i) + "; a checkpoint's weights must be finite");
+}
+
 Tensor flat(const std::vector<float>& v) { return Tensor::from<float>({static_cast<int64_t>(v.size())}, v); }
 
 }  // namespace
@@ -124,6 +135,13 @@ FloatCheckpoint load_checkpoint(const std::filesystem::path& path) {
   ck.metadata = st.metadata;
   const Model model(ck.config);
   ck.params.assign(model.layout().total(), 0.f);
+  std::set<std::string> expected;
+  for (const auto& info : model.layout().params()) expected.insert(info.name);
+  for (const auto& kv : st.tensors)
+    if (!expected.count(kv.first))
+      throw InputError(path.string() + ": tensor '" + kv.first + "' is not a parameter of the model its metadata " +
+                       "describes (" + std::to_string(expected.size()) + " parameters, e.g. '" +
+                       *expected.begin() + "'); a checkpoint of another model or architecture?");
   for (const auto& info : model.layout().params()) {
     // the reference stores Conv1d weights as [O, I, 1] and Linear as [O, I]: accept both
     std::vector<int64_t> shape = info.shape;
@@ -132,6 +150,7 @@ FloatCheckpoint load_checkpoint(const std::filesystem::path& path) {
       shape.pop_back();
     t = &st.get(info.name, DType::F32, shape);
     const auto v = t->as<float>();
+    check_finite(v, info.name, path.string());
     std::copy(v.begin(), v.end(), ck.params.begin() + static_cast<long>(info.offset));
   }
   return ck;
@@ -167,6 +186,7 @@ TrainState load_train_state(const std::filesystem::path& path, const Model& mode
   const auto P = static_cast<int64_t>(model.layout().total());
   TrainState s;
   s.params = st.get("params", DType::F32, {P}).as<float>();
+  check_finite(s.params, "params", path.string());
   s.adam_m = st.get("adam_m", DType::F32, {P}).as<float>();
   s.adam_v = st.get("adam_v", DType::F32, {P}).as<float>();
   if (st.tensors.count("best_params")) s.best_params = st.get("best_params", DType::F32, {P}).as<float>();

@@ -476,25 +476,56 @@ SafeTensors parse_safetensors(const std::uint8_t* data, std::size_t size,
   return st;
 }
 
+void require_regular_file(const std::filesystem::path& path, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  const std::string head = "cannot read " + what + " '" + path.string() + "': ";
+  if (st.type() == fs::file_type::not_found) throw InputError(head + "No such file or directory");
+  if (ec) throw InputError(head + ec.message());
+  switch (st.type()) {
+    case fs::file_type::regular: return;
+    case fs::file_type::directory: throw InputError(head + "it is a folder, not a file");
+    case fs::file_type::fifo: throw InputError(head + "it is a FIFO (named pipe), not a regular file");
+    case fs::file_type::character:
+    case fs::file_type::block: throw InputError(head + "it is a device, not a regular file");
+    case fs::file_type::socket: throw InputError(head + "it is a socket, not a regular file");
+    default: throw InputError(head + "not a regular file");
+  }
+}
+
 SafeTensors read_safetensors(const std::filesystem::path& path) {
   const std::string p = path.string();
-  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  require_regular_file(path, "safetensors file");
+  // O_NONBLOCK: should the path have become a FIFO since the check, the open does not wait
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw InputError("cannot read safetensors file '" + p + "': " + errno_text(errno));
   std::vector<std::uint8_t> bytes;
   try {
     struct stat sb {};
     if (::fstat(fd, &sb) != 0)
       throw InputError("cannot read safetensors file '" + p + "': " + errno_text(errno));
-    if (S_ISDIR(sb.st_mode))
-      throw InputError("cannot read safetensors file '" + p + "': it is a folder");
-    if (sb.st_size > 0) bytes.reserve(static_cast<std::size_t>(sb.st_size));
-    std::uint8_t buf[1 << 16];
+    if (!S_ISREG(sb.st_mode))
+      throw InputError("cannot read safetensors file '" + p + "': not a regular file");
+    const auto size = static_cast<std::uint64_t>(sb.st_size);
+    if (size > kMaxSafetensorsFileBytes)
+      throw InputError("safetensors file '" + p + "' is " + u64s(size) + " bytes, over the " +
+                       u64s(kMaxSafetensorsFileBytes) + "-byte limit ssmsim reads (kMaxSafetensorsFileBytes)");
+    // exactly the size fstat reported; a file that shrinks or grows meanwhile is refused
+    bytes.resize(static_cast<std::size_t>(size));
+    std::size_t done = 0;
     for (;;) {
-      const ssize_t n = ::read(fd, buf, sizeof buf);
+      std::uint8_t extra = 0;
+      const bool tail = done == bytes.size();
+      const ssize_t n = tail ? ::read(fd, &extra, 1) : ::read(fd, bytes.data() + done, bytes.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) throw InputError("cannot read safetensors file '" + p + "': " + errno_text(errno));
+      if (n == 0 && !tail)
+        throw InputError("safetensors file '" + p + "' shrank while it was read (" + u64s(done) + " of " +
+                         u64s(size) + " bytes)");
       if (n == 0) break;
-      bytes.insert(bytes.end(), buf, buf + n);
+      if (tail) throw InputError("safetensors file '" + p + "' grew while it was read (beyond " + u64s(size) + " bytes)");
+      done += static_cast<std::size_t>(n);
     }
   } catch (...) {
     ::close(fd);

@@ -115,7 +115,18 @@ class SafeTensors {
 // Larger headers are rejected as malformed (the reference implementation's limit).
 constexpr std::uint64_t kMaxSafetensorsHeaderBytes = 100'000'000;
 
-// Reads and validates a file. Throws InputError (unreadable or malformed file).
+// Larger files are refused before anything is read or allocated: far above any model ssmsim makes
+// or imports (a sparse or lying file of many GiB would otherwise be read whole first).
+constexpr std::uint64_t kMaxSafetensorsFileBytes = std::uint64_t{4} << 30;
+
+// The one check every model-file loader makes before opening `path`: it must exist and be a
+// regular file (a FIFO would block the open, a device such as /dev/zero never ends, a folder has
+// no bytes). Throws InputError "cannot read <what> '<path>': it is a FIFO" (folder, device,
+// socket, missing ...).
+void require_regular_file(const std::filesystem::path& path, const std::string& what);
+
+// Reads and validates a file: a regular file (require_regular_file) of at most
+// kMaxSafetensorsFileBytes. Throws InputError (unreadable or malformed file).
 SafeTensors read_safetensors(const std::filesystem::path& path);
 
 // Parses and validates `size` bytes at `data`; `source_name` names them in error messages and is

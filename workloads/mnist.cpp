@@ -1,5 +1,6 @@
 #include "workloads/mnist.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -69,24 +70,25 @@ IdxArray read_idx(const fs::path& file, const IdxExpect& expect, const std::stri
   const uintmax_t file_size = fs::file_size(file, ec);
   if (ec) fail(file, "cannot be read: " + ec.message(), fix);
 
-  IdxArray arr;
-  arr.bytes.resize(static_cast<size_t>(file_size));
-  {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) fail(file, std::string("cannot be opened: ") + std::strerror(errno), fix);
-    in.read(reinterpret_cast<char*>(arr.bytes.data()), static_cast<std::streamsize>(file_size));
-    if (static_cast<uintmax_t>(in.gcount()) != file_size)
+  // The header first (at most 4 + 4 * 255 bytes): the dimensions it promises are checked against
+  // the file's size before the data is allocated, so a huge or lying file is refused, not read.
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail(file, std::string("cannot be opened: ") + std::strerror(errno), fix);
+  auto read_into = [&](uint8_t* dst, uintmax_t n, uintmax_t already) {
+    in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(n));
+    if (static_cast<uintmax_t>(in.gcount()) != n)
       fail(file,
-           "read error after " + std::to_string(in.gcount()) + " of " + std::to_string(file_size) +
-               " bytes",
+           "read error after " + std::to_string(already + static_cast<uintmax_t>(in.gcount())) + " of " +
+               std::to_string(file_size) + " bytes",
            fix);
-  }
-
-  const auto& b = arr.bytes;
-  if (b.size() < 4)
-    fail(file, "truncated: " + std::to_string(b.size()) + " bytes, shorter than the 4-byte magic",
+  };
+  IdxArray arr;
+  std::vector<uint8_t> head(static_cast<size_t>(std::min<uintmax_t>(file_size, 4 + 4 * 255)));
+  read_into(head.data(), head.size(), 0);
+  if (head.size() < 4)
+    fail(file, "truncated: " + std::to_string(head.size()) + " bytes, shorter than the 4-byte magic",
          fix);
-  const uint32_t magic = load_be32(b.data());
+  const uint32_t magic = load_be32(head.data());
   if (magic != expect.magic) {
     const char* kind = expect.magic == kIdxMagicImages   ? " (unsigned bytes, 3 dimensions)"
                        : expect.magic == kIdxMagicVector ? " (unsigned bytes, 1 dimension)"
@@ -96,14 +98,14 @@ IdxArray read_idx(const fs::path& file, const IdxExpect& expect, const std::stri
   }
   const size_t ndims = magic & 0xffu;
   arr.header_size = 4 + 4 * ndims;
-  if (b.size() < arr.header_size)
+  if (file_size < arr.header_size)
     fail(file,
-         "truncated header: " + std::to_string(b.size()) + " bytes, the header of " +
+         "truncated header: " + std::to_string(file_size) + " bytes, the header of " +
              std::to_string(ndims) + " dimensions needs " + std::to_string(arr.header_size),
          fix);
   uint64_t elements = 1;
   for (size_t i = 0; i < ndims; ++i) {
-    arr.dims.push_back(load_be32(b.data() + 4 + 4 * i));
+    arr.dims.push_back(load_be32(head.data() + 4 + 4 * i));
     elements *= arr.dims.back();  // at most 255 factors below 2^32 each: checked against the size
     if (elements > (uint64_t{1} << 40))
       fail(file, "implausible dimensions " + dims_text(arr.dims), fix);
@@ -113,7 +115,7 @@ IdxArray read_idx(const fs::path& file, const IdxExpect& expect, const std::stri
          "wrong dimensions: the header says " + dims_text(arr.dims) + ", expected " +
              dims_text(expect.dims),
          fix);
-  const uint64_t payload = b.size() - arr.header_size;
+  const uint64_t payload = file_size - arr.header_size;
   if (payload < elements)
     fail(file,
          "truncated: the header (" + dims_text(arr.dims) + ") promises " +
@@ -124,6 +126,10 @@ IdxArray read_idx(const fs::path& file, const IdxExpect& expect, const std::stri
          "size mismatch: " + std::to_string(payload - elements) + " bytes beyond the " +
              std::to_string(elements) + " the header (" + dims_text(arr.dims) + ") promises",
          fix);
+  arr.bytes.resize(static_cast<size_t>(file_size));  // header + exactly what the header promises
+  std::copy(head.begin(), head.end(), arr.bytes.begin());
+  read_into(arr.bytes.data() + head.size(), file_size - head.size(), head.size());
+  const auto& b = arr.bytes;
 
   if (!expect.sha256.empty()) {
     const std::string key = verify_key(file, b.size(), expect.sha256);

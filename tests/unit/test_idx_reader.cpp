@@ -124,6 +124,24 @@ TEST(IdxReader, ReportsTrailingBytesAfterTheData) {
   EXPECT_NE(msg.find("2 bytes beyond"), std::string::npos) << msg;
 }
 
+TEST(IdxReader, ChecksAHugeFileAgainstItsHeaderBeforeReadingIt) {
+  // a 20 GiB sparse labels file whose header promises 4 labels: refused from the header and the
+  // file's size, before anything is allocated (reading it whole first died with std::bad_alloc)
+  const auto dir = ssmsim::testing::scratch_dir("idx_huge");
+  const auto p = write_file(dir / "huge-idx1-ubyte", idx_bytes(kIdxMagicVector, {4}));
+  fs::resize_file(p, uintmax_t{20} << 30);
+  const std::string msg = error_of(p, {kIdxMagicVector, {}, ""});
+  fs::remove(p);
+  EXPECT_NE(msg.find("huge-idx1-ubyte"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("21474836468 bytes beyond the 4"), std::string::npos) << msg;
+}
+
+TEST(IdxReader, RefusesADeviceOrAFolderAsAnIdxFile) {
+  EXPECT_NE(error_of("/dev/zero", {}).find("not a regular file"), std::string::npos);
+  const auto dir = ssmsim::testing::scratch_dir("idx_folder");
+  EXPECT_NE(error_of(dir, {}).find("not a regular file"), std::string::npos);
+}
+
 TEST(IdxReader, ReportsABadMagicNumberInHex) {
   const auto dir = ssmsim::testing::scratch_dir("idx_magic");
   const auto p = write_file(dir / "labels-as-images", idx_bytes(kIdxMagicVector, {4}));

@@ -1,6 +1,7 @@
 // Safetensors reader and writer: round trips, exact bytes (hand-written and as Python writes them),
 // deterministic atomic writes, and one precise InputError per kind of malformed file.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
@@ -584,6 +585,55 @@ TEST(SafetensorsReject, DataOffsetsOutOfRangeReversedOrNotMatchingTheShape) {
   expect_header_rejected(
       "{" + entry("w", "F64", "[]", "[0,4]") + "}", zeros(4),
       {"tensor 'w': data_offsets [0, 4] hold 4 bytes but dtype F64 and shape [] need 8"});
+  // more bytes than the shape needs is as wrong as fewer (a check loosened to `<` fails here)
+  expect_header_rejected(
+      "{" + entry("w", "F32", "[1]", "[0,8]") + "}", zeros(8),
+      {"tensor 'w': data_offsets [0, 8] hold 8 bytes but dtype F32 and shape [1] need 4"});
+  expect_header_rejected(
+      "{" + entry("w", "I8", "[]", "[0,2]") + "}", zeros(2),
+      {"tensor 'w': data_offsets [0, 2] hold 2 bytes but dtype I8 and shape [] need 1"});
+}
+
+TEST(SafetensorsReject, AFifoADeviceOrAFolderBeforeOpeningIt) {
+  const fs::path dir = testing::scratch_dir("safetensors_special");
+  auto message = [](const fs::path& p) -> std::string {
+    try {
+      read_safetensors(p);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "<accepted>";
+  };
+  ASSERT_EQ(::mkfifo((dir / "fifo.safetensors").c_str(), 0600), 0);
+  // opening a FIFO for reading waits for a writer: only the check before the open keeps this
+  // from hanging
+  EXPECT_EQ(message(dir / "fifo.safetensors"),
+            "cannot read safetensors file '" + (dir / "fifo.safetensors").string() +
+                "': it is a FIFO (named pipe), not a regular file");
+  EXPECT_EQ(message("/dev/zero"), "cannot read safetensors file '/dev/zero': it is a device, not a regular file");
+  EXPECT_EQ(message(dir), "cannot read safetensors file '" + dir.string() + "': it is a folder, not a file");
+  EXPECT_THROW(require_regular_file(dir / "fifo.safetensors", "model"), InputError);
+  EXPECT_NO_THROW(require_regular_file(testing::source_dir() / "CMakeLists.txt", "file"));
+}
+
+TEST(SafetensorsReject, AHugeFileWithAValidHeaderBeforeAllocatingIt) {
+  // 20 GiB (sparse) behind a header that describes it exactly: refused by its size, not read
+  // whole first (that died with std::bad_alloc)
+  const fs::path dir = testing::scratch_dir("safetensors_huge");
+  const std::uint64_t n = std::uint64_t{20} << 30;
+  spit(dir / "huge.safetensors",
+       file_bytes("{" + entry("w", "F32", "[" + std::to_string(n / 4) + "]", "[0," + std::to_string(n) + "]") + "}"));
+  const auto size = fs::file_size(dir / "huge.safetensors") + n;
+  fs::resize_file(dir / "huge.safetensors", size);
+  try {
+    read_safetensors(dir / "huge.safetensors");
+    ADD_FAILURE() << "a 20 GiB file was read";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), "safetensors file '" + (dir / "huge.safetensors").string() + "' is " +
+                                         std::to_string(size) + " bytes, over the 4294967296-byte limit ssmsim "
+                                         "reads (kMaxSafetensorsFileBytes)");
+  }
+  fs::remove(dir / "huge.safetensors");
 }
 
 TEST(SafetensorsReject, OverlappingTensorsGapsAndUncoveredBytes) {
@@ -640,17 +690,41 @@ TEST(SafetensorsReject, TruncatedOrCorruptedFilesOnlyEverThrowInputError) {
     const Bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
     EXPECT_THROW(parse(cut), InputError) << "truncated to " << n;
   }
+  // Each flipped file either loads or throws the typed error naming the file. Flips only in the
+  // data section always load, to exactly the flipped bytes (the header and layout are unchanged,
+  // so the writer reproduces the flipped file); a flip in the length or header loads only if the
+  // result is itself a valid file.
+  std::uint64_t data_start = 8;
+  for (int b = 0; b < 8; ++b) data_start += std::uint64_t{good[static_cast<std::size_t>(b)]} << (8 * b);
+  ASSERT_LT(data_start, good.size());
+  int rejected = 0, data_only = 0;
   for (int trial = 0; trial < 2000; ++trial) {
+    SCOPED_TRACE(trial);
     Bytes bad = good;
+    bool header_hit = false;
     const int flips = std::uniform_int_distribution<int>(1, 4)(rng);
-    for (int f = 0; f < flips; ++f)
-      bad[std::uniform_int_distribution<std::size_t>(0, bad.size() - 1)(rng)] ^=
-          static_cast<std::uint8_t>(1u << std::uniform_int_distribution<int>(0, 7)(rng));
+    for (int f = 0; f < flips; ++f) {
+      const std::size_t at = std::uniform_int_distribution<std::size_t>(0, bad.size() - 1)(rng);
+      bad[at] ^= static_cast<std::uint8_t>(1u << std::uniform_int_distribution<int>(0, 7)(rng));
+      header_hit |= at < data_start;
+    }
+    if (!header_hit) {
+      ++data_only;
+      const SafeTensors got = parse(bad);
+      EXPECT_EQ(serialize_safetensors(got), bad);
+      continue;
+    }
     try {
-      (void)parse(bad);
-    } catch (const InputError&) {
+      const SafeTensors got = parse(bad);
+      EXPECT_EQ(parse(serialize_safetensors(got)), got);
+    } catch (const InputError& e) {
+      ++rejected;
+      EXPECT_EQ(std::string(e.what()).rfind("bad.safetensors: ", 0), 0u) << e.what();
     }
   }
+  // both branches ran many times: the loop is not vacuous
+  EXPECT_GT(rejected, 500);
+  EXPECT_GT(data_only, 50);
 }
 
 // ---- atomic writes ------------------------------------------------------------------------------

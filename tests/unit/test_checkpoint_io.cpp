@@ -1,0 +1,99 @@
+// A float checkpoint is validated before use (issue 17): every parameter the model config implies,
+// with its shape and dtype, nothing unknown, every weight finite. Each case edits a valid file in one
+// way and expects an InputError naming the file, the tensor and (for a non-finite weight) the index.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+
+#include "quant/errors.hpp"
+#include "ssm_core/checkpoint.hpp"
+#include "ssm_core/model.hpp"
+#include "ssm_core/safetensors.hpp"
+#include "tests/support/testing.hpp"
+
+using namespace ssmsim::core;
+
+namespace {
+
+// A small S4D model's checkpoint with seeded finite weights, written once.
+const std::filesystem::path& valid_file() {
+  static const std::filesystem::path path = [] {
+    ModelConfig mc;
+    mc.d_input = 1;
+    mc.d_output = 10;
+    mc.H = 4;
+    mc.N = 8;
+    const Model model(mc);
+    auto rng = ssmsim::testing::seeded_rng("checkpoint_io");
+    std::vector<float> params(model.layout().total());
+    for (auto& p : params) p = std::uniform_real_distribution<float>(-0.5f, 0.5f)(rng);
+    const auto p = ssmsim::testing::scratch_dir("checkpoint_io_valid") / "valid.safetensors";
+    save_checkpoint(p, model, params);
+    return p;
+  }();
+  return path;
+}
+
+std::string error_after(const std::string& name, const std::function<void(SafeTensors&)>& edit) {
+  SafeTensors st = read_safetensors(valid_file());
+  edit(st);
+  static const auto dir = ssmsim::testing::scratch_dir("checkpoint_io_edits");
+  const auto p = dir / (name + ".safetensors");
+  write_safetensors(p, st);
+  try {
+    load_checkpoint(p);
+  } catch (const ssmsim::InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(p.string()), std::string::npos) << "the error names the file: " << what;
+    return what;
+  }
+  ADD_FAILURE() << name << ": the edited checkpoint was accepted";
+  return "";
+}
+
+void expect_error(const std::string& name, const std::function<void(SafeTensors&)>& edit, const std::string& text) {
+  const std::string what = error_after(name, edit);
+  EXPECT_NE(what.find(text), std::string::npos) << name << ": '" << what << "' lacks '" << text << "'";
+}
+
+void set_float(Tensor& t, size_t i, float v) {
+  auto a = t.as<float>();
+  a[i] = v;
+  t = Tensor::from<float>(t.shape, a);
+}
+
+}  // namespace
+
+TEST(CheckpointFile, TheValidFileLoadsWithFiniteWeights) {
+  const FloatCheckpoint ck = load_checkpoint(valid_file());
+  EXPECT_EQ(ck.config.H, 4u);
+  for (float v : ck.params) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(CheckpointFile, ANanOrInfiniteWeightIsRefusedWithTheTensorAndIndex) {
+  expect_error("nan", [](SafeTensors& st) { set_float(st.tensors["decoder.weight"], 3, std::nanf("")); },
+               "tensor 'decoder.weight' holds NaN at element 3");
+  expect_error("inf", [](SafeTensors& st) {
+    set_float(st.tensors["encoder.bias"], 1, -std::numeric_limits<float>::infinity());
+  }, "tensor 'encoder.bias' holds an infinity at element 1");
+}
+
+TEST(CheckpointFile, AnUnknownTensorIsRefusedNotIgnored) {
+  expect_error("unknown", [](SafeTensors& st) { st.tensors["decoder.extra"] = st.tensors["decoder.bias"]; },
+               "tensor 'decoder.extra' is not a parameter of the model");
+}
+
+TEST(CheckpointFile, AMissingTensorOrAWrongShapeIsRefused) {
+  expect_error("missing", [](SafeTensors& st) { st.tensors.erase("decoder.bias"); }, "decoder.bias");
+  expect_error("shape", [](SafeTensors& st) {
+    std::swap(st.tensors["decoder.weight"], st.tensors["encoder.weight"]);
+  }, "has shape");
+  expect_error("dtype", [](SafeTensors& st) {
+    Tensor& t = st.tensors["decoder.bias"];
+    const auto a = t.as<float>();
+    t = Tensor::from<double>(t.shape, std::vector<double>(a.begin(), a.end()));
+  }, "decoder.bias");
+}
