@@ -123,7 +123,8 @@ YAML::Node parse_config_yaml(const std::string& text, const std::string& source,
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw InputError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                     ": YAML syntax error in " + what + ": " + e.msg);
+                     ": YAML syntax error in " + what + " (line " + std::to_string(e.mark.line + 1) + ", column " +
+                     std::to_string(e.mark.column + 1) + "): " + e.msg);
   }
   check_unique_keys(root, source);
   return root;
