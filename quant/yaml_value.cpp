@@ -97,10 +97,19 @@ std::string read_config_text(const std::filesystem::path& path, const std::strin
   return text.str();
 }
 
-void check_unique_keys(const YAML::Node& node, const std::string& source, const std::string& key_prefix) {
+namespace {
+// Aliases share nodes: a file of nested aliases (`b: [*a, *a, ...]`) expands exponentially when walked.
+// The walk (and every later reader) is bounded by a node budget.
+constexpr size_t kMaxConfigNodes = 1000000;
+
+void check_unique_keys_at(const YAML::Node& node, const std::string& source, const std::string& key_prefix,
+                          size_t& visited) {
+  if (++visited > kMaxConfigNodes)
+    throw InputError(source + ": more than " + std::to_string(kMaxConfigNodes) +
+                     " YAML nodes once aliases are expanded (a config file holds far fewer)");
   if (node.IsSequence()) {
     for (size_t i = 0; i < node.size(); ++i)
-      check_unique_keys(node[i], source, key_prefix + "[" + std::to_string(i) + "]");
+      check_unique_keys_at(node[i], source, key_prefix + "[" + std::to_string(i) + "]", visited);
     return;
   }
   if (!node.IsMap()) return;
@@ -113,8 +122,14 @@ void check_unique_keys(const YAML::Node& node, const std::string& source, const 
       throw InputError(source + (m.line >= 0 ? ":" + std::to_string(m.line + 1) : "") + ": duplicate key '" + key +
                        "' (each key may appear once in a map)");
     }
-    check_unique_keys(kv.second, source, key);
+    check_unique_keys_at(kv.second, source, key, visited);
   }
+}
+}  // namespace
+
+void check_unique_keys(const YAML::Node& node, const std::string& source, const std::string& key_prefix) {
+  size_t visited = 0;
+  check_unique_keys_at(node, source, key_prefix, visited);
 }
 
 YAML::Node parse_config_yaml(const std::string& text, const std::string& source, const std::string& what) {

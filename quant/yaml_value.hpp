@@ -34,7 +34,7 @@ std::string read_config_text(const std::filesystem::path& path, const std::strin
 YAML::Node parse_config_yaml(const std::string& text, const std::string& source, const std::string& what);
 YAML::Node load_config_yaml(const std::filesystem::path& path, const std::string& what);
 // Throws InputError naming `source`, the dotted key and the line of the second occurrence when a map
-// in `node` holds a key twice.
+// in `node` holds a key twice, or when the tree holds more than a million nodes with aliases expanded.
 void check_unique_keys(const YAML::Node& node, const std::string& source, const std::string& key_prefix = "");
 
 }  // namespace ssmsim

@@ -47,6 +47,14 @@ class HostileCli : public ::testing::Test {
     write("rounding_enum.yaml", "name: r\ndefault: quantized\ndefaults: {rounding: sideways}\n");
     write("hw_enum.yaml", "mode: sideways\n");
     write("seq.yaml", "[a, b]\n");
+    // nested aliases: 10^9 nodes once expanded (a walk of them would never end)
+    std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+    for (int i = 1; i < 9; ++i) {
+      bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+      for (int j = 0; j < 10; ++j) bomb += (j ? ", *a" : "*a") + std::to_string(i - 1);
+      bomb += "]\n";
+    }
+    write("alias_bomb.yaml", bomb);
   }
   void TearDown() override { fs::remove(fifo_); }
 
@@ -144,6 +152,7 @@ TEST_F(HostileCli, MalformedYamlFilesNameTheFileAndKey) {
       {{"train", "--model", p("train_scalar.yaml"), "--workload", "smnist", "--out", p("o.st")},
        {p("train_scalar.yaml"), "'train'"}},
       {{"info", "--config", p("seq.yaml")}, {p("seq.yaml")}},
+      {{"info", "--config", p("alias_bomb.yaml")}, {p("alias_bomb.yaml"), "aliases"}},
       // unknown enum values
       {{"info", "--precision", p("gelu_enum.yaml")}, {p("gelu_enum.yaml"), "precision.gelu", "xyz"}},
       {{"info", "--precision", p("rounding_enum.yaml")}, {p("rounding_enum.yaml"), "precision.defaults.rounding"}},
