@@ -103,18 +103,18 @@ TEST_F(HostileCli, FoldersGivenAsFilesAreRefusedByNameForEveryVerb) {
   const std::string d = p("folder"), f = p("file.bin"), P = preset("precision/all8_static.yaml"),
                     H = preset("hw/wide.yaml");
   const std::vector<Case> cases = {
-      {{"info", "--precision", d}, {d, "folder"}},
-      {{"info", "--ckpt", d}, {d, "folder"}},
-      {{"info", "--config", d}, {d, "folder"}},
-      {{"quantize", "--ckpt", d, "--precision", P, "--out", p("q.st")}, {d, "folder"}},
-      {{"quantize", "--ckpt", f, "--precision", d, "--out", p("q.st")}, {d, "folder"}},
-      {{"qat", "--ckpt", f, "--precision", d, "--out", p("q.st")}, {d, "folder"}},
-      {{"eval", "--ckpt", f, "--precision", d, "--workload", "smnist"}, {d, "folder"}},
-      {{"simulate", "--ckpt", f, "--hw", d, "--workload", "smnist"}, {d, "folder"}},
-      {{"train", "--model", d, "--workload", "smnist", "--out", p("o.st")}, {d, "folder"}},
-      {{"sweep", "--spec", d, "--out-dir", p("sweep_out")}, {d, "folder"}},
-      {{"vectors", "--ckpt", f, "--hw", d, "--workload", "smnist", "--out-dir", p("vec_out")}, {d, "folder"}},
-      {{"report", "--in", d, "--config", d}, {d, "folder"}},
+      {{"info", "--precision", d}, {d, "it is a folder, not a file"}},
+      {{"info", "--ckpt", d}, {d, "it is a folder, not a file"}},
+      {{"info", "--config", d}, {d, "it is a folder, not a file"}},
+      {{"quantize", "--ckpt", d, "--precision", P, "--out", p("q.st")}, {d, "it is a folder, not a file"}},
+      {{"quantize", "--ckpt", f, "--precision", d, "--out", p("q.st")}, {d, "it is a folder, not a file"}},
+      {{"qat", "--ckpt", f, "--precision", d, "--out", p("q.st")}, {d, "it is a folder, not a file"}},
+      {{"eval", "--ckpt", f, "--precision", d, "--workload", "smnist"}, {d, "it is a folder, not a file"}},
+      {{"simulate", "--ckpt", f, "--hw", d, "--workload", "smnist"}, {d, "it is a folder, not a file"}},
+      {{"train", "--model", d, "--workload", "smnist", "--out", p("o.st")}, {d, "it is a folder, not a file"}},
+      {{"sweep", "--spec", d, "--out-dir", p("sweep_out")}, {d, "it is a folder, not a file"}},
+      {{"vectors", "--ckpt", f, "--hw", d, "--workload", "smnist", "--out-dir", p("vec_out")}, {d, "it is a folder, not a file"}},
+      {{"report", "--in", d, "--config", d}, {d, "it is a folder, not a file"}},
   };
   for (const auto& c : cases) expect_refused(c);
   EXPECT_FALSE(fs::exists(p("sweep_out")));
