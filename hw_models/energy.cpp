@@ -54,14 +54,7 @@ EnergyTable EnergyTable::from_yaml(const YAML::Node& node, const std::string& wh
 EnergyTable EnergyTable::builtin() { return from_yaml(YAML::Load(kBuiltinEnergyTable), "built-in horowitz45nm"); }
 
 EnergyTable EnergyTable::load(const std::filesystem::path& path) {
-  YAML::Node n;
-  try {
-    n = YAML::LoadFile(path.string());
-  } catch (const YAML::BadFile&) {
-    throw InputError("cannot read energy table " + path.string() + ": check the path (hw.energy_table)");
-  } catch (const YAML::ParserException& e) {
-    throw InputError(path.string() + ": " + e.what());
-  }
+  const YAML::Node n = load_config_yaml(path, "energy table (hw.energy_table)");
   return from_yaml(n, path.string());
 }
 

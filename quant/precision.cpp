@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "quant/errors.hpp"
+#include "quant/yaml_value.hpp"
 
 namespace ssmsim::quant {
 
@@ -623,23 +624,7 @@ PrecisionConfig PrecisionConfig::from_yaml(const YAML::Node& node, const std::st
 
 PrecisionConfig PrecisionConfig::load(const std::filesystem::path& file) {
   const std::string name = file.string();
-  std::error_code ec;
-  if (std::filesystem::is_directory(file, ec))
-    throw InputError("cannot read precision config '" + name + "': it is a directory");
-  std::ifstream in(file, std::ios::binary);
-  if (!in)
-    throw InputError("cannot read precision config '" + name + "': " + std::strerror(errno));
-  std::stringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw InputError("cannot read precision config '" + name + "': read error");
-  YAML::Node root;
-  try {
-    root = YAML::Load(text.str());
-  } catch (const YAML::ParserException& e) {
-    throw InputError(name + ":" + std::to_string(e.mark.line + 1) + ":" +
-                     std::to_string(e.mark.column + 1) +
-                     ": YAML syntax error in precision config: " + e.msg);
-  }
+  const YAML::Node root = load_config_yaml(file, "precision config");
   bool named = false;
   PrecisionConfig cfg = PrecisionConfigReader::read(root, Context{"precision", name}, &named);
   if (!named) cfg.name_ = file.stem().string();

@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 
 #include <boost/program_options.hpp>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "quant/errors.hpp"
+#include "quant/yaml_value.hpp"
 #include "sim/config.hpp"
 #include "sim/sections.hpp"
 #include "sim/verbs.hpp"
@@ -133,7 +137,7 @@ const std::vector<Verb>& verbs() {
        [](po::options_description& d) {
          d.add_options()("spec", po::value<std::string>(), "sweep spec (YAML, configs/sweeps/)")(
              "out-dir", po::value<std::string>(), "results folder (results.jsonl, results.csv, models/, logs/)")(
-             "jobs", po::value<size_t>()->default_value(1), "design points run in parallel")(
+             "jobs", po::value<std::string>()->default_value("1"), "design points run in parallel")(
              "resume", po::bool_switch(), "continue a sweep in OUT-DIR: skip finished points, never duplicate one")(
              "shard", po::value<std::string>(), "i/n: run the points whose index % n == i (into OUT-DIR/shard-i-of-n; "
              "`ssmsim report --in OUT-DIR` merges the shards)")(
@@ -150,7 +154,7 @@ const std::vector<Verb>& verbs() {
          d.add_options()("ckpt", po::value<std::string>(), "quantized model")(
              "hw", po::value<std::string>(), "hardware config (YAML)")(
              "workload", po::value<std::string>(), "workload name")(
-             "index", po::value<size_t>()->default_value(0), "test-set sequence index")(
+             "index", po::value<std::string>()->default_value("0"), "test-set sequence index")(
              "out-dir", po::value<std::string>(), "folder for the vectors (docs/vectors.md)")(
              "units", po::value<std::string>(), "comma-separated subset of host, mve, sfu, cmac, mem (default: all)")(
              "steps", po::value<std::string>(), "A:B: only time steps A to B-1 (default: all)")(
@@ -225,6 +229,79 @@ int usage_error(std::ostream& err, const std::string& what, const std::string& u
   return 2;
 }
 
+// Unsigned options are declared as text and read here: Boost reads "-1" into a size_t as 2^64-1.
+// The verbs read them as size_t (the value is replaced in the variables map).
+struct UnsignedOption {
+  const char* name;
+  size_t lo, hi;
+};
+constexpr UnsignedOption kUnsignedOptions[] = {{"jobs", 1, 4096}, {"index", 0, 1000000000}};
+
+void read_unsigned_options(po::variables_map& vm) {
+  for (const auto& u : kUnsignedOptions) {
+    if (!vm.count(u.name)) continue;
+    const std::string text = vm[u.name].as<std::string>();
+    size_t x = 0;
+    const auto r = std::from_chars(text.data(), text.data() + text.size(), x);
+    if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size() || x < u.lo || x > u.hi)
+      throw InputError(fmt::format("option '--{}' = '{}': expected an integer in [{}, {}]", u.name, text, u.lo, u.hi));
+    vm.at(u.name).value() = x;
+  }
+  if (vm.count("time-limit")) {
+    const double t = vm["time-limit"].as<double>();
+    if (!std::isfinite(t) || t < 0)
+      throw InputError(fmt::format("option '--time-limit' = '{}': expected minutes >= 0 (0: none)", t));
+  }
+}
+
+// The files a verb reads and writes, by option. Inputs that exist must be regular files (a FIFO would
+// block the read forever, a folder fails deep inside a loader); an output may not be an input or
+// another output (`quantize --ckpt f --out f` would overwrite the checkpoint).
+constexpr const char* kFileInputs[] = {"ckpt", "precision", "model", "hw", "spec", "config"};
+constexpr const char* kOutputs[] = {"out", "json", "predictions", "vcd", "out-dir"};
+
+std::vector<std::pair<std::string, std::string>> option_paths(const po::variables_map& vm, const char* name) {
+  std::vector<std::pair<std::string, std::string>> r;
+  if (!vm.count(name)) return r;
+  const auto& v = vm[name].value();
+  if (const auto* s = boost::any_cast<std::string>(&v)) r.emplace_back(name, *s);
+  if (const auto* l = boost::any_cast<std::vector<std::string>>(&v))
+    for (const auto& s : *l) r.emplace_back(name, s);
+  return r;
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  namespace fs = std::filesystem;
+  std::error_code ec1, ec2;
+  if (fs::exists(a, ec1) && fs::exists(b, ec2)) return fs::equivalent(a, b, ec1);
+  const auto ca = fs::weakly_canonical(a, ec1), cb = fs::weakly_canonical(b, ec2);
+  return !ec1 && !ec2 ? ca == cb : a == b;
+}
+
+void check_file_options(const Verb& v, const po::variables_map& vm) {
+  std::vector<std::pair<std::string, std::string>> inputs, outputs;
+  for (const char* name : kFileInputs)
+    for (auto& p : option_paths(vm, name)) {
+      check_regular_file(p.second, "--" + p.first + " file", false);
+      inputs.push_back(std::move(p));
+    }
+  for (const auto& p : option_paths(vm, "in")) inputs.push_back(p);
+  for (const auto& p : option_paths(vm, "check")) inputs.push_back(p);
+  if (std::string(v.name) != "report")  // report --out is a prefix (PREFIX.html, PREFIX.md)
+    for (const char* name : kOutputs)
+      for (auto& p : option_paths(vm, name)) outputs.push_back(std::move(p));
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    for (const auto& in : inputs)
+      if (same_file(outputs[i].second, in.second))
+        throw InputError(fmt::format("{}: --{} '{}' is also the input --{}: writing it would destroy the input",
+                                     v.name, outputs[i].first, outputs[i].second, in.first));
+    for (size_t j = 0; j < i; ++j)
+      if (same_file(outputs[i].second, outputs[j].second))
+        throw InputError(fmt::format("{}: --{} and --{} both name '{}'", v.name, outputs[j].first, outputs[i].first,
+                                     outputs[i].second));
+  }
+}
+
 int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   po::options_description d(fmt::format("options of 'ssmsim {}'", v.name));
   v.add_options(d);
@@ -233,7 +310,10 @@ int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& 
   try {
     po::store(po::command_line_parser(args).options(d).run(), vm);
     po::notify(vm);
+    read_unsigned_options(vm);
   } catch (const po::error& e) {
+    return usage_error(err, fmt::format("{}: {}", v.name, e.what()), verb_usage(v, d));
+  } catch (const InputError& e) {
     return usage_error(err, fmt::format("{}: {}", v.name, e.what()), verb_usage(v, d));
   }
   if (vm.count("help")) {
@@ -246,6 +326,7 @@ int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& 
     out << cfg.describe();
     return 0;
   }
+  check_file_options(v, vm);
   if (vm.count("config"))
     for (const auto& f : vm["config"].as<std::vector<std::string>>()) cfg.merge_file(f);
   if (vm.count("model")) cfg.merge_file(vm["model"].as<std::string>());

@@ -33,7 +33,7 @@ void merge_into(YAML::Node target, const YAML::Node& source) {
     return;
   }
   for (const auto& kv : source) {
-    const std::string k = kv.first.as<std::string>();
+    const std::string k = yaml_text(kv.first);
     if (target[k] && target[k].IsMap() && kv.second.IsMap())
       merge_into(target[k], kv.second);
     else
@@ -41,18 +41,20 @@ void merge_into(YAML::Node target, const YAML::Node& source) {
   }
 }
 
+// A ConfigError whose message also names the file its section was read from (the section readers
+// know keys, not files).
+class SourcedConfigError : public ConfigError {
+ public:
+  SourcedConfigError(const ConfigError& e, const std::string& where) : ConfigError(e), msg_(std::string(e.what()) + where) {}
+  const char* what() const noexcept override { return msg_.c_str(); }
+
+ private:
+  std::string msg_;
+};
+
 }  // namespace
 
-YAML::Node load_yaml_file(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot read config file '" + path.string() + "': no such file or not readable");
-  try {
-    return YAML::Load(in);
-  } catch (const YAML::ParserException& e) {
-    throw InputError("config file '" + path.string() + "', line " + std::to_string(e.mark.line + 1) +
-                     ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
-}
+YAML::Node load_yaml_file(const std::filesystem::path& path) { return load_config_yaml(path, "config file"); }
 
 Config::Config(std::vector<SectionSpec> sections) : specs_(std::move(sections)), root_(YAML::NodeType::Map) {
   for (const auto& s : specs_) root_[s.name] = YAML::Clone(s.defaults);
@@ -72,9 +74,10 @@ void Config::merge_file(const std::filesystem::path& path) {
   if (!file.IsMap())
     throw InputError("config file '" + path.string() + "': expected a map of sections (run:, eval:, ...)");
   for (const auto& kv : file) {
-    const std::string name = kv.first.as<std::string>();
+    const std::string name = yaml_text(kv.first);
     spec(name, name);
     merge_into(root_[name], kv.second);
+    sources_[name] = path.string();
   }
 }
 
@@ -84,6 +87,12 @@ void Config::load_section(const std::string& section, const std::filesystem::pat
   if (!node.IsMap())
     throw InputError("config file '" + path.string() + "': expected a map for section '" + section + "'");
   root_[section] = node;
+  sources_[section] = path.string();
+}
+
+std::string Config::source_of(const std::string& section) const {
+  const auto it = sources_.find(section);
+  return it == sources_.end() ? "" : " (section '" + section + "' read from " + it->second + ")";
 }
 
 void Config::set(const std::string& assignment) {
@@ -102,8 +111,17 @@ void Config::set(const std::string& assignment) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(key, text, "the value is not valid YAML (" + e.msg + ")");
   }
+  check_unique_keys(value, "--set " + key);
+  // Setting a key below a section or map that a file gave as a scalar (`train: 5` and --epochs) would
+  // index a scalar: refuse it naming the key that is not a map, and where it came from.
   YAML::Node cur = root_[parts[0]];
-  for (size_t i = 1; i + 1 < parts.size(); ++i) {
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (cur.IsDefined() && !cur.IsNull() && !cur.IsMap()) {
+      std::string at = parts[0];
+      for (size_t j = 1; j < i; ++j) at += "." + parts[j];
+      throw ConfigError(at, yaml_text(cur), "expected a map of keys (so that " + key + " can be set)" + source_of(parts[0]));
+    }
+    if (i + 1 == parts.size()) break;
     if (!cur[parts[i]] || !cur[parts[i]].IsMap()) cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
     cur.reset(cur[parts[i]]);
   }
@@ -115,7 +133,15 @@ void Config::set(const std::string& assignment) {
 
 void Config::resolve() {
   for (const auto& s : specs_) {
-    values_[s.name] = s.read(root_[s.name], s.name);
+    try {
+      values_[s.name] = s.read(root_[s.name], s.name);
+    } catch (const ConfigError& e) {
+      const auto it = sources_.find(s.name);
+      if (it == sources_.end() || std::string(e.what()).find(it->second) != std::string::npos) throw;
+      throw SourcedConfigError(e, source_of(s.name));
+    } catch (const YAML::Exception& e) {  // a reader that indexed a node of the wrong kind
+      throw ConfigError(s.name, yaml_text(root_[s.name]), "malformed section (" + e.msg + ")" + source_of(s.name));
+    }
     root_[s.name] = s.write(values_[s.name]);
   }
 }

@@ -92,6 +92,8 @@ class Config {
   std::vector<SectionSpec> specs_;
   YAML::Node root_;
   std::map<std::string, std::any> values_;  // the typed sections, after resolve()
+  std::map<std::string, std::string> sources_;  // section -> the last file that gave it (for messages)
+  std::string source_of(const std::string& section) const;  // " (section 's' read from F)" or ""
 };
 
 // Reads a YAML file; errors name the file and, for syntax errors, line and column.

@@ -1,5 +1,6 @@
 // Precision configs: presets, round trips, and one ConfigError per rule with the right key.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -8,6 +9,7 @@
 
 #include "quant/errors.hpp"
 #include "quant/precision.hpp"
+#include "quant/yaml_value.hpp"
 #include "tests/support/testing.hpp"
 
 namespace ssmsim::quant {
@@ -781,6 +783,71 @@ TEST(Components, TheTableListsEveryComponentOnceInEnumOrderWithUniqueNames) {
     joined += (i ? ", " : "") + std::string(row.name);
   }
   EXPECT_EQ(joined, component_names());
+}
+
+// The message of the InputError that loading `file` throws ("" when it loads).
+std::string load_error(const std::filesystem::path& file) {
+  try {
+    PrecisionConfig::load(file);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(PrecisionConfig, LoadRefusesAFolderAFifoAndADeviceNamingThemWithoutOpening) {
+  const auto dir = testing::scratch_dir("precision_special");
+  const auto fifo = dir / "fifo.yaml";
+  std::filesystem::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // opening the FIFO for reading would block this test forever: the refusal comes first
+  const std::string f = load_error(fifo);
+  EXPECT_NE(f.find(fifo.string() + "': not a regular file"), std::string::npos) << f;
+  std::filesystem::remove(fifo);
+  const std::string d = load_error(dir);
+  EXPECT_NE(d.find(dir.string() + "': it is a folder"), std::string::npos) << d;
+  const std::string z = load_error("/dev/zero");
+  EXPECT_NE(z.find("/dev/zero': not a regular file"), std::string::npos) << z;
+  const std::string m = load_error(dir / "missing.yaml");
+  EXPECT_NE(m.find("missing.yaml': no such file"), std::string::npos) << m;
+}
+
+TEST(PrecisionConfig, LoadRefusesDuplicateKeysNamingTheKeyAndLine) {
+  const auto dir = testing::scratch_dir("precision_dup");
+  const auto file = dir / "dup.yaml";
+  // the last `defaults:` used to win silently: w8a8 became 3 bits
+  std::ofstream(file) << "name: w8a8\ndefault: quantized\ndefaults: {bits: 8}\ndefaults: {bits: 3}\n";
+  const std::string msg = load_error(file);
+  EXPECT_NE(msg.find(file.string() + ":4: duplicate key 'defaults'"), std::string::npos) << msg;
+  std::ofstream(file) << "name: n\ncomponents:\n  A: {bits: 8}\n  B: 4\n  A: {bits: 2}\n";
+  const std::string nested = load_error(file);
+  EXPECT_NE(nested.find(file.string() + ":5: duplicate key 'components.A'"), std::string::npos) << nested;
+  std::ofstream(file) << "name: n\ncomponents:\n  A: {bits: 8, bits: 4}\n";
+  const std::string inner = load_error(file);
+  EXPECT_NE(inner.find("duplicate key 'components.A.bits'"), std::string::npos) << inner;
+}
+
+TEST(PrecisionConfig, LoadRefusesAFileOverTheConfigSizeLimit) {
+  const auto dir = testing::scratch_dir("precision_big");
+  const auto file = dir / "big.yaml";
+  std::filesystem::remove(file);
+  std::ofstream(file) << "name: big\n";
+  std::filesystem::resize_file(file, kMaxConfigBytes + 1);  // sparse: no disk used
+  const std::string msg = load_error(file);
+  EXPECT_NE(msg.find(file.string() + "': " + std::to_string(kMaxConfigBytes + 1) + " bytes"), std::string::npos) << msg;
+  std::filesystem::remove(file);
+}
+
+TEST(PrecisionConfig, LoadErrorsOnValuesNameTheFileForEveryTopLevelKey) {
+  const auto dir = testing::scratch_dir("precision_named");
+  const auto file = dir / "bad.yaml";
+  for (const std::string text : {"gelu: xyz\n", "default: maybe\n", "defaults: {rounding: sideways}\n",
+                                 "components: {A: {scheme: xyz}}\n", "components: 5\n", "name: [a]\n",
+                                 "frobnicate: 1\n"}) {
+    std::ofstream(file) << text;
+    const std::string msg = load_error(file);
+    EXPECT_NE(msg.find(file.string()), std::string::npos) << text << " -> " << msg;
+  }
 }
 
 }  // namespace
