@@ -41,7 +41,7 @@ struct Raw {
 
 // `from` edited by `edit`, written as dir/name.safetensors.
 std::string edited(const std::string& from, const std::string& name, const std::function<void(Raw&)>& edit) {
-  static const auto dir = scratch_dir("hostile_models");
+  static const auto dir = scratch_dir(std::string("hostile_models_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
   std::ifstream in(from, std::ios::binary);
   const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   uint64_t n = 0;
@@ -128,7 +128,7 @@ TEST(HostileModels, ANanWeightOrAnUnknownTensorInAFloatCheckpointExitTwo) {
 }
 
 TEST(HostileModels, AFifoADeviceOrAFolderGivenAsAModelExitTwoAtOnce) {
-  const auto dir = scratch_dir("hostile_special");
+  const auto dir = scratch_dir(std::string("hostile_special_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
   const std::string fifo = (dir / "model.safetensors").string();
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   expect_refused({"info", "--ckpt", fifo}, fifo, "FIFO");

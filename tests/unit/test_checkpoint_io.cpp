@@ -30,7 +30,7 @@ const std::filesystem::path& valid_file() {
     auto rng = ssmsim::testing::seeded_rng("checkpoint_io");
     std::vector<float> params(model.layout().total());
     for (auto& p : params) p = std::uniform_real_distribution<float>(-0.5f, 0.5f)(rng);
-    const auto p = ssmsim::testing::scratch_dir("checkpoint_io_valid") / "valid.safetensors";
+    const auto p = ssmsim::testing::scratch_dir(std::string("checkpoint_io_valid_") + ::testing::UnitTest::GetInstance()->current_test_info()->name()) / "valid.safetensors";
     save_checkpoint(p, model, params);
     return p;
   }();
@@ -40,7 +40,7 @@ const std::filesystem::path& valid_file() {
 std::string error_after(const std::string& name, const std::function<void(SafeTensors&)>& edit) {
   SafeTensors st = read_safetensors(valid_file());
   edit(st);
-  static const auto dir = ssmsim::testing::scratch_dir("checkpoint_io_edits");
+  static const auto dir = ssmsim::testing::scratch_dir(std::string("checkpoint_io_edits_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
   const auto p = dir / (name + ".safetensors");
   write_safetensors(p, st);
   try {

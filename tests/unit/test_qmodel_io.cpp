@@ -42,7 +42,7 @@ const std::filesystem::path& valid_file() {
     PtqOptions opt;
     opt.calib = 8;
     const QModel q = quantize_ptq(ssmsim::testing::embedded_checkpoint(), all_bits(4), set, opt);
-    const auto p = ssmsim::testing::scratch_dir("qmodel_io_valid") / "valid.safetensors";
+    const auto p = ssmsim::testing::scratch_dir(std::string("qmodel_io_valid_") + ::testing::UnitTest::GetInstance()->current_test_info()->name()) / "valid.safetensors";
     save_qmodel(p, q);
     return p;
   }();
@@ -53,7 +53,7 @@ const std::filesystem::path& valid_file() {
 std::string error_after(const std::string& name, const std::function<void(SafeTensors&)>& edit) {
   SafeTensors st = read_safetensors(valid_file());
   edit(st);
-  static const auto dir = ssmsim::testing::scratch_dir("qmodel_io_edits");
+  static const auto dir = ssmsim::testing::scratch_dir(std::string("qmodel_io_edits_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
   const auto p = dir / (name + ".safetensors");
   write_safetensors(p, st);
   try {
