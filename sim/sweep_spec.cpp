@@ -305,7 +305,14 @@ const keys::Table<PrecisionAxis>& precision_axis_keys() {
                   [](A& a, const YAML::Node& v, const std::string& k) {
                     for (const auto& f : scalars(v, k)) {
                       const fs::path p = resolve(f, k);
-                      if (!core::is_qmodel_file(p))
+                      bool quantized = false;
+                      try {
+                        quantized = core::is_qmodel_file(p);
+                        if (quantized) core::load_qmodel(p);  // read whole, as eval and simulate read it
+                      } catch (const InputError& e) {
+                        throw ConfigError(k, f, e.what());
+                      }
+                      if (!quantized)
                         throw ConfigError(k, f, "not a quantized model (make one with ssmsim quantize or qat)");
                       a.models.push_back({stem(f), {}, {}, p});
                     }
@@ -460,6 +467,7 @@ const keys::Table<SweepSpec>& spec_keys() {
 
 SweepSpec SweepSpec::load(const fs::path& path) {
   if (!fs::exists(path)) throw InputError("sweep: no spec file " + path.string() + " (configs/sweeps/ has examples)");
+  if (!fs::is_regular_file(path)) throw InputError("sweep: --spec " + path.string() + " is not a regular file");
   SweepSpec s;
   s.methods = {"ptq"};
   read_level(spec_keys(), load_yaml(path), "spec", s);

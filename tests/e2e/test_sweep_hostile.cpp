@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -121,6 +122,50 @@ TEST(SweepHostile, EverySpecValueAChildWouldRefuseFailsBeforeAnyWorkNamingItsKey
                            "--out-dir", (dir / "good").string()});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
   EXPECT_EQ(lines_in(dir / "good/results.jsonl"), 2u);
+}
+
+// A quantized model given as it is is read whole before any work: one cut short is exit 2 naming
+// spec.precision.models.
+TEST(SweepHostile, AGivenModelThatDoesNotReadFailsBeforeAnyWork) {
+  const auto dir = scratch_dir("sweep_hostile_model");
+  const auto q = dir / "cut.safetensors";
+  fs::copy_file(source_dir() / "workloads/models/s4d_edge_smnist_hetero6x_qat.safetensors", q,
+                fs::copy_options::overwrite_existing);
+  fs::resize_file(q, fs::file_size(q) - 100);
+  const auto spec = spec_file(dir, "checkpoint: " + checkpoint(dir).string() + "\nworkload: sines\nprecision: {models: [" +
+                                       q.string() + "]}\nhw: {files: [edge_minimal]}\n");
+  const auto r = run_cli({"sweep", "--spec", spec.string(), "--out-dir", (dir / "out").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("'spec.precision.models'"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+// Options out of range are exit 2 before any work: a negative --jobs (it arrives wrapped to a huge
+// count), a --shard that is not two plain counts, a --spec that is a folder or a FIFO.
+TEST(SweepHostile, BadSweepOptionsFailBeforeAnyWork) {
+  const auto dir = scratch_dir("sweep_hostile_options");
+  const auto spec = spec_file(dir, spec_text(dir)).string();
+  const auto fifo = dir / "fifo.yaml";
+  fs::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  struct Case {
+    std::vector<std::string> args;
+    std::string what;
+  };
+  for (const Case& c : std::vector<Case>{{{"--spec", spec, "--jobs", "-1"}, "--jobs"},
+                                         {{"--spec", spec, "--jobs", "0"}, "--jobs"},
+                                         {{"--spec", spec, "--shard", "0/-1"}, "0 <= i < n"},
+                                         {{"--spec", spec, "--shard", "1x/4"}, "0 <= i < n"},
+                                         {{"--spec", spec, "--shard", "0/4x"}, "0 <= i < n"},
+                                         {{"--spec", dir.string()}, "not a regular file"},
+                                         {{"--spec", fifo.string()}, "not a regular file"}}) {
+    std::vector<std::string> args = {"sweep", "--out-dir", (dir / "out").string()};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << c.args.back() << ": " << r.err;
+    EXPECT_NE(r.err.find(c.what), std::string::npos) << c.args.back() << ": " << r.err;
+    EXPECT_FALSE(fs::exists(dir / "out")) << c.args.back();
+  }
 }
 
 // A file where the out-dir (or one of its parents) belongs is named, not an internal error.
