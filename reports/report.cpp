@@ -344,8 +344,7 @@ ReportFiles write_report(const SweepResults& r, const fs::path& prefix) {
   for (const char c : out.html.filename().string()) link += c == ' ' ? std::string("%20") : std::string(1, c);
   const std::string html = render_html(r);
   const std::string md = render_markdown(r, link);
-  write_text_atomic(out.html, html);
-  write_text_atomic(out.markdown, md);
+  write_texts_atomic({{out.html, html}, {out.markdown, md}});  // both or neither
   out.points = r.points.size();
   out.energy_front = pareto_fronts(r).energy.size();
   return out;

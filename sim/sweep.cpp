@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <cstring>
@@ -105,6 +107,83 @@ std::vector<std::string> model_command(const SweepSpec& spec, const SweepPoint& 
   return cmd;
 }
 
+// An exclusive flock on DIR/.sweep.lock for the life of the sweep: a second sweep into the same
+// results folder is refused instead of running every point again (the kernel drops the lock when
+// the process dies, so a killed sweep never leaves a stale lock behind).
+class DirLock {
+ public:
+  explicit DirLock(const fs::path& dir) {
+    const fs::path p = dir / ".sweep.lock";
+    fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw InputError("sweep: cannot create the lock " + p.string() + ": " + std::strerror(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw InputError("sweep: another sweep is running into " + dir.string() +
+                       " (it holds " + p.string() + "); wait for it, or give another --out-dir");
+    }
+  }
+  ~DirLock() { ::close(fd_); }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Creates `p` and its parents; a path in the way that is not a folder is an InputError naming it.
+void make_dir(const fs::path& p, const std::string& what) {
+  std::error_code ec;
+  for (fs::path q = p; !q.empty(); q = q.parent_path()) {
+    if (fs::exists(q, ec) && !fs::is_directory(q, ec))
+      throw InputError("sweep: " + what + " '" + p.string() + "': " + q.string() + " exists and is not a folder");
+    if (q == q.parent_path()) break;
+  }
+  fs::create_directories(p, ec);
+  if (ec) throw InputError("sweep: cannot create " + what + " '" + p.string() + "': " + ec.message());
+}
+
+// The records of a results.jsonl being resumed (each a JSON object with a non-empty "id" string),
+// the first of each id kept. A last line without its newline that does not read is the line a kill cut
+// while it was written: dropped, its point runs again. Any other bad line is an InputError naming
+// FILE:LINE (a hand edit; the sweep does not guess what was meant).
+std::vector<std::pair<reports::ResultRecord, std::string>> read_done(const fs::path& jsonl) {
+  std::ifstream f(jsonl, std::ios::binary);
+  if (!f) throw InputError("sweep: cannot read " + jsonl.string());
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<std::pair<reports::ResultRecord, std::string>> kept;  // the record and its line
+  std::set<std::string> ids;
+  size_t line_no = 0;
+  for (size_t at = 0; at < text.size();) {
+    const size_t nl = text.find('\n', at);
+    const bool cut = nl == std::string::npos;
+    const std::string line = text.substr(at, cut ? std::string::npos : nl - at);
+    at = cut ? text.size() : nl + 1;
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    std::string bad;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      bad = std::string("not JSON (") + e.what() + ")";
+    }
+    std::optional<reports::ResultRecord> r;
+    if (bad.empty() && !j.is_object()) bad = std::string("a JSON ") + j.type_name() + ", not a record (an object)";
+    if (bad.empty()) {
+      r = reports::record_from_json(j);
+      if (!r->id || r->id->empty()) bad = "the record has no \"id\" string";
+    }
+    if (bad.empty()) {
+      if (ids.insert(*r->id).second) kept.emplace_back(std::move(*r), j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    } else if (!cut) {
+      throw InputError(fmt::format("sweep --resume: {}:{}: {}; each line is one point's record as `ssmsim sweep` "
+                                   "writes it (fix or delete that line; its point then runs again)",
+                                   jsonl.string(), line_no, bad));
+    }
+  }
+  return kept;
+}
+
 std::string fmt_secs(double s) {
   const auto t = static_cast<long>(s + 0.5);
   return t >= 3600 ? fmt::format("{}h{:02}m", t / 3600, t / 60 % 60) : fmt::format("{}m{:02}s", t / 60, t % 60);
@@ -120,6 +199,9 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
   const fs::path dir = o.shards > 1 ? o.out_dir / fmt::format("shard-{}-of-{}", o.shard, o.shards) : o.out_dir;
   const fs::path jsonl = dir / "results.jsonl", csv = dir / "results.csv", models = o.out_dir / "models",
                  logs = dir / "logs";
+  make_dir(o.out_dir, "--out-dir");
+  make_dir(dir, "results folder");
+  const DirLock dir_lock(dir);
   // what is already done
   std::set<std::string> done;
   std::vector<reports::ResultRecord> kept;
@@ -127,20 +209,11 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
     if (!o.resume)
       throw InputError("sweep: " + jsonl.string() + " already holds results: add --resume to continue that sweep, or "
                        "give another --out-dir");
-    std::string jtext;  // the whole lines, as read
-    std::ifstream f(jsonl);
-    for (std::string line; std::getline(f, line);) {
-      try {
-        const auto j = nlohmann::json::parse(line);
-        auto r = reports::record_from_json(j);
-        if (r.id && !done.count(*r.id)) {
-          done.insert(*r.id);
-          jtext += j.dump() + "\n";
-          kept.push_back(std::move(r));
-        }
-      } catch (const nlohmann::json::exception&) {
-        // a line cut by a kill: dropped, its point runs again
-      }
+    std::string jtext;  // the records kept, one whole line each
+    for (auto& [r, line] : read_done(jsonl)) {
+      done.insert(*r.id);
+      jtext += line + "\n";
+      kept.push_back(std::move(r));
     }
     // rewrite both files from the whole lines (atomically), so a cut line leaves no trace
     std::string ctext = reports::csv_header() + "\n";
@@ -148,11 +221,10 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
     reports::write_text_atomic(jsonl, jtext);
     reports::write_text_atomic(csv, ctext);
   } else {
-    fs::create_directories(dir);
     reports::write_text_atomic(csv, reports::csv_header() + "\n");
   }
-  fs::create_directories(models);
-  fs::create_directories(logs);
+  make_dir(models, "models folder");
+  make_dir(logs, "logs folder");
   reports::write_text_atomic(o.out_dir / "spec.yaml", spec.text);
 
   SweepSummary sum;

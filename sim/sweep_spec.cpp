@@ -13,8 +13,11 @@
 #include "quant/precision.hpp"
 #include "quant/yaml_value.hpp"
 #include "sim/config.hpp"
+#include "sim/sections.hpp"
 #include "sim/sweep.hpp"
+#include "ssm_core/checkpoint.hpp"
 #include "ssm_core/qmodel.hpp"
+#include "workloads/dataset.hpp"
 #include "workloads/sha256.hpp"
 
 #ifndef SSMSIM_SOURCE_DIR
@@ -37,7 +40,11 @@ fs::path resolve(const std::string& given, const std::string& key, const char* d
     tries.push_back(fs::path(SSMSIM_SOURCE_DIR) / dir / (given + ".yaml"));
   }
   for (const auto& p : tries)
-    if (fs::exists(p)) return p;
+    if (fs::exists(p)) {
+      // a folder, FIFO or device would fail (or block) in the child that reads it
+      if (!fs::is_regular_file(p)) throw ConfigError(key, given, "not a regular file: " + p.string());
+      return p;
+    }
   throw ConfigError(key, given,
                     std::string("no such file (relative paths are tried from the current folder and the repository "
                                 "root") + (dir ? std::string(", a bare name in ") + dir : std::string()) + ")");
@@ -128,6 +135,37 @@ void check_hw(const HwVariant& v, const std::string& key) {
 
 std::string stem(const fs::path& p) { return p.stem().string(); }
 
+// Validates `key=value` as the qat command reads its --set (the same config and key tables), so a
+// bad value fails here, before any work, instead of in a child.
+void check_set(const std::string& key, const std::string& value, const std::string& spec_key) {
+  try {
+    Config c = make_config();
+    c.set(key + "=" + value);
+    c.resolve();
+  } catch (const InputError& e) {
+    throw ConfigError(spec_key, value, e.what());
+  }
+}
+
+// The workload by name, as every command checks it (the data itself is loaded by the children).
+void check_workload(const std::string& name, const std::string& key) {
+  const auto names = workloads::workload_names();
+  if (std::find(names.begin(), names.end(), name) == names.end())
+    throw ConfigError(key, name, "unknown workload; allowed: " + keys::join(names));
+}
+
+// The float checkpoint the points quantize, read whole as quantize and qat read it.
+fs::path checked_checkpoint(const YAML::Node& v, const std::string& key) {
+  if (!v.IsScalar()) throw ConfigError(key, yaml_text(v), "expected a path to a float checkpoint");
+  const fs::path p = resolve(v.Scalar(), key);
+  try {
+    core::load_checkpoint(p);
+  } catch (const InputError& e) {
+    throw ConfigError(key, v.Scalar(), e.what());
+  }
+  return p;
+}
+
 }  // namespace
 
 namespace {
@@ -183,7 +221,16 @@ const keys::Table<QatKeys>& qat_keys() {
           .custom("set", "a map of train.* keys", "train.* keys of the QAT points",
                   [](QatKeys& q, const YAML::Node& v, const std::string& k) {
                     if (!v.IsMap()) throw ConfigError(k, yaml_text(v), "expected a map of train.* keys");
-                    for (const auto& kv : v) q.set[kv.first.as<std::string>()] = kv.second.Scalar();
+                    for (const auto& kv : v) {
+                      const std::string key = kv.first.Scalar();
+                      if (!kv.first.IsScalar() || key.rfind("train.", 0) != 0 || key.size() == 6)
+                        throw ConfigError(k + "." + yaml_text(kv.first), yaml_text(kv.second),
+                                          "expected a train.* key, e.g. train.lr");
+                      if (!kv.second.IsScalar())
+                        throw ConfigError(k + "." + key, yaml_text(kv.second), "expected a plain value");
+                      check_set(key, kv.second.Scalar(), k + "." + key);
+                      q.set[key] = kv.second.Scalar();
+                    }
                   });
   return t;
 }
@@ -258,7 +305,14 @@ const keys::Table<PrecisionAxis>& precision_axis_keys() {
                   [](A& a, const YAML::Node& v, const std::string& k) {
                     for (const auto& f : scalars(v, k)) {
                       const fs::path p = resolve(f, k);
-                      if (!core::is_qmodel_file(p))
+                      bool quantized = false;
+                      try {
+                        quantized = core::is_qmodel_file(p);
+                        if (quantized) core::load_qmodel(p);  // read whole, as eval and simulate read it
+                      } catch (const InputError& e) {
+                        throw ConfigError(k, f, e.what());
+                      }
+                      if (!quantized)
                         throw ConfigError(k, f, "not a quantized model (make one with ssmsim quantize or qat)");
                       a.models.push_back({stem(f), {}, {}, p});
                     }
@@ -356,7 +410,7 @@ const keys::Table<SweepSpec>& spec_keys() {
           .text("name", &S::name, "the sweep's name (default: the spec file's stem)")
           .text("description", &S::description, "what the sweep is for")
           .custom("checkpoint", "a path", "required: the float checkpoint the points quantize",
-                  [](S& s, const YAML::Node& v, const std::string& k) { s.checkpoint = resolve(path_text(v, k), k); })
+                  [](S& s, const YAML::Node& v, const std::string& k) { s.checkpoint = checked_checkpoint(v, k); })
           .text("workload", &S::workload, "required: the workload the points are evaluated on")
           .custom("eval", "a map of eval keys: limit", "accuracy",
                   [](S& s, const YAML::Node& v, const std::string& k) {
@@ -413,9 +467,11 @@ const keys::Table<SweepSpec>& spec_keys() {
 
 SweepSpec SweepSpec::load(const fs::path& path) {
   if (!fs::exists(path)) throw InputError("sweep: no spec file " + path.string() + " (configs/sweeps/ has examples)");
+  if (!fs::is_regular_file(path)) throw InputError("sweep: --spec " + path.string() + " is not a regular file");
   SweepSpec s;
   s.methods = {"ptq"};
   read_level(spec_keys(), load_yaml(path), "spec", s);
+  check_workload(s.workload, "spec.workload");
   if (s.name.empty()) s.name = stem(path);
   std::ifstream f(path);
   s.text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());

@@ -13,6 +13,10 @@
 
 namespace ssmsim::sim {
 
+namespace {
+constexpr size_t kMaxJobs = 1024;  // points run in parallel, each a child process
+}  // namespace
+
 int run_sweep_verb(const Invocation& inv) {
   const auto& o = inv.options;
   SweepSpec spec = SweepSpec::load(o["spec"].as<std::string>());
@@ -24,19 +28,21 @@ int run_sweep_verb(const Invocation& inv) {
   SweepOptions so;
   so.out_dir = o["out-dir"].as<std::string>();
   so.jobs = o["jobs"].as<size_t>();
-  if (so.jobs == 0) throw InputError("sweep: --jobs must be at least 1");
+  // an upper bound too: a negative --jobs arrives wrapped to a huge unsigned number
+  if (so.jobs == 0 || so.jobs > kMaxJobs)
+    throw InputError(fmt::format("sweep: --jobs: expected a count of points run in parallel in [1, {}]", kMaxJobs));
   so.resume = o["resume"].as<bool>();
   if (o.count("shard")) {
     const std::string s = o["shard"].as<std::string>();
     const auto slash = s.find('/');
-    try {
-      if (slash == std::string::npos) throw std::invalid_argument("no slash");
-      so.shard = std::stoul(s.substr(0, slash));
-      so.shards = std::stoul(s.substr(slash + 1));
-    } catch (const std::exception&) {
-      throw InputError("sweep: --shard '" + s + "': expected i/n with 0 <= i < n, e.g. 0/4");
-    }
-    if (so.shards == 0 || so.shard >= so.shards)
+    // digits only (std::stoul alone would read "-1" as a huge count and "1x" as 1)
+    auto count = [](const std::string& t, size_t& into) {
+      if (t.empty() || t.size() > 9 || t.find_first_not_of("0123456789") != std::string::npos) return false;
+      into = std::stoul(t);
+      return true;
+    };
+    if (slash == std::string::npos || !count(s.substr(0, slash), so.shard) || !count(s.substr(slash + 1), so.shards) ||
+        so.shards == 0 || so.shard >= so.shards)
       throw InputError("sweep: --shard '" + s + "': expected i/n with 0 <= i < n, e.g. 0/4");
   }
   so.threads = settings<RunSettings>(inv.config).threads;
