@@ -452,8 +452,8 @@ size_t cmac_cols(const core::QConsts& c, const std::string& name, size_t li) {
 
 // A file entry against its description by the model (every key describe() writes) and against the
 // count and shape of the values the C-model gives for it (n values over `steps` steps).
-CheckResult check_description(const vecio::Manifest& mf, const nlohmann::json& f, const std::string& where,
-                              const nlohmann::json& d, size_t n, size_t steps, size_t cols) {
+CheckResult compare_keys(const vecio::Manifest& mf, const nlohmann::json& f, const std::string& where,
+                         const nlohmann::json& d) {
   CheckResult r;
   const std::string fname = f["file"], unit = f["unit"];
   for (auto it = d.begin(); it != d.end(); ++it) {
@@ -469,6 +469,14 @@ CheckResult check_description(const vecio::Manifest& mf, const nlohmann::json& f
                                    it.key(), v.dump(), it.value().dump());
     return r;
   }
+  return r;
+}
+
+CheckResult check_description(const vecio::Manifest& mf, const nlohmann::json& f, const std::string& where,
+                              const nlohmann::json& d, size_t n, size_t steps, size_t cols) {
+  CheckResult r = compare_keys(mf, f, where, d);
+  if (!r.ok) return r;
+  const std::string fname = f["file"], unit = f["unit"];
   const std::string name = d["name"];
   nlohmann::json shape;
   if (cols) shape = {n / cols, cols};
@@ -768,6 +776,10 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
                                         fname, tensor, want.empty() ? "symmetric" : want.dump()));
         }
       }
+      if (CheckResult d = compare_keys(mf, f, where,
+                                       {{"order", "[word]"}, {"signed", false}, {"rounding", "none"}, {"overflow", "none"}});
+          !d.ok)
+        return d;
       const std::vector<std::string> want = memh_words(name == "weight_mem" ? weight_text : state_text);
       const int word_bits = static_cast<int>(name == "weight_mem" ? weight_bits : state_bits);
       if (en.width != word_bits || en.count != want.size())
