@@ -20,6 +20,10 @@
 namespace ssmsim::sim {
 
 namespace fs = std::filesystem;
+using vecio::check_description;
+using vecio::check_model_section;
+using vecio::compare_keys;
+using vecio::memh_words;
 
 namespace {
 
@@ -325,7 +329,7 @@ class Writer : public hw::Tracer {
         // part's zero point and shift; A in delta form
         map.back().update(quantizer_json(m_, m_.tensor(e2.tensor), false));
       }
-      files.back()["weight_map"] = map;
+      files[files.size() - 2]["weight_map"] = map;  // weight_mem's
     }
     nlohmann::json states = nlohmann::json::array(), operands = nlohmann::json::array();
     bool any_narrowed = false;
@@ -438,94 +442,11 @@ Entry check_entry(const vecio::Manifest& mf, const nlohmann::json& f, const std:
   return en;
 }
 
-// Whether two JSON values are of one kind (numbers of any representation are one kind).
-bool same_kind(const nlohmann::json& a, const nlohmann::json& b) {
-  return a.is_number() ? b.is_number() : a.type() == b.type();
-}
-
 // The columns of the cmac constant files (A's codes [re, im]; the update constants).
 size_t cmac_cols(const core::QConsts& c, const std::string& name, size_t li) {
   if (name == "a") return 2;
   if (name == "k") return c.layers[li].delta ? 6 : 4;
   return 0;
-}
-
-// A file entry against its description by the model (every key describe() writes) and against the
-// count and shape of the values the C-model gives for it (n values over `steps` steps).
-CheckResult compare_keys(const vecio::Manifest& mf, const nlohmann::json& f, const std::string& where,
-                         const nlohmann::json& d) {
-  CheckResult r;
-  const std::string fname = f["file"], unit = f["unit"];
-  for (auto it = d.begin(); it != d.end(); ++it) {
-    const std::string key = where + "." + it.key();
-    if (!f.contains(it.key())) mf.fail(key, "missing (the model's value: " + it.value().dump() + ")");
-    const nlohmann::json& v = f[it.key()];
-    if (v == it.value()) continue;
-    if (!same_kind(v, it.value()))
-      mf.fail(key, fmt::format("expected {} like the model's {}, found {} {}", it.value().type_name(),
-                               it.value().dump(), v.type_name(), v.dump()));
-    r.ok = false;
-    r.first_mismatch = fmt::format("{} (unit {}): the manifest's {} {} differs from the model's {}", fname, unit,
-                                   it.key(), v.dump(), it.value().dump());
-    return r;
-  }
-  return r;
-}
-
-CheckResult check_description(const vecio::Manifest& mf, const nlohmann::json& f, const std::string& where,
-                              const nlohmann::json& d, size_t n, size_t steps, size_t cols) {
-  CheckResult r = compare_keys(mf, f, where, d);
-  if (!r.ok) return r;
-  const std::string fname = f["file"], unit = f["unit"];
-  const std::string name = d["name"];
-  nlohmann::json shape;
-  if (cols) shape = {n / cols, cols};
-  else if (name == "logits" || name == "pool") shape = {n};
-  else if (name == "x_in" || name == "x_out" || name == "bu" || name == "xo" || name == "e_in" || name == "xe")
-    shape = {steps, n / steps / 2, 2};
-  else shape = {steps, n / steps};
-  const nlohmann::json& got = mf.array(f, "shape", where);
-  for (size_t k = 0; k < got.size(); ++k) mf.as_uint(got[k], fmt::format("{}.shape[{}]", where, k));
-  if (f["count"] != n || got != shape) {
-    r.ok = false;
-    r.first_mismatch = fmt::format("{} (unit {}): the manifest's count {} and shape {} differ from the model's {} "
-                                   "values, shape {}", fname, unit, f["count"].dump(), got.dump(), n, shape.dump());
-  }
-  return r;
-}
-
-// The manifest's model section against the model and the sequence (L steps).
-CheckResult check_model_section(const vecio::Manifest& mf, const core::QModel& m, size_t L) {
-  CheckResult r;
-  const nlohmann::json& model = mf.object(mf.json(), "model", "");
-  const core::ModelConfig& mc = m.config;
-  const std::pair<const char*, uint64_t> fields[] = {{"H", mc.H}, {"L", L}, {"classes", mc.d_output}, {"layers", mc.n_layers}};
-  for (const auto& [key, want] : fields) {
-    const uint64_t got = mf.uint(model, key, "model");
-    if (got != want) {
-      r.ok = false;
-      r.first_mismatch = fmt::format("{}: model.{} is {}, the model's is {}", mf.path().string(), key, got, want);
-      return r;
-    }
-  }
-  const std::string layer = mf.str(model, "layer", "model"), want = mc.layer == core::LayerType::S5 ? "s5" : "s4d";
-  if (layer != want) {
-    r.ok = false;
-    r.first_mismatch = fmt::format("{}: model.layer is '{}', the model's is '{}'", mf.path().string(), layer, want);
-  }
-  return r;
-}
-
-// The words of a memory image written by write_hex, as read_memh gives them.
-std::vector<std::string> memh_words(const std::string& text) {
-  std::vector<std::string> words;
-  std::istringstream in(text);
-  vecio::read_memh(in, {[&](uint64_t, const std::string& digits, size_t) {
-                          words.push_back(digits);
-                          return true;
-                        },
-                        [](const std::string&, size_t) {}});
-  return words;
 }
 
 core::SequenceSet one_sequence(const core::SequenceSet& test, size_t index) {
@@ -573,26 +494,6 @@ size_t export_vectors(const core::QModel& model, const hw::HwConfig& hw, const c
   if (!r.bit_exact) throw RunError("vectors: the accelerator is not bit-exact with the C-model: " + r.first_mismatch);
   staged.publish();
   return files;
-}
-
-VectorSource vector_source(const fs::path& dir) {
-  const vecio::Manifest mf(dir);
-  const nlohmann::json& src = mf.object(mf.json(), "source", "");
-  VectorSource s;
-  for (const auto& [key, out] : {std::pair<const char*, std::string*>{"checkpoint", &s.checkpoint}, {"hw", &s.hw}}) {
-    const fs::path p = mf.str(src, key, "source");
-    if (p.empty()) mf.fail(std::string("source.") + key, "empty");
-    // relative to the vectors folder (the folder and the model move together)
-    const fs::path full = p.is_absolute() ? p : dir / p;
-    std::error_code ec;
-    const fs::file_status st = fs::status(full, ec);
-    if (!fs::exists(st)) mf.fail(std::string("source.") + key, full.string() + " does not exist");
-    if (!fs::is_regular_file(st))
-      mf.fail(std::string("source.") + key, full.string() + " is not a regular file (a folder, FIFO or device is refused)");
-    *out = full.string();
-  }
-  s.workload = mf.str(src, "workload", "source");
-  return s;
 }
 
 CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::HwConfig& hw,
@@ -759,7 +660,7 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
     std::ifstream in = vecio::open_listed(dir, fname, "vectors --check: " + where + ".file");
     ++r.files;
     if (en.mem) {
-      if (name == "weight_mem" && f.contains("weight_map")) {  // the stored codes' signedness and zero points
+      if (f.contains("weight_map")) {  // (on state_mem_init in folders of before 2026-12)  // the stored codes' signedness and zero points
         std::map<std::string, nlohmann::json> listed;
         const nlohmann::json& wm = mf.array(f, "weight_map", where);
         for (size_t k = 0; k < wm.size(); ++k) {

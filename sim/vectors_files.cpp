@@ -4,10 +4,13 @@
 #include <stdlib.h>
 
 #include <cctype>
+#include <sstream>
 #include <cstring>
 #include <system_error>
 
 #include "quant/errors.hpp"
+#include "sim/vectors.hpp"
+#include "ssm_core/qmodel.hpp"
 
 namespace ssmsim::sim::vecio {
 
@@ -242,4 +245,118 @@ void StagedFolder::publish() {
   if (!old.empty()) fs::remove_all(old, ec);
 }
 
+// Whether two JSON values are of one kind (numbers of any representation are one kind).
+static bool same_kind(const nlohmann::json& a, const nlohmann::json& b) {
+  return a.is_number() ? b.is_number() : a.type() == b.type();
+}
+
+
+// The keys of `d` in the entry `f`: a missing key or one of another JSON type exits 2 naming it, another value is
+// a mismatch.
+CheckResult compare_keys(const vecio::Manifest& mf, const nlohmann::json& f, const std::string& where,
+                         const nlohmann::json& d) {
+  CheckResult r;
+  const std::string fname = f["file"], unit = f["unit"];
+  for (auto it = d.begin(); it != d.end(); ++it) {
+    const std::string key = where + "." + it.key();
+    if (!f.contains(it.key())) mf.fail(key, "missing (the model's value: " + it.value().dump() + ")");
+    const nlohmann::json& v = f[it.key()];
+    if (v == it.value()) continue;
+    if (!same_kind(v, it.value()))
+      mf.fail(key, fmt::format("expected {} like the model's {}, found {} {}", it.value().type_name(),
+                               it.value().dump(), v.type_name(), v.dump()));
+    r.ok = false;
+    r.first_mismatch = fmt::format("{} (unit {}): the manifest's {} {} differs from the model's {}", fname, unit,
+                                   it.key(), v.dump(), it.value().dump());
+    return r;
+  }
+  return r;
+}
+
+// A file entry against its description by the model (every key describe() writes) and against the
+// count and shape of the values the C-model gives for it (n values over `steps` steps).
+CheckResult check_description(const vecio::Manifest& mf, const nlohmann::json& f, const std::string& where,
+                              const nlohmann::json& d, size_t n, size_t steps, size_t cols) {
+  CheckResult r = compare_keys(mf, f, where, d);
+  if (!r.ok) return r;
+  const std::string fname = f["file"], unit = f["unit"];
+  const std::string name = d["name"];
+  nlohmann::json shape;
+  if (cols) shape = {n / cols, cols};
+  else if (name == "logits" || name == "pool") shape = {n};
+  else if (name == "x_in" || name == "x_out" || name == "bu" || name == "xo" || name == "e_in" || name == "xe")
+    shape = {steps, n / steps / 2, 2};
+  else shape = {steps, n / steps};
+  const nlohmann::json& got = mf.array(f, "shape", where);
+  for (size_t k = 0; k < got.size(); ++k) mf.as_uint(got[k], fmt::format("{}.shape[{}]", where, k));
+  if (f["count"] != n || got != shape) {
+    r.ok = false;
+    r.first_mismatch = fmt::format("{} (unit {}): the manifest's count {} and shape {} differ from the model's {} "
+                                   "values, shape {}", fname, unit, f["count"].dump(), got.dump(), n, shape.dump());
+  }
+  return r;
+}
+
+
+// The manifest's model section against the model and the sequence (L steps).
+CheckResult check_model_section(const vecio::Manifest& mf, const core::QModel& m, size_t L) {
+  CheckResult r;
+  const nlohmann::json& model = mf.object(mf.json(), "model", "");
+  const core::ModelConfig& mc = m.config;
+  const std::pair<const char*, uint64_t> fields[] = {{"H", mc.H}, {"L", L}, {"classes", mc.d_output}, {"layers", mc.n_layers}};
+  for (const auto& [key, want] : fields) {
+    const uint64_t got = mf.uint(model, key, "model");
+    if (got != want) {
+      r.ok = false;
+      r.first_mismatch = fmt::format("{}: model.{} is {}, the model's is {}", mf.path().string(), key, got, want);
+      return r;
+    }
+  }
+  const std::string layer = mf.str(model, "layer", "model"), want = mc.layer == core::LayerType::S5 ? "s5" : "s4d";
+  if (layer != want) {
+    r.ok = false;
+    r.first_mismatch = fmt::format("{}: model.layer is '{}', the model's is '{}'", mf.path().string(), layer, want);
+  }
+  return r;
+}
+
+
+// The words of a memory image written by write_hex, as read_memh gives them.
+std::vector<std::string> memh_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::istringstream in(text);
+  vecio::read_memh(in, {[&](uint64_t, const std::string& digits, size_t) {
+                          words.push_back(digits);
+                          return true;
+                        },
+                        [](const std::string&, size_t) {}});
+  return words;
+}
+
 }  // namespace ssmsim::sim::vecio
+
+namespace ssmsim::sim {
+
+namespace fs = std::filesystem;
+
+VectorSource vector_source(const fs::path& dir) {
+  const vecio::Manifest mf(dir);
+  const nlohmann::json& src = mf.object(mf.json(), "source", "");
+  VectorSource s;
+  for (const auto& [key, out] : {std::pair<const char*, std::string*>{"checkpoint", &s.checkpoint}, {"hw", &s.hw}}) {
+    const fs::path p = mf.str(src, key, "source");
+    if (p.empty()) mf.fail(std::string("source.") + key, "empty");
+    // relative to the vectors folder (the folder and the model move together)
+    const fs::path full = p.is_absolute() ? p : dir / p;
+    std::error_code ec;
+    const fs::file_status st = fs::status(full, ec);
+    if (!fs::exists(st)) mf.fail(std::string("source.") + key, full.string() + " does not exist");
+    if (!fs::is_regular_file(st))
+      mf.fail(std::string("source.") + key, full.string() + " is not a regular file (a folder, FIFO or device is refused)");
+    *out = full.string();
+  }
+  s.workload = mf.str(src, "workload", "source");
+  return s;
+}
+
+}  // namespace ssmsim::sim

@@ -10,6 +10,10 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include "sim/vectors.hpp"
+#include "ssm_core/qmodel.hpp"
 
 namespace ssmsim::sim::vecio {
 
@@ -75,5 +79,17 @@ class StagedFolder {
   std::filesystem::path dest_, tmp_;
   bool done_ = false;
 };
+
+// The keys of the model's description `d` in the entry `f` at `where`: a missing key or a value of
+// another JSON type exits 2 naming the key; another value is a mismatch.
+CheckResult compare_keys(const Manifest& mf, const nlohmann::json& f, const std::string& where, const nlohmann::json& d);
+// compare_keys, then the entry's count and shape against the n values the C-model gives for it
+// over `steps` steps (`cols`: the columns of a constant file, else 0).
+CheckResult check_description(const Manifest& mf, const nlohmann::json& f, const std::string& where,
+                              const nlohmann::json& d, size_t n, size_t steps, size_t cols);
+// The manifest's model section (H, L, classes, layers, layer type) against the model and L steps.
+CheckResult check_model_section(const Manifest& mf, const core::QModel& m, size_t L);
+// The words of a memory image as read_memh gives them.
+std::vector<std::string> memh_words(const std::string& text);
 
 }  // namespace ssmsim::sim::vecio
