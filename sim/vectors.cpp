@@ -651,10 +651,12 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
     return r;
   };
   const nlohmann::json& files = mf.array(man, "files", "");
+  std::set<std::string> listed_files;  // each at most once: bounds the work by the model's files
   for (size_t fi = 0; fi < files.size(); ++fi) {
     const nlohmann::json& f = files[fi];
     const std::string where = fmt::format("files[{}]", fi);
     const Entry en = check_entry(mf, f, where, m, engine.consts());
+    if (!listed_files.insert(en.file).second) mf.fail(where + ".file", "'" + en.file + "' is listed twice");
     const std::string &fname = en.file, &name = en.name, &unit = en.unit;
     const size_t li = en.layer;
     std::ifstream in = vecio::open_listed(dir, fname, "vectors --check: " + where + ".file");

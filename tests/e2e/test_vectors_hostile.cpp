@@ -93,6 +93,9 @@ TEST(VectorsHostile, StepRangesIndicesAndLayersPastTheModelExitTwoNamingTheKey) 
       {[](json& m) { m["files"][entry(m, "x_out")]["name"] = "zz"; }, ".name'"},
       {[](json& m) { m["files"][entry(m, "x_out")]["width"] = 65; }, ".width'"},
       {[](json& m) { m["files"][entry(m, "x_out")]["width"] = 0; }, ".width'"},
+      {[](json& m) {  // the same file listed again (each entry costs a recomputation)
+         m["files"].push_back(m["files"][entry(m, "x_out")]);
+       }, ".file'"},
   };
   for (const Case& c : cases) {
     const auto w = edited(dir, c.edit);
