@@ -13,12 +13,17 @@
 #include "quant/errors.hpp"
 #include "reports/record.hpp"
 #include "sim/simulate.hpp"
+#include "sim/vectors_files.hpp"
 #include "ssm_core/qsteps.hpp"
 #include "ssm_core/trainer.hpp"
 
 namespace ssmsim::sim {
 
 namespace fs = std::filesystem;
+using vecio::check_description;
+using vecio::check_model_section;
+using vecio::compare_keys;
+using vecio::memh_words;
 
 namespace {
 
@@ -216,23 +221,6 @@ std::string hex(int64_t v, int width) {
   return fmt::format("{:0{}x}", static_cast<uint64_t>(v) & mask, (width + 3) / 4);
 }
 
-int64_t from_hex(const std::string& s, int width, bool* ok, bool is_signed = true) {
-  *ok = !s.empty() && s.size() <= static_cast<size_t>((width + 3) / 4);
-  uint64_t v = 0;
-  for (char c : s) {
-    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-    if (d < 0) *ok = false;
-    v = v << 4 | static_cast<uint64_t>(d < 0 ? 0 : d);
-  }
-  if (width < 64) {
-    if (v >> width) *ok = false;
-    if (!is_signed) return static_cast<int64_t>(v);
-    const uint64_t sign = uint64_t{1} << (width - 1);
-    return static_cast<int64_t>((v ^ sign) - sign);
-  }
-  return static_cast<int64_t>(v);
-}
-
 int64_t narrow64(quant::wide_t v, const char* what) {
   if (v > INT64_MAX || v < INT64_MIN)
     throw RunError(std::string("vectors: an exact ") + what + " value exceeds 64 bits; the vector format holds "
@@ -323,6 +311,8 @@ class Writer : public hw::Tracer {
       acc.weight_memory().write_hex(w);
       for (uint64_t k = 0; k < acc.state_memory().used_words(); ++k)
         s << std::string(static_cast<size_t>(acc.state_memory().config().word_bits / 4), '0') << '\n';
+      w.close(), s.close();
+      if (!w || !s) throw InputError("vectors: writing the memory images into " + o_.out_dir.string() + " failed (disk full?)");
       files.push_back({{"file", "weight_mem.hex"}, {"unit", "mem"}, {"name", "weight_mem"}, {"order", "[word]"},
                        {"width", acc.weight_memory().config().word_bits}, {"signed", false},
                        {"count", acc.weight_memory().used_words()}, {"rounding", "none"}, {"overflow", "none"},
@@ -339,7 +329,7 @@ class Writer : public hw::Tracer {
         // part's zero point and shift; A in delta form
         map.back().update(quantizer_json(m_, m_.tensor(e2.tensor), false));
       }
-      files.back()["weight_map"] = map;
+      files[files.size() - 2]["weight_map"] = map;  // weight_mem's
     }
     nlohmann::json states = nlohmann::json::array(), operands = nlohmann::json::array();
     bool any_narrowed = false;
@@ -398,6 +388,67 @@ class Writer : public hw::Tracer {
   std::map<std::string, File> files_;
 };
 
+// A manifest file entry, its fields' types checked and its name, layer and file bounded by the model.
+struct Entry {
+  std::string file, name, unit;
+  size_t layer = kNoLayer;
+  bool mem = false, is_signed = true;
+  int width = 0;
+  uint64_t count = 0;
+};
+
+Entry check_entry(const vecio::Manifest& mf, const nlohmann::json& f, const std::string& where, const core::QModel& m,
+                  const core::QConsts& c) {
+  Entry en;
+  if (!f.is_object()) mf.fail(where, std::string("expected an object, found ") + f.type_name());
+  en.file = mf.str(f, "file", where);
+  en.name = mf.str(f, "name", where);
+  en.unit = mf.str(f, "unit", where);
+  en.mem = en.name == "weight_mem" || en.name == "state_mem_init";
+  if (!en.mem && !kinds().count(en.name)) {
+    std::string allowed = "weight_mem, state_mem_init";
+    for (const auto& [k, kind] : kinds()) allowed += ", " + k;
+    mf.fail(where + ".name", "'" + en.name + "' is not a vector file kind; allowed: " + allowed);
+  }
+  if (f.contains("layer")) {
+    en.layer = mf.uint(f, "layer", where);
+    if (en.layer >= m.config.n_layers)
+      mf.fail(where + ".layer", fmt::format("{} is past the model's {} layers", en.layer, m.config.n_layers));
+  }
+  const bool layered = !en.mem && en.name != "input" && en.name != "encoder_out" && en.name != "logits" && en.name != "pool";
+  if (layered != (en.layer != kNoLayer))
+    mf.fail(where + ".layer", layered ? "missing ('" + en.name + "' files are per layer)"
+                                      : "given for '" + en.name + "', which is not per layer");
+  const bool block = layered && c.layers[en.layer].xop.mode == core::XOperand::Block;
+  if (((en.name == "e_in" || en.name == "xe") && !block) || (en.name == "xo" && !narrowed(c, en.layer)))
+    mf.fail(where + ".name", fmt::format("layer {} has no '{}' file (its state operand is not narrowed that way)",
+                                         en.layer, en.name));
+  const std::string want_file = en.mem ? en.name + ".hex" : file_of(en.name, en.layer);
+  if (en.file != want_file)
+    mf.fail(where + ".file", "'" + en.file + "': the '" + en.name + "' file" +
+                                 (layered ? fmt::format(" of layer {}", en.layer) : std::string()) + " is '" +
+                                 want_file + "' in the vectors folder");
+  if (en.mem && en.unit != "mem") mf.fail(where + ".unit", "'" + en.unit + "': memory images are unit 'mem'");
+  const int64_t width = mf.sint(f, "width", where);
+  if (width < 1 || width > (en.mem ? 4096 : 64))
+    mf.fail(where + ".width", fmt::format("{}: expected 1 to {} bits", width, en.mem ? 4096 : 64));
+  en.width = static_cast<int>(width);
+  if (f.contains("signed")) en.is_signed = mf.boolean(f, "signed", where);
+  en.count = mf.uint(f, "count", where);
+  if (f.contains("order")) mf.str(f, "order", where);
+  if (f.contains("operand")) mf.object(f, "operand", where);
+  if (f.contains("zero_point") && !f["zero_point"].is_number_integer() && !f["zero_point"].is_array())
+    mf.fail(where + ".zero_point", std::string("expected an integer or a list, found ") + f["zero_point"].type_name());
+  return en;
+}
+
+// The columns of the cmac constant files (A's codes [re, im]; the update constants).
+size_t cmac_cols(const core::QConsts& c, const std::string& name, size_t li) {
+  if (name == "a") return 2;
+  if (name == "k") return c.layers[li].delta ? 6 : 4;
+  return 0;
+}
+
 core::SequenceSet one_sequence(const core::SequenceSet& test, size_t index) {
   if (index >= test.n)
     throw InputError(fmt::format("vectors: --index {} is past the {} test sequences", index, test.n));
@@ -421,9 +472,17 @@ size_t export_vectors(const core::QModel& model, const hw::HwConfig& hw, const c
   if (o.step_end && o.step_begin >= std::min(o.step_end, one.length))
     throw InputError(fmt::format("vectors: --steps {}:{} is empty (the sequence has {} steps)", o.step_begin, o.step_end,
                                  one.length));
-  fs::create_directories(o.out_dir);
+  // written into a temporary folder next to the destination and renamed at the end: a failure
+  // (a full disk, a bad model) leaves the destination as it was
+  vecio::StagedFolder staged(o.out_dir);
+  VectorOptions so_opts = o;
+  so_opts.out_dir = staged.path();
+  // the source's files relative to the folder (--check resolves them against it)
+  const fs::path dest = fs::absolute(o.out_dir).lexically_normal();
+  for (std::string* p : {&so_opts.checkpoint, &so_opts.hw_file})
+    if (!p->empty()) *p = fs::absolute(*p).lexically_normal().lexically_relative(dest.has_filename() ? dest : dest.parent_path()).string();
   const core::QEngine engine(model);
-  Writer w(model, engine.consts(), o, one.length);
+  Writer w(model, engine.consts(), so_opts, one.length);
   SimulateOptions so;
   so.tracer = &w;
   size_t files = 0;
@@ -433,27 +492,26 @@ size_t export_vectors(const core::QModel& model, const hw::HwConfig& hw, const c
   hw::EnergyTable table = hw::EnergyTable::builtin();
   const SimulateResult r = simulate(model, h, table, one, so);
   if (!r.bit_exact) throw RunError("vectors: the accelerator is not bit-exact with the C-model: " + r.first_mismatch);
+  staged.publish();
   return files;
 }
 
 CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::HwConfig& hw,
                           const core::SequenceSet& test) {
-  nlohmann::json man;
-  {
-    std::ifstream f(dir / "manifest.json");
-    if (!f) throw InputError("vectors --check: no " + (dir / "manifest.json").string() + " (make one with ssmsim vectors)");
-    try {
-      man = nlohmann::json::parse(f);
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError("vectors --check: " + (dir / "manifest.json").string() + " is not valid JSON: " + e.what());
-    }
-  }
-  if (man.value("format", "") != "ssmsim.vectors")
-    throw InputError("vectors --check: " + (dir / "manifest.json").string() + " is not an ssmsim vector manifest");
-  const size_t index = man["source"]["index"].get<size_t>();
-  const size_t b = man["source"]["steps"][0].get<size_t>(), e = man["source"]["steps"][1].get<size_t>();
+  // every count, index and step range of the manifest bounded by the model and the data before use
+  const vecio::Manifest mf(dir);
+  const nlohmann::json& man = mf.json();
+  const nlohmann::json& src = mf.object(man, "source", "");
+  const size_t index = mf.uint(src, "index", "source");
+  if (index >= test.n) mf.fail("source.index", fmt::format("{} is past the {} test sequences", index, test.n));
+  const nlohmann::json& steps = mf.array(src, "steps", "source");
+  if (steps.size() != 2) mf.fail("source.steps", "expected [A, B]: time steps A to B-1");
+  const size_t b = mf.as_uint(steps[0], "source.steps[0]"), e = mf.as_uint(steps[1], "source.steps[1]");
   const core::SequenceSet one = one_sequence(test, index);
   const size_t L = one.length;
+  if (b >= e || e > L)
+    mf.fail("source.steps", fmt::format("[{}, {}]: expected [A, B] with A < B <= {} (the sequence's steps)", b, e, L));
+  if (CheckResult r = check_model_section(mf, m, L); !r.ok) return r;
   // the C-model's values for this sequence, every layer recorded
   const core::QEngine engine(m);
   auto ws = engine.make_workspace();
@@ -570,6 +628,7 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
   };
   // the memory images, as the accelerator lays them out
   std::string weight_text, state_text;
+  uint64_t weight_bits = 0, state_bits = 0;
   {
     hw::Accelerator acc("check_acc", hw, engine, hw::EnergyTable::builtin(), L);
     for (const auto& entry : acc.weight_map()) {
@@ -580,43 +639,78 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
     std::ostringstream w;
     acc.weight_memory().write_hex(w);
     weight_text = w.str();
+    weight_bits = acc.weight_memory().config().word_bits;
+    state_bits = acc.state_memory().config().word_bits;
     for (uint64_t k = 0; k < acc.state_memory().used_words(); ++k)
       state_text += std::string(static_cast<size_t>(acc.state_memory().config().word_bits / 4), '0') + "\n";
   }
   CheckResult r;
-  for (const auto& f : man["files"]) {
-    const std::string fname = f["file"], name = f["name"];
-    std::ifstream in(dir / fname);
-    if (!in) throw InputError("vectors --check: " + (dir / fname).string() + " is listed in the manifest but missing");
+  auto mismatch = [&r](std::string what) {
+    r.ok = false;
+    r.first_mismatch = std::move(what);
+    return r;
+  };
+  const nlohmann::json& files = mf.array(man, "files", "");
+  std::set<std::string> listed_files;  // each at most once: bounds the work by the model's files
+  for (size_t fi = 0; fi < files.size(); ++fi) {
+    const nlohmann::json& f = files[fi];
+    const std::string where = fmt::format("files[{}]", fi);
+    const Entry en = check_entry(mf, f, where, m, engine.consts());
+    if (!listed_files.insert(en.file).second) mf.fail(where + ".file", "'" + en.file + "' is listed twice");
+    const std::string &fname = en.file, &name = en.name, &unit = en.unit;
+    const size_t li = en.layer;
+    std::ifstream in = vecio::open_listed(dir, fname, "vectors --check: " + where + ".file");
     ++r.files;
-    if (f["unit"] == "mem" && f.contains("weight_map")) {  // the stored codes' signedness and zero points
-      std::map<std::string, nlohmann::json> listed;
-      for (const auto& e2 : f["weight_map"]) listed[e2["tensor"].get<std::string>()] = e2;
-      for (const auto& [tensor, e2] : listed) {
-        const nlohmann::json want = quantizer_json(m, m.tensor(tensor), false);
-        if (quantizer_fields(e2) != want) {
-          r.ok = false;
-          r.first_mismatch = fmt::format("{} (unit mem): the weight map's zero points, part shifts, form or signedness "
-                                         "of '{}' differ from the model's ({})",
-                                         fname, tensor, want.empty() ? "symmetric" : want.dump());
-          return r;
+    if (en.mem) {
+      if (f.contains("weight_map")) {  // (on state_mem_init in folders of before 2026-12)  // the stored codes' signedness and zero points
+        std::map<std::string, nlohmann::json> listed;
+        const nlohmann::json& wm = mf.array(f, "weight_map", where);
+        for (size_t k = 0; k < wm.size(); ++k) {
+          const std::string wk = fmt::format("{}.weight_map[{}]", where, k), tensor = mf.str(wm[k], "tensor", wk);
+          if (!m.tensors.count(tensor)) mf.fail(wk + ".tensor", "'" + tensor + "' is not a tensor of the model");
+          if (wm[k].contains("signed")) mf.boolean(wm[k], "signed", wk);
+          listed[tensor] = wm[k];
+        }
+        for (const auto& [tensor, e2] : listed) {
+          const nlohmann::json want = quantizer_json(m, m.tensor(tensor), false);
+          if (quantizer_fields(e2) != want)
+            return mismatch(fmt::format("{} (unit mem): the weight map's zero points, part shifts, form or signedness "
+                                        "of '{}' differ from the model's ({})",
+                                        fname, tensor, want.empty() ? "symmetric" : want.dump()));
         }
       }
-    }
-    if (f["unit"] == "mem") {
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      const std::string& want = name == "weight_mem" ? weight_text : state_text;
-      if (text != want) {
-        size_t line = 0, pos = 0;
-        while (pos < std::min(text.size(), want.size()) && text[pos] == want[pos]) line += text[pos++] == '\n';
-        r.ok = false;
-        r.first_mismatch = fmt::format("{} (unit mem): word {} differs from the accelerator's memory image", fname, line);
-        return r;
-      }
+      if (CheckResult d = compare_keys(mf, f, where,
+                                       {{"order", "[word]"}, {"signed", false}, {"rounding", "none"}, {"overflow", "none"}});
+          !d.ok)
+        return d;
+      const std::vector<std::string> want = memh_words(name == "weight_mem" ? weight_text : state_text);
+      const int word_bits = static_cast<int>(name == "weight_mem" ? weight_bits : state_bits);
+      if (en.width != word_bits || en.count != want.size())
+        return mismatch(fmt::format("{} (unit mem): the manifest's width {} and count {} differ from the memory's "
+                                    "{}-bit words and {} words used", fname, en.width, en.count, word_bits, want.size()));
+      std::string bad;
+      std::vector<std::string> got(want.size());
+      vecio::read_memh(in, {[&](uint64_t addr, const std::string& digits, size_t line) {
+                              if (addr >= want.size() || digits.size() > static_cast<size_t>((word_bits + 3) / 4)) {
+                                bad = fmt::format("{} (unit mem): line {}: word {} '{}' is past the memory's {} {}-bit "
+                                                  "words", fname, line, addr, digits, want.size(), word_bits);
+                                return false;
+                              }
+                              got[addr] = digits;
+                              return true;
+                            },
+                            [&](const std::string& tok, size_t line) {
+                              bad = fmt::format("{} (unit mem): line {}: '{}' is not a hex word or @address", fname,
+                                                line, tok);
+                            }});
+      if (!bad.empty()) return mismatch(bad);
+      for (size_t k = 0; k < want.size(); ++k)
+        if (got[k] != want[k])
+          return mismatch(fmt::format("{} (unit mem): word {} differs from the accelerator's memory image{}", fname, k,
+                                      got[k].empty() ? " (no value)" : ""));
       continue;
     }
-    const size_t li = f.contains("layer") ? f["layer"].get<size_t>() : kNoLayer;
-    const int width = f["width"].get<int>();
+    const int width = en.width;
     if (kinds().count(name) && (f.contains("operand") || activation_operand(engine.consts(), name, li))) {
       // an activation in block floating point: the manifest's operand and width are the model's
       const nlohmann::json d = describe(m, engine.consts(), name, li);
@@ -624,7 +718,7 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
         r.ok = false;
         r.first_mismatch = fmt::format("{} (unit {}): the manifest's operand or width differs from the model's "
                                        "block floating point ({}, width {})",
-                                       fname, f["unit"].get<std::string>(), d.value("operand", nlohmann::json()).dump(),
+                                       fname, unit, d.value("operand", nlohmann::json()).dump(),
                                        d["width"].get<int>());
         return r;
       }
@@ -649,7 +743,7 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
         r.ok = false;
         r.first_mismatch = fmt::format("{} (unit {}): the manifest's signedness or zero point differs from the model's "
                                        "point (signed {}, zero point {})",
-                                       fname, f["unit"].get<std::string>(), d.value("signed", true),
+                                       fname, unit, d.value("signed", true),
                                        d.value("zero_point", nlohmann::json(0)).dump());
         return r;
       }
@@ -657,40 +751,44 @@ CheckResult check_vectors(const fs::path& dir, const core::QModel& m, const hw::
     }
     std::vector<int64_t> want = expected(name, li);
     for (int64_t& v : want) v += zp;
+    // the rest of the description (shape, order, signedness, scale, format...) is the model's
+    if (CheckResult d = check_description(mf, f, where, describe(m, engine.consts(), name, li), want.size(), e - b,
+                                          cmac_cols(engine.consts(), name, li));
+        !d.ok)
+      return d;
     // the per-step stride, to name the step and element of a difference
     const bool per_step = name != "a" && name != "k" && name != "logits" && name != "pool";
-    const size_t stride = per_step && e > b ? want.size() / (e - b) : want.size();
-    size_t i = 0;
-    for (std::string line; std::getline(in, line); ++i) {
-      bool ok = false;
-      const int64_t got = from_hex(line, width, &ok, f.value("signed", true));
-      auto where = [&] {
-        const std::string layer = li == kNoLayer ? "" : fmt::format(", layer {}", li);
-        return per_step ? fmt::format("{} (unit {}{}), step {}, element {}", fname, f["unit"].get<std::string>(), layer,
-                                      b + i / stride, i % stride)
-                        : fmt::format("{} (unit {}{}), element {}", fname, f["unit"].get<std::string>(), layer, i);
-      };
-      if (!ok) {
-        r.ok = false;
-        r.first_mismatch = where() + fmt::format(": '{}' is not a {}-bit hex value", line, width);
-        return r;
-      }
-      if (i >= want.size()) {
-        r.ok = false;
-        r.first_mismatch = fmt::format("{}: more lines than the {} values of steps {}:{}", fname, want.size(), b, e);
-        return r;
-      }
-      if (got != want[i]) {
-        r.ok = false;
-        r.first_mismatch = where() + fmt::format(": expected {}, found {}", want[i], got);
-        return r;
-      }
+    const size_t stride = per_step && e > b ? std::max<size_t>(1, want.size() / (e - b)) : std::max<size_t>(1, want.size());
+    auto at = [&](size_t i) {
+      const std::string layer = li == kNoLayer ? "" : fmt::format(", layer {}", li);
+      return per_step ? fmt::format("{} (unit {}{}), step {}, element {}", fname, unit, layer, b + i / stride, i % stride)
+                      : fmt::format("{} (unit {}{}), element {}", fname, unit, layer, i);
+    };
+    std::string bad;
+    std::vector<int64_t> got(want.size());
+    std::vector<char> seen(want.size(), 0);
+    vecio::read_memh(in, {[&](uint64_t addr, const std::string& digits, size_t line) {
+                            if (addr >= want.size()) {
+                              bad = fmt::format("{}: line {}: a value at address {}, past the {} values of steps {}:{}",
+                                                fname, line, addr, want.size(), b, e);
+                              return false;
+                            }
+                            if (!vecio::word_value(digits, width, en.is_signed, &got[addr])) {
+                              bad = at(addr) + fmt::format(": '{}' (line {}) is not a {}-bit hex value", digits, line, width);
+                              return false;
+                            }
+                            seen[addr] = 1;
+                            return true;
+                          },
+                          [&](const std::string& tok, size_t line) {
+                            bad = fmt::format("{}: line {}: '{}' is not a {}-bit hex value or @address", fname, line,
+                                              tok, width);
+                          }});
+    if (!bad.empty()) return mismatch(bad);
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (!seen[i]) return mismatch(at(i) + fmt::format(": no value (the file holds fewer than the {} values of steps {}:{})", want.size(), b, e));
+      if (got[i] != want[i]) return mismatch(at(i) + fmt::format(": expected {}, found {}", want[i], got[i]));
       ++r.values;
-    }
-    if (i != want.size()) {
-      r.ok = false;
-      r.first_mismatch = fmt::format("{}: {} lines, expected {}", fname, i, want.size());
-      return r;
     }
   }
   return r;

@@ -32,6 +32,14 @@ struct CheckResult {
   std::string first_mismatch;  // file, unit, layer, step, element, expected, found
 };
 
+// The manifest's source (docs/vectors.md): the checkpoint and hardware config it names, resolved
+// against the vectors folder when relative and required to be regular files, and the workload.
+// InputError naming the manifest key when a field is missing, of another type or not a file.
+struct VectorSource {
+  std::string checkpoint, hw, workload;
+};
+VectorSource vector_source(const std::filesystem::path& dir);
+
 // Compares every file of the manifest with the C-model's values for the same sequence.
 // `model` and `test` are what the manifest's source names (the caller loads them).
 CheckResult check_vectors(const std::filesystem::path& dir, const core::QModel& model, const hw::HwConfig& hw,

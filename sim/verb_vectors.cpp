@@ -25,18 +25,10 @@ int run_vectors(const Invocation& inv) {
   };
   if (o.count("check")) {
     const std::filesystem::path dir = o["check"].as<std::string>();
-    nlohmann::json man;
-    {
-      std::ifstream f(dir / "manifest.json");
-      if (!f) throw InputError("vectors --check: no " + (dir / "manifest.json").string() + " (make one with ssmsim vectors)");
-      man = nlohmann::json::parse(f, nullptr, false);
-      if (man.is_discarded() || !man.contains("source"))
-        throw InputError("vectors --check: " + (dir / "manifest.json").string() + " is not an ssmsim vector manifest");
-    }
-    const auto& src = man["source"];
-    const core::QModel q = load_q(src["checkpoint"].get<std::string>());
-    hw::HwConfig hwc = hw::HwConfig::from_yaml(load_yaml_file(src["hw"].get<std::string>()));
-    const workloads::Workload w = load_data(inv, inv.err, src["workload"].get<std::string>());
+    const VectorSource src = vector_source(dir);
+    const core::QModel q = load_q(src.checkpoint);
+    hw::HwConfig hwc = hw::HwConfig::from_yaml(load_yaml_file(src.hw));
+    const workloads::Workload w = load_data(inv, inv.err, src.workload);
     const CheckResult r = check_vectors(dir, q, hwc, w.test);
     if (!r.ok) {
       inv.err << "vectors --check: mismatch in " << r.first_mismatch << "\n";
@@ -52,7 +44,11 @@ int run_vectors(const Invocation& inv) {
   vo.hw_file = o["hw"].as<std::string>();
   vo.workload = o["workload"].as<std::string>();
   vo.out_dir = o["out-dir"].as<std::string>();
+  // a negative index reaches here as a huge unsigned one (the option is unsigned): refused
   vo.index = o["index"].as<size_t>();
+  if (vo.index > static_cast<size_t>(INT64_MAX))
+    throw InputError(fmt::format("vectors: --index {}: expected a non-negative integer (a test-set sequence)",
+                                 static_cast<int64_t>(vo.index)));
   if (o.count("units")) {
     std::stringstream ss(o["units"].as<std::string>());
     for (std::string u; std::getline(ss, u, ',');) vo.units.insert(u);
@@ -61,9 +57,14 @@ int run_vectors(const Invocation& inv) {
     const std::string s = o["steps"].as<std::string>();
     const auto colon = s.find(':');
     try {
-      if (colon == std::string::npos) throw std::invalid_argument(s);
-      vo.step_begin = std::stoul(s.substr(0, colon));
-      vo.step_end = std::stoul(s.substr(colon + 1));
+      // digits only: stoul would take "-1" as a huge step and " 3" or "3x" as 3
+      const std::string a = s.substr(0, colon == std::string::npos ? 0 : colon),
+                        b = colon == std::string::npos ? "" : s.substr(colon + 1);
+      for (const std::string& part : {a, b})
+        if (part.empty() || part.size() > 18 || part.find_first_not_of("0123456789") != std::string::npos)
+          throw std::invalid_argument(s);
+      vo.step_begin = std::stoul(a);
+      vo.step_end = std::stoul(b);
     } catch (const std::exception&) {
       throw InputError("vectors: --steps '" + s + "': expected A:B (time steps A to B-1), e.g. 0:32");
     }
