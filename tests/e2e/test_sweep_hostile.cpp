@@ -160,7 +160,7 @@ TEST(SweepHostile, BadSweepOptionsFailBeforeAnyWork) {
                                          {{"--spec", spec, "--shard", "0/-1"}, "0 <= i < n"},
                                          {{"--spec", spec, "--shard", "1x/4"}, "0 <= i < n"},
                                          {{"--spec", spec, "--shard", "0/4x"}, "0 <= i < n"},
-                                         {{"--spec", dir.string()}, "not a regular file"},
+                                         {{"--spec", dir.string()}, "it is a folder, not a file"},
                                          {{"--spec", fifo.string()}, "not a regular file"}}) {
     std::vector<std::string> args = {"sweep", "--out-dir", (dir / "out").string()};
     args.insert(args.end(), c.args.begin(), c.args.end());
