@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <systemc>  // declares sc_main with C linkage
+
 #include "fuzz/entries.hpp"
 #include "reports/report_load.hpp"
 
@@ -92,3 +94,9 @@ TEST(FuzzEntries, ReachTheLoader) {
 }
 
 }  // namespace
+
+// libsystemc.so references sc_main and brings a main() that calls it (tests/component/systemc_main.cpp).
+int sc_main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
