@@ -11,6 +11,7 @@
 #include <new>
 #include <stdexcept>
 #include <iterator>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,12 +28,18 @@ namespace {
 
 // Regressions whose loader fix has not landed on this branch yet ("target/file"): skipped, with the
 // reason printed. Delete a line when its fix is merged; the test then holds the fix.
+// vecsafe's fix (sim/vectors.cpp: the manifest's steps bounded by the sequence, its fields typed).
 const std::set<std::string> kKnownFailing = {
+    "vectors_manifest/issue17_steps_0_100000.json",    // SIGSEGV: heap-buffer-overflow in check_vectors
+    "vectors_manifest/issue17_steps_780_800.json",     // heap-buffer-overflow (silent without ASan)
+    "vectors_manifest/issue17_steps_wrong_type.json",  // nlohmann type_error escapes (internal error)
 };
 
 struct Input {
   std::string target, kind, file;  // kind: corpus or regressions
 };
+
+void PrintTo(const Input& in, std::ostream* os) { *os << "fuzz/" << in.kind << "/" << in.target << "/" << in.file; }
 
 std::vector<Input> inputs() {
   std::vector<Input> all;
