@@ -5,7 +5,8 @@
 # (FUZZ_TIMEOUT seconds per input, default 10) or out-of-memory (FUZZ_RSS_MB, default 2048) inputs
 # land in build-fuzz/findings/TARGET/; copy them to fuzz/regressions/TARGET/ so that `make test`
 # replays them (docs/fuzzing.md). Prints one line per target: seconds, executions, findings;
-# exits 1 when any target found something.
+# exits 1 when any target found something. FUZZ_FLAGS adds libFuzzer flags, e.g.
+# FUZZ_FLAGS="-fork=1 -ignore_crashes=1" to keep going past a crash.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
@@ -24,7 +25,7 @@ for t in "${targets[@]}"; do
   echo "fuzz: $t for ${seconds} s (log: $log)"
   start=$(date +%s)
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} "$bin" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" \
-    -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -print_final_stats=1 -artifact_prefix="$findings/" \
+    -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -print_final_stats=1 -artifact_prefix="$findings/" ${FUZZ_FLAGS:-} \
     "$work" "fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
   took=$(( $(date +%s) - start ))

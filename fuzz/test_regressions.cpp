@@ -28,6 +28,8 @@ namespace {
 
 // Regressions whose loader fix has not landed on this branch yet ("target/file"): skipped, with the
 // reason printed. Delete a line when its fix is merged; the test then holds the fix.
+// The fixes (vecsafe: sim/vectors.cpp; reports/report_load.cpp: whoever takes results.jsonl) have
+// not landed on this branch. Each entry names the finding.
 // vecsafe's fix (sim/vectors.cpp: the manifest's steps bounded by the sequence, its fields typed).
 const std::set<std::string> kKnownFailing = {
     "vectors_manifest/issue17_steps_0_100000.json",    // SIGSEGV: heap-buffer-overflow in check_vectors
@@ -36,6 +38,9 @@ const std::set<std::string> kKnownFailing = {
     // make fuzz: a files[] entry without "file": const json::operator[] on a missing key (an assert
     // in the fuzz build, undefined behaviour under NDEBUG), sim/vectors.cpp:588
     "vectors_manifest/crash-ee5cce80b9174ee99018181671381c1921c37089",
+    // make fuzz: a number too large for a double ("area_mm2":0.2e0442744000000002): nlohmann's
+    // out_of_range.406 escapes parse_point, reports/report_load.cpp:160 (sweep --resume, report)
+    "results/crash-7e5d51edc79bea0e4f11e396dce73d5f990713ea",
 };
 
 struct Input {
