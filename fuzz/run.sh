@@ -30,6 +30,8 @@ for t in "${targets[@]}"; do
   rc=$?
   took=$(( $(date +%s) - start ))
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  # -fork=N prints no final stats: its last "#N: cov" line counts the executions
+  [[ -z $execs ]] && execs=$(grep -o '^#[0-9]*: cov' "$log" | grep -o '[0-9]*' | tail -1)
   found=$(find "$findings" -type f | wc -l)
   summary+=("$(printf '%-18s %5d s %10s execs  %3d findings  (exit %d)' "$t" "$took" "${execs:-?}" "$found" "$rc")")
   [[ $rc -ne 0 || $found -ne 0 ]] && status=1
