@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ssmsim needs, idempotently: it does nothing when all are present,
 # runs `apt-get update` only when something is missing, and says what it installs.
+# Usage: scripts/deps.sh [fuzz]
 set -euo pipefail
 
 packages=(
@@ -19,6 +20,12 @@ packages=(
   python3                 # scripts/sweep_tables.py: the Markdown tables of docs/results.md
   chromium                # the report in a real browser (tests/e2e/test_report_browser.cpp)
 )
+
+# `scripts/deps.sh fuzz` (make fuzz) adds the libFuzzer toolchain: Debian's clang and its
+# compiler-rt (libFuzzer, ASan, UBSan runtimes). Not needed by make test.
+if [[ ${1:-} == fuzz ]]; then
+  packages+=(clang libclang-rt-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
