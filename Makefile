@@ -8,8 +8,9 @@ FUZZ_SECONDS ?= 60
 ifneq ($(shell command -v ccache),)
 export CMAKE_CXX_COMPILER_LAUNCHER ?= ccache
 endif
-# The tiers `make test` also runs under ASan + UBSan (build-asan/): unit, component, and the fuzz
-# regressions; oracle and e2e run only in the release build (docs/fuzzing.md: the time budget).
+# The tiers `make asan-tiers` runs under ASan + UBSan (build-asan/): unit, component, and the fuzz
+# regressions (docs/fuzzing.md). Not yet part of `make test`: its time on the 2-core CI machine is
+# not measured yet (issue 17).
 ASAN_TARGETS := unit_tests component_tests fuzz_regression_tests
 ASAN_LABELS := ^(unit|component|fuzz)$$
 
@@ -19,8 +20,8 @@ all: build
 
 help:
 	@echo "make demo   run the main job on the embedded default"
-	@echo "make test   build and run every test (unit, oracle, component, end-to-end, fuzz regressions),"
-	@echo "            then the unit, component and fuzz-regression tiers again under ASan + UBSan"
+	@echo "make test   build and run every test (unit, oracle, component, end-to-end, fuzz regressions)"
+	@echo "make asan-tiers  the unit, component and fuzz-regression tiers under ASan + UBSan"
 	@echo "make build  release build; the CLI is build/bin/ssmsim"
 	@echo "make bench  benchmarks (speed targets are measured here, not in tests)"
 	@echo "make deps   install the Debian packages the project needs"
@@ -45,9 +46,8 @@ build: deps build/build.ninja
 # The MNIST tests fail (rather than skip) when the data is missing under `make test`.
 test: build data
 	SSMSIM_REQUIRE_DATA=1 ctest --test-dir build --output-on-failure -j $(JOBS)
-	@$(MAKE) --no-print-directory asan-tiers
 
-# The sanitizer tier of `make test`: only the targets of those tiers are built.
+# The sanitizer tier: only the targets of those tiers are built.
 asan-tiers: deps data
 	cmake --preset asan
 	cmake --build --preset asan -j $(JOBS) --target $(ASAN_TARGETS)
