@@ -31,17 +31,7 @@ namespace {
 // The fixes (vecsafe: sim/vectors.cpp; reports/report_load.cpp: whoever takes results.jsonl) have
 // not landed on this branch. Each entry names the finding.
 // vecsafe's fix (sim/vectors.cpp: the manifest's steps bounded by the sequence, its fields typed).
-const std::set<std::string> kKnownFailing = {
-    "vectors_manifest/issue17_steps_0_100000.json",    // SIGSEGV: heap-buffer-overflow in check_vectors
-    "vectors_manifest/issue17_steps_780_800.json",     // heap-buffer-overflow (silent without ASan)
-    "vectors_manifest/issue17_steps_wrong_type.json",  // nlohmann type_error escapes (internal error)
-    // make fuzz: a files[] entry without "file": const json::operator[] on a missing key (an assert
-    // in the fuzz build, undefined behaviour under NDEBUG), sim/vectors.cpp:588
-    "vectors_manifest/crash-ee5cce80b9174ee99018181671381c1921c37089",
-    // make fuzz: a number too large for a double ("area_mm2":0.2e0442744000000002): nlohmann's
-    // out_of_range.406 escapes parse_point, reports/report_load.cpp:160 (sweep --resume, report)
-    "results/crash-7e5d51edc79bea0e4f11e396dce73d5f990713ea",
-};
+const std::set<std::string> kKnownFailing = {};  // every finding so far is fixed
 
 struct Input {
   std::string target, kind, file;  // kind: corpus or regressions

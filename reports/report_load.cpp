@@ -58,7 +58,7 @@ DesignPoint parse_point(const std::string& line, const fs::path& file, size_t li
   json j;
   try {
     j = json::parse(line);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // a syntax error, or a number no double holds (out_of_range)
     throw InputError(fmt::format("{}: not a JSON object ({}); each line of results.jsonl is one design "
                                  "point's record as `ssmsim sweep` writes it",
                                  at, e.what()));
