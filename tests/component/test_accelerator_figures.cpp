@@ -25,7 +25,6 @@ core::ModelConfig tiny() {
   return c;
 }
 
-
 }  // namespace
 
 class TinyAccelerator : public ::testing::TestWithParam<bool> {};

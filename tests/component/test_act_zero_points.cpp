@@ -51,8 +51,6 @@ quant::PrecisionConfig precision(bool asymmetric) {
   return quant::PrecisionConfig::from_yaml(YAML::Load(text), "test");
 }
 
-
-
 // The zero points of the points every test relies on: a zero point that is not 0 makes a unit
 // that forgot to add or subtract it differ from the C-model.
 void expect_zero_points(const core::QModel& q) {

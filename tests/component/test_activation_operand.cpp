@@ -41,8 +41,6 @@ quant::PrecisionConfig precision(int block) {
   return quant::PrecisionConfig::from_yaml(YAML::Load(text), "test");
 }
 
-
-
 const int kBlocks[] = {1, 3, 4096};
 
 std::string name_of(int block) { return block == 4096 ? "WholeVector" : "Block" + std::to_string(block); }

@@ -55,8 +55,6 @@ quant::PrecisionConfig precision(Keys keys, bool operand) {
   return quant::PrecisionConfig::from_yaml(YAML::Load(text), "test");
 }
 
-
-
 // The largest part shift of a tensor (0 without separate parts), from the model.
 int max_shift(const core::QTensor& t) {
   int k = 0;

@@ -49,8 +49,6 @@ quant::PrecisionConfig precision(Mode mode) {
   return quant::PrecisionConfig::from_yaml(YAML::Load(text), "test");
 }
 
-
-
 bool any_nonzero_zero_point(const core::QModel& q) {
   for (const char* t : {"A", "B", "C", "D"})
     for (const auto& p : q.tensor(std::string("layers.0.") + t).params)

@@ -14,22 +14,9 @@
 
 using namespace ssmsim::core;
 using ssmsim::quant::PrecisionConfig;
+using ssmsim::testing::all_bits;
 
 namespace {
-
-PrecisionConfig all_bits(int bits) {
-  PrecisionConfig p;
-  ssmsim::quant::QuantizerSpec s;
-  s.bits = bits;
-  for (auto c : ssmsim::quant::all_components()) {
-    auto sc = s;
-    if (c == ssmsim::quant::Component::bias) sc.bits = 32;
-    p.set_quantized(c, sc);
-  }
-  p.set_name("all" + std::to_string(bits));
-  p.validate();
-  return p;
-}
 
 using ssmsim::testing::random_set;
 using ssmsim::testing::embedded_checkpoint;
