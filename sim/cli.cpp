@@ -235,7 +235,8 @@ struct UnsignedOption {
   const char* name;
   size_t lo, hi;
 };
-constexpr UnsignedOption kUnsignedOptions[] = {{"jobs", 1, 4096}, {"index", 0, 1000000000}};
+// --jobs: sweep points run in parallel, each a child process; --index: a test sequence.
+constexpr UnsignedOption kUnsignedOptions[] = {{"jobs", 1, 1024}, {"index", 0, 1000000000}};
 
 void read_unsigned_options(po::variables_map& vm) {
   for (const auto& u : kUnsignedOptions) {

@@ -122,7 +122,7 @@ void Config::set(const std::string& assignment) {
       throw ConfigError(at, yaml_text(cur), "expected a map of keys (so that " + key + " can be set)" + source_of(parts[0]));
     }
     if (i + 1 == parts.size()) break;
-    if (!cur[parts[i]] || !cur[parts[i]].IsMap()) cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    if (!cur[parts[i]] || cur[parts[i]].IsNull()) cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
     cur.reset(cur[parts[i]]);
   }
   if (parts.size() == 1)

@@ -3,9 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "hw_models/hw_config.hpp"
 #include "quant/errors.hpp"
@@ -109,28 +107,30 @@ std::vector<std::vector<std::pair<std::string, V>>> product(const std::vector<st
   return out;
 }
 
-YAML::Node load_yaml(const fs::path& p) { return load_yaml_file(p); }
-
-// Checks that a precision variant resolves (the file with its overrides).
-void check_precision(const PrecisionVariant& v, const std::string& key) {
-  YAML::Node n = YAML::Clone(load_yaml(v.file));
-  for (const auto& [c, b] : v.overrides) n["components"][c]["bits"] = b;
-  quant::PrecisionConfig::from_yaml(n, key);
+// A section file with `--set` overrides, read exactly as the child command will read it (the same
+// config, file reader and key tables), so that a bad file or value fails here, before any work.
+void check_section(const std::string& section, const fs::path& file, const std::vector<std::string>& sets,
+                   const std::string& key) {
+  try {
+    Config c = make_config();
+    c.load_section(section, file);
+    for (const auto& s : sets) c.set(s);
+    c.resolve();
+  } catch (const InputError& e) {
+    throw ConfigError(key, file.string(), e.what());
+  }
 }
 
-void set_path(YAML::Node root, const std::string& dotted, const std::string& value) {
-  std::vector<std::string> parts;
-  std::stringstream ss(dotted);
-  for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
-  std::vector<YAML::Node> chain = {root};
-  for (size_t i = 0; i + 1 < parts.size(); ++i) chain.push_back(chain.back()[parts[i]]);
-  chain.back()[parts.back()] = YAML::Load(value);
+void check_precision(const PrecisionVariant& v, const std::string& key) {
+  std::vector<std::string> sets;
+  for (const auto& [c, b] : v.overrides) sets.push_back(fmt::format("precision.components.{}.bits={}", c, b));
+  check_section("precision", v.file, sets, key);
 }
 
 void check_hw(const HwVariant& v, const std::string& key) {
-  YAML::Node n = YAML::Clone(load_yaml(v.file));
-  for (const auto& [k, val] : v.overrides) set_path(n, k, val);
-  hw::HwConfig::from_yaml(n, key);
+  std::vector<std::string> sets;
+  for (const auto& [k, val] : v.overrides) sets.push_back("hw." + k + "=" + val);
+  check_section("hw", v.file, sets, key);
 }
 
 std::string stem(const fs::path& p) { return p.stem().string(); }
@@ -470,11 +470,15 @@ SweepSpec SweepSpec::load(const fs::path& path) {
   if (!fs::is_regular_file(path)) throw InputError("sweep: --spec " + path.string() + " is not a regular file");
   SweepSpec s;
   s.methods = {"ptq"};
-  read_level(spec_keys(), load_yaml(path), "spec", s);
-  check_workload(s.workload, "spec.workload");
+  s.text = read_config_text(path, "sweep spec");
+  try {
+    read_level(spec_keys(), parse_config_yaml(s.text, path.string(), "sweep spec"), "spec", s);
+    check_workload(s.workload, "spec.workload");
+  } catch (const ConfigError& e) {  // the key is named; name the file too
+    if (std::string(e.what()).find(path.string()) != std::string::npos) throw;
+    throw InputError(std::string(e.what()) + " (in sweep spec " + path.string() + ")");
+  }
   if (s.name.empty()) s.name = stem(path);
-  std::ifstream f(path);
-  s.text.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "quant/errors.hpp"
+#include "quant/staged_file.hpp"
 #include "sim/vectors.hpp"
 #include "ssm_core/qmodel.hpp"
 
@@ -226,6 +227,7 @@ StagedFolder::~StagedFolder() {
 }
 
 void StagedFolder::publish() {
+  sync_folder(tmp_);  // whole on disk before it takes the name
   std::error_code ec;
   fs::path old;
   if (fs::exists(fs::symlink_status(dest_, ec))) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "quant/errors.hpp"
+#include "quant/yaml_value.hpp"
 #include "ssm_core/safetensors.hpp"
 
 namespace ssmsim::core {
@@ -29,11 +30,11 @@ void put_model_metadata(SafeTensors& st, const Model& model) {
 
 ModelConfig model_from_metadata(const SafeTensors& st) {
   YAML::Node node(YAML::NodeType::Map);
-  for (const auto& [k, v] : st.metadata)
-    if (k.rfind("model.", 0) == 0) node[k.substr(6)] = YAML::Load(v);
   try {
+    for (const auto& [k, v] : st.metadata)
+      if (k.rfind("model.", 0) == 0) node[k.substr(6)] = parse_config_yaml(v, "__metadata__ " + k, "model metadata");
     return ModelConfig::from_yaml(node, "__metadata__ model");
-  } catch (const ConfigError& e) {
+  } catch (const InputError& e) {
     throw InputError(st.source + ": " + e.what());
   }
 }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "quant/errors.hpp"
+#include "quant/yaml_value.hpp"
 #include "ssm_core/safetensors.hpp"
 
 namespace ssmsim::core {
@@ -242,12 +243,13 @@ QModel load_qmodel(const std::filesystem::path& path) {
     for (const auto& [k, v] : st.metadata)
       if (k.rfind("model.", 0) == 0) {
         key = k;
-        node[k.substr(6)] = YAML::Load(v);
+        node[k.substr(6)] = parse_config_yaml(v, "__metadata__ " + k, "model metadata");
       }
     key = "model.*";
     m.config = ModelConfig::from_yaml(node, "__metadata__ model");
     key = "precision";
-    m.precision = quant::PrecisionConfig::from_yaml(YAML::Load(meta_at(st, key)), "__metadata__ precision");
+    m.precision = quant::PrecisionConfig::from_yaml(
+        parse_config_yaml(meta_at(st, key), "__metadata__ precision", "precision metadata"), "__metadata__ precision");
     key = "gelu";
     const std::string& gelu = meta_at(st, key);
     if (gelu != "lut" && gelu != "hard") throw InputError("'" + gelu + "' is not a GELU; allowed: lut, hard");

@@ -5,12 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
+
+#include "quant/staged_file.hpp"
 
 namespace ssmsim::core {
 namespace {
@@ -611,40 +612,8 @@ void write_safetensors(const std::filesystem::path& path, const SafeTensors& st)
   } catch (const InputError& e) {
     throw InputError(prefix + e.what());
   }
-  if (!path.has_filename()) throw InputError(prefix + "the path names no file");
-
-  // A fresh temporary name beside the target (same file system, so the rename is atomic); created
-  // with O_EXCL and the usual 0666 & ~umask permissions.
-  static std::atomic<unsigned> counter{0};
-  const std::filesystem::path dir = path.parent_path().empty() ? "." : path.parent_path();
-  std::filesystem::path tmp;
-  int fd = -1;
-  for (int attempt = 0; fd < 0; ++attempt) {
-    tmp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-                 std::to_string(counter++));
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && (errno != EEXIST || attempt >= 100))
-      throw InputError(prefix + "cannot create a temporary file in '" + dir.string() +
-                       "': " + errno_text(errno));
-  }
-  auto abandon = [&](const std::string& what, int err) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    return InputError(prefix + what + ": " + errno_text(err));
-  };
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw abandon("writing '" + tmp.string() + "' failed", n < 0 ? errno : EIO);
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) throw abandon("syncing '" + tmp.string() + "' failed", errno);
-  const int closed = ::close(fd);
-  fd = -1;
-  if (closed != 0) throw abandon("closing '" + tmp.string() + "' failed", errno);
-  if (::rename(tmp.c_str(), p.c_str()) != 0)
-    throw abandon("renaming '" + tmp.string() + "' to it failed", errno);
+  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()),
+                    "safetensors file");
 }
 
 }  // namespace ssmsim::core

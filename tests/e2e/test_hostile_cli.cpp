@@ -43,6 +43,7 @@ class HostileCli : public ::testing::Test {
     write("dup_config.yaml", "run:\n  seed: 1\n  seed: 2\n");
     write("run_scalar.yaml", "run: 5\n");
     write("train_scalar.yaml", "train: 5\n");
+    write("train_nested.yaml", "train: {lr: 0.01}\n");
     write("gelu_enum.yaml", "name: g\ngelu: xyz\n");
     write("rounding_enum.yaml", "name: r\ndefault: quantized\ndefaults: {rounding: sideways}\n");
     write("hw_enum.yaml", "mode: sideways\n");
@@ -151,6 +152,8 @@ TEST_F(HostileCli, MalformedYamlFilesNameTheFileAndKey) {
        {p("train_scalar.yaml"), "'train'"}},
       {{"train", "--model", p("train_scalar.yaml"), "--workload", "smnist", "--out", p("o.st")},
        {p("train_scalar.yaml"), "'train'"}},
+      {{"info", "--config", p("train_nested.yaml"), "--set", "train.lr.x=3"},
+       {p("train_nested.yaml"), "'train.lr'", "so that train.lr.x can be set"}},
       {{"info", "--config", p("seq.yaml")}, {p("seq.yaml")}},
       {{"info", "--config", p("alias_bomb.yaml")}, {p("alias_bomb.yaml"), "aliases"}},
       // unknown enum values
@@ -177,6 +180,10 @@ TEST_F(HostileCli, NegativeOrOverflowingCountsAreRefusedNotWrapped) {
        {"--index", "-1"}},
       {{"vectors", "--ckpt", f, "--hw", H, "--workload", "smnist", "--out-dir", p("vec_out"), "--index", "3x"},
        {"--index", "3x"}},
+      {{"sweep", "--spec", preset("sweeps/demo.yaml"), "--out-dir", p("sweep_out"), "--jobs", "1025"},
+       {"--jobs", "[1, 1024]"}},
+      {{"vectors", "--ckpt", f, "--hw", H, "--workload", "smnist", "--out-dir", p("vec_out"), "--index", "1000000001"},
+       {"--index", "[0, 1000000000]"}},
       {{"eval", "--ckpt", f, "--workload", "smnist", "--limit", "-5"}, {"eval.limit", "-5"}},
       {{"eval", "--ckpt", f, "--workload", "smnist", "--threads", "-1"}, {"run.threads", "-1"}},
       {{"train", "--model", preset("models/s4d_edge.yaml"), "--workload", "smnist", "--out", p("o.st"), "--time-limit",
@@ -184,6 +191,16 @@ TEST_F(HostileCli, NegativeOrOverflowingCountsAreRefusedNotWrapped) {
        {"--time-limit"}},
   };
   for (const auto& c : cases) expect_refused(c);
+  // the bounds themselves pass the option check (the command then fails on its bad input file)
+  const std::vector<std::vector<std::string>> at_bounds = {
+      {"sweep", "--spec", f, "--out-dir", p("sweep_out"), "--jobs", "1024"},
+      {"vectors", "--ckpt", f, "--hw", H, "--workload", "smnist", "--out-dir", p("vec_out"), "--index", "1000000000"}};
+  for (const auto& args : at_bounds) {
+    const CliResult r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err.find("expected an integer in"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(f), std::string::npos) << r.err;
+  }
   EXPECT_FALSE(fs::exists(p("sweep_out")));
   EXPECT_FALSE(fs::exists(p("vec_out")));
 }

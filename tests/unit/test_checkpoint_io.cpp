@@ -97,3 +97,12 @@ TEST(CheckpointFile, AMissingTensorOrAWrongShapeIsRefused) {
     t = Tensor::from<double>(t.shape, std::vector<double>(a.begin(), a.end()));
   }, "decoder.bias");
 }
+
+// The model config in the metadata is YAML read as config files are: a syntax error or a key given
+// twice in one map (yaml-cpp would keep both, and lookups and iteration disagree on which wins) is
+// an InputError naming the metadata key.
+TEST(CheckpointFile, MalformedOrDuplicatedModelMetadataIsRefused) {
+  expect_error("meta_dup", [](SafeTensors& st) { st.metadata["model.H"] = "{a: 1, a: 2}"; },
+               "__metadata__ model.H:1: duplicate key 'a'");
+  expect_error("meta_syntax", [](SafeTensors& st) { st.metadata["model.H"] = "[4"; }, "YAML syntax error");
+}

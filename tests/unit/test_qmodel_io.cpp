@@ -164,3 +164,14 @@ TEST(QModelFile, MetadataKeysAreRequiredAndGeluIsOnlyLutOrHard) {
                "metadata key 'q.layers.0.A'");
   expect_error("saturated", [](SafeTensors& st) { st.metadata["saturated.layers.0.A"] = "+3"; }, "is not a count");
 }
+
+// The precision and model configs in the metadata are YAML read as config files are: a key given
+// twice in one map is refused (the precision repeated whole would otherwise let its second copy win).
+TEST(QModelFile, DuplicatedKeysInTheMetadataConfigsAreRefused) {
+  expect_error("precision_dup", [](SafeTensors& st) {
+    const std::string t = st.metadata["precision"];
+    st.metadata["precision"] = t + "\n" + t;
+  }, "duplicate key");
+  expect_error("model_dup", [](SafeTensors& st) { st.metadata["model.H"] = "{a: 1, a: 2}"; },
+               "(metadata key 'model.H'): __metadata__ model.H:1: duplicate key 'a'");
+}
