@@ -133,7 +133,9 @@ int run_eval(const Invocation& inv) {
   if (std::filesystem::exists(path) && core::is_qmodel_file(path)) {
     if (o.count("precision"))
       throw InputError("eval: " + path + " is already quantized; --precision applies to a float checkpoint");
-    return run_eval_quantized(inv, path, core::load_qmodel(path), load_data(inv, inv.err));
+    // the model first (its errors before a data load; arguments have no evaluation order)
+    const core::QModel q = core::load_qmodel(path);
+    return run_eval_quantized(inv, path, q, load_data(inv, inv.err));
   }
   const core::FloatCheckpoint ck = core::load_checkpoint(path);
   if (o.count("precision")) {  // PTQ in memory (as `quantize`), then the integer C-model

@@ -134,3 +134,30 @@ TEST(HostileModels, AFifoADeviceOrAFolderGivenAsAModelExitTwoAtOnce) {
   expect_refused({"info", "--ckpt", fifo}, fifo, "FIFO");
   expect_refused({"info", "--ckpt", "/dev/zero"}, "/dev/zero", "device");
 }
+
+// A bad model is reported before the data are read: with the data folder empty, every command that
+// takes a model and a workload names the model's fault, not the missing data (eval read the data
+// first for a quantized model: the two were arguments of one call).
+TEST(HostileModels, TheModelIsCheckedBeforeTheDataAreLoaded) {
+  const auto empty = scratch_dir("hostile_models_no_data");
+  const char* before = std::getenv("SSMSIM_DATA");
+  const std::string saved = before ? before : "";
+  ::setenv("SSMSIM_DATA", empty.c_str(), 1);
+  const std::string f = edited(kQModel, "gelu_nodata", [](Raw& r) { r.header["__metadata__"]["gelu"] = "xyz"; });
+  const std::string g = edited(kFloat, "nan_nodata", [](Raw& r) {
+    for (size_t b = 0; b < 4; ++b) r.at("decoder.weight", b) = 0xff;  // a NaN
+  });
+  const std::string hw = (source_dir() / "configs/hw/wide.yaml").string();
+  const std::string p8 = (source_dir() / "configs/precision/all8_static.yaml").string();
+  expect_refused({"eval", "--ckpt", f, "--workload", "smnist", "--limit", "8"}, f, "allowed: lut, hard");
+  expect_refused({"simulate", "--ckpt", f, "--hw", hw, "--workload", "smnist", "--limit", "1"}, f, "allowed: lut, hard");
+  expect_refused({"eval", "--ckpt", g, "--workload", "smnist", "--limit", "8"}, g, "holds NaN");
+  expect_refused({"eval", "--ckpt", g, "--precision", p8, "--workload", "smnist", "--limit", "8"}, g, "holds NaN");
+  expect_refused({"quantize", "--ckpt", g, "--precision", p8, "--workload", "smnist", "--out",
+                  (empty / "q.safetensors").string()},
+                 g, "holds NaN");
+  if (before)
+    ::setenv("SSMSIM_DATA", saved.c_str(), 1);
+  else
+    ::unsetenv("SSMSIM_DATA");
+}
