@@ -1,5 +1,6 @@
 #include "sim/config.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -29,7 +30,7 @@ std::vector<std::string> split_key(const std::string& key) {
 // Deep merge: maps merge key by key, anything else replaces.
 void merge_into(YAML::Node target, const YAML::Node& source) {
   if (!source.IsMap() || !target.IsMap()) {
-    target = YAML::Clone(source);
+    target = source;
     return;
   }
   for (const auto& kv : source) {
@@ -37,7 +38,7 @@ void merge_into(YAML::Node target, const YAML::Node& source) {
     if (target[k] && target[k].IsMap() && kv.second.IsMap())
       merge_into(target[k], kv.second);
     else
-      target[k] = YAML::Clone(kv.second);
+      target[k] = kv.second;  // shared, not cloned: a clone loses the file's line marks
   }
 }
 
@@ -90,9 +91,24 @@ void Config::load_section(const std::string& section, const std::filesystem::pat
   sources_[section] = path.string();
 }
 
-std::string Config::source_of(const std::string& section) const {
+std::string Config::source_of(const std::string& section, const std::string& key) const {
   const auto it = sources_.find(section);
-  return it == sources_.end() ? "" : " (section '" + section + "' read from " + it->second + ")";
+  if (it == sources_.end()) return "";
+  std::string line;
+  const auto given = [&](const std::string& k) { return k == key || key.rfind(k + ".", 0) == 0; };
+  if (!key.empty() && std::none_of(set_keys_.begin(), set_keys_.end(), given)) {
+    // the deepest node of the key's path that the tree holds, and its line in the file
+    const auto parts = split_key(key);
+    YAML::Node cur = root_;
+    int at = -1;
+    for (const auto& p : parts) {
+      if (!cur.IsMap() || !cur[p]) break;
+      cur.reset(cur[p]);
+      if (cur.Mark().line >= 0) at = cur.Mark().line;
+    }
+    if (at >= 0) line = ", line " + std::to_string(at + 1);
+  }
+  return " (section '" + section + "' read from " + it->second + line + ")";
 }
 
 void Config::set(const std::string& assignment) {
@@ -125,6 +141,7 @@ void Config::set(const std::string& assignment) {
     if (!cur[parts[i]] || cur[parts[i]].IsNull()) cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
     cur.reset(cur[parts[i]]);
   }
+  set_keys_.push_back(key);
   if (parts.size() == 1)
     root_[parts[0]] = value;
   else
@@ -138,7 +155,7 @@ void Config::resolve() {
     } catch (const ConfigError& e) {
       const auto it = sources_.find(s.name);
       if (it == sources_.end() || std::string(e.what()).find(it->second) != std::string::npos) throw;
-      throw SourcedConfigError(e, source_of(s.name));
+      throw SourcedConfigError(e, source_of(s.name, e.key()));
     } catch (const YAML::Exception& e) {  // a reader that indexed a node of the wrong kind
       throw ConfigError(s.name, yaml_text(root_[s.name]), "malformed section (" + e.msg + ")" + source_of(s.name));
     }

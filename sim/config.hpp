@@ -93,7 +93,9 @@ class Config {
   YAML::Node root_;
   std::map<std::string, std::any> values_;  // the typed sections, after resolve()
   std::map<std::string, std::string> sources_;  // section -> the last file that gave it (for messages)
-  std::string source_of(const std::string& section) const;  // " (section 's' read from F)" or ""
+  std::vector<std::string> set_keys_;  // the dotted keys --set gave (their values have no file line)
+  // " (section 's' read from F)", with ", line L" where the value of `key` (dotted) came from F; or ""
+  std::string source_of(const std::string& section, const std::string& key = "") const;
 };
 
 // Reads a YAML file; errors name the file and, for syntax errors, line and column.

@@ -32,7 +32,7 @@ struct Case {
 class HostileCli : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = scratch_dir("hostile_cli");
+    dir_ = scratch_dir(std::string("hostile_cli_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_ / "folder");
     fifo_ = (dir_ / "fifo").string();
     fs::remove(fifo_);
@@ -48,6 +48,7 @@ class HostileCli : public ::testing::Test {
     write("rounding_enum.yaml", "name: r\ndefault: quantized\ndefaults: {rounding: sideways}\n");
     write("hw_enum.yaml", "mode: sideways\n");
     write("seq.yaml", "[a, b]\n");
+    write("deep_config.yaml", "run:\n  seed: 1\ntrain:\n  lr: abc\n");
     // nested aliases: 10^9 nodes once expanded (a walk of them would never end)
     std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
     for (int i = 1; i < 9; ++i) {
@@ -157,10 +158,15 @@ TEST_F(HostileCli, MalformedYamlFilesNameTheFileAndKey) {
       {{"info", "--config", p("seq.yaml")}, {p("seq.yaml")}},
       {{"info", "--config", p("alias_bomb.yaml")}, {p("alias_bomb.yaml"), "aliases"}},
       // unknown enum values
-      {{"info", "--precision", p("gelu_enum.yaml")}, {p("gelu_enum.yaml"), "precision.gelu", "xyz"}},
-      {{"info", "--precision", p("rounding_enum.yaml")}, {p("rounding_enum.yaml"), "precision.defaults.rounding"}},
+      {{"info", "--precision", p("gelu_enum.yaml")}, {p("gelu_enum.yaml") + ", line 2", "precision.gelu", "xyz"}},
+      {{"info", "--precision", p("rounding_enum.yaml")},
+       {p("rounding_enum.yaml") + ", line 3", "precision.defaults.rounding"}},
+      // a value from --set has no line in the file
+      {{"info", "--precision", p("rounding_enum.yaml"), "--set", "precision.defaults.rounding=up"},
+       {p("rounding_enum.yaml") + ")", "precision.defaults.rounding", "'up'"}},
+      {{"info", "--config", p("deep_config.yaml")}, {p("deep_config.yaml") + ", line 4", "train.lr", "abc"}},
       {{"simulate", "--ckpt", p("file.bin"), "--hw", p("hw_enum.yaml"), "--workload", "smnist"},
-       {p("hw_enum.yaml"), "hw.mode", "sideways"}},
+       {p("hw_enum.yaml") + ", line 1", "hw.mode", "sideways"}},
       {{"quantize", "--ckpt", p("file.bin"), "--precision", preset("precision/all8_static.yaml"), "--gelu", "xyz",
         "--out", p("q.st")},
        {"quantize.gelu", "xyz"}},
