@@ -115,6 +115,12 @@ void check_unique_keys_at(const YAML::Node& node, const std::string& source, con
   if (!node.IsMap()) return;
   std::set<std::string> seen;
   for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) {  // `? [a, b]: ...`, `~: ...`: no reader has a name for it
+      const YAML::Mark m = kv.first.Mark();
+      throw InputError(source + (m.line >= 0 ? ":" + std::to_string(m.line + 1) : "") + ": a key of '" +
+                       (key_prefix.empty() ? "(top level)" : key_prefix) + "' is " +
+                       (kv.first.IsNull() ? "null" : "a list or map") + ", not a name");
+    }
     const std::string k = yaml_text(kv.first);
     const std::string key = key_prefix.empty() ? k : key_prefix + "." + k;
     if (!seen.insert(k).second) {

@@ -62,7 +62,7 @@ std::vector<std::string> scalars(const YAML::Node& n, const std::string& key) {
 void check_keys(const YAML::Node& n, const std::string& key, const std::vector<std::string>& allowed) {
   if (!n.IsMap()) throw ConfigError(key, yaml_text(n), "expected a map");
   for (const auto& kv : n) {
-    const std::string k = kv.first.as<std::string>();
+    const std::string k = yaml_text(kv.first);
     if (std::find(allowed.begin(), allowed.end(), k) == allowed.end())
       throw ConfigError(key + "." + k, yaml_text(kv.second), "unknown key; allowed: " + keys::join(allowed));
   }

@@ -48,6 +48,8 @@ class HostileCli : public ::testing::Test {
     write("rounding_enum.yaml", "name: r\ndefault: quantized\ndefaults: {rounding: sideways}\n");
     write("hw_enum.yaml", "mode: sideways\n");
     write("seq.yaml", "[a, b]\n");
+    write("list_key.yaml", "name: k\n? [a, b]\n: 1\n");
+    write("null_key.yaml", "run:\n  ~: 3\n");
     write("deep_config.yaml", "run:\n  seed: 1\ntrain:\n  lr: abc\n");
     // nested aliases: 10^9 nodes once expanded (a walk of them would never end)
     std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
@@ -156,6 +158,9 @@ TEST_F(HostileCli, MalformedYamlFilesNameTheFileAndKey) {
       {{"info", "--config", p("train_nested.yaml"), "--set", "train.lr.x=3"},
        {p("train_nested.yaml"), "'train.lr'", "so that train.lr.x can be set"}},
       {{"info", "--config", p("seq.yaml")}, {p("seq.yaml")}},
+      // a key that is not a name (a fuzzed sweep spec made yaml-cpp throw from a key reader)
+      {{"info", "--precision", p("list_key.yaml")}, {p("list_key.yaml") + ":2", "a list or map, not a name"}},
+      {{"info", "--config", p("null_key.yaml")}, {p("null_key.yaml") + ":2", "a key of 'run' is null"}},
       {{"info", "--config", p("alias_bomb.yaml")}, {p("alias_bomb.yaml"), "aliases"}},
       // unknown enum values
       {{"info", "--precision", p("gelu_enum.yaml")}, {p("gelu_enum.yaml") + ", line 2", "precision.gelu", "xyz"}},
