@@ -9,8 +9,7 @@ ifneq ($(shell command -v ccache),)
 export CMAKE_CXX_COMPILER_LAUNCHER ?= ccache
 endif
 # The tiers `make asan-tiers` runs under ASan + UBSan (build-asan/): unit, component, and the fuzz
-# regressions (docs/fuzzing.md). Not yet part of `make test`: its time on the 2-core CI machine is
-# not measured yet (issue 17).
+# regressions (docs/fuzzing.md). `make test` runs them after the release tiers.
 ASAN_TARGETS := unit_tests component_tests fuzz_regression_tests
 ASAN_LABELS := ^(unit|component|fuzz)$$
 
@@ -20,7 +19,8 @@ all: build
 
 help:
 	@echo "make demo   run the main job on the embedded default"
-	@echo "make test   build and run every test (unit, oracle, component, end-to-end, fuzz regressions)"
+	@echo "make test   build and run every test (unit, oracle, component, end-to-end, fuzz regressions),"
+	@echo "            then the unit, component and fuzz-regression tiers again under ASan + UBSan"
 	@echo "make asan-tiers  the unit, component and fuzz-regression tiers under ASan + UBSan"
 	@echo "make build  release build; the CLI is build/bin/ssmsim"
 	@echo "make bench  benchmarks (speed targets are measured here, not in tests)"
@@ -43,9 +43,11 @@ build/build.ninja:
 build: deps build/build.ninja
 	cmake --build --preset release -j $(JOBS)
 
-# The MNIST tests fail (rather than skip) when the data is missing under `make test`.
+# The MNIST tests fail (rather than skip) when the data is missing under `make test`. The release
+# tiers first, then the sanitizer tier (its build starts only when the release tests pass).
 test: build data
 	SSMSIM_REQUIRE_DATA=1 ctest --test-dir build --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory asan-tiers
 
 # The sanitizer tier: only the targets of those tiers are built.
 asan-tiers: deps data

@@ -168,6 +168,11 @@ json parse_header_json(const char* begin, const char* end, std::uint64_t header_
     const std::uint64_t at = std::min<std::uint64_t>(e.byte == 0 ? 0 : e.byte - 1, header_len);
     throw HeaderProblem{"header is not valid JSON (at file byte offset " + u64s(8 + at) +
                         ", header byte " + u64s(at) + "): " + msg};
+  } catch (const json::out_of_range& e) {  // a number beyond a double (`1E504`); nlohmann gives no offset
+    std::string msg = e.what();
+    const auto pos = msg.find("] ");
+    if (pos != std::string::npos) msg = msg.substr(pos + 2);
+    throw HeaderProblem{"header holds a number out of range: " + msg};
   }
 }
 

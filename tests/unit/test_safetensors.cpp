@@ -501,6 +501,15 @@ TEST(SafetensorsReject, AHeaderThatIsNotAnObject) {
   expect_rejected(file_bytes("null"), {"header JSON is null, not an object"});
 }
 
+// A number no double holds escaped the parser as nlohmann's out_of_range (fuzz finding, checkpoint and
+// safetensors targets): it is an InputError naming the number.
+TEST(SafetensorsReject, ANumberBeyondADouble) {
+  expect_header_rejected(R"({"w":{"dtype":"F32","shape":[1E504],"data_offsets":[0,8]}})", zeros(8),
+                         {"header holds a number out of range", "1E504"});
+  expect_header_rejected(R"({"__metadata__":{"k":"v"},"x":744e808})", zeros(8),
+                         {"header holds a number out of range", "744e808"});
+}
+
 TEST(SafetensorsReject, ATensorEntryWithMissingKeysOrWrongJsonTypes) {
   const Bytes d8 = zeros(8);
   expect_header_rejected(R"({"w":{"shape":[2],"data_offsets":[0,8]}})", d8,
