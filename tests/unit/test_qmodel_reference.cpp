@@ -1415,7 +1415,8 @@ TEST(QModelReference, DeltaFormOnAWithTheStoredStateAStaticOperandAndBlockFloati
       EXPECT_GT(r.blocks_shifted, 0u) << name;
     }
     // the stored A is Lambda_bar - 1: every real part negative or zero (|Lambda_bar| < 1)
-    const core::QTensor& A = build(k, p, name).q.tensor("layers.0.A");
+    const auto built = build(k, p, name);  // held: A refers into it
+    const core::QTensor& A = built.q.tensor("layers.0.A");
     size_t negative = 0;
     for (size_t j = 0; j < A.size(); j += 2) negative += A.q[j] < 0;
     EXPECT_GT(negative, A.size() / 4) << name << ": A's real parts are not Lambda_bar - 1";
