@@ -68,6 +68,8 @@ void record_fields(S& r, F&& f) {
   f("hw_config", r.hw_config);
   f("commands", r.commands);
   f("seconds", r.seconds);
+  f("host", r.host);
+  f("slurm_job", r.slurm_job);
 
   f("count", r.count);
   f("eval_sequences", r.eval_sequences);

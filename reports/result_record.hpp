@@ -62,6 +62,8 @@ struct ResultRecord {
   std::optional<nlohmann::json> hw_config;          // the resolved hw section
   std::optional<std::vector<std::string>> commands;  // the command lines that reproduce the point
   std::optional<double> seconds;                    // wall time of the eval or of the point
+  std::optional<std::string> host;                  // sweep: the machine that ran the point
+  std::optional<std::string> slurm_job;             // sweep under Slurm: "JOB_TASK" of the array task
 
   // accuracy
   std::optional<uint64_t> count;                    // sequences evaluated

@@ -131,8 +131,11 @@ const std::vector<Verb>& verbs() {
        },
        run_simulate},
       {"sweep", "design-space exploration over precision and hardware configs",
-       "ssmsim sweep --spec S.yaml --out-dir D [--jobs N] [--resume] [--shard i/n]",
-       {"spec", "out-dir"},
+       "ssmsim sweep --spec S.yaml --out-dir D [--jobs N] [--resume] [--shard i/n]\n"
+       "       ssmsim sweep --spec S.yaml --out-dir D --slurm [--slurm-tasks N] [--partition P] [--time T]\n"
+       "             [--cpus-per-task C] [--sbatch-arg ARG]... [--dry-run]\n"
+       "       ssmsim sweep --status D",
+       {},
        {{"limit", "eval.limit"}},
        [](po::options_description& d) {
          d.add_options()("spec", po::value<std::string>(), "sweep spec (YAML, configs/sweeps/)")(
@@ -142,7 +145,20 @@ const std::vector<Verb>& verbs() {
              "shard", po::value<std::string>(), "i/n: run the points whose index % n == i (into OUT-DIR/shard-i-of-n; "
              "`ssmsim report --in OUT-DIR` merges the shards)")(
              "limit", po::value<std::string>(), "accuracy on the first N test sequences (eval.limit; overrides "
-             "the spec's eval.limit)");
+             "the spec's eval.limit)")(
+             "status", po::value<std::string>(), "D: say which points of the sweep in D are done, running, failed "
+             "or waiting")(
+             "slurm", po::bool_switch(), "submit the sweep to Slurm as a job array (sbatch; docs/cluster.md) "
+             "instead of running it here")(
+             "slurm-tasks", po::value<std::string>(), "--slurm: array tasks (shards); default one per point, "
+             "at most 64")(
+             "partition", po::value<std::string>(), "--slurm: the Slurm partition")(
+             "time", po::value<std::string>(), "--slurm: the time limit of each task (sbatch --time)")(
+             "cpus-per-task", po::value<std::string>()->default_value("1"), "--slurm: cores per task (its points "
+             "run in parallel on them)")(
+             "sbatch-arg", po::value<std::vector<std::string>>()->composing(), "--slurm: one more sbatch flag, "
+             "e.g. --sbatch-arg=--account=ml (repeatable)")(
+             "dry-run", po::bool_switch(), "--slurm: print the job script, submit nothing");
        },
        run_sweep_verb},
       {"vectors", "export RTL test vectors for one input sequence, or check a vector folder",
@@ -236,7 +252,8 @@ struct UnsignedOption {
   size_t lo, hi;
 };
 // --jobs: sweep points run in parallel, each a child process; --index: a test sequence.
-constexpr UnsignedOption kUnsignedOptions[] = {{"jobs", 1, 1024}, {"index", 0, 1000000000}};
+constexpr UnsignedOption kUnsignedOptions[] = {
+    {"jobs", 1, 1024}, {"index", 0, 1000000000}, {"slurm-tasks", 1, 100000}, {"cpus-per-task", 1, 1024}};
 
 void read_unsigned_options(po::variables_map& vm) {
   for (const auto& u : kUnsignedOptions) {

@@ -1,6 +1,7 @@
 // `ssmsim sweep`'s run (sim/sweep.hpp): points as child processes of this binary, results appended
 // whole as they finish, resume and shards. The spec and its points: sim/sweep_spec.cpp.
 #include "sim/sweep.hpp"
+#include "sim/sweep_cluster.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <initializer_list>
 #include <memory>
@@ -69,6 +71,20 @@ int run_child(const std::vector<std::string>& args, const fs::path& log) {
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream f(p);
   return nlohmann::json::parse(f);
+}
+
+std::string host_name() {
+  char name[256] = {};
+  return ::gethostname(name, sizeof name - 1) == 0 ? std::string(name) : std::string("unknown");
+}
+
+// "JOB_TASK" of a Slurm array task ("JOB" for a plain job); none outside Slurm.
+std::optional<std::string> slurm_task_id() {
+  const char* array_job = std::getenv("SLURM_ARRAY_JOB_ID");
+  const char* task = std::getenv("SLURM_ARRAY_TASK_ID");
+  if (array_job && task) return std::string(array_job) + "_" + task;
+  if (const char* job = std::getenv("SLURM_JOB_ID")) return std::string(job);
+  return std::nullopt;
 }
 
 // Appends one whole line with one write(2) on an O_APPEND descriptor, then syncs it.
@@ -202,6 +218,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
   make_dir(o.out_dir, "--out-dir");
   make_dir(dir, "results folder");
   const DirLock dir_lock(dir);
+  write_points(o.out_dir, all, o.shards);  // what `sweep --status` reads
   // what is already done
   std::set<std::string> done;
   std::vector<reports::ResultRecord> kept;
@@ -244,6 +261,9 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
   const size_t cores = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   const std::string threads = std::to_string(std::max<size_t>(1, cores / jobs));
   const std::string bin = o.binary.string();
+  // where each record was made: the host, and the Slurm array task when run under Slurm
+  const std::string host = host_name();
+  const std::optional<std::string> slurm_job = slurm_task_id();
   std::mutex mu;                                         // results files, progress, model locks
   std::map<std::string, std::shared_ptr<std::mutex>> model_locks;
   std::atomic<size_t> next{0};
@@ -340,6 +360,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
         for (Command c : std::initializer_list<Command>{&quantize_cmd, &eval_cmd, &sim_cmd})
           if (!c->empty()) r.commands->push_back(command_line(*c));
         r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ps).count();
+        r.host = host;
+        r.slurm_job = slurm_job;
         std::lock_guard<std::mutex> g(mu);
         append_line(jsonl, reports::to_json(r).dump());
         append_line(csv, reports::csv_row(r));
