@@ -96,6 +96,13 @@ void write_points(const fs::path& out_dir, const std::vector<SweepPoint>& points
   reports::write_text_atomic(out_dir / "points.json", j.dump(1) + "\n");
 }
 
+size_t submitted_shards(const fs::path& out_dir) {
+  if (!fs::exists(out_dir / "slurm" / "jobs.txt")) return 0;
+  std::ifstream f(out_dir / "points.json");
+  const auto j = nlohmann::json::parse(f, nullptr, false);
+  return j.is_object() && j.contains("shards") && j["shards"].is_number_unsigned() ? j["shards"].get<size_t>() : 0;
+}
+
 std::vector<PointState> sweep_status(const fs::path& out_dir) {
   const fs::path pj = out_dir / "points.json";
   if (!fs::is_regular_file(pj))

@@ -17,6 +17,10 @@ namespace ssmsim::sim {
 // written by every run of the sweep (and by a submission) so that --status needs no spec.
 void write_points(const std::filesystem::path& out_dir, const std::vector<SweepPoint>& points, size_t shards);
 
+// The shard count D/points.json records for a Slurm submission into D (D/slurm/jobs.txt exists);
+// 0 when there was none.
+size_t submitted_shards(const std::filesystem::path& out_dir);
+
 struct PointState {
   size_t index = 0;
   std::string id, label;

@@ -65,6 +65,12 @@ int run_slurm(const Invocation& inv, const SweepSpec& spec, const std::filesyste
     inv.out << script;
     return 0;
   }
+  // a resubmission keeps the shard count: with another, finished points would sit in other shard
+  // folders than the tasks read, and run again
+  if (const size_t before = submitted_shards(out_dir); before && before != tasks)
+    throw InputError(fmt::format("sweep --slurm: {} was submitted as {} tasks; resubmit with --slurm-tasks {} (another "
+                                 "count would run finished points again)",
+                                 out_dir.string(), before, before));
   std::filesystem::create_directories(out_dir);
   write_points(out_dir, points, tasks);
   const std::string job = submit_slurm(out_dir, script);

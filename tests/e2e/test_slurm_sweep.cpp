@@ -150,6 +150,10 @@ TEST(SlurmSweep, AnArrayWithATaskCancelledMidRunAndResubmittedEqualsALocalRun) {
       << "the cancel did not interrupt task 2's point:\n" << r.out;
   EXPECT_EQ(records(out).size(), 2u);
 
+  // another task count would put the points in other shard folders: refused
+  r = run_cli({"sweep", "--spec", spec.string(), "--out-dir", out.string(), "--slurm", "--slurm-tasks", "2"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("resubmit with --slurm-tasks 3"), std::string::npos) << r.err;
   // resubmitted whole: the finished points are skipped, the cancelled one runs
   r = run_cli({"sweep", "--spec", spec.string(), "--out-dir", out.string(), "--slurm", "--slurm-tasks", "3"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
