@@ -131,6 +131,8 @@ TEST(SlurmSweep, AnArrayWithATaskCancelledMidRunAndResubmittedEqualsALocalRun) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto local = records(dir / "local");
   ASSERT_EQ(local.size(), 3u);
+  r = run_cli({"sweep", "--status", (dir / "local").string()});  // a local sweep's folder too
+  EXPECT_NE(r.out.find("3 points: 3 done, 0 running, 0 failed, 0 waiting"), std::string::npos) << r.out;
 
   const auto out = dir / "out";
   r = run_cli({"sweep", "--spec", spec.string(), "--out-dir", out.string(), "--slurm", "--slurm-tasks", "3"});
