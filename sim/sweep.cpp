@@ -37,10 +37,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string quote(const std::string& a) {
-  if (a.find_first_of(" \t'\"\\$") == std::string::npos) return a;
-  std::string q = "'";
-  for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
+  return a.find_first_of(" \t'\"\\$") == std::string::npos ? a : shell_quoted(a);
 }
 
 std::string command_line(const std::vector<std::string>& args) {
@@ -51,21 +48,16 @@ std::string command_line(const std::vector<std::string>& args) {
 
 // Runs `args` (args[0] is the binary) with stdout and stderr appended to `log`; returns the exit status.
 int run_child(const std::vector<std::string>& args, const fs::path& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw RunError("sweep: cannot start " + args[0] + ": " + std::strerror(rc));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) throw RunError("sweep: waitpid failed");
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  const pid_t pid = spawn_child(
+      args,
+      [&](posix_spawn_file_actions_t& fa) {
+        posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+      },
+      [&](const std::string& why) {
+        return std::make_exception_ptr(RunError("sweep: cannot start " + args[0] + ": " + why));
+      });
+  return wait_child(pid);
 }
 
 nlohmann::json read_json(const fs::path& p) {
@@ -206,6 +198,34 @@ std::string fmt_secs(double s) {
 }
 
 }  // namespace
+
+std::string shell_quoted(const std::string& word) {
+  std::string q = "'";
+  for (char c : word) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+pid_t spawn_child(const std::vector<std::string>& args, const SpawnSetup& setup,
+                  const std::function<std::exception_ptr(const std::string& why)>& error) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  setup(fa);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) std::rethrow_exception(error(std::strerror(rc)));
+  return pid;
+}
+
+int wait_child(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw RunError("sweep: waitpid failed: " + std::string(std::strerror(errno)));
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
   const std::vector<SweepPoint> all = expand(spec);

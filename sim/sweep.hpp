@@ -7,9 +7,11 @@
 // Each result is appended whole, as one JSON line and one CSV row, as soon as it is known.
 #pragma once
 
+#include <spawn.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -81,5 +83,15 @@ struct SweepSummary {
 };
 
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& options);
+
+// Child processes (the points' commands, sbatch). A word single-quoted for the shell, always.
+std::string shell_quoted(const std::string& word);
+// Starts args (args[0] a path, or a name looked up on PATH) with stdout and stderr going where
+// `setup` points them (posix_spawn file actions); returns its pid, or throws `error(errno text)`.
+using SpawnSetup = std::function<void(posix_spawn_file_actions_t&)>;
+pid_t spawn_child(const std::vector<std::string>& args, const SpawnSetup& setup,
+                  const std::function<std::exception_ptr(const std::string& why)>& error);
+// Waits for the child; its exit status, or 128 + the signal that ended it.
+int wait_child(pid_t pid);
 
 }  // namespace ssmsim::sim

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <spawn.h>
 #include <sys/file.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,8 +16,6 @@
 
 #include "quant/errors.hpp"
 #include "reports/record.hpp"
-
-extern char** environ;
 
 namespace ssmsim::sim {
 
@@ -47,33 +44,28 @@ std::vector<std::string> recorded_ids(const fs::path& dir) {
   return ids;
 }
 
-// Single-quotes a word for the shell.
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // Runs argv, returns (exit status, stdout + stderr).
 std::pair<int, std::string> capture(const std::vector<std::string>& args) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) throw RunError(std::string("sweep: pipe failed: ") + std::strerror(errno));
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(pipefd[1]);
-  if (rc != 0) {
+  try {
+    pid = spawn_child(
+        args,
+        [&](posix_spawn_file_actions_t& fa) {
+          posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+          posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+        },
+        [&](const std::string& why) {
+          return std::make_exception_ptr(InputError("sweep --slurm: cannot run " + args[0] + ": " + why +
+                                                    " (is Slurm installed here? `sbatch` must be on the PATH)"));
+        });
+  } catch (...) {
     ::close(pipefd[0]);
-    throw InputError("sweep --slurm: cannot run " + args[0] + ": " + std::strerror(rc) +
-                     " (is Slurm installed here? `sbatch` must be on the PATH)");
+    ::close(pipefd[1]);
+    throw;
   }
+  ::close(pipefd[1]);
   std::string out;
   char buf[4096];
   for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) != 0;) {
@@ -82,10 +74,7 @@ std::pair<int, std::string> capture(const std::vector<std::string>& args) {
     out.append(buf, static_cast<size_t>(n));
   }
   ::close(pipefd[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+  return {wait_child(pid), out};
 }
 
 }  // namespace
@@ -166,7 +155,7 @@ std::string slurm_script(const fs::path& binary, const fs::path& spec, const fs:
     << "# Task i runs the points whose index % " << tasks << " == i into " << out_dir.string() << "/shard-i-of-"
     << tasks << "/;\n# resubmitting skips the finished points. `ssmsim sweep --status " << out_dir.string()
     << "` says where it stands.\n"
-    << "#SBATCH --job-name=" << quoted("ssmsim-" + name) << "\n"
+    << "#SBATCH --job-name=" << shell_quoted("ssmsim-" + name) << "\n"
     << "#SBATCH --array=0-" << tasks - 1 << "\n"
     << "#SBATCH --cpus-per-task=" << o.cpus_per_task << "\n"
     << "#SBATCH --output=" << (out_dir / "slurm" / "%A_%a.out").string() << "\n";
@@ -174,10 +163,11 @@ std::string slurm_script(const fs::path& binary, const fs::path& spec, const fs:
   if (!o.time.empty()) s << "#SBATCH --time=" << o.time << "\n";
   for (const auto& a : o.sbatch_args) s << "#SBATCH " << a << "\n";
   s << "set -eu\n"
-    << "exec " << quoted(binary.string()) << " sweep --spec " << quoted(fs::absolute(spec).string()) << " --out-dir "
-    << quoted(fs::absolute(out_dir).string()) << " --shard \"$SLURM_ARRAY_TASK_ID/" << tasks << "\" --resume --jobs "
+    << "exec " << shell_quoted(binary.string()) << " sweep --spec " << shell_quoted(fs::absolute(spec).string())
+    << " --out-dir " << shell_quoted(fs::absolute(out_dir).string()) << " --shard \"$SLURM_ARRAY_TASK_ID/" << tasks
+    << "\" --resume --jobs "
     << o.cpus_per_task << " --threads " << o.cpus_per_task;
-  for (const auto& f : o.forward) s << " " << quoted(f);
+  for (const auto& f : o.forward) s << " " << shell_quoted(f);
   s << "\n";
   return s.str();
 }
