@@ -12,6 +12,7 @@
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/model.hpp"
 #include "ssm_core/safetensors.hpp"
+#include "tests/support/file_edits.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim::core;
@@ -37,26 +38,11 @@ const std::filesystem::path& valid_file() {
   return path;
 }
 
-std::string error_after(const std::string& name, const std::function<void(SafeTensors&)>& edit) {
-  SafeTensors st = read_safetensors(valid_file());
-  edit(st);
-  static const auto dir = ssmsim::testing::scratch_dir(std::string("checkpoint_io_edits_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  const auto p = dir / (name + ".safetensors");
-  write_safetensors(p, st);
-  try {
-    load_checkpoint(p);
-  } catch (const ssmsim::InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(p.string()), std::string::npos) << "the error names the file: " << what;
-    return what;
-  }
-  ADD_FAILURE() << name << ": the edited checkpoint was accepted";
-  return "";
-}
-
 void expect_error(const std::string& name, const std::function<void(SafeTensors&)>& edit, const std::string& text) {
-  const std::string what = error_after(name, edit);
-  EXPECT_NE(what.find(text), std::string::npos) << name << ": '" << what << "' lacks '" << text << "'";
+  static const auto dir = ssmsim::testing::scratch_dir(std::string("checkpoint_io_edits_") +
+                                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  ssmsim::testing::expect_edit_refused(valid_file(), dir, name, edit, [](const std::filesystem::path& p) { load_checkpoint(p); },
+                                       text);
 }
 
 void set_float(Tensor& t, size_t i, float v) {

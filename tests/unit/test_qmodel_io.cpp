@@ -13,6 +13,7 @@
 #include "ssm_core/qmodel.hpp"
 #include "ssm_core/safetensors.hpp"
 #include "tests/support/qmodel_fixtures.hpp"
+#include "tests/support/file_edits.hpp"
 #include "tests/support/testing.hpp"
 
 using namespace ssmsim::core;
@@ -36,31 +37,11 @@ const std::filesystem::path& valid_file() {
   return path;
 }
 
-// The message of the InputError that loading the valid file edited by `edit` throws ("" if none).
-std::string error_after(const std::string& name, const std::function<void(SafeTensors&)>& edit) {
-  SafeTensors st = read_safetensors(valid_file());
-  edit(st);
-  static const auto dir = ssmsim::testing::scratch_dir(std::string("qmodel_io_edits_") + ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  const auto p = dir / (name + ".safetensors");
-  write_safetensors(p, st);
-  try {
-    load_qmodel(p);
-  } catch (const ssmsim::InputError& e) {
-    const std::string what = e.what();
-    EXPECT_NE(what.find(p.string()), std::string::npos) << "the error names the file: " << what;
-    return what;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << name << ": not an InputError: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << name << ": the edited file was accepted";
-  return "";
-}
-
-void expect_error(const std::string& name, const std::function<void(SafeTensors&)>& edit,
-                  const std::string& must_contain) {
-  const std::string what = error_after(name, edit);
-  EXPECT_NE(what.find(must_contain), std::string::npos) << name << ": '" << what << "' lacks '" << must_contain << "'";
+void expect_error(const std::string& name, const std::function<void(SafeTensors&)>& edit, const std::string& text) {
+  static const auto dir = ssmsim::testing::scratch_dir(std::string("qmodel_io_edits_") +
+                                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  ssmsim::testing::expect_edit_refused(valid_file(), dir, name, edit, [](const std::filesystem::path& p) { load_qmodel(p); },
+                                       text);
 }
 
 }  // namespace
