@@ -20,6 +20,7 @@ packages=(
   python3                 # scripts/sweep_tables.py: the Markdown tables of docs/results.md
   chromium                # the report in a real browser (tests/e2e/test_report_browser.cpp)
   slurm-wlm munge         # sweep --slurm against a real single-node Slurm (tests/e2e/test_slurm_sweep.cpp)
+  openmpi-bin libopenmpi-dev  # mpirun -n K ssmsim train|qat (tests/e2e/test_mpi_train.cpp)
 )
 
 # `scripts/deps.sh fuzz` (make fuzz) adds the libFuzzer toolchain: Debian's clang and its

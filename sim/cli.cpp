@@ -320,7 +320,8 @@ void check_file_options(const Verb& v, const po::variables_map& vm) {
   }
 }
 
-int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+             const core::Ranks& ranks) {
   po::options_description d(fmt::format("options of 'ssmsim {}'", v.name));
   v.add_options(d);
   add_common_options(d);
@@ -366,39 +367,50 @@ int run_verb(const Verb& v, const std::vector<std::string>& args, std::ostream& 
   for (const char* r : v.required)
     if (!vm.count(r))
       return usage_error(err, fmt::format("{}: the option '--{}' is required", v.name, r), verb_usage(v, d));
-  return v.run(Invocation{vm, cfg, out, err});
+  return v.run(Invocation{vm, cfg, out, err, ranks});
 }
 
 }  // namespace
 
-int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err, const core::Ranks& ranks,
+            std::string* error) {
+  std::ostream silent(nullptr);  // what ranks other than 0 print
+  std::ostream& rank_out = ranks.is_root() ? out : silent;
+  std::ostream& rank_err = ranks.is_root() ? err : silent;
+  const std::string who = ranks.is_root() ? "ssmsim" : fmt::format("ssmsim [rank {}]", ranks.rank());
+  auto fail = [&](const std::string& text, int status) {
+    err << who << ": " << text << "\n";
+    if (error) *error = text;
+    return status;
+  };
   try {
-    if (argc < 2) return usage_error(err, "no command given", main_usage());
+    if (argc < 2) return usage_error(rank_err, "no command given", main_usage());
     const std::string first = argv[1];
     if (first == "--help" || first == "-h" || first == "help") {
-      out << main_usage();
+      rank_out << main_usage();
       return 0;
     }
     if (first == "--version") {
-      out << "ssmsim " SSMSIM_VERSION "\n";
+      rank_out << "ssmsim " SSMSIM_VERSION "\n";
       return 0;
     }
     const Verb* v = find_verb(first);
     if (!v) {
       const std::string what = first.rfind("-", 0) == 0 ? "unknown option '" + first + "' (options follow the command)"
                                                          : "unknown command '" + first + "'";
-      return usage_error(err, what, main_usage());
+      return usage_error(rank_err, what, main_usage());
     }
-    return run_verb(*v, std::vector<std::string>(argv + 2, argv + argc), out, err);
+    if (ranks.size() > 1 && first != "train" && first != "qat")
+      throw InputError(fmt::format("'{}' does not run under MPI ({} ranks): only train and qat split their work "
+                                   "across ranks; run it as one process, without mpirun",
+                                   first, ranks.size()));
+    return run_verb(*v, std::vector<std::string>(argv + 2, argv + argc), rank_out, rank_err, ranks);
   } catch (const InputError& e) {  // ConfigError and FormatError too
-    err << "ssmsim: " << e.what() << "\n";
-    return 2;
+    return fail(e.what(), 2);
   } catch (const RunError& e) {
-    err << "ssmsim: run failed: " << e.what() << "\n";
-    return 1;
+    return fail(std::string("run failed: ") + e.what(), 1);
   } catch (const std::exception& e) {
-    err << "ssmsim: internal error: " << e.what() << "\n";
-    return 1;
+    return fail(std::string("internal error: ") + e.what(), 1);
   }
 }
 

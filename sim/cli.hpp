@@ -3,9 +3,16 @@
 #pragma once
 
 #include <ostream>
+#include <string>
+
+#include "ssm_core/ranks.hpp"
 
 namespace ssmsim::sim {
 
-int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+// One command line. Under several MPI ranks (sim/mpi_ranks.cpp) every rank runs it: only train
+// and qat accept that, only rank 0 prints (and writes), and another rank's errors are printed
+// with its number. `error`, when given, receives the text of an error that ended the command.
+int run_cli(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
+            const core::Ranks& ranks = core::one_process(), std::string* error = nullptr);
 
 }  // namespace ssmsim::sim

@@ -34,6 +34,11 @@ core::TrainConfig train_config(const Invocation& inv) {
   return tc;
 }
 
+std::string workers_text(const core::Ranks& ranks, size_t threads) {
+  if (ranks.size() == 1) return fmt::format("{} thread(s)", threads ? std::to_string(threads) : "all");
+  return fmt::format("{} MPI ranks x {} thread(s)", ranks.size(), core::rank_threads(ranks, threads));
+}
+
 std::string fmt_time(double s) {
   if (s < 90) return fmt::format("{:.0f}s", s);
   if (s < 5400) return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));

@@ -32,6 +32,10 @@ std::string fmt_time(double s);
 // otherwise (logs).
 std::function<void(const core::Progress&)> progress_printer(std::ostream& err, const char* what);
 
+// Who does the work, for the start line: "2 thread(s)", "all thread(s)", or under MPI
+// "3 MPI ranks x 4 thread(s)".
+std::string workers_text(const core::Ranks& ranks, size_t threads);
+
 // The record of a classification result: count, accuracy, loss and the confusion matrix.
 reports::ResultRecord eval_record(const core::EvalResult& r, size_t classes);
 

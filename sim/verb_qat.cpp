@@ -23,9 +23,11 @@ int run_qat(const Invocation& inv) {
   const core::TrainConfig tc = train_config(inv);
   const core::PtqOptions opt = ptq_options(inv);
   const core::QatOptions qo = inv.config.get<core::QatOptions>("qat");
+  inv.ranks.all_set_up();  // under MPI: every rank read its inputs (or all stop here)
   const bool tty = ::isatty(2);
+  const bool root = inv.ranks.is_root();  // only rank 0 writes files and prints
   core::QatCallbacks cb;
-  cb.progress = progress_printer(inv.err, "qat epoch");
+  if (root) cb.progress = progress_printer(inv.err, "qat epoch");
   const std::string out = o["out"].as<std::string>();
   auto annotate = [&](core::QModel q) {
     q.metadata["source.checkpoint"] = path;
@@ -36,22 +38,22 @@ int run_qat(const Invocation& inv) {
     if (!qo.learn_scales.empty() && qo.learn_zero_points) q.metadata["qat.learn_zero_points"] = "true";
     return q;
   };
-  cb.epoch_end = [&](const core::QatReport& r, const core::QModel& best) {
+  if (root) cb.epoch_end = [&](const core::QatReport& r, const core::QModel& best) {
     if (r.best) core::save_qmodel(out, annotate(best));
     inv.err << fmt::format("{}qat epoch {}/{}: train loss {:.4f} acc {:.2f}%, val (integer) {:.2f}%, {:.1f} s "
                            "({:.0f} seq/s){}\n",
                            tty ? "\r" : "", r.epoch, tc.epochs, r.train_loss, 100 * r.train_accuracy,
                            100 * r.val_accuracy, r.seconds, r.samples_per_s, r.best ? "  best -> " + out : "");
   };
-  inv.err << fmt::format("QAT of {} with precision '{}': {} epochs of {} sequences, lr {} / SSM lr {}\n", path,
-                         prec.name(), tc.epochs, w.train.n, tc.lr, tc.ssm_lr);
+  inv.err << fmt::format("QAT of {} with precision '{}': {} epochs of {} sequences, lr {} / SSM lr {}, {}\n", path,
+                         prec.name(), tc.epochs, w.train.n, tc.lr, tc.ssm_lr, workers_text(inv.ranks, tc.threads));
   if (!qo.learn_scales.empty()) {
     std::vector<std::string> names;
     for (const auto c : qo.learn_scales) names.push_back(quant::component_name(c));
     inv.err << fmt::format("learned step sizes (LSQ) for {} (scale lr {}){}\n", keys::join(names), qo.scale_lr,
                            qo.learn_zero_points ? ", and the asymmetric points' zero points (LSQ+)" : "");
   }
-  const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb, qo);
+  const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb, qo, inv.ranks);
   inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
   for (size_t k = 0; k < r.steps.size(); ++k)
     inv.err << fmt::format("learned step {}: {:.6g} (PTQ {:.6g}, x{:.4f}){}\n", r.steps[k].name, r.learned_scale[k],
@@ -60,15 +62,15 @@ int run_qat(const Invocation& inv) {
                                                              r.steps[k].zp0)
                                                : "");
   const core::QModel best = annotate(r.best);
-  core::save_qmodel(out, best);
+  if (root) core::save_qmodel(out, best);
   for (const auto& [name, t] : best.tensors)  // the final weights' codes clipped at quantization
     if (t.saturated) inv.err << core::saturation_warning(name, t, prec) << "\n";
   const core::QEvalResult test = core::evaluate_quantized(
-      best, w.test, w.num_classes, settings<EvalSettings>(inv.config).limit, tc.threads);
+      best, w.test, w.num_classes, settings<EvalSettings>(inv.config).limit, tc.threads, inv.ranks);
   inv.out << fmt::format("test accuracy {:.2f}% ({} sequences, integer C-model) of the best QAT model (val {:.2f}%, "
                          "PTQ val {:.2f}%): {}\n",
                          100 * test.accuracy, test.count, 100 * r.best_val_accuracy, 100 * r.ptq_val_accuracy, out);
-  if (o.count("json")) {
+  if (root && o.count("json")) {
     reports::ResultRecord j;
     j.command = "qat";
     j.checkpoint = out;

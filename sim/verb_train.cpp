@@ -81,19 +81,20 @@ int run_train(const Invocation& inv) {
     const auto p = model.init(tc.seed);
     st.params.assign(p.begin(), p.end());
   }
-  inv.err << fmt::format("model '{}': {} parameters; training {} epochs of {} sequences, batch {}, {} thread(s)\n",
-                         mc.name, model.layout().total(), tc.epochs, w.train.n, tc.batch_size,
-                         tc.threads ? std::to_string(tc.threads) : "all");
+  inv.err << fmt::format("model '{}': {} parameters; training {} epochs of {} sequences, batch {}, {}\n", mc.name,
+                         model.layout().total(), tc.epochs, w.train.n, tc.batch_size, workers_text(inv.ranks, tc.threads));
 
+  inv.ranks.all_set_up();  // under MPI: every rank read its inputs (or all stop here)
   const bool tty = ::isatty(2);
+  const bool root = inv.ranks.is_root();  // only rank 0 writes files and prints
   core::TrainCallbacks cb;
-  cb.progress = progress_printer(inv.err, "epoch");
+  if (root) cb.progress = progress_printer(inv.err, "epoch");
   std::map<std::string, std::string> meta = {{"data.workload", w.name},
                                              {"train.seed", std::to_string(tc.seed)}};
   for (const auto& kv : tc.to_yaml())  // the recipe (recurrence is QAT's, not float training's)
     if (kv.first.as<std::string>() != "recurrence")
       meta["train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
-  cb.epoch_end = [&](const core::EpochReport& r, const core::TrainState& s) {
+  if (root) cb.epoch_end = [&](const core::EpochReport& r, const core::TrainState& s) {
     core::save_train_state(state_path, model, s);
     if (r.best) {
       auto m = meta;
@@ -116,16 +117,16 @@ int run_train(const Invocation& inv) {
     return signals.received() ||
            (limit_s > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > limit_s);
   };
-  st = core::train(model, tc, w, std::move(st), cb);
+  st = core::train(model, tc, w, std::move(st), cb, inv.ranks);
   if (st.epochs_done < tc.epochs) {
-    core::save_train_state(state_path, model, st);
+    if (root) core::save_train_state(state_path, model, st);
     const std::string where = st.epoch_step ? fmt::format("at step {} of epoch {}", st.epoch_step, st.epochs_done + 1)
                                             : fmt::format("after epoch {}", st.epochs_done);
     inv.err << fmt::format("{}stopped {} ({}); the state is in {}: continue with the same command and --resume\n",
                            tty ? "\n" : "", where,
                            signals.received() ? fmt::format("signal {}", signals.received()) : "time limit",
                            state_path.string());
-    if (o.count("json")) {
+    if (root && o.count("json")) {
       reports::ResultRecord j;
       j.command = "train";
       j.finished = false;
@@ -138,14 +139,15 @@ int run_train(const Invocation& inv) {
   }
 
   const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes,
-                                               settings<EvalSettings>(inv.config).limit, tc.threads);
+                                               settings<EvalSettings>(inv.config).limit, tc.threads, false, false,
+                                               inv.ranks);
   if (regress)
     inv.out << fmt::format("test {} of the best checkpoint (val MSE {:.6f}): {}\n", regression_text(test, w.test),
                            st.best_val_loss, out.string());
   else
     inv.out << fmt::format("test accuracy {:.2f}% ({} sequences) of the best checkpoint (val {:.2f}%): {}\n",
                            100 * test.accuracy, test.count, 100 * st.best_val_accuracy, out.string());
-  if (o.count("json")) {
+  if (root && o.count("json")) {
     reports::ResultRecord j;
     j.command = "train";
     j.finished = true;

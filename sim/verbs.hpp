@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "sim/config.hpp"
+#include "ssm_core/ranks.hpp"
 
 namespace ssmsim::sim {
 
@@ -15,6 +16,9 @@ struct Invocation {
   const Config& config;
   std::ostream& out;
   std::ostream& err;
+  // The MPI ranks running this command (train and qat only; one process otherwise). Every rank
+  // runs the verb; out and err reach the terminal on rank 0 only.
+  const core::Ranks& ranks = core::one_process();
 };
 
 using VerbHandler = std::function<int(const Invocation&)>;

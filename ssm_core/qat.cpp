@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <thread>
 
 #include "quant/errors.hpp"
 #include "quant/keys.hpp"
@@ -375,8 +374,9 @@ class QatRun {
  public:
   QatRun(const Model& model, const std::vector<float>& params, const quant::PrecisionConfig& prec,
          const SequenceSet& set, const TrainConfig& cfg, const PtqOptions& opt,
-         std::map<std::string, std::vector<QuantParams>> points, std::vector<LearnedStep> lsteps, double scale_lr)
-      : model_(model), prec_(prec), set_(set), cfg_(cfg), opt_(opt), points_(std::move(points)),
+         std::map<std::string, std::vector<QuantParams>> points, std::vector<LearnedStep> lsteps, double scale_lr,
+         const Ranks& ranks)
+      : model_(model), ranks_(ranks), prec_(prec), set_(set), cfg_(cfg), opt_(opt), points_(std::move(points)),
         lsteps_(std::move(lsteps)), sst_(fresh_state(std::vector<float>(lsteps_.size(), 1.0f))),
         sadam_(lsteps_.size(), scale_lr, 0.0, cfg), zst_(fresh_state(offsets0(lsteps_))),
         zadam_(lsteps_.size(), scale_lr, 0.0, cfg), clsq_(max_chunks_from(cfg)),
@@ -384,7 +384,7 @@ class QatRun {
         rst_(direct_ ? fresh_state(recurrence_params_init(model, params, cfg.recurrence)) : TrainState{}),
         adamw_(model, cfg), radam_(rst_.params.size(), cfg.ssm_lr, cfg.ssm_weight_decay, cfg),
         max_chunks_((cfg.batch_size + kLanes - 1) / kLanes),
-        threads_(cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency())),
+        threads_(rank_threads(ranks, cfg.threads)),
         steps_((set.n + cfg.batch_size - 1) / cfg.batch_size),
         total_(static_cast<uint64_t>(steps_) * cfg.epochs),
         warmup_(static_cast<uint64_t>(std::llround(cfg.warmup_epochs * static_cast<double>(steps_)))),
@@ -425,7 +425,8 @@ class QatRun {
       fws_.push_back(make_workspace<float>());
     }
     const bool lsq = !lsteps_.empty();
-    parallel_for(nch, threads_, [&](size_t c, size_t w) {
+    RankedChunks work;
+    work.run = [&](size_t c, size_t w) {
       std::fill(cgrad_[c].begin(), cgrad_[c].end(), 0.f);
       const size_t c0 = begin + c * kLanes, cn = std::min(kLanes, begin + count - c0);
       ccorrect_[c] = 0;
@@ -435,7 +436,22 @@ class QatRun {
       closs_[c] = qat_chunk(model_, view, engine, chunk, *qws_[w], *fws_[w], cgrad_[c].data(), &ccorrect_[c], nullptr,
                             direct_ ? &ccg_[c] : nullptr);
       if (lsq) lsq_chunk(model_, view, engine, *qws_[w], *fws_[w], chunk, lsteps_, clsq_[c]);
-    });
+    };
+    work.pack = [&](size_t c, Packer& p) {  // what the step below reads of a chunk
+      p.put(cgrad_[c]).put(closs_[c]).put(ccorrect_[c]);
+      if (direct_)
+        for (const CoeffGrad& g : ccg_[c]) p.put(g.lambda_bar).put(g.b_bar);
+      if (lsq) p.put(clsq_[c].grad).put(clsq_[c].count).put(clsq_[c].zgrad);
+    };
+    work.unpack = [&](size_t c, Unpacker& u) {
+      u.get(cgrad_[c]).get(closs_[c]).get(ccorrect_[c]);
+      if (direct_) {
+        ccg_[c].resize(mc.n_layers);
+        for (CoeffGrad& g : ccg_[c]) u.get(g.lambda_bar).get(g.b_bar);
+      }
+      if (lsq) u.get(clsq_[c].grad).get(clsq_[c].count).get(clsq_[c].zgrad);
+    };
+    run_chunks(ranks_, nch, threads_, work);
     std::fill(grad_.begin(), grad_.end(), 0.f);
     for (size_t c = 0; c < nch; ++c) {
       for (size_t i = 0; i < grad_.size(); ++i) grad_[i] += cgrad_[c][i];
@@ -460,6 +476,7 @@ class QatRun {
 
  private:
   const Model& model_;
+  const Ranks& ranks_;
   const quant::PrecisionConfig& prec_;
   const SequenceSet& set_;
   const TrainConfig& cfg_;
@@ -528,7 +545,8 @@ class QatRun {
 }  // namespace
 
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& prec, const Workload& data,
-                    const TrainConfig& cfg, const PtqOptions& opt, const QatCallbacks& cb, const QatOptions& qat) {
+                    const TrainConfig& cfg, const PtqOptions& opt, const QatCallbacks& cb, const QatOptions& qat,
+                    const Ranks& ranks) {
   const ModelConfig& mc = ck.config;
   if (mc.task != Task::Classify || data.kind != TaskKind::Classification)
     throw InputError("qat: classification models and workloads only");
@@ -537,13 +555,16 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   QatResult res;
   // the activation and state formats: PTQ's calibration, fixed for the run
   const QModel ptq = quantize_ptq(ck, prec, data.train, opt);
-  res.ptq_val_accuracy = data.val.n ? evaluate_quantized(ptq, data.val, data.num_classes, 0, cfg.threads).accuracy : 0;
+  auto val_accuracy = [&](const QModel& q) {
+    return data.val.n ? evaluate_quantized(q, data.val, data.num_classes, 0, cfg.threads, ranks).accuracy : 0;
+  };
+  res.ptq_val_accuracy = val_accuracy(ptq);
   res.best = ptq;
   res.best.metadata["qat.best_epoch"] = "0";
   res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
   res.best_val_accuracy = res.ptq_val_accuracy;
   QatRun run(model, ck.params, prec, data.train, cfg, opt, ptq.points,
-             learned_steps(ptq, qat.learn_scales, qat.learn_zero_points), qat.scale_lr);
+             learned_steps(ptq, qat.learn_scales, qat.learn_zero_points), qat.scale_lr, ranks);
   const auto& set = data.train;
   const size_t B = cfg.batch_size, steps = run.steps();
   const auto start = Clock::now();
@@ -569,7 +590,7 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     rep.samples_per_s = static_cast<double>(seen) / rep.seconds;
     QModel q = run.quantized();
-    rep.val_accuracy = data.val.n ? evaluate_quantized(q, data.val, data.num_classes, 0, cfg.threads).accuracy : 0;
+    rep.val_accuracy = val_accuracy(q);
     if (rep.val_accuracy > res.best_val_accuracy) {  // the PTQ starting point counts as epoch 0
       res.best_val_accuracy = rep.val_accuracy;
       res.best = std::move(q);

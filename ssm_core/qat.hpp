@@ -56,10 +56,12 @@ struct QatResult {
   std::map<std::string, std::vector<quant::QuantParams>> points;  // the point formats at the end
 };
 
-// S4D and S5 models, classification. Throws InputError for what is not supported.
+// S4D and S5 models, classification. Throws InputError for what is not supported. Under several
+// ranks each computes its share of every batch and of every validation pass, and all return the
+// same result (callbacks run on every rank; only rank 0's should write).
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& precision, const Workload& data,
                     const TrainConfig& config, const PtqOptions& options, const QatCallbacks& callbacks,
-                    const QatOptions& qat = {});
+                    const QatOptions& qat = {}, const Ranks& ranks = one_process());
 
 // The float view of a quantized model for the backward pass: the float parameters with every
 // quantized tensor replaced by its dequantized codes, and the discretized coefficients replaced by

@@ -26,6 +26,7 @@
 #include "quant/quantizer.hpp"
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/model.hpp"
+#include "ssm_core/ranks.hpp"
 #include "ssm_core/sequences.hpp"
 
 namespace ssmsim::core {
@@ -256,8 +257,9 @@ struct QEvalResult {
 };
 
 // Integer evaluation over a set (classification), chunks on threads, deterministic. The logits
-// are the chunks' own (run_chunk computes them anyway), kept in set order.
+// are the chunks' own (run_chunk computes them anyway), kept in set order. Several ranks share the
+// chunks and all get the whole result.
 QEvalResult evaluate_quantized(const QModel& model, const SequenceSet& set, size_t num_classes,
-                               size_t limit = 0, size_t threads = 0);
+                               size_t limit = 0, size_t threads = 0, const Ranks& ranks = one_process());
 
 }  // namespace ssmsim::core

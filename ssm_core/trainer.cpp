@@ -19,10 +19,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-size_t resolve_threads(size_t threads) {
-  if (threads) return threads;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw ? hw : 1;
+size_t resolve_threads(size_t threads) { return rank_threads(one_process(), threads); }
+
+// Rank 0's stop request, taken by every rank (each polls its own; rank 0's decides).
+bool stop(const TrainCallbacks& cb, const Ranks& ranks) {
+  return ranks.rank0_says(cb.stop_requested && cb.stop_requested());
 }
 
 }  // namespace
@@ -161,10 +162,10 @@ double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio) {
 
 EvalResult evaluate(const Model& model, const std::vector<float>& params,
                     const SequenceSet& set, size_t num_classes, size_t limit,
-                    size_t threads, bool conv, bool keep_logits) {
+                    size_t threads, bool conv, bool keep_logits, const Ranks& ranks) {
   const size_t n = limit ? std::min(limit, set.n) : set.n;
   const size_t nchunks = (n + kLanes - 1) / kLanes;
-  threads = resolve_threads(threads);
+  threads = rank_threads(ranks, threads);
   Model::Prepared<float> prep;
   if (conv)
     model.prepare_conv(params.data(), set.length, prep);
@@ -179,14 +180,33 @@ EvalResult evaluate(const Model& model, const std::vector<float>& params,
   if (keep_logits && model.config().task == Task::Classify) r.logits.resize(n * C);
   std::vector<size_t> idx(n);
   for (size_t i = 0; i < n; ++i) idx[i] = i;
-  parallel_for(nchunks, threads, [&](size_t c, size_t w) {
+  RankedChunks work;
+  work.run = [&](size_t c, size_t w) {
     const size_t begin = c * kLanes, count = std::min(kLanes, n - begin);
     results[c] = model.run_chunk(params.data(), prep, make_chunk(set, &idx[begin], count), 0,
                                  static_cast<float*>(nullptr), *ws[w]);
     if (!r.logits.empty())
       for (size_t l = 0; l < count; ++l)
         for (size_t k = 0; k < C; ++k) r.logits[(begin + l) * C + k] = ws[w]->logits.v[k * kLanes + l];
-  });
+  };
+  auto logits_of = [&](size_t c) {  // the chunk's rows of r.logits (none unless kept)
+    const auto at = [&](size_t i) { return r.logits.begin() + static_cast<std::ptrdiff_t>(i); };
+    if (r.logits.empty()) return std::make_pair(r.logits.end(), r.logits.end());
+    return std::make_pair(at(c * kLanes * C), at(std::min(n, (c + 1) * kLanes) * C));
+  };
+  work.pack = [&](size_t c, Packer& p) {
+    const auto [b, e] = logits_of(c);
+    p.put(results[c].loss).put(results[c].correct).put(results[c].predicted).put(results[c].outputs);
+    p.put(std::vector<float>(b, e));
+  };
+  work.unpack = [&](size_t c, Unpacker& u) {
+    std::vector<float> logits;
+    u.get(results[c].loss).get(results[c].correct).get(results[c].predicted).get(results[c].outputs).get(logits);
+    const auto [b, e] = logits_of(c);
+    if (logits.size() != static_cast<size_t>(e - b)) throw std::logic_error("evaluate: a rank's logits do not fit");
+    std::copy(logits.begin(), logits.end(), b);
+  };
+  run_chunks(ranks, nchunks, threads, work);
   r.count = n;
   r.confusion.assign(num_classes * num_classes, 0);
   double loss = 0;
@@ -209,7 +229,7 @@ EvalResult evaluate(const Model& model, const std::vector<float>& params,
 }
 
 TrainState train(const Model& model, const TrainConfig& cfg, const Workload& data,
-                 TrainState st, const TrainCallbacks& cb) {
+                 TrainState st, const TrainCallbacks& cb, const Ranks& ranks) {
   const auto& set = data.train;
   const bool regress = data.kind == TaskKind::Regression;
   if (regress != (model.config().task == Task::Regress))
@@ -220,7 +240,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
   if (st.params.size() != P) throw InputError("training: the parameter vector does not match the model");
   if (st.adam_m.size() != P) st.adam_m.assign(P, 0.f);
   if (st.adam_v.size() != P) st.adam_v.assign(P, 0.f);
-  const size_t threads = resolve_threads(cfg.threads);
+  const size_t threads = rank_threads(ranks, cfg.threads);
   const size_t B = cfg.batch_size;
   const size_t steps_per_epoch = (set.n + B - 1) / B;
   const uint64_t total_steps = static_cast<uint64_t>(steps_per_epoch) * cfg.epochs;
@@ -251,12 +271,22 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
       Model::Prepared<float> prep;
       model.prepare(st.params.data(), prep);
       const uint64_t step = st.step;
-      parallel_for(nchunks, threads, [&](size_t c, size_t w) {
+      RankedChunks work;
+      work.run = [&](size_t c, size_t w) {
         std::fill(chunk_grad[c].begin(), chunk_grad[c].end(), 0.f);
         const size_t cb0 = begin + c * kLanes, cn = std::min(kLanes, begin + count - cb0);
         chunk_res[c] = model.run_chunk(st.params.data(), prep, make_chunk(set, &order[cb0], cn),
                                        chunk_seed(cfg.seed, step, c), chunk_grad[c].data(), *ws[w]);
-      });
+      };
+      work.pack = [&](size_t c, Packer& p) {  // what the step below reads of a chunk
+        const ChunkResult& r = chunk_res[c];
+        p.put(r.loss).put(r.correct).put(r.count).put(r.norm_stats).put(r.norm_count).put(chunk_grad[c]);
+      };
+      work.unpack = [&](size_t c, Unpacker& u) {
+        ChunkResult& r = chunk_res[c];
+        u.get(r.loss).get(r.correct).get(r.count).get(r.norm_stats).get(r.norm_count).get(chunk_grad[c]);
+      };
+      run_chunks(ranks, nchunks, threads, work);
       std::fill(grad.begin(), grad.end(), 0.f);
       for (size_t c = 0; c < nchunks; ++c) {
         for (size_t i = 0; i < P; ++i) grad[i] += chunk_grad[c][i];
@@ -271,7 +301,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
       if (cb.progress && (s % 10 == 9 || s + 1 == steps_per_epoch))
         cb.progress(progress_at(epoch, cfg.epochs, s, steps_per_epoch, loss_sum, correct, seen, set.n, samples_this_run,
                                 std::chrono::duration<double>(Clock::now() - run_start).count()));
-      if (s + 1 < steps_per_epoch && cb.stop_requested && cb.stop_requested()) {
+      if (s + 1 < steps_per_epoch && stop(cb, ranks)) {
         st.epoch_step = s + 1;
         st.epoch_loss = loss_sum;
         st.epoch_correct = correct;
@@ -288,7 +318,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
     rep.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     rep.samples_per_s = static_cast<double>(seen - seen_before) / rep.seconds;  // this process's part
     if (data.val.n) {
-      const EvalResult v = evaluate(model, st.params, data.val, data.num_classes, 0, threads);
+      const EvalResult v = evaluate(model, st.params, data.val, data.num_classes, 0, threads, false, false, ranks);
       rep.val_loss = v.loss;
       rep.val_accuracy = v.accuracy;
     }
@@ -302,7 +332,7 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
       rep.best = true;
     }
     if (cb.epoch_end) cb.epoch_end(rep, st);
-    if (epoch + 1 < cfg.epochs && cb.stop_requested && cb.stop_requested()) return st;
+    if (epoch + 1 < cfg.epochs && stop(cb, ranks)) return st;
   }
   return st;
 }

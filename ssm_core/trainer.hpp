@@ -1,9 +1,9 @@
 // Training and evaluation of float models on a workload.
 //
-// Determinism: a batch is split into chunks of kLanes sequences in shuffled order; threads take
-// chunks, each chunk has its own gradient buffer, and the buffers are summed in chunk order. The
-// shuffle, dropout masks and initialisation come from the seed alone, so the same seed gives the
-// same checkpoint bits for any thread count (tested).
+// Determinism: a batch is split into chunks of kLanes sequences in shuffled order; threads (and
+// MPI ranks) take chunks, each chunk has its own gradient buffer, and the buffers are summed in
+// chunk order. The shuffle, dropout masks and initialisation come from the seed alone, so the same
+// seed gives the same checkpoint bits for any thread and rank count (tested).
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ssm_core/model.hpp"
+#include "ssm_core/ranks.hpp"
 #include "ssm_core/sequences.hpp"
 
 namespace YAML {
@@ -136,15 +137,20 @@ Chunk make_chunk(const SequenceSet& set, const size_t* idx, size_t count);
 std::vector<size_t> epoch_order(size_t n, uint64_t seed, size_t epoch);
 
 // Trains `model` from `state` (fresh: params set, epochs_done 0). Returns the final state.
+// Under several ranks (ssm_core/ranks.hpp) each computes its share of every batch and all reach
+// the same state; callbacks run on every rank (only rank 0's should write), and rank 0's stop
+// request stops all.
 TrainState train(const Model& model, const TrainConfig& config, const Workload& data,
-                 TrainState state, const TrainCallbacks& callbacks);
+                 TrainState state, const TrainCallbacks& callbacks, const Ranks& ranks = one_process());
 
 // Forward passes only; `limit` > 0 evaluates the first `limit` sequences. `conv`: S4D models
 // run their convolution mode (FFT) instead of the recurrence. `keep_logits`: a classifier's
-// logits are copied into the result (off by default: nothing extra is kept).
+// logits are copied into the result (off by default: nothing extra is kept). Several ranks share
+// the chunks and all get the whole result.
 EvalResult evaluate(const Model& model, const std::vector<float>& params,
                     const SequenceSet& set, size_t num_classes, size_t limit = 0,
-                    size_t threads = 0, bool conv = false, bool keep_logits = false);
+                    size_t threads = 0, bool conv = false, bool keep_logits = false,
+                    const Ranks& ranks = one_process());
 
 // The learning-rate factor of step s of S (warm-up W steps, then cosine).
 double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio);

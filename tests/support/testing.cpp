@@ -68,6 +68,12 @@ std::string slurp(const std::filesystem::path& p) {
 }  // namespace
 
 CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
+  std::vector<std::string> argv{SSMSIM_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv, cwd);
+}
+
+CliResult run_program(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
   // A fresh folder for the child's output, unique even across PID namespaces that share /tmp
   // (a name made of the PID is not: another sandbox's process with the same PID removed it).
   std::string tmpl = (std::filesystem::temp_directory_path() / "ssmsim-cli-XXXXXX").string();
@@ -75,12 +81,12 @@ CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::p
   const std::filesystem::path dir = tmpl;
   const auto out_path = dir / "stdout", err_path = dir / "stderr", why_path = dir / "why";
 
-  std::vector<std::string> argv_store{SSMSIM_BIN};
-  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  std::vector<std::string> argv_store = args;
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
 
+  const std::string exec_step = "exec of " + argv_store.at(0);
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error(std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
@@ -101,7 +107,7 @@ CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::p
     if (!std::freopen(err_path.c_str(), "w", stderr)) fail("redirecting stderr");
     if (!std::freopen("/dev/null", "r", stdin)) fail("redirecting stdin");
     ::execv(argv[0], argv.data());
-    fail("exec of the ssmsim binary");
+    fail(exec_step.c_str());
   }
   int status = 0;
   ::waitpid(pid, &status, 0);

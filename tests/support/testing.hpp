@@ -27,6 +27,9 @@ struct CliResult {
 // Runs build/bin/ssmsim with the arguments (no shell), from `cwd` when given.
 CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd = {});
 
+// Runs the program args[0] (a path) with the others as its arguments, as run_cli does.
+CliResult run_program(const std::vector<std::string>& args, const std::filesystem::path& cwd = {});
+
 // The repository root, for configs/ and workloads/ files.
 std::filesystem::path source_dir();
 
