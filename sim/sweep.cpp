@@ -27,6 +27,7 @@
 #include "quant/errors.hpp"
 #include "reports/record.hpp"
 #include "reports/result_record.hpp"
+#include "ssm_core/ranks.hpp"
 
 extern char** environ;
 
@@ -278,7 +279,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
   }
 
   const size_t jobs = std::max<size_t>(1, std::min(o.jobs, todo.size()));
-  const size_t cores = o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  const size_t cores = o.threads ? o.threads : core::usable_cores();  // a Slurm task's CPUs, under Slurm
   const std::string threads = std::to_string(std::max<size_t>(1, cores / jobs));
   const std::string bin = o.binary.string();
   // where each record was made: the host, and the Slurm array task when run under Slurm

@@ -81,10 +81,10 @@ int run_train(const Invocation& inv) {
     const auto p = model.init(tc.seed);
     st.params.assign(p.begin(), p.end());
   }
+  inv.ranks.all_set_up();  // under MPI: every rank read its inputs (or all stop here)
   inv.err << fmt::format("model '{}': {} parameters; training {} epochs of {} sequences, batch {}, {}\n", mc.name,
                          model.layout().total(), tc.epochs, w.train.n, tc.batch_size, workers_text(inv.ranks, tc.threads));
 
-  inv.ranks.all_set_up();  // under MPI: every rank read its inputs (or all stop here)
   const bool tty = ::isatty(2);
   const bool root = inv.ranks.is_root();  // only rank 0 writes files and prints
   core::TrainCallbacks cb;

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <stdexcept>
 #include <thread>
+#ifdef __linux__
+#include <sched.h>
+#endif
 
 #include "ssm_core/trainer.hpp"
 
@@ -13,10 +16,18 @@ const Ranks& one_process() {
   return alone;
 }
 
+size_t usable_cores() {
+#ifdef __linux__
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<size_t>(CPU_COUNT(&set));
+#endif
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 size_t rank_threads(const Ranks& ranks, size_t threads) {
   if (threads) return threads;
-  const size_t hw = std::max(1u, std::thread::hardware_concurrency());
-  return std::max<size_t>(1, hw / std::max<size_t>(1, ranks.on_this_host()));
+  const size_t share = std::max(1u, std::thread::hardware_concurrency()) / std::max<size_t>(1, ranks.on_this_host());
+  return std::max<size_t>(1, std::min(usable_cores(), share));
 }
 
 const char* Unpacker::take(size_t n) {

@@ -40,7 +40,11 @@ class Ranks {
 // This process alone.
 const Ranks& one_process();
 
-// The threads one rank uses when `threads` is 0 (all cores): its share of the machine's cores.
+// The cores this process may run on (its CPU affinity: taskset, cgroups, mpirun's binding).
+size_t usable_cores();
+
+// The threads one rank uses when `threads` is 0 (all cores): its share of the machine's cores
+// (the cores over the ranks on this machine), at most the cores it may run on.
 size_t rank_threads(const Ranks& ranks, size_t threads);
 
 // Bytes of plain values and vectors of them, in order: one chunk's results on their way between

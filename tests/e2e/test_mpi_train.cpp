@@ -126,4 +126,28 @@ TEST(MpiCli, AWrongInputEndsEveryRankWithOneMessage) {
   EXPECT_EQ(count_of(r.err, "'eval' does not run under MPI (2 ranks)"), 1u) << r.err;
 }
 
+// Ranks that disagree: rank 0 finds the model file, ranks 1 and 2 (another working folder) do
+// not. Rank 0 says which ranks could not start and why, once; nothing is written.
+TEST(MpiCli, RanksThatCannotStartAreNamedByRankZero) {
+  const auto dir = scratch_dir("mpi_cli_disagree");
+  std::filesystem::create_directories(dir / "has" / "models");
+  std::filesystem::create_directories(dir / "lacks");
+  std::filesystem::copy_file(source_dir() / "configs/models/s4d_edge.yaml", dir / "has/models/m.yaml");
+  const std::string out = (dir / "x.safetensors").string();
+  auto context = [&](const char* n, const char* wdir) {
+    return std::vector<std::string>{"-n", n, "-wdir", (dir / wdir).string(), SSMSIM_TEST_BIN, "train", "--model",
+                                    "models/m.yaml", "--workload", "sines", "--epochs", "1", "--out", out};
+  };
+  std::vector<std::string> argv{SSMSIM_MPIEXEC, "--oversubscribe", "--allow-run-as-root"};
+  for (const auto& a : context("1", "has")) argv.push_back(a);
+  argv.push_back(":");
+  for (const auto& a : context("2", "lacks")) argv.push_back(a);
+  const CliResult r = run_program(argv);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(count_of(r.err, "could not start on rank 1, 2: "), 1u) << r.err;
+  EXPECT_NE(r.err.find("models/m.yaml"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("MPI_ABORT"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
+}
+
 #endif  // SSMSIM_MPIEXEC
