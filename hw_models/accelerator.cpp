@@ -40,9 +40,10 @@ const Region& place_weight(BankedSram& mem, const std::string& name, const core:
 
 void weight_operands(LayerMem& L) {
   L.wA = operand_width(*L.A), L.wB = operand_width(*L.B), L.wC = operand_width(*L.C), L.wD = operand_width(*L.D);
-  L.wnorm = operand_width(*L.gamma);  // the multiplier operand (beta is added)
+  if (L.gamma) L.wnorm = operand_width(*L.gamma);  // the multiplier operand (beta is added)
   L.zA = !L.A->zero_points.empty(), L.zB = !L.B->zero_points.empty(), L.zC = !L.C->zero_points.empty();
-  L.zD = !L.D->zero_points.empty(), L.znorm = !L.gamma->zero_points.empty() || !L.beta->zero_points.empty();
+  L.zD = !L.D->zero_points.empty();
+  L.znorm = L.gamma && (!L.gamma->zero_points.empty() || !L.beta->zero_points.empty());
   if (L.Wm) L.wW = operand_width(*L.Wm), L.zW = !L.Wm->zero_points.empty();
   L.kA = L.A->max_part_shift(), L.kB = L.B->max_part_shift(), L.kC = L.C->max_part_shift();
 }
@@ -72,10 +73,10 @@ void activation_points(LayerMem& L, const core::QModel& m, const core::QLayerCon
   L.u_op = act_operand(Ly.u_op, L.wu);
   L.act_op = act_operand(Ly.act_op, L.wact);
   L.u_op.zp = zp_bits(f(p + "u")), L.act_op.zp = zp_bits(f(p + "act"));
-  const std::string prev = "layers." + std::to_string(i - 1) + (m.config.prenorm ? ".res" : ".out");
+  const std::string prev = core::point_name(core::layer_output(m.config), i - 1);
   L.zh = zp_bits(f(i == 0 ? std::string("encoder.out") : prev));
   L.zy = zp_bits(f(p + "y")), L.zres = zp_bits(f(p + "res"));
-  if (!m.config.prenorm) L.zout = zp_bits(f(p + "out"));  // a pre-norm layer's output is res
+  if (m.config.norm_out()) L.zout = zp_bits(f(p + "out"));  // otherwise the layer's output is res
   if (m.config.mixing != core::Mixing::Gelu) {
     L.zmixg = zp_bits(f(p + "mixg")), L.zg = zp_bits(f(p + "g"));
     if (m.config.mixing == core::Mixing::Glu) L.zmix = zp_bits(f(p + "mix"));
@@ -141,8 +142,10 @@ void Accelerator::layout(size_t max_len) {
     L.B = place(p + "B", 1);
     L.C = place(p + "C", 2);
     L.D = place(p + "D");
-    L.gamma = place(p + "norm.scale");
-    L.beta = place(p + "norm.shift");
+    if (mc.norm != core::Norm::None) {
+      L.gamma = place(p + "norm.scale");
+      L.beta = place(p + "norm.shift");
+    }
     if (mc.mixing != core::Mixing::Gelu) {
       L.Wm = place(p + "mix.weight");
       L.bm = place(p + "mix.bias");
@@ -158,7 +161,7 @@ void Accelerator::layout(size_t max_len) {
   mem_.decoder_bytes = bytes_since(used0);
   mem_.w_dec = operand_width(*mem_.Wd);
   mem_.z_dec = !mem_.Wd->zero_points.empty();
-  const std::string last = "layers." + std::to_string(mc.n_layers - 1) + (mc.prenorm ? ".res" : ".out");
+  const std::string last = core::point_name(core::layer_output(mc), mc.n_layers - 1);
   const quant::Format& fpool = m.point(mc.pooling == core::Pooling::Mean ? std::string("pool") : last).format;
   mem_.w_pool = act_width(fpool);
   mem_.in_op = act_operand(engine_.consts().input_op, mem_.w_in);

@@ -157,7 +157,7 @@ void Controller::run_sequence() {
     }
     if (mc.pooling == core::Pooling::Mean) {
       // the pooling sum reads the last layer's output
-      const int zh = nl == 0 ? 0 : mc.prenorm ? mem_.layers.back().zres : mem_.layers.back().zout;
+      const int zh = nl == 0 ? 0 : mc.norm_out() ? mem_.layers.back().zout : mem_.layers.back().zres;
       advance(sfu_.pool_add(H, h.data(), pool_sum_.data(), zh));
     }
   }
@@ -194,7 +194,7 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
   act_.resize(H);
   acc_.assign(H, 0);
   if (tracer_) tracer_->at(li, t_);
-  if (mc.prenorm)
+  if (mc.norm_in())
     advance(sfu_.norm(Ly, m, H, h.data(), u_.data(), m.wu, m.zh));
   else
     advance(sfu_.u_in(Ly, m, H, h.data(), u_.data()));
@@ -249,12 +249,12 @@ void Controller::layer(size_t li, std::vector<int32_t>& h) {
   }
   res_.resize(H);
   advance(sfu_.residual(Ly, H, g, h.data(), res_.data(), mc.mixing == core::Mixing::Gelu ? m.act_op.zp : m.zg, m.zh));
-  if (mc.prenorm) {
-    h = res_;
-  } else {
+  if (mc.norm_out()) {
     out_.resize(H);
     advance(sfu_.norm(Ly, m, H, res_.data(), out_.data(), m.wg, m.zres));
     h = out_;
+  } else {
+    h = res_;
   }
   if (tracer_) {
     tracer_->vector("res", res_.data(), H);

@@ -103,7 +103,7 @@ Datapath SpecialFunctionUnit::zero_point_datapath(const CostContext& c) {
     const LayerMem& L = c.mem.layers[i];
     const core::QLayerConsts& Ly = c.engine.consts().layers[i];
     // written: u (its norm or rescale), act (the hard GELU), g, res, the post-norm output
-    zwrite = std::max({zwrite, L.u_op.zp, Ly.hard_gelu ? L.act_op.zp : 0, L.zg, L.zres, mc.prenorm ? 0 : L.zout});
+    zwrite = std::max({zwrite, L.u_op.zp, Ly.hard_gelu ? L.act_op.zp : 0, L.zg, L.zres, mc.norm_out() ? L.zout : 0});
     // read: h (the norm or rescale, the residual, the pooling sum), the post-norm's input res, the
     // gate's other operand (mix, act or y), the residual's g (act without mixing), y (the hard GELU)
     const int g = mc.mixing == core::Mixing::Gelu ? L.act_op.zp : L.zg;
@@ -111,8 +111,8 @@ Datapath SpecialFunctionUnit::zero_point_datapath(const CostContext& c) {
                       : mc.mixing == core::Mixing::HalfGlu1 ? L.act_op.zp
                       : mc.mixing == core::Mixing::HalfGlu2 ? L.zy
                                                             : 0;
-    zread = std::max({zread, L.zh, mc.prenorm ? 0 : L.zres, other, g, Ly.hard_gelu ? L.zy : 0,
-                      i + 1 == c.mem.layers.size() ? (mc.prenorm ? L.zres : L.zout) : 0});
+    zread = std::max({zread, L.zh, mc.norm_out() ? L.zres : 0, other, g, Ly.hard_gelu ? L.zy : 0,
+                      i + 1 == c.mem.layers.size() ? (mc.norm_out() ? L.zout : L.zres) : 0});
     reads = std::max({reads, (g ? 1 : 0) + (L.zh ? 1 : 0), zread ? 1 : 0});
   }
   if (mc.pooling == core::Pooling::Mean) zwrite = std::max(zwrite, c.mem.pool_op.zp);

@@ -190,7 +190,7 @@ nlohmann::json describe(const core::QModel& m, const core::QConsts& c, const std
     }
   }
   std::string point = (name == "x_in" && narrowed(c, layer)) ? "xo" : k.point;
-  if (layer != kNoLayer) point = layer_name(layer) + "." + (name == "out" && m.config.prenorm ? "res" : point);
+  if (layer != kNoLayer) point = layer_name(layer) + "." + (name == "out" && !m.config.norm_out() ? "res" : point);
   const quant::QuantParams& p = m.point(point);
   j["point"] = point;
   j["width"] = p.format.width;

@@ -36,7 +36,8 @@ const keys::Table<ModelConfig>& ModelConfig::keys() {
                    [](size_t n) { return n % 2 ? std::string("an even state size (N/2 complex modes)") : std::string(); })
           .integer("n_layers", &M::n_layers, 1, 64, "layers", "SSM blocks")
           .boolean("prenorm", &M::prenorm, "normalise before the SSM (else after the residual)")
-          .choice("norm", &M::norm, {{"layer", Norm::Layer}, {"batch", Norm::Batch}}, "LayerNorm or BatchNorm")
+          .choice("norm", &M::norm, {{"layer", Norm::Layer}, {"batch", Norm::Batch}, {"none", Norm::None}},
+                  "LayerNorm, BatchNorm, or none")
           .choice("mixing", &M::mixing,
                   {{"glu", Mixing::Glu}, {"half_glu1", Mixing::HalfGlu1}, {"half_glu2", Mixing::HalfGlu2},
                    {"gelu", Mixing::Gelu}},
@@ -107,8 +108,10 @@ Model::Model(const ModelConfig& config) : config_(config) {
       lo.mix_w = layout_.add(p + "out2.weight", {H, H}, ParamGroup::Regular);
       lo.mix_b = layout_.add(p + "out2.bias", {H}, ParamGroup::Regular);
     }
-    lo.norm_w = layout_.add(p + "norm.weight", {H}, ParamGroup::Ssm);
-    lo.norm_b = layout_.add(p + "norm.bias", {H}, ParamGroup::Ssm);
+    if (config_.norm != Norm::None) {
+      lo.norm_w = layout_.add(p + "norm.weight", {H}, ParamGroup::Ssm);
+      lo.norm_b = layout_.add(p + "norm.bias", {H}, ParamGroup::Ssm);
+    }
     if (config_.norm == Norm::Batch) {
       lo.run_mean = layout_.add(p + "norm.running_mean", {H}, ParamGroup::Buffer);
       lo.run_var = layout_.add(p + "norm.running_var", {H}, ParamGroup::Buffer);
@@ -127,8 +130,10 @@ Model::Model(const ModelConfig& config) : config_(config) {
       lo.mix_b = layout_.add(p + "output_linear.0.bias", {H}, ParamGroup::NoDecay);
     }
     const std::string n = "norms." + std::to_string(i) + ".";
-    lo.norm_w = layout_.add(n + "weight", {H}, ParamGroup::NoDecay);
-    lo.norm_b = layout_.add(n + "bias", {H}, ParamGroup::NoDecay);
+    if (config_.norm != Norm::None) {
+      lo.norm_w = layout_.add(n + "weight", {H}, ParamGroup::NoDecay);
+      lo.norm_b = layout_.add(n + "bias", {H}, ParamGroup::NoDecay);
+    }
     if (config_.norm == Norm::Batch) {
       lo.run_mean = layout_.add(n + "running_mean", {H}, ParamGroup::Buffer);
       lo.run_var = layout_.add(n + "running_var", {H}, ParamGroup::Buffer);
@@ -171,7 +176,8 @@ std::vector<double> Model::init(uint64_t seed) const {
       s4d_init(lo.ssm, config_.init, config_.dt_min, config_.dt_max, rng, p.data());
     if (config_.mixing == Mixing::Glu) linear(lo.mix_w, lo.mix_b, 2 * H, H);
     else if (config_.mixing != Mixing::Gelu) linear(lo.mix_w, lo.mix_b, H, H);
-    for (size_t i = 0; i < H; ++i) p[lo.norm_w + i] = 1.0;
+    if (config_.norm != Norm::None)
+      for (size_t i = 0; i < H; ++i) p[lo.norm_w + i] = 1.0;
     if (config_.norm == Norm::Batch)
       for (size_t i = 0; i < H; ++i) p[lo.run_var + i] = 1.0;
   }
@@ -262,10 +268,10 @@ void Model::refresh_norm_stats(const T* P, const Chunk& chunk, Workspace<T>& ws)
   Seq<T> tmp;
   for (size_t i = 0; i < layers_.size(); ++i) {
     auto& W = ws.layers[i];
-    if (config_.prenorm) {
+    if (config_.norm_in()) {
       const Seq<T>& xin = i == 0 ? ws.x0 : ws.layers[i - 1].out;
       norm_forward(layers_[i], P, false, valid, xin, tmp, W.mean_in, W.var_in, W.rstd_in);
-    } else {
+    } else if (config_.norm_out()) {
       norm_forward(layers_[i], P, false, valid, W.r, tmp, W.mean_out, W.var_out, W.rstd_out);
     }
   }
@@ -327,7 +333,7 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     const LayerOffsets& lo = layers_[i];
     auto& W = ws.layers[i];
     const Seq<T>* z = x;
-    if (config_.prenorm) {
+    if (config_.norm_in()) {
       norm_forward(lo, P, training, valid, *x, W.z, W.mean_in, W.var_in, W.rstd_in);
       z = &W.z;
     }
@@ -365,11 +371,10 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
     }
     W.r = W.g;
     add_into(W.r, *x);
-    if (config_.prenorm) {
-      W.out = W.r;
-    } else {
+    if (config_.norm_out())
       norm_forward(lo, P, training, valid, W.r, W.out, W.mean_out, W.var_out, W.rstd_out);
-    }
+    else
+      W.out = W.r;
     x = &W.out;
   }
 
@@ -471,11 +476,10 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
     const bool keep = ws.keep_point_grads;
     if (keep) W.grads.out = ws.gx;
     // gr = d/dr
-    if (config_.prenorm) {
-      ws.gr = ws.gx;
-    } else {
+    if (config_.norm_out())
       norm_backward(lo, P, training, valid, W.r, W.mean_out, W.rstd_out, ws.gx, grad, ws.gr);
-    }
+    else
+      ws.gr = ws.gx;
     ws.gg = ws.gr;
     if (train) dropout_apply(W.drop2, ws.gg);
     if (keep) {
@@ -508,7 +512,7 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
       W.grads.act = ws.gact;
       W.grads.y = ws.gy;
     }
-    const Seq<T>& z = config_.prenorm ? W.z : xin;
+    const Seq<T>& z = config_.norm_in() ? W.z : xin;
     if (s5)
       s5_backward(lo.s5, P, s5_options(), prep.s5[i], z, W.xs, ws.gy, ws.gz, ws.gs, grad,
                   coeff_grads ? &(*coeff_grads)[i] : nullptr);
@@ -517,7 +521,7 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
                    coeff_grads ? &(*coeff_grads)[i] : nullptr);
     if (keep) W.grads.z = ws.gz;
     // gx(in) = gr (residual) + path through the SSM input
-    if (config_.prenorm) {
+    if (config_.norm_in()) {
       norm_backward(lo, P, training, valid, xin, W.mean_in, W.rstd_in, ws.gz, grad, ws.gtmp);
       ws.gx = ws.gr;
       add_into(ws.gx, ws.gtmp);

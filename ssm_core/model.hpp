@@ -4,6 +4,7 @@
 //   z = prenorm ? LN(x) : x
 //   y = SSM(z);  a = dropout(GELU(y));  g = GLU(W_mix a + b_mix)  [or the S5 half-GLU variants]
 //   r = dropout(g) + x;  x' = prenorm ? r : LN(r)
+// (norm: none drops LN on both sides: z = x, x' = r.)
 // S4D parameter names follow the state-spaces example: encoder.weight [H, d_in], encoder.bias,
 // s4_layers.<i>.kernel.{log_dt, log_A_real, A_imag, C}, s4_layers.<i>.D,
 // s4_layers.<i>.output_linear.0.{weight [2H, H, 1], bias}, norms.<i>.{weight, bias},
@@ -41,8 +42,9 @@ enum class Pooling { Mean, Last };
 // each feature; in training the statistics are those of the chunk (kLanes sequences, a "ghost
 // batch": every chunk is normalised on its own, so results do not depend on the thread count),
 // the running statistics are updated once per step from the whole batch (momentum 0.1, unbiased
-// variance, as torch); evaluation uses the running statistics.
-enum class Norm { Layer, Batch };
+// variance, as torch); evaluation uses the running statistics. none: no normalisation at all (the
+// S4D paper's model); the block has no norm parameters.
+enum class Norm { Layer, Batch, None };
 // classify: pool over time, decoder -> class logits, cross-entropy.
 // regress:  decoder on each of the last target_length steps, mean squared error (forecasting).
 enum class Task { Classify, Regress };
@@ -57,6 +59,10 @@ struct ModelConfig {
   size_t n_layers = 1;
   bool prenorm = false;
   Norm norm = Norm::Layer;
+  // Where the normalisation sits: on the SSM's input (pre-norm), on the residual sum (post-norm,
+  // making the layer output `out`), or nowhere; without a post-norm the layer's output is `r`.
+  bool norm_in() const { return prenorm && norm != Norm::None; }
+  bool norm_out() const { return !prenorm && norm != Norm::None; }
   Mixing mixing = Mixing::Glu;
   double dropout = 0.0;
   Pooling pooling = Pooling::Mean;

@@ -313,7 +313,7 @@ void add_chunk(const ModelConfig& mc, const Workspace<float>& ws, size_t L, cons
   for (size_t i = 0; i < mc.n_layers; ++i) {
     const auto& W = ws.layers[i];
     const Seq<float>& h = i == 0 ? ws.x0 : ws.layers[i - 1].out;
-    add_seq(st(PointId::u, i), mc.prenorm ? W.z : h, valid);
+    add_seq(st(PointId::u, i), mc.norm_in() ? W.z : h, valid);
     if (mc.layer == LayerType::S5) {
       add_seq(st(PointId::x, i), W.xs, valid);
     } else {
@@ -336,7 +336,7 @@ void add_chunk(const ModelConfig& mc, const Workspace<float>& ws, size_t L, cons
     }
     if (mc.mixing != Mixing::Gelu) add_seq(st(PointId::g, i), W.g, valid);
     add_seq(st(PointId::res, i), W.r, valid);
-    if (!mc.prenorm) add_seq(st(PointId::out, i), W.out, valid);
+    if (mc.norm_out()) add_seq(st(PointId::out, i), W.out, valid);
   }
   if (mc.pooling == Pooling::Mean) {
     for (size_t f = 0; f < H; ++f)
@@ -516,6 +516,7 @@ size_t stabilise_a(QTensor& t) {
 // per-channel scale and shift.
 void norm_tensors(const FloatView& view, size_t i, const quant::PrecisionConfig& prec, QModel& q) {
   const ModelConfig& mc = view.model.config();
+  if (mc.norm == Norm::None) return;
   const size_t H = mc.H;
   const auto Hs = static_cast<int64_t>(H);
   const std::string p = layer_name(i) + ".";
@@ -598,7 +599,7 @@ QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params,
       quantize_tensor(view.get("decoder.weight"), {C, static_cast<int64_t>(H)}, Component::decoder, prec);
   const QuantParams& pooled = mc.pooling == Pooling::Mean
                                   ? q.points[point_name(PointId::pool)][0]
-                                  : q.points[point_name(mc.prenorm ? PointId::res : PointId::out, nl - 1)][0];
+                                  : q.points[point_name(layer_output(mc), nl - 1)][0];
   q.tensors["decoder.bias"] = quantize_bias(view.get("decoder.bias"), q.tensors["decoder.weight"], pooled, prec);
   return q;
 }

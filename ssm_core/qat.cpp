@@ -114,6 +114,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
       dq_tensor(q.tensor(p + "mix.weight"), at(w + "weight"));
       dq_bias(q.tensor(p + "mix.bias"), q.tensor(p + "mix.weight"), q.point(PointId::act, i), at(w + "bias"));
     }
+    if (mc.norm == Norm::None) continue;
     const std::string n = s5 ? p + "norm." : "norms." + s + ".";
     const size_t H = mc.H;
     std::vector<float> a(H), b(H);
@@ -136,7 +137,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
   dq_tensor(q.tensor("decoder.weight"), at("decoder.weight"));
   const QuantParams& pooled = mc.pooling == Pooling::Mean
                                   ? q.point(PointId::pool)
-                                  : q.point(mc.prenorm ? PointId::res : PointId::out, mc.n_layers - 1);
+                                  : q.point(layer_output(mc), mc.n_layers - 1);
   dq_bias(q.tensor("decoder.bias"), q.tensor("decoder.weight"), pooled, at("decoder.bias"));
   model.prepare(v.params.data(), v.prep);
   for (size_t i = 0; i < mc.n_layers && s5; ++i) {  // the discretized coefficients the integers use
@@ -213,14 +214,14 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
       dq_seq(R.mixg, q.point(PointId::mixg, i), W.m);
     }
     dq_seq(R.res, q.point(PointId::res, i), W.r);
-    if (mc.prenorm)
-      W.out = W.r;
-    else
+    if (mc.norm_out())
       dq_seq(R.out, q.point(PointId::out, i), W.out);
+    else
+      W.out = W.r;
   }
   const QuantParams& pooled = mc.pooling == Pooling::Mean
                                   ? q.point(PointId::pool)
-                                  : q.point(mc.prenorm ? PointId::res : PointId::out, nl - 1);
+                                  : q.point(layer_output(mc), nl - 1);
   dq_seq(qws.pooled, pooled, ws.pooled);
   ws.pooled_v = ws.pooled.v;
   // the loss of the integer logits
@@ -458,7 +459,7 @@ class QatRun {
       loss_sum += closs_[c];
       correct += ccorrect_[c];
     }
-    const double f = lr_factor(st_.step, total_, warmup_, cfg_.min_lr_ratio);
+    const double f = lr_factor(st_.step, total_, warmup_, cfg_.min_lr_ratio, cfg_.cosine_epochs, steps_);
     adamw_.step(st_, grad_, count, f);
     if (direct_) {
       for (size_t c = 1; c < nch; ++c)  // chunk order

@@ -41,7 +41,7 @@ std::vector<std::pair<PointId, size_t>> component_points(const QModel& m, Compon
     case Component::residual:
       out.emplace_back(PointId::encoder_out, 0);
       per_layer(PointId::res);
-      if (!mc.prenorm) per_layer(PointId::out);
+      if (mc.norm_out()) per_layer(PointId::out);
       break;
     case Component::ssm_in: per_layer(PointId::u); break;
     case Component::x:
@@ -311,7 +311,8 @@ std::vector<double> state_grads(const Model& model, const QatView& view, size_t 
 }
 
 // Every value of a learned point: its pre-rounding value (section 9.3's narrowing, exactly) and
-// its code. Layer inputs h: the encoder output or the previous layer's output (res when prenorm).
+// its code. Layer inputs h: the encoder output or the previous layer's output (res without a
+// post-norm).
 void visit_point(const Model& model, const QEngine& engine, const QWorkspace& qws, const Chunk& chunk,
                  const LearnedStep& s, const Visit& v) {
   const QConsts& I = engine.consts();
@@ -348,7 +349,7 @@ void visit_point(const Model& model, const QEngine& engine, const QWorkspace& qw
   const Seq<int32_t>& h = i == 0 ? qws.h0 : qws.layers[i - 1].out;
   switch (s.id) {
     case PointId::u:
-      if (mc.prenorm)
+      if (mc.norm_in())
         norm_point(Ly, h, R.u, chunk, v);
       else
         each(R.u, chunk, [&](size_t t, size_t f, size_t l) { return ratio(Ly.u_in, h.at(t, f)[l]); }, v);

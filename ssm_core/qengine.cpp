@@ -197,8 +197,8 @@ const QuantParams& mixing_consts(const QModel& m, size_t i, const LayerPoints& P
   return g;
 }
 
-// The normalisation (into u for prenorm, into out for postnorm): BatchNorm's folded scaled sums,
-// or the integer LayerNorm's (section 9.3, Norm).
+// The normalisation (into u for prenorm, into out for postnorm; none without one): BatchNorm's
+// folded scaled sums, or the integer LayerNorm's (section 9.3, Norm).
 void norm_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& Ly) {
   const ModelConfig& mc = m.config;
   const std::string p = layer_name(i) + ".";
@@ -233,7 +233,7 @@ QLayerConsts layer_consts(const QModel& m, size_t i) {
   QLayerConsts Ly;
   const std::string p = layer_name(i) + ".";
   Ly.name = layer_name(i);
-  Ly.in_point = i == 0 ? point_name(PointId::encoder_out) : point_name(mc.prenorm ? PointId::res : PointId::out, i - 1);
+  Ly.in_point = i == 0 ? point_name(PointId::encoder_out) : point_name(layer_output(mc), i - 1);
   const bool static_op = m.points.count(point_name(PointId::xo, i)) != 0;
   const LayerPoints P{m.point(Ly.in_point),
                       m.point(PointId::u, i),
@@ -245,11 +245,11 @@ QLayerConsts layer_consts(const QModel& m, size_t i) {
   Ly.u_op = block_operand(m.precision.spec(quant::Component::ssm_in));
   Ly.act_op = block_operand(m.precision.spec(quant::Component::gelu_out));
   ssm_consts(m, p, P, Ly);
-  if (!mc.prenorm) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u);
+  if (!mc.norm_in()) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u);
   gelu_consts(m, P, Ly);
   const QuantParams& g = mixing_consts(m, i, P, Ly);
   Ly.res = ScaledSum({sc(g) / sc(P.res), sc(P.hin) / sc(P.res)}, P.res);
-  norm_consts(m, i, P, Ly);
+  if (mc.norm != Norm::None) norm_consts(m, i, P, Ly);
   return Ly;
 }
 
@@ -269,7 +269,7 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()
   I.enc = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
                            enc_out);
   for (size_t i = 0; i < nl; ++i) I.layers.push_back(layer_consts(m, i));
-  I.last_point = point_name(mc.prenorm ? PointId::res : PointId::out, nl - 1);
+  I.last_point = point_name(layer_output(mc), nl - 1);
   const QTensor& Wd = m.tensor("decoder.weight");
   I.Wd = operands(Wd);
   I.bd = m.tensor("decoder.bias").q;
@@ -616,9 +616,9 @@ void step_input(const QConsts& I, const Chunk& chunk, size_t Din, ISeq& in, quan
   }
 }
 
-// u: the SSM's input, normalised (prenorm) or rescaled (postnorm) from the layer input h.
+// u: the SSM's input, normalised (prenorm) or rescaled (postnorm, no norm) from the layer input h.
 void step_u(const ModelConfig& mc, const QLayerConsts& Ly, const ISeq& h, ISeq& u, const LaneEv& e) {
-  if (mc.prenorm) {
+  if (mc.norm_in()) {
     qnorm(Ly, h, u, e);
   } else {
     u.resize(h.L, h.F);
@@ -730,10 +730,10 @@ const ISeq* run_layer(const ModelConfig& mc, const QConsts& I, size_t li, const 
   const ISeq* g = step_mixing(mc, Ly, li, ws, ev);
   step_residual(Ly, *g, h, ws.res, ev(PointId::res, li));
   ISeq& out = ws.layer_out[li];
-  if (mc.prenorm)
-    out = ws.res;
-  else
+  if (mc.norm_out())
     qnorm(Ly, ws.res, out, ev(PointId::out, li));
+  else
+    out = ws.res;
   if (ws.record) record_layer(ws, li, *g, out);
   return &out;
 }

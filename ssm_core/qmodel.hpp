@@ -121,6 +121,9 @@ constexpr const PointInfo& point_info(PointId id) { return kPoints[static_cast<i
 // A point's key in QModel::points and in the file: "input", "layers.<layer>.u", ...
 std::string point_name(PointId id, size_t layer = 0);
 
+// The point a layer's output is stored in: `out` after a post-norm, else the residual sum `res`.
+inline PointId layer_output(const ModelConfig& mc) { return mc.norm_out() ? PointId::out : PointId::res; }
+
 // "layers.<i>": the prefix of layer i's tensors and points.
 std::string layer_name(size_t i);
 

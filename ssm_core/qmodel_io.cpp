@@ -84,8 +84,10 @@ std::map<std::string, Expected> expected_tensors(const ModelConfig& mc) {
       e[p + "mix.weight"] = {Component::mixing, {O, H}};
       e[p + "mix.bias"] = {Component::bias, {O}};
     }
-    e[p + "norm.scale"] = {Component::norm, {H}};
-    e[p + "norm.shift"] = {Component::norm, {H}};
+    if (mc.norm != Norm::None) {
+      e[p + "norm.scale"] = {Component::norm, {H}};
+      e[p + "norm.shift"] = {Component::norm, {H}};
+    }
   }
   const auto C = static_cast<int64_t>(mc.d_output);
   e["decoder.weight"] = {Component::decoder, {C, H}};
@@ -109,7 +111,7 @@ std::map<std::string, bool> expected_points(const ModelConfig& mc) {
       e[point_name(PointId::mixg, i)] = true;
       e[point_name(PointId::g, i)] = true;
     }
-    if (!mc.prenorm) e[point_name(PointId::out, i)] = true;
+    if (mc.norm_out()) e[point_name(PointId::out, i)] = true;
   }
   return e;
 }

@@ -140,6 +140,9 @@ const keys::Table<TrainConfig>& TrainConfig::keys() {
           .real("ssm_weight_decay", &T::ssm_weight_decay, 0, 10, "", "weight decay of the SSM group")
           .real("warmup_epochs", &T::warmup_epochs, 0, 1e6, "epochs", "linear warm-up, then cosine decay")
           .real("min_lr_ratio", &T::min_lr_ratio, 0, 1, "", "the cosine decay's floor, as a fraction of lr")
+          .real("cosine_epochs", &T::cosine_epochs, 0, 1e6, "epochs",
+                "> 0: the cosine's period T_max, stepped per epoch as PyTorch's CosineAnnealingLR (rising "
+                "again after T_max); 0: one decay over the run, per step")
           .real("grad_clip", &T::grad_clip, 0, 1e9, "", "global L2 norm of the gradient; 0 = off")
           .choice("recurrence", &T::recurrence,
                   {{"continuous", Recurrence::Continuous},
@@ -153,8 +156,12 @@ TrainConfig TrainConfig::from_yaml(const YAML::Node& node, const std::string& pr
 
 YAML::Node TrainConfig::to_yaml() const { return keys().write(*this); }
 
-double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio) {
+double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio, double cosine_epochs, uint64_t steps_per_epoch) {
   if (W > 0 && s < W) return static_cast<double>(s + 1) / static_cast<double>(W);
+  if (cosine_epochs > 0) {
+    const double e = static_cast<double>(s / std::max<uint64_t>(steps_per_epoch, 1));
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + std::cos(M_PI * e / cosine_epochs));
+  }
   if (S <= W) return 1.0;
   const double progress = static_cast<double>(s - W) / static_cast<double>(S - W);
   return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress)));
@@ -294,7 +301,8 @@ TrainState train(const Model& model, const TrainConfig& cfg, const Workload& dat
         correct += chunk_res[c].correct;
       }
       seen += count;
-      adamw.step(st, grad, count, lr_factor(step, total_steps, warmup, cfg.min_lr_ratio));
+      adamw.step(st, grad, count,
+                 lr_factor(step, total_steps, warmup, cfg.min_lr_ratio, cfg.cosine_epochs, steps_per_epoch));
       model.update_norm_stats(chunk_res.data(), nchunks, st.params.data());
       ++st.step;
       samples_this_run += count;

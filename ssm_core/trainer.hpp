@@ -39,6 +39,9 @@ struct TrainConfig {
   double ssm_weight_decay = 0.0;
   double warmup_epochs = 1.0;    // linear warm-up, then cosine decay to min_lr_ratio * lr
   double min_lr_ratio = 0.0;
+  // > 0: the cosine is PyTorch's CosineAnnealingLR stepped once per epoch with T_max = this many
+  // epochs (past T_max it rises again, as there); 0: one half-period over the run, per step
+  double cosine_epochs = 0.0;
   double grad_clip = 0.0;        // global L2 norm; 0 = off
   double beta1 = 0.9, beta2 = 0.999, adam_eps = 1e-8;
   uint64_t seed = 1;
@@ -152,7 +155,10 @@ EvalResult evaluate(const Model& model, const std::vector<float>& params,
                     size_t threads = 0, bool conv = false, bool keep_logits = false,
                     const Ranks& ranks = one_process());
 
-// The learning-rate factor of step s of S (warm-up W steps, then cosine).
-double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio);
+// The learning-rate factor of step s of S (warm-up W steps, then cosine from 1 to min_ratio over
+// the rest). With cosine_epochs T > 0, after the warm-up: min_ratio + (1 - min_ratio) (1 +
+// cos(pi e / T)) / 2 for the epoch e = s / steps_per_epoch, whatever S.
+double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio, double cosine_epochs = 0,
+                 uint64_t steps_per_epoch = 1);
 
 }  // namespace ssmsim::core

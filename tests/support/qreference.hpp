@@ -391,7 +391,7 @@ class Reference {
       const QuantParams& pres = m_.point(p + "res");
 
       // u
-      if (cfg.prenorm) {
+      if (cfg.norm_in()) {
         Ly.u = norm(*h, ph, pu, p, tr, p + "u");
       } else {
         Ly.u = zeros(L, H);
@@ -552,13 +552,13 @@ class Reference {
           Ly.res[t][f] = scaled_sum({{(*gsrc)[t][f], pg->scale() / pres.scale()}, {(*h)[t][f], ph.scale() / pres.scale()}},
                                     pres, ev(tr, p + "res"));
 
-      // out
-      if (cfg.prenorm) {
-        Ly.out = Ly.res;
-        hname = p + "res";
-      } else {
+      // out (the residual sum itself without a post-norm)
+      if (cfg.norm_out()) {
         Ly.out = norm(Ly.res, pres, m_.point(p + "out"), p, tr, p + "out");
         hname = p + "out";
+      } else {
+        Ly.out = Ly.res;
+        hname = p + "res";
       }
       h = &Ly.out;
     }

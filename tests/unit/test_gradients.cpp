@@ -59,6 +59,12 @@ std::vector<Case> cases() {
   c.mixing = Mixing::HalfGlu1;
   c.dropout = 0.2;
   out.push_back({"batchnorm_prenorm_dropout", c});
+  c = base;
+  c.norm = Norm::None;  // the S4D paper's model: no normalisation on either side
+  out.push_back({"no_norm_glu", c});
+  c.prenorm = true;
+  c.mixing = Mixing::HalfGlu1;
+  out.push_back({"no_norm_prenorm_half_glu1", c});
   return out;
 }
 

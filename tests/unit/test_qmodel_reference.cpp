@@ -589,6 +589,25 @@ TEST(QModelReference, S4dPostLayerNormGluMeanLutAll16) {
   check_case(k, uniform(16), "s4d_post_ln_glu_mean_lut_16");
 }
 
+// No normalisation (the S4D paper's model): u rescaled from h, the layer's output is res.
+TEST(QModelReference, S4dNoNormGluMeanLutAll8TwoLayers) {
+  Case k;
+  k.norm = Norm::None;
+  k.n_layers = 2;
+  check_case(k, uniform(8), "s4d_no_norm_glu_mean_lut_8");
+}
+
+TEST(QModelReference, S5ConjSymNoNormPrenormHalfGlu1LastHardMixed) {
+  Case k;
+  k.layer = LayerType::S5;
+  k.norm = Norm::None;
+  k.prenorm = true;  // no effect without a normalisation
+  k.mixing = Mixing::HalfGlu1;
+  k.pooling = Pooling::Last;
+  k.gelu = QGelu::Hard;
+  check_case(k, mixed(), "s5_no_norm_hglu1_last_hard_mixed");
+}
+
 TEST(QModelReference, S4dPreLayerNormGeluLastHardAll8) {
   Case k;
   k.prenorm = true;

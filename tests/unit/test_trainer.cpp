@@ -73,6 +73,15 @@ TEST(Trainer, LearningRateWarmsUpThenFollowsACosine) {
   EXPECT_DOUBLE_EQ(lr_factor(10, 100, 10, 0.0), 1.0);
   EXPECT_NEAR(lr_factor(55, 100, 10, 0.0), 0.5, 1e-12);
   EXPECT_NEAR(lr_factor(100, 100, 10, 0.2), 0.2, 1e-12);
+  // PyTorch's CosineAnnealingLR stepped per epoch (T_max 20, 10 steps an epoch): constant within
+  // an epoch, 0 at epoch 20, rising again after it; the run's length plays no part
+  EXPECT_DOUBLE_EQ(lr_factor(0, 300, 0, 0.0, 20, 10), 1.0);
+  EXPECT_DOUBLE_EQ(lr_factor(9, 300, 0, 0.0, 20, 10), 1.0);
+  EXPECT_NEAR(lr_factor(100, 300, 0, 0.0, 20, 10), 0.5, 1e-12);
+  EXPECT_NEAR(lr_factor(205, 300, 0, 0.0, 20, 10), 0.0, 1e-12);
+  EXPECT_NEAR(lr_factor(299, 300, 0, 0.0, 20, 10), 0.5 * (1 + std::cos(M_PI * 29 / 20)), 1e-12);
+  EXPECT_GT(lr_factor(299, 300, 0, 0.0, 20, 10), lr_factor(210, 300, 0, 0.0, 20, 10));
+  EXPECT_DOUBLE_EQ(lr_factor(4, 300, 5, 0.0, 20, 10), 1.0);  // the warm-up first
 }
 
 // An interruption after any epoch loses nothing: the state saved at the end of epoch 2 (through
