@@ -76,9 +76,11 @@ class Packer {
 };
 
 // Reads back what a Packer wrote, in the same order; a short or long buffer is an internal error.
+// It holds a reference to the bytes, which must outlive it.
 class Unpacker {
  public:
   explicit Unpacker(const std::string& bytes) : bytes_(bytes) {}
+  explicit Unpacker(std::string&&) = delete;  // it reads the bytes where they are: not a temporary
   template <class T>
   Unpacker& get(T& v) {
     static_assert(std::is_trivially_copyable_v<T>, "Unpacker: plain values only");

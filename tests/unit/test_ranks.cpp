@@ -124,7 +124,8 @@ TEST(Packer, ValuesVectorsAndStringsComeBackInOrderAndAShortBufferIsRefused) {
   Unpacker short_one(cut);
   short_one.get(d).get(n).get(v).get(s);
   EXPECT_THROW(short_one.get(e), std::logic_error);  // its size field lacks a byte
-  Unpacker long_one(bytes + "x");
+  const std::string longer = bytes + "x";
+  Unpacker long_one(longer);
   long_one.get(d).get(n).get(v).get(s).get(e);
   EXPECT_THROW(long_one.finish(), std::logic_error);
 }
