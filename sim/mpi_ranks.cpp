@@ -115,7 +115,7 @@ class MpiRanks final : public core::Ranks {
 
 int run_cli_under_mpi(int argc, char** argv, std::ostream& out, std::ostream& err) {
   const MpiRanks ranks(argc, argv);
-  std::ostringstream held;  // another rank's error line: printed only if it is news
+  std::ostringstream held;  // a rank > 0's error line: printed only when that error ends the job
   std::string error;
   const int rc = run_cli(argc, argv, out, ranks.is_root() ? err : held, ranks, &error);
   // 128 + a signal: train stopped on a signal, every rank at the same step (rank 0 decided)
