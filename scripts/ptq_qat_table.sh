@@ -6,9 +6,10 @@
 #
 #   scripts/ptq_qat_table.sh --ckpt F --precisions "w8a8_state8 a8_rest4" [--epochs N] [--limit N]
 #                            [--threads N] [--set key=value ...]      (--set goes to qat)
+#                            [--keep PREFIX]   (keeps each QAT model as PREFIX<precision>_qat.safetensors)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ckpt="" precisions="" epochs=1 limit=0 threads=0 sets=()
+ckpt="" precisions="" epochs=1 limit=0 threads=0 sets=() keep=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --ckpt) ckpt=$2; shift 2 ;;
@@ -17,7 +18,8 @@ while [ $# -gt 0 ]; do
     --limit) limit=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --set) sets+=(--set "$2"); shift 2 ;;
-    *) echo "usage: $0 --ckpt F --precisions \"P1 P2\" [--epochs N] [--limit N] [--threads N] [--set k=v]" >&2; exit 2 ;;
+    --keep) keep=$2; shift 2 ;;
+    *) echo "usage: $0 --ckpt F --precisions \"P1 P2\" [--epochs N] [--limit N] [--threads N] [--set k=v] [--keep PREFIX]" >&2; exit 2 ;;
   esac
 done
 [ -n "$ckpt" ] && [ -n "$precisions" ] || { echo "error: give --ckpt and --precisions (names in configs/precision/)" >&2; exit 2; }
@@ -41,4 +43,5 @@ for p in $precisions; do
     --out "$tmp/qat.safetensors" >/dev/null 2>"$tmp/qat.log" || { cat "$tmp/qat.log" >&2; exit 1; }
   "$bin" eval --ckpt "$tmp/qat.safetensors" --workload smnist --limit "$limit" --threads "$threads" >"$tmp/qat.txt" 2>/dev/null
   echo "| \`$p\` | $foot | $(acc "$tmp/ptq.txt") | $(acc "$tmp/qat.txt") |"
+  [ -z "$keep" ] || cp "$tmp/qat.safetensors" "${keep}${p}_qat.safetensors"
 done
