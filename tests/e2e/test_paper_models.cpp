@@ -34,6 +34,20 @@ TEST(PaperModels, QssmSmallScoresItsRecordedFloatAccuracy) {
   EXPECT_NE(r.out.find("accuracy 95.73% (10000 sequences)"), std::string::npos) << r.out;
 }
 
+// The 8-bit QAT model (docs/results.md): its recorded integer accuracy on the first 1,000 test
+// sequences, and the accelerator bit-exact on 8 of them.
+TEST(PaperModels, QssmSmall8BitQatScoresItsRecordedAccuracyBitExactOnTheAccelerator) {
+  if (!mnist_or_skip()) GTEST_SKIP() << "MNIST is missing: run `make data`";
+  const std::string q = model("qssm_small_qssm_8bit_qat.safetensors");
+  auto r = run_cli({"eval", "--ckpt", q, "--workload", "smnist", "--limit", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("accuracy 92.40% (1000 sequences)"), std::string::npos) << r.out;
+  r = run_cli({"simulate", "--ckpt", q, "--hw", (source_dir() / "configs/hw/edge_minimal.yaml").string(), "--workload",
+               "smnist", "--limit", "8"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("bit_exact true"), std::string::npos) << r.out;
+}
+
 // scripts/ptq_qat_table.sh on 256 training and 100 test sequences, one QAT epoch: a table row
 // with the footprint, a PTQ and a QAT accuracy, and the kept QAT model.
 TEST(PaperModels, ThePtqQatTablePipelineRunsOnASubset) {
