@@ -17,7 +17,6 @@
 
 #include "tests/support/testing.hpp"
 
-using ssmsim::testing::have_mnist;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
 using ssmsim::testing::source_dir;
@@ -82,10 +81,7 @@ TEST(HostileModels, TwoQuantizedTensorsRenamedToEachOtherAreRefusedByInfoAndEval
     std::swap(m["q.layers.0.B"], m["q.layers.0.D"]);
   });
   expect_refused({"info", "--ckpt", g}, g, "tensor 'layers.0.B' has component 'D' but 'B' was expected");
-  if (!have_mnist()) {
-    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";
-    GTEST_SKIP() << "MNIST is missing: run `make data`";
-  }
+  SSMSIM_REQUIRE_MNIST();
   expect_refused({"eval", "--ckpt", f, "--workload", "smnist", "--limit", "8"}, f, "layers.0.B");
   // simulate overflowed a buffer of hw_models/sram.hpp on the same file
   expect_refused({"simulate", "--ckpt", f, "--hw", (source_dir() / "configs/hw/wide.yaml").string(), "--workload",
@@ -120,10 +116,7 @@ TEST(HostileModels, ANanWeightOrAnUnknownTensorInAFloatCheckpointExitTwo) {
     r.header["decoder.bias"]["data_offsets"] = {end, end + (e - b)};
   });
   expect_refused({"info", "--ckpt", g}, g, "tensor 'extra' is not a parameter");
-  if (!have_mnist()) {
-    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";
-    GTEST_SKIP() << "MNIST is missing: run `make data`";
-  }
+  SSMSIM_REQUIRE_MNIST();
   expect_refused({"eval", "--ckpt", f, "--workload", "smnist", "--limit", "8"}, f, "holds NaN");
 }
 

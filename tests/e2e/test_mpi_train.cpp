@@ -13,6 +13,7 @@
 
 #ifdef SSMSIM_MPIEXEC
 
+using ssmsim::testing::count_of;
 using ssmsim::testing::CliResult;
 using ssmsim::testing::read_text;
 using ssmsim::testing::run_cli;
@@ -28,12 +29,6 @@ CliResult mpirun(int ranks, const std::vector<std::string>& args) {
                                 SSMSIM_TEST_BIN};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_program(argv);
-}
-
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 // The s4d_edge preset with BatchNorm (per-chunk statistics cross ranks) and dropout (per-chunk

@@ -9,18 +9,11 @@
 
 #include "tests/support/testing.hpp"
 
-using ssmsim::testing::have_mnist;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::run_program;
 using ssmsim::testing::source_dir;
 
 namespace {
-
-bool mnist_or_skip() {
-  if (have_mnist()) return true;
-  if (std::getenv("SSMSIM_REQUIRE_DATA")) ADD_FAILURE() << "MNIST is missing: run `make data`";
-  return false;
-}
 
 std::string model(const std::string& name) { return (source_dir() / "workloads/models" / name).string(); }
 
@@ -28,7 +21,7 @@ std::string model(const std::string& name) { return (source_dir() / "workloads/m
 
 // docs/results.md, "The S4D paper's model": 95.73% on the 10,000 test sequences.
 TEST(PaperModels, QssmSmallScoresItsRecordedFloatAccuracy) {
-  if (!mnist_or_skip()) GTEST_SKIP() << "MNIST is missing: run `make data`";
+  SSMSIM_REQUIRE_MNIST();
   const auto r = run_cli({"eval", "--ckpt", model("qssm_small_smnist.safetensors"), "--workload", "smnist"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("accuracy 95.73% (10000 sequences)"), std::string::npos) << r.out;
@@ -37,7 +30,7 @@ TEST(PaperModels, QssmSmallScoresItsRecordedFloatAccuracy) {
 // The 8-bit QAT model (docs/results.md): its recorded integer accuracy on the first 1,000 test
 // sequences, and the accelerator bit-exact on 8 of them.
 TEST(PaperModels, QssmSmall8BitQatScoresItsRecordedAccuracyBitExactOnTheAccelerator) {
-  if (!mnist_or_skip()) GTEST_SKIP() << "MNIST is missing: run `make data`";
+  SSMSIM_REQUIRE_MNIST();
   const std::string q = model("qssm_small_qssm_8bit_qat.safetensors");
   auto r = run_cli({"eval", "--ckpt", q, "--workload", "smnist", "--limit", "1000"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -51,7 +44,7 @@ TEST(PaperModels, QssmSmall8BitQatScoresItsRecordedAccuracyBitExactOnTheAccelera
 // scripts/ptq_qat_table.sh on 256 training and 100 test sequences, one QAT epoch: a table row
 // with the footprint, a PTQ and a QAT accuracy, and the kept QAT model.
 TEST(PaperModels, ThePtqQatTablePipelineRunsOnASubset) {
-  if (!mnist_or_skip()) GTEST_SKIP() << "MNIST is missing: run `make data`";
+  SSMSIM_REQUIRE_MNIST();
   const auto dir = ssmsim::testing::scratch_dir("paper_table_subset");
   const auto r = run_program({"/bin/bash", (source_dir() / "scripts/ptq_qat_table.sh").string(), "--ckpt",
                               model("qssm_small_smnist.safetensors"), "--precisions", "qssm_8bit", "--epochs", "1",

@@ -11,7 +11,7 @@
 
 #include "tests/support/testing.hpp"
 
-using ssmsim::testing::have_mnist;
+using ssmsim::testing::count_of;
 using ssmsim::testing::read_text;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
@@ -22,19 +22,10 @@ namespace {
 
 
 
-size_t count(const std::string& s, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
-  return n;
-}
-
 }  // namespace
 
 TEST(ReportBrowser, TheDemoReportLoadsInChromiumWithoutErrorsAndDrawsEveryPoint) {
-  if (!have_mnist()) {
-    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";
-    GTEST_SKIP() << "MNIST is missing: run `make data`";
-  }
+  SSMSIM_REQUIRE_MNIST();
   const fs::path chromium = "/usr/bin/chromium";
   ASSERT_TRUE(fs::exists(chromium)) << "headless Chromium is missing: run `make deps` (Debian package chromium)";
   const auto dir = scratch_dir("report_browser");
@@ -50,15 +41,15 @@ TEST(ReportBrowser, TheDemoReportLoadsInChromiumWithoutErrorsAndDrawsEveryPoint)
   ASSERT_EQ(std::system((chromium.string() + flags + " --dump-dom '" + url + "' > " + dom + " 2> " + log).c_str()), 0)
       << read_text(log);
   const std::string page = read_text(dom), messages = read_text(log);
-  EXPECT_EQ(count(messages, "CONSOLE"), 0u) << messages;  // console.log/error and uncaught exceptions
+  EXPECT_EQ(count_of(messages, "CONSOLE"), 0u) << messages;  // console.log/error and uncaught exceptions
   // the three plots, each with one circle per design point (8 in the demo)
   size_t plots = 0;
   for (size_t at = page.find("<svg"); at != std::string::npos; at = page.find("<svg", at + 1)) {
     const std::string svg = page.substr(at, page.find("</svg>", at) - at);
     if (svg.find("class=\"pt") == std::string::npos) continue;
     ++plots;
-    EXPECT_EQ(count(svg, "<circle class=\"pt"), 8u) << "plot " << plots;
-    EXPECT_GE(count(svg, "class=\"pt front"), 1u) << "plot " << plots;
+    EXPECT_EQ(count_of(svg, "<circle class=\"pt"), 8u) << "plot " << plots;
+    EXPECT_GE(count_of(svg, "class=\"pt front"), 1u) << "plot " << plots;
   }
   EXPECT_EQ(plots, 3u);
   // a screenshot under the test's output

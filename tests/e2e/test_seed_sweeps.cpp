@@ -12,7 +12,6 @@
 
 #include "tests/support/testing.hpp"
 
-using ssmsim::testing::have_mnist;
 using ssmsim::testing::read_text;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
@@ -44,10 +43,7 @@ fs::path small_copy(const std::string& name, const fs::path& dir) {
 class SeedSweep : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SeedSweep, RunsOnASubsetAndReportsEveryPointBitExact) {
-  if (!have_mnist()) {
-    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";
-    GTEST_SKIP() << "MNIST is missing: run `make data`";
-  }
+  SSMSIM_REQUIRE_MNIST();
   const std::string name = GetParam();
   const auto dir = scratch_dir("seed_" + name);
   const auto spec = small_copy(name, dir);

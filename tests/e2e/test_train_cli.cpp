@@ -9,7 +9,6 @@
 
 #include "tests/support/testing.hpp"
 
-using ssmsim::testing::have_mnist;
 using ssmsim::testing::read_text;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
@@ -82,10 +81,7 @@ TEST(TrainCli, ATimeLimitStopsMidEpochAndResumeReachesTheSameBits) {
 }
 
 TEST(TrainCli, TheEmbeddedDefaultModelClassifiesSmnist) {
-  if (!have_mnist()) {
-    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";
-    GTEST_SKIP() << "MNIST is missing: run `make data`";
-  }
+  SSMSIM_REQUIRE_MNIST();
   const auto r = run_cli({"eval", "--ckpt", (source_dir() / "workloads/models/s4d_edge_smnist.safetensors").string(),
                           "--workload", "smnist", "--limit", "500"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -151,10 +147,7 @@ TEST(TrainCli, ForecastingTasksTrainWithTheRegressionHeadAndReportMseAndSmape) {
 
 // PTQ through the CLI on the embedded model: quantize, inspect the footprint, evaluate on integers.
 TEST(QuantizeCli, QuantizesTheEmbeddedModelAndEvaluatesItOnIntegers) {
-  if (!have_mnist()) {
-    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";
-    GTEST_SKIP() << "MNIST is missing: run `make data`";
-  }
+  SSMSIM_REQUIRE_MNIST();
   const auto dir = scratch_dir("quantize_cli");
   const std::string ckpt = (source_dir() / "workloads/models/s4d_edge_smnist.safetensors").string();
   const std::string q = (dir / "q.safetensors").string();

@@ -11,7 +11,7 @@
 
 #include "tests/support/testing.hpp"
 
-using ssmsim::testing::have_mnist;
+using ssmsim::testing::count_of;
 using ssmsim::testing::read_text;
 using ssmsim::testing::run_cli;
 using ssmsim::testing::scratch_dir;
@@ -21,22 +21,10 @@ namespace {
 
 std::string src(const std::string& rel) { return (source_dir() / rel).string(); }
 
-size_t count_of(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
-}
-
-#define REQUIRE_MNIST()                                                                 \
-  if (!have_mnist()) {                                                                  \
-    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`"; \
-    GTEST_SKIP() << "MNIST is missing: run `make data`";                                \
-  }
-
 }  // namespace
 
 TEST(WeightSaturationCli, EightBitBiasesThatSaturateAreNamedWithTheirCountsByQuantizeInfoAndEval) {
-  REQUIRE_MNIST();
+  SSMSIM_REQUIRE_MNIST();
   const auto dir = scratch_dir("weight_saturation_cli");
   const std::string q = (dir / "q8.safetensors").string();
   auto r = run_cli({"quantize", "--ckpt", src("workloads/models/s4d_edge_smnist.safetensors"), "--precision",
@@ -72,7 +60,7 @@ TEST(WeightSaturationCli, EightBitBiasesThatSaturateAreNamedWithTheirCountsByQua
 }
 
 TEST(WeightSaturationCli, ThirtyTwoBitBiasesAndAnOldQuantizedFileNameNothing) {
-  REQUIRE_MNIST();
+  SSMSIM_REQUIRE_MNIST();
   const auto dir = scratch_dir("weight_saturation_cli_w8a8");
   const std::string q = (dir / "w8a8_state8.safetensors").string();
   auto r = run_cli({"quantize", "--ckpt", src("workloads/models/s4d_edge_smnist.safetensors"), "--precision",

@@ -67,6 +67,12 @@ std::string slurp(const std::filesystem::path& p) {
 }
 }  // namespace
 
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 CliResult run_cli(const std::vector<std::string>& args, const std::filesystem::path& cwd) {
   std::vector<std::string> argv{SSMSIM_BIN};
   argv.insert(argv.end(), args.begin(), args.end());

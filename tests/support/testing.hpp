@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -36,7 +37,18 @@ std::filesystem::path source_dir();
 // Whether the MNIST cache is there ($SSMSIM_DATA, else <repo>/data), for the tests that need it.
 bool have_mnist();
 
+// How many times `what` occurs in `text` (overlapping occurrences counted).
+size_t count_of(const std::string& text, const std::string& what);
+
 // A whole text file ("" when it cannot be read).
 std::string read_text(const std::filesystem::path& path);
 
 }  // namespace ssmsim::testing
+
+// In a test body (gtest): without the MNIST cache, skip the test, or fail it under make test
+// (SSMSIM_REQUIRE_DATA set).
+#define SSMSIM_REQUIRE_MNIST()                                                                 \
+  if (!::ssmsim::testing::have_mnist()) {                                                      \
+    if (std::getenv("SSMSIM_REQUIRE_DATA")) FAIL() << "MNIST is missing: run `make data`";     \
+    GTEST_SKIP() << "MNIST is missing: run `make data`";                                       \
+  }
