@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "quant/errors.hpp"
+#include "ssm_core/qsimd.hpp"
 #include "ssm_core/qsteps.hpp"
 #include "ssm_core/trainer.hpp"
 
@@ -99,6 +100,15 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
   }
   for (const auto& ss : Ly.yout)
     Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * umag});
+  // the AVX-512 kernel's multiplies: A x's sum, B u, the state and every multiplier in 32 bits
+  Ly.narrow32 = Ly.fast && !s5 && Ly.xop.mode == XOperand::Stored &&
+                2.0 * static_cast<double>(wmag(A)) * static_cast<double>(xmag) < 0x1p31 &&
+                static_cast<double>(wmag(B)) * static_cast<double>(umag) < 0x1p31;
+  for (const auto& ss : Ly.xupd) {
+    const auto& r = ss.range64();
+    Ly.narrow32 = Ly.narrow32 && r.lo >= INT32_MIN && r.hi <= INT32_MAX;
+    for (int64_t k : ss.K()) Ly.narrow32 = Ly.narrow32 && k >= INT32_MIN && k <= INT32_MAX;
+  }
 }
 
 // The state operand (section 9.3): as stored, a static narrowing into xo, or block floating point.
@@ -302,6 +312,7 @@ namespace {
 // out[t][o] = narrow_o(sum_i W[o][i] in[t][i] + b[o]) for every step and lane
 void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_t o0, size_t on,
              const ISeq& in, const std::vector<ScaledSum>& narrow, ISeq& out, const LaneEv& ev) {
+  if (simd::dense_avx512(W.data(), b.data(), o0, on, in, narrow.data(), out, ev.p)) return;
   const size_t I = in.F, L = in.L;
   out.resize(L, on);
   for (size_t t = 0; t < L; ++t)
@@ -348,111 +359,6 @@ void s4d_states_wide(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
         }
       }
     }
-}
-
-// round_shift64 (docs/fixed_point.md section 2) for |p| < 2^62 and shift <= 61, written with
-// unsigned logical shifts only: p + 2^62 is non-negative and has p's low shift + 1 bits, so
-// floor((p + bias) / 2^s) = ((p + 2^62 + bias) >> s) - 2^(62 - s), and the odd bit is bit s of
-// p + 2^62. AVX2 has logical but no arithmetic 64-bit shifts: this form vectorises.
-[[gnu::always_inline]] inline int64_t shift_offset(int64_t p, const quant::detail::Shift64& k, quant::Rounding R) {
-  constexpr uint64_t kOff = uint64_t{1} << 62;
-  const uint64_t u = static_cast<uint64_t>(p) + kOff;
-  const uint64_t odd = k.mask != 0 ? (u >> k.shift) & 1 : 0;
-  const auto bias = quant::detail::rounding_bias<uint64_t>(R, p < 0, odd, static_cast<uint64_t>(k.mask),
-                                                           static_cast<uint64_t>(k.below_half),
-                                                           static_cast<uint64_t>(k.half));
-  return static_cast<int64_t>((u + bias) >> k.shift) - static_cast<int64_t>(kOff >> k.shift);
-}
-
-// The 64-bit state update with the rounding and overflow modes as constants: branch-free lanes
-// that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states_wide.
-template <quant::Rounding R, quant::Overflow O, bool Delta>
-SSMSIM_MULTIVERSION void s4d_states_modes(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
-                                          std::vector<int64_t>& yacc, uint64_t* events, int32_t* record) {
-  // MB modes of a channel advance together: MB independent recurrences per step keep the
-  // multipliers busy while each one waits for its previous state
-  constexpr size_t MB = 4;
-  const size_t N2 = Ly.states;
-  for (size_t hh = 0; hh < H; ++hh) {
-    const ScaledSum& upd = Ly.xupd[hh];
-    const int64_t KA = upd.aligned64()[0], KB = upd.aligned64()[1];
-    const int64_t KX = Delta ? upd.aligned64()[2] : 0;  // delta form's stored state (a constant 0 folds away)
-    const quant::detail::Shift64 k = upd.shift64();
-    const quant::detail::Range64 rg = upd.range64();
-    for (size_t n0 = 0; n0 < N2; n0 += MB) {
-      const size_t nb = std::min(MB, N2 - n0);
-      int64_t ar[MB] = {}, ai[MB] = {}, br[MB] = {}, bi[MB] = {}, cr[MB] = {}, ci[MB] = {};
-      for (size_t j = 0; j < nb; ++j) {
-        const size_t m = hh * N2 + n0 + j;
-        ar[j] = Ly.Ar[m], ai[j] = Ly.Ai[m], br[j] = Ly.Br[m], bi[j] = Ly.Bi[m], cr[j] = Ly.Cr[m], ci[j] = Ly.Ci[m];
-      }
-      int64_t xr[MB][kLanes] = {}, xi[MB][kLanes] = {}, ev[kLanes] = {};
-      for (size_t t = 0; t < L; ++t) {
-        const int32_t* uu = u.at(t, hh);
-        int64_t* acc = &yacc[(t * H + hh) * kLanes];
-        for (size_t j = 0; j < MB; ++j) {  // padded modes (j >= nb) have zero coefficients
-          for (size_t l = 0; l < kLanes; ++l) {
-            const int64_t sr = (ar[j] * xr[j][l] - ai[j] * xi[j][l]) * KA + br[j] * KB * uu[l] + xr[j][l] * KX;
-            const int64_t si = (ar[j] * xi[j][l] + ai[j] * xr[j][l]) * KA + bi[j] * KB * uu[l] + xi[j][l] * KX;
-            int64_t qr = shift_offset(sr, k, R);
-            int64_t qi = shift_offset(si, k, R);
-            ev[l] += (qr < rg.lo || qr > rg.hi) + (qi < rg.lo || qi > rg.hi);
-            if constexpr (O == quant::Overflow::Wrap) {
-              qr = rg.wrap(qr);
-              qi = rg.wrap(qi);
-            } else {
-              qr = qr < rg.lo ? rg.lo : qr > rg.hi ? rg.hi : qr;
-              qi = qi < rg.lo ? rg.lo : qi > rg.hi ? rg.hi : qi;
-            }
-            xr[j][l] = qr;
-            xi[j][l] = qi;
-            acc[l] += cr[j] * qr - ci[j] * qi;
-          }
-        }
-        if (record)
-          for (size_t j = 0; j < nb; ++j) {
-            int32_t* rec = record + ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
-            for (size_t l = 0; l < kLanes; ++l) {
-              rec[l] = static_cast<int32_t>(xr[j][l]);
-              rec[kLanes + l] = static_cast<int32_t>(xi[j][l]);
-            }
-          }
-      }
-      for (size_t l = 0; l < kLanes; ++l) events[l] += static_cast<uint64_t>(ev[l]);
-    }
-  }
-}
-
-template <quant::Rounding R, bool Delta>
-void s4d_states_fast(quant::Overflow o, const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
-                     std::vector<int64_t>& yacc, uint64_t* ev, int32_t* rec) {
-  using O = quant::Overflow;
-  if (o == O::Wrap) return s4d_states_modes<R, O::Wrap, Delta>(Ly, u, H, L, yacc, ev, rec);
-  if (o == O::Saturate) return s4d_states_modes<R, O::Saturate, Delta>(Ly, u, H, L, yacc, ev, rec);
-  s4d_states_modes<R, O::SaturateSymmetric, Delta>(Ly, u, H, L, yacc, ev, rec);
-}
-// The delta form's term only where the model has it: the common path keeps its speed.
-template <quant::Rounding R>
-void s4d_states_fast(quant::Overflow o, const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L,
-                     std::vector<int64_t>& yacc, uint64_t* ev, int32_t* rec) {
-  if (Ly.delta) return s4d_states_fast<R, true>(o, Ly, u, H, L, yacc, ev, rec);
-  s4d_states_fast<R, false>(o, Ly, u, H, L, yacc, ev, rec);
-}
-
-void s4d_states_fast(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
-                     uint64_t* events, int32_t* record) {
-  using quant::Rounding;
-  const quant::Overflow o = Ly.xupd[0].overflow();
-  switch (Ly.xupd[0].rounding()) {
-    case Rounding::Floor: return s4d_states_fast<Rounding::Floor>(o, Ly, u, H, L, yacc, events, record);
-    case Rounding::TowardZero: return s4d_states_fast<Rounding::TowardZero>(o, Ly, u, H, L, yacc, events, record);
-    case Rounding::HalfUp: return s4d_states_fast<Rounding::HalfUp>(o, Ly, u, H, L, yacc, events, record);
-    case Rounding::HalfDown: return s4d_states_fast<Rounding::HalfDown>(o, Ly, u, H, L, yacc, events, record);
-    case Rounding::HalfEven: return s4d_states_fast<Rounding::HalfEven>(o, Ly, u, H, L, yacc, events, record);
-    case Rounding::HalfAway: return s4d_states_fast<Rounding::HalfAway>(o, Ly, u, H, L, yacc, events, record);
-    case Rounding::HalfTowardZero:
-      return s4d_states_fast<Rounding::HalfTowardZero>(o, Ly, u, H, L, yacc, events, record);
-  }
 }
 
 // The state operands of `n` states of every lane (lane-innermost arrays), after their update
@@ -646,7 +552,7 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
     s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
   } else if (Ly.fast) {
     uint64_t lane_events[kLanes] = {};
-    s4d_states_fast(Ly, ws.u, H, L, ws.yacc, lane_events, xrec);
+    simd::s4d_states_fast(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec);
     for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
   } else {
     s4d_states_wide(Ly, ws.u, H, L, ws.yacc, ex, xrec);

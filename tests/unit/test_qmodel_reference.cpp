@@ -27,6 +27,7 @@
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/model.hpp"
 #include "ssm_core/qmodel.hpp"
+#include "ssm_core/qsimd.hpp"
 #include "ssm_core/qsteps.hpp"
 #include "tests/support/qreference.hpp"
 #include "tests/support/testing.hpp"
@@ -525,13 +526,21 @@ Reached check_case(const Case& k, const PrecisionConfig& precision, const std::s
     quant::SaturationCounters counters;
     run_and_compare(b, {2, 6}, name + " (padded)", ref_events, counters);
   }
-  std::map<std::string, uint64_t> ref_events;
-  quant::SaturationCounters counters;
   Reached reached;
-  run_and_compare(b, {}, name, ref_events, counters, &reached);
-  expect_same_events(ref_events, counters, name);
-  EXPECT_EQ(counters.count("gate"), 0u) << name << ": the gate holds [0, 1]";
-  if (events) *events = ref_events;
+  // every kernel path this CPU has (qsimd.hpp): the same codes and events on each
+  const core::simd::Path was = core::simd::path();
+  for (const core::simd::Path path : {core::simd::Path::Generic, core::simd::Path::Avx512}) {
+    if (!core::simd::force(path)) continue;
+    const std::string pname = name + " [" + core::simd::name(path) + "]";
+    std::map<std::string, uint64_t> ref_events;
+    quant::SaturationCounters counters;
+    reached = Reached{};
+    run_and_compare(b, {}, pname, ref_events, counters, &reached);
+    expect_same_events(ref_events, counters, pname);
+    EXPECT_EQ(counters.count("gate"), 0u) << pname << ": the gate holds [0, 1]";
+    if (events) *events = ref_events;
+  }
+  core::simd::force(was);
   return reached;
 }
 
@@ -590,6 +599,36 @@ TEST(QModelReference, S4dPostLayerNormGluMeanLutAll16) {
 }
 
 // No normalisation (the S4D paper's model): u rescaled from h, the layer's output is res.
+// The S4D state update's AVX-512 kernel (qsimd.hpp) under every rounding and overflow mode of an
+// 8-bit state that overflows (a clipping calibration), with A in delta form and separate asymmetric parts on every other
+// case: the bounds select that kernel (narrow32), and check_case compares both kernel paths with
+// the reference, codes and events.
+TEST(QModelReference, S4dStateKernelsUnderEveryRoundingAndOverflow) {
+  const Rounding rs[] = {Rounding::Floor,    Rounding::TowardZero, Rounding::HalfUp,        Rounding::HalfDown,
+                         Rounding::HalfEven, Rounding::HalfAway,   Rounding::HalfTowardZero};
+  int i = 0;
+  for (const Rounding r : rs)
+    for (const Overflow o : {Overflow::Saturate, Overflow::SaturateSymmetric, Overflow::Wrap}) {
+      const std::string name = "s4d_state_kernels_" + std::to_string(i);
+      const bool delta = i++ % 2 == 1;
+      PrecisionConfig p = uniform(8);
+      QuantizerSpec x = bits_spec(8);
+      x.rounding = r;
+      x.overflow = o;
+      x.calibration = quant::Calibration::Percentile;  // clips: the state overflows its range
+      x.percentile = 90.0;
+      p.set_quantized(Component::x, x);
+      if (delta) p = with_parts(p, true, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 8, name);
+      Case k;
+      const core::QEngine engine(build(k, p, name).q);
+      EXPECT_TRUE(engine.consts().layers[0].narrow32) << name;
+      EXPECT_EQ(engine.consts().layers[0].delta, delta) << name;
+      std::map<std::string, uint64_t> events;
+      check_case(k, p, name, &events);
+      EXPECT_GT(events["layers.0.x"], 0u) << name << ": the state overflows";
+    }
+}
+
 TEST(QModelReference, S4dNoNormGluMeanLutAll8TwoLayers) {
   Case k;
   k.norm = Norm::None;
@@ -719,7 +758,9 @@ TEST(QModelReference, PaddingLanesAddNoOverflowEvents) {
     quant::SaturationCounters counters;
     run_and_compare(b, {2, 6}, name, ref_events, counters);
     expect_same_events(ref_events, counters, name);
-    if (which == 2) EXPECT_GT(ref_events["layers.0.xo"], 0u) << name;
+    if (which == 2) {
+      EXPECT_GT(ref_events["layers.0.xo"], 0u) << name;
+    }
   }
 }
 

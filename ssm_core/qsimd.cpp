@@ -1,0 +1,392 @@
+// AVX-512 kernels of the integer C-model (qsimd.hpp), compiled for AVX-512 with a function
+// attribute only: the rest of the portable build never uses it, and the CPU is asked at run time.
+#include "ssm_core/qsimd.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "quant/errors.hpp"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(SSMSIM_NO_MULTIVERSION)
+#include <immintrin.h>
+// GCC 12's AVX-512 intrinsics read an `_mm512_undefined` vector (GCC bug 105593): a false
+// may-be-uninitialised warning at every inlined use
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#define SSMSIM_AVX512_KERNELS 1
+#define SSMSIM_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl")))
+#endif
+
+namespace ssmsim::core::simd {
+
+namespace {
+
+bool cpu_has_avx512() {
+#ifdef SSMSIM_AVX512_KERNELS
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
+Path initial_path() {
+  const char* v = std::getenv("SSMSIM_SIMD");
+  const std::string s = v ? v : "";
+  if (s.empty() || s == "auto") return cpu_has_avx512() ? Path::Avx512 : Path::Generic;
+  if (s == "generic") return Path::Generic;
+  if (s == "avx512") {
+    if (!cpu_has_avx512()) throw InputError("SSMSIM_SIMD=avx512: this CPU has no AVX-512 (F, DQ, VL); unset SSMSIM_SIMD");
+    return Path::Avx512;
+  }
+  throw InputError("SSMSIM_SIMD='" + s + "' is not a kernel path: use auto (the default), generic or avx512");
+}
+
+std::atomic<Path>& current() {
+  static std::atomic<Path> p{initial_path()};
+  return p;
+}
+
+}  // namespace
+
+Path path() { return current().load(std::memory_order_relaxed); }
+
+bool force(Path p) {
+  if (p == Path::Avx512 && !cpu_has_avx512()) return false;
+  current().store(p, std::memory_order_relaxed);
+  return true;
+}
+
+std::string name(Path p) { return p == Path::Avx512 ? "avx512" : "generic"; }
+
+namespace {
+
+// round_shift64 (docs/fixed_point.md section 2) for |p| < 2^62 and shift <= 61, written with
+// unsigned logical shifts only: p + 2^62 is non-negative and has p's low shift + 1 bits, so
+// floor((p + bias) / 2^s) = ((p + 2^62 + bias) >> s) - 2^(62 - s), and the odd bit is bit s of
+// p + 2^62. AVX2 has logical but no arithmetic 64-bit shifts: this form vectorises.
+[[gnu::always_inline]] inline int64_t shift_offset(int64_t p, const quant::detail::Shift64& k, quant::Rounding R) {
+  constexpr uint64_t kOff = uint64_t{1} << 62;
+  const uint64_t u = static_cast<uint64_t>(p) + kOff;
+  const uint64_t odd = k.mask != 0 ? (u >> k.shift) & 1 : 0;
+  const auto bias = quant::detail::rounding_bias<uint64_t>(R, p < 0, odd, static_cast<uint64_t>(k.mask),
+                                                           static_cast<uint64_t>(k.below_half),
+                                                           static_cast<uint64_t>(k.half));
+  return static_cast<int64_t>((u + bias) >> k.shift) - static_cast<int64_t>(kOff >> k.shift);
+}
+
+// The 64-bit state update with the rounding and overflow modes as constants: branch-free lanes
+// that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states_wide.
+template <quant::Rounding R, quant::Overflow O, bool Delta>
+SSMSIM_MULTIVERSION void s4d_generic(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                                      uint64_t* events, int32_t* record) {
+  // MB modes of a channel advance together: MB independent recurrences per step keep the
+  // multipliers busy while each one waits for its previous state
+  constexpr size_t MB = 4;
+  const size_t N2 = Ly.states;
+  for (size_t hh = 0; hh < H; ++hh) {
+    const quant::ScaledSum& upd = Ly.xupd[hh];
+    const int64_t KA = upd.aligned64()[0], KB = upd.aligned64()[1];
+    const int64_t KX = Delta ? upd.aligned64()[2] : 0;  // delta form's stored state (a constant 0 folds away)
+    const quant::detail::Shift64 k = upd.shift64();
+    const quant::detail::Range64 rg = upd.range64();
+    for (size_t n0 = 0; n0 < N2; n0 += MB) {
+      const size_t nb = std::min(MB, N2 - n0);
+      int64_t ar[MB] = {}, ai[MB] = {}, br[MB] = {}, bi[MB] = {}, cr[MB] = {}, ci[MB] = {};
+      for (size_t j = 0; j < nb; ++j) {
+        const size_t m = hh * N2 + n0 + j;
+        ar[j] = Ly.Ar[m], ai[j] = Ly.Ai[m], br[j] = Ly.Br[m], bi[j] = Ly.Bi[m], cr[j] = Ly.Cr[m], ci[j] = Ly.Ci[m];
+      }
+      int64_t xr[MB][kLanes] = {}, xi[MB][kLanes] = {}, ev[kLanes] = {};
+      for (size_t t = 0; t < L; ++t) {
+        const int32_t* uu = u.at(t, hh);
+        int64_t* acc = yacc + (t * H + hh) * kLanes;
+        for (size_t j = 0; j < MB; ++j) {  // padded modes (j >= nb) have zero coefficients
+          for (size_t l = 0; l < kLanes; ++l) {
+            const int64_t sr = (ar[j] * xr[j][l] - ai[j] * xi[j][l]) * KA + br[j] * KB * uu[l] + xr[j][l] * KX;
+            const int64_t si = (ar[j] * xi[j][l] + ai[j] * xr[j][l]) * KA + bi[j] * KB * uu[l] + xi[j][l] * KX;
+            int64_t qr = shift_offset(sr, k, R);
+            int64_t qi = shift_offset(si, k, R);
+            ev[l] += (qr < rg.lo || qr > rg.hi) + (qi < rg.lo || qi > rg.hi);
+            if constexpr (O == quant::Overflow::Wrap) {
+              qr = rg.wrap(qr);
+              qi = rg.wrap(qi);
+            } else {
+              qr = qr < rg.lo ? rg.lo : qr > rg.hi ? rg.hi : qr;
+              qi = qi < rg.lo ? rg.lo : qi > rg.hi ? rg.hi : qi;
+            }
+            xr[j][l] = qr;
+            xi[j][l] = qi;
+            acc[l] += cr[j] * qr - ci[j] * qi;
+          }
+        }
+        if (record)
+          for (size_t j = 0; j < nb; ++j) {
+            int32_t* rec = record + ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
+            for (size_t l = 0; l < kLanes; ++l) {
+              rec[l] = static_cast<int32_t>(xr[j][l]);
+              rec[kLanes + l] = static_cast<int32_t>(xi[j][l]);
+            }
+          }
+      }
+      for (size_t l = 0; l < kLanes; ++l) events[l] += static_cast<uint64_t>(ev[l]);
+    }
+  }
+}
+
+}  // namespace
+
+#ifdef SSMSIM_AVX512_KERNELS
+
+namespace {
+
+using quant::Overflow;
+using quant::Rounding;
+
+// A channel's state-update constants, broadcast: the scaled sum's multipliers K_k with their
+// alignment shifts (term k is (v K_k) << up_k, the aligned K64 of qengine.cpp's kernel), the
+// rounding shift's constants (shift_offset's unsigned form) and the state's range.
+struct Consts {
+  __m512i K[3], off, off_s, mask, below_half, half, odd_bit, lo, hi, zp, low_bits, one;
+  __m128i up[3], s, drop;
+  bool is_signed = true;
+};
+
+SSMSIM_AVX512 Consts consts_of(const quant::ScaledSum& upd) {
+  Consts c;
+  for (size_t k = 0; k < 3; ++k) {
+    const bool has = k < upd.K().size();
+    c.K[k] = _mm512_set1_epi64(has ? upd.K()[k] : 0);
+    c.up[k] = _mm_cvtsi32_si128(has ? upd.S() - upd.shifts()[k] : 0);
+  }
+  const quant::detail::Shift64& k = upd.shift64();
+  const quant::detail::Range64& r = upd.range64();
+  constexpr uint64_t kOff = uint64_t{1} << 62;
+  c.off = _mm512_set1_epi64(static_cast<int64_t>(kOff));
+  c.off_s = _mm512_set1_epi64(static_cast<int64_t>(kOff >> k.shift));
+  c.mask = _mm512_set1_epi64(k.mask);
+  c.below_half = _mm512_set1_epi64(k.below_half);
+  c.half = _mm512_set1_epi64(k.half);
+  c.odd_bit = _mm512_set1_epi64(k.mask != 0 ? 1 : 0);
+  c.s = _mm_cvtsi32_si128(k.shift);
+  // a zero point (an activation point's operand q - zp): the range of q - zp
+  c.zp = _mm512_set1_epi64(upd.zero_point());
+  c.lo = _mm512_set1_epi64(r.lo - upd.zero_point());
+  c.hi = _mm512_set1_epi64(r.hi - upd.zero_point());
+  c.drop = _mm_cvtsi32_si128(64 - r.width);
+  c.low_bits = _mm512_set1_epi64(static_cast<int64_t>(~uint64_t{0} >> (64 - r.width)));
+  c.is_signed = r.is_signed;
+  c.one = _mm512_set1_epi64(1);
+  return c;
+}
+
+// (v K_k) << up_k with v and K_k in 32 bits: one signed 32 x 32 -> 64-bit multiply.
+SSMSIM_AVX512 inline __m512i term(__m512i v, const Consts& c, size_t k) {
+  return _mm512_sll_epi64(_mm512_mul_epi32(v, c.K[k]), c.up[k]);
+}
+
+// The one rounding and overflow step of an aligned sum into the operand q - zp (qengine.cpp's
+// shift_offset, then ScaledSum::fast_narrow's fit): counts the lanes outside the range into ev.
+template <Rounding R, Overflow O>
+SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, __m512i& ev) {
+  const __m512i u = _mm512_add_epi64(sum, c.off);
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(sum, _mm512_setzero_si512());
+  __m512i bias = _mm512_setzero_si512();
+  if constexpr (R == Rounding::TowardZero) bias = _mm512_maskz_mov_epi64(neg, c.mask);
+  if constexpr (R == Rounding::HalfUp) bias = c.half;
+  if constexpr (R == Rounding::HalfDown) bias = c.below_half;
+  if constexpr (R == Rounding::HalfEven)
+    bias = _mm512_add_epi64(c.below_half, _mm512_and_si512(_mm512_srl_epi64(u, c.s), c.odd_bit));
+  if constexpr (R == Rounding::HalfAway) bias = _mm512_mask_blend_epi64(neg, c.half, c.below_half);
+  if constexpr (R == Rounding::HalfTowardZero) bias = _mm512_mask_blend_epi64(neg, c.below_half, c.half);
+  __m512i q = _mm512_sub_epi64(_mm512_srl_epi64(_mm512_add_epi64(u, bias), c.s), c.off_s);
+  const __mmask8 out = _mm512_cmplt_epi64_mask(q, c.lo) | _mm512_cmpgt_epi64_mask(q, c.hi);
+  ev = _mm512_mask_add_epi64(ev, out, ev, c.one);
+  if constexpr (O == Overflow::Wrap) {
+    q = _mm512_add_epi64(q, c.zp);
+    q = c.is_signed ? _mm512_sra_epi64(_mm512_sll_epi64(q, c.drop), c.drop) : _mm512_and_si512(q, c.low_bits);
+    return _mm512_sub_epi64(q, c.zp);
+  }
+  return _mm512_min_epi64(_mm512_max_epi64(q, c.lo), c.hi);
+}
+
+// narrow<R, O> with the modes known at run time only (one branch per 8 lanes).
+template <Overflow O>
+SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, __m512i& ev) {
+  switch (r) {
+    case Rounding::Floor: return narrow<Rounding::Floor, O>(sum, c, ev);
+    case Rounding::TowardZero: return narrow<Rounding::TowardZero, O>(sum, c, ev);
+    case Rounding::HalfUp: return narrow<Rounding::HalfUp, O>(sum, c, ev);
+    case Rounding::HalfDown: return narrow<Rounding::HalfDown, O>(sum, c, ev);
+    case Rounding::HalfEven: return narrow<Rounding::HalfEven, O>(sum, c, ev);
+    case Rounding::HalfAway: return narrow<Rounding::HalfAway, O>(sum, c, ev);
+    case Rounding::HalfTowardZero: return narrow<Rounding::HalfTowardZero, O>(sum, c, ev);
+  }
+  return sum;
+}
+SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, Overflow o, __m512i& ev) {
+  if (o == Overflow::Wrap) return narrow<Overflow::Wrap>(sum, c, r, ev);
+  return narrow<Overflow::Saturate>(sum, c, r, ev);  // the range holds SaturateSymmetric's -max
+}
+
+// qengine.cpp's s4d_states_modes with one vector per mode and part: MB modes of a channel advance
+// together (independent recurrences hide the multipliers' latency).
+template <Rounding R, Overflow O, bool Delta>
+SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                              uint64_t* events, int32_t* record) {
+  static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
+  constexpr size_t MB = 4;
+  const size_t N2 = Ly.states;
+  __m512i ev = _mm512_setzero_si512();
+  for (size_t hh = 0; hh < H; ++hh) {
+    const Consts c = consts_of(Ly.xupd[hh]);
+    for (size_t n0 = 0; n0 < N2; n0 += MB) {
+      const size_t nb = std::min(MB, N2 - n0);
+      __m512i ar[MB], ai[MB], br[MB], bi[MB], cr[MB], ci[MB], xr[MB], xi[MB];
+      for (size_t j = 0; j < MB; ++j) {  // padded modes (j >= nb) have zero coefficients
+        const size_t m = hh * N2 + n0 + j;
+        const bool v = j < nb;
+        ar[j] = _mm512_set1_epi64(v ? Ly.Ar[m] : 0), ai[j] = _mm512_set1_epi64(v ? Ly.Ai[m] : 0);
+        br[j] = _mm512_set1_epi64(v ? Ly.Br[m] : 0), bi[j] = _mm512_set1_epi64(v ? Ly.Bi[m] : 0);
+        cr[j] = _mm512_set1_epi64(v ? Ly.Cr[m] : 0), ci[j] = _mm512_set1_epi64(v ? Ly.Ci[m] : 0);
+        xr[j] = xi[j] = _mm512_setzero_si512();
+      }
+      for (size_t t = 0; t < L; ++t) {
+        const __m512i uu = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u.at(t, hh))));
+        int64_t* accp = yacc + (t * H + hh) * kLanes;
+        __m512i acc = _mm512_loadu_si512(accp);
+        for (size_t j = 0; j < MB; ++j) {
+          const __m512i pr = _mm512_sub_epi64(_mm512_mul_epi32(ar[j], xr[j]), _mm512_mul_epi32(ai[j], xi[j]));
+          const __m512i pi = _mm512_add_epi64(_mm512_mul_epi32(ar[j], xi[j]), _mm512_mul_epi32(ai[j], xr[j]));
+          __m512i sr = _mm512_add_epi64(term(pr, c, 0), term(_mm512_mul_epi32(br[j], uu), c, 1));
+          __m512i si = _mm512_add_epi64(term(pi, c, 0), term(_mm512_mul_epi32(bi[j], uu), c, 1));
+          if constexpr (Delta) {
+            sr = _mm512_add_epi64(sr, term(xr[j], c, 2));
+            si = _mm512_add_epi64(si, term(xi[j], c, 2));
+          }
+          xr[j] = narrow<R, O>(sr, c, ev);
+          xi[j] = narrow<R, O>(si, c, ev);
+          acc = _mm512_add_epi64(acc, _mm512_sub_epi64(_mm512_mul_epi32(cr[j], xr[j]), _mm512_mul_epi32(ci[j], xi[j])));
+        }
+        _mm512_storeu_si512(accp, acc);
+        if (record)
+          for (size_t j = 0; j < nb; ++j) {
+            int32_t* rec = record + ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec), _mm512_cvtepi64_epi32(xr[j]));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec + kLanes), _mm512_cvtepi64_epi32(xi[j]));
+          }
+      }
+    }
+  }
+  alignas(64) uint64_t e[kLanes];
+  _mm512_store_si512(e, ev);
+  for (size_t l = 0; l < kLanes; ++l) events[l] += e[l];
+}
+
+// qengine.cpp's qlinear: every step's outputs o0 .. o0 + on - 1, one vector of 8 lanes each.
+// Output by output (its constants stay in registers; 512-bit vectors are kept out of heap
+// containers, whose allocator GCC 12 does not align for them inside a target function).
+SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
+                                const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
+  const size_t I = in.F, L = in.L;
+  __m512i e = _mm512_setzero_si512();
+  for (size_t o = 0; o < on; ++o) {
+    const quant::ScaledSum& n = narrow_to[o];
+    const Consts c = consts_of(n);
+    const int32_t* w = W + (o0 + o) * I;
+    const __m512i bias = _mm512_set1_epi64(b[o0 + o]);
+    for (size_t t = 0; t < L; ++t) {
+      const int32_t* x = in.at(t, 0);
+      __m512i acc = bias;
+      for (size_t i = 0; i < I; ++i)
+        acc = _mm512_add_epi64(acc, _mm512_mul_epi32(_mm512_set1_epi64(w[i]),
+                                                     _mm512_cvtepi32_epi64(_mm256_loadu_si256(
+                                                         reinterpret_cast<const __m256i*>(x + i * kLanes)))));
+      const __m512i q = narrow(term(acc, c, 0), c, n.rounding(), n.overflow(), e);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(t, o)), _mm512_cvtepi64_epi32(q));
+    }
+  }
+  alignas(64) uint64_t counts[kLanes];
+  _mm512_store_si512(counts, e);
+  for (size_t l = 0; l < kLanes; ++l) *ev[l] += counts[l];
+}
+
+}  // namespace
+
+#endif
+
+namespace {
+
+using Kernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, int32_t*);
+
+template <bool Avx, quant::Rounding R, quant::Overflow O, bool Delta>
+Kernel kernel() {
+#ifdef SSMSIM_AVX512_KERNELS
+  if constexpr (Avx) return s4d_avx512<R, O, Delta>;
+#endif
+  return s4d_generic<R, O, Delta>;
+}
+
+template <bool Avx, quant::Rounding R>
+Kernel pick(quant::Overflow o, bool delta) {
+  using O = quant::Overflow;
+  // the delta form's term only where the model has it: the common path keeps its speed
+  if (o == O::Wrap) return delta ? kernel<Avx, R, O::Wrap, true>() : kernel<Avx, R, O::Wrap, false>();
+  if (o == O::Saturate) return delta ? kernel<Avx, R, O::Saturate, true>() : kernel<Avx, R, O::Saturate, false>();
+  return delta ? kernel<Avx, R, O::SaturateSymmetric, true>() : kernel<Avx, R, O::SaturateSymmetric, false>();
+}
+
+template <bool Avx>
+Kernel pick(quant::Rounding r, quant::Overflow o, bool delta) {
+  using R = quant::Rounding;
+  switch (r) {
+    case R::Floor: return pick<Avx, R::Floor>(o, delta);
+    case R::TowardZero: return pick<Avx, R::TowardZero>(o, delta);
+    case R::HalfUp: return pick<Avx, R::HalfUp>(o, delta);
+    case R::HalfDown: return pick<Avx, R::HalfDown>(o, delta);
+    case R::HalfEven: return pick<Avx, R::HalfEven>(o, delta);
+    case R::HalfAway: return pick<Avx, R::HalfAway>(o, delta);
+    case R::HalfTowardZero: return pick<Avx, R::HalfTowardZero>(o, delta);
+  }
+  throw std::logic_error("unknown rounding mode");
+}
+
+}  // namespace
+
+void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                     uint64_t* events, int32_t* record) {
+  const bool avx = Ly.narrow32 && path() == Path::Avx512;
+  const quant::Rounding r = Ly.xupd[0].rounding();
+  const quant::Overflow o = Ly.xupd[0].overflow();
+  (avx ? pick<true>(r, o, Ly.delta) : pick<false>(r, o, Ly.delta))(Ly, u, H, L, yacc, events, record);
+}
+
+bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
+                  const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
+#ifdef SSMSIM_AVX512_KERNELS
+  if (path() != Path::Avx512) return false;
+  // the chunk's largest input magnitude bounds every accumulator (exact bits whichever path runs)
+  int64_t in_max = 0;
+  for (int32_t v : in.v) in_max = std::max(in_max, v < 0 ? -int64_t{v} : int64_t{v});
+  const size_t I = in.F;
+  for (size_t o = 0; o < on; ++o) {
+    const quant::ScaledSum& n = narrow_to[o];
+    int64_t bound = b[o0 + o] < 0 ? -int64_t{b[o0 + o]} : b[o0 + o];
+    for (size_t i = 0; i < I; ++i) bound += std::abs(int64_t{W[(o0 + o) * I + i]}) * in_max;
+    const int64_t k = n.K().size() == 1 ? n.K()[0] : int64_t{1} << 40;
+    if (bound >= (int64_t{1} << 31) || k < INT32_MIN || k > INT32_MAX || !n.fits64({bound})) return false;
+  }
+  out.resize(in.L, on);
+  dense_kernel(W, b, o0, on, in, narrow_to, out, ev);
+  return true;
+#else
+  (void)W, (void)b, (void)o0, (void)on, (void)in, (void)narrow_to, (void)out, (void)ev;
+  return false;
+#endif
+}
+
+}  // namespace ssmsim::core::simd

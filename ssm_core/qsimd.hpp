@@ -1,0 +1,39 @@
+// Hand-vectorised kernels of the integer C-model for CPUs with AVX-512, chosen at run time inside
+// the portable build, and the switch that picks them. Every kernel here computes the same bits as
+// the compiler-vectorised kernel it replaces (qengine.cpp): integer arithmetic is exact, and each
+// one runs only where the bounds that make its narrower multiplies exact hold (QLayerConsts).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ssm_core/qsteps.hpp"
+#include "ssm_core/seq.hpp"
+
+namespace ssmsim::core::simd {
+
+enum class Path { Generic, Avx512 };
+
+// The path in use: Avx512 where the CPU has AVX-512 F, DQ and VL, unless the environment variable
+// SSMSIM_SIMD=generic asks for the compiler-vectorised kernels alone (AVX2 or the x86-64 baseline,
+// picked at load time); read once.
+Path path();
+// Sets the path (tests compare the paths' bits); Avx512 on a CPU without it is refused (false).
+bool force(Path p);
+std::string name(Path p);
+
+// The S4D state update and output accumulation of one layer with a stored state operand and
+// Ly.fast (the formats' bounds keep every term below 2^62), in 64-bit lanes, the same bits as the
+// 128-bit form: the AVX-512 kernel (one 512-bit vector per mode and part, every multiply
+// 32 x 32 -> 64 bits) where path() is Avx512 and Ly.narrow32 holds, else the compiler-vectorised
+// one. yacc: L * H * kLanes accumulators; events: kLanes counters; record: QWorkspace's x, or null.
+void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                     uint64_t* events, int32_t* record);
+// One dense layer (qengine.cpp's qlinear, same bits): outputs o0 .. o0 + on - 1 of W (rows of
+// in.F) plus b, narrowed by narrow_to[o - o0], for every step and lane of `in`, with AVX-512, where
+// the chunk's inputs keep every accumulator in 32 bits and its narrowing in 64; false, and nothing
+// written, otherwise (or on the generic path). ev: kLanes event counters.
+bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
+                  const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev);
+
+}  // namespace ssmsim::core::simd
