@@ -15,7 +15,9 @@
 #include <immintrin.h>
 // GCC 12's AVX-512 intrinsics read an `_mm512_undefined` vector (GCC bug 105593): a false
 // may-be-uninitialised warning at every inlined use
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #define SSMSIM_AVX512_KERNELS 1
 #define SSMSIM_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl")))
 #endif
