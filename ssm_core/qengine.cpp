@@ -101,12 +101,11 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
   for (const auto& ss : Ly.yout)
     Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * umag});
   // the AVX-512 kernel's multiplies: A x's sum, B u, the state and every multiplier in 32 bits
-  Ly.narrow32 = Ly.fast && !s5 && Ly.xop.mode == XOperand::Stored &&
-                2.0 * static_cast<double>(wmag(A)) * static_cast<double>(xmag) < 0x1p31 &&
-                static_cast<double>(wmag(B)) * static_cast<double>(umag) < 0x1p31;
+  Ly.narrow32 = Ly.fast && Ly.xop.mode == XOperand::Stored &&
+                2.0 * static_cast<double>(wmag(A)) * static_cast<double>(xmag) < 0x1p31 && bu_bound < 0x1p31;
   for (const auto& ss : Ly.xupd) {
     const auto& r = ss.range64();
-    Ly.narrow32 = Ly.narrow32 && r.lo >= INT32_MIN && r.hi <= INT32_MAX;
+    Ly.narrow32 = Ly.narrow32 && r.lo >= INT32_MIN && r.hi <= INT32_MAX && ss.zero_point() == 0;
     for (int64_t k : ss.K()) Ly.narrow32 = Ly.narrow32 && k >= INT32_MIN && k <= INT32_MAX;
   }
 }
@@ -546,12 +545,14 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
     ws.layers[li].x.assign(L * Ly.states * (s5 ? 1 : H) * 2 * kLanes, 0);
     xrec = ws.layers[li].x.data();
   }
-  if (s5) {
+  uint64_t lane_events[kLanes] = {};
+  if (s5 && simd::s5_states_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec)) {
+    for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
+  } else if (s5) {
     s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
   } else if (Ly.xop.mode != XOperand::Stored) {
     s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
   } else if (Ly.fast) {
-    uint64_t lane_events[kLanes] = {};
     simd::s4d_states_fast(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec);
     for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
   } else {

@@ -289,6 +289,83 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
   for (size_t l = 0; l < kLanes; ++l) events[l] += e[l];
 }
 
+// qengine.cpp's s5_states with a stored state operand: per step, B u of every state (MB states
+// at a time share each input vector), the state update (the same narrowing as S4D's, with each
+// state's own constants), then every output channel's sum over the states. The vectors of the
+// states' constants live in 64-byte aligned raw storage: GCC 12 does not align a heap container
+// of 512-bit vectors inside a target function.
+template <Rounding R, Overflow O, bool Delta>
+SSMSIM_AVX512 void s5_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                             uint64_t* events, int32_t* record) {
+  static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
+  constexpr size_t MB = 4;
+  const size_t P2 = Ly.states;
+  std::vector<unsigned char> raw((P2 + 1) * sizeof(Consts));
+  Consts* cs = reinterpret_cast<Consts*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t{63});
+  for (size_t pp = 0; pp < P2; ++pp) cs[pp] = consts_of(Ly.xupd[pp]);
+  std::vector<int64_t> U(H * kLanes), X(2 * P2 * kLanes, 0);  // one step's inputs; the states (re, im)
+  __m512i ev = _mm512_setzero_si512();
+  for (size_t t = 0; t < L; ++t) {
+    for (size_t hh = 0; hh < H; ++hh)
+      _mm512_storeu_si512(&U[hh * kLanes], _mm512_cvtepi32_epi64(_mm256_loadu_si256(
+                                               reinterpret_cast<const __m256i*>(u.at(t, hh)))));
+    for (size_t p0 = 0; p0 < P2; p0 += MB) {
+      const size_t nb = std::min(MB, P2 - p0);
+      __m512i bur[MB], bui[MB];
+      for (size_t j = 0; j < MB; ++j) bur[j] = bui[j] = _mm512_setzero_si512();
+      for (size_t hh = 0; hh < H; ++hh) {
+        const __m512i uu = _mm512_loadu_si512(&U[hh * kLanes]);
+        for (size_t j = 0; j < nb; ++j) {
+          const size_t b = (p0 + j) * H + hh;
+          bur[j] = _mm512_add_epi64(bur[j], _mm512_mul_epi32(_mm512_set1_epi64(Ly.Br[b]), uu));
+          bui[j] = _mm512_add_epi64(bui[j], _mm512_mul_epi32(_mm512_set1_epi64(Ly.Bi[b]), uu));
+        }
+      }
+      for (size_t j = 0; j < nb; ++j) {
+        const size_t pp = p0 + j;
+        const Consts& c = cs[pp];
+        int64_t* xp = &X[2 * pp * kLanes];
+        const __m512i xr = _mm512_loadu_si512(xp), xi = _mm512_loadu_si512(xp + kLanes);
+        const __m512i ar = _mm512_set1_epi64(Ly.Ar[pp]), ai = _mm512_set1_epi64(Ly.Ai[pp]);
+        const __m512i pr = _mm512_sub_epi64(_mm512_mul_epi32(ar, xr), _mm512_mul_epi32(ai, xi));
+        const __m512i pi = _mm512_add_epi64(_mm512_mul_epi32(ar, xi), _mm512_mul_epi32(ai, xr));
+        __m512i sr = _mm512_add_epi64(term(pr, c, 0), term(bur[j], c, 1));
+        __m512i si = _mm512_add_epi64(term(pi, c, 0), term(bui[j], c, 1));
+        if constexpr (Delta) {
+          sr = _mm512_add_epi64(sr, term(xr, c, 2));
+          si = _mm512_add_epi64(si, term(xi, c, 2));
+        }
+        const __m512i qr = narrow<R, O>(sr, c, ev), qi = narrow<R, O>(si, c, ev);
+        _mm512_storeu_si512(xp, qr);
+        _mm512_storeu_si512(xp + kLanes, qi);
+        if (record) {
+          int32_t* rec = record + (t * 2 * P2 + 2 * pp) * kLanes;
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec), _mm512_cvtepi64_epi32(qr));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec + kLanes), _mm512_cvtepi64_epi32(qi));
+        }
+      }
+    }
+    // the output accumulators: MB channels at a time share each state vector
+    for (size_t h0 = 0; h0 < H; h0 += MB) {
+      const size_t nb = std::min(MB, H - h0);
+      __m512i acc[MB];
+      for (size_t j = 0; j < nb; ++j) acc[j] = _mm512_loadu_si512(yacc + (t * H + h0 + j) * kLanes);
+      for (size_t pp = 0; pp < P2; ++pp) {
+        const __m512i xr = _mm512_loadu_si512(&X[2 * pp * kLanes]), xi = _mm512_loadu_si512(&X[(2 * pp + 1) * kLanes]);
+        for (size_t j = 0; j < nb; ++j) {
+          const size_t cidx = (h0 + j) * P2 + pp;
+          acc[j] = _mm512_add_epi64(acc[j], _mm512_sub_epi64(_mm512_mul_epi32(_mm512_set1_epi64(Ly.Cr[cidx]), xr),
+                                                             _mm512_mul_epi32(_mm512_set1_epi64(Ly.Ci[cidx]), xi)));
+        }
+      }
+      for (size_t j = 0; j < nb; ++j) _mm512_storeu_si512(yacc + (t * H + h0 + j) * kLanes, acc[j]);
+    }
+  }
+  alignas(64) uint64_t e[kLanes];
+  _mm512_store_si512(e, ev);
+  for (size_t l = 0; l < kLanes; ++l) events[l] += e[l];
+}
+
 // qengine.cpp's qlinear: every step's outputs o0 .. o0 + on - 1, one vector of 8 lanes each.
 // Output by output (its constants stay in registers; 512-bit vectors are kept out of heap
 // containers, whose allocator GCC 12 does not align for them inside a target function).
@@ -325,34 +402,46 @@ namespace {
 
 using Kernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, int32_t*);
 
-template <bool Avx, quant::Rounding R, quant::Overflow O, bool Delta>
-Kernel kernel() {
+// The kernel families: each instantiates a kernel for a rounding mode, an overflow mode and
+// whether A is in delta form.
+struct S4dGeneric {
+  template <quant::Rounding R, quant::Overflow O, bool Delta>
+  static Kernel get() { return s4d_generic<R, O, Delta>; }
+};
 #ifdef SSMSIM_AVX512_KERNELS
-  if constexpr (Avx) return s4d_avx512<R, O, Delta>;
+struct S4dAvx512 {
+  template <quant::Rounding R, quant::Overflow O, bool Delta>
+  static Kernel get() { return s4d_avx512<R, O, Delta>; }
+};
+struct S5Avx512 {
+  template <quant::Rounding R, quant::Overflow O, bool Delta>
+  static Kernel get() { return s5_avx512<R, O, Delta>; }
+};
 #endif
-  return s4d_generic<R, O, Delta>;
-}
 
-template <bool Avx, quant::Rounding R>
+template <class F, quant::Rounding R>
 Kernel pick(quant::Overflow o, bool delta) {
   using O = quant::Overflow;
   // the delta form's term only where the model has it: the common path keeps its speed
-  if (o == O::Wrap) return delta ? kernel<Avx, R, O::Wrap, true>() : kernel<Avx, R, O::Wrap, false>();
-  if (o == O::Saturate) return delta ? kernel<Avx, R, O::Saturate, true>() : kernel<Avx, R, O::Saturate, false>();
-  return delta ? kernel<Avx, R, O::SaturateSymmetric, true>() : kernel<Avx, R, O::SaturateSymmetric, false>();
+  if (o == O::Wrap) return delta ? F::template get<R, O::Wrap, true>() : F::template get<R, O::Wrap, false>();
+  if (o == O::Saturate) return delta ? F::template get<R, O::Saturate, true>() : F::template get<R, O::Saturate, false>();
+  return delta ? F::template get<R, O::SaturateSymmetric, true>() : F::template get<R, O::SaturateSymmetric, false>();
 }
 
-template <bool Avx>
-Kernel pick(quant::Rounding r, quant::Overflow o, bool delta) {
+// The family's kernel for a layer's state-update modes.
+template <class F>
+Kernel pick(const QLayerConsts& Ly) {
   using R = quant::Rounding;
-  switch (r) {
-    case R::Floor: return pick<Avx, R::Floor>(o, delta);
-    case R::TowardZero: return pick<Avx, R::TowardZero>(o, delta);
-    case R::HalfUp: return pick<Avx, R::HalfUp>(o, delta);
-    case R::HalfDown: return pick<Avx, R::HalfDown>(o, delta);
-    case R::HalfEven: return pick<Avx, R::HalfEven>(o, delta);
-    case R::HalfAway: return pick<Avx, R::HalfAway>(o, delta);
-    case R::HalfTowardZero: return pick<Avx, R::HalfTowardZero>(o, delta);
+  const quant::Overflow o = Ly.xupd[0].overflow();
+  const bool d = Ly.delta;
+  switch (Ly.xupd[0].rounding()) {
+    case R::Floor: return pick<F, R::Floor>(o, d);
+    case R::TowardZero: return pick<F, R::TowardZero>(o, d);
+    case R::HalfUp: return pick<F, R::HalfUp>(o, d);
+    case R::HalfDown: return pick<F, R::HalfDown>(o, d);
+    case R::HalfEven: return pick<F, R::HalfEven>(o, d);
+    case R::HalfAway: return pick<F, R::HalfAway>(o, d);
+    case R::HalfTowardZero: return pick<F, R::HalfTowardZero>(o, d);
   }
   throw std::logic_error("unknown rounding mode");
 }
@@ -361,10 +450,22 @@ Kernel pick(quant::Rounding r, quant::Overflow o, bool delta) {
 
 void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                      uint64_t* events, int32_t* record) {
-  const bool avx = Ly.narrow32 && path() == Path::Avx512;
-  const quant::Rounding r = Ly.xupd[0].rounding();
-  const quant::Overflow o = Ly.xupd[0].overflow();
-  (avx ? pick<true>(r, o, Ly.delta) : pick<false>(r, o, Ly.delta))(Ly, u, H, L, yacc, events, record);
+#ifdef SSMSIM_AVX512_KERNELS
+  if (Ly.narrow32 && path() == Path::Avx512) return pick<S4dAvx512>(Ly)(Ly, u, H, L, yacc, events, record);
+#endif
+  pick<S4dGeneric>(Ly)(Ly, u, H, L, yacc, events, record);
+}
+
+bool s5_states_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                      uint64_t* events, int32_t* record) {
+#ifdef SSMSIM_AVX512_KERNELS
+  if (!Ly.narrow32 || path() != Path::Avx512) return false;
+  pick<S5Avx512>(Ly)(Ly, u, H, L, yacc, events, record);
+  return true;
+#else
+  (void)Ly, (void)u, (void)H, (void)L, (void)yacc, (void)events, (void)record;
+  return false;
+#endif
 }
 
 bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,

@@ -29,6 +29,13 @@ std::string name(Path p);
 // one. yacc: L * H * kLanes accumulators; events: kLanes counters; record: QWorkspace's x, or null.
 void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                      uint64_t* events, int32_t* record);
+// The S5 state update and output accumulation of one layer with a stored state operand
+// (qengine.cpp's s5_states, same bits) with AVX-512, where Ly.narrow32 holds (B u's sum over the
+// inputs, A x's sum, the state and the multipliers in 32 bits); false, and nothing written,
+// otherwise (or on the generic path). Arguments as s4d_states_fast's.
+bool s5_states_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                      uint64_t* events, int32_t* record);
+
 // One dense layer (qengine.cpp's qlinear, same bits): outputs o0 .. o0 + on - 1 of W (rows of
 // in.F) plus b, narrowed by narrow_to[o - o0], for every step and lane of `in`, with AVX-512, where
 // the chunk's inputs keep every accumulator in 32 bits and its narrowing in 64; false, and nothing

@@ -599,34 +599,37 @@ TEST(QModelReference, S4dPostLayerNormGluMeanLutAll16) {
 }
 
 // No normalisation (the S4D paper's model): u rescaled from h, the layer's output is res.
-// The S4D state update's AVX-512 kernel (qsimd.hpp) under every rounding and overflow mode of an
-// 8-bit state that overflows (a clipping calibration), with A in delta form and separate asymmetric parts on every other
-// case: the bounds select that kernel (narrow32), and check_case compares both kernel paths with
-// the reference, codes and events.
-TEST(QModelReference, S4dStateKernelsUnderEveryRoundingAndOverflow) {
+// The state update's AVX-512 kernels (qsimd.hpp), S4D and S5, under every rounding and overflow
+// mode of an 8-bit state that overflows (a clipping calibration), with A in delta form and
+// separate asymmetric parts on every other case: the bounds select those kernels (narrow32), and
+// check_case compares every kernel path with the reference, codes and events.
+TEST(QModelReference, StateKernelsUnderEveryRoundingAndOverflow) {
   const Rounding rs[] = {Rounding::Floor,    Rounding::TowardZero, Rounding::HalfUp,        Rounding::HalfDown,
                          Rounding::HalfEven, Rounding::HalfAway,   Rounding::HalfTowardZero};
-  int i = 0;
-  for (const Rounding r : rs)
-    for (const Overflow o : {Overflow::Saturate, Overflow::SaturateSymmetric, Overflow::Wrap}) {
-      const std::string name = "s4d_state_kernels_" + std::to_string(i);
-      const bool delta = i++ % 2 == 1;
-      PrecisionConfig p = uniform(8);
-      QuantizerSpec x = bits_spec(8);
-      x.rounding = r;
-      x.overflow = o;
-      x.calibration = quant::Calibration::Percentile;  // clips: the state overflows its range
-      x.percentile = 90.0;
-      p.set_quantized(Component::x, x);
-      if (delta) p = with_parts(p, true, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 8, name);
-      Case k;
-      const core::QEngine engine(build(k, p, name).q);
-      EXPECT_TRUE(engine.consts().layers[0].narrow32) << name;
-      EXPECT_EQ(engine.consts().layers[0].delta, delta) << name;
-      std::map<std::string, uint64_t> events;
-      check_case(k, p, name, &events);
-      EXPECT_GT(events["layers.0.x"], 0u) << name << ": the state overflows";
-    }
+  for (const LayerType layer : {LayerType::S4D, LayerType::S5}) {
+    int i = 0;
+    for (const Rounding r : rs)
+      for (const Overflow o : {Overflow::Saturate, Overflow::SaturateSymmetric, Overflow::Wrap}) {
+        const std::string name = std::string(layer == LayerType::S5 ? "s5" : "s4d") + "_state_kernels_" + std::to_string(i);
+        const bool delta = i++ % 2 == 1;
+        PrecisionConfig p = uniform(8);
+        QuantizerSpec x = bits_spec(8);
+        x.rounding = r;
+        x.overflow = o;
+        x.calibration = quant::Calibration::Percentile;  // clips: the state overflows its range
+        x.percentile = 90.0;
+        p.set_quantized(Component::x, x);
+        if (delta) p = with_parts(p, true, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 8, name);
+        Case k;
+        k.layer = layer;
+        const core::QEngine engine(build(k, p, name).q);
+        EXPECT_TRUE(engine.consts().layers[0].narrow32) << name;
+        EXPECT_EQ(engine.consts().layers[0].delta, delta) << name;
+        std::map<std::string, uint64_t> events;
+        check_case(k, p, name, &events);
+        EXPECT_GT(events["layers.0.x"], 0u) << name << ": the state overflows";
+      }
+  }
 }
 
 TEST(QModelReference, S4dNoNormGluMeanLutAll8TwoLayers) {
