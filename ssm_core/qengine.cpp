@@ -542,7 +542,7 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
   if (ws.record) ws.layers.resize(layers);
   int32_t* xrec = nullptr;
   if (ws.record) {
-    ws.layers[li].x.assign(L * Ly.states * (s5 ? 1 : H) * 2 * kLanes, 0);
+    ws.layers[li].x.resize(L * Ly.states * (s5 ? 1 : H) * 2 * kLanes);  // every entry is written
     xrec = ws.layers[li].x.data();
   }
   uint64_t lane_events[kLanes] = {};
