@@ -28,6 +28,9 @@ if [ -f "${SSMSIM_DATA:-data}/mnist/t10k-images-idx3-ubyte" ] || [ -f "${SSMSIM_
       grep -E "accuracy" | sed 's/$/ [SSMSIM_SIMD=generic]/'
   done
   echo
+  echo "== the same evaluations against a PyTorch fake-quantized recurrent evaluation of the same shapes (scripts/peer_compare.sh)"
+  scripts/peer_compare.sh
+  echo
   echo "== the SystemC accelerator: s4d_edge (hetero_6x) on edge_minimal, 200 sMNIST test sequences (156,800 tokens)"
   echo "   (wall time includes checking every sequence against the C-model, which runs a chunk ahead on a second thread)"
   for m in lt cycle; do
