@@ -29,8 +29,7 @@ namespace {
 bool cpu_has_avx512() {
 #ifdef SSMSIM_AVX512_KERNELS
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-         __builtin_cpu_supports("avx512vl");
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 #else
   return false;
 #endif
@@ -42,7 +41,8 @@ Path initial_path() {
   if (s.empty() || s == "auto") return cpu_has_avx512() ? Path::Avx512 : Path::Generic;
   if (s == "generic") return Path::Generic;
   if (s == "avx512") {
-    if (!cpu_has_avx512()) throw InputError("SSMSIM_SIMD=avx512: this CPU has no AVX-512 (F, DQ, VL); unset SSMSIM_SIMD");
+    if (!cpu_has_avx512())
+      throw InputError("SSMSIM_SIMD=avx512: this CPU has no AVX-512 (F, DQ, VL); unset SSMSIM_SIMD");
     return Path::Avx512;
   }
   throw InputError("SSMSIM_SIMD='" + s + "' is not a kernel path: use auto (the default), generic or avx512");
@@ -75,9 +75,8 @@ namespace {
   constexpr uint64_t kOff = uint64_t{1} << 62;
   const uint64_t u = static_cast<uint64_t>(p) + kOff;
   const uint64_t odd = k.mask != 0 ? (u >> k.shift) & 1 : 0;
-  const auto bias = quant::detail::rounding_bias<uint64_t>(R, p < 0, odd, static_cast<uint64_t>(k.mask),
-                                                           static_cast<uint64_t>(k.below_half),
-                                                           static_cast<uint64_t>(k.half));
+  const auto bias = quant::detail::rounding_bias<uint64_t>(
+      R, p < 0, odd, static_cast<uint64_t>(k.mask), static_cast<uint64_t>(k.below_half), static_cast<uint64_t>(k.half));
   return static_cast<int64_t>((u + bias) >> k.shift) - static_cast<int64_t>(kOff >> k.shift);
 }
 
@@ -85,7 +84,7 @@ namespace {
 // that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states_wide.
 template <quant::Rounding R, quant::Overflow O, bool Delta>
 SSMSIM_MULTIVERSION void s4d_generic(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                                      uint64_t* events, int32_t* record) {
+                                     uint64_t* events, int32_t* record) {
   // MB modes of a channel advance together: MB independent recurrences per step keep the
   // multipliers busy while each one waits for its previous state
   constexpr size_t MB = 4;
@@ -235,6 +234,23 @@ SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, Ov
   return narrow<Overflow::Saturate>(sum, c, r, ev);  // the range holds SaturateSymmetric's -max
 }
 
+// One complex state update (x' = narrow(A x + B u [+ x]) per part) of 8 lanes, in place; bur,
+// bui: the exact B u.
+template <Rounding R, Overflow O, bool Delta>
+SSMSIM_AVX512 inline void update(__m512i ar, __m512i ai, __m512i bur, __m512i bui, const Consts& c, __m512i& xr,
+                                 __m512i& xi, __m512i& ev) {
+  const __m512i pr = _mm512_sub_epi64(_mm512_mul_epi32(ar, xr), _mm512_mul_epi32(ai, xi));
+  const __m512i pi = _mm512_add_epi64(_mm512_mul_epi32(ar, xi), _mm512_mul_epi32(ai, xr));
+  __m512i sr = _mm512_add_epi64(term(pr, c, 0), term(bur, c, 1));
+  __m512i si = _mm512_add_epi64(term(pi, c, 0), term(bui, c, 1));
+  if constexpr (Delta) {
+    sr = _mm512_add_epi64(sr, term(xr, c, 2));
+    si = _mm512_add_epi64(si, term(xi, c, 2));
+  }
+  xr = narrow<R, O>(sr, c, ev);
+  xi = narrow<R, O>(si, c, ev);
+}
+
 // qengine.cpp's s4d_states_modes with one vector per mode and part: MB modes of a channel advance
 // together (independent recurrences hide the multipliers' latency).
 template <Rounding R, Overflow O, bool Delta>
@@ -262,16 +278,8 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
         int64_t* accp = yacc + (t * H + hh) * kLanes;
         __m512i acc = _mm512_loadu_si512(accp);
         for (size_t j = 0; j < MB; ++j) {
-          const __m512i pr = _mm512_sub_epi64(_mm512_mul_epi32(ar[j], xr[j]), _mm512_mul_epi32(ai[j], xi[j]));
-          const __m512i pi = _mm512_add_epi64(_mm512_mul_epi32(ar[j], xi[j]), _mm512_mul_epi32(ai[j], xr[j]));
-          __m512i sr = _mm512_add_epi64(term(pr, c, 0), term(_mm512_mul_epi32(br[j], uu), c, 1));
-          __m512i si = _mm512_add_epi64(term(pi, c, 0), term(_mm512_mul_epi32(bi[j], uu), c, 1));
-          if constexpr (Delta) {
-            sr = _mm512_add_epi64(sr, term(xr[j], c, 2));
-            si = _mm512_add_epi64(si, term(xi[j], c, 2));
-          }
-          xr[j] = narrow<R, O>(sr, c, ev);
-          xi[j] = narrow<R, O>(si, c, ev);
+          update<R, O, Delta>(ar[j], ai[j], _mm512_mul_epi32(br[j], uu), _mm512_mul_epi32(bi[j], uu), c, xr[j], xi[j],
+                              ev);
           acc = _mm512_add_epi64(acc, _mm512_sub_epi64(_mm512_mul_epi32(cr[j], xr[j]), _mm512_mul_epi32(ci[j], xi[j])));
         }
         _mm512_storeu_si512(accp, acc);
@@ -307,8 +315,8 @@ SSMSIM_AVX512 void s5_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
   __m512i ev = _mm512_setzero_si512();
   for (size_t t = 0; t < L; ++t) {
     for (size_t hh = 0; hh < H; ++hh)
-      _mm512_storeu_si512(&U[hh * kLanes], _mm512_cvtepi32_epi64(_mm256_loadu_si256(
-                                               reinterpret_cast<const __m256i*>(u.at(t, hh)))));
+      _mm512_storeu_si512(&U[hh * kLanes],
+                          _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u.at(t, hh)))));
     for (size_t p0 = 0; p0 < P2; p0 += MB) {
       const size_t nb = std::min(MB, P2 - p0);
       __m512i bur[MB], bui[MB];
@@ -325,17 +333,8 @@ SSMSIM_AVX512 void s5_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
         const size_t pp = p0 + j;
         const Consts& c = cs[pp];
         int64_t* xp = &X[2 * pp * kLanes];
-        const __m512i xr = _mm512_loadu_si512(xp), xi = _mm512_loadu_si512(xp + kLanes);
-        const __m512i ar = _mm512_set1_epi64(Ly.Ar[pp]), ai = _mm512_set1_epi64(Ly.Ai[pp]);
-        const __m512i pr = _mm512_sub_epi64(_mm512_mul_epi32(ar, xr), _mm512_mul_epi32(ai, xi));
-        const __m512i pi = _mm512_add_epi64(_mm512_mul_epi32(ar, xi), _mm512_mul_epi32(ai, xr));
-        __m512i sr = _mm512_add_epi64(term(pr, c, 0), term(bur[j], c, 1));
-        __m512i si = _mm512_add_epi64(term(pi, c, 0), term(bui[j], c, 1));
-        if constexpr (Delta) {
-          sr = _mm512_add_epi64(sr, term(xr, c, 2));
-          si = _mm512_add_epi64(si, term(xi, c, 2));
-        }
-        const __m512i qr = narrow<R, O>(sr, c, ev), qi = narrow<R, O>(si, c, ev);
+        __m512i qr = _mm512_loadu_si512(xp), qi = _mm512_loadu_si512(xp + kLanes);
+        update<R, O, Delta>(_mm512_set1_epi64(Ly.Ar[pp]), _mm512_set1_epi64(Ly.Ai[pp]), bur[j], bui[j], c, qr, qi, ev);
         _mm512_storeu_si512(xp, qr);
         _mm512_storeu_si512(xp + kLanes, qi);
         if (record) {
@@ -382,9 +381,9 @@ SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, s
       const int32_t* x = in.at(t, 0);
       __m512i acc = bias;
       for (size_t i = 0; i < I; ++i)
-        acc = _mm512_add_epi64(acc, _mm512_mul_epi32(_mm512_set1_epi64(w[i]),
-                                                     _mm512_cvtepi32_epi64(_mm256_loadu_si256(
-                                                         reinterpret_cast<const __m256i*>(x + i * kLanes)))));
+        acc = _mm512_add_epi64(
+            acc, _mm512_mul_epi32(_mm512_set1_epi64(w[i]), _mm512_cvtepi32_epi64(_mm256_loadu_si256(
+                                                               reinterpret_cast<const __m256i*>(x + i * kLanes)))));
       const __m512i q = narrow(term(acc, c, 0), c, n.rounding(), n.overflow(), e);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(t, o)), _mm512_cvtepi64_epi32(q));
     }
@@ -406,16 +405,22 @@ using Kernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t
 // whether A is in delta form.
 struct S4dGeneric {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
-  static Kernel get() { return s4d_generic<R, O, Delta>; }
+  static Kernel get() {
+    return s4d_generic<R, O, Delta>;
+  }
 };
 #ifdef SSMSIM_AVX512_KERNELS
 struct S4dAvx512 {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
-  static Kernel get() { return s4d_avx512<R, O, Delta>; }
+  static Kernel get() {
+    return s4d_avx512<R, O, Delta>;
+  }
 };
 struct S5Avx512 {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
-  static Kernel get() { return s5_avx512<R, O, Delta>; }
+  static Kernel get() {
+    return s5_avx512<R, O, Delta>;
+  }
 };
 #endif
 
@@ -424,7 +429,8 @@ Kernel pick(quant::Overflow o, bool delta) {
   using O = quant::Overflow;
   // the delta form's term only where the model has it: the common path keeps its speed
   if (o == O::Wrap) return delta ? F::template get<R, O::Wrap, true>() : F::template get<R, O::Wrap, false>();
-  if (o == O::Saturate) return delta ? F::template get<R, O::Saturate, true>() : F::template get<R, O::Saturate, false>();
+  if (o == O::Saturate)
+    return delta ? F::template get<R, O::Saturate, true>() : F::template get<R, O::Saturate, false>();
   return delta ? F::template get<R, O::SaturateSymmetric, true>() : F::template get<R, O::SaturateSymmetric, false>();
 }
 
@@ -448,8 +454,8 @@ Kernel pick(const QLayerConsts& Ly) {
 
 }  // namespace
 
-void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                     uint64_t* events, int32_t* record) {
+void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
+                     int32_t* record) {
 #ifdef SSMSIM_AVX512_KERNELS
   if (Ly.narrow32 && path() == Path::Avx512) return pick<S4dAvx512>(Ly)(Ly, u, H, L, yacc, events, record);
 #endif

@@ -27,8 +27,8 @@ std::string name(Path p);
 // 128-bit form: the AVX-512 kernel (one 512-bit vector per mode and part, every multiply
 // 32 x 32 -> 64 bits) where path() is Avx512 and Ly.narrow32 holds, else the compiler-vectorised
 // one. yacc: L * H * kLanes accumulators; events: kLanes counters; record: QWorkspace's x, or null.
-void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                     uint64_t* events, int32_t* record);
+void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
+                     int32_t* record);
 // The S5 state update and output accumulation of one layer with a stored state operand
 // (qengine.cpp's s5_states, same bits) with AVX-512, where Ly.narrow32 holds (B u's sum over the
 // inputs, A x's sum, the state and the multipliers in 32 bits); false, and nothing written,

@@ -610,7 +610,8 @@ TEST(QModelReference, StateKernelsUnderEveryRoundingAndOverflow) {
     int i = 0;
     for (const Rounding r : rs)
       for (const Overflow o : {Overflow::Saturate, Overflow::SaturateSymmetric, Overflow::Wrap}) {
-        const std::string name = std::string(layer == LayerType::S5 ? "s5" : "s4d") + "_state_kernels_" + std::to_string(i);
+        const std::string name =
+            std::string(layer == LayerType::S5 ? "s5" : "s4d") + "_state_kernels_" + std::to_string(i);
         const bool delta = i++ % 2 == 1;
         PrecisionConfig p = uniform(8);
         QuantizerSpec x = bits_spec(8);
