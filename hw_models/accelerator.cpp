@@ -152,6 +152,7 @@ void Accelerator::layout(size_t max_len) {
     }
     L.weight_bytes = bytes_since(used0);
     weight_operands(L);
+    L.wk = m.precision.rescale_bits();
     activation_points(L, m, engine_.consts().layers[i], i);
     place_state(state_mem_, L, m, engine_.consts().layers[i], i);
   }

@@ -47,6 +47,7 @@ struct CmacWidths {
   int kA = 0, kB = 0;  // separate parts (9.2): the coarser part's product shift of A, of B (0: shared)
   int prev = 0;        // A in delta form (9.3): the stored state's width (the third term); 0: direct
   int zu = 0;          // an asymmetric u: its zero point's subtractor (zp_bits; the u port of each lane)
+  int K = 31;          // the rescale multipliers (precision.rescale_bits)
 };
 
 class CmacArray : public PipelinedUnit, public HwUnit {
@@ -81,7 +82,7 @@ class CmacArray : public PipelinedUnit, public HwUnit {
   //           a block share one exponent, the imaginary parts another): a max-reduce tree of the
   //           n magnitudes (n - 1 comparators), a leading-zero counter and the maximum's
   //           rounding check (2 adds), all wx bits.
-  static Datapath narrow_datapath(int wx);
+  static Datapath narrow_datapath(int wx, int wk);
   static Datapath block_state_datapath(int wx);
   static Datapath block_datapath(int wx, size_t n);
 

@@ -11,13 +11,21 @@
 #include <vector>
 
 #include "hw_models/energy.hpp"
+#include "quant/intops.hpp"
 
 namespace ssmsim::hw {
 
-// Multiplier width of the scaled sums that narrow results (quant/intops.hpp: 31-bit multipliers)
-// and of the exact accumulators (bits).
-constexpr int kScaleBits = 31;
+// Width of the exact accumulators (bits). The scaled sums' multipliers are the model's
+// precision.rescale_bits wide (LayerMem::wk, rescale_bits(CostContext)).
 constexpr int kAccBits = 64;
+
+// A scaled sum's multiplier width: its widest constant |K| (the precision's rescale_bits).
+inline int multiplier_bits(const quant::ScaledSum& s) {
+  uint64_t widest = 1;
+  for (const int64_t k : s.K())
+    widest = std::max(widest, k < 0 ? uint64_t{0} - static_cast<uint64_t>(k) : static_cast<uint64_t>(k));
+  return 64 - __builtin_clzll(widest);
+}
 
 // The width of an exact sum of `terms` products of wa- and wb-bit operands (what an adder of the
 // datapath needs), capped at the 64-bit accumulator.

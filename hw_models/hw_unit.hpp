@@ -37,6 +37,9 @@ struct CostContext {
   double seconds = 0;           // all_cycles at the clock
 };
 
+// The width of the model's rescale multipliers (precision.rescale_bits, docs/fixed_point.md 9.1).
+int rescale_bits(const CostContext& c);
+
 // A unit's cost: its dynamic energy from its counted actions, its area from its inventory at the
 // model's widths, and its leakage power (logic: per area; memories: per stored bit).
 struct UnitCost {

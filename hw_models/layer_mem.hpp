@@ -59,6 +59,7 @@ struct LayerMem {
   // so is an asymmetric activation point's (wu, wy, wact, wg: act_width); wx is the stored state's
   // width, wo the narrowed operand's (with xo).
   int wA = 0, wB = 0, wC = 0, wD = 0, wx = 0, wu = 0, wy = 0, wact = 0, wW = 0, wg = 0, wnorm = 0, wo = 0;
+  int wk = 31;  // the rescale multipliers' width (precision.rescale_bits)
   // block floating point (docs/fixed_point.md 9.3): states per exponent (0: not block), the
   // largest exponent (wx - wo + 1: the products' left shift) and an exponent register's bits
   size_t xblock = 0;

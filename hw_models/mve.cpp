@@ -18,19 +18,19 @@ Datapath MatVecEngine::mac(int wa, int wb, int acc, int operand_bits) {
   return Datapath().mul(wa, wb, 1, operand_bits).add(acc, 1).registers(kAccBits);
 }
 
-Datapath MatVecEngine::narrowing(int acc, bool rounding) {
+Datapath MatVecEngine::narrowing(int acc, int wk, bool rounding) {
   Datapath d;
-  d.mul(acc, kScaleBits, 1);
-  if (rounding) d.add(acc + kScaleBits, 1);
+  d.mul(acc, wk, 1);
+  if (rounding) d.add(acc + wk, 1);
   return d;
 }
 
-Datapath MatVecEngine::output_datapath(int wD, int wu, int cx_acc, int operand_bits, const ActOperand& uop) {
+Datapath MatVecEngine::output_datapath(int wD, int wu, int cx_acc, int wk, int operand_bits, const ActOperand& uop) {
   Datapath d;
   d.mul(wD, uop.mul_bits(wu), 1, operand_bits)
-      .mul(cx_acc, kScaleBits, 1)
-      .mul(wD + uop.value_bits(wu), kScaleBits, 1)
-      .add(cx_acc + kScaleBits, 2);
+      .mul(cx_acc, wk, 1)
+      .mul(wD + uop.value_bits(wu), wk, 1)
+      .add(cx_acc + wk, 2);
   if (uop) d.add(wD + uop.value_bits(wu), 1);  // D m shifted left by u's block exponent
   if (uop.zp) d.add(uop.zp, 1);                 // an asymmetric u minus its zero point
   return d;
@@ -72,7 +72,7 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
   if (zread) one.add(zread, 1);
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
-  u.area_um2 = config_.macs * one.area_um2(c.table, config_.pipeline) + narrowing(kAccBits, false).area_um2(c.table, 0) +
+  u.area_um2 = config_.macs * one.area_um2(c.table, config_.pipeline) + narrowing(kAccBits, rescale_bits(c), false).area_um2(c.table, 0) +
                zp_datapath(zwrite).area_um2(c.table, 0);
   if (shift)  // block floating point: a 64-bit left shifter per MAC (each product by its part's exponent)
     u.area_um2 += static_cast<double>(config_.macs) * Datapath().add(kAccBits, 1).area_um2(c.table, 0);
@@ -105,7 +105,7 @@ uint64_t MatVecEngine::linear(const Region& W, const Region& b, size_t row0, siz
   const int acc = acc_bits(w_width, in_op.value_bits(in_width), cols);
   Datapath dp = operand_mac(w_width, in_width, in_op, cols, config_.operand_bits);
   // the narrowing, and into an asymmetric point its zero point's adder (the stored code q = v + zp)
-  Datapath nar = narrowing(acc);
+  Datapath nar = narrowing(acc, multiplier_bits(narrow[0]));
   if (const int z = zp_bits(narrow[0].to())) nar.add(z, 1);
   if (!W.zero_points.empty()) dp.add(w_width, 1);  // the weight minus its zero point, at fetch
   const unsigned passes = dp.passes();
@@ -138,7 +138,7 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
                                const int32_t* in, int64_t* logits, int w_width, int in_width, const ActOperand& in_op) {
   const int sum_bits = acc_bits(w_width, in_op.value_bits(in_width), H);
   Datapath dp = operand_mac(w_width, in_width, in_op, H, config_.operand_bits);
-  const Datapath rescale = narrowing(sum_bits, false);
+  const Datapath rescale = narrowing(sum_bits, c.logit_rescaled ? multiplier_bits(c.logit[0]) : 1, false);  // counted when rescaled
   if (!W.zero_points.empty()) dp.add(w_width, 1);
   const unsigned passes = dp.passes();
   Op op;
@@ -167,7 +167,7 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
 
 uint64_t MatVecEngine::output(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int64_t* acc,
                               const int32_t* u, int32_t* y) {
-  Datapath dp = output_datapath(m.wD, m.wu, cx_bits(m, Ly.states), config_.operand_bits, m.u_op);
+  Datapath dp = output_datapath(m.wD, m.wu, cx_bits(m, Ly.states), m.wk, config_.operand_bits, m.u_op);
   if (m.zD) dp.add(m.wD, 1);
   if (m.zy) dp.add(m.zy, 1);  // into an asymmetric y: its zero point's adder
   const unsigned passes = dp.passes();

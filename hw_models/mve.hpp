@@ -44,10 +44,10 @@ class MatVecEngine : public PipelinedUnit, public HwUnit {
   // One output's narrowing (the scaled sum): a 31-bit multiplier of the exact sum and, with
   // `rounding`, its rounding add (counted per output row; built once, 64 x 31, its rounding add
   // on an accumulator's adder). The decoder's per-class rescale is the multiply alone.
-  static Datapath narrowing(int acc, bool rounding = true);
+  static Datapath narrowing(int acc, int wk, bool rounding = true);
   // One output of an SSM layer, y = narrow(C x, D u): the D u product on a MAC's multiplier and
   // the two terms' scale multipliers (the C x sum of `cx_acc` bits, the product), two rounding adds.
-  static Datapath output_datapath(int wD, int wu, int cx_acc, int operand_bits, const ActOperand& uop = {});
+  static Datapath output_datapath(int wD, int wu, int cx_acc, int wk, int operand_bits, const ActOperand& uop = {});
   // One product of a wa-bit weight by an activation of `w` bits that enters as `op` (block floating
   // point: the mantissa's bits on the multiplier, the product shifted left by the block's exponent,
   // a shifter of the shifted product's width) and its adder of a `terms`-term sum (`k` bits wider:

@@ -15,20 +15,20 @@ SpecialFunctionUnit::SpecialFunctionUnit(sc_core::sc_module_name name, const Sfu
   watch(weights);
 }
 
-Datapath SpecialFunctionUnit::lane() { return Datapath().mul(kAccBits, kScaleBits, 1).add(kAccBits, 3).registers(kAccBits); }
+Datapath SpecialFunctionUnit::lane(int wk) { return Datapath().mul(kAccBits, wk, 1).add(kAccBits, 3).registers(kAccBits); }
 
-Datapath SpecialFunctionUnit::u_in_datapath(int wu) { return Datapath().mul(wu, kScaleBits, 1).add(kAccBits, 1); }
+Datapath SpecialFunctionUnit::u_in_datapath(int wu, int wk) { return Datapath().mul(wu, wk, 1).add(kAccBits, 1); }
 
-Datapath SpecialFunctionUnit::batchnorm_datapath(int in, int wnorm) {
-  return Datapath().mul(in, wnorm, 1).mul(kAccBits, kScaleBits, 2).add(kAccBits, 2);
+Datapath SpecialFunctionUnit::batchnorm_datapath(int in, int wnorm, int wk) {
+  return Datapath().mul(in, wnorm, 1).mul(kAccBits, wk, 2).add(kAccBits, 2);
 }
 
-Datapath SpecialFunctionUnit::layernorm_datapath(int wnorm) {
+Datapath SpecialFunctionUnit::layernorm_datapath(int wnorm, int wk) {
   return Datapath()
       .add(kAccBits, 3)              // the sum, the deviation and the sum of squared deviations
       .mul(kAccBits, kAccBits, 2)    // the square; d * rs
       .mul(kAccBits, wnorm, 1)       // * gamma
-      .mul(kAccBits, kScaleBits, 2)  // the narrowing
+      .mul(kAccBits, wk, 2)          // the narrowing
       .add(kAccBits, 2);
 }
 
@@ -36,22 +36,22 @@ Datapath SpecialFunctionUnit::layernorm_once() {
   return Datapath().mul(kAccBits, kAccBits, 1).add(kAccBits, 2 * 64);  // the division; the root, bit by bit
 }
 
-Datapath SpecialFunctionUnit::gelu_datapath(const core::QLayerConsts& Ly, int wy, int wact) {
-  if (Ly.hard_gelu) return Datapath().mul(wy, wy + 1, 1).mul(kAccBits, kScaleBits, 1).add(kAccBits, 3);
+Datapath SpecialFunctionUnit::gelu_datapath(const core::QLayerConsts& Ly, int wy, int wact, int wk) {
+  if (Ly.hard_gelu) return Datapath().mul(wy, wy + 1, 1).mul(kAccBits, wk, 1).add(kAccBits, 3);
   return Datapath().lookup(Ly.gelu.table().size() * static_cast<uint64_t>((wact + 7) / 8), wact, 1);
 }
 
-Datapath SpecialFunctionUnit::gate_datapath(const core::QLayerConsts& Ly, int wact) {
+Datapath SpecialFunctionUnit::gate_datapath(const core::QLayerConsts& Ly, int wact, int wk) {
   return Datapath()
       .lookup(Ly.sigmoid.table().size() * 2, 16, 1)
       .mul(wact, 16, 1)
-      .mul(kAccBits, kScaleBits, 1)
+      .mul(kAccBits, wk, 1)
       .add(kAccBits, 1);
 }
 
-Datapath SpecialFunctionUnit::residual_datapath() { return Datapath().mul(kAccBits, kScaleBits, 2).add(kAccBits, 2); }
+Datapath SpecialFunctionUnit::residual_datapath(int wk) { return Datapath().mul(kAccBits, wk, 2).add(kAccBits, 2); }
 Datapath SpecialFunctionUnit::pool_add_datapath() { return Datapath().add(kAccBits, 1); }
-Datapath SpecialFunctionUnit::pool_out_datapath() { return Datapath().mul(kAccBits, kScaleBits, 1).add(kAccBits, 1); }
+Datapath SpecialFunctionUnit::pool_out_datapath(int wk) { return Datapath().mul(kAccBits, wk, 1).add(kAccBits, 1); }
 
 
 std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
@@ -67,7 +67,7 @@ std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
   }
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
-  u.area_um2 = config_.width * lane().area_um2(c.table, config_.pipeline) + Datapath().rom_bits(lut_bits).area_um2(c.table, 0);
+  u.area_um2 = config_.width * lane(rescale_bits(c)).area_um2(c.table, config_.pipeline) + Datapath().rom_bits(lut_bits).area_um2(c.table, 0);
   // zero points of the normalisation's parameters: two subtractors per lane (gamma, beta)
   int wz = 0;
   for (const auto& L : c.mem.layers)
@@ -135,7 +135,7 @@ uint64_t SpecialFunctionUnit::elementwise(const char* name, size_t n, const std:
 
 uint64_t SpecialFunctionUnit::u_in(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* in,
                                    int32_t* u) {
-  u_in_datapath(m.wu).count(actions_, H);
+  u_in_datapath(m.wu, m.wk).count(actions_, H);
   zp_datapath(m.zh).count(actions_, H), zp_datapath(zp_bits(Ly.u_in.to())).count(actions_, H);
   return elementwise("sfu.u_in", H, [&](size_t i) { u[i] = core::qstep::u_in(Ly, in[i], nullptr); });
 }
@@ -178,7 +178,7 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
       std::copy(result.begin() + static_cast<std::ptrdiff_t>(b), result.begin() + static_cast<std::ptrdiff_t>(e), out + b);
     };
     cycles = run(op);
-    batchnorm_datapath(in_width, m.wnorm).count(actions_, H);
+    batchnorm_datapath(in_width, m.wnorm, m.wk).count(actions_, H);
     return cycles;
   }
   // LayerNorm: pass 1 (sum, then sum of squared deviations: 2H items) and the square root ...
@@ -203,7 +203,7 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
     std::copy(result.begin() + static_cast<std::ptrdiff_t>(b), result.begin() + static_cast<std::ptrdiff_t>(e), out + b);
   };
   cycles += run(outs);
-  layernorm_datapath(m.wnorm).count(actions_, H);
+  layernorm_datapath(m.wnorm, m.wk).count(actions_, H);
   layernorm_once().count(actions_, 1);
   return cycles;
 }
@@ -211,14 +211,14 @@ uint64_t SpecialFunctionUnit::norm(const core::QLayerConsts& Ly, const LayerMem&
 uint64_t SpecialFunctionUnit::gelu(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* y,
                                    int32_t* act) {
   // a table holds the stored codes (b bits), indexed by y's stored code: no zero-point adders
-  gelu_datapath(Ly, m.wy, m.act_op.zp ? m.wact - 1 : m.wact).count(actions_, H);
+  gelu_datapath(Ly, m.wy, m.act_op.zp ? m.wact - 1 : m.wact, m.wk).count(actions_, H);
   if (Ly.hard_gelu) zp_datapath(m.zy).count(actions_, H), zp_datapath(zp_bits(Ly.hard_out.to())).count(actions_, H);
   return elementwise("sfu.gelu", H, [&](size_t i) { act[i] = core::qstep::gelu(Ly, y[i], nullptr); });
 }
 
 uint64_t SpecialFunctionUnit::gate(const core::QLayerConsts& Ly, const LayerMem& m, size_t H, const int32_t* mixg,
                                    const int32_t* other, int32_t* g, int other_zp) {
-  gate_datapath(Ly, m.wact).count(actions_, H);
+  gate_datapath(Ly, m.wact, m.wk).count(actions_, H);
   zp_datapath(other_zp).count(actions_, H), zp_datapath(zp_bits(Ly.g_out.to())).count(actions_, H);
   return elementwise("sfu.gate", H, [&](size_t i) {
     g[i] = core::qstep::gated(Ly, other[i], core::qstep::sigmoid(Ly, mixg[i], nullptr), nullptr);
@@ -227,7 +227,7 @@ uint64_t SpecialFunctionUnit::gate(const core::QLayerConsts& Ly, const LayerMem&
 
 uint64_t SpecialFunctionUnit::residual(const core::QLayerConsts& Ly, size_t H, const int32_t* g, const int32_t* h,
                                        int32_t* res, int g_zp, int h_zp) {
-  residual_datapath().count(actions_, H);
+  residual_datapath(multiplier_bits(Ly.res)).count(actions_, H);
   zp_datapath(g_zp).count(actions_, H), zp_datapath(h_zp).count(actions_, H);
   zp_datapath(zp_bits(Ly.res.to())).count(actions_, H);
   return elementwise("sfu.residual", H, [&](size_t i) { res[i] = core::qstep::residual(Ly, g[i], h[i], nullptr); });
@@ -240,7 +240,7 @@ uint64_t SpecialFunctionUnit::pool_add(size_t H, const int32_t* h, int64_t* sum,
 }
 
 uint64_t SpecialFunctionUnit::pool_out(const quant::ScaledSum& pool, size_t H, const int64_t* sum, int32_t* out) {
-  pool_out_datapath().count(actions_, H);
+  pool_out_datapath(multiplier_bits(pool)).count(actions_, H);
   zp_datapath(zp_bits(pool.to())).count(actions_, H);
   return elementwise("sfu.pool_out", H, [&](size_t i) { out[i] = static_cast<int32_t>(pool(sum[i], nullptr)); });
 }

@@ -40,17 +40,17 @@ class SpecialFunctionUnit : public PipelinedUnit, public HwUnit {
   // output width: every layer's GELU table and sigmoid table). Counted: each function below, per
   // element (`H` elements an op), at its operands' widths. The normalisation's gamma and beta are
   // fetched minus their zero points (asymmetric: a subtractor each per element, two per lane).
-  static Datapath lane();
+  static Datapath lane(int wk);
   // Per element of each function (`in`: the input's width; widths in bits).
-  static Datapath u_in_datapath(int wu);
-  static Datapath batchnorm_datapath(int in, int wnorm);
-  static Datapath layernorm_datapath(int wnorm);  // plus layernorm_once() per vector
+  static Datapath u_in_datapath(int wu, int wk);
+  static Datapath batchnorm_datapath(int in, int wnorm, int wk);
+  static Datapath layernorm_datapath(int wnorm, int wk);  // plus layernorm_once() per vector
   static Datapath layernorm_once();               // the division and the square root (2 adds a bit)
-  static Datapath gelu_datapath(const core::QLayerConsts& Ly, int wy, int wact);  // hard: a product; else a LUT read
-  static Datapath gate_datapath(const core::QLayerConsts& Ly, int wact);          // sigmoid LUT, the product
-  static Datapath residual_datapath();
+  static Datapath gelu_datapath(const core::QLayerConsts& Ly, int wy, int wact, int wk);  // hard: a product; else a LUT read
+  static Datapath gate_datapath(const core::QLayerConsts& Ly, int wact, int wk);          // sigmoid LUT, the product
+  static Datapath residual_datapath(int wk);
   static Datapath pool_add_datapath();
-  static Datapath pool_out_datapath();
+  static Datapath pool_out_datapath(int wk);
   // One lane's zero-point adder and subtractors (below), from the model's points.
   static Datapath zero_point_datapath(const CostContext& c);
   // Block floating point on an activation of w bits (docs/fixed_point.md 9.3, "Activation

@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <vector>
 
+#include "hw_models/hw_unit.hpp"
+#include "ssm_core/qmodel.hpp"
+
 namespace ssmsim::hw {
+
+int rescale_bits(const CostContext& c) { return c.engine.model().precision.rescale_bits(); }
 
 PipelinedUnit::PipelinedUnit(sc_core::sc_module_name name, unsigned depth, bool clocked, const sc_core::sc_clock* clk)
     : sc_module(name), depth_(depth), clocked_(clocked), clk_(clk), busy_sig_("busy") {

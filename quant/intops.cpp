@@ -10,7 +10,7 @@ namespace ssmsim::quant {
 ScaledSum::ScaledSum(const std::vector<double>& ratios, const Format& to, Rounding rounding, Overflow overflow,
                      int bits) {
   if (ratios.empty()) throw FormatError("a scaled sum needs at least one term");
-  if (bits < 2 || bits > 31) throw FormatError("scaled-sum multiplier bits must be 2..31, got " + std::to_string(bits));
+  if (bits < 1 || bits > 31) throw FormatError("scaled-sum multiplier bits must be 1..31, got " + std::to_string(bits));
   for (double r : ratios) {
     if (!std::isfinite(r)) throw FormatError("a scaled-sum ratio must be finite, got " + std::to_string(r));
     if (r == 0) {  // an unused term
@@ -49,7 +49,9 @@ ScaledSum::ScaledSum(std::vector<int64_t> K, std::vector<int> shifts, const Form
 }
 
 void ScaledSum::finish(const Format& to, Rounding rounding, Overflow overflow) {
-  S_ = *std::max_element(shifts_.begin(), shifts_.end());
+  // a ratio of 2^bits or more has a negative shift (a left shift: narrow multipliers reach it at
+  // small ratios); the sum then needs no rounding, and aligning at S = 0 keeps every up_k >= 0
+  S_ = std::max(0, *std::max_element(shifts_.begin(), shifts_.end()));
   for (size_t k = 0; k < K_.size(); ++k) {
     if (K_[k] == 0) shifts_[k] = S_;  // an unused term aligns trivially
     up_.push_back(S_ - shifts_[k]);

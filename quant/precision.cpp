@@ -91,7 +91,7 @@ std::string location(const Context& ctx, const YAML::Node* at) {
   throw ConfigError(key, value, allowed + location(ctx, at));
 }
 
-constexpr const char* kTopLevelNames = "name, description, gelu, default, defaults, components";
+constexpr const char* kTopLevelNames = "name, description, gelu, rescale_bits, default, defaults, components";
 
 bool parse_int(const std::string& t, int& out) {
   const char* first = t.data();
@@ -505,6 +505,12 @@ struct PrecisionConfigReader {
           fail(ctx, key, text_of(v),
                "allowed: lut (the exact GELU tabulated), hard (x*clip(x+2,0,4)/4, the papers' quantized GELU)", &v);
         cfg.gelu_ = v.Scalar();
+      } else if (k == "rescale_bits") {
+        int b = 0;
+        if (!v.IsScalar() || !parse_int(v.Scalar(), b) || b < 1 || b > 31)
+          fail(ctx, key, text_of(v),
+               "an integer 1..31: the width of every rescale multiplier (31 by default; 1: shift-only)", &v);
+        cfg.rescale_bits_ = b;
       } else if (k == "default") {
         if (!v.IsScalar() || (v.Scalar() != "float" && v.Scalar() != "quantized"))
           fail(ctx, key, text_of(v),
@@ -636,6 +642,7 @@ YAML::Node PrecisionConfig::to_yaml() const {
   n["name"] = name_;
   if (!description_.empty()) n["description"] = description_;
   if (!gelu_.empty()) n["gelu"] = gelu_;
+  if (rescale_bits_ != kDefaultRescaleBits) n["rescale_bits"] = rescale_bits_;
   n["default"] = "float";
   YAML::Node comps(YAML::NodeType::Map);
   for (Component c : all_components()) {
@@ -665,6 +672,8 @@ std::vector<keys::KeyDoc> PrecisionConfig::key_docs(const std::string& prefix) {
       {prefix + ".description", "", "a string", "", "free text"},
       {prefix + ".gelu", "", "lut or hard", "",
        "the integer GELU this config asks for (used when quantize.gelu is precision, its default)"},
+      {prefix + ".rescale_bits", "31", "an integer 1..31", "bits",
+       "the width of every rescale multiplier of the integer datapath (1: shift-only; docs/fixed_point.md 9.1)"},
       {prefix + ".default", "float", "one of: float, quantized", "",
        "whether components not listed under components are float or quantized with defaults"}};
   const QuantizerSpec builtin{};
@@ -720,7 +729,14 @@ void PrecisionConfig::validate(const std::string& key_prefix) const {
 }
 
 bool PrecisionConfig::operator==(const PrecisionConfig& o) const {
-  return name_ == o.name_ && description_ == o.description_ && gelu_ == o.gelu_ && components_ == o.components_;
+  return name_ == o.name_ && description_ == o.description_ && gelu_ == o.gelu_ &&
+         rescale_bits_ == o.rescale_bits_ && components_ == o.components_;
+}
+
+void PrecisionConfig::set_rescale_bits(int bits) {
+  if (bits < 1 || bits > 31)
+    throw ConfigError("precision.rescale_bits", std::to_string(bits), "an integer 1..31 (1: shift-only)");
+  rescale_bits_ = bits;
 }
 
 }  // namespace ssmsim::quant

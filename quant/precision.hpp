@@ -168,6 +168,12 @@ class PrecisionConfig {
   void set_gelu(std::string g) { gelu_ = std::move(g); }
   void set_name(std::string name) { name_ = std::move(name); }
   void set_description(std::string text) { description_ = std::move(text); }
+  // The width of every rescale multiplier of the integer datapath (top-level key `rescale_bits`,
+  // docs/fixed_point.md 9.1): each scaled sum's constant K has exactly this many bits; 1 is a
+  // shift-only rescale (every ratio rounded to a power of two). 31 unless the config says.
+  static constexpr int kDefaultRescaleBits = 31;
+  int rescale_bits() const { return rescale_bits_; }
+  void set_rescale_bits(int bits);
 
   bool is_float(Component c) const { return !component(c).quantized; }
   // The bit width of a quantized component; 32 (IEEE binary32 storage) for a float one.
@@ -194,6 +200,7 @@ class PrecisionConfig {
   std::string name_ = "float";
   std::string description_;
   std::string gelu_;
+  int rescale_bits_ = kDefaultRescaleBits;
   std::array<ComponentPrecision, kNumComponents> components_{};
 };
 

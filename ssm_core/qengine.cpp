@@ -50,10 +50,16 @@ std::vector<int32_t> operands(const QTensor& t, const std::string& name = "") {
 
 namespace {
 
-std::vector<ScaledSum> per_channel_sums(size_t n, const std::function<std::vector<double>(size_t)>& ratios,
+// A scaled sum of the model: its multipliers as wide as the precision's rescale_bits (9.1).
+ScaledSum rescale(const QModel& m, const std::vector<double>& ratios, const QuantParams& to) {
+  return ScaledSum(ratios, to, m.precision.rescale_bits());
+}
+
+std::vector<ScaledSum> per_channel_sums(const QModel& m, size_t n,
+                                        const std::function<std::vector<double>(size_t)>& ratios,
                                         const QuantParams& to) {
   std::vector<ScaledSum> out;
-  for (size_t c = 0; c < n; ++c) out.emplace_back(ratios(c), to);
+  for (size_t c = 0; c < n; ++c) out.push_back(rescale(m, ratios(c), to));
   return out;
 }
 
@@ -117,7 +123,7 @@ void operand_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
   if (xs.operand_bits == 0) return;
   if (xs.operand_block == 0) {
     op.mode = XOperand::Static;
-    op.narrow = ScaledSum({sc(P.x) / sc(P.xo)}, P.xo);
+    op.narrow = rescale(m, {sc(P.x) / sc(P.xo)}, P.xo);
     return;
   }
   op = block_operand(xs);
@@ -153,14 +159,14 @@ void ssm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLa
   // the exact shift of its products)
   const double sxo = Ly.xop.mode == XOperand::Static ? sc(P.xo) : sc(P.x);
   const size_t xch = s5 ? nA : H;  // A and B channels: S5 per state, S4D per channel h
-  Ly.xupd = per_channel_sums(xch, [&](size_t ch) {  // delta form: the stored state's ratio is exactly 1
+  Ly.xupd = per_channel_sums(m, xch, [&](size_t ch) {  // delta form: the stored state's ratio is exactly 1
     std::vector<double> r{A.unit(ch) * sxo / sc(P.x), B.unit(ch) * sc(P.u) / sc(P.x)};
     if (Ly.delta) r.push_back(1.0);
     return r;
   }, P.x);
   const double two = s5 && !mc.conj_sym ? 1.0 : 2.0;
   Ly.yout = per_channel_sums(
-      H,
+      m, H,
       [&](size_t h) { return std::vector<double>{two * C.unit(h) * sxo / sc(P.y), sc(D.p(h)) * sc(P.u) / sc(P.y)}; },
       P.y);
   ssm_bounds(mc, p, A, B, C, D, P, Ly);
@@ -173,7 +179,7 @@ void gelu_consts(const QModel& m, const LayerPoints& P, QLayerConsts& Ly) {
     Ly.gelu = quant::Lut(P.y, P.act, [](double v) { return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))); });
   } else {
     Ly.hard_two = static_cast<int64_t>(std::nearbyint(2.0 / sc(P.y)));
-    Ly.hard_out = ScaledSum({sc(P.y) * sc(P.y) / (4.0 * sc(P.act))}, P.act);
+    Ly.hard_out = rescale(m, {sc(P.y) * sc(P.y) / (4.0 * sc(P.act))}, P.act);
   }
 }
 
@@ -192,15 +198,15 @@ const QuantParams& mixing_consts(const QModel& m, size_t i, const LayerPoints& P
   const QuantParams& g = m.point(PointId::g, i);
   if (mc.mixing == Mixing::Glu) {
     const QuantParams& mix = m.point(PointId::mix, i);
-    Ly.mix_val = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mix)}; }, mix);
+    Ly.mix_val = per_channel_sums(m, H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mix)}; }, mix);
     Ly.mix_gate = per_channel_sums(
-        H, [&](size_t o) { return std::vector<double>{sc(Wm.p(H + o)) * sc(P.act) / sc(mixg)}; }, mixg);
-    Ly.g_out = ScaledSum({sc(mix) * sc(gate) / sc(g)}, g);
+        m, H, [&](size_t o) { return std::vector<double>{sc(Wm.p(H + o)) * sc(P.act) / sc(mixg)}; }, mixg);
+    Ly.g_out = rescale(m, {sc(mix) * sc(gate) / sc(g)}, g);
   } else {
-    Ly.mix_gate = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mixg)}; },
+    Ly.mix_gate = per_channel_sums(m, H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mixg)}; },
                                    mixg);
     const double other = mc.mixing == Mixing::HalfGlu1 ? sc(P.act) : sc(P.y);
-    Ly.g_out = ScaledSum({other * sc(gate) / sc(g)}, g);
+    Ly.g_out = rescale(m, {other * sc(gate) / sc(g)}, g);
   }
   Ly.sigmoid = quant::Lut(mixg, gate, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
   return g;
@@ -221,7 +227,7 @@ void norm_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& 
   const QuantParams& nout = mc.prenorm ? P.u : m.point(PointId::out, i);
   if (mc.norm == Norm::Batch) {
     Ly.norm = per_channel_sums(
-        H, [&](size_t f) { return std::vector<double>{sc(gam.p(f)) * sc(nin) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
+        m, H, [&](size_t f) { return std::vector<double>{sc(gam.p(f)) * sc(nin) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
         nout);
     return;
   }
@@ -231,7 +237,7 @@ void norm_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& 
   Ly.ln_eps =
       static_cast<uint64_t>(std::clamp(std::nearbyint(eps * Hd * Hd * Hd / (sc(nin) * sc(nin))), 1.0, 0x1p62));
   Ly.norm = per_channel_sums(
-      H,
+      m, H,
       [&](size_t f) { return std::vector<double>{std::ldexp(sc(gam.p(f)), -kLnFrac) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
       nout);
 }
@@ -254,10 +260,10 @@ QLayerConsts layer_consts(const QModel& m, size_t i) {
   Ly.u_op = block_operand(m.precision.spec(quant::Component::ssm_in));
   Ly.act_op = block_operand(m.precision.spec(quant::Component::gelu_out));
   ssm_consts(m, p, P, Ly);
-  if (!mc.norm_in()) Ly.u_in = ScaledSum({sc(P.hin) / sc(P.u)}, P.u);
+  if (!mc.norm_in()) Ly.u_in = rescale(m, {sc(P.hin) / sc(P.u)}, P.u);
   gelu_consts(m, P, Ly);
   const QuantParams& g = mixing_consts(m, i, P, Ly);
-  Ly.res = ScaledSum({sc(g) / sc(P.res), sc(P.hin) / sc(P.res)}, P.res);
+  Ly.res = rescale(m, {sc(g) / sc(P.res), sc(P.hin) / sc(P.res)}, P.res);
   if (mc.norm != Norm::None) norm_consts(m, i, P, Ly);
   return Ly;
 }
@@ -275,7 +281,7 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()
   const QTensor& We = m.tensor("encoder.weight");
   I.We = operands(We);
   I.be = m.tensor("encoder.bias").q;
-  I.enc = per_channel_sums(H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
+  I.enc = per_channel_sums(m, H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
                            enc_out);
   for (size_t i = 0; i < nl; ++i) I.layers.push_back(layer_consts(m, i));
   I.last_point = point_name(layer_output(mc), nl - 1);
@@ -289,7 +295,7 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()
   I.logit_rescaled = Wd.params.size() > 1;
   if (I.logit_rescaled)
     I.logit = per_channel_sums(
-        mc.d_output, [&](size_t c) { return std::vector<double>{sc(Wd.p(c)) / smin}; },
+        m, mc.d_output, [&](size_t c) { return std::vector<double>{sc(Wd.p(c)) / smin}; },
         QuantParams{Format::fixed(true, 64, 0), 0, quant::Rounding::HalfEven, quant::Overflow::Saturate});
 }
 
@@ -297,7 +303,7 @@ QEngine::~QEngine() = default;
 
 quant::ScaledSum QEngine::mean_pool(size_t L) const {
   const QuantParams& pp = model_.point(PointId::pool);
-  return ScaledSum({sc(model_.point(impl_->last_point)) / (static_cast<double>(L) * sc(pp))}, pp);
+  return rescale(model_, {sc(model_.point(impl_->last_point)) / (static_cast<double>(L) * sc(pp))}, pp);
 }
 
 std::unique_ptr<QWorkspace> QEngine::make_workspace() const { return std::make_unique<QWorkspace>(); }

@@ -1,6 +1,7 @@
 // End-to-end: `ssmsim simulate` on small real models, S4D and S5, several precision and hardware
 // configs: the accelerator is bit-exact with the C-model (logits and every state), the lt and
 // cycle modes count the same cycles, the cost is priced, and bad input is refused.
+#include <map>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -407,6 +408,44 @@ TEST(SimulateCli, SeparatePartsAndDeltaFormStayBitExactInBothModesAndArePriced) 
   EXPECT_EQ(r.exit_code, 0) << r.err;
   if (r.exit_code == 0) {
     EXPECT_TRUE(read_json(dir / "rtl.json")["bit_exact"].get<bool>());
+  }
+}
+
+// The rescale multipliers' width (precision.rescale_bits, docs/fixed_point.md 9.1): S4D and S5 at
+// 12 bits and shift-only (1) stay bit-exact with the C-model in both timing modes (and on the
+// Verilog lane, whose multiplier receives the narrower constant), and the cost model prices
+// narrower multipliers: less CMAC energy and area than the same model at 31 bits, shift-only the
+// least.
+TEST(SimulateCli, NarrowRescaleMultipliersStayBitExactAndCostLess) {
+  const auto dir = scratch_dir("simulate_rescale_bits");
+  auto precision = [&](int rb) {
+    const auto path = dir / ("rescale" + std::to_string(rb) + ".yaml");
+    std::ofstream(path) << "name: rescale" << rb << "\nrescale_bits: " << rb << "\ndefault: quantized\n"
+                        << "defaults: {bits: 8, scheme: symmetric, granularity: per_tensor, scale: dyadic, "
+                           "scale_bits: 16, calibration: maxabs}\n"
+                        << "components:\n  x: 16\n  residual: 16\n  bias: 32\n";
+    return path.string();
+  };
+  for (const std::string model : {"s4d_edge", "s5_small"}) {
+    std::map<int, nlohmann::json> lt;
+    for (const int rb : {31, 12, 1}) {
+      const std::string q = quantized_model(dir, model, {}, precision(rb));
+      const std::string tag = model + std::to_string(rb);
+      lt[rb] = simulate(q, "wide", "lt", dir / (tag + "_lt.json"));
+      const auto cy = simulate(q, "wide", "cycle", dir / (tag + "_cycle.json"));
+      EXPECT_TRUE(lt[rb]["bit_exact"].get<bool>() && lt[rb]["checked_states"].get<bool>()) << tag;
+      EXPECT_TRUE(cy["bit_exact"].get<bool>()) << tag;
+      EXPECT_EQ(lt[rb]["cycles"].get<uint64_t>(), cy["cycles"].get<uint64_t>()) << tag;
+      if (model == "s4d_edge") {
+        const auto rtl = simulate(q, "wide", "lt", dir / (tag + "_rtl.json"), {"--cmac", "rtl"});
+        EXPECT_TRUE(rtl["bit_exact"].get<bool>()) << tag << " on the Verilog lane";
+      }
+    }
+    for (const char* what : {"energy_breakdown_nj", "area_breakdown_mm2"}) {
+      EXPECT_LT(lt[12][what]["cmac"].get<double>(), lt[31][what]["cmac"].get<double>()) << model << " " << what;
+      EXPECT_LT(lt[1][what]["cmac"].get<double>(), lt[12][what]["cmac"].get<double>()) << model << " " << what;
+      EXPECT_LT(lt[12][what]["sfu"].get<double>(), lt[31][what]["sfu"].get<double>()) << model << " " << what;
+    }
   }
 }
 

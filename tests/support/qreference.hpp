@@ -115,20 +115,21 @@ inline void exact_scale(const Format& f, cpp_int& n, cpp_int& d) {
   else n *= pow2(-f.scale.shift);
 }
 
-// 9.1: the constant K / 2^S of one real ratio r, computed in double: |K| has exactly 31 bits.
+// 9.1: the constant K / 2^S of one real ratio r, computed in double: |K| has exactly `bits` bits
+// (the precision's rescale_bits; 1: K = +-1, a power-of-two rescale).
 struct Ratio {
   cpp_int K;
   int S = 0;
   bool used = false;
 };
-inline Ratio ratio_constant(double r) {
+inline Ratio ratio_constant(double r, int bits) {
   Ratio c;
   if (r == 0) return c;
   int e = 0;
-  std::frexp(r, &e);  // |r| = m * 2^e, 0.5 <= m < 1: |r| * 2^(31-e) in [2^30, 2^31)
-  int S = 31 - e;
+  std::frexp(r, &e);  // |r| = m * 2^e, 0.5 <= m < 1: |r| * 2^(bits-e) in [2^(bits-1), 2^bits)
+  int S = bits - e;
   double k = std::nearbyint(std::ldexp(r, S));  // round half to even (default FP environment)
-  if (std::fabs(k) >= 2147483648.0) {           // the rounding carried into bit 31
+  if (std::fabs(k) >= std::ldexp(1.0, bits)) {  // the rounding carried into bit `bits`
     S -= 1;
     k = std::nearbyint(std::ldexp(r, S));
   }
@@ -144,12 +145,12 @@ struct Term {
   cpp_int v;
   double r;
 };
-inline int64_t scaled_sum(const std::vector<Term>& terms, const QuantParams& out, uint64_t* events) {
+inline int64_t scaled_sum(const std::vector<Term>& terms, const QuantParams& out, uint64_t* events, int bits) {
   std::vector<Ratio> c;
   bool any = false;
   int S = 0;
   for (const Term& t : terms) {
-    c.push_back(ratio_constant(t.r));
+    c.push_back(ratio_constant(t.r, bits));
     if (c.back().used) {
       S = any ? std::max(S, c.back().S) : c.back().S;
       any = true;
@@ -343,6 +344,11 @@ class Reference {
  public:
   explicit Reference(const core::QModel& m) : m_(m) {}
 
+  // 9.1's scaled sum with the model's multiplier width
+  int64_t ss(const std::vector<Term>& terms, const QuantParams& out, uint64_t* events) const {
+    return scaled_sum(terms, out, events, m_.precision.rescale_bits());
+  }
+
   // One sequence of L steps of d_input features (row-major [L, d_input]).
   Trace run(const float* x, size_t L) const {
     const core::ModelConfig& cfg = m_.config;
@@ -374,7 +380,7 @@ class Reference {
         cpp_int acc = bias_operand(be, o);
         for (size_t d = 0; d < Din; ++d) acc += weight_operand(We, o * Din + d) * tr.in[t][d];
         const double r = We.p(o).scale() * pin.scale() / penc.scale();
-        tr.h0[t][o] = scaled_sum({{acc, r}}, penc, ev(tr, "encoder.out"));
+        tr.h0[t][o] = ss({{acc, r}}, penc, ev(tr, "encoder.out"));
       }
 
     const Mat* h = &tr.h0;
@@ -397,7 +403,7 @@ class Reference {
         Ly.u = zeros(L, H);
         for (size_t t = 0; t < L; ++t)
           for (size_t f = 0; f < H; ++f)
-            Ly.u[t][f] = scaled_sum({{(*h)[t][f], ph.scale() / pu.scale()}}, pu, ev(tr, p + "u"));
+            Ly.u[t][f] = ss({{(*h)[t][f], ph.scale() / pu.scale()}}, pu, ev(tr, p + "u"));
       }
       activation_operand(quant::Component::ssm_in, pu, Ly.u, tr, p + "u");  // B u and D u take u'
 
@@ -443,11 +449,11 @@ class Reference {
           const double rB = weight_scale(B, ab) * pu.scale() / px.scale();
           if (delta) {  // x' = SS{rA, rB, 1}(D o, B u, x): the stored state, not its operand
             const cpp_int pr = xr[n], pi = xi[n];
-            xr[n] = scaled_sum({{axr, rA}, {bur, rB}, {pr, 1.0}}, px, ev(tr, p + "x"));
-            xi[n] = scaled_sum({{axi, rA}, {bui, rB}, {pi, 1.0}}, px, ev(tr, p + "x"));
+            xr[n] = ss({{axr, rA}, {bur, rB}, {pr, 1.0}}, px, ev(tr, p + "x"));
+            xi[n] = ss({{axi, rA}, {bui, rB}, {pi, 1.0}}, px, ev(tr, p + "x"));
           } else {
-            xr[n] = scaled_sum({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
-            xi[n] = scaled_sum({{axi, rA}, {bui, rB}}, px, ev(tr, p + "x"));
+            xr[n] = ss({{axr, rA}, {bur, rB}}, px, ev(tr, p + "x"));
+            xi[n] = ss({{axi, rA}, {bui, rB}}, px, ev(tr, p + "x"));
           }
           Ly.x[t][2 * n] = xr[n];
           Ly.x[t][2 * n + 1] = xi[n];
@@ -471,7 +477,7 @@ class Reference {
           }
           const double rC = kC * weight_scale(C, c) * so / py.scale();
           const double rD = D.p(c).scale() * pu.scale() / py.scale();
-          Ly.y[t][c] = scaled_sum({{acc, rC}, {weight_operand(D, c) * Ly.u[t][c], rD}}, py, ev(tr, p + "y"));
+          Ly.y[t][c] = ss({{acc, rC}, {weight_operand(D, c) * Ly.u[t][c], rD}}, py, ev(tr, p + "y"));
         }
       }
 
@@ -490,7 +496,7 @@ class Reference {
             if (tt < 0) tt = 0;
             if (tt > 2 * T) tt = 2 * T;
             const double r = py.scale() * py.scale() / (4.0 * pact.scale());
-            Ly.act[t][c] = scaled_sum({{cpp_int(Ly.y[t][c]) * tt, r}}, pact, ev(tr, p + "act"));
+            Ly.act[t][c] = ss({{cpp_int(Ly.y[t][c]) * tt, r}}, pact, ev(tr, p + "act"));
           }
         }
 
@@ -523,13 +529,13 @@ class Reference {
         for (size_t t = 0; t < L; ++t)
           for (size_t o = 0; o < H; ++o) {
             const size_t og = glu ? H + o : o;  // the gate's row
-            Ly.mixg[t][o] = scaled_sum({{row(og, t), Wm.p(og).scale() * pact.scale() / pmixg.scale()}}, pmixg,
+            Ly.mixg[t][o] = ss({{row(og, t), Wm.p(og).scale() * pact.scale() / pmixg.scale()}}, pmixg,
                                        ev(tr, p + "mixg"));
             Ly.gate[t][o] = table(sigmoid, Ly.mixg[t][o], pmixg, pgate, ev(tr, "gate"));
             int64_t val = 0;
             double sval = 0;
             if (glu) {
-              Ly.mix[t][o] = scaled_sum({{row(o, t), Wm.p(o).scale() * pact.scale() / pmix->scale()}}, *pmix,
+              Ly.mix[t][o] = ss({{row(o, t), Wm.p(o).scale() * pact.scale() / pmix->scale()}}, *pmix,
                                         ev(tr, p + "mix"));
               val = Ly.mix[t][o];
               sval = pmix->scale();
@@ -540,7 +546,7 @@ class Reference {
               val = Ly.y[t][o];
               sval = py.scale();
             }
-            Ly.g[t][o] = scaled_sum({{cpp_int(val) * Ly.gate[t][o], sval * pgate.scale() / pg->scale()}}, *pg,
+            Ly.g[t][o] = ss({{cpp_int(val) * Ly.gate[t][o], sval * pgate.scale() / pg->scale()}}, *pg,
                                     ev(tr, p + "g"));
           }
       }
@@ -549,7 +555,7 @@ class Reference {
       Ly.res = zeros(L, H);
       for (size_t t = 0; t < L; ++t)
         for (size_t f = 0; f < H; ++f)
-          Ly.res[t][f] = scaled_sum({{(*gsrc)[t][f], pg->scale() / pres.scale()}, {(*h)[t][f], ph.scale() / pres.scale()}},
+          Ly.res[t][f] = ss({{(*gsrc)[t][f], pg->scale() / pres.scale()}, {(*h)[t][f], ph.scale() / pres.scale()}},
                                     pres, ev(tr, p + "res"));
 
       // out (the residual sum itself without a post-norm)
@@ -571,7 +577,7 @@ class Reference {
       for (size_t f = 0; f < H; ++f) {
         cpp_int sum = 0;
         for (size_t t = 0; t < L; ++t) sum += (*h)[t][f];
-        tr.pool[f] = scaled_sum({{sum, plast.scale() / (static_cast<double>(L) * ppool.scale())}}, ppool,
+        tr.pool[f] = ss({{sum, plast.scale() / (static_cast<double>(L) * ppool.scale())}}, ppool,
                                 ev(tr, "pool"));
       }
       // the pooled vector's operand (last pooling has no pool point: the decoder takes the last
@@ -603,7 +609,7 @@ class Reference {
         if (acc > cpp_int(INT64_MAX) || acc < cpp_int(INT64_MIN)) throw std::logic_error("int64 accumulator overflow");
         tr.logits.push_back(static_cast<int64_t>(acc));
       } else {
-        tr.logits.push_back(scaled_sum({{acc, Wd.p(c).scale() / smin}}, plog, ev(tr, "logits")));
+        tr.logits.push_back(ss({{acc, Wd.p(c).scale() / smin}}, plog, ev(tr, "logits")));
       }
     }
     tr.predicted = 0;
@@ -650,8 +656,8 @@ class Reference {
     if (R.mode != OperandRule::Block) {
       for (size_t k = first; k < first + n; ++k) {
         const double r = R.mode == OperandRule::Static ? px.scale() / R.xo->scale() : 0;
-        orr[k] = R.mode == OperandRule::Static ? scaled_sum({{xr[k], r}}, *R.xo, events) : xr[k];
-        oi[k] = R.mode == OperandRule::Static ? scaled_sum({{xi[k], r}}, *R.xo, events) : xi[k];
+        orr[k] = R.mode == OperandRule::Static ? ss({{xr[k], r}}, *R.xo, events) : xr[k];
+        oi[k] = R.mode == OperandRule::Static ? ss({{xi[k], r}}, *R.xo, events) : xi[k];
         e[2 * k] = e[2 * k + 1] = 0;
       }
       return;
@@ -732,7 +738,7 @@ class Reference {
     if (cfg.norm == core::Norm::Batch) {
       for (size_t t = 0; t < L; ++t)
         for (size_t f = 0; f < H; ++f)
-          o[t][f] = scaled_sum({{cpp_int(r[t][f]) * weight_operand(sc, f), sc.p(f).scale() * pr.scale() / po.scale()},
+          o[t][f] = ss({{cpp_int(r[t][f]) * weight_operand(sc, f), sc.p(f).scale() * pr.scale() / po.scale()},
                                 {weight_operand(sh, f), sh.p(f).scale() / po.scale()}},
                                po, ev(tr, evname));
       return o;
@@ -764,7 +770,7 @@ class Reference {
       // every d_f is 0 and the first term vanishes whatever rs is: rs = 0 here.
       const cpp_int rs = v + E == 0 ? cpp_int(0) : isqrt(floor_div(pow2(112) * H, v + E));
       for (size_t f = 0; f < H; ++f)
-        o[t][f] = scaled_sum({{d[f] * rs * weight_operand(sc, f), std::ldexp(sc.p(f).scale(), -56) / po.scale()},
+        o[t][f] = ss({{d[f] * rs * weight_operand(sc, f), std::ldexp(sc.p(f).scale(), -56) / po.scale()},
                               {weight_operand(sh, f), sh.p(f).scale() / po.scale()}},
                              po, ev(tr, evname));
     }

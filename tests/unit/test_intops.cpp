@@ -3,6 +3,7 @@
 // 128-bit operator() and the 64-bit fast() against the exact reference of tests/support/
 // qreference.hpp, events at the unsigned rails) and quant::Lut between points (indexed by the
 // input's operand, holding the output's operands, a clipped entry counting one event per read).
+#include <array>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -70,7 +71,8 @@ TEST(ScaledSumZeroPoint, ARatioOfOneIntoU4WithZeroPoint3ClipsAtMinus3And12) {
 }
 
 // Random sums of one to three terms (ratios of either sign and over a wide spread), into u<b>
-// points (b 2..16) with every zero point position, every rounding and overflow mode: the 128-bit
+// points (b 2..16) with every zero point position, every rounding and overflow mode and
+// multipliers of 1 (shift-only), 2, 8, 12, 16 and 31 bits (each |K| exactly that wide): the 128-bit
 // operator(), the 64-bit fast() where fits64 holds, and the exact reference give the same operand
 // and the same events; the operand plus zp is a code; without an event it is the plain rounded sum.
 TEST(ScaledSumZeroPoint, The64And128BitPathsAndTheExactReferenceAgreeAtEveryZeroPoint) {
@@ -101,10 +103,15 @@ TEST(ScaledSumZeroPoint, The64And128BitPathsAndTheExactReferenceAgreeAtEveryZero
       bound.push_back(span);
       terms.push_back({v.back(), ratio});
     }
-    const ScaledSum s(ratios, p);
+    const int mbits = std::array<int, 6>{1, 2, 8, 12, 16, 31}[static_cast<size_t>(trial) % 6];
+    const ScaledSum s(ratios, p, mbits);
+    for (int64_t k : s.K()) {
+      ASSERT_GE(std::abs(k), int64_t{1} << (mbits - 1)) << "trial " << trial;
+      ASSERT_LT(std::abs(k), int64_t{1} << mbits) << "trial " << trial;
+    }
     uint64_t ev128 = 0, ev64 = 0, evref = 0;
     const int64_t got = n == 1 ? s(v[0], &ev128) : n == 2 ? s(v[0], v[1], &ev128) : s(v[0], v[1], v[2], &ev128);
-    const int64_t want = qref::scaled_sum(terms, p, &evref);
+    const int64_t want = qref::scaled_sum(terms, p, &evref, mbits);
     ASSERT_EQ(got, want) << "trial " << trial << " " << s.to_string() << " zp " << zp;
     ASSERT_EQ(ev128, evref) << "trial " << trial;
     if (s.fits64(bound)) {
@@ -119,7 +126,7 @@ TEST(ScaledSumZeroPoint, The64And128BitPathsAndTheExactReferenceAgreeAtEveryZero
     QuantParams wide = p;
     wide.format = Format{true, 64, p.format.scale};
     wide.zero_point = 0;
-    const int64_t rounded = qref::scaled_sum(terms, wide, nullptr);
+    const int64_t rounded = qref::scaled_sum(terms, wide, nullptr, mbits);
     if (rounded + zp < 0 || rounded + zp > qmax) {
       ++(rounded + zp < 0 ? low : high);
       EXPECT_EQ(evref, 1u) << "trial " << trial;

@@ -152,6 +152,25 @@ TEST(PrecisionConfig, NamesItsGeluOrNone) {
   expect_config_error("gelu: erf", "precision.gelu", "erf", {"lut", "hard"});
 }
 
+// rescale_bits: 31 unless set, 1..31 (1: shift-only), written to YAML only when not 31 (so every
+// earlier file and config reads and writes as before), part of equality.
+TEST(PrecisionConfig, RescaleBitsDefaultsTo31AndRoundTrips) {
+  EXPECT_EQ(parse("name: a").rescale_bits(), 31);
+  EXPECT_FALSE(parse("name: a").to_yaml()["rescale_bits"]);
+  for (const int b : {1, 12, 16, 31}) {
+    const auto p = parse("name: a\nrescale_bits: " + std::to_string(b));
+    EXPECT_EQ(p.rescale_bits(), b);
+    EXPECT_EQ(PrecisionConfig::from_yaml(p.to_yaml()), p);
+  }
+  EXPECT_NE(parse("name: a\nrescale_bits: 12"), parse("name: a"));
+  for (const std::string bad : {"0", "32", "-3", "12.5", "wide"})
+    expect_config_error("rescale_bits: " + bad, "precision.rescale_bits", bad, {"1..31", "shift-only"});
+  PrecisionConfig p;
+  EXPECT_THROW(p.set_rescale_bits(0), ConfigError);
+  p.set_rescale_bits(8);
+  EXPECT_EQ(p.rescale_bits(), 8);
+}
+
 TEST(PrecisionConfig, AppliesDefaultsOverridesAndShorthands) {
   const auto cfg = parse(R"(
 name: mix
@@ -338,7 +357,7 @@ TEST(PrecisionConfig, RejectsUnknownKeysAndComponentsListingTheAllowedOnes) {
   expect_config_error("components: {A: {bitz: 8}}", "precision.components.A.bitz", "8",
                       {"unknown key", "bits, scheme, granularity"});
   expect_config_error("nam: x", "precision.nam", "x",
-                      {"name, description, gelu, default, defaults, components"});
+                      {"name, description, gelu, rescale_bits, default, defaults, components"});
   expect_config_error("defaults: {colour: red}", "precision.defaults.colour", "red");
   expect_config_error("components: {E: 8}", "precision.components.E", "E",
                       {"A, B, C, D, x, ssm_in, ssm_out, encoder, decoder, mixing, act, input, residual, "

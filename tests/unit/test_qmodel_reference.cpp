@@ -583,11 +583,21 @@ TEST(QModelReference, PrimitivesFollowTheContractTables) {
   const cpp_int s = qref::isqrt(big);
   EXPECT_TRUE(s * s <= big && (s + 1) * (s + 1) > big);
   // a ratio constant has a 31-bit multiplier, also when the rounding carries
-  const auto c1 = qref::ratio_constant(0.75), c2 = qref::ratio_constant(std::nextafter(1.0, 0.0));
+  const auto c1 = qref::ratio_constant(0.75, 31), c2 = qref::ratio_constant(std::nextafter(1.0, 0.0), 31);
   EXPECT_EQ(c1.K, cpp_int(3) << 29);
   EXPECT_EQ(c1.S, 31);
   EXPECT_EQ(c2.K, cpp_int(1) << 30);
   EXPECT_EQ(c2.S, 30);
+  // narrower: 0.75 is 3/4 at 2 bits, 0.7 is 11/16 at 4 bits; shift-only (1 bit) rounds to a power
+  // of two: 0.7 * 2 = 1.4 -> 1/2, and 0.75 * 2 = 1.5 -> 2 carries, so 0.75 -> 1/1
+  EXPECT_EQ(qref::ratio_constant(0.75, 2).K, 3);
+  EXPECT_EQ(qref::ratio_constant(0.75, 2).S, 2);
+  EXPECT_EQ(qref::ratio_constant(0.7, 4).K, 11);
+  EXPECT_EQ(qref::ratio_constant(0.7, 4).S, 4);
+  EXPECT_EQ(qref::ratio_constant(0.7, 1).K, 1);
+  EXPECT_EQ(qref::ratio_constant(0.7, 1).S, 1);
+  EXPECT_EQ(qref::ratio_constant(0.75, 1).K, 1);
+  EXPECT_EQ(qref::ratio_constant(0.75, 1).S, 0);
 }
 
 // ---------- the C-model against the reference ----------
@@ -631,6 +641,30 @@ TEST(QModelReference, StateKernelsUnderEveryRoundingAndOverflow) {
         EXPECT_GT(events["layers.0.x"], 0u) << name << ": the state overflows";
       }
   }
+}
+
+// Narrower rescale multipliers (precision.rescale_bits, docs/fixed_point.md 9.1): every scaled sum
+// of the C-model with K of 16, 12, 8 and 1 bit (shift-only) against the reference computing its
+// constants at the same width; S4D (post LayerNorm) and S5 (pre LayerNorm, BatchNorm on the
+// shift-only case), on every kernel path.
+TEST(QModelReference, NarrowRescaleMultipliers) {
+  for (const int rb : {16, 12, 8, 1})
+    for (const LayerType layer : {LayerType::S4D, LayerType::S5}) {
+      const std::string name = std::string(layer == LayerType::S5 ? "s5" : "s4d") + "_rescale" + std::to_string(rb);
+      PrecisionConfig p = uniform(8);
+      p.set_rescale_bits(rb);
+      Case k;
+      k.layer = layer;
+      k.prenorm = layer == LayerType::S5;
+      if (rb == 1) k.norm = Norm::Batch;
+      const core::QEngine engine(build(k, p, name).q);
+      for (const quant::ScaledSum& s : engine.consts().layers[0].xupd)
+        for (const int64_t K : s.K()) {
+          ASSERT_NE(K, 0) << name;
+          EXPECT_EQ(64 - __builtin_clzll(static_cast<uint64_t>(std::abs(K))), rb) << name;
+        }
+      check_case(k, p, name);
+    }
 }
 
 TEST(QModelReference, S4dNoNormGluMeanLutAll8TwoLayers) {
