@@ -25,17 +25,17 @@ Datapath CmacArray::lane(const CmacWidths& w, int operand_bits, bool with_bu) {
   Datapath d;
   d.mul(w.A, w.x, 4, operand_bits);  // Lambda_bar x
   if (with_bu) d.mul(w.B, w.u, 2, operand_bits);  // B_bar u
-  d.mul(ax, w.K, 2);    // the terms' scale multipliers, re and im
+  d.mul(ax, w.K, 2);                              // the terms' scale multipliers, re and im
   d.mul(w.bu, w.K, 2);
-  d.add(ax, 2);         // the complex product (of the shifted products)
-  d.add(ax + w.K, 4);   // the aligned sum and its rounding, re and im
+  d.add(ax, 2);                // the complex product (of the shifted products)
+  d.add(ax + w.K, 4);          // the aligned sum and its rounding, re and im
   if (w.zA) d.add(w.A, 2);     // A's re and im minus the zero point, at fetch
   if (w.zB && with_bu) d.add(w.B, 2);
   if (w.shift) d.add(acc_bits(w.A, w.x, 1) + w.shift, 4);  // each product's left shift by its state part's exponent
   if (with_bu && w.ushift) d.add(w.B + w.u + w.ushift, 2);  // each B u product's left shift by u's exponent
   if (w.kA) d.add(acc_bits(w.A, w.x, 1) + w.shift + w.kA, 2);  // the coarser part's A o products, by kA
   if (with_bu && w.kB) d.add(w.B + w.u + w.ushift + w.kB, 1);  // the coarser part's B u product, by kB
-  if (w.prev) d.add(w.prev + w.K, 2);  // delta form: the stored state into the sum, re and im
+  if (w.prev) d.add(w.prev + w.K, 2);                          // delta form: the stored state into the sum, re and im
   if (with_bu && w.zu) d.add(w.zu, 1);                        // u minus its zero point (both products' u)
   d.registers(4.0 * w.x + 2.0 * kAccBits);
   return d;
@@ -51,8 +51,13 @@ namespace {
 
 // The lane's widths of a layer: the state operand, the zero points, the block shift.
 CmacWidths widths(const LayerMem& m, int bu) {
-  return {m.wA, m.operand_bits(), m.wB, m.u_op.mul_bits(m.wu), bu, m.zA, m.zB, m.xshift, m.u_op.shift,
-          m.kA, m.kB, m.delta ? m.wx : 0, m.u_op.zp, m.wk};
+  return {m.wA,         m.operand_bits(),
+          m.wB,         m.u_op.mul_bits(m.wu),
+          bu,           m.zA,
+          m.zB,         m.xshift,
+          m.u_op.shift, m.kA,
+          m.kB,         m.delta ? m.wx : 0,
+          m.u_op.zp,    m.wk};
 }
 
 // The stored state of state k, the delta form's third term (its operand is not: docs/fixed_point.md

@@ -72,7 +72,8 @@ std::optional<UnitCost> MatVecEngine::cost(const CostContext& c) const {
   if (zread) one.add(zread, 1);
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
-  u.area_um2 = config_.macs * one.area_um2(c.table, config_.pipeline) + narrowing(kAccBits, rescale_bits(c), false).area_um2(c.table, 0) +
+  u.area_um2 = config_.macs * one.area_um2(c.table, config_.pipeline) +
+               narrowing(kAccBits, rescale_bits(c), false).area_um2(c.table, 0) +
                zp_datapath(zwrite).area_um2(c.table, 0);
   if (shift)  // block floating point: a 64-bit left shifter per MAC (each product by its part's exponent)
     u.area_um2 += static_cast<double>(config_.macs) * Datapath().add(kAccBits, 1).area_um2(c.table, 0);
@@ -138,7 +139,8 @@ uint64_t MatVecEngine::decoder(const core::QConsts& c, const Region& W, const Re
                                const int32_t* in, int64_t* logits, int w_width, int in_width, const ActOperand& in_op) {
   const int sum_bits = acc_bits(w_width, in_op.value_bits(in_width), H);
   Datapath dp = operand_mac(w_width, in_width, in_op, H, config_.operand_bits);
-  const Datapath rescale = narrowing(sum_bits, c.logit_rescaled ? multiplier_bits(c.logit[0]) : 1, false);  // counted when rescaled
+  const Datapath rescale =
+      narrowing(sum_bits, c.logit_rescaled ? multiplier_bits(c.logit[0]) : 1, false);  // counted when rescaled
   if (!W.zero_points.empty()) dp.add(w_width, 1);
   const unsigned passes = dp.passes();
   Op op;

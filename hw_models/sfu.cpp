@@ -15,7 +15,9 @@ SpecialFunctionUnit::SpecialFunctionUnit(sc_core::sc_module_name name, const Sfu
   watch(weights);
 }
 
-Datapath SpecialFunctionUnit::lane(int wk) { return Datapath().mul(kAccBits, wk, 1).add(kAccBits, 3).registers(kAccBits); }
+Datapath SpecialFunctionUnit::lane(int wk) {
+  return Datapath().mul(kAccBits, wk, 1).add(kAccBits, 3).registers(kAccBits);
+}
 
 Datapath SpecialFunctionUnit::u_in_datapath(int wu, int wk) { return Datapath().mul(wu, wk, 1).add(kAccBits, 1); }
 
@@ -25,10 +27,10 @@ Datapath SpecialFunctionUnit::batchnorm_datapath(int in, int wnorm, int wk) {
 
 Datapath SpecialFunctionUnit::layernorm_datapath(int wnorm, int wk) {
   return Datapath()
-      .add(kAccBits, 3)              // the sum, the deviation and the sum of squared deviations
-      .mul(kAccBits, kAccBits, 2)    // the square; d * rs
-      .mul(kAccBits, wnorm, 1)       // * gamma
-      .mul(kAccBits, wk, 2)          // the narrowing
+      .add(kAccBits, 3)            // the sum, the deviation and the sum of squared deviations
+      .mul(kAccBits, kAccBits, 2)  // the square; d * rs
+      .mul(kAccBits, wnorm, 1)     // * gamma
+      .mul(kAccBits, wk, 2)        // the narrowing
       .add(kAccBits, 2);
 }
 
@@ -42,17 +44,12 @@ Datapath SpecialFunctionUnit::gelu_datapath(const core::QLayerConsts& Ly, int wy
 }
 
 Datapath SpecialFunctionUnit::gate_datapath(const core::QLayerConsts& Ly, int wact, int wk) {
-  return Datapath()
-      .lookup(Ly.sigmoid.table().size() * 2, 16, 1)
-      .mul(wact, 16, 1)
-      .mul(kAccBits, wk, 1)
-      .add(kAccBits, 1);
+  return Datapath().lookup(Ly.sigmoid.table().size() * 2, 16, 1).mul(wact, 16, 1).mul(kAccBits, wk, 1).add(kAccBits, 1);
 }
 
 Datapath SpecialFunctionUnit::residual_datapath(int wk) { return Datapath().mul(kAccBits, wk, 2).add(kAccBits, 2); }
 Datapath SpecialFunctionUnit::pool_add_datapath() { return Datapath().add(kAccBits, 1); }
 Datapath SpecialFunctionUnit::pool_out_datapath(int wk) { return Datapath().mul(kAccBits, wk, 1).add(kAccBits, 1); }
-
 
 std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
   // the lookup tables as ROMs: entries x output width (a 16-bit-input GELU table is 65,536 entries)
@@ -67,7 +64,8 @@ std::optional<UnitCost> SpecialFunctionUnit::cost(const CostContext& c) const {
   }
   UnitCost u;
   u.dynamic_pj = actions_.energy_pj(c.table);
-  u.area_um2 = config_.width * lane(rescale_bits(c)).area_um2(c.table, config_.pipeline) + Datapath().rom_bits(lut_bits).area_um2(c.table, 0);
+  u.area_um2 = config_.width * lane(rescale_bits(c)).area_um2(c.table, config_.pipeline) +
+               Datapath().rom_bits(lut_bits).area_um2(c.table, 0);
   // zero points of the normalisation's parameters: two subtractors per lane (gamma, beta)
   int wz = 0;
   for (const auto& L : c.mem.layers)

@@ -46,8 +46,9 @@ class SpecialFunctionUnit : public PipelinedUnit, public HwUnit {
   static Datapath batchnorm_datapath(int in, int wnorm, int wk);
   static Datapath layernorm_datapath(int wnorm, int wk);  // plus layernorm_once() per vector
   static Datapath layernorm_once();               // the division and the square root (2 adds a bit)
-  static Datapath gelu_datapath(const core::QLayerConsts& Ly, int wy, int wact, int wk);  // hard: a product; else a LUT read
-  static Datapath gate_datapath(const core::QLayerConsts& Ly, int wact, int wk);          // sigmoid LUT, the product
+  static Datapath gelu_datapath(const core::QLayerConsts& Ly, int wy, int wact,
+                                int wk);                                          // hard: a product; else a LUT read
+  static Datapath gate_datapath(const core::QLayerConsts& Ly, int wact, int wk);  // sigmoid LUT, the product
   static Datapath residual_datapath(int wk);
   static Datapath pool_add_datapath();
   static Datapath pool_out_datapath(int wk);

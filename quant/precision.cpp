@@ -729,8 +729,8 @@ void PrecisionConfig::validate(const std::string& key_prefix) const {
 }
 
 bool PrecisionConfig::operator==(const PrecisionConfig& o) const {
-  return name_ == o.name_ && description_ == o.description_ && gelu_ == o.gelu_ &&
-         rescale_bits_ == o.rescale_bits_ && components_ == o.components_;
+  return name_ == o.name_ && description_ == o.description_ && gelu_ == o.gelu_ && rescale_bits_ == o.rescale_bits_ &&
+         components_ == o.components_;
 }
 
 void PrecisionConfig::set_rescale_bits(int bits) {

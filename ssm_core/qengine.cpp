@@ -159,15 +159,20 @@ void ssm_consts(const QModel& m, const std::string& p, const LayerPoints& P, QLa
   // the exact shift of its products)
   const double sxo = Ly.xop.mode == XOperand::Static ? sc(P.xo) : sc(P.x);
   const size_t xch = s5 ? nA : H;  // A and B channels: S5 per state, S4D per channel h
-  Ly.xupd = per_channel_sums(m, xch, [&](size_t ch) {  // delta form: the stored state's ratio is exactly 1
-    std::vector<double> r{A.unit(ch) * sxo / sc(P.x), B.unit(ch) * sc(P.u) / sc(P.x)};
-    if (Ly.delta) r.push_back(1.0);
-    return r;
-  }, P.x);
+  Ly.xupd = per_channel_sums(
+      m, xch,
+      [&](size_t ch) {  // delta form: the stored state's ratio is exactly 1
+        std::vector<double> r{A.unit(ch) * sxo / sc(P.x), B.unit(ch) * sc(P.u) / sc(P.x)};
+        if (Ly.delta) r.push_back(1.0);
+        return r;
+      },
+      P.x);
   const double two = s5 && !mc.conj_sym ? 1.0 : 2.0;
   Ly.yout = per_channel_sums(
       m, H,
-      [&](size_t h) { return std::vector<double>{two * C.unit(h) * sxo / sc(P.y), sc(D.p(h)) * sc(P.u) / sc(P.y)}; },
+      [&](size_t h) {
+        return std::vector<double>{two * C.unit(h) * sxo / sc(P.y), sc(D.p(h)) * sc(P.u) / sc(P.y)};
+      },
       P.y);
   ssm_bounds(mc, p, A, B, C, D, P, Ly);
 }
@@ -198,13 +203,14 @@ const QuantParams& mixing_consts(const QModel& m, size_t i, const LayerPoints& P
   const QuantParams& g = m.point(PointId::g, i);
   if (mc.mixing == Mixing::Glu) {
     const QuantParams& mix = m.point(PointId::mix, i);
-    Ly.mix_val = per_channel_sums(m, H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mix)}; }, mix);
+    Ly.mix_val = per_channel_sums(
+        m, H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mix)}; }, mix);
     Ly.mix_gate = per_channel_sums(
         m, H, [&](size_t o) { return std::vector<double>{sc(Wm.p(H + o)) * sc(P.act) / sc(mixg)}; }, mixg);
     Ly.g_out = rescale(m, {sc(mix) * sc(gate) / sc(g)}, g);
   } else {
-    Ly.mix_gate = per_channel_sums(m, H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mixg)}; },
-                                   mixg);
+    Ly.mix_gate = per_channel_sums(
+        m, H, [&](size_t o) { return std::vector<double>{sc(Wm.p(o)) * sc(P.act) / sc(mixg)}; }, mixg);
     const double other = mc.mixing == Mixing::HalfGlu1 ? sc(P.act) : sc(P.y);
     Ly.g_out = rescale(m, {other * sc(gate) / sc(g)}, g);
   }
@@ -227,7 +233,10 @@ void norm_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& 
   const QuantParams& nout = mc.prenorm ? P.u : m.point(PointId::out, i);
   if (mc.norm == Norm::Batch) {
     Ly.norm = per_channel_sums(
-        m, H, [&](size_t f) { return std::vector<double>{sc(gam.p(f)) * sc(nin) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
+        m, H,
+        [&](size_t f) {
+          return std::vector<double>{sc(gam.p(f)) * sc(nin) / sc(nout), sc(bet.p(f)) / sc(nout)};
+        },
         nout);
     return;
   }
@@ -238,7 +247,9 @@ void norm_consts(const QModel& m, size_t i, const LayerPoints& P, QLayerConsts& 
       static_cast<uint64_t>(std::clamp(std::nearbyint(eps * Hd * Hd * Hd / (sc(nin) * sc(nin))), 1.0, 0x1p62));
   Ly.norm = per_channel_sums(
       m, H,
-      [&](size_t f) { return std::vector<double>{std::ldexp(sc(gam.p(f)), -kLnFrac) / sc(nout), sc(bet.p(f)) / sc(nout)}; },
+      [&](size_t f) {
+        return std::vector<double>{std::ldexp(sc(gam.p(f)), -kLnFrac) / sc(nout), sc(bet.p(f)) / sc(nout)};
+      },
       nout);
 }
 
@@ -281,8 +292,8 @@ QEngine::QEngine(const QModel& m) : model_(m), impl_(std::make_unique<QConsts>()
   const QTensor& We = m.tensor("encoder.weight");
   I.We = operands(We);
   I.be = m.tensor("encoder.bias").q;
-  I.enc = per_channel_sums(m, H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; },
-                           enc_out);
+  I.enc = per_channel_sums(
+      m, H, [&](size_t o) { return std::vector<double>{sc(We.p(o)) * sc(I.input) / sc(enc_out)}; }, enc_out);
   for (size_t i = 0; i < nl; ++i) I.layers.push_back(layer_consts(m, i));
   I.last_point = point_name(layer_output(mc), nl - 1);
   const QTensor& Wd = m.tensor("decoder.weight");

@@ -402,8 +402,7 @@ class Reference {
       } else {
         Ly.u = zeros(L, H);
         for (size_t t = 0; t < L; ++t)
-          for (size_t f = 0; f < H; ++f)
-            Ly.u[t][f] = ss({{(*h)[t][f], ph.scale() / pu.scale()}}, pu, ev(tr, p + "u"));
+          for (size_t f = 0; f < H; ++f) Ly.u[t][f] = ss({{(*h)[t][f], ph.scale() / pu.scale()}}, pu, ev(tr, p + "u"));
       }
       activation_operand(quant::Component::ssm_in, pu, Ly.u, tr, p + "u");  // B u and D u take u'
 
@@ -529,14 +528,14 @@ class Reference {
         for (size_t t = 0; t < L; ++t)
           for (size_t o = 0; o < H; ++o) {
             const size_t og = glu ? H + o : o;  // the gate's row
-            Ly.mixg[t][o] = ss({{row(og, t), Wm.p(og).scale() * pact.scale() / pmixg.scale()}}, pmixg,
-                                       ev(tr, p + "mixg"));
+            Ly.mixg[t][o] =
+                ss({{row(og, t), Wm.p(og).scale() * pact.scale() / pmixg.scale()}}, pmixg, ev(tr, p + "mixg"));
             Ly.gate[t][o] = table(sigmoid, Ly.mixg[t][o], pmixg, pgate, ev(tr, "gate"));
             int64_t val = 0;
             double sval = 0;
             if (glu) {
-              Ly.mix[t][o] = ss({{row(o, t), Wm.p(o).scale() * pact.scale() / pmix->scale()}}, *pmix,
-                                        ev(tr, p + "mix"));
+              Ly.mix[t][o] =
+                  ss({{row(o, t), Wm.p(o).scale() * pact.scale() / pmix->scale()}}, *pmix, ev(tr, p + "mix"));
               val = Ly.mix[t][o];
               sval = pmix->scale();
             } else if (cfg.mixing == core::Mixing::HalfGlu1) {
@@ -546,8 +545,7 @@ class Reference {
               val = Ly.y[t][o];
               sval = py.scale();
             }
-            Ly.g[t][o] = ss({{cpp_int(val) * Ly.gate[t][o], sval * pgate.scale() / pg->scale()}}, *pg,
-                                    ev(tr, p + "g"));
+            Ly.g[t][o] = ss({{cpp_int(val) * Ly.gate[t][o], sval * pgate.scale() / pg->scale()}}, *pg, ev(tr, p + "g"));
           }
       }
 
@@ -556,7 +554,7 @@ class Reference {
       for (size_t t = 0; t < L; ++t)
         for (size_t f = 0; f < H; ++f)
           Ly.res[t][f] = ss({{(*gsrc)[t][f], pg->scale() / pres.scale()}, {(*h)[t][f], ph.scale() / pres.scale()}},
-                                    pres, ev(tr, p + "res"));
+                            pres, ev(tr, p + "res"));
 
       // out (the residual sum itself without a post-norm)
       if (cfg.norm_out()) {
@@ -577,8 +575,7 @@ class Reference {
       for (size_t f = 0; f < H; ++f) {
         cpp_int sum = 0;
         for (size_t t = 0; t < L; ++t) sum += (*h)[t][f];
-        tr.pool[f] = ss({{sum, plast.scale() / (static_cast<double>(L) * ppool.scale())}}, ppool,
-                                ev(tr, "pool"));
+        tr.pool[f] = ss({{sum, plast.scale() / (static_cast<double>(L) * ppool.scale())}}, ppool, ev(tr, "pool"));
       }
       // the pooled vector's operand (last pooling has no pool point: the decoder takes the last
       // layer's output as it is)
@@ -739,8 +736,8 @@ class Reference {
       for (size_t t = 0; t < L; ++t)
         for (size_t f = 0; f < H; ++f)
           o[t][f] = ss({{cpp_int(r[t][f]) * weight_operand(sc, f), sc.p(f).scale() * pr.scale() / po.scale()},
-                                {weight_operand(sh, f), sh.p(f).scale() / po.scale()}},
-                               po, ev(tr, evname));
+                        {weight_operand(sh, f), sh.p(f).scale() / po.scale()}},
+                       po, ev(tr, evname));
       return o;
     }
     // LayerNorm. E = round_half_even(eps H^3 / s(r)^2), exactly from the double eps and the exact scale.
@@ -771,8 +768,8 @@ class Reference {
       const cpp_int rs = v + E == 0 ? cpp_int(0) : isqrt(floor_div(pow2(112) * H, v + E));
       for (size_t f = 0; f < H; ++f)
         o[t][f] = ss({{d[f] * rs * weight_operand(sc, f), std::ldexp(sc.p(f).scale(), -56) / po.scale()},
-                              {weight_operand(sh, f), sh.p(f).scale() / po.scale()}},
-                             po, ev(tr, evname));
+                      {weight_operand(sh, f), sh.p(f).scale() / po.scale()}},
+                     po, ev(tr, evname));
     }
     return o;
   }
