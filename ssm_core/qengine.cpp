@@ -107,7 +107,7 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
   for (const auto& ss : Ly.yout)
     Ly.fast = Ly.fast && ss.fits64({static_cast<int64_t>(acc_bound), wmag(D) * umag});
   // the AVX-512 kernel's multiplies: A x's sum, B u, the state and every multiplier in 32 bits
-  Ly.narrow32 = Ly.fast && Ly.xop.mode == XOperand::Stored &&
+  Ly.narrow32 = Ly.fast && Ly.xop.mode != XOperand::Static &&
                 2.0 * static_cast<double>(wmag(A)) * static_cast<double>(xmag) < 0x1p31 && bu_bound < 0x1p31;
   for (const auto& ss : Ly.xupd) {
     const auto& r = ss.range64();
@@ -568,7 +568,12 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
   } else if (s5) {
     s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
   } else if (Ly.xop.mode != XOperand::Stored) {
-    s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
+    uint64_t op_events[kLanes] = {};
+    if (simd::s4d_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, xrec)) {
+      for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l], *exo[l] += op_events[l];
+    } else {
+      s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
+    }
   } else if (Ly.fast) {
     simd::s4d_states_fast(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec);
     for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];

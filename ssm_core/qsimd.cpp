@@ -19,7 +19,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #define SSMSIM_AVX512_KERNELS 1
-#define SSMSIM_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl")))
+#define SSMSIM_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512cd")))
 #endif
 
 namespace ssmsim::core::simd {
@@ -365,6 +365,134 @@ SSMSIM_AVX512 void s5_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
   for (size_t l = 0; l < kLanes; ++l) events[l] += e[l];
 }
 
+// Block floating point (qsteps.hpp's narrow_block) on 8 lanes with a shift per lane: the rounding
+// shift of v (|v| < 2^62) by e (0..62) in `op.rounding`, then the fit into the mantissa's range in
+// `op.overflow` (clamps counted into ev).
+SSMSIM_AVX512 inline __m512i round_by(__m512i v, __m512i e, Rounding r) {
+  const __m512i one = _mm512_set1_epi64(1), off = _mm512_set1_epi64(int64_t{1} << 62);
+  const __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, e), one);
+  const __m512i below_half = _mm512_srli_epi64(mask, 1), half = _mm512_sub_epi64(mask, below_half);
+  const __m512i u = _mm512_add_epi64(v, off);
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(v, _mm512_setzero_si512());
+  __m512i bias = _mm512_setzero_si512();
+  switch (r) {
+    case Rounding::Floor: break;
+    case Rounding::TowardZero: bias = _mm512_maskz_mov_epi64(neg, mask); break;
+    case Rounding::HalfUp: bias = half; break;
+    case Rounding::HalfDown: bias = below_half; break;
+    case Rounding::HalfEven: {
+      const __m512i odd = _mm512_and_si512(_mm512_srlv_epi64(u, e), one);
+      bias = _mm512_add_epi64(below_half,
+                              _mm512_maskz_mov_epi64(_mm512_cmpneq_epi64_mask(mask, _mm512_setzero_si512()), odd));
+      break;
+    }
+    case Rounding::HalfAway: bias = _mm512_mask_blend_epi64(neg, half, below_half); break;
+    case Rounding::HalfTowardZero: bias = _mm512_mask_blend_epi64(neg, below_half, half); break;
+  }
+  return _mm512_sub_epi64(_mm512_srlv_epi64(_mm512_add_epi64(u, bias), e), _mm512_srlv_epi64(off, e));
+}
+
+SSMSIM_AVX512 inline __m512i fit_operand(__m512i q, const XOperandConsts& op, __m512i& ev) {
+  const __m512i lo = _mm512_set1_epi64(op.range.lo), hi = _mm512_set1_epi64(op.range.hi);
+  const __mmask8 out = _mm512_cmplt_epi64_mask(q, lo) | _mm512_cmpgt_epi64_mask(q, hi);
+  ev = _mm512_mask_add_epi64(ev, out, ev, _mm512_set1_epi64(1));
+  if (op.overflow == Overflow::Wrap) {
+    const __m128i drop = _mm_cvtsi32_si128(64 - op.range.width);
+    return _mm512_sra_epi64(_mm512_sll_epi64(q, drop), drop);  // the mantissa format is signed
+  }
+  return _mm512_min_epi64(_mm512_max_epi64(q, lo), hi);
+}
+
+// One block's exponent per lane (qsteps.hpp's block_exponent) from its largest magnitude.
+SSMSIM_AVX512 inline __m512i block_exponent(__m512i maxmag, const XOperandConsts& op) {
+  const __m512i len = _mm512_sub_epi64(_mm512_set1_epi64(64), _mm512_lzcnt_epi64(maxmag));
+  const __m512i e0 = _mm512_max_epi64(_mm512_sub_epi64(len, _mm512_set1_epi64(op.bits - 1)), _mm512_setzero_si512());
+  const __m512i top = round_by(maxmag, e0, op.rounding);
+  const __mmask8 carry = _mm512_cmpgt_epi64_mask(top, _mm512_set1_epi64((int64_t{1} << (op.bits - 1)) - 1));
+  return _mm512_mask_add_epi64(e0, carry, e0, _mm512_set1_epi64(1));
+}
+
+// qengine.cpp's s4d_states_operand for a block-floating-point state operand: per channel and
+// step, every mode's update from the previous operands (mantissa << exponent, per lane and part),
+// the new operands (each block of op.block modes' real parts shares an exponent, their imaginary
+// parts another), then the output terms. Vectors of a channel's modes live in int64 buffers.
+template <Rounding R, Overflow O, bool Delta>
+SSMSIM_AVX512 void s4d_block_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                                    uint64_t* events, uint64_t* op_events, int32_t* record) {
+  static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
+  const XOperandConsts& op = Ly.xop;
+  const size_t N2 = Ly.states, V = kLanes;
+  // per mode: the stored state (re, im), the mantissas and exponents (re, im)
+  std::vector<int64_t> X(2 * N2 * V), M(2 * N2 * V), E(2 * N2 * V);
+  __m512i ev = _mm512_setzero_si512(), evo = _mm512_setzero_si512();
+  auto at = [&](std::vector<int64_t>& b, size_t n, size_t part) { return &b[(2 * n + part) * V]; };
+  for (size_t hh = 0; hh < H; ++hh) {
+    const Consts c = consts_of(Ly.xupd[hh]);
+    std::fill(X.begin(), X.end(), 0);
+    std::fill(M.begin(), M.end(), 0);
+    std::fill(E.begin(), E.end(), 0);
+    for (size_t t = 0; t < L; ++t) {
+      const __m512i uu = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u.at(t, hh))));
+      for (size_t n = 0; n < N2; ++n) {
+        const size_t k = hh * N2 + n;
+        const __m512i ar = _mm512_set1_epi64(Ly.Ar[k]), ai = _mm512_set1_epi64(Ly.Ai[k]);
+        const __m512i mr = _mm512_loadu_si512(at(M, n, 0)), mi = _mm512_loadu_si512(at(M, n, 1));
+        const __m512i er = _mm512_loadu_si512(at(E, n, 0)), ei = _mm512_loadu_si512(at(E, n, 1));
+        // A (m 2^e): each product shifted by its part's exponent
+        const __m512i pr = _mm512_sub_epi64(_mm512_sllv_epi64(_mm512_mul_epi32(ar, mr), er),
+                                            _mm512_sllv_epi64(_mm512_mul_epi32(ai, mi), ei));
+        const __m512i pi = _mm512_add_epi64(_mm512_sllv_epi64(_mm512_mul_epi32(ar, mi), ei),
+                                            _mm512_sllv_epi64(_mm512_mul_epi32(ai, mr), er));
+        __m512i sr = _mm512_add_epi64(term(pr, c, 0), term(_mm512_mul_epi32(_mm512_set1_epi64(Ly.Br[k]), uu), c, 1));
+        __m512i si = _mm512_add_epi64(term(pi, c, 0), term(_mm512_mul_epi32(_mm512_set1_epi64(Ly.Bi[k]), uu), c, 1));
+        if constexpr (Delta) {
+          sr = _mm512_add_epi64(sr, term(_mm512_loadu_si512(at(X, n, 0)), c, 2));
+          si = _mm512_add_epi64(si, term(_mm512_loadu_si512(at(X, n, 1)), c, 2));
+        }
+        _mm512_storeu_si512(at(X, n, 0), narrow<R, O>(sr, c, ev));
+        _mm512_storeu_si512(at(X, n, 1), narrow<R, O>(si, c, ev));
+      }
+      // the new operands, block by block (cut at the channel's end), each part on its own
+      for (size_t b = 0; b < N2; b += op.block)
+        for (size_t part = 0; part < 2; ++part) {
+          const size_t end = std::min(N2, b + op.block);
+          __m512i mag = _mm512_setzero_si512();
+          for (size_t n = b; n < end; ++n)
+            mag = _mm512_max_epu64(mag, _mm512_abs_epi64(_mm512_loadu_si512(at(X, n, part))));
+          const __m512i e = block_exponent(mag, op);
+          for (size_t n = b; n < end; ++n) {
+            _mm512_storeu_si512(at(M, n, part),
+                                fit_operand(round_by(_mm512_loadu_si512(at(X, n, part)), e, op.rounding), op, evo));
+            _mm512_storeu_si512(at(E, n, part), e);
+          }
+        }
+      int64_t* accp = yacc + (t * H + hh) * V;
+      __m512i acc = _mm512_loadu_si512(accp);
+      for (size_t n = 0; n < N2; ++n) {
+        const size_t k = hh * N2 + n;
+        acc = _mm512_add_epi64(
+            acc, _mm512_sub_epi64(
+                     _mm512_sllv_epi64(_mm512_mul_epi32(_mm512_set1_epi64(Ly.Cr[k]), _mm512_loadu_si512(at(M, n, 0))),
+                                       _mm512_loadu_si512(at(E, n, 0))),
+                     _mm512_sllv_epi64(_mm512_mul_epi32(_mm512_set1_epi64(Ly.Ci[k]), _mm512_loadu_si512(at(M, n, 1))),
+                                       _mm512_loadu_si512(at(E, n, 1)))));
+      }
+      _mm512_storeu_si512(accp, acc);
+      if (record)
+        for (size_t n = 0; n < N2; ++n) {
+          int32_t* rec = record + ((hh * N2 + n) * L + t) * 2 * V;
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec), _mm512_cvtepi64_epi32(_mm512_loadu_si512(at(X, n, 0))));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec + V),
+                              _mm512_cvtepi64_epi32(_mm512_loadu_si512(at(X, n, 1))));
+        }
+    }
+  }
+  alignas(64) uint64_t e1[kLanes], e2[kLanes];
+  _mm512_store_si512(e1, ev);
+  _mm512_store_si512(e2, evo);
+  for (size_t l = 0; l < kLanes; ++l) events[l] += e1[l], op_events[l] += e2[l];
+}
+
 // qengine.cpp's qlinear: every step's outputs o0 .. o0 + on - 1, one vector of 8 lanes each.
 // Output by output (its constants stay in registers; 512-bit vectors are kept out of heap
 // containers, whose allocator GCC 12 does not align for them inside a target function).
@@ -422,10 +550,18 @@ struct S5Avx512 {
     return s5_avx512<R, O, Delta>;
   }
 };
+using BlockKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, uint64_t*,
+                             int32_t*);
+struct S4dBlockAvx512 {
+  template <quant::Rounding R, quant::Overflow O, bool Delta>
+  static BlockKernel get() {
+    return s4d_block_avx512<R, O, Delta>;
+  }
+};
 #endif
 
 template <class F, quant::Rounding R>
-Kernel pick(quant::Overflow o, bool delta) {
+auto pick(quant::Overflow o, bool delta) {
   using O = quant::Overflow;
   // the delta form's term only where the model has it: the common path keeps its speed
   if (o == O::Wrap) return delta ? F::template get<R, O::Wrap, true>() : F::template get<R, O::Wrap, false>();
@@ -436,7 +572,7 @@ Kernel pick(quant::Overflow o, bool delta) {
 
 // The family's kernel for a layer's state-update modes.
 template <class F>
-Kernel pick(const QLayerConsts& Ly) {
+auto pick(const QLayerConsts& Ly) {
   using R = quant::Rounding;
   const quant::Overflow o = Ly.xupd[0].overflow();
   const bool d = Ly.delta;
@@ -462,10 +598,22 @@ void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, si
   pick<S4dGeneric>(Ly)(Ly, u, H, L, yacc, events, record);
 }
 
+bool s4d_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                              uint64_t* events, uint64_t* operand_events, int32_t* record) {
+#ifdef SSMSIM_AVX512_KERNELS
+  if (!Ly.narrow32 || Ly.xop.mode != XOperand::Block || path() != Path::Avx512) return false;
+  pick<S4dBlockAvx512>(Ly)(Ly, u, H, L, yacc, events, operand_events, record);
+  return true;
+#else
+  (void)Ly, (void)u, (void)H, (void)L, (void)yacc, (void)events, (void)operand_events, (void)record;
+  return false;
+#endif
+}
+
 bool s5_states_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                       uint64_t* events, int32_t* record) {
 #ifdef SSMSIM_AVX512_KERNELS
-  if (!Ly.narrow32 || path() != Path::Avx512) return false;
+  if (!Ly.narrow32 || Ly.xop.mode != XOperand::Stored || path() != Path::Avx512) return false;
   pick<S5Avx512>(Ly)(Ly, u, H, L, yacc, events, record);
   return true;
 #else

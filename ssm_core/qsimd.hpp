@@ -29,6 +29,13 @@ std::string name(Path p);
 // one. yacc: L * H * kLanes accumulators; events: kLanes counters; record: QWorkspace's x, or null.
 void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
                      int32_t* record);
+// The S4D state update and output accumulation of one layer whose state enters its multipliers
+// as a block-floating-point operand (qengine.cpp's s4d_states_operand, same bits) with AVX-512,
+// where Ly.narrow32 holds; false, and nothing written, otherwise (or on the generic path).
+// operand_events: the operand's clamps per lane (the xo point).
+bool s4d_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                              uint64_t* events, uint64_t* operand_events, int32_t* record);
+
 // The S5 state update and output accumulation of one layer with a stored state operand
 // (qengine.cpp's s5_states, same bits) with AVX-512, where Ly.narrow32 holds (B u's sum over the
 // inputs, A x's sum, the state and the multipliers in 32 bits); false, and nothing written,
