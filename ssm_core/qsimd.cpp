@@ -81,7 +81,7 @@ namespace {
 }
 
 // The 64-bit state update with the rounding and overflow modes as constants: branch-free lanes
-// that the compiler vectorises (AVX2 where the CPU has it). Same bits as s4d_states_wide.
+// that the compiler vectorises (AVX2 where the CPU has it). Same bits as qengine.cpp's s4d_states_wide.
 template <quant::Rounding R, quant::Overflow O, bool Delta>
 SSMSIM_MULTIVERSION void s4d_generic(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                                      uint64_t* events, int32_t* record) {
@@ -148,13 +148,62 @@ namespace {
 using quant::Overflow;
 using quant::Rounding;
 
+// A destination's range under its overflow mode, broadcast: the fit of q - zp (Range64 shifted
+// by a zero point), and the wrap's constants.
+struct VRange {
+  __m512i lo, hi, zp, low_bits;
+  __m128i drop;
+  bool is_signed = true;
+};
+
+SSMSIM_AVX512 VRange range_of(const quant::detail::Range64& r, int64_t zp) {
+  VRange v;
+  v.zp = _mm512_set1_epi64(zp);
+  v.lo = _mm512_set1_epi64(r.lo - zp);
+  v.hi = _mm512_set1_epi64(r.hi - zp);
+  v.drop = _mm_cvtsi32_si128(64 - r.width);
+  v.low_bits = _mm512_set1_epi64(static_cast<int64_t>(~uint64_t{0} >> (64 - r.width)));
+  v.is_signed = r.is_signed;
+  return v;
+}
+
+// The overflow step (quant::detail::fit64 on q + zp, minus zp): counts the lanes outside the
+// range into ev, then wraps or clamps.
+template <bool Wrap>
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i fit(__m512i q, const VRange& r, __m512i& ev) {
+  const __mmask8 out = _mm512_cmplt_epi64_mask(q, r.lo) | _mm512_cmpgt_epi64_mask(q, r.hi);
+  ev = _mm512_mask_add_epi64(ev, out, ev, _mm512_set1_epi64(1));
+  if constexpr (Wrap) {
+    q = _mm512_add_epi64(q, r.zp);
+    q = r.is_signed ? _mm512_sra_epi64(_mm512_sll_epi64(q, r.drop), r.drop) : _mm512_and_si512(q, r.low_bits);
+    return _mm512_sub_epi64(q, r.zp);
+  }
+  return _mm512_min_epi64(_mm512_max_epi64(q, r.lo), r.hi);
+}
+
+// quant::detail::rounding_bias on 8 lanes: neg is p < 0, odd the lowest kept bit; mask, half and
+// below_half per lane. Inlined, so a constant mode folds away.
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i rounding_bias(Rounding r, __mmask8 neg, __m512i odd, __m512i mask,
+                                                                  __m512i below_half, __m512i half) {
+  switch (r) {
+    case Rounding::Floor: return _mm512_setzero_si512();
+    case Rounding::TowardZero: return _mm512_maskz_mov_epi64(neg, mask);
+    case Rounding::HalfUp: return half;
+    case Rounding::HalfDown: return below_half;
+    case Rounding::HalfEven: return _mm512_add_epi64(below_half, odd);
+    case Rounding::HalfAway: return _mm512_mask_blend_epi64(neg, half, below_half);
+    case Rounding::HalfTowardZero: return _mm512_mask_blend_epi64(neg, below_half, half);
+  }
+  return _mm512_setzero_si512();
+}
+
 // A channel's state-update constants, broadcast: the scaled sum's multipliers K_k with their
-// alignment shifts (term k is (v K_k) << up_k, the aligned K64 of qengine.cpp's kernel), the
+// alignment shifts (term k is (v K_k) << up_k, the aligned K64 of s4d_generic), the
 // rounding shift's constants (shift_offset's unsigned form) and the state's range.
 struct Consts {
-  __m512i K[3], off, off_s, mask, below_half, half, odd_bit, lo, hi, zp, low_bits, one;
-  __m128i up[3], s, drop;
-  bool is_signed = true;
+  __m512i K[3], off, off_s, mask, below_half, half, odd_bit;
+  __m128i up[3], s;
+  VRange range;
 };
 
 SSMSIM_AVX512 Consts consts_of(const quant::ScaledSum& upd) {
@@ -165,7 +214,6 @@ SSMSIM_AVX512 Consts consts_of(const quant::ScaledSum& upd) {
     c.up[k] = _mm_cvtsi32_si128(has ? upd.S() - upd.shifts()[k] : 0);
   }
   const quant::detail::Shift64& k = upd.shift64();
-  const quant::detail::Range64& r = upd.range64();
   constexpr uint64_t kOff = uint64_t{1} << 62;
   c.off = _mm512_set1_epi64(static_cast<int64_t>(kOff));
   c.off_s = _mm512_set1_epi64(static_cast<int64_t>(kOff >> k.shift));
@@ -174,14 +222,7 @@ SSMSIM_AVX512 Consts consts_of(const quant::ScaledSum& upd) {
   c.half = _mm512_set1_epi64(k.half);
   c.odd_bit = _mm512_set1_epi64(k.mask != 0 ? 1 : 0);
   c.s = _mm_cvtsi32_si128(k.shift);
-  // a zero point (an activation point's operand q - zp): the range of q - zp
-  c.zp = _mm512_set1_epi64(upd.zero_point());
-  c.lo = _mm512_set1_epi64(r.lo - upd.zero_point());
-  c.hi = _mm512_set1_epi64(r.hi - upd.zero_point());
-  c.drop = _mm_cvtsi32_si128(64 - r.width);
-  c.low_bits = _mm512_set1_epi64(static_cast<int64_t>(~uint64_t{0} >> (64 - r.width)));
-  c.is_signed = r.is_signed;
-  c.one = _mm512_set1_epi64(1);
+  c.range = range_of(upd.range64(), upd.zero_point());  // into an activation point: its operand q - zp
   return c;
 }
 
@@ -190,48 +231,22 @@ SSMSIM_AVX512 inline __m512i term(__m512i v, const Consts& c, size_t k) {
   return _mm512_sll_epi64(_mm512_mul_epi32(v, c.K[k]), c.up[k]);
 }
 
-// The one rounding and overflow step of an aligned sum into the operand q - zp (qengine.cpp's
-// shift_offset, then ScaledSum::fast_narrow's fit): counts the lanes outside the range into ev.
-template <Rounding R, Overflow O>
-SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, __m512i& ev) {
+// The one rounding and overflow step of an aligned sum into the operand q - zp (shift_offset
+// above, then ScaledSum::fast_narrow's fit): counts the lanes outside the range into ev.
+// The rounding mode r is a constant in the state kernels (narrow<R, O> below: it folds away) and
+// read at run time in the dense layer's.
+template <bool Wrap>
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, __m512i& ev) {
   const __m512i u = _mm512_add_epi64(sum, c.off);
   const __mmask8 neg = _mm512_cmplt_epi64_mask(sum, _mm512_setzero_si512());
-  __m512i bias = _mm512_setzero_si512();
-  if constexpr (R == Rounding::TowardZero) bias = _mm512_maskz_mov_epi64(neg, c.mask);
-  if constexpr (R == Rounding::HalfUp) bias = c.half;
-  if constexpr (R == Rounding::HalfDown) bias = c.below_half;
-  if constexpr (R == Rounding::HalfEven)
-    bias = _mm512_add_epi64(c.below_half, _mm512_and_si512(_mm512_srl_epi64(u, c.s), c.odd_bit));
-  if constexpr (R == Rounding::HalfAway) bias = _mm512_mask_blend_epi64(neg, c.half, c.below_half);
-  if constexpr (R == Rounding::HalfTowardZero) bias = _mm512_mask_blend_epi64(neg, c.below_half, c.half);
-  __m512i q = _mm512_sub_epi64(_mm512_srl_epi64(_mm512_add_epi64(u, bias), c.s), c.off_s);
-  const __mmask8 out = _mm512_cmplt_epi64_mask(q, c.lo) | _mm512_cmpgt_epi64_mask(q, c.hi);
-  ev = _mm512_mask_add_epi64(ev, out, ev, c.one);
-  if constexpr (O == Overflow::Wrap) {
-    q = _mm512_add_epi64(q, c.zp);
-    q = c.is_signed ? _mm512_sra_epi64(_mm512_sll_epi64(q, c.drop), c.drop) : _mm512_and_si512(q, c.low_bits);
-    return _mm512_sub_epi64(q, c.zp);
-  }
-  return _mm512_min_epi64(_mm512_max_epi64(q, c.lo), c.hi);
+  const __m512i odd = r == Rounding::HalfEven ? _mm512_and_si512(_mm512_srl_epi64(u, c.s), c.odd_bit) : u;
+  const __m512i bias = rounding_bias(r, neg, odd, c.mask, c.below_half, c.half);
+  const __m512i q = _mm512_sub_epi64(_mm512_srl_epi64(_mm512_add_epi64(u, bias), c.s), c.off_s);
+  return fit<Wrap>(q, c.range, ev);
 }
-
-// narrow<R, O> with the modes known at run time only (one branch per 8 lanes).
-template <Overflow O>
-SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, __m512i& ev) {
-  switch (r) {
-    case Rounding::Floor: return narrow<Rounding::Floor, O>(sum, c, ev);
-    case Rounding::TowardZero: return narrow<Rounding::TowardZero, O>(sum, c, ev);
-    case Rounding::HalfUp: return narrow<Rounding::HalfUp, O>(sum, c, ev);
-    case Rounding::HalfDown: return narrow<Rounding::HalfDown, O>(sum, c, ev);
-    case Rounding::HalfEven: return narrow<Rounding::HalfEven, O>(sum, c, ev);
-    case Rounding::HalfAway: return narrow<Rounding::HalfAway, O>(sum, c, ev);
-    case Rounding::HalfTowardZero: return narrow<Rounding::HalfTowardZero, O>(sum, c, ev);
-  }
-  return sum;
-}
-SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, Overflow o, __m512i& ev) {
-  if (o == Overflow::Wrap) return narrow<Overflow::Wrap>(sum, c, r, ev);
-  return narrow<Overflow::Saturate>(sum, c, r, ev);  // the range holds SaturateSymmetric's -max
+template <Rounding R, Overflow O>
+SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, __m512i& ev) {
+  return narrow<O == Overflow::Wrap>(sum, c, R, ev);  // the range holds SaturateSymmetric's -max
 }
 
 // One complex state update (x' = narrow(A x + B u [+ x]) per part) of 8 lanes, in place; bur,
@@ -251,7 +266,7 @@ SSMSIM_AVX512 inline void update(__m512i ar, __m512i ai, __m512i bur, __m512i bu
   xi = narrow<R, O>(si, c, ev);
 }
 
-// qengine.cpp's s4d_states_modes with one vector per mode and part: MB modes of a channel advance
+// s4d_generic with one vector per mode and part: MB modes of a channel advance
 // together (independent recurrences hide the multipliers' latency).
 template <Rounding R, Overflow O, bool Delta>
 SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
@@ -366,41 +381,21 @@ SSMSIM_AVX512 void s5_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
 }
 
 // Block floating point (qsteps.hpp's narrow_block) on 8 lanes with a shift per lane: the rounding
-// shift of v (|v| < 2^62) by e (0..62) in `op.rounding`, then the fit into the mantissa's range in
-// `op.overflow` (clamps counted into ev).
-SSMSIM_AVX512 inline __m512i round_by(__m512i v, __m512i e, Rounding r) {
+// shift of v (|v| < 2^62) by e (0..62) in mode r (round_shift64's result; the mantissa's fit is
+// fit() with the operand's range).
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i round_by(__m512i v, __m512i e, Rounding r) {
   const __m512i one = _mm512_set1_epi64(1), off = _mm512_set1_epi64(int64_t{1} << 62);
   const __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, e), one);
   const __m512i below_half = _mm512_srli_epi64(mask, 1), half = _mm512_sub_epi64(mask, below_half);
   const __m512i u = _mm512_add_epi64(v, off);
   const __mmask8 neg = _mm512_cmplt_epi64_mask(v, _mm512_setzero_si512());
-  __m512i bias = _mm512_setzero_si512();
-  switch (r) {
-    case Rounding::Floor: break;
-    case Rounding::TowardZero: bias = _mm512_maskz_mov_epi64(neg, mask); break;
-    case Rounding::HalfUp: bias = half; break;
-    case Rounding::HalfDown: bias = below_half; break;
-    case Rounding::HalfEven: {
-      const __m512i odd = _mm512_and_si512(_mm512_srlv_epi64(u, e), one);
-      bias = _mm512_add_epi64(below_half,
-                              _mm512_maskz_mov_epi64(_mm512_cmpneq_epi64_mask(mask, _mm512_setzero_si512()), odd));
-      break;
-    }
-    case Rounding::HalfAway: bias = _mm512_mask_blend_epi64(neg, half, below_half); break;
-    case Rounding::HalfTowardZero: bias = _mm512_mask_blend_epi64(neg, below_half, half); break;
-  }
+  // the lowest kept bit, 0 where nothing is dropped (e = 0); read by half_even only
+  const __m512i odd =
+      r == Rounding::HalfEven
+          ? _mm512_maskz_and_epi64(_mm512_cmpneq_epi64_mask(mask, _mm512_setzero_si512()), _mm512_srlv_epi64(u, e), one)
+          : u;
+  const __m512i bias = rounding_bias(r, neg, odd, mask, below_half, half);
   return _mm512_sub_epi64(_mm512_srlv_epi64(_mm512_add_epi64(u, bias), e), _mm512_srlv_epi64(off, e));
-}
-
-SSMSIM_AVX512 inline __m512i fit_operand(__m512i q, const XOperandConsts& op, __m512i& ev) {
-  const __m512i lo = _mm512_set1_epi64(op.range.lo), hi = _mm512_set1_epi64(op.range.hi);
-  const __mmask8 out = _mm512_cmplt_epi64_mask(q, lo) | _mm512_cmpgt_epi64_mask(q, hi);
-  ev = _mm512_mask_add_epi64(ev, out, ev, _mm512_set1_epi64(1));
-  if (op.overflow == Overflow::Wrap) {
-    const __m128i drop = _mm_cvtsi32_si128(64 - op.range.width);
-    return _mm512_sra_epi64(_mm512_sll_epi64(q, drop), drop);  // the mantissa format is signed
-  }
-  return _mm512_min_epi64(_mm512_max_epi64(q, lo), hi);
 }
 
 // One block's exponent per lane (qsteps.hpp's block_exponent) from its largest magnitude.
@@ -424,6 +419,7 @@ SSMSIM_AVX512 void s4d_block_avx512(const QLayerConsts& Ly, const Seq<int32_t>& 
   const size_t N2 = Ly.states, V = kLanes;
   // per mode: the stored state (re, im), the mantissas and exponents (re, im)
   std::vector<int64_t> X(2 * N2 * V), M(2 * N2 * V), E(2 * N2 * V);
+  const VRange mantissa = range_of(op.range, 0);
   __m512i ev = _mm512_setzero_si512(), evo = _mm512_setzero_si512();
   auto at = [&](std::vector<int64_t>& b, size_t n, size_t part) { return &b[(2 * n + part) * V]; };
   for (size_t hh = 0; hh < H; ++hh) {
@@ -461,8 +457,11 @@ SSMSIM_AVX512 void s4d_block_avx512(const QLayerConsts& Ly, const Seq<int32_t>& 
             mag = _mm512_max_epu64(mag, _mm512_abs_epi64(_mm512_loadu_si512(at(X, n, part))));
           const __m512i e = block_exponent(mag, op);
           for (size_t n = b; n < end; ++n) {
-            _mm512_storeu_si512(at(M, n, part),
-                                fit_operand(round_by(_mm512_loadu_si512(at(X, n, part)), e, op.rounding), op, evo));
+            _mm512_storeu_si512(
+                at(M, n, part),
+                op.overflow == Overflow::Wrap
+                    ? fit<true>(round_by(_mm512_loadu_si512(at(X, n, part)), e, op.rounding), mantissa, evo)
+                    : fit<false>(round_by(_mm512_loadu_si512(at(X, n, part)), e, op.rounding), mantissa, evo));
             _mm512_storeu_si512(at(E, n, part), e);
           }
         }
@@ -512,7 +511,8 @@ SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, s
         acc = _mm512_add_epi64(
             acc, _mm512_mul_epi32(_mm512_set1_epi64(w[i]), _mm512_cvtepi32_epi64(_mm256_loadu_si256(
                                                                reinterpret_cast<const __m256i*>(x + i * kLanes)))));
-      const __m512i q = narrow(term(acc, c, 0), c, n.rounding(), n.overflow(), e);
+      const __m512i q = n.overflow() == Overflow::Wrap ? narrow<true>(term(acc, c, 0), c, n.rounding(), e)
+                                                       : narrow<false>(term(acc, c, 0), c, n.rounding(), e);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(t, o)), _mm512_cvtepi64_epi32(q));
     }
   }
