@@ -114,6 +114,7 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
     Ly.narrow32 = Ly.narrow32 && r.lo >= INT32_MIN && r.hi <= INT32_MAX && ss.zero_point() == 0;
     for (int64_t k : ss.K()) Ly.narrow32 = Ly.narrow32 && k >= INT32_MIN && k <= INT32_MAX;
   }
+  Ly.block16 = s5 && simd::s5_block_fits(Ly, H, umag, bu_bound);
 }
 
 // The state operand (section 9.3): as stored, a static narrowing into xo, or block floating point.
@@ -566,7 +567,12 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
   if (s5 && simd::s5_states_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec)) {
     for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
   } else if (s5) {
-    s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
+    uint64_t op_events[kLanes] = {};
+    if (simd::s5_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, xrec)) {
+      for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l], *exo[l] += op_events[l];
+    } else {
+      s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
+    }
   } else if (Ly.xop.mode != XOperand::Stored) {
     uint64_t op_events[kLanes] = {};
     if (simd::s4d_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, xrec)) {

@@ -14,7 +14,7 @@ namespace ssmsim::core::simd {
 
 enum class Path { Generic, Avx512 };
 
-// The path in use: Avx512 where the CPU has AVX-512 F, DQ and VL, unless the environment variable
+// The path in use: Avx512 where the CPU has AVX-512 F, DQ, VL, CD and BW, unless the environment variable
 // SSMSIM_SIMD=generic asks for the compiler-vectorised kernels alone (AVX2 or the x86-64 baseline,
 // picked at load time); read once.
 Path path();
@@ -42,6 +42,19 @@ bool s4d_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
 // otherwise (or on the generic path). Arguments as s4d_states_fast's.
 bool s5_states_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                       uint64_t* events, int32_t* record);
+
+// The S5 state update and output accumulation of one layer whose state enters its multipliers
+// as a block-floating-point operand (qengine.cpp's s5_states, same bits) with AVX-512, where
+// Ly.block16 holds (s5_block_fits); false, and nothing written, otherwise (or on the generic
+// path). Arguments as s4d_block_operand_avx512's. Vectorised across the states of a sequence:
+// B u and C o on 16-bit operands with 32-bit sums, the state update's sums (wider than 64 bits
+// with a 32-bit state) narrowed exactly from a split into two 64-bit parts (qsimd_s5.cpp).
+bool s5_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                             uint64_t* events, uint64_t* operand_events, int32_t* record);
+// Whether that kernel is exact for an S5 layer with a block operand: the operand, every code of
+// A, B, C and u (|u| <= umag) fit 16 bits, B u (bound bu_bound) and C o's block sums 32 bits, and
+// every state update's sum splits at its shift (at most 60) into parts that fit 64 bits.
+bool s5_block_fits(const QLayerConsts& Ly, size_t H, int64_t umag, double bu_bound);
 
 // One dense layer (qengine.cpp's qlinear, same bits): outputs o0 .. o0 + on - 1 of W (rows of
 // in.F) plus b, narrowed by narrow_to[o - o0], for every step and lane of `in`, with AVX-512, where

@@ -71,6 +71,7 @@ struct QLayerConsts {
   XOperandConsts u_op, act_op;    // block floating point on u and on the GELU output (or Stored)
   bool fast = false;              // every state update and output fits 64-bit arithmetic
   bool narrow32 = false;          // every state-update multiply is 32 x 32 bits (qsimd.hpp; not a static xo)
+  bool block16 = false;           // S5 with a block operand: qsimd.hpp's s5_block_fits holds
   quant::ScaledSum u_in;          // postnorm: layer input -> u
   // nonlinearity
   quant::Lut gelu;

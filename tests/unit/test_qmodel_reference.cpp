@@ -643,6 +643,46 @@ TEST(QModelReference, StateKernelsUnderEveryRoundingAndOverflow) {
   }
 }
 
+// The S5 block-operand kernel (qsimd.hpp's s5_block_operand_avx512: split 64-bit sums, 16-bit
+// products) under every rounding and overflow mode: a clipped state of 32, 24 or 16 bits that
+// overflows, operands of 8, 6 or 12 bits, one block for all states or blocks of 3, 2 and 1 (odd
+// blocks take the padded layout), A in delta form on every other case, with and without
+// conjugate symmetry. The bounds select the kernel (block16); check_case compares every path.
+TEST(QModelReference, S5BlockOperandKernelUnderEveryRoundingAndOverflow) {
+  const Rounding rs[] = {Rounding::Floor,    Rounding::TowardZero, Rounding::HalfUp,        Rounding::HalfDown,
+                         Rounding::HalfEven, Rounding::HalfAway,   Rounding::HalfTowardZero};
+  const int x_bits[] = {32, 24, 16}, op_bits[] = {8, 6, 12}, blocks[] = {4096, 3, 2, 1};
+  int i = 0;
+  for (const Rounding r : rs)
+    for (const Overflow o : {Overflow::Saturate, Overflow::SaturateSymmetric, Overflow::Wrap}) {
+      const std::string name = "s5_block_kernel_" + std::to_string(i);
+      const bool delta = i % 2 == 1;
+      QuantizerSpec x = bits_spec(x_bits[i % 3]);
+      x.operand_bits = op_bits[(i / 3) % 3];
+      x.operand_block = blocks[i % 4];
+      x.rounding = r;
+      x.overflow = o;
+      x.calibration = quant::Calibration::Percentile;  // clips: the state overflows its range
+      x.percentile = 90.0;
+      PrecisionConfig p = uniform(8);
+      p.set_quantized(Component::x, x);
+      p.set_name(name);
+      if (delta) p = with_parts(p, false, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 8, name);
+      Case k;
+      k.layer = LayerType::S5;
+      k.conj_sym = i % 3 != 2;
+      k.prenorm = i % 2 == 0;
+      const core::QEngine engine(build(k, p, name).q);
+      EXPECT_TRUE(engine.consts().layers[0].block16) << name;
+      EXPECT_EQ(engine.consts().layers[0].delta, delta) << name;
+      std::map<std::string, uint64_t> events;
+      const Reached got = check_case(k, p, name, &events);
+      EXPECT_GT(events["layers.0.x"], 0u) << name << ": the state overflows";
+      EXPECT_GT(got.blocks_shifted, 0u) << name;
+      ++i;
+    }
+}
+
 // Narrower rescale multipliers (precision.rescale_bits, docs/fixed_point.md 9.1): every scaled sum
 // of the C-model with K of 16, 12, 8 and 1 bit (shift-only) against the reference computing its
 // constants at the same width; S4D (post LayerNorm) and S5 (pre LayerNorm, BatchNorm on the

@@ -1,0 +1,204 @@
+// Internal to the kernels of qsimd.hpp: the AVX-512 building blocks they share (the lane-wise
+// forms of quant/requantize.hpp's rounding and fit, block floating point's exponents) and the
+// table that picks a kernel instance per rounding mode, overflow mode and delta form. Compiled
+// for AVX-512 with a function attribute only (SSMSIM_AVX512): the portable build never runs it
+// unless the CPU has it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+
+#include "ssm_core/qsteps.hpp"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(SSMSIM_NO_MULTIVERSION)
+#include <immintrin.h>
+// GCC 12's AVX-512 intrinsics read an `_mm512_undefined` vector (GCC bug 105593): a false
+// may-be-uninitialised warning at every inlined use
+#if !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#define SSMSIM_AVX512_KERNELS 1
+#define SSMSIM_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512cd,avx512bw")))
+#endif
+
+namespace ssmsim::core::simd {
+
+// The family F's kernel for a rounding mode, an overflow mode and whether A is in delta form.
+template <class F, quant::Rounding R>
+auto pick(quant::Overflow o, bool delta) {
+  using O = quant::Overflow;
+  // the delta form's term only where the model has it: the common path keeps its speed
+  if (o == O::Wrap) return delta ? F::template get<R, O::Wrap, true>() : F::template get<R, O::Wrap, false>();
+  if (o == O::Saturate)
+    return delta ? F::template get<R, O::Saturate, true>() : F::template get<R, O::Saturate, false>();
+  return delta ? F::template get<R, O::SaturateSymmetric, true>() : F::template get<R, O::SaturateSymmetric, false>();
+}
+
+// The family's kernel for a layer's state-update modes.
+template <class F>
+auto pick(const QLayerConsts& Ly) {
+  using R = quant::Rounding;
+  const quant::Overflow o = Ly.xupd[0].overflow();
+  const bool d = Ly.delta;
+  switch (Ly.xupd[0].rounding()) {
+    case R::Floor: return pick<F, R::Floor>(o, d);
+    case R::TowardZero: return pick<F, R::TowardZero>(o, d);
+    case R::HalfUp: return pick<F, R::HalfUp>(o, d);
+    case R::HalfDown: return pick<F, R::HalfDown>(o, d);
+    case R::HalfEven: return pick<F, R::HalfEven>(o, d);
+    case R::HalfAway: return pick<F, R::HalfAway>(o, d);
+    case R::HalfTowardZero: return pick<F, R::HalfTowardZero>(o, d);
+  }
+  throw std::logic_error("unknown rounding mode");
+}
+
+#ifdef SSMSIM_AVX512_KERNELS
+namespace avx512 {
+
+using quant::Overflow;
+using quant::Rounding;
+
+// A destination's range under its overflow mode, broadcast: the fit of q - zp (Range64 shifted
+// by a zero point), and the wrap's constants.
+struct VRange {
+  __m512i lo, hi, zp, low_bits;
+  __m128i drop;
+  bool is_signed = true;
+};
+
+SSMSIM_AVX512 inline VRange range_of(const quant::detail::Range64& r, int64_t zp) {
+  VRange v;
+  v.zp = _mm512_set1_epi64(zp);
+  v.lo = _mm512_set1_epi64(r.lo - zp);
+  v.hi = _mm512_set1_epi64(r.hi - zp);
+  v.drop = _mm_cvtsi32_si128(64 - r.width);
+  v.low_bits = _mm512_set1_epi64(static_cast<int64_t>(~uint64_t{0} >> (64 - r.width)));
+  v.is_signed = r.is_signed;
+  return v;
+}
+
+// The overflow step (quant::detail::fit64 on q + zp, minus zp): counts the lanes outside the
+// range into ev, then wraps or clamps.
+template <bool Wrap>
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i fit(__m512i q, const VRange& r, __m512i& ev) {
+  const __mmask8 out = _mm512_cmplt_epi64_mask(q, r.lo) | _mm512_cmpgt_epi64_mask(q, r.hi);
+  ev = _mm512_mask_add_epi64(ev, out, ev, _mm512_set1_epi64(1));
+  if constexpr (Wrap) {
+    q = _mm512_add_epi64(q, r.zp);
+    q = r.is_signed ? _mm512_sra_epi64(_mm512_sll_epi64(q, r.drop), r.drop) : _mm512_and_si512(q, r.low_bits);
+    return _mm512_sub_epi64(q, r.zp);
+  }
+  return _mm512_min_epi64(_mm512_max_epi64(q, r.lo), r.hi);
+}
+
+// quant::detail::rounding_bias on 8 lanes: neg is p < 0, odd the lowest kept bit; mask, half and
+// below_half per lane. Inlined, so a constant mode folds away.
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i rounding_bias(Rounding r, __mmask8 neg, __m512i odd, __m512i mask,
+                                                                  __m512i below_half, __m512i half) {
+  switch (r) {
+    case Rounding::Floor: return _mm512_setzero_si512();
+    case Rounding::TowardZero: return _mm512_maskz_mov_epi64(neg, mask);
+    case Rounding::HalfUp: return half;
+    case Rounding::HalfDown: return below_half;
+    case Rounding::HalfEven: return _mm512_add_epi64(below_half, odd);
+    case Rounding::HalfAway: return _mm512_mask_blend_epi64(neg, half, below_half);
+    case Rounding::HalfTowardZero: return _mm512_mask_blend_epi64(neg, below_half, half);
+  }
+  return _mm512_setzero_si512();
+}
+
+// A channel's state-update constants, broadcast: the scaled sum's multipliers K_k with their
+// alignment shifts (term k is (v K_k) << up_k, the aligned K64 of s4d_generic), the
+// rounding shift's constants (shift_offset's unsigned form) and the state's range.
+struct Consts {
+  __m512i K[3], off, off_s, mask, below_half, half, odd_bit;
+  __m128i up[3], s;
+  VRange range;
+};
+
+// The rounding shift's constants (shift_offset's unsigned form) and a destination range, for a
+// narrowing whose sum comes aligned (K and up unused).
+SSMSIM_AVX512 inline Consts shift_consts(const quant::detail::Shift64& k, const VRange& range) {
+  Consts c;
+  constexpr uint64_t kOff = uint64_t{1} << 62;
+  c.off = _mm512_set1_epi64(static_cast<int64_t>(kOff));
+  c.off_s = _mm512_set1_epi64(static_cast<int64_t>(kOff >> k.shift));
+  c.mask = _mm512_set1_epi64(k.mask);
+  c.below_half = _mm512_set1_epi64(k.below_half);
+  c.half = _mm512_set1_epi64(k.half);
+  c.odd_bit = _mm512_set1_epi64(k.mask != 0 ? 1 : 0);
+  c.s = _mm_cvtsi32_si128(k.shift);
+  c.range = range;
+  return c;
+}
+
+SSMSIM_AVX512 inline Consts consts_of(const quant::ScaledSum& upd) {
+  // into an activation point: its operand q - zp
+  Consts c = shift_consts(upd.shift64(), range_of(upd.range64(), upd.zero_point()));
+  for (size_t k = 0; k < 3; ++k) {
+    const bool has = k < upd.K().size();
+    c.K[k] = _mm512_set1_epi64(has ? upd.K()[k] : 0);
+    c.up[k] = _mm_cvtsi32_si128(has ? upd.S() - upd.shifts()[k] : 0);
+  }
+  return c;
+}
+
+// (v K_k) << up_k with v and K_k in 32 bits: one signed 32 x 32 -> 64-bit multiply.
+SSMSIM_AVX512 inline __m512i term(__m512i v, const Consts& c, size_t k) {
+  return _mm512_sll_epi64(_mm512_mul_epi32(v, c.K[k]), c.up[k]);
+}
+
+// The one rounding and overflow step of an aligned sum into the operand q - zp (shift_offset
+// above, then ScaledSum::fast_narrow's fit): counts the lanes outside the range into ev.
+// The rounding mode r is a constant in the state kernels (narrow<R, O> below: it folds away) and
+// read at run time in the dense layer's.
+template <bool Wrap>
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, __m512i& ev) {
+  const __m512i u = _mm512_add_epi64(sum, c.off);
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(sum, _mm512_setzero_si512());
+  const __m512i odd = r == Rounding::HalfEven ? _mm512_and_si512(_mm512_srl_epi64(u, c.s), c.odd_bit) : u;
+  const __m512i bias = rounding_bias(r, neg, odd, c.mask, c.below_half, c.half);
+  const __m512i q = _mm512_sub_epi64(_mm512_srl_epi64(_mm512_add_epi64(u, bias), c.s), c.off_s);
+  return fit<Wrap>(q, c.range, ev);
+}
+template <Rounding R, Overflow O>
+SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, __m512i& ev) {
+  return narrow<O == Overflow::Wrap>(sum, c, R, ev);  // the range holds SaturateSymmetric's -max
+}
+
+// Block floating point (qsteps.hpp's narrow_block) on 8 lanes with a shift per lane: the rounding
+// shift of v (|v| < 2^62) by e (0..62) in mode r (round_shift64's result; the mantissa's fit is
+// fit() with the operand's range).
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i round_by(__m512i v, __m512i e, Rounding r) {
+  const __m512i one = _mm512_set1_epi64(1), off = _mm512_set1_epi64(int64_t{1} << 62);
+  const __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, e), one);
+  const __m512i below_half = _mm512_srli_epi64(mask, 1), half = _mm512_sub_epi64(mask, below_half);
+  const __m512i u = _mm512_add_epi64(v, off);
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(v, _mm512_setzero_si512());
+  // the lowest kept bit, 0 where nothing is dropped (e = 0); read by half_even only
+  const __m512i odd =
+      r == Rounding::HalfEven
+          ? _mm512_maskz_and_epi64(_mm512_cmpneq_epi64_mask(mask, _mm512_setzero_si512()), _mm512_srlv_epi64(u, e), one)
+          : u;
+  const __m512i bias = rounding_bias(r, neg, odd, mask, below_half, half);
+  return _mm512_sub_epi64(_mm512_srlv_epi64(_mm512_add_epi64(u, bias), e), _mm512_srlv_epi64(off, e));
+}
+
+// One block's exponent per lane (qsteps.hpp's block_exponent) from its largest magnitude.
+SSMSIM_AVX512 inline __m512i block_exponent(__m512i maxmag, const XOperandConsts& op) {
+  const __m512i len = _mm512_sub_epi64(_mm512_set1_epi64(64), _mm512_lzcnt_epi64(maxmag));
+  const __m512i e0 = _mm512_max_epi64(_mm512_sub_epi64(len, _mm512_set1_epi64(op.bits - 1)), _mm512_setzero_si512());
+  const __m512i top = round_by(maxmag, e0, op.rounding);
+  const __mmask8 carry = _mm512_cmpgt_epi64_mask(top, _mm512_set1_epi64((int64_t{1} << (op.bits - 1)) - 1));
+  return _mm512_mask_add_epi64(e0, carry, e0, _mm512_set1_epi64(1));
+}
+
+// qengine.cpp's s4d_states_operand for a block-floating-point state operand: per channel and
+// step, every mode's update from the previous operands (mantissa << exponent, per lane and part),
+// the new operands (each block of op.block modes' real parts shares an exponent, their imaginary
+
+}  // namespace avx512
+#endif
+
+}  // namespace ssmsim::core::simd

@@ -1,0 +1,360 @@
+// The S5 state update with a block-floating-point state operand (qsimd.hpp's
+// s5_block_operand_avx512): qengine.cpp's s5_states, same bits, vectorised across the states of
+// one sequence instead of across the 8 sequences of a chunk.
+//
+// Per step and lane (sequence):
+//   1. B u: a matrix-vector product on 16-bit operands (vpmaddwd: pairs of inputs, 32-bit sums).
+//   2. The state update, 8 states per vector. Its exact sum sum_k P_k 2^a_k (P_k a 64-bit
+//      product, a_k its alignment plus, for A o, the part's exponent) can need more than 64 bits
+//      (a 32-bit state: A o 2^e times a 31-bit multiplier). It is narrowed in "split" form: at
+//      c = S, each term's floor(T / 2^c) and its remainder T mod 2^c (below 2^c) are summed
+//      apart, which needs 64 bits only; then w = 4 H' + 2 h + s, where H' is the sum's floor
+//      at c, h the remainder's top bit and s whether any lower bit is set, rounds by 2 bits to
+//      exactly round(sum / 2^S) under every rounding mode (the floor, the half and the sign are
+//      those of the sum).
+//   3. The new mantissas and exponents (qsteps.hpp's narrow_block per block and part).
+//   4. C o: per block, the 16-bit products' 32-bit sums of each part, shifted by the block's
+//      exponents into the 64-bit output accumulator.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "ssm_core/qsimd.hpp"
+#include "ssm_core/qsimd_avx512.hpp"
+
+namespace ssmsim::core::simd {
+
+namespace {
+
+// The split point's largest value: four remainders below 2^c stay below 2^62.
+constexpr int kSplitMax = 60;
+
+size_t up_to(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+bool int16_codes(const std::vector<int32_t>& v) {
+  return std::all_of(v.begin(), v.end(), [](int32_t c) { return c >= -32767 && c <= 32767; });
+}
+
+}  // namespace
+
+bool s5_block_fits(const QLayerConsts& Ly, size_t H, int64_t umag, double bu_bound) {
+  const XOperandConsts& op = Ly.xop;
+  const size_t P2 = Ly.states;
+  if (op.mode != XOperand::Block || op.bits > 16 || Ly.xupd.size() != P2 || P2 == 0 || H == 0) return false;
+  if (umag > 32768 || bu_bound >= 0x1p31) return false;  // u in int16, B u's sums in int32
+  for (const auto* v : {&Ly.Ar, &Ly.Ai, &Ly.Br, &Ly.Bi, &Ly.Cr, &Ly.Ci})
+    if (!int16_codes(*v)) return false;
+  int64_t cmax = 0;
+  for (const auto* v : {&Ly.Cr, &Ly.Ci})
+    for (int32_t c : *v) cmax = std::max<int64_t>(cmax, std::abs(int64_t{c}));
+  // C o's sums of one part over a block, in int32
+  if (static_cast<double>(std::min(op.block, P2)) * static_cast<double>(cmax) * std::ldexp(1.0, op.bits - 1) >= 0x1p31)
+    return false;
+  const quant::ScaledSum& s0 = Ly.xupd[0];
+  const int xw = s0.to().width;
+  if (xw > 32) return false;
+  const int emax = std::max(0, xw - op.bits + 2);  // a part's largest exponent
+  for (const quant::ScaledSum& ss : Ly.xupd) {
+    if (ss.K().size() != (Ly.delta ? 3u : 2u) || ss.rounding() != s0.rounding() || ss.overflow() != s0.overflow() ||
+        ss.zero_point() != s0.zero_point() || !(ss.to() == s0.to()))
+      return false;
+    const int S = ss.S();
+    if (S < 1 || S > kSplitMax) return false;
+    double h = 0;  // the sum's bound over 2^S: H' (and 4 H') stays far inside 64 bits
+    for (size_t k = 0; k < ss.K().size(); ++k) {
+      const int64_t K = ss.K()[k];
+      const int up = S - ss.shifts()[k], a = k == 0 ? up + emax : up;
+      if (K < 0 || K > INT32_MAX || up < 0 || a > S) return false;
+      // |A o| per product below 2^30 (two of them); |B u| below bu_bound; the stored state below 2^31
+      const double v = k == 0 ? 0x1p31 : k == 1 ? bu_bound : 0x1p31;
+      h += static_cast<double>(K) * v * std::ldexp(1.0, a - S);
+    }
+    if (h >= 0x1p57) return false;
+  }
+  return true;
+}
+
+#ifdef SSMSIM_AVX512_KERNELS
+
+namespace {
+
+using namespace avx512;
+using quant::Overflow;
+using quant::Rounding;
+
+// A term P 2^a split at c (d = c - a in 0..63, mask = 2^d - 1): floor(P 2^a / 2^c) into hi,
+// (P mod 2^d) 2^a (below 2^c) into lo.
+[[gnu::always_inline]] SSMSIM_AVX512 inline void split(__m512i P, __m512i a, __m512i d, __m512i mask, __m512i& hi,
+                                                       __m512i& lo) {
+  hi = _mm512_add_epi64(hi, _mm512_srav_epi64(P, d));
+  lo = _mm512_add_epi64(lo, _mm512_sllv_epi64(_mm512_and_si512(P, mask), a));
+}
+
+// The split sum's w = 4 H' + 2 h + s (see the top of this file); c: the split point, maskc =
+// 2^c - 1, maskc1 = 2^(c-1) - 1.
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i joined(__m512i hi, __m512i lo, __m512i c, __m512i maskc,
+                                                           __m512i maskc1) {
+  const __m512i one = _mm512_set1_epi64(1);
+  const __m512i Hq = _mm512_add_epi64(hi, _mm512_srlv_epi64(lo, c));
+  const __m512i r = _mm512_and_si512(lo, maskc);
+  const __m512i h = _mm512_srlv_epi64(r, _mm512_sub_epi64(c, one));
+  const __m512i w = _mm512_add_epi64(_mm512_slli_epi64(Hq, 2), _mm512_slli_epi64(h, 1));
+  return _mm512_mask_add_epi64(w, _mm512_test_epi64_mask(r, maskc1), w, one);
+}
+
+// 8 states' constants from p0 on.
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i at(const std::vector<int64_t>& v, size_t p0) {
+  return _mm512_loadu_si512(&v[p0]);
+}
+
+// r 2^er - i 2^ei of 8 outputs' 32-bit part sums, in 64 bits.
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i shifted(__m256i r, __m256i i, __m512i er, __m512i ei) {
+  return _mm512_sub_epi64(_mm512_sllv_epi64(_mm512_cvtepi32_epi64(r), er),
+                          _mm512_sllv_epi64(_mm512_cvtepi32_epi64(i), ei));
+}
+
+// Per-state constants, zero beyond P2 (a padded state stays 0 and never counts an event).
+struct StateConsts {
+  std::vector<int64_t> ar, ai, K0, K1, K2, u0, u1, d1, m1, u2, d2, m2, c, maskc, maskc1;
+  explicit StateConsts(const QLayerConsts& Ly, size_t P8)
+      : ar(P8),
+        ai(P8),
+        K0(P8),
+        K1(P8),
+        K2(P8),
+        u0(P8),
+        u1(P8),
+        d1(P8),
+        m1(P8),
+        u2(P8),
+        d2(P8),
+        m2(P8),
+        c(P8, 1),
+        maskc(P8, 1),
+        maskc1(P8) {
+    for (size_t p = 0; p < Ly.states; ++p) {
+      const quant::ScaledSum& ss = Ly.xupd[p];
+      const int S = ss.S();
+      auto up = [&](size_t k) { return k < ss.K().size() ? S - ss.shifts()[k] : 0; };
+      ar[p] = Ly.Ar[p], ai[p] = Ly.Ai[p];
+      K0[p] = ss.K()[0], K1[p] = ss.K()[1], K2[p] = ss.K().size() > 2 ? ss.K()[2] : 0;
+      u0[p] = up(0), u1[p] = up(1), u2[p] = up(2);
+      d1[p] = S - u1[p], m1[p] = (int64_t{1} << d1[p]) - 1;
+      d2[p] = S - u2[p], m2[p] = (int64_t{1} << d2[p]) - 1;
+      c[p] = S, maskc[p] = (int64_t{1} << S) - 1, maskc1[p] = (int64_t{1} << (S - 1)) - 1;
+    }
+  }
+};
+
+template <Rounding R, Overflow O, bool Delta>
+SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                                   uint64_t* events, uint64_t* op_events, int32_t* record) {
+  const XOperandConsts& op = Ly.xop;
+  const size_t P2 = Ly.states, P8 = up_to(P2, 8);
+  const size_t RB = up_to(2 * P2, 16) / 16;  // B's row blocks: the states' real parts, then their imaginary parts
+  const size_t HP = up_to(H, 2) / 2;         // input pairs
+  const size_t HB = up_to(H, 16) / 16;       // output blocks
+  // the blocks of states; in C o's layout each starts at an even position
+  const size_t blk = std::min(op.block, P2), nblk = (P2 + blk - 1) / blk, bstride = up_to(blk, 2);
+  const size_t QP = nblk * bstride / 2;  // mantissa pairs
+  const bool padded = bstride != blk && nblk > 1;
+  const size_t MS = up_to(std::max(P8, 2 * QP), 8);  // a part's mantissas (C o reads 2 QP)
+  auto pos = [&](size_t p) { return p / blk * bstride + p % blk; };
+
+  // B packed by input pair, then row block: 16 rows x 2 inputs
+  std::vector<int16_t> Bw(HP * RB * 32, 0);
+  for (size_t r = 0; r < 2 * P2; ++r)
+    for (size_t h = 0; h < H; ++h)
+      Bw[((h / 2) * RB + r / 16) * 32 + 2 * (r % 16) + h % 2] =
+          static_cast<int16_t>(r < P2 ? Ly.Br[r * H + h] : Ly.Bi[(r - P2) * H + h]);
+  // C of each part packed by mantissa pair, then output block: 16 outputs x 2 states
+  std::vector<int16_t> Cw(2 * QP * HB * 32, 0);
+  for (size_t part = 0; part < 2; ++part)
+    for (size_t h = 0; h < H; ++h)
+      for (size_t p = 0; p < P2; ++p) {
+        const size_t q = pos(p);
+        Cw[((part * QP + q / 2) * HB + h / 16) * 32 + 2 * (h % 16) + q % 2] =
+            static_cast<int16_t>((part == 0 ? Ly.Cr : Ly.Ci)[h * P2 + p]);
+      }
+  const StateConsts sc(Ly, P8);
+  const Consts r2 = shift_consts(quant::detail::Shift64(2), range_of(Ly.xupd[0].range64(), Ly.xupd[0].zero_point()));
+  const VRange mantissa = range_of(op.range, 0);
+
+  // per lane: the stored state (re, im), the exponents (int64 per state and part), the mantissas
+  // in state order and (where blocks are odd) in C o's layout; the event counters
+  std::vector<int64_t> X(kLanes * 2 * P8, 0), E(kLanes * 2 * P8, 0), ev(kLanes * 16, 0);
+  std::vector<int16_t> M(kLanes * 2 * MS, 0), MP(padded ? kLanes * 2 * MS : 0, 0);
+  std::vector<int32_t> U(HP), BU(RB * 16 + 16, 0);
+  std::vector<int64_t> Y(kLanes * HB * 16);
+  const __m512i one = _mm512_set1_epi64(1);
+
+  for (size_t t = 0; t < L; ++t) {
+    for (size_t l = 0; l < kLanes; ++l) {
+      int64_t *x = &X[l * 2 * P8], *e = &E[l * 2 * P8];
+      int16_t* m = &M[l * 2 * MS];
+      __m512i evx = _mm512_loadu_si512(&ev[l * 16]), evo = _mm512_loadu_si512(&ev[l * 16 + 8]);
+      // 1. B u
+      for (size_t hp = 0; hp < HP; ++hp) {
+        const int32_t lo = u.at(t, 2 * hp)[l], hi = 2 * hp + 1 < H ? u.at(t, 2 * hp + 1)[l] : 0;
+        U[hp] =
+            static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
+      }
+      for (size_t rb0 = 0; rb0 < RB; rb0 += 8) {
+        const size_t nb = std::min<size_t>(8, RB - rb0);
+        __m512i acc[8];
+        for (size_t j = 0; j < 8; ++j) acc[j] = _mm512_setzero_si512();
+        for (size_t hp = 0; hp < HP; ++hp) {
+          const __m512i b = _mm512_set1_epi32(U[hp]);
+          const int16_t* w = &Bw[(hp * RB + rb0) * 32];
+          for (size_t j = 0; j < nb; ++j)
+            acc[j] = _mm512_add_epi32(acc[j], _mm512_madd_epi16(_mm512_loadu_si512(w + 32 * j), b));
+        }
+        for (size_t j = 0; j < nb; ++j) _mm512_storeu_si512(&BU[(rb0 + j) * 16], acc[j]);
+      }
+      // 2. the state update from the previous operands
+      for (size_t p0 = 0; p0 < P8; p0 += 8) {
+        const __m512i mr = _mm512_cvtepi16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m + p0)));
+        const __m512i mi = _mm512_cvtepi16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m + MS + p0)));
+        const __m512i u0 = at(sc.u0, p0), c = at(sc.c, p0);
+        const __m512i ar_ = _mm512_add_epi64(u0, _mm512_loadu_si512(e + p0));  // alignment of the real part's A o
+        const __m512i ai_ = _mm512_add_epi64(u0, _mm512_loadu_si512(e + P8 + p0));
+        const __m512i dr = _mm512_sub_epi64(c, ar_), di = _mm512_sub_epi64(c, ai_);
+        const __m512i mkr = _mm512_sub_epi64(_mm512_sllv_epi64(one, dr), one);
+        const __m512i mki = _mm512_sub_epi64(_mm512_sllv_epi64(one, di), one);
+        const __m512i Ar = at(sc.ar, p0), Ai = at(sc.ai, p0), K0 = at(sc.K0, p0), K1 = at(sc.K1, p0);
+        const __m512i k0rr = _mm512_mul_epi32(K0, _mm512_mul_epi32(Ar, mr));
+        const __m512i k0ii = _mm512_mul_epi32(K0, _mm512_mul_epi32(Ai, mi));
+        const __m512i k0ri = _mm512_mul_epi32(K0, _mm512_mul_epi32(Ar, mi));
+        const __m512i k0ir = _mm512_mul_epi32(K0, _mm512_mul_epi32(Ai, mr));
+        const __m512i bur = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(&BU[p0])));
+        const __m512i bui = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(&BU[P2 + p0])));
+        const __m512i u1 = at(sc.u1, p0), d1 = at(sc.d1, p0), m1 = at(sc.m1, p0);
+        __m512i hr = _mm512_setzero_si512(), lr = hr, hi = hr, li = hr;
+        // re = K0 (ar mr 2^er - ai mi 2^ei) + K1 bur [+ K2 xr], im = K0 (ar mi 2^ei + ai mr 2^er) + K1 bui [+ K2 xi]
+        split(k0rr, ar_, dr, mkr, hr, lr);
+        split(_mm512_sub_epi64(_mm512_setzero_si512(), k0ii), ai_, di, mki, hr, lr);
+        split(_mm512_mul_epi32(K1, bur), u1, d1, m1, hr, lr);
+        split(k0ri, ai_, di, mki, hi, li);
+        split(k0ir, ar_, dr, mkr, hi, li);
+        split(_mm512_mul_epi32(K1, bui), u1, d1, m1, hi, li);
+        if constexpr (Delta) {
+          const __m512i K2 = at(sc.K2, p0), u2 = at(sc.u2, p0), d2 = at(sc.d2, p0), m2 = at(sc.m2, p0);
+          split(_mm512_mul_epi32(K2, _mm512_loadu_si512(x + p0)), u2, d2, m2, hr, lr);
+          split(_mm512_mul_epi32(K2, _mm512_loadu_si512(x + P8 + p0)), u2, d2, m2, hi, li);
+        }
+        const __m512i mc = at(sc.maskc, p0), mc1 = at(sc.maskc1, p0);
+        _mm512_storeu_si512(x + p0, narrow<R, O>(joined(hr, lr, c, mc, mc1), r2, evx));
+        _mm512_storeu_si512(x + P8 + p0, narrow<R, O>(joined(hi, li, c, mc, mc1), r2, evx));
+      }
+      if (record)
+        for (size_t p = 0; p < P2; ++p) {
+          record[(t * 2 * P2 + 2 * p) * kLanes + l] = static_cast<int32_t>(x[p]);
+          record[(t * 2 * P2 + 2 * p + 1) * kLanes + l] = static_cast<int32_t>(x[P8 + p]);
+        }
+      // 3. the new operands: each block's exponent per part, then every mantissa
+      for (size_t part = 0; part < 2; ++part) {
+        const int64_t* xs = x + part * P8;
+        int64_t* es = e + part * P8;
+        if (nblk == 1) {
+          __m512i mag = _mm512_setzero_si512();
+          for (size_t p0 = 0; p0 < P8; p0 += 8)
+            mag = _mm512_max_epu64(mag, _mm512_abs_epi64(_mm512_loadu_si512(xs + p0)));
+          const __m512i b =
+              _mm512_set1_epi64(qstep::block_exponent(_mm512_reduce_max_epu64(mag), op.bits, op.rounding));
+          for (size_t p0 = 0; p0 < P8; p0 += 8) _mm512_storeu_si512(es + p0, b);
+        } else {
+          for (size_t b = 0; b < P2; b += blk) {
+            uint64_t mag = 0;
+            for (size_t p = b; p < std::min(P2, b + blk); ++p) mag = std::max(mag, qstep::magnitude(xs[p]));
+            const int be = qstep::block_exponent(mag, op.bits, op.rounding);
+            for (size_t p = b; p < std::min(P2, b + blk); ++p) es[p] = be;
+          }
+        }
+        for (size_t p0 = 0; p0 < P8; p0 += 8) {
+          const __m512i v = round_by(_mm512_loadu_si512(xs + p0), _mm512_loadu_si512(es + p0), op.rounding);
+          const __m512i mm = op.overflow == Overflow::Wrap ? fit<true>(v, mantissa, evo) : fit<false>(v, mantissa, evo);
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(m + part * MS + p0), _mm512_cvtepi64_epi16(mm));
+        }
+      }
+      const int16_t* mp = m;  // the mantissas in C o's layout
+      if (padded) {
+        int16_t* d = &MP[l * 2 * MS];
+        for (size_t part = 0; part < 2; ++part)
+          for (size_t p = 0; p < P2; ++p) d[part * MS + pos(p)] = m[part * MS + p];
+        mp = d;
+      }
+      // 4. C o, 4 output blocks at a time: per block of states, each part's 32-bit sums
+      // shifted by the block's exponent into 64 bits
+      int64_t* y = &Y[l * HB * 16];
+      const int32_t* mr32 = reinterpret_cast<const int32_t*>(mp);
+      const int32_t* mi32 = reinterpret_cast<const int32_t*>(mp + MS);
+      for (size_t hb0 = 0; hb0 < HB; hb0 += 4) {
+        const size_t nb = std::min<size_t>(4, HB - hb0);
+        __m512i lo[4], hi[4];
+        for (size_t j = 0; j < 4; ++j) lo[j] = hi[j] = _mm512_setzero_si512();
+        for (size_t b = 0; b < nblk; ++b) {
+          __m512i sr[4], si[4];
+          for (size_t j = 0; j < 4; ++j) sr[j] = si[j] = _mm512_setzero_si512();
+          const size_t q1 = std::min(QP, (b + 1) * bstride / 2);
+          for (size_t q = b * bstride / 2; q < q1; ++q) {
+            const __m512i br = _mm512_set1_epi32(mr32[q]), bi = _mm512_set1_epi32(mi32[q]);
+            const int16_t* wr = &Cw[(q * HB + hb0) * 32];
+            const int16_t* wi = &Cw[((QP + q) * HB + hb0) * 32];
+            for (size_t j = 0; j < nb; ++j) {
+              sr[j] = _mm512_add_epi32(sr[j], _mm512_madd_epi16(_mm512_loadu_si512(wr + 32 * j), br));
+              si[j] = _mm512_add_epi32(si[j], _mm512_madd_epi16(_mm512_loadu_si512(wi + 32 * j), bi));
+            }
+          }
+          const __m512i er = _mm512_set1_epi64(e[b * blk]), ei = _mm512_set1_epi64(e[P8 + b * blk]);
+          for (size_t j = 0; j < nb; ++j) {
+            lo[j] =
+                _mm512_add_epi64(lo[j], shifted(_mm512_castsi512_si256(sr[j]), _mm512_castsi512_si256(si[j]), er, ei));
+            hi[j] = _mm512_add_epi64(
+                hi[j], shifted(_mm512_extracti64x4_epi64(sr[j], 1), _mm512_extracti64x4_epi64(si[j], 1), er, ei));
+          }
+        }
+        for (size_t j = 0; j < nb; ++j) {
+          _mm512_storeu_si512(y + (hb0 + j) * 16, lo[j]);
+          _mm512_storeu_si512(y + (hb0 + j) * 16 + 8, hi[j]);
+        }
+      }
+      _mm512_storeu_si512(&ev[l * 16], evx);
+      _mm512_storeu_si512(&ev[l * 16 + 8], evo);
+    }
+    for (size_t h = 0; h < H; ++h) {
+      int64_t* acc = yacc + (t * H + h) * kLanes;
+      for (size_t l = 0; l < kLanes; ++l) acc[l] += Y[l * HB * 16 + h];
+    }
+  }
+  for (size_t l = 0; l < kLanes; ++l)
+    for (size_t i = 0; i < 8; ++i)
+      events[l] += static_cast<uint64_t>(ev[l * 16 + i]), op_events[l] += ev[l * 16 + 8 + i];
+}
+
+using BlockKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, uint64_t*,
+                             int32_t*);
+struct S5BlockAvx512 {
+  template <Rounding R, Overflow O, bool Delta>
+  static BlockKernel get() {
+    return s5_block_kernel<R, O, Delta>;
+  }
+};
+
+}  // namespace
+
+#endif
+
+bool s5_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                             uint64_t* events, uint64_t* operand_events, int32_t* record) {
+#ifdef SSMSIM_AVX512_KERNELS
+  if (!Ly.block16 || path() != Path::Avx512) return false;
+  pick<S5BlockAvx512>(Ly)(Ly, u, H, L, yacc, events, operand_events, record);
+  return true;
+#else
+  (void)Ly, (void)u, (void)H, (void)L, (void)yacc, (void)events, (void)operand_events, (void)record;
+  return false;
+#endif
+}
+
+}  // namespace ssmsim::core::simd
