@@ -591,6 +591,7 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
 // output: y = SS(acc, D u) per channel.
 void step_output(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
   const size_t L = ws.u.L, H = ws.u.F;
+  if (simd::output_avx512(Ly, ws.yacc.data(), ws.u, ws.y, e.p)) return;
   ws.y.resize(L, H);
   for (size_t t = 0; t < L; ++t)
     for (size_t hh = 0; hh < H; ++hh) {
@@ -606,7 +607,9 @@ void step_output(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
 // GELU: act from y.
 void step_gelu(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
   ws.act.resize(ws.y.L, ws.y.F);
-  for (size_t i = 0; i < ws.y.v.size(); ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
+  if (!Ly.hard_gelu || !simd::pair_avx512(Ly.hard_out, simd::Pair::HardGelu, ws.y.v.data(), nullptr, Ly.hard_two,
+                                          ws.y.v.size(), ws.act.v.data(), e.p))
+    for (size_t i = 0; i < ws.y.v.size(); ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
   narrow_seq(Ly.act_op, ws.act, e);
 }
 
@@ -629,14 +632,17 @@ const ISeq* step_mixing(const ModelConfig& mc, const QLayerConsts& Ly, size_t li
   }
   ws.g.resize(ws.mixg.L, H);
   const LaneEv e = ev(PointId::g, li);
-  for (size_t i = 0; i < ws.g.v.size(); ++i) ws.g.v[i] = qstep::gated(Ly, other->v[i], ws.gate.v[i], e[i % kLanes]);
+  if (!simd::pair_avx512(Ly.g_out, simd::Pair::Product, other->v.data(), ws.gate.v.data(), 0, ws.g.v.size(),
+                         ws.g.v.data(), e.p))
+    for (size_t i = 0; i < ws.g.v.size(); ++i) ws.g.v[i] = qstep::gated(Ly, other->v[i], ws.gate.v[i], e[i % kLanes]);
   return &ws.g;
 }
 
 // residual: res = SS(g, h).
 void step_residual(const QLayerConsts& Ly, const ISeq& g, const ISeq& h, ISeq& res, const LaneEv& e) {
   res.resize(g.L, g.F);
-  for (size_t i = 0; i < res.v.size(); ++i) res.v[i] = qstep::residual(Ly, g.v[i], h.v[i], e[i % kLanes]);
+  if (!simd::pair_avx512(Ly.res, simd::Pair::Sum, g.v.data(), h.v.data(), 0, res.v.size(), res.v.data(), e.p))
+    for (size_t i = 0; i < res.v.size(); ++i) res.v[i] = qstep::residual(Ly, g.v[i], h.v[i], e[i % kLanes]);
 }
 
 // With recording on, the layer's codes for QAT's backward pass.

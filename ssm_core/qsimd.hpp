@@ -56,6 +56,18 @@ bool s5_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
 // every state update's sum splits at its shift (at most 60) into parts that fit 64 bits.
 bool s5_block_fits(const QLayerConsts& Ly, size_t H, int64_t umag, double bu_bound);
 
+// The SSM output step y = SS(acc, D u) of every step, channel and lane (qengine.cpp's
+// step_output, same bits) with AVX-512; false, and nothing written, where the chunk's values do
+// not fit its 64-bit forms (or on the generic path). ev: kLanes event counters (the y point).
+bool output_avx512(const QLayerConsts& Ly, const int64_t* yacc, const Seq<int32_t>& u, Seq<int32_t>& y,
+                   uint64_t* const* ev);
+// out[i] = ss(a[i] * b[i]) (Product), ss(a[i], b[i]) (Sum) or the hard GELU ss(a[i] * clip(a[i] +
+// two, 0, 2 two)) for i < n (lane-interleaved: element i is lane i % kLanes), the same bits as
+// ScaledSum::operator(), with AVX-512; false, and nothing written, where it does not apply.
+enum class Pair { Product, Sum, HardGelu };
+bool pair_avx512(const quant::ScaledSum& ss, Pair kind, const int32_t* a, const int32_t* b, int64_t two, size_t n,
+                 int32_t* out, uint64_t* const* ev);
+
 // One dense layer (qengine.cpp's qlinear, same bits): outputs o0 .. o0 + on - 1 of W (rows of
 // in.F) plus b, narrowed by narrow_to[o - o0], for every step and lane of `in`, with AVX-512, where
 // the chunk's inputs keep every accumulator in 32 bits and its narrowing in 64; false, and nothing

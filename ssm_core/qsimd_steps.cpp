@@ -1,0 +1,205 @@
+// The C-model's element-wise steps on 8 lanes with AVX-512 (qsimd.hpp's output_avx512 and
+// pair_avx512): the SSM output y = SS(acc, D u), the hard GELU, the gated product and the
+// residual sum, each one scaled sum per element, the same bits as ScaledSum::operator().
+//
+// The bounds come from the chunk's own values (exact whichever path runs). Where they keep the
+// whole sum below 2^62 (ScaledSum::fits64), it is summed in 64 bits. Otherwise (an output
+// accumulator of a 32-bit state times a 31-bit multiplier) each term v K 2^up is cut into its
+// 32-bit halves, (v >> 32) K 2^(up + 32) and (v mod 2^32) K 2^up, each a 64-bit product, and the
+// sum is narrowed from its split at c (qsimd_s5.cpp's form: floors and remainders summed apart,
+// then w = 4 H' + 2 h + s rounds by S - c + 2 bits to exactly the sum's rounding).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "ssm_core/qsimd.hpp"
+#include "ssm_core/qsimd_avx512.hpp"
+
+namespace ssmsim::core::simd {
+
+#ifdef SSMSIM_AVX512_KERNELS
+
+namespace {
+
+using namespace avx512;
+using quant::Overflow;
+using quant::Rounding;
+
+// The split point's largest value: six remainders below 2^c stay below 2^63.
+constexpr int kSplitMax = 59;
+
+// One scaled sum of up to 2 terms on 8 lanes, set up for its terms' bounds.
+struct LaneSum {
+  bool ok = false, split = false;
+  size_t n = 0;
+  __m512i K[2];
+  __m128i up[2];
+  // split form, per term and half (0: v >> 32, 1: v mod 2^32): alignment a, d = c - a, 2^d - 1
+  __m512i a[2][2], d[2][2], mask[2][2];
+  __m512i c, maskc, maskc1;
+  Consts fin;  // the last rounding shift (S, or S - c + 2 split) and the range
+};
+
+SSMSIM_AVX512 LaneSum lane_sum(const quant::ScaledSum& ss, std::initializer_list<int64_t> bounds) {
+  LaneSum s;
+  s.n = bounds.size();
+  if (ss.K().size() != s.n || s.n > 2) return s;
+  const std::vector<int64_t> b(bounds);
+  const VRange range = range_of(ss.range64(), ss.zero_point());
+  for (size_t k = 0; k < s.n; ++k) {
+    s.K[k] = _mm512_set1_epi64(ss.K()[k]);
+    s.up[k] = _mm_cvtsi32_si128(ss.S() - ss.shifts()[k]);
+  }
+  if (ss.fits64(b)) {
+    s.ok = true;
+    s.fin = shift_consts(ss.shift64(), range);
+    return s;
+  }
+  const int S = ss.S(), c = std::min(S, kSplitMax);
+  if (c < 1 || ss.to().width > 62) return s;
+  double h = 8;  // the split sum's floor H' (4 H' below 2^62)
+  for (size_t k = 0; k < s.n; ++k) {
+    const int64_t K = ss.K()[k];
+    const int up = S - ss.shifts()[k];
+    if (K < 0 || K > INT32_MAX || up < 0 || up + 32 > c || b[k] >= (int64_t{1} << 62)) return s;
+    for (int half = 0; half < 2; ++half) {
+      const int a = up + (half == 0 ? 32 : 0);
+      s.a[k][half] = _mm512_set1_epi64(a);
+      s.d[k][half] = _mm512_set1_epi64(c - a);
+      s.mask[k][half] = _mm512_set1_epi64((int64_t{1} << (c - a)) - 1);
+    }
+    h += static_cast<double>(b[k]) * static_cast<double>(K) * std::ldexp(1.0, up - c);
+  }
+  if (h >= 0x1p59) return s;
+  s.c = _mm512_set1_epi64(c);
+  s.maskc = _mm512_set1_epi64((int64_t{1} << c) - 1);
+  s.maskc1 = _mm512_set1_epi64((int64_t{1} << (c - 1)) - 1);
+  s.fin = shift_consts(quant::detail::Shift64(S - c + 2), range);
+  s.ok = s.split = true;
+  return s;
+}
+
+// The scaled sum of the terms v[0..n) of 8 lanes, narrowed with the sum's modes.
+template <bool Wrap>
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i apply(const LaneSum& s, const __m512i* v, Rounding r, __m512i& ev) {
+  if (!s.split) {
+    __m512i sum = _mm512_setzero_si512();
+    for (size_t k = 0; k < s.n; ++k) sum = _mm512_add_epi64(sum, _mm512_sll_epi64(_mm512_mullo_epi64(v[k], s.K[k]), s.up[k]));
+    return narrow<Wrap>(sum, s.fin, r, ev);
+  }
+  __m512i hi = _mm512_setzero_si512(), lo = hi;
+  const __m512i low32 = _mm512_set1_epi64(0xffffffff);
+  for (size_t k = 0; k < s.n; ++k) {
+    const __m512i P[2] = {_mm512_mul_epi32(_mm512_srai_epi64(v[k], 32), s.K[k]),
+                          _mm512_mul_epu32(_mm512_and_si512(v[k], low32), s.K[k])};
+    for (int half = 0; half < 2; ++half) {
+      hi = _mm512_add_epi64(hi, _mm512_srav_epi64(P[half], s.d[k][half]));
+      lo = _mm512_add_epi64(lo, _mm512_sllv_epi64(_mm512_and_si512(P[half], s.mask[k][half]), s.a[k][half]));
+    }
+  }
+  const __m512i one = _mm512_set1_epi64(1);
+  const __m512i Hq = _mm512_add_epi64(hi, _mm512_srlv_epi64(lo, s.c));
+  const __m512i rem = _mm512_and_si512(lo, s.maskc);
+  const __m512i top = _mm512_srlv_epi64(rem, _mm512_sub_epi64(s.c, one));
+  __m512i w = _mm512_add_epi64(_mm512_slli_epi64(Hq, 2), _mm512_slli_epi64(top, 1));
+  w = _mm512_mask_add_epi64(w, _mm512_test_epi64_mask(rem, s.maskc1), w, one);
+  return narrow<Wrap>(w, s.fin, r, ev);
+}
+
+SSMSIM_AVX512 inline __m512i load8(const int32_t* p) {
+  return _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+SSMSIM_AVX512 inline void store8(int32_t* p, __m512i v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi64_epi32(v));
+}
+
+SSMSIM_AVX512 void add_events(__m512i e, uint64_t* const* ev) {
+  alignas(64) uint64_t counts[kLanes];
+  _mm512_store_si512(counts, e);
+  for (size_t l = 0; l < kLanes; ++l) *ev[l] += counts[l];
+}
+
+int64_t max_abs(const int32_t* v, size_t n) {
+  int64_t m = 0;
+  for (size_t i = 0; i < n; ++i) m = std::max(m, std::abs(int64_t{v[i]}));
+  return m;
+}
+
+SSMSIM_AVX512 bool output_kernel(const QLayerConsts& Ly, const int64_t* yacc, const Seq<int32_t>& u, Seq<int32_t>& y,
+                                 uint64_t* const* ev) {
+  const size_t L = u.L, H = u.F;
+  int64_t amax = 0;
+  for (size_t i = 0; i < L * H * kLanes; ++i) amax = std::max(amax, yacc[i] < 0 ? -yacc[i] : yacc[i]);
+  const int64_t umax = max_abs(u.v.data(), u.v.size());
+  if (amax >= (int64_t{1} << 62)) return false;
+  for (size_t h = 0; h < H; ++h)
+    if (!lane_sum(Ly.yout[h], {amax, std::abs(int64_t{Ly.D[h]}) * umax}).ok) return false;
+  y.resize(L, H);
+  __m512i e = _mm512_setzero_si512();
+  for (size_t h = 0; h < H; ++h) {
+    const quant::ScaledSum& ss = Ly.yout[h];
+    const LaneSum s = lane_sum(ss, {amax, std::abs(int64_t{Ly.D[h]}) * umax});
+    const __m512i D = _mm512_set1_epi64(Ly.D[h]);
+    for (size_t t = 0; t < L; ++t) {
+      const __m512i v[2] = {_mm512_loadu_si512(yacc + (t * H + h) * kLanes), _mm512_mul_epi32(D, load8(u.at(t, h)))};
+      store8(y.at(t, h), ss.overflow() == Overflow::Wrap ? apply<true>(s, v, ss.rounding(), e)
+                                                         : apply<false>(s, v, ss.rounding(), e));
+    }
+  }
+  add_events(e, ev);
+  return true;
+}
+
+SSMSIM_AVX512 bool pair_kernel(const quant::ScaledSum& ss, Pair kind, const int32_t* a, const int32_t* b, int64_t two,
+                               size_t n, int32_t* out, uint64_t* const* ev) {
+  const int64_t am = max_abs(a, n), bm = kind == Pair::HardGelu ? 2 * two : max_abs(b, n);
+  const LaneSum s = kind == Pair::Sum ? lane_sum(ss, {am, bm}) : lane_sum(ss, {am * bm});
+  if (!s.ok) return false;
+  const __m512i t = _mm512_set1_epi64(two), t2 = _mm512_set1_epi64(2 * two), zero = _mm512_setzero_si512();
+  __m512i e = _mm512_setzero_si512();
+  for (size_t i = 0; i < n; i += kLanes) {
+    const __m512i va = load8(a + i);
+    __m512i v[2];
+    if (kind == Pair::Sum) {
+      v[0] = va, v[1] = load8(b + i);
+    } else {
+      // the hard GELU's factor clip(v + 2, 0, 4) in codes
+      const __m512i vb = kind == Pair::HardGelu
+                             ? _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(va, t), zero), t2)
+                             : load8(b + i);
+      v[0] = _mm512_mul_epi32(va, vb);
+    }
+    store8(out + i, ss.overflow() == Overflow::Wrap ? apply<true>(s, v, ss.rounding(), e)
+                                                    : apply<false>(s, v, ss.rounding(), e));
+  }
+  add_events(e, ev);
+  return true;
+}
+
+}  // namespace
+
+#endif
+
+bool output_avx512(const QLayerConsts& Ly, const int64_t* yacc, const Seq<int32_t>& u, Seq<int32_t>& y,
+                   uint64_t* const* ev) {
+#ifdef SSMSIM_AVX512_KERNELS
+  return path() == Path::Avx512 && output_kernel(Ly, yacc, u, y, ev);
+#else
+  (void)Ly, (void)yacc, (void)u, (void)y, (void)ev;
+  return false;
+#endif
+}
+
+bool pair_avx512(const quant::ScaledSum& ss, Pair kind, const int32_t* a, const int32_t* b, int64_t two, size_t n,
+                 int32_t* out, uint64_t* const* ev) {
+#ifdef SSMSIM_AVX512_KERNELS
+  return path() == Path::Avx512 && n % kLanes == 0 && pair_kernel(ss, kind, a, b, two, n, out, ev);
+#else
+  (void)ss, (void)kind, (void)a, (void)b, (void)two, (void)n, (void)out, (void)ev;
+  return false;
+#endif
+}
+
+}  // namespace ssmsim::core::simd
