@@ -86,16 +86,18 @@ std::string ScaledSum::to_string() const {
 }
 
 uint64_t isqrt(uwide_t v) {
-  // Newton's method from above on integers: x_{k+1} = (x_k + v / x_k) / 2 decreases to floor(sqrt(v))
+  // a long double estimate (64-bit mantissa: within a few units of the root, which is below
+  // 2^63), then corrected with exact 128-bit squares
   if (v < 2) return static_cast<uint64_t>(v);
-  int bits = 0;
-  for (uwide_t t = v; t; t >>= 1) ++bits;
-  uwide_t x = uwide_t{1} << ((bits + 1) / 2);  // >= sqrt(v)
-  while (true) {
-    const uwide_t y = (x + v / x) / 2;
-    if (y >= x) break;
-    x = y;
+  if (v >> 126) {  // beyond the contract's range: Newton's method from above, exact for any v
+    uwide_t x = uwide_t{1} << 64;
+    for (uwide_t y = (x + v / x) / 2; y < x; y = (x + v / x) / 2) x = y;
+    return static_cast<uint64_t>(x);
   }
+  const long double est = std::sqrt(static_cast<long double>(v));
+  uwide_t x = est >= 0x1p63L ? (uwide_t{1} << 63) : static_cast<uwide_t>(est);
+  while (x * x > v) --x;
+  while ((x + 1) * (x + 1) <= v) ++x;
   return static_cast<uint64_t>(x);
 }
 

@@ -43,9 +43,11 @@ class ScaledSum {
   }
   // The one rounding and overflow step of an aligned weighted sum (|sum| < 2^126).
   int64_t narrow(wide_t sum, uint64_t* events) const {
-    if (zp_ != 0) return fit(round_shift(sum, S_, out_.rounding()) + zp_, out_.to(), out_.overflow(), events) - zp_;
-    if (sum >= -kLim64 && sum < kLim64) return out_(sum, events);  // the Requantizer's 64-bit path
-    return fit(round_shift(sum, S_, out_.rounding()), out_.to(), out_.overflow(), events);
+    if (zp_ == 0 && sum >= -kLim64 && sum < kLim64) return out_(sum, events);  // the Requantizer's 64-bit path
+    if (S_ <= 125 && out_.to().width <= 63)  // inline 128-bit rounding and fit
+      return detail::fit128(detail::round_shift128(sum, S_, out_.rounding()) + zp_, range64_, out_.overflow(), events) -
+             zp_;
+    return fit(round_shift(sum, S_, out_.rounding()) + zp_, out_.to(), out_.overflow(), events) - zp_;
   }
 
   // The 64-bit form: valid (same bits) when the terms are bounded by the magnitudes given to
@@ -92,7 +94,7 @@ class ScaledSum {
   detail::Range64 range64_;
 };
 
-// floor(sqrt(v)), exact, for any v < 2^126.
+// floor(sqrt(v)), exact, for any v (the LayerNorm's stay below 2^126: the fast estimate).
 uint64_t isqrt(uwide_t v);
 
 // A table of 2^in.width entries: entry i is quantize(f(dequantize(code)), out) for the input code

@@ -94,6 +94,14 @@ template <typename U>
   return (p + rounding_bias<int64_t>(mode, p < 0, odd, k.mask, k.below_half, k.half)) >> k.shift;
 }
 
+// round_shift(p, s, mode) for |p| < 2^126 and 0 <= s <= 125, inline: floor((p + bias) / 2^s)
+// (the bias is below 2^125, so the sum cannot overflow 128 bits).
+[[gnu::always_inline]] inline wide_t round_shift128(wide_t p, int s, Rounding mode) {
+  if (s == 0) return p;
+  const wide_t mask = (wide_t{1} << s) - 1, half = wide_t{1} << (s - 1);
+  return (p + rounding_bias<wide_t>(mode, p < 0, (p >> s) & 1, mask, half - 1, half)) >> s;
+}
+
 // The range of a destination under an overflow mode (SaturateSymmetric: [-max, max] if signed).
 struct Range64 {
   int64_t lo = 0, hi = 0;
@@ -120,6 +128,14 @@ struct Range64 {
   if (events) ++*events;
   if (mode != Overflow::Wrap) return q < r.lo ? r.lo : r.hi;
   return r.wrap(q);
+}
+
+// fit() for a 128-bit value into a range of at most 63 bits (its wrap reads the low 64 bits).
+[[gnu::always_inline]] inline int64_t fit128(wide_t q, const Range64& r, Overflow mode, uint64_t* events) {
+  if (q >= r.lo && q <= r.hi) return static_cast<int64_t>(q);
+  if (events) ++*events;
+  if (mode != Overflow::Wrap) return q < r.lo ? r.lo : r.hi;
+  return r.wrap(static_cast<int64_t>(q));
 }
 
 }  // namespace detail

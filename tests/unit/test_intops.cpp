@@ -203,3 +203,70 @@ TEST(LutZeroPoint, IndexedByInputOperandsHoldingOutputOperandsCountingClippedEnt
   const QuantParams out = point(true, 5, 1, 3, 0, Rounding::HalfUp, Overflow::Saturate);
   EXPECT_EQ(quant::Lut(in.format, out, gelu).table(), quant::Lut(in, out, gelu).table());
 }
+
+// The 128-bit path of ScaledSum (sums beyond 2^62: a 32-bit state's update, the LayerNorm's
+// d rs gamma) against the exact reference: terms up to 2^62 with 31-bit multipliers at ratios
+// from 2^-70 to 2^-20, every rounding and overflow mode, signed and unsigned points with zero points.
+TEST(ScaledSumWide, SumsBeyond64BitsMatchTheExactReference) {
+  auto rng = ssmsim::testing::seeded_rng("scaled_sum_wide");
+  std::uniform_int_distribution<int> nterms(1, 3), bits_d(4, 32), exp_d(-70, -20), mode(0, 6), ov(0, 2), vb(20, 62);
+  std::uniform_real_distribution<double> mant(0.5, 1.0);
+  uint64_t wide = 0, events = 0;
+  for (int trial = 0; trial < 4000; ++trial) {
+    const int b = bits_d(rng);
+    const bool sgn = trial % 2 == 0;
+    const int64_t qmax = (int64_t{1} << (sgn ? b - 1 : b)) - 1;
+    std::uniform_int_distribution<int64_t> zp_d(0, qmax);
+    const Rounding r = quant::kAllRoundings[static_cast<size_t>(mode(rng))];
+    const int oi = ov(rng);
+    const Overflow o = oi == 0 ? Overflow::Saturate : oi == 1 ? Overflow::Wrap : Overflow::SaturateSymmetric;
+    const QuantParams p = point(sgn, b, 3, 1, sgn ? 0 : zp_d(rng), r, o);
+    const int n = nterms(rng);
+    std::vector<double> ratios;
+    for (int k = 0; k < n; ++k) ratios.push_back((rng() % 2 ? -1.0 : 1.0) * std::ldexp(mant(rng), exp_d(rng)));
+    const ScaledSum s(ratios, p, 31);
+    std::vector<qref::Term> terms;
+    std::vector<quant::wide_t> v;
+    for (size_t k = 0; k < ratios.size(); ++k) {
+      // each aligned term below 2^123 (the contract: |sum| < 2^126)
+      const int top = std::min(vb(rng), 123 - 31 - (s.S() - s.shifts()[k]));
+      ASSERT_GT(top, 0);
+      std::uniform_int_distribution<int64_t> vd(-(int64_t{1} << top), int64_t{1} << top);
+      v.push_back(vd(rng));
+      terms.push_back({qref::cpp_int(static_cast<int64_t>(v.back())), ratios[k]});
+    }
+    quant::wide_t sum = 0;
+    for (int k = 0; k < n; ++k) sum += v[static_cast<size_t>(k)] * static_cast<quant::wide_t>(s.K()[static_cast<size_t>(k)]) *
+                                      (quant::wide_t{1} << (s.S() - s.shifts()[static_cast<size_t>(k)]));
+    if (sum >= (quant::wide_t{1} << 62) || sum < -(quant::wide_t{1} << 62)) ++wide;
+    uint64_t ev = 0, evref = 0;
+    const int64_t got = n == 1 ? s(v[0], &ev) : n == 2 ? s(v[0], v[1], &ev) : s(v[0], v[1], v[2], &ev);
+    ASSERT_EQ(got, qref::scaled_sum(terms, p, &evref, 31)) << "trial " << trial << " " << s.to_string();
+    ASSERT_EQ(ev, evref) << "trial " << trial;
+    events += ev;
+  }
+  EXPECT_GT(wide, 2000u);
+  EXPECT_GT(events, 200u);
+  EXPECT_LT(events, 3800u);
+}
+
+// quant::isqrt (the LayerNorm's reciprocal square root) against the exact reference, near
+// perfect squares and at random up to 2^126.
+TEST(Isqrt, FloorOfTheSquareRootUpTo2To126) {
+  auto rng = ssmsim::testing::seeded_rng("isqrt");
+  std::uniform_int_distribution<int> bits(1, 125);
+  for (int trial = 0; trial < 20000; ++trial) {
+    const int b = bits(rng);
+    quant::uwide_t v = (static_cast<quant::uwide_t>(rng()) << 64 | rng()) & ((quant::uwide_t{1} << b) - 1);
+    if (trial % 3 == 1) {  // a perfect square, or one less
+      const quant::uwide_t r = (v >> (b / 2 + 1)) | 1;
+      v = r * r - (trial % 2);
+    }
+    qref::cpp_int ref = 0;
+    for (int i = 3; i >= 0; --i) ref = (ref << 32) | static_cast<uint32_t>(v >> (32 * i));
+    ASSERT_EQ(qref::cpp_int(quant::isqrt(v)), qref::isqrt(ref)) << "trial " << trial;
+  }
+  EXPECT_EQ(quant::isqrt((quant::uwide_t{1} << 126) - 1), (uint64_t{1} << 63) - 1);
+  EXPECT_EQ(quant::isqrt(~quant::uwide_t{0}), ~uint64_t{0});  // beyond 2^126 too
+  EXPECT_EQ(quant::isqrt(quant::uwide_t{1} << 126), uint64_t{1} << 63);
+}
