@@ -43,7 +43,8 @@ class ScaledSum {
   }
   // The one rounding and overflow step of an aligned weighted sum (|sum| < 2^126).
   int64_t narrow(wide_t sum, uint64_t* events) const {
-    if (zp_ == 0 && sum >= -kLim64 && sum < kLim64) return out_(sum, events);  // the Requantizer's 64-bit path
+    if (S_ <= 62 && out_.to().width <= 63 && sum >= -kLim64 && sum < kLim64)
+      return fast_narrow(static_cast<int64_t>(sum), events);
     if (S_ <= 125 && out_.to().width <= 63)  // inline 128-bit rounding and fit
       return detail::fit128(detail::round_shift128(sum, S_, out_.rounding()) + zp_, range64_, out_.overflow(), events) -
              zp_;

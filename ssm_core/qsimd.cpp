@@ -382,6 +382,61 @@ SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, s
   for (size_t l = 0; l < kLanes; ++l) *ev[l] += counts[l];
 }
 
+// dense_kernel with every weight and input in 16 bits: pairs of inputs multiply and add in one
+// vpmaddwd with 32-bit sums, two steps (16 lanes) per vector, 4 outputs sharing each input vector.
+// The inputs are repacked once per call as X2[step pair][input pair][step parity][lane].
+SSMSIM_AVX512 void dense16_kernel(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
+                                  const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
+  const size_t I = in.F, L = in.L, IP = (I + 1) / 2, TP = (L + 1) / 2;
+  auto pack = [](int32_t lo, int32_t hi) {
+    return static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
+  };
+  std::vector<int32_t> X2(TP * IP * 2 * kLanes, 0), W2(on * IP, 0);
+  for (size_t t = 0; t < L; ++t)
+    for (size_t ip = 0; ip < IP; ++ip) {
+      const int32_t* x0 = in.at(t, 2 * ip);
+      int32_t* d = &X2[((t / 2 * IP + ip) * 2 + t % 2) * kLanes];
+      for (size_t l = 0; l < kLanes; ++l) d[l] = pack(x0[l], 2 * ip + 1 < I ? x0[kLanes + l] : 0);
+    }
+  for (size_t o = 0; o < on; ++o)
+    for (size_t ip = 0; ip < IP; ++ip)
+      W2[o * IP + ip] = pack(W[(o0 + o) * I + 2 * ip], 2 * ip + 1 < I ? W[(o0 + o) * I + 2 * ip + 1] : 0);
+  std::vector<unsigned char> raw((on + 1) * sizeof(Consts));
+  Consts* cs = reinterpret_cast<Consts*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t{63});
+  for (size_t o = 0; o < on; ++o) cs[o] = consts_of(narrow_to[o]);
+  out.resize(L, on);
+  constexpr size_t OB = 4;
+  __m512i e = _mm512_setzero_si512();
+  for (size_t tp = 0; tp < TP; ++tp) {
+    const int32_t* x = &X2[tp * IP * 2 * kLanes];
+    for (size_t ob = 0; ob < on; ob += OB) {
+      const size_t nb = std::min(OB, on - ob);
+      __m512i acc[OB];
+      for (size_t j = 0; j < OB; ++j) acc[j] = _mm512_setzero_si512();
+      for (size_t ip = 0; ip < IP; ++ip) {
+        const __m512i xv = _mm512_loadu_si512(x + ip * 2 * kLanes);
+        for (size_t j = 0; j < nb; ++j)
+          acc[j] = _mm512_add_epi32(acc[j], _mm512_madd_epi16(xv, _mm512_set1_epi32(W2[(ob + j) * IP + ip])));
+      }
+      for (size_t j = 0; j < nb; ++j) {
+        const size_t o = ob + j;
+        const quant::ScaledSum& n = narrow_to[o];
+        const __m512i bias = _mm512_set1_epi64(b[o0 + o]);
+        for (size_t half = 0; half < 2 && 2 * tp + half < L; ++half) {
+          const __m512i a = _mm512_add_epi64(
+              bias, _mm512_cvtepi32_epi64(half ? _mm512_extracti64x4_epi64(acc[j], 1) : _mm512_castsi512_si256(acc[j])));
+          const __m512i q = n.overflow() == Overflow::Wrap ? narrow<true>(term(a, cs[o], 0), cs[o], n.rounding(), e)
+                                                           : narrow<false>(term(a, cs[o], 0), cs[o], n.rounding(), e);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(2 * tp + half, o)), _mm512_cvtepi64_epi32(q));
+        }
+      }
+    }
+  }
+  alignas(64) uint64_t counts[kLanes];
+  _mm512_store_si512(counts, e);
+  for (size_t l = 0; l < kLanes; ++l) *ev[l] += counts[l];
+}
+
 }  // namespace
 
 #endif
@@ -463,15 +518,26 @@ bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, cons
   int64_t in_max = 0;
   for (int32_t v : in.v) in_max = std::max(in_max, v < 0 ? -int64_t{v} : int64_t{v});
   const size_t I = in.F;
+  bool w16 = in_max <= 32768;  // 16-bit operands: the vpmaddwd form
   for (size_t o = 0; o < on; ++o) {
     const quant::ScaledSum& n = narrow_to[o];
-    int64_t bound = b[o0 + o] < 0 ? -int64_t{b[o0 + o]} : b[o0 + o];
-    for (size_t i = 0; i < I; ++i) bound += std::abs(int64_t{W[(o0 + o) * I + i]}) * in_max;
+    int64_t bound = b[o0 + o] < 0 ? -int64_t{b[o0 + o]} : b[o0 + o], wsum = 0;
+    for (size_t i = 0; i < I; ++i) {
+      const int64_t w = std::abs(int64_t{W[(o0 + o) * I + i]});
+      w16 = w16 && w <= 32767;
+      bound += w * in_max;
+      wsum += w * in_max;
+    }
     const int64_t k = n.K().size() == 1 ? n.K()[0] : int64_t{1} << 40;
     if (bound >= (int64_t{1} << 31) || k < INT32_MIN || k > INT32_MAX || !n.fits64({bound})) return false;
+    w16 = w16 && wsum < (int64_t{1} << 31);
   }
-  out.resize(in.L, on);
-  dense_kernel(W, b, o0, on, in, narrow_to, out, ev);
+  if (w16) {
+    dense16_kernel(W, b, o0, on, in, narrow_to, out, ev);
+  } else {
+    out.resize(in.L, on);
+    dense_kernel(W, b, o0, on, in, narrow_to, out, ev);
+  }
   return true;
 #else
   (void)W, (void)b, (void)o0, (void)on, (void)in, (void)narrow_to, (void)out, (void)ev;
