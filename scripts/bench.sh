@@ -28,6 +28,14 @@ if [ -f "${SSMSIM_DATA:-data}/mnist/t10k-images-idx3-ubyte" ] || [ -f "${SSMSIM_
       grep -E "accuracy" | sed 's/$/ [SSMSIM_SIMD=generic]/'
   done
   echo
+  echo "== Q-S5's size and preset (s5_qs5_smnist, qs5_w8a8: 32-bit state, 8-bit block operand), 10,000 sequences"
+  echo "   (a 1-epoch model on 64 sequences: the speed does not depend on the weights)"
+  build/bin/ssmsim train --model configs/models/s5_qs5_smnist.yaml --workload smnist --epochs 1 --set data.train_size=64 \
+    --set data.val_size=64 --set eval.limit=64 --out "$tmp/qs5.safetensors" >/dev/null 2>&1
+  build/bin/ssmsim quantize --ckpt "$tmp/qs5.safetensors" --precision configs/precision/qs5_w8a8.yaml \
+    --out "$tmp/qs5_w8a8.safetensors" >/dev/null 2>&1
+  build/bin/ssmsim eval --ckpt "$tmp/qs5_w8a8.safetensors" --workload smnist 2>&1 | grep -E "accuracy"
+  echo
   echo "== the same evaluations against a PyTorch fake-quantized recurrent evaluation of the same shapes (scripts/peer_compare.sh)"
   scripts/peer_compare.sh
   echo

@@ -83,26 +83,6 @@ using namespace avx512;
 using quant::Overflow;
 using quant::Rounding;
 
-// A term P 2^a split at c (d = c - a in 0..63, mask = 2^d - 1): floor(P 2^a / 2^c) into hi,
-// (P mod 2^d) 2^a (below 2^c) into lo.
-[[gnu::always_inline]] SSMSIM_AVX512 inline void split(__m512i P, __m512i a, __m512i d, __m512i mask, __m512i& hi,
-                                                       __m512i& lo) {
-  hi = _mm512_add_epi64(hi, _mm512_srav_epi64(P, d));
-  lo = _mm512_add_epi64(lo, _mm512_sllv_epi64(_mm512_and_si512(P, mask), a));
-}
-
-// The split sum's w = 4 H' + 2 h + s (see the top of this file); c: the split point, maskc =
-// 2^c - 1, maskc1 = 2^(c-1) - 1.
-[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i joined(__m512i hi, __m512i lo, __m512i c, __m512i maskc,
-                                                           __m512i maskc1) {
-  const __m512i one = _mm512_set1_epi64(1);
-  const __m512i Hq = _mm512_add_epi64(hi, _mm512_srlv_epi64(lo, c));
-  const __m512i r = _mm512_and_si512(lo, maskc);
-  const __m512i h = _mm512_srlv_epi64(r, _mm512_sub_epi64(c, one));
-  const __m512i w = _mm512_add_epi64(_mm512_slli_epi64(Hq, 2), _mm512_slli_epi64(h, 1));
-  return _mm512_mask_add_epi64(w, _mm512_test_epi64_mask(r, maskc1), w, one);
-}
-
 // 8 states' constants from p0 on.
 [[gnu::always_inline]] SSMSIM_AVX512 inline __m512i at(const std::vector<int64_t>& v, size_t p0) {
   return _mm512_loadu_si512(&v[p0]);

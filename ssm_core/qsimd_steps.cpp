@@ -94,18 +94,9 @@ template <bool Wrap>
   for (size_t k = 0; k < s.n; ++k) {
     const __m512i P[2] = {_mm512_mul_epi32(_mm512_srai_epi64(v[k], 32), s.K[k]),
                           _mm512_mul_epu32(_mm512_and_si512(v[k], low32), s.K[k])};
-    for (int half = 0; half < 2; ++half) {
-      hi = _mm512_add_epi64(hi, _mm512_srav_epi64(P[half], s.d[k][half]));
-      lo = _mm512_add_epi64(lo, _mm512_sllv_epi64(_mm512_and_si512(P[half], s.mask[k][half]), s.a[k][half]));
-    }
+    for (int half = 0; half < 2; ++half) split(P[half], s.a[k][half], s.d[k][half], s.mask[k][half], hi, lo);
   }
-  const __m512i one = _mm512_set1_epi64(1);
-  const __m512i Hq = _mm512_add_epi64(hi, _mm512_srlv_epi64(lo, s.c));
-  const __m512i rem = _mm512_and_si512(lo, s.maskc);
-  const __m512i top = _mm512_srlv_epi64(rem, _mm512_sub_epi64(s.c, one));
-  __m512i w = _mm512_add_epi64(_mm512_slli_epi64(Hq, 2), _mm512_slli_epi64(top, 1));
-  w = _mm512_mask_add_epi64(w, _mm512_test_epi64_mask(rem, s.maskc1), w, one);
-  return narrow<Wrap>(w, s.fin, r, ev);
+  return narrow<Wrap>(joined(hi, lo, s.c, s.maskc, s.maskc1), s.fin, r, ev);
 }
 
 SSMSIM_AVX512 inline __m512i load8(const int32_t* p) {
