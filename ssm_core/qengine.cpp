@@ -339,6 +339,7 @@ void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_
 }
 
 void qnorm(const QLayerConsts& Ly, const ISeq& in, ISeq& out, const LaneEv& ev) {
+  if (simd::norm_avx512(Ly, in, out, ev.p)) return;
   const size_t L = in.L, H = in.F;
   out.resize(L, H);
   for (size_t t = 0; t < L; ++t)

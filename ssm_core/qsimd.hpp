@@ -56,6 +56,12 @@ bool s5_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
 // every state update's sum splits at its shift (at most 60) into parts that fit 64 bits.
 bool s5_block_fits(const QLayerConsts& Ly, size_t H, int64_t umag, double bu_bound);
 
+// The normalisation of every step and lane (qsteps.hpp's norm: the integer LayerNorm, or
+// BatchNorm folded into a scaled sum per feature), the same bits, with AVX-512; false, and nothing
+// written, where the chunk's values or the constants do not fit its 64-bit forms (or on the
+// generic path). ev: kLanes event counters.
+bool norm_avx512(const QLayerConsts& Ly, const Seq<int32_t>& in, Seq<int32_t>& out, uint64_t* const* ev);
+
 // The SSM output step y = SS(acc, D u) of every step, channel and lane (qengine.cpp's
 // step_output, same bits) with AVX-512; false, and nothing written, where the chunk's values do
 // not fit its 64-bit forms (or on the generic path). ev: kLanes event counters (the y point).

@@ -11,11 +11,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <initializer_list>
 #include <vector>
 
 #include "ssm_core/qsimd.hpp"
 #include "ssm_core/qsimd_avx512.hpp"
+#include "ssm_core/qsteps.hpp"
 
 namespace ssmsim::core::simd {
 
@@ -42,11 +42,10 @@ struct LaneSum {
   Consts fin;  // the last rounding shift (S, or S - c + 2 split) and the range
 };
 
-SSMSIM_AVX512 LaneSum lane_sum(const quant::ScaledSum& ss, std::initializer_list<int64_t> bounds) {
+SSMSIM_AVX512 LaneSum lane_sum(const quant::ScaledSum& ss, const std::vector<int64_t>& b) {
   LaneSum s;
-  s.n = bounds.size();
+  s.n = b.size();
   if (ss.K().size() != s.n || s.n > 2) return s;
-  const std::vector<int64_t> b(bounds);
   const VRange range = range_of(ss.range64(), ss.zero_point());
   for (size_t k = 0; k < s.n; ++k) {
     s.K[k] = _mm512_set1_epi64(ss.K()[k]);
@@ -169,9 +168,171 @@ SSMSIM_AVX512 bool pair_kernel(const quant::ScaledSum& ss, Pair kind, const int3
   return true;
 }
 
+// One sub-term P 2^a of the LayerNorm's d rs gamma K: split at c (a <= c), or (a > c) P 2^(a - c)
+// added to hi whole.
+struct SubTerm {
+  bool right = true;
+  __m512i a, d, mask;
+  __m128i left;
+};
+
+SSMSIM_AVX512 SubTerm sub_term(int a, int c) {
+  SubTerm t;
+  t.right = a <= c;
+  t.a = _mm512_set1_epi64(t.right ? a : 0);
+  t.d = _mm512_set1_epi64(t.right ? c - a : 0);
+  t.mask = _mm512_set1_epi64(t.right ? (int64_t{1} << (c - a)) - 1 : 0);
+  t.left = _mm_cvtsi32_si128(t.right ? 0 : a - c);
+  return t;
+}
+
+[[gnu::always_inline]] SSMSIM_AVX512 inline void add_sub(__m512i P, const SubTerm& t, __m512i& hi, __m512i& lo) {
+  if (t.right) {
+    split(P, t.a, t.d, t.mask, hi, lo);
+  } else {
+    hi = _mm512_add_epi64(hi, _mm512_sll_epi64(P, t.left));
+  }
+}
+
+// BatchNorm folded into a scaled sum per feature (qsteps.hpp's norm): out_f = SS(r_f gamma_f,
+// beta_f) on 8 lanes.
+SSMSIM_AVX512 bool batch_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>& in, Seq<int32_t>& out,
+                                     uint64_t* const* ev) {
+  const size_t L = in.L, H = in.F;
+  if (Ly.norm.size() != H || Ly.gamma.size() != H || Ly.beta.size() != H) return false;
+  const int64_t imax = max_abs(in.v.data(), in.v.size());
+  auto bounds = [&](size_t f) {
+    return std::vector<int64_t>{imax * std::abs(int64_t{Ly.gamma[f]}), std::abs(int64_t{Ly.beta[f]})};
+  };
+  for (size_t f = 0; f < H; ++f)
+    if (!lane_sum(Ly.norm[f], bounds(f)).ok) return false;
+  out.resize(L, H);
+  __m512i e = _mm512_setzero_si512();
+  for (size_t f = 0; f < H; ++f) {
+    const quant::ScaledSum& ss = Ly.norm[f];
+    const LaneSum s = lane_sum(ss, bounds(f));
+    const __m512i g = _mm512_set1_epi64(Ly.gamma[f]);
+    for (size_t t = 0; t < L; ++t) {
+      const __m512i v[2] = {_mm512_mul_epi32(load8(in.at(t, f)), g), _mm512_set1_epi64(Ly.beta[f])};
+      store8(out.at(t, f), ss.overflow() == Overflow::Wrap ? apply<true>(s, v, ss.rounding(), e)
+                                                           : apply<false>(s, v, ss.rounding(), e));
+    }
+  }
+  add_events(e, ev);
+  return true;
+}
+
+// The integer LayerNorm (qsteps.hpp's norm) on 8 lanes. Per step: the sum, d_f = H r_f - sum and
+// v = sum d_f^2 in 64-bit lanes where the chunk's values bound |d| below 2^31 (else in scalar
+// 128 bits); rs per lane in scalar 128-bit arithmetic; then per feature out_f = SS(d_f rs gamma_f, beta_f). |d rs| <= 2^56 sqrt(H)
+// (|d_f| <= sqrt(v)), so p = d rs is exact in 64 bits; p |gamma K| is cut into four 64-bit
+// products (p's 32-bit halves times |gamma K|'s 23-bit halves) summed in the split form.
+SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>& in, Seq<int32_t>& out,
+                                     uint64_t* const* ev) {
+  const size_t L = in.L, H = in.F;
+  if (H == 0 || H > 1024 || Ly.norm.size() != H) return false;
+  // |d| <= 2 H max|r|: d^2 and its sum in 64-bit lanes when small, else in scalar 128 bits
+  const double dmax = 2.0 * static_cast<double>(H) * static_cast<double>(max_abs(in.v.data(), in.v.size()));
+  const bool small = dmax < 0x1p31 && static_cast<double>(H) * dmax * dmax < 0x1p63;
+  // per feature: the constants, checked before anything is written
+  struct Feature {
+    bool neg;
+    int64_t g1, g0, beta_hi, beta_lo;
+    int S, c, up0;
+  };
+  std::vector<Feature> fs(H);
+  for (size_t f = 0; f < H; ++f) {
+    const quant::ScaledSum& ss = Ly.norm[f];
+    if (ss.K().size() != 2 || ss.to().width > 62) return false;
+    const int S = ss.S(), c = std::min(S, kSplitMax), up0 = S - ss.shifts()[0], up1 = S - ss.shifts()[1];
+    const int64_t K0 = ss.K()[0], K1 = ss.K()[1];
+    if (c < 1 || K0 < 0 || K0 > INT32_MAX || up0 < 0 || up1 < 0) return false;
+    const quant::wide_t G = static_cast<quant::wide_t>(Ly.gamma[f]) * K0;
+    const quant::wide_t Ga = G < 0 ? -G : G;
+    if (Ga >= (quant::wide_t{1} << 46)) return false;
+    const quant::wide_t T1 = static_cast<quant::wide_t>(Ly.beta[f]) * K1 * (quant::wide_t{1} << std::min(up1, 90));
+    const quant::wide_t t1hi = T1 >> c;
+    if (up1 > 90 || t1hi >= (quant::wide_t{1} << 58) || t1hi < -(quant::wide_t{1} << 58)) return false;
+    // the sum's floor at c stays far inside 64 bits; a left-shifted sub-term too
+    const double g = static_cast<double>(Ga);
+    if (0x1p62 * g * std::ldexp(1.0, up0 - c) >= 0x1p57) return false;
+    for (const int a : {up0 + 55, up0 + 32, up0 + 23, up0})
+      if (a > c && std::ldexp(0x1p55, a - c) >= 0x1p60) return false;
+    fs[f] = Feature{G < 0, static_cast<int64_t>(Ga >> 23), static_cast<int64_t>(Ga & 0x7fffff),
+                    static_cast<int64_t>(t1hi), static_cast<int64_t>(T1 & ((quant::wide_t{1} << c) - 1)), S, c, up0};
+  }
+  // per step and lane: the sum and rs
+  std::vector<int64_t> sums(L * kLanes), rss(L * kLanes);
+  const __m512i Hv = _mm512_set1_epi64(static_cast<int64_t>(H));
+  const quant::uwide_t num = (quant::uwide_t{1} << (2 * kLnFrac)) * H;
+  for (size_t t = 0; t < L; ++t) {
+    __m512i sum = _mm512_setzero_si512(), v = sum;
+    for (size_t f = 0; f < H; ++f) sum = _mm512_add_epi64(sum, load8(in.at(t, f)));
+    _mm512_storeu_si512(&sums[t * kLanes], sum);
+    quant::uwide_t vs[kLanes] = {};
+    if (small) {
+      for (size_t f = 0; f < H; ++f) {
+        const __m512i d = _mm512_sub_epi64(_mm512_mullo_epi64(load8(in.at(t, f)), Hv), sum);
+        v = _mm512_add_epi64(v, _mm512_mul_epi32(d, d));
+      }
+      alignas(64) uint64_t v64[kLanes];
+      _mm512_store_si512(v64, v);
+      for (size_t l = 0; l < kLanes; ++l) vs[l] = v64[l];
+    } else {
+      for (size_t f = 0; f < H; ++f)
+        for (size_t l = 0; l < kLanes; ++l) {
+          const int64_t d = static_cast<int64_t>(H) * in.at(t, f)[l] - sums[t * kLanes + l];
+          vs[l] += static_cast<quant::uwide_t>(static_cast<quant::wide_t>(d) * d);
+        }
+    }
+    for (size_t l = 0; l < kLanes; ++l)
+      rss[t * kLanes + l] = static_cast<int64_t>(quant::isqrt(num / (vs[l] + Ly.ln_eps)));
+  }
+  out.resize(L, H);
+  const __m512i low32 = _mm512_set1_epi64(0xffffffff);
+  __m512i e = _mm512_setzero_si512();
+  for (size_t f = 0; f < H; ++f) {
+    const Feature& F = fs[f];
+    const quant::ScaledSum& ss = Ly.norm[f];
+    const SubTerm s11 = sub_term(F.up0 + 55, F.c), s10 = sub_term(F.up0 + 32, F.c), s01 = sub_term(F.up0 + 23, F.c),
+                  s00 = sub_term(F.up0, F.c);
+    const __m512i g1 = _mm512_set1_epi64(F.g1), g0 = _mm512_set1_epi64(F.g0);
+    const __m512i bhi = _mm512_set1_epi64(F.beta_hi), blo = _mm512_set1_epi64(F.beta_lo);
+    const __m512i c = _mm512_set1_epi64(F.c), maskc = _mm512_set1_epi64((int64_t{1} << F.c) - 1);
+    const __m512i maskc1 = _mm512_set1_epi64((int64_t{1} << (F.c - 1)) - 1);
+    const Consts fin = shift_consts(quant::detail::Shift64(F.S - F.c + 2), range_of(ss.range64(), ss.zero_point()));
+    for (size_t t = 0; t < L; ++t) {
+      const __m512i d = _mm512_sub_epi64(_mm512_mullo_epi64(load8(in.at(t, f)), Hv), _mm512_loadu_si512(&sums[t * kLanes]));
+      __m512i p = _mm512_mullo_epi64(d, _mm512_loadu_si512(&rss[t * kLanes]));
+      if (F.neg) p = _mm512_sub_epi64(_mm512_setzero_si512(), p);
+      const __m512i ph = _mm512_srai_epi64(p, 32), pl = _mm512_and_si512(p, low32);
+      __m512i hi = bhi, lo = blo;
+      add_sub(_mm512_mul_epi32(ph, g1), s11, hi, lo);
+      add_sub(_mm512_mul_epi32(ph, g0), s10, hi, lo);
+      add_sub(_mm512_mul_epu32(pl, g1), s01, hi, lo);
+      add_sub(_mm512_mul_epu32(pl, g0), s00, hi, lo);
+      const __m512i w = joined(hi, lo, c, maskc, maskc1);
+      store8(out.at(t, f), ss.overflow() == Overflow::Wrap ? narrow<true>(w, fin, ss.rounding(), e)
+                                                            : narrow<false>(w, fin, ss.rounding(), e));
+    }
+  }
+  add_events(e, ev);
+  return true;
+}
+
 }  // namespace
 
 #endif
+
+bool norm_avx512(const QLayerConsts& Ly, const Seq<int32_t>& in, Seq<int32_t>& out, uint64_t* const* ev) {
+#ifdef SSMSIM_AVX512_KERNELS
+  return path() == Path::Avx512 &&
+         (Ly.batch_norm ? batch_norm_kernel(Ly, in, out, ev) : layer_norm_kernel(Ly, in, out, ev));
+#else
+  (void)Ly, (void)in, (void)out, (void)ev;
+  return false;
+#endif
+}
 
 bool output_avx512(const QLayerConsts& Ly, const int64_t* yacc, const Seq<int32_t>& u, Seq<int32_t>& y,
                    uint64_t* const* ev) {

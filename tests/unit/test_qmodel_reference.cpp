@@ -683,6 +683,32 @@ TEST(QModelReference, S5BlockOperandKernelUnderEveryRoundingAndOverflow) {
     }
 }
 
+// The normalisation kernels (qsimd.hpp's norm_avx512: the LayerNorm's d rs gamma in split form,
+// BatchNorm's scaled sums) under every rounding mode of every point, LayerNorm and BatchNorm,
+// before and after the layer, 8 and 16 bits (16-bit residuals make the LayerNorm's sum of
+// squares take its 128-bit form): check_case compares every path with the reference.
+TEST(QModelReference, NormKernelsUnderEveryRounding) {
+  int i = 0;
+  for (const Rounding r : quant::kAllRoundings)
+    for (const Norm n : {Norm::Layer, Norm::Batch}) {
+      const std::string name = std::string("norm_kernels_") + (n == Norm::Layer ? "ln_" : "bn_") + std::to_string(i);
+      PrecisionConfig p = uniform(i % 2 == 0 ? 8 : 16);
+      for (const Component c : quant::all_components()) {
+        if (p.is_float(c)) continue;
+        QuantizerSpec spec = p.spec(c);
+        spec.rounding = r;
+        p.set_quantized(c, spec);
+      }
+      p.set_name(name);
+      Case k;
+      k.norm = n;
+      k.prenorm = i % 3 == 0;
+      k.layer = i % 4 == 1 ? LayerType::S5 : LayerType::S4D;
+      check_case(k, p, name);
+      ++i;
+    }
+}
+
 // Narrower rescale multipliers (precision.rescale_bits, docs/fixed_point.md 9.1): every scaled sum
 // of the C-model with K of 16, 12, 8 and 1 bit (shift-only) against the reference computing its
 // constants at the same width; S4D (post LayerNorm) and S5 (pre LayerNorm, BatchNorm on the
