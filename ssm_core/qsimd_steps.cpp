@@ -1,13 +1,15 @@
-// The C-model's element-wise steps on 8 lanes with AVX-512 (qsimd.hpp's output_avx512 and
-// pair_avx512): the SSM output y = SS(acc, D u), the hard GELU, the gated product and the
-// residual sum, each one scaled sum per element, the same bits as ScaledSum::operator().
+// The C-model's element-wise steps on 8 lanes with AVX-512 (qsimd.hpp's output_avx512,
+// pair_avx512 and norm_avx512): the SSM output y = SS(acc, D u), the hard GELU, the gated product,
+// the residual sum and the normalisations (BatchNorm's scaled sum per feature, the integer
+// LayerNorm), each one scaled sum per element, the same bits as ScaledSum::operator().
 //
 // The bounds come from the chunk's own values (exact whichever path runs). Where they keep the
 // whole sum below 2^62 (ScaledSum::fits64), it is summed in 64 bits. Otherwise (an output
-// accumulator of a 32-bit state times a 31-bit multiplier) each term v K 2^up is cut into its
-// 32-bit halves, (v >> 32) K 2^(up + 32) and (v mod 2^32) K 2^up, each a 64-bit product, and the
-// sum is narrowed from its split at c (qsimd_s5.cpp's form: floors and remainders summed apart,
-// then w = 4 H' + 2 h + s rounds by S - c + 2 bits to exactly the sum's rounding).
+// accumulator of a 32-bit state times a 31-bit multiplier, the LayerNorm's d rs gamma) each term
+// is cut into 64-bit products, e.g. v K 2^up into (v >> 32) K 2^(up + 32) and (v mod 2^32) K 2^up,
+// and the sum is narrowed from its split at c (qsimd_avx512.hpp's split and joined: floors and
+// remainders summed apart, then w = 4 H' + 2 h + s rounds by S - c + 2 bits to exactly the sum's
+// rounding).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
