@@ -140,18 +140,19 @@ using namespace avx512;
 using quant::Overflow;
 using quant::Rounding;
 
-// One complex state update (x' = narrow(A x + B u [+ x]) per part) of 8 lanes, in place; bur,
-// bui: the exact B u.
+// One complex state update (x' = narrow(A x + B u [+ x]) per part) of 8 lanes, in place; tbr,
+// tbi: B u's aligned terms (B u K_1 2^up_1).
 template <Rounding R, Overflow O, bool Delta>
-SSMSIM_AVX512 inline void update(__m512i ar, __m512i ai, __m512i bur, __m512i bui, const Consts& c, __m512i& xr,
+SSMSIM_AVX512 inline void update(__m512i ar, __m512i ai, __m512i tbr, __m512i tbi, const Consts& c, __m512i& xr,
                                  __m512i& xi, __m512i& ev) {
   const __m512i pr = _mm512_sub_epi64(_mm512_mul_epi32(ar, xr), _mm512_mul_epi32(ai, xi));
   const __m512i pi = _mm512_add_epi64(_mm512_mul_epi32(ar, xi), _mm512_mul_epi32(ai, xr));
-  __m512i sr = _mm512_add_epi64(term(pr, c, 0), term(bur, c, 1));
-  __m512i si = _mm512_add_epi64(term(pi, c, 0), term(bui, c, 1));
+  // (the kernels run where Ly.fast holds: every aligned term fits 64 bits, one vpmullq each)
+  __m512i sr = _mm512_add_epi64(_mm512_mullo_epi64(pr, c.Ka[0]), tbr);
+  __m512i si = _mm512_add_epi64(_mm512_mullo_epi64(pi, c.Ka[0]), tbi);
   if constexpr (Delta) {
-    sr = _mm512_add_epi64(sr, term(xr, c, 2));
-    si = _mm512_add_epi64(si, term(xi, c, 2));
+    sr = _mm512_add_epi64(sr, _mm512_mullo_epi64(xr, c.Ka[2]));
+    si = _mm512_add_epi64(si, _mm512_mullo_epi64(xi, c.Ka[2]));
   }
   xr = narrow<R, O>(sr, c, ev);
   xi = narrow<R, O>(si, c, ev);
@@ -175,7 +176,9 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
         const size_t m = hh * N2 + n0 + j;
         const bool v = j < nb;
         ar[j] = _mm512_set1_epi64(v ? Ly.Ar[m] : 0), ai[j] = _mm512_set1_epi64(v ? Ly.Ai[m] : 0);
-        br[j] = _mm512_set1_epi64(v ? Ly.Br[m] : 0), bi[j] = _mm512_set1_epi64(v ? Ly.Bi[m] : 0);
+        // B's codes times the aligned multiplier K_1 2^up_1: below 2^62, as Ly.fast bounds B u's term
+        const int64_t kb = Ly.xupd[hh].aligned64()[1];
+        br[j] = _mm512_set1_epi64(v ? Ly.Br[m] * kb : 0), bi[j] = _mm512_set1_epi64(v ? Ly.Bi[m] * kb : 0);
         cr[j] = _mm512_set1_epi64(v ? Ly.Cr[m] : 0), ci[j] = _mm512_set1_epi64(v ? Ly.Ci[m] : 0);
         xr[j] = xi[j] = _mm512_setzero_si512();
       }
@@ -184,8 +187,8 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
         int64_t* accp = yacc + (t * H + hh) * kLanes;
         __m512i acc = _mm512_loadu_si512(accp);
         for (size_t j = 0; j < MB; ++j) {
-          update<R, O, Delta>(ar[j], ai[j], _mm512_mul_epi32(br[j], uu), _mm512_mul_epi32(bi[j], uu), c, xr[j], xi[j],
-                              ev);
+          update<R, O, Delta>(ar[j], ai[j], _mm512_mullo_epi64(br[j], uu), _mm512_mullo_epi64(bi[j], uu), c, xr[j],
+                              xi[j], ev);
           acc = _mm512_add_epi64(acc, _mm512_sub_epi64(_mm512_mul_epi32(cr[j], xr[j]), _mm512_mul_epi32(ci[j], xi[j])));
         }
         _mm512_storeu_si512(accp, acc);
@@ -240,7 +243,8 @@ SSMSIM_AVX512 void s5_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
         const Consts& c = cs[pp];
         int64_t* xp = &X[2 * pp * kLanes];
         __m512i qr = _mm512_loadu_si512(xp), qi = _mm512_loadu_si512(xp + kLanes);
-        update<R, O, Delta>(_mm512_set1_epi64(Ly.Ar[pp]), _mm512_set1_epi64(Ly.Ai[pp]), bur[j], bui[j], c, qr, qi, ev);
+        update<R, O, Delta>(_mm512_set1_epi64(Ly.Ar[pp]), _mm512_set1_epi64(Ly.Ai[pp]), term(bur[j], c, 1),
+                            term(bui[j], c, 1), c, qr, qi, ev);
         _mm512_storeu_si512(xp, qr);
         _mm512_storeu_si512(xp + kLanes, qi);
         if (record) {

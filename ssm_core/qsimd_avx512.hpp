@@ -112,7 +112,7 @@ template <bool Wrap>
 // alignment shifts (term k is (v K_k) << up_k, the aligned K64 of s4d_generic), the
 // rounding shift's constants (shift_offset's unsigned form) and the state's range.
 struct Consts {
-  __m512i K[3], off, off_s, mask, below_half, half, odd_bit;
+  __m512i K[3], Ka[3], off, off_s, mask, below_half, half, odd_bit;  // Ka: K 2^up where it fits 64 bits
   __m128i up[3], s;
   VRange range;
 };
@@ -139,6 +139,7 @@ SSMSIM_AVX512 inline Consts consts_of(const quant::ScaledSum& upd) {
   for (size_t k = 0; k < 3; ++k) {
     const bool has = k < upd.K().size();
     c.K[k] = _mm512_set1_epi64(has ? upd.K()[k] : 0);
+    c.Ka[k] = _mm512_set1_epi64(has ? upd.aligned64()[k] : 0);
     c.up[k] = _mm_cvtsi32_si128(has ? upd.S() - upd.shifts()[k] : 0);
   }
   return c;
