@@ -427,8 +427,8 @@ SSMSIM_AVX512 void dense16_kernel(const int32_t* W, const int32_t* b, size_t o0,
         const quant::ScaledSum& n = narrow_to[o];
         const __m512i bias = _mm512_set1_epi64(b[o0 + o]);
         for (size_t half = 0; half < 2 && 2 * tp + half < L; ++half) {
-          const __m512i a = _mm512_add_epi64(
-              bias, _mm512_cvtepi32_epi64(half ? _mm512_extracti64x4_epi64(acc[j], 1) : _mm512_castsi512_si256(acc[j])));
+          const __m512i a = _mm512_add_epi64(bias, _mm512_cvtepi32_epi64(half ? _mm512_extracti64x4_epi64(acc[j], 1)
+                                                                              : _mm512_castsi512_si256(acc[j])));
           const __m512i q = n.overflow() == Overflow::Wrap ? narrow<true>(term(a, cs[o], 0), cs[o], n.rounding(), e)
                                                            : narrow<false>(term(a, cs[o], 0), cs[o], n.rounding(), e);
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(2 * tp + half, o)), _mm512_cvtepi64_epi32(q));

@@ -260,8 +260,14 @@ SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
     if (0x1p62 * g * std::ldexp(1.0, up0 - c) >= 0x1p57) return false;
     for (const int a : {up0 + 55, up0 + 32, up0 + 23, up0})
       if (a > c && std::ldexp(0x1p55, a - c) >= 0x1p60) return false;
-    fs[f] = Feature{G < 0, static_cast<int64_t>(Ga >> 23), static_cast<int64_t>(Ga & 0x7fffff),
-                    static_cast<int64_t>(t1hi), static_cast<int64_t>(T1 & ((quant::wide_t{1} << c) - 1)), S, c, up0};
+    fs[f] = Feature{G < 0,
+                    static_cast<int64_t>(Ga >> 23),
+                    static_cast<int64_t>(Ga & 0x7fffff),
+                    static_cast<int64_t>(t1hi),
+                    static_cast<int64_t>(T1 & ((quant::wide_t{1} << c) - 1)),
+                    S,
+                    c,
+                    up0};
   }
   // per step and lane: the sum and rs
   std::vector<int64_t> sums(L * kLanes), rss(L * kLanes);
@@ -304,7 +310,8 @@ SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
     const __m512i maskc1 = _mm512_set1_epi64((int64_t{1} << (F.c - 1)) - 1);
     const Consts fin = shift_consts(quant::detail::Shift64(F.S - F.c + 2), range_of(ss.range64(), ss.zero_point()));
     for (size_t t = 0; t < L; ++t) {
-      const __m512i d = _mm512_sub_epi64(_mm512_mullo_epi64(load8(in.at(t, f)), Hv), _mm512_loadu_si512(&sums[t * kLanes]));
+      const __m512i d =
+          _mm512_sub_epi64(_mm512_mullo_epi64(load8(in.at(t, f)), Hv), _mm512_loadu_si512(&sums[t * kLanes]));
       __m512i p = _mm512_mullo_epi64(d, _mm512_loadu_si512(&rss[t * kLanes]));
       if (F.neg) p = _mm512_sub_epi64(_mm512_setzero_si512(), p);
       const __m512i ph = _mm512_srai_epi64(p, 32), pl = _mm512_and_si512(p, low32);
@@ -315,7 +322,7 @@ SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
       add_sub(_mm512_mul_epu32(pl, g0), s00, hi, lo);
       const __m512i w = joined(hi, lo, c, maskc, maskc1);
       store8(out.at(t, f), ss.overflow() == Overflow::Wrap ? narrow<true>(w, fin, ss.rounding(), e)
-                                                            : narrow<false>(w, fin, ss.rounding(), e));
+                                                           : narrow<false>(w, fin, ss.rounding(), e));
     }
   }
   add_events(e, ev);

@@ -236,8 +236,9 @@ TEST(ScaledSumWide, SumsBeyond64BitsMatchTheExactReference) {
       terms.push_back({qref::cpp_int(static_cast<int64_t>(v.back())), ratios[k]});
     }
     quant::wide_t sum = 0;
-    for (int k = 0; k < n; ++k) sum += v[static_cast<size_t>(k)] * static_cast<quant::wide_t>(s.K()[static_cast<size_t>(k)]) *
-                                      (quant::wide_t{1} << (s.S() - s.shifts()[static_cast<size_t>(k)]));
+    for (int k = 0; k < n; ++k)
+      sum += v[static_cast<size_t>(k)] * static_cast<quant::wide_t>(s.K()[static_cast<size_t>(k)]) *
+             (quant::wide_t{1} << (s.S() - s.shifts()[static_cast<size_t>(k)]));
     if (sum >= (quant::wide_t{1} << 62) || sum < -(quant::wide_t{1} << 62)) ++wide;
     uint64_t ev = 0, evref = 0;
     const int64_t got = n == 1 ? s(v[0], &ev) : n == 2 ? s(v[0], v[1], &ev) : s(v[0], v[1], v[2], &ev);
