@@ -32,14 +32,40 @@ using quant::Rounding;
 // The split point's largest value: six remainders below 2^c stay below 2^63.
 constexpr int kSplitMax = 59;
 
+// One 64-bit product term P 2^a of a split sum: split at c (a <= c), or (a > c) P 2^(a - c) added
+// to hi whole (where its bound allows).
+struct SubTerm {
+  bool right = true;
+  __m512i a, d, mask;
+  __m128i left;
+};
+
+SSMSIM_AVX512 SubTerm sub_term(int a, int c) {
+  SubTerm t;
+  t.right = a <= c;
+  t.a = _mm512_set1_epi64(t.right ? a : 0);
+  t.d = _mm512_set1_epi64(t.right ? c - a : 0);
+  t.mask = _mm512_set1_epi64(t.right ? (int64_t{1} << (c - a)) - 1 : 0);
+  t.left = _mm_cvtsi32_si128(t.right ? 0 : a - c);
+  return t;
+}
+
+[[gnu::always_inline]] SSMSIM_AVX512 inline void add_sub(__m512i P, const SubTerm& t, __m512i& hi, __m512i& lo) {
+  if (t.right) {
+    split(P, t.a, t.d, t.mask, hi, lo);
+  } else {
+    hi = _mm512_add_epi64(hi, _mm512_sll_epi64(P, t.left));
+  }
+}
+
 // One scaled sum of up to 2 terms on 8 lanes, set up for its terms' bounds.
 struct LaneSum {
   bool ok = false, split = false;
   size_t n = 0;
   __m512i K[2];
   __m128i up[2];
-  // split form, per term and half (0: v >> 32, 1: v mod 2^32): alignment a, d = c - a, 2^d - 1
-  __m512i a[2][2], d[2][2], mask[2][2];
+  // split form, per term and half (0: v >> 32, 1: v mod 2^32)
+  SubTerm t[2][2];
   __m512i c, maskc, maskc1;
   Consts fin;  // the last rounding shift (S, or S - c + 2 split) and the range
 };
@@ -64,12 +90,13 @@ SSMSIM_AVX512 LaneSum lane_sum(const quant::ScaledSum& ss, const std::vector<int
   for (size_t k = 0; k < s.n; ++k) {
     const int64_t K = ss.K()[k];
     const int up = S - ss.shifts()[k];
-    if (K < 0 || K > INT32_MAX || up < 0 || up + 32 > c || b[k] >= (int64_t{1} << 62)) return s;
+    if (K < 0 || K > INT32_MAX || up < 0 || b[k] >= (int64_t{1} << 62)) return s;
     for (int half = 0; half < 2; ++half) {
       const int a = up + (half == 0 ? 32 : 0);
-      s.a[k][half] = _mm512_set1_epi64(a);
-      s.d[k][half] = _mm512_set1_epi64(c - a);
-      s.mask[k][half] = _mm512_set1_epi64((int64_t{1} << (c - a)) - 1);
+      // |v >> 32| <= b / 2^32 + 1; v mod 2^32 < 2^32
+      const double pmax = static_cast<double>(K) * (half == 0 ? std::ldexp(static_cast<double>(b[k]), -32) + 1 : 0x1p32);
+      if (a > c && pmax * std::ldexp(1.0, a - c) >= 0x1p60) return s;
+      s.t[k][half] = sub_term(a, c);
     }
     h += static_cast<double>(b[k]) * static_cast<double>(K) * std::ldexp(1.0, up - c);
   }
@@ -95,7 +122,7 @@ template <bool Wrap>
   for (size_t k = 0; k < s.n; ++k) {
     const __m512i P[2] = {_mm512_mul_epi32(_mm512_srai_epi64(v[k], 32), s.K[k]),
                           _mm512_mul_epu32(_mm512_and_si512(v[k], low32), s.K[k])};
-    for (int half = 0; half < 2; ++half) split(P[half], s.a[k][half], s.d[k][half], s.mask[k][half], hi, lo);
+    for (int half = 0; half < 2; ++half) add_sub(P[half], s.t[k][half], hi, lo);
   }
   return narrow<Wrap>(joined(hi, lo, s.c, s.maskc, s.maskc1), s.fin, r, ev);
 }
@@ -168,32 +195,6 @@ SSMSIM_AVX512 bool pair_kernel(const quant::ScaledSum& ss, Pair kind, const int3
   }
   add_events(e, ev);
   return true;
-}
-
-// One sub-term P 2^a of the LayerNorm's d rs gamma K: split at c (a <= c), or (a > c) P 2^(a - c)
-// added to hi whole.
-struct SubTerm {
-  bool right = true;
-  __m512i a, d, mask;
-  __m128i left;
-};
-
-SSMSIM_AVX512 SubTerm sub_term(int a, int c) {
-  SubTerm t;
-  t.right = a <= c;
-  t.a = _mm512_set1_epi64(t.right ? a : 0);
-  t.d = _mm512_set1_epi64(t.right ? c - a : 0);
-  t.mask = _mm512_set1_epi64(t.right ? (int64_t{1} << (c - a)) - 1 : 0);
-  t.left = _mm_cvtsi32_si128(t.right ? 0 : a - c);
-  return t;
-}
-
-[[gnu::always_inline]] SSMSIM_AVX512 inline void add_sub(__m512i P, const SubTerm& t, __m512i& hi, __m512i& lo) {
-  if (t.right) {
-    split(P, t.a, t.d, t.mask, hi, lo);
-  } else {
-    hi = _mm512_add_epi64(hi, _mm512_sll_epi64(P, t.left));
-  }
 }
 
 // BatchNorm folded into a scaled sum per feature (qsteps.hpp's norm): out_f = SS(r_f gamma_f,
