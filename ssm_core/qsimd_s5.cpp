@@ -11,7 +11,7 @@
 //      apart, which needs 64 bits only; then w = 4 H' + 2 h + s, where H' is the sum's floor
 //      at c, h the remainder's top bit and s whether any lower bit is set, rounds by 2 bits to
 //      exactly round(sum / 2^S) under every rounding mode (the floor, the half and the sign are
-//      those of the sum).
+//      those of the sum; qsimd_avx512.hpp's split and joined, docs/fixed_point.md 9.1).
 //   3. The new mantissas and exponents (qsteps.hpp's narrow_block per block and part).
 //   4. C o: per block, the 16-bit products' 32-bit sums of each part, shifted by the block's
 //      exponents into the 64-bit output accumulator.

@@ -227,9 +227,10 @@ SSMSIM_AVX512 bool batch_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
 
 // The integer LayerNorm (qsteps.hpp's norm) on 8 lanes. Per step: the sum, d_f = H r_f - sum and
 // v = sum d_f^2 in 64-bit lanes where the chunk's values bound |d| below 2^31 (else in scalar
-// 128 bits); rs per lane in scalar 128-bit arithmetic; then per feature out_f = SS(d_f rs gamma_f, beta_f). |d rs| <= 2^56 sqrt(H)
-// (|d_f| <= sqrt(v)), so p = d rs is exact in 64 bits; p |gamma K| is cut into four 64-bit
-// products (p's 32-bit halves times |gamma K|'s 23-bit halves) summed in the split form.
+// 128 bits); rs per lane in scalar 128-bit arithmetic; then per feature
+// out_f = SS(d_f rs gamma_f, beta_f). |d rs| <= 2^56 sqrt(H) (|d_f| <= sqrt(v)), so p = d rs is
+// exact in 64 bits; p |gamma K| is cut into four 64-bit products (p's 32-bit halves times
+// |gamma K|'s 23-bit halves) summed in the split form.
 SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>& in, Seq<int32_t>& out,
                                      uint64_t* const* ev) {
   const size_t L = in.L, H = in.F;
