@@ -567,17 +567,14 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
   uint64_t lane_events[kLanes] = {};
   if (s5 && simd::s5_states_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec)) {
     for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
-  } else if (s5) {
+  } else if (s5 || Ly.xop.mode != XOperand::Stored) {
+    // a narrowed state operand (S5: also a stored one the kernel above did not take)
     uint64_t op_events[kLanes] = {};
-    if (simd::s5_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, xrec)) {
+    const auto block = s5 ? simd::s5_block_operand_avx512 : simd::s4d_block_operand_avx512;
+    if (block(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, xrec)) {
       for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l], *exo[l] += op_events[l];
-    } else {
+    } else if (s5) {
       s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
-    }
-  } else if (Ly.xop.mode != XOperand::Stored) {
-    uint64_t op_events[kLanes] = {};
-    if (simd::s4d_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, xrec)) {
-      for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l], *exo[l] += op_events[l];
     } else {
       s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
     }

@@ -217,8 +217,8 @@ SSMSIM_AVX512 void s5_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
   static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
   constexpr size_t MB = 4;
   const size_t P2 = Ly.states;
-  std::vector<unsigned char> raw((P2 + 1) * sizeof(Consts));
-  Consts* cs = reinterpret_cast<Consts*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t{63});
+  std::vector<unsigned char> raw;
+  Consts* cs = aligned_array<Consts>(raw, P2);
   for (size_t pp = 0; pp < P2; ++pp) cs[pp] = consts_of(Ly.xupd[pp]);
   std::vector<int64_t> U(H * kLanes), X(2 * P2 * kLanes, 0);  // one step's inputs; the states (re, im)
   __m512i ev = _mm512_setzero_si512();
@@ -322,11 +322,8 @@ SSMSIM_AVX512 void s4d_block_avx512(const QLayerConsts& Ly, const Seq<int32_t>& 
             mag = _mm512_max_epu64(mag, _mm512_abs_epi64(_mm512_loadu_si512(at(X, n, part))));
           const __m512i e = block_exponent(mag, op);
           for (size_t n = b; n < end; ++n) {
-            _mm512_storeu_si512(
-                at(M, n, part),
-                op.overflow == Overflow::Wrap
-                    ? fit<true>(round_by(_mm512_loadu_si512(at(X, n, part)), e, op.rounding), mantissa, evo)
-                    : fit<false>(round_by(_mm512_loadu_si512(at(X, n, part)), e, op.rounding), mantissa, evo));
+            _mm512_storeu_si512(at(M, n, part), fit(round_by(_mm512_loadu_si512(at(X, n, part)), e, op.rounding),
+                                                    mantissa, op.overflow, evo));
             _mm512_storeu_si512(at(E, n, part), e);
           }
         }
@@ -376,14 +373,11 @@ SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, s
         acc = _mm512_add_epi64(
             acc, _mm512_mul_epi32(_mm512_set1_epi64(w[i]), _mm512_cvtepi32_epi64(_mm256_loadu_si256(
                                                                reinterpret_cast<const __m256i*>(x + i * kLanes)))));
-      const __m512i q = n.overflow() == Overflow::Wrap ? narrow<true>(term(acc, c, 0), c, n.rounding(), e)
-                                                       : narrow<false>(term(acc, c, 0), c, n.rounding(), e);
+      const __m512i q = narrow(term(acc, c, 0), c, n.rounding(), n.overflow(), e);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(t, o)), _mm512_cvtepi64_epi32(q));
     }
   }
-  alignas(64) uint64_t counts[kLanes];
-  _mm512_store_si512(counts, e);
-  for (size_t l = 0; l < kLanes; ++l) *ev[l] += counts[l];
+  add_events(e, ev);
 }
 
 // dense_kernel with every weight and input in 16 bits: pairs of inputs multiply and add in one
@@ -405,8 +399,8 @@ SSMSIM_AVX512 void dense16_kernel(const int32_t* W, const int32_t* b, size_t o0,
   for (size_t o = 0; o < on; ++o)
     for (size_t ip = 0; ip < IP; ++ip)
       W2[o * IP + ip] = pack(W[(o0 + o) * I + 2 * ip], 2 * ip + 1 < I ? W[(o0 + o) * I + 2 * ip + 1] : 0);
-  std::vector<unsigned char> raw((on + 1) * sizeof(Consts));
-  Consts* cs = reinterpret_cast<Consts*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t{63});
+  std::vector<unsigned char> raw;
+  Consts* cs = aligned_array<Consts>(raw, on);
   for (size_t o = 0; o < on; ++o) cs[o] = consts_of(narrow_to[o]);
   out.resize(L, on);
   constexpr size_t OB = 4;
@@ -429,16 +423,13 @@ SSMSIM_AVX512 void dense16_kernel(const int32_t* W, const int32_t* b, size_t o0,
         for (size_t half = 0; half < 2 && 2 * tp + half < L; ++half) {
           const __m512i a = _mm512_add_epi64(bias, _mm512_cvtepi32_epi64(half ? _mm512_extracti64x4_epi64(acc[j], 1)
                                                                               : _mm512_castsi512_si256(acc[j])));
-          const __m512i q = n.overflow() == Overflow::Wrap ? narrow<true>(term(a, cs[o], 0), cs[o], n.rounding(), e)
-                                                           : narrow<false>(term(a, cs[o], 0), cs[o], n.rounding(), e);
+          const __m512i q = narrow(term(a, cs[o], 0), cs[o], n.rounding(), n.overflow(), e);
           _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(2 * tp + half, o)), _mm512_cvtepi64_epi32(q));
         }
       }
     }
   }
-  alignas(64) uint64_t counts[kLanes];
-  _mm512_store_si512(counts, e);
-  for (size_t l = 0; l < kLanes; ++l) *ev[l] += counts[l];
+  add_events(e, ev);
 }
 
 }  // namespace
@@ -470,8 +461,6 @@ struct S5Avx512 {
     return s5_avx512<R, O, Delta>;
   }
 };
-using BlockKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, uint64_t*,
-                             int32_t*);
 struct S4dBlockAvx512 {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
   static BlockKernel get() {

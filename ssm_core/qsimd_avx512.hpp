@@ -8,8 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <vector>
 
 #include "ssm_core/qsteps.hpp"
+#include "ssm_core/seq.hpp"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(SSMSIM_NO_MULTIVERSION)
 #include <immintrin.h>
@@ -23,6 +25,10 @@
 #endif
 
 namespace ssmsim::core::simd {
+
+// A block-operand state kernel (qsimd.hpp's s4d_block_operand_avx512, s5_block_operand_avx512).
+using BlockKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, uint64_t*,
+                             int32_t*);
 
 // The family F's kernel for a rounding mode, an overflow mode and whether A is in delta form.
 template <class F, quant::Rounding R>
@@ -90,6 +96,26 @@ template <bool Wrap>
     return _mm512_sub_epi64(q, r.zp);
   }
   return _mm512_min_epi64(_mm512_max_epi64(q, r.lo), r.hi);
+}
+
+// fit<Wrap> with the overflow mode read at run time.
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i fit(__m512i q, const VRange& r, Overflow o, __m512i& ev) {
+  return o == Overflow::Wrap ? fit<true>(q, r, ev) : fit<false>(q, r, ev);
+}
+
+// Adds 8 lanes' event counts to the lanes' counters ev[l].
+SSMSIM_AVX512 inline void add_events(__m512i e, uint64_t* const* ev) {
+  alignas(64) uint64_t counts[kLanes];
+  _mm512_store_si512(counts, e);
+  for (size_t l = 0; l < kLanes; ++l) *ev[l] += counts[l];
+}
+
+// An array of n T (holding 512-bit vectors) 64-byte aligned inside raw, which it sizes: GCC 12
+// does not align a heap container of 512-bit vectors inside a target function.
+template <typename T>
+T* aligned_array(std::vector<unsigned char>& raw, size_t n) {
+  raw.resize((n + 1) * sizeof(T) + 64);
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t{63});
 }
 
 // quant::detail::rounding_bias on 8 lanes: neg is p < 0, odd the lowest kept bit; mask, half and
@@ -163,6 +189,12 @@ template <bool Wrap>
   const __m512i q = _mm512_sub_epi64(_mm512_srl_epi64(_mm512_add_epi64(u, bias), c.s), c.off_s);
   return fit<Wrap>(q, c.range, ev);
 }
+// narrow<Wrap> with the overflow mode read at run time.
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, Overflow o,
+                                                          __m512i& ev) {
+  return o == Overflow::Wrap ? narrow<true>(sum, c, r, ev) : narrow<false>(sum, c, r, ev);
+}
+
 template <Rounding R, Overflow O>
 SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, __m512i& ev) {
   return narrow<O == Overflow::Wrap>(sum, c, R, ev);  // the range holds SaturateSymmetric's -max

@@ -253,7 +253,7 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
         }
         for (size_t p0 = 0; p0 < P8; p0 += 8) {
           const __m512i v = round_by(_mm512_loadu_si512(xs + p0), _mm512_loadu_si512(es + p0), op.rounding);
-          const __m512i mm = op.overflow == Overflow::Wrap ? fit<true>(v, mantissa, evo) : fit<false>(v, mantissa, evo);
+          const __m512i mm = fit(v, mantissa, op.overflow, evo);
           _mm_storeu_si128(reinterpret_cast<__m128i*>(m + part * MS + p0), _mm512_cvtepi64_epi16(mm));
         }
       }
@@ -312,8 +312,6 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
       events[l] += static_cast<uint64_t>(ev[l * 16 + i]), op_events[l] += ev[l * 16 + 8 + i];
 }
 
-using BlockKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, uint64_t*,
-                             int32_t*);
 struct S5BlockAvx512 {
   template <Rounding R, Overflow O, bool Delta>
   static BlockKernel get() {

@@ -68,12 +68,16 @@ struct LaneSum {
   SubTerm t[2][2];
   __m512i c, maskc, maskc1;
   Consts fin;  // the last rounding shift (S, or S - c + 2 split) and the range
+  Rounding r = Rounding::HalfEven;
+  Overflow o = Overflow::Saturate;
 };
 
 SSMSIM_AVX512 LaneSum lane_sum(const quant::ScaledSum& ss, const std::vector<int64_t>& b) {
   LaneSum s;
   s.n = b.size();
   if (ss.K().size() != s.n || s.n > 2) return s;
+  s.r = ss.rounding();
+  s.o = ss.overflow();
   const VRange range = range_of(ss.range64(), ss.zero_point());
   for (size_t k = 0; k < s.n; ++k) {
     s.K[k] = _mm512_set1_epi64(ss.K()[k]);
@@ -110,12 +114,11 @@ SSMSIM_AVX512 LaneSum lane_sum(const quant::ScaledSum& ss, const std::vector<int
 }
 
 // The scaled sum of the terms v[0..n) of 8 lanes, narrowed with the sum's modes.
-template <bool Wrap>
-[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i apply(const LaneSum& s, const __m512i* v, Rounding r, __m512i& ev) {
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i apply(const LaneSum& s, const __m512i* v, __m512i& ev) {
   if (!s.split) {
     __m512i sum = _mm512_setzero_si512();
     for (size_t k = 0; k < s.n; ++k) sum = _mm512_add_epi64(sum, _mm512_sll_epi64(_mm512_mullo_epi64(v[k], s.K[k]), s.up[k]));
-    return narrow<Wrap>(sum, s.fin, r, ev);
+    return narrow(sum, s.fin, s.r, s.o, ev);
   }
   __m512i hi = _mm512_setzero_si512(), lo = hi;
   const __m512i low32 = _mm512_set1_epi64(0xffffffff);
@@ -124,7 +127,7 @@ template <bool Wrap>
                           _mm512_mul_epu32(_mm512_and_si512(v[k], low32), s.K[k])};
     for (int half = 0; half < 2; ++half) add_sub(P[half], s.t[k][half], hi, lo);
   }
-  return narrow<Wrap>(joined(hi, lo, s.c, s.maskc, s.maskc1), s.fin, r, ev);
+  return narrow(joined(hi, lo, s.c, s.maskc, s.maskc1), s.fin, s.r, s.o, ev);
 }
 
 SSMSIM_AVX512 inline __m512i load8(const int32_t* p) {
@@ -132,12 +135,6 @@ SSMSIM_AVX512 inline __m512i load8(const int32_t* p) {
 }
 SSMSIM_AVX512 inline void store8(int32_t* p, __m512i v) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi64_epi32(v));
-}
-
-SSMSIM_AVX512 void add_events(__m512i e, uint64_t* const* ev) {
-  alignas(64) uint64_t counts[kLanes];
-  _mm512_store_si512(counts, e);
-  for (size_t l = 0; l < kLanes; ++l) *ev[l] += counts[l];
 }
 
 int64_t max_abs(const int32_t* v, size_t n) {
@@ -153,18 +150,19 @@ SSMSIM_AVX512 bool output_kernel(const QLayerConsts& Ly, const int64_t* yacc, co
   for (size_t i = 0; i < L * H * kLanes; ++i) amax = std::max(amax, yacc[i] < 0 ? -yacc[i] : yacc[i]);
   const int64_t umax = max_abs(u.v.data(), u.v.size());
   if (amax >= (int64_t{1} << 62)) return false;
-  for (size_t h = 0; h < H; ++h)
-    if (!lane_sum(Ly.yout[h], {amax, std::abs(int64_t{Ly.D[h]}) * umax}).ok) return false;
+  std::vector<unsigned char> raw;
+  LaneSum* sums = aligned_array<LaneSum>(raw, H);
+  for (size_t h = 0; h < H; ++h) {
+    sums[h] = lane_sum(Ly.yout[h], {amax, std::abs(int64_t{Ly.D[h]}) * umax});
+    if (!sums[h].ok) return false;
+  }
   y.resize(L, H);
   __m512i e = _mm512_setzero_si512();
   for (size_t h = 0; h < H; ++h) {
-    const quant::ScaledSum& ss = Ly.yout[h];
-    const LaneSum s = lane_sum(ss, {amax, std::abs(int64_t{Ly.D[h]}) * umax});
     const __m512i D = _mm512_set1_epi64(Ly.D[h]);
     for (size_t t = 0; t < L; ++t) {
       const __m512i v[2] = {_mm512_loadu_si512(yacc + (t * H + h) * kLanes), _mm512_mul_epi32(D, load8(u.at(t, h)))};
-      store8(y.at(t, h), ss.overflow() == Overflow::Wrap ? apply<true>(s, v, ss.rounding(), e)
-                                                         : apply<false>(s, v, ss.rounding(), e));
+      store8(y.at(t, h), apply(sums[h], v, e));
     }
   }
   add_events(e, ev);
@@ -190,8 +188,7 @@ SSMSIM_AVX512 bool pair_kernel(const quant::ScaledSum& ss, Pair kind, const int3
                              : load8(b + i);
       v[0] = _mm512_mul_epi32(va, vb);
     }
-    store8(out + i, ss.overflow() == Overflow::Wrap ? apply<true>(s, v, ss.rounding(), e)
-                                                    : apply<false>(s, v, ss.rounding(), e));
+    store8(out + i, apply(s, v, e));
   }
   add_events(e, ev);
   return true;
@@ -204,21 +201,19 @@ SSMSIM_AVX512 bool batch_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
   const size_t L = in.L, H = in.F;
   if (Ly.norm.size() != H || Ly.gamma.size() != H || Ly.beta.size() != H) return false;
   const int64_t imax = max_abs(in.v.data(), in.v.size());
-  auto bounds = [&](size_t f) {
-    return std::vector<int64_t>{imax * std::abs(int64_t{Ly.gamma[f]}), std::abs(int64_t{Ly.beta[f]})};
-  };
-  for (size_t f = 0; f < H; ++f)
-    if (!lane_sum(Ly.norm[f], bounds(f)).ok) return false;
+  std::vector<unsigned char> raw;
+  LaneSum* sums = aligned_array<LaneSum>(raw, H);
+  for (size_t f = 0; f < H; ++f) {
+    sums[f] = lane_sum(Ly.norm[f], {imax * std::abs(int64_t{Ly.gamma[f]}), std::abs(int64_t{Ly.beta[f]})});
+    if (!sums[f].ok) return false;
+  }
   out.resize(L, H);
   __m512i e = _mm512_setzero_si512();
   for (size_t f = 0; f < H; ++f) {
-    const quant::ScaledSum& ss = Ly.norm[f];
-    const LaneSum s = lane_sum(ss, bounds(f));
-    const __m512i g = _mm512_set1_epi64(Ly.gamma[f]);
+    const __m512i g = _mm512_set1_epi64(Ly.gamma[f]), beta = _mm512_set1_epi64(Ly.beta[f]);
     for (size_t t = 0; t < L; ++t) {
-      const __m512i v[2] = {_mm512_mul_epi32(load8(in.at(t, f)), g), _mm512_set1_epi64(Ly.beta[f])};
-      store8(out.at(t, f), ss.overflow() == Overflow::Wrap ? apply<true>(s, v, ss.rounding(), e)
-                                                           : apply<false>(s, v, ss.rounding(), e));
+      const __m512i v[2] = {_mm512_mul_epi32(load8(in.at(t, f)), g), beta};
+      store8(out.at(t, f), apply(sums[f], v, e));
     }
   }
   add_events(e, ev);
@@ -323,8 +318,7 @@ SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
       add_sub(_mm512_mul_epu32(pl, g1), s01, hi, lo);
       add_sub(_mm512_mul_epu32(pl, g0), s00, hi, lo);
       const __m512i w = joined(hi, lo, c, maskc, maskc1);
-      store8(out.at(t, f), ss.overflow() == Overflow::Wrap ? narrow<true>(w, fin, ss.rounding(), e)
-                                                           : narrow<false>(w, fin, ss.rounding(), e));
+      store8(out.at(t, f), narrow(w, fin, ss.rounding(), ss.overflow(), e));
     }
   }
   add_events(e, ev);
