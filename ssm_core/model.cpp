@@ -337,6 +337,7 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
       norm_forward(lo, P, training, valid, *x, W.z, W.mean_in, W.var_in, W.rstd_in);
       z = &W.z;
     }
+    W.state_codes = nullptr;  // the backward pass reads this forward's states
     if (s5)
       s5_forward(prep.s5[i], *z, W.y, W.xs);
     else if (!prep.conv.empty() && !grad)
@@ -517,8 +518,9 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
       s5_backward(lo.s5, P, s5_options(), prep.s5[i], z, W.xs, ws.gy, ws.gz, ws.gs, grad,
                   coeff_grads ? &(*coeff_grads)[i] : nullptr);
     else
-      s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z, W.states, ws.gy, ws.gz, grad,
-                   coeff_grads ? &(*coeff_grads)[i] : nullptr);
+      s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z,
+                   S4DStates<T>{W.states.data(), W.state_codes, W.state_scale}, ws.gy, ws.gz, grad,
+                   coeff_grads ? &(*coeff_grads)[i] : nullptr, ws.channel_threads);
     if (keep) W.grads.z = ws.gz;
     // gx(in) = gr (residual) + path through the SSM input
     if (config_.norm_in()) {

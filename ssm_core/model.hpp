@@ -114,6 +114,10 @@ struct Workspace {
   struct Layer {
     Seq<T> z, y, act, m, g, r, out, xs;  // xs: the S5 states
     std::vector<T> states, mean_in, rstd_in, var_in, mean_out, rstd_out, var_out, drop1, drop2;
+    // S4D: where set, the backward pass reads the states as these codes times state_scale (QAT's
+    // integer record, read in place) instead of `states`; the float forward clears it.
+    const int32_t* state_codes = nullptr;
+    double state_scale = 0;
     // With keep_point_grads: the backward pass's gradients with respect to the layer's
     // activations (z the SSM input, m the mixing layer's output, r the residual sum, out the
     // layer output), kept for QAT's learned step sizes (ssm_core/qat_lsq.hpp).
@@ -123,6 +127,9 @@ struct Workspace {
   };
   Seq<T> input, x0, pooled, logits, tail, gtail;
   std::vector<Layer> layers;
+  // Threads the backward pass may split an S4D layer's channels over (QAT, where a batch has fewer
+  // chunks than threads); the same bits for any count.
+  size_t channel_threads = 1;
   std::vector<T> pooled_v, logits_v, glogits_v;
   Seq<T> gx, gr, gg, gm, gact, gact2, gy, gy2, gz, gtmp, gpool, glog, gs;
   bool keep_point_grads = false;  // backward() copies each layer's activation gradients into grads

@@ -193,9 +193,9 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
     if (mc.layer == LayerType::S5) {  // [L][2 P2][lanes], the float model's xs
       W.xs.resize(qws.in.L, R.x.size() / (qws.in.L * kLanes));
       for (size_t k = 0; k < R.x.size(); ++k) W.xs.v[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
-    } else {
-      W.states.resize(R.x.size());
-      for (size_t k = 0; k < R.x.size(); ++k) W.states[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
+    } else {  // read in place by the backward pass, a mode at a time
+      W.state_codes = R.x.data();
+      W.state_scale = sx;
     }
     dq_seq(R.y, q.point(PointId::y, i), W.y);
     dq_seq(R.act, q.point(PointId::act, i), W.act);
@@ -434,6 +434,9 @@ class QatRun {
       if (direct_) ccg_[c] = zero_coeff_grads(mc);
       const Chunk chunk = make_chunk(set_, &order[c0], cn);
       fws_[w]->keep_point_grads = lsq;
+      // the cores this rank's chunks of the batch leave idle split each chunk's S4D layers
+      const size_t split = std::max<size_t>(1, threads_ / ((nch + ranks_.size() - 1) / ranks_.size()));
+      fws_[w]->channel_threads = qws_[w]->channel_threads = split;
       closs_[c] = qat_chunk(model_, view, engine, chunk, *qws_[w], *fws_[w], cgrad_[c].data(), &ccorrect_[c], nullptr,
                             direct_ ? &ccg_[c] : nullptr);
       if (lsq) lsq_chunk(model_, view, engine, *qws_[w], *fws_[w], chunk, lsteps_, clsq_[c]);

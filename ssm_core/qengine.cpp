@@ -579,7 +579,7 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
       s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
     }
   } else if (Ly.fast) {
-    simd::s4d_states_fast(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec);
+    simd::s4d_states_fast(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec, ws.channel_threads);
     for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
   } else {
     s4d_states_wide(Ly, ws.u, H, L, ws.yacc, ex, xrec);

@@ -217,6 +217,9 @@ struct QWorkspace {
   // state at every step, S4D [H * N/2][L][re, im][lanes], S5 [L][2 P2][lanes] (as the float
   // model's state buffers).
   bool record = false;
+  // Threads an S4D layer's state update may split its channels over (QAT, where a batch has fewer
+  // chunks than threads); the same bits for any count.
+  size_t channel_threads = 1;
   struct Layer {
     Seq<int32_t> u, y, act, mix, mixg, g, res, out;
     std::vector<int32_t> x;

@@ -75,12 +75,12 @@ namespace {
 // that the compiler vectorises (AVX2 where the CPU has it). Same bits as qengine.cpp's s4d_states_wide.
 template <quant::Rounding R, quant::Overflow O, bool Delta>
 SSMSIM_MULTIVERSION void s4d_generic(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                                     uint64_t* events, int32_t* record) {
+                                     uint64_t* events, int32_t* record, size_t h0, size_t h1) {
   // MB modes of a channel advance together: MB independent recurrences per step keep the
   // multipliers busy while each one waits for its previous state
   constexpr size_t MB = 4;
   const size_t N2 = Ly.states;
-  for (size_t hh = 0; hh < H; ++hh) {
+  for (size_t hh = h0; hh < h1; ++hh) {
     const quant::ScaledSum& upd = Ly.xupd[hh];
     const int64_t KA = upd.aligned64()[0], KB = upd.aligned64()[1];
     const int64_t KX = Delta ? upd.aligned64()[2] : 0;  // delta form's stored state (a constant 0 folds away)
@@ -162,12 +162,12 @@ SSMSIM_AVX512 inline void update(__m512i ar, __m512i ai, __m512i tbr, __m512i tb
 // together (independent recurrences hide the multipliers' latency).
 template <Rounding R, Overflow O, bool Delta>
 SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                              uint64_t* events, int32_t* record) {
+                              uint64_t* events, int32_t* record, size_t h0, size_t h1) {
   static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
   constexpr size_t MB = 4;
   const size_t N2 = Ly.states;
   __m512i ev = _mm512_setzero_si512();
-  for (size_t hh = 0; hh < H; ++hh) {
+  for (size_t hh = h0; hh < h1; ++hh) {
     const Consts c = consts_of(Ly.xupd[hh]);
     for (size_t n0 = 0; n0 < N2; n0 += MB) {
       const size_t nb = std::min(MB, N2 - n0);
@@ -439,19 +439,22 @@ SSMSIM_AVX512 void dense16_kernel(const int32_t* W, const int32_t* b, size_t o0,
 namespace {
 
 using Kernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, int32_t*);
+// An S4D state kernel: channels [h0, h1) only (the last two arguments).
+using S4dKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, int32_t*,
+                           size_t, size_t);
 
 // The kernel families: each instantiates a kernel for a rounding mode, an overflow mode and
 // whether A is in delta form.
 struct S4dGeneric {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
-  static Kernel get() {
+  static S4dKernel get() {
     return s4d_generic<R, O, Delta>;
   }
 };
 #ifdef SSMSIM_AVX512_KERNELS
 struct S4dAvx512 {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
-  static Kernel get() {
+  static S4dKernel get() {
     return s4d_avx512<R, O, Delta>;
   }
 };
@@ -472,11 +475,18 @@ struct S4dBlockAvx512 {
 }  // namespace
 
 void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
-                     int32_t* record) {
+                     int32_t* record, size_t threads) {
+  S4dKernel kernel = nullptr;
 #ifdef SSMSIM_AVX512_KERNELS
-  if (Ly.narrow32 && path() == Path::Avx512) return pick<S4dAvx512>(Ly)(Ly, u, H, L, yacc, events, record);
+  if (Ly.narrow32 && path() == Path::Avx512) kernel = pick<S4dAvx512>(Ly);
 #endif
-  pick<S4dGeneric>(Ly)(Ly, u, H, L, yacc, events, record);
+  if (!kernel) kernel = pick<S4dGeneric>(Ly);
+  // channel ranges side by side, each with its own event counts (added in range order)
+  std::vector<uint64_t> part_events(std::max<size_t>(1, std::min(threads, H)) * kLanes, 0);
+  parallel_ranges(H, threads, [&](size_t part, size_t h0, size_t h1) {
+    kernel(Ly, u, H, L, yacc, &part_events[part * kLanes], record, h0, h1);
+  });
+  for (size_t k = 0; k < part_events.size(); ++k) events[k % kLanes] += part_events[k];
 }
 
 bool s4d_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,

@@ -27,8 +27,9 @@ std::string name(Path p);
 // 128-bit form: the AVX-512 kernel (one 512-bit vector per mode and part, every multiply
 // 32 x 32 -> 64 bits) where path() is Avx512 and Ly.narrow32 holds, else the compiler-vectorised
 // one. yacc: L * H * kLanes accumulators; events: kLanes counters; record: QWorkspace's x, or null.
+// The channels run on up to `threads` threads (QAT's spare cores; the same bits for any count).
 void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
-                     int32_t* record);
+                     int32_t* record, size_t threads = 1);
 // The S4D state update and output accumulation of one layer whose state enters its multipliers
 // as a block-floating-point operand (qengine.cpp's s4d_states_operand, same bits) with AVX-512,
 // where Ly.narrow32 holds; false, and nothing written, otherwise (or on the generic path).

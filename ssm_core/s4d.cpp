@@ -151,16 +151,16 @@ SSMSIM_MULTIVERSION void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq
   }
 }
 
+// Channels [h0, h1) of s4d_backward's adjoint recurrence: gu, gd and the per-(h, n) lane sums
+// gc, gl, gb, which only these channels write (channel ranges run side by side).
 template <typename T>
-SSMSIM_MULTIVERSION void s4d_backward(const S4DOffsets& o, const T* p, Discretization disc, const S4DCoeffs<T>& k,
-                  const Seq<T>& u, const std::vector<T>& states, const Seq<T>& gy, Seq<T>& gu,
-                  T* grad, CoeffGrad* cg) {
-  const size_t L = u.L, H = k.H, N2 = k.N2, M = H * N2;
+SSMSIM_MULTIVERSION void backward_channels(const S4DCoeffs<T>& k, const Seq<T>& u, const S4DStates<T>& states,
+                                           const Seq<T>& gy, Seq<T>& gu, T* gc, T* gl, T* gb, T* gd, size_t h0,
+                                           size_t h1) {
+  const size_t L = u.L, N2 = k.N2;
   constexpr size_t W = kLanes;
-  gu.resize(L, H);
-  // per (h, n) lane sums of gC, gLambda_bar, gB_bar; gD per h
-  std::vector<T> gc(M * 2 * W, T(0)), gl(M * 2 * W, T(0)), gb(M * 2 * W, T(0)), gd(H * W, T(0));
-  for (size_t h = 0; h < H; ++h) {
+  std::vector<T> mode_states(states.codes ? L * 2 * W : 0);  // one mode's dequantized record
+  for (size_t h = h0; h < h1; ++h) {
     for (size_t t = 0; t < L; ++t) {
       const T* g = gy.at(t, h);
       const T* uu = u.at(t, h);
@@ -174,7 +174,13 @@ SSMSIM_MULTIVERSION void s4d_backward(const S4DOffsets& o, const T* p, Discretiz
       const size_t i = h * N2 + n;
       const T lr = k.Lr[i], li = k.Li[i], br = k.Br[i], bi = k.Bi[i];
       const T cr = 2 * k.Cr[i], ci = 2 * k.Ci[i];
-      const T* st = &states[i * L * 2 * W];
+      const T* st = states.values + i * L * 2 * W;
+      if (states.codes) {
+        const int32_t* q = states.codes + i * L * 2 * W;
+        for (size_t j = 0; j < L * 2 * W; ++j)
+          mode_states[j] = static_cast<T>(static_cast<double>(q[j]) * states.scale);
+        st = mode_states.data();
+      }
       // the adjoint state lambda and every accumulator stay in registers over the time loop
       T lar[W] = {}, lai[W] = {}, gcr[W] = {}, gci[W] = {}, glr[W] = {}, gli[W] = {}, gbr[W] = {},
         gbi[W] = {};
@@ -217,6 +223,19 @@ SSMSIM_MULTIVERSION void s4d_backward(const S4DOffsets& o, const T* p, Discretiz
       }
     }
   }
+}
+
+template <typename T>
+void s4d_backward(const S4DOffsets& o, const T* p, Discretization disc, const S4DCoeffs<T>& k, const Seq<T>& u,
+                  const S4DStates<T>& states, const Seq<T>& gy, Seq<T>& gu, T* grad, CoeffGrad* cg, size_t threads) {
+  const size_t L = u.L, H = k.H, N2 = k.N2, M = H * N2;
+  constexpr size_t W = kLanes;
+  gu.resize(L, H);
+  // per (h, n) lane sums of gC, gLambda_bar, gB_bar; gD per h
+  std::vector<T> gc(M * 2 * W, T(0)), gl(M * 2 * W, T(0)), gb(M * 2 * W, T(0)), gd(H * W, T(0));
+  parallel_ranges(H, threads, [&](size_t, size_t h0, size_t h1) {
+    backward_channels(k, u, states, gy, gu, gc.data(), gl.data(), gb.data(), gd.data(), h0, h1);
+  });
   // lanes in a fixed order, then the chain through the discretization (in double)
   auto lane_sum = [&](const T* v) {
     double s = 0;
@@ -314,10 +333,10 @@ template void s4d_discretize<double>(const S4DOffsets&, const double*, Discretiz
 template void s4d_forward<float>(const S4DCoeffs<float>&, const Seq<float>&, Seq<float>&, std::vector<float>&);
 template void s4d_forward<double>(const S4DCoeffs<double>&, const Seq<double>&, Seq<double>&, std::vector<double>&);
 template void s4d_backward<float>(const S4DOffsets&, const float*, Discretization, const S4DCoeffs<float>&,
-                                  const Seq<float>&, const std::vector<float>&, const Seq<float>&, Seq<float>&, float*,
-                                  CoeffGrad*);
+                                  const Seq<float>&, const S4DStates<float>&, const Seq<float>&, Seq<float>&, float*,
+                                  CoeffGrad*, size_t);
 template void s4d_backward<double>(const S4DOffsets&, const double*, Discretization, const S4DCoeffs<double>&,
-                                   const Seq<double>&, const std::vector<double>&, const Seq<double>&, Seq<double>&,
-                                   double*, CoeffGrad*);
+                                   const Seq<double>&, const S4DStates<double>&, const Seq<double>&, Seq<double>&,
+                                   double*, CoeffGrad*, size_t);
 
 }  // namespace ssmsim::core

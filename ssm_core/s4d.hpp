@@ -56,12 +56,23 @@ void s4d_discretize(const S4DOffsets& o, const T* params, Discretization disc, S
 template <typename T>
 void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq<T>& y, std::vector<T>& states);
 
-// The adjoint recurrence: writes gu, and adds the parameter gradients (through the
-// discretization) into grad (the flat gradient buffer).
+// The states x_t the backward pass reads, in s4d_forward's layout: floats, or a fixed-point
+// record read in place (QAT's integer forward: codes with one scale), dequantized one mode at a
+// time as static_cast<T>(double(code) * scale).
 template <typename T>
-void s4d_backward(const S4DOffsets& o, const T* params, Discretization disc, const S4DCoeffs<T>& k,
-                  const Seq<T>& u, const std::vector<T>& states, const Seq<T>& gy, Seq<T>& gu,
-                  T* grad, CoeffGrad* coeff_grad = nullptr);
+struct S4DStates {
+  const T* values = nullptr;
+  const int32_t* codes = nullptr;
+  double scale = 0;
+};
+
+// The adjoint recurrence: writes gu, and adds the parameter gradients (through the
+// discretization) into grad (the flat gradient buffer). Its channels run on up to `threads`
+// threads (each writes only its own channels' sums: the same bits for any count).
+template <typename T>
+void s4d_backward(const S4DOffsets& o, const T* params, Discretization disc, const S4DCoeffs<T>& k, const Seq<T>& u,
+                  const S4DStates<T>& states, const Seq<T>& gy, Seq<T>& gu, T* grad, CoeffGrad* coeff_grad = nullptr,
+                  size_t threads = 1);
 
 // The convolution kernel K [H, L] of the reference, in double; y = K * u + D u equals the
 // recurrent mode (tested).

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <thread>
 #include <vector>
 
 namespace ssmsim::core {
@@ -36,5 +37,21 @@ struct Seq {
   T* at(size_t t, size_t f) { return v.data() + (t * F + f) * kLanes; }
   const T* at(size_t t, size_t f) const { return v.data() + (t * F + f) * kLanes; }
 };
+
+// Splits [0, n) into min(parts, n) contiguous ranges and runs fn(part, begin, end) on each side by
+// side (the calling thread takes part 0). For work whose ranges write disjoint outputs.
+template <class F>
+void parallel_ranges(size_t n, size_t parts, F&& fn) {
+  if (parts > n) parts = n;
+  if (parts <= 1) {
+    fn(size_t{0}, size_t{0}, n);
+    return;
+  }
+  std::vector<std::thread> helpers;
+  for (size_t p = 1; p < parts; ++p)
+    helpers.emplace_back([&fn, n, parts, p] { fn(p, n * p / parts, n * (p + 1) / parts); });
+  fn(size_t{0}, size_t{0}, n / parts);
+  for (std::thread& t : helpers) t.join();
+}
 
 }  // namespace ssmsim::core

@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
 
 #include "ssm_core/qat.hpp"
+#include "ssm_core/qsimd.hpp"
 #include "tests/support/pulse_task.hpp"
 #include "tests/support/qreference.hpp"
 #include "tests/support/testing.hpp"
@@ -114,6 +116,47 @@ TEST(Qat, SixteenBitGradientMatchesTheFloatGradient) {
     EXPECT_NEAR(lq, r.loss, 0.02 * r.loss + 1e-3) << name;
     EXPECT_GT(cosine(gq, gf), 0.99) << name;
   }
+}
+
+// QAT splits an S4D chunk's channels over the cores a batch's chunks leave idle (the state
+// kernel's and the backward pass's channel ranges on threads): the same logits, gradient bits and
+// saturation counts for any split, on both kernel paths.
+TEST(Qat, ChunkIsTheSameBitsWithItsChannelsSplitOverThreads) {
+  const Workload w = pulse_workload(5);
+  const FloatCheckpoint ck = trained(w, small_model(), 2);
+  const Model model(ck.config);
+  ASSERT_GE(ck.config.H, 3u);
+  PtqOptions opt;
+  opt.calib = 64;
+  const QModel q = quantize_ptq(ck, uniform(8, 12), w.train, opt);
+  const QEngine engine(q);
+  const QatView view = qat_view(model, ck.params, q);
+  std::vector<size_t> idx(kLanes);
+  for (size_t i = 0; i < kLanes; ++i) idx[i] = i + 3;
+  const Chunk ch = make_chunk(w.train, idx.data(), 7);
+  const simd::Path initial = simd::path();
+  for (auto path : {simd::Path::Avx512, simd::Path::Generic}) {
+    if (!simd::force(path)) continue;
+    std::vector<std::vector<float>> grads;
+    std::vector<std::vector<int64_t>> logits;
+    std::vector<std::vector<int32_t>> states;
+    for (size_t split : {1, 3, 16}) {
+      auto qws = engine.make_workspace();
+      auto ws = make_workspace<float>();
+      qws->channel_threads = ws->channel_threads = split;
+      grads.emplace_back(ck.params.size(), 0.f);
+      logits.emplace_back();
+      qat_chunk(model, view, engine, ch, *qws, *ws, grads.back().data(), nullptr, &logits.back());
+      states.push_back(qws->layers[0].x);
+    }
+    for (size_t k = 1; k < grads.size(); ++k) {
+      EXPECT_EQ(logits[k], logits[0]) << simd::name(path) << " split " << k;
+      EXPECT_EQ(states[k], states[0]) << simd::name(path) << " split " << k;
+      EXPECT_EQ(0, std::memcmp(grads[k].data(), grads[0].data(), grads[0].size() * sizeof(float)))
+          << simd::name(path) << " split " << k;
+    }
+  }
+  simd::force(initial);
 }
 
 // Low-bit PTQ loses accuracy; QAT brings it back; the best QAT model's integer logits are the
