@@ -88,14 +88,17 @@ SSMSIM_AVX512 inline VRange range_of(const quant::detail::Range64& r, int64_t zp
 // range into ev, then wraps or clamps.
 template <bool Wrap>
 [[gnu::always_inline]] SSMSIM_AVX512 inline __m512i fit(__m512i q, const VRange& r, __m512i& ev) {
-  const __mmask8 out = _mm512_cmplt_epi64_mask(q, r.lo) | _mm512_cmpgt_epi64_mask(q, r.hi);
-  ev = _mm512_mask_add_epi64(ev, out, ev, _mm512_set1_epi64(1));
   if constexpr (Wrap) {
+    const __mmask8 out = _mm512_cmplt_epi64_mask(q, r.lo) | _mm512_cmpgt_epi64_mask(q, r.hi);
+    ev = _mm512_mask_add_epi64(ev, out, ev, _mm512_set1_epi64(1));
     q = _mm512_add_epi64(q, r.zp);
     q = r.is_signed ? _mm512_sra_epi64(_mm512_sll_epi64(q, r.drop), r.drop) : _mm512_and_si512(q, r.low_bits);
     return _mm512_sub_epi64(q, r.zp);
   }
-  return _mm512_min_epi64(_mm512_max_epi64(q, r.lo), r.hi);
+  // a lane is out of range exactly where the clamp moves it
+  const __m512i c = _mm512_min_epi64(_mm512_max_epi64(q, r.lo), r.hi);
+  ev = _mm512_mask_add_epi64(ev, _mm512_cmpneq_epi64_mask(q, c), ev, _mm512_set1_epi64(1));
+  return c;
 }
 
 // fit<Wrap> with the overflow mode read at run time.
