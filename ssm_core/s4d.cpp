@@ -151,6 +151,78 @@ SSMSIM_MULTIVERSION void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq
   }
 }
 
+// The adjoint recurrence of MB modes n .. n + MB - 1 of channel h over the whole sequence, in
+// one time loop: independent chains hide each other's latency. Each mode's arithmetic is the one
+// of a mode alone, and gu(t) takes the modes' terms in mode order: the same bits for any MB.
+// buf: MB modes' dequantized states where the states come as codes.
+template <typename T, size_t MB>
+[[gnu::always_inline]] inline void backward_modes(const S4DCoeffs<T>& k, const Seq<T>& u, const S4DStates<T>& states,
+                                                  const Seq<T>& gy, Seq<T>& gu, T* gc, T* gl, T* gb, size_t h, size_t n,
+                                                  T* buf) {
+  const size_t L = u.L, N2 = k.N2;
+  constexpr size_t W = kLanes;
+  T lr[MB], li[MB], br[MB], bi[MB], cr[MB], ci[MB];
+  const T* st[MB];
+  for (size_t j = 0; j < MB; ++j) {
+    const size_t i = h * N2 + n + j;
+    lr[j] = k.Lr[i], li[j] = k.Li[i], br[j] = k.Br[i], bi[j] = k.Bi[i];
+    cr[j] = 2 * k.Cr[i], ci[j] = 2 * k.Ci[i];
+    st[j] = states.values + i * L * 2 * W;
+    if (states.codes) {
+      const int32_t* q = states.codes + i * L * 2 * W;
+      T* b = buf + j * L * 2 * W;
+      for (size_t e = 0; e < L * 2 * W; ++e) b[e] = static_cast<T>(static_cast<double>(q[e]) * states.scale);
+      st[j] = b;
+    }
+  }
+  // the adjoint states lambda and every accumulator stay in registers over the time loop
+  T lar[MB][W] = {}, lai[MB][W] = {}, gcr[MB][W] = {}, gci[MB][W] = {}, glr[MB][W] = {}, gli[MB][W] = {},
+    gbr[MB][W] = {}, gbi[MB][W] = {};
+  for (size_t tt = L; tt-- > 0;) {
+    // direct loads: staging these in locals as the forward does would need more vector
+    // registers than AVX2 has and spill
+    const T* g = gy.at(tt, h);
+    const T* uu = u.at(tt, h);
+    T* gx = gu.at(tt, h);
+    for (size_t j = 0; j < MB; ++j) {
+      const T* cur = st[j] + tt * 2 * W;
+      for (size_t l = 0; l < W; ++l) {
+        // lambda_t = 2 g conj(C) + conj(Lambda_bar) lambda_{t+1}
+        const T nr = cr[j] * g[l] + lr[j] * lar[j][l] + li[j] * lai[j][l];
+        const T ni = -ci[j] * g[l] + lr[j] * lai[j][l] - li[j] * lar[j][l];
+        lar[j][l] = nr;
+        lai[j][l] = ni;
+        // gC += 2 g conj(x_t)
+        gcr[j][l] += 2 * g[l] * cur[l];
+        gci[j][l] -= 2 * g[l] * cur[W + l];
+        // gB_bar += u lambda_t; gu += Re(conj(B_bar) lambda_t)
+        gbr[j][l] += uu[l] * nr;
+        gbi[j][l] += uu[l] * ni;
+        gx[l] += br[j] * nr + bi[j] * ni;
+      }
+      // gLambda_bar += conj(x_{t-1}) lambda_t
+      if (tt > 0) {
+        const T* prev = cur - 2 * W;
+        for (size_t l = 0; l < W; ++l) {
+          glr[j][l] += prev[l] * lar[j][l] + prev[W + l] * lai[j][l];
+          gli[j][l] += prev[l] * lai[j][l] - prev[W + l] * lar[j][l];
+        }
+      }
+    }
+  }
+  for (size_t j = 0; j < MB; ++j) {
+    const size_t i = h * N2 + n + j;
+    for (size_t l = 0; l < W; ++l) {
+      gc[i * 2 * W + l] = gcr[j][l];
+      gc[i * 2 * W + W + l] = gci[j][l];
+      gl[i * 2 * W + l] = glr[j][l];
+      gl[i * 2 * W + W + l] = gli[j][l];
+      gb[i * 2 * W + l] = gbr[j][l];
+      gb[i * 2 * W + W + l] = gbi[j][l];
+    }
+  }
+}
+
 // Channels [h0, h1) of s4d_backward's adjoint recurrence: gu, gd and the per-(h, n) lane sums
 // gc, gl, gb, which only these channels write (channel ranges run side by side).
 template <typename T>
@@ -158,8 +230,8 @@ SSMSIM_MULTIVERSION void backward_channels(const S4DCoeffs<T>& k, const Seq<T>& 
                                            const Seq<T>& gy, Seq<T>& gu, T* gc, T* gl, T* gb, T* gd, size_t h0,
                                            size_t h1) {
   const size_t L = u.L, N2 = k.N2;
-  constexpr size_t W = kLanes;
-  std::vector<T> mode_states(states.codes ? L * 2 * W : 0);  // one mode's dequantized record
+  constexpr size_t W = kLanes, MB = 2;
+  std::vector<T> buf(states.codes ? MB * L * 2 * W : 0);  // MB modes' dequantized record
   for (size_t h = h0; h < h1; ++h) {
     for (size_t t = 0; t < L; ++t) {
       const T* g = gy.at(t, h);
@@ -170,58 +242,9 @@ SSMSIM_MULTIVERSION void backward_channels(const S4DCoeffs<T>& k, const Seq<T>& 
         gd[h * W + l] += g[l] * uu[l];
       }
     }
-    for (size_t n = 0; n < N2; ++n) {
-      const size_t i = h * N2 + n;
-      const T lr = k.Lr[i], li = k.Li[i], br = k.Br[i], bi = k.Bi[i];
-      const T cr = 2 * k.Cr[i], ci = 2 * k.Ci[i];
-      const T* st = states.values + i * L * 2 * W;
-      if (states.codes) {
-        const int32_t* q = states.codes + i * L * 2 * W;
-        for (size_t j = 0; j < L * 2 * W; ++j)
-          mode_states[j] = static_cast<T>(static_cast<double>(q[j]) * states.scale);
-        st = mode_states.data();
-      }
-      // the adjoint state lambda and every accumulator stay in registers over the time loop
-      T lar[W] = {}, lai[W] = {}, gcr[W] = {}, gci[W] = {}, glr[W] = {}, gli[W] = {}, gbr[W] = {},
-        gbi[W] = {};
-      for (size_t tt = L; tt-- > 0;) {
-        // direct loads: staging these in locals as the forward does would need more vector
-        // registers than AVX2 has (the accumulators already hold 8) and spill
-        const T* g = gy.at(tt, h);
-        const T* uu = u.at(tt, h);
-        T* gx = gu.at(tt, h);
-        const T* cur = st + tt * 2 * W;
-        const T* prev = tt > 0 ? st + (tt - 1) * 2 * W : nullptr;
-        for (size_t l = 0; l < W; ++l) {
-          // lambda_t = 2 g conj(C) + conj(Lambda_bar) lambda_{t+1}
-          const T nr = cr * g[l] + lr * lar[l] + li * lai[l];
-          const T ni = -ci * g[l] + lr * lai[l] - li * lar[l];
-          lar[l] = nr;
-          lai[l] = ni;
-          // gC += 2 g conj(x_t)
-          gcr[l] += 2 * g[l] * cur[l];
-          gci[l] -= 2 * g[l] * cur[W + l];
-          // gB_bar += u lambda_t; gu += Re(conj(B_bar) lambda_t)
-          gbr[l] += uu[l] * nr;
-          gbi[l] += uu[l] * ni;
-          gx[l] += br * nr + bi * ni;
-        }
-        // gLambda_bar += conj(x_{t-1}) lambda_t
-        if (prev)
-          for (size_t l = 0; l < W; ++l) {
-            glr[l] += prev[l] * lar[l] + prev[W + l] * lai[l];
-            gli[l] += prev[l] * lai[l] - prev[W + l] * lar[l];
-          }
-      }
-      for (size_t l = 0; l < W; ++l) {
-        gc[i * 2 * W + l] = gcr[l];
-        gc[i * 2 * W + W + l] = gci[l];
-        gl[i * 2 * W + l] = glr[l];
-        gl[i * 2 * W + W + l] = gli[l];
-        gb[i * 2 * W + l] = gbr[l];
-        gb[i * 2 * W + W + l] = gbi[l];
-      }
-    }
+    size_t n = 0;
+    for (; n + MB <= N2; n += MB) backward_modes<T, MB>(k, u, states, gy, gu, gc, gl, gb, h, n, buf.data());
+    for (; n < N2; ++n) backward_modes<T, 1>(k, u, states, gy, gu, gc, gl, gb, h, n, buf.data());
   }
 }
 
