@@ -331,7 +331,7 @@ void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_
              const ISeq& in, const std::vector<ScaledSum>& narrow, ISeq& out, const LaneEv& ev) {
   if (simd::dense_avx512(W.data(), b.data(), o0, on, in, narrow.data(), out, ev.p)) return;
   const size_t I = in.F, L = in.L;
-  out.resize(L, on);
+  out.reshape(L, on);
   for (size_t t = 0; t < L; ++t)
     for (size_t o = 0; o < on; ++o)
       for (size_t l = 0; l < kLanes; ++l)
@@ -341,7 +341,7 @@ void qlinear(const std::vector<int32_t>& W, const std::vector<int32_t>& b, size_
 void qnorm(const QLayerConsts& Ly, const ISeq& in, ISeq& out, const LaneEv& ev) {
   if (simd::norm_avx512(Ly, in, out, ev.p)) return;
   const size_t L = in.L, H = in.F;
-  out.resize(L, H);
+  out.reshape(L, H);
   for (size_t t = 0; t < L; ++t)
     for (size_t l = 0; l < kLanes; ++l)
       qstep::norm(Ly, Ly.gamma.data(), Ly.beta.data(), in.at(t, 0) + l, kLanes, out.at(t, 0) + l, kLanes, H, [&](size_t) { return ev[l]; });
@@ -545,7 +545,7 @@ void step_u(const ModelConfig& mc, const QLayerConsts& Ly, const ISeq& h, ISeq& 
   if (mc.norm_in()) {
     qnorm(Ly, h, u, e);
   } else {
-    u.resize(h.L, h.F);
+    u.reshape(h.L, h.F);
     for (size_t i = 0; i < u.v.size(); ++i) u.v[i] = qstep::u_in(Ly, h.v[i], e[i % kLanes]);
   }
   narrow_seq(Ly.u_op, u, e);
@@ -590,7 +590,7 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
 void step_output(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
   const size_t L = ws.u.L, H = ws.u.F;
   if (simd::output_avx512(Ly, ws.yacc.data(), ws.u, ws.y, e.p)) return;
-  ws.y.resize(L, H);
+  ws.y.reshape(L, H);
   for (size_t t = 0; t < L; ++t)
     for (size_t hh = 0; hh < H; ++hh) {
       const int32_t* uu = ws.u.at(t, hh);
@@ -604,7 +604,7 @@ void step_output(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
 
 // GELU: act from y.
 void step_gelu(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
-  ws.act.resize(ws.y.L, ws.y.F);
+  ws.act.reshape(ws.y.L, ws.y.F);
   if (!Ly.hard_gelu || !simd::pair_avx512(Ly.hard_out, simd::Pair::HardGelu, ws.y.v.data(), nullptr, Ly.hard_two,
                                           ws.y.v.size(), ws.act.v.data(), e.p))
     for (size_t i = 0; i < ws.y.v.size(); ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
@@ -618,7 +618,7 @@ const ISeq* step_mixing(const ModelConfig& mc, const QLayerConsts& Ly, size_t li
   const size_t H = mc.H;
   const size_t gate_o0 = mc.mixing == Mixing::Glu ? H : 0;
   qlinear(Ly.Wm, Ly.bm, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(PointId::mixg, li));
-  ws.gate.resize(ws.mixg.L, H);
+  ws.gate.reshape(ws.mixg.L, H);
   const LaneEv eg = ev(PointId::gate);
   for (size_t i = 0; i < ws.mixg.v.size(); ++i) ws.gate.v[i] = qstep::sigmoid(Ly, ws.mixg.v[i], eg[i % kLanes]);
   const ISeq* other = &ws.act;
@@ -628,7 +628,7 @@ const ISeq* step_mixing(const ModelConfig& mc, const QLayerConsts& Ly, size_t li
   } else if (mc.mixing == Mixing::HalfGlu2) {
     other = &ws.y;
   }
-  ws.g.resize(ws.mixg.L, H);
+  ws.g.reshape(ws.mixg.L, H);
   const LaneEv e = ev(PointId::g, li);
   if (!simd::pair_avx512(Ly.g_out, simd::Pair::Product, other->v.data(), ws.gate.v.data(), 0, ws.g.v.size(),
                          ws.g.v.data(), e.p))
@@ -638,7 +638,7 @@ const ISeq* step_mixing(const ModelConfig& mc, const QLayerConsts& Ly, size_t li
 
 // residual: res = SS(g, h).
 void step_residual(const QLayerConsts& Ly, const ISeq& g, const ISeq& h, ISeq& res, const LaneEv& e) {
-  res.resize(g.L, g.F);
+  res.reshape(g.L, g.F);
   if (!simd::pair_avx512(Ly.res, simd::Pair::Sum, g.v.data(), h.v.data(), 0, res.v.size(), res.v.data(), e.p))
     for (size_t i = 0; i < res.v.size(); ++i) res.v[i] = qstep::residual(Ly, g.v[i], h.v[i], e[i % kLanes]);
 }

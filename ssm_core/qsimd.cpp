@@ -402,7 +402,7 @@ SSMSIM_AVX512 void dense16_kernel(const int32_t* W, const int32_t* b, size_t o0,
   std::vector<unsigned char> raw;
   Consts* cs = aligned_array<Consts>(raw, on);
   for (size_t o = 0; o < on; ++o) cs[o] = consts_of(narrow_to[o]);
-  out.resize(L, on);
+  out.reshape(L, on);
   constexpr size_t OB = 4;
   __m512i e = _mm512_setzero_si512();
   for (size_t tp = 0; tp < TP; ++tp) {
@@ -538,7 +538,7 @@ bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, cons
   if (w16) {
     dense16_kernel(W, b, o0, on, in, narrow_to, out, ev);
   } else {
-    out.resize(in.L, on);
+    out.reshape(in.L, on);
     dense_kernel(W, b, o0, on, in, narrow_to, out, ev);
   }
   return true;

@@ -156,7 +156,7 @@ SSMSIM_AVX512 bool output_kernel(const QLayerConsts& Ly, const int64_t* yacc, co
     sums[h] = lane_sum(Ly.yout[h], {amax, std::abs(int64_t{Ly.D[h]}) * umax});
     if (!sums[h].ok) return false;
   }
-  y.resize(L, H);
+  y.reshape(L, H);
   __m512i e = _mm512_setzero_si512();
   for (size_t h = 0; h < H; ++h) {
     const __m512i D = _mm512_set1_epi64(Ly.D[h]);
@@ -207,7 +207,7 @@ SSMSIM_AVX512 bool batch_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
     sums[f] = lane_sum(Ly.norm[f], {imax * std::abs(int64_t{Ly.gamma[f]}), std::abs(int64_t{Ly.beta[f]})});
     if (!sums[f].ok) return false;
   }
-  out.resize(L, H);
+  out.reshape(L, H);
   __m512i e = _mm512_setzero_si512();
   for (size_t f = 0; f < H; ++f) {
     const __m512i g = _mm512_set1_epi64(Ly.gamma[f]), beta = _mm512_set1_epi64(Ly.beta[f]);
@@ -293,7 +293,7 @@ SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
     for (size_t l = 0; l < kLanes; ++l)
       rss[t * kLanes + l] = static_cast<int64_t>(quant::isqrt(num / (vs[l] + Ly.ln_eps)));
   }
-  out.resize(L, H);
+  out.reshape(L, H);
   const __m512i low32 = _mm512_set1_epi64(0xffffffff);
   __m512i e = _mm512_setzero_si512();
   for (size_t f = 0; f < H; ++f) {

@@ -34,6 +34,13 @@ struct Seq {
     F = features;
     v.assign(L * F * kLanes, T(0));
   }
+  // As resize, for a writer that then sets every element: the storage is kept, not zeroed (a
+  // workspace reused chunk after chunk).
+  void reshape(size_t steps, size_t features) {
+    L = steps;
+    F = features;
+    v.resize(L * F * kLanes);
+  }
   T* at(size_t t, size_t f) { return v.data() + (t * F + f) * kLanes; }
   const T* at(size_t t, size_t f) const { return v.data() + (t * F + f) * kLanes; }
 };
