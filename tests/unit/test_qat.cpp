@@ -52,6 +52,13 @@ FloatCheckpoint trained(const Workload& w, const ModelConfig& config, size_t epo
   return FloatCheckpoint{model.config(), st.best_params, {}};
 }
 
+// PTQ calibrated on the first `calib` training sequences.
+QModel ptq(const FloatCheckpoint& ck, const PrecisionConfig& p, const Workload& w, size_t calib = 64) {
+  PtqOptions opt;
+  opt.calib = calib;
+  return quantize_ptq(ck, p, w.train, opt);
+}
+
 // The fine-tuning recipe of the QAT learning tests.
 TrainConfig qat_recipe(Recurrence recurrence = Recurrence::Continuous) {
   TrainConfig cfg;
@@ -96,9 +103,7 @@ TEST(Qat, SixteenBitGradientMatchesTheFloatGradient) {
     const Workload w = pulse_workload(5);
     const FloatCheckpoint ck = trained(w, config, 3);
     const Model model(ck.config);
-    PtqOptions opt;
-    opt.calib = 64;
-    const QModel q = quantize_ptq(ck, uniform(16, 16), w.train, opt);
+    const QModel q = ptq(ck, uniform(16, 16), w);
     const QEngine engine(q);
     const QatView view = qat_view(model, ck.params, q);
     std::vector<size_t> idx(kLanes);
@@ -119,16 +124,14 @@ TEST(Qat, SixteenBitGradientMatchesTheFloatGradient) {
 }
 
 // QAT splits an S4D chunk's channels over the cores a batch's chunks leave idle (the state
-// kernel's and the backward pass's channel ranges on threads): the same logits, gradient bits and
-// saturation counts for any split, on both kernel paths.
+// kernel's and the backward pass's channel ranges on threads): the same logits, recorded states
+// and gradient bits for any split, on both kernel paths.
 TEST(Qat, ChunkIsTheSameBitsWithItsChannelsSplitOverThreads) {
   const Workload w = pulse_workload(5);
   const FloatCheckpoint ck = trained(w, small_model(), 2);
   const Model model(ck.config);
   ASSERT_GE(ck.config.H, 3u);
-  PtqOptions opt;
-  opt.calib = 64;
-  const QModel q = quantize_ptq(ck, uniform(8, 12), w.train, opt);
+  const QModel q = ptq(ck, uniform(8, 12), w);
   const QEngine engine(q);
   const QatView view = qat_view(model, ck.params, q);
   std::vector<size_t> idx(kLanes);
