@@ -50,8 +50,7 @@ if [[ -z $py ]]; then
 fi
 declare -A peer
 repeat=$([[ $device == cpu ]] && echo 1 || echo 3)  # on a GPU the first run includes CUDA's start
-for model in s4d_edge s5_qs5; do
-  [[ $model == s5_qs5 && ${QS5:-0} != 1 ]] && continue
+for model in $(printf '%s\n' "${names[@]%% *}" | sort -u); do  # the models timed above
   line=$("$py" scripts/torch_peer.py --model $model --n "$n" --device "$device" --threads "$threads" --repeat "$repeat" 2>/dev/null)
   peer[$model]=$(grep -oE 'in [0-9.]+ s' <<<"$line" | cut -d' ' -f2)
   echo "   $line"

@@ -426,6 +426,8 @@ class QatRun {
       fws_.push_back(make_workspace<float>());
     }
     const bool lsq = !lsteps_.empty();
+    // the cores this rank's chunks of the batch leave idle split each chunk's S4D layers
+    const size_t split = std::max<size_t>(1, threads_ / ((nch + ranks_.size() - 1) / ranks_.size()));
     RankedChunks work;
     work.run = [&](size_t c, size_t w) {
       std::fill(cgrad_[c].begin(), cgrad_[c].end(), 0.f);
@@ -434,8 +436,6 @@ class QatRun {
       if (direct_) ccg_[c] = zero_coeff_grads(mc);
       const Chunk chunk = make_chunk(set_, &order[c0], cn);
       fws_[w]->keep_point_grads = lsq;
-      // the cores this rank's chunks of the batch leave idle split each chunk's S4D layers
-      const size_t split = std::max<size_t>(1, threads_ / ((nch + ranks_.size() - 1) / ranks_.size()));
       fws_[w]->channel_threads = qws_[w]->channel_threads = split;
       closs_[c] = qat_chunk(model_, view, engine, chunk, *qws_[w], *fws_[w], cgrad_[c].data(), &ccorrect_[c], nullptr,
                             direct_ ? &ccg_[c] : nullptr);

@@ -482,7 +482,7 @@ void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, si
 #endif
   if (!kernel) kernel = pick<S4dGeneric>(Ly);
   // channel ranges side by side, each with its own event counts (added in range order)
-  std::vector<uint64_t> part_events(std::max<size_t>(1, std::min(threads, H)) * kLanes, 0);
+  std::vector<uint64_t> part_events(std::max<size_t>(1, threads) * kLanes, 0);  // a slot per possible range
   parallel_ranges(H, threads, [&](size_t part, size_t h0, size_t h1) {
     kernel(Ly, u, H, L, yacc, &part_events[part * kLanes], record, h0, h1);
   });
