@@ -124,18 +124,18 @@ TEST(Qat, SixteenBitGradientMatchesTheFloatGradient) {
 }
 
 // QAT splits an S4D chunk's channels over the cores a batch's chunks leave idle (the state
-// kernel's and the backward pass's channel ranges on threads): the same logits, recorded states
-// and gradient bits for any split, on both kernel paths.
+// kernel's and the backward pass's channel ranges on threads): the same logits, recorded states,
+// saturation counts and gradient bits for any split, on both kernel paths.
 TEST(Qat, ChunkIsTheSameBitsWithItsChannelsSplitOverThreads) {
   const Workload w = pulse_workload(5);
   const FloatCheckpoint ck = trained(w, small_model(), 2);
   const Model model(ck.config);
   ASSERT_GE(ck.config.H, 3u);
-  const QModel q = ptq(ck, uniform(8, 12), w);
+  const QModel q = ptq(ck, uniform(8, 12), w, 2);  // calibrated on 2 sequences: the chunk saturates
   const QEngine engine(q);
   const QatView view = qat_view(model, ck.params, q);
   std::vector<size_t> idx(kLanes);
-  for (size_t i = 0; i < kLanes; ++i) idx[i] = i + 3;
+  for (size_t i = 0; i < kLanes; ++i) idx[i] = i + 40;
   const Chunk ch = make_chunk(w.train, idx.data(), 7);
   const simd::Path initial = simd::path();
   for (auto path : {simd::Path::Avx512, simd::Path::Generic}) {
@@ -143,6 +143,7 @@ TEST(Qat, ChunkIsTheSameBitsWithItsChannelsSplitOverThreads) {
     std::vector<std::vector<float>> grads;
     std::vector<std::vector<int64_t>> logits;
     std::vector<std::vector<int32_t>> states;
+    std::vector<std::map<std::string, uint64_t>> saturations;
     for (size_t split : {1, 3, 16}) {
       auto qws = engine.make_workspace();
       auto ws = make_workspace<float>();
@@ -151,10 +152,16 @@ TEST(Qat, ChunkIsTheSameBitsWithItsChannelsSplitOverThreads) {
       logits.emplace_back();
       qat_chunk(model, view, engine, ch, *qws, *ws, grads.back().data(), nullptr, &logits.back());
       states.push_back(qws->layers[0].x);
+      // the saturation counts of the split state kernel (qat_chunk keeps its own)
+      ssmsim::quant::SaturationCounters sat;
+      engine.run_chunk(ch, *qws, sat);
+      saturations.push_back(sat.all());
     }
+    EXPECT_GT(saturations[0].at("layers.0.x"), 0u) << "the case must saturate the state to test its counts";
     for (size_t k = 1; k < grads.size(); ++k) {
       EXPECT_EQ(logits[k], logits[0]) << simd::name(path) << " split " << k;
       EXPECT_EQ(states[k], states[0]) << simd::name(path) << " split " << k;
+      EXPECT_EQ(saturations[k], saturations[0]) << simd::name(path) << " split " << k;
       EXPECT_EQ(0, std::memcmp(grads[k].data(), grads[0].data(), grads[0].size() * sizeof(float)))
           << simd::name(path) << " split " << k;
     }
