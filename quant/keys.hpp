@@ -41,6 +41,10 @@ struct KeyDoc {
 
 // "a, b, c".
 std::string join(const std::vector<std::string>& items);
+// The words of a list key: a YAML sequence of scalars, or one scalar "a,b" (as --set gives it;
+// spaces and brackets around a word are dropped). A null node is an empty list; anything else is
+// ConfigError naming `key` with `what` as what is allowed.
+std::vector<std::string> list_words(const YAML::Node& v, const std::string& key, const std::string& what);
 // A scalar node as YAML writes it ("" for a map or sequence).
 std::string scalar_text(const YAML::Node& n);
 

@@ -45,7 +45,8 @@ struct Verb {
 
 const std::vector<Verb>& verbs() {
   static const std::vector<Verb> table = {
-      {"train", "train a float S4D/S5 model on a workload",
+      {"train",
+       "train a float S4D/S5 model on a workload",
        "ssmsim train --model M.yaml --workload smnist --out ckpt.safetensors",
        {"model", "workload", "out"},
        {{"epochs", "train.epochs"}},
@@ -63,7 +64,8 @@ const std::vector<Verb>& verbs() {
              "json", po::value<std::string>(), "result record to write");
        },
        run_train},
-      {"quantize", "post-training quantization (PTQ) of a float checkpoint",
+      {"quantize",
+       "post-training quantization (PTQ) of a float checkpoint",
        "ssmsim quantize --ckpt F --precision P.yaml [--workload W] [--calib N] --out q.safetensors",
        {"ckpt", "precision", "out"},
        {{"calib", "quantize.calib"}, {"gelu", "quantize.gelu"}, {"stable-a", "quantize.stable_a"}},
@@ -78,7 +80,8 @@ const std::vector<Verb>& verbs() {
              "gelu", po::value<std::string>(), "lut (exact GELU tabulated), hard (x*clip(x+2,0,4)/4) or precision (the precision config's gelu; default) (quantize.gelu)");
        },
        run_quantize},
-      {"qat", "quantization-aware fine-tuning of a float checkpoint",
+      {"qat",
+       "quantization-aware fine-tuning of a float checkpoint",
        "ssmsim qat --ckpt F --precision P.yaml [--workload W] --epochs N --out q.safetensors",
        {"ckpt", "precision", "out"},
        {{"epochs", "train.epochs"}, {"calib", "quantize.calib"}, {"gelu", "quantize.gelu"}},
@@ -95,7 +98,43 @@ const std::vector<Verb>& verbs() {
              "json", po::value<std::string>(), "result record to write");
        },
        run_qat},
-      {"eval", "accuracy of a float or quantized model (integer C-model for quantized ones)",
+      {"search",
+       "mixed-precision search: the smallest weights within an accuracy budget (PTQ sensitivity, then QAT)",
+       "ssmsim search --ckpt F --precision BASE.yaml [--workload W] --out-dir D [--budget 0.01] [--epochs N]\n"
+       "       [--bits 16,12,8,6,5,4,3,2] [--ratios 4,6,8,10,12] [--hw H.yaml]",
+       {"ckpt", "precision", "out-dir"},
+       {{"epochs", "train.epochs"},
+        {"calib", "quantize.calib"},
+        {"budget", "search.budget"},
+        {"bits", "search.bits"},
+        {"ratios", "search.ratios"},
+        {"components", "search.components"},
+        {"limit", "eval.limit"}},
+       [](po::options_description& d) {
+         d.add_options()("ckpt", po::value<std::string>(), "float checkpoint (safetensors)")(
+             "precision", po::value<std::string>(),
+             "the base precision config (YAML): the start of the path; the "
+             "search narrows its stored components' widths")(
+             "workload", po::value<std::string>(), "data (default: the workload the checkpoint was trained on)")(
+             "out-dir", po::value<std::string>(),
+             "results folder (search.md, search.csv, search.log, precision/, "
+             "models/)")("epochs", po::value<std::string>(),
+                         "QAT epochs of each fine-tuned point (train.epochs; the recipe is "
+                         "the train section)")("calib", po::value<std::string>(),
+                                               "calibration sequences (quantize.calib)")(
+             "budget", po::value<std::string>(), "accuracy below float allowed, a fraction (search.budget)")(
+             "bits", po::value<std::string>(), "candidate widths, e.g. 8,6,4 (search.bits)")(
+             "ratios", po::value<std::string>(), "footprint ratios whose first path point gets QAT (search.ratios)")(
+             "components", po::value<std::string>(), "components to narrow, e.g. A,B,C (search.components)")(
+             "limit", po::value<std::string>(), "test sequences evaluated (eval.limit)")(
+             "hw", po::value<std::string>(),
+             "hardware config: price each QAT point on the accelerator "
+             "(`ssmsim simulate`, --sim-limit sequences)")("sim-limit", po::value<size_t>()->default_value(2),
+                                                           "test sequences each --hw simulation runs");
+       },
+       run_search},
+      {"eval",
+       "accuracy of a float or quantized model (integer C-model for quantized ones)",
        "ssmsim eval --ckpt F|Q [--precision P.yaml] --workload smnist [--limit N] --json out.json "
        "[--predictions P.csv]",
        {"ckpt", "workload"},
@@ -113,7 +152,8 @@ const std::vector<Verb>& verbs() {
              "json", po::value<std::string>(), "result record to write");
        },
        run_eval},
-      {"simulate", "run a quantized model on the SystemC accelerator model",
+      {"simulate",
+       "run a quantized model on the SystemC accelerator model",
        "ssmsim simulate --ckpt Q --hw H.yaml --workload smnist [--limit N] --json out.json",
        {"ckpt", "hw", "workload"},
        {{"limit", "eval.limit"}, {"mode", "hw.mode"}},
@@ -130,7 +170,8 @@ const std::vector<Verb>& verbs() {
              "json", po::value<std::string>(), "result record to write");
        },
        run_simulate},
-      {"sweep", "design-space exploration over precision and hardware configs",
+      {"sweep",
+       "design-space exploration over precision and hardware configs",
        "ssmsim sweep --spec S.yaml --out-dir D [--jobs N] [--resume] [--shard i/n]\n"
        "       ssmsim sweep --spec S.yaml --out-dir D --slurm [--slurm-tasks N] [--partition P] [--time T]\n"
        "             [--cpus-per-task C] [--sbatch-arg ARG]... [--dry-run]\n"
@@ -161,7 +202,8 @@ const std::vector<Verb>& verbs() {
              "dry-run", po::bool_switch(), "--slurm: print the job script, submit nothing");
        },
        run_sweep_verb},
-      {"vectors", "export RTL test vectors for one input sequence, or check a vector folder",
+      {"vectors",
+       "export RTL test vectors for one input sequence, or check a vector folder",
        "ssmsim vectors --ckpt Q --hw H.yaml --workload smnist --index I --out-dir D [--units U,..] [--steps A:B]\n"
        "       ssmsim vectors --check D",
        {},
@@ -177,7 +219,9 @@ const std::vector<Verb>& verbs() {
              "check", po::value<std::string>(), "re-read a vector folder and compare it with the C-model");
        },
        run_vectors},
-      {"report", "HTML and Markdown report of sweep folders", "ssmsim report --in D [--in D2 ...] [--out PREFIX]",
+      {"report",
+       "HTML and Markdown report of sweep folders",
+       "ssmsim report --in D [--in D2 ...] [--out PREFIX]",
        {"in"},
        {},
        [](po::options_description& d) {
@@ -188,7 +232,8 @@ const std::vector<Verb>& verbs() {
              "folder's report.html and report.md)");
        },
        run_report},
-      {"info", "shapes and footprint per component of a model, or a precision config's table",
+      {"info",
+       "shapes and footprint per component of a model, or a precision config's table",
        "ssmsim info --ckpt F|Q    |    ssmsim info --precision P.yaml",
        {},
        {},

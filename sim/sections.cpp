@@ -4,6 +4,7 @@
 #include "quant/precision.hpp"
 #include "ssm_core/model.hpp"
 #include "ssm_core/qat.hpp"
+#include "ssm_core/search.hpp"
 #include "ssm_core/trainer.hpp"
 
 namespace ssmsim::sim {
@@ -66,6 +67,8 @@ Config make_config() {
   s.push_back(table_section("quantize", "post-training quantization", quantize_keys()));
   s.push_back(table_section("qat", "quantization-aware training: learned step sizes (docs/quantization.md)",
                             core::QatOptions::keys()));
+  s.push_back(
+      table_section("search", "mixed-precision search (ssmsim search; docs/search.md)", core::SearchOptions::keys()));
   s.push_back(typed_section<quant::PrecisionConfig>(
       "precision", "precision config: bits and quantizer per model component (docs/precision.md)",
       [](const YAML::Node& n, const std::string& prefix) { return quant::PrecisionConfig::from_yaml(n, prefix); },

@@ -47,20 +47,6 @@ std::string command_line(const std::vector<std::string>& args) {
   return s;
 }
 
-// Runs `args` (args[0] is the binary) with stdout and stderr appended to `log`; returns the exit status.
-int run_child(const std::vector<std::string>& args, const fs::path& log) {
-  const pid_t pid = spawn_child(
-      args,
-      [&](posix_spawn_file_actions_t& fa) {
-        posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        posix_spawn_file_actions_adddup2(&fa, 1, 2);
-      },
-      [&](const std::string& why) {
-        return std::make_exception_ptr(RunError("sweep: cannot start " + args[0] + ": " + why));
-      });
-  return wait_child(pid);
-}
-
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream f(p);
   return nlohmann::json::parse(f);
@@ -228,6 +214,19 @@ int wait_child(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int run_child(const std::vector<std::string>& args, const fs::path& log, const std::string& who) {
+  const pid_t pid = spawn_child(
+      args,
+      [&](posix_spawn_file_actions_t& fa) {
+        posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+      },
+      [&](const std::string& why) {
+        return std::make_exception_ptr(RunError(who + ": cannot start " + args[0] + ": " + why));
+      });
+  return wait_child(pid);
+}
+
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
   const std::vector<SweepPoint> all = expand(spec);
   std::vector<const SweepPoint*> mine;
@@ -308,7 +307,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
     return l;
   };
   auto must = [&](const std::vector<std::string>& args, const fs::path& log, const SweepPoint& p, bool allow1) {
-    const int rc = run_child(args, log);
+    const int rc = run_child(args, log, "sweep");
     if (rc != 0 && !(allow1 && rc == 1))
       throw RunError(fmt::format("sweep: point {} ({}) failed: `{}` exited {}; its output is in {}", p.id, p.label(),
                                  command_line(args), rc, log.string()));

@@ -93,5 +93,8 @@ pid_t spawn_child(const std::vector<std::string>& args, const SpawnSetup& setup,
                   const std::function<std::exception_ptr(const std::string& why)>& error);
 // Waits for the child; its exit status, or 128 + the signal that ended it.
 int wait_child(pid_t pid);
+// Runs `args` (args[0] is the binary) with stdout and stderr appended to `log` and waits; its exit
+// status. A child that cannot start is RunError("<who>: cannot start ...").
+int run_child(const std::vector<std::string>& args, const std::filesystem::path& log, const std::string& who);
 
 }  // namespace ssmsim::sim

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include "quant/errors.hpp"
 #include "quant/precision.hpp"
 #include "reports/result_record.hpp"
 #include "sim/verb_common.hpp"
@@ -21,6 +22,10 @@ int run_qat(const Invocation& inv) {
   const std::string workload = checkpoint_workload(inv, ck, path, "qat");
   const workloads::Workload w = load_data(inv, inv.err, workload);
   const core::TrainConfig tc = train_config(inv);
+  if (tc.standardize_input)
+    throw InputError(
+        "qat: train.standardize_input is for float training (`ssmsim train` folds it into the "
+        "checkpoint's encoder); a quantized model reads raw inputs: drop the key");
   const core::PtqOptions opt = ptq_options(inv);
   const core::QatOptions qo = inv.config.get<core::QatOptions>("qat");
   inv.ranks.all_set_up();  // under MPI: every rank read its inputs (or all stop here)

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "quant/errors.hpp"
 #include "reports/result_record.hpp"
@@ -50,7 +51,18 @@ int run_train(const Invocation& inv) {
   const auto& o = inv.options;
   core::ModelConfig mc = inv.config.get<core::ModelConfig>("model");
   const core::TrainConfig tc = train_config(inv);
-  const workloads::Workload w = load_data(inv, inv.err);
+  workloads::Workload w = load_data(inv, inv.err);
+  // train.standardize_input: the model trains on standardized inputs, and every checkpoint written
+  // folds the standardization into its encoder (it reads the raw inputs, as the other verbs give).
+  std::optional<core::InputStats> norm;
+  if (tc.standardize_input) {
+    norm = core::input_stats(w.train);
+    for (auto* set : {&w.train, &w.val, &w.test}) core::standardize_inputs(*set, *norm);
+    std::string stats;
+    for (size_t f = 0; f < norm->mean.size(); ++f)
+      stats += fmt::format("{}{:.6g} / {:.6g}", f ? ", " : "", norm->mean[f], norm->std[f]);
+    inv.err << fmt::format("inputs standardized by the training split's mean / std: {}\n", stats);
+  }
   // the task and the data's shape come from the workload unless the model fixes them
   const bool regress = w.kind == workloads::TaskKind::Regression;
   if (regress) {
@@ -94,13 +106,19 @@ int run_train(const Invocation& inv) {
   for (const auto& kv : tc.to_yaml())  // the recipe (recurrence is QAT's, not float training's)
     if (kv.first.as<std::string>() != "recurrence")
       meta["train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+  if (norm)  // provenance only: the written parameters already fold them in
+    for (size_t f = 0; f < norm->mean.size(); ++f) {
+      meta[fmt::format("train.input_mean.{}", f)] = fmt::format("{:.9g}", norm->mean[f]);
+      meta[fmt::format("train.input_std.{}", f)] = fmt::format("{:.9g}", norm->std[f]);
+    }
   if (root) cb.epoch_end = [&](const core::EpochReport& r, const core::TrainState& s) {
     core::save_train_state(state_path, model, s);
     if (r.best) {
       auto m = meta;
       m["train.epochs_done"] = std::to_string(r.epoch);
       m["train.val_accuracy"] = fmt::format("{:.6f}", r.val_accuracy);
-      core::save_checkpoint(out, model, s.best_params, m);
+      core::save_checkpoint(out, model,
+                            norm ? core::fold_input_standardization(model, s.best_params, *norm) : s.best_params, m);
     }
     const std::string metrics =
         regress ? fmt::format("train MSE {:.6f}, val MSE {:.6f}", r.train_loss, r.val_loss)

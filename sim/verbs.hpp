@@ -31,6 +31,8 @@ int run_train(const Invocation& inv);
 int run_eval(const Invocation& inv);
 int run_quantize(const Invocation& inv);
 int run_qat(const Invocation& inv);
+// `ssmsim search`: mixed-precision search (ssm_core/search.hpp), its files and costs.
+int run_search(const Invocation& inv);
 // `ssmsim simulate`: the SystemC accelerator on a quantized model, checked against the C-model.
 int run_simulate(const Invocation& inv);
 // `ssmsim report`: HTML page and Markdown summary of sweep folders (sim/verb_report.cpp).

@@ -19,25 +19,7 @@ const keys::Table<QatOptions>& QatOptions::keys() {
               "empty: the PTQ formats stay",
               [](Q& q, const YAML::Node& v, const std::string& key) {
                 q.learn_scales.clear();
-                if (!v || v.IsNull()) return;
-                std::vector<std::string> names;
-                if (v.IsSequence()) {
-                  for (const auto& e : v) {
-                    if (!e.IsScalar()) throw ConfigError(key, yaml_text(v), "a list of component names");
-                    names.push_back(e.Scalar());
-                  }
-                } else if (v.IsScalar()) {  // "x,ssm_in" from --set
-                  std::string rest = v.Scalar();
-                  for (size_t p; !rest.empty(); rest = p == std::string::npos ? "" : rest.substr(p + 1)) {
-                    p = rest.find(',');
-                    std::string n = rest.substr(0, p);
-                    n.erase(0, n.find_first_not_of(" []"));
-                    n.erase(n.find_last_not_of(" []") + 1);
-                    if (!n.empty()) names.push_back(n);
-                  }
-                } else {
-                  throw ConfigError(key, yaml_text(v), "a list of component names");
-                }
+                const auto names = keys::list_words(v, key, "a list of component names");
                 const auto& ok = learnable_components();
                 for (const auto& n : names) {
                   const quant::Component c = quant::parse_component(n, key);

@@ -148,13 +148,59 @@ const keys::Table<TrainConfig>& TrainConfig::keys() {
                   {{"continuous", Recurrence::Continuous},
                    {"discrete", Recurrence::Discrete},
                    {"polar", Recurrence::Polar}},
-                  "QAT: how the recurrent matrix is learnt (docs/quantization.md)");
+                  "QAT: how the recurrent matrix is learnt (docs/quantization.md)")
+          .boolean("standardize_input", &T::standardize_input,
+                   "float training: standardize each input feature by the training split's mean and std (the S4D "
+                   "paper's MNIST Normalize); the checkpoint folds it into the encoder and reads raw inputs");
   return t;
 }
 
 TrainConfig TrainConfig::from_yaml(const YAML::Node& node, const std::string& prefix) { return keys().read(node, prefix); }
 
 YAML::Node TrainConfig::to_yaml() const { return keys().write(*this); }
+
+InputStats input_stats(const SequenceSet& set) {
+  const size_t F = set.d_input, count = set.n * set.length;
+  InputStats st{std::vector<double>(F, 0.0), std::vector<double>(F, 1.0)};
+  if (count == 0) return st;
+  std::vector<double> sq(F, 0.0);
+  for (size_t i = 0; i < count; ++i)
+    for (size_t f = 0; f < F; ++f) st.mean[f] += set.inputs[i * F + f];
+  for (size_t f = 0; f < F; ++f) st.mean[f] /= static_cast<double>(count);
+  for (size_t i = 0; i < count; ++i)
+    for (size_t f = 0; f < F; ++f) {
+      const double d = set.inputs[i * F + f] - st.mean[f];
+      sq[f] += d * d;
+    }
+  for (size_t f = 0; f < F; ++f) {
+    const double sd = std::sqrt(sq[f] / static_cast<double>(count));
+    st.std[f] = sd > 0 ? sd : 1.0;
+  }
+  return st;
+}
+
+void standardize_inputs(SequenceSet& set, const InputStats& s) {
+  const size_t F = set.d_input;
+  for (size_t i = 0; i < set.inputs.size(); ++i)
+    set.inputs[i] = static_cast<float>((set.inputs[i] - s.mean[i % F]) / s.std[i % F]);
+}
+
+std::vector<float> fold_input_standardization(const Model& model, std::vector<float> params, const InputStats& s) {
+  const ParamInfo& w = model.layout().find("encoder.weight");
+  const ParamInfo& b = model.layout().find("encoder.bias");
+  const size_t H = static_cast<size_t>(w.shape[0]), F = static_cast<size_t>(w.shape[1]);
+  for (size_t h = 0; h < H; ++h) {
+    double shift = 0;
+    for (size_t f = 0; f < F; ++f) {
+      float& wf = params[w.offset + h * F + f];
+      const double folded = static_cast<double>(wf) / s.std[f];
+      shift += folded * s.mean[f];
+      wf = static_cast<float>(folded);
+    }
+    params[b.offset + h] = static_cast<float>(static_cast<double>(params[b.offset + h]) - shift);
+  }
+  return params;
+}
 
 double lr_factor(uint64_t s, uint64_t S, uint64_t W, double min_ratio, double cosine_epochs, uint64_t steps_per_epoch) {
   if (W > 0 && s < W) return static_cast<double>(s + 1) / static_cast<double>(W);

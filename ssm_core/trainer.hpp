@@ -47,6 +47,10 @@ struct TrainConfig {
   uint64_t seed = 1;
   size_t threads = 0;            // 0 = all cores; results do not depend on it
   Recurrence recurrence = Recurrence::Continuous;  // QAT only
+  // Float training only: train on inputs standardized per feature by the training split's mean
+  // and standard deviation (the S4D paper's MNIST Normalize); the checkpoint written folds them
+  // into the encoder (fold_input_standardization), so it reads raw inputs like any other.
+  bool standardize_input = false;
 
   // The `train` section's keys: the one place they are spelled.
   static const keys::Table<TrainConfig>& keys();
@@ -154,6 +158,18 @@ EvalResult evaluate(const Model& model, const std::vector<float>& params,
                     const SequenceSet& set, size_t num_classes, size_t limit = 0,
                     size_t threads = 0, bool conv = false, bool keep_logits = false,
                     const Ranks& ranks = one_process());
+
+// Per input feature, the mean and (population) standard deviation over every step of every
+// sequence of `set`; a constant feature gets std 1.
+struct InputStats {
+  std::vector<double> mean, std;
+};
+InputStats input_stats(const SequenceSet& set);
+// x <- (x - mean) / std, per feature, in place.
+void standardize_inputs(SequenceSet& set, const InputStats& s);
+// The parameters of the same function on raw inputs: W' = W / std, b' = b - W' mean for the
+// encoder (the only layer that reads the input); every other parameter unchanged.
+std::vector<float> fold_input_standardization(const Model& model, std::vector<float> params, const InputStats& s);
 
 // The learning-rate factor of step s of S (warm-up W steps, then cosine from 1 to min_ratio over
 // the rest). With cosine_epochs T > 0, after the warm-up: min_ratio + (1 - min_ratio) (1 +

@@ -57,3 +57,56 @@ TEST(PaperModels, ThePtqQatTablePipelineRunsOnASubset) {
       << r.out;
   EXPECT_TRUE(std::filesystem::exists(dir / "q_qssm_8bit_qat.safetensors"));
 }
+
+// `ssmsim search` (docs/search.md) on qssm_small from its 8-bit configuration, on 256 training, 100
+// validation and 100 test sequences, one QAT epoch per point, with each QAT point priced on the
+// accelerator: the path, the QAT points, their cost (bit-exact) and the files it promises.
+TEST(PaperModels, TheMixedPrecisionSearchRunsOnASubset) {
+  SSMSIM_REQUIRE_MNIST();
+  const auto dir = ssmsim::testing::scratch_dir("search_subset");
+  const auto r = run_cli({"search",
+                          "--ckpt",
+                          model("qssm_small_smnist.safetensors"),
+                          "--precision",
+                          (source_dir() / "configs/precision/qssm_8bit.yaml").string(),
+                          "--out-dir",
+                          dir.string(),
+                          "--epochs",
+                          "1",
+                          "--ratios",
+                          "5,8",
+                          "--limit",
+                          "100",
+                          "--threads",
+                          "2",
+                          "--hw",
+                          (source_dir() / "configs/hw/edge_minimal.yaml").string(),
+                          "--set",
+                          "data.train_size=256",
+                          "--set",
+                          "data.val_size=100",
+                          "--set",
+                          "search.val=100",
+                          "--set",
+                          "search.max_ratio=9",
+                          "--set",
+                          "train.batch_size=64"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("search: "), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("step  0: (base)           32064 bits ( 3.83x)"), std::string::npos) << r.err;
+  const std::string md = ssmsim::testing::read_text(dir / "search.md");
+  EXPECT_NE(md.find("| 0 | (base) | 32064 | 3.83x |"), std::string::npos) << md;
+  EXPECT_EQ(ssmsim::testing::count_of(md, "| true |"), 2u) << md;  // two QAT points, each bit-exact
+  const std::string csv = ssmsim::testing::read_text(dir / "search.csv");
+  EXPECT_EQ(csv.rfind("step,move,weight_bits,reduction,", 0), 0u) << csv;
+  size_t qat_models = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "models"))
+    qat_models += e.path().extension() == ".safetensors";
+  EXPECT_EQ(qat_models, 2u);
+  EXPECT_TRUE(std::filesystem::exists(dir / "precision/step00.yaml"));
+  // a path step's precision file is a config `quantize` takes as it is
+  const auto q = run_cli({"quantize", "--ckpt", model("qssm_small_smnist.safetensors"), "--precision",
+                          (dir / "precision/step01.yaml").string(), "--calib", "16", "--out",
+                          (dir / "step01.safetensors").string(), "--set", "data.train_size=256"});
+  EXPECT_EQ(q.exit_code, 0) << q.err;
+}

@@ -1,0 +1,174 @@
+// `ssmsim search`: the mixed-precision search of ssm_core/search.hpp, its files (docs/search.md)
+// and, with --hw, each QAT point's cost on the accelerator (one `ssmsim simulate` child each: the
+// SystemC kernel elaborates once per process).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "quant/errors.hpp"
+#include "reports/result_record.hpp"
+#include "sim/sweep.hpp"
+#include "sim/verb_common.hpp"
+#include "ssm_core/search.hpp"
+
+namespace ssmsim::sim {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Cost {
+  bool bit_exact = false;
+  double nj = 0, us = 0, area = 0;
+};
+
+// The accelerator's cost of one quantized model on `limit` test sequences (a child process).
+Cost simulate_cost(const fs::path& model, const std::string& hw, const std::string& workload, size_t limit) {
+  const fs::path json = fs::path(model).replace_extension(".simulate.json");
+  const fs::path log = fs::path(model).replace_extension(".simulate.log");
+  const std::vector<std::string> args = {fs::read_symlink("/proc/self/exe").string(),
+                                         "simulate",
+                                         "--ckpt",
+                                         model.string(),
+                                         "--hw",
+                                         hw,
+                                         "--workload",
+                                         workload,
+                                         "--limit",
+                                         std::to_string(limit),
+                                         "--json",
+                                         json.string()};
+  if (const int rc = run_child(args, log, "search"); rc != 0)
+    throw RunError(fmt::format("search: `ssmsim simulate` of {} failed (exit {}); its output is in {}", model.string(),
+                               rc, log.string()));
+  std::ifstream f(json);
+  const reports::ResultRecord r = reports::record_from_json(nlohmann::json::parse(f));
+  return {r.bit_exact.value_or(false), r.energy_nj_per_token.value_or(0), r.latency_us_per_token.value_or(0),
+          r.area_mm2.value_or(0)};
+}
+
+std::string pct(double a) { return fmt::format("{:.2f}%", 100 * a); }
+
+}  // namespace
+
+int run_search(const Invocation& inv) {
+  const auto& o = inv.options;
+  const std::string path = o["ckpt"].as<std::string>();
+  const core::FloatCheckpoint ck = core::load_checkpoint(path);
+  const quant::PrecisionConfig base = inv.config.get<quant::PrecisionConfig>("precision");
+  const std::string workload = checkpoint_workload(inv, ck, path, "search");
+  const workloads::Workload w = load_data(inv, inv.err, workload);
+  const core::TrainConfig tc = train_config(inv);
+  const core::PtqOptions ptq = ptq_options(inv);
+  const core::SearchOptions so = inv.config.get<core::SearchOptions>("search");
+  const size_t test_limit = settings<EvalSettings>(inv.config).limit;
+  const fs::path dir = o["out-dir"].as<std::string>();
+  std::error_code ec;
+  fs::create_directories(dir / "precision", ec);
+  fs::create_directories(dir / "models", ec);
+  if (ec)
+    throw InputError(
+        fmt::format("search: cannot create {}: {}; choose a writable --out-dir", dir.string(), ec.message()));
+  const std::string hw = o.count("hw") ? o["hw"].as<std::string>() : "";
+  const size_t sim_limit = o["sim-limit"].as<size_t>();
+
+  std::ofstream logf(dir / "search.log");
+  core::SearchCallbacks cb;
+  cb.log = [&](const std::string& line) {
+    inv.err << line << "\n";
+    logf << line << "\n";
+    logf.flush();
+  };
+  cb.qat_progress = progress_printer(inv.err, "qat epoch");
+  auto model_file = [&](size_t step) { return dir / "models" / fmt::format("step{:02}_qat.safetensors", step); };
+  std::map<size_t, Cost> costs;
+  cb.qat_done = [&](const core::SearchPoint& p) {
+    core::QModel m = *p.model;
+    m.metadata["source.checkpoint"] = path;
+    m.metadata["data.workload"] = workload;
+    m.metadata["quantize.method"] = "qat";
+    m.metadata["search.step"] = std::to_string(p.step);
+    core::save_qmodel(model_file(p.step), m);
+    if (!hw.empty()) {
+      const Cost c = simulate_cost(model_file(p.step), hw, workload, sim_limit);
+      costs[p.step] = c;
+      cb.log(fmt::format("  on {}: {:.3f} nJ/token, {:.3f} us/token, {:.3f} mm2, bit_exact {}", hw, c.nj, c.us, c.area,
+                         c.bit_exact));
+    }
+  };
+  inv.err << fmt::format(
+      "search from '{}' on {}: {} validation sequences score the moves, QAT {} epoch(s) at ratios "
+      "up to {}x, budget {:.2f} points\n",
+      base.name(), path, so.val ? std::min(so.val, w.val.n) : w.val.n, tc.epochs, so.max_ratio, 100 * so.budget);
+  const core::SearchResult r = core::mixed_precision_search(ck, base, w, tc, ptq, so, cb, test_limit);
+
+  for (const auto& p : r.path) {
+    std::ofstream y(dir / "precision" / fmt::format("step{:02}.yaml", p.step));
+    y << "# " << p.precision.description() << (p.move.empty() ? "" : ": the last move " + p.move) << "\n"
+      << p.precision.to_yaml_string();
+  }
+  std::ofstream csv(dir / "search.csv");
+  csv << "step,move,weight_bits,reduction,ptq_val_loss,ptq_val_accuracy,qat,qat_val_accuracy,test_accuracy,"
+         "on_front,chosen,nj_per_token,us_per_token,area_mm2,bit_exact\n";
+  std::ofstream md(dir / "search.md");
+  md << fmt::format(
+      "# Mixed-precision search from `{}`\n\nFloat checkpoint `{}`: validation {} ({} sequences), "
+      "test {} ({}). Budget: {:.2f} points below float on validation.\n\n",
+      base.name(), path, pct(r.float_val_accuracy), w.val.n, pct(r.float_test_accuracy), r.test_count, 100 * so.budget);
+  const size_t cols = hw.empty() ? 9 : 13;
+  md << "| step | move | weight bits | vs float32 | PTQ val loss | PTQ val acc | QAT val | QAT test | front |"
+     << (hw.empty() ? "" : " nJ/token | µs/token | mm² | bit_exact |") << "\n|";
+  for (size_t k = 0; k < cols; ++k) md << "---|";
+  md << "\n";
+  for (const auto& p : r.path) {
+    const bool front = std::find(r.front.begin(), r.front.end(), p.step) != r.front.end();
+    const bool chosen = r.chosen && *r.chosen == p.step;
+    const auto c = costs.find(p.step);
+    const bool priced = c != costs.end();
+    csv << fmt::format(
+        "{},{},{},{:.4f},{:.6f},{:.6f},{},{},{},{},{},{},{},{},{}\n", p.step, p.move, p.footprint.bits,
+        p.footprint.reduction(), p.ptq_loss, p.ptq_accuracy, p.qat ? 1 : 0,
+        p.qat ? fmt::format("{:.6f}", p.qat_val_accuracy) : "", p.qat ? fmt::format("{:.6f}", p.test_accuracy) : "",
+        front ? 1 : 0, chosen ? 1 : 0, priced ? fmt::format("{:.4f}", c->second.nj) : "",
+        priced ? fmt::format("{:.4f}", c->second.us) : "", priced ? fmt::format("{:.4f}", c->second.area) : "",
+        priced ? (c->second.bit_exact ? "true" : "false") : "");
+    md << fmt::format("| {} | {} | {} | {:.2f}x | {:.4f} | {} | {} | {} | {} |", p.step,
+                      p.move.empty() ? "(base)" : p.move, p.footprint.bits, p.footprint.reduction(), p.ptq_loss,
+                      pct(p.ptq_accuracy), p.qat ? pct(p.qat_val_accuracy) : "", p.qat ? pct(p.test_accuracy) : "",
+                      chosen  ? "**chosen**"
+                      : front ? "yes"
+                              : "");
+    if (!hw.empty())
+      md << (priced ? fmt::format(" {:.3f} | {:.3f} | {:.3f} | {} |", c->second.nj, c->second.us, c->second.area,
+                                  c->second.bit_exact)
+                    : " | | | |");
+    md << "\n";
+  }
+  if (r.chosen) {
+    const auto& p = r.path[*r.chosen];
+    md << fmt::format(
+        "\nChosen: step {} ({:.2f}x smaller than float32, {} weight bits), QAT validation {} against "
+        "float {}, test {} against float {}: `{}`, precision `{}`.\n",
+        p.step, p.footprint.reduction(), p.footprint.bits, pct(p.qat_val_accuracy), pct(r.float_val_accuracy),
+        pct(p.test_accuracy), pct(r.float_test_accuracy), model_file(p.step).string(),
+        (dir / "precision" / fmt::format("step{:02}.yaml", p.step)).string());
+    inv.out << fmt::format(
+        "chosen: step {} at {:.2f}x smaller than float32, QAT val {} (float {}), test {} (float {}) "
+        "-> {}\n",
+        p.step, p.footprint.reduction(), pct(p.qat_val_accuracy), pct(r.float_val_accuracy), pct(p.test_accuracy),
+        pct(r.float_test_accuracy), model_file(p.step).string());
+  } else {
+    md << "\nNo QAT point is within the budget.\n";
+    inv.out << fmt::format("no QAT point within {:.2f} points of float (val {}); the path and front are in {}\n",
+                           100 * so.budget, pct(r.float_val_accuracy), (dir / "search.md").string());
+  }
+  inv.out << fmt::format("search: {} path steps, {} QAT points, {} on the front -> {}\n", r.path.size(),
+                         std::count_if(r.path.begin(), r.path.end(), [](const auto& p) { return p.qat; }),
+                         r.front.size(), (dir / "search.md").string());
+  return 0;
+}
+
+}  // namespace ssmsim::sim

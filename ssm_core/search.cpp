@@ -1,0 +1,305 @@
+#include "ssm_core/search.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "quant/errors.hpp"
+
+namespace ssmsim::core {
+
+using quant::Component;
+using quant::ComponentKind;
+
+uint64_t tensor_bits(const QTensor& t) {
+  int bits = 0;
+  for (const auto& p : t.params) bits = std::max(bits, p.format.width);
+  return static_cast<uint64_t>(bits) * t.size();
+}
+
+WeightFootprint weight_footprint(const QModel& q) {
+  WeightFootprint f;
+  for (const auto& [name, t] : q.tensors) {
+    f.bits += tensor_bits(t);
+    f.elements += t.size();
+  }
+  return f;
+}
+
+namespace {
+
+// A number of a list key, or ConfigError naming the key.
+double list_number(const std::string& w, const std::string& key, const std::string& what) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(w, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != w.size() || !std::isfinite(v)) throw ConfigError(key, w, what);
+  return v;
+}
+
+}  // namespace
+
+const keys::Table<SearchOptions>& SearchOptions::keys() {
+  using S = SearchOptions;
+  static const std::string comps = "a list of stored components: A, B, C, D, encoder, decoder, mixing, bias, norm";
+  static const std::string widths = "a list of bit widths in [2, 32]";
+  static const std::string ratios = "a list of footprint ratios (times smaller than float32) in [1, 32]";
+  static const auto t =
+      keys::Table<S>("search")
+          .custom(
+              "components", comps, "the components the search narrows; empty: every stored one the base quantizes",
+              [](S& s, const YAML::Node& v, const std::string& key) {
+                s.components.clear();
+                for (const auto& w : keys::list_words(v, key, comps)) {
+                  const quant::Component c = quant::parse_component(w, key);
+                  const auto k = quant::info(c).kind;
+                  if (k != quant::ComponentKind::Weight && k != quant::ComponentKind::Bias)
+                    throw ConfigError(key, w, comps);
+                  s.components.push_back(c);
+                }
+              },
+              [](const S& s) {
+                YAML::Node n(YAML::NodeType::Sequence);
+                for (const auto c : s.components) n.push_back(quant::component_name(c));
+                return n;
+              })
+          .custom(
+              "bits", widths, "the candidate widths: each move narrows one component to the next lower one",
+              [](S& s, const YAML::Node& v, const std::string& key) {
+                s.bits.clear();
+                for (const auto& w : keys::list_words(v, key, widths)) {
+                  const double b = list_number(w, key, widths);
+                  if (b != std::floor(b) || b < 2 || b > 32) throw ConfigError(key, w, widths);
+                  s.bits.push_back(static_cast<int>(b));
+                }
+                if (s.bits.empty()) throw ConfigError(key, yaml_text(v), widths + " (at least one)");
+              },
+              [](const S& s) {
+                YAML::Node n(YAML::NodeType::Sequence);
+                for (int b : s.bits) n.push_back(b);
+                return n;
+              })
+          .integer("val", &S::val, 0, 1000000000, "sequences",
+                   "validation sequences that score the candidate moves (integer-model loss); 0 = all")
+          .custom(
+              "ratios", ratios, "the path points fine-tuned with QAT: the first at or above each ratio",
+              [](S& s, const YAML::Node& v, const std::string& key) {
+                s.ratios.clear();
+                for (const auto& w : keys::list_words(v, key, ratios)) {
+                  const double r = list_number(w, key, ratios);
+                  if (r < 1 || r > 32) throw ConfigError(key, w, ratios);
+                  s.ratios.push_back(r);
+                }
+              },
+              [](const S& s) {
+                YAML::Node n(YAML::NodeType::Sequence);
+                for (double r : s.ratios) n.push_back(r);
+                return n;
+              })
+          .real("max_ratio", &S::max_ratio, 1, 32, "x", "the path stops at this footprint ratio against float32")
+          .real("budget", &S::budget, 0, 1, "", "accuracy below float allowed for the chosen point (0.01 = 1 point)");
+  return t;
+}
+
+namespace {
+
+struct Scored {
+  QModel model;
+  double loss = 0, accuracy = 0;
+  WeightFootprint footprint;
+};
+
+// The integer model's mean cross-entropy and accuracy on the first n validation sequences.
+Scored score(QModel model, const Workload& data, size_t n, size_t threads) {
+  const QEvalResult r = evaluate_quantized(model, data.val, data.num_classes, n, threads);
+  const double unit = QEngine(model).logit_scale();
+  const size_t C = data.num_classes;
+  double loss = 0;
+  for (size_t i = 0; i < r.count; ++i) {
+    const int64_t* lg = r.logits.data() + i * C;
+    double mx = -INFINITY;
+    for (size_t c = 0; c < C; ++c) mx = std::max(mx, static_cast<double>(lg[c]) * unit);
+    double sum = 0;
+    for (size_t c = 0; c < C; ++c) sum += std::exp(static_cast<double>(lg[c]) * unit - mx);
+    loss += mx + std::log(sum) - static_cast<double>(lg[data.val.labels[i]]) * unit;
+  }
+  Scored s{std::move(model), r.count ? loss / static_cast<double>(r.count) : 0.0, r.accuracy, {}};
+  s.footprint = weight_footprint(s.model);
+  return s;
+}
+
+bool stored(Component c) {
+  const auto k = quant::info(c).kind;
+  return k == ComponentKind::Weight || k == ComponentKind::Bias;
+}
+
+}  // namespace
+
+SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::PrecisionConfig& base, const Workload& data,
+                                    const TrainConfig& qat, const PtqOptions& ptq, const SearchOptions& o,
+                                    const SearchCallbacks& cb, size_t test_limit) {
+  auto log = [&](const std::string& s) {
+    if (cb.log) cb.log(s);
+  };
+  if (data.kind != TaskKind::Classification) throw InputError("search: only classification workloads are supported");
+  if (data.val.n == 0)
+    throw InputError("search: the workload '" + data.name + "' has no validation sequences to score on");
+  std::vector<int> widths = o.bits;
+  std::sort(widths.begin(), widths.end(), std::greater<>());
+  widths.erase(std::unique(widths.begin(), widths.end()), widths.end());
+
+  // The base: one calibration. The search changes stored widths only, and the activation and
+  // state formats come from the float model, so every candidate reuses the base's points.
+  const QModel base_model = quantize_ptq(ck, base, data.train, ptq);
+  std::vector<Component> comps = o.components;
+  if (comps.empty()) {
+    std::set<Component> present;
+    for (const auto& [name, t] : base_model.tensors) present.insert(t.component);
+    for (Component c : quant::all_components())
+      if (stored(c) && present.count(c)) comps.push_back(c);
+  }
+  for (Component c : comps) {
+    if (!stored(c))
+      throw InputError(
+          fmt::format("search: '{}' is not stored in the weight memory (search.components takes weights, "
+                      "bias and norm)",
+                      quant::component_name(c)));
+    if (base.is_float(c))
+      throw InputError(fmt::format("search: the base precision '{}' leaves '{}' float; give it a width first",
+                                   base.name(), quant::component_name(c)));
+  }
+  auto requantize = [&](const quant::PrecisionConfig& p) {
+    if (ptq.integer_states) return quantize_ptq(ck, p, data.train, ptq);
+    QModel m = quantize_weights(ck.config, ck.params, p, base_model.points, base_model.gelu, nullptr, ptq.stable_a);
+    m.metadata = base_model.metadata;
+    return m;
+  };
+
+  SearchResult res;
+  {
+    const Model model(ck.config);
+    res.float_val_accuracy = evaluate(model, ck.params, data.val, data.num_classes, 0, ptq.threads).accuracy;
+    const EvalResult t = evaluate(model, ck.params, data.test, data.num_classes, test_limit, ptq.threads);
+    res.float_test_accuracy = t.accuracy;
+    res.test_count = t.count;
+  }
+  log(fmt::format("float: val {:.2f}% ({} sequences), test {:.2f}% ({})", 100 * res.float_val_accuracy, data.val.n,
+                  100 * res.float_test_accuracy, res.test_count));
+
+  Scored cur = score(base_model, data, o.val, ptq.threads);
+  quant::PrecisionConfig prec = base;
+  auto add_point = [&](std::string move, size_t scored) {
+    SearchPoint p;
+    p.step = res.path.size();
+    p.move = std::move(move);
+    p.precision = prec;
+    p.precision.set_name(fmt::format("{}_search{}", base.name(), p.step));
+    p.precision.set_description(fmt::format("step {} of the mixed-precision search from '{}'", p.step, base.name()));
+    p.footprint = cur.footprint;
+    p.ptq_loss = cur.loss;
+    p.ptq_accuracy = cur.accuracy;
+    p.moves_scored = scored;
+    log(fmt::format("step {:>2}: {:<14} {:>7} bits ({:5.2f}x)  PTQ val loss {:.4f} acc {:.2f}%", p.step,
+                    p.move.empty() ? "(base)" : p.move, p.footprint.bits, p.footprint.reduction(), p.ptq_loss,
+                    100 * p.ptq_accuracy));
+    res.path.push_back(std::move(p));
+  };
+  add_point("", 0);
+
+  while (cur.footprint.reduction() < o.max_ratio) {
+    std::optional<Scored> best;
+    quant::PrecisionConfig best_prec;
+    std::string best_move;
+    double best_cost = 0;
+    uint64_t best_gain = 0;
+    size_t scored = 0;
+    for (Component c : comps) {
+      const int from = prec.bits(c);
+      const auto next = std::find_if(widths.begin(), widths.end(), [&](int w) { return w < from; });
+      if (next == widths.end()) continue;
+      quant::QuantizerSpec spec = prec.spec(c);
+      spec.bits = *next;
+      quant::PrecisionConfig p = prec;
+      p.set_quantized(c, spec);
+      try {
+        p.validate();
+      } catch (const ConfigError&) {
+        continue;  // e.g. a bias no longer as wide as what it meets (docs/precision.md rule 7)
+      }
+      Scored s = score(requantize(p), data, o.val, ptq.threads);
+      ++scored;
+      if (s.footprint.bits >= cur.footprint.bits) continue;
+      const uint64_t gain = cur.footprint.bits - s.footprint.bits;
+      const double cost = std::max(0.0, s.loss - cur.loss) / static_cast<double>(gain);
+      if (!best || cost < best_cost || (cost == best_cost && gain > best_gain)) {
+        best = std::move(s);
+        best_prec = std::move(p);
+        best_move = fmt::format("{} {} -> {}", quant::component_name(c), from, *next);
+        best_cost = cost;
+        best_gain = gain;
+      }
+    }
+    if (!best) break;
+    cur = std::move(*best);
+    prec = std::move(best_prec);
+    add_point(best_move, scored);
+  }
+
+  // QAT of the path's points at the asked ratios.
+  std::vector<size_t> picks;
+  for (double r : o.ratios) {
+    for (size_t i = 0; i < res.path.size(); ++i)
+      if (res.path[i].footprint.reduction() >= r) {
+        if (std::find(picks.begin(), picks.end(), i) == picks.end()) picks.push_back(i);
+        break;
+      }
+  }
+  std::sort(picks.begin(), picks.end());
+  for (size_t k = 0; k < picks.size(); ++k) {
+    SearchPoint& p = res.path[picks[k]];
+    log(fmt::format("QAT {}/{}: step {} ({:.2f}x, {} bits), {} epoch(s)", k + 1, picks.size(), p.step,
+                    p.footprint.reduction(), p.footprint.bits, qat.epochs));
+    QatCallbacks qcb;
+    qcb.progress = cb.qat_progress;
+    const QatResult r = train_qat(ck, p.precision, data, qat, ptq, qcb);
+    p.qat = true;
+    p.qat_val_accuracy = r.best_val_accuracy;
+    p.qat_ptq_val_accuracy = r.ptq_val_accuracy;
+    p.model = r.best;
+    const QEvalResult t = evaluate_quantized(*p.model, data.test, data.num_classes, test_limit, ptq.threads);
+    p.test_accuracy = t.accuracy;
+    p.test_count = t.count;
+    log(fmt::format("  QAT step {}: val {:.2f}% (PTQ {:.2f}%), test {:.2f}%", p.step, 100 * p.qat_val_accuracy,
+                    100 * p.qat_ptq_val_accuracy, 100 * p.test_accuracy));
+    if (cb.qat_done) cb.qat_done(p);
+  }
+
+  // The front: a QAT point is on it when no other has as few bits or fewer and higher accuracy.
+  for (size_t i : picks) {
+    const SearchPoint& p = res.path[i];
+    bool dominated = false;
+    for (size_t j : picks) {
+      const SearchPoint& q = res.path[j];
+      if (j != i && q.footprint.bits <= p.footprint.bits && q.qat_val_accuracy >= p.qat_val_accuracy &&
+          (q.footprint.bits < p.footprint.bits || q.qat_val_accuracy > p.qat_val_accuracy))
+        dominated = true;
+    }
+    if (!dominated) res.front.push_back(i);
+  }
+  std::sort(res.front.begin(), res.front.end(),
+            [&](size_t a, size_t b) { return res.path[a].footprint.bits < res.path[b].footprint.bits; });
+  for (size_t i : res.front)
+    if (res.path[i].qat_val_accuracy >= res.float_val_accuracy - o.budget) {
+      res.chosen = i;
+      break;
+    }
+  return res;
+}
+
+}  // namespace ssmsim::core

@@ -1,0 +1,88 @@
+// Mixed-precision search (`ssmsim search`, docs/search.md): from a float checkpoint and a base
+// precision config, the stored weights' widths are narrowed one component at a time, greedily,
+// by what each step costs in integer-model validation loss per weight bit saved (the sensitivity
+// of every candidate move, measured with PTQ); then the points of that path at the asked
+// footprint ratios are fine-tuned with QAT, and the memory/accuracy Pareto front of the QAT
+// models is reported with the smallest one within the accuracy budget of float.
+//
+// Deterministic: the same inputs give the same path, the same QAT models and the same choice for
+// any thread count (PTQ, the integer evaluation and QAT are; ties go to the larger saving, then
+// to the component listed first).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quant/keys.hpp"
+#include "quant/precision.hpp"
+#include "ssm_core/checkpoint.hpp"
+#include "ssm_core/qat.hpp"
+#include "ssm_core/qmodel.hpp"
+#include "ssm_core/sequences.hpp"
+#include "ssm_core/trainer.hpp"
+
+namespace ssmsim::core {
+
+// The stored weights of a quantized model (weights, biases, norm parameters) against the same
+// tensors as float32: the papers' "memory reduction".
+struct WeightFootprint {
+  uint64_t elements = 0, bits = 0;
+  double reduction() const { return bits ? 32.0 * static_cast<double>(elements) / static_cast<double>(bits) : 0.0; }
+};
+// One tensor's bits: its widest format times its elements.
+uint64_t tensor_bits(const QTensor& t);
+WeightFootprint weight_footprint(const QModel& q);
+
+// The `search` section (sim/sections.cpp holds its keys).
+struct SearchOptions {
+  // The components the search narrows (weights, biases, norm parameters); empty: every one the
+  // base quantizes and the model stores.
+  std::vector<quant::Component> components;
+  std::vector<int> bits = {16, 12, 8, 6, 5, 4, 3, 2};  // candidate widths; a move takes the next lower one
+  size_t val = 1000;                                   // validation sequences that score the moves (0: all)
+  std::vector<double> ratios = {4, 6, 8, 10, 12};      // path points fine-tuned with QAT: the first at or above each
+  double max_ratio = 16;                               // the path stops at this footprint ratio
+  double budget = 0.01;                                // accuracy below float allowed for the chosen point (a fraction)
+  static const keys::Table<SearchOptions>& keys();
+};
+
+struct SearchPoint {
+  size_t step = 0;   // 0: the base config
+  std::string move;  // "B 8 -> 6" (empty for the base)
+  quant::PrecisionConfig precision;
+  WeightFootprint footprint;
+  double ptq_loss = 0, ptq_accuracy = 0;  // the integer model after PTQ, on the search's validation sequences
+  size_t moves_scored = 0;                // candidate moves measured to choose this one
+  // QAT (the points at the asked ratios only)
+  bool qat = false;
+  double qat_val_accuracy = 0, qat_ptq_val_accuracy = 0;  // on the whole validation set
+  double test_accuracy = 0;
+  size_t test_count = 0;
+  std::optional<QModel> model;  // the best QAT model
+};
+
+struct SearchResult {
+  double float_val_accuracy = 0, float_test_accuracy = 0;  // the float checkpoint (whole validation set; test)
+  size_t test_count = 0;
+  std::vector<SearchPoint> path;  // in the order taken; footprint shrinking
+  std::vector<size_t> front;  // indices of the QAT points on the bits/validation-accuracy Pareto front, smallest first
+  std::optional<size_t> chosen;  // the smallest QAT point with val accuracy >= float val - budget
+};
+
+struct SearchCallbacks {
+  std::function<void(const std::string&)> log;  // one line per path step and per phase
+  std::function<void(const Progress&)> qat_progress;
+  std::function<void(const SearchPoint&)> qat_done;  // after each QAT point (save its model)
+};
+
+// `qat` is the fine-tuning recipe (train section); `ptq` the calibration; `test_limit` the test
+// sequences evaluated (0: all). Throws InputError for an unsupported model or a base that leaves a
+// searched component float.
+SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::PrecisionConfig& base, const Workload& data,
+                                    const TrainConfig& qat, const PtqOptions& ptq, const SearchOptions& options,
+                                    const SearchCallbacks& callbacks, size_t test_limit = 0);
+
+}  // namespace ssmsim::core

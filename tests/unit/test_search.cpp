@@ -1,0 +1,231 @@
+// The mixed-precision search (ssm_core/search.hpp) and the float trainer's folded input
+// standardization: the search's path only shrinks the stored weights, one component one step at
+// a time, scores its points with the integer model, repeats itself exactly, and its front and
+// choice follow their definitions; a folded standardization is the same function on raw inputs.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "ssm_core/search.hpp"
+#include "tests/support/pulse_task.hpp"
+#include "tests/support/testing.hpp"
+
+using namespace ssmsim::core;
+using ssmsim::quant::Component;
+using ssmsim::quant::PrecisionConfig;
+
+namespace {
+
+PrecisionConfig eight_bit() {
+  PrecisionConfig p;
+  ssmsim::quant::QuantizerSpec s;
+  s.bits = 8;
+  for (auto c : ssmsim::quant::all_components()) {
+    auto sc = s;
+    if (c == Component::bias) sc.bits = 32;
+    if (c == Component::x) sc.bits = 16;
+    p.set_quantized(c, sc);
+  }
+  p.set_name("base8");
+  p.validate();
+  return p;
+}
+
+struct Fixture {
+  Workload w = ssmsim::testing::pulse_workload(5, 512, 128, 128);
+  FloatCheckpoint ck;
+  Fixture() {
+    const Model model(ssmsim::testing::pulse_model());
+    const TrainState st = ssmsim::testing::train_fresh(model, ssmsim::testing::pulse_recipe(8), w);
+    ck = FloatCheckpoint{model.config(), st.best_params, {}};
+  }
+};
+
+const Fixture& fixture() {
+  static const Fixture f;
+  return f;
+}
+
+SearchOptions small_search() {
+  SearchOptions o;
+  o.bits = {16, 8, 6, 4, 3, 2};
+  o.val = 64;
+  o.ratios = {6, 9};
+  o.max_ratio = 12;
+  o.budget = 0.05;
+  return o;
+}
+
+TrainConfig qat_recipe() {
+  TrainConfig t;
+  t.epochs = 2;
+  t.batch_size = 32;
+  t.lr = 0.003;
+  t.ssm_lr = 0.001;
+  t.warmup_epochs = 0;
+  t.seed = 3;
+  return t;
+}
+
+PtqOptions ptq_options(size_t threads) {
+  PtqOptions p;
+  p.calib = 64;
+  p.threads = threads;
+  return p;
+}
+
+}  // namespace
+
+TEST(Search, PathNarrowsOneStoredComponentOneStepAtATimeAndRepeatsExactly) {
+  const Fixture& f = fixture();
+  const SearchOptions o = small_search();
+  std::vector<std::string> lines;
+  SearchCallbacks cb;
+  cb.log = [&](const std::string& s) { lines.push_back(s); };
+  const SearchResult r = mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(1), o, cb);
+  ASSERT_GE(r.path.size(), 3u);
+  EXPECT_FALSE(lines.empty());
+  EXPECT_EQ(r.path[0].precision.bits(Component::A), 8);
+  for (size_t i = 1; i < r.path.size(); ++i) {
+    const SearchPoint& a = r.path[i - 1];
+    const SearchPoint& b = r.path[i];
+    EXPECT_LT(b.footprint.bits, a.footprint.bits) << b.move;
+    EXPECT_EQ(b.footprint.elements, a.footprint.elements);
+    // exactly one stored component changed, to the next lower candidate width
+    int changed = 0;
+    for (auto c : ssmsim::quant::all_components()) {
+      const int wa = a.precision.bits(c), wb = b.precision.bits(c);
+      if (wa == wb) continue;
+      ++changed;
+      const auto k = ssmsim::quant::info(c).kind;
+      EXPECT_TRUE(k == ssmsim::quant::ComponentKind::Weight || k == ssmsim::quant::ComponentKind::Bias)
+          << ssmsim::quant::component_name(c);
+      const auto next = std::find_if(o.bits.begin(), o.bits.end(), [&](int w) { return w < wa; });
+      ASSERT_NE(next, o.bits.end());
+      EXPECT_EQ(wb, *next) << b.move;
+    }
+    EXPECT_EQ(changed, 1) << b.move;
+  }
+  // the path stops at max_ratio or when nothing is left to narrow
+  const SearchPoint& last = r.path.back();
+  bool all_min = true;
+  for (auto c : ssmsim::quant::all_components()) {
+    const auto k = ssmsim::quant::info(c).kind;
+    if ((k == ssmsim::quant::ComponentKind::Weight || k == ssmsim::quant::ComponentKind::Bias) &&
+        last.precision.bits(c) > 2 && c != Component::bias && c != Component::norm)
+      all_min = false;
+  }
+  EXPECT_TRUE(last.footprint.reduction() >= o.max_ratio || all_min) << last.footprint.reduction();
+  if (r.path.size() >= 2) EXPECT_LT(r.path[r.path.size() - 2].footprint.reduction(), o.max_ratio);
+
+  // the QAT points are the first at or above each ratio, each evaluated; the front is not dominated
+  for (double ratio : o.ratios) {
+    const auto it = std::find_if(r.path.begin(), r.path.end(),
+                                 [&](const SearchPoint& p) { return p.footprint.reduction() >= ratio; });
+    if (it == r.path.end()) continue;
+    EXPECT_TRUE(it->qat) << "ratio " << ratio;
+    ASSERT_TRUE(it->model.has_value());
+    EXPECT_EQ(weight_footprint(*it->model).bits, it->footprint.bits);
+    EXPECT_GT(it->test_count, 0u);
+  }
+  ASSERT_FALSE(r.front.empty());
+  for (size_t i : r.front)
+    for (const SearchPoint& q : r.path)
+      if (q.qat && q.step != i)
+        EXPECT_FALSE(q.footprint.bits <= r.path[i].footprint.bits && q.qat_val_accuracy > r.path[i].qat_val_accuracy)
+            << "front point " << i << " is dominated by " << q.step;
+  if (r.chosen) {
+    EXPECT_GE(r.path[*r.chosen].qat_val_accuracy, r.float_val_accuracy - o.budget);
+    for (size_t i : r.front)
+      if (r.path[i].footprint.bits < r.path[*r.chosen].footprint.bits)
+        EXPECT_LT(r.path[i].qat_val_accuracy, r.float_val_accuracy - o.budget);
+  }
+
+  // the same search on another thread count: the same path, scores and QAT models
+  const SearchResult again = mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(3), o, {});
+  ASSERT_EQ(again.path.size(), r.path.size());
+  for (size_t i = 0; i < r.path.size(); ++i) {
+    EXPECT_EQ(again.path[i].move, r.path[i].move);
+    EXPECT_EQ(again.path[i].ptq_loss, r.path[i].ptq_loss);
+    EXPECT_EQ(again.path[i].qat_val_accuracy, r.path[i].qat_val_accuracy);
+    if (r.path[i].model) {
+      ASSERT_TRUE(again.path[i].model.has_value());
+      for (const auto& [name, t] : r.path[i].model->tensors)
+        EXPECT_EQ(again.path[i].model->tensors.at(name).q, t.q) << name;
+    }
+  }
+  EXPECT_EQ(again.front, r.front);
+  EXPECT_EQ(again.chosen, r.chosen);
+}
+
+TEST(Search, RefusesAFloatComponentAndAnActivationToNarrow) {
+  const Fixture& f = fixture();
+  PrecisionConfig p = eight_bit();
+  p.set_float(Component::mixing);
+  SearchOptions o = small_search();
+  o.components = {Component::mixing};
+  EXPECT_THROW(mixed_precision_search(f.ck, p, f.w, qat_recipe(), ptq_options(1), o, {}), ssmsim::InputError);
+  o.components = {Component::ssm_out};
+  EXPECT_THROW(mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(1), o, {}), ssmsim::InputError);
+}
+
+TEST(Search, FootprintCountsEveryStoredTensorAtItsWidestFormat) {
+  const Fixture& f = fixture();
+  PtqOptions opt = ptq_options(1);
+  const QModel q = quantize_ptq(f.ck, eight_bit(), f.w.train, opt);
+  uint64_t bits = 0, elements = 0;
+  for (const auto& [name, t] : q.tensors) {
+    const int width = t.component == Component::bias ? 32 : 8;
+    bits += static_cast<uint64_t>(width) * t.size();
+    elements += t.size();
+  }
+  const WeightFootprint fp = weight_footprint(q);
+  EXPECT_EQ(fp.bits, bits);
+  EXPECT_EQ(fp.elements, elements);
+  EXPECT_DOUBLE_EQ(fp.reduction(), 32.0 * static_cast<double>(elements) / static_cast<double>(bits));
+}
+
+TEST(Train, FoldedInputStandardizationIsTheSameFunctionOnRawInputs) {
+  std::mt19937_64 rng(17);
+  ModelConfig mc = ssmsim::testing::pulse_model();
+  mc.d_input = 3;
+  const Model model(mc);
+  const auto p0 = model.init(4);
+  std::vector<float> params(p0.begin(), p0.end());
+  SequenceSet raw = ssmsim::testing::pulse_set(24, 64, rng);
+  // three features with different offsets and spreads
+  SequenceSet wide = raw;
+  wide.d_input = 3;
+  wide.inputs.resize(raw.n * raw.length * 3);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (size_t i = 0; i < raw.n * raw.length; ++i) {
+    wide.inputs[i * 3 + 0] = raw.inputs[i];
+    wide.inputs[i * 3 + 1] = 5.f + 0.1f * nd(rng);
+    wide.inputs[i * 3 + 2] = -2.f + 7.f * nd(rng);
+  }
+  const InputStats st = input_stats(wide);
+  EXPECT_NEAR(st.mean[1], 5.0, 0.01);
+  EXPECT_NEAR(st.std[1], 0.1, 0.01);
+  EXPECT_NEAR(st.std[2], 7.0, 0.2);
+  SequenceSet standardized = wide;
+  standardize_inputs(standardized, st);
+  const InputStats unit = input_stats(standardized);
+  for (size_t f = 0; f < 3; ++f) {
+    EXPECT_NEAR(unit.mean[f], 0.0, 1e-5);
+    EXPECT_NEAR(unit.std[f], 1.0, 1e-5);
+  }
+  const std::vector<float> folded = fold_input_standardization(model, params, st);
+  const EvalResult a = evaluate(model, params, standardized, 4, 0, 1, false, true);
+  const EvalResult b = evaluate(model, folded, wide, 4, 0, 1, false, true);
+  ASSERT_EQ(a.logits.size(), b.logits.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.logits.size(); ++i) worst = std::max(worst, std::abs(double(a.logits[i]) - b.logits[i]));
+  EXPECT_LT(worst, 1e-4);
+  // only the encoder changed
+  size_t differ = 0;
+  for (size_t i = 0; i < params.size(); ++i) differ += params[i] != folded[i];
+  EXPECT_GT(differ, 0u);
+  EXPECT_LE(differ, model.layout().find("encoder.weight").size + model.layout().find("encoder.bias").size);
+}
