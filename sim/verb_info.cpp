@@ -99,11 +99,10 @@ void print_qmodel(const std::string& path, std::ostream& out) {
   std::map<quant::Component, std::pair<uint64_t, uint64_t>> per;  // bits, elements
   uint64_t bits_total = 0, elems_total = 0;
   for (const auto& [name, t] : q.tensors) {
-    int bits = 0;
-    for (const auto& p : t.params) bits = std::max(bits, p.format.width);
     std::string shape;
     for (auto d : t.shape) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-    const uint64_t tb = static_cast<uint64_t>(bits) * t.size();
+    const uint64_t tb = core::tensor_bits(t);
+    const uint64_t bits = t.size() ? tb / t.size() : 0;
     // an asymmetric tensor shows its (first channel's) zero point, subtracted at operand fetch;
     // separate parts show both parts of the first channel
     auto fmt_of = [](const quant::QuantParams& p) {

@@ -25,6 +25,21 @@ int QTensor::part_shift(size_t i) const {
   return e - 1;
 }
 
+uint64_t tensor_bits(const QTensor& t) {
+  int bits = 0;
+  for (const auto& p : t.params) bits = std::max(bits, p.format.width);
+  return static_cast<uint64_t>(bits) * t.size();
+}
+
+WeightFootprint weight_footprint(const QModel& q) {
+  WeightFootprint f;
+  for (const auto& [name, t] : q.tensors) {
+    f.bits += tensor_bits(t);
+    f.elements += t.size();
+  }
+  return f;
+}
+
 const QTensor& QModel::tensor(const std::string& name) const {
   const auto it = tensors.find(name);
   if (it == tensors.end()) throw InputError("quantized model: no tensor '" + name + "'");

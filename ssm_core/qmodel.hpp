@@ -141,6 +141,16 @@ struct QModel {
   const quant::QuantParams& point(PointId id, size_t layer = 0) const { return point(point_name(id, layer)); }
 };
 
+// The stored weights of a quantized model (weights, biases, norm parameters) against the same
+// tensors as float32: the papers' "memory reduction".
+struct WeightFootprint {
+  uint64_t elements = 0, bits = 0;
+  double reduction() const { return bits ? 32.0 * static_cast<double>(elements) / static_cast<double>(bits) : 0.0; }
+};
+// One tensor's bits: its widest format times its elements.
+uint64_t tensor_bits(const QTensor& t);
+WeightFootprint weight_footprint(const QModel& q);
+
 struct PtqOptions {
   size_t calib = 256;        // training sequences to calibrate on
   QGelu gelu = QGelu::Precision;

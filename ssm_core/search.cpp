@@ -13,21 +13,6 @@ namespace ssmsim::core {
 using quant::Component;
 using quant::ComponentKind;
 
-uint64_t tensor_bits(const QTensor& t) {
-  int bits = 0;
-  for (const auto& p : t.params) bits = std::max(bits, p.format.width);
-  return static_cast<uint64_t>(bits) * t.size();
-}
-
-WeightFootprint weight_footprint(const QModel& q) {
-  WeightFootprint f;
-  for (const auto& [name, t] : q.tensors) {
-    f.bits += tensor_bits(t);
-    f.elements += t.size();
-  }
-  return f;
-}
-
 namespace {
 
 // A number of a list key, or ConfigError naming the key.

@@ -26,16 +26,6 @@
 
 namespace ssmsim::core {
 
-// The stored weights of a quantized model (weights, biases, norm parameters) against the same
-// tensors as float32: the papers' "memory reduction".
-struct WeightFootprint {
-  uint64_t elements = 0, bits = 0;
-  double reduction() const { return bits ? 32.0 * static_cast<double>(elements) / static_cast<double>(bits) : 0.0; }
-};
-// One tensor's bits: its widest format times its elements.
-uint64_t tensor_bits(const QTensor& t);
-WeightFootprint weight_footprint(const QModel& q);
-
 // The `search` section (sim/sections.cpp holds its keys).
 struct SearchOptions {
   // The components the search narrows (weights, biases, norm parameters); empty: every one the
