@@ -56,6 +56,26 @@ TEST(TrainCli, TrainsASyntheticTaskWritesTheBestCheckpointAndEvaluatesIt) {
 
 // A run stopped by --time-limit (here after its first step) and continued with --resume writes
 // the same checkpoint bytes as an uninterrupted run.
+// train.standardize_input: the checkpoint written reads raw inputs (the standardization folded into
+// its encoder), so `eval` on the raw test split scores what training reported; QAT refuses the key.
+TEST(TrainCli, AStandardizedRunWritesACheckpointThatReadsRawInputs) {
+  const auto dir = scratch_dir("train_standardized");
+  const std::string ckpt = (dir / "c.safetensors").string();
+  auto r = run_cli({"train", "--model", (source_dir() / "configs/models/s4d_edge.yaml").string(), "--workload", "sines",
+                    "--epochs", "1", "--threads", "2", "--set", "train.standardize_input=true", "--out", ckpt});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("inputs standardized by the training split's mean / std: "), std::string::npos) << r.err;
+  const double trained = accuracy_in(r.out);
+  ASSERT_GT(trained, 0) << r.out;
+  r = run_cli({"eval", "--ckpt", ckpt, "--workload", "sines"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_DOUBLE_EQ(accuracy_in(r.out), trained);
+  r = run_cli({"qat", "--ckpt", ckpt, "--precision", (source_dir() / "configs/precision/all16.yaml").string(),
+               "--epochs", "1", "--set", "train.standardize_input=true", "--out", (dir / "q.safetensors").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("train.standardize_input is for float training"), std::string::npos) << r.err;
+}
+
 TEST(TrainCli, ATimeLimitStopsMidEpochAndResumeReachesTheSameBits) {
   const auto dir = scratch_dir("train_cli_time_limit");
   const std::string model = (source_dir() / "configs/models/s4d_edge.yaml").string();
