@@ -99,10 +99,13 @@ int run_search(const Invocation& inv) {
                          c.bit_exact));
     }
   };
+  std::string ratios;
+  for (double x : so.ratios) ratios += fmt::format("{}{}x", ratios.empty() ? "" : ", ", x);
   inv.err << fmt::format(
-      "search from '{}' on {}: {} validation sequences score the moves, QAT {} epoch(s) at ratios "
-      "up to {}x, budget {:.2f} points\n",
-      base.name(), path, so.val ? std::min(so.val, w.val.n) : w.val.n, tc.epochs, so.max_ratio, 100 * so.budget);
+      "search from '{}' on {}: {} validation sequences score the moves; the path stops at {}x; QAT of {} epoch(s) "
+      "at the first point at or above {}; budget {:.2f} points\n",
+      base.name(), path, so.val ? std::min(so.val, w.val.n) : w.val.n, so.max_ratio, tc.epochs,
+      ratios.empty() ? "no ratio" : ratios, 100 * so.budget);
   const core::SearchResult r = core::mixed_precision_search(ck, base, w, tc, ptq, so, cb, test_limit);
 
   for (const auto& p : r.path) {

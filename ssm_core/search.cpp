@@ -15,6 +15,12 @@ using quant::ComponentKind;
 
 namespace {
 
+// A component the weight memory holds (weights, biases, norm parameters): what the search narrows.
+bool stored(Component c) {
+  const auto k = quant::info(c).kind;
+  return k == ComponentKind::Weight || k == ComponentKind::Bias;
+}
+
 // A number of a list key, or ConfigError naming the key.
 double list_number(const std::string& w, const std::string& key, const std::string& what) {
   size_t used = 0;
@@ -43,9 +49,7 @@ const keys::Table<SearchOptions>& SearchOptions::keys() {
                 s.components.clear();
                 for (const auto& w : keys::list_words(v, key, comps)) {
                   const quant::Component c = quant::parse_component(w, key);
-                  const auto k = quant::info(c).kind;
-                  if (k != quant::ComponentKind::Weight && k != quant::ComponentKind::Bias)
-                    throw ConfigError(key, w, comps);
+                  if (!stored(c)) throw ConfigError(key, w, comps);
                   s.components.push_back(c);
                 }
               },
@@ -117,11 +121,6 @@ Scored score(QModel model, const Workload& data, size_t n, size_t threads) {
   Scored s{std::move(model), r.count ? loss / static_cast<double>(r.count) : 0.0, r.accuracy, {}};
   s.footprint = weight_footprint(s.model);
   return s;
-}
-
-bool stored(Component c) {
-  const auto k = quant::info(c).kind;
-  return k == ComponentKind::Weight || k == ComponentKind::Bias;
 }
 
 }  // namespace

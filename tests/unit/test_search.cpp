@@ -169,6 +169,12 @@ TEST(Search, RefusesAFloatComponentAndAnActivationToNarrow) {
   EXPECT_THROW(mixed_precision_search(f.ck, p, f.w, qat_recipe(), ptq_options(1), o, {}), ssmsim::InputError);
   o.components = {Component::ssm_out};
   EXPECT_THROW(mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(1), o, {}), ssmsim::InputError);
+  // the search section's keys: stored components only, integer widths, ratios in range
+  const auto& keys = SearchOptions::keys();
+  EXPECT_EQ(keys.read(YAML::Load("{components: [A, bias, norm]}"), "search").components.size(), 3u);
+  EXPECT_THROW(keys.read(YAML::Load("{components: [ssm_out]}"), "search"), ssmsim::ConfigError);
+  EXPECT_THROW(keys.read(YAML::Load("{bits: [8, 4.5]}"), "search"), ssmsim::ConfigError);
+  EXPECT_THROW(keys.read(YAML::Load("{ratios: [0.5]}"), "search"), ssmsim::ConfigError);
 }
 
 TEST(Search, FootprintCountsEveryStoredTensorAtItsWidestFormat) {
