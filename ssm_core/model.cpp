@@ -38,6 +38,7 @@ const keys::Table<ModelConfig>& ModelConfig::keys() {
           .boolean("prenorm", &M::prenorm, "normalise before the SSM (else after the residual)")
           .choice("norm", &M::norm, {{"layer", Norm::Layer}, {"batch", Norm::Batch}, {"none", Norm::None}},
                   "LayerNorm, BatchNorm, or none")
+          .boolean("norm_bias", &M::norm_bias, "the norm learns a shift (false: it stays zero, as Q-S5's LN* models)")
           .choice("mixing", &M::mixing,
                   {{"glu", Mixing::Glu}, {"half_glu1", Mixing::HalfGlu1}, {"half_glu2", Mixing::HalfGlu2},
                    {"gelu", Mixing::Gelu}},
@@ -91,6 +92,7 @@ Model::Model(const ModelConfig& config) : config_(config) {
   // S5 models take the lindermanlab optimiser split (opt_config "standard"): Lambda, B, log_step
   // and the norms in the SSM group (Adam, no weight decay), everything else, biases included, AdamW.
   const ParamGroup bias_group = s5 ? ParamGroup::Regular : ParamGroup::NoDecay;
+  const ParamGroup norm_bias_group = config_.norm_bias ? ParamGroup::Ssm : ParamGroup::Buffer;
   enc_w_ = layout_.add("encoder.weight", {H, static_cast<int64_t>(config_.d_input)}, ParamGroup::Regular);
   enc_b_ = layout_.add("encoder.bias", {H}, bias_group);
   for (size_t i = 0; i < config_.n_layers && s5; ++i) {
@@ -110,7 +112,7 @@ Model::Model(const ModelConfig& config) : config_(config) {
     }
     if (config_.norm != Norm::None) {
       lo.norm_w = layout_.add(p + "norm.weight", {H}, ParamGroup::Ssm);
-      lo.norm_b = layout_.add(p + "norm.bias", {H}, ParamGroup::Ssm);
+      lo.norm_b = layout_.add(p + "norm.bias", {H}, norm_bias_group);
     }
     if (config_.norm == Norm::Batch) {
       lo.run_mean = layout_.add(p + "norm.running_mean", {H}, ParamGroup::Buffer);
@@ -132,7 +134,7 @@ Model::Model(const ModelConfig& config) : config_(config) {
     const std::string n = "norms." + std::to_string(i) + ".";
     if (config_.norm != Norm::None) {
       lo.norm_w = layout_.add(n + "weight", {H}, ParamGroup::NoDecay);
-      lo.norm_b = layout_.add(n + "bias", {H}, ParamGroup::NoDecay);
+      lo.norm_b = layout_.add(n + "bias", {H}, config_.norm_bias ? ParamGroup::NoDecay : ParamGroup::Buffer);
     }
     if (config_.norm == Norm::Batch) {
       lo.run_mean = layout_.add(n + "running_mean", {H}, ParamGroup::Buffer);

@@ -59,6 +59,9 @@ struct ModelConfig {
   size_t n_layers = 1;
   bool prenorm = false;
   Norm norm = Norm::Layer;
+  // false: the norm has no learned shift (flax LayerNorm(use_bias=False), Q-S5's "LN*" models);
+  // its bias is stored as zeros in the optimiser group Buffer, so it is never trained.
+  bool norm_bias = true;
   // Where the normalisation sits: on the SSM's input (pre-norm), on the residual sum (post-norm,
   // making the layer output `out`), or nowhere; without a post-norm the layer's output is `r`.
   bool norm_in() const { return prenorm && norm != Norm::None; }

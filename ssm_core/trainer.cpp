@@ -108,7 +108,7 @@ void AdamW::step(TrainState& st, std::vector<float>& grad, size_t count, double 
   double norm2 = 0;
   for (size_t i = 0; i < P; ++i) {
     grad[i] *= inv;
-    norm2 += static_cast<double>(grad[i]) * grad[i];
+    if (base_lr_[i] != 0.f) norm2 += static_cast<double>(grad[i]) * grad[i];  // frozen entries do not clip
   }
   float clip = 1.0f;
   if (cfg_.grad_clip > 0 && std::sqrt(norm2) > cfg_.grad_clip) clip = static_cast<float>(cfg_.grad_clip / std::sqrt(norm2));

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 
@@ -378,6 +379,8 @@ TEST(S5, ThePresetsParse) {
   EXPECT_EQ(c.P, 128u);
   EXPECT_EQ(c.J, 1u);
   EXPECT_EQ(c.mixing, Mixing::HalfGlu1);
+  EXPECT_EQ(c.norm, Norm::Layer);  // the "LN*" model of Q-S5's PTQ tables: LayerNorm without bias
+  EXPECT_FALSE(c.norm_bias);
   EXPECT_EQ(c.discretization, Discretization::Zoh);
   EXPECT_EQ(c.dropout, 0.1);
   EXPECT_EQ(t.ssm_lr, 0.004);
@@ -441,4 +444,46 @@ TEST(S5, TheSameSeedGivesTheSameBitsForAnyThreadCount) {
   }
   EXPECT_TRUE(results[0] == results[1]);
   EXPECT_TRUE(results[0] == results[2]);
+}
+
+// norm_bias: false (Q-S5's "LN*" models): the norm's shift is stored, stays exactly zero through
+// training and takes no part in gradient clipping, while the norm's scale and the rest train.
+TEST(S5, ALayerNormWithoutBiasKeepsItsShiftAtZero) {
+  const Workload w = ssmsim::testing::pulse_workload(7);
+  ModelConfig c = ssmsim::testing::pulse_model();
+  c.layer = LayerType::S5;
+  c.P = 16;
+  c.prenorm = true;
+  c.mixing = Mixing::HalfGlu1;
+  c.norm = Norm::Layer;
+  c.norm_bias = false;
+  const Model model(c);
+  const auto p0 = model.init(3);
+  TrainConfig cfg = ssmsim::testing::pulse_recipe(10);
+  cfg.grad_clip = 0.5;
+  const TrainState st = ssmsim::testing::train_fresh(model, cfg, w);
+  size_t biases = 0, scales_moved = 0;
+  for (const auto& info : model.layout().params()) {
+    const bool bias = info.name.size() > 9 && info.name.compare(info.name.size() - 9, 9, "norm.bias") == 0;
+    const bool scale = info.name.size() > 11 && info.name.compare(info.name.size() - 11, 11, "norm.weight") == 0;
+    for (size_t j = 0; j < info.size; ++j) {
+      if (bias) EXPECT_EQ(st.params[info.offset + j], 0.f) << info.name;
+      if (scale && st.params[info.offset + j] != static_cast<float>(p0[info.offset + j])) ++scales_moved;
+    }
+    if (bias) {
+      ++biases;
+      EXPECT_EQ(info.group, ParamGroup::Buffer) << info.name;
+    }
+  }
+  EXPECT_EQ(biases, c.n_layers);
+  EXPECT_GT(scales_moved, 0u);
+  EXPECT_GT(evaluate(model, st.best_params, w.test, 4).accuracy, 0.9);
+  // the same model with a learned shift moves it
+  c.norm_bias = true;
+  const Model with(c);
+  const TrainState sb = ssmsim::testing::train_fresh(with, cfg, w);
+  const auto& b = with.layout().params();
+  const auto it = std::find_if(b.begin(), b.end(), [](const auto& i) { return i.name == "layers.0.norm.bias"; });
+  ASSERT_NE(it, b.end());
+  EXPECT_NE(sb.params[it->offset], 0.f);
 }
