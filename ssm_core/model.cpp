@@ -32,15 +32,18 @@ const keys::Table<ModelConfig>& ModelConfig::keys() {
           .integer("d_output", &M::d_output, 0, 4096, "features",
                    "classes (classify) or output features (regress); 0: from the workload")
           .integer("H", &M::H, 1, 4096, "channels", "model width")
-          .integer("N", &M::N, 2, 4096, "states", "S4D state size per channel (N/2 complex modes)",
-                   [](size_t n) { return n % 2 ? std::string("an even state size (N/2 complex modes)") : std::string(); })
+          .integer(
+              "N", &M::N, 2, 4096, "states", "S4D state size per channel (N/2 complex modes)",
+              [](size_t n) { return n % 2 ? std::string("an even state size (N/2 complex modes)") : std::string(); })
           .integer("n_layers", &M::n_layers, 1, 64, "layers", "SSM blocks")
           .boolean("prenorm", &M::prenorm, "normalise before the SSM (else after the residual)")
           .choice("norm", &M::norm, {{"layer", Norm::Layer}, {"batch", Norm::Batch}, {"none", Norm::None}},
                   "LayerNorm, BatchNorm, or none")
           .boolean("norm_bias", &M::norm_bias, "the norm learns a shift (false: it stays zero, as Q-S5's LN* models)")
           .choice("mixing", &M::mixing,
-                  {{"glu", Mixing::Glu}, {"half_glu1", Mixing::HalfGlu1}, {"half_glu2", Mixing::HalfGlu2},
+                  {{"glu", Mixing::Glu},
+                   {"half_glu1", Mixing::HalfGlu1},
+                   {"half_glu2", Mixing::HalfGlu2},
                    {"gelu", Mixing::Gelu}},
                   "the block's output mixing after the SSM")
           .real("dropout", &M::dropout, 0.0, 0.9, "", "channel dropout in training")
