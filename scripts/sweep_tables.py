@@ -28,6 +28,8 @@ def load(d):
 def sensitivity(rows):
     tab, widths = {}, []
     for r in rows:
+        if "=" not in r["point"]["precision"]:
+            continue  # not a sensitivity point (a file or a given model of the same sweep)
         comp, bits = r["point"]["precision"].split(" ")[1].split("=")
         tab.setdefault(comp, {})[int(bits)] = r
         widths = sorted({int(b) for c in tab.values() for b in c}, reverse=True)
@@ -63,15 +65,30 @@ def hw(rows):
         print()
 
 
-def points(rows):
-    print("| point | accuracy | bit_exact | nJ/token | µs/token | weight bits | vs float32 | area mm² |")
-    print("|---|---|---|---|---|---|---|---|")
+def state_bits(r, d):
+    """The point's stored state bits: its record's, or (records of sweeps before the field) its
+    simulate record, logs/<id>.simulate.json."""
+    if "state_bits" in r:
+        return r["state_bits"]
+    for f in [os.path.join(d, "logs", r["id"] + ".simulate.json")] + glob.glob(os.path.join(d, "*", "logs", r["id"] + ".simulate.json")):
+        if os.path.exists(f):
+            return json.load(open(f)).get("state_bits", "—")
+    return "—"
+
+
+def points(rows, d):
+    print("| point | accuracy | bit_exact | nJ/token | µs/token | weight bits | state bits | vs float32 | area mm² |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['label']} | {100 * r['accuracy']:.2f}% | {str(r['bit_exact']).lower()} | {r['energy_nj_per_token']:.2f} | "
-              f"{r['latency_us_per_token']:.3f} | {r['memory_bits']} | {r['footprint_reduction']:.2f}x | {r['area_mm2']:.3f} |")
+              f"{r['latency_us_per_token']:.3f} | {r['memory_bits']} | {state_bits(r, d)} | {r['footprint_reduction']:.2f}x | "
+              f"{r['area_mm2']:.3f} |")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in ("sensitivity", "hw", "points"):
         sys.exit(__doc__)
-    {"sensitivity": sensitivity, "hw": hw, "points": points}[sys.argv[1]](load(sys.argv[2]))
+    if sys.argv[1] == "points":
+        points(load(sys.argv[2]), sys.argv[2])
+    else:
+        {"sensitivity": sensitivity, "hw": hw}[sys.argv[1]](load(sys.argv[2]))

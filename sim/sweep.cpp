@@ -367,6 +367,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& o) {
         r.energy_breakdown_nj = sj.energy_breakdown_nj;
         r.utilization = sj.utilization;
         r.memory_bits = sj.memory_bits;
+        r.state_bits = sj.state_bits;
         if (sj.footprint) {
           r.footprint_reduction = sj.footprint->reduction;
           r.memory_bits_by_component = sj.footprint->bits_by_component;

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "hw_models/hw_config.hpp"
 #include "quant/errors.hpp"
@@ -484,8 +486,23 @@ SweepSpec SweepSpec::load(const fs::path& path) {
 
 std::string SweepPoint::label() const { return precision->label + " / " + hw->label + " / " + method; }
 
+namespace {
+
+// The SHA-256 of a file's bytes: a point's key covers the contents of the files its results come
+// from, so a replaced checkpoint or model is evaluated again, never answered from an old record.
+std::string file_sha256(const fs::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw InputError("sweep: cannot read " + path.string() + "; check that it exists and is readable");
+  std::ostringstream bytes;
+  bytes << f.rdbuf();
+  return workloads::sha256_hex(bytes.str());
+}
+
+}  // namespace
+
 std::vector<SweepPoint> expand(const SweepSpec& spec) {
   std::vector<SweepPoint> out;
+  const std::string checkpoint_sha = file_sha256(spec.checkpoint);
   const std::vector<std::string> given = {"given"};
   for (const auto& p : spec.precisions)
     for (const auto& h : spec.hws)
@@ -496,10 +513,17 @@ std::vector<SweepPoint> expand(const SweepSpec& spec) {
         pt.method = m;
         pt.index = out.size();
         // the settings that decide the point's results (names as given: stable across machines)
-        nlohmann::json model = {{"checkpoint", spec.checkpoint.filename().string()}, {"workload", spec.workload},
-                                {"precision", p.file.filename().string()}, {"precision_overrides", p.overrides},
-                                {"method", m}, {"calib", spec.calib}};
-        if (!p.model.empty()) model = {{"model", p.model.filename().string()}, {"workload", spec.workload}};
+        nlohmann::json model = {{"checkpoint", spec.checkpoint.filename().string()},
+                                {"checkpoint_sha256", checkpoint_sha},
+                                {"workload", spec.workload},
+                                {"precision", p.file.filename().string()},
+                                {"precision_overrides", p.overrides},
+                                {"method", m},
+                                {"calib", spec.calib}};
+        if (!p.model.empty())
+          model = {{"model", p.model.filename().string()},
+                   {"model_sha256", file_sha256(p.model)},
+                   {"workload", spec.workload}};
         if (m == "qat")
           model["qat"] = {{"epochs", spec.qat_epochs}, {"train_size", spec.qat_train_size},
                           {"val_size", spec.qat_val_size}, {"set", spec.qat_set}};

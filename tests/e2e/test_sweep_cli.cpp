@@ -109,6 +109,22 @@ TEST(SweepCli, RunsEveryPointOnceWithAStableIdAndWritesJsonAndCsv) {
   for (const auto& x : results(dir / "limit/results.jsonl")) EXPECT_EQ(x["eval_sequences"].get<size_t>(), 40u);
 }
 
+// A point's id covers the bytes of the checkpoint it quantizes: after the checkpoint is replaced,
+// --resume runs every point again instead of answering from the old model's records.
+TEST(SweepCli, AReplacedCheckpointIsSweptAgainNotAnsweredFromOldResults) {
+  const auto dir = scratch_dir("sweep_replaced");
+  const auto spec = make_spec(dir);
+  auto r = run_cli({"sweep", "--spec", spec.string(), "--out-dir", (dir / "out").string(), "--jobs", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"train", "--model", (source_dir() / "configs/models/s4d_edge.yaml").string(), "--workload", "sines",
+               "--epochs", "1", "--seed", "2", "--out", (dir / "sines.safetensors").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_cli({"sweep", "--spec", spec.string(), "--out-dir", (dir / "out").string(), "--jobs", "2", "--resume"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(6 run now, 0 from before)"), std::string::npos) << r.out;
+  EXPECT_EQ(by_id(results(dir / "out/results.jsonl")).size(), 12u);
+}
+
 // A sweep killed (SIGKILL) after its first result and resumed: the same results as an
 // uninterrupted run, no point twice, none missing.
 TEST(SweepCli, AKilledSweepResumesToTheUninterruptedResultsWithoutDuplicates) {
