@@ -24,7 +24,7 @@ std::string num(double v) {
 }
 
 void put_model_metadata(SafeTensors& st, const Model& model) {
-  for (const auto& kv : model.config().to_yaml())
+  for (const auto& kv : model.config().to_metadata())
     st.metadata["model." + kv.first.as<std::string>()] = kv.second.as<std::string>();
 }
 

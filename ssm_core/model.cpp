@@ -87,6 +87,12 @@ ModelConfig ModelConfig::from_yaml(const YAML::Node& node, const std::string& pr
 
 YAML::Node ModelConfig::to_yaml() const { return keys().write(*this); }
 
+YAML::Node ModelConfig::to_metadata() const {
+  YAML::Node n = to_yaml();
+  if (norm_bias) n.remove("norm_bias");
+  return n;
+}
+
 Model::Model(const ModelConfig& config) : config_(config) {
   if (config_.d_input == 0 || config_.d_output == 0)
     throw InputError("model '" + config_.name + "': d_input and d_output must be set (from the workload)");

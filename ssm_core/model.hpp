@@ -87,6 +87,9 @@ struct ModelConfig {
   // Reads the `model` section; ConfigError names key, value, allowed.
   static ModelConfig from_yaml(const YAML::Node& node, const std::string& key_prefix = "model");
   YAML::Node to_yaml() const;
+  // The keys written into a checkpoint's metadata: to_yaml() without norm_bias when it is true
+  // (its default), so that files written before the key existed save again to the same bytes.
+  YAML::Node to_metadata() const;
 };
 
 // One chunk of up to kLanes sequences: pointers to [L, d_input] inputs (null = padding lane),
