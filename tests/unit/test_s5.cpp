@@ -395,16 +395,21 @@ namespace {
 
 using ssmsim::testing::pulse_set;
 
-}  // namespace
-
-TEST(S5, ASmallS5ModelLearnsWhereThePulseWas) {
-  const Workload w = ssmsim::testing::pulse_workload(7);
+// The pulse task's model as a small pre-norm S5 with half_glu1.
+ModelConfig pulse_s5_model() {
   ModelConfig c = ssmsim::testing::pulse_model();
   c.layer = LayerType::S5;
   c.P = 16;
   c.prenorm = true;
   c.mixing = Mixing::HalfGlu1;
-  const Model model(c);
+  return c;
+}
+
+}  // namespace
+
+TEST(S5, ASmallS5ModelLearnsWhereThePulseWas) {
+  const Workload w = ssmsim::testing::pulse_workload(7);
+  const Model model(pulse_s5_model());
   const auto p = model.init(3);
   const double before = evaluate(model, std::vector<float>(p.begin(), p.end()), w.test, 4).accuracy;
   const TrainState st = ssmsim::testing::train_fresh(model, ssmsim::testing::pulse_recipe(40), w);
@@ -450,11 +455,7 @@ TEST(S5, TheSameSeedGivesTheSameBitsForAnyThreadCount) {
 // training and takes no part in gradient clipping, while the norm's scale and the rest train.
 TEST(S5, ALayerNormWithoutBiasKeepsItsShiftAtZero) {
   const Workload w = ssmsim::testing::pulse_workload(7);
-  ModelConfig c = ssmsim::testing::pulse_model();
-  c.layer = LayerType::S5;
-  c.P = 16;
-  c.prenorm = true;
-  c.mixing = Mixing::HalfGlu1;
+  ModelConfig c = pulse_s5_model();
   c.norm = Norm::Layer;
   c.norm_bias = false;
   const Model model(c);
