@@ -27,14 +27,29 @@ TEST(PaperModels, QssmSmallScoresItsRecordedFloatAccuracy) {
   EXPECT_NE(r.out.find("accuracy 96.98% (10000 sequences)"), std::string::npos) << r.out;
 }
 
-// Q-S5's LN* model (docs/results.md, "s5_qs5_smnist"; 99.18% on all 10,000): its recorded
-// float accuracy on the first 1,000 test sequences.
+// Q-S5's LN* model (docs/results.md, "s5_qs5_smnist"; 99.18% on all 10,000): its recorded float
+// accuracy on the first 1,000 test sequences.
 TEST(PaperModels, QS5LnStarModelScoresItsRecordedFloatAccuracy) {
   SSMSIM_REQUIRE_MNIST();
   const std::string m = model("s5_qs5_smnist.safetensors");
   const auto r = run_cli({"eval", "--ckpt", m, "--workload", "smnist", "--limit", "1000"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("accuracy 99.30% (1000 sequences)"), std::string::npos) << r.out;
+}
+
+// Its fully quantized W8A8 QAT model (docs/results.md, "Table 2"; 98.14% on all 10,000): the
+// recorded integer accuracy on the first 1,000 test sequences, and the accelerator (`wide`)
+// bit-exact on 2 of them.
+TEST(PaperModels, QS5W8A8QatScoresItsRecordedAccuracyBitExactOnTheAccelerator) {
+  SSMSIM_REQUIRE_MNIST();
+  const std::string q = model("s5_qs5_smnist_qs5_w8a8_qat.safetensors");
+  auto r = run_cli({"eval", "--ckpt", q, "--workload", "smnist", "--limit", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("accuracy 97.80% (1000 sequences)"), std::string::npos) << r.out;
+  r = run_cli({"simulate", "--ckpt", q, "--hw", (source_dir() / "configs/hw/wide.yaml").string(), "--workload",
+               "smnist", "--limit", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("bit_exact true"), std::string::npos) << r.out;
 }
 
 // The 8-bit QAT model (docs/results.md): its recorded integer accuracy on the first 1,000 test
