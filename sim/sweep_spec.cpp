@@ -504,7 +504,8 @@ std::vector<SweepPoint> expand(const SweepSpec& spec) {
   std::vector<SweepPoint> out;
   const std::string checkpoint_sha = file_sha256(spec.checkpoint);
   const std::vector<std::string> given = {"given"};
-  for (const auto& p : spec.precisions)
+  for (const auto& p : spec.precisions) {
+    const std::string model_sha = p.model.empty() ? "" : file_sha256(p.model);  // read once per model
     for (const auto& h : spec.hws)
       for (const auto& m : p.model.empty() ? spec.methods : given) {
         SweepPoint pt;
@@ -521,9 +522,7 @@ std::vector<SweepPoint> expand(const SweepSpec& spec) {
                                 {"method", m},
                                 {"calib", spec.calib}};
         if (!p.model.empty())
-          model = {{"model", p.model.filename().string()},
-                   {"model_sha256", file_sha256(p.model)},
-                   {"workload", spec.workload}};
+          model = {{"model", p.model.filename().string()}, {"model_sha256", model_sha}, {"workload", spec.workload}};
         if (m == "qat")
           model["qat"] = {{"epochs", spec.qat_epochs}, {"train_size", spec.qat_train_size},
                           {"val_size", spec.qat_val_size}, {"set", spec.qat_set}};
@@ -534,6 +533,7 @@ std::vector<SweepPoint> expand(const SweepSpec& spec) {
         pt.id = "p" + workloads::sha256_hex(settings.dump()).substr(0, 12);
         out.push_back(pt);
       }
+  }
   return out;
 }
 

@@ -23,11 +23,6 @@ std::string num(double v) {
   return buf;
 }
 
-void put_model_metadata(SafeTensors& st, const Model& model) {
-  for (const auto& kv : model.config().to_metadata())
-    st.metadata["model." + kv.first.as<std::string>()] = kv.second.as<std::string>();
-}
-
 ModelConfig model_from_metadata(const SafeTensors& st) {
   YAML::Node node(YAML::NodeType::Map);
   try {
@@ -118,7 +113,7 @@ void save_checkpoint(const std::filesystem::path& path, const Model& model,
                                        params.begin() + static_cast<long>(info.offset + info.size)));
   st.metadata = extra;
   st.metadata["format"] = kFloatFormat;
-  put_model_metadata(st, model);
+  model.config().write_metadata(st.metadata);
   write_safetensors(path, st);
 }
 
@@ -172,7 +167,7 @@ void save_train_state(const std::filesystem::path& path, const Model& model, con
   st.metadata["epoch_loss"] = num(s.epoch_loss);
   st.metadata["best_val_accuracy"] = num(s.best_val_accuracy);
   st.metadata["best_val_loss"] = num(s.best_val_loss);
-  put_model_metadata(st, model);
+  model.config().write_metadata(st.metadata);
   write_safetensors(path, st);
 }
 

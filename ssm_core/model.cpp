@@ -87,10 +87,10 @@ ModelConfig ModelConfig::from_yaml(const YAML::Node& node, const std::string& pr
 
 YAML::Node ModelConfig::to_yaml() const { return keys().write(*this); }
 
-YAML::Node ModelConfig::to_metadata() const {
+void ModelConfig::write_metadata(std::map<std::string, std::string>& metadata) const {
   YAML::Node n = to_yaml();
   if (norm_bias) n.remove("norm_bias");
-  return n;
+  for (const auto& kv : n) metadata["model." + kv.first.as<std::string>()] = kv.second.as<std::string>();
 }
 
 Model::Model(const ModelConfig& config) : config_(config) {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,9 +88,10 @@ struct ModelConfig {
   // Reads the `model` section; ConfigError names key, value, allowed.
   static ModelConfig from_yaml(const YAML::Node& node, const std::string& key_prefix = "model");
   YAML::Node to_yaml() const;
-  // The keys written into a checkpoint's metadata: to_yaml() without norm_bias when it is true
-  // (its default), so that files written before the key existed save again to the same bytes.
-  YAML::Node to_metadata() const;
+  // Writes every key into a file's metadata as "model.<key>" = its YAML text (float checkpoints,
+  // training states and quantized models alike); norm_bias only when false, its default true left
+  // out so that files written before the key existed save again to the same bytes.
+  void write_metadata(std::map<std::string, std::string>& metadata) const;
 };
 
 // One chunk of up to kLanes sequences: pointers to [L, d_input] inputs (null = padding lane),

@@ -217,8 +217,7 @@ void save_qmodel(const std::filesystem::path& path, const QModel& m) {
     if (t.saturated) st.metadata[kSaturated + name] = std::to_string(t.saturated);
   }
   for (const auto& [name, ps] : m.points) st.metadata["point." + name] = params_json(ps).dump();
-  for (const auto& kv : m.config.to_metadata())
-    st.metadata["model." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+  m.config.write_metadata(st.metadata);
   st.metadata["precision"] = m.precision.to_yaml_string();
   st.metadata["gelu"] = m.gelu == QGelu::Lut ? "lut" : "hard";
   for (const auto& [k, v] : m.metadata) st.metadata[k] = v;

@@ -1,6 +1,7 @@
-// End-to-end: the seed studies and issue 16's paper tables (and what Table 2's gaps are made of) of configs/sweeps/ run through
-// `ssmsim sweep` and `ssmsim report` on small subsets (the full runs are in docs/results.md and
-// docs/reports/): every point bit-exact, the report written with every point.
+// End-to-end: the seed studies, issue 16's paper tables and what Table 2's gaps are made of
+// (configs/sweeps/) run through `ssmsim sweep` and `ssmsim report` on small subsets (the full runs
+// are in docs/results.md and docs/reports/): every point bit-exact, the report written with every
+// point.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
