@@ -30,6 +30,13 @@ void expect_recorded_and_bit_exact(const std::string& file, const std::string& a
   EXPECT_NE(r.out.find("bit_exact true"), std::string::npos) << r.out;
 }
 
+// `ssmsim info` of a committed quantized model prints `footprint` (its total line).
+void expect_footprint(const std::string& file, const std::string& footprint) {
+  const auto r = run_cli({"info", "--ckpt", model(file)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find(footprint), std::string::npos) << r.out;
+}
+
 }  // namespace
 
 // docs/results.md, "The S4D paper's model": 96.98% on the 10,000 test sequences.
@@ -78,9 +85,7 @@ TEST(PaperModels, QssmSmall8BitQatScoresItsRecordedAccuracyBitExactOnTheAccelera
 TEST(PaperModels, QssmSmallHeterogeneousQatIsSixTimesSmallerAndBitExactOnTheAccelerator) {
   SSMSIM_REQUIRE_MNIST();
   const std::string file = "qssm_small_qssm_8bit_search13_qat.safetensors";
-  const auto r = run_cli({"info", "--ckpt", model(file)});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("19952 bits = 2494 bytes; as float32 15336 bytes: 6.15x smaller"), std::string::npos) << r.out;
+  expect_footprint(file, "19952 bits = 2494 bytes; as float32 15336 bytes: 6.15x smaller");
   expect_recorded_and_bit_exact(file, "95.10%", "edge_minimal", "8");
 }
 
@@ -90,9 +95,7 @@ TEST(PaperModels, QssmSmallHeterogeneousQatIsSixTimesSmallerAndBitExactOnTheAcce
 TEST(PaperModels, QssmSmallEightTimesSmallerQatIsBitExactOnTheAccelerator) {
   SSMSIM_REQUIRE_MNIST();
   const std::string file = "qssm_small_qssm_8bit_delta_search29_qat.safetensors";
-  const auto r = run_cli({"info", "--ckpt", model(file)});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("15008 bits = 1876 bytes; as float32 15336 bytes: 8.17x smaller"), std::string::npos) << r.out;
+  expect_footprint(file, "15008 bits = 1876 bytes; as float32 15336 bytes: 8.17x smaller");
   expect_recorded_and_bit_exact(file, "93.50%", "edge_minimal", "8");
 }
 
