@@ -7,7 +7,6 @@
 #include <set>
 
 #include "quant/errors.hpp"
-#include "quant/yaml_value.hpp"
 #include "ssm_core/safetensors.hpp"
 
 namespace ssmsim::core {
@@ -24,11 +23,8 @@ std::string num(double v) {
 }
 
 ModelConfig model_from_metadata(const SafeTensors& st) {
-  YAML::Node node(YAML::NodeType::Map);
   try {
-    for (const auto& [k, v] : st.metadata)
-      if (k.rfind("model.", 0) == 0) node[k.substr(6)] = parse_config_yaml(v, "__metadata__ " + k, "model metadata");
-    return ModelConfig::from_yaml(node, "__metadata__ model");
+    return ModelConfig::read_metadata(st.metadata);
   } catch (const InputError& e) {
     throw InputError(st.source + ": " + e.what());
   }
@@ -175,8 +171,7 @@ TrainState load_train_state(const std::filesystem::path& path, const Model& mode
   const SafeTensors st = read_safetensors(path);
   if (st.meta("format") != kStateFormat)
     throw InputError(path.string() + ": not an ssmsim training-state file");
-  if (model_from_metadata(st).to_yaml().size() != model.config().to_yaml().size() ||
-      YAML::Dump(model_from_metadata(st).to_yaml()) != YAML::Dump(model.config().to_yaml()))
+  if (YAML::Dump(model_from_metadata(st).to_yaml()) != YAML::Dump(model.config().to_yaml()))
     throw InputError(path.string() + ": the training state belongs to a different model configuration; "
                      "resume with the same --model, or start without --resume");
   const auto P = static_cast<int64_t>(model.layout().total());

@@ -8,6 +8,7 @@
 
 #include "quant/errors.hpp"
 #include "quant/keys.hpp"
+#include "quant/yaml_value.hpp"
 #include "ssm_core/layers.hpp"
 #include "ssm_core/random.hpp"
 
@@ -91,6 +92,17 @@ void ModelConfig::write_metadata(std::map<std::string, std::string>& metadata) c
   YAML::Node n = to_yaml();
   if (norm_bias) n.remove("norm_bias");
   for (const auto& kv : n) metadata["model." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+}
+
+ModelConfig ModelConfig::read_metadata(const std::map<std::string, std::string>& metadata, std::string* key) {
+  YAML::Node node(YAML::NodeType::Map);
+  for (const auto& [k, v] : metadata)
+    if (k.rfind("model.", 0) == 0) {
+      if (key) *key = k;
+      node[k.substr(6)] = parse_config_yaml(v, "__metadata__ " + k, "model metadata");
+    }
+  if (key) *key = "model.*";
+  return from_yaml(node, "__metadata__ model");
 }
 
 Model::Model(const ModelConfig& config) : config_(config) {

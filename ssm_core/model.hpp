@@ -92,6 +92,10 @@ struct ModelConfig {
   // training states and quantized models alike); norm_bias only when false, its default true left
   // out so that files written before the key existed save again to the same bytes.
   void write_metadata(std::map<std::string, std::string>& metadata) const;
+  // The reverse: the configuration from a file's "model.<key>" entries (other keys ignored).
+  // ConfigError / InputError as from_yaml; `key`, when given, holds the entry being read (the
+  // callers name it in their error).
+  static ModelConfig read_metadata(const std::map<std::string, std::string>& metadata, std::string* key = nullptr);
 };
 
 // One chunk of up to kLanes sequences: pointers to [L, d_input] inputs (null = padding lane),

@@ -241,14 +241,7 @@ QModel load_qmodel(const std::filesystem::path& path) {
   QModel m;
   std::string key;  // the metadata key being read, for the error message
   try {
-    YAML::Node node(YAML::NodeType::Map);
-    for (const auto& [k, v] : st.metadata)
-      if (k.rfind("model.", 0) == 0) {
-        key = k;
-        node[k.substr(6)] = parse_config_yaml(v, "__metadata__ " + k, "model metadata");
-      }
-    key = "model.*";
-    m.config = ModelConfig::from_yaml(node, "__metadata__ model");
+    m.config = ModelConfig::read_metadata(st.metadata, &key);
     key = "precision";
     m.precision = quant::PrecisionConfig::from_yaml(
         parse_config_yaml(meta_at(st, key), "__metadata__ precision", "precision metadata"), "__metadata__ precision");
