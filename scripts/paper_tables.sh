@@ -9,10 +9,11 @@
 #   scripts/paper_tables.sh s4d|qs5|qs5_gaps [--jobs N] [--limit N] [--out-dir D] [--report PREFIX]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+usage="usage: $0 s4d|qs5|qs5_gaps [--jobs N] [--limit N] [--out-dir D] [--report PREFIX]"
 table=${1:-}
 case "$table" in
   s4d|qs5|qs5_gaps) shift ;;
-  *) echo "usage: $0 s4d|qs5|qs5_gaps [--jobs N] [--limit N] [--out-dir D] [--report PREFIX]" >&2; exit 2 ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac
 jobs=2 limit="" out=out/paper_$table report=docs/reports/paper_$table
 while [ $# -gt 0 ]; do
@@ -21,7 +22,7 @@ while [ $# -gt 0 ]; do
     --limit) limit=$2; shift 2 ;;
     --out-dir) out=$2; shift 2 ;;
     --report) report=$2; shift 2 ;;
-    *) echo "error: unknown option '$1'; usage: $0 s4d|qs5|qs5_gaps [--jobs N] [--limit N] [--out-dir D] [--report PREFIX]" >&2; exit 2 ;;
+    *) echo "error: unknown option '$1'; $usage" >&2; exit 2 ;;
   esac
 done
 bin=build/bin/ssmsim
