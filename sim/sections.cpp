@@ -65,7 +65,8 @@ Config make_config() {
   s.push_back(table_section("train", "training recipe: optimiser, schedule, epochs (docs/models.md)",
                             core::TrainConfig::keys()));
   s.push_back(table_section("quantize", "post-training quantization", quantize_keys()));
-  s.push_back(table_section("qat", "quantization-aware training: learned step sizes (docs/quantization.md)",
+  s.push_back(table_section("qat",
+                            "quantization-aware training: learned step sizes, distillation (docs/quantization.md)",
                             core::QatOptions::keys()));
   s.push_back(
       table_section("search", "mixed-precision search (ssmsim search; docs/search.md)", core::SearchOptions::keys()));

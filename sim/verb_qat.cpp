@@ -58,6 +58,11 @@ int run_qat(const Invocation& inv) {
     inv.err << fmt::format("learned step sizes (LSQ) for {} (scale lr {}){}\n", keys::join(names), qo.scale_lr,
                            qo.learn_zero_points ? ", and the asymmetric points' zero points (LSQ+)" : "");
   }
+  if (qo.distill > 0)
+    inv.err << fmt::format(
+        "distillation from {}: weight {}, temperature {} (its logits on the {} training sequences "
+        "first)\n",
+        path, qo.distill, qo.distill_temperature, w.train.n);
   const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb, qo, inv.ranks);
   inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
   for (size_t k = 0; k < r.steps.size(); ++k)

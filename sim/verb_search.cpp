@@ -64,6 +64,7 @@ int run_search(const Invocation& inv) {
   const core::TrainConfig tc = train_config(inv);
   const core::PtqOptions ptq = ptq_options(inv);
   const core::SearchOptions so = inv.config.get<core::SearchOptions>("search");
+  const core::QatOptions qo = inv.config.get<core::QatOptions>("qat");
   const size_t test_limit = settings<EvalSettings>(inv.config).limit;
   const fs::path dir = o["out-dir"].as<std::string>();
   std::error_code ec;
@@ -106,7 +107,7 @@ int run_search(const Invocation& inv) {
       "at the first point at or above {}; budget {:.2f} points\n",
       base.name(), path, so.val ? std::min(so.val, w.val.n) : w.val.n, so.max_ratio, tc.epochs,
       ratios.empty() ? "no ratio" : ratios, 100 * so.budget);
-  const core::SearchResult r = core::mixed_precision_search(ck, base, w, tc, ptq, so, cb, test_limit);
+  const core::SearchResult r = core::mixed_precision_search(ck, base, w, tc, ptq, so, cb, test_limit, qo);
 
   for (const auto& p : r.path) {
     std::ofstream y(dir / "precision" / fmt::format("step{:02}.yaml", p.step));

@@ -371,29 +371,62 @@ T softmax_xent(const std::vector<T>& logits, size_t C, const int32_t* labels,
   return loss;
 }
 
-#define SSMSIM_INSTANTIATE(T)                                                                   \
-  template void linear_forward<T>(const T*, const T*, size_t, const Seq<T>&, Seq<T>&);         \
-  template void linear_backward<T>(const T*, size_t, const Seq<T>&, const Seq<T>&, T*, T*,     \
-                                   Seq<T>*);                                                    \
-  template void layernorm_forward<T>(const T*, const T*, const Seq<T>&, Seq<T>&,               \
-                                     std::vector<T>&, std::vector<T>&, T);                      \
-  template void layernorm_backward<T>(const T*, const Seq<T>&, const std::vector<T>&,          \
-                                      const std::vector<T>&, const Seq<T>&, T*, T*, Seq<T>&);   \
-  template void batchnorm_forward<T>(const T*, const T*, const T*, const T*, const Seq<T>&,        \
-                                     const bool*, Seq<T>&, std::vector<T>&, std::vector<T>&,     \
-                                     std::vector<T>&, T);                                        \
-  template void batchnorm_backward<T>(const T*, const Seq<T>&, const bool*, bool, const std::vector<T>&, \
-                                      const std::vector<T>&, const Seq<T>&, T*, T*, Seq<T>&);   \
-  template void gelu_forward<T>(const Seq<T>&, Seq<T>&);                                        \
-  template void gelu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                        \
-  template void glu_forward<T>(const Seq<T>&, Seq<T>&);                                         \
-  template void glu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                         \
-  template void gate_forward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                         \
-  template void gate_backward<T>(const Seq<T>&, const Seq<T>&, const Seq<T>&, Seq<T>&, Seq<T>&); \
-  template void dropout_apply<T>(const std::vector<T>&, Seq<T>&);                               \
-  template void mean_pool_forward<T>(const Seq<T>&, std::vector<T>&);                           \
-  template void mean_pool_backward<T>(const std::vector<T>&, Seq<T>&);                          \
-  template T softmax_xent<T>(const std::vector<T>&, size_t, const int32_t*, std::vector<T>&,    \
+template <typename T>
+T distill_xent(const std::vector<T>& logits, size_t C, const int32_t* labels, const DistillTargets& d,
+               std::vector<T>& glogits, size_t* correct) {
+  T loss = softmax_xent(logits, C, labels, glogits, correct);
+  if (d.weight == 0) return loss;
+  const T w = static_cast<T>(d.weight), tau = static_cast<T>(d.temperature);
+  loss *= T(1) - w;
+  std::vector<T> ps(C), pt(C);
+  // p = softmax(v / tau) of the C values v_c = at(c); shift = logsumexp(v / tau), so that
+  // log p_c = v_c / tau - shift
+  auto soft = [&](auto at, std::vector<T>& p, T& shift) {
+    T mx = at(0) / tau;
+    for (size_t c = 1; c < C; ++c) mx = std::max(mx, at(c) / tau);
+    T z = 0;
+    for (size_t c = 0; c < C; ++c) z += (p[c] = std::exp(at(c) / tau - mx));
+    for (size_t c = 0; c < C; ++c) p[c] /= z;
+    shift = mx + std::log(z);
+  };
+  for (size_t l = 0; l < kLanes; ++l) {
+    if (labels[l] < 0) continue;
+    T ss, st;
+    soft([&](size_t c) { return logits[c * kLanes + l]; }, ps, ss);
+    soft([&](size_t c) { return static_cast<T>(d.teacher[l][c]); }, pt, st);
+    T kl = 0;
+    for (size_t c = 0; c < C; ++c) {
+      const T lt = static_cast<T>(d.teacher[l][c]) / tau - st, ls = logits[c * kLanes + l] / tau - ss;
+      kl += pt[c] * (lt - ls);
+      T& g = glogits[c * kLanes + l];
+      g = (T(1) - w) * g + w * tau * (ps[c] - pt[c]);
+    }
+    loss += w * tau * tau * kl;
+  }
+  return loss;
+}
+
+#define SSMSIM_INSTANTIATE(T)                                                                                          \
+  template void linear_forward<T>(const T*, const T*, size_t, const Seq<T>&, Seq<T>&);                                 \
+  template void linear_backward<T>(const T*, size_t, const Seq<T>&, const Seq<T>&, T*, T*, Seq<T>*);                   \
+  template void layernorm_forward<T>(const T*, const T*, const Seq<T>&, Seq<T>&, std::vector<T>&, std::vector<T>&, T); \
+  template void layernorm_backward<T>(const T*, const Seq<T>&, const std::vector<T>&, const std::vector<T>&,           \
+                                      const Seq<T>&, T*, T*, Seq<T>&);                                                 \
+  template void batchnorm_forward<T>(const T*, const T*, const T*, const T*, const Seq<T>&, const bool*, Seq<T>&,      \
+                                     std::vector<T>&, std::vector<T>&, std::vector<T>&, T);                            \
+  template void batchnorm_backward<T>(const T*, const Seq<T>&, const bool*, bool, const std::vector<T>&,               \
+                                      const std::vector<T>&, const Seq<T>&, T*, T*, Seq<T>&);                          \
+  template void gelu_forward<T>(const Seq<T>&, Seq<T>&);                                                               \
+  template void gelu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                                               \
+  template void glu_forward<T>(const Seq<T>&, Seq<T>&);                                                                \
+  template void glu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                                                \
+  template void gate_forward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                                                \
+  template void gate_backward<T>(const Seq<T>&, const Seq<T>&, const Seq<T>&, Seq<T>&, Seq<T>&);                       \
+  template void dropout_apply<T>(const std::vector<T>&, Seq<T>&);                                                      \
+  template void mean_pool_forward<T>(const Seq<T>&, std::vector<T>&);                                                  \
+  template void mean_pool_backward<T>(const std::vector<T>&, Seq<T>&);                                                 \
+  template T softmax_xent<T>(const std::vector<T>&, size_t, const int32_t*, std::vector<T>&, size_t*);                 \
+  template T distill_xent<T>(const std::vector<T>&, size_t, const int32_t*, const DistillTargets&, std::vector<T>&,    \
                              size_t*);
 
 SSMSIM_INSTANTIATE(float)

@@ -81,4 +81,17 @@ template <typename T>
 T softmax_xent(const std::vector<T>& logits, size_t C, const int32_t* labels,
                std::vector<T>& glogits, size_t* correct);
 
+// Knowledge distillation from a teacher's logits (Hinton et al. 2015), per lane:
+//   (1 - weight) CE(z, label) + weight T^2 KL(softmax(t / T) || softmax(z / T)),
+// z the lane's logits, t the teacher's (teacher[l]: C values; null for padding lanes, which have
+// label < 0 too). At weight 0 it is softmax_xent, bit for bit. Same outputs as softmax_xent; the
+// gradient is (1 - weight)(softmax(z) - onehot) + weight T (softmax(z / T) - softmax(t / T)).
+struct DistillTargets {
+  const float* teacher[kLanes] = {};
+  double weight = 0, temperature = 1;
+};
+template <typename T>
+T distill_xent(const std::vector<T>& logits, size_t C, const int32_t* labels, const DistillTargets& d,
+               std::vector<T>& glogits, size_t* correct);
+
 }  // namespace ssmsim::core

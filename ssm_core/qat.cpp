@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "quant/errors.hpp"
 #include "quant/keys.hpp"
 #include "ssm_core/layers.hpp"
@@ -37,7 +39,12 @@ const keys::Table<QatOptions>& QatOptions::keys() {
                 "peak learning rate of the learned steps (AdamW on s / s_PTQ, the train schedule)")
           .boolean("learn_zero_points", &Q::learn_zero_points,
                    "the asymmetric points among learn_scales' also learn their zero point (LSQ+: the real offset "
-                   "-zp s, at scale_lr); false: a learned step keeps the PTQ zero point in codes");
+                   "-zp s, at scale_lr); false: a learned step keeps the PTQ zero point in codes")
+          .real("distill", &Q::distill, 0, 1, "",
+                "weight of knowledge distillation from the float checkpoint: the loss is (1 - w) cross-entropy + "
+                "w T^2 KL(teacher || model) at temperature T (docs/quantization.md); 0: cross-entropy alone")
+          .real("distill_temperature", &Q::distill_temperature, 0.1, 100, "",
+                "the softmax temperature T of the distillation term");
   return t;
 }
 
@@ -153,9 +160,9 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
   return v;
 }
 
-double qat_chunk(const Model& model, const QatView& view, const QEngine& engine, const Chunk& chunk,
-                 QWorkspace& qws, Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits,
-                 std::vector<CoeffGrad>* coeff_grads) {
+double qat_chunk(const Model& model, const QatView& view, const QEngine& engine, const Chunk& chunk, QWorkspace& qws,
+                 Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits,
+                 std::vector<CoeffGrad>* coeff_grads, const DistillTargets* distill) {
   const QModel& q = engine.model();
   const ModelConfig& mc = model.config();
   const size_t H = mc.H, C = mc.d_output, nl = mc.n_layers;
@@ -214,7 +221,8 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
     for (size_t c = 0; c < C; ++c) lg[c * kLanes + l] = static_cast<float>(static_cast<double>(r.logits[k++]) * engine.logit_scale());
   }
   size_t hits = 0;
-  const double loss = static_cast<double>(softmax_xent(lg, C, chunk.label, ws.glogits_v, &hits));
+  const double loss = static_cast<double>(distill ? distill_xent(lg, C, chunk.label, *distill, ws.glogits_v, &hits)
+                                                  : softmax_xent(lg, C, chunk.label, ws.glogits_v, &hits));
   if (correct) *correct += hits;
   model.refresh_norm_stats(view.params.data(), chunk, ws);
   model.backward(view.params.data(), view.prep, chunk, 0, ws, grad, coeff_grads);
@@ -358,21 +366,38 @@ class QatRun {
   QatRun(const Model& model, const std::vector<float>& params, const quant::PrecisionConfig& prec,
          const SequenceSet& set, const TrainConfig& cfg, const PtqOptions& opt,
          std::map<std::string, std::vector<QuantParams>> points, std::vector<LearnedStep> lsteps, double scale_lr,
-         const Ranks& ranks)
-      : model_(model), ranks_(ranks), prec_(prec), set_(set), cfg_(cfg), opt_(opt), points_(std::move(points)),
-        lsteps_(std::move(lsteps)), sst_(fresh_state(std::vector<float>(lsteps_.size(), 1.0f))),
-        sadam_(lsteps_.size(), scale_lr, 0.0, cfg), zst_(fresh_state(offsets0(lsteps_))),
-        zadam_(lsteps_.size(), scale_lr, 0.0, cfg), clsq_(max_chunks_from(cfg)),
-        direct_(cfg.recurrence != Recurrence::Continuous), st_(fresh_state(params)),
+         const Ranks& ranks, std::vector<float> teacher = {}, double distill = 0, double temperature = 1)
+      : model_(model),
+        ranks_(ranks),
+        prec_(prec),
+        set_(set),
+        cfg_(cfg),
+        opt_(opt),
+        teacher_(std::move(teacher)),
+        distill_(distill),
+        temperature_(temperature),
+        points_(std::move(points)),
+        lsteps_(std::move(lsteps)),
+        sst_(fresh_state(std::vector<float>(lsteps_.size(), 1.0f))),
+        sadam_(lsteps_.size(), scale_lr, 0.0, cfg),
+        zst_(fresh_state(offsets0(lsteps_))),
+        zadam_(lsteps_.size(), scale_lr, 0.0, cfg),
+        clsq_(max_chunks_from(cfg)),
+        direct_(cfg.recurrence != Recurrence::Continuous),
+        st_(fresh_state(params)),
         rst_(direct_ ? fresh_state(recurrence_params_init(model, params, cfg.recurrence)) : TrainState{}),
-        adamw_(model, cfg), radam_(rst_.params.size(), cfg.ssm_lr, cfg.ssm_weight_decay, cfg),
+        adamw_(model, cfg),
+        radam_(rst_.params.size(), cfg.ssm_lr, cfg.ssm_weight_decay, cfg),
         max_chunks_((cfg.batch_size + kLanes - 1) / kLanes),
         threads_(rank_threads(ranks, cfg.threads)),
         steps_((set.n + cfg.batch_size - 1) / cfg.batch_size),
         total_(static_cast<uint64_t>(steps_) * cfg.epochs),
         warmup_(static_cast<uint64_t>(std::llround(cfg.warmup_epochs * static_cast<double>(steps_)))),
-        ccg_(direct_ ? max_chunks_ : 0), cgrad_(max_chunks_, std::vector<float>(st_.params.size())),
-        closs_(max_chunks_), ccorrect_(max_chunks_), grad_(st_.params.size()) {}
+        ccg_(direct_ ? max_chunks_ : 0),
+        cgrad_(max_chunks_, std::vector<float>(st_.params.size())),
+        closs_(max_chunks_),
+        ccorrect_(max_chunks_),
+        grad_(st_.params.size()) {}
 
   size_t steps() const { return steps_; }
   const std::vector<float>& params() const { return st_.params; }
@@ -417,10 +442,14 @@ class QatRun {
       ccorrect_[c] = 0;
       if (direct_) ccg_[c] = zero_coeff_grads(mc);
       const Chunk chunk = make_chunk(set_, &order[c0], cn);
+      DistillTargets targets;  // the teacher's logits of the chunk's sequences
+      targets.weight = distill_;
+      targets.temperature = temperature_;
+      for (size_t l = 0; l < cn && !teacher_.empty(); ++l) targets.teacher[l] = &teacher_[order[c0 + l] * mc.d_output];
       fws_[w]->keep_point_grads = lsq;
       fws_[w]->channel_threads = qws_[w]->channel_threads = split;
       closs_[c] = qat_chunk(model_, view, engine, chunk, *qws_[w], *fws_[w], cgrad_[c].data(), &ccorrect_[c], nullptr,
-                            direct_ ? &ccg_[c] : nullptr);
+                            direct_ ? &ccg_[c] : nullptr, teacher_.empty() ? nullptr : &targets);
       if (lsq) lsq_chunk(model_, view, engine, *qws_[w], *fws_[w], chunk, lsteps_, clsq_[c]);
     };
     work.pack = [&](size_t c, Packer& p) {  // what the step below reads of a chunk
@@ -467,6 +496,8 @@ class QatRun {
   const SequenceSet& set_;
   const TrainConfig& cfg_;
   const PtqOptions& opt_;
+  const std::vector<float> teacher_;  // distillation: the float model's logits, [set.n, classes]
+  const double distill_, temperature_;
   // The learned steps' (and offsets') AdamW updates on s / s0 (lo / s0) from the chunks' LSQ sums
   // (in chunk order), scaled by s0 and LSQ's gradient scale 1/sqrt(N Qp) (N: the point's values per
   // sequence), then every learned point's format rebuilt from its new step and offset.
@@ -545,12 +576,23 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     return data.val.n ? evaluate_quantized(q, data.val, data.num_classes, 0, cfg.threads, ranks).accuracy : 0;
   };
   res.ptq_val_accuracy = val_accuracy(ptq);
-  res.best = ptq;
-  res.best.metadata["qat.best_epoch"] = "0";
-  res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
+  std::vector<LearnedStep> lsteps = learned_steps(ptq, qat.learn_scales, qat.learn_zero_points);
+  const bool learns = !lsteps.empty();
+  auto keep_best = [&](QModel q, size_t epoch) {  // the PTQ starting point counts as epoch 0
+    res.best = std::move(q);
+    res.best.metadata["qat.best_epoch"] = std::to_string(epoch);
+    res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
+    if (epoch > 0 && learns) res.best.metadata["qat.learn_scales"] = learned_label(qat);
+    if (epoch > 0 && qat.distill > 0)
+      res.best.metadata["qat.distill"] = fmt::format("weight {}, temperature {}", qat.distill, qat.distill_temperature);
+  };
+  keep_best(ptq, 0);
   res.best_val_accuracy = res.ptq_val_accuracy;
-  QatRun run(model, ck.params, prec, data.train, cfg, opt, ptq.points,
-             learned_steps(ptq, qat.learn_scales, qat.learn_zero_points), qat.scale_lr, ranks);
+  std::vector<float> teacher;  // the float checkpoint's logits on the training set, once
+  if (qat.distill > 0)
+    teacher = evaluate(model, ck.params, data.train, data.num_classes, 0, cfg.threads, false, true, ranks).logits;
+  QatRun run(model, ck.params, prec, data.train, cfg, opt, ptq.points, std::move(lsteps), qat.scale_lr, ranks,
+             std::move(teacher), qat.distill, qat.distill_temperature);
   const auto& set = data.train;
   const size_t B = cfg.batch_size, steps = run.steps();
   const auto start = Clock::now();
@@ -577,12 +619,9 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     rep.samples_per_s = static_cast<double>(seen) / rep.seconds;
     QModel q = run.quantized();
     rep.val_accuracy = val_accuracy(q);
-    if (rep.val_accuracy > res.best_val_accuracy) {  // the PTQ starting point counts as epoch 0
+    if (rep.val_accuracy > res.best_val_accuracy) {
       res.best_val_accuracy = rep.val_accuracy;
-      res.best = std::move(q);
-      res.best.metadata["qat.best_epoch"] = std::to_string(epoch + 1);
-      res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
-      if (!run.learned_steps().empty()) res.best.metadata["qat.learn_scales"] = learned_label(qat);
+      keep_best(std::move(q), epoch + 1);
       rep.best = true;
     }
     if (cb.epoch_end) cb.epoch_end(rep, res.best);

@@ -14,6 +14,7 @@
 
 #include <functional>
 
+#include "ssm_core/layers.hpp"
 #include "ssm_core/qat_lsq.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "ssm_core/trainer.hpp"
@@ -31,6 +32,11 @@ struct QatOptions {
   std::vector<quant::Component> learn_scales;
   double scale_lr = 0.001;
   bool learn_zero_points = false;
+  // Knowledge distillation from the float checkpoint QAT starts from (its logits on every
+  // training sequence, computed once): the weight of the distillation term in the loss (0: the
+  // cross-entropy alone, as before) and its softmax temperature (ssm_core/layers.hpp).
+  double distill = 0;
+  double distill_temperature = 2;
   static const keys::Table<QatOptions>& keys();
 };
 
@@ -73,11 +79,12 @@ struct QatView {
 QatView qat_view(const Model& model, const std::vector<float>& params, const QModel& q);
 
 // One QAT forward (QEngine, codes recorded) and backward over a chunk: adds the gradient into
-// grad and returns the summed cross-entropy of the integer logits (times the logit scale);
+// grad and returns the summed cross-entropy of the integer logits (times the logit scale; with
+// `distill`, the distillation loss of ssm_core/layers.hpp);
 // `logits` receives the integer logits of the valid lanes. Exposed for tests.
-double qat_chunk(const Model& model, const QatView& view, const QEngine& engine, const Chunk& chunk,
-                 QWorkspace& qws, Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits,
-                 std::vector<CoeffGrad>* coeff_grads = nullptr);
+double qat_chunk(const Model& model, const QatView& view, const QEngine& engine, const Chunk& chunk, QWorkspace& qws,
+                 Workspace<float>& ws, float* grad, size_t* correct, std::vector<int64_t>* logits,
+                 std::vector<CoeffGrad>* coeff_grads = nullptr, const DistillTargets* distill = nullptr);
 
 // The "discrete" and "polar" parameterisations: per layer, for every state, the two numbers that
 // give Lambda_bar (its real and imaginary parts; or rho and theta with Lambda_bar =

@@ -127,7 +127,7 @@ Scored score(QModel model, const Workload& data, size_t n, size_t threads) {
 
 SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::PrecisionConfig& base, const Workload& data,
                                     const TrainConfig& qat, const PtqOptions& ptq, const SearchOptions& o,
-                                    const SearchCallbacks& cb, size_t test_limit) {
+                                    const SearchCallbacks& cb, size_t test_limit, const QatOptions& qo) {
   auto log = [&](const std::string& s) {
     if (cb.log) cb.log(s);
   };
@@ -251,7 +251,7 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
                     p.footprint.reduction(), p.footprint.bits, qat.epochs));
     QatCallbacks qcb;
     qcb.progress = cb.qat_progress;
-    const QatResult r = train_qat(ck, p.precision, data, qat, ptq, qcb);
+    const QatResult r = train_qat(ck, p.precision, data, qat, ptq, qcb, qo);
     p.qat = true;
     p.qat_val_accuracy = r.best_val_accuracy;
     p.qat_ptq_val_accuracy = r.ptq_val_accuracy;

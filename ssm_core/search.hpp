@@ -69,10 +69,12 @@ struct SearchCallbacks {
 };
 
 // `qat` is the fine-tuning recipe (train section); `ptq` the calibration; `test_limit` the test
-// sequences evaluated (0: all). Throws InputError for an unsupported model or a base that leaves a
+// sequences evaluated (0: all); `qat_options` what QAT learns beyond the weights and its
+// distillation (the qat section). Throws InputError for an unsupported model or a base that leaves a
 // searched component float.
 SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::PrecisionConfig& base, const Workload& data,
                                     const TrainConfig& qat, const PtqOptions& ptq, const SearchOptions& options,
-                                    const SearchCallbacks& callbacks, size_t test_limit = 0);
+                                    const SearchCallbacks& callbacks, size_t test_limit = 0,
+                                    const QatOptions& qat_options = {});
 
 }  // namespace ssmsim::core

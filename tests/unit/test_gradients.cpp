@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "ssm_core/layers.hpp"
 #include "ssm_core/model.hpp"
 #include "tests/support/gradient_check.hpp"
 
@@ -150,4 +152,56 @@ TEST(CoeffGradients, LambdaBarAndBBarMatchCentralDifferences) {
         }
     EXPECT_GT(checked, 10u);
   }
+}
+
+// The distillation loss: at weight 0 it is the cross-entropy bit for bit; its gradient with
+// respect to the logits matches central differences (padding lanes included: no loss, no
+// gradient); it is smallest where the model's tempered softmax is the teacher's.
+TEST(DistillLoss, IsTheCrossEntropyAtWeightZeroAndItsGradientMatchesCentralDifferences) {
+  const size_t C = 5;
+  std::mt19937_64 rng(2026);
+  std::normal_distribution<double> nd(0.0, 2.0);
+  std::vector<double> z(C * kLanes);
+  for (auto& v : z) v = nd(rng);
+  std::vector<std::vector<float>> t(kLanes, std::vector<float>(C));
+  for (auto& lane : t)
+    for (auto& v : lane) v = static_cast<float>(nd(rng));
+  int32_t labels[kLanes];
+  DistillTargets d;
+  for (size_t l = 0; l < kLanes; ++l) {
+    labels[l] = l + 2 < kLanes ? static_cast<int32_t>(l % C) : -1;  // two padding lanes
+    if (labels[l] >= 0) d.teacher[l] = t[l].data();
+  }
+  std::vector<double> g0, g;
+  size_t hits0 = 0, hits = 0;
+  const double ce = softmax_xent(z, C, labels, g0, &hits0);
+  EXPECT_EQ(distill_xent(z, C, labels, d, g, &hits), ce);
+  EXPECT_EQ(g, g0);
+  EXPECT_EQ(hits, hits0);
+
+  for (const double weight : {0.5, 1.0})
+    for (const double temperature : {1.0, 3.0}) {
+      d.weight = weight;
+      d.temperature = temperature;
+      std::vector<double> scratch;
+      distill_xent(z, C, labels, d, g, nullptr);
+      for (size_t i = 0; i < z.size(); ++i) {
+        const double keep = z[i], eps = 1e-6;
+        z[i] = keep + eps;
+        const double up = distill_xent(z, C, labels, d, scratch, nullptr);
+        z[i] = keep - eps;
+        const double down = distill_xent(z, C, labels, d, scratch, nullptr);
+        z[i] = keep;
+        EXPECT_NEAR(g[i], (up - down) / (2 * eps), 1e-6)
+            << "logit " << i << " weight " << weight << " T " << temperature;
+        if (labels[i % kLanes] < 0) EXPECT_EQ(g[i], 0.0);
+      }
+    }
+  // weight 1: the loss is T^2 KL, zero (and flat) where the logits are the teacher's
+  d.weight = 1;
+  d.temperature = 2;
+  for (size_t l = 0; l < kLanes; ++l)
+    for (size_t c = 0; c < C && labels[l] >= 0; ++c) z[c * kLanes + l] = t[l][c];
+  EXPECT_NEAR(distill_xent(z, C, labels, d, g, nullptr), 0.0, 1e-12);
+  for (const double v : g) EXPECT_NEAR(v, 0.0, 1e-12);
 }

@@ -206,6 +206,34 @@ TEST(Qat, RecoversAccuracyAndItsForwardPassIsTheIntegerModel) {
   }
 }
 
+// Distillation from the float checkpoint: it changes what QAT learns, recovers accuracy as the
+// cross-entropy alone does, gives the same weights for any thread count, and is recorded in the
+// best model's metadata.
+TEST(Qat, DistillationFromTheFloatModelRecoversAccuracyWithTheSameBitsForAnyThreadCount) {
+  const Workload w = pulse_workload(7);
+  const FloatCheckpoint ck = trained(w, small_model(), 12);
+  const PrecisionConfig prec = uniform(4, 8);
+  TrainConfig cfg = qat_recipe();
+  PtqOptions opt;
+  opt.calib = 128;
+  QatOptions qo;
+  qo.distill = 0.7;
+  qo.distill_temperature = 2;
+  cfg.threads = 1;
+  const QatResult one = train_qat(ck, prec, w, cfg, opt, {}, qo);
+  cfg.threads = 3;
+  const QatResult three = train_qat(ck, prec, w, cfg, opt, {}, qo);
+  const QatResult plain = train_qat(ck, prec, w, cfg, opt, {});
+  EXPECT_EQ(one.params, three.params);
+  EXPECT_EQ(one.best_val_accuracy, three.best_val_accuracy);
+  EXPECT_NE(one.params, plain.params) << "distillation changed nothing";
+  EXPECT_GT(one.best_val_accuracy, one.ptq_val_accuracy + 0.05)
+      << "PTQ " << one.ptq_val_accuracy << " QAT " << one.best_val_accuracy;
+  ASSERT_NE(one.best.metadata.at("qat.best_epoch"), "0");
+  EXPECT_EQ(one.best.metadata.at("qat.distill"), "weight 0.7, temperature 2");
+  EXPECT_EQ(plain.best.metadata.count("qat.distill"), 0u);
+}
+
 // The discrete and polar parameterisations start from the float model's discretization exactly
 // (to float rounding), and the polar chain rule matches central differences.
 TEST(Qat, DiscreteAndPolarParameterisationsStartAtTheDiscretizationAndDifferentiate) {

@@ -133,14 +133,16 @@ TEST(Search, PathNarrowsOneStoredComponentOneStepAtATimeAndRepeatsExactly) {
   ASSERT_FALSE(r.front.empty());
   for (size_t i : r.front)
     for (const SearchPoint& q : r.path)
-      if (q.qat && q.step != i)
+      if (q.qat && q.step != i) {
         EXPECT_FALSE(q.footprint.bits <= r.path[i].footprint.bits && q.qat_val_accuracy > r.path[i].qat_val_accuracy)
             << "front point " << i << " is dominated by " << q.step;
+      }
   if (r.chosen) {
     EXPECT_GE(r.path[*r.chosen].qat_val_accuracy, r.float_val_accuracy - o.budget);
     for (size_t i : r.front)
-      if (r.path[i].footprint.bits < r.path[*r.chosen].footprint.bits)
+      if (r.path[i].footprint.bits < r.path[*r.chosen].footprint.bits) {
         EXPECT_LT(r.path[i].qat_val_accuracy, r.float_val_accuracy - o.budget);
+      }
   }
 
   // the same search on another thread count: the same path, scores and QAT models
