@@ -224,4 +224,19 @@ TEST(QatCli, FineTunesAQuantizedModelThatEvalScoresTheSame) {
   EXPECT_DOUBLE_EQ(accuracy_in(r.out), qat_test) << r.out;
   r = run_cli({"info", "--ckpt", q});
   EXPECT_NE(r.out.find("precision 'w8a8_state8'"), std::string::npos) << r.out;
+
+  // with distillation from the float checkpoint: said, and the model it writes scores the same
+  const std::string d = (dir / "d.safetensors").string();
+  r = run_cli({"qat", "--ckpt", ckpt, "--precision", (source_dir() / "configs/precision/w8a8_state8.yaml").string(),
+               "--epochs", "1", "--calib", "64", "--set", "train.lr=0.002", "--set", "qat.distill=0.5", "--out", d});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("distillation from " + ckpt + ": weight 0.5, temperature 2"), std::string::npos) << r.err;
+  const double distilled = accuracy_in(r.out);
+  r = run_cli({"eval", "--ckpt", d, "--workload", "sines"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_DOUBLE_EQ(accuracy_in(r.out), distilled) << r.out;
+  r = run_cli({"qat", "--ckpt", ckpt, "--precision", (source_dir() / "configs/precision/w8a8_state8.yaml").string(),
+               "--epochs", "1", "--set", "qat.distill=1.5", "--out", d});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("qat.distill"), std::string::npos) << r.err;
 }
