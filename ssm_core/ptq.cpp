@@ -512,6 +512,67 @@ size_t stabilise_a(QTensor& t) {
   return changed;
 }
 
+// quantize.stable_a on A in delta form (docs/fixed_point.md 9.3): Lambda_bar = R + i I with
+// R = 1 + a u, I = b u, a and b the operands (q - zp) 2^part_shift of a state's real and imaginary
+// parts in its channel's unit u = mult 2^-shift. While |Lambda_bar| >= 1, i.e. 2 a + (a^2 + b^2) u
+// >= 0, the part with the larger of |R| and |I| moves one code toward Lambda_bar = 0 (as stabilise_a
+// does in direct form: a slow pole's real code moves down, a faster decay), the other part when
+// that code is at the end of its range. Decided exactly in 128 bits (operands within 32 bits,
+// mult within 31). Returns the number of moves.
+size_t stabilise_delta_a(QTensor& t) {
+  const size_t states = t.size() / 2, per = states / t.channels();
+  size_t changed = 0;
+  for (size_t k = 0; k < states; ++k) {
+    const size_t g = t.groups() == 1 ? 0 : k / per;
+    const QuantParams* unit = &t.params[t.param_index(2 * k)];  // the finer part's scale is the unit
+    if (t.separate_parts && t.params[2 * g + 1].scale() < unit->scale()) unit = &t.params[2 * g + 1];
+    const wide_t M = unit->format.scale.mult;
+    const int S = unit->format.scale.shift;
+    int32_t& re = t.q[2 * k];
+    int32_t& im = t.q[2 * k + 1];
+    auto unstable = [&] {
+      const wide_t a = t.operand(2 * k), b = t.operand(2 * k + 1);
+      if (a >= 0) return true;                               // |R| >= 1 already
+      const wide_t q = (a * a + b * b) * M, two_a = -2 * a;  // unstable: q 2^-S >= two_a
+      if (S >= 0) return S < 94 && q >= (two_a << S);        // two_a < 2^33: the shift fits
+      return q >= two_a || (-S < 64 && (q << -S) >= two_a);  // here q < 2^33
+    };
+    auto real_larger = [&] {  // |R| >= |I|
+      const wide_t a = t.operand(2 * k), b = t.operand(2 * k + 1);
+      if (S >= 0) {  // |2^S + a M| >= |b M|; |a M|, |b M| < 2^63
+        if (S >= 100) return true;
+        const wide_t r = (wide_t{1} << S) + a * M;
+        return (r < 0 ? -r : r) >= (b < 0 ? -b : b) * M;
+      }
+      const int n = -S;  // |1 + a M 2^n| >= |b M 2^n|
+      if (n < 62) {
+        const wide_t p2 = wide_t{1} << n, r = 1 + a * M * p2, i = b * M * p2;  // below 2^125
+        return (r < 0 ? -r : r) >= (i < 0 ? -i : i);
+      }
+      const wide_t aa = a < 0 ? -a : a, bb = b < 0 ? -b : b;  // the 1 decides only ties
+      return aa != bb ? aa > bb : (a == 0 || a > 0);
+    };
+    auto toward = [](int32_t& code, const QuantParams& p, int dir) {  // one code, if in range
+      if (dir == 0 || code + dir < p.qmin() || code + dir > p.qmax()) return false;
+      code += dir;
+      return true;
+    };
+    const QuantParams &pre = t.params[t.param_index(2 * k)], &pim = t.params[t.param_index(2 * k + 1)];
+    while (unstable()) {
+      const wide_t a = t.operand(2 * k), b = t.operand(2 * k + 1);
+      // R > 0 exactly when 2^S + a M > 0 (S >= 0), i.e. a u > -1; the real code moves toward
+      // R = 0, the imaginary one toward its zero point
+      const bool r_pos = S >= 0 ? (S >= 100 || (wide_t{1} << S) + a * M > 0) : (a >= 0);
+      const int dre = r_pos ? -1 : 1, dim = b > 0 ? -1 : b < 0 ? 1 : 0;
+      const bool moved = real_larger() ? (toward(re, pre, dre) || toward(im, pim, dim))
+                                       : (toward(im, pim, dim) || toward(re, pre, dre));
+      if (!moved) break;  // both codes at the ends of their ranges
+      ++changed;
+    }
+  }
+  return changed;
+}
+
 // The normalisation's scale and shift: LayerNorm gamma / beta, or BatchNorm folded to a
 // per-channel scale and shift.
 void norm_tensors(const FloatView& view, size_t i, const quant::PrecisionConfig& prec, QModel& q) {
@@ -549,13 +610,18 @@ void layer_tensors(const FloatView& view, const Model::Prepared<double>& pr, siz
     k.B = (*coeffs)[i].B;
   }
   const auto& aspec = prec.spec(Component::A);
-  if (stable_a && (aspec.delta || aspec.separate_parts))
-    throw InputError("quantize: quantize.stable_a moves A's codes inside the unit circle with one shared scale per "
-                     "channel; it does not apply to A in delta form or with separate parts: drop one of them");
+  if (stable_a && !aspec.delta && aspec.separate_parts)
+    throw InputError(
+        "quantize: quantize.stable_a moves A's codes inside the unit circle with one shared scale per "
+        "channel, or in delta form; it does not apply to A stored directly with separate parts: drop "
+        "one of them, or store A in delta form (form: delta)");
   if (aspec.delta)  // delta form: A is stored as Lambda_bar - 1
     for (size_t j = 0; j < k.A.size(); j += 2) k.A[j] -= 1.0;
   q.tensors[p + "A"] = quantize_tensor(k.A, k.sa, Component::A, prec);
-  if (stable_a) q.metadata["quantize.stable_a." + p + "A"] = std::to_string(stabilise_a(q.tensors[p + "A"]));
+  if (stable_a) {
+    QTensor& A = q.tensors[p + "A"];
+    q.metadata["quantize.stable_a." + p + "A"] = std::to_string(aspec.delta ? stabilise_delta_a(A) : stabilise_a(A));
+  }
   q.tensors[p + "B"] = quantize_tensor(k.B, k.sb, Component::B, prec);
   q.tensors[p + "C"] = quantize_tensor(k.C, k.sc, Component::C, prec);
   q.tensors[p + "D"] = quantize_tensor(k.D, {Hs}, Component::D, prec);
