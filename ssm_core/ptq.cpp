@@ -523,11 +523,9 @@ size_t stabilise_delta_a(QTensor& t) {
   const size_t states = t.size() / 2, per = states / t.channels();
   size_t changed = 0;
   for (size_t k = 0; k < states; ++k) {
-    const size_t g = t.groups() == 1 ? 0 : k / per;
-    const QuantParams* unit = &t.params[t.param_index(2 * k)];  // the finer part's scale is the unit
-    if (t.separate_parts && t.params[2 * g + 1].scale() < unit->scale()) unit = &t.params[2 * g + 1];
-    const wide_t M = unit->format.scale.mult;
-    const int S = unit->format.scale.shift;
+    const Format& unit = t.unit_params(k / per).format;
+    const wide_t M = unit.scale.mult;
+    const int S = unit.scale.shift;
     int32_t& re = t.q[2 * k];
     int32_t& im = t.q[2 * k + 1];
     auto unstable = [&] {
@@ -550,7 +548,7 @@ size_t stabilise_delta_a(QTensor& t) {
         return (r < 0 ? -r : r) >= (i < 0 ? -i : i);
       }
       const wide_t aa = a < 0 ? -a : a, bb = b < 0 ? -b : b;  // the 1 decides only ties
-      return aa != bb ? aa > bb : (a == 0 || a > 0);
+      return aa != bb ? aa > bb : a >= 0;
     };
     auto toward = [](int32_t& code, const QuantParams& p, int dir) {  // one code, if in range
       if (dir == 0 || code + dir < p.qmin() || code + dir > p.qmax()) return false;

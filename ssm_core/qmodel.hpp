@@ -63,12 +63,14 @@ struct QTensor {
     const size_t g = groups() == 1 ? 0 : i / (q.size() / groups());
     return separate_parts ? 2 * g + i % 2 : g;
   }
-  // The unit of channel c's operands: its scale, or with separate parts the finer part's scale.
-  double unit(size_t c) const {
-    if (!separate_parts) return p(c).scale();
+  // The unit of channel c's operands: its scale, or with separate parts the finer part's scale
+  // (the real part's on a tie); unit_params gives the parameters whose scale it is.
+  const quant::QuantParams& unit_params(size_t c) const {
+    if (!separate_parts) return p(c);
     const size_t g = groups() == 1 ? 0 : c;
-    return std::min(params[2 * g].scale(), params[2 * g + 1].scale());
+    return params[2 * g + 1].scale() < params[2 * g].scale() ? params[2 * g + 1] : params[2 * g];
   }
+  double unit(size_t c) const { return unit_params(c).scale(); }
   // The left shift of element i's products: log2 of its part's scale over the unit (0 without
   // separate parts).
   int part_shift(size_t i) const;
