@@ -115,6 +115,20 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
     for (int64_t k : ss.K()) Ly.narrow32 = Ly.narrow32 && k >= INT32_MIN && k <= INT32_MAX;
   }
   Ly.block16 = s5 && simd::s5_block_fits(Ly, H, umag, bu_bound);
+  // the S4D kernel's one-multiply terms: A and B's codes premultiplied by their aligned multipliers
+  // (narrower rescale_bits; the 31-bit default rarely fits)
+  auto fits32 = [](int64_t v, int64_t k) {
+    const __int128 p = static_cast<__int128>(v) * k;
+    return p >= INT32_MIN && p <= INT32_MAX;
+  };
+  Ly.fused32 = Ly.narrow32 && !s5;
+  for (size_t h = 0; h < Ly.xupd.size() && Ly.fused32; ++h) {
+    const std::vector<int64_t>& K = Ly.xupd[h].aligned64();
+    if (Ly.delta) Ly.fused32 = fits32(1, K[2]);
+    for (size_t n = h * Ly.states; n < (h + 1) * Ly.states; ++n)
+      Ly.fused32 = Ly.fused32 && fits32(Ly.Ar[n], K[0]) && fits32(Ly.Ai[n], K[0]) && fits32(Ly.Br[n], K[1]) &&
+                   fits32(Ly.Bi[n], K[1]);
+  }
 }
 
 // The state operand (section 9.3): as stored, a static narrowing into xo, or block floating point.

@@ -141,18 +141,21 @@ using quant::Overflow;
 using quant::Rounding;
 
 // One complex state update (x' = narrow(A x + B u [+ x]) per part) of 8 lanes, in place; tbr,
-// tbi: B u's aligned terms (B u K_1 2^up_1).
-template <Rounding R, Overflow O, bool Delta>
+// tbi: B u's aligned terms (B u K_1 2^up_1). Fused (QLayerConsts::fused32): ar and ai are A's
+// codes times the aligned multiplier K_0 2^up_0 and delta form's K_2 2^up_2 fits 32 bits, so
+// every term is one 32 x 32 -> 64-bit multiply (vpmuldq) instead of a 64 x 64 one (vpmullq):
+// the same integers, since (ar xr - ai xi) K = (ar K) xr - (ai K) xi.
+template <Rounding R, Overflow O, bool Delta, bool Fused>
 SSMSIM_AVX512 inline void update(__m512i ar, __m512i ai, __m512i tbr, __m512i tbi, const Consts& c, __m512i& xr,
                                  __m512i& xi, __m512i& ev) {
   const __m512i pr = _mm512_sub_epi64(_mm512_mul_epi32(ar, xr), _mm512_mul_epi32(ai, xi));
   const __m512i pi = _mm512_add_epi64(_mm512_mul_epi32(ar, xi), _mm512_mul_epi32(ai, xr));
   // (the kernels run where Ly.fast holds: every aligned term fits 64 bits, one vpmullq each)
-  __m512i sr = _mm512_add_epi64(_mm512_mullo_epi64(pr, c.Ka[0]), tbr);
-  __m512i si = _mm512_add_epi64(_mm512_mullo_epi64(pi, c.Ka[0]), tbi);
+  __m512i sr = _mm512_add_epi64(Fused ? pr : _mm512_mullo_epi64(pr, c.Ka[0]), tbr);
+  __m512i si = _mm512_add_epi64(Fused ? pi : _mm512_mullo_epi64(pi, c.Ka[0]), tbi);
   if constexpr (Delta) {
-    sr = _mm512_add_epi64(sr, _mm512_mullo_epi64(xr, c.Ka[2]));
-    si = _mm512_add_epi64(si, _mm512_mullo_epi64(xi, c.Ka[2]));
+    sr = _mm512_add_epi64(sr, Fused ? _mm512_mul_epi32(xr, c.Ka[2]) : _mm512_mullo_epi64(xr, c.Ka[2]));
+    si = _mm512_add_epi64(si, Fused ? _mm512_mul_epi32(xi, c.Ka[2]) : _mm512_mullo_epi64(xi, c.Ka[2]));
   }
   xr = narrow<R, O>(sr, c, ev);
   xi = narrow<R, O>(si, c, ev);
@@ -160,7 +163,7 @@ SSMSIM_AVX512 inline void update(__m512i ar, __m512i ai, __m512i tbr, __m512i tb
 
 // s4d_generic with one vector per mode and part: MB modes of a channel advance
 // together (independent recurrences hide the multipliers' latency).
-template <Rounding R, Overflow O, bool Delta>
+template <Rounding R, Overflow O, bool Delta, bool Fused>
 SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                               uint64_t* events, int32_t* record, size_t h0, size_t h1) {
   static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
@@ -175,7 +178,8 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
       for (size_t j = 0; j < MB; ++j) {  // padded modes (j >= nb) have zero coefficients
         const size_t m = hh * N2 + n0 + j;
         const bool v = j < nb;
-        ar[j] = _mm512_set1_epi64(v ? Ly.Ar[m] : 0), ai[j] = _mm512_set1_epi64(v ? Ly.Ai[m] : 0);
+        const int64_t ka = Fused ? Ly.xupd[hh].aligned64()[0] : 1;  // fused: A's codes times theirs too
+        ar[j] = _mm512_set1_epi64(v ? Ly.Ar[m] * ka : 0), ai[j] = _mm512_set1_epi64(v ? Ly.Ai[m] * ka : 0);
         // B's codes times the aligned multiplier K_1 2^up_1: below 2^62, as Ly.fast bounds B u's term
         const int64_t kb = Ly.xupd[hh].aligned64()[1];
         br[j] = _mm512_set1_epi64(v ? Ly.Br[m] * kb : 0), bi[j] = _mm512_set1_epi64(v ? Ly.Bi[m] * kb : 0);
@@ -187,8 +191,9 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
         int64_t* accp = yacc + (t * H + hh) * kLanes;
         __m512i acc = _mm512_loadu_si512(accp);
         for (size_t j = 0; j < MB; ++j) {
-          update<R, O, Delta>(ar[j], ai[j], _mm512_mullo_epi64(br[j], uu), _mm512_mullo_epi64(bi[j], uu), c, xr[j],
-                              xi[j], ev);
+          const __m512i tbr = Fused ? _mm512_mul_epi32(br[j], uu) : _mm512_mullo_epi64(br[j], uu);
+          const __m512i tbi = Fused ? _mm512_mul_epi32(bi[j], uu) : _mm512_mullo_epi64(bi[j], uu);
+          update<R, O, Delta, Fused>(ar[j], ai[j], tbr, tbi, c, xr[j], xi[j], ev);
           acc = _mm512_add_epi64(acc, _mm512_sub_epi64(_mm512_mul_epi32(cr[j], xr[j]), _mm512_mul_epi32(ci[j], xi[j])));
         }
         _mm512_storeu_si512(accp, acc);
@@ -243,8 +248,8 @@ SSMSIM_AVX512 void s5_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
         const Consts& c = cs[pp];
         int64_t* xp = &X[2 * pp * kLanes];
         __m512i qr = _mm512_loadu_si512(xp), qi = _mm512_loadu_si512(xp + kLanes);
-        update<R, O, Delta>(_mm512_set1_epi64(Ly.Ar[pp]), _mm512_set1_epi64(Ly.Ai[pp]), term(bur[j], c, 1),
-                            term(bui[j], c, 1), c, qr, qi, ev);
+        update<R, O, Delta, false>(_mm512_set1_epi64(Ly.Ar[pp]), _mm512_set1_epi64(Ly.Ai[pp]), term(bur[j], c, 1),
+                                   term(bui[j], c, 1), c, qr, qi, ev);
         _mm512_storeu_si512(xp, qr);
         _mm512_storeu_si512(xp + kLanes, qi);
         if (record) {
@@ -452,10 +457,11 @@ struct S4dGeneric {
   }
 };
 #ifdef SSMSIM_AVX512_KERNELS
+template <bool Fused>
 struct S4dAvx512 {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
   static S4dKernel get() {
-    return s4d_avx512<R, O, Delta>;
+    return s4d_avx512<R, O, Delta, Fused>;
   }
 };
 struct S5Avx512 {
@@ -478,7 +484,8 @@ void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, si
                      int32_t* record, size_t threads) {
   S4dKernel kernel = nullptr;
 #ifdef SSMSIM_AVX512_KERNELS
-  if (Ly.narrow32 && path() == Path::Avx512) kernel = pick<S4dAvx512>(Ly);
+  if (Ly.narrow32 && path() == Path::Avx512)
+    kernel = Ly.fused32 ? pick<S4dAvx512<true>>(Ly) : pick<S4dAvx512<false>>(Ly);
 #endif
   if (!kernel) kernel = pick<S4dGeneric>(Ly);
   // channel ranges side by side, each with its own event counts (added in range order)

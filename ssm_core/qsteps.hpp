@@ -71,6 +71,8 @@ struct QLayerConsts {
   XOperandConsts u_op, act_op;    // block floating point on u and on the GELU output (or Stored)
   bool fast = false;              // every state update and output fits 64-bit arithmetic
   bool narrow32 = false;          // every state-update multiply is 32 x 32 bits (qsimd.hpp; not a static xo)
+  bool fused32 = false;           // S4D, narrow32, and every A and B operand times its channel's aligned
+                                  // multiplier (K 2^up) fits 32 bits, as does delta form's (qsimd.hpp)
   bool block16 = false;           // S5 with a block operand: qsimd.hpp's s5_block_fits holds
   quant::ScaledSum u_in;          // postnorm: layer input -> u
   // nonlinearity

@@ -729,8 +729,23 @@ TEST(QModelReference, NarrowRescaleMultipliers) {
           ASSERT_NE(K, 0) << name;
           EXPECT_EQ(64 - __builtin_clzll(static_cast<uint64_t>(std::abs(K))), rb) << name;
         }
+      // the S4D kernel's one-multiply terms (qsimd.hpp) wherever the 8-bit codes times K fit 32 bits
+      if (layer == LayerType::S4D && rb <= 16) EXPECT_TRUE(engine.consts().layers[0].fused32) << name;
       check_case(k, p, name);
     }
+  // the same with A in delta form (separate asymmetric parts: the stored state's term too), and
+  // the 31-bit default, which does not fit
+  for (const int rb : {12, 31}) {
+    const std::string name = "s4d_rescale_delta" + std::to_string(rb);
+    PrecisionConfig p = with_parts(uniform(8), true, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 6, name);
+    p.set_rescale_bits(rb);
+    Case k;
+    const core::QEngine engine(build(k, p, name).q);
+    EXPECT_TRUE(engine.consts().layers[0].narrow32) << name;
+    EXPECT_TRUE(engine.consts().layers[0].delta) << name;
+    EXPECT_EQ(engine.consts().layers[0].fused32, rb == 12) << name;
+    check_case(k, p, name);
+  }
 }
 
 TEST(QModelReference, S4dNoNormGluMeanLutAll8TwoLayers) {
