@@ -90,13 +90,13 @@ TEST(PaperModels, QssmSmallHeterogeneousQatIsSixTimesSmallerAndBitExactOnTheAcce
 }
 
 // The search's 8x point from the delta-form base (docs/results.md, "The search from A in delta
-// form"; its 18-epoch QAT with quantize.stable_a: 95.59% on all 10,000, 1.39 points below float): 8.17x smaller than float32, its recorded accuracy on the
+// form"; its 30-epoch QAT with quantize.stable_a: 95.75% on all 10,000, 1.23 points below float): 8.17x smaller than float32, its recorded accuracy on the
 // first 1,000 test sequences, and the accelerator bit-exact on 8 of them.
 TEST(PaperModels, QssmSmallEightTimesSmallerQatIsBitExactOnTheAccelerator) {
   SSMSIM_REQUIRE_MNIST();
   const std::string file = "qssm_small_qssm_8bit_delta_search29_qat.safetensors";
   expect_footprint(file, "15008 bits = 1876 bytes; as float32 15336 bytes: 8.17x smaller");
-  expect_recorded_and_bit_exact(file, "93.90%", "edge_minimal", "8");
+  expect_recorded_and_bit_exact(file, "94.80%", "edge_minimal", "8");
 }
 
 // scripts/ptq_qat_table.sh on 256 training and 100 test sequences, one QAT epoch: a table row
