@@ -90,8 +90,9 @@ TEST(PaperModels, QssmSmallHeterogeneousQatIsSixTimesSmallerAndBitExactOnTheAcce
 }
 
 // The search's 8x point from the delta-form base (docs/results.md, "The search from A in delta
-// form"; its 30-epoch QAT with quantize.stable_a: 95.75% on all 10,000, 1.23 points below float): 8.17x smaller than float32, its recorded accuracy on the
-// first 1,000 test sequences, and the accelerator bit-exact on 8 of them.
+// form"; its 30-epoch QAT with quantize.stable_a: 95.75% on all 10,000, 1.23 points below
+// float): 8.17x smaller than float32, its recorded accuracy on the first 1,000 test sequences,
+// and the accelerator bit-exact on 8 of them.
 TEST(PaperModels, QssmSmallEightTimesSmallerQatIsBitExactOnTheAccelerator) {
   SSMSIM_REQUIRE_MNIST();
   const std::string file = "qssm_small_qssm_8bit_delta_search29_qat.safetensors";
