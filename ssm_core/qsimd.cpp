@@ -150,7 +150,8 @@ SSMSIM_AVX512 inline void update(__m512i ar, __m512i ai, __m512i tbr, __m512i tb
                                  __m512i& xi, __m512i& ev) {
   const __m512i pr = _mm512_sub_epi64(_mm512_mul_epi32(ar, xr), _mm512_mul_epi32(ai, xi));
   const __m512i pi = _mm512_add_epi64(_mm512_mul_epi32(ar, xi), _mm512_mul_epi32(ai, xr));
-  // (the kernels run where Ly.fast holds: every aligned term fits 64 bits, one vpmullq each)
+  // (the kernels run where Ly.fast holds: every aligned term fits 64 bits, one vpmullq each
+  // unless fused)
   __m512i sr = _mm512_add_epi64(Fused ? pr : _mm512_mullo_epi64(pr, c.Ka[0]), tbr);
   __m512i si = _mm512_add_epi64(Fused ? pi : _mm512_mullo_epi64(pi, c.Ka[0]), tbi);
   if constexpr (Delta) {
