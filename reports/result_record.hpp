@@ -76,9 +76,9 @@ struct ResultRecord {
   std::optional<std::map<std::string, uint64_t>> saturation;
 
   // training (train, qat)
-  std::optional<bool> finished;                     // train: false when stopped (time limit, signal)
-  std::optional<uint64_t> epochs_done, epoch_step;  // train, when stopped: where it resumes
-  std::optional<std::string> state;                 // train, when stopped: the training state file
+  std::optional<bool> finished;                     // train, qat: false when stopped (time limit, signal)
+  std::optional<uint64_t> epochs_done, epoch_step;  // train, qat, when stopped: where it resumes
+  std::optional<std::string> state;                 // train, qat, when stopped: the training state file
   std::optional<double> best_val_accuracy, ptq_val_accuracy;
   std::optional<nlohmann::json> test;               // train: the test split's eval record (its fields)
   std::optional<double> test_accuracy;              // qat: of the integer C-model

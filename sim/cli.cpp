@@ -88,13 +88,21 @@ const std::vector<Verb>& verbs() {
        [](po::options_description& d) {
          d.add_options()("ckpt", po::value<std::string>(), "float checkpoint (safetensors)")(
              "precision", po::value<std::string>(), "precision config (YAML)")(
-             "workload", po::value<std::string>(), "training data (default: the workload the checkpoint was "
-             "trained on)")(
-             "epochs", po::value<std::string>(), "fine-tuning epochs (train.epochs; the recipe is the train "
-             "section: e.g. --set train.lr=0.002)")(
+             "workload", po::value<std::string>(),
+             "training data (default: the workload the checkpoint was "
+             "trained on)")("epochs", po::value<std::string>(),
+                            "fine-tuning epochs (train.epochs; the recipe is the train "
+                            "section: e.g. --set train.lr=0.002)")(
              "calib", po::value<std::string>(), "calibration sequences of the activation formats (quantize.calib)")(
              "gelu", po::value<std::string>(), "lut, hard or precision (quantize.gelu)")(
-             "out", po::value<std::string>(), "quantized model to write (safetensors): the best by validation")(
+             "out", po::value<std::string>(),
+             "quantized model to write (safetensors): the best by validation; "
+             "OUT.state holds the resumable QAT state")(
+             "resume", po::bool_switch(),
+             "continue an interrupted run from OUT.state (and its best model so far, "
+             "OUT), to the bits of an uninterrupted one; the same command and config")(
+             "time-limit", po::value<double>()->default_value(0.0, "0 (none)"),
+             "minutes; then save OUT.state after the current step and stop (continue with --resume)")(
              "json", po::value<std::string>(), "result record to write");
        },
        run_qat},

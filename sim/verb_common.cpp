@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 
 #include "quant/errors.hpp"
@@ -102,6 +103,51 @@ std::string checkpoint_workload(const Invocation& inv, const core::FloatCheckpoi
   if (it == ck.metadata.end())
     throw InputError(std::string(verb) + ": " + path + " does not say which workload it was trained on; give --workload W");
   return it->second;
+}
+
+namespace {
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
+}  // namespace
+
+StopRequests::StopRequests(const Invocation& inv, const char* verb)
+    : limit_s_(60 * inv.options["time-limit"].as<double>()), start_(std::chrono::steady_clock::now()) {
+  if (limit_s_ < 0) throw InputError(fmt::format("{} --time-limit: minutes must be >= 0 (0: no limit)", verb));
+  g_stop_signal = 0;
+  old_int_ = std::signal(SIGINT, on_stop_signal);
+  old_term_ = std::signal(SIGTERM, on_stop_signal);
+}
+
+StopRequests::~StopRequests() {
+  std::signal(SIGINT, old_int_);
+  std::signal(SIGTERM, old_term_);
+}
+
+int StopRequests::signal() const { return g_stop_signal; }
+
+bool StopRequests::operator()() const {
+  return g_stop_signal ||
+         (limit_s_ > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() > limit_s_);
+}
+
+std::string StopRequests::reason() const { return signal() ? fmt::format("signal {}", signal()) : "time limit"; }
+
+int report_stopped(const Invocation& inv, const char* verb, const core::TrainState& p, const std::string& state_path,
+                   const StopRequests& stop) {
+  const std::string where = p.epoch_step ? fmt::format("at step {} of epoch {}", p.epoch_step, p.epochs_done + 1)
+                                         : fmt::format("after epoch {}", p.epochs_done);
+  inv.err << fmt::format("{}stopped {} ({}); the state is in {}: continue with the same command and --resume\n",
+                         ::isatty(2) ? "\n" : "", where, stop.reason(), state_path);
+  if (inv.ranks.is_root() && inv.options.count("json")) {
+    reports::ResultRecord j;
+    j.command = verb;
+    j.finished = false;
+    j.epochs_done = p.epochs_done;
+    j.epoch_step = p.epoch_step;
+    j.state = state_path;
+    reports::write_record(inv.options["json"].as<std::string>(), j);
+  }
+  return stop.signal() ? 128 + stop.signal() : 0;
 }
 
 }  // namespace ssmsim::sim

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <functional>
 #include <ostream>
 #include <string>
@@ -51,5 +52,32 @@ core::PtqOptions ptq_options(const Invocation& inv);
 // The workload of a float checkpoint: --workload, else the checkpoint's data.workload metadata.
 std::string checkpoint_workload(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& path,
                                 const char* verb);
+
+// What stops a training run (train, qat) early, to save its state and continue with --resume:
+// SIGINT or SIGTERM (while this object lives they ask, instead of killing), or --time-limit's
+// minutes (counted from construction) having passed.
+class StopRequests {
+ public:
+  StopRequests(const Invocation& inv, const char* verb);
+  ~StopRequests();
+  StopRequests(const StopRequests&) = delete;
+  StopRequests& operator=(const StopRequests&) = delete;
+  bool operator()() const;
+  int signal() const;  // the signal received, or 0
+  // "signal 15" or "time limit"
+  std::string reason() const;
+
+ private:
+  double limit_s_;
+  std::chrono::steady_clock::time_point start_;
+  void (*old_int_)(int) = nullptr;
+  void (*old_term_)(int) = nullptr;
+};
+
+// The end of a run that `stop` stopped before its last epoch, its state saved in `state_path`: the
+// line that says where and how to continue, and (root, --json) the unfinished result record.
+// Returns the exit code: 0 for a time limit, 128 + the signal.
+int report_stopped(const Invocation& inv, const char* verb, const core::TrainState& progress,
+                   const std::string& state_path, const StopRequests& stop);
 
 }  // namespace ssmsim::sim

@@ -1,8 +1,12 @@
-// `ssmsim qat`: quantization-aware training from a float checkpoint to a quantized model.
+// `ssmsim qat`: quantization-aware training from a float checkpoint to a quantized model, with
+// --resume and --time-limit as `ssmsim train` (the state in OUT.state).
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <unistd.h>
+
+#include <filesystem>
+#include <optional>
 
 #include "quant/errors.hpp"
 #include "quant/precision.hpp"
@@ -11,6 +15,7 @@
 #include "ssm_core/checkpoint.hpp"
 #include "ssm_core/qat.hpp"
 #include "ssm_core/qmodel.hpp"
+#include "workloads/sha256.hpp"
 
 namespace ssmsim::sim {
 
@@ -34,6 +39,30 @@ int run_qat(const Invocation& inv) {
   core::QatCallbacks cb;
   if (root) cb.progress = progress_printer(inv.err, "qat epoch");
   const std::string out = o["out"].as<std::string>();
+  const std::string state_path = out + ".state";
+  const core::Model model(ck.config);
+  // what makes two runs the same run (threads and ranks do not change the bits)
+  std::string run_key =
+      fmt::format("ckpt sha256 {}, workload {}, seed {}",
+                  workloads::sha256_hex(ck.params.data(), ck.params.size() * sizeof(float)), workload, tc.seed);
+  for (const char* section : {"train", "quantize", "qat", "precision", "data"}) {
+    YAML::Emitter e;
+    e << YAML::Flow << inv.config.section(section);
+    run_key += fmt::format(", {}: {}", section, e.c_str());
+  }
+  std::optional<core::QatResume> resume;
+  if (o["resume"].as<bool>()) {
+    if (!std::filesystem::exists(state_path))
+      throw InputError("qat --resume: no QAT state at '" + state_path + "'; run without --resume to start afresh");
+    resume.emplace();
+    resume->state = core::load_qat_state(state_path, model, run_key);
+    if (resume->state.best_epoch > 0) resume->best = core::load_qmodel(out);
+    const core::TrainState& p = resume->state.weights;
+    inv.err << fmt::format("resuming after epoch {}{} (best validation accuracy so far {:.2f}%, epoch {})\n",
+                           p.epochs_done,
+                           p.epoch_step ? fmt::format(" and step {} of epoch {}", p.epoch_step, p.epochs_done + 1) : "",
+                           100 * p.best_val_accuracy, resume->state.best_epoch);
+  }
   auto annotate = [&](core::QModel q) {
     q.metadata["source.checkpoint"] = path;
     q.metadata["data.workload"] = workload;
@@ -43,13 +72,16 @@ int run_qat(const Invocation& inv) {
     if (!qo.learn_scales.empty() && qo.learn_zero_points) q.metadata["qat.learn_zero_points"] = "true";
     return q;
   };
-  if (root) cb.epoch_end = [&](const core::QatReport& r, const core::QModel& best) {
-    if (r.best) core::save_qmodel(out, annotate(best));
-    inv.err << fmt::format("{}qat epoch {}/{}: train loss {:.4f} acc {:.2f}%, val (integer) {:.2f}%, {:.1f} s "
-                           "({:.0f} seq/s){}\n",
-                           tty ? "\r" : "", r.epoch, tc.epochs, r.train_loss, 100 * r.train_accuracy,
-                           100 * r.val_accuracy, r.seconds, r.samples_per_s, r.best ? "  best -> " + out : "");
-  };
+  if (root)
+    cb.epoch_end = [&](const core::QatReport& r, const core::QModel& best, const core::QatState& s) {
+      if (r.best) core::save_qmodel(out, annotate(best));
+      core::save_qat_state(state_path, model, s, run_key);
+      inv.err << fmt::format(
+          "{}qat epoch {}/{}: train loss {:.4f} acc {:.2f}%, val (integer) {:.2f}%, {:.1f} s "
+          "({:.0f} seq/s){}\n",
+          tty ? "\r" : "", r.epoch, tc.epochs, r.train_loss, 100 * r.train_accuracy, 100 * r.val_accuracy, r.seconds,
+          r.samples_per_s, r.best ? "  best -> " + out : "");
+    };
   inv.err << fmt::format("QAT of {} with precision '{}': {} epochs of {} sequences, lr {} / SSM lr {}, {}\n", path,
                          prec.name(), tc.epochs, w.train.n, tc.lr, tc.ssm_lr, workers_text(inv.ranks, tc.threads));
   if (!qo.learn_scales.empty()) {
@@ -63,8 +95,14 @@ int run_qat(const Invocation& inv) {
         "distillation from {}: weight {}, temperature {} (its logits on the {} training sequences "
         "first)\n",
         path, qo.distill, qo.distill_temperature, w.train.n);
-  const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb, qo, inv.ranks);
+  const StopRequests stop(inv, "qat");
+  cb.stop_requested = [&] { return stop(); };
+  const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb, qo, inv.ranks, resume ? &*resume : nullptr);
   inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
+  if (!r.finished) {
+    if (root) core::save_qat_state(state_path, model, r.state, run_key);
+    return report_stopped(inv, "qat", r.state.weights, state_path, stop);
+  }
   for (size_t k = 0; k < r.steps.size(); ++k)
     inv.err << fmt::format("learned step {}: {:.6g} (PTQ {:.6g}, x{:.4f}){}\n", r.steps[k].name, r.learned_scale[k],
                            r.steps[k].s0, r.learned_scale[k] / r.steps[k].s0,

@@ -4,8 +4,6 @@
 
 #include <unistd.h>
 
-#include <chrono>
-#include <csignal>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -17,35 +15,6 @@
 #include "ssm_core/trainer.hpp"
 
 namespace ssmsim::sim {
-
-namespace {
-
-volatile std::sig_atomic_t g_stop_signal = 0;
-extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-// While alive, SIGINT and SIGTERM ask a training run to save its state and stop after the current
-// step, instead of killing it.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal = 0;
-    old_int_ = std::signal(SIGINT, on_stop_signal);
-    old_term_ = std::signal(SIGTERM, on_stop_signal);
-  }
-  ~StopSignals() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-  int received() const { return g_stop_signal; }
-
- private:
-  void (*old_int_)(int) = nullptr;
-  void (*old_term_)(int) = nullptr;
-};
-
-}  // namespace
 
 int run_train(const Invocation& inv) {
   const auto& o = inv.options;
@@ -127,33 +96,12 @@ int run_train(const Invocation& inv) {
     inv.err << fmt::format("{}epoch {}/{}: {}, {:.1f} s ({:.0f} seq/s){}\n", tty ? "\r" : "", r.epoch, tc.epochs,
                            metrics, r.seconds, r.samples_per_s, r.best ? "  best -> " + out.string() : "");
   };
-  const double limit_s = 60 * o["time-limit"].as<double>();
-  if (limit_s < 0) throw InputError("train --time-limit: minutes must be >= 0 (0: no limit)");
-  const auto start = std::chrono::steady_clock::now();
-  const StopSignals signals;
-  cb.stop_requested = [&] {
-    return signals.received() ||
-           (limit_s > 0 && std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > limit_s);
-  };
+  const StopRequests stop(inv, "train");
+  cb.stop_requested = [&] { return stop(); };
   st = core::train(model, tc, w, std::move(st), cb, inv.ranks);
   if (st.epochs_done < tc.epochs) {
     if (root) core::save_train_state(state_path, model, st);
-    const std::string where = st.epoch_step ? fmt::format("at step {} of epoch {}", st.epoch_step, st.epochs_done + 1)
-                                            : fmt::format("after epoch {}", st.epochs_done);
-    inv.err << fmt::format("{}stopped {} ({}); the state is in {}: continue with the same command and --resume\n",
-                           tty ? "\n" : "", where,
-                           signals.received() ? fmt::format("signal {}", signals.received()) : "time limit",
-                           state_path.string());
-    if (root && o.count("json")) {
-      reports::ResultRecord j;
-      j.command = "train";
-      j.finished = false;
-      j.epochs_done = st.epochs_done;
-      j.epoch_step = st.epoch_step;
-      j.state = state_path.string();
-      reports::write_record(o["json"].as<std::string>(), j);
-    }
-    return signals.received() ? 128 + signals.received() : 0;
+    return report_stopped(inv, "train", st, state_path.string(), stop);
   }
 
   const core::EvalResult test = core::evaluate(model, st.best_params, w.test, w.num_classes,

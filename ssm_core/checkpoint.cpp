@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <set>
+#include <sstream>
 
 #include "quant/errors.hpp"
 #include "ssm_core/safetensors.hpp"
@@ -148,8 +149,22 @@ FloatCheckpoint load_checkpoint(const std::filesystem::path& path) {
   return ck;
 }
 
-void save_train_state(const std::filesystem::path& path, const Model& model, const TrainState& s) {
+// An extra optimiser group's tensors are "<group>.params" and so on; its names are listed in the
+// metadata key "groups" (comma-separated), the saver's own keys under "run.".
+constexpr const char* kGroupTensors[] = {"params", "adam_m", "adam_v"};
+
+void save_train_state(const std::filesystem::path& path, const Model& model, const TrainState& s,
+                      const std::map<std::string, TrainState>& groups,
+                      const std::map<std::string, std::string>& metadata) {
   SafeTensors st;
+  std::string names;
+  for (const auto& [name, g] : groups) {
+    const std::vector<float>* parts[] = {&g.params, &g.adam_m, &g.adam_v};
+    for (size_t k = 0; k < 3; ++k) st.tensors[name + "." + kGroupTensors[k]] = flat(*parts[k]);
+    names += (names.empty() ? "" : ",") + name;
+  }
+  if (!names.empty()) st.metadata["groups"] = names;
+  for (const auto& [k, v] : metadata) st.metadata["run." + k] = v;
   st.tensors["params"] = flat(s.params);
   st.tensors["adam_m"] = flat(s.adam_m);
   st.tensors["adam_v"] = flat(s.adam_v);
@@ -167,7 +182,8 @@ void save_train_state(const std::filesystem::path& path, const Model& model, con
   write_safetensors(path, st);
 }
 
-TrainState load_train_state(const std::filesystem::path& path, const Model& model) {
+TrainState load_train_state(const std::filesystem::path& path, const Model& model,
+                            std::map<std::string, TrainState>* groups, std::map<std::string, std::string>* metadata) {
   const SafeTensors st = read_safetensors(path);
   if (st.meta("format") != kStateFormat)
     throw InputError(path.string() + ": not an ssmsim training-state file");
@@ -192,6 +208,23 @@ TrainState load_train_state(const std::filesystem::path& path, const Model& mode
     s.epoch_loss = std::stod(st.meta("epoch_loss"));
   } catch (const std::logic_error&) {
     throw InputError(path.string() + ": malformed progress metadata");
+  }
+  if (metadata)
+    for (const auto& [k, v] : st.metadata)
+      if (k.rfind("run.", 0) == 0) (*metadata)[k.substr(4)] = v;
+  if (groups && st.metadata.count("groups")) {
+    std::stringstream names(st.meta("groups"));
+    for (std::string name; std::getline(names, name, ',');) {
+      TrainState& g = (*groups)[name];
+      std::vector<float>* parts[] = {&g.params, &g.adam_m, &g.adam_v};
+      for (size_t k = 0; k < 3; ++k) {
+        const std::string t = name + "." + kGroupTensors[k];
+        if (!st.tensors.count(t)) throw InputError(path.string() + ": optimiser group tensor '" + t + "' is missing");
+        const Tensor& x = st.tensors.at(t);
+        *parts[k] = st.get(t, DType::F32, {x.shape.empty() ? 0 : x.shape[0]}).as<float>();
+        check_finite(*parts[k], t, path.string());
+      }
+    }
   }
   return s;
 }

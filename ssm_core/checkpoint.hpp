@@ -30,8 +30,15 @@ void save_checkpoint(const std::filesystem::path& path, const Model& model,
 // missing or mis-shaped tensor, an invalid hyperparameter.
 FloatCheckpoint load_checkpoint(const std::filesystem::path& path);
 
-// Training state for --resume: parameters, optimiser moments, progress, best parameters.
-void save_train_state(const std::filesystem::path& path, const Model& model, const TrainState& state);
-TrainState load_train_state(const std::filesystem::path& path, const Model& model);
+// Training state for --resume: parameters, optimiser moments, progress, best parameters. A run
+// with more optimiser groups (QAT's recurrence and learned steps) adds them as `groups` (each
+// one's params and moments under "<name>.", sizes not checked here) and its own `metadata`;
+// loading returns them in the same maps (absent keys: none were saved).
+void save_train_state(const std::filesystem::path& path, const Model& model, const TrainState& state,
+                      const std::map<std::string, TrainState>& groups = {},
+                      const std::map<std::string, std::string>& metadata = {});
+TrainState load_train_state(const std::filesystem::path& path, const Model& model,
+                            std::map<std::string, TrainState>* groups = nullptr,
+                            std::map<std::string, std::string>* metadata = nullptr);
 
 }  // namespace ssmsim::core

@@ -7,6 +7,7 @@
 
 #include "quant/errors.hpp"
 #include "quant/keys.hpp"
+#include "ssm_core/checkpoint.hpp"
 #include "ssm_core/layers.hpp"
 
 namespace ssmsim::core {
@@ -412,6 +413,42 @@ class QatRun {
     return lsteps_[k].learn_zp ? step_params(lsteps_[k], s, learned_offset(k)) : step_params(lsteps_[k], s);
   }
 
+  // The optimiser groups' state (the weights' carries the step; the caller adds the progress).
+  QatState state() const {
+    QatState q;
+    q.weights = st_;
+    if (direct_) q.recurrence = rst_;
+    if (!lsteps_.empty()) {
+      q.steps = sst_;
+      q.offsets = zst_;
+    }
+    return q;
+  }
+  // Continues from a saved state: every group's sizes must be this run's.
+  void restore(const QatState& q) {
+    auto take = [](TrainState& into, const TrainState& from, const char* what) {
+      for (const auto* v : {&from.params, &from.adam_m, &from.adam_v})
+        if (v->size() != into.params.size())
+          throw InputError(
+              fmt::format("qat --resume: the saved state's {} hold {} numbers, this run's {}: the "
+                          "state is of another run (model, precision, recurrence or qat section); "
+                          "start without --resume",
+                          what, v->size(), into.params.size()));
+      into.params = from.params;
+      into.adam_m = from.adam_m;
+      into.adam_v = from.adam_v;
+      into.step = from.step;
+    };
+    take(st_, q.weights, "weights");
+    if (direct_) take(rst_, q.recurrence, "recurrence parameters");
+    if (!lsteps_.empty()) {
+      take(sst_, q.steps, "learned steps");
+      take(zst_, q.offsets, "learned offsets");
+      for (size_t k = 0; k < lsteps_.size(); ++k) points_[lsteps_[k].name] = {learned_params(k)};
+    }
+    st_.step = q.weights.step;
+  }
+
   // The quantized model of the current weights.
   QModel quantized() const {
     const ModelConfig& mc = model_.config();
@@ -563,7 +600,7 @@ class QatRun {
 
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& prec, const Workload& data,
                     const TrainConfig& cfg, const PtqOptions& opt, const QatCallbacks& cb, const QatOptions& qat,
-                    const Ranks& ranks) {
+                    const Ranks& ranks, const QatResume* resume) {
   const ModelConfig& mc = ck.config;
   if (mc.task != Task::Classify || data.kind != TaskKind::Classification)
     throw InputError("qat: classification models and workloads only");
@@ -578,7 +615,9 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   res.ptq_val_accuracy = val_accuracy(ptq);
   std::vector<LearnedStep> lsteps = learned_steps(ptq, qat.learn_scales, qat.learn_zero_points);
   const bool learns = !lsteps.empty();
+  size_t best_epoch = 0;
   auto keep_best = [&](QModel q, size_t epoch) {  // the PTQ starting point counts as epoch 0
+    best_epoch = epoch;
     res.best = std::move(q);
     res.best.metadata["qat.best_epoch"] = std::to_string(epoch);
     res.best.metadata["qat.recurrence"] = recurrence_label(cfg.recurrence);
@@ -595,28 +634,56 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
              std::move(teacher), qat.distill, qat.distill_temperature);
   const auto& set = data.train;
   const size_t B = cfg.batch_size, steps = run.steps();
+  QatState st;  // the progress: the weights group's epoch_* fields and best accuracy
+  if (resume) {
+    st = resume->state;
+    run.restore(st);
+    if (st.best_epoch > 0) {
+      res.best = resume->best;
+      best_epoch = st.best_epoch;
+      res.best_val_accuracy = st.weights.best_val_accuracy;
+    }
+  }
+  // the state now, for the callbacks and the result
+  auto snapshot = [&] {
+    QatState q = run.state();
+    q.weights.epochs_done = st.weights.epochs_done;
+    q.weights.epoch_step = st.weights.epoch_step;
+    q.weights.epoch_seen = st.weights.epoch_seen;
+    q.weights.epoch_correct = st.weights.epoch_correct;
+    q.weights.epoch_loss = st.weights.epoch_loss;
+    q.weights.best_val_accuracy = res.best_val_accuracy;
+    q.best_epoch = best_epoch;
+    return q;
+  };
   const auto start = Clock::now();
-  size_t done = 0;
-  for (size_t epoch = 0; epoch < cfg.epochs; ++epoch) {
+  size_t done = 0;  // by this process
+  for (size_t epoch = st.weights.epochs_done; epoch < cfg.epochs; ++epoch) {
     const auto t0 = Clock::now();
     const std::vector<size_t> order = epoch_order(set.n, cfg.seed, epoch);
-    double loss_sum = 0;
-    size_t correct = 0, seen = 0;
-    for (size_t s = 0; s < steps; ++s) {
+    TrainState& p = st.weights;  // the epoch's running sums (from the saved state when resumed mid-epoch)
+    const size_t seen_before = p.epoch_seen;
+    for (size_t s = p.epoch_step; s < steps; ++s) {
       const size_t begin = s * B, count = std::min(B, set.n - begin);
-      run.step(order, begin, count, loss_sum, correct);
-      seen += count;
+      run.step(order, begin, count, p.epoch_loss, p.epoch_correct);
+      p.epoch_seen += count;
+      p.epoch_step = s + 1;
       done += count;
       if (cb.progress && (s % 10 == 9 || s + 1 == steps))
-        cb.progress(progress_at(epoch, cfg.epochs, s, steps, loss_sum, correct, seen, set.n, done,
+        cb.progress(progress_at(epoch, cfg.epochs, s, steps, p.epoch_loss, p.epoch_correct, p.epoch_seen, set.n, done,
                                 std::chrono::duration<double>(Clock::now() - start).count()));
+      if (s + 1 < steps && ranks.rank0_says(cb.stop_requested && cb.stop_requested())) {
+        res.finished = false;
+        break;
+      }
     }
+    if (!res.finished) break;
     QatReport rep;
     rep.epoch = epoch + 1;
-    rep.train_loss = loss_sum / static_cast<double>(seen);
-    rep.train_accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+    rep.train_loss = p.epoch_loss / static_cast<double>(p.epoch_seen);
+    rep.train_accuracy = static_cast<double>(p.epoch_correct) / static_cast<double>(p.epoch_seen);
     rep.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    rep.samples_per_s = static_cast<double>(seen) / rep.seconds;
+    rep.samples_per_s = static_cast<double>(p.epoch_seen - seen_before) / rep.seconds;
     QModel q = run.quantized();
     rep.val_accuracy = val_accuracy(q);
     if (rep.val_accuracy > res.best_val_accuracy) {
@@ -624,8 +691,17 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
       keep_best(std::move(q), epoch + 1);
       rep.best = true;
     }
-    if (cb.epoch_end) cb.epoch_end(rep, res.best);
+    p.epochs_done = epoch + 1;
+    p.epoch_step = p.epoch_seen = p.epoch_correct = 0;
+    p.epoch_loss = 0;
+    if (cb.epoch_end) cb.epoch_end(rep, res.best, snapshot());
+    // a stop asked for in the epoch's last step (or during its validation) stops here
+    if (epoch + 1 < cfg.epochs && ranks.rank0_says(cb.stop_requested && cb.stop_requested())) {
+      res.finished = false;
+      break;
+    }
   }
+  res.state = snapshot();
   res.params = run.params();
   res.steps = run.learned_steps();
   for (size_t k = 0; k < res.steps.size(); ++k) {
@@ -634,6 +710,44 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   }
   res.points = run.points();
   return res;
+}
+
+void save_qat_state(const std::filesystem::path& path, const Model& model, const QatState& state,
+                    const std::string& run_key) {
+  std::map<std::string, TrainState> groups;
+  if (!state.recurrence.params.empty()) groups["recurrence"] = state.recurrence;
+  if (!state.steps.params.empty()) {
+    groups["steps"] = state.steps;
+    groups["offsets"] = state.offsets;
+  }
+  save_train_state(path, model, state.weights, groups,
+                   {{"kind", "qat"}, {"qat.run", run_key}, {"qat.best_epoch", std::to_string(state.best_epoch)}});
+}
+
+QatState load_qat_state(const std::filesystem::path& path, const Model& model, const std::string& run_key) {
+  std::map<std::string, TrainState> groups;
+  std::map<std::string, std::string> meta;
+  QatState q;
+  q.weights = load_train_state(path, model, &groups, &meta);
+  if (meta["kind"] != "qat")
+    throw InputError(path.string() +
+                     ": a float training state (`ssmsim train`), not a QAT one; start `ssmsim qat` "
+                     "without --resume");
+  if (meta["qat.run"] != run_key)
+    throw InputError(path.string() +
+                     ": the saved QAT run had other inputs (checkpoint, workload, precision or the "
+                     "train, quantize and qat sections):\n  saved: " +
+                     meta["qat.run"] + "\n  now:   " + run_key +
+                     "\nresume with the same command, or start without --resume");
+  q.recurrence = groups["recurrence"];
+  q.steps = groups["steps"];
+  q.offsets = groups["offsets"];
+  try {
+    q.best_epoch = std::stoull(meta["qat.best_epoch"]);
+  } catch (const std::logic_error&) {
+    throw InputError(path.string() + ": malformed qat.best_epoch metadata");
+  }
+  return q;
 }
 
 }  // namespace ssmsim::core

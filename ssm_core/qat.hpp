@@ -12,6 +12,7 @@
 // BatchNorm runs on its running statistics (frozen) and is folded as in PTQ.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 
 #include "ssm_core/layers.hpp"
@@ -46,9 +47,31 @@ struct QatReport {
   bool best = false;
 };
 
+// Everything a QAT run needs to continue after an interruption, at an epoch boundary or within an
+// epoch, to the bits of an uninterrupted run: the float master weights' optimiser state (with the
+// progress and the best validation accuracy so far), the recurrence's (`discrete` / `polar`) and
+// the learned steps' and offsets' (qat.learn_scales), and the epoch of the best model (0: PTQ).
+// Everything else (PTQ's formats, the distillation targets, the schedule) is recomputed from the
+// run's inputs.
+struct QatState {
+  TrainState weights, recurrence, steps, offsets;
+  size_t best_epoch = 0;
+};
+
+// A run continued from `state`; `best` is the model of its best epoch so far (the file the run
+// wrote; ignored when best_epoch is 0).
+struct QatResume {
+  QatState state;
+  QModel best;
+};
+
 struct QatCallbacks {
   std::function<void(const Progress&)> progress;
-  std::function<void(const QatReport&, const QModel& best)> epoch_end;
+  // after every epoch: its report, the best model so far and the state to save for --resume
+  std::function<void(const QatReport&, const QModel& best, const QatState& state)> epoch_end;
+  // Polled after every step: true makes train_qat return at once, unfinished (a time limit, a
+  // signal); save its state and continue later.
+  std::function<bool()> stop_requested;
 };
 
 struct QatResult {
@@ -60,14 +83,24 @@ struct QatResult {
   std::vector<double> learned_scale;  // each one's step at the end
   std::vector<int64_t> learned_zero_point;  // and zero point (its PTQ one unless it learned it)
   std::map<std::string, std::vector<quant::QuantParams>> points;  // the point formats at the end
+  QatState state;                                                 // where the run stopped
+  bool finished = true;  // false: stopped by stop_requested before its last epoch
 };
 
 // S4D and S5 models, classification. Throws InputError for what is not supported. Under several
 // ranks each computes its share of every batch and of every validation pass, and all return the
-// same result (callbacks run on every rank; only rank 0's should write).
+// same result (callbacks run on every rank; only rank 0's should write). `resume`: continue that
+// run (the same inputs; a state of another run is refused where its sizes show it).
 QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& precision, const Workload& data,
                     const TrainConfig& config, const PtqOptions& options, const QatCallbacks& callbacks,
-                    const QatOptions& qat = {}, const Ranks& ranks = one_process());
+                    const QatOptions& qat = {}, const Ranks& ranks = one_process(), const QatResume* resume = nullptr);
+
+// The state file of `ssmsim qat --resume` (the training-state format, ssm_core/checkpoint.hpp,
+// with the extra groups): `run_key` names the run's inputs, and loading refuses a file whose key
+// differs.
+void save_qat_state(const std::filesystem::path& path, const Model& model, const QatState& state,
+                    const std::string& run_key);
+QatState load_qat_state(const std::filesystem::path& path, const Model& model, const std::string& run_key);
 
 // The float view of a quantized model for the backward pass: the float parameters with every
 // quantized tensor replaced by its dequantized codes, and the discretized coefficients replaced by

@@ -22,6 +22,11 @@ double accuracy_in(const std::string& text) {
   return std::stod(m[1]);
 }
 
+// A file's bytes.
+std::string bytes(const std::string& f) {
+  std::ifstream in(f, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 }  // namespace
 
@@ -93,10 +98,6 @@ TEST(TrainCli, ATimeLimitStopsMidEpochAndResumeReachesTheSameBits) {
   r = run_cli({"train", "--model", model, "--workload", "sines", "--epochs", "2", "--out", parts, "--resume"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("resuming after epoch 0 and step 1 of epoch 1"), std::string::npos) << r.err;
-  auto bytes = [](const std::string& f) {
-    std::ifstream in(f, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
   EXPECT_EQ(bytes(parts), bytes(whole));
 }
 
@@ -239,4 +240,47 @@ TEST(QatCli, FineTunesAQuantizedModelThatEvalScoresTheSame) {
                "--epochs", "1", "--set", "qat.distill=1.5", "--out", d});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("qat.distill"), std::string::npos) << r.err;
+}
+
+// A QAT run stopped by --time-limit (after its first step) and continued with --resume writes the
+// same model bytes as an uninterrupted run; a resume with another recipe is refused.
+TEST(QatCli, ATimeLimitStopsMidEpochAndResumeReachesTheSameModel) {
+  const auto dir = scratch_dir("qat_cli_time_limit");
+  const std::string ckpt = (dir / "f.safetensors").string();
+  auto r = run_cli({"train", "--model", (source_dir() / "configs/models/s4d_edge.yaml").string(), "--workload", "sines",
+                    "--epochs", "1", "--out", ckpt});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto qat = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"qat",
+                                  "--ckpt",
+                                  ckpt,
+                                  "--precision",
+                                  (source_dir() / "configs/precision/w8a8_state8.yaml").string(),
+                                  "--epochs",
+                                  "2",
+                                  "--calib",
+                                  "64",
+                                  "--set",
+                                  "train.lr=0.002",
+                                  "--out",
+                                  out};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return run_cli(a);
+  };
+  const std::string whole = (dir / "whole.safetensors").string(), parts = (dir / "parts.safetensors").string();
+  r = qat(whole, {"--threads", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = qat(parts, {"--time-limit", "1e-9", "--json", (dir / "stopped.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("stopped at step 1 of epoch 1 (time limit)"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(parts));  // no epoch finished, so no best model yet
+  EXPECT_NE(read_text(dir / "stopped.json").find("\"finished\": false"), std::string::npos);
+  r = qat(parts, {"--resume", "--set", "train.lr=0.003"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("resume with the same command"), std::string::npos) << r.err;
+  r = qat(parts, {"--resume", "--threads", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming after epoch 0 and step 1 of epoch 1"), std::string::npos) << r.err;
+  EXPECT_EQ(bytes(parts), bytes(whole));
+  EXPECT_EQ(accuracy_in(r.out), accuracy_in(qat(whole, {"--resume"}).out));  // a finished run: nothing more
 }

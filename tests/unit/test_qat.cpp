@@ -8,10 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
+#include "quant/errors.hpp"
 #include "ssm_core/qat.hpp"
 #include "ssm_core/qsimd.hpp"
 #include "tests/support/pulse_task.hpp"
@@ -203,6 +206,85 @@ TEST(Qat, RecoversAccuracyAndItsForwardPassIsTheIntegerModel) {
     const QChunkResult ev = e2.run_chunk(ch, *q2, sat);
     EXPECT_EQ(qat_logits, ev.logits) << "chunk " << c;
     EXPECT_FALSE(ev.logits.empty());
+  }
+}
+
+// A QAT run stopped (mid-epoch and at an epoch boundary), its state saved to a file with the best
+// model so far and continued, ends with the bits of an uninterrupted run: the master weights, the
+// recurrence learned directly, the learned steps, every moment, the best model and the epochs'
+// reports. The file refuses a run with other inputs.
+TEST(Qat, AStoppedRunContinuedFromItsSavedStateEndsWithTheBitsOfAnUninterruptedOne) {
+  const Workload w = pulse_workload(7);
+  const FloatCheckpoint ck = trained(w, small_model(), 12);
+  const Model model(ck.config);
+  const PrecisionConfig prec = uniform(4, 8);  // PTQ loses accuracy, so an epoch's model is the best
+  TrainConfig cfg = qat_recipe(Recurrence::Discrete);
+  cfg.epochs = 3;
+  const size_t spe = 16;  // steps an epoch: 512 sequences, batches of 32
+  PtqOptions opt;
+  opt.calib = 128;
+  QatOptions qo;
+  qo.learn_scales = {Component::ssm_in, Component::ssm_out};
+  std::vector<double> whole_train;
+  QatCallbacks wcb;
+  wcb.epoch_end = [&](const QatReport& r, const QModel&, const QatState&) { whole_train.push_back(r.train_loss); };
+  const QatResult whole = train_qat(ck, prec, w, cfg, opt, wcb, qo);
+  ASSERT_TRUE(whole.finished);
+  ASSERT_FALSE(whole.state.recurrence.params.empty());
+  ASSERT_FALSE(whole.state.steps.params.empty());
+
+  const auto dir = ssmsim::testing::scratch_dir("qat_resume");
+  const std::string key = "the test's run";
+  std::vector<double> parts_train;
+  QatResult r;
+  // stops after step 5 of epoch 1 (mid-epoch), after epoch 2's last step (its boundary), then none
+  for (const size_t stop_at : {size_t{5}, 2 * spe, size_t{0}}) {
+    size_t steps = 0;
+    QatCallbacks cb;
+    cb.epoch_end = [&](const QatReport& rep, const QModel& best, const QatState& s) {
+      parts_train.push_back(rep.train_loss);
+      if (rep.best) save_qmodel(dir / "best.safetensors", best);
+      save_qat_state(dir / "run.state", model, s, key);
+    };
+    std::optional<QatResume> resume;
+    if (std::filesystem::exists(dir / "run.state")) {
+      resume.emplace();
+      resume->state = load_qat_state(dir / "run.state", model, key);
+      if (resume->state.best_epoch > 0) resume->best = load_qmodel(dir / "best.safetensors");
+      steps = resume->state.weights.epochs_done * spe + resume->state.weights.epoch_step;
+    }
+    cb.stop_requested = [&] { return ++steps == stop_at; };
+    r = train_qat(ck, prec, w, cfg, opt, cb, qo, one_process(), resume ? &*resume : nullptr);
+    if (stop_at == 0) break;
+    ASSERT_FALSE(r.finished) << stop_at;
+    EXPECT_EQ(r.state.weights.epochs_done, stop_at / spe);
+    EXPECT_EQ(r.state.weights.epoch_step, stop_at % spe);
+    save_qat_state(dir / "run.state", model, r.state, key);
+  }
+  ASSERT_TRUE(r.finished);
+  EXPECT_EQ(parts_train, whole_train);  // the epochs' running sums survived the stops
+  EXPECT_TRUE(r.params == whole.params);
+  for (auto [a, b] : {std::pair{&r.state.weights, &whole.state.weights},
+                      {&r.state.recurrence, &whole.state.recurrence},
+                      {&r.state.steps, &whole.state.steps},
+                      {&r.state.offsets, &whole.state.offsets}}) {
+    EXPECT_TRUE(a->params == b->params);
+    EXPECT_TRUE(a->adam_m == b->adam_m);
+    EXPECT_TRUE(a->adam_v == b->adam_v);
+    EXPECT_EQ(a->step, b->step);
+  }
+  EXPECT_EQ(r.learned_scale, whole.learned_scale);
+  EXPECT_EQ(r.best_val_accuracy, whole.best_val_accuracy);
+  EXPECT_EQ(r.state.best_epoch, whole.state.best_epoch);
+  EXPECT_GT(whole.state.best_epoch, 0u);
+  for (const auto& [name, t] : whole.best.tensors) EXPECT_EQ(r.best.tensors.at(name).q, t.q) << name;
+  EXPECT_EQ(r.best.points, whole.best.points);
+
+  try {
+    load_qat_state(dir / "run.state", model, "another run");
+    ADD_FAILURE() << "a state of another run was accepted";
+  } catch (const ssmsim::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("resume with the same command"), std::string::npos) << e.what();
   }
 }
 
