@@ -115,6 +115,7 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
     for (int64_t k : ss.K()) Ly.narrow32 = Ly.narrow32 && k >= INT32_MIN && k <= INT32_MAX;
   }
   Ly.block16 = s5 && simd::s5_block_fits(Ly, H, umag, bu_bound);
+  Ly.split64 = !s5 && !Ly.fast && simd::s4d_split_fits(Ly, xmag, umag);
   // the S4D kernel's one-multiply terms: A and B's codes premultiplied by their aligned multipliers
   // (narrower rescale_bits; the 31-bit default rarely fits)
   auto fits32 = [](int64_t v, int64_t k) {
@@ -592,8 +593,7 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
     } else {
       s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
     }
-  } else if (Ly.fast) {
-    simd::s4d_states_fast(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec, ws.channel_threads);
+  } else if (simd::s4d_states_fast(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec, ws.channel_threads)) {
     for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
   } else {
     s4d_states_wide(Ly, ws.u, H, L, ws.yacc, ex, xrec);

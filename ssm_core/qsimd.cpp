@@ -162,9 +162,27 @@ SSMSIM_AVX512 inline void update(__m512i ar, __m512i ai, __m512i tbr, __m512i tb
   xi = narrow<R, O>(si, c, ev);
 }
 
+// The forms of the S4D kernel's state update: A's and B's aligned terms by vpmullq (Narrow:
+// Ly.narrow32), A's and B's codes premultiplied by their multipliers (Fused: Ly.fused32), or sums
+// beyond 64 bits narrowed from their split form (Split: Ly.split64, qsimd.hpp).
+enum class Form { Narrow, Fused, Split };
+
+// One part's new state in split form (qsimd_avx512.hpp's split and joined): p is A x's sum
+// (ar xr - ai xi or ar xi + ai xr), bu B u's product, x the stored state (delta form's term);
+// each term K_k v_k is exact in 64 bits where Ly.split64 holds.
+template <Rounding R, Overflow O, bool Delta>
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i split_update(__m512i p, __m512i bu, __m512i x, const SplitConsts& s,
+                                                                 __m512i& ev) {
+  __m512i hi = _mm512_setzero_si512(), lo = hi;
+  split(_mm512_mullo_epi64(p, s.K[0]), s.a[0], s.d[0], s.m[0], hi, lo);
+  split(_mm512_mullo_epi64(bu, s.K[1]), s.a[1], s.d[1], s.m[1], hi, lo);
+  if constexpr (Delta) split(_mm512_mul_epi32(x, s.K[2]), s.a[2], s.d[2], s.m[2], hi, lo);
+  return narrow<R, O>(joined(hi, lo, s.c, s.maskc, s.maskc1), s.r2, ev);
+}
+
 // s4d_generic with one vector per mode and part: MB modes of a channel advance
 // together (independent recurrences hide the multipliers' latency).
-template <Rounding R, Overflow O, bool Delta, bool Fused>
+template <Rounding R, Overflow O, bool Delta, Form F>
 SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                               uint64_t* events, int32_t* record, size_t h0, size_t h1) {
   static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
@@ -172,17 +190,19 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
   const size_t N2 = Ly.states;
   __m512i ev = _mm512_setzero_si512();
   for (size_t hh = h0; hh < h1; ++hh) {
-    const Consts c = consts_of(Ly.xupd[hh]);
+    const Consts c = F == Form::Split ? Consts{} : consts_of(Ly.xupd[hh]);
+    const SplitConsts sc = F == Form::Split ? split_consts(Ly.xupd[hh]) : SplitConsts{};
     for (size_t n0 = 0; n0 < N2; n0 += MB) {
       const size_t nb = std::min(MB, N2 - n0);
       __m512i ar[MB], ai[MB], br[MB], bi[MB], cr[MB], ci[MB], xr[MB], xi[MB];
       for (size_t j = 0; j < MB; ++j) {  // padded modes (j >= nb) have zero coefficients
         const size_t m = hh * N2 + n0 + j;
         const bool v = j < nb;
-        const int64_t ka = Fused ? Ly.xupd[hh].aligned64()[0] : 1;  // fused: A's codes times theirs too
+        const int64_t ka = F == Form::Fused ? Ly.xupd[hh].aligned64()[0] : 1;  // fused: A's codes times theirs too
         ar[j] = _mm512_set1_epi64(v ? Ly.Ar[m] * ka : 0), ai[j] = _mm512_set1_epi64(v ? Ly.Ai[m] * ka : 0);
-        // B's codes times the aligned multiplier K_1 2^up_1: below 2^62, as Ly.fast bounds B u's term
-        const int64_t kb = Ly.xupd[hh].aligned64()[1];
+        // B's codes times the aligned multiplier K_1 2^up_1 (below 2^62, as Ly.fast bounds B u's
+        // term); in split form B's codes alone
+        const int64_t kb = F == Form::Split ? 1 : Ly.xupd[hh].aligned64()[1];
         br[j] = _mm512_set1_epi64(v ? Ly.Br[m] * kb : 0), bi[j] = _mm512_set1_epi64(v ? Ly.Bi[m] * kb : 0);
         cr[j] = _mm512_set1_epi64(v ? Ly.Cr[m] : 0), ci[j] = _mm512_set1_epi64(v ? Ly.Ci[m] : 0);
         xr[j] = xi[j] = _mm512_setzero_si512();
@@ -192,9 +212,17 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
         int64_t* accp = yacc + (t * H + hh) * kLanes;
         __m512i acc = _mm512_loadu_si512(accp);
         for (size_t j = 0; j < MB; ++j) {
-          const __m512i tbr = Fused ? _mm512_mul_epi32(br[j], uu) : _mm512_mullo_epi64(br[j], uu);
-          const __m512i tbi = Fused ? _mm512_mul_epi32(bi[j], uu) : _mm512_mullo_epi64(bi[j], uu);
-          update<R, O, Delta, Fused>(ar[j], ai[j], tbr, tbi, c, xr[j], xi[j], ev);
+          const __m512i tbr = F == Form::Narrow ? _mm512_mullo_epi64(br[j], uu) : _mm512_mul_epi32(br[j], uu);
+          const __m512i tbi = F == Form::Narrow ? _mm512_mullo_epi64(bi[j], uu) : _mm512_mul_epi32(bi[j], uu);
+          if constexpr (F == Form::Split) {
+            const __m512i pr = _mm512_sub_epi64(_mm512_mul_epi32(ar[j], xr[j]), _mm512_mul_epi32(ai[j], xi[j]));
+            const __m512i pi = _mm512_add_epi64(_mm512_mul_epi32(ar[j], xi[j]), _mm512_mul_epi32(ai[j], xr[j]));
+            const __m512i nr = split_update<R, O, Delta>(pr, tbr, xr[j], sc, ev);
+            xi[j] = split_update<R, O, Delta>(pi, tbi, xi[j], sc, ev);
+            xr[j] = nr;
+          } else {
+            update<R, O, Delta, F == Form::Fused>(ar[j], ai[j], tbr, tbi, c, xr[j], xi[j], ev);
+          }
           acc = _mm512_add_epi64(acc, _mm512_sub_epi64(_mm512_mul_epi32(cr[j], xr[j]), _mm512_mul_epi32(ci[j], xi[j])));
         }
         _mm512_storeu_si512(accp, acc);
@@ -458,11 +486,11 @@ struct S4dGeneric {
   }
 };
 #ifdef SSMSIM_AVX512_KERNELS
-template <bool Fused>
+template <Form F>
 struct S4dAvx512 {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
   static S4dKernel get() {
-    return s4d_avx512<R, O, Delta, Fused>;
+    return s4d_avx512<R, O, Delta, F>;
   }
 };
 struct S5Avx512 {
@@ -481,20 +509,58 @@ struct S4dBlockAvx512 {
 
 }  // namespace
 
-void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
+namespace {
+
+// The largest |code| of a and b in [n0, n1).
+int64_t max_abs(const std::vector<int32_t>& a, const std::vector<int32_t>& b, size_t n0, size_t n1) {
+  int64_t m = 0;
+  for (const auto* v : {&a, &b})
+    for (size_t n = n0; n < n1; ++n) m = std::max(m, std::abs(int64_t{(*v)[n]}));
+  return m;
+}
+
+}  // namespace
+
+bool s4d_split_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag) {
+  const size_t N2 = Ly.states;
+  if (Ly.xop.mode != XOperand::Stored || Ly.xupd.empty() || N2 == 0 || Ly.Ar.size() != Ly.xupd.size() * N2)
+    return false;  // one scaled sum per channel
+  const quant::ScaledSum& s0 = Ly.xupd[0];
+  // the state: an int32 operand of the next step's products and of C x, no zero point
+  const quant::detail::Range64& r = s0.range64();
+  if (s0.to().width > 32 || r.lo < INT32_MIN || r.hi > INT32_MAX || s0.zero_point() != 0) return false;
+  const int extra[3] = {0, 0, 0};
+  for (size_t h = 0; h < Ly.xupd.size(); ++h) {
+    // the channel's A x sums (two products) and B u from its codes, delta form's stored state
+    const double v[3] = {
+        2.0 * static_cast<double>(max_abs(Ly.Ar, Ly.Ai, h * N2, (h + 1) * N2)) * static_cast<double>(xmag),
+        static_cast<double>(max_abs(Ly.Br, Ly.Bi, h * N2, (h + 1) * N2)) * static_cast<double>(umag),
+        static_cast<double>(xmag)};
+    if (!split_form_fits(Ly.xupd[h], s0, Ly.delta, v, extra)) return false;
+  }
+  return true;
+}
+
+bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
                      int32_t* record, size_t threads) {
   S4dKernel kernel = nullptr;
 #ifdef SSMSIM_AVX512_KERNELS
-  if (Ly.narrow32 && path() == Path::Avx512)
-    kernel = Ly.fused32 ? pick<S4dAvx512<true>>(Ly) : pick<S4dAvx512<false>>(Ly);
+  if (path() == Path::Avx512) {
+    if (Ly.narrow32)
+      kernel = Ly.fused32 ? pick<S4dAvx512<Form::Fused>>(Ly) : pick<S4dAvx512<Form::Narrow>>(Ly);
+    else if (Ly.split64)
+      kernel = pick<S4dAvx512<Form::Split>>(Ly);
+  }
 #endif
-  if (!kernel) kernel = pick<S4dGeneric>(Ly);
+  if (!kernel && Ly.fast) kernel = pick<S4dGeneric>(Ly);
+  if (!kernel) return false;
   // channel ranges side by side, each with its own event counts (added in range order)
   std::vector<uint64_t> part_events(std::max<size_t>(1, threads) * kLanes, 0);  // a slot per possible range
   parallel_ranges(H, threads, [&](size_t part, size_t h0, size_t h1) {
     kernel(Ly, u, H, L, yacc, &part_events[part * kLanes], record, h0, h1);
   });
   for (size_t k = 0; k < part_events.size(); ++k) events[k % kLanes] += part_events[k];
+  return true;
 }
 
 bool s4d_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,

@@ -22,14 +22,22 @@ Path path();
 bool force(Path p);
 std::string name(Path p);
 
-// The S4D state update and output accumulation of one layer with a stored state operand and
-// Ly.fast (the formats' bounds keep every term below 2^62), in 64-bit lanes, the same bits as the
-// 128-bit form: the AVX-512 kernel (one 512-bit vector per mode and part, every multiply
-// 32 x 32 -> 64 bits) where path() is Avx512 and Ly.narrow32 holds, else the compiler-vectorised
-// one. yacc: L * H * kLanes accumulators; events: kLanes counters; record: QWorkspace's x, or null.
-// The channels run on up to `threads` threads (QAT's spare cores; the same bits for any count).
-void s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
+// The S4D state update and output accumulation of one layer with a stored state operand, in
+// 64-bit lanes, the same bits as the 128-bit form (qengine.cpp's s4d_states_wide): where Ly.fast
+// holds (the formats' bounds keep every term below 2^62), the AVX-512 kernel (one 512-bit vector
+// per mode and part, every multiply 32 x 32 -> 64 bits) where path() is Avx512 and Ly.narrow32
+// holds, else the compiler-vectorised one; where it does not but Ly.split64 does (e.g. A and x
+// at 16 bits with the 31-bit multipliers), on the AVX-512 path, the same kernel with every term
+// K_k v_k exact in 64 bits and the sum narrowed from a split into two 64-bit parts. False, and
+// nothing written, where neither holds (or Ly.split64 off the AVX-512 path). yacc: L * H * kLanes
+// accumulators; events: kLanes counters; record: QWorkspace's x, or null. The channels run on
+// up to `threads` threads (QAT's spare cores; the same bits for any count).
+bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
                      int32_t* record, size_t threads = 1);
+// Whether the split form is exact for an S4D layer with a stored state (|x| <= xmag, |u| <=
+// umag; qsimd_avx512.hpp's split_form_fits): each term K_k v_k below 2^63, A x's two products
+// and B u bounded by each channel's codes, the state in int32 without a zero point.
+bool s4d_split_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag);
 // The S4D state update and output accumulation of one layer whose state enters its multipliers
 // as a block-floating-point operand (qengine.cpp's s4d_states_operand, same bits) with AVX-512,
 // where Ly.narrow32 holds; false, and nothing written, otherwise (or on the generic path).

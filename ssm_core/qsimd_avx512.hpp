@@ -5,6 +5,7 @@
 // unless the CPU has it.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -57,6 +58,32 @@ auto pick(const QLayerConsts& Ly) {
     case R::HalfTowardZero: return pick<F, R::HalfTowardZero>(o, d);
   }
   throw std::logic_error("unknown rounding mode");
+}
+
+// The split point's largest value (split and joined below): four remainders below 2^c stay
+// below 2^62.
+constexpr int kSplitStateMax = 60;
+
+// Whether a state update's scaled sum ss can be narrowed in split form (split and joined below)
+// by a kernel that shares the first sum s0's constants: the same modes, zero point and format,
+// the same number of terms (3 with delta form), a shift S in 1..kSplitStateMax, every multiplier in
+// 0..2^31-1, and every term k, |v_k| <= v[k] aligned at up_k + extra[k] (0..S), exact in 64 bits
+// (|K_k| v_k < 2^63), the whole sum below 2^57 * 2^S. v and extra hold three entries.
+inline bool split_form_fits(const quant::ScaledSum& ss, const quant::ScaledSum& s0, bool delta, const double* v,
+                            const int* extra) {
+  if (ss.K().size() != (delta ? 3u : 2u) || ss.rounding() != s0.rounding() || ss.overflow() != s0.overflow() ||
+      ss.zero_point() != s0.zero_point() || !(ss.to() == s0.to()))
+    return false;
+  const int S = ss.S();
+  if (S < 1 || S > kSplitStateMax) return false;
+  double bound = 0;  // the sum's over 2^S: 4 H' stays far inside 64 bits
+  for (size_t k = 0; k < ss.K().size(); ++k) {
+    const int64_t K = ss.K()[k];
+    const int up = S - ss.shifts()[k], a = up + extra[k];
+    if (K < 0 || K > INT32_MAX || up < 0 || a > S || static_cast<double>(K) * v[k] >= 0x1p63) return false;
+    bound += static_cast<double>(K) * v[k] * std::ldexp(1.0, a - S);
+  }
+  return bound < 0x1p57;
 }
 
 #ifdef SSMSIM_AVX512_KERNELS
@@ -241,6 +268,32 @@ SSMSIM_AVX512 inline __m512i block_exponent(__m512i maxmag, const XOperandConsts
                                                        __m512i& lo) {
   hi = _mm512_add_epi64(hi, _mm512_srav_epi64(P, d));
   lo = _mm512_add_epi64(lo, _mm512_sllv_epi64(_mm512_and_si512(P, mask), a));
+}
+
+// A state update's split-form constants, broadcast (one per S4D channel): the multipliers K_k,
+// each term's alignment a_k = up_k, d_k = c - a_k and 2^d_k - 1, the split point c = S with its
+// masks 2^c - 1 and 2^(c-1) - 1, and the 2-bit rounding of w into the state.
+struct SplitConsts {
+  __m512i K[3], a[3], d[3], m[3], c, maskc, maskc1;
+  Consts r2;
+};
+
+SSMSIM_AVX512 inline SplitConsts split_consts(const quant::ScaledSum& ss) {
+  SplitConsts s;
+  const int S = ss.S();
+  for (size_t k = 0; k < 3; ++k) {
+    const bool has = k < ss.K().size();
+    const int up = has ? S - ss.shifts()[k] : 0;
+    s.K[k] = _mm512_set1_epi64(has ? ss.K()[k] : 0);
+    s.a[k] = _mm512_set1_epi64(up);
+    s.d[k] = _mm512_set1_epi64(S - up);
+    s.m[k] = _mm512_set1_epi64((int64_t{1} << (S - up)) - 1);
+  }
+  s.c = _mm512_set1_epi64(S);
+  s.maskc = _mm512_set1_epi64((int64_t{1} << S) - 1);
+  s.maskc1 = _mm512_set1_epi64((int64_t{1} << (S - 1)) - 1);
+  s.r2 = shift_consts(quant::detail::Shift64(2), range_of(ss.range64(), ss.zero_point()));
+  return s;
 }
 
 // The split sum's w = 4 H' + 2 h + s (qsimd_s5.cpp's header comment); c: the split point, maskc =

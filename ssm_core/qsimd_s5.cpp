@@ -27,9 +27,6 @@ namespace ssmsim::core::simd {
 
 namespace {
 
-// The split point's largest value: four remainders below 2^c stay below 2^62.
-constexpr int kSplitMax = 60;
-
 size_t up_to(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 bool int16_codes(const std::vector<int32_t>& v) {
@@ -55,24 +52,12 @@ bool s5_block_fits(const QLayerConsts& Ly, size_t H, int64_t umag, double bu_bou
   const int xw = s0.to().width;
   if (xw > 32) return false;
   const int emax = std::max(0, xw - op.bits + 2);  // a part's largest exponent
-  for (const quant::ScaledSum& ss : Ly.xupd) {
-    if (ss.K().size() != (Ly.delta ? 3u : 2u) || ss.rounding() != s0.rounding() || ss.overflow() != s0.overflow() ||
-        ss.zero_point() != s0.zero_point() || !(ss.to() == s0.to()))
-      return false;
-    const int S = ss.S();
-    if (S < 1 || S > kSplitMax) return false;
-    double h = 0;  // the sum's bound over 2^S: H' (and 4 H') stays far inside 64 bits
-    for (size_t k = 0; k < ss.K().size(); ++k) {
-      const int64_t K = ss.K()[k];
-      const int up = S - ss.shifts()[k], a = k == 0 ? up + emax : up;
-      if (K < 0 || K > INT32_MAX || up < 0 || a > S) return false;
-      // |A o| per product below 2^30 (two of them); |B u| below bu_bound; the stored state below 2^31
-      const double v = k == 0 ? 0x1p31 : k == 1 ? bu_bound : 0x1p31;
-      h += static_cast<double>(K) * v * std::ldexp(1.0, a - S);
-    }
-    if (h >= 0x1p57) return false;
-  }
-  return true;
+  // |A o| per product below 2^30 (two of them), aligned further by the part's exponent; |B u|
+  // below bu_bound; the stored state below 2^31
+  const double v[3] = {0x1p31, bu_bound, 0x1p31};
+  const int extra[3] = {emax, 0, 0};
+  return std::all_of(Ly.xupd.begin(), Ly.xupd.end(),
+                     [&](const quant::ScaledSum& ss) { return split_form_fits(ss, s0, Ly.delta, v, extra); });
 }
 
 #ifdef SSMSIM_AVX512_KERNELS

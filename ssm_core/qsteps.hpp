@@ -74,6 +74,7 @@ struct QLayerConsts {
   bool fused32 = false;           // S4D, narrow32, and every A and B operand times its channel's aligned
                                   // multiplier (K 2^up) fits 32 bits, as does delta form's (qsimd.hpp)
   bool block16 = false;           // S5 with a block operand: qsimd.hpp's s5_block_fits holds
+  bool split64 = false;           // S4D, a stored state, not fast: qsimd.hpp's s4d_split_fits holds
   quant::ScaledSum u_in;          // postnorm: layer input -> u
   // nonlinearity
   quant::Lut gelu;

@@ -609,6 +609,23 @@ TEST(QModelReference, S4dPostLayerNormGluMeanLutAll16) {
 }
 
 // No normalisation (the S4D paper's model): u rescaled from h, the layer's output is res.
+namespace {
+
+// Every component `bits` wide, the state in rounding r and overflow o, calibrated to clip (its
+// 90th percentile): the state overflows its range.
+PrecisionConfig overflowing_state(int bits, Rounding r, Overflow o) {
+  PrecisionConfig p = uniform(bits);
+  QuantizerSpec x = bits_spec(bits);
+  x.rounding = r;
+  x.overflow = o;
+  x.calibration = quant::Calibration::Percentile;
+  x.percentile = 90.0;
+  p.set_quantized(Component::x, x);
+  return p;
+}
+
+}  // namespace
+
 // The state update's AVX-512 kernels (qsimd.hpp), S4D and S5, under every rounding and overflow
 // mode of an 8-bit state that overflows (a clipping calibration), with A in delta form and
 // separate asymmetric parts on every other case: the bounds select those kernels (narrow32), and
@@ -623,13 +640,7 @@ TEST(QModelReference, StateKernelsUnderEveryRoundingAndOverflow) {
         const std::string name =
             std::string(layer == LayerType::S5 ? "s5" : "s4d") + "_state_kernels_" + std::to_string(i);
         const bool delta = i++ % 2 == 1;
-        PrecisionConfig p = uniform(8);
-        QuantizerSpec x = bits_spec(8);
-        x.rounding = r;
-        x.overflow = o;
-        x.calibration = quant::Calibration::Percentile;  // clips: the state overflows its range
-        x.percentile = 90.0;
-        p.set_quantized(Component::x, x);
+        PrecisionConfig p = overflowing_state(8, r, o);
         if (delta) p = with_parts(p, true, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 8, name);
         Case k;
         k.layer = layer;
@@ -640,6 +651,45 @@ TEST(QModelReference, StateKernelsUnderEveryRoundingAndOverflow) {
         check_case(k, p, name, &events);
         EXPECT_GT(events["layers.0.x"], 0u) << name << ": the state overflows";
       }
+  }
+}
+
+// The S4D kernel's split form for sums beyond 64 bits (qsimd.hpp's s4d_states_fast): A and x at 16
+// bits with the 31-bit multipliers (not Ly.fast), under every rounding and overflow mode of a
+// state that overflows, A in delta form (asymmetric, per channel) on every other case: the bounds
+// select it (split64), and check_case compares every path with the reference. Where the terms
+// are too wide for it (a 32-bit state; delta form's separate parts, whose A operands reach 2^20)
+// the 128-bit form runs, with the same bits.
+TEST(QModelReference, SplitStateKernelUnderEveryRoundingAndOverflow) {
+  const Rounding rs[] = {Rounding::Floor,    Rounding::TowardZero, Rounding::HalfUp,        Rounding::HalfDown,
+                         Rounding::HalfEven, Rounding::HalfAway,   Rounding::HalfTowardZero};
+  int i = 0;
+  for (const Rounding r : rs)
+    for (const Overflow o : {Overflow::Saturate, Overflow::SaturateSymmetric, Overflow::Wrap}) {
+      const std::string name = "s4d_split_kernel_" + std::to_string(i);
+      const bool delta = i++ % 2 == 1;
+      PrecisionConfig p = overflowing_state(16, r, o);
+      if (delta) p = with_parts(p, false, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 14, name);
+      Case k;
+      const core::QEngine engine(build(k, p, name).q);
+      const core::QLayerConsts& Ly = engine.consts().layers[0];
+      EXPECT_FALSE(Ly.fast) << name;
+      EXPECT_TRUE(Ly.split64) << name;
+      EXPECT_EQ(Ly.delta, delta) << name;
+      std::map<std::string, uint64_t> events;
+      check_case(k, p, name, &events);
+      EXPECT_GT(events["layers.0.x"], 0u) << name << ": the state overflows";
+    }
+  PrecisionConfig x32 = uniform(16);
+  x32.set_quantized(Component::x, bits_spec(32));
+  x32.set_name("s4d_split_kernel_x32");
+  const PrecisionConfig parts =
+      with_parts(uniform(16), true, true, quant::Scheme::Asymmetric, Granularity::PerChannel, 14, "s4d_split_parts");
+  for (const PrecisionConfig& p : {x32, parts}) {
+    Case k;
+    const core::QEngine engine(build(k, p, p.name()).q);
+    EXPECT_FALSE(engine.consts().layers[0].fast || engine.consts().layers[0].split64) << p.name();
+    check_case(k, p, p.name());
   }
 }
 
