@@ -391,13 +391,28 @@ SSMSIM_AVX512 void s4d_block_avx512(const QLayerConsts& Ly, const Seq<int32_t>& 
 // qengine.cpp's qlinear: every step's outputs o0 .. o0 + on - 1, one vector of 8 lanes each.
 // Output by output (its constants stay in registers; 512-bit vectors are kept out of heap
 // containers, whose allocator GCC 12 does not align for them inside a target function).
+// A dense output's accumulator a times its one multiplier K in split form (qsimd_avx512.hpp's
+// split and joined), for a K a beyond 64 bits: a K = ((a >> 16) K) 2^16 + (a mod 2^16) K, both
+// products exact in 64 bits where dense_split_fits holds, split at c = S.
+SSMSIM_AVX512 SplitConsts dense_split_consts(const quant::ScaledSum& n) {
+  SplitConsts s = split_consts(n);
+  const int S = n.S();
+  s.K[1] = s.K[0];
+  s.a[0] = _mm512_set1_epi64(16), s.d[0] = _mm512_set1_epi64(S - 16);
+  s.m[0] = _mm512_set1_epi64((int64_t{1} << (S - 16)) - 1);
+  s.a[1] = _mm512_setzero_si512(), s.d[1] = _mm512_set1_epi64(S), s.m[1] = s.maskc;
+  return s;
+}
+
+template <bool Split>
 SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
                                 const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
   const size_t I = in.F, L = in.L;
   __m512i e = _mm512_setzero_si512();
   for (size_t o = 0; o < on; ++o) {
     const quant::ScaledSum& n = narrow_to[o];
-    const Consts c = consts_of(n);
+    const Consts c = Split ? Consts{} : consts_of(n);
+    const SplitConsts sc = Split ? dense_split_consts(n) : SplitConsts{};
     const int32_t* w = W + (o0 + o) * I;
     const __m512i bias = _mm512_set1_epi64(b[o0 + o]);
     for (size_t t = 0; t < L; ++t) {
@@ -407,7 +422,16 @@ SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, s
         acc = _mm512_add_epi64(
             acc, _mm512_mul_epi32(_mm512_set1_epi64(w[i]), _mm512_cvtepi32_epi64(_mm256_loadu_si256(
                                                                reinterpret_cast<const __m256i*>(x + i * kLanes)))));
-      const __m512i q = narrow(term(acc, c, 0), c, n.rounding(), n.overflow(), e);
+      __m512i q;
+      if constexpr (Split) {
+        __m512i hi = _mm512_setzero_si512(), lo = hi;
+        split(_mm512_mullo_epi64(_mm512_srai_epi64(acc, 16), sc.K[0]), sc.a[0], sc.d[0], sc.m[0], hi, lo);
+        split(_mm512_mul_epi32(_mm512_and_si512(acc, _mm512_set1_epi64(0xFFFF)), sc.K[1]), sc.a[1], sc.d[1], sc.m[1],
+              hi, lo);
+        q = narrow(joined(hi, lo, sc.c, sc.maskc, sc.maskc1), sc.r2, n.rounding(), n.overflow(), e);
+      } else {
+        q = narrow(term(acc, c, 0), c, n.rounding(), n.overflow(), e);
+      }
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(t, o)), _mm512_cvtepi64_epi32(q));
     }
   }
@@ -587,6 +611,19 @@ bool s5_states_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, s
 #endif
 }
 
+namespace {
+
+// Whether dense_split_consts' form is exact for an output with accumulator |a| <= bound: one
+// multiplier K in 0..2^31-1, a shift S in 16..60, (a >> 16) K below 2^63 and the sum's floor at
+// S far inside 64 bits.
+bool dense_split_fits(const quant::ScaledSum& n, int64_t bound) {
+  if (n.K().size() != 1 || n.K()[0] < 0 || n.K()[0] > INT32_MAX || n.S() < 16 || n.S() > kSplitStateMax) return false;
+  const double t = static_cast<double>(bound) * static_cast<double>(n.K()[0]);
+  return bound < (int64_t{1} << 47) && t < 0x1p78 && t < std::ldexp(1.0, n.S() + 57);
+}
+
+}  // namespace
+
 bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
                   const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
 #ifdef SSMSIM_AVX512_KERNELS
@@ -596,6 +633,7 @@ bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, cons
   for (int32_t v : in.v) in_max = std::max(in_max, v < 0 ? -int64_t{v} : int64_t{v});
   const size_t I = in.F;
   bool w16 = in_max <= 32768;  // 16-bit operands: the vpmaddwd form
+  bool split = false;          // some output's a K beyond 64 bits: every output in split form
   for (size_t o = 0; o < on; ++o) {
     const quant::ScaledSum& n = narrow_to[o];
     int64_t bound = b[o0 + o] < 0 ? -int64_t{b[o0 + o]} : b[o0 + o], wsum = 0;
@@ -606,14 +644,21 @@ bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, cons
       wsum += w * in_max;
     }
     const int64_t k = n.K().size() == 1 ? n.K()[0] : int64_t{1} << 40;
-    if (bound >= (int64_t{1} << 31) || k < INT32_MIN || k > INT32_MAX || !n.fits64({bound})) return false;
+    if (k < INT32_MIN || k > INT32_MAX) return false;
+    if (bound >= (int64_t{1} << 31) || !n.fits64({bound})) {
+      if (!dense_split_fits(n, bound)) return false;
+      split = true;
+    }
     w16 = w16 && wsum < (int64_t{1} << 31);
   }
-  if (w16) {
+  if (split) {
+    out.reshape(in.L, on);
+    dense_kernel<true>(W, b, o0, on, in, narrow_to, out, ev);
+  } else if (w16) {
     dense16_kernel(W, b, o0, on, in, narrow_to, out, ev);
   } else {
     out.reshape(in.L, on);
-    dense_kernel(W, b, o0, on, in, narrow_to, out, ev);
+    dense_kernel<false>(W, b, o0, on, in, narrow_to, out, ev);
   }
   return true;
 #else
