@@ -446,7 +446,6 @@ class QatRun {
       take(zst_, q.offsets, "learned offsets");
       for (size_t k = 0; k < lsteps_.size(); ++k) points_[lsteps_[k].name] = {learned_params(k)};
     }
-    st_.step = q.weights.step;
   }
 
   // The quantized model of the current weights.
