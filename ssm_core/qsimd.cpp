@@ -388,9 +388,6 @@ SSMSIM_AVX512 void s4d_block_avx512(const QLayerConsts& Ly, const Seq<int32_t>& 
   for (size_t l = 0; l < kLanes; ++l) events[l] += e1[l], op_events[l] += e2[l];
 }
 
-// qengine.cpp's qlinear: every step's outputs o0 .. o0 + on - 1, one vector of 8 lanes each.
-// Output by output (its constants stay in registers; 512-bit vectors are kept out of heap
-// containers, whose allocator GCC 12 does not align for them inside a target function).
 // A dense output's accumulator a times its one multiplier K in split form (qsimd_avx512.hpp's
 // split and joined), for a K a beyond 64 bits: a K = ((a >> 16) K) 2^16 + (a mod 2^16) K, both
 // products exact in 64 bits where dense_split_fits holds, split at c = S.
@@ -404,6 +401,10 @@ SSMSIM_AVX512 SplitConsts dense_split_consts(const quant::ScaledSum& n) {
   return s;
 }
 
+// qengine.cpp's qlinear: every step's outputs o0 .. o0 + on - 1, one vector of 8 lanes each,
+// each accumulator narrowed in 64 bits or (Split) from the split form above. Output by output
+// (its constants stay in registers; 512-bit vectors are kept out of heap containers, whose
+// allocator GCC 12 does not align for them inside a target function).
 template <bool Split>
 SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
                                 const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
