@@ -413,7 +413,9 @@ class QatRun {
     return lsteps_[k].learn_zp ? step_params(lsteps_[k], s, learned_offset(k)) : step_params(lsteps_[k], s);
   }
 
-  // The optimiser groups' state (the weights' carries the step; the caller adds the progress).
+  // The optimiser groups' state; the weights' also carries the run's step and progress (epochs
+  // done, the current epoch's step and running sums), which the caller keeps in progress().
+  TrainState& progress() { return st_; }
   QatState state() const {
     QatState q;
     q.weights = st_;
@@ -424,7 +426,7 @@ class QatRun {
     }
     return q;
   }
-  // Continues from a saved state: every group's sizes must be this run's.
+  // Continues from a saved state (with its progress): every group's sizes must be this run's.
   void restore(const QatState& q) {
     auto take = [](TrainState& into, const TrainState& from, const char* what) {
       for (const auto* v : {&from.params, &from.adam_m, &from.adam_v})
@@ -434,10 +436,7 @@ class QatRun {
                           "state is of another run (model, precision, recurrence or qat section); "
                           "start without --resume",
                           what, v->size(), into.params.size()));
-      into.params = from.params;
-      into.adam_m = from.adam_m;
-      into.adam_v = from.adam_v;
-      into.step = from.step;
+      into = from;
     };
     take(st_, q.weights, "weights");
     if (direct_) take(rst_, q.recurrence, "recurrence parameters");
@@ -633,34 +632,28 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
              std::move(teacher), qat.distill, qat.distill_temperature);
   const auto& set = data.train;
   const size_t B = cfg.batch_size, steps = run.steps();
-  QatState st;  // the progress: the weights group's epoch_* fields and best accuracy
   if (resume) {
-    st = resume->state;
-    run.restore(st);
-    if (st.best_epoch > 0) {
+    run.restore(resume->state);
+    if (resume->state.best_epoch > 0) {
       res.best = resume->best;
-      best_epoch = st.best_epoch;
-      res.best_val_accuracy = st.weights.best_val_accuracy;
+      best_epoch = resume->state.best_epoch;
+      res.best_val_accuracy = resume->state.weights.best_val_accuracy;
     }
   }
   // the state now, for the callbacks and the result
   auto snapshot = [&] {
     QatState q = run.state();
-    q.weights.epochs_done = st.weights.epochs_done;
-    q.weights.epoch_step = st.weights.epoch_step;
-    q.weights.epoch_seen = st.weights.epoch_seen;
-    q.weights.epoch_correct = st.weights.epoch_correct;
-    q.weights.epoch_loss = st.weights.epoch_loss;
     q.weights.best_val_accuracy = res.best_val_accuracy;
     q.best_epoch = best_epoch;
     return q;
   };
+  // the epochs done and the epoch's running sums (from the saved state when resumed mid-epoch)
+  TrainState& p = run.progress();
   const auto start = Clock::now();
   size_t done = 0;  // by this process
-  for (size_t epoch = st.weights.epochs_done; epoch < cfg.epochs; ++epoch) {
+  for (size_t epoch = p.epochs_done; epoch < cfg.epochs; ++epoch) {
     const auto t0 = Clock::now();
     const std::vector<size_t> order = epoch_order(set.n, cfg.seed, epoch);
-    TrainState& p = st.weights;  // the epoch's running sums (from the saved state when resumed mid-epoch)
     const size_t seen_before = p.epoch_seen;
     for (size_t s = p.epoch_step; s < steps; ++s) {
       const size_t begin = s * B, count = std::min(B, set.n - begin);
