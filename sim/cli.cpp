@@ -103,6 +103,10 @@ const std::vector<Verb>& verbs() {
              "OUT), to the bits of an uninterrupted one; the same command and config")(
              "time-limit", po::value<double>()->default_value(0.0, "0 (none)"),
              "minutes; then save OUT.state after the current step and stop (continue with --resume)")(
+             "from-state", po::value<std::string>(),
+             "start from the parameters of another QAT run's state (its OUT.state, the same model, "
+             "precision, recurrence and qat section) instead of the float checkpoint's: a new "
+             "schedule and fresh optimiser moments (fine-tuning a finished run, e.g. at a lower lr)")(
              "json", po::value<std::string>(), "result record to write");
        },
        run_qat},

@@ -45,7 +45,10 @@ const keys::Table<QatOptions>& QatOptions::keys() {
                 "weight of knowledge distillation from the float checkpoint: the loss is (1 - w) cross-entropy + "
                 "w T^2 KL(teacher || model) at temperature T (docs/quantization.md); 0: cross-entropy alone")
           .real("distill_temperature", &Q::distill_temperature, 0.1, 100, "",
-                "the softmax temperature T of the distillation term");
+                "the softmax temperature T of the distillation term")
+          .real("dampen", &Q::dampen, 0, 1e6, "",
+                "oscillation dampening: the loss gains dampen/2 sum (w - q(w))^2 over the quantized weights "
+                "(and the discrete recurrence's A and B), pulling each to its code (docs/quantization.md); 0: off");
   return t;
 }
 
@@ -63,21 +66,26 @@ void dq_seq(const Seq<int32_t>& in, const QuantParams& p, Seq<float>& out) {
 // (code - zero point) * scale: what the integer model's operand means.
 // With separate parts, the operand (q - zp) 2^shift in its channel's unit; `re_offset` is added to
 // the real parts of a complex tensor.
-void dq_tensor(const QTensor& t, float* out, double re_offset = 0.0) {
+// `step` (when given) receives each element's step: its quantizer's scale.
+void dq_tensor(const QTensor& t, float* out, double re_offset = 0.0, float* step = nullptr) {
   const size_t per = t.size() / t.channels();
-  for (size_t i = 0; i < t.size(); ++i)
+  for (size_t i = 0; i < t.size(); ++i) {
     out[i] = static_cast<float>(static_cast<double>(t.operand(i)) * t.unit(i / per) + (i % 2 == 0 ? re_offset : 0.0));
+    if (step) step[i] = static_cast<float>(t.params[t.param_index(i)].scale());
+  }
 }
 
 // A: in delta form the stored tensor is Lambda_bar - 1 (docs/fixed_point.md 9.3).
-void dq_a(const QModel& q, const std::string& name, float* out) {
-  dq_tensor(q.tensor(name), out, q.precision.spec(quant::Component::A).delta ? 1.0 : 0.0);
+void dq_a(const QModel& q, const std::string& name, float* out, float* step = nullptr) {
+  dq_tensor(q.tensor(name), out, q.precision.spec(quant::Component::A).delta ? 1.0 : 0.0, step);
 }
 
 // Bias codes at accumulator scale s(W)[o] * s(in).
-void dq_bias(const QTensor& b, const QTensor& W, const QuantParams& in, float* out) {
-  for (size_t o = 0; o < b.size(); ++o)
-    out[o] = static_cast<float>(static_cast<double>(b.q[o]) * W.p(W.params.size() == 1 ? 0 : o).scale() * in.scale());
+void dq_bias(const QTensor& b, const QTensor& W, const QuantParams& in, float* out, float* step) {
+  for (size_t o = 0; o < b.size(); ++o) {
+    step[o] = static_cast<float>(W.p(W.params.size() == 1 ? 0 : o).scale() * in.scale());
+    out[o] = static_cast<float>(static_cast<double>(b.q[o]) * step[o]);
+  }
 }
 
 }  // namespace
@@ -86,23 +94,34 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
   const ModelConfig& mc = model.config();
   QatView v;
   v.params = params;
+  v.step.assign(params.size(), 0.f);
+  // a quantized tensor's dequantized codes and steps over its float parameter
+  auto dq = [&](const std::string& q_name, const std::string& name) {
+    const size_t at = model.layout().find(name).offset;
+    dq_tensor(q.tensor(q_name), &v.params[at], 0.0, &v.step[at]);
+  };
+  auto dq_b = [&](const std::string& q_name, const std::string& w_name, const QuantParams& in,
+                  const std::string& name) {
+    const size_t at = model.layout().find(name).offset;
+    dq_bias(q.tensor(q_name), q.tensor(w_name), in, &v.params[at], &v.step[at]);
+  };
   float* P = v.params.data();
   auto at = [&](const std::string& name) { return P + model.layout().find(name).offset; };
   const QuantParams& input = q.point(PointId::input);
-  dq_tensor(q.tensor("encoder.weight"), at("encoder.weight"));
-  dq_bias(q.tensor("encoder.bias"), q.tensor("encoder.weight"), input, at("encoder.bias"));
+  dq("encoder.weight", "encoder.weight");
+  dq_b("encoder.bias", "encoder.weight", input, "encoder.bias");
   const bool s5 = mc.layer == LayerType::S5;
   for (size_t i = 0; i < mc.n_layers; ++i) {
     // the float parameters' names (ssm_core/model.hpp); S5's out1/out2 (and their biases) are
     // registered back to back, so the [O, H] mixing weight lands on them in one piece
     const std::string s = std::to_string(i), p = "layers." + s + ".";
     const std::string f = s5 ? p : "s4_layers." + s + ".";
-    dq_tensor(q.tensor(p + "C"), at(s5 ? f + "seq.C" : f + "kernel.C"));
-    dq_tensor(q.tensor(p + "D"), at(s5 ? f + "seq.D" : f + "D"));
+    dq(p + "C", s5 ? f + "seq.C" : f + "kernel.C");
+    dq(p + "D", s5 ? f + "seq.D" : f + "D");
     if (mc.mixing != Mixing::Gelu) {
       const std::string w = !s5 ? f + "output_linear.0." : mc.mixing == Mixing::Glu ? f + "out1." : f + "out2.";
-      dq_tensor(q.tensor(p + "mix.weight"), at(w + "weight"));
-      dq_bias(q.tensor(p + "mix.bias"), q.tensor(p + "mix.weight"), q.point(PointId::act, i), at(w + "bias"));
+      dq(p + "mix.weight", w + "weight");
+      dq_b(p + "mix.bias", p + "mix.weight", q.point(PointId::act, i), w + "bias");
     }
     if (mc.norm == Norm::None) continue;
     const std::string n = s5 ? p + "norm." : "norms." + s + ".";
@@ -124,18 +143,27 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
       std::copy(b.begin(), b.end(), be);
     }
   }
-  dq_tensor(q.tensor("decoder.weight"), at("decoder.weight"));
+  dq("decoder.weight", "decoder.weight");
   const QuantParams& pooled = mc.pooling == Pooling::Mean
                                   ? q.point(PointId::pool)
                                   : q.point(layer_output(mc), mc.n_layers - 1);
-  dq_bias(q.tensor("decoder.bias"), q.tensor("decoder.weight"), pooled, at("decoder.bias"));
+  dq_b("decoder.bias", "decoder.weight", pooled, "decoder.bias");
   model.prepare(v.params.data(), v.prep);
+  // A's and B's dequantized parts and steps, appended layer by layer (recurrence_params order)
+  auto dq_ab = [&](const std::string& p, std::vector<float>& A, std::vector<float>& B) {
+    const size_t r = v.recurrence.size(), nA = A.size(), nB = B.size();
+    v.recurrence.resize(r + nA + nB);
+    v.recurrence_step.resize(r + nA + nB);
+    dq_a(q, p + "A", &v.recurrence[r], &v.recurrence_step[r]);
+    dq_tensor(q.tensor(p + "B"), &v.recurrence[r + nA], 0.0, &v.recurrence_step[r + nA]);
+    std::copy_n(&v.recurrence[r], nA, A.begin());
+    std::copy_n(&v.recurrence[r + nA], nB, B.begin());
+  };
   for (size_t i = 0; i < mc.n_layers && s5; ++i) {  // the discretized coefficients the integers use
     S5Coeffs<float>& k = v.prep.s5[i];
     const std::string p = "layers." + std::to_string(i) + ".";
     std::vector<float> A(2 * k.P2), B(2 * k.P2 * k.H);
-    dq_a(q, p + "A", A.data());
-    dq_tensor(q.tensor(p + "B"), B.data());
+    dq_ab(p, A, B);
     for (size_t m = 0; m < k.P2; ++m) {
       k.Lr[m] = A[2 * m];
       k.Li[m] = A[2 * m + 1];
@@ -149,8 +177,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
     S4DCoeffs<float>& k = v.prep.s4d[i];
     const std::string p = "layers." + std::to_string(i) + ".";
     std::vector<float> A(2 * k.H * k.N2), B(2 * k.H * k.N2);
-    dq_a(q, p + "A", A.data());
-    dq_tensor(q.tensor(p + "B"), B.data());
+    dq_ab(p, A, B);
     for (size_t m = 0; m < k.H * k.N2; ++m) {
       k.Lr[m] = A[2 * m];
       k.Li[m] = A[2 * m + 1];
@@ -367,7 +394,8 @@ class QatRun {
   QatRun(const Model& model, const std::vector<float>& params, const quant::PrecisionConfig& prec,
          const SequenceSet& set, const TrainConfig& cfg, const PtqOptions& opt,
          std::map<std::string, std::vector<QuantParams>> points, std::vector<LearnedStep> lsteps, double scale_lr,
-         const Ranks& ranks, std::vector<float> teacher = {}, double distill = 0, double temperature = 1)
+         const Ranks& ranks, std::vector<float> teacher = {}, double distill = 0, double temperature = 1,
+         double dampen = 0)
       : model_(model),
         ranks_(ranks),
         prec_(prec),
@@ -377,6 +405,7 @@ class QatRun {
         teacher_(std::move(teacher)),
         distill_(distill),
         temperature_(temperature),
+        dampen_(dampen),
         points_(std::move(points)),
         lsteps_(std::move(lsteps)),
         sst_(fresh_state(std::vector<float>(lsteps_.size(), 1.0f))),
@@ -427,16 +456,19 @@ class QatRun {
     return q;
   }
   // Continues from a saved state (with its progress): every group's sizes must be this run's.
-  void restore(const QatState& q) {
-    auto take = [](TrainState& into, const TrainState& from, const char* what) {
+  // parameters_only: a new run from the state's parameters (fresh moments, no progress).
+  void restore(const QatState& q, bool parameters_only) {
+    auto take = [&](TrainState& into, const TrainState& from, const char* what) {
       for (const auto* v : {&from.params, &from.adam_m, &from.adam_v})
         if (v->size() != into.params.size())
           throw InputError(
-              fmt::format("qat --resume: the saved state's {} hold {} numbers, this run's {}: the "
-                          "state is of another run (model, precision, recurrence or qat section); "
-                          "start without --resume",
+              fmt::format("qat: the saved state's {} hold {} numbers, this run's {}: the state is of "
+                          "another model, precision, recurrence or qat section; start without it",
                           what, v->size(), into.params.size()));
-      into = from;
+      if (parameters_only)
+        into.params = from.params;
+      else
+        into = from;
     };
     take(st_, q.weights, "weights");
     if (direct_) take(rst_, q.recurrence, "recurrence parameters");
@@ -509,6 +541,7 @@ class QatRun {
       correct += ccorrect_[c];
     }
     const double f = lr_factor(st_.step, total_, warmup_, cfg_.min_lr_ratio, cfg_.cosine_epochs, steps_);
+    if (dampen_ > 0) add_dampening(grad_, st_.params, view.params, view.step, count, f);
     adamw_.step(st_, grad_, count, f);
     if (direct_) {
       for (size_t c = 1; c < nch; ++c)  // chunk order
@@ -517,6 +550,8 @@ class QatRun {
           for (size_t m = 0; m < ccg_[0][i].b_bar.size(); ++m) ccg_[0][i].b_bar[m] += ccg_[c][i].b_bar[m];
         }
       recurrence_grad(model_, rst_.params, cfg_.recurrence, ccg_[0], rgrad_);
+      if (dampen_ > 0 && cfg_.recurrence == Recurrence::Discrete)  // Lambda_bar's and B_bar's parts
+        add_dampening(rgrad_, rst_.params, view.recurrence, view.recurrence_step, count, f);
       rst_.step = st_.step;
       radam_.step(rst_, rgrad_, count, f);
     }
@@ -533,6 +568,20 @@ class QatRun {
   const PtqOptions& opt_;
   const std::vector<float> teacher_;  // distillation: the float model's logits, [set.n, classes]
   const double distill_, temperature_;
+  const double dampen_;  // qat.dampen
+  // The dampening term's gradient lambda (w - q(w)), times `count` as the batch sums' (AdamW
+  // divides by it), for every quantized w whose code is its rounding (|w - q(w)| <= step / 2; not
+  // a clipped code, nor one that stable_a moved). lambda = dampen (1 - f) rises from 0 as the
+  // learning rate's factor f decays: the weights move between codes freely early, and are held
+  // at their codes as the schedule ends.
+  void add_dampening(std::vector<float>& grad, const std::vector<float>& w, const std::vector<float>& q,
+                     const std::vector<float>& step, size_t count, double f) const {
+    const auto k = static_cast<float>(dampen_ * (1 - f) * static_cast<double>(count));
+    for (size_t i = 0; i < grad.size(); ++i) {
+      const float d = w[i] - q[i];
+      if (step[i] > 0.f && std::abs(d) <= 0.5f * step[i] * (1 + 1e-4f)) grad[i] += k * d;
+    }
+  }
   // The learned steps' (and offsets') AdamW updates on s / s0 (lo / s0) from the chunks' LSQ sums
   // (in chunk order), scaled by s0 and LSQ's gradient scale 1/sqrt(N Qp) (N: the point's values per
   // sequence), then every learned point's format rebuilt from its new step and offset.
@@ -610,7 +659,7 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   auto val_accuracy = [&](const QModel& q) {
     return data.val.n ? evaluate_quantized(q, data.val, data.num_classes, 0, cfg.threads, ranks).accuracy : 0;
   };
-  res.ptq_val_accuracy = val_accuracy(ptq);
+  res.ptq_val_accuracy = res.start_val_accuracy = val_accuracy(ptq);
   std::vector<LearnedStep> lsteps = learned_steps(ptq, qat.learn_scales, qat.learn_zero_points);
   const bool learns = !lsteps.empty();
   size_t best_epoch = 0;
@@ -622,6 +671,7 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
     if (epoch > 0 && learns) res.best.metadata["qat.learn_scales"] = learned_label(qat);
     if (epoch > 0 && qat.distill > 0)
       res.best.metadata["qat.distill"] = fmt::format("weight {}, temperature {}", qat.distill, qat.distill_temperature);
+    if (epoch > 0 && qat.dampen > 0) res.best.metadata["qat.dampen"] = fmt::format("{}", qat.dampen);
   };
   keep_best(ptq, 0);
   res.best_val_accuracy = res.ptq_val_accuracy;
@@ -629,12 +679,16 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
   if (qat.distill > 0)
     teacher = evaluate(model, ck.params, data.train, data.num_classes, 0, cfg.threads, false, true, ranks).logits;
   QatRun run(model, ck.params, prec, data.train, cfg, opt, ptq.points, std::move(lsteps), qat.scale_lr, ranks,
-             std::move(teacher), qat.distill, qat.distill_temperature);
+             std::move(teacher), qat.distill, qat.distill_temperature, qat.dampen);
   const auto& set = data.train;
   const size_t B = cfg.batch_size, steps = run.steps();
   if (resume) {
-    run.restore(resume->state);
-    if (resume->state.best_epoch > 0) {
+    run.restore(resume->state, resume->parameters_only);
+    if (resume->parameters_only) {  // the model it starts from is this run's epoch 0
+      QModel q = run.quantized();
+      res.best_val_accuracy = res.start_val_accuracy = val_accuracy(q);
+      keep_best(std::move(q), 0);
+    } else if (resume->state.best_epoch > 0) {
       res.best = resume->best;
       best_epoch = resume->state.best_epoch;
       res.best_val_accuracy = resume->state.weights.best_val_accuracy;
@@ -725,7 +779,7 @@ QatState load_qat_state(const std::filesystem::path& path, const Model& model, c
     throw InputError(path.string() +
                      ": a float training state (`ssmsim train`), not a QAT one; start `ssmsim qat` "
                      "without --resume");
-  if (meta["qat.run"] != run_key)
+  if (!run_key.empty() && meta["qat.run"] != run_key)
     throw InputError(path.string() +
                      ": the saved QAT run had other inputs (checkpoint, workload, precision or the "
                      "train, quantize and qat sections):\n  saved: " +

@@ -38,6 +38,11 @@ struct QatOptions {
   // cross-entropy alone, as before) and its softmax temperature (ssm_core/layers.hpp).
   double distill = 0;
   double distill_temperature = 2;
+  // Oscillation dampening (Nagel et al. 2022): the loss gains dampen/2 * sum (w - q(w))^2 over
+  // every quantized weight w inside its format's range (q(w): its dequantized code), pulling the
+  // latent weights to their codes so that they stop flipping between two codes at every step;
+  // with the discrete recurrence also over Lambda_bar's and B_bar's parts. 0: off.
+  double dampen = 0;
   static const keys::Table<QatOptions>& keys();
 };
 
@@ -59,10 +64,13 @@ struct QatState {
 };
 
 // A run continued from `state`; `best` is the model of its best epoch so far (the file the run
-// wrote; ignored when best_epoch is 0).
+// wrote; ignored when best_epoch is 0). parameters_only: a new run (its own schedule, fresh
+// optimiser moments) that starts from the state's parameters instead of the float checkpoint's;
+// the model they quantize to is its epoch 0, and `best` is unused.
 struct QatResume {
   QatState state;
   QModel best;
+  bool parameters_only = false;
 };
 
 struct QatCallbacks {
@@ -77,7 +85,8 @@ struct QatCallbacks {
 struct QatResult {
   QModel best;                  // the quantized model of the best validation accuracy
   double best_val_accuracy = 0;
-  double ptq_val_accuracy = 0;  // the starting point: PTQ of the float checkpoint
+  double ptq_val_accuracy = 0;    // PTQ of the float checkpoint
+  double start_val_accuracy = 0;  // the starting point: PTQ, or the model of QatResume::parameters_only
   std::vector<float> params;    // the float master weights at the end
   std::vector<LearnedStep> steps;     // the learned steps (qat.learn_scales), and
   std::vector<double> learned_scale;  // each one's step at the end
@@ -97,7 +106,7 @@ QatResult train_qat(const FloatCheckpoint& ck, const quant::PrecisionConfig& pre
 
 // The state file of `ssmsim qat --resume` (the training-state format, ssm_core/checkpoint.hpp,
 // with the extra groups): `run_key` names the run's inputs, and loading refuses a file whose key
-// differs.
+// differs (an empty key accepts any run's: --from-state).
 void save_qat_state(const std::filesystem::path& path, const Model& model, const QatState& state,
                     const std::string& run_key);
 QatState load_qat_state(const std::filesystem::path& path, const Model& model, const std::string& run_key);
@@ -105,9 +114,13 @@ QatState load_qat_state(const std::filesystem::path& path, const Model& model, c
 // The float view of a quantized model for the backward pass: the float parameters with every
 // quantized tensor replaced by its dequantized codes, and the discretized coefficients replaced by
 // the dequantized A and B (S4D: per channel and mode; S5: Lambda_bar and B_bar).
+// For oscillation dampening (qat.dampen) it also holds, per float parameter, the step of the
+// code that quantizes it (0: not quantized), and the dequantized A and B with their steps in the
+// order of recurrence_params_init (per layer A's real and imaginary parts, then B's).
 struct QatView {
   std::vector<float> params;
   Model::Prepared<float> prep;
+  std::vector<float> step, recurrence, recurrence_step;
 };
 QatView qat_view(const Model& model, const std::vector<float>& params, const QModel& q);
 

@@ -283,4 +283,28 @@ TEST(QatCli, ATimeLimitStopsMidEpochAndResumeReachesTheSameModel) {
   EXPECT_NE(r.err.find("resuming after epoch 0 and step 1 of epoch 1"), std::string::npos) << r.err;
   EXPECT_EQ(bytes(parts), bytes(whole));
   EXPECT_EQ(accuracy_in(r.out), accuracy_in(qat(whole, {"--resume"}).out));  // a finished run: nothing more
+
+  // --from-state: a new run from the finished run's parameters; at learning rate 0 nothing moves,
+  // so its best is the model it started from; stopped and resumed, it writes the same bytes
+  const std::string from = (dir / "from.safetensors").string(), from2 = (dir / "from2.safetensors").string();
+  const std::vector<std::string> fine = {"--from-state", whole + ".state", "--set", "train.lr=0.0005"};
+  r = qat(from, {"--from-state", whole + ".state", "--set", "train.lr=0", "--set", "train.ssm_lr=0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("starting from the parameters of " + whole + ".state (after its epoch 2)"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("the model it started from: val (integer)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("best ->"), std::string::npos) << r.err;  // no epoch beat the start
+  r = qat(from2, fine);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto stopped = fine;
+  stopped.insert(stopped.end(), {"--time-limit", "1e-9"});
+  r = qat(parts, stopped);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto resumed = fine;
+  resumed.push_back("--resume");
+  r = qat(parts, resumed);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(bytes(parts), bytes(from2));
+  r = qat(parts, {"--resume"});  // the same run needs the same --from-state
+  EXPECT_EQ(r.exit_code, 2);
 }

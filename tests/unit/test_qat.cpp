@@ -719,3 +719,130 @@ TEST(Qat, OneEpochWithDeltaFormAndSeparatePartsRunsAndKeepsThem) {
   EXPECT_TRUE(r.best.tensor("layers.0.A").separate_parts && r.best.tensor("layers.0.C").separate_parts);
   EXPECT_NE(r.params, ck.params) << "the step moved nothing";
 }
+
+namespace {
+
+// The mean of |w - q(w)| / step over the quantized weights inside their range (the distances
+// the dampening term shrinks) of the run's weights and discrete recurrence in `s`.
+double mean_code_distance(const Model& model, const QatState& s, const PrecisionConfig& prec,
+                          const std::map<std::string, std::vector<ssmsim::quant::QuantParams>>& points) {
+  const auto co = recurrence_coeffs(model, s.recurrence.params, Recurrence::Discrete);
+  const QModel q = quantize_weights(model.config(), s.weights.params, prec, points, QGelu::Precision, &co);
+  const QatView v = qat_view(model, s.weights.params, q);
+  double sum = 0;
+  size_t n = 0;
+  auto add = [&](const std::vector<float>& w, const std::vector<float>& dq, const std::vector<float>& step) {
+    for (size_t i = 0; i < w.size(); ++i) {
+      const double d = std::abs(w[i] - dq[i]) / step[i];
+      if (step[i] > 0 && d <= 0.5 + 1e-4) {
+        sum += d;
+        ++n;
+      }
+    }
+  };
+  add(s.weights.params, v.params, v.step);
+  add(s.recurrence.params, v.recurrence, v.recurrence_step);
+  return sum / static_cast<double>(n);
+}
+
+}  // namespace
+
+// The float view names each quantized parameter's step (0 elsewhere, where it keeps the float
+// value) and holds A and B dequantized in the recurrence parameters' order: each code is its
+// parameter's rounding, within half a step (but for codes clipped at the range).
+TEST(Qat, ViewHoldsEachQuantizedParametersStepAndTheRecurrenceInItsParametersOrder) {
+  const Workload w = pulse_workload(7);
+  const FloatCheckpoint ck = trained(w, small_model(Norm::None), 12);
+  const Model model(ck.config);
+  const PrecisionConfig prec = uniform(4, 8);
+  const QModel p = ptq(ck, prec, w);
+  const auto rp = recurrence_params_init(model, ck.params, Recurrence::Discrete);
+  const auto co = recurrence_coeffs(model, rp, Recurrence::Discrete);
+  const QModel q = quantize_weights(ck.config, ck.params, prec, p.points, QGelu::Precision, &co);
+  const QatView v = qat_view(model, ck.params, q);
+  ASSERT_EQ(v.step.size(), ck.params.size());
+  ASSERT_EQ(v.recurrence.size(), rp.size());
+  ASSERT_EQ(v.recurrence_step.size(), rp.size());
+  auto within = [](const std::vector<float>& a, const std::vector<float>& b, const std::vector<float>& step) {
+    size_t quantized = 0, near = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (step[i] == 0.f) {
+        EXPECT_EQ(a[i], b[i]) << i;  // not quantized: the float value
+        continue;
+      }
+      ++quantized;
+      near += std::abs(a[i] - b[i]) <= 0.5f * step[i] * (1 + 1e-4f);
+    }
+    return std::pair{quantized, near};
+  };
+  const auto [nw, ww] = within(ck.params, v.params, v.step);
+  const auto [nr, wr] = within(rp, v.recurrence, v.recurrence_step);
+  // the encoder, C, D, the mixing and decoder weights and their biases are quantized
+  EXPECT_GT(nw, ck.params.size() / 2);
+  EXPECT_EQ(nr, rp.size());  // every part of A and B
+  EXPECT_GT(ww, nw * 9 / 10);
+  EXPECT_GT(wr, nr * 9 / 10);
+}
+
+// Oscillation dampening (qat.dampen) pulls the weights towards their codes: the run ends with its
+// weights nearer their codes than without it, still recovers accuracy, and is recorded.
+TEST(Qat, DampeningHoldsTheWeightsNearerTheirCodes) {
+  const Workload w = pulse_workload(7);
+  const FloatCheckpoint ck = trained(w, small_model(Norm::None), 12);
+  const Model model(ck.config);
+  const PrecisionConfig prec = uniform(4, 8);
+  const TrainConfig cfg = qat_recipe(Recurrence::Discrete);
+  PtqOptions opt;
+  opt.calib = 128;
+  const QatResult plain = train_qat(ck, prec, w, cfg, opt, {});
+  QatOptions qo;
+  qo.dampen = 30;
+  const QatResult damped = train_qat(ck, prec, w, cfg, opt, {}, qo);
+  const double d0 = mean_code_distance(model, plain.state, prec, plain.points);
+  const double d1 = mean_code_distance(model, damped.state, prec, damped.points);
+  EXPECT_LT(d1, 0.7 * d0) << "without " << d0 << ", with dampening " << d1;
+  EXPECT_GT(damped.best_val_accuracy, damped.ptq_val_accuracy + 0.05)
+      << "PTQ " << damped.ptq_val_accuracy << " QAT " << damped.best_val_accuracy;
+  ASSERT_NE(damped.best.metadata.at("qat.best_epoch"), "0");
+  EXPECT_EQ(damped.best.metadata.at("qat.dampen"), "30");
+}
+
+// A run started from another run's parameters (`qat --from-state`): its epoch 0 is the model those
+// parameters quantize to, its schedule and optimiser moments start afresh, and a state of another
+// shape is refused.
+TEST(Qat, ARunFromAnotherRunsParametersStartsAtItsModelWithAFreshSchedule) {
+  const Workload w = pulse_workload(7);
+  const FloatCheckpoint ck = trained(w, small_model(Norm::None), 12);
+  const Model model(ck.config);
+  const PrecisionConfig prec = uniform(4, 8);
+  TrainConfig cfg = qat_recipe(Recurrence::Discrete);
+  cfg.epochs = 2;
+  const size_t spe = 16;
+  PtqOptions opt;
+  opt.calib = 128;
+  const QatResult first = train_qat(ck, prec, w, cfg, opt, {});
+  QatResume from;
+  from.state = first.state;
+  from.parameters_only = true;
+  TrainConfig still = cfg;  // nothing moves: the best stays the starting model
+  still.epochs = 1;
+  still.lr = still.ssm_lr = 0;
+  const QatResult r = train_qat(ck, prec, w, still, opt, {}, {}, one_process(), &from);
+  const auto co = recurrence_coeffs(model, first.state.recurrence.params, Recurrence::Discrete);
+  const QModel start = quantize_weights(ck.config, first.state.weights.params, prec, first.points, opt.gelu, &co);
+  EXPECT_EQ(r.best.metadata.at("qat.best_epoch"), "0");
+  for (const auto& [name, t] : start.tensors) EXPECT_EQ(r.best.tensors.at(name).q, t.q) << name;
+  EXPECT_EQ(r.best_val_accuracy, r.start_val_accuracy);
+  EXPECT_GT(r.start_val_accuracy, r.ptq_val_accuracy + 0.05) << "the start is the trained model, not PTQ";
+  EXPECT_EQ(r.state.weights.epochs_done, 1u);
+  EXPECT_EQ(r.state.weights.step, spe);  // the schedule restarted (the first run took 2 * spe steps)
+  EXPECT_EQ(r.params, first.state.weights.params);
+
+  const QatResult moved = train_qat(ck, prec, w, cfg, opt, {}, {}, one_process(), &from);
+  EXPECT_NE(moved.params, first.state.weights.params);
+
+  QatResume other;  // a continuous run's state has no recurrence group
+  other.state = train_qat(ck, prec, w, qat_recipe(), opt, {}).state;
+  other.parameters_only = true;
+  EXPECT_THROW(train_qat(ck, prec, w, still, opt, {}, {}, one_process(), &other), ssmsim::InputError);
+}
