@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace ssmsim::workloads {
 
 namespace {
@@ -29,15 +33,7 @@ inline uint32_t load_be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-}  // namespace
-
-void Sha256::reset() {
-  h_ = kInitialHash;
-  buffered_ = 0;
-  total_bytes_ = 0;
-}
-
-void Sha256::compress(const uint8_t* block) {
+void compress_portable(std::array<uint32_t, 8>& hash, const uint8_t* block) {
   std::array<uint32_t, 64> w{};
   for (int t = 0; t < 16; ++t) w[t] = load_be32(block + 4 * t);
   for (int t = 16; t < 64; ++t) {
@@ -45,8 +41,8 @@ void Sha256::compress(const uint8_t* block) {
     const uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
     w[t] = w[t - 16] + s0 + w[t - 7] + s1;
   }
-  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3];
-  uint32_t e = h_[4], f = h_[5], g = h_[6], h = h_[7];
+  uint32_t a = hash[0], b = hash[1], c = hash[2], d = hash[3];
+  uint32_t e = hash[4], f = hash[5], g = hash[6], h = hash[7];
   for (int t = 0; t < 64; ++t) {
     const uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
     const uint32_t ch = (e & f) ^ (~e & g);
@@ -63,14 +59,89 @@ void Sha256::compress(const uint8_t* block) {
     b = a;
     a = t1 + t2;
   }
-  h_[0] += a;
-  h_[1] += b;
-  h_[2] += c;
-  h_[3] += d;
-  h_[4] += e;
-  h_[5] += f;
-  h_[6] += g;
-  h_[7] += h;
+  hash[0] += a;
+  hash[1] += b;
+  hash[2] += c;
+  hash[3] += d;
+  hash[4] += e;
+  hash[5] += f;
+  hash[6] += g;
+  hash[7] += h;
+}
+
+#if defined(__x86_64__)
+// The same compression on the SHA extensions. The instructions keep the working variables as two
+// vectors, (A, B, E, F) and (C, D, G, H) (high to low lanes); sha256rnds2 runs two rounds from them
+// and two message-plus-constant words, returning the new (A, B, E, F), while the old one becomes
+// (C, D, G, H). The message schedule W_t = s1(W_t-2) + W_t-7 + s0(W_t-15) + W_t-16 is built four
+// words at a time: sha256msg1 gives W_t-16 + s0(W_t-15), the aligned W_t-7 words are added, and
+// sha256msg2 adds s1(W_t-2).
+[[gnu::target("sha,sse4.1")]] void compress_sha_ni(std::array<uint32_t, 8>& hash, const uint8_t* blocks, size_t count) {
+  const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+  __m128i dcba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&hash[0]));
+  __m128i hgfe = _mm_loadu_si128(reinterpret_cast<const __m128i*>(&hash[4]));
+  const __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+  const __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+  __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+  __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+  for (size_t b = 0; b < count; ++b) {
+    const uint8_t* block = blocks + 64 * b;
+    const __m128i abef0 = abef, cdgh0 = cdgh;
+    __m128i w[4];  // message words 4g .. 4g + 3 of group g live in w[g % 4]
+    for (int g = 0; g < 16; ++g) {
+      __m128i& m = w[g % 4];
+      if (g < 4) {
+        m = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * g)), byte_swap);
+      } else {
+        const __m128i& prev = w[(g + 3) % 4];  // group g - 1
+        m = _mm_sha256msg1_epu32(m, w[(g + 1) % 4]);
+        m = _mm_add_epi32(m, _mm_alignr_epi8(prev, w[(g + 2) % 4], 4));
+        m = _mm_sha256msg2_epu32(m, prev);
+      }
+      __m128i k = _mm_add_epi32(m, _mm_loadu_si128(reinterpret_cast<const __m128i*>(&kRoundConstants[4 * g])));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, k);  // (C, D, G, H) now holds the new (A, B, E, F)
+      k = _mm_shuffle_epi32(k, 0x0E);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, k);
+    }
+    abef = _mm_add_epi32(abef, abef0);
+    cdgh = _mm_add_epi32(cdgh, cdgh0);
+  }
+  const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+  const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+  dcba = _mm_blend_epi16(feba, dchg, 0xF0);
+  hgfe = _mm_alignr_epi8(dchg, feba, 8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&hash[0]), dcba);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&hash[4]), hgfe);
+}
+#endif
+
+}  // namespace
+
+bool Sha256::hardware_available() {
+#if defined(__x86_64__)
+  static const bool has = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+  return has;
+#else
+  return false;
+#endif
+}
+
+Sha256::Sha256(Path path) : hardware_(path == Path::Auto && hardware_available()) { reset(); }
+
+void Sha256::reset() {
+  h_ = kInitialHash;
+  buffered_ = 0;
+  total_bytes_ = 0;
+}
+
+void Sha256::compress(const uint8_t* blocks, size_t count) {
+#if defined(__x86_64__)
+  if (hardware_) {
+    compress_sha_ni(h_, blocks, count);
+    return;
+  }
+#endif
+  for (size_t b = 0; b < count; ++b) compress_portable(h_, blocks + 64 * b);
 }
 
 void Sha256::update(const void* data, size_t n) {
@@ -83,10 +154,13 @@ void Sha256::update(const void* data, size_t n) {
     p += take;
     n -= take;
     if (buffered_ < buffer_.size()) return;
-    compress(buffer_.data());
+    compress(buffer_.data(), 1);
     buffered_ = 0;
   }
-  for (; n >= 64; n -= 64, p += 64) compress(p);
+  const size_t blocks = n / 64;
+  compress(p, blocks);
+  p += 64 * blocks;
+  n -= 64 * blocks;
   if (n > 0) {
     std::memcpy(buffer_.data(), p, n);
     buffered_ = n;
