@@ -104,8 +104,8 @@ const std::vector<Verb>& verbs() {
              "time-limit", po::value<double>()->default_value(0.0, "0 (none)"),
              "minutes; then save OUT.state after the current step and stop (continue with --resume)")(
              "from-state", po::value<std::string>(),
-             "start from the parameters of another QAT run's state (its OUT.state, the same model, "
-             "precision, recurrence and qat section) instead of the float checkpoint's: a new "
+             "start from the parameters of another QAT run's state (its OUT.state: the same model, "
+             "recurrence and learned steps) instead of the float checkpoint's: a new "
              "schedule and fresh optimiser moments (fine-tuning a finished run, e.g. at a lower lr)")(
              "json", po::value<std::string>(), "result record to write");
        },

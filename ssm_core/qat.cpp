@@ -463,7 +463,7 @@ class QatRun {
         if (v->size() != into.params.size())
           throw InputError(
               fmt::format("qat: the saved state's {} hold {} numbers, this run's {}: the state is of "
-                          "another model, precision, recurrence or qat section; start without it",
+                          "another model, recurrence or qat.learn_scales; start without --resume or --from-state",
                           what, v->size(), into.params.size()));
       if (parameters_only)
         into.params = from.params;
