@@ -51,15 +51,15 @@ int run_qat(const Invocation& inv) {
     run_key += fmt::format(", {}: {}", section, e.c_str());
   }
   std::optional<core::QatResume> resume;
-  const bool from_state = o.count("from-state") != 0;
-  if (from_state) {  // the parameters it starts from are one of the run's inputs
+  const bool resuming = o["resume"].as<bool>();
+  if (o.count("from-state")) {  // the parameters it starts from are one of the run's inputs
     const std::string from = o["from-state"].as<std::string>();
     core::QatState s = core::load_qat_state(from, model, "");
     std::string digest;
     for (const core::TrainState* g : {&s.weights, &s.recurrence, &s.steps, &s.offsets})
       digest += workloads::sha256_hex(g->params.data(), g->params.size() * sizeof(float));
     run_key += ", from state " + workloads::sha256_hex(digest);
-    if (!o["resume"].as<bool>()) {
+    if (!resuming) {
       inv.err << fmt::format("starting from the parameters of {} (after its epoch {}): a new schedule\n", from,
                              s.weights.epochs_done);
       resume.emplace();
@@ -67,7 +67,7 @@ int run_qat(const Invocation& inv) {
       resume->parameters_only = true;
     }
   }
-  if (o["resume"].as<bool>()) {
+  if (resuming) {
     if (!std::filesystem::exists(state_path))
       throw InputError("qat --resume: no QAT state at '" + state_path + "'; run without --resume to start afresh");
     resume.emplace();
@@ -115,7 +115,7 @@ int run_qat(const Invocation& inv) {
   cb.stop_requested = [&] { return stop(); };
   const core::QatResult r = core::train_qat(ck, prec, w, tc, opt, cb, qo, inv.ranks, resume ? &*resume : nullptr);
   inv.err << fmt::format("PTQ starting point: val (integer) {:.2f}%\n", 100 * r.ptq_val_accuracy);
-  if (from_state && !o["resume"].as<bool>())
+  if (resume && resume->parameters_only)
     inv.err << fmt::format("the model it started from: val (integer) {:.2f}%\n", 100 * r.start_val_accuracy);
   if (!r.finished) {
     if (root) core::save_qat_state(state_path, model, r.state, run_key);

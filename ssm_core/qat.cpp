@@ -95,18 +95,18 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
   QatView v;
   v.params = params;
   v.step.assign(params.size(), 0.f);
+  auto offset = [&](const std::string& name) { return model.layout().find(name).offset; };
+  auto at = [&](const std::string& name) { return &v.params[offset(name)]; };
   // a quantized tensor's dequantized codes and steps over its float parameter
   auto dq = [&](const std::string& q_name, const std::string& name) {
-    const size_t at = model.layout().find(name).offset;
-    dq_tensor(q.tensor(q_name), &v.params[at], 0.0, &v.step[at]);
+    const size_t o = offset(name);
+    dq_tensor(q.tensor(q_name), &v.params[o], 0.0, &v.step[o]);
   };
   auto dq_b = [&](const std::string& q_name, const std::string& w_name, const QuantParams& in,
                   const std::string& name) {
-    const size_t at = model.layout().find(name).offset;
-    dq_bias(q.tensor(q_name), q.tensor(w_name), in, &v.params[at], &v.step[at]);
+    const size_t o = offset(name);
+    dq_bias(q.tensor(q_name), q.tensor(w_name), in, &v.params[o], &v.step[o]);
   };
-  float* P = v.params.data();
-  auto at = [&](const std::string& name) { return P + model.layout().find(name).offset; };
   const QuantParams& input = q.point(PointId::input);
   dq("encoder.weight", "encoder.weight");
   dq_b("encoder.bias", "encoder.weight", input, "encoder.bias");
