@@ -361,6 +361,7 @@ ChunkResult Model::run_chunk(const T* P, const Prepared<T>& prep, const Chunk& c
       z = &W.z;
     }
     W.state_codes = nullptr;  // the backward pass reads this forward's states
+    W.state_codes16 = nullptr;
     if (s5)
       s5_forward(prep.s5[i], *z, W.y, W.xs);
     else if (!prep.conv.empty() && !grad)
@@ -542,7 +543,7 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
                   coeff_grads ? &(*coeff_grads)[i] : nullptr);
     else
       s4d_backward(lo.ssm, P, config_.discretization, prep.s4d[i], z,
-                   S4DStates<T>{W.states.data(), W.state_codes, W.state_scale}, ws.gy, ws.gz, grad,
+                   S4DStates<T>{W.states.data(), W.state_codes, W.state_codes16, W.state_scale}, ws.gy, ws.gz, grad,
                    coeff_grads ? &(*coeff_grads)[i] : nullptr, ws.channel_threads);
     if (keep) W.grads.z = ws.gz;
     // gx(in) = gr (residual) + path through the SSM input

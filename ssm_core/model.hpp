@@ -126,9 +126,10 @@ struct Workspace {
   struct Layer {
     Seq<T> z, y, act, m, g, r, out, xs;  // xs: the S5 states
     std::vector<T> states, mean_in, rstd_in, var_in, mean_out, rstd_out, var_out, drop1, drop2;
-    // S4D: where set, the backward pass reads the states as these codes times state_scale (QAT's
-    // integer record, read in place) instead of `states`; the float forward clears it.
+    // S4D: where one is set, the backward pass reads the states as these codes times state_scale
+    // (QAT's integer record, read in place) instead of `states`; the float forward clears them.
     const int32_t* state_codes = nullptr;
+    const int16_t* state_codes16 = nullptr;
     double state_scale = 0;
     // With keep_point_grads: the backward pass's gradients with respect to the layer's
     // activations (z the SSM input, m the mixing layer's output, r the residual sum, out the

@@ -129,8 +129,7 @@ QatView qat_view(const Model& model, const std::vector<float>& params, const QMo
     std::vector<float> a(H), b(H);
     dq_tensor(q.tensor(p + "norm.scale"), a.data());
     dq_tensor(q.tensor(p + "norm.shift"), b.data());
-    float* g = at(n + "weight");
-    float* be = at(n + "bias");
+    float *g = at(n + "weight"), *be = at(n + "bias");
     if (mc.norm == Norm::Batch) {  // the float BatchNorm that computes the folded affine (a, b)
       const float* rm = at(n + "running_mean");
       const float* rv = at(n + "running_var");
@@ -211,7 +210,8 @@ double qat_chunk(const Model& model, const QatView& view, const QEngine& engine,
       W.xs.resize(qws.in.L, R.x.size() / (qws.in.L * kLanes));
       for (size_t k = 0; k < R.x.size(); ++k) W.xs.v[k] = static_cast<float>(static_cast<double>(R.x[k]) * sx);
     } else {  // read in place by the backward pass, a mode at a time
-      W.state_codes = R.x.data();
+      W.state_codes = R.x16.empty() ? R.x.data() : nullptr;
+      W.state_codes16 = R.x16.empty() ? nullptr : R.x16.data();
       W.state_scale = sx;
     }
     dq_seq(R.y, q.point(PointId::y, i), W.y);
@@ -515,6 +515,7 @@ class QatRun {
       for (size_t l = 0; l < cn && !teacher_.empty(); ++l) targets.teacher[l] = &teacher_[order[c0 + l] * mc.d_output];
       fws_[w]->keep_point_grads = lsq;
       fws_[w]->channel_threads = qws_[w]->channel_threads = split;
+      qws_[w]->record16 = !lsq;  // the learned steps read the int32 record
       closs_[c] = qat_chunk(model_, view, engine, chunk, *qws_[w], *fws_[w], cgrad_[c].data(), &ccorrect_[c], nullptr,
                             direct_ ? &ccg_[c] : nullptr, teacher_.empty() ? nullptr : &targets);
       if (lsq) lsq_chunk(model_, view, engine, *qws_[w], *fws_[w], chunk, lsteps_, clsq_[c]);

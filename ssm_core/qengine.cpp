@@ -365,7 +365,7 @@ void qnorm(const QLayerConsts& Ly, const ISeq& in, ISeq& out, const LaneEv& ev) 
 // The S4D state update and output accumulation of one layer (section 9.3), every channel, mode,
 // step and lane, in 128-bit arithmetic: for formats whose bounds exceed the 64-bit form below.
 void s4d_states_wide(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
-                     const LaneEv& ex, int32_t* record) {
+                     const LaneEv& ex, StateRecord record) {
   const size_t N2 = Ly.states;
   for (size_t hh = 0; hh < H; ++hh)
     for (size_t n = 0; n < N2; ++n) {
@@ -383,13 +383,11 @@ void s4d_states_wide(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
           xi[l] = x.im;
           acc[l] += qstep::output_term(cr, ci, x);
         }
-        if (record) {
-          int32_t* rec = record + (k * L + t) * 2 * kLanes;
+        if (record)
           for (size_t l = 0; l < kLanes; ++l) {
-            rec[l] = static_cast<int32_t>(xr[l]);
-            rec[kLanes + l] = static_cast<int32_t>(xi[l]);
+            record.put((k * L + t) * 2 * kLanes + l, xr[l]);
+            record.put((k * L + t) * 2 * kLanes + kLanes + l, xi[l]);
           }
-        }
       }
     }
 }
@@ -408,7 +406,7 @@ void lane_operands(const XOperandConsts& op, const std::vector<int64_t>& xr, con
 // block floating point): per channel and step, every mode's update from the previous operands,
 // then the new operands (a block's exponent needs all its states), then the output terms.
 void s4d_states_operand(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, std::vector<int64_t>& yacc,
-                        const LaneEv& ex, const LaneEv& exo, int32_t* record) {
+                        const LaneEv& ex, const LaneEv& exo, StateRecord record) {
   const size_t N2 = Ly.states;
   std::vector<int64_t> xr(N2 * kLanes), xi(N2 * kLanes), orr(N2 * kLanes), oi(N2 * kLanes);
   std::vector<qstep::Ex> e(N2 * kLanes);
@@ -443,10 +441,10 @@ void s4d_states_operand(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t 
       }
       if (record)
         for (size_t n = 0; n < N2; ++n) {
-          int32_t* rec = record + ((hh * N2 + n) * L + t) * 2 * kLanes;
+          const size_t at = ((hh * N2 + n) * L + t) * 2 * kLanes;
           for (size_t l = 0; l < kLanes; ++l) {
-            rec[l] = static_cast<int32_t>(xr[n * kLanes + l]);
-            rec[kLanes + l] = static_cast<int32_t>(xi[n * kLanes + l]);
+            record.put(at + l, xr[n * kLanes + l]);
+            record.put(at + kLanes + l, xi[n * kLanes + l]);
           }
         }
     }
@@ -567,37 +565,55 @@ void step_u(const ModelConfig& mc, const QLayerConsts& Ly, const ISeq& h, ISeq& 
 }
 
 // state: the state update of every state and the output accumulators yacc = sum (Cr xr - Ci xi);
-// with recording on, every state at every step into ws.layers[li].x.
+// Whether every stored state of an S4D layer fits int16 (its format's range less its zero point).
+bool states_fit16(const QLayerConsts& Ly) {
+  for (const quant::ScaledSum& s : Ly.xupd) {
+    const quant::detail::Range64& r = s.range64();
+    if (s.to().width > 16 || r.lo - s.zero_point() < INT16_MIN || r.hi - s.zero_point() > INT16_MAX) return false;
+  }
+  return !Ly.xupd.empty();
+}
+
+// with recording on, every state at every step into ws.layers[li].x (or x16, QWorkspace::record16).
 void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t layers, QWorkspace& ws,
                 const LaneEv& ex, const LaneEv& exo) {
   const size_t L = ws.u.L, H = mc.H;
   const bool s5 = mc.layer == LayerType::S5;
   ws.yacc.assign(L * H * kLanes, 0);
   if (ws.record) ws.layers.resize(layers);
-  int32_t* xrec = nullptr;
+  StateRecord rec;
   if (ws.record) {
-    ws.layers[li].x.resize(L * Ly.states * (s5 ? 1 : H) * 2 * kLanes);  // every entry is written
-    xrec = ws.layers[li].x.data();
+    auto& R = ws.layers[li];
+    const size_t n = L * Ly.states * (s5 ? 1 : H) * 2 * kLanes;  // every entry is written
+    if (!s5 && ws.record16 && states_fit16(Ly)) {
+      R.x16.resize(n);
+      R.x.clear();
+      rec.w16 = R.x16.data();
+    } else {
+      R.x.resize(n);
+      R.x16.clear();
+      rec.w32 = R.x.data();
+    }
   }
   uint64_t lane_events[kLanes] = {};
-  if (s5 && simd::s5_states_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec)) {
-    for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
-  } else if (s5 || Ly.xop.mode != XOperand::Stored) {
-    // a narrowed state operand (S5: also a stored one the kernel above did not take)
-    uint64_t op_events[kLanes] = {};
-    const auto block = s5 ? simd::s5_block_operand_avx512 : simd::s4d_block_operand_avx512;
-    if (block(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, xrec)) {
-      for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l], *exo[l] += op_events[l];
-    } else if (s5) {
-      s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
+  uint64_t op_events[kLanes] = {};
+  if (s5) {
+    if (simd::s5_states_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, rec.w32)) {
+    } else if (simd::s5_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, rec.w32)) {
+      for (size_t l = 0; l < kLanes; ++l) *exo[l] += op_events[l];
     } else {
-      s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, xrec);
+      s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, rec.w32);
     }
-  } else if (simd::s4d_states_fast(Ly, ws.u, H, L, ws.yacc.data(), lane_events, xrec, ws.channel_threads)) {
-    for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];
-  } else {
-    s4d_states_wide(Ly, ws.u, H, L, ws.yacc, ex, xrec);
+  } else if (Ly.xop.mode != XOperand::Stored) {  // a narrowed state operand
+    if (simd::s4d_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, rec)) {
+      for (size_t l = 0; l < kLanes; ++l) *exo[l] += op_events[l];
+    } else {
+      s4d_states_operand(Ly, ws.u, H, L, ws.yacc, ex, exo, rec);
+    }
+  } else if (!simd::s4d_states_fast(Ly, ws.u, H, L, ws.yacc.data(), lane_events, rec, ws.channel_threads)) {
+    s4d_states_wide(Ly, ws.u, H, L, ws.yacc, ex, rec);
   }
+  for (size_t l = 0; l < kLanes; ++l) *ex[l] += lane_events[l];  // zero where a scalar form counted
 }
 
 // output: y = SS(acc, D u) per channel.

@@ -229,12 +229,16 @@ struct QWorkspace {
   // state at every step, S4D [H * N/2][L][re, im][lanes], S5 [L][2 P2][lanes] (as the float
   // model's state buffers).
   bool record = false;
+  // With record16 also set, an S4D layer whose states fit int16 records them into x16 instead of
+  // x (QAT's backward pass reads either; half the memory traffic, the same integers).
+  bool record16 = false;
   // Threads an S4D layer's state update may split its channels over (QAT, where a batch has fewer
   // chunks than threads); the same bits for any count.
   size_t channel_threads = 1;
   struct Layer {
     Seq<int32_t> u, y, act, mix, mixg, g, res, out;
     std::vector<int32_t> x;
+    std::vector<int16_t> x16;
   };
   std::vector<Layer> layers;
 };

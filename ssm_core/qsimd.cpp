@@ -75,7 +75,7 @@ namespace {
 // that the compiler vectorises (AVX2 where the CPU has it). Same bits as qengine.cpp's s4d_states_wide.
 template <quant::Rounding R, quant::Overflow O, bool Delta>
 SSMSIM_MULTIVERSION void s4d_generic(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                                     uint64_t* events, int32_t* record, size_t h0, size_t h1) {
+                                     uint64_t* events, StateRecord record, size_t h0, size_t h1) {
   // MB modes of a channel advance together: MB independent recurrences per step keep the
   // multipliers busy while each one waits for its previous state
   constexpr size_t MB = 4;
@@ -118,10 +118,10 @@ SSMSIM_MULTIVERSION void s4d_generic(const QLayerConsts& Ly, const Seq<int32_t>&
         }
         if (record)
           for (size_t j = 0; j < nb; ++j) {
-            int32_t* rec = record + ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
+            const size_t at = ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
             for (size_t l = 0; l < kLanes; ++l) {
-              rec[l] = static_cast<int32_t>(xr[j][l]);
-              rec[kLanes + l] = static_cast<int32_t>(xi[j][l]);
+              record.put(at + l, xr[j][l]);
+              record.put(at + kLanes + l, xi[j][l]);
             }
           }
       }
@@ -139,6 +139,14 @@ namespace {
 using namespace avx512;
 using quant::Overflow;
 using quant::Rounding;
+
+// The 8 lanes of v into a state record at element `at`.
+SSMSIM_AVX512 inline void record8(const StateRecord& r, size_t at, __m512i v) {
+  if (r.w16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.w16 + at), _mm512_cvtepi64_epi16(v));
+  else
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.w32 + at), _mm512_cvtepi64_epi32(v));
+}
 
 // One complex state update (x' = narrow(A x + B u [+ x]) per part) of 8 lanes, in place; tbr,
 // tbi: B u's aligned terms (B u K_1 2^up_1). Fused (QLayerConsts::fused32): ar and ai are A's
@@ -184,7 +192,7 @@ template <Rounding R, Overflow O, bool Delta>
 // together (independent recurrences hide the multipliers' latency).
 template <Rounding R, Overflow O, bool Delta, Form F>
 SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                              uint64_t* events, int32_t* record, size_t h0, size_t h1) {
+                              uint64_t* events, StateRecord record, size_t h0, size_t h1) {
   static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
   constexpr size_t MB = 4;
   const size_t N2 = Ly.states;
@@ -228,9 +236,9 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
         _mm512_storeu_si512(accp, acc);
         if (record)
           for (size_t j = 0; j < nb; ++j) {
-            int32_t* rec = record + ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec), _mm512_cvtepi64_epi32(xr[j]));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec + kLanes), _mm512_cvtepi64_epi32(xi[j]));
+            const size_t at = ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
+            record8(record, at, xr[j]);
+            record8(record, at + kLanes, xi[j]);
           }
       }
     }
@@ -312,7 +320,7 @@ SSMSIM_AVX512 void s5_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size
 // parts another), then the output terms. Vectors of a channel's modes live in int64 buffers.
 template <Rounding R, Overflow O, bool Delta>
 SSMSIM_AVX512 void s4d_block_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                                    uint64_t* events, uint64_t* op_events, int32_t* record) {
+                                    uint64_t* events, uint64_t* op_events, StateRecord record) {
   static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
   const XOperandConsts& op = Ly.xop;
   const size_t N2 = Ly.states, V = kLanes;
@@ -375,10 +383,9 @@ SSMSIM_AVX512 void s4d_block_avx512(const QLayerConsts& Ly, const Seq<int32_t>& 
       _mm512_storeu_si512(accp, acc);
       if (record)
         for (size_t n = 0; n < N2; ++n) {
-          int32_t* rec = record + ((hh * N2 + n) * L + t) * 2 * V;
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec), _mm512_cvtepi64_epi32(_mm512_loadu_si512(at(X, n, 0))));
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(rec + V),
-                              _mm512_cvtepi64_epi32(_mm512_loadu_si512(at(X, n, 1))));
+          const size_t a = ((hh * N2 + n) * L + t) * 2 * V;
+          record8(record, a, _mm512_loadu_si512(at(X, n, 0)));
+          record8(record, a + V, _mm512_loadu_si512(at(X, n, 1)));
         }
     }
   }
@@ -499,8 +506,10 @@ namespace {
 
 using Kernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, int32_t*);
 // An S4D state kernel: channels [h0, h1) only (the last two arguments).
-using S4dKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, int32_t*,
-                           size_t, size_t);
+using S4dKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*,
+                           StateRecord, size_t, size_t);
+using S4dBlockKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*,
+                                uint64_t*, StateRecord);
 
 // The kernel families: each instantiates a kernel for a rounding mode, an overflow mode and
 // whether A is in delta form.
@@ -526,7 +535,7 @@ struct S5Avx512 {
 };
 struct S4dBlockAvx512 {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
-  static BlockKernel get() {
+  static S4dBlockKernel get() {
     return s4d_block_avx512<R, O, Delta>;
   }
 };
@@ -567,7 +576,7 @@ bool s4d_split_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag) {
 }
 
 bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
-                     int32_t* record, size_t threads) {
+                     StateRecord record, size_t threads) {
   S4dKernel kernel = nullptr;
 #ifdef SSMSIM_AVX512_KERNELS
   if (path() == Path::Avx512) {
@@ -589,7 +598,7 @@ bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, si
 }
 
 bool s4d_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                              uint64_t* events, uint64_t* operand_events, int32_t* record) {
+                              uint64_t* events, uint64_t* operand_events, StateRecord record) {
 #ifdef SSMSIM_AVX512_KERNELS
   if (!Ly.narrow32 || Ly.xop.mode != XOperand::Block || path() != Path::Avx512) return false;
   pick<S4dBlockAvx512>(Ly)(Ly, u, H, L, yacc, events, operand_events, record);

@@ -10,6 +10,26 @@
 #include "ssm_core/qsteps.hpp"
 #include "ssm_core/seq.hpp"
 
+namespace ssmsim::core {
+
+// Where an S4D state kernel records every state at every step (QWorkspace's record, layout
+// [H * N2][L][re, im][lanes]): as int32 codes, or as int16 ones where the state's format has at
+// most 16 bits (QWorkspace::record16: half the memory traffic, the same integers). Both null: no
+// record.
+struct StateRecord {
+  int32_t* w32 = nullptr;
+  int16_t* w16 = nullptr;
+  explicit operator bool() const { return w32 || w16; }
+  void put(size_t at, int64_t v) const {
+    if (w16)
+      w16[at] = static_cast<int16_t>(v);
+    else
+      w32[at] = static_cast<int32_t>(v);
+  }
+};
+
+}  // namespace ssmsim::core
+
 namespace ssmsim::core::simd {
 
 enum class Path { Generic, Avx512 };
@@ -30,10 +50,10 @@ std::string name(Path p);
 // at 16 bits with the 31-bit multipliers), on the AVX-512 path, the same kernel with every term
 // K_k v_k exact in 64 bits and the sum narrowed from a split into two 64-bit parts. False, and
 // nothing written, where neither holds (or Ly.split64 off the AVX-512 path). yacc: L * H * kLanes
-// accumulators; events: kLanes counters; record: QWorkspace's x, or null. The channels run on
+// accumulators; events: kLanes counters; record: QWorkspace's record, or none. The channels run on
 // up to `threads` threads (QAT's spare cores; the same bits for any count).
 bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
-                     int32_t* record, size_t threads = 1);
+                     StateRecord record, size_t threads = 1);
 // Whether the split form is exact for an S4D layer with a stored state (|x| <= xmag, |u| <=
 // umag; qsimd_avx512.hpp's split_form_fits): each term K_k v_k below 2^63, A x's two products
 // and B u bounded by each channel's codes, the state in int32 without a zero point.
@@ -43,12 +63,13 @@ bool s4d_split_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag);
 // where Ly.narrow32 holds; false, and nothing written, otherwise (or on the generic path).
 // operand_events: the operand's clamps per lane (the xo point).
 bool s4d_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
-                              uint64_t* events, uint64_t* operand_events, int32_t* record);
+                              uint64_t* events, uint64_t* operand_events, StateRecord record);
 
 // The S5 state update and output accumulation of one layer with a stored state operand
 // (qengine.cpp's s5_states, same bits) with AVX-512, where Ly.narrow32 holds (B u's sum over the
 // inputs, A x's sum, the state and the multipliers in 32 bits); false, and nothing written,
-// otherwise (or on the generic path). Arguments as s4d_states_fast's.
+// otherwise (or on the generic path). Arguments as s4d_states_fast's; record: int32 codes
+// [L][2 P2][lanes], or null.
 bool s5_states_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                       uint64_t* events, int32_t* record);
 

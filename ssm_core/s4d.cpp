@@ -151,6 +151,12 @@ SSMSIM_MULTIVERSION void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq
   }
 }
 
+// n codes times scale, as T.
+template <typename T, typename Code>
+[[gnu::always_inline]] inline void dequantize(const Code* q, size_t n, double scale, T* out) {
+  for (size_t e = 0; e < n; ++e) out[e] = static_cast<T>(static_cast<double>(q[e]) * scale);
+}
+
 // The adjoint recurrence of MB modes n .. n + MB - 1 of channel h over the whole sequence, in
 // one time loop: independent chains hide each other's latency. Each mode's arithmetic is the one
 // of a mode alone, and gu(t) takes the modes' terms in mode order: the same bits for any MB.
@@ -168,10 +174,12 @@ template <typename T, size_t MB>
     lr[j] = k.Lr[i], li[j] = k.Li[i], br[j] = k.Br[i], bi[j] = k.Bi[i];
     cr[j] = 2 * k.Cr[i], ci[j] = 2 * k.Ci[i];
     st[j] = states.values + i * L * 2 * W;
-    if (states.codes) {
-      const int32_t* q = states.codes + i * L * 2 * W;
+    if (states.codes || states.codes16) {
       T* b = buf + j * L * 2 * W;
-      for (size_t e = 0; e < L * 2 * W; ++e) b[e] = static_cast<T>(static_cast<double>(q[e]) * states.scale);
+      if (states.codes16)
+        dequantize(states.codes16 + i * L * 2 * W, L * 2 * W, states.scale, b);
+      else
+        dequantize(states.codes + i * L * 2 * W, L * 2 * W, states.scale, b);
       st[j] = b;
     }
   }
@@ -231,7 +239,7 @@ SSMSIM_MULTIVERSION void backward_channels(const S4DCoeffs<T>& k, const Seq<T>& 
                                            size_t h1) {
   const size_t L = u.L, N2 = k.N2;
   constexpr size_t W = kLanes, MB = 2;
-  std::vector<T> buf(states.codes ? MB * L * 2 * W : 0);  // MB modes' dequantized record
+  std::vector<T> buf(states.codes || states.codes16 ? MB * L * 2 * W : 0);  // MB modes' dequantized record
   for (size_t h = h0; h < h1; ++h) {
     for (size_t t = 0; t < L; ++t) {
       const T* g = gy.at(t, h);

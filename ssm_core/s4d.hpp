@@ -57,12 +57,13 @@ template <typename T>
 void s4d_forward(const S4DCoeffs<T>& k, const Seq<T>& u, Seq<T>& y, std::vector<T>& states);
 
 // The states x_t the backward pass reads, in s4d_forward's layout: floats, or a fixed-point
-// record read in place (QAT's integer forward: codes with one scale), dequantized one mode at a
-// time as static_cast<T>(double(code) * scale).
+// record read in place (QAT's integer forward: int32 codes, or int16 codes16, with one scale),
+// dequantized one mode at a time as static_cast<T>(double(code) * scale).
 template <typename T>
 struct S4DStates {
   const T* values = nullptr;
   const int32_t* codes = nullptr;
+  const int16_t* codes16 = nullptr;
   double scale = 0;
 };
 

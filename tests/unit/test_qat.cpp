@@ -507,6 +507,56 @@ TEST(Qat, ForwardPassIsTheCModelWithZeroPointsAndANarrowedStateOperand) {
   }
 }
 
+// QAT's 16-bit state record (QWorkspace::record16): where every state fits int16, the S4D
+// kernels record the states as int16 and the backward pass reads those. The same states, logits
+// and gradient bits as with the int32 record, on both kernel paths: a 12-bit state (the 64-bit
+// kernels), A and the state at 16 bits (the split or 128-bit forms), a block-floating-point
+// operand, and a 20-bit state, which keeps the int32 record.
+TEST(Qat, SixteenBitStateRecordGivesTheSameStatesAndGradientBits) {
+  const Workload w = pulse_workload(5);
+  const FloatCheckpoint ck = trained(w, small_model(), 2);
+  const Model model(ck.config);
+  std::vector<size_t> idx(kLanes);
+  for (size_t i = 0; i < kLanes; ++i) idx[i] = i + 40;
+  const Chunk ch = make_chunk(w.train, idx.data(), 7);
+  struct Case {
+    std::string name;
+    PrecisionConfig prec;
+    bool fits;
+  };
+  const std::vector<Case> cases = {{"12-bit state", uniform(8, 12), true},
+                                   {"A and state at 16 bits", uniform(8, 16), true},
+                                   {"block operand", zero_points_and_operand(3), true},
+                                   {"20-bit state", uniform(8, 20), false}};
+  const simd::Path initial = simd::path();
+  for (const Case& c : cases)
+    for (auto path : {simd::Path::Avx512, simd::Path::Generic}) {
+      if (!simd::force(path)) continue;
+      const std::string name = c.name + " " + simd::name(path);
+      const QModel q = ptq(ck, c.prec, w, 2);
+      const QEngine engine(q);
+      const QatView view = qat_view(model, ck.params, q);
+      auto q32 = engine.make_workspace(), q16 = engine.make_workspace();
+      q16->record16 = true;
+      auto w32 = make_workspace<float>(), w16 = make_workspace<float>();
+      std::vector<float> g32(ck.params.size(), 0.f), g16(ck.params.size(), 0.f);
+      std::vector<int64_t> l32, l16;
+      const double loss32 = qat_chunk(model, view, engine, ch, *q32, *w32, g32.data(), nullptr, &l32);
+      const double loss16 = qat_chunk(model, view, engine, ch, *q16, *w16, g16.data(), nullptr, &l16);
+      const auto& r32 = q32->layers[0];
+      const auto& r16 = q16->layers[0];
+      ASSERT_FALSE(r32.x.empty()) << name;
+      EXPECT_TRUE(r32.x16.empty()) << name;
+      EXPECT_EQ(r16.x16.empty(), !c.fits) << name;
+      EXPECT_EQ(r16.x.empty(), c.fits) << name;
+      EXPECT_EQ(c.fits ? std::vector<int32_t>(r16.x16.begin(), r16.x16.end()) : r16.x, r32.x) << name;
+      EXPECT_EQ(l16, l32) << name;
+      EXPECT_EQ(loss16, loss32) << name;
+      EXPECT_EQ(0, std::memcmp(g16.data(), g32.data(), g32.size() * sizeof(float))) << name;
+    }
+  simd::force(initial);
+}
+
 // The float view of an asymmetric model holds (q - zp) * scale for every weight, the channel's zero
 // point and scale (computed here exactly: mult * 2^-shift), also for the discretized A and B that
 // the backward pass reads from the prepared coefficients.
