@@ -94,11 +94,15 @@ uint64_t isqrt(uwide_t v) {
     for (uwide_t y = (x + v / x) / 2; y < x; y = (x + v / x) / 2) x = y;
     return static_cast<uint64_t>(x);
   }
-  const long double est = std::sqrt(static_cast<long double>(v));
-  uwide_t x = est >= 0x1p63L ? (uwide_t{1} << 63) : static_cast<uwide_t>(est);
-  while (x * x > v) --x;
-  while ((x + 1) * (x + 1) <= v) ++x;
-  return static_cast<uint64_t>(x);
+  // (through 64-bit halves: the compiler's 128-bit <-> long double conversions are library calls
+  // that cost more than the rest; hi 2^64 is exact, so the sum rounds once, as v itself would)
+  const long double vl = static_cast<long double>(static_cast<uint64_t>(v >> 64)) * 0x1p64L +
+                         static_cast<long double>(static_cast<uint64_t>(v));
+  const long double est = std::sqrt(vl);
+  uint64_t x = est >= 0x1p63L ? uint64_t{1} << 63 : static_cast<uint64_t>(est);
+  while (static_cast<uwide_t>(x) * x > v) --x;
+  while (static_cast<uwide_t>(x + 1) * (x + 1) <= v) ++x;
+  return x;
 }
 
 Lut::Lut(const Format& in, const QuantParams& out, const std::function<double(double)>& f)

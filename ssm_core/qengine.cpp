@@ -559,7 +559,8 @@ void step_u(const ModelConfig& mc, const QLayerConsts& Ly, const ISeq& h, ISeq& 
     qnorm(Ly, h, u, e);
   } else {
     u.reshape(h.L, h.F);
-    for (size_t i = 0; i < u.v.size(); ++i) u.v[i] = qstep::u_in(Ly, h.v[i], e[i % kLanes]);
+    if (!simd::pair_avx512(Ly.u_in, simd::Pair::Scale, h.v.data(), nullptr, 0, u.v.size(), u.v.data(), e.p))
+      for (size_t i = 0; i < u.v.size(); ++i) u.v[i] = qstep::u_in(Ly, h.v[i], e[i % kLanes]);
   }
   narrow_seq(Ly.u_op, u, e);
 }

@@ -97,10 +97,11 @@ bool norm_avx512(const QLayerConsts& Ly, const Seq<int32_t>& in, Seq<int32_t>& o
 // not fit its 64-bit forms (or on the generic path). ev: kLanes event counters (the y point).
 bool output_avx512(const QLayerConsts& Ly, const int64_t* yacc, const Seq<int32_t>& u, Seq<int32_t>& y,
                    uint64_t* const* ev);
-// out[i] = ss(a[i] * b[i]) (Product), ss(a[i], b[i]) (Sum) or the hard GELU ss(a[i] * clip(a[i] +
-// two, 0, 2 two)) for i < n (lane-interleaved: element i is lane i % kLanes), the same bits as
-// ScaledSum::operator(), with AVX-512; false, and nothing written, where it does not apply.
-enum class Pair { Product, Sum, HardGelu };
+// out[i] = ss(a[i] * b[i]) (Product), ss(a[i], b[i]) (Sum), the hard GELU ss(a[i] * clip(a[i] +
+// two, 0, 2 two)) or ss(a[i]) (Scale; b unused) for i < n (lane-interleaved: element i is lane
+// i % kLanes), the same bits as ScaledSum::operator(), with AVX-512; false, and nothing written,
+// where it does not apply.
+enum class Pair { Product, Sum, HardGelu, Scale };
 bool pair_avx512(const quant::ScaledSum& ss, Pair kind, const int32_t* a, const int32_t* b, int64_t two, size_t n,
                  int32_t* out, uint64_t* const* ev);
 

@@ -171,7 +171,8 @@ SSMSIM_AVX512 bool output_kernel(const QLayerConsts& Ly, const int64_t* yacc, co
 
 SSMSIM_AVX512 bool pair_kernel(const quant::ScaledSum& ss, Pair kind, const int32_t* a, const int32_t* b, int64_t two,
                                size_t n, int32_t* out, uint64_t* const* ev) {
-  const int64_t am = max_abs(a, n), bm = kind == Pair::HardGelu ? 2 * two : max_abs(b, n);
+  const int64_t am = max_abs(a, n);
+  const int64_t bm = kind == Pair::HardGelu ? 2 * two : kind == Pair::Scale ? 1 : max_abs(b, n);
   const LaneSum s = kind == Pair::Sum ? lane_sum(ss, {am, bm}) : lane_sum(ss, {am * bm});
   if (!s.ok) return false;
   const __m512i t = _mm512_set1_epi64(two), t2 = _mm512_set1_epi64(2 * two), zero = _mm512_setzero_si512();
@@ -181,6 +182,8 @@ SSMSIM_AVX512 bool pair_kernel(const quant::ScaledSum& ss, Pair kind, const int3
     __m512i v[2];
     if (kind == Pair::Sum) {
       v[0] = va, v[1] = load8(b + i);
+    } else if (kind == Pair::Scale) {
+      v[0] = va;
     } else {
       // the hard GELU's factor clip(v + 2, 0, 4) in codes
       const __m512i vb = kind == Pair::HardGelu
