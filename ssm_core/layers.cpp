@@ -258,12 +258,14 @@ void gelu_forward(const Seq<T>& in, Seq<T>& out) {
 }
 
 template <typename T>
-void gelu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin) {
+void gelu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin, size_t threads) {
   gin.resize(in.L, in.F);
-  for (size_t i = 0; i < in.v.size(); ++i) {
-    const T x = in.v[i];
-    gin.v[i] = gout.v[i] * (phi_cdf(x) + x * phi_pdf(x));
-  }
+  parallel_ranges(in.v.size(), threads, [&](size_t, size_t i0, size_t i1) {
+    for (size_t i = i0; i < i1; ++i) {
+      const T x = in.v[i];
+      gin.v[i] = gout.v[i] * (phi_cdf(x) + x * phi_pdf(x));
+    }
+  });
 }
 
 template <typename T>
@@ -280,22 +282,24 @@ void glu_forward(const Seq<T>& in, Seq<T>& out) {
 }
 
 template <typename T>
-void glu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin) {
+void glu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin, size_t threads) {
   const size_t F = in.F / 2;
   gin.resize(in.L, in.F);
-  for (size_t t = 0; t < in.L; ++t)
-    for (size_t f = 0; f < F; ++f) {
-      const T* a = in.at(t, f);
-      const T* g = in.at(t, f + F);
-      const T* go = gout.at(t, f);
-      T* ga = gin.at(t, f);
-      T* gg = gin.at(t, f + F);
-      for (size_t l = 0; l < kLanes; ++l) {
-        const T s = sigmoid(g[l]);
-        ga[l] = go[l] * s;
-        gg[l] = go[l] * a[l] * s * (T(1) - s);
+  parallel_ranges(in.L, threads, [&](size_t, size_t t0, size_t t1) {
+    for (size_t t = t0; t < t1; ++t)
+      for (size_t f = 0; f < F; ++f) {
+        const T* a = in.at(t, f);
+        const T* g = in.at(t, f + F);
+        const T* go = gout.at(t, f);
+        T* ga = gin.at(t, f);
+        T* gg = gin.at(t, f + F);
+        for (size_t l = 0; l < kLanes; ++l) {
+          const T s = sigmoid(g[l]);
+          ga[l] = go[l] * s;
+          gg[l] = go[l] * a[l] * s * (T(1) - s);
+        }
       }
-    }
+  });
 }
 
 template <typename T>
@@ -417,9 +421,9 @@ T distill_xent(const std::vector<T>& logits, size_t C, const int32_t* labels, co
   template void batchnorm_backward<T>(const T*, const Seq<T>&, const bool*, bool, const std::vector<T>&,               \
                                       const std::vector<T>&, const Seq<T>&, T*, T*, Seq<T>&);                          \
   template void gelu_forward<T>(const Seq<T>&, Seq<T>&);                                                               \
-  template void gelu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                                               \
+  template void gelu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&, size_t);                                       \
   template void glu_forward<T>(const Seq<T>&, Seq<T>&);                                                                \
-  template void glu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                                                \
+  template void glu_backward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&, size_t);                                        \
   template void gate_forward<T>(const Seq<T>&, const Seq<T>&, Seq<T>&);                                                \
   template void gate_backward<T>(const Seq<T>&, const Seq<T>&, const Seq<T>&, Seq<T>&, Seq<T>&);                       \
   template void dropout_apply<T>(const std::vector<T>&, Seq<T>&);                                                      \

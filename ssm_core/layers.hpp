@@ -48,14 +48,16 @@ void batchnorm_backward(const T* gamma, const Seq<T>& in, const bool* valid, boo
 // GELU with the exact error function (PyTorch's default): x * Phi(x).
 template <typename T>
 void gelu_forward(const Seq<T>& in, Seq<T>& out);
+// The backward passes with `threads` > 1 split their elements over that many threads (QAT's idle
+// cores; element-wise, so the same bits).
 template <typename T>
-void gelu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin);
+void gelu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin, size_t threads = 1);
 
 // GLU over features: in has 2F features, out = in[:F] * sigmoid(in[F:]) (torch.nn.GLU).
 template <typename T>
 void glu_forward(const Seq<T>& in, Seq<T>& out);
 template <typename T>
-void glu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin);
+void glu_backward(const Seq<T>& in, const Seq<T>& gout, Seq<T>& gin, size_t threads = 1);
 
 // Half GLU: out = x * sigmoid(g) with x and g of F features each (S5's half_glu variants).
 template <typename T>

@@ -514,7 +514,7 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
     bool has_gy2 = false;
     switch (config_.mixing) {
       case Mixing::Glu:
-        glu_backward(W.m, ws.gg, ws.gm);
+        glu_backward(W.m, ws.gg, ws.gm, ws.channel_threads);
         linear_backward(P + lo.mix_w, 2 * H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact);
         break;
       case Mixing::HalfGlu1:
@@ -530,7 +530,7 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
       case Mixing::Gelu: ws.gact = ws.gg; break;
     }
     if (train) dropout_apply(W.drop1, ws.gact);
-    gelu_backward(W.y, ws.gact, ws.gy);
+    gelu_backward(W.y, ws.gact, ws.gy, ws.channel_threads);
     if (has_gy2) add_into(ws.gy, ws.gy2);
     if (keep) {
       if (config_.mixing != Mixing::Gelu) W.grads.m = ws.gm;
