@@ -565,7 +565,6 @@ void step_u(const ModelConfig& mc, const QLayerConsts& Ly, const ISeq& h, ISeq& 
   narrow_seq(Ly.u_op, u, e);
 }
 
-// state: the state update of every state and the output accumulators yacc = sum (Cr xr - Ci xi);
 // Whether every stored state of an S4D layer fits int16 (its format's range less its zero point).
 bool states_fit16(const QLayerConsts& Ly) {
   for (const quant::ScaledSum& s : Ly.xupd) {
@@ -575,6 +574,7 @@ bool states_fit16(const QLayerConsts& Ly) {
   return !Ly.xupd.empty();
 }
 
+// state: the state update of every state and the output accumulators yacc = sum (Cr xr - Ci xi);
 // with recording on, every state at every step into ws.layers[li].x (or x16, QWorkspace::record16).
 void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t layers, QWorkspace& ws,
                 const LaneEv& ex, const LaneEv& exo) {
@@ -598,8 +598,9 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
   }
   uint64_t lane_events[kLanes] = {};
   uint64_t op_events[kLanes] = {};
-  if (s5) {
+  if (s5) {  // a stored state, else a narrowed operand (either kernel declines what it does not do)
     if (simd::s5_states_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, rec.w32)) {
+      // counted below
     } else if (simd::s5_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, rec.w32)) {
       for (size_t l = 0; l < kLanes; ++l) *exo[l] += op_events[l];
     } else {
