@@ -383,10 +383,11 @@ void s4d_states_wide(const QLayerConsts& Ly, const ISeq& u, size_t H, size_t L, 
           xi[l] = x.im;
           acc[l] += qstep::output_term(cr, ci, x);
         }
+        const size_t at = (k * L + t) * 2 * kLanes;
         if (record)
           for (size_t l = 0; l < kLanes; ++l) {
-            record.put((k * L + t) * 2 * kLanes + l, xr[l]);
-            record.put((k * L + t) * 2 * kLanes + kLanes + l, xi[l]);
+            record.put(at + l, xr[l]);
+            record.put(at + kLanes + l, xi[l]);
           }
       }
     }
@@ -598,13 +599,12 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
   }
   uint64_t lane_events[kLanes] = {};
   uint64_t op_events[kLanes] = {};
-  if (s5) {  // a stored state, else a narrowed operand (either kernel declines what it does not do)
-    if (simd::s5_states_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, rec.w32)) {
-      // counted below
-    } else if (simd::s5_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, rec.w32)) {
-      for (size_t l = 0; l < kLanes; ++l) *exo[l] += op_events[l];
-    } else {
-      s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, rec.w32);
+  if (s5) {  // a stored state, else a narrowed operand (each kernel declines what it does not do)
+    if (!simd::s5_states_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, rec.w32)) {
+      if (simd::s5_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, rec.w32))
+        for (size_t l = 0; l < kLanes; ++l) *exo[l] += op_events[l];
+      else
+        s5_states(Ly, ws.u, H, L, ws.yacc, ex, exo, rec.w32);
     }
   } else if (Ly.xop.mode != XOperand::Stored) {  // a narrowed state operand
     if (simd::s4d_block_operand_avx512(Ly, ws.u, H, L, ws.yacc.data(), lane_events, op_events, rec)) {
