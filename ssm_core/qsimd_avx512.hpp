@@ -166,20 +166,17 @@ T* aligned_array(std::vector<unsigned char>& raw, size_t n) {
 
 // A channel's state-update constants, broadcast: the scaled sum's multipliers K_k with their
 // alignment shifts (term k is (v K_k) << up_k, the aligned K64 of s4d_generic), the
-// rounding shift's constants (shift_offset's unsigned form) and the state's range.
+// rounding shift's constants and the state's range.
 struct Consts {
-  __m512i K[3], Ka[3], off, off_s, mask, below_half, half, odd_bit;  // Ka: K 2^up where it fits 64 bits
+  __m512i K[3], Ka[3], mask, below_half, half, odd_bit;  // Ka: K 2^up where it fits 64 bits
   __m128i up[3], s;
   VRange range;
 };
 
-// The rounding shift's constants (shift_offset's unsigned form) and a destination range, for a
-// narrowing whose sum comes aligned (K and up unused).
+// The rounding shift's constants and a destination range, for a narrowing whose sum comes
+// aligned (K and up unused).
 SSMSIM_AVX512 inline Consts shift_consts(const quant::detail::Shift64& k, const VRange& range) {
   Consts c;
-  constexpr uint64_t kOff = uint64_t{1} << 62;
-  c.off = _mm512_set1_epi64(static_cast<int64_t>(kOff));
-  c.off_s = _mm512_set1_epi64(static_cast<int64_t>(kOff >> k.shift));
   c.mask = _mm512_set1_epi64(k.mask);
   c.below_half = _mm512_set1_epi64(k.below_half);
   c.half = _mm512_set1_epi64(k.half);
@@ -206,18 +203,18 @@ SSMSIM_AVX512 inline __m512i term(__m512i v, const Consts& c, size_t k) {
   return _mm512_sll_epi64(_mm512_mul_epi32(v, c.K[k]), c.up[k]);
 }
 
-// The one rounding and overflow step of an aligned sum into the operand q - zp (shift_offset
-// above, then ScaledSum::fast_narrow's fit): counts the lanes outside the range into ev.
+// The one rounding and overflow step of an aligned sum (|sum| < 2^62) into the operand q - zp
+// (quant::detail::round_shift64: floor((sum + bias) / 2^s), one arithmetic shift, since the bias
+// is below 2^62; then ScaledSum::fast_narrow's fit): counts the lanes outside the range into ev.
 // The rounding mode r is a constant in the state kernels (narrow<R, O> below: it folds away) and
 // read at run time in the dense layer's.
 template <bool Wrap>
 [[gnu::always_inline]] SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, __m512i& ev) {
-  const __m512i u = _mm512_add_epi64(sum, c.off);
   const __mmask8 neg = _mm512_cmplt_epi64_mask(sum, _mm512_setzero_si512());
-  const __m512i odd = r == Rounding::HalfEven ? _mm512_and_si512(_mm512_srl_epi64(u, c.s), c.odd_bit) : u;
+  // the lowest kept bit (bit s of sum; odd_bit is 0 where s = 0), read by half_even only
+  const __m512i odd = r == Rounding::HalfEven ? _mm512_and_si512(_mm512_srl_epi64(sum, c.s), c.odd_bit) : sum;
   const __m512i bias = rounding_bias(r, neg, odd, c.mask, c.below_half, c.half);
-  const __m512i q = _mm512_sub_epi64(_mm512_srl_epi64(_mm512_add_epi64(u, bias), c.s), c.off_s);
-  return fit<Wrap>(q, c.range, ev);
+  return fit<Wrap>(_mm512_sra_epi64(_mm512_add_epi64(sum, bias), c.s), c.range, ev);
 }
 // narrow<Wrap> with the overflow mode read at run time.
 [[gnu::always_inline]] SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, Rounding r, Overflow o,
@@ -234,18 +231,17 @@ SSMSIM_AVX512 inline __m512i narrow(__m512i sum, const Consts& c, __m512i& ev) {
 // shift of v (|v| < 2^62) by e (0..62) in mode r (round_shift64's result; the mantissa's fit is
 // fit() with the operand's range).
 [[gnu::always_inline]] SSMSIM_AVX512 inline __m512i round_by(__m512i v, __m512i e, Rounding r) {
-  const __m512i one = _mm512_set1_epi64(1), off = _mm512_set1_epi64(int64_t{1} << 62);
+  const __m512i one = _mm512_set1_epi64(1);
   const __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, e), one);
   const __m512i below_half = _mm512_srli_epi64(mask, 1), half = _mm512_sub_epi64(mask, below_half);
-  const __m512i u = _mm512_add_epi64(v, off);
   const __mmask8 neg = _mm512_cmplt_epi64_mask(v, _mm512_setzero_si512());
   // the lowest kept bit, 0 where nothing is dropped (e = 0); read by half_even only
   const __m512i odd =
       r == Rounding::HalfEven
-          ? _mm512_maskz_and_epi64(_mm512_cmpneq_epi64_mask(mask, _mm512_setzero_si512()), _mm512_srlv_epi64(u, e), one)
-          : u;
+          ? _mm512_maskz_and_epi64(_mm512_cmpneq_epi64_mask(mask, _mm512_setzero_si512()), _mm512_srlv_epi64(v, e), one)
+          : v;
   const __m512i bias = rounding_bias(r, neg, odd, mask, below_half, half);
-  return _mm512_sub_epi64(_mm512_srlv_epi64(_mm512_add_epi64(u, bias), e), _mm512_srlv_epi64(off, e));
+  return _mm512_srav_epi64(_mm512_add_epi64(v, bias), e);
 }
 
 // One block's exponent per lane (qsteps.hpp's block_exponent) from its largest magnitude.
