@@ -92,7 +92,10 @@ const keys::Table<SearchOptions>& SearchOptions::keys() {
                 return n;
               })
           .real("max_ratio", &S::max_ratio, 1, 32, "x", "the path stops at this footprint ratio against float32")
-          .real("budget", &S::budget, 0, 1, "", "accuracy below float allowed for the chosen point (0.01 = 1 point)");
+          .real("budget", &S::budget, 0, 1, "", "accuracy below float allowed for the chosen point (0.01 = 1 point)")
+          .boolean("fill", &S::fill,
+                   "widen the point at each ratio back, greedily by PTQ loss fallen per bit, while it stays at or "
+                   "above the ratio; QAT runs on the filled point");
   return t;
 }
 
@@ -196,19 +199,29 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
   };
   add_point("", 0);
 
-  while (cur.footprint.reduction() < o.max_ratio) {
-    std::optional<Scored> best;
-    quant::PrecisionConfig best_prec;
-    std::string best_move;
-    double best_cost = 0;
-    uint64_t best_gain = 0;
-    size_t scored = 0;
+  // The best move from (prec, cur): each searched component one candidate width lower
+  // (narrowing: the smallest rise of the PTQ loss per bit saved, a fall counting as none; ties to
+  // the larger saving) or, filling, one higher while the footprint stays at or above `ratio` (the
+  // largest fall of the loss per bit spent, only a fall; ties to the fewer bits); ties then go to
+  // the component listed first.
+  struct Move {
+    Scored scored;
+    quant::PrecisionConfig prec;
+    std::string name;
+  };
+  auto best_move = [&](bool widen, double ratio, size_t& scored) {
+    std::optional<Move> best;
+    double best_v = 0;
+    uint64_t best_bits = 0;
+    scored = 0;
     for (Component c : comps) {
       const int from = prec.bits(c);
-      const auto next = std::find_if(widths.begin(), widths.end(), [&](int w) { return w < from; });
-      if (next == widths.end()) continue;
+      // widths run from the widest down: the next lower is the first below, the next higher the last above
+      const auto lower = std::find_if(widths.begin(), widths.end(), [&](int x) { return x < from; });
+      const auto higher = std::find_if(widths.rbegin(), widths.rend(), [&](int x) { return x > from; });
+      if (widen ? higher == widths.rend() : lower == widths.end()) continue;
       quant::QuantizerSpec spec = prec.spec(c);
-      spec.bits = *next;
+      spec.bits = widen ? *higher : *lower;
       quant::PrecisionConfig p = prec;
       p.set_quantized(c, spec);
       try {
@@ -216,31 +229,62 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
       } catch (const ConfigError&) {
         continue;  // e.g. a bias no longer as wide as what it meets (docs/precision.md rule 7)
       }
-      Scored s = score(requantize(p), data, o.val, ptq.threads);
+      QModel m = requantize(p);
+      if (widen) {
+        const WeightFootprint fp = weight_footprint(m);
+        if (fp.reduction() < ratio || fp.bits <= cur.footprint.bits) continue;
+      }
+      Scored s = score(std::move(m), data, o.val, ptq.threads);
       ++scored;
-      if (s.footprint.bits >= cur.footprint.bits) continue;
-      const uint64_t gain = cur.footprint.bits - s.footprint.bits;
-      const double cost = std::max(0.0, s.loss - cur.loss) / static_cast<double>(gain);
-      if (!best || cost < best_cost || (cost == best_cost && gain > best_gain)) {
-        best = std::move(s);
-        best_prec = std::move(p);
-        best_move = fmt::format("{} {} -> {}", quant::component_name(c), from, *next);
-        best_cost = cost;
-        best_gain = gain;
+      if (!widen && s.footprint.bits >= cur.footprint.bits) continue;
+      const uint64_t bits = widen ? s.footprint.bits - cur.footprint.bits : cur.footprint.bits - s.footprint.bits;
+      const double rise = s.loss - cur.loss;
+      const double v = (widen ? rise : std::max(0.0, rise)) / static_cast<double>(bits);
+      if (widen && v >= 0) continue;
+      if (!best || v < best_v || (v == best_v && (widen ? bits < best_bits : bits > best_bits))) {
+        best = Move{std::move(s), std::move(p),
+                    fmt::format("{} {} -> {}", quant::component_name(c), from, spec.bits) +
+                        (widen ? fmt::format(" (fill {}x)", ratio) : "")};
+        best_v = v;
+        best_bits = bits;
       }
     }
-    if (!best) break;
-    cur = std::move(*best);
-    prec = std::move(best_prec);
-    add_point(best_move, scored);
+    return best;
+  };
+  auto take = [&](Move&& m, size_t scored) {
+    cur = std::move(m.scored);
+    prec = std::move(m.prec);
+    add_point(std::move(m.name), scored);
+  };
+
+  while (cur.footprint.reduction() < o.max_ratio) {
+    size_t scored = 0;
+    std::optional<Move> m = best_move(false, 0, scored);
+    if (!m) break;
+    take(std::move(*m), scored);
   }
 
-  // QAT of the path's points at the asked ratios.
+  // Fill: from a ratio's path point, the widening moves while one fits and lowers the loss.
+  // Returns the last point's index (the path point itself where none does).
+  auto fill = [&](size_t at, double ratio) {
+    prec = res.path[at].precision;
+    cur = score(requantize(prec), data, o.val, ptq.threads);
+    size_t last = at, scored = 0;
+    while (std::optional<Move> m = best_move(true, ratio, scored)) {
+      take(std::move(*m), scored);
+      last = res.path.size() - 1;
+    }
+    return last;
+  };
+
+  // QAT of the path's points at the asked ratios (with `fill`, of their filled points).
   std::vector<size_t> picks;
+  const size_t path_end = res.path.size();
   for (double r : o.ratios) {
-    for (size_t i = 0; i < res.path.size(); ++i)
+    for (size_t i = 0; i < path_end; ++i)
       if (res.path[i].footprint.reduction() >= r) {
-        if (std::find(picks.begin(), picks.end(), i) == picks.end()) picks.push_back(i);
+        const size_t at = o.fill ? fill(i, r) : i;
+        if (std::find(picks.begin(), picks.end(), at) == picks.end()) picks.push_back(at);
         break;
       }
   }

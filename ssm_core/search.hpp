@@ -36,12 +36,17 @@ struct SearchOptions {
   std::vector<double> ratios = {4, 6, 8, 10, 12};      // path points fine-tuned with QAT: the first at or above each
   double max_ratio = 16;                               // the path stops at this footprint ratio
   double budget = 0.01;                                // accuracy below float allowed for the chosen point (a fraction)
+  // Fill each ratio's point: the path's first point at or above a ratio overshoots it; widen its
+  // components back one candidate width at a time, greedily (the largest fall of the PTQ loss
+  // per weight bit spent), while the footprint stays at or above the ratio; QAT then runs on the
+  // filled point.
+  bool fill = false;
   static const keys::Table<SearchOptions>& keys();
 };
 
 struct SearchPoint {
   size_t step = 0;   // 0: the base config
-  std::string move;  // "B 8 -> 6" (empty for the base)
+  std::string move;  // "B 8 -> 6" (empty for the base); a fill move: "decoder 3 -> 4 (fill 8x)"
   quant::PrecisionConfig precision;
   WeightFootprint footprint;
   double ptq_loss = 0, ptq_accuracy = 0;  // the integer model after PTQ, on the search's validation sequences
@@ -57,7 +62,9 @@ struct SearchPoint {
 struct SearchResult {
   double float_val_accuracy = 0, float_test_accuracy = 0;  // the float checkpoint (whole validation set; test)
   size_t test_count = 0;
-  std::vector<SearchPoint> path;  // in the order taken; footprint shrinking
+  // in the order taken: the narrowing path (footprint shrinking), then with `fill` each ratio's
+  // fill moves (footprint growing from that ratio's path point)
+  std::vector<SearchPoint> path;
   std::vector<size_t> front;  // indices of the QAT points on the bits/validation-accuracy Pareto front, smallest first
   std::optional<size_t> chosen;  // the smallest QAT point with val accuracy >= float val - budget
 };

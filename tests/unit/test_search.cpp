@@ -162,6 +162,48 @@ TEST(Search, PathNarrowsOneStoredComponentOneStepAtATimeAndRepeatsExactly) {
   EXPECT_EQ(again.chosen, r.chosen);
 }
 
+TEST(Search, FillWidensTheRatiosPointBackWhileItStaysAtTheRatio) {
+  const Fixture& f = fixture();
+  SearchOptions o = small_search();
+  o.ratios = {6};
+  o.fill = true;
+  TrainConfig t = qat_recipe();
+  t.epochs = 1;
+  const SearchResult r = mixed_precision_search(f.ck, eight_bit(), f.w, t, ptq_options(1), o, {});
+  // the narrowing path, then the fill moves of its first point at or above 6x
+  size_t at = 0;
+  while (at < r.path.size() && r.path[at].footprint.reduction() < 6) ++at;
+  ASSERT_LT(at, r.path.size());
+  size_t end = at + 1;
+  while (end < r.path.size() && r.path[end].move.find("(fill 6x)") == std::string::npos) ++end;
+  ASSERT_LT(end, r.path.size()) << "no fill move: the 6x point had no room left";
+  const SearchPoint* prev = &r.path[at];
+  for (size_t i = end; i < r.path.size(); ++i) {
+    const SearchPoint& b = r.path[i];
+    EXPECT_NE(b.move.find("(fill 6x)"), std::string::npos) << b.move;
+    EXPECT_GT(b.footprint.bits, prev->footprint.bits) << b.move;
+    EXPECT_GE(b.footprint.reduction(), 6.0) << b.move;
+    EXPECT_LT(b.ptq_loss, prev->ptq_loss) << b.move;
+    // one component, to the next candidate width above
+    int changed = 0;
+    for (auto c : ssmsim::quant::all_components()) {
+      const int wa = prev->precision.bits(c), wb = b.precision.bits(c);
+      if (wa == wb) continue;
+      ++changed;
+      const auto up = std::find_if(o.bits.rbegin(), o.bits.rend(), [&](int w) { return w > wa; });
+      ASSERT_NE(up, o.bits.rend());
+      EXPECT_EQ(wb, *up) << b.move;
+    }
+    EXPECT_EQ(changed, 1) << b.move;
+    prev = &b;
+  }
+  // QAT ran on the filled point, not on the path point it started from
+  EXPECT_TRUE(r.path.back().qat);
+  EXPECT_FALSE(r.path[at].qat);
+  ASSERT_TRUE(r.path.back().model.has_value());
+  EXPECT_EQ(weight_footprint(*r.path.back().model).bits, r.path.back().footprint.bits);
+}
+
 TEST(Search, RefusesAFloatComponentAndAnActivationToNarrow) {
   const Fixture& f = fixture();
   PrecisionConfig p = eight_bit();
