@@ -119,12 +119,16 @@ class Lut {
   }
   const std::vector<int32_t>& table() const { return table_; }
   const Format& in() const { return in_; }
+  int64_t lo() const { return lo_; }  // the code of entry 0
+  // Per entry, 1 where its tabulation clipped (a read counts one event), else 0; empty for a
+  // table built from stored entries.
+  const std::vector<int32_t>& clipped() const { return clipped_; }
 
  private:
   Format in_{};
   int64_t lo_ = 0;
   std::vector<int32_t> table_;
-  std::vector<uint8_t> clipped_;  // tabulated entries that the overflow step changed
+  std::vector<int32_t> clipped_;  // tabulated entries that the overflow step changed
 };
 
 }  // namespace ssmsim::quant

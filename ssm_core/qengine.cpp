@@ -637,9 +637,11 @@ void step_output(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
 // GELU: act from y.
 void step_gelu(const QLayerConsts& Ly, QWorkspace& ws, const LaneEv& e) {
   ws.act.reshape(ws.y.L, ws.y.F);
-  if (!Ly.hard_gelu || !simd::pair_avx512(Ly.hard_out, simd::Pair::HardGelu, ws.y.v.data(), nullptr, Ly.hard_two,
-                                          ws.y.v.size(), ws.act.v.data(), e.p))
-    for (size_t i = 0; i < ws.y.v.size(); ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
+  const size_t n = ws.y.v.size();
+  if (!(Ly.hard_gelu ? simd::pair_avx512(Ly.hard_out, simd::Pair::HardGelu, ws.y.v.data(), nullptr, Ly.hard_two, n,
+                                         ws.act.v.data(), e.p)
+                     : simd::lut_avx512(Ly.gelu, ws.y.v.data(), n, ws.act.v.data(), e.p)))
+    for (size_t i = 0; i < n; ++i) ws.act.v[i] = qstep::gelu(Ly, ws.y.v[i], e[i % kLanes]);
   narrow_seq(Ly.act_op, ws.act, e);
 }
 
@@ -652,7 +654,8 @@ const ISeq* step_mixing(const ModelConfig& mc, const QLayerConsts& Ly, size_t li
   qlinear(Ly.Wm, Ly.bm, gate_o0, H, ws.act, Ly.mix_gate, ws.mixg, ev(PointId::mixg, li));
   ws.gate.reshape(ws.mixg.L, H);
   const LaneEv eg = ev(PointId::gate);
-  for (size_t i = 0; i < ws.mixg.v.size(); ++i) ws.gate.v[i] = qstep::sigmoid(Ly, ws.mixg.v[i], eg[i % kLanes]);
+  if (!simd::lut_avx512(Ly.sigmoid, ws.mixg.v.data(), ws.mixg.v.size(), ws.gate.v.data(), eg.p))
+    for (size_t i = 0; i < ws.mixg.v.size(); ++i) ws.gate.v[i] = qstep::sigmoid(Ly, ws.mixg.v[i], eg[i % kLanes]);
   const ISeq* other = &ws.act;
   if (mc.mixing == Mixing::Glu) {
     qlinear(Ly.Wm, Ly.bm, 0, H, ws.act, Ly.mix_val, ws.mix, ev(PointId::mix, li));

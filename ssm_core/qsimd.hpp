@@ -105,6 +105,11 @@ enum class Pair { Product, Sum, HardGelu, Scale };
 bool pair_avx512(const quant::ScaledSum& ss, Pair kind, const int32_t* a, const int32_t* b, int64_t two, size_t n,
                  int32_t* out, uint64_t* const* ev);
 
+// out[i] = t(in[i]) for i < n (quant::Lut::operator(), the same entries and events; element i is
+// lane i % kLanes) with AVX-512 gathers; false, and nothing written, on the generic path.
+// ev: kLanes event counters.
+bool lut_avx512(const quant::Lut& t, const int32_t* in, size_t n, int32_t* out, uint64_t* const* ev);
+
 // One dense layer (qengine.cpp's qlinear, same bits): outputs o0 .. o0 + on - 1 of W (rows of
 // in.F) plus b, narrowed by narrow_to[o - o0], for every step and lane of `in`, with AVX-512, where
 // the chunk's inputs keep every accumulator in 32 bits and its narrowing in 64; false, and nothing

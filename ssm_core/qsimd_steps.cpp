@@ -169,6 +169,28 @@ SSMSIM_AVX512 bool output_kernel(const QLayerConsts& Ly, const int64_t* yacc, co
   return true;
 }
 
+// quant::Lut's read of 16 codes at a time (a gather of the entries code - lo, and of their clip
+// flags where the table has them); the codes are in the table's input format, so every index is
+// inside it. Elements i and i + 8 of a vector are the same lane.
+SSMSIM_AVX512 void lut_kernel(const quant::Lut& t, const int32_t* in, size_t n, int32_t* out, uint64_t* const* ev) {
+  static_assert(kLanes == 8, "a vector of 16 codes holds each lane twice");
+  const int32_t* table = t.table().data();
+  const int32_t* clipped = t.clipped().empty() ? nullptr : t.clipped().data();
+  const auto lo = static_cast<int32_t>(t.lo());
+  const __m512i vlo = _mm512_set1_epi32(lo);
+  __m512i e = _mm512_setzero_si512();  // 32-bit counts: a call reads far fewer than 2^31 codes
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i idx = _mm512_sub_epi32(_mm512_loadu_si512(in + i), vlo);
+    _mm512_storeu_si512(out + i, _mm512_i32gather_epi32(idx, table, 4));
+    if (clipped) e = _mm512_add_epi32(e, _mm512_i32gather_epi32(idx, clipped, 4));
+  }
+  alignas(64) int32_t counts[16];
+  _mm512_store_si512(counts, e);
+  for (size_t l = 0; l < kLanes; ++l) *ev[l] += static_cast<uint64_t>(counts[l]) + static_cast<uint64_t>(counts[l + 8]);
+  for (; i < n; ++i) out[i] = static_cast<int32_t>(t(in[i], ev[i % kLanes]));
+}
+
 SSMSIM_AVX512 bool pair_kernel(const quant::ScaledSum& ss, Pair kind, const int32_t* a, const int32_t* b, int64_t two,
                                size_t n, int32_t* out, uint64_t* const* ev) {
   const int64_t am = max_abs(a, n);
@@ -348,6 +370,17 @@ bool output_avx512(const QLayerConsts& Ly, const int64_t* yacc, const Seq<int32_
   return path() == Path::Avx512 && output_kernel(Ly, yacc, u, y, ev);
 #else
   (void)Ly, (void)yacc, (void)u, (void)y, (void)ev;
+  return false;
+#endif
+}
+
+bool lut_avx512(const quant::Lut& t, const int32_t* in, size_t n, int32_t* out, uint64_t* const* ev) {
+#ifdef SSMSIM_AVX512_KERNELS
+  if (path() != Path::Avx512) return false;
+  lut_kernel(t, in, n, out, ev);
+  return true;
+#else
+  (void)t, (void)in, (void)n, (void)out, (void)ev;
   return false;
 #endif
 }
