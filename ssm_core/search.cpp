@@ -265,10 +265,12 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
   }
 
   // Fill: from a ratio's path point, the widening moves while one fits and lowers the loss.
-  // Returns the last point's index (the path point itself where none does).
+  // Returns the last point's index (the path point itself where none does). The moves compare
+  // against the point's recorded loss and footprint; its model is not needed again.
   auto fill = [&](size_t at, double ratio) {
-    prec = res.path[at].precision;
-    cur = score(requantize(prec), data, o.val, ptq.threads);
+    const SearchPoint& from = res.path[at];
+    prec = from.precision;
+    cur = Scored{QModel{}, from.ptq_loss, from.ptq_accuracy, from.footprint};
     size_t last = at, scored = 0;
     while (std::optional<Move> m = best_move(true, ratio, scored)) {
       take(std::move(*m), scored);
