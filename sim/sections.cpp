@@ -23,8 +23,10 @@ const keys::Table<DataSettings>& DataSettings::keys() {
       keys::Table<DataSettings>("data")
           .integer("train_size", &DataSettings::train_size, 0, 1000000000, "sequences",
                    "training sequences used (train, qat, calibration); 0 = the task's default (sMNIST: all 55,000)")
-          .integer("val_size", &DataSettings::val_size, 0, 5000, "sequences",
-                   "sMNIST/psMNIST validation sequences used (the first N); 0 = all 5,000");
+          .integer("val_size", &DataSettings::val_size, 0, 10000, "sequences",
+                   "sMNIST/psMNIST validation sequences: up to 5,000 the first N of the official "
+                   "5,000; 0 = all 5,000; up to 10,000 the last N training images (needs train_size "
+                   "<= 60,000 - N; 10,000 with train_size 50,000 is the S4D paper's split)");
   return t;
 }
 

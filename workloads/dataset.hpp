@@ -22,7 +22,8 @@ struct WorkloadOptions {
   size_t train_size = 0;      // training sequences; 0 = the task's default (synthetic and
                               // dynamical tasks: 2000; smnist/psmnist: all 55000, the most allowed)
   size_t val_size = 0;        // smnist/psmnist: the first N of the 5000 validation sequences (0: all);
-                              // quick QAT runs validate on fewer
+                              // quick QAT runs validate on fewer. 5001..10000: the last N images of
+                              // the training file (train_size must leave them out)
 };
 
 // The workloads by name: smnist, psmnist, adding, recall, sines, lorenz, mackey_glass

@@ -252,14 +252,25 @@ void check_labels(const fs::path& file, const IdxArray& labels, const std::strin
 }  // namespace
 
 Workload load_mnist(bool permuted, const WorkloadOptions& options) {
-  if (options.val_size > kMnistVal)
-    throw InputError("workload option val_size = " + std::to_string(options.val_size) + ": " +
-                     (permuted ? "psmnist" : "smnist") + " has at most " + std::to_string(kMnistVal) +
-                     " validation sequences (0 = all)");
+  const std::string task = permuted ? "psmnist" : "smnist";
+  if (options.val_size > kMnistWideVal)
+    throw InputError("workload option val_size = " + std::to_string(options.val_size) + ": " + task + " has at most " +
+                     std::to_string(kMnistWideVal) +
+                     " validation sequences (0 = the 5,000 official ones; up to 10,000 takes the "
+                     "end of the training set too, the split of the S4D paper's code)");
   if (options.train_size > kMnistTrain)
-    throw InputError("workload option train_size = " + std::to_string(options.train_size) + ": " +
-                     (permuted ? "psmnist" : "smnist") + " has at most " +
-                     std::to_string(kMnistTrain) + " training sequences (0 = all)");
+    throw InputError("workload option train_size = " + std::to_string(options.train_size) + ": " + task +
+                     " has at most " + std::to_string(kMnistTrain) + " training sequences (0 = all)");
+  const size_t n_train = options.train_size ? options.train_size : kMnistTrain;
+  const size_t n_val = options.val_size ? options.val_size : kMnistVal;
+  // Up to 5,000: the first N of the 5,000 validation sequences (images 55,000 on). More: the last
+  // N images of the training file, so they must lie past the training split.
+  const size_t val_first = n_val <= kMnistVal ? kMnistTrain : kMnistTrain + kMnistVal - n_val;
+  if (n_train > val_first)
+    throw InputError("workload options train_size = " + std::to_string(n_train) +
+                     " and val_size = " + std::to_string(n_val) + ": " + task +
+                     "'s validation would take training images " + std::to_string(val_first) + ".." +
+                     std::to_string(kMnistTrain - 1) + "; set data.train_size to at most " + std::to_string(val_first));
   const fs::path dir = mnist_dir(options.data_dir);
   const std::string fix = mnist_fix_hint(options.data_dir);
   const auto& spec = mnist_files();
@@ -272,13 +283,13 @@ Workload load_mnist(bool permuted, const WorkloadOptions& options) {
   w.name = permuted ? "psmnist" : "smnist";
   w.kind = TaskKind::Classification;
   w.num_classes = kMnistClasses;
-  const size_t n_train = options.train_size ? options.train_size : kMnistTrain;
-  w.description =
-      std::string(permuted ? "psMNIST: MNIST digits as 784-step pixel sequences in a fixed "
-                             "permuted order (seed 0x0070734D4E495354)"
-                           : "sMNIST: MNIST digits as 784-step pixel sequences in raster order") +
-      ", 1 feature (pixel/255), 10 classes; train " + std::to_string(n_train) +
-      " / val 5000 / test 10000 (official training set split 55000/5000, official test set)";
+  w.description = std::string(permuted ? "psMNIST: MNIST digits as 784-step pixel sequences in a fixed "
+                                         "permuted order (seed 0x0070734D4E495354)"
+                                       : "sMNIST: MNIST digits as 784-step pixel sequences in raster order") +
+                  ", 1 feature (pixel/255), 10 classes; train " + std::to_string(n_train) + " / val " +
+                  std::to_string(n_val) + " / test 10000 (training images 0.." + std::to_string(n_train - 1) +
+                  ", validation images " + std::to_string(val_first) + ".." + std::to_string(val_first + n_val - 1) +
+                  " of the official training set; the official test set)";
   const uint32_t* perm = permuted ? psmnist_permutation().data() : nullptr;
 
   {
@@ -286,7 +297,7 @@ Workload load_mnist(bool permuted, const WorkloadOptions& options) {
     check_labels(dir / spec[1].name, labels, fix);
     const IdxArray images = read_idx(dir / spec[0].name, spec[0].expect, fix);
     fill_split(w.train, images, labels, 0, n_train, perm);
-    fill_split(w.val, images, labels, kMnistTrain, options.val_size ? options.val_size : kMnistVal, perm);
+    fill_split(w.val, images, labels, val_first, n_val, perm);
   }
   {
     const IdxArray labels = read_idx(dir / spec[3].name, spec[3].expect, fix);

@@ -76,6 +76,8 @@ std::string mnist_fix_hint(const std::string& data_dir = "");
 inline constexpr size_t kMnistSteps = 784;    // 28 x 28 pixels, one per step
 inline constexpr size_t kMnistTrain = 55000;  // first 55000 of the official training set
 inline constexpr size_t kMnistVal = 5000;     // last 5000 of the official training set
+inline constexpr size_t kMnistWideVal = 10000;  // data.val_size's most: the last 10,000 (the S4D
+                                                // paper code's 50,000/10,000 split)
 inline constexpr size_t kMnistTest = 10000;   // the official test set
 inline constexpr size_t kMnistClasses = 10;
 

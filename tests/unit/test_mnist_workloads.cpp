@@ -120,4 +120,48 @@ TEST(Smnist, RejectsATrainSizeBeyondTheTrainingSplit) {
   }
 }
 
+TEST(Smnist, ValSizeUpToTenThousandTakesTheEndOfTheTrainingFile) {
+  REQUIRE_MNIST_OR_SKIP();
+  WorkloadOptions paper;  // the S4D paper code's split: 50,000 / 10,000
+  paper.train_size = 50000;
+  paper.val_size = 10000;
+  const Workload wide = load_workload("smnist", paper);
+  WorkloadOptions official;
+  official.val_size = 3000;
+  const Workload narrow = load_workload("smnist", official);
+  WorkloadOptions rest;  // training images 50,000..54,999 as training sequences
+  rest.train_size = 55000;
+  rest.val_size = 1;
+  const Workload all = load_workload("smnist", rest);
+  ASSERT_EQ(wide.train.n, 50000u);
+  ASSERT_EQ(wide.val.n, 10000u);
+  ASSERT_EQ(narrow.val.n, 3000u);
+  // Validation images 50,000..59,999: the unused training tail, then the official 5,000 in order.
+  for (size_t i : {size_t{0}, size_t{1234}, size_t{4999}}) {
+    EXPECT_EQ(wide.val.labels[i], all.train.labels[50000 + i]);
+    for (size_t t = 0; t < 784; ++t) ASSERT_EQ(wide.val.input(i)[t], all.train.input(50000 + i)[t]);
+  }
+  for (size_t i : {size_t{0}, size_t{2999}}) {
+    EXPECT_EQ(wide.val.labels[5000 + i], narrow.val.labels[i]);
+    for (size_t t = 0; t < 784; ++t) ASSERT_EQ(wide.val.input(5000 + i)[t], narrow.val.input(i)[t]);
+  }
+}
+
+TEST(Smnist, RejectsAValidationSplitThatOverlapsTheTrainingSplit) {
+  const auto rejects = [](size_t train, size_t val, const std::string& says) {
+    WorkloadOptions options;
+    options.train_size = train;
+    options.val_size = val;
+    try {
+      load_workload("smnist", options);
+      ADD_FAILURE() << "train_size " << train << " with val_size " << val << " was accepted";
+    } catch (const ssmsim::InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+    }
+  };
+  rejects(0, 6000, "set data.train_size to at most 54000");
+  rejects(50001, 10000, "set data.train_size to at most 50000");
+  rejects(100, 10001, "val_size = 10001");
+}
+
 }  // namespace
