@@ -1,6 +1,8 @@
 // The S5 state update with a block-floating-point state operand (qsimd.hpp's
 // s5_block_operand_avx512): qengine.cpp's s5_states, same bits, vectorised across the states of
-// one sequence instead of across the 8 sequences of a chunk.
+// one sequence instead of across the 8 sequences of a chunk. The two matrix-vector products (B u,
+// C o) run for the chunk's 8 sequences together, so each weight vector is read once a step, not
+// once a sequence (B and C of Q-S5's size are about 100 KB a layer, beyond the first-level cache).
 //
 // Per step and lane (sequence):
 //   1. B u: a matrix-vector product on 16-bit operands (vpmaddwd: pairs of inputs, 32-bit sums).
@@ -150,33 +152,42 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
   // in state order and (where blocks are odd) in C o's layout; the event counters
   std::vector<int64_t> X(kLanes * 2 * P8, 0), E(kLanes * 2 * P8, 0), ev(kLanes * 16, 0);
   std::vector<int16_t> M(kLanes * 2 * MS, 0), MP(padded ? kLanes * 2 * MS : 0, 0);
-  std::vector<int32_t> U(HP), BU(RB * 16 + 16, 0);
+  const size_t BUS = RB * 16 + 16;  // a lane's B u sums (the imaginary parts read 8 past the last row block)
+  std::vector<int32_t> U(kLanes * HP), BU(kLanes * BUS, 0);
   std::vector<int64_t> Y(kLanes * HB * 16);
   const __m512i one = _mm512_set1_epi64(1);
 
   for (size_t t = 0; t < L; ++t) {
+    // 1. B u of every lane, two row blocks at a time: each weight vector read once for the 8 lanes
+    for (size_t l = 0; l < kLanes; ++l)
+      for (size_t hp = 0; hp < HP; ++hp) {
+        const int32_t lo = u.at(t, 2 * hp)[l], hi = 2 * hp + 1 < H ? u.at(t, 2 * hp + 1)[l] : 0;
+        U[l * HP + hp] =
+            static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
+      }
+    for (size_t rb0 = 0; rb0 < RB; rb0 += 2) {
+      const bool two = rb0 + 1 < RB;
+      __m512i acc[2][kLanes];
+      for (size_t l = 0; l < kLanes; ++l) acc[0][l] = acc[1][l] = _mm512_setzero_si512();
+      for (size_t hp = 0; hp < HP; ++hp) {
+        const int16_t* w = &Bw[(hp * RB + rb0) * 32];
+        const __m512i w0 = _mm512_loadu_si512(w), w1 = two ? _mm512_loadu_si512(w + 32) : _mm512_setzero_si512();
+        for (size_t l = 0; l < kLanes; ++l) {
+          const __m512i b = _mm512_set1_epi32(U[l * HP + hp]);
+          acc[0][l] = _mm512_add_epi32(acc[0][l], _mm512_madd_epi16(w0, b));
+          acc[1][l] = _mm512_add_epi32(acc[1][l], _mm512_madd_epi16(w1, b));
+        }
+      }
+      for (size_t l = 0; l < kLanes; ++l) {
+        _mm512_storeu_si512(&BU[l * BUS + rb0 * 16], acc[0][l]);
+        if (two) _mm512_storeu_si512(&BU[l * BUS + (rb0 + 1) * 16], acc[1][l]);
+      }
+    }
     for (size_t l = 0; l < kLanes; ++l) {
+      const int32_t* bu = &BU[l * BUS];
       int64_t *x = &X[l * 2 * P8], *e = &E[l * 2 * P8];
       int16_t* m = &M[l * 2 * MS];
       __m512i evx = _mm512_loadu_si512(&ev[l * 16]), evo = _mm512_loadu_si512(&ev[l * 16 + 8]);
-      // 1. B u
-      for (size_t hp = 0; hp < HP; ++hp) {
-        const int32_t lo = u.at(t, 2 * hp)[l], hi = 2 * hp + 1 < H ? u.at(t, 2 * hp + 1)[l] : 0;
-        U[hp] =
-            static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
-      }
-      for (size_t rb0 = 0; rb0 < RB; rb0 += 8) {
-        const size_t nb = std::min<size_t>(8, RB - rb0);
-        __m512i acc[8];
-        for (size_t j = 0; j < 8; ++j) acc[j] = _mm512_setzero_si512();
-        for (size_t hp = 0; hp < HP; ++hp) {
-          const __m512i b = _mm512_set1_epi32(U[hp]);
-          const int16_t* w = &Bw[(hp * RB + rb0) * 32];
-          for (size_t j = 0; j < nb; ++j)
-            acc[j] = _mm512_add_epi32(acc[j], _mm512_madd_epi16(_mm512_loadu_si512(w + 32 * j), b));
-        }
-        for (size_t j = 0; j < nb; ++j) _mm512_storeu_si512(&BU[(rb0 + j) * 16], acc[j]);
-      }
       // 2. the state update from the previous operands
       for (size_t p0 = 0; p0 < P8; p0 += 8) {
         const __m512i mr = _mm512_cvtepi16_epi64(_mm_loadu_si128(reinterpret_cast<const __m128i*>(m + p0)));
@@ -192,8 +203,8 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
         const __m512i k0ii = _mm512_mul_epi32(K0, _mm512_mul_epi32(Ai, mi));
         const __m512i k0ri = _mm512_mul_epi32(K0, _mm512_mul_epi32(Ar, mi));
         const __m512i k0ir = _mm512_mul_epi32(K0, _mm512_mul_epi32(Ai, mr));
-        const __m512i bur = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(&BU[p0])));
-        const __m512i bui = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(&BU[P2 + p0])));
+        const __m512i bur = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bu + p0)));
+        const __m512i bui = _mm512_cvtepi32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(bu + P2 + p0)));
         const __m512i u1 = at(sc.u1, p0), d1 = at(sc.d1, p0), m1 = at(sc.m1, p0);
         __m512i hr = _mm512_setzero_si512(), lr = hr, hi = hr, li = hr;
         // re = K0 (ar mr 2^er - ai mi 2^ei) + K1 bur [+ K2 xr], im = K0 (ar mi 2^ei + ai mr 2^er) + K1 bui [+ K2 xi]
@@ -242,50 +253,47 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
           _mm_storeu_si128(reinterpret_cast<__m128i*>(m + part * MS + p0), _mm512_cvtepi64_epi16(mm));
         }
       }
-      const int16_t* mp = m;  // the mantissas in C o's layout
-      if (padded) {
+      if (padded) {  // the mantissas in C o's layout
         int16_t* d = &MP[l * 2 * MS];
         for (size_t part = 0; part < 2; ++part)
           for (size_t p = 0; p < P2; ++p) d[part * MS + pos(p)] = m[part * MS + p];
-        mp = d;
-      }
-      // 4. C o, 4 output blocks at a time: per block of states, each part's 32-bit sums
-      // shifted by the block's exponent into 64 bits
-      int64_t* y = &Y[l * HB * 16];
-      const int32_t* mr32 = reinterpret_cast<const int32_t*>(mp);
-      const int32_t* mi32 = reinterpret_cast<const int32_t*>(mp + MS);
-      for (size_t hb0 = 0; hb0 < HB; hb0 += 4) {
-        const size_t nb = std::min<size_t>(4, HB - hb0);
-        __m512i lo[4], hi[4];
-        for (size_t j = 0; j < 4; ++j) lo[j] = hi[j] = _mm512_setzero_si512();
-        for (size_t b = 0; b < nblk; ++b) {
-          __m512i sr[4], si[4];
-          for (size_t j = 0; j < 4; ++j) sr[j] = si[j] = _mm512_setzero_si512();
-          const size_t q1 = std::min(QP, (b + 1) * bstride / 2);
-          for (size_t q = b * bstride / 2; q < q1; ++q) {
-            const __m512i br = _mm512_set1_epi32(mr32[q]), bi = _mm512_set1_epi32(mi32[q]);
-            const int16_t* wr = &Cw[(q * HB + hb0) * 32];
-            const int16_t* wi = &Cw[((QP + q) * HB + hb0) * 32];
-            for (size_t j = 0; j < nb; ++j) {
-              sr[j] = _mm512_add_epi32(sr[j], _mm512_madd_epi16(_mm512_loadu_si512(wr + 32 * j), br));
-              si[j] = _mm512_add_epi32(si[j], _mm512_madd_epi16(_mm512_loadu_si512(wi + 32 * j), bi));
-            }
-          }
-          const __m512i er = _mm512_set1_epi64(e[b * blk]), ei = _mm512_set1_epi64(e[P8 + b * blk]);
-          for (size_t j = 0; j < nb; ++j) {
-            lo[j] =
-                _mm512_add_epi64(lo[j], shifted(_mm512_castsi512_si256(sr[j]), _mm512_castsi512_si256(si[j]), er, ei));
-            hi[j] = _mm512_add_epi64(
-                hi[j], shifted(_mm512_extracti64x4_epi64(sr[j], 1), _mm512_extracti64x4_epi64(si[j], 1), er, ei));
-          }
-        }
-        for (size_t j = 0; j < nb; ++j) {
-          _mm512_storeu_si512(y + (hb0 + j) * 16, lo[j]);
-          _mm512_storeu_si512(y + (hb0 + j) * 16 + 8, hi[j]);
-        }
       }
       _mm512_storeu_si512(&ev[l * 16], evx);
       _mm512_storeu_si512(&ev[l * 16 + 8], evo);
+    }
+    // 4. C o of every lane, one output block at a time: per block of states, each part's 32-bit
+    // sums (each weight vector read once for the 8 lanes), shifted by the lane's block exponents
+    // into 64 bits
+    const int16_t* mlane = padded ? MP.data() : M.data();
+    for (size_t hb = 0; hb < HB; ++hb) {
+      __m512i lo[kLanes], hi[kLanes];
+      for (size_t l = 0; l < kLanes; ++l) lo[l] = hi[l] = _mm512_setzero_si512();
+      for (size_t b = 0; b < nblk; ++b) {
+        __m512i sr[kLanes], si[kLanes];
+        for (size_t l = 0; l < kLanes; ++l) sr[l] = si[l] = _mm512_setzero_si512();
+        const size_t q1 = std::min(QP, (b + 1) * bstride / 2);
+        for (size_t q = b * bstride / 2; q < q1; ++q) {
+          const __m512i wr = _mm512_loadu_si512(&Cw[(q * HB + hb) * 32]);
+          const __m512i wi = _mm512_loadu_si512(&Cw[((QP + q) * HB + hb) * 32]);
+          for (size_t l = 0; l < kLanes; ++l) {
+            const int32_t* m32 = reinterpret_cast<const int32_t*>(mlane + l * 2 * MS);
+            sr[l] = _mm512_add_epi32(sr[l], _mm512_madd_epi16(wr, _mm512_set1_epi32(m32[q])));
+            si[l] = _mm512_add_epi32(si[l], _mm512_madd_epi16(wi, _mm512_set1_epi32(m32[MS / 2 + q])));
+          }
+        }
+        for (size_t l = 0; l < kLanes; ++l) {
+          const int64_t* e = &E[l * 2 * P8];
+          const __m512i er = _mm512_set1_epi64(e[b * blk]), ei = _mm512_set1_epi64(e[P8 + b * blk]);
+          lo[l] =
+              _mm512_add_epi64(lo[l], shifted(_mm512_castsi512_si256(sr[l]), _mm512_castsi512_si256(si[l]), er, ei));
+          hi[l] = _mm512_add_epi64(
+              hi[l], shifted(_mm512_extracti64x4_epi64(sr[l], 1), _mm512_extracti64x4_epi64(si[l], 1), er, ei));
+        }
+      }
+      for (size_t l = 0; l < kLanes; ++l) {
+        _mm512_storeu_si512(&Y[l * HB * 16 + hb * 16], lo[l]);
+        _mm512_storeu_si512(&Y[l * HB * 16 + hb * 16 + 8], hi[l]);
+      }
     }
     for (size_t h = 0; h < H; ++h) {
       int64_t* acc = yacc + (t * H + h) * kLanes;
