@@ -159,8 +159,9 @@ uint64_t CmacArray::s4d_update(const core::QLayerConsts& Ly, const LayerMem& m, 
     return std::max({cw, cr, cs, passes});
   };
   op.retire = [&](size_t b, size_t e) {
+    size_t h = b / N2, next = (h + 1) * N2;  // channel h's states end at `next`
     for (size_t k = b; k < e; ++k) {
-      const size_t h = k / N2;
+      if (k == next) ++h, next += N2;
       const Cx x{states_.load(xin, 2 * k), states_.load(xin, 2 * k + 1)};
       const Ex xe = ex ? (*ex)[k] : Ex{};
       const int64_t br = fetch(weights_, *m.B, 2 * k), bi = fetch(weights_, *m.B, 2 * k + 1);
