@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "tests/support/testing.hpp"
 
@@ -115,6 +116,43 @@ TEST(PaperModels, ThePtqQatTablePipelineRunsOnASubset) {
       r.out, std::regex(R"(\| `qssm_8bit` \| 3\.83x smaller \(73\.9% reduction\) \| [0-9.]+% \| [0-9.]+% \|)")))
       << r.out;
   EXPECT_TRUE(std::filesystem::exists(dir / "q_qssm_8bit_qat.safetensors"));
+}
+
+// scripts/qat_seeds.sh (how the committed 8x model was chosen) on 256 training, 64 validation and
+// 100 test sequences, two seeds of one epoch: a row per seed, the choice by validation with every
+// seed's test beside it, and a second call that reuses the finished runs.
+TEST(PaperModels, TheSeedChoicePipelineRunsOnASubset) {
+  SSMSIM_REQUIRE_MNIST();
+  const auto dir = ssmsim::testing::scratch_dir("seed_choice_subset");
+  const std::vector<std::string> cmd = {"/bin/bash",
+                                        (source_dir() / "scripts/qat_seeds.sh").string(),
+                                        dir.string(),
+                                        model("qssm_small_smnist.safetensors"),
+                                        (source_dir() / "configs/precision/qssm_8bit.yaml").string(),
+                                        "1",
+                                        "1 2",
+                                        "--set",
+                                        "data.train_size=256",
+                                        "--set",
+                                        "data.val_size=64",
+                                        "--set",
+                                        "eval.limit=100",
+                                        "--set",
+                                        "train.batch_size=64"};
+  auto r = run_program(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* row : {R"(\| 1 \| [0-9.]+% \| [0-9.]+% \|)", R"(\| 2 \| [0-9.]+% \| [0-9.]+% \|)",
+                          R"(chosen by validation: seed [12] \(validation [0-9.]+%\): test [0-9.]+%; test over the 2 )"
+                          R"(seeds: mean [0-9.]+%, [0-9.]+-[0-9.]+%)"})
+    EXPECT_TRUE(std::regex_search(r.out, std::regex(row))) << row << "\n" << r.out;
+  EXPECT_TRUE(std::filesystem::exists(dir / "seed1" / "q.safetensors"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "seed2" / "q.safetensors"));
+  const std::string first = r.out.substr(r.out.find("| seed |"));
+  r = run_program(cmd);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("seed 1: finished before"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("seed 2: finished before"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.substr(r.out.find("| seed |")), first) << "the second call reads the same runs";
 }
 
 // `ssmsim search` (docs/search.md) on qssm_small from its 8-bit configuration, on 256 training, 100
