@@ -280,7 +280,7 @@ Workload load_mnist(bool permuted, const WorkloadOptions& options) {
       throw InputError("MNIST file '" + (dir / f.name).string() + "' is missing; " + fix);
 
   Workload w;
-  w.name = permuted ? "psmnist" : "smnist";
+  w.name = task;
   w.kind = TaskKind::Classification;
   w.num_classes = kMnistClasses;
   w.description = std::string(permuted ? "psMNIST: MNIST digits as 784-step pixel sequences in a fixed "
