@@ -12,7 +12,7 @@
 # results do not depend on it. docs/results.md's 8x point was chosen this way.
 set -euo pipefail
 if [ $# -lt 5 ]; then
-  sed -n 2,13p "$0" | sed 's/^# \{0,1\}//'
+  sed -n 2,12p "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 out=$1 ckpt=$2 precision=$3 epochs=$4 seeds=$5
@@ -41,17 +41,16 @@ done
 echo
 echo "| seed | best validation | test |"
 echo "|---|---|---|"
-best_seed="" best_val=-1
+rows=""
 for s in $seeds; do
   line=$(grep -h "^test accuracy" "$out/seed$s"/log.* | tail -1)
   test=$(sed -E 's/^test accuracy ([0-9.]+)%.*/\1/' <<<"$line")
   val=$(sed -E 's/.*of the best QAT model \(val ([0-9.]+)%.*/\1/' <<<"$line")
   echo "| $s | $val% | $test% |"
-  if awk -v v="$val" -v b="$best_val" 'BEGIN { exit !(v > b) }'; then best_seed=$s best_val=$val; fi
-  echo "$s $val $test" >>"$out/.rows.$$"
+  rows+="$s $val $test"$'\n'
 done
-awk -v c="$best_seed" '{ n++; t += $3; if (n == 1 || $3 < lo) lo = $3; if (n == 1 || $3 > hi) hi = $3; if ($1 == c) { cv = $2; ct = $3 } }
-  END { printf "\nchosen by validation: seed %s (validation %.2f%%): test %.2f%%; test over the %d seeds: mean %.2f%%, %.2f-%.2f%%\n", c, cv, ct, n, t / n, lo, hi }' \
-  "$out/.rows.$$"
-rm -f "$out/.rows.$$"
-echo "model: $out/seed$best_seed/q.safetensors"
+# the choice: the highest validation, a tie to the lower seed
+printf '%s' "$rows" | awk -v out="$out" '
+  { n++; t += $3; if (n == 1 || $3 < lo) lo = $3; if (n == 1 || $3 > hi) hi = $3; if (n == 1 || $2 > cv || ($2 == cv && $1 < c)) { c = $1; cv = $2; ct = $3 } }
+  END { printf "\nchosen by validation: seed %s (validation %.2f%%): test %.2f%%; test over the %d seeds: mean %.2f%%, %.2f-%.2f%%\n", c, cv, ct, n, t / n, lo, hi
+        printf "model: %s/seed%s/q.safetensors\n", out, c }'

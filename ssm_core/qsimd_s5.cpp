@@ -4,7 +4,7 @@
 // C o) run for the chunk's 8 sequences together, so each weight vector is read once a step, not
 // once a sequence (B and C of Q-S5's size are about 100 KB a layer, beyond the first-level cache).
 //
-// Per step and lane (sequence):
+// Per step (1 and 4 for the 8 lanes together, 2 and 3 lane by lane):
 //   1. B u: a matrix-vector product on 16-bit operands (vpmaddwd: pairs of inputs, 32-bit sums).
 //   2. The state update, 8 states per vector. Its exact sum sum_k P_k 2^a_k (P_k a 64-bit
 //      product, a_k its alignment plus, for A o, the part's exponent) can need more than 64 bits
