@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -165,6 +166,29 @@ TEST(PaperModels, TheSeedChoicePipelineRunsOnASubset) {
   EXPECT_NE(r.out.find("seed 1: finished before"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("seed 2: finished before"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.substr(r.out.find("| seed |")), first) << "the second call reads the same runs";
+}
+
+// qat_seeds.sh's choice from finished runs (their logs' last lines): the highest validation, a tie
+// going to the lower seed number whatever the order the seeds are listed in.
+TEST(PaperModels, TheSeedChoiceTakesTheHighestValidationATieToTheLowerSeed) {
+  const auto dir = ssmsim::testing::scratch_dir("seed_choice_rule");
+  const auto finished = [&](int seed, const std::string& val, const std::string& test) {
+    std::filesystem::create_directories(dir / ("seed" + std::to_string(seed)));
+    std::ofstream(dir / ("seed" + std::to_string(seed)) / "log.1")
+        << "test accuracy " << test << "% (10000 sequences, integer C-model) of the best QAT model (val " << val
+        << "%, PTQ val 40.00%): q.safetensors\n";
+  };
+  finished(1, "95.00", "94.00");
+  finished(2, "96.10", "96.00");
+  finished(5, "96.10", "95.00");
+  const auto r = run_program(
+      {"/bin/bash", (source_dir() / "scripts/qat_seeds.sh").string(), dir.string(), "unused", "unused", "1", "5 1 2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("chosen by validation: seed 2 (validation 96.10%): test 96.00%; test over the 3 seeds: mean "
+                       "95.00%, 94.00-96.00%"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("model: " + (dir / "seed2").string() + "/q.safetensors"), std::string::npos) << r.out;
 }
 
 // `ssmsim search` (docs/search.md) on qssm_small from its 8-bit configuration, on 256 training, 100
