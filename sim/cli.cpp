@@ -113,7 +113,8 @@ const std::vector<Verb>& verbs() {
       {"search",
        "mixed-precision search: the smallest weights within an accuracy budget (PTQ sensitivity, then QAT)",
        "ssmsim search --ckpt F --precision BASE.yaml [--workload W] --out-dir D [--budget 0.01] [--epochs N]\n"
-       "       [--bits 16,12,8,6,5,4,3,2] [--ratios 4,6,8,10,12] [--hw H.yaml]",
+       "       [--bits 16,12,8,6,5,4,3,2] [--ratios 4,6,8,10,12] [--seeds 1,2,3] [--hw H.yaml] [--time-limit M] "
+       "[--resume]",
        {"ckpt", "precision", "out-dir"},
        {{"epochs", "train.epochs"},
         {"calib", "quantize.calib"},
@@ -121,6 +122,7 @@ const std::vector<Verb>& verbs() {
         {"bits", "search.bits"},
         {"ratios", "search.ratios"},
         {"components", "search.components"},
+        {"seeds", "search.seeds"},
         {"limit", "eval.limit"}},
        [](po::options_description& d) {
          d.add_options()("ckpt", po::value<std::string>(), "float checkpoint (safetensors)")(
@@ -142,7 +144,13 @@ const std::vector<Verb>& verbs() {
              "hw", po::value<std::string>(),
              "hardware config: price each QAT point on the accelerator "
              "(`ssmsim simulate`, --sim-limit sequences)")("sim-limit", po::value<size_t>()->default_value(2),
-                                                           "test sequences each --hw simulation runs");
+                                                           "test sequences each --hw simulation runs")(
+             "seeds", po::value<std::string>(), "training seeds of each QAT point, e.g. 1,2,3 (search.seeds)")(
+             "resume", po::bool_switch(),
+             "continue a stopped search: the path again, then each QAT run from its state in "
+             "OUT-DIR/runs/ (a finished run is read, not trained again); the same command and config")(
+             "time-limit", po::value<double>()->default_value(0.0, "0 (none)"),
+             "minutes; then save the QAT run's state after the current step and stop (continue with --resume)");
        },
        run_search},
       {"eval",

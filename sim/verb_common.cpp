@@ -8,8 +8,12 @@
 #include <csignal>
 #include <cmath>
 
+#include <yaml-cpp/yaml.h>
+
 #include "quant/errors.hpp"
+#include "quant/keys.hpp"
 #include "workloads/metrics.hpp"
+#include "workloads/sha256.hpp"
 
 namespace ssmsim::sim {
 
@@ -109,6 +113,33 @@ namespace {
 volatile std::sig_atomic_t g_stop_signal = 0;
 extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 }  // namespace
+
+std::string qat_run_key(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& workload,
+                        uint64_t seed, const std::string& precision) {
+  std::string key =
+      fmt::format("ckpt sha256 {}, workload {}, seed {}",
+                  workloads::sha256_hex(ck.params.data(), ck.params.size() * sizeof(float)), workload, seed);
+  for (const char* section : {"train", "quantize", "qat"}) {
+    YAML::Emitter e;
+    e << YAML::Flow << inv.config.section(section);
+    key += fmt::format(", {}: {}", section, e.c_str());
+  }
+  YAML::Emitter d;
+  d << YAML::Flow << inv.config.section("data");
+  return key + fmt::format(", precision: {}, data: {}", precision, d.c_str());
+}
+
+core::QModel qat_annotated(core::QModel q, const std::string& ckpt, const std::string& workload,
+                           const core::TrainConfig& tc, const core::QatOptions& qo) {
+  q.metadata["source.checkpoint"] = ckpt;
+  q.metadata["data.workload"] = workload;
+  q.metadata["quantize.method"] = "qat";
+  for (const auto& kv : tc.to_yaml())
+    q.metadata["qat.train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
+  if (!qo.learn_scales.empty()) q.metadata["qat.scale_lr"] = fmt::format("{}", qo.scale_lr);
+  if (!qo.learn_scales.empty() && qo.learn_zero_points) q.metadata["qat.learn_zero_points"] = "true";
+  return q;
+}
 
 StopRequests::StopRequests(const Invocation& inv, const char* verb)
     : limit_s_(60 * inv.options["time-limit"].as<double>()), start_(std::chrono::steady_clock::now()) {

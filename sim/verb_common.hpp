@@ -14,6 +14,7 @@
 #include "sim/sections.hpp"
 #include "sim/verbs.hpp"
 #include "ssm_core/checkpoint.hpp"
+#include "ssm_core/qat.hpp"
 #include "ssm_core/qmodel.hpp"
 #include "ssm_core/trainer.hpp"
 #include "workloads/dataset.hpp"
@@ -52,6 +53,16 @@ core::PtqOptions ptq_options(const Invocation& inv);
 // The workload of a float checkpoint: --workload, else the checkpoint's data.workload metadata.
 std::string checkpoint_workload(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& path,
                                 const char* verb);
+
+// What makes two QAT runs the same run (threads and ranks do not change the bits): the float
+// checkpoint's parameters, the workload, the seed, the train, quantize, qat and data sections and
+// `precision` (the precision config's YAML), for the key of its resumable state.
+std::string qat_run_key(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& workload,
+                        uint64_t seed, const std::string& precision);
+
+// A QAT model with the metadata of how it was made: its float checkpoint, workload and recipe.
+core::QModel qat_annotated(core::QModel q, const std::string& ckpt, const std::string& workload,
+                           const core::TrainConfig& tc, const core::QatOptions& qo);
 
 // What stops a training run (train, qat) early, to save its state and continue with --resume:
 // SIGINT or SIGTERM (while this object lives they ask, instead of killing), or --time-limit's

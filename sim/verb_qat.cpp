@@ -41,15 +41,9 @@ int run_qat(const Invocation& inv) {
   const std::string out = o["out"].as<std::string>();
   const std::string state_path = out + ".state";
   const core::Model model(ck.config);
-  // what makes two runs the same run (threads and ranks do not change the bits)
-  std::string run_key =
-      fmt::format("ckpt sha256 {}, workload {}, seed {}",
-                  workloads::sha256_hex(ck.params.data(), ck.params.size() * sizeof(float)), workload, tc.seed);
-  for (const char* section : {"train", "quantize", "qat", "precision", "data"}) {
-    YAML::Emitter e;
-    e << YAML::Flow << inv.config.section(section);
-    run_key += fmt::format(", {}: {}", section, e.c_str());
-  }
+  YAML::Emitter pe;
+  pe << YAML::Flow << inv.config.section("precision");
+  std::string run_key = qat_run_key(inv, ck, workload, tc.seed, pe.c_str());
   std::optional<core::QatResume> resume;
   const bool resuming = o["resume"].as<bool>();
   if (o.count("from-state")) {  // the parameters it starts from are one of the run's inputs
@@ -79,15 +73,7 @@ int run_qat(const Invocation& inv) {
                            p.epoch_step ? fmt::format(" and step {} of epoch {}", p.epoch_step, p.epochs_done + 1) : "",
                            100 * p.best_val_accuracy, resume->state.best_epoch);
   }
-  auto annotate = [&](core::QModel q) {
-    q.metadata["source.checkpoint"] = path;
-    q.metadata["data.workload"] = workload;
-    q.metadata["quantize.method"] = "qat";
-    for (const auto& kv : tc.to_yaml()) q.metadata["qat.train." + kv.first.as<std::string>()] = kv.second.as<std::string>();
-    if (!qo.learn_scales.empty()) q.metadata["qat.scale_lr"] = fmt::format("{}", qo.scale_lr);
-    if (!qo.learn_scales.empty() && qo.learn_zero_points) q.metadata["qat.learn_zero_points"] = "true";
-    return q;
-  };
+  auto annotate = [&](core::QModel q) { return qat_annotated(std::move(q), path, workload, tc, qo); };
   if (root)
     cb.epoch_end = [&](const core::QatReport& r, const core::QModel& best, const core::QatState& s) {
       if (r.best) core::save_qmodel(out, annotate(best));

@@ -1,8 +1,11 @@
 // `ssmsim search`: the mixed-precision search of ssm_core/search.hpp, its files (docs/search.md)
 // and, with --hw, each QAT point's cost on the accelerator (one `ssmsim simulate` child each: the
-// SystemC kernel elaborates once per process).
+// SystemC kernel elaborates once per process). Every QAT run (a point, a seed) keeps its best
+// model and resumable state in runs/, so --time-limit / --resume work as for `ssmsim qat`.
 #include <fmt/format.h>
 #include <unistd.h>
+
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -70,13 +73,15 @@ int run_search(const Invocation& inv) {
   std::error_code ec;
   fs::create_directories(dir / "precision", ec);
   fs::create_directories(dir / "models", ec);
+  fs::create_directories(dir / "runs", ec);
   if (ec)
     throw InputError(
         fmt::format("search: cannot create {}: {}; choose a writable --out-dir", dir.string(), ec.message()));
   const std::string hw = o.count("hw") ? o["hw"].as<std::string>() : "";
   const size_t sim_limit = o["sim-limit"].as<size_t>();
 
-  std::ofstream logf(dir / "search.log");
+  const bool resuming = o["resume"].as<bool>();
+  std::ofstream logf(dir / "search.log", resuming ? std::ios::app : std::ios::trunc);
   core::SearchCallbacks cb;
   cb.log = [&](const std::string& line) {
     inv.err << line << "\n";
@@ -85,14 +90,55 @@ int run_search(const Invocation& inv) {
   };
   cb.qat_progress = progress_printer(inv.err, "qat epoch");
   auto model_file = [&](size_t step) { return dir / "models" / fmt::format("step{:02}_qat.safetensors", step); };
+  // each QAT run's best model so far, its state beside it (run_file + ".state")
+  auto run_file = [&](size_t step, uint64_t seed) {
+    return dir / "runs" / fmt::format("step{:02}_seed{}.safetensors", step, seed);
+  };
+  auto state_file = [&](size_t step, uint64_t seed) { return fs::path(run_file(step, seed).string() + ".state"); };
+  const core::Model model(ck.config);
+  auto run_key = [&](const core::SearchPoint& p, uint64_t seed) {
+    YAML::Emitter e;
+    e << YAML::Flow << p.precision.to_yaml();
+    return qat_run_key(inv, ck, workload, seed, e.c_str());
+  };
+  auto annotate = [&](core::QModel m, const core::SearchPoint& p, uint64_t seed) {
+    core::TrainConfig recipe = tc;
+    recipe.seed = seed;
+    m = qat_annotated(std::move(m), path, workload, recipe, qo);
+    m.metadata["search.step"] = std::to_string(p.step);
+    m.metadata["search.seed"] = std::to_string(seed);
+    return m;
+  };
+  if (resuming)
+    cb.qat_resume = [&](const core::SearchPoint& p, uint64_t seed) -> std::optional<core::QatResume> {
+      const fs::path st = state_file(p.step, seed);
+      if (!fs::exists(st)) return std::nullopt;  // a run the stopped search had not begun
+      core::QatResume r;
+      r.state = core::load_qat_state(st, model, run_key(p, seed));
+      if (r.state.best_epoch > 0) r.best = core::load_qmodel(run_file(p.step, seed));
+      const core::TrainState& done = r.state.weights;
+      cb.log(fmt::format(
+          "  step {} seed {}: resuming after epoch {}{} (best validation so far {:.2f}%, epoch {})", p.step, seed,
+          done.epochs_done,
+          done.epoch_step ? fmt::format(" and step {} of epoch {}", done.epoch_step, done.epochs_done + 1) : "",
+          100 * done.best_val_accuracy, r.state.best_epoch));
+      return r;
+    };
+  const bool tty = ::isatty(2);
+  cb.qat_epoch_end = [&](const core::SearchPoint& p, uint64_t seed, const core::QatReport& r, const core::QModel& best,
+                         const core::QatState& s) {
+    if (r.best) core::save_qmodel(run_file(p.step, seed), annotate(best, p, seed));
+    core::save_qat_state(state_file(p.step, seed), model, s, run_key(p, seed));
+    if (tty) inv.err << "\r";
+    cb.log(fmt::format("  qat epoch {}/{} (step {}, seed {}): train loss {:.4f}, val (integer) {:.2f}%, {:.1f} s{}",
+                       r.epoch, tc.epochs, p.step, seed, r.train_loss, 100 * r.val_accuracy, r.seconds,
+                       r.best ? " (best)" : ""));
+  };
+  const StopRequests stop(inv, "search");
+  cb.stop_requested = [&] { return stop(); };
   std::map<size_t, Cost> costs;
   cb.qat_done = [&](const core::SearchPoint& p) {
-    core::QModel m = *p.model;
-    m.metadata["source.checkpoint"] = path;
-    m.metadata["data.workload"] = workload;
-    m.metadata["quantize.method"] = "qat";
-    m.metadata["search.step"] = std::to_string(p.step);
-    core::save_qmodel(model_file(p.step), m);
+    core::save_qmodel(model_file(p.step), annotate(*p.model, p, p.seed));
     if (!hw.empty()) {
       const Cost c = simulate_cost(model_file(p.step), hw, workload, sim_limit);
       costs[p.step] = c;
@@ -114,9 +160,15 @@ int run_search(const Invocation& inv) {
     y << "# " << p.precision.description() << (p.move.empty() ? "" : ": the last move " + p.move) << "\n"
       << p.precision.to_yaml_string();
   }
+  if (r.stopped) {
+    const auto& s = *r.stopped;
+    const fs::path st = state_file(s.step, s.seed);
+    core::save_qat_state(st, model, s.state, run_key(r.path[s.step], s.seed));
+    return report_stopped(inv, "search", s.state.weights, st.string(), stop);
+  }
   std::ofstream csv(dir / "search.csv");
   csv << "step,move,weight_bits,reduction,ptq_val_loss,ptq_val_accuracy,qat,qat_val_accuracy,test_accuracy,"
-         "on_front,chosen,nj_per_token,us_per_token,area_mm2,bit_exact\n";
+         "on_front,chosen,nj_per_token,us_per_token,area_mm2,bit_exact,qat_seed\n";
   std::ofstream md(dir / "search.md");
   md << fmt::format(
       "# Mixed-precision search from `{}`\n\nFloat checkpoint `{}`: validation {} ({} sequences), "
@@ -133,12 +185,12 @@ int run_search(const Invocation& inv) {
     const auto c = costs.find(p.step);
     const bool priced = c != costs.end();
     csv << fmt::format(
-        "{},{},{},{:.4f},{:.6f},{:.6f},{},{},{},{},{},{},{},{},{}\n", p.step, p.move, p.footprint.bits,
+        "{},{},{},{:.4f},{:.6f},{:.6f},{},{},{},{},{},{},{},{},{},{}\n", p.step, p.move, p.footprint.bits,
         p.footprint.reduction(), p.ptq_loss, p.ptq_accuracy, p.qat ? 1 : 0,
         p.qat ? fmt::format("{:.6f}", p.qat_val_accuracy) : "", p.qat ? fmt::format("{:.6f}", p.test_accuracy) : "",
         front ? 1 : 0, chosen ? 1 : 0, priced ? fmt::format("{:.4f}", c->second.nj) : "",
         priced ? fmt::format("{:.4f}", c->second.us) : "", priced ? fmt::format("{:.4f}", c->second.area) : "",
-        priced ? (c->second.bit_exact ? "true" : "false") : "");
+        priced ? (c->second.bit_exact ? "true" : "false") : "", p.qat ? std::to_string(p.seed) : "");
     md << fmt::format("| {} | {} | {} | {:.2f}x | {:.4f} | {} | {} | {} | {} |", p.step,
                       p.move.empty() ? "(base)" : p.move, p.footprint.bits, p.footprint.reduction(), p.ptq_loss,
                       pct(p.ptq_accuracy), p.qat ? pct(p.qat_val_accuracy) : "", p.qat ? pct(p.test_accuracy) : "",
@@ -151,6 +203,13 @@ int run_search(const Invocation& inv) {
                     : " | | | |");
     md << "\n";
   }
+  // every QAT run: a point's model is its run of the highest validation (a tie to the lower seed)
+  md << "\n## QAT runs\n\n| step | seed | best epoch | validation | test | the point's model |\n";
+  md << "|---|---|---|---|---|---|\n";
+  for (const auto& p : r.path)
+    for (const auto& run : p.runs)
+      md << fmt::format("| {} | {} | {} | {} | {} | {} |\n", p.step, run.seed, run.best_epoch, pct(run.val_accuracy),
+                        pct(run.test_accuracy), run.seed == p.seed ? "yes" : "");
   if (r.chosen) {
     const auto& p = r.path[*r.chosen];
     md << fmt::format(

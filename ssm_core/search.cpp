@@ -41,6 +41,7 @@ const keys::Table<SearchOptions>& SearchOptions::keys() {
   static const std::string comps = "a list of stored components: A, B, C, D, encoder, decoder, mixing, bias, norm";
   static const std::string widths = "a list of bit widths in [2, 32]";
   static const std::string ratios = "a list of footprint ratios (times smaller than float32) in [1, 32]";
+  static const std::string seeds = "a list of seeds in [0, 2147483647] (run.seed's range); empty: run.seed";
   static const auto t =
       keys::Table<S>("search")
           .custom(
@@ -95,7 +96,26 @@ const keys::Table<SearchOptions>& SearchOptions::keys() {
           .real("budget", &S::budget, 0, 1, "", "accuracy below float allowed for the chosen point (0.01 = 1 point)")
           .boolean("fill", &S::fill,
                    "widen the point at each ratio back, greedily by PTQ loss fallen per bit, while it stays at or "
-                   "above the ratio; QAT runs on the filled point");
+                   "above the ratio; QAT runs on the filled point")
+          .custom(
+              "seeds", seeds,
+              "training seeds of each QAT point; its model: the highest validation, a tie to the lower seed",
+              [](S& s, const YAML::Node& v, const std::string& key) {
+                s.seeds.clear();
+                for (const auto& w : keys::list_words(v, key, seeds)) {
+                  const double x = list_number(w, key, seeds);
+                  if (x != std::floor(x) || x < 0 || x > 2147483647) throw ConfigError(key, w, seeds);
+                  const auto seed = static_cast<uint64_t>(x);
+                  if (std::find(s.seeds.begin(), s.seeds.end(), seed) != s.seeds.end())
+                    throw ConfigError(key, w, seeds + " (each seed once)");
+                  s.seeds.push_back(seed);
+                }
+              },
+              [](const S& s) {
+                YAML::Node n(YAML::NodeType::Sequence);
+                for (uint64_t x : s.seeds) n.push_back(x);
+                return n;
+              });
   return t;
 }
 
@@ -291,22 +311,63 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
       }
   }
   std::sort(picks.begin(), picks.end());
+  const std::vector<uint64_t> seeds = o.seeds.empty() ? std::vector<uint64_t>{qat.seed} : o.seeds;
   for (size_t k = 0; k < picks.size(); ++k) {
     SearchPoint& p = res.path[picks[k]];
-    log(fmt::format("QAT {}/{}: step {} ({:.2f}x, {} bits), {} epoch(s)", k + 1, picks.size(), p.step,
-                    p.footprint.reduction(), p.footprint.bits, qat.epochs));
-    QatCallbacks qcb;
-    qcb.progress = cb.qat_progress;
-    const QatResult r = train_qat(ck, p.precision, data, qat, ptq, qcb, qo);
-    p.qat = true;
-    p.qat_val_accuracy = r.best_val_accuracy;
-    p.qat_ptq_val_accuracy = r.ptq_val_accuracy;
-    p.model = r.best;
-    const QEvalResult t = evaluate_quantized(*p.model, data.test, data.num_classes, test_limit, ptq.threads);
-    p.test_accuracy = t.accuracy;
-    p.test_count = t.count;
-    log(fmt::format("  QAT step {}: val {:.2f}% (PTQ {:.2f}%), test {:.2f}%", p.step, 100 * p.qat_val_accuracy,
-                    100 * p.qat_ptq_val_accuracy, 100 * p.test_accuracy));
+    log(fmt::format("QAT {}/{}: step {} ({:.2f}x, {} bits), {} epoch(s){}", k + 1, picks.size(), p.step,
+                    p.footprint.reduction(), p.footprint.bits, qat.epochs,
+                    seeds.size() > 1 ? fmt::format(", seeds {}", fmt::join(seeds, ", ")) : ""));
+    p.runs.clear();
+    for (const uint64_t seed : seeds) {
+      // the run `ssmsim qat --set run.seed=<seed>` makes: the seed draws the calibration sample too
+      TrainConfig recipe = qat;
+      recipe.seed = seed;
+      PtqOptions calibration = ptq;
+      calibration.seed = seed;
+      QatCallbacks qcb;
+      qcb.progress = cb.qat_progress;
+      qcb.stop_requested = cb.stop_requested;
+      if (cb.qat_epoch_end)
+        qcb.epoch_end = [&](const QatReport& r, const QModel& best, const QatState& s) {
+          cb.qat_epoch_end(p, seed, r, best, s);
+        };
+      const std::optional<QatResume> resume = cb.qat_resume ? cb.qat_resume(p, seed) : std::nullopt;
+      QatResult r =
+          train_qat(ck, p.precision, data, recipe, calibration, qcb, qo, one_process(), resume ? &*resume : nullptr);
+      if (!r.finished) {
+        res.stopped = SearchResult::Stopped{p.step, seed, std::move(r.state)};
+        return res;
+      }
+      const QEvalResult t = evaluate_quantized(r.best, data.test, data.num_classes, test_limit, ptq.threads);
+      p.runs.push_back(SeedRun{seed, r.state.best_epoch, r.best_val_accuracy, t.accuracy});
+      log(fmt::format("  QAT step {}{}: val {:.2f}% (epoch {}; PTQ {:.2f}%), test {:.2f}%", p.step,
+                      seeds.size() > 1 ? fmt::format(" seed {}", seed) : "", 100 * r.best_val_accuracy,
+                      r.state.best_epoch, 100 * r.ptq_val_accuracy, 100 * t.accuracy));
+      // the point's model: the highest validation, a tie to the lower seed
+      if (!p.qat || r.best_val_accuracy > p.qat_val_accuracy ||
+          (r.best_val_accuracy == p.qat_val_accuracy && seed < p.seed)) {
+        p.qat = true;
+        p.seed = seed;
+        p.qat_val_accuracy = r.best_val_accuracy;
+        p.qat_ptq_val_accuracy = r.ptq_val_accuracy;
+        p.model = std::move(r.best);
+        p.test_accuracy = t.accuracy;
+        p.test_count = t.count;
+      }
+    }
+    if (seeds.size() > 1) {
+      double sum = 0, lo = 1, hi = 0;
+      for (const SeedRun& s : p.runs) {
+        sum += s.test_accuracy;
+        lo = std::min(lo, s.test_accuracy);
+        hi = std::max(hi, s.test_accuracy);
+      }
+      log(
+          fmt::format("  step {}: seed {} chosen by validation ({:.2f}%), test {:.2f}%; test over the {} seeds: mean "
+                      "{:.2f}%, {:.2f}-{:.2f}%",
+                      p.step, p.seed, 100 * p.qat_val_accuracy, 100 * p.test_accuracy, p.runs.size(),
+                      100 * sum / static_cast<double>(p.runs.size()), 100 * lo, 100 * hi));
+    }
     if (cb.qat_done) cb.qat_done(p);
   }
 

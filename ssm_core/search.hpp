@@ -7,7 +7,8 @@
 //
 // Deterministic: the same inputs give the same path, the same QAT models and the same choice for
 // any thread count (PTQ, the integer evaluation and QAT are; ties go to the larger saving, then
-// to the component listed first).
+// to the component listed first). Each QAT point may run under several training seeds, its model
+// chosen by validation accuracy; a run stopped part-way continues from its saved state.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +42,18 @@ struct SearchOptions {
   // per weight bit spent), while the footprint stays at or above the ratio; QAT then runs on the
   // filled point.
   bool fill = false;
+  // The seeds of each QAT point: one run per seed (its training and its calibration sample, as
+  // `ssmsim qat --set run.seed=<seed>`), the point's model the run of the highest validation
+  // accuracy (a tie to the lower seed). Empty: the recipe's seed (run.seed).
+  std::vector<uint64_t> seeds;
   static const keys::Table<SearchOptions>& keys();
+};
+
+// One QAT run of a point: its seed, its best epoch (by validation) and that model's accuracies.
+struct SeedRun {
+  uint64_t seed = 0;
+  size_t best_epoch = 0;
+  double val_accuracy = 0, test_accuracy = 0;
 };
 
 struct SearchPoint {
@@ -51,12 +63,14 @@ struct SearchPoint {
   WeightFootprint footprint;
   double ptq_loss = 0, ptq_accuracy = 0;  // the integer model after PTQ, on the search's validation sequences
   size_t moves_scored = 0;                // candidate moves measured to choose this one
-  // QAT (the points at the asked ratios only)
+  // QAT (the points at the asked ratios only): the chosen run's
   bool qat = false;
   double qat_val_accuracy = 0, qat_ptq_val_accuracy = 0;  // on the whole validation set
   double test_accuracy = 0;
   size_t test_count = 0;
+  uint64_t seed = 0;
   std::optional<QModel> model;  // the best QAT model
+  std::vector<SeedRun> runs;    // every seed's run, in search.seeds' order
 };
 
 struct SearchResult {
@@ -67,12 +81,27 @@ struct SearchResult {
   std::vector<SearchPoint> path;
   std::vector<size_t> front;  // indices of the QAT points on the bits/validation-accuracy Pareto front, smallest first
   std::optional<size_t> chosen;  // the smallest QAT point with val accuracy >= float val - budget
+  // A QAT run stopped part-way (SearchCallbacks::stop_requested): the search returned there,
+  // without front or choice; save the state and call again with it as the run's QatResume.
+  struct Stopped {
+    size_t step = 0;
+    uint64_t seed = 0;
+    QatState state;
+  };
+  std::optional<Stopped> stopped;
 };
 
 struct SearchCallbacks {
   std::function<void(const std::string&)> log;  // one line per path step and per phase
   std::function<void(const Progress&)> qat_progress;
   std::function<void(const SearchPoint&)> qat_done;  // after each QAT point (save its model)
+  // Each QAT run (a point, a seed): the state it continues from (none: it starts afresh; a
+  // finished run's state gives its result without training), and after every epoch its report,
+  // best model and state (save them to continue later).
+  std::function<std::optional<QatResume>(const SearchPoint&, uint64_t seed)> qat_resume;
+  std::function<void(const SearchPoint&, uint64_t seed, const QatReport&, const QModel& best, const QatState&)>
+      qat_epoch_end;
+  std::function<bool()> stop_requested;  // polled by QAT after every step: true stops the search there
 };
 
 // `qat` is the fine-tuning recipe (train section); `ptq` the calibration; `test_limit` the test

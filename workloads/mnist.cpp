@@ -217,26 +217,27 @@ const std::vector<uint32_t>& psmnist_permutation() {
 
 namespace {
 
-// Fills `set` with `count` sequences taken from image/label index `first` on. `perm` (or null for
-// raster order) maps step t to the pixel it shows.
+// Appends to `set` `count` sequences taken from image/label index `first` on. `perm` (or null
+// for raster order) maps step t to the pixel it shows.
 void fill_split(SequenceSet& set, const IdxArray& images, const IdxArray& labels, size_t first,
                 size_t count, const uint32_t* perm) {
   std::array<float, 256> scale{};
   for (size_t v = 0; v < scale.size(); ++v) scale[v] = static_cast<float>(v) / 255.0f;
-  set.n = count;
+  const size_t at = set.n;
+  set.n += count;
   set.length = kMnistSteps;
   set.d_input = 1;
-  set.inputs.assign(count * kMnistSteps, 0.0f);
-  set.labels.resize(count);
+  set.inputs.resize(set.n * kMnistSteps, 0.0f);
+  set.labels.resize(set.n);
   for (size_t i = 0; i < count; ++i) {
     const uint8_t* px = images.data() + (first + i) * kMnistSteps;
-    float* out = set.inputs.data() + i * kMnistSteps;
+    float* out = set.inputs.data() + (at + i) * kMnistSteps;
     if (perm) {
       for (size_t t = 0; t < kMnistSteps; ++t) out[t] = scale[px[perm[t]]];
     } else {
       for (size_t t = 0; t < kMnistSteps; ++t) out[t] = scale[px[t]];
     }
-    set.labels[i] = labels.data()[first + i];
+    set.labels[at + i] = labels.data()[first + i];
   }
 }
 
@@ -263,9 +264,11 @@ Workload load_mnist(bool permuted, const WorkloadOptions& options) {
                      " has at most " + std::to_string(kMnistTrain) + " training sequences (0 = all)");
   const size_t n_train = options.train_size ? options.train_size : kMnistTrain;
   const size_t n_val = options.val_size ? options.val_size : kMnistVal;
-  // Up to 5,000: the first N of the 5,000 validation sequences (images 55,000 on). More: the last
-  // N images of the training file, so they must lie past the training split.
+  // Up to 5,000: the first N of the 5,000 validation sequences (images 55,000 on). More: all 5,000,
+  // then the N - 5,000 images just before them (the last N of the training file, which the
+  // training split must leave out), so every validation split begins with the smaller ones.
   const size_t val_first = n_val <= kMnistVal ? kMnistTrain : kMnistTrain + kMnistVal - n_val;
+  const size_t n_official = std::min(n_val, kMnistVal);
   if (n_train > val_first)
     throw InputError("workload options train_size = " + std::to_string(n_train) +
                      " and val_size = " + std::to_string(n_val) + ": " + task +
@@ -288,7 +291,9 @@ Workload load_mnist(bool permuted, const WorkloadOptions& options) {
                                        : "sMNIST: MNIST digits as 784-step pixel sequences in raster order") +
                   ", 1 feature (pixel/255), 10 classes; train " + std::to_string(n_train) + " / val " +
                   std::to_string(n_val) + " / test 10000 (training images 0.." + std::to_string(n_train - 1) +
-                  ", validation images " + std::to_string(val_first) + ".." + std::to_string(val_first + n_val - 1) +
+                  ", validation images " +
+                  (n_val > kMnistVal ? "55000..59999 then " + std::to_string(val_first) + "..54999"
+                                     : "55000.." + std::to_string(kMnistTrain + n_val - 1)) +
                   " of the official training set; the official test set)";
   const uint32_t* perm = permuted ? psmnist_permutation().data() : nullptr;
 
@@ -297,7 +302,8 @@ Workload load_mnist(bool permuted, const WorkloadOptions& options) {
     check_labels(dir / spec[1].name, labels, fix);
     const IdxArray images = read_idx(dir / spec[0].name, spec[0].expect, fix);
     fill_split(w.train, images, labels, 0, n_train, perm);
-    fill_split(w.val, images, labels, val_first, n_val, perm);
+    fill_split(w.val, images, labels, kMnistTrain, n_official, perm);
+    fill_split(w.val, images, labels, val_first, n_val - n_official, perm);
   }
   {
     const IdxArray labels = read_idx(dir / spec[3].name, spec[3].expect, fix);

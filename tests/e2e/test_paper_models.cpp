@@ -243,3 +243,93 @@ TEST(PaperModels, TheMixedPrecisionSearchRunsOnASubset) {
                           (dir / "step01.safetensors").string(), "--set", "data.train_size=256"});
   EXPECT_EQ(q.exit_code, 0) << q.err;
 }
+
+namespace {
+
+// A safetensors file's header (without the search's own metadata, search.step and search.seed)
+// and its tensor bytes.
+std::string without_search_metadata(const std::filesystem::path& file) {
+  static const std::regex search_keys(R"re(,?"search\.(seed|step)":"[0-9]+")re");
+  const std::string text = ssmsim::testing::read_text(file);
+  if (text.size() < 8) return text;
+  uint64_t n = 0;
+  for (int b = 7; b >= 0; --b) n = n << 8 | static_cast<unsigned char>(text[b]);
+  std::string header = std::regex_replace(text.substr(8, n), search_keys, "");
+  while (!header.empty() && header.back() == ' ') header.pop_back();  // the header's alignment padding
+  return header + "\n" + text.substr(8 + n);
+}
+
+}  // namespace
+
+// `ssmsim search --seeds` (docs/search.md): each QAT point runs once per seed; stopped by
+// --time-limit inside the first run it continues with --resume, and the point's model is the run
+// `ssmsim qat` makes with the chosen seed, code for code and format for format.
+TEST(PaperModels, TheSearchsSeedsStopResumeAndChooseTheQatRunOfTheBestValidation) {
+  SSMSIM_REQUIRE_MNIST();
+  const auto dir = ssmsim::testing::scratch_dir("search_seeds");
+  const std::vector<std::string> data = {"--set", "data.train_size=512", "--set", "data.val_size=100",
+                                         "--set", "train.batch_size=64", "--set", "eval.limit=100"};
+  std::vector<std::string> search = {"search",
+                                     "--ckpt",
+                                     model("qssm_small_smnist.safetensors"),
+                                     "--precision",
+                                     (source_dir() / "configs/precision/qssm_8bit.yaml").string(),
+                                     "--out-dir",
+                                     dir.string(),
+                                     "--epochs",
+                                     "2",
+                                     "--ratios",
+                                     "6",
+                                     "--seeds",
+                                     "2,1",
+                                     "--threads",
+                                     "2",
+                                     "--set",
+                                     "search.val=100",
+                                     "--set",
+                                     "search.max_ratio=6.5"};
+  search.insert(search.end(), data.begin(), data.end());
+  std::vector<std::string> stopped = search;
+  stopped.insert(stopped.end(), {"--time-limit", "0.0001"});
+  auto r = run_cli(stopped);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("stopped at step 1 of epoch 1 (time limit)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("continue with the same command and --resume"), std::string::npos) << r.err;
+  search.push_back("--resume");
+  r = run_cli(search);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("seed 2: resuming after epoch 0 and step 1 of epoch 1"), std::string::npos) << r.err;
+  const std::string md = ssmsim::testing::read_text(dir / "search.md");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(md, m, std::regex(R"(\| (\d+) \| 2 \| \d+ \| ([0-9.]+)% \| [0-9.]+% \| (yes)? \|)")))
+      << md;
+  const std::string step = m[1], val2 = m[2];
+  const bool two_chosen = m[3].matched;
+  ASSERT_TRUE(
+      std::regex_search(md, m, std::regex("\\| " + step + R"( \| 1 \| \d+ \| ([0-9.]+)% \| [0-9.]+% \| (yes)? \|)")))
+      << md;
+  const bool one_chosen = m[2].matched;
+  EXPECT_NE(two_chosen, one_chosen) << md;
+  // the higher validation, a tie to the lower seed
+  EXPECT_EQ(one_chosen, std::stod(m[1]) >= std::stod(val2)) << md;
+  const std::string seed = one_chosen ? "1" : "2";
+  const std::string padded = (step.size() < 2 ? "0" : "") + step;
+  std::vector<std::string> qat = {"qat",
+                                  "--ckpt",
+                                  model("qssm_small_smnist.safetensors"),
+                                  "--precision",
+                                  (dir / ("precision/step" + padded + ".yaml")).string(),
+                                  "--epochs",
+                                  "2",
+                                  "--threads",
+                                  "2",
+                                  "--set",
+                                  "run.seed=" + seed,
+                                  "--out",
+                                  (dir / "qat.safetensors").string()};
+  qat.insert(qat.end(), data.begin(), data.end());
+  r = run_cli(qat);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(without_search_metadata(dir / ("models/step" + padded + "_qat.safetensors")),
+            without_search_metadata(dir / "qat.safetensors"));
+}

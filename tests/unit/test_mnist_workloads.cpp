@@ -120,7 +120,7 @@ TEST(Smnist, RejectsATrainSizeBeyondTheTrainingSplit) {
   }
 }
 
-TEST(Smnist, ValSizeUpToTenThousandTakesTheEndOfTheTrainingFile) {
+TEST(Smnist, ValSizeUpToTenThousandExtendsTheOfficialSplitWithTheEndOfTheTrainingFile) {
   REQUIRE_MNIST_OR_SKIP();
   WorkloadOptions paper;  // the S4D paper code's split: 50,000 / 10,000
   paper.train_size = 50000;
@@ -136,15 +136,18 @@ TEST(Smnist, ValSizeUpToTenThousandTakesTheEndOfTheTrainingFile) {
   ASSERT_EQ(wide.train.n, 50000u);
   ASSERT_EQ(wide.val.n, 10000u);
   ASSERT_EQ(narrow.val.n, 3000u);
-  // Validation images 50,000..59,999: the unused training tail, then the official 5,000 in order.
-  for (size_t i : {size_t{0}, size_t{1234}, size_t{4999}}) {
-    EXPECT_EQ(wide.val.labels[i], all.train.labels[50000 + i]);
-    for (size_t t = 0; t < 784; ++t) ASSERT_EQ(wide.val.input(i)[t], all.train.input(50000 + i)[t]);
-  }
+  // Validation: the official 5,000 in order (so the 3,000 split is its beginning), then the unused
+  // training images 50,000..54,999.
   for (size_t i : {size_t{0}, size_t{2999}}) {
-    EXPECT_EQ(wide.val.labels[5000 + i], narrow.val.labels[i]);
-    for (size_t t = 0; t < 784; ++t) ASSERT_EQ(wide.val.input(5000 + i)[t], narrow.val.input(i)[t]);
+    EXPECT_EQ(wide.val.labels[i], narrow.val.labels[i]);
+    for (size_t t = 0; t < 784; ++t) ASSERT_EQ(wide.val.input(i)[t], narrow.val.input(i)[t]);
   }
+  for (size_t i : {size_t{0}, size_t{1234}, size_t{4999}}) {
+    EXPECT_EQ(wide.val.labels[5000 + i], all.train.labels[50000 + i]);
+    for (size_t t = 0; t < 784; ++t) ASSERT_EQ(wide.val.input(5000 + i)[t], all.train.input(50000 + i)[t]);
+  }
+  EXPECT_NE(wide.description.find("validation images 55000..59999 then 50000..54999"), std::string::npos)
+      << wide.description;
 }
 
 TEST(Smnist, RejectsAValidationSplitThatOverlapsTheTrainingSplit) {

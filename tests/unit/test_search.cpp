@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "ssm_core/search.hpp"
@@ -118,7 +119,9 @@ TEST(Search, PathNarrowsOneStoredComponentOneStepAtATimeAndRepeatsExactly) {
       all_min = false;
   }
   EXPECT_TRUE(last.footprint.reduction() >= o.max_ratio || all_min) << last.footprint.reduction();
-  if (r.path.size() >= 2) EXPECT_LT(r.path[r.path.size() - 2].footprint.reduction(), o.max_ratio);
+  if (r.path.size() >= 2) {
+    EXPECT_LT(r.path[r.path.size() - 2].footprint.reduction(), o.max_ratio);
+  }
 
   // the QAT points are the first at or above each ratio, each evaluated; the front is not dominated
   for (double ratio : o.ratios) {
@@ -202,6 +205,83 @@ TEST(Search, FillWidensTheRatiosPointBackWhileItStaysAtTheRatio) {
   EXPECT_FALSE(r.path[at].qat);
   ASSERT_TRUE(r.path.back().model.has_value());
   EXPECT_EQ(weight_footprint(*r.path.back().model).bits, r.path.back().footprint.bits);
+}
+
+// search.seeds: each QAT point runs once per seed, each run the run `train_qat` makes with that
+// seed (training and calibration); the point keeps the highest validation (a tie to the lower seed). A search stopped inside a
+// run continues from the saved states (a finished run's gives its result) to the same bits.
+TEST(Search, SeedsRunEachQatPointOncePerSeedAndAStoppedSearchContinuesToTheSameBits) {
+  const Fixture& f = fixture();
+  SearchOptions o = small_search();
+  o.ratios = {6};
+  o.seeds = {5, 3};
+  const SearchResult r = mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(2), o, {});
+  const auto it = std::find_if(r.path.begin(), r.path.end(), [](const SearchPoint& p) { return p.qat; });
+  ASSERT_NE(it, r.path.end());
+  const SearchPoint& p = *it;
+  ASSERT_EQ(p.runs.size(), 2u);
+  EXPECT_EQ(p.runs[0].seed, 5u);
+  EXPECT_EQ(p.runs[1].seed, 3u);
+  const SeedRun& best = p.runs[0].val_accuracy > p.runs[1].val_accuracy ? p.runs[0] : p.runs[1];
+  EXPECT_EQ(p.seed, best.seed);
+  EXPECT_EQ(p.qat_val_accuracy, best.val_accuracy);
+  EXPECT_EQ(p.test_accuracy, best.test_accuracy);
+  for (const SeedRun& run : p.runs) {
+    TrainConfig recipe = qat_recipe();
+    recipe.seed = run.seed;
+    PtqOptions calibration = ptq_options(2);
+    calibration.seed = run.seed;
+    const QatResult q = train_qat(f.ck, p.precision, f.w, recipe, calibration, {});
+    EXPECT_EQ(q.best_val_accuracy, run.val_accuracy) << "seed " << run.seed;
+    EXPECT_EQ(q.state.best_epoch, run.best_epoch) << "seed " << run.seed;
+    if (run.seed != p.seed) continue;
+    for (const auto& [name, t] : q.best.tensors) EXPECT_EQ(p.model->tensors.at(name).q, t.q) << name;
+  }
+
+  // stopped a few steps into the second seed's run, then continued from what the callbacks saved
+  std::map<uint64_t, std::pair<QatState, QModel>> saved;
+  size_t polls_after_first = 0;
+  SearchCallbacks cb;
+  cb.qat_epoch_end = [&](const SearchPoint&, uint64_t seed, const QatReport&, const QModel& m, const QatState& s) {
+    saved[seed] = {s, m};
+  };
+  cb.stop_requested = [&] {
+    return saved.count(5) && saved[5].first.weights.epochs_done == 2 && ++polls_after_first == 5;
+  };
+  const SearchResult stopped = mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(2), o, cb);
+  ASSERT_TRUE(stopped.stopped.has_value());
+  EXPECT_EQ(stopped.stopped->step, p.step);
+  EXPECT_EQ(stopped.stopped->seed, 3u);
+  EXPECT_EQ(stopped.stopped->state.weights.epoch_step, 5u);
+  EXPECT_FALSE(stopped.chosen.has_value());
+  SearchCallbacks again;
+  std::map<uint64_t, size_t> epochs_run;  // the finished run is read, the stopped one trains on
+  again.qat_epoch_end = [&](const SearchPoint&, uint64_t seed, const QatReport&, const QModel&, const QatState&) {
+    ++epochs_run[seed];
+  };
+  again.qat_resume = [&](const SearchPoint&, uint64_t seed) {
+    QatResume res;
+    if (seed == 5) {
+      res.state = saved[5].first;
+      res.best = saved[5].second;
+    } else {
+      res.state = stopped.stopped->state;
+    }
+    return std::optional<QatResume>(std::move(res));
+  };
+  const SearchResult resumed = mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(2), o, again);
+  ASSERT_FALSE(resumed.stopped.has_value());
+  EXPECT_EQ(epochs_run[5], 0u);
+  EXPECT_EQ(epochs_run[3], 2u);
+  const SearchPoint& q = resumed.path[p.step];
+  ASSERT_EQ(q.runs.size(), 2u);
+  for (size_t k = 0; k < 2; ++k) {
+    EXPECT_EQ(q.runs[k].val_accuracy, p.runs[k].val_accuracy) << k;
+    EXPECT_EQ(q.runs[k].test_accuracy, p.runs[k].test_accuracy) << k;
+  }
+  EXPECT_EQ(q.seed, p.seed);
+  for (const auto& [name, t] : p.model->tensors) EXPECT_EQ(q.model->tensors.at(name).q, t.q) << name;
+  EXPECT_EQ(resumed.chosen, r.chosen);
 }
 
 TEST(Search, RefusesAFloatComponentAndAnActivationToNarrow) {
