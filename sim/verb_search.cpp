@@ -203,13 +203,6 @@ int run_search(const Invocation& inv) {
                     : " | | | |");
     md << "\n";
   }
-  // every QAT run: a point's model is its run of the highest validation (a tie to the lower seed)
-  md << "\n## QAT runs\n\n| step | seed | best epoch | validation | test | the point's model |\n";
-  md << "|---|---|---|---|---|---|\n";
-  for (const auto& p : r.path)
-    for (const auto& run : p.runs)
-      md << fmt::format("| {} | {} | {} | {} | {} | {} |\n", p.step, run.seed, run.best_epoch, pct(run.val_accuracy),
-                        pct(run.test_accuracy), run.seed == p.seed ? "yes" : "");
   if (r.chosen) {
     const auto& p = r.path[*r.chosen];
     md << fmt::format(
@@ -228,6 +221,13 @@ int run_search(const Invocation& inv) {
     inv.out << fmt::format("no QAT point within {:.2f} points of float (val {}); the path and front are in {}\n",
                            100 * so.budget, pct(r.float_val_accuracy), (dir / "search.md").string());
   }
+  // every QAT run: a point's model is its run of the highest validation (a tie to the lower seed)
+  md << "\n## QAT runs\n\n| step | seed | best epoch | validation | test | the point's model |\n";
+  md << "|---|---|---|---|---|---|\n";
+  for (const auto& p : r.path)
+    for (const auto& run : p.runs)
+      md << fmt::format("| {} | {} | {} | {} | {} | {} |\n", p.step, run.seed, run.best_epoch, pct(run.val_accuracy),
+                        pct(run.test_accuracy), run.seed == p.seed ? "yes" : "");
   inv.out << fmt::format("search: {} path steps, {} QAT points, {} on the front -> {}\n", r.path.size(),
                          std::count_if(r.path.begin(), r.path.end(), [](const auto& p) { return p.qat; }),
                          r.front.size(), (dir / "search.md").string());
