@@ -191,39 +191,35 @@ TEST(PaperModels, TheSeedChoiceTakesTheHighestValidationATieToTheLowerSeed) {
   EXPECT_NE(r.out.find("model: " + (dir / "seed2").string() + "/q.safetensors"), std::string::npos) << r.out;
 }
 
+// `ssmsim search` of qssm_small from its 8-bit configuration into `dir`, and `options`.
+std::vector<std::string> search_args(const std::filesystem::path& dir, std::vector<std::string> options) {
+  std::vector<std::string> args = {"search",
+                                   "--ckpt",
+                                   model("qssm_small_smnist.safetensors"),
+                                   "--precision",
+                                   (source_dir() / "configs/precision/qssm_8bit.yaml").string(),
+                                   "--out-dir",
+                                   dir.string()};
+  args.insert(args.end(), options.begin(), options.end());
+  return args;
+}
+
 // `ssmsim search` (docs/search.md) on qssm_small from its 8-bit configuration, on 256 training, 100
 // validation and 100 test sequences, one QAT epoch per point, with each QAT point priced on the
 // accelerator: the path, the QAT points, their cost (bit-exact) and the files it promises.
 TEST(PaperModels, TheMixedPrecisionSearchRunsOnASubset) {
   SSMSIM_REQUIRE_MNIST();
   const auto dir = ssmsim::testing::scratch_dir("search_subset");
-  const auto r = run_cli({"search",
-                          "--ckpt",
-                          model("qssm_small_smnist.safetensors"),
-                          "--precision",
-                          (source_dir() / "configs/precision/qssm_8bit.yaml").string(),
-                          "--out-dir",
-                          dir.string(),
-                          "--epochs",
-                          "1",
-                          "--ratios",
-                          "5,8",
-                          "--limit",
-                          "100",
-                          "--threads",
-                          "2",
-                          "--hw",
-                          (source_dir() / "configs/hw/edge_minimal.yaml").string(),
-                          "--set",
-                          "data.train_size=256",
-                          "--set",
-                          "data.val_size=100",
-                          "--set",
-                          "search.val=100",
-                          "--set",
-                          "search.max_ratio=9",
-                          "--set",
-                          "train.batch_size=64"});
+  const auto r = run_cli(search_args(dir, {"--epochs",  "1",
+                                           "--ratios",  "5,8",
+                                           "--limit",   "100",
+                                           "--threads", "2",
+                                           "--hw",      (source_dir() / "configs/hw/edge_minimal.yaml").string(),
+                                           "--set",     "data.train_size=256",
+                                           "--set",     "data.val_size=100",
+                                           "--set",     "search.val=100",
+                                           "--set",     "search.max_ratio=9",
+                                           "--set",     "train.batch_size=64"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("search: "), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("step  0: (base)           32064 bits ( 3.83x)"), std::string::npos) << r.err;
@@ -269,25 +265,8 @@ TEST(PaperModels, TheSearchsSeedsStopResumeAndChooseTheQatRunOfTheBestValidation
   const auto dir = ssmsim::testing::scratch_dir("search_seeds");
   const std::vector<std::string> data = {"--set", "data.train_size=512", "--set", "data.val_size=100",
                                          "--set", "train.batch_size=64", "--set", "eval.limit=100"};
-  std::vector<std::string> search = {"search",
-                                     "--ckpt",
-                                     model("qssm_small_smnist.safetensors"),
-                                     "--precision",
-                                     (source_dir() / "configs/precision/qssm_8bit.yaml").string(),
-                                     "--out-dir",
-                                     dir.string(),
-                                     "--epochs",
-                                     "2",
-                                     "--ratios",
-                                     "6",
-                                     "--seeds",
-                                     "2,1",
-                                     "--threads",
-                                     "2",
-                                     "--set",
-                                     "search.val=100",
-                                     "--set",
-                                     "search.max_ratio=6.5"};
+  std::vector<std::string> search = search_args(dir, {"--epochs", "2", "--ratios", "6", "--seeds", "2,1", "--threads",
+                                                      "2", "--set", "search.val=100", "--set", "search.max_ratio=6.5"});
   search.insert(search.end(), data.begin(), data.end());
   std::vector<std::string> stopped = search;
   stopped.insert(stopped.end(), {"--time-limit", "0.0001"});
