@@ -119,6 +119,10 @@ const keys::Table<SearchOptions>& SearchOptions::keys() {
   return t;
 }
 
+bool preferred_run(const SeedRun& a, const SeedRun& b) {
+  return a.val_accuracy > b.val_accuracy || (a.val_accuracy == b.val_accuracy && a.seed < b.seed);
+}
+
 namespace {
 
 struct Scored {
@@ -339,13 +343,13 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
         return res;
       }
       const QEvalResult t = evaluate_quantized(r.best, data.test, data.num_classes, test_limit, ptq.threads);
-      p.runs.push_back(SeedRun{seed, r.state.best_epoch, r.best_val_accuracy, t.accuracy});
+      const SeedRun run{seed, r.state.best_epoch, r.best_val_accuracy, t.accuracy};
       log(fmt::format("  QAT step {}{}: val {:.2f}% (epoch {}; PTQ {:.2f}%), test {:.2f}%", p.step,
                       seeds.size() > 1 ? fmt::format(" seed {}", seed) : "", 100 * r.best_val_accuracy,
                       r.state.best_epoch, 100 * r.ptq_val_accuracy, 100 * t.accuracy));
-      // the point's model: the highest validation, a tie to the lower seed
-      if (!p.qat || r.best_val_accuracy > p.qat_val_accuracy ||
-          (r.best_val_accuracy == p.qat_val_accuracy && seed < p.seed)) {
+      const bool kept = !p.qat || preferred_run(run, SeedRun{p.seed, 0, p.qat_val_accuracy, p.test_accuracy});
+      p.runs.push_back(run);
+      if (kept) {
         p.qat = true;
         p.seed = seed;
         p.qat_val_accuracy = r.best_val_accuracy;

@@ -56,6 +56,10 @@ struct SeedRun {
   double val_accuracy = 0, test_accuracy = 0;
 };
 
+// Whether a point keeps run `a` over run `b`: the higher validation accuracy, a tie to the lower
+// seed.
+bool preferred_run(const SeedRun& a, const SeedRun& b);
+
 struct SearchPoint {
   size_t step = 0;   // 0: the base config
   std::string move;  // "B 8 -> 6" (empty for the base); a fill move: "decoder 3 -> 4 (fill 8x)"

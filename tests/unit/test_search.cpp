@@ -284,6 +284,16 @@ TEST(Search, SeedsRunEachQatPointOncePerSeedAndAStoppedSearchContinuesToTheSameB
   EXPECT_EQ(resumed.chosen, r.chosen);
 }
 
+// The run a point keeps: the higher validation accuracy, a tie to the lower seed in either order.
+TEST(Search, APointKeepsTheHigherValidationATieGoingToTheLowerSeed) {
+  const SeedRun five{5, 30, 0.9635, 0.9621}, three{3, 29, 0.9635, 0.9500}, one{1, 30, 0.9561, 0.9700};
+  EXPECT_TRUE(preferred_run(three, five));
+  EXPECT_FALSE(preferred_run(five, three));
+  EXPECT_TRUE(preferred_run(five, one));  // validation decides, not test
+  EXPECT_FALSE(preferred_run(one, five));
+  EXPECT_FALSE(preferred_run(three, three));
+}
+
 TEST(Search, RefusesAFloatComponentAndAnActivationToNarrow) {
   const Fixture& f = fixture();
   PrecisionConfig p = eight_bit();
