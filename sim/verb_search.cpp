@@ -203,19 +203,23 @@ int run_search(const Invocation& inv) {
                     : " | | | |");
     md << "\n";
   }
+  // ", seed 3 of 6" where the point ran under several seeds
+  auto seed_text = [](const core::SearchPoint& p) {
+    return p.runs.size() > 1 ? fmt::format(", seed {} of {}", p.seed, p.runs.size()) : std::string();
+  };
   if (r.chosen) {
     const auto& p = r.path[*r.chosen];
     md << fmt::format(
-        "\nChosen: step {} ({:.2f}x smaller than float32, {} weight bits), QAT validation {} against "
+        "\nChosen: step {}{} ({:.2f}x smaller than float32, {} weight bits), QAT validation {} against "
         "float {}, test {} against float {}: `{}`, precision `{}`.\n",
-        p.step, p.footprint.reduction(), p.footprint.bits, pct(p.qat_val_accuracy), pct(r.float_val_accuracy),
-        pct(p.test_accuracy), pct(r.float_test_accuracy), model_file(p.step).string(),
+        p.step, seed_text(p), p.footprint.reduction(), p.footprint.bits, pct(p.qat_val_accuracy),
+        pct(r.float_val_accuracy), pct(p.test_accuracy), pct(r.float_test_accuracy), model_file(p.step).string(),
         (dir / "precision" / fmt::format("step{:02}.yaml", p.step)).string());
     inv.out << fmt::format(
-        "chosen: step {} at {:.2f}x smaller than float32, QAT val {} (float {}), test {} (float {}) "
+        "chosen: step {}{} at {:.2f}x smaller than float32, QAT val {} (float {}), test {} (float {}) "
         "-> {}\n",
-        p.step, p.footprint.reduction(), pct(p.qat_val_accuracy), pct(r.float_val_accuracy), pct(p.test_accuracy),
-        pct(r.float_test_accuracy), model_file(p.step).string());
+        p.step, seed_text(p), p.footprint.reduction(), pct(p.qat_val_accuracy), pct(r.float_val_accuracy),
+        pct(p.test_accuracy), pct(r.float_test_accuracy), model_file(p.step).string());
   } else {
     md << "\nNo QAT point is within the budget.\n";
     inv.out << fmt::format("no QAT point within {:.2f} points of float (val {}); the path and front are in {}\n",
