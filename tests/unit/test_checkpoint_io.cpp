@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <map>
 #include <string>
 
 #include "quant/errors.hpp"
@@ -91,4 +92,42 @@ TEST(CheckpointFile, MalformedOrDuplicatedModelMetadataIsRefused) {
   expect_error("meta_dup", [](SafeTensors& st) { st.metadata["model.H"] = "{a: 1, a: 2}"; },
                "__metadata__ model.H:1: duplicate key 'a'");
   expect_error("meta_syntax", [](SafeTensors& st) { st.metadata["model.H"] = "[4"; }, "YAML syntax error");
+}
+
+// A training state keeps what the run computed: an infinite Adam second moment (a squared gradient
+// past the float range) is saved and loaded as it is, in the main group and in an extra one (QAT's
+// recurrence), so that the run resumes; a non-finite parameter is still refused.
+TEST(CheckpointFile, ATrainingStateWithAnInfiniteSecondMomentLoadsAndANonFiniteParameterDoesNot) {
+  ModelConfig mc;
+  mc.d_input = 1;
+  mc.d_output = 10;
+  mc.H = 4;
+  mc.N = 8;
+  const Model model(mc);
+  TrainState s;
+  s.params.assign(model.layout().total(), 0.25f);
+  s.adam_m.assign(s.params.size(), 0.0f);
+  s.adam_v = s.adam_m;
+  s.adam_v[5] = std::numeric_limits<float>::infinity();
+  TrainState g;
+  g.params = {0.5f, -0.5f};
+  g.adam_m = {0.0f, 0.0f};
+  g.adam_v = {std::numeric_limits<float>::infinity(), 1.0f};
+  const auto dir = ssmsim::testing::scratch_dir("checkpoint_io_state");
+  save_train_state(dir / "s.state", model, s, {{"recurrence", g}});
+  std::map<std::string, TrainState> groups;
+  const TrainState back = load_train_state(dir / "s.state", model, &groups);
+  EXPECT_TRUE(std::isinf(back.adam_v[5]));
+  ASSERT_EQ(groups.count("recurrence"), 1u);
+  EXPECT_TRUE(std::isinf(groups["recurrence"].adam_v[0]));
+  EXPECT_EQ(groups["recurrence"].params, g.params);
+  g.params[1] = std::nanf("");
+  save_train_state(dir / "bad.state", model, s, {{"recurrence", g}});
+  try {
+    load_train_state(dir / "bad.state", model, &groups);
+    FAIL() << "a NaN parameter was accepted";
+  } catch (const ssmsim::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'recurrence.params' holds NaN at element 1"), std::string::npos)
+        << e.what();
+  }
 }
