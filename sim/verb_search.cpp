@@ -160,6 +160,11 @@ int run_search(const Invocation& inv) {
     y << "# " << p.precision.description() << (p.move.empty() ? "" : ": the last move " + p.move) << "\n"
       << p.precision.to_yaml_string();
   }
+  if (r.stopped_in_path) {
+    inv.err << fmt::format("stopped while computing the path ({}); no QAT run had begun: run the same command again\n",
+                           stop.reason());
+    return stop.signal() ? 128 + stop.signal() : 0;
+  }
   if (r.stopped) {
     const auto& s = *r.stopped;
     const fs::path st = state_file(s.step, s.seed);

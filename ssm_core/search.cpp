@@ -281,7 +281,12 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
     add_point(std::move(m.name), scored);
   };
 
+  auto stop = [&] { return cb.stop_requested && cb.stop_requested(); };
   while (cur.footprint.reduction() < o.max_ratio) {
+    if (stop()) {  // nothing to save: the path is computed again
+      res.stopped_in_path = true;
+      return res;
+    }
     size_t scored = 0;
     std::optional<Move> m = best_move(false, 0, scored);
     if (!m) break;

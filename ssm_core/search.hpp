@@ -93,6 +93,7 @@ struct SearchResult {
     QatState state;
   };
   std::optional<Stopped> stopped;
+  bool stopped_in_path = false;  // stopped before any QAT run began: nothing to save
 };
 
 struct SearchCallbacks {
@@ -105,7 +106,8 @@ struct SearchCallbacks {
   std::function<std::optional<QatResume>(const SearchPoint&, uint64_t seed)> qat_resume;
   std::function<void(const SearchPoint&, uint64_t seed, const QatReport&, const QModel& best, const QatState&)>
       qat_epoch_end;
-  std::function<bool()> stop_requested;  // polled by QAT after every step: true stops the search there
+  // polled after every path step and every QAT step: true stops the search there
+  std::function<bool()> stop_requested;
 };
 
 // `qat` is the fine-tuning recipe (train section); `ptq` the calibration; `test_limit` the test

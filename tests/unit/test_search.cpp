@@ -284,6 +284,21 @@ TEST(Search, SeedsRunEachQatPointOncePerSeedAndAStoppedSearchContinuesToTheSameB
   EXPECT_EQ(resumed.chosen, r.chosen);
 }
 
+// A stop asked for while the path is computed ends the search before its next move, with no QAT.
+TEST(Search, AStopDuringThePathEndsItBeforeTheNextMove) {
+  const Fixture& f = fixture();
+  SearchCallbacks cb;
+  size_t polls = 0;
+  cb.stop_requested = [&] { return ++polls == 3; };
+  const SearchResult r =
+      mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(2), small_search(), cb);
+  EXPECT_TRUE(r.stopped_in_path);
+  EXPECT_FALSE(r.stopped.has_value());
+  EXPECT_EQ(r.path.size(), 3u);  // the base and two moves
+  for (const SearchPoint& p : r.path) EXPECT_FALSE(p.qat);
+  EXPECT_FALSE(r.chosen.has_value());
+}
+
 // The run a point keeps: the higher validation accuracy, a tie to the lower seed in either order.
 TEST(Search, APointKeepsTheHigherValidationATieGoingToTheLowerSeed) {
   const SeedRun five{5, 30, 0.9635, 0.9621}, three{3, 29, 0.9635, 0.9500}, one{1, 30, 0.9561, 0.9700};
