@@ -129,6 +129,20 @@ std::string qat_run_key(const Invocation& inv, const core::FloatCheckpoint& ck, 
   return key + fmt::format(", precision: {}, data: {}", precision, d.c_str());
 }
 
+core::QatResume load_qat_resume(const std::string& out, const core::Model& model, const std::string& run_key) {
+  core::QatResume r;
+  r.state = core::load_qat_state(out + ".state", model, run_key);
+  if (r.state.best_epoch > 0) r.best = core::load_qmodel(out);
+  return r;
+}
+
+std::string resume_text(const core::QatState& s) {
+  const core::TrainState& p = s.weights;
+  return fmt::format("resuming after epoch {}{} (best validation accuracy so far {:.2f}%, epoch {})", p.epochs_done,
+                     p.epoch_step ? fmt::format(" and step {} of epoch {}", p.epoch_step, p.epochs_done + 1) : "",
+                     100 * p.best_val_accuracy, s.best_epoch);
+}
+
 core::QModel qat_annotated(core::QModel q, const std::string& ckpt, const std::string& workload,
                            const core::TrainConfig& tc, const core::QatOptions& qo) {
   q.metadata["source.checkpoint"] = ckpt;
@@ -163,6 +177,8 @@ bool StopRequests::operator()() const {
 
 std::string StopRequests::reason() const { return signal() ? fmt::format("signal {}", signal()) : "time limit"; }
 
+int StopRequests::exit_code() const { return signal() ? 128 + signal() : 0; }
+
 int report_stopped(const Invocation& inv, const char* verb, const core::TrainState& p, const std::string& state_path,
                    const StopRequests& stop) {
   const std::string where = p.epoch_step ? fmt::format("at step {} of epoch {}", p.epoch_step, p.epochs_done + 1)
@@ -178,7 +194,7 @@ int report_stopped(const Invocation& inv, const char* verb, const core::TrainSta
     j.state = state_path;
     reports::write_record(inv.options["json"].as<std::string>(), j);
   }
-  return stop.signal() ? 128 + stop.signal() : 0;
+  return stop.exit_code();
 }
 
 }  // namespace ssmsim::sim

@@ -60,6 +60,12 @@ std::string checkpoint_workload(const Invocation& inv, const core::FloatCheckpoi
 std::string qat_run_key(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& workload,
                         uint64_t seed, const std::string& precision);
 
+// The QAT run saved at `out` (its best model) and `out`.state, to continue (--resume): the state,
+// refused where its key is not `run_key`, and the best model where an epoch beat PTQ.
+core::QatResume load_qat_resume(const std::string& out, const core::Model& model, const std::string& run_key);
+// "resuming after epoch 3 and step 40 of epoch 4 (best validation accuracy so far 95.10%, epoch 2)"
+std::string resume_text(const core::QatState& s);
+
 // A QAT model with the metadata of how it was made: its float checkpoint, workload and recipe.
 core::QModel qat_annotated(core::QModel q, const std::string& ckpt, const std::string& workload,
                            const core::TrainConfig& tc, const core::QatOptions& qo);
@@ -77,6 +83,8 @@ class StopRequests {
   int signal() const;  // the signal received, or 0
   // "signal 15" or "time limit"
   std::string reason() const;
+  // the exit code of a stopped run: 0 for a time limit, 128 + the signal
+  int exit_code() const;
 
  private:
   double limit_s_;

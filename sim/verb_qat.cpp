@@ -64,14 +64,8 @@ int run_qat(const Invocation& inv) {
   if (resuming) {
     if (!std::filesystem::exists(state_path))
       throw InputError("qat --resume: no QAT state at '" + state_path + "'; run without --resume to start afresh");
-    resume.emplace();
-    resume->state = core::load_qat_state(state_path, model, run_key);
-    if (resume->state.best_epoch > 0) resume->best = core::load_qmodel(out);
-    const core::TrainState& p = resume->state.weights;
-    inv.err << fmt::format("resuming after epoch {}{} (best validation accuracy so far {:.2f}%, epoch {})\n",
-                           p.epochs_done,
-                           p.epoch_step ? fmt::format(" and step {} of epoch {}", p.epoch_step, p.epochs_done + 1) : "",
-                           100 * p.best_val_accuracy, resume->state.best_epoch);
+    resume = load_qat_resume(out, model, run_key);
+    inv.err << resume_text(resume->state) << "\n";
   }
   auto annotate = [&](core::QModel q) { return qat_annotated(std::move(q), path, workload, tc, qo); };
   if (root)

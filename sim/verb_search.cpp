@@ -111,17 +111,9 @@ int run_search(const Invocation& inv) {
   };
   if (resuming)
     cb.qat_resume = [&](const core::SearchPoint& p, uint64_t seed) -> std::optional<core::QatResume> {
-      const fs::path st = state_file(p.step, seed);
-      if (!fs::exists(st)) return std::nullopt;  // a run the stopped search had not begun
-      core::QatResume r;
-      r.state = core::load_qat_state(st, model, run_key(p, seed));
-      if (r.state.best_epoch > 0) r.best = core::load_qmodel(run_file(p.step, seed));
-      const core::TrainState& done = r.state.weights;
-      cb.log(fmt::format(
-          "  step {} seed {}: resuming after epoch {}{} (best validation so far {:.2f}%, epoch {})", p.step, seed,
-          done.epochs_done,
-          done.epoch_step ? fmt::format(" and step {} of epoch {}", done.epoch_step, done.epochs_done + 1) : "",
-          100 * done.best_val_accuracy, r.state.best_epoch));
+      if (!fs::exists(state_file(p.step, seed))) return std::nullopt;  // a run the stopped search had not begun
+      core::QatResume r = load_qat_resume(run_file(p.step, seed).string(), model, run_key(p, seed));
+      cb.log(fmt::format("  step {} seed {}: {}", p.step, seed, resume_text(r.state)));
       return r;
     };
   const bool tty = ::isatty(2);
@@ -163,7 +155,7 @@ int run_search(const Invocation& inv) {
   if (r.stopped_in_path) {
     inv.err << fmt::format("stopped while computing the path ({}); no QAT run had begun: run the same command again\n",
                            stop.reason());
-    return stop.signal() ? 128 + stop.signal() : 0;
+    return stop.exit_code();
   }
   if (r.stopped) {
     const auto& s = *r.stopped;
