@@ -327,6 +327,7 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
                     p.footprint.reduction(), p.footprint.bits, qat.epochs,
                     seeds.size() > 1 ? fmt::format(", seeds {}", fmt::join(seeds, ", ")) : ""));
     p.runs.clear();
+    size_t kept = 0;  // the run in p.runs whose model the point holds
     for (const uint64_t seed : seeds) {
       // the run `ssmsim qat --set run.seed=<seed>` makes: the seed draws the calibration sample too
       TrainConfig recipe = qat;
@@ -352,9 +353,9 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
       log(fmt::format("  QAT step {}{}: val {:.2f}% (epoch {}; PTQ {:.2f}%), test {:.2f}%", p.step,
                       seeds.size() > 1 ? fmt::format(" seed {}", seed) : "", 100 * r.best_val_accuracy,
                       r.state.best_epoch, 100 * r.ptq_val_accuracy, 100 * t.accuracy));
-      const bool kept = !p.qat || preferred_run(run, SeedRun{p.seed, 0, p.qat_val_accuracy, p.test_accuracy});
       p.runs.push_back(run);
-      if (kept) {
+      if (p.runs.size() == 1 || preferred_run(run, p.runs[kept])) {
+        kept = p.runs.size() - 1;
         p.qat = true;
         p.seed = seed;
         p.qat_val_accuracy = r.best_val_accuracy;

@@ -286,15 +286,15 @@ Workload load_mnist(bool permuted, const WorkloadOptions& options) {
   w.name = task;
   w.kind = TaskKind::Classification;
   w.num_classes = kMnistClasses;
-  w.description = std::string(permuted ? "psMNIST: MNIST digits as 784-step pixel sequences in a fixed "
-                                         "permuted order (seed 0x0070734D4E495354)"
-                                       : "sMNIST: MNIST digits as 784-step pixel sequences in raster order") +
-                  ", 1 feature (pixel/255), 10 classes; train " + std::to_string(n_train) + " / val " +
-                  std::to_string(n_val) + " / test 10000 (training images 0.." + std::to_string(n_train - 1) +
-                  ", validation images " +
-                  (n_val > kMnistVal ? "55000..59999 then " + std::to_string(val_first) + "..54999"
-                                     : "55000.." + std::to_string(kMnistTrain + n_val - 1)) +
-                  " of the official training set; the official test set)";
+  w.description =
+      std::string(permuted ? "psMNIST: MNIST digits as 784-step pixel sequences in a fixed "
+                             "permuted order (seed 0x0070734D4E495354)"
+                           : "sMNIST: MNIST digits as 784-step pixel sequences in raster order") +
+      ", 1 feature (pixel/255), 10 classes; train " + std::to_string(n_train) + " / val " + std::to_string(n_val) +
+      " / test 10000 (training images 0.." + std::to_string(n_train - 1) + ", validation images " +
+      std::to_string(kMnistTrain) + ".." + std::to_string(kMnistTrain + n_official - 1) +
+      (n_val > kMnistVal ? " then " + std::to_string(val_first) + ".." + std::to_string(kMnistTrain - 1) : "") +
+      " of the official training set; the official test set)";
   const uint32_t* perm = permuted ? psmnist_permutation().data() : nullptr;
 
   {

@@ -20,15 +20,20 @@ using namespace ssmsim::core;
 
 namespace {
 
-// A small S4D model's checkpoint with seeded finite weights, written once.
+// A small S4D model: 1 input, 10 classes, H 4, N 8.
+ModelConfig small_config() {
+  ModelConfig mc;
+  mc.d_input = 1;
+  mc.d_output = 10;
+  mc.H = 4;
+  mc.N = 8;
+  return mc;
+}
+
+// Its checkpoint with seeded finite weights, written once.
 const std::filesystem::path& valid_file() {
   static const std::filesystem::path path = [] {
-    ModelConfig mc;
-    mc.d_input = 1;
-    mc.d_output = 10;
-    mc.H = 4;
-    mc.N = 8;
-    const Model model(mc);
+    const Model model(small_config());
     auto rng = ssmsim::testing::seeded_rng("checkpoint_io");
     std::vector<float> params(model.layout().total());
     for (auto& p : params) p = std::uniform_real_distribution<float>(-0.5f, 0.5f)(rng);
@@ -98,12 +103,7 @@ TEST(CheckpointFile, MalformedOrDuplicatedModelMetadataIsRefused) {
 // past the float range) is saved and loaded as it is, in the main group and in an extra one (QAT's
 // recurrence), so that the run resumes; a non-finite parameter is still refused.
 TEST(CheckpointFile, ATrainingStateWithAnInfiniteSecondMomentLoadsAndANonFiniteParameterDoesNot) {
-  ModelConfig mc;
-  mc.d_input = 1;
-  mc.d_output = 10;
-  mc.H = 4;
-  mc.N = 8;
-  const Model model(mc);
+  const Model model(small_config());
   TrainState s;
   s.params.assign(model.layout().total(), 0.25f);
   s.adam_m.assign(s.params.size(), 0.0f);
