@@ -115,13 +115,15 @@ extern "C" void on_stop_signal(int sig) { g_stop_signal = sig; }
 }  // namespace
 
 std::string qat_run_key(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& workload,
-                        uint64_t seed, const std::string& precision) {
+                        uint64_t seed, const std::string& precision, bool stable_a) {
   std::string key =
       fmt::format("ckpt sha256 {}, workload {}, seed {}",
                   workloads::sha256_hex(ck.params.data(), ck.params.size() * sizeof(float)), workload, seed);
   for (const char* section : {"train", "quantize", "qat"}) {
+    YAML::Node n = YAML::Clone(inv.config.section(section));
+    if (stable_a && std::string(section) == "quantize") n["stable_a"] = true;
     YAML::Emitter e;
-    e << YAML::Flow << inv.config.section(section);
+    e << YAML::Flow << n;
     key += fmt::format(", {}: {}", section, e.c_str());
   }
   YAML::Emitter d;

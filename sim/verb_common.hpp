@@ -56,9 +56,10 @@ std::string checkpoint_workload(const Invocation& inv, const core::FloatCheckpoi
 
 // What makes two QAT runs the same run (threads and ranks do not change the bits): the float
 // checkpoint's parameters, the workload, the seed, the train, quantize, qat and data sections and
-// `precision` (the precision config's YAML), for the key of its resumable state.
+// `precision` (the precision config's YAML), for the key of its resumable state. `stable_a`: the
+// run's quantize section has stable_a on whatever the invocation's says (search.qat_stable_a).
 std::string qat_run_key(const Invocation& inv, const core::FloatCheckpoint& ck, const std::string& workload,
-                        uint64_t seed, const std::string& precision);
+                        uint64_t seed, const std::string& precision, bool stable_a = false);
 
 // The QAT run saved at `out` (its best model) and `out`.state, to continue (--resume): the state,
 // refused where its key is not `run_key`, and the best model where an epoch beat PTQ.

@@ -99,7 +99,7 @@ int run_search(const Invocation& inv) {
   auto run_key = [&](const core::SearchPoint& p, uint64_t seed) {
     YAML::Emitter e;
     e << YAML::Flow << p.precision.to_yaml();
-    return qat_run_key(inv, ck, workload, seed, e.c_str());
+    return qat_run_key(inv, ck, workload, seed, e.c_str(), so.qat_stable_a);
   };
   auto annotate = [&](core::QModel m, const core::SearchPoint& p, uint64_t seed) {
     core::TrainConfig recipe = tc;
@@ -141,10 +141,11 @@ int run_search(const Invocation& inv) {
   std::string ratios;
   for (double x : so.ratios) ratios += fmt::format("{}{}x", ratios.empty() ? "" : ", ", x);
   inv.err << fmt::format(
-      "search from '{}' on {}: {} validation sequences score the moves; the path stops at {}x; QAT of {} epoch(s) "
+      "search from '{}' on {}: {} validation sequences score the moves; the path stops at {}x; QAT of {} epoch(s){} "
       "at the first point at or above {}; budget {:.2f} points\n",
       base.name(), path, so.val ? std::min(so.val, w.val.n) : w.val.n, so.max_ratio, tc.epochs,
-      ratios.empty() ? "no ratio" : ratios, 100 * so.budget);
+      so.qat_stable_a && !ptq.stable_a ? " with quantize.stable_a" : "", ratios.empty() ? "no ratio" : ratios,
+      100 * so.budget);
   const core::SearchResult r = core::mixed_precision_search(ck, base, w, tc, ptq, so, cb, test_limit, qo);
 
   for (const auto& p : r.path) {

@@ -115,7 +115,10 @@ const keys::Table<SearchOptions>& SearchOptions::keys() {
                 YAML::Node n(YAML::NodeType::Sequence);
                 for (uint64_t x : s.seeds) n.push_back(x);
                 return n;
-              });
+              })
+          .boolean("qat_stable_a", &S::qat_stable_a,
+                   "the QAT runs keep every quantized |Lambda_bar| below 1 (each run: `ssmsim qat --set "
+                   "quantize.stable_a=true`); the path's PTQ follows quantize.stable_a");
   return t;
 }
 
@@ -334,6 +337,7 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
       recipe.seed = seed;
       PtqOptions calibration = ptq;
       calibration.seed = seed;
+      calibration.stable_a = ptq.stable_a || o.qat_stable_a;
       QatCallbacks qcb;
       qcb.progress = cb.qat_progress;
       qcb.stop_requested = cb.stop_requested;

@@ -46,6 +46,10 @@ struct SearchOptions {
   // `ssmsim qat --set run.seed=<seed>`), the point's model the run of the highest validation
   // accuracy (a tie to the lower seed). Empty: the recipe's seed (run.seed).
   std::vector<uint64_t> seeds;
+  // The QAT runs keep every quantized |Lambda_bar| below 1 (quantize.stable_a for the runs only:
+  // each run is `ssmsim qat --set quantize.stable_a=true`), while the path's PTQ follows
+  // quantize.stable_a. Off: the runs follow quantize.stable_a too.
+  bool qat_stable_a = false;
   static const keys::Table<SearchOptions>& keys();
 };
 

@@ -302,7 +302,9 @@ TEST(PaperModels, TheSearchsSeedsStopResumeAndChooseTheQatRunOfTheBestValidation
   EXPECT_EQ(one_chosen, std::stod(m[1]) >= std::stod(val2)) << md;
   const std::string seed = one_chosen ? "1" : "2";
   const std::string padded = (step.size() < 2 ? "0" : "") + step;
-  std::vector<std::string> qat = {"qat",
+  // `ssmsim qat` on the point's precision
+  auto qat = [&](const std::string& run_seed, const std::filesystem::path& out, std::vector<std::string> more) {
+    std::vector<std::string> a = {"qat",
                                   "--ckpt",
                                   model("qssm_small_smnist.safetensors"),
                                   "--precision",
@@ -312,12 +314,28 @@ TEST(PaperModels, TheSearchsSeedsStopResumeAndChooseTheQatRunOfTheBestValidation
                                   "--threads",
                                   "2",
                                   "--set",
-                                  "run.seed=" + seed,
+                                  "run.seed=" + run_seed,
                                   "--out",
-                                  (dir / "qat.safetensors").string()};
-  qat.insert(qat.end(), data.begin(), data.end());
-  r = run_cli(qat);
+                                  out.string()};
+    a.insert(a.end(), data.begin(), data.end());
+    a.insert(a.end(), more.begin(), more.end());
+    return run_cli(a);
+  };
+  r = qat(seed, dir / "qat.safetensors", {});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(without_search_metadata(dir / ("models/step" + padded + "_qat.safetensors")),
             without_search_metadata(dir / "qat.safetensors"));
+
+  // search.qat_stable_a: a run `ssmsim qat --set quantize.stable_a=true` made, put where the search
+  // keeps its runs, is the search's own run (same key): read, not trained again
+  const auto stable_run = dir / ("runs/step" + padded + "_seed3.safetensors");
+  r = qat("3", stable_run, {"--set", "quantize.stable_a=true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = search("3", {"--resume", "--set", "search.qat_stable_a=true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("QAT of 2 epoch(s) with quantize.stable_a"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("seed 3: resuming after epoch 2"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("train loss"), std::string::npos) << r.err;
+  EXPECT_EQ(without_search_metadata(dir / ("models/step" + padded + "_qat.safetensors")),
+            without_search_metadata(stable_run));
 }

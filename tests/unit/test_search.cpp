@@ -284,6 +284,33 @@ TEST(Search, SeedsRunEachQatPointOncePerSeedAndAStoppedSearchContinuesToTheSameB
   EXPECT_EQ(resumed.chosen, r.chosen);
 }
 
+// search.qat_stable_a: the path is scored as quantize.stable_a says (here off), the QAT runs are
+// `train_qat`'s with stable_a on, bit for bit.
+TEST(Search, QatStableAStabilisesTheQatRunsAndLeavesThePath) {
+  const Fixture& f = fixture();
+  SearchOptions o = small_search();
+  o.ratios = {6};
+  o.max_ratio = 7;
+  const SearchResult plain = mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(2), o, {});
+  o.qat_stable_a = true;
+  const SearchResult r = mixed_precision_search(f.ck, eight_bit(), f.w, qat_recipe(), ptq_options(2), o, {});
+  ASSERT_EQ(r.path.size(), plain.path.size());
+  for (size_t k = 0; k < r.path.size(); ++k) {
+    EXPECT_EQ(r.path[k].move, plain.path[k].move) << k;
+    EXPECT_EQ(r.path[k].ptq_loss, plain.path[k].ptq_loss) << k;
+  }
+  const auto it = std::find_if(r.path.begin(), r.path.end(), [](const SearchPoint& p) { return p.qat; });
+  ASSERT_NE(it, r.path.end());
+  ASSERT_TRUE(it->model.has_value());
+  EXPECT_EQ(it->model->metadata.at("quantize.stable_a"), "true");
+  EXPECT_EQ(plain.path[it->step].model->metadata.at("quantize.stable_a"), "false");
+  PtqOptions calibration = ptq_options(2);
+  calibration.stable_a = true;
+  const QatResult q = train_qat(f.ck, it->precision, f.w, qat_recipe(), calibration, {});
+  EXPECT_EQ(q.best_val_accuracy, it->qat_val_accuracy);
+  for (const auto& [name, t] : q.best.tensors) EXPECT_EQ(it->model->tensors.at(name).q, t.q) << name;
+}
+
 // A stop asked for while the path is computed ends the search before its next move, with no QAT.
 TEST(Search, AStopDuringThePathEndsItBeforeTheNextMove) {
   const Fixture& f = fixture();
