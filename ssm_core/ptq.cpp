@@ -608,11 +608,7 @@ void layer_tensors(const FloatView& view, const Model::Prepared<double>& pr, siz
     k.B = (*coeffs)[i].B;
   }
   const auto& aspec = prec.spec(Component::A);
-  if (stable_a && !aspec.delta && aspec.separate_parts)
-    throw InputError(
-        "quantize: quantize.stable_a moves A's codes inside the unit circle with one shared scale per "
-        "channel, or in delta form; it does not apply to A stored directly with separate parts: drop "
-        "one of them, or store A in delta form (form: delta)");
+  if (stable_a) check_stable_a(prec, "quantize: quantize.stable_a");
   if (aspec.delta)  // delta form: A is stored as Lambda_bar - 1
     for (size_t j = 0; j < k.A.size(); j += 2) k.A[j] -= 1.0;
   q.tensors[p + "A"] = quantize_tensor(k.A, k.sa, Component::A, prec);
@@ -635,6 +631,15 @@ void layer_tensors(const FloatView& view, const Model::Prepared<double>& pr, siz
 }
 
 }  // namespace
+
+void check_stable_a(const quant::PrecisionConfig& prec, const std::string& who) {
+  const auto& aspec = prec.spec(Component::A);
+  if (!aspec.delta && aspec.separate_parts)
+    throw InputError(who +
+                     " moves A's codes inside the unit circle with one shared scale per channel, or in delta "
+                     "form; it does not apply to A stored directly with separate parts: drop one of them, or "
+                     "store A in delta form (form: delta)");
+}
 
 QModel quantize_weights(const ModelConfig& mc, const std::vector<float>& params, const quant::PrecisionConfig& prec,
                         const std::map<std::string, std::vector<QuantParams>>& points, QGelu gelu,

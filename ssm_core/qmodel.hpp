@@ -192,6 +192,10 @@ QTensor quantize_bias(const std::vector<double>& b, const QTensor& weight, const
 // that make quantized models to print (the library itself never prints).
 std::string saturation_warning(const std::string& name, const QTensor& t, const quant::PrecisionConfig& precision);
 
+// Throws InputError where quantize.stable_a cannot apply to `precision` (A stored directly with
+// separate parts); `who` names the setting in the message.
+void check_stable_a(const quant::PrecisionConfig& precision, const std::string& who);
+
 struct CoeffOverride {
   std::vector<double> A, B;
 };

@@ -168,6 +168,8 @@ SearchResult mixed_precision_search(const FloatCheckpoint& ck, const quant::Prec
   std::sort(widths.begin(), widths.end(), std::greater<>());
   widths.erase(std::unique(widths.begin(), widths.end()), widths.end());
 
+  // the path keeps A's form: QAT runs that could not stabilise A are refused before any calibration
+  if (o.qat_stable_a && !o.ratios.empty()) check_stable_a(base, "search: search.qat_stable_a");
   // The base: one calibration. The search changes stored widths only, and the activation and
   // state formats come from the float model, so every candidate reuses the base's points.
   const QModel base_model = quantize_ptq(ck, base, data.train, ptq);

@@ -311,6 +311,33 @@ TEST(Search, QatStableAStabilisesTheQatRunsAndLeavesThePath) {
   for (const auto& [name, t] : q.best.tensors) EXPECT_EQ(it->model->tensors.at(name).q, t.q) << name;
 }
 
+// search.qat_stable_a on a base whose A is stored directly with separate parts (which
+// quantize.stable_a refuses) is refused at the start, before the base's calibration and the path.
+TEST(Search, QatStableAOnADirectSeparatePartsBaseIsRefusedBeforeThePath) {
+  const Fixture& f = fixture();
+  PrecisionConfig p = eight_bit();
+  ssmsim::quant::QuantizerSpec a = p.spec(Component::A);
+  a.separate_parts = true;
+  p.set_quantized(Component::A, a);
+  p.validate();
+  SearchOptions o = small_search();
+  o.ratios = {6};
+  o.qat_stable_a = true;
+  SearchCallbacks cb;
+  size_t messages = 0;
+  cb.log = [&](const std::string&) { ++messages; };
+  try {
+    mixed_precision_search(f.ck, p, f.w, qat_recipe(), ptq_options(1), o, cb);
+    FAIL() << "expected an InputError";
+  } catch (const ssmsim::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("search.qat_stable_a"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("form: delta"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(messages, 0u);
+  o.ratios.clear();  // no QAT run: nothing to refuse
+  EXPECT_NO_THROW(mixed_precision_search(f.ck, p, f.w, qat_recipe(), ptq_options(1), o, {}));
+}
+
 // A stop asked for while the path is computed ends the search before its next move, with no QAT.
 TEST(Search, AStopDuringThePathEndsItBeforeTheNextMove) {
   const Fixture& f = fixture();
