@@ -44,18 +44,22 @@ void linear_forward(const T* W, const T* b, size_t O, const Seq<T>& in, Seq<T>& 
 }
 
 template <typename T>
-void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb,
-                     Seq<T>* gin) {
+void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb, Seq<T>* gin,
+                     size_t threads) {
   const size_t I = in.F;
   const Eigen::Map<const RowMatrix<T>> w(W, static_cast<Eigen::Index>(O), static_cast<Eigen::Index>(I));
   const RowMatrix<T> g = as_columns(gout);
-  Eigen::Map<RowMatrix<T>> gw(gW, static_cast<Eigen::Index>(O), static_cast<Eigen::Index>(I));
-  gw.noalias() += g * as_columns(in).transpose();
-  if (gb)
-    for (size_t o = 0; o < O; ++o) gb[o] += g.row(static_cast<Eigen::Index>(o)).sum();
-  if (!gin) return;
-  gin->resize(in.L, I);
-  from_columns(RowMatrix<T>(w.transpose() * g), *gin);
+  if (gin) gin->resize(in.L, I);
+  run_team(gin ? 2 : 1, threads, [&](size_t task, size_t) {
+    if (task == 1) {
+      from_columns(RowMatrix<T>(w.transpose() * g), *gin);
+      return;
+    }
+    Eigen::Map<RowMatrix<T>> gw(gW, static_cast<Eigen::Index>(O), static_cast<Eigen::Index>(I));
+    gw.noalias() += g * as_columns(in).transpose();
+    if (gb)
+      for (size_t o = 0; o < O; ++o) gb[o] += g.row(static_cast<Eigen::Index>(o)).sum();
+  });
 }
 
 template <typename T>
@@ -412,7 +416,7 @@ T distill_xent(const std::vector<T>& logits, size_t C, const int32_t* labels, co
 
 #define SSMSIM_INSTANTIATE(T)                                                                                          \
   template void linear_forward<T>(const T*, const T*, size_t, const Seq<T>&, Seq<T>&);                                 \
-  template void linear_backward<T>(const T*, size_t, const Seq<T>&, const Seq<T>&, T*, T*, Seq<T>*);                   \
+  template void linear_backward<T>(const T*, size_t, const Seq<T>&, const Seq<T>&, T*, T*, Seq<T>*, size_t);           \
   template void layernorm_forward<T>(const T*, const T*, const Seq<T>&, Seq<T>&, std::vector<T>&, std::vector<T>&, T); \
   template void layernorm_backward<T>(const T*, const Seq<T>&, const std::vector<T>&, const std::vector<T>&,           \
                                       const Seq<T>&, T*, T*, Seq<T>&);                                                 \

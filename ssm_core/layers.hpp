@@ -13,9 +13,12 @@ namespace ssmsim::core {
 // out = W in + b; W is [O, I] row-major (PyTorch nn.Linear layout), b may be null.
 template <typename T>
 void linear_forward(const T* W, const T* b, size_t O, const Seq<T>& in, Seq<T>& out);
+// The backward pass: gW += gout in^T, gb += gout's sums, gin = W^T gout (when gin is given).
+// With threads > 1 the weight and the input gradients are computed side by side, each by the same
+// operations as on one thread (the same bits).
 template <typename T>
-void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb,
-                     Seq<T>* gin);
+void linear_backward(const T* W, size_t O, const Seq<T>& in, const Seq<T>& gout, T* gW, T* gb, Seq<T>* gin,
+                     size_t threads = 1);
 
 // LayerNorm over the features of each step: out = (in - mean) * rstd * gamma + beta.
 // mean and rstd ([L * kLanes]) are kept for the backward pass.

@@ -515,16 +515,17 @@ void Model::backward(const T* P, const Prepared<T>& prep, const Chunk& chunk, ui
     switch (config_.mixing) {
       case Mixing::Glu:
         glu_backward(W.m, ws.gg, ws.gm, ws.channel_threads);
-        linear_backward(P + lo.mix_w, 2 * H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact);
+        linear_backward(P + lo.mix_w, 2 * H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact,
+                        ws.channel_threads);
         break;
       case Mixing::HalfGlu1:
         gate_backward(W.act, W.m, ws.gg, ws.gact2, ws.gm);
-        linear_backward(P + lo.mix_w, H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact);
+        linear_backward(P + lo.mix_w, H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact, ws.channel_threads);
         add_into(ws.gact, ws.gact2);
         break;
       case Mixing::HalfGlu2:
         gate_backward(W.y, W.m, ws.gg, ws.gy2, ws.gm);
-        linear_backward(P + lo.mix_w, H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact);
+        linear_backward(P + lo.mix_w, H, W.act, ws.gm, grad + lo.mix_w, grad + lo.mix_b, &ws.gact, ws.channel_threads);
         has_gy2 = true;
         break;
       case Mixing::Gelu: ws.gact = ws.gg; break;

@@ -7,8 +7,9 @@
 #pragma once
 
 #include <cstddef>
-#include <thread>
 #include <vector>
+
+#include "ssm_core/pool.hpp"
 
 namespace ssmsim::core {
 
@@ -46,7 +47,8 @@ struct Seq {
 };
 
 // Splits [0, n) into min(parts, n) contiguous ranges and runs fn(part, begin, end) on each side by
-// side (the calling thread takes part 0). For work whose ranges write disjoint outputs.
+// side (on the thread pool, ssm_core/pool.hpp; the calling thread takes a part too). For work whose
+// ranges write disjoint outputs.
 template <class F>
 void parallel_ranges(size_t n, size_t parts, F&& fn) {
   if (parts > n) parts = n;
@@ -54,11 +56,7 @@ void parallel_ranges(size_t n, size_t parts, F&& fn) {
     fn(size_t{0}, size_t{0}, n);
     return;
   }
-  std::vector<std::thread> helpers;
-  for (size_t p = 1; p < parts; ++p)
-    helpers.emplace_back([&fn, n, parts, p] { fn(p, n * p / parts, n * (p + 1) / parts); });
-  fn(size_t{0}, size_t{0}, n / parts);
-  for (std::thread& t : helpers) t.join();
+  run_team(parts, parts, [&](size_t p, size_t) { fn(p, n * p / parts, n * (p + 1) / parts); });
 }
 
 }  // namespace ssmsim::core

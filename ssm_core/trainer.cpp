@@ -29,18 +29,7 @@ bool stop(const TrainCallbacks& cb, const Ranks& ranks) {
 }  // namespace
 
 void parallel_for(size_t n, size_t threads, const std::function<void(size_t, size_t)>& fn) {
-  threads = std::min(resolve_threads(threads), n);
-  if (threads <= 1) {
-    for (size_t i = 0; i < n; ++i) fn(i, 0);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> pool;
-  for (size_t w = 0; w < threads; ++w)
-    pool.emplace_back([&, w] {
-      for (size_t i = next++; i < n; i = next++) fn(i, w);
-    });
-  for (auto& t : pool) t.join();
+  run_team(n, resolve_threads(threads), fn);
 }
 
 uint64_t chunk_seed(uint64_t seed, uint64_t step, uint64_t chunk) {
