@@ -678,16 +678,20 @@ void step_residual(const QLayerConsts& Ly, const ISeq& g, const ISeq& h, ISeq& r
     for (size_t i = 0; i < res.v.size(); ++i) res.v[i] = qstep::residual(Ly, g.v[i], h.v[i], e[i % kLanes]);
 }
 
-// With recording on, the layer's codes for QAT's backward pass.
+// With recording on, the layer's codes for QAT's backward pass: the step buffers are swapped into
+// the record (the next layer or chunk overwrites what they then hold), the output copied.
 void record_layer(QWorkspace& ws, size_t li, const ISeq& g, const ISeq& out) {
   auto& R = ws.layers[li];
-  R.u = ws.u;
-  R.y = ws.y;
-  R.act = ws.act;
-  R.mix = ws.mix;
-  R.mixg = ws.mixg;
-  R.g = g;
-  R.res = ws.res;
+  if (&g == &ws.g)
+    std::swap(R.g, ws.g);
+  else
+    R.g = g;  // the GELU's output itself (gelu mixing)
+  std::swap(R.u, ws.u);
+  std::swap(R.y, ws.y);
+  std::swap(R.act, ws.act);
+  std::swap(R.mix, ws.mix);
+  std::swap(R.mixg, ws.mixg);
+  std::swap(R.res, ws.res);
   R.out = out;
 }
 

@@ -229,9 +229,10 @@ struct QWorkspace {
   std::vector<Seq<int32_t>> layer_out;
   std::vector<int64_t> yacc;  // [L][H][lanes] output accumulators
   Seq<int32_t> pooled;        // [1][H]: the decoder's input
-  // With `record` set, every layer's codes are kept (QAT's backward pass reads them): x is the
-  // state at every step, S4D [H * N/2][L][re, im][lanes], S5 [L][2 P2][lanes] (as the float
-  // model's state buffers).
+  // With `record` set, every layer's codes are kept in `layers` (QAT's backward pass reads them):
+  // x is the state at every step, S4D [H * N/2][L][re, im][lanes], S5 [L][2 P2][lanes] (as the
+  // float model's state buffers). The step buffers above (u .. res) are then swapped into the
+  // record: after run_chunk, read a layer's values there, not above.
   bool record = false;
   // With record16 also set, an S4D layer whose states fit int16 records them into x16 instead of
   // x (QAT's backward pass reads either; half the memory traffic, the same integers).
