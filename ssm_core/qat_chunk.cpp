@@ -1,9 +1,9 @@
 // One chunk of QAT (ssm_core/qat.hpp's qat_view and qat_chunk): the integer forward pass with
 // every code recorded, the recorded codes dequantized into the float model's workspace, the loss of
 // the integer logits and the float backward pass through the quantizers' straight-through view.
+#include <algorithm>
 #include <cmath>
 
-#include "quant/errors.hpp"
 #include "ssm_core/layers.hpp"
 #include "ssm_core/qat.hpp"
 

@@ -3,11 +3,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <random>
-#include <thread>
 
 #include "quant/errors.hpp"
 #include "quant/keys.hpp"
