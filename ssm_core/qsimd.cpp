@@ -446,8 +446,24 @@ SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, s
   add_events(e, ev);
 }
 
+// acc[j] = the vpmaddwd sums of the step pair x with output j's weight pairs w2 + j IP, j < NB: the
+// NB accumulators stay in registers (NB a constant, so that none is kept in memory between inputs).
+template <size_t NB>
+[[gnu::always_inline]] SSMSIM_AVX512 inline void madd_outputs(const int32_t* x, const int32_t* w2, size_t IP,
+                                                              __m512i* acc) {
+  __m512i a[NB];
+  for (size_t j = 0; j < NB; ++j) a[j] = _mm512_setzero_si512();
+  for (size_t ip = 0; ip < IP; ++ip) {
+    const __m512i xv = _mm512_loadu_si512(x + ip * 2 * kLanes);
+#pragma GCC unroll 8
+    for (size_t j = 0; j < NB; ++j)
+      a[j] = _mm512_add_epi32(a[j], _mm512_madd_epi16(xv, _mm512_set1_epi32(w2[j * IP + ip])));
+  }
+  for (size_t j = 0; j < NB; ++j) acc[j] = a[j];
+}
+
 // dense_kernel with every weight and input in 16 bits: pairs of inputs multiply and add in one
-// vpmaddwd with 32-bit sums, two steps (16 lanes) per vector, 4 outputs sharing each input vector.
+// vpmaddwd with 32-bit sums, two steps (16 lanes) per vector, 8 outputs sharing each input vector.
 // The inputs are repacked once per call as X2[step pair][input pair][step parity][lane].
 SSMSIM_AVX512 void dense16_kernel(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
                                   const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
@@ -469,18 +485,17 @@ SSMSIM_AVX512 void dense16_kernel(const int32_t* W, const int32_t* b, size_t o0,
   Consts* cs = aligned_array<Consts>(raw, on);
   for (size_t o = 0; o < on; ++o) cs[o] = consts_of(narrow_to[o]);
   out.reshape(L, on);
-  constexpr size_t OB = 4;
+  constexpr size_t OB = 8;
   __m512i e = _mm512_setzero_si512();
   for (size_t tp = 0; tp < TP; ++tp) {
     const int32_t* x = &X2[tp * IP * 2 * kLanes];
     for (size_t ob = 0; ob < on; ob += OB) {
       const size_t nb = std::min(OB, on - ob);
       __m512i acc[OB];
-      for (size_t j = 0; j < OB; ++j) acc[j] = _mm512_setzero_si512();
-      for (size_t ip = 0; ip < IP; ++ip) {
-        const __m512i xv = _mm512_loadu_si512(x + ip * 2 * kLanes);
-        for (size_t j = 0; j < nb; ++j)
-          acc[j] = _mm512_add_epi32(acc[j], _mm512_madd_epi16(xv, _mm512_set1_epi32(W2[(ob + j) * IP + ip])));
+      if (nb == OB) {
+        madd_outputs<OB>(x, &W2[ob * IP], IP, acc);
+      } else {
+        for (size_t j = 0; j < nb; ++j) madd_outputs<1>(x, &W2[(ob + j) * IP], IP, acc + j);
       }
       for (size_t j = 0; j < nb; ++j) {
         const size_t o = ob + j;
@@ -639,11 +654,12 @@ bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, cons
 #ifdef SSMSIM_AVX512_KERNELS
   if (path() != Path::Avx512) return false;
   // the chunk's largest input magnitude bounds every accumulator (exact bits whichever path runs)
-  int64_t in_max = 0;
-  for (int32_t v : in.v) in_max = std::max(in_max, v < 0 ? -int64_t{v} : int64_t{v});
+  int32_t lo = 0, hi = 0;
+  for (int32_t v : in.v) lo = std::min(lo, v), hi = std::max(hi, v);
+  const int64_t in_max = std::max(-int64_t{lo}, int64_t{hi});
+  bool w16 = lo >= INT16_MIN && hi <= INT16_MAX;  // signed 16-bit operands: the vpmaddwd form
   const size_t I = in.F;
-  bool w16 = in_max <= 32768;  // 16-bit operands: the vpmaddwd form
-  bool split = false;          // some output's a K beyond 64 bits: every output in split form
+  bool split = false;  // some output's a K beyond 64 bits: every output in split form
   for (size_t o = 0; o < on; ++o) {
     const quant::ScaledSum& n = narrow_to[o];
     int64_t bound = b[o0 + o] < 0 ? -int64_t{b[o0 + o]} : b[o0 + o], wsum = 0;

@@ -32,6 +32,11 @@ using quant::Rounding;
 // The split point's largest value: six remainders below 2^c stay below 2^63.
 constexpr int kSplitMax = 59;
 
+// The steps of a tile: the kernels that keep a feature's constants in registers over its steps go
+// feature by feature within a tile of steps, so that a step's row is read in order (a feature
+// across every step strides by a row, a page or more, where the prefetchers do not follow).
+constexpr size_t kTile = 16;
+
 // One 64-bit product term P 2^a of a split sum: split at c (a <= c), or (a > c) P 2^(a - c) added
 // to hi whole (where its bound allows).
 struct SubTerm {
@@ -158,13 +163,14 @@ SSMSIM_AVX512 bool output_kernel(const QLayerConsts& Ly, const int64_t* yacc, co
   }
   y.reshape(L, H);
   __m512i e = _mm512_setzero_si512();
-  for (size_t h = 0; h < H; ++h) {
-    const __m512i D = _mm512_set1_epi64(Ly.D[h]);
-    for (size_t t = 0; t < L; ++t) {
-      const __m512i v[2] = {_mm512_loadu_si512(yacc + (t * H + h) * kLanes), _mm512_mul_epi32(D, load8(u.at(t, h)))};
-      store8(y.at(t, h), apply(sums[h], v, e));
+  for (size_t t0 = 0; t0 < L; t0 += kTile)
+    for (size_t h = 0; h < H; ++h) {
+      const __m512i D = _mm512_set1_epi64(Ly.D[h]);
+      for (size_t t = t0; t < std::min(L, t0 + kTile); ++t) {
+        const __m512i v[2] = {_mm512_loadu_si512(yacc + (t * H + h) * kLanes), _mm512_mul_epi32(D, load8(u.at(t, h)))};
+        store8(y.at(t, h), apply(sums[h], v, e));
+      }
     }
-  }
   add_events(e, ev);
   return true;
 }
@@ -318,34 +324,53 @@ SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
     for (size_t l = 0; l < kLanes; ++l)
       rss[t * kLanes + l] = static_cast<int64_t>(quant::isqrt(num / (vs[l] + Ly.ln_eps)));
   }
-  out.reshape(L, H);
-  const __m512i low32 = _mm512_set1_epi64(0xffffffff);
-  __m512i e = _mm512_setzero_si512();
+  // per feature, its constants as vectors
+  struct FeatureV {
+    SubTerm s11, s10, s01, s00;
+    __m512i g1, g0, bhi, blo, c, maskc, maskc1;
+    Consts fin;
+  };
+  std::vector<unsigned char> raw;
+  FeatureV* fv = aligned_array<FeatureV>(raw, H);
   for (size_t f = 0; f < H; ++f) {
     const Feature& F = fs[f];
     const quant::ScaledSum& ss = Ly.norm[f];
-    const SubTerm s11 = sub_term(F.up0 + 55, F.c), s10 = sub_term(F.up0 + 32, F.c), s01 = sub_term(F.up0 + 23, F.c),
-                  s00 = sub_term(F.up0, F.c);
-    const __m512i g1 = _mm512_set1_epi64(F.g1), g0 = _mm512_set1_epi64(F.g0);
-    const __m512i bhi = _mm512_set1_epi64(F.beta_hi), blo = _mm512_set1_epi64(F.beta_lo);
-    const __m512i c = _mm512_set1_epi64(F.c), maskc = _mm512_set1_epi64((int64_t{1} << F.c) - 1);
-    const __m512i maskc1 = _mm512_set1_epi64((int64_t{1} << (F.c - 1)) - 1);
-    const Consts fin = shift_consts(quant::detail::Shift64(F.S - F.c + 2), range_of(ss.range64(), ss.zero_point()));
-    for (size_t t = 0; t < L; ++t) {
-      const __m512i d =
-          _mm512_sub_epi64(_mm512_mullo_epi64(load8(in.at(t, f)), Hv), _mm512_loadu_si512(&sums[t * kLanes]));
-      __m512i p = _mm512_mullo_epi64(d, _mm512_loadu_si512(&rss[t * kLanes]));
-      if (F.neg) p = _mm512_sub_epi64(_mm512_setzero_si512(), p);
-      const __m512i ph = _mm512_srai_epi64(p, 32), pl = _mm512_and_si512(p, low32);
-      __m512i hi = bhi, lo = blo;
-      add_sub(_mm512_mul_epi32(ph, g1), s11, hi, lo);
-      add_sub(_mm512_mul_epi32(ph, g0), s10, hi, lo);
-      add_sub(_mm512_mul_epu32(pl, g1), s01, hi, lo);
-      add_sub(_mm512_mul_epu32(pl, g0), s00, hi, lo);
-      const __m512i w = joined(hi, lo, c, maskc, maskc1);
-      store8(out.at(t, f), narrow(w, fin, ss.rounding(), ss.overflow(), e));
-    }
+    fv[f] = FeatureV{sub_term(F.up0 + 55, F.c),
+                     sub_term(F.up0 + 32, F.c),
+                     sub_term(F.up0 + 23, F.c),
+                     sub_term(F.up0, F.c),
+                     _mm512_set1_epi64(F.g1),
+                     _mm512_set1_epi64(F.g0),
+                     _mm512_set1_epi64(F.beta_hi),
+                     _mm512_set1_epi64(F.beta_lo),
+                     _mm512_set1_epi64(F.c),
+                     _mm512_set1_epi64((int64_t{1} << F.c) - 1),
+                     _mm512_set1_epi64((int64_t{1} << (F.c - 1)) - 1),
+                     shift_consts(quant::detail::Shift64(F.S - F.c + 2), range_of(ss.range64(), ss.zero_point()))};
   }
+  out.reshape(L, H);
+  const __m512i low32 = _mm512_set1_epi64(0xffffffff);
+  __m512i e = _mm512_setzero_si512();
+  for (size_t t0 = 0; t0 < L; t0 += kTile)
+    for (size_t f = 0; f < H; ++f) {
+      const FeatureV& F = fv[f];
+      const bool neg = fs[f].neg;
+      const quant::ScaledSum& ss = Ly.norm[f];
+      for (size_t t = t0; t < std::min(L, t0 + kTile); ++t) {
+        const __m512i d =
+            _mm512_sub_epi64(_mm512_mullo_epi64(load8(in.at(t, f)), Hv), _mm512_loadu_si512(&sums[t * kLanes]));
+        __m512i p = _mm512_mullo_epi64(d, _mm512_loadu_si512(&rss[t * kLanes]));
+        if (neg) p = _mm512_sub_epi64(_mm512_setzero_si512(), p);
+        const __m512i ph = _mm512_srai_epi64(p, 32), pl = _mm512_and_si512(p, low32);
+        __m512i hi = F.bhi, lo = F.blo;
+        add_sub(_mm512_mul_epi32(ph, F.g1), F.s11, hi, lo);
+        add_sub(_mm512_mul_epi32(ph, F.g0), F.s10, hi, lo);
+        add_sub(_mm512_mul_epu32(pl, F.g1), F.s01, hi, lo);
+        add_sub(_mm512_mul_epu32(pl, F.g0), F.s00, hi, lo);
+        const __m512i w = joined(hi, lo, F.c, F.maskc, F.maskc1);
+        store8(out.at(t, f), narrow(w, F.fin, ss.rounding(), ss.overflow(), e));
+      }
+    }
   add_events(e, ev);
   return true;
 }
