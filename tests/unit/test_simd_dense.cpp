@@ -1,0 +1,78 @@
+// The AVX-512 dense-layer kernel (qsimd.hpp's dense_avx512) against the scalar dot product it
+// replaces (qsteps.hpp's dot), bit for bit, at the edges of its 16-bit (vpmaddwd) form: inputs at
+// -32768 and 32767 take that form, an input of +32768 must not (it does not pack into int16),
+// and output counts and step counts that do not fill its blocks of 8 outputs and 2 steps.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "quant/intops.hpp"
+#include "ssm_core/qsimd.hpp"
+#include "ssm_core/qsteps.hpp"
+
+namespace {
+
+using ssmsim::core::kLanes;
+using ssmsim::core::Seq;
+namespace simd = ssmsim::core::simd;
+namespace quant = ssmsim::quant;
+
+struct Case {
+  size_t I, O, L;
+  int32_t edge;  // an input value put at a few places (0: none)
+};
+
+void expect_same_bits(const Case& c, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> wd(-300, 300), xd(-20000, 20000), bd(-100000, 100000);
+  std::vector<int32_t> W(c.O * c.I), b(c.O);
+  for (auto& w : W) w = wd(rng);
+  for (auto& v : b) v = bd(rng);
+  Seq<int32_t> in;
+  in.resize(c.L, c.I);
+  for (auto& v : in.v) v = xd(rng);
+  if (c.edge != 0)
+    for (size_t k = 0; k < in.v.size(); k += 37) in.v[k] = c.edge;
+  std::vector<quant::ScaledSum> narrow;
+  for (size_t o = 0; o < c.O; ++o)
+    narrow.emplace_back(std::vector<double>{0.0007 * static_cast<double>(o + 1)}, quant::Format::fixed(true, 16, 0),
+                        quant::Rounding::HalfEven, quant::Overflow::Saturate);
+
+  uint64_t ev_ref[kLanes] = {}, ev_simd[kLanes] = {};
+  uint64_t* evp[kLanes];
+  for (size_t l = 0; l < kLanes; ++l) evp[l] = &ev_simd[l];
+  Seq<int32_t> out;
+  ASSERT_TRUE(simd::dense_avx512(W.data(), b.data(), 0, c.O, in, narrow.data(), out, evp));
+  ASSERT_EQ(out.L, c.L);
+  ASSERT_EQ(out.F, c.O);
+  for (size_t t = 0; t < c.L; ++t)
+    for (size_t o = 0; o < c.O; ++o)
+      for (size_t l = 0; l < kLanes; ++l) {
+        const int32_t want =
+            ssmsim::core::qstep::dot(&W[o * c.I], b[o], in.at(t, 0) + l, c.I, kLanes, narrow[o], &ev_ref[l]);
+        ASSERT_EQ(out.at(t, o)[l], want) << "step " << t << " output " << o << " lane " << l;
+      }
+  for (size_t l = 0; l < kLanes; ++l) EXPECT_EQ(ev_simd[l], ev_ref[l]) << "lane " << l;
+}
+
+TEST(SimdDense, SameBitsAsTheScalarDotProductAtTheSixteenBitFormsEdges) {
+  const simd::Path was = simd::path();
+  if (!simd::force(simd::Path::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512: the kernel does not run here";
+  const Case cases[] = {
+      {13, 11, 5, 0},       // odd inputs, outputs beyond a block of 8, an odd step count
+      {16, 16, 4, -32768},  // the 16-bit form's lowest input
+      {9, 3, 3, 32767},     // its highest
+      {13, 11, 5, 32768},   // one past it: the 64-bit form
+      {96, 96, 7, 0},       // Q-S5's mixing layer's shape
+  };
+  uint32_t seed = 1;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << "I " << c.I << " O " << c.O << " L " << c.L << " edge " << c.edge);
+    expect_same_bits(c, seed++);
+  }
+  simd::force(was);
+}
+
+}  // namespace
