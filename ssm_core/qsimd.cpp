@@ -26,22 +26,40 @@ bool cpu_has_avx512() {
 #endif
 }
 
-Path initial_path() {
+bool cpu_has_vnni() {
+#ifdef SSMSIM_AVX512_KERNELS
+  return cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+std::string simd_env() {
   const char* v = std::getenv("SSMSIM_SIMD");
-  const std::string s = v ? v : "";
+  return v ? v : "";
+}
+
+Path initial_path() {
+  const std::string s = simd_env();
   if (s.empty() || s == "auto") return cpu_has_avx512() ? Path::Avx512 : Path::Generic;
   if (s == "generic") return Path::Generic;
-  if (s == "avx512") {
+  if (s == "avx512" || s == "avx512_novnni") {
     if (!cpu_has_avx512())
-      throw InputError("SSMSIM_SIMD=avx512: this CPU has no AVX-512 (F, DQ, VL, CD, BW); unset SSMSIM_SIMD");
+      throw InputError("SSMSIM_SIMD=" + s + ": this CPU has no AVX-512 (F, DQ, VL, CD, BW); unset SSMSIM_SIMD");
     return Path::Avx512;
   }
-  throw InputError("SSMSIM_SIMD='" + s + "' is not a kernel path: use auto (the default), generic or avx512");
+  throw InputError("SSMSIM_SIMD='" + s +
+                   "' is not a kernel path: use auto (the default), generic, avx512 or avx512_novnni");
 }
 
 std::atomic<Path>& current() {
   static std::atomic<Path> p{initial_path()};
   return p;
+}
+
+std::atomic<bool>& vnni_on() {
+  static std::atomic<bool> on{cpu_has_vnni() && simd_env() != "avx512_novnni"};
+  return on;
 }
 
 }  // namespace
@@ -55,6 +73,14 @@ bool force(Path p) {
 }
 
 std::string name(Path p) { return p == Path::Avx512 ? "avx512" : "generic"; }
+
+bool vnni() { return vnni_on().load(std::memory_order_relaxed); }
+
+bool allow_vnni(bool on) {
+  if (on && !cpu_has_vnni()) return false;
+  vnni_on().store(on, std::memory_order_relaxed);
+  return true;
+}
 
 namespace {
 
@@ -395,124 +421,6 @@ SSMSIM_AVX512 void s4d_block_avx512(const QLayerConsts& Ly, const Seq<int32_t>& 
   for (size_t l = 0; l < kLanes; ++l) events[l] += e1[l], op_events[l] += e2[l];
 }
 
-// A dense output's accumulator a times its one multiplier K in split form (qsimd_avx512.hpp's
-// split and joined), for a K a beyond 64 bits: a K = ((a >> 16) K) 2^16 + (a mod 2^16) K, both
-// products exact in 64 bits where dense_split_fits holds, split at c = S.
-SSMSIM_AVX512 SplitConsts dense_split_consts(const quant::ScaledSum& n) {
-  SplitConsts s = split_consts(n);
-  const int S = n.S();
-  s.K[1] = s.K[0];
-  s.a[0] = _mm512_set1_epi64(16), s.d[0] = _mm512_set1_epi64(S - 16);
-  s.m[0] = _mm512_set1_epi64((int64_t{1} << (S - 16)) - 1);
-  s.a[1] = _mm512_setzero_si512(), s.d[1] = _mm512_set1_epi64(S), s.m[1] = s.maskc;
-  return s;
-}
-
-// qengine.cpp's qlinear: every step's outputs o0 .. o0 + on - 1, one vector of 8 lanes each,
-// each accumulator narrowed in 64 bits or (Split) from the split form above. Output by output
-// (its constants stay in registers; 512-bit vectors are kept out of heap containers, whose
-// allocator GCC 12 does not align for them inside a target function).
-template <bool Split>
-SSMSIM_AVX512 void dense_kernel(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
-                                const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
-  const size_t I = in.F, L = in.L;
-  __m512i e = _mm512_setzero_si512();
-  for (size_t o = 0; o < on; ++o) {
-    const quant::ScaledSum& n = narrow_to[o];
-    const Consts c = Split ? Consts{} : consts_of(n);
-    const SplitConsts sc = Split ? dense_split_consts(n) : SplitConsts{};
-    const int32_t* w = W + (o0 + o) * I;
-    const __m512i bias = _mm512_set1_epi64(b[o0 + o]);
-    for (size_t t = 0; t < L; ++t) {
-      const int32_t* x = in.at(t, 0);
-      __m512i acc = bias;
-      for (size_t i = 0; i < I; ++i)
-        acc = _mm512_add_epi64(
-            acc, _mm512_mul_epi32(_mm512_set1_epi64(w[i]), _mm512_cvtepi32_epi64(_mm256_loadu_si256(
-                                                               reinterpret_cast<const __m256i*>(x + i * kLanes)))));
-      __m512i q;
-      if constexpr (Split) {
-        __m512i hi = _mm512_setzero_si512(), lo = hi;
-        split(_mm512_mullo_epi64(_mm512_srai_epi64(acc, 16), sc.K[0]), sc.a[0], sc.d[0], sc.m[0], hi, lo);
-        split(_mm512_mul_epi32(_mm512_and_si512(acc, _mm512_set1_epi64(0xFFFF)), sc.K[1]), sc.a[1], sc.d[1], sc.m[1],
-              hi, lo);
-        q = narrow(joined(hi, lo, sc.c, sc.maskc, sc.maskc1), sc.r2, n.rounding(), n.overflow(), e);
-      } else {
-        q = narrow(term(acc, c, 0), c, n.rounding(), n.overflow(), e);
-      }
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(t, o)), _mm512_cvtepi64_epi32(q));
-    }
-  }
-  add_events(e, ev);
-}
-
-// acc[j] = the vpmaddwd sums of the step pair x with output j's weight pairs w2 + j IP, j < NB: the
-// NB accumulators stay in registers (NB a constant, so that none is kept in memory between inputs).
-template <size_t NB>
-[[gnu::always_inline]] SSMSIM_AVX512 inline void madd_outputs(const int32_t* x, const int32_t* w2, size_t IP,
-                                                              __m512i* acc) {
-  __m512i a[NB];
-  for (size_t j = 0; j < NB; ++j) a[j] = _mm512_setzero_si512();
-  for (size_t ip = 0; ip < IP; ++ip) {
-    const __m512i xv = _mm512_loadu_si512(x + ip * 2 * kLanes);
-#pragma GCC unroll 8
-    for (size_t j = 0; j < NB; ++j)
-      a[j] = _mm512_add_epi32(a[j], _mm512_madd_epi16(xv, _mm512_set1_epi32(w2[j * IP + ip])));
-  }
-  for (size_t j = 0; j < NB; ++j) acc[j] = a[j];
-}
-
-// dense_kernel with every weight and input in 16 bits: pairs of inputs multiply and add in one
-// vpmaddwd with 32-bit sums, two steps (16 lanes) per vector, 8 outputs sharing each input vector.
-// The inputs are repacked once per call as X2[step pair][input pair][step parity][lane].
-SSMSIM_AVX512 void dense16_kernel(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
-                                  const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
-  const size_t I = in.F, L = in.L, IP = (I + 1) / 2, TP = (L + 1) / 2;
-  auto pack = [](int32_t lo, int32_t hi) {
-    return static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
-  };
-  std::vector<int32_t> X2(TP * IP * 2 * kLanes, 0), W2(on * IP, 0);
-  for (size_t t = 0; t < L; ++t)
-    for (size_t ip = 0; ip < IP; ++ip) {
-      const int32_t* x0 = in.at(t, 2 * ip);
-      int32_t* d = &X2[((t / 2 * IP + ip) * 2 + t % 2) * kLanes];
-      for (size_t l = 0; l < kLanes; ++l) d[l] = pack(x0[l], 2 * ip + 1 < I ? x0[kLanes + l] : 0);
-    }
-  for (size_t o = 0; o < on; ++o)
-    for (size_t ip = 0; ip < IP; ++ip)
-      W2[o * IP + ip] = pack(W[(o0 + o) * I + 2 * ip], 2 * ip + 1 < I ? W[(o0 + o) * I + 2 * ip + 1] : 0);
-  std::vector<unsigned char> raw;
-  Consts* cs = aligned_array<Consts>(raw, on);
-  for (size_t o = 0; o < on; ++o) cs[o] = consts_of(narrow_to[o]);
-  out.reshape(L, on);
-  constexpr size_t OB = 8;
-  __m512i e = _mm512_setzero_si512();
-  for (size_t tp = 0; tp < TP; ++tp) {
-    const int32_t* x = &X2[tp * IP * 2 * kLanes];
-    for (size_t ob = 0; ob < on; ob += OB) {
-      const size_t nb = std::min(OB, on - ob);
-      __m512i acc[OB];
-      if (nb == OB) {
-        madd_outputs<OB>(x, &W2[ob * IP], IP, acc);
-      } else {
-        for (size_t j = 0; j < nb; ++j) madd_outputs<1>(x, &W2[(ob + j) * IP], IP, acc + j);
-      }
-      for (size_t j = 0; j < nb; ++j) {
-        const size_t o = ob + j;
-        const quant::ScaledSum& n = narrow_to[o];
-        const __m512i bias = _mm512_set1_epi64(b[o0 + o]);
-        for (size_t half = 0; half < 2 && 2 * tp + half < L; ++half) {
-          const __m512i a = _mm512_add_epi64(bias, _mm512_cvtepi32_epi64(half ? _mm512_extracti64x4_epi64(acc[j], 1)
-                                                                              : _mm512_castsi512_si256(acc[j])));
-          const __m512i q = narrow(term(a, cs[o], 0), cs[o], n.rounding(), n.overflow(), e);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.at(2 * tp + half, o)), _mm512_cvtepi64_epi32(q));
-        }
-      }
-    }
-  }
-  add_events(e, ev);
-}
-
 }  // namespace
 
 #endif
@@ -632,63 +540,6 @@ bool s5_states_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, s
   return true;
 #else
   (void)Ly, (void)u, (void)H, (void)L, (void)yacc, (void)events, (void)record;
-  return false;
-#endif
-}
-
-namespace {
-
-// Whether dense_split_consts' form is exact for an output with accumulator |a| <= bound: one
-// multiplier K in 0..2^31-1, a shift S in 16..60, (a >> 16) K below 2^63 and the sum's floor at
-// S far inside 64 bits.
-bool dense_split_fits(const quant::ScaledSum& n, int64_t bound) {
-  if (n.K().size() != 1 || n.K()[0] < 0 || n.K()[0] > INT32_MAX || n.S() < 16 || n.S() > kSplitStateMax) return false;
-  const double t = static_cast<double>(bound) * static_cast<double>(n.K()[0]);
-  return bound < (int64_t{1} << 47) && t < 0x1p78 && t < std::ldexp(1.0, n.S() + 57);
-}
-
-}  // namespace
-
-bool dense_avx512(const int32_t* W, const int32_t* b, size_t o0, size_t on, const Seq<int32_t>& in,
-                  const quant::ScaledSum* narrow_to, Seq<int32_t>& out, uint64_t* const* ev) {
-#ifdef SSMSIM_AVX512_KERNELS
-  if (path() != Path::Avx512) return false;
-  // the chunk's largest input magnitude bounds every accumulator (exact bits whichever path runs)
-  int32_t lo = 0, hi = 0;
-  for (int32_t v : in.v) lo = std::min(lo, v), hi = std::max(hi, v);
-  const int64_t in_max = std::max(-int64_t{lo}, int64_t{hi});
-  bool w16 = lo >= INT16_MIN && hi <= INT16_MAX;  // signed 16-bit operands: the vpmaddwd form
-  const size_t I = in.F;
-  bool split = false;  // some output's a K beyond 64 bits: every output in split form
-  for (size_t o = 0; o < on; ++o) {
-    const quant::ScaledSum& n = narrow_to[o];
-    int64_t bound = b[o0 + o] < 0 ? -int64_t{b[o0 + o]} : b[o0 + o], wsum = 0;
-    for (size_t i = 0; i < I; ++i) {
-      const int64_t w = std::abs(int64_t{W[(o0 + o) * I + i]});
-      w16 = w16 && w <= 32767;
-      bound += w * in_max;
-      wsum += w * in_max;
-    }
-    const int64_t k = n.K().size() == 1 ? n.K()[0] : int64_t{1} << 40;
-    if (k < INT32_MIN || k > INT32_MAX) return false;
-    if (bound >= (int64_t{1} << 31) || !n.fits64({bound})) {
-      if (!dense_split_fits(n, bound)) return false;
-      split = true;
-    }
-    w16 = w16 && wsum < (int64_t{1} << 31);
-  }
-  if (split) {
-    out.reshape(in.L, on);
-    dense_kernel<true>(W, b, o0, on, in, narrow_to, out, ev);
-  } else if (w16) {
-    dense16_kernel(W, b, o0, on, in, narrow_to, out, ev);
-  } else {
-    out.reshape(in.L, on);
-    dense_kernel<false>(W, b, o0, on, in, narrow_to, out, ev);
-  }
-  return true;
-#else
-  (void)W, (void)b, (void)o0, (void)on, (void)in, (void)narrow_to, (void)out, (void)ev;
   return false;
 #endif
 }

@@ -41,6 +41,12 @@ Path path();
 // Sets the path (tests compare the paths' bits); Avx512 on a CPU without it is refused (false).
 bool force(Path p);
 std::string name(Path p);
+// Whether the Avx512 path's kernels may use AVX512-VNNI (8-bit products summed in fours, where
+// every operand of a product fits 8 bits): where the CPU has it, unless SSMSIM_SIMD=avx512_novnni.
+bool vnni();
+// Allows or forbids VNNI (tests compare the bits with and without it); allowing it on a CPU
+// without it is refused (false).
+bool allow_vnni(bool on);
 
 // The S4D state update and output accumulation of one layer with a stored state operand, in
 // 64-bit lanes, the same bits as the 128-bit form (qengine.cpp's s4d_states_wide): where Ly.fast

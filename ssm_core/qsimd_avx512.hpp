@@ -23,6 +23,7 @@
 #endif
 #define SSMSIM_AVX512_KERNELS 1
 #define SSMSIM_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512cd,avx512bw")))
+#define SSMSIM_AVX512_VNNI __attribute__((target("avx512f,avx512dq,avx512vl,avx512cd,avx512bw,avx512vnni")))
 #endif
 
 namespace ssmsim::core::simd {
@@ -131,6 +132,20 @@ template <bool Wrap>
 // fit<Wrap> with the overflow mode read at run time.
 [[gnu::always_inline]] SSMSIM_AVX512 inline __m512i fit(__m512i q, const VRange& r, Overflow o, __m512i& ev) {
   return o == Overflow::Wrap ? fit<true>(q, r, ev) : fit<false>(q, r, ev);
+}
+
+// Four inputs' 8 lanes (row: input-major, 4 x 8 int32 codes) plus `offset` as a byte quad per lane,
+// input-major to lane-major: d[l] = bytes (row[l] + offset, row[8 + l] + offset, ...), each code
+// plus offset within a byte (VNNI's 8-bit forms: offset 0 for its signed operand, 128 for its
+// unsigned one). Returns the two vectors' sum (per lane, inputs 0 + 2 and 1 + 3).
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i quad_bytes(const int32_t* row, __m512i offset, int32_t* d) {
+  const __m512i v01 = _mm512_loadu_si512(row), v23 = _mm512_loadu_si512(row + 16);
+  const __m128i x01 = _mm512_cvtepi32_epi8(_mm512_add_epi32(v01, offset));
+  const __m128i x23 = _mm512_cvtepi32_epi8(_mm512_add_epi32(v23, offset));
+  const __m128i a = _mm_unpacklo_epi8(x01, x23), b = _mm_unpackhi_epi8(x01, x23);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm_unpacklo_epi8(a, b));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(d + 4), _mm_unpackhi_epi8(a, b));
+  return _mm512_add_epi32(v01, v23);
 }
 
 // Adds 8 lanes' event counts to the lanes' counters ev[l].

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ssm_core/qsimd.hpp"
@@ -114,6 +115,161 @@ struct StateConsts {
   }
 };
 
+// B u and C o on 8-bit operands with AVX512-VNNI's vpdpbusd (4 products of an unsigned and a
+// signed byte summed into each 32-bit lane, half the multiply instructions of vpmaddwd's pairs):
+// the weights are stored offset by 128 as unsigned bytes, the operands (u; the mantissas) are
+// broadcast as signed bytes, and the offset's 128 sum(operand) is taken off again. Every sum is
+// exact in 32 bits (|sum| <= 255 * 128 * n for n <= 2^16 products). Where every B and C code, u and
+// the mantissas fit 8 bits (s5_bytes_fit).
+struct S5Bytes {
+  size_t H, P2, HQ, RB, HB, blk, nblk, bq, QQ;
+  // Bw[(hq * RB + rb) * 64 + 4 r + k]: row rb 16 + r, input 4 hq + k; Cw[((part * QQ + q) * HB + hb) * 64
+  // + 4 o + k]: output hb 16 + o, state quad q of C o's layout (each block from a multiple of 4)
+  std::vector<uint8_t> Bw, Cw;
+  // per call: the lanes' input quads, mantissa quads and block sums
+  std::vector<int32_t> U, Mq, msum;
+  S5Bytes(const QLayerConsts& Ly, size_t h)
+      : H(h),
+        P2(Ly.states),
+        HQ(up_to(h, 4) / 4),
+        RB(up_to(2 * P2, 16) / 16),
+        HB(up_to(h, 16) / 16),
+        blk(std::min(Ly.xop.block, P2)),
+        nblk((P2 + blk - 1) / blk),
+        bq(up_to(blk, 4)),
+        QQ(nblk * bq / 4),
+        Bw(HQ * RB * 64, 128),
+        Cw(2 * QQ * HB * 64, 128),
+        U(kLanes * HQ),
+        Mq(kLanes * 2 * QQ),
+        msum(kLanes * 2 * nblk) {
+    for (size_t r = 0; r < 2 * P2; ++r)
+      for (size_t i = 0; i < H; ++i)
+        Bw[((i / 4) * RB + r / 16) * 64 + 4 * (r % 16) + i % 4] =
+            static_cast<uint8_t>((r < P2 ? Ly.Br[r * H + i] : Ly.Bi[(r - P2) * H + i]) + 128);
+    for (size_t part = 0; part < 2; ++part)
+      for (size_t o = 0; o < H; ++o)
+        for (size_t p = 0; p < P2; ++p) {
+          const size_t q = pos(p);
+          Cw[((part * QQ + q / 4) * HB + o / 16) * 64 + 4 * (o % 16) + q % 4] =
+              static_cast<uint8_t>((part == 0 ? Ly.Cr : Ly.Ci)[o * P2 + p] + 128);
+        }
+  }
+  size_t pos(size_t p) const { return p / blk * bq + p % blk; }
+};
+
+bool int8_codes(const std::vector<int32_t>& v) {
+  return std::all_of(v.begin(), v.end(), [](int32_t c) { return c >= -128 && c <= 127; });
+}
+
+// Whether the 8-bit forms hold for this layer and chunk (u: the chunk's inputs).
+bool s5_bytes_fit(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H) {
+  if (!vnni() || Ly.xop.bits > 8 || H > 16384 || Ly.states > 16384) return false;
+  for (const auto* v : {&Ly.Br, &Ly.Bi, &Ly.Cr, &Ly.Ci})
+    if (!int8_codes(*v)) return false;
+  return int8_codes(u.v);
+}
+
+// 1. B u of the 8 lanes at step t into BU[l BUS + r]. The inputs are packed as U[q kLanes + l],
+// lane l's inputs 4 q .. 4 q + 3 as bytes (quad_bytes).
+SSMSIM_AVX512_VNNI void bu_bytes(S5Bytes& pk, const Seq<int32_t>& u, size_t t, int32_t* BU, size_t BUS) {
+  const size_t HQ = pk.HQ, RB = pk.RB, full = pk.H / 4;
+  const int32_t* row = u.at(t, 0);
+  __m512i sum2 = _mm512_setzero_si512();  // lanes 0-7: even inputs, 8-15: odd inputs
+  for (size_t q = 0; q < full; ++q)
+    sum2 = _mm512_add_epi32(sum2, quad_bytes(row + 4 * q * kLanes, _mm512_setzero_si512(), &pk.U[q * kLanes]));
+  alignas(64) int32_t s2[16];
+  _mm512_store_si512(s2, sum2);
+  int32_t corr[kLanes];
+  for (size_t l = 0; l < kLanes; ++l) {
+    int32_t sum = s2[l] + s2[l + 8];
+    if (full < HQ) {  // the last, partial quad
+      uint32_t w = 0;
+      for (size_t k = 0; 4 * full + k < pk.H; ++k) {
+        const int32_t v = row[(4 * full + k) * kLanes + l];
+        sum += v;
+        w |= static_cast<uint32_t>(static_cast<uint8_t>(v)) << (8 * k);
+      }
+      pk.U[full * kLanes + l] = static_cast<int32_t>(w);
+    }
+    corr[l] = -128 * sum;
+  }
+  for (size_t rb0 = 0; rb0 < RB; rb0 += 2) {
+    const bool two = rb0 + 1 < RB;
+    __m512i acc[2][kLanes];
+    for (size_t l = 0; l < kLanes; ++l) acc[0][l] = acc[1][l] = _mm512_set1_epi32(corr[l]);
+    for (size_t q = 0; q < HQ; ++q) {
+      const uint8_t* w = &pk.Bw[(q * RB + rb0) * 64];
+      const __m512i w0 = _mm512_loadu_si512(w), w1 = two ? _mm512_loadu_si512(w + 64) : _mm512_setzero_si512();
+      for (size_t l = 0; l < kLanes; ++l) {
+        const __m512i b = _mm512_set1_epi32(pk.U[q * kLanes + l]);
+        acc[0][l] = _mm512_dpbusd_epi32(acc[0][l], w0, b);
+        acc[1][l] = _mm512_dpbusd_epi32(acc[1][l], w1, b);
+      }
+    }
+    for (size_t l = 0; l < kLanes; ++l) {
+      _mm512_storeu_si512(&BU[l * BUS + rb0 * 16], acc[0][l]);
+      if (two) _mm512_storeu_si512(&BU[l * BUS + (rb0 + 1) * 16], acc[1][l]);
+    }
+  }
+}
+
+// 4. C o of the 8 lanes from their mantissas M[l 2 MS + part MS + p] and exponents E[l 2 P8 +
+// part P8 + p] into Y[l HB 16 + h] (zeroed here).
+SSMSIM_AVX512_VNNI void co_bytes(S5Bytes& pk, const int16_t* M, size_t MS, const int64_t* E, size_t P8, int64_t* Y) {
+  const size_t QQ = pk.QQ, HB = pk.HB, nblk = pk.nblk;
+  std::fill(pk.Mq.begin(), pk.Mq.end(), 0);
+  for (size_t l = 0; l < kLanes; ++l)
+    for (size_t part = 0; part < 2; ++part) {
+      auto* bytes = reinterpret_cast<uint8_t*>(&pk.Mq[(l * 2 + part) * QQ]);
+      const int16_t* m = M + l * 2 * MS + part * MS;
+      for (size_t b = 0; b < nblk; ++b) {
+        const size_t p0 = b * pk.blk, n = std::min(pk.P2, p0 + pk.blk) - p0;
+        uint8_t* d = bytes + b * pk.bq;
+        __m512i sum = _mm512_setzero_si512();
+        size_t j = 0;
+        for (; j + 32 <= n; j += 32) {
+          const __m512i v = _mm512_loadu_si512(m + p0 + j);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + j), _mm512_cvtepi16_epi8(v));
+          sum = _mm512_add_epi32(sum, _mm512_madd_epi16(v, _mm512_set1_epi16(1)));
+        }
+        int32_t total = _mm512_reduce_add_epi32(sum);
+        for (; j < n; ++j) {
+          d[j] = static_cast<uint8_t>(m[p0 + j]);
+          total += m[p0 + j];
+        }
+        pk.msum[(l * 2 + part) * nblk + b] = total;
+      }
+    }
+  std::fill(Y, Y + kLanes * HB * 16, 0);
+  for (size_t hb = 0; hb < HB; ++hb)
+    for (size_t b = 0; b < nblk; ++b) {
+      __m512i sr[kLanes], si[kLanes];
+      for (size_t l = 0; l < kLanes; ++l) {
+        sr[l] = _mm512_set1_epi32(-128 * pk.msum[(l * 2) * nblk + b]);
+        si[l] = _mm512_set1_epi32(-128 * pk.msum[(l * 2 + 1) * nblk + b]);
+      }
+      for (size_t q = b * pk.bq / 4; q < (b + 1) * pk.bq / 4; ++q) {
+        const __m512i wr = _mm512_loadu_si512(&pk.Cw[(q * HB + hb) * 64]);
+        const __m512i wi = _mm512_loadu_si512(&pk.Cw[((QQ + q) * HB + hb) * 64]);
+        for (size_t l = 0; l < kLanes; ++l) {
+          sr[l] = _mm512_dpbusd_epi32(sr[l], wr, _mm512_set1_epi32(pk.Mq[(l * 2) * QQ + q]));
+          si[l] = _mm512_dpbusd_epi32(si[l], wi, _mm512_set1_epi32(pk.Mq[(l * 2 + 1) * QQ + q]));
+        }
+      }
+      for (size_t l = 0; l < kLanes; ++l) {
+        const int64_t* e = &E[l * 2 * P8];
+        const __m512i er = _mm512_set1_epi64(e[b * pk.blk]), ei = _mm512_set1_epi64(e[P8 + b * pk.blk]);
+        int64_t* y = &Y[l * HB * 16 + hb * 16];
+        _mm512_storeu_si512(y, _mm512_add_epi64(_mm512_loadu_si512(y), shifted(_mm512_castsi512_si256(sr[l]),
+                                                                               _mm512_castsi512_si256(si[l]), er, ei)));
+        _mm512_storeu_si512(
+            y + 8, _mm512_add_epi64(_mm512_loadu_si512(y + 8), shifted(_mm512_extracti64x4_epi64(sr[l], 1),
+                                                                       _mm512_extracti64x4_epi64(si[l], 1), er, ei)));
+      }
+    }
+}
+
 template <Rounding R, Overflow O, bool Delta>
 SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                                    uint64_t* events, uint64_t* op_events, int32_t* record) {
@@ -144,6 +300,7 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
         Cw[((part * QP + q / 2) * HB + h / 16) * 32 + 2 * (h % 16) + q % 2] =
             static_cast<int16_t>((part == 0 ? Ly.Cr : Ly.Ci)[h * P2 + p]);
       }
+  std::unique_ptr<S5Bytes> bytes = s5_bytes_fit(Ly, u, H) ? std::make_unique<S5Bytes>(Ly, H) : nullptr;
   const StateConsts sc(Ly, P8);
   const Consts r2 = shift_consts(quant::detail::Shift64(2), range_of(Ly.xupd[0].range64(), Ly.xupd[0].zero_point()));
   const VRange mantissa = range_of(op.range, 0);
@@ -159,13 +316,14 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
 
   for (size_t t = 0; t < L; ++t) {
     // 1. B u of every lane, two row blocks at a time: each weight vector read once for the 8 lanes
-    for (size_t l = 0; l < kLanes; ++l)
+    if (bytes) bu_bytes(*bytes, u, t, BU.data(), BUS);
+    for (size_t l = 0; l < (bytes ? 0 : kLanes); ++l)
       for (size_t hp = 0; hp < HP; ++hp) {
         const int32_t lo = u.at(t, 2 * hp)[l], hi = 2 * hp + 1 < H ? u.at(t, 2 * hp + 1)[l] : 0;
         U[l * HP + hp] =
             static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
       }
-    for (size_t rb0 = 0; rb0 < RB; rb0 += 2) {
+    for (size_t rb0 = 0; rb0 < (bytes ? 0 : RB); rb0 += 2) {
       const bool two = rb0 + 1 < RB;
       __m512i acc[2][kLanes];
       for (size_t l = 0; l < kLanes; ++l) acc[0][l] = acc[1][l] = _mm512_setzero_si512();
@@ -253,7 +411,7 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
           _mm_storeu_si128(reinterpret_cast<__m128i*>(m + part * MS + p0), _mm512_cvtepi64_epi16(mm));
         }
       }
-      if (padded) {  // the mantissas in C o's layout
+      if (padded && !bytes) {  // the mantissas in C o's layout
         int16_t* d = &MP[l * 2 * MS];
         for (size_t part = 0; part < 2; ++part)
           for (size_t p = 0; p < P2; ++p) d[part * MS + pos(p)] = m[part * MS + p];
@@ -265,7 +423,8 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
     // sums (each weight vector read once for the 8 lanes), shifted by the lane's block exponents
     // into 64 bits
     const int16_t* mlane = padded ? MP.data() : M.data();
-    for (size_t hb = 0; hb < HB; ++hb) {
+    if (bytes) co_bytes(*bytes, M.data(), MS, E.data(), P8, Y.data());
+    for (size_t hb = 0; hb < (bytes ? 0 : HB); ++hb) {
       __m512i lo[kLanes], hi[kLanes];
       for (size_t l = 0; l < kLanes; ++l) lo[l] = hi[l] = _mm512_setzero_si512();
       for (size_t b = 0; b < nblk; ++b) {

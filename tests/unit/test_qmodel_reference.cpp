@@ -520,11 +520,14 @@ Reached check_case(const Case& k, const PrecisionConfig& precision, const std::s
     run_and_compare(b, {2, 6}, name + " (padded)", ref_events, counters);
   }
   Reached reached;
-  // every kernel path this CPU has (qsimd.hpp): the same codes and events on each
+  // every kernel path this CPU has (qsimd.hpp; AVX-512 with and without VNNI): the same codes and
+  // events on each
   const core::simd::Path was = core::simd::path();
-  for (const core::simd::Path path : {core::simd::Path::Generic, core::simd::Path::Avx512}) {
-    if (!core::simd::force(path)) continue;
-    const std::string pname = name + " [" + core::simd::name(path) + "]";
+  const bool was_vnni = core::simd::vnni();
+  for (const int variant : {0, 1, 2}) {
+    const core::simd::Path path = variant == 0 ? core::simd::Path::Generic : core::simd::Path::Avx512;
+    if (!core::simd::force(path) || !core::simd::allow_vnni(variant == 2)) continue;
+    const std::string pname = name + " [" + core::simd::name(path) + (variant == 2 ? "+vnni" : "") + "]";
     std::map<std::string, uint64_t> ref_events;
     quant::SaturationCounters counters;
     reached = Reached{};
@@ -534,6 +537,7 @@ Reached check_case(const Case& k, const PrecisionConfig& precision, const std::s
     if (events) *events = ref_events;
   }
   core::simd::force(was);
+  core::simd::allow_vnni(was_vnni);
   return reached;
 }
 

@@ -1,7 +1,9 @@
 // The AVX-512 dense-layer kernel (qsimd.hpp's dense_avx512) against the scalar dot product it
-// replaces (qsteps.hpp's dot), bit for bit, at the edges of its 16-bit (vpmaddwd) form: inputs at
-// -32768 and 32767 take that form, an input of +32768 must not (it does not pack into int16),
-// and output counts and step counts that do not fill its blocks of 8 outputs and 2 steps.
+// replaces (qsteps.hpp's dot), bit for bit, at the edges of its 16-bit (vpmaddwd) and 8-bit
+// (VNNI's vpdpbusd) forms: inputs at -32768 and 32767 take the 16-bit form, an input of +32768
+// must not (it does not pack into int16); inputs at -128 and 127 take the 8-bit form, 128 must
+// not; input counts that leave a partial quad, and output and step counts that do not fill the
+// blocks of 8 outputs and 2 steps. With VNNI allowed and forbidden.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -21,12 +23,13 @@ namespace quant = ssmsim::quant;
 
 struct Case {
   size_t I, O, L;
-  int32_t edge;  // an input value put at a few places (0: none)
+  int32_t edge;        // an input value put at a few places (0: none)
+  int32_t xmax, wmax;  // the random inputs' and weights' largest magnitudes
 };
 
 void expect_same_bits(const Case& c, uint32_t seed) {
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> wd(-300, 300), xd(-20000, 20000), bd(-100000, 100000);
+  std::uniform_int_distribution<int32_t> wd(-c.wmax, c.wmax), xd(-c.xmax, c.xmax), bd(-100000, 100000);
   std::vector<int32_t> W(c.O * c.I), b(c.O);
   for (auto& w : W) w = wd(rng);
   for (auto& v : b) v = bd(rng);
@@ -57,22 +60,32 @@ void expect_same_bits(const Case& c, uint32_t seed) {
   for (size_t l = 0; l < kLanes; ++l) EXPECT_EQ(ev_simd[l], ev_ref[l]) << "lane " << l;
 }
 
-TEST(SimdDense, SameBitsAsTheScalarDotProductAtTheSixteenBitFormsEdges) {
+TEST(SimdDense, SameBitsAsTheScalarDotProductAtTheSixteenAndEightBitFormsEdges) {
   const simd::Path was = simd::path();
+  const bool was_vnni = simd::vnni();
   if (!simd::force(simd::Path::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512: the kernel does not run here";
   const Case cases[] = {
-      {13, 11, 5, 0},       // odd inputs, outputs beyond a block of 8, an odd step count
-      {16, 16, 4, -32768},  // the 16-bit form's lowest input
-      {9, 3, 3, 32767},     // its highest
-      {13, 11, 5, 32768},   // one past it: the 64-bit form
-      {96, 96, 7, 0},       // Q-S5's mixing layer's shape
+      {13, 11, 5, 0, 20000, 300},       // odd inputs, outputs beyond a block of 8, an odd step count
+      {16, 16, 4, -32768, 20000, 300},  // the 16-bit form's lowest input
+      {9, 3, 3, 32767, 20000, 300},     // its highest
+      {13, 11, 5, 32768, 20000, 300},   // one past it: the 64-bit form
+      {96, 96, 7, 0, 20000, 300},       // Q-S5's mixing layer's shape
+      {13, 11, 5, -128, 127, 127},      // 8-bit: the lowest input, a partial last quad
+      {16, 9, 4, 127, 127, 127},        // the highest
+      {6, 17, 3, 128, 127, 127},        // one past it: the 16-bit form
+      {96, 96, 7, 0, 128, 127},         // 8-bit codes of Q-S5's mixing layer (inputs down to -128)
   };
-  uint32_t seed = 1;
-  for (const Case& c : cases) {
-    SCOPED_TRACE(testing::Message() << "I " << c.I << " O " << c.O << " L " << c.L << " edge " << c.edge);
-    expect_same_bits(c, seed++);
+  for (const bool vnni : {false, true}) {
+    if (!simd::allow_vnni(vnni)) continue;
+    uint32_t seed = 1;
+    for (const Case& c : cases) {
+      SCOPED_TRACE(testing::Message() << "vnni " << vnni << " I " << c.I << " O " << c.O << " L " << c.L << " edge "
+                                      << c.edge << " x " << c.xmax << " w " << c.wmax);
+      expect_same_bits(c, seed++);
+    }
   }
   simd::force(was);
+  simd::allow_vnni(was_vnni);
 }
 
 }  // namespace
