@@ -581,7 +581,11 @@ void step_state(const ModelConfig& mc, const QLayerConsts& Ly, size_t li, size_t
                 const LaneEv& ex, const LaneEv& exo) {
   const size_t L = ws.u.L, H = mc.H;
   const bool s5 = mc.layer == LayerType::S5;
-  ws.yacc.assign(L * H * kLanes, 0);
+  // zeroed for the kernels that add to it (the S5 block-operand kernel writes every accumulator)
+  if (s5 && Ly.xop.mode != XOperand::Stored && simd::s5_block_operand_runs(Ly))
+    ws.yacc.resize(L * H * kLanes);
+  else
+    ws.yacc.assign(L * H * kLanes, 0);
   if (ws.record) ws.layers.resize(layers);
   StateRecord rec;
   if (ws.record) {

@@ -82,9 +82,11 @@ bool s5_states_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, s
 // The S5 state update and output accumulation of one layer whose state enters its multipliers
 // as a block-floating-point operand (qengine.cpp's s5_states, same bits) with AVX-512, where
 // Ly.block16 holds (s5_block_fits); false, and nothing written, otherwise (or on the generic
-// path). Arguments as s4d_block_operand_avx512's. Vectorised across the states of a sequence:
-// B u and C o on 16-bit operands with 32-bit sums, the state update's sums (wider than 64 bits
-// with a 32-bit state) narrowed exactly from a split into two 64-bit parts (qsimd_s5.cpp).
+// path). Arguments as s4d_block_operand_avx512's, except that it writes every accumulator of
+// yacc (the others add to them). Vectorised across the states of a sequence: B u and C o on
+// 16-bit operands with 32-bit sums, the state update's sums (wider than 64 bits with a 32-bit
+// state) narrowed exactly from a split into two 64-bit parts (qsimd_s5.cpp).
+bool s5_block_operand_runs(const QLayerConsts& Ly);  // whether it runs (true) or declines
 bool s5_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                              uint64_t* events, uint64_t* operand_events, int32_t* record);
 // Whether that kernel is exact for an S5 layer with a block operand: the operand, every code of

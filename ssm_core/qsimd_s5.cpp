@@ -456,7 +456,7 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
     }
     for (size_t h = 0; h < H; ++h) {
       int64_t* acc = yacc + (t * H + h) * kLanes;
-      for (size_t l = 0; l < kLanes; ++l) acc[l] += Y[l * HB * 16 + h];
+      for (size_t l = 0; l < kLanes; ++l) acc[l] = Y[l * HB * 16 + h];
     }
   }
   for (size_t l = 0; l < kLanes; ++l)
@@ -475,10 +475,19 @@ struct S5BlockAvx512 {
 
 #endif
 
+bool s5_block_operand_runs(const QLayerConsts& Ly) {
+#ifdef SSMSIM_AVX512_KERNELS
+  return Ly.block16 && path() == Path::Avx512;
+#else
+  (void)Ly;
+  return false;
+#endif
+}
+
 bool s5_block_operand_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                              uint64_t* events, uint64_t* operand_events, int32_t* record) {
 #ifdef SSMSIM_AVX512_KERNELS
-  if (!Ly.block16 || path() != Path::Avx512) return false;
+  if (!s5_block_operand_runs(Ly)) return false;
   pick<S5BlockAvx512>(Ly)(Ly, u, H, L, yacc, events, operand_events, record);
   return true;
 #else
