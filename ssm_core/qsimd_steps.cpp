@@ -148,6 +148,41 @@ int64_t max_abs(const int32_t* v, size_t n) {
   return m;
 }
 
+// A two-term scaled sum in double precision, for the half rounding modes with saturation: the
+// value V = v0 c0 + v1 c1 (c_k = K_k 2^-S_k, exact doubles) is approximated by s = fl(fl(v0) c0)
+// + fl(fl(v1) c1) in a few roundings, each at most 2^-53 relative, so |s - V| < (|t0| + |t1|)
+// 2^-51 (t_k the rounded products). Where s is further than E = (|t0| + |t1|) 2^-50 from a
+// half-integer, V rounds to the integer nearest s under every half mode; the lanes where it is
+// not (a tie, or |s| beyond 2^48) take the exact split form instead.
+struct HalfSum {
+  bool ok = false;
+  __m512d c0, c1;
+};
+
+SSMSIM_AVX512 HalfSum half_sum(const quant::ScaledSum& ss) {
+  HalfSum h;
+  const Rounding r = ss.rounding();
+  h.ok = ss.K().size() == 2 && ss.overflow() != Overflow::Wrap && r != Rounding::Floor && r != Rounding::TowardZero;
+  if (h.ok) {
+    h.c0 = _mm512_set1_pd(std::ldexp(static_cast<double>(ss.K()[0]), -ss.shifts()[0]));
+    h.c1 = _mm512_set1_pd(std::ldexp(static_cast<double>(ss.K()[1]), -ss.shifts()[1]));
+  }
+  return h;
+}
+
+// The rounded sum of v0, v1 (int64 lanes) by h, or an empty mask in *exact where every lane's is
+// decided; lanes set in *exact are not (their result is to be computed exactly).
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512i half_round(const HalfSum& h, __m512i v0, __m512i v1,
+                                                               __mmask8* undecided) {
+  const __m512d t0 = _mm512_mul_pd(_mm512_cvtepi64_pd(v0), h.c0), t1 = _mm512_mul_pd(_mm512_cvtepi64_pd(v1), h.c1);
+  const __m512d sum = _mm512_add_pd(t0, t1);
+  const __m512d E = _mm512_mul_pd(_mm512_add_pd(_mm512_abs_pd(t0), _mm512_abs_pd(t1)), _mm512_set1_pd(0x1p-50));
+  const __m512d r = _mm512_roundscale_pd(sum, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512d gap = _mm512_abs_pd(_mm512_sub_pd(_mm512_abs_pd(_mm512_sub_pd(sum, r)), _mm512_set1_pd(0.5)));
+  *undecided = _mm512_cmp_pd_mask(gap, E, _CMP_LE_OQ) | _mm512_cmp_pd_mask(E, _mm512_set1_pd(0.125), _CMP_GE_OQ);
+  return _mm512_cvtpd_epi64(r);
+}
+
 SSMSIM_AVX512 bool output_kernel(const QLayerConsts& Ly, const int64_t* yacc, const Seq<int32_t>& u, Seq<int32_t>& y,
                                  uint64_t* const* ev) {
   const size_t L = u.L, H = u.F;
@@ -161,14 +196,25 @@ SSMSIM_AVX512 bool output_kernel(const QLayerConsts& Ly, const int64_t* yacc, co
     sums[h] = lane_sum(Ly.yout[h], {amax, std::abs(int64_t{Ly.D[h]}) * umax});
     if (!sums[h].ok) return false;
   }
+  std::vector<unsigned char> raw_half;
+  HalfSum* halves = aligned_array<HalfSum>(raw_half, H);
+  for (size_t h = 0; h < H; ++h) halves[h] = sums[h].split ? half_sum(Ly.yout[h]) : HalfSum{};
   y.reshape(L, H);
   __m512i e = _mm512_setzero_si512();
   for (size_t t0 = 0; t0 < L; t0 += kTile)
     for (size_t h = 0; h < H; ++h) {
       const __m512i D = _mm512_set1_epi64(Ly.D[h]);
+      const HalfSum& hs = halves[h];
+      const VRange& range = sums[h].fin.range;
       for (size_t t = t0; t < std::min(L, t0 + kTile); ++t) {
         const __m512i v[2] = {_mm512_loadu_si512(yacc + (t * H + h) * kLanes), _mm512_mul_epi32(D, load8(u.at(t, h)))};
-        store8(y.at(t, h), apply(sums[h], v, e));
+        __mmask8 undecided = 0xff;
+        __m512i q = hs.ok ? half_round(hs, v[0], v[1], &undecided) : __m512i{};
+        if (undecided)
+          q = apply(sums[h], v, e);  // the split form (a split sum is the one half_sum can take)
+        else
+          q = fit<false>(q, range, e);
+        store8(y.at(t, h), q);
       }
     }
   add_events(e, ev);

@@ -1,5 +1,8 @@
-// The AVX-512 dense-layer kernel (qsimd.hpp's dense_avx512) against the scalar dot product it
-// replaces (qsteps.hpp's dot), bit for bit, at the edges of its 16-bit (vpmaddwd) and 8-bit
+// The AVX-512 kernels against the scalar steps they replace, bit for bit, where a model's codes
+// seldom reach their edges.
+//
+// The dense-layer kernel (qsimd.hpp's dense_avx512) against the scalar dot product (qsteps.hpp's
+// dot), at the edges of its 16-bit (vpmaddwd) and 8-bit
 // (VNNI's vpdpbusd) forms: inputs at -32768 and 32767 take the 16-bit form, an input of +32768
 // must not (it does not pack into int16); inputs at -128 and 127 take the 8-bit form, 128 must
 // not; input counts that leave a partial quad, and output and step counts that do not fill the
@@ -86,6 +89,61 @@ TEST(SimdDense, SameBitsAsTheScalarDotProductAtTheSixteenAndEightBitFormsEdges) 
   }
   simd::force(was);
   simd::allow_vnni(was_vnni);
+}
+
+// The SSM output kernel (qsimd.hpp's output_avx512) against qsteps.hpp's output, where its
+// accumulators need the split form: the double-precision shortcut of the half rounding modes
+// (qsimd_steps.cpp's half_round) decides the lanes away from a half-integer and hands exact ties,
+// and sums beyond its range, to the split form. The accumulators put exact ties (odd multiples of
+// 2^24 with c0 = 2^-25), their neighbours at +-1 (decided: 2^-25 from the tie), values that
+// saturate, and ones near 2^61; every rounding mode with saturate, saturate_symmetric and wrap.
+TEST(SimdOutput, SameBitsAsTheScalarOutputAtTiesAndSaturation) {
+  const simd::Path was = simd::path();
+  if (!simd::force(simd::Path::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512: the kernel does not run here";
+  const size_t L = 40, H = 3;
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> yacc(L * H * kLanes);
+  Seq<int32_t> u;
+  u.resize(L, H);
+  for (size_t i = 0; i < yacc.size(); ++i) {
+    const int64_t k = static_cast<int64_t>(rng() % 512) - 256;
+    switch (i % 6) {
+      case 0: yacc[i] = (2 * k + 1) * (int64_t{1} << 24); break;                         // an exact tie (with u = 0)
+      case 1: yacc[i] = (2 * k + 1) * (int64_t{1} << 24) + 1; break;                     // just above one
+      case 2: yacc[i] = (2 * k + 1) * (int64_t{1} << 24) - 1; break;                     // just below
+      case 3: yacc[i] = static_cast<int64_t>(rng() >> 24) - (int64_t{1} << 39); break;   // saturates
+      case 4: yacc[i] = (int64_t{1} << 61) - static_cast<int64_t>(rng() % 1000); break;  // beyond the shortcut
+      default: yacc[i] = static_cast<int64_t>(rng() >> 40) - (int64_t{1} << 23); break;
+    }
+    u.v[i] = i % 12 == 5 ? static_cast<int32_t>(rng() % 7) - 3 : 0;
+  }
+  const quant::Rounding modes[] = {
+      quant::Rounding::HalfEven,       quant::Rounding::HalfUp, quant::Rounding::HalfDown,  quant::Rounding::HalfAway,
+      quant::Rounding::HalfTowardZero, quant::Rounding::Floor,  quant::Rounding::TowardZero};
+  for (const quant::Rounding r : modes)
+    for (const quant::Overflow o :
+         {quant::Overflow::Saturate, quant::Overflow::SaturateSymmetric, quant::Overflow::Wrap}) {
+      SCOPED_TRACE(testing::Message() << "rounding " << static_cast<int>(r) << " overflow " << static_cast<int>(o));
+      ssmsim::core::QLayerConsts Ly;
+      Ly.D = {1, -2, 3};
+      for (size_t h = 0; h < H; ++h)  // K0 2^-S0 = 2^-25 (a product beyond 64 bits: the split form), K1 2^-S1 = 3/2
+        Ly.yout.emplace_back(std::vector<int64_t>{int64_t{1} << 30, 3}, std::vector<int>{55, 1},
+                             quant::Format::fixed(true, 8 + 2 * static_cast<int>(h), 0), r, o);
+      uint64_t ev_ref[kLanes] = {}, ev_simd[kLanes] = {};
+      uint64_t* evp[kLanes];
+      for (size_t l = 0; l < kLanes; ++l) evp[l] = &ev_simd[l];
+      Seq<int32_t> y;
+      ASSERT_TRUE(simd::output_avx512(Ly, yacc.data(), u, y, evp));
+      for (size_t t = 0; t < L; ++t)
+        for (size_t h = 0; h < H; ++h)
+          for (size_t l = 0; l < kLanes; ++l) {
+            const size_t i = (t * H + h) * kLanes + l;
+            const int32_t want = ssmsim::core::qstep::output(Ly, h, yacc[i], Ly.D[h], u.v[i], &ev_ref[l]);
+            ASSERT_EQ(y.at(t, h)[l], want) << "step " << t << " channel " << h << " lane " << l << " acc " << yacc[i];
+          }
+      for (size_t l = 0; l < kLanes; ++l) EXPECT_EQ(ev_simd[l], ev_ref[l]) << "lane " << l;
+    }
+  simd::force(was);
 }
 
 }  // namespace
