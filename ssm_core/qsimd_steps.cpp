@@ -159,12 +159,15 @@ struct HalfSum {
   __m512d c0, c1;
 };
 
-SSMSIM_AVX512 HalfSum half_sum(const quant::ScaledSum& ss) {
+// g: a factor of the first term's constant (c0 = g K0 2^-S0, exact where |g K0| < 2^53).
+SSMSIM_AVX512 HalfSum half_sum(const quant::ScaledSum& ss, int64_t g = 1) {
   HalfSum h;
   const Rounding r = ss.rounding();
-  h.ok = ss.K().size() == 2 && ss.overflow() != Overflow::Wrap && r != Rounding::Floor && r != Rounding::TowardZero;
+  const double gk = static_cast<double>(g) * static_cast<double>(ss.K()[0]);
+  h.ok = ss.K().size() == 2 && ss.overflow() != Overflow::Wrap && r != Rounding::Floor && r != Rounding::TowardZero &&
+         std::abs(gk) < 0x1p53;
   if (h.ok) {
-    h.c0 = _mm512_set1_pd(std::ldexp(static_cast<double>(ss.K()[0]), -ss.shifts()[0]));
+    h.c0 = _mm512_set1_pd(std::ldexp(gk, -ss.shifts()[0]));
     h.c1 = _mm512_set1_pd(std::ldexp(static_cast<double>(ss.K()[1]), -ss.shifts()[1]));
   }
   return h;
@@ -375,6 +378,8 @@ SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
     SubTerm s11, s10, s01, s00;
     __m512i g1, g0, bhi, blo, c, maskc, maskc1;
     Consts fin;
+    HalfSum half;  // the shortcut of output_kernel: d rs times gamma K0 2^-S0, beta times K1 2^-S1
+    __m512i beta;
   };
   std::vector<unsigned char> raw;
   FeatureV* fv = aligned_array<FeatureV>(raw, H);
@@ -392,7 +397,9 @@ SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
                      _mm512_set1_epi64(F.c),
                      _mm512_set1_epi64((int64_t{1} << F.c) - 1),
                      _mm512_set1_epi64((int64_t{1} << (F.c - 1)) - 1),
-                     shift_consts(quant::detail::Shift64(F.S - F.c + 2), range_of(ss.range64(), ss.zero_point()))};
+                     shift_consts(quant::detail::Shift64(F.S - F.c + 2), range_of(ss.range64(), ss.zero_point())),
+                     half_sum(ss, Ly.gamma[f]),
+                     _mm512_set1_epi64(Ly.beta[f])};
   }
   out.reshape(L, H);
   const __m512i low32 = _mm512_set1_epi64(0xffffffff);
@@ -406,6 +413,14 @@ SSMSIM_AVX512 bool layer_norm_kernel(const QLayerConsts& Ly, const Seq<int32_t>&
         const __m512i d =
             _mm512_sub_epi64(_mm512_mullo_epi64(load8(in.at(t, f)), Hv), _mm512_loadu_si512(&sums[t * kLanes]));
         __m512i p = _mm512_mullo_epi64(d, _mm512_loadu_si512(&rss[t * kLanes]));
+        if (F.half.ok) {
+          __mmask8 undecided;
+          const __m512i q = half_round(F.half, p, F.beta, &undecided);
+          if (!undecided) {
+            store8(out.at(t, f), fit<false>(q, F.fin.range, e));
+            continue;
+          }
+        }
         if (neg) p = _mm512_sub_epi64(_mm512_setzero_si512(), p);
         const __m512i ph = _mm512_srai_epi64(p, 32), pl = _mm512_and_si512(p, low32);
         __m512i hi = F.bhi, lo = F.blo;
