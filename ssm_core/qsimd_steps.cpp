@@ -9,7 +9,8 @@
 // is cut into 64-bit products, e.g. v K 2^up into (v >> 32) K 2^(up + 32) and (v mod 2^32) K 2^up,
 // and the sum is narrowed from its split at c (qsimd_avx512.hpp's split and joined: floors and
 // remainders summed apart, then w = 4 H' + 2 h + s rounds by S - c + 2 bits to exactly the sum's
-// rounding).
+// rounding). The output's and the LayerNorm's split sums first try a double-precision shortcut
+// (half_round) that decides most lanes exactly under the half rounding modes.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
