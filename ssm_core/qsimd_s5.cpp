@@ -115,6 +115,116 @@ struct StateConsts {
   }
 };
 
+// B u and C o on 16-bit operands with vpmaddwd (pairs of products summed into each 32-bit lane),
+// for the chunk's 8 sequences together: each weight vector is read once a step for the 8 lanes.
+struct S5Words {
+  size_t H, P2, HP, RB, HB, blk, nblk, bstride, QP;
+  bool padded;  // blocks of odd length: C o reads the mantissas repacked, each block from an even position
+  // Bw[(hp * RB + rb) * 32 + 2 r + k]: row rb 16 + r, input 2 hp + k; Cw[((part * QP + q) * HB + hb) * 32
+  // + 2 o + k]: output hb 16 + o, state pair q of C o's layout
+  std::vector<int16_t> Bw, Cw;
+  std::vector<int32_t> U;   // per call: the lanes' input pairs, U[l HP + hp]
+  std::vector<int16_t> MP;  // per call (padded): the lanes' mantissas in C o's layout, ms a part
+  S5Words(const QLayerConsts& Ly, size_t h, size_t ms)
+      : H(h),
+        P2(Ly.states),
+        HP(up_to(h, 2) / 2),
+        RB(up_to(2 * P2, 16) / 16),
+        HB(up_to(h, 16) / 16),
+        blk(std::min(Ly.xop.block, P2)),
+        nblk((P2 + blk - 1) / blk),
+        bstride(up_to(blk, 2)),
+        QP(nblk * bstride / 2),
+        padded(bstride != blk && nblk > 1),
+        Bw(HP * RB * 32, 0),
+        Cw(2 * QP * HB * 32, 0),
+        U(kLanes * HP),
+        MP(padded ? kLanes * 2 * ms : 0, 0) {
+    for (size_t r = 0; r < 2 * P2; ++r)
+      for (size_t i = 0; i < H; ++i)
+        Bw[((i / 2) * RB + r / 16) * 32 + 2 * (r % 16) + i % 2] =
+            static_cast<int16_t>(r < P2 ? Ly.Br[r * H + i] : Ly.Bi[(r - P2) * H + i]);
+    for (size_t part = 0; part < 2; ++part)
+      for (size_t o = 0; o < H; ++o)
+        for (size_t p = 0; p < P2; ++p) {
+          const size_t q = p / blk * bstride + p % blk;
+          Cw[((part * QP + q / 2) * HB + o / 16) * 32 + 2 * (o % 16) + q % 2] =
+              static_cast<int16_t>((part == 0 ? Ly.Cr : Ly.Ci)[o * P2 + p]);
+        }
+  }
+};
+
+// 1. B u of the 8 lanes at step t into BU[l BUS + r], two row blocks at a time.
+SSMSIM_AVX512 void bu_words(S5Words& pk, const Seq<int32_t>& u, size_t t, int32_t* BU, size_t BUS) {
+  const size_t H = pk.H, HP = pk.HP, RB = pk.RB;
+  for (size_t l = 0; l < kLanes; ++l)
+    for (size_t hp = 0; hp < HP; ++hp) {
+      const int32_t lo = u.at(t, 2 * hp)[l], hi = 2 * hp + 1 < H ? u.at(t, 2 * hp + 1)[l] : 0;
+      pk.U[l * HP + hp] =
+          static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
+    }
+  for (size_t rb0 = 0; rb0 < RB; rb0 += 2) {
+    const bool two = rb0 + 1 < RB;
+    __m512i acc[2][kLanes];
+    for (size_t l = 0; l < kLanes; ++l) acc[0][l] = acc[1][l] = _mm512_setzero_si512();
+    for (size_t hp = 0; hp < HP; ++hp) {
+      const int16_t* w = &pk.Bw[(hp * RB + rb0) * 32];
+      const __m512i w0 = _mm512_loadu_si512(w), w1 = two ? _mm512_loadu_si512(w + 32) : _mm512_setzero_si512();
+      for (size_t l = 0; l < kLanes; ++l) {
+        const __m512i b = _mm512_set1_epi32(pk.U[l * HP + hp]);
+        acc[0][l] = _mm512_add_epi32(acc[0][l], _mm512_madd_epi16(w0, b));
+        acc[1][l] = _mm512_add_epi32(acc[1][l], _mm512_madd_epi16(w1, b));
+      }
+    }
+    for (size_t l = 0; l < kLanes; ++l) {
+      _mm512_storeu_si512(&BU[l * BUS + rb0 * 16], acc[0][l]);
+      if (two) _mm512_storeu_si512(&BU[l * BUS + (rb0 + 1) * 16], acc[1][l]);
+    }
+  }
+}
+
+// 4. C o of the 8 lanes from their mantissas M[l 2 MS + part MS + p] and exponents E[l 2 P8 +
+// part P8 + p] into Y[l HB 16 + h], one output block at a time: per block of states, each part's
+// 32-bit sums, shifted by the lane's block exponents into 64 bits.
+SSMSIM_AVX512 void co_words(S5Words& pk, const int16_t* M, size_t MS, const int64_t* E, size_t P8, int64_t* Y) {
+  const size_t HB = pk.HB, QP = pk.QP, nblk = pk.nblk, blk = pk.blk, bstride = pk.bstride;
+  if (pk.padded)  // the mantissas in C o's layout
+    for (size_t l = 0; l < kLanes; ++l)
+      for (size_t part = 0; part < 2; ++part)
+        for (size_t p = 0; p < pk.P2; ++p)
+          pk.MP[l * 2 * MS + part * MS + p / blk * bstride + p % blk] = M[l * 2 * MS + part * MS + p];
+  const int16_t* mlane = pk.padded ? pk.MP.data() : M;
+  for (size_t hb = 0; hb < HB; ++hb) {
+    __m512i lo[kLanes], hi[kLanes];
+    for (size_t l = 0; l < kLanes; ++l) lo[l] = hi[l] = _mm512_setzero_si512();
+    for (size_t b = 0; b < nblk; ++b) {
+      __m512i sr[kLanes], si[kLanes];
+      for (size_t l = 0; l < kLanes; ++l) sr[l] = si[l] = _mm512_setzero_si512();
+      const size_t q1 = std::min(QP, (b + 1) * bstride / 2);
+      for (size_t q = b * bstride / 2; q < q1; ++q) {
+        const __m512i wr = _mm512_loadu_si512(&pk.Cw[(q * HB + hb) * 32]);
+        const __m512i wi = _mm512_loadu_si512(&pk.Cw[((QP + q) * HB + hb) * 32]);
+        for (size_t l = 0; l < kLanes; ++l) {
+          const int32_t* m32 = reinterpret_cast<const int32_t*>(mlane + l * 2 * MS);
+          sr[l] = _mm512_add_epi32(sr[l], _mm512_madd_epi16(wr, _mm512_set1_epi32(m32[q])));
+          si[l] = _mm512_add_epi32(si[l], _mm512_madd_epi16(wi, _mm512_set1_epi32(m32[MS / 2 + q])));
+        }
+      }
+      for (size_t l = 0; l < kLanes; ++l) {
+        const int64_t* e = &E[l * 2 * P8];
+        const __m512i er = _mm512_set1_epi64(e[b * blk]), ei = _mm512_set1_epi64(e[P8 + b * blk]);
+        lo[l] = _mm512_add_epi64(lo[l], shifted(_mm512_castsi512_si256(sr[l]), _mm512_castsi512_si256(si[l]), er, ei));
+        hi[l] = _mm512_add_epi64(
+            hi[l], shifted(_mm512_extracti64x4_epi64(sr[l], 1), _mm512_extracti64x4_epi64(si[l], 1), er, ei));
+      }
+    }
+    for (size_t l = 0; l < kLanes; ++l) {
+      _mm512_storeu_si512(&Y[l * HB * 16 + hb * 16], lo[l]);
+      _mm512_storeu_si512(&Y[l * HB * 16 + hb * 16 + 8], hi[l]);
+    }
+  }
+}
+
 // B u and C o on 8-bit operands with AVX512-VNNI's vpdpbusd (4 products of an unsigned and a
 // signed byte summed into each 32-bit lane, half the multiply instructions of vpmaddwd's pairs):
 // the weights are stored offset by 128 as unsigned bytes, the operands (u; the mantissas) are
@@ -276,71 +386,31 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
   const XOperandConsts& op = Ly.xop;
   const size_t P2 = Ly.states, P8 = up_to(P2, 8);
   const size_t RB = up_to(2 * P2, 16) / 16;  // B's row blocks: the states' real parts, then their imaginary parts
-  const size_t HP = up_to(H, 2) / 2;         // input pairs
   const size_t HB = up_to(H, 16) / 16;       // output blocks
-  // the blocks of states; in C o's layout each starts at an even position
-  const size_t blk = std::min(op.block, P2), nblk = (P2 + blk - 1) / blk, bstride = up_to(blk, 2);
-  const size_t QP = nblk * bstride / 2;  // mantissa pairs
-  const bool padded = bstride != blk && nblk > 1;
-  const size_t MS = up_to(std::max(P8, 2 * QP), 8);  // a part's mantissas (C o reads 2 QP)
-  auto pos = [&](size_t p) { return p / blk * bstride + p % blk; };
-
-  // B packed by input pair, then row block: 16 rows x 2 inputs
-  std::vector<int16_t> Bw(HP * RB * 32, 0);
-  for (size_t r = 0; r < 2 * P2; ++r)
-    for (size_t h = 0; h < H; ++h)
-      Bw[((h / 2) * RB + r / 16) * 32 + 2 * (r % 16) + h % 2] =
-          static_cast<int16_t>(r < P2 ? Ly.Br[r * H + h] : Ly.Bi[(r - P2) * H + h]);
-  // C of each part packed by mantissa pair, then output block: 16 outputs x 2 states
-  std::vector<int16_t> Cw(2 * QP * HB * 32, 0);
-  for (size_t part = 0; part < 2; ++part)
-    for (size_t h = 0; h < H; ++h)
-      for (size_t p = 0; p < P2; ++p) {
-        const size_t q = pos(p);
-        Cw[((part * QP + q / 2) * HB + h / 16) * 32 + 2 * (h % 16) + q % 2] =
-            static_cast<int16_t>((part == 0 ? Ly.Cr : Ly.Ci)[h * P2 + p]);
-      }
+  // the blocks of states; a part's mantissas (C o's 16-bit form reads 2 QP of them)
+  const size_t blk = std::min(op.block, P2), nblk = (P2 + blk - 1) / blk;
+  const size_t QP = nblk * up_to(blk, 2) / 2, MS = up_to(std::max(P8, 2 * QP), 8);
   std::unique_ptr<S5Bytes> bytes = s5_bytes_fit(Ly, u, H) ? std::make_unique<S5Bytes>(Ly, H) : nullptr;
+  std::unique_ptr<S5Words> words = bytes ? nullptr : std::make_unique<S5Words>(Ly, H, MS);
   const StateConsts sc(Ly, P8);
   const Consts r2 = shift_consts(quant::detail::Shift64(2), range_of(Ly.xupd[0].range64(), Ly.xupd[0].zero_point()));
   const VRange mantissa = range_of(op.range, 0);
 
   // per lane: the stored state (re, im), the exponents (int64 per state and part), the mantissas
-  // in state order and (where blocks are odd) in C o's layout; the event counters
+  // in state order; the event counters
   std::vector<int64_t> X(kLanes * 2 * P8, 0), E(kLanes * 2 * P8, 0), ev(kLanes * 16, 0);
-  std::vector<int16_t> M(kLanes * 2 * MS, 0), MP(padded ? kLanes * 2 * MS : 0, 0);
+  std::vector<int16_t> M(kLanes * 2 * MS, 0);
   const size_t BUS = RB * 16 + 16;  // a lane's B u sums (the imaginary parts read 8 past the last row block)
-  std::vector<int32_t> U(kLanes * HP), BU(kLanes * BUS, 0);
+  std::vector<int32_t> BU(kLanes * BUS, 0);
   std::vector<int64_t> Y(kLanes * HB * 16);
   const __m512i one = _mm512_set1_epi64(1);
 
   for (size_t t = 0; t < L; ++t) {
-    // 1. B u of every lane, two row blocks at a time: each weight vector read once for the 8 lanes
-    if (bytes) bu_bytes(*bytes, u, t, BU.data(), BUS);
-    for (size_t l = 0; l < (bytes ? 0 : kLanes); ++l)
-      for (size_t hp = 0; hp < HP; ++hp) {
-        const int32_t lo = u.at(t, 2 * hp)[l], hi = 2 * hp + 1 < H ? u.at(t, 2 * hp + 1)[l] : 0;
-        U[l * HP + hp] =
-            static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
-      }
-    for (size_t rb0 = 0; rb0 < (bytes ? 0 : RB); rb0 += 2) {
-      const bool two = rb0 + 1 < RB;
-      __m512i acc[2][kLanes];
-      for (size_t l = 0; l < kLanes; ++l) acc[0][l] = acc[1][l] = _mm512_setzero_si512();
-      for (size_t hp = 0; hp < HP; ++hp) {
-        const int16_t* w = &Bw[(hp * RB + rb0) * 32];
-        const __m512i w0 = _mm512_loadu_si512(w), w1 = two ? _mm512_loadu_si512(w + 32) : _mm512_setzero_si512();
-        for (size_t l = 0; l < kLanes; ++l) {
-          const __m512i b = _mm512_set1_epi32(U[l * HP + hp]);
-          acc[0][l] = _mm512_add_epi32(acc[0][l], _mm512_madd_epi16(w0, b));
-          acc[1][l] = _mm512_add_epi32(acc[1][l], _mm512_madd_epi16(w1, b));
-        }
-      }
-      for (size_t l = 0; l < kLanes; ++l) {
-        _mm512_storeu_si512(&BU[l * BUS + rb0 * 16], acc[0][l]);
-        if (two) _mm512_storeu_si512(&BU[l * BUS + (rb0 + 1) * 16], acc[1][l]);
-      }
-    }
+    // 1. B u of every lane
+    if (bytes)
+      bu_bytes(*bytes, u, t, BU.data(), BUS);
+    else
+      bu_words(*words, u, t, BU.data(), BUS);
     for (size_t l = 0; l < kLanes; ++l) {
       const int32_t* bu = &BU[l * BUS];
       int64_t *x = &X[l * 2 * P8], *e = &E[l * 2 * P8];
@@ -411,49 +481,14 @@ SSMSIM_AVX512 void s5_block_kernel(const QLayerConsts& Ly, const Seq<int32_t>& u
           _mm_storeu_si128(reinterpret_cast<__m128i*>(m + part * MS + p0), _mm512_cvtepi64_epi16(mm));
         }
       }
-      if (padded && !bytes) {  // the mantissas in C o's layout
-        int16_t* d = &MP[l * 2 * MS];
-        for (size_t part = 0; part < 2; ++part)
-          for (size_t p = 0; p < P2; ++p) d[part * MS + pos(p)] = m[part * MS + p];
-      }
       _mm512_storeu_si512(&ev[l * 16], evx);
       _mm512_storeu_si512(&ev[l * 16 + 8], evo);
     }
-    // 4. C o of every lane, one output block at a time: per block of states, each part's 32-bit
-    // sums (each weight vector read once for the 8 lanes), shifted by the lane's block exponents
-    // into 64 bits
-    const int16_t* mlane = padded ? MP.data() : M.data();
-    if (bytes) co_bytes(*bytes, M.data(), MS, E.data(), P8, Y.data());
-    for (size_t hb = 0; hb < (bytes ? 0 : HB); ++hb) {
-      __m512i lo[kLanes], hi[kLanes];
-      for (size_t l = 0; l < kLanes; ++l) lo[l] = hi[l] = _mm512_setzero_si512();
-      for (size_t b = 0; b < nblk; ++b) {
-        __m512i sr[kLanes], si[kLanes];
-        for (size_t l = 0; l < kLanes; ++l) sr[l] = si[l] = _mm512_setzero_si512();
-        const size_t q1 = std::min(QP, (b + 1) * bstride / 2);
-        for (size_t q = b * bstride / 2; q < q1; ++q) {
-          const __m512i wr = _mm512_loadu_si512(&Cw[(q * HB + hb) * 32]);
-          const __m512i wi = _mm512_loadu_si512(&Cw[((QP + q) * HB + hb) * 32]);
-          for (size_t l = 0; l < kLanes; ++l) {
-            const int32_t* m32 = reinterpret_cast<const int32_t*>(mlane + l * 2 * MS);
-            sr[l] = _mm512_add_epi32(sr[l], _mm512_madd_epi16(wr, _mm512_set1_epi32(m32[q])));
-            si[l] = _mm512_add_epi32(si[l], _mm512_madd_epi16(wi, _mm512_set1_epi32(m32[MS / 2 + q])));
-          }
-        }
-        for (size_t l = 0; l < kLanes; ++l) {
-          const int64_t* e = &E[l * 2 * P8];
-          const __m512i er = _mm512_set1_epi64(e[b * blk]), ei = _mm512_set1_epi64(e[P8 + b * blk]);
-          lo[l] =
-              _mm512_add_epi64(lo[l], shifted(_mm512_castsi512_si256(sr[l]), _mm512_castsi512_si256(si[l]), er, ei));
-          hi[l] = _mm512_add_epi64(
-              hi[l], shifted(_mm512_extracti64x4_epi64(sr[l], 1), _mm512_extracti64x4_epi64(si[l], 1), er, ei));
-        }
-      }
-      for (size_t l = 0; l < kLanes; ++l) {
-        _mm512_storeu_si512(&Y[l * HB * 16 + hb * 16], lo[l]);
-        _mm512_storeu_si512(&Y[l * HB * 16 + hb * 16 + 8], hi[l]);
-      }
-    }
+    // 4. C o of every lane
+    if (bytes)
+      co_bytes(*bytes, M.data(), MS, E.data(), P8, Y.data());
+    else
+      co_words(*words, M.data(), MS, E.data(), P8, Y.data());
     for (size_t h = 0; h < H; ++h) {
       int64_t* acc = yacc + (t * H + h) * kLanes;
       for (size_t l = 0; l < kLanes; ++l) acc[l] = Y[l * HB * 16 + h];
