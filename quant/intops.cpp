@@ -119,6 +119,9 @@ Lut::Lut(const QuantParams& in, const QuantParams& out, const std::function<doub
     table_.push_back(static_cast<int32_t>(q - out.zero_point));
     clipped_.push_back(ev ? 1 : 0);
   }
+  constexpr int32_t kHalf = int32_t{1} << 30;
+  if (std::all_of(table_.begin(), table_.end(), [](int32_t v) { return v >= -kHalf && v < kHalf; }))
+    for (size_t i = 0; i < table_.size(); ++i) packed_.push_back(2 * table_[i] + clipped_[i]);
 }
 
 Lut::Lut(const Format& in, std::vector<int32_t> table) : in_(in), lo_(in.min_raw()), table_(std::move(table)) {

@@ -123,12 +123,16 @@ class Lut {
   // Per entry, 1 where its tabulation clipped (a read counts one event), else 0; empty for a
   // table built from stored entries.
   const std::vector<int32_t>& clipped() const { return clipped_; }
+  // Per entry, 2 entry + clipped (one read for both: a vectorised lookup gathers once), where
+  // clipped() is not empty and every entry lies in [-2^30, 2^30); else empty.
+  const std::vector<int32_t>& packed() const { return packed_; }
 
  private:
   Format in_{};
   int64_t lo_ = 0;
   std::vector<int32_t> table_;
   std::vector<int32_t> clipped_;  // tabulated entries that the overflow step changed
+  std::vector<int32_t> packed_;
 };
 
 }  // namespace ssmsim::quant

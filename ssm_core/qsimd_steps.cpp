@@ -226,8 +226,9 @@ SSMSIM_AVX512 bool output_kernel(const QLayerConsts& Ly, const int64_t* yacc, co
 }
 
 // quant::Lut's read of 16 codes at a time (a gather of the entries code - lo, and of their clip
-// flags where the table has them); the codes are in the table's input format, so every index is
-// inside it. Elements i and i + 8 of a vector are the same lane.
+// flags where the table has them: one gather of Lut::packed where it exists, else two); the codes
+// are in the table's input format, so every index is inside it. Elements i and i + 8 of a vector
+// are the same lane.
 SSMSIM_AVX512 void lut_kernel(const quant::Lut& t, const int32_t* in, size_t n, int32_t* out, uint64_t* const* ev) {
   static_assert(kLanes == 8, "a vector of 16 codes holds each lane twice");
   const int32_t* table = t.table().data();
@@ -236,6 +237,13 @@ SSMSIM_AVX512 void lut_kernel(const quant::Lut& t, const int32_t* in, size_t n, 
   const __m512i vlo = _mm512_set1_epi32(lo);
   __m512i e = _mm512_setzero_si512();  // 32-bit counts: a call reads far fewer than 2^31 codes
   size_t i = 0;
+  if (const int32_t* packed = t.packed().empty() ? nullptr : t.packed().data()) {  // entry and flag in one read
+    for (; i + 16 <= n; i += 16) {
+      const __m512i g = _mm512_i32gather_epi32(_mm512_sub_epi32(_mm512_loadu_si512(in + i), vlo), packed, 4);
+      _mm512_storeu_si512(out + i, _mm512_srai_epi32(g, 1));
+      e = _mm512_add_epi32(e, _mm512_and_si512(g, _mm512_set1_epi32(1)));
+    }
+  }
   for (; i + 16 <= n; i += 16) {
     const __m512i idx = _mm512_sub_epi32(_mm512_loadu_si512(in + i), vlo);
     _mm512_storeu_si512(out + i, _mm512_i32gather_epi32(idx, table, 4));

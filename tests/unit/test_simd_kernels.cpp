@@ -146,4 +146,43 @@ TEST(SimdOutput, SameBitsAsTheScalarOutputAtTiesAndSaturation) {
   simd::force(was);
 }
 
+// The lookup-table kernel (qsimd.hpp's lut_avx512) against quant::Lut's own read: a table that
+// clips (entries and clip flags in one packed read, Lut::packed), one whose entries are too wide
+// to pack (two reads), and one from stored entries (no flags); every 16-bit input code, in an
+// order that is not sorted, plus a tail shorter than a vector.
+TEST(SimdLut, SameEntriesAndEventsAsTheTable) {
+  const simd::Path was = simd::path();
+  if (!simd::force(simd::Path::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512: the kernel does not run here";
+  const quant::Format in16 = quant::Format::fixed(true, 16, 8);
+  const quant::QuantParams narrow{quant::Format::fixed(true, 8, 4), 0, quant::Rounding::HalfEven,
+                                  quant::Overflow::Saturate};
+  const quant::QuantParams wide{quant::Format::fixed(true, 32, 0), 0, quant::Rounding::HalfEven,
+                                quant::Overflow::Saturate};
+  const quant::Lut clipping(in16, narrow, [](double v) { return 3.0 * v; });
+  const quant::Lut too_wide(in16, wide, [](double v) { return v * v * 1e6; });
+  const quant::Lut stored(quant::Format::fixed(true, 8, 0), std::vector<int32_t>(256, 7));
+  EXPECT_FALSE(clipping.packed().empty());
+  EXPECT_TRUE(too_wide.packed().empty());
+  EXPECT_TRUE(stored.packed().empty());
+  for (const quant::Lut* t : {&clipping, &too_wide, &stored}) {
+    const int64_t lo = t->lo(), count = static_cast<int64_t>(t->table().size());
+    std::vector<int32_t> in;
+    for (int64_t i = 0; i < count; ++i) in.push_back(static_cast<int32_t>(lo + (i * 7919) % count));
+    in.resize(in.size() - 5);  // a tail of 11 codes after the last full vector
+    std::vector<int32_t> out(in.size());
+    uint64_t ev_ref[kLanes] = {}, ev_simd[kLanes] = {};
+    uint64_t* evp[kLanes];
+    for (size_t l = 0; l < kLanes; ++l) evp[l] = &ev_simd[l];
+    ASSERT_TRUE(simd::lut_avx512(*t, in.data(), in.size(), out.data(), evp));
+    for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], (*t)(in[i], &ev_ref[i % kLanes])) << "code " << in[i];
+    uint64_t events = 0;
+    for (size_t l = 0; l < kLanes; ++l) {
+      EXPECT_EQ(ev_simd[l], ev_ref[l]) << "lane " << l;
+      events += ev_ref[l];
+    }
+    if (t == &clipping) EXPECT_GT(events, 1000u) << "the clipping table clips";
+  }
+  simd::force(was);
+}
+
 }  // namespace
