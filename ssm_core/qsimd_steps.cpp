@@ -154,7 +154,7 @@ int64_t max_abs(const int32_t* v, size_t n) {
 // + fl(fl(v1) c1) in a few roundings, each at most 2^-53 relative, so |s - V| < (|t0| + |t1|)
 // 2^-51 (t_k the rounded products). Where s is further than E = (|t0| + |t1|) 2^-50 from a
 // half-integer, V rounds to the integer nearest s under every half mode; the lanes where it is
-// not (a tie, or |s| beyond 2^48) take the exact split form instead.
+// not (a tie, or |t0| + |t1| of 2^47 or more) take the exact split form instead.
 struct HalfSum {
   bool ok = false;
   __m512d c0, c1;
@@ -174,8 +174,8 @@ SSMSIM_AVX512 HalfSum half_sum(const quant::ScaledSum& ss, int64_t g = 1) {
   return h;
 }
 
-// The rounded sum of v0, v1 (int64 lanes) by h, or an empty mask in *exact where every lane's is
-// decided; lanes set in *exact are not (their result is to be computed exactly).
+// The rounded sum of v0, v1 (int64 lanes) by h; *undecided gets the lanes whose rounding it
+// cannot decide (their result is to be computed exactly).
 [[gnu::always_inline]] SSMSIM_AVX512 inline __m512i half_round(const HalfSum& h, __m512i v0, __m512i v1,
                                                                __mmask8* undecided) {
   const __m512d t0 = _mm512_mul_pd(_mm512_cvtepi64_pd(v0), h.c0), t1 = _mm512_mul_pd(_mm512_cvtepi64_pd(v1), h.c1);
