@@ -32,8 +32,9 @@ namespace {
 
 size_t up_to(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
-bool int16_codes(const std::vector<int32_t>& v) {
-  return std::all_of(v.begin(), v.end(), [](int32_t c) { return c >= -32767 && c <= 32767; });
+// Whether every code of v lies in [lo, hi].
+bool codes_within(const std::vector<int32_t>& v, int32_t lo, int32_t hi) {
+  return std::all_of(v.begin(), v.end(), [&](int32_t c) { return c >= lo && c <= hi; });
 }
 
 }  // namespace
@@ -44,7 +45,7 @@ bool s5_block_fits(const QLayerConsts& Ly, size_t H, int64_t umag, double bu_bou
   if (op.mode != XOperand::Block || op.bits > 16 || Ly.xupd.size() != P2 || P2 == 0 || H == 0) return false;
   if (umag > 32768 || bu_bound >= 0x1p31) return false;  // u in int16, B u's sums in int32
   for (const auto* v : {&Ly.Ar, &Ly.Ai, &Ly.Br, &Ly.Bi, &Ly.Cr, &Ly.Ci})
-    if (!int16_codes(*v)) return false;
+    if (!codes_within(*v, -32767, 32767)) return false;
   int64_t cmax = 0;
   for (const auto* v : {&Ly.Cr, &Ly.Ci})
     for (int32_t c : *v) cmax = std::max<int64_t>(cmax, std::abs(int64_t{c}));
@@ -268,16 +269,12 @@ struct S5Bytes {
   size_t pos(size_t p) const { return p / blk * bq + p % blk; }
 };
 
-bool int8_codes(const std::vector<int32_t>& v) {
-  return std::all_of(v.begin(), v.end(), [](int32_t c) { return c >= -128 && c <= 127; });
-}
-
 // Whether the 8-bit forms hold for this layer and chunk (u: the chunk's inputs).
 bool s5_bytes_fit(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H) {
   if (!vnni() || Ly.xop.bits > 8 || H > 16384 || Ly.states > 16384) return false;
   for (const auto* v : {&Ly.Br, &Ly.Bi, &Ly.Cr, &Ly.Ci})
-    if (!int8_codes(*v)) return false;
-  return int8_codes(u.v);
+    if (!codes_within(*v, INT8_MIN, INT8_MAX)) return false;
+  return codes_within(u.v, INT8_MIN, INT8_MAX);
 }
 
 // 1. B u of the 8 lanes at step t into BU[l BUS + r]. The inputs are packed as U[q kLanes + l],
