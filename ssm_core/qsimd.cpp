@@ -4,10 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
-#include <vector>
 #include <cstdlib>
 #include <stdexcept>
+#include <vector>
 
 #include "quant/errors.hpp"
 #include "ssm_core/qsimd_avx512.hpp"
@@ -39,26 +40,57 @@ std::string simd_env() {
   return v ? v : "";
 }
 
-Path initial_path() {
+// SSMSIM_SIMD: auto (or unset), generic, or avx512 with any of the suffixes _novnni and _nof64
+// (forms the AVX-512 path then does not use).
+struct SimdEnv {
+  Path path = Path::Generic;
+  bool vnni = true, f64 = true;
+};
+
+SimdEnv parse_simd_env() {
   const std::string s = simd_env();
-  if (s.empty() || s == "auto") return cpu_has_avx512() ? Path::Avx512 : Path::Generic;
-  if (s == "generic") return Path::Generic;
-  if (s == "avx512" || s == "avx512_novnni") {
-    if (!cpu_has_avx512())
-      throw InputError("SSMSIM_SIMD=" + s + ": this CPU has no AVX-512 (F, DQ, VL, CD, BW); unset SSMSIM_SIMD");
-    return Path::Avx512;
+  SimdEnv e;
+  e.path = cpu_has_avx512() ? Path::Avx512 : Path::Generic;
+  if (s.empty() || s == "auto") return e;
+  e.path = Path::Generic;
+  if (s == "generic") return e;
+  bool ok = s.rfind("avx512", 0) == 0;
+  for (size_t at = 6; ok && at < s.size();) {
+    const std::string rest = s.substr(at);
+    if (rest.rfind("_novnni", 0) == 0 && e.vnni)
+      e.vnni = false, at += 7;
+    else if (rest.rfind("_nof64", 0) == 0 && e.f64)
+      e.f64 = false, at += 6;
+    else
+      ok = false;
   }
-  throw InputError("SSMSIM_SIMD='" + s +
-                   "' is not a kernel path: use auto (the default), generic, avx512 or avx512_novnni");
+  if (!ok)
+    throw InputError("SSMSIM_SIMD='" + s +
+                     "' is not a kernel path: use auto (the default), generic, or avx512 with any of the suffixes "
+                     "_novnni and _nof64 (e.g. avx512_novnni)");
+  if (!cpu_has_avx512())
+    throw InputError("SSMSIM_SIMD=" + s + ": this CPU has no AVX-512 (F, DQ, VL, CD, BW); unset SSMSIM_SIMD");
+  e.path = Path::Avx512;
+  return e;
+}
+
+const SimdEnv& simd_settings() {
+  static const SimdEnv e = parse_simd_env();
+  return e;
 }
 
 std::atomic<Path>& current() {
-  static std::atomic<Path> p{initial_path()};
+  static std::atomic<Path> p{simd_settings().path};
   return p;
 }
 
 std::atomic<bool>& vnni_on() {
-  static std::atomic<bool> on{cpu_has_vnni() && simd_env() != "avx512_novnni"};
+  static std::atomic<bool> on{cpu_has_vnni() && simd_settings().vnni};
+  return on;
+}
+
+std::atomic<bool>& f64_on() {
+  static std::atomic<bool> on{cpu_has_avx512() && simd_settings().f64};
   return on;
 }
 
@@ -79,6 +111,14 @@ bool vnni() { return vnni_on().load(std::memory_order_relaxed); }
 bool allow_vnni(bool on) {
   if (on && !cpu_has_vnni()) return false;
   vnni_on().store(on, std::memory_order_relaxed);
+  return true;
+}
+
+bool f64() { return f64_on().load(std::memory_order_relaxed); }
+
+bool allow_f64(bool on) {
+  if (on && !cpu_has_avx512()) return false;
+  f64_on().store(on, std::memory_order_relaxed);
   return true;
 }
 
@@ -274,6 +314,169 @@ SSMSIM_AVX512 void s4d_avx512(const QLayerConsts& Ly, const Seq<int32_t>& u, siz
   for (size_t l = 0; l < kLanes; ++l) events[l] += e[l];
 }
 
+// The rounding of an exact double x to an integer in mode R (docs/fixed_point.md section 2):
+// x +- 0.5 is exact where s4d_f64_fits holds, so each mode is one or two exact operations.
+template <Rounding R>
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512d round_f64(__m512d x) {
+  constexpr int kNear = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
+                kDown = _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC, kUp = _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC,
+                kZero = _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC;
+  const __m512d half = _mm512_set1_pd(0.5);
+  // +-0.5 by x < 0 (not by the sign bit: a sum of zeros may be -0.0)
+  const __mmask8 neg = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_LT_OQ);
+  const __m512d signed_half = _mm512_mask_blend_pd(neg, half, _mm512_set1_pd(-0.5));
+  switch (R) {
+    case Rounding::Floor: return _mm512_roundscale_pd(x, kDown);
+    case Rounding::TowardZero: return _mm512_roundscale_pd(x, kZero);
+    case Rounding::HalfUp: return _mm512_roundscale_pd(_mm512_add_pd(x, half), kDown);
+    case Rounding::HalfDown: return _mm512_roundscale_pd(_mm512_sub_pd(x, half), kUp);
+    case Rounding::HalfEven: return _mm512_roundscale_pd(x, kNear);
+    case Rounding::HalfAway: return _mm512_roundscale_pd(_mm512_add_pd(x, signed_half), kZero);
+    case Rounding::HalfTowardZero: {  // |x| - 0.5 rounded up, with x's sign
+      const __m512d y = _mm512_sub_pd(x, signed_half);
+      return _mm512_mask_roundscale_pd(_mm512_roundscale_pd(y, kUp), neg, y, kDown);
+    }
+  }
+  return x;
+}
+
+// The lanes where max(|a|, |b|) > bound (vrangepd's larger magnitude, sign cleared).
+[[gnu::always_inline]] SSMSIM_AVX512 inline __mmask8 beyond(__m512d a, __m512d b, __m512d bound) {
+  return _mm512_cmp_pd_mask(_mm512_range_pd(a, b, 0b1011), bound, _CMP_GT_OQ);
+}
+
+// The lanes of a rounded state r outside [lo, hi].
+[[gnu::always_inline]] SSMSIM_AVX512 inline __mmask8 outside(__m512d r, __m512d lo, __m512d hi) {
+  return _mm512_cmp_pd_mask(r, lo, _CMP_LT_OQ) | _mm512_cmp_pd_mask(r, hi, _CMP_GT_OQ);
+}
+
+// r clamped to [lo, hi] (the saturating modes), the lanes in `out` (outside the range) counted
+// into ev.
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512d saturate_f64(__m512d r, __mmask8 out, __m512d lo, __m512d hi,
+                                                                 __m512i& ev) {
+  ev = _mm512_mask_add_epi64(ev, out, ev, _mm512_set1_epi64(1));
+  return _mm512_min_pd(_mm512_max_pd(r, lo), hi);
+}
+
+// Mode m's update of the 8 lanes in exact integers (qsteps.hpp's state_update), for a guarded
+// channel's lanes whose sums the doubles may not hold exactly: xr, xi the states (in, then out),
+// uu the channel's inputs at this step.
+[[gnu::noinline]] SSMSIM_AVX512 void exact_update_f64(const QLayerConsts& Ly, size_t hh, size_t m, __m512d& xr,
+                                                      __m512d& xi, const int32_t* uu, __m512i& ev) {
+  alignas(64) double r[kLanes], i[kLanes];
+  alignas(64) int64_t e[kLanes] = {};
+  _mm512_store_pd(r, xr);
+  _mm512_store_pd(i, xi);
+  for (size_t l = 0; l < kLanes; ++l) {
+    const qstep::Cx x{static_cast<int64_t>(r[l]), static_cast<int64_t>(i[l])};
+    uint64_t n = 0;
+    const qstep::Cx q = qstep::state_update(Ly.xupd[hh], true, Ly.Ar[m], Ly.Ai[m], x, int64_t{Ly.Br[m]} * uu[l],
+                                            int64_t{Ly.Bi[m]} * uu[l], &n, {}, x);
+    r[l] = static_cast<double>(q.re), i[l] = static_cast<double>(q.im), e[l] = static_cast<int64_t>(n);
+  }
+  xr = _mm512_load_pd(r);
+  xi = _mm512_load_pd(i);
+  ev = _mm512_add_epi64(ev, _mm512_load_si512(e));
+}
+
+// Channel hh of s4d_f64. Guard: the channel's shift S lets sums just beyond the state's range
+// exceed 2^53 (s4d_f64_fits admits R 2^S <= 2^53): a lane whose double sum lies beyond 2^(53-S)
+// - 1/2 in magnitude, where it may be inexact, takes the exact integer update instead (with a
+// 16-bit state, only lanes at the range's edge or beyond).
+template <Rounding R, bool Delta, bool Guard>
+SSMSIM_AVX512 void s4d_f64_channel(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                                   StateRecord record, size_t hh, __m512i& events) {
+  constexpr size_t MB = 4;
+  __m512i ev = _mm512_setzero_si512();  // in a register (a reference would live in memory)
+  const size_t N2 = Ly.states;
+  const quant::ScaledSum& ss = Ly.xupd[hh];
+  auto coef = [&](size_t k) { return k < ss.K().size() ? std::ldexp(double(ss.K()[k]), -ss.shifts()[k]) : 0.0; };
+  const __m512d c0 = _mm512_set1_pd(coef(0)), c2 = _mm512_set1_pd(coef(2));
+  const double c1 = coef(1);
+  const quant::detail::Range64& range = ss.range64();
+  const __m512d lo = _mm512_set1_pd(double(range.lo)), hi = _mm512_set1_pd(double(range.hi));
+  const __m512d inner = _mm512_set1_pd(double(std::min(-range.lo, range.hi)));  // |x| up to it: in the range
+  const __m512d edge = _mm512_set1_pd(std::ldexp(1.0, 53 - ss.S()) - 0.5);
+  for (size_t n0 = 0; n0 < N2; n0 += MB) {
+    const size_t nb = std::min(MB, N2 - n0);
+    __m512d ar[MB], ai[MB], br[MB], bi[MB], cr[MB], ci[MB], xr[MB], xi[MB];
+    for (size_t j = 0; j < MB; ++j) {  // padded modes (j >= nb) have zero coefficients
+      const size_t m = hh * N2 + n0 + j;
+      const bool v = j < nb;
+      ar[j] = _mm512_set1_pd(v ? Ly.Ar[m] : 0), ai[j] = _mm512_set1_pd(v ? Ly.Ai[m] : 0);
+      // B's codes times K_1 2^-sh_1: exact (s4d_f64_fits)
+      br[j] = _mm512_set1_pd(v ? Ly.Br[m] * c1 : 0), bi[j] = _mm512_set1_pd(v ? Ly.Bi[m] * c1 : 0);
+      cr[j] = _mm512_set1_pd(v ? Ly.Cr[m] : 0), ci[j] = _mm512_set1_pd(v ? Ly.Ci[m] : 0);
+      xr[j] = xi[j] = _mm512_setzero_pd();
+    }
+    for (size_t t = 0; t < L; ++t) {
+      const __m512d uu = _mm512_cvtepi32_pd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u.at(t, hh))));
+      int64_t* accp = yacc + (t * H + hh) * kLanes;
+      // two accumulators: half the chain of fused multiply-adds per step
+      __m512d acc = _mm512_cvtepi64_pd(_mm512_loadu_si512(accp)), acc1 = _mm512_setzero_pd();
+      for (size_t j = 0; j < MB; ++j) {
+        __m512d bur = _mm512_mul_pd(br[j], uu), bui = _mm512_mul_pd(bi[j], uu);
+        if constexpr (Delta) {
+          bur = _mm512_fmadd_pd(xr[j], c2, bur);
+          bui = _mm512_fmadd_pd(xi[j], c2, bui);
+        }
+        const __m512d pr = _mm512_fmsub_pd(ar[j], xr[j], _mm512_mul_pd(ai[j], xi[j]));
+        const __m512d pi = _mm512_fmadd_pd(ar[j], xi[j], _mm512_mul_pd(ai[j], xr[j]));
+        const __m512d sr = _mm512_fmadd_pd(pr, c0, bur), si = _mm512_fmadd_pd(pi, c0, bui);
+        if (Guard && beyond(sr, si, edge)) [[unlikely]] {
+          exact_update_f64(Ly, hh, hh * N2 + n0 + j, xr[j], xi[j], u.at(t, hh), ev);
+        } else {  // rounded, then clamped where a lane may saturate (seldom: |x| beyond min(-lo, hi))
+          xr[j] = round_f64<R>(sr);
+          xi[j] = round_f64<R>(si);
+          if (beyond(xr[j], xi[j], inner)) [[unlikely]] {
+            xr[j] = saturate_f64(xr[j], outside(xr[j], lo, hi), lo, hi, ev);
+            xi[j] = saturate_f64(xi[j], outside(xi[j], lo, hi), lo, hi, ev);
+          }
+        }
+        acc = _mm512_fmadd_pd(cr[j], xr[j], acc);
+        acc1 = _mm512_fnmadd_pd(ci[j], xi[j], acc1);
+      }
+      _mm512_storeu_si512(accp, _mm512_cvtpd_epi64(_mm512_add_pd(acc, acc1)));
+      if (record)
+        for (size_t j = 0; j < nb; ++j) {
+          const size_t at = ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
+          record8(record, at, _mm512_cvtpd_epi64(xr[j]));
+          record8(record, at + kLanes, _mm512_cvtpd_epi64(xi[j]));
+        }
+    }
+  }
+  events = _mm512_add_epi64(events, ev);
+}
+
+// Whether a channel's sums within one of its state's range (and those plus or minus a half) are
+// exact in double at its shift S, without a guard (s4d_f64_channel).
+bool f64_unguarded(const quant::ScaledSum& ss) {
+  const quant::detail::Range64& r = ss.range64();
+  const long double R = static_cast<long double>(std::max(std::abs(r.lo), std::abs(r.hi)));
+  return std::ldexp(R + 2.5L, std::max(ss.S(), 1)) <= 0x1p53L;
+}
+
+// s4d_avx512 in double precision (Ly.f64, s4d_f64_fits): every value an exact integer or an
+// exact multiple of 2^-S, so each product and fused multiply-add rounds nothing (the scaled sum
+// rounds once, and exactly, in fmadd(A x, K_0 2^-sh_0, B u K_1 2^-sh_1)), and the states, B u
+// and the accumulators stay in doubles. Saturating modes only (wrap needs the integer beyond the
+// range); about 20 vector operations per mode and step against the integer form's 34.
+template <Rounding R, bool Delta>
+SSMSIM_AVX512 void s4d_f64(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
+                           uint64_t* events, StateRecord record, size_t h0, size_t h1) {
+  static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
+  __m512i ev = _mm512_setzero_si512();
+  for (size_t hh = h0; hh < h1; ++hh) {
+    if (f64_unguarded(Ly.xupd[hh]))
+      s4d_f64_channel<R, Delta, false>(Ly, u, H, L, yacc, record, hh, ev);
+    else
+      s4d_f64_channel<R, Delta, true>(Ly, u, H, L, yacc, record, hh, ev);
+  }
+  alignas(64) uint64_t e[kLanes];
+  _mm512_store_si512(e, ev);
+  for (size_t l = 0; l < kLanes; ++l) events[l] += e[l];
+}
+
 // qengine.cpp's s5_states with a stored state operand: per step, B u of every state (MB states
 // at a time share each input vector), the state update (the same narrowing as S4D's, with each
 // state's own constants), then every output channel's sum over the states. The vectors of the
@@ -450,6 +653,15 @@ struct S4dAvx512 {
     return s4d_avx512<R, O, Delta, F>;
   }
 };
+struct S4dF64 {
+  template <quant::Rounding R, quant::Overflow O, bool Delta>
+  static S4dKernel get() {
+    if constexpr (O == quant::Overflow::Wrap)
+      return nullptr;  // refused by s4d_f64_fits
+    else
+      return s4d_f64<R, Delta>;  // either saturating mode: the range holds it
+  }
+};
 struct S5Avx512 {
   template <quant::Rounding R, quant::Overflow O, bool Delta>
   static Kernel get() {
@@ -498,12 +710,45 @@ bool s4d_split_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag) {
   return true;
 }
 
+bool s4d_f64_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag) {
+  const size_t N2 = Ly.states;
+  if (!Ly.narrow32 || Ly.xop.mode != XOperand::Stored || Ly.xupd.empty() || N2 == 0 ||
+      Ly.Ar.size() != Ly.xupd.size() * N2 || Ly.Cr.size() != Ly.Ar.size())
+    return false;  // one scaled sum per channel
+  using LD = long double;
+  const LD k53 = 0x1p53L, x = static_cast<LD>(xmag), uu = static_cast<LD>(std::max<int64_t>(umag, 1));
+  for (size_t h = 0; h < Ly.xupd.size(); ++h) {
+    const quant::ScaledSum& ss = Ly.xupd[h];
+    if (ss.overflow() == quant::Overflow::Wrap || ss.zero_point() != 0 || ss.K().size() != (Ly.delta ? 3u : 2u))
+      return false;
+    // the range within 2^(53-S): a guarded channel's lanes beyond 2^(53-S) - 1/2 are at its edge
+    const quant::detail::Range64& r = ss.range64();
+    const LD R = static_cast<LD>(std::max(std::abs(r.lo), std::abs(r.hi)));
+    if (std::ldexp(R, ss.S()) > k53) return false;
+    const LD a = static_cast<LD>(max_abs(Ly.Ar, Ly.Ai, h * N2, (h + 1) * N2));
+    const LD b = static_cast<LD>(max_abs(Ly.Br, Ly.Bi, h * N2, (h + 1) * N2));
+    const LD c = static_cast<LD>(max_abs(Ly.Cr, Ly.Ci, h * N2, (h + 1) * N2));
+    const LD K1 = static_cast<LD>(std::abs(ss.K()[1]));
+    // A x's products and their sum; B's codes times K_1, and that times u (multiples of 2^-sh_1);
+    // the channel's output accumulator over its states
+    if (2 * a * x >= k53 || b * K1 * uu >= k53 || 2 * static_cast<LD>(N2) * c * R >= k53) return false;
+    if (Ly.delta) {  // x K_2 2^-sh_2 + u B K_1 2^-sh_1 in units of the finer step
+      const int s1 = ss.shifts()[1], s2 = ss.shifts()[2], g = std::max(s1, s2);
+      if (std::ldexp(x * static_cast<LD>(std::abs(ss.K()[2])), g - s2) + std::ldexp(uu * b * K1, g - s1) >= k53)
+        return false;
+    }
+  }
+  return true;
+}
+
 bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
                      StateRecord record, size_t threads) {
   S4dKernel kernel = nullptr;
 #ifdef SSMSIM_AVX512_KERNELS
   if (path() == Path::Avx512) {
-    if (Ly.narrow32)
+    if (Ly.f64 && f64())
+      kernel = pick<S4dF64>(Ly);
+    else if (Ly.narrow32)
       kernel = Ly.fused32 ? pick<S4dAvx512<Form::Fused>>(Ly) : pick<S4dAvx512<Form::Narrow>>(Ly);
     else if (Ly.split64)
       kernel = pick<S4dAvx512<Form::Split>>(Ly);

@@ -47,6 +47,11 @@ bool vnni();
 // Allows or forbids VNNI (tests compare the bits with and without it); allowing it on a CPU
 // without it is refused (false).
 bool allow_vnni(bool on);
+// Whether the Avx512 path's S4D state kernel may compute in double precision where every sum is
+// exact there (QLayerConsts::f64): unless SSMSIM_SIMD=avx512_nof64. allow_f64 allows or forbids
+// it (tests compare the bits with and without it; false on a CPU without AVX-512).
+bool f64();
+bool allow_f64(bool on);
 
 // The S4D state update and output accumulation of one layer with a stored state operand, in
 // 64-bit lanes, the same bits as the 128-bit form (qengine.cpp's s4d_states_wide): where Ly.fast
@@ -64,6 +69,13 @@ bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, si
 // umag; qsimd_avx512.hpp's split_form_fits): each term K_k v_k below 2^63, A x's two products
 // and B u bounded by each channel's codes, the state in int32 without a zero point.
 bool s4d_split_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag);
+// Whether the double-precision form of the S4D state kernel (QLayerConsts::f64, qsimd.cpp's
+// s4d_f64) computes the same integers for a layer where Ly.narrow32 holds, with a stored state
+// (|x| <= xmag, |u| <= umag) and a saturating overflow mode: A x's sums, B u K_1 (and delta
+// form's x K_2 beside it) and the output accumulators below 2^53 in units of their last bit, and
+// every sum exact in double at its rounding shift S (and that plus or minus a half) while it is
+// within one of the state's range: (max(|lo|, |hi|) + 2.5) 2^max(S, 1) <= 2^53.
+bool s4d_f64_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag);
 // The S4D state update and output accumulation of one layer whose state enters its multipliers
 // as a block-floating-point operand (qengine.cpp's s4d_states_operand, same bits) with AVX-512,
 // where Ly.narrow32 holds; false, and nothing written, otherwise (or on the generic path).

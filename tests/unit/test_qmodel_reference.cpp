@@ -520,14 +520,17 @@ Reached check_case(const Case& k, const PrecisionConfig& precision, const std::s
     run_and_compare(b, {2, 6}, name + " (padded)", ref_events, counters);
   }
   Reached reached;
-  // every kernel path this CPU has (qsimd.hpp; AVX-512 with and without VNNI): the same codes and
-  // events on each
+  // every kernel path this CPU has (qsimd.hpp; AVX-512 with its integer forms only, and with the
+  // VNNI and double-precision forms): the same codes and events on each
   const core::simd::Path was = core::simd::path();
-  const bool was_vnni = core::simd::vnni();
+  const bool was_vnni = core::simd::vnni(), was_f64 = core::simd::f64();
   for (const int variant : {0, 1, 2}) {
     const core::simd::Path path = variant == 0 ? core::simd::Path::Generic : core::simd::Path::Avx512;
-    if (!core::simd::force(path) || !core::simd::allow_vnni(variant == 2)) continue;
-    const std::string pname = name + " [" + core::simd::name(path) + (variant == 2 ? "+vnni" : "") + "]";
+    if (!core::simd::force(path) || !core::simd::allow_f64(variant == 2)) continue;
+    const bool vnni = core::simd::allow_vnni(variant == 2) && variant == 2;  // (refused without VNNI: off)
+    if (!vnni) core::simd::allow_vnni(false);
+    const std::string pname =
+        name + " [" + core::simd::name(path) + (variant == 2 ? "+f64" : "") + (vnni ? "+vnni" : "") + "]";
     std::map<std::string, uint64_t> ref_events;
     quant::SaturationCounters counters;
     reached = Reached{};
@@ -538,6 +541,7 @@ Reached check_case(const Case& k, const PrecisionConfig& precision, const std::s
   }
   core::simd::force(was);
   core::simd::allow_vnni(was_vnni);
+  core::simd::allow_f64(was_f64);
   return reached;
 }
 

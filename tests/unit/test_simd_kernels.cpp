@@ -6,9 +6,11 @@
 // (VNNI's vpdpbusd) forms: inputs at -32768 and 32767 take the 16-bit form, an input of +32768
 // must not (it does not pack into int16); inputs at -128 and 127 take the 8-bit form, 128 must
 // not; input counts that leave a partial quad, and output and step counts that do not fill the
-// blocks of 8 outputs and 2 steps. With VNNI allowed and forbidden.
+// blocks of 8 outputs and 2 steps. With VNNI allowed and forbidden. The S4D state kernel's
+// double-precision form against its integer forms.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -183,6 +185,145 @@ TEST(SimdLut, SameEntriesAndEventsAsTheTable) {
     if (t == &clipping) EXPECT_GT(events, 1000u) << "the clipping table clips";
   }
   simd::force(was);
+}
+
+// The S4D state kernel's double-precision form (qsimd.cpp's s4d_f64, QLayerConsts::f64) against
+// the integer AVX-512 kernel and the compiler-vectorised one: the same states (recorded at every
+// step), output accumulators and saturation events under every rounding mode, both saturating
+// modes, with and without delta form, for a channel whose sums stay exact in doubles within the
+// state's range (shift 37 with a 16-bit state), a guarded one (shift 38: lanes at the range's edge
+// take the exact integer update), one with a short shift (exact ties at every other step), and
+// an 8-bit state at shift 44; modes and steps that drive the states into saturation. Where the
+// bounds do not hold (shift 39 with a 16-bit state, wrap), the form is refused.
+struct F64Case {
+  int width, S0, S1;   // the state's width; A's and B's shifts (S = max of them)
+  int32_t amax, bmax;  // the codes' magnitudes
+  int64_t K0, K1;      // the multipliers
+};
+
+ssmsim::core::QLayerConsts f64_layer(const F64Case& c, quant::Rounding r, quant::Overflow o, bool delta,
+                                     std::mt19937& rng, size_t H, size_t N2) {
+  ssmsim::core::QLayerConsts Ly;
+  Ly.states = N2;
+  Ly.delta = delta;
+  std::uniform_int_distribution<int32_t> ad(-c.amax, c.amax), bd(-c.bmax, c.bmax), cd(-100, 100);
+  for (size_t m = 0; m < H * N2; ++m) {
+    Ly.Ar.push_back(ad(rng)), Ly.Ai.push_back(ad(rng)), Ly.Br.push_back(bd(rng)), Ly.Bi.push_back(bd(rng));
+    Ly.Cr.push_back(cd(rng)), Ly.Ci.push_back(cd(rng));
+  }
+  for (size_t h = 0; h < H; ++h) {
+    std::vector<int64_t> K{c.K0 + static_cast<int64_t>(h) * 977, c.K1 - static_cast<int64_t>(h) * 131};
+    std::vector<int> shifts{c.S0, c.S1};
+    if (delta) K.push_back(std::max<int64_t>(1, c.K0 / 3)), shifts.push_back(c.S0);  // the stored state's term
+    Ly.xupd.emplace_back(K, shifts, quant::Format::fixed(true, c.width, 0), r, o);
+    for (int64_t k : Ly.xupd.back().aligned64()) EXPECT_NE(k, 0) << "every aligned multiplier within 64 bits";
+  }
+  Ly.fast = Ly.narrow32 = true;  // the cases' bounds: every term within 64 bits, every multiply 32 x 32
+  return Ly;
+}
+
+TEST(SimdS4dF64, SameStatesAccumulatorsAndEventsAsTheIntegerKernels) {
+  const simd::Path was = simd::path();
+  const bool was_f64 = simd::f64();
+  if (!simd::force(simd::Path::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512: the kernel does not run here";
+  const size_t H = 3, N2 = 6, L = 90;  // 6 modes: a full block of 4 and a padded one
+  const int32_t umag = 128;
+  const F64Case cases[] = {
+      {16, 37, 31, 90, 7, (int64_t{1} << 30) + 12345, (int64_t{1} << 30) + 777},  // unguarded at S = 37
+      {16, 38, 31, 180, 7, (int64_t{1} << 30) + 4321, (int64_t{1} << 30) + 999},  // guarded at S = 38
+      {16, 3, 1, 5, 400, 1, 1},                                                   // ties: x' = A x / 8 + B u / 2
+      {8, 44, 38, 90, 7, (int64_t{1} << 30) + 55, (int64_t{1} << 30) + 3},        // an 8-bit state
+  };
+  std::mt19937 rng(11);
+  Seq<int32_t> u;
+  u.resize(L, H);
+  std::uniform_int_distribution<int32_t> ud(-umag, umag);
+  for (auto& v : u.v) v = ud(rng);
+  uint64_t saturated = 0;
+  for (const F64Case& c : cases)
+    for (const quant::Rounding r : quant::kAllRoundings)
+      for (const quant::Overflow o : {quant::Overflow::Saturate, quant::Overflow::SaturateSymmetric})
+        for (const bool delta : {false, true}) {
+          SCOPED_TRACE(testing::Message() << "width " << c.width << " S " << c.S0 << " rounding " << static_cast<int>(r)
+                                          << " overflow " << static_cast<int>(o) << " delta " << delta);
+          ssmsim::core::QLayerConsts Ly = f64_layer(c, r, o, delta, rng, H, N2);
+          const int64_t xmag = int64_t{1} << (c.width - 1);
+          ASSERT_TRUE(simd::s4d_f64_fits(Ly, xmag, umag));
+          Ly.f64 = true;
+          std::vector<std::vector<int64_t>> acc;
+          std::vector<std::vector<int32_t>> rec;
+          std::vector<std::vector<uint64_t>> ev;
+          for (const int variant : {0, 1, 2}) {  // double precision, integer AVX-512, compiler-vectorised
+            ASSERT_TRUE(simd::force(variant == 2 ? simd::Path::Generic : simd::Path::Avx512));
+            ASSERT_TRUE(simd::allow_f64(variant == 0));
+            acc.emplace_back(L * H * kLanes, 0);
+            rec.emplace_back(H * N2 * L * 2 * kLanes, 0);
+            ev.emplace_back(kLanes, 0);
+            ssmsim::core::StateRecord record;
+            record.w32 = rec.back().data();
+            ASSERT_TRUE(simd::s4d_states_fast(Ly, u, H, L, acc.back().data(), ev.back().data(), record));
+          }
+          for (const int variant : {1, 2}) {
+            EXPECT_EQ(rec[0], rec[variant]) << "states, variant " << variant;
+            EXPECT_EQ(acc[0], acc[variant]) << "accumulators, variant " << variant;
+            EXPECT_EQ(ev[0], ev[variant]) << "events, variant " << variant;
+          }
+          for (uint64_t e : ev[0]) saturated += e;
+        }
+  EXPECT_GT(saturated, 1000u) << "the stimulus saturates the states";
+  // refused: a 16-bit state at shift 39 (sums within the range beyond 2^53), wrap
+  std::mt19937 rng2(3);
+  EXPECT_FALSE(simd::s4d_f64_fits(f64_layer({16, 39, 31, 90, 7, int64_t{1} << 30, int64_t{1} << 30},
+                                            quant::Rounding::HalfEven, quant::Overflow::Saturate, false, rng2, H, N2),
+                                  int64_t{1} << 15, umag));
+  EXPECT_FALSE(
+      simd::s4d_f64_fits(f64_layer(cases[0], quant::Rounding::HalfEven, quant::Overflow::Wrap, false, rng2, H, N2),
+                         int64_t{1} << 15, umag));
+  simd::force(was);
+  simd::allow_f64(was_f64);
+}
+
+// A guarded channel's sums just beyond 2^53 (shift 38, a 16-bit state): x = -65537 / 2 -+ 2^-38
+// (A = -1, the state +-1, B u 64 / 2^7 with u = 65537) needs 54 bits, and a double would round it to the
+// tie -32768.5, which half_even rounds into the range while the exact sum saturates (and
+// half_away the other way round); the guard hands such lanes to the exact update.
+TEST(SimdS4dF64, GuardedLanesBeyondTwoToTheFiftyThreeTakeTheExactUpdate) {
+  const simd::Path was = simd::path();
+  const bool was_f64 = simd::f64();
+  if (!simd::force(simd::Path::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512: the kernel does not run here";
+  const size_t L = 2;
+  Seq<int32_t> u;
+  u.resize(L, 1);
+  const int32_t first[kLanes] = {-2, 2, -2, 2, -2, 2, -2, 2};  // the state after step 0: 1 or -1
+  const int32_t second[kLanes] = {65537, 65537, -65537, -65537, 65535, 65535, -65535, -65535};
+  for (size_t l = 0; l < kLanes; ++l) u.at(0, 0)[l] = first[l], u.at(1, 0)[l] = second[l];
+  for (const quant::Rounding r : quant::kAllRoundings) {
+    SCOPED_TRACE(testing::Message() << "rounding " << static_cast<int>(r));
+    ssmsim::core::QLayerConsts Ly;
+    Ly.states = 1;
+    Ly.Ar = {-1}, Ly.Ai = {0}, Ly.Br = {-1}, Ly.Bi = {0}, Ly.Cr = {1}, Ly.Ci = {0};
+    Ly.xupd.emplace_back(std::vector<int64_t>{1, 64}, std::vector<int>{38, 7}, quant::Format::fixed(true, 16, 0), r,
+                         quant::Overflow::Saturate);
+    Ly.fast = Ly.narrow32 = true;
+    ASSERT_NE(Ly.xupd[0].aligned64()[1], 0) << "every aligned multiplier within 64 bits (Ly.fast)";
+    ASSERT_TRUE(simd::s4d_f64_fits(Ly, int64_t{1} << 15, 65537));
+    Ly.f64 = true;
+    std::vector<int32_t> rec[2];
+    std::vector<uint64_t> ev[2];
+    for (const int variant : {0, 1}) {  // double precision, integer
+      ASSERT_TRUE(simd::allow_f64(variant == 0));
+      std::vector<int64_t> acc(L * kLanes, 0);
+      rec[variant].assign(2 * L * kLanes, 0);
+      ev[variant].assign(kLanes, 0);
+      ssmsim::core::StateRecord record;
+      record.w32 = rec[variant].data();
+      ASSERT_TRUE(simd::s4d_states_fast(Ly, u, 1, L, acc.data(), ev[variant].data(), record));
+    }
+    EXPECT_EQ(rec[0], rec[1]);
+    EXPECT_EQ(ev[0], ev[1]);
+  }
+  simd::force(was);
+  simd::allow_f64(was_f64);
 }
 
 }  // namespace
