@@ -89,6 +89,14 @@ uint64_t isqrt(uwide_t v) {
   // a long double estimate (64-bit mantissa: within a few units of the root, which is below
   // 2^63), then corrected with exact 128-bit squares
   if (v < 2) return static_cast<uint64_t>(v);
+  if (v >> 104 == 0) {  // a double estimate: relative error near 2^-52, so within 2 of a root below 2^52
+    const double vd =
+        static_cast<double>(static_cast<uint64_t>(v >> 64)) * 0x1p64 + static_cast<double>(static_cast<uint64_t>(v));
+    uint64_t x = static_cast<uint64_t>(std::sqrt(vd));
+    while (static_cast<uwide_t>(x) * x > v) --x;
+    while (static_cast<uwide_t>(x + 1) * (x + 1) <= v) ++x;
+    return x;
+  }
   if (v >> 126) {  // beyond the contract's range: Newton's method from above, exact for any v
     uwide_t x = uwide_t{1} << 64;
     for (uwide_t y = (x + v / x) / 2; y < x; y = (x + v / x) / 2) x = y;

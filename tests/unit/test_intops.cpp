@@ -252,7 +252,8 @@ TEST(ScaledSumWide, SumsBeyond64BitsMatchTheExactReference) {
 }
 
 // quant::isqrt (the LayerNorm's reciprocal square root) against the exact reference, near
-// perfect squares and at random up to 2^126.
+// perfect squares and at random up to 2^126, and at the squares around 2^104 (a double-precision
+// estimate below, a long double one above) and below.
 TEST(Isqrt, FloorOfTheSquareRootUpTo2To126) {
   auto rng = ssmsim::testing::seeded_rng("isqrt");
   std::uniform_int_distribution<int> bits(1, 125);
@@ -267,6 +268,13 @@ TEST(Isqrt, FloorOfTheSquareRootUpTo2To126) {
     for (int i = 3; i >= 0; --i) ref = (ref << 32) | static_cast<uint32_t>(v >> (32 * i));
     ASSERT_EQ(qref::cpp_int(quant::isqrt(v)), qref::isqrt(ref)) << "trial " << trial;
   }
+  // around 2^104, where the double-precision estimate ends, and below: squares and their neighbours
+  for (const uint64_t k0 : {uint64_t{1} << 52, (uint64_t{1} << 47) + 12345, uint64_t{94906265}})
+    for (uint64_t k = k0 - 100; k < k0 + 100; ++k)
+      for (const quant::uwide_t d : {0, 1})
+        for (const quant::uwide_t v : {quant::uwide_t{k} * k - d, quant::uwide_t{k} * k + d})
+          ASSERT_EQ(quant::isqrt(v), (quant::uwide_t{k} * k <= v ? k : k - 1)) << "k " << k << " d " << int(d);
+  EXPECT_EQ(quant::isqrt((quant::uwide_t{1} << 104) - 1), (uint64_t{1} << 52) - 1);
   EXPECT_EQ(quant::isqrt((quant::uwide_t{1} << 126) - 1), (uint64_t{1} << 63) - 1);
   EXPECT_EQ(quant::isqrt(~quant::uwide_t{0}), ~uint64_t{0});  // beyond 2^126 too
   EXPECT_EQ(quant::isqrt(quant::uwide_t{1} << 126), uint64_t{1} << 63);
