@@ -412,8 +412,9 @@ SSMSIM_AVX512 void s4d_f64_channel(const QLayerConsts& Ly, const Seq<int32_t>& u
     for (size_t t = 0; t < L; ++t) {
       const __m512d uu = _mm512_cvtepi32_pd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(u.at(t, hh))));
       int64_t* accp = yacc + (t * H + hh) * kLanes;
-      // two accumulators: half the chain of fused multiply-adds per step
-      __m512d acc = _mm512_cvtepi64_pd(_mm512_loadu_si512(accp)), acc1 = _mm512_setzero_pd();
+      // this group's C x in two accumulators (half the chain of fused multiply-adds), added to
+      // yacc's integers at the end of the step
+      __m512d acc = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
       for (size_t j = 0; j < MB; ++j) {
         __m512d bur = _mm512_mul_pd(br[j], uu), bui = _mm512_mul_pd(bi[j], uu);
         if constexpr (Delta) {
@@ -436,7 +437,7 @@ SSMSIM_AVX512 void s4d_f64_channel(const QLayerConsts& Ly, const Seq<int32_t>& u
         acc = _mm512_fmadd_pd(cr[j], xr[j], acc);
         acc1 = _mm512_fnmadd_pd(ci[j], xi[j], acc1);
       }
-      _mm512_storeu_si512(accp, _mm512_cvtpd_epi64(_mm512_add_pd(acc, acc1)));
+      _mm512_storeu_si512(accp, _mm512_add_epi64(_mm512_loadu_si512(accp), _mm512_cvtpd_epi64(_mm512_add_pd(acc, acc1))));
       if (record)
         for (size_t j = 0; j < nb; ++j) {
           const size_t at = ((hh * N2 + n0 + j) * L + t) * 2 * kLanes;
@@ -459,8 +460,9 @@ bool f64_unguarded(const quant::ScaledSum& ss) {
 // s4d_avx512 in double precision (Ly.f64, s4d_f64_fits): every value an exact integer or an
 // exact multiple of 2^-S, so each product and fused multiply-add rounds nothing (the scaled sum
 // rounds once, and exactly, in fmadd(A x, K_0 2^-sh_0, B u K_1 2^-sh_1)), and the states, B u
-// and the accumulators stay in doubles. Saturating modes only (wrap needs the integer beyond the
-// range); about 20 vector operations per mode and step against the integer form's 34.
+// and the output terms are summed in doubles (below 2^53 over a channel's states), then added to
+// yacc's integers. Saturating modes only (wrap needs the integer beyond the
+// range); about 14 vector operations per mode and step against the integer form's 34.
 template <Rounding R, bool Delta>
 SSMSIM_AVX512 void s4d_f64(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                            uint64_t* events, StateRecord record, size_t h0, size_t h1) {

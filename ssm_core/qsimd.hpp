@@ -57,11 +57,12 @@ bool allow_f64(bool on);
 // 64-bit lanes, the same bits as the 128-bit form (qengine.cpp's s4d_states_wide): where Ly.fast
 // holds (the formats' bounds keep every term below 2^62), the AVX-512 kernel (one 512-bit vector
 // per mode and part, every multiply 32 x 32 -> 64 bits) where path() is Avx512 and Ly.narrow32
-// holds, else the compiler-vectorised one; where it does not but Ly.split64 does (e.g. A and x
+// holds (in double precision where Ly.f64 also holds and f64() allows it: s4d_f64_fits), else the
+// compiler-vectorised one; where it does not but Ly.split64 does (e.g. A and x
 // at 16 bits with the 31-bit multipliers), on the AVX-512 path, the same kernel with every term
 // K_k v_k exact in 64 bits and the sum narrowed from a split into two 64-bit parts. False, and
 // nothing written, where neither holds (or Ly.split64 off the AVX-512 path). yacc: L * H * kLanes
-// accumulators; events: kLanes counters; record: QWorkspace's record, or none. The channels run on
+// accumulators, which the kernels add to; events: kLanes counters; record: QWorkspace's record, or none. The channels run on
 // up to `threads` threads (QAT's spare cores; the same bits for any count).
 bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
                      StateRecord record, size_t threads = 1);
