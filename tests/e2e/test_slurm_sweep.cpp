@@ -121,10 +121,11 @@ TEST(SlurmSweep, AnArrayWithATaskCancelledMidRunAndResubmittedEqualsALocalRun) {
   auto r = run_cli({"train", "--model", (source_dir() / "configs/models/s4d_edge.yaml").string(), "--workload", "sines",
                     "--epochs", "1", "--out", ckpt.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  // three points with a model each (QAT, about 2 s): a task is cancelled inside its point
+  // three points with a model each (QAT of three epochs, 2-3 s alone on 2 cores): a task is
+  // cancelled inside its point
   const auto spec = dir / "spec.yaml";
   std::ofstream(spec) << "name: slurm\ncheckpoint: " << ckpt.string()
-                      << "\nworkload: sines\neval: {limit: 100}\nsimulate: {limit: 4}\ncalib: 32\nqat: {epochs: 1}\n"
+                      << "\nworkload: sines\neval: {limit: 100}\nsimulate: {limit: 4}\ncalib: 32\nqat: {epochs: 3}\n"
                          "precision: {files: [w8a8_state8, all8_static, all16]}\nhw: {files: [edge_minimal]}\n"
                          "method: [qat]\n";
   r = run_cli({"sweep", "--spec", spec.string(), "--out-dir", (dir / "local").string()});
@@ -139,11 +140,23 @@ TEST(SlurmSweep, AnArrayWithATaskCancelledMidRunAndResubmittedEqualsALocalRun) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string job = job_of(r.out);
   ASSERT_FALSE(job.empty()) << r.out;
-  // cancel task 2 as soon as it runs (its point's QAT takes seconds)
+  // cancel task 2 as soon as its point runs (its folder locked: the status says "running"; its
+  // QAT then takes seconds), not merely its task: on a loaded machine a task can start, and even
+  // finish a short point, before the first poll sees it
   const auto t0 = std::chrono::steady_clock::now();
-  while (slurm.tasks(job)["2"] != "RUNNING" && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120))
+  auto point2 = [&] {
+    const std::string status = run_cli({"sweep", "--status", out.string()}).out;
+    const auto at = status.find("\n   2  ");
+    return at == std::string::npos ? std::string() : status.substr(at + 1, status.find('\n', at + 1) - at - 1);
+  };
+  std::string line = point2();
+  while (line.find("running") == std::string::npos && line.find("done") == std::string::npos &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_EQ(slurm.tasks(job)["2"], "RUNNING") << "task 2 never ran";
+    line = point2();
+  }
+  ASSERT_NE(line.find("running"), std::string::npos) << "task 2's point was not seen running: " << line;
+  ASSERT_EQ(slurm.tasks(job)["2"], "RUNNING") << "task 2 is not running";
   shell("scancel " + job + "_2");
   ASSERT_TRUE(slurm.wait_done(job));
   r = run_cli({"sweep", "--status", out.string()});
