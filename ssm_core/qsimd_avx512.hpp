@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ssm_core/qsimd.hpp"
 #include "ssm_core/qsteps.hpp"
 #include "ssm_core/seq.hpp"
 
@@ -27,6 +28,13 @@
 #endif
 
 namespace ssmsim::core::simd {
+
+// An S4D state kernel (qsimd.hpp's s4d_states_fast): channels [h0, h1) only (the last two arguments).
+using S4dKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, StateRecord,
+                           size_t, size_t);
+// The double-precision S4D state kernel for Ly's modes (qsimd_f64.cpp, where Ly.f64 holds); null
+// for wrap, or where the AVX-512 kernels are not compiled.
+S4dKernel s4d_f64_kernel(const QLayerConsts& Ly);
 
 // A block-operand state kernel (qsimd.hpp's s4d_block_operand_avx512, s5_block_operand_avx512).
 using BlockKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, uint64_t*,
@@ -317,6 +325,14 @@ SSMSIM_AVX512 inline SplitConsts split_consts(const quant::ScaledSum& ss) {
   const __m512i h = _mm512_srlv_epi64(r, _mm512_sub_epi64(c, one));
   const __m512i w = _mm512_add_epi64(_mm512_slli_epi64(Hq, 2), _mm512_slli_epi64(h, 1));
   return _mm512_mask_add_epi64(w, _mm512_test_epi64_mask(r, maskc1), w, one);
+}
+
+// The 8 lanes of v into a state record at element `at`.
+SSMSIM_AVX512 inline void record8(const StateRecord& r, size_t at, __m512i v) {
+  if (r.w16)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(r.w16 + at), _mm512_cvtepi64_epi16(v));
+  else
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(r.w32 + at), _mm512_cvtepi64_epi32(v));
 }
 
 }  // namespace avx512
