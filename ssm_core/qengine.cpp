@@ -116,7 +116,7 @@ void ssm_bounds(const ModelConfig& mc, const std::string& p, const QTensor& A, c
   }
   Ly.block16 = s5 && simd::s5_block_fits(Ly, H, umag, bu_bound);
   Ly.split64 = !s5 && !Ly.fast && simd::s4d_split_fits(Ly, xmag, umag);
-  Ly.f64 = !s5 && simd::s4d_f64_fits(Ly, xmag, umag);
+  if (!s5) Ly.f64 = simd::s4d_f64_channels(Ly, xmag, umag);
   // the S4D kernel's one-multiply terms: A and B's codes premultiplied by their aligned multipliers
   // (narrower rescale_bits; the 31-bit default rarely fits)
   auto fits32 = [](int64_t v, int64_t k) {

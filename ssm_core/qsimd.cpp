@@ -527,45 +527,47 @@ bool s4d_split_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag) {
   return true;
 }
 
-bool s4d_f64_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag) {
+std::vector<uint8_t> s4d_f64_channels(const QLayerConsts& Ly, int64_t xmag, int64_t umag) {
   const size_t N2 = Ly.states;
   if (!Ly.narrow32 || Ly.xop.mode != XOperand::Stored || Ly.xupd.empty() || N2 == 0 ||
       Ly.Ar.size() != Ly.xupd.size() * N2 || Ly.Cr.size() != Ly.Ar.size())
-    return false;  // one scaled sum per channel
+    return {};  // one scaled sum per channel
   using LD = long double;
   const LD k53 = 0x1p53L, x = static_cast<LD>(xmag), uu = static_cast<LD>(std::max<int64_t>(umag, 1));
+  std::vector<uint8_t> ok(Ly.xupd.size(), 0);
   for (size_t h = 0; h < Ly.xupd.size(); ++h) {
     const quant::ScaledSum& ss = Ly.xupd[h];
     if (ss.overflow() == quant::Overflow::Wrap || ss.zero_point() != 0 || ss.K().size() != (Ly.delta ? 3u : 2u))
-      return false;
+      continue;
     // the range within 2^(53-S): a guarded channel's lanes beyond 2^(53-S) - 1/2 are at its edge
     const quant::detail::Range64& r = ss.range64();
     const LD R = static_cast<LD>(std::max(std::abs(r.lo), std::abs(r.hi)));
-    if (std::ldexp(R, ss.S()) > k53) return false;
+    if (std::ldexp(R, ss.S()) > k53) continue;
     const LD a = static_cast<LD>(max_abs(Ly.Ar, Ly.Ai, h * N2, (h + 1) * N2));
     const LD b = static_cast<LD>(max_abs(Ly.Br, Ly.Bi, h * N2, (h + 1) * N2));
     const LD c = static_cast<LD>(max_abs(Ly.Cr, Ly.Ci, h * N2, (h + 1) * N2));
     const LD K1 = static_cast<LD>(std::abs(ss.K()[1]));
     // A x's products and their sum; B's codes times K_1, and that times u (multiples of 2^-sh_1);
     // the channel's output accumulator over its states
-    if (2 * a * x >= k53 || b * K1 * uu >= k53 || 2 * static_cast<LD>(N2) * c * R >= k53) return false;
+    if (2 * a * x >= k53 || b * K1 * uu >= k53 || 2 * static_cast<LD>(N2) * c * R >= k53) continue;
     if (Ly.delta) {  // x K_2 2^-sh_2 + u B K_1 2^-sh_1 in units of the finer step
       const int s1 = ss.shifts()[1], s2 = ss.shifts()[2], g = std::max(s1, s2);
       if (std::ldexp(x * static_cast<LD>(std::abs(ss.K()[2])), g - s2) + std::ldexp(uu * b * K1, g - s1) >= k53)
-        return false;
+        continue;
     }
+    ok[h] = 1;
   }
-  return true;
+  if (std::find(ok.begin(), ok.end(), 1) == ok.end()) return {};
+  return ok;
 }
 
 bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
                      StateRecord record, size_t threads) {
-  S4dKernel kernel = nullptr;
+  S4dKernel kernel = nullptr, f64_kernel = nullptr;  // the latter for the channels Ly.f64 marks
 #ifdef SSMSIM_AVX512_KERNELS
   if (path() == Path::Avx512) {
-    if (Ly.f64 && f64())
-      kernel = s4d_f64_kernel(Ly);
-    else if (Ly.narrow32)
+    if (!Ly.f64.empty() && f64()) f64_kernel = s4d_f64_kernel(Ly);
+    if (Ly.narrow32)
       kernel = Ly.fused32 ? pick<S4dAvx512<Form::Fused>>(Ly) : pick<S4dAvx512<Form::Narrow>>(Ly);
     else if (Ly.split64)
       kernel = pick<S4dAvx512<Form::Split>>(Ly);
@@ -576,7 +578,13 @@ bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, si
   // channel ranges side by side, each with its own event counts (added in range order)
   std::vector<uint64_t> part_events(std::max<size_t>(1, threads) * kLanes, 0);  // a slot per possible range
   parallel_ranges(H, threads, [&](size_t part, size_t h0, size_t h1) {
-    kernel(Ly, u, H, L, yacc, &part_events[part * kLanes], record, h0, h1);
+    for (size_t h = h0; h < h1;) {  // runs of channels that take the same kernel
+      const bool f = f64_kernel && Ly.f64[h];
+      size_t end = h + 1;
+      while (end < h1 && (f64_kernel && Ly.f64[end]) == f) ++end;
+      (f ? f64_kernel : kernel)(Ly, u, H, L, yacc, &part_events[part * kLanes], record, h, end);
+      h = end;
+    }
   });
   for (size_t k = 0; k < part_events.size(); ++k) events[k % kLanes] += part_events[k];
   return true;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ssm_core/qsteps.hpp"
 #include "ssm_core/seq.hpp"
@@ -57,7 +58,7 @@ bool allow_f64(bool on);
 // 64-bit lanes, the same bits as the 128-bit form (qengine.cpp's s4d_states_wide): where Ly.fast
 // holds (the formats' bounds keep every term below 2^62), the AVX-512 kernel (one 512-bit vector
 // per mode and part, every multiply 32 x 32 -> 64 bits) where path() is Avx512 and Ly.narrow32
-// holds (in double precision where Ly.f64 also holds and f64() allows it: s4d_f64_fits), else the
+// holds (in double precision for the channels Ly.f64 marks, where f64() allows it), else the
 // compiler-vectorised one; where it does not but Ly.split64 does (e.g. A and x
 // at 16 bits with the 31-bit multipliers), on the AVX-512 path, the same kernel with every term
 // K_k v_k exact in 64 bits and the sum narrowed from a split into two 64-bit parts. False, and
@@ -70,13 +71,14 @@ bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, si
 // umag; qsimd_avx512.hpp's split_form_fits): each term K_k v_k below 2^63, A x's two products
 // and B u bounded by each channel's codes, the state in int32 without a zero point.
 bool s4d_split_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag);
-// Whether the double-precision form of the S4D state kernel (QLayerConsts::f64, qsimd.cpp's
-// s4d_f64) computes the same integers for a layer where Ly.narrow32 holds, with a stored state
-// (|x| <= xmag, |u| <= umag) and a saturating overflow mode: A x's sums, B u K_1 (and delta
-// form's x K_2 beside it) and the output accumulators below 2^53 in units of their last bit, and
-// every sum exact in double at its rounding shift S (and that plus or minus a half) while it is
-// within one of the state's range: (max(|lo|, |hi|) + 2.5) 2^max(S, 1) <= 2^53.
-bool s4d_f64_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag);
+// The channels for which the double-precision form of the S4D state kernel (QLayerConsts::f64,
+// qsimd_f64.cpp's s4d_f64) computes the same integers (1) in a layer where Ly.narrow32 holds, with
+// a stored state (|x| <= xmag, |u| <= umag) and a saturating overflow mode: A x's sums, B u K_1
+// (and delta form's x K_2 beside it) and the output accumulators below 2^53 in units of their last
+// bit, and the state's range R 2^S <= 2^53 at the channel's shift S (where (R + 2.5) 2^S <= 2^53
+// every sum within one of the range is exact; between the two the kernel guards the lanes at the
+// range's edge). Empty where no channel qualifies.
+std::vector<uint8_t> s4d_f64_channels(const QLayerConsts& Ly, int64_t xmag, int64_t umag);
 // The S4D state update and output accumulation of one layer whose state enters its multipliers
 // as a block-floating-point operand (qengine.cpp's s4d_states_operand, same bits) with AVX-512,
 // where Ly.narrow32 holds; false, and nothing written, otherwise (or on the generic path).

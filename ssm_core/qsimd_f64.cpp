@@ -1,4 +1,4 @@
-// The S4D state kernel in double precision (qsimd.hpp's s4d_f64_fits, QLayerConsts::f64): the
+// The S4D state kernel in double precision (qsimd.hpp's s4d_f64_channels, QLayerConsts::f64): the
 // same integers as the integer AVX-512 kernel of qsimd.cpp in about 14 vector operations per mode
 // and step instead of 34, where every product and sum is exact in doubles and the scaled sum's one
 // rounding decides the contract's integer (docs/fixed_point.md, the implementation note of 9.1).
@@ -22,7 +22,7 @@ using quant::Overflow;
 using quant::Rounding;
 
 // The rounding of an exact double x to an integer in mode R (docs/fixed_point.md section 2):
-// x +- 0.5 is exact where s4d_f64_fits holds, so each mode is one or two exact operations.
+// x +- 0.5 is exact on the channels s4d_f64_channels marks, so each mode is one or two exact operations.
 template <Rounding R>
 [[gnu::always_inline]] SSMSIM_AVX512 inline __m512d round_f64(__m512d x) {
   constexpr int kNear = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
@@ -87,7 +87,7 @@ template <Rounding R>
 }
 
 // Channel hh of s4d_f64. Guard: the channel's shift S lets sums just beyond the state's range
-// exceed 2^53 (s4d_f64_fits admits R 2^S <= 2^53): a lane whose double sum lies beyond 2^(53-S)
+// exceed 2^53 (s4d_f64_channels admits R 2^S <= 2^53): a lane whose double sum lies beyond 2^(53-S)
 // - 1/2 in magnitude, where it may be inexact, takes the exact integer update instead (with a
 // 16-bit state, only lanes at the range's edge or beyond).
 template <Rounding R, bool Delta, bool Guard>
@@ -111,7 +111,7 @@ SSMSIM_AVX512 void s4d_f64_channel(const QLayerConsts& Ly, const Seq<int32_t>& u
       const size_t m = hh * N2 + n0 + j;
       const bool v = j < nb;
       ar[j] = _mm512_set1_pd(v ? Ly.Ar[m] : 0), ai[j] = _mm512_set1_pd(v ? Ly.Ai[m] : 0);
-      // B's codes times K_1 2^-sh_1: exact (s4d_f64_fits)
+      // B's codes times K_1 2^-sh_1: exact (s4d_f64_channels)
       br[j] = _mm512_set1_pd(v ? Ly.Br[m] * c1 : 0), bi[j] = _mm512_set1_pd(v ? Ly.Bi[m] * c1 : 0);
       cr[j] = _mm512_set1_pd(v ? Ly.Cr[m] : 0), ci[j] = _mm512_set1_pd(v ? Ly.Ci[m] : 0);
       xr[j] = xi[j] = _mm512_setzero_pd();
@@ -165,7 +165,7 @@ bool f64_unguarded(const quant::ScaledSum& ss) {
   return std::ldexp(R + 2.5L, std::max(ss.S(), 1)) <= 0x1p53L;
 }
 
-// s4d_avx512 in double precision (Ly.f64, s4d_f64_fits): every value an exact integer or an
+// s4d_avx512 in double precision (Ly.f64, s4d_f64_channels): every value an exact integer or an
 // exact multiple of 2^-S, so each product and fused multiply-add rounds nothing (the scaled sum
 // rounds once, and exactly, in fmadd(A x, K_0 2^-sh_0, B u K_1 2^-sh_1)), and the states, B u
 // and the output terms are summed in doubles (below 2^53 over a channel's states), then added to
@@ -191,7 +191,7 @@ struct S4dF64 {
   template <Rounding R, Overflow O, bool Delta>
   static S4dKernel get() {
     if constexpr (O == Overflow::Wrap)
-      return nullptr;  // refused by s4d_f64_fits
+      return nullptr;  // refused by s4d_f64_channels
     else
       return s4d_f64<R, Delta>;  // either saturating mode: the range holds it
   }

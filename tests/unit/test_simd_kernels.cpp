@@ -187,14 +187,15 @@ TEST(SimdLut, SameEntriesAndEventsAsTheTable) {
   simd::force(was);
 }
 
-// The S4D state kernel's double-precision form (qsimd.cpp's s4d_f64, QLayerConsts::f64) against
+// The S4D state kernel's double-precision form (qsimd_f64.cpp's s4d_f64, QLayerConsts::f64) against
 // the integer AVX-512 kernel and the compiler-vectorised one: the same states (recorded at every
 // step), output accumulators and saturation events under every rounding mode, both saturating
 // modes, with and without delta form, for a channel whose sums stay exact in doubles within the
 // state's range (shift 37 with a 16-bit state), a guarded one (shift 38: lanes at the range's edge
 // take the exact integer update), one with a short shift (exact ties at every other step), and
-// an 8-bit state at shift 44; modes and steps that drive the states into saturation. Where the
-// bounds do not hold (shift 39 with a 16-bit state, wrap), the form is refused.
+// an 8-bit state at shift 44; modes and steps that drive the states into saturation; a layer whose
+// middle channel (shift 39) takes the integer kernel between two double ones. Where the bounds do
+// not hold for any channel (shift 39 with a 16-bit state, wrap), the form is refused.
 struct F64Case {
   int width, S0, S1;   // the state's width; A's and B's shifts (S = max of them)
   int32_t amax, bmax;  // the codes' magnitudes
@@ -248,8 +249,11 @@ TEST(SimdS4dF64, SameStatesAccumulatorsAndEventsAsTheIntegerKernels) {
                                           << " overflow " << static_cast<int>(o) << " delta " << delta);
           ssmsim::core::QLayerConsts Ly = f64_layer(c, r, o, delta, rng, H, N2);
           const int64_t xmag = int64_t{1} << (c.width - 1);
-          ASSERT_TRUE(simd::s4d_f64_fits(Ly, xmag, umag));
-          Ly.f64 = true;
+          if (&c == &cases[0])  // channel 1 at shift 39: the integer kernel's, beside two double ones
+            Ly.xupd[1] =
+                f64_layer({16, 39, 31, 90, 7, int64_t{1} << 30, int64_t{1} << 30}, r, o, delta, rng, H, N2).xupd[1];
+          Ly.f64 = simd::s4d_f64_channels(Ly, xmag, umag);
+          ASSERT_EQ(Ly.f64, (std::vector<uint8_t>{1, &c == &cases[0] ? uint8_t{0} : uint8_t{1}, 1}));
           std::vector<std::vector<int64_t>> acc;
           std::vector<std::vector<int32_t>> rec;
           std::vector<std::vector<uint64_t>> ev;
@@ -273,12 +277,15 @@ TEST(SimdS4dF64, SameStatesAccumulatorsAndEventsAsTheIntegerKernels) {
   EXPECT_GT(saturated, 1000u) << "the stimulus saturates the states";
   // refused: a 16-bit state at shift 39 (sums within the range beyond 2^53), wrap
   std::mt19937 rng2(3);
-  EXPECT_FALSE(simd::s4d_f64_fits(f64_layer({16, 39, 31, 90, 7, int64_t{1} << 30, int64_t{1} << 30},
-                                            quant::Rounding::HalfEven, quant::Overflow::Saturate, false, rng2, H, N2),
-                                  int64_t{1} << 15, umag));
-  EXPECT_FALSE(
-      simd::s4d_f64_fits(f64_layer(cases[0], quant::Rounding::HalfEven, quant::Overflow::Wrap, false, rng2, H, N2),
-                         int64_t{1} << 15, umag));
+  EXPECT_TRUE(
+      simd::s4d_f64_channels(f64_layer({16, 39, 31, 90, 7, int64_t{1} << 30, int64_t{1} << 30},
+                                       quant::Rounding::HalfEven, quant::Overflow::Saturate, false, rng2, H, N2),
+                             int64_t{1} << 15, umag)
+          .empty());
+  EXPECT_TRUE(
+      simd::s4d_f64_channels(f64_layer(cases[0], quant::Rounding::HalfEven, quant::Overflow::Wrap, false, rng2, H, N2),
+                             int64_t{1} << 15, umag)
+          .empty());
   simd::force(was);
   simd::allow_f64(was_f64);
 }
@@ -306,8 +313,8 @@ TEST(SimdS4dF64, GuardedLanesBeyondTwoToTheFiftyThreeTakeTheExactUpdate) {
                          quant::Overflow::Saturate);
     Ly.fast = Ly.narrow32 = true;
     ASSERT_NE(Ly.xupd[0].aligned64()[1], 0) << "every aligned multiplier within 64 bits (Ly.fast)";
-    ASSERT_TRUE(simd::s4d_f64_fits(Ly, int64_t{1} << 15, 65537));
-    Ly.f64 = true;
+    Ly.f64 = simd::s4d_f64_channels(Ly, int64_t{1} << 15, 65537);
+    ASSERT_EQ(Ly.f64, std::vector<uint8_t>{1});
     std::vector<int32_t> rec[2];
     std::vector<uint64_t> ev[2];
     for (const int variant : {0, 1}) {  // double precision, integer
