@@ -32,7 +32,7 @@ namespace ssmsim::core::simd {
 // An S4D state kernel (qsimd.hpp's s4d_states_fast): channels [h0, h1) only (the last two arguments).
 using S4dKernel = void (*)(const QLayerConsts&, const Seq<int32_t>&, size_t, size_t, int64_t*, uint64_t*, StateRecord,
                            size_t, size_t);
-// The double-precision S4D state kernel for Ly's modes (qsimd_f64.cpp, where Ly.f64 holds); null
+// The double-precision S4D state kernel for Ly's modes (qsimd_f64.cpp, for the channels Ly.f64 marks); null
 // for wrap, or where the AVX-512 kernels are not compiled.
 S4dKernel s4d_f64_kernel(const QLayerConsts& Ly);
 
