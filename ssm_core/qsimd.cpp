@@ -534,15 +534,17 @@ std::vector<uint8_t> s4d_f64_channels(const QLayerConsts& Ly, int64_t xmag, int6
     return {};  // one scaled sum per channel
   using LD = long double;
   const LD k53 = 0x1p53L, x = static_cast<LD>(xmag), uu = static_cast<LD>(std::max<int64_t>(umag, 1));
-  std::vector<uint8_t> ok(Ly.xupd.size(), 0);
+  std::vector<uint8_t> ok(Ly.xupd.size(), F64None);
   for (size_t h = 0; h < Ly.xupd.size(); ++h) {
     const quant::ScaledSum& ss = Ly.xupd[h];
     if (ss.overflow() == quant::Overflow::Wrap || ss.zero_point() != 0 || ss.K().size() != (Ly.delta ? 3u : 2u))
       continue;
-    // the range within 2^(53-S): a guarded channel's lanes beyond 2^(53-S) - 1/2 are at its edge
+    // the range within 2^(53-S): a guarded channel's lanes beyond 2^(53-S) - 1/2 are at its edge;
+    // with room for 2.5 more, every sum within one of the range (and it +- 1/2) is exact
     const quant::detail::Range64& r = ss.range64();
     const LD R = static_cast<LD>(std::max(std::abs(r.lo), std::abs(r.hi)));
     if (std::ldexp(R, ss.S()) > k53) continue;
+    const uint8_t kind = std::ldexp(R + 2.5L, std::max(ss.S(), 1)) <= k53 ? F64Exact : F64Guarded;
     const LD a = static_cast<LD>(max_abs(Ly.Ar, Ly.Ai, h * N2, (h + 1) * N2));
     const LD b = static_cast<LD>(max_abs(Ly.Br, Ly.Bi, h * N2, (h + 1) * N2));
     const LD c = static_cast<LD>(max_abs(Ly.Cr, Ly.Ci, h * N2, (h + 1) * N2));
@@ -555,9 +557,9 @@ std::vector<uint8_t> s4d_f64_channels(const QLayerConsts& Ly, int64_t xmag, int6
       if (std::ldexp(x * static_cast<LD>(std::abs(ss.K()[2])), g - s2) + std::ldexp(uu * b * K1, g - s1) >= k53)
         continue;
     }
-    ok[h] = 1;
+    ok[h] = kind;
   }
-  if (std::find(ok.begin(), ok.end(), 1) == ok.end()) return {};
+  if (std::all_of(ok.begin(), ok.end(), [](uint8_t k) { return k == F64None; })) return {};
   return ok;
 }
 
@@ -579,9 +581,10 @@ bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, si
   std::vector<uint64_t> part_events(std::max<size_t>(1, threads) * kLanes, 0);  // a slot per possible range
   parallel_ranges(H, threads, [&](size_t part, size_t h0, size_t h1) {
     for (size_t h = h0; h < h1;) {  // runs of channels that take the same kernel
-      const bool f = f64_kernel && Ly.f64[h];
+      auto takes_f64 = [&](size_t c) { return f64_kernel && Ly.f64[c] != F64None; };
+      const bool f = takes_f64(h);
       size_t end = h + 1;
-      while (end < h1 && (f64_kernel && Ly.f64[end]) == f) ++end;
+      while (end < h1 && takes_f64(end) == f) ++end;
       (f ? f64_kernel : kernel)(Ly, u, H, L, yacc, &part_events[part * kLanes], record, h, end);
       h = end;
     }

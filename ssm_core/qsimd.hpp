@@ -63,21 +63,24 @@ bool allow_f64(bool on);
 // at 16 bits with the 31-bit multipliers), on the AVX-512 path, the same kernel with every term
 // K_k v_k exact in 64 bits and the sum narrowed from a split into two 64-bit parts. False, and
 // nothing written, where neither holds (or Ly.split64 off the AVX-512 path). yacc: L * H * kLanes
-// accumulators, which the kernels add to; events: kLanes counters; record: QWorkspace's record, or none. The channels run on
-// up to `threads` threads (QAT's spare cores; the same bits for any count).
+// accumulators, which the kernels add to; events: kLanes counters; record: QWorkspace's record,
+// or none. The channels run on up to `threads` threads (QAT's spare cores; the same bits for any
+// count).
 bool s4d_states_fast(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc, uint64_t* events,
                      StateRecord record, size_t threads = 1);
 // Whether the split form is exact for an S4D layer with a stored state (|x| <= xmag, |u| <=
 // umag; qsimd_avx512.hpp's split_form_fits): each term K_k v_k below 2^63, A x's two products
 // and B u bounded by each channel's codes, the state in int32 without a zero point.
 bool s4d_split_fits(const QLayerConsts& Ly, int64_t xmag, int64_t umag);
-// The channels for which the double-precision form of the S4D state kernel (QLayerConsts::f64,
-// qsimd_f64.cpp's s4d_f64) computes the same integers (1) in a layer where Ly.narrow32 holds, with
-// a stored state (|x| <= xmag, |u| <= umag) and a saturating overflow mode: A x's sums, B u K_1
-// (and delta form's x K_2 beside it) and the output accumulators below 2^53 in units of their last
-// bit, and the state's range R 2^S <= 2^53 at the channel's shift S (where (R + 2.5) 2^S <= 2^53
-// every sum within one of the range is exact; between the two the kernel guards the lanes at the
-// range's edge). Empty where no channel qualifies.
+// Per channel of an S4D layer, whether the double-precision form of the state kernel
+// (QLayerConsts::f64, qsimd_f64.cpp's s4d_f64) computes the same integers, in a layer where
+// Ly.narrow32 holds, with a stored state (|x| <= xmag, |u| <= umag) and a saturating overflow mode:
+// A x's sums, B u K_1 (and delta form's x K_2 beside it) and the output accumulators below 2^53 in
+// units of their last bit, and the state's range R at the channel's shift S within 2^53: F64Exact
+// where (R + 2.5) 2^max(S, 1) <= 2^53 (every sum within one of the range, and it +- 1/2, exact),
+// F64Guarded where only R 2^S <= 2^53 (the kernel hands the lanes at the range's edge to the exact
+// integer update), F64None otherwise. Empty where no channel qualifies.
+enum : uint8_t { F64None = 0, F64Guarded = 1, F64Exact = 2 };
 std::vector<uint8_t> s4d_f64_channels(const QLayerConsts& Ly, int64_t xmag, int64_t umag);
 // The S4D state update and output accumulation of one layer whose state enters its multipliers
 // as a block-floating-point operand (qengine.cpp's s4d_states_operand, same bits) with AVX-512,

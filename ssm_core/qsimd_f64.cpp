@@ -52,17 +52,12 @@ template <Rounding R>
   return _mm512_cmp_pd_mask(_mm512_range_pd(a, b, 0b1011), bound, _CMP_GT_OQ);
 }
 
-// The lanes of a rounded state r outside [lo, hi].
-[[gnu::always_inline]] SSMSIM_AVX512 inline __mmask8 outside(__m512d r, __m512d lo, __m512d hi) {
-  return _mm512_cmp_pd_mask(r, lo, _CMP_LT_OQ) | _mm512_cmp_pd_mask(r, hi, _CMP_GT_OQ);
-}
-
-// r clamped to [lo, hi] (the saturating modes), the lanes in `out` (outside the range) counted
-// into ev.
-[[gnu::always_inline]] SSMSIM_AVX512 inline __m512d saturate_f64(__m512d r, __mmask8 out, __m512d lo, __m512d hi,
-                                                                 __m512i& ev) {
-  ev = _mm512_mask_add_epi64(ev, out, ev, _mm512_set1_epi64(1));
-  return _mm512_min_pd(_mm512_max_pd(r, lo), hi);
+// r clamped to [lo, hi] (the saturating modes); a lane is out of range exactly where the clamp
+// moves it (fit's rule), counted into ev.
+[[gnu::always_inline]] SSMSIM_AVX512 inline __m512d saturate_f64(__m512d r, __m512d lo, __m512d hi, __m512i& ev) {
+  const __m512d q = _mm512_min_pd(_mm512_max_pd(r, lo), hi);
+  ev = _mm512_mask_add_epi64(ev, _mm512_cmp_pd_mask(q, r, _CMP_NEQ_UQ), ev, _mm512_set1_epi64(1));
+  return q;
 }
 
 // Mode m's update of the 8 lanes in exact integers (qsteps.hpp's state_update), for a guarded
@@ -86,10 +81,10 @@ template <Rounding R>
   ev = _mm512_add_epi64(ev, _mm512_load_si512(e));
 }
 
-// Channel hh of s4d_f64. Guard: the channel's shift S lets sums just beyond the state's range
-// exceed 2^53 (s4d_f64_channels admits R 2^S <= 2^53): a lane whose double sum lies beyond 2^(53-S)
-// - 1/2 in magnitude, where it may be inexact, takes the exact integer update instead (with a
-// 16-bit state, only lanes at the range's edge or beyond).
+// Channel hh of s4d_f64. Guard (s4d_f64_channels' F64Guarded): the channel's shift S lets sums
+// just beyond the state's range exceed 2^53: a lane whose double sum lies beyond 2^(53-S) - 1/2 in
+// magnitude, where it may be inexact, takes the exact integer update instead (with a 16-bit state,
+// only lanes at the range's edge or beyond).
 template <Rounding R, bool Delta, bool Guard>
 SSMSIM_AVX512 void s4d_f64_channel(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t H, size_t L, int64_t* yacc,
                                    StateRecord record, size_t hh, __m512i& events) {
@@ -137,8 +132,8 @@ SSMSIM_AVX512 void s4d_f64_channel(const QLayerConsts& Ly, const Seq<int32_t>& u
           xr[j] = round_f64<R>(sr);
           xi[j] = round_f64<R>(si);
           if (beyond(xr[j], xi[j], inner)) [[unlikely]] {
-            xr[j] = saturate_f64(xr[j], outside(xr[j], lo, hi), lo, hi, ev);
-            xi[j] = saturate_f64(xi[j], outside(xi[j], lo, hi), lo, hi, ev);
+            xr[j] = saturate_f64(xr[j], lo, hi, ev);
+            xi[j] = saturate_f64(xi[j], lo, hi, ev);
           }
         }
         acc = _mm512_fmadd_pd(cr[j], xr[j], acc);
@@ -157,14 +152,6 @@ SSMSIM_AVX512 void s4d_f64_channel(const QLayerConsts& Ly, const Seq<int32_t>& u
   events = _mm512_add_epi64(events, ev);
 }
 
-// Whether a channel's sums within one of its state's range (and those plus or minus a half) are
-// exact in double at its shift S, without a guard (s4d_f64_channel).
-bool f64_unguarded(const quant::ScaledSum& ss) {
-  const quant::detail::Range64& r = ss.range64();
-  const long double R = static_cast<long double>(std::max(std::abs(r.lo), std::abs(r.hi)));
-  return std::ldexp(R + 2.5L, std::max(ss.S(), 1)) <= 0x1p53L;
-}
-
 // s4d_avx512 in double precision (Ly.f64, s4d_f64_channels): every value an exact integer or an
 // exact multiple of 2^-S, so each product and fused multiply-add rounds nothing (the scaled sum
 // rounds once, and exactly, in fmadd(A x, K_0 2^-sh_0, B u K_1 2^-sh_1)), and the states, B u
@@ -177,7 +164,7 @@ SSMSIM_AVX512 void s4d_f64(const QLayerConsts& Ly, const Seq<int32_t>& u, size_t
   static_assert(kLanes == 8, "one 512-bit vector holds the 8 lanes of a chunk");
   __m512i ev = _mm512_setzero_si512();
   for (size_t hh = h0; hh < h1; ++hh) {
-    if (f64_unguarded(Ly.xupd[hh]))
+    if (Ly.f64[hh] == F64Exact)
       s4d_f64_channel<R, Delta, false>(Ly, u, H, L, yacc, record, hh, ev);
     else
       s4d_f64_channel<R, Delta, true>(Ly, u, H, L, yacc, record, hh, ev);

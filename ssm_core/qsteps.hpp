@@ -75,8 +75,8 @@ struct QLayerConsts {
                                   // multiplier (K 2^up) fits 32 bits, as does delta form's (qsimd.hpp)
   bool block16 = false;           // S5 with a block operand: qsimd.hpp's s5_block_fits holds
   bool split64 = false;           // S4D, a stored state, not fast: qsimd.hpp's s4d_split_fits holds
-  std::vector<uint8_t> f64;       // S4D, narrow32, saturating: per channel, 1 where the double-precision
-                                  // kernel is exact (qsimd.hpp's s4d_f64_channels); empty: none
+  std::vector<uint8_t> f64;       // S4D, narrow32, saturating: per channel, whether and how the double-
+                                  // precision kernel is exact (qsimd.hpp's s4d_f64_channels); empty: none
   quant::ScaledSum u_in;          // postnorm: layer input -> u
   // nonlinearity
   quant::Lut gelu;
